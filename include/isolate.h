@@ -1,0 +1,212 @@
+/*
+ * isolate.h: Dart-style isolates for C. The one public header.
+ *
+ * Conventions: functions returning int give 0 (or a count) on success and
+ * -1 with errno set on failure; functions returning a pointer give NULL
+ * with errno set on failure. Ownership is stated per function: "owned"
+ * means the caller must free it, "borrowed" means it stays the library's
+ * (or the argument's) and lives as long as stated.
+ */
+#ifndef ISOLATE_H
+#define ISOLATE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ISO_VERSION_MAJOR	0
+#define ISO_VERSION_MINOR	1
+#define ISO_VERSION_PATCH	0
+#define ISO_VERSION		"0.1.0"
+
+/* ---- errors ---------------------------------------------------------- */
+
+/*
+ * A one-line description of the last failure in the calling thread, with
+ * the detail errno cannot carry (where a JSON text is wrong, which byte of
+ * a frame is bad). Borrowed; valid until the thread's next failing call.
+ * "" when nothing has failed yet.
+ */
+const char	*iso_error(void);
+
+/* ---- limits ---------------------------------------------------------- */
+
+enum iso_limit {
+	ISO_LIMIT_FRAME,	/* bytes in one frame's payload; default 256 MiB,
+				   at most 4 GiB - 1 (the length field) */
+	ISO_LIMIT_DEPTH,	/* nesting of lists and maps; default and
+				   maximum 32 */
+	ISO_LIMIT_NODES		/* values in one decoded message; default
+				   8 Mi (bounds memory to ~32 B a value) */
+};
+
+/* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */
+int		 iso_limit_set(enum iso_limit which, size_t value);
+size_t		 iso_limit_get(enum iso_limit which);
+
+/* ---- SendPort -------------------------------------------------------- */
+
+/*
+ * A SendPort: a plain value, copied by assignment, valid in every isolate
+ * and able to travel inside messages ('P' in iso_msg_pack). `isolate` names
+ * the isolate that owns the ReceivePort and is never reused, so a recycled
+ * pid cannot misroute a message; `pid` is for display only.
+ */
+typedef struct iso_sendport {
+	uint64_t	isolate;
+	uint32_t	pid;
+	uint32_t	port;
+} iso_sendport;
+
+/* ---- messages -------------------------------------------------------- */
+
+/*
+ * A message value: nil, bool, integer (int64, and uint64 above INT64_MAX),
+ * double, UTF-8 string, bytes, list, map (any value as key) or SendPort.
+ * A message is a tree; an iso_msg * returned "owned" is the root of one and
+ * is released with iso_msg_free. Values reached through the accessors are
+ * borrowed from their root and live until it is freed or changed.
+ */
+typedef struct iso_msg iso_msg;
+
+typedef enum iso_type {
+	ISO_NIL,
+	ISO_BOOL,
+	ISO_INT,
+	ISO_FLOAT,
+	ISO_STR,
+	ISO_BYTES,
+	ISO_LIST,
+	ISO_MAP,
+	ISO_PORT
+} iso_type;
+
+/*
+ * Build a message from a format, as jansson's json_pack:
+ *   n nil            b bool (int)       i int            I int64_t
+ *   U uint64_t       f double           s string (NUL-terminated)
+ *   s# string, size_t length            y# bytes, size_t length
+ *   P iso_sendport   O const iso_msg * (deep-copied)
+ *   [ ... ] list     { k v ... } map: each key is any one value, usually s
+ * s? and O? give nil for a NULL argument. Spaces, ':' and ',' are ignored.
+ * Returns an owned message, or NULL with EINVAL (bad format, NULL string,
+ * invalid UTF-8), EMSGSIZE (deeper than ISO_LIMIT_DEPTH) or ENOMEM.
+ */
+iso_msg		*iso_msg_pack(const char *fmt, ...);
+iso_msg		*iso_msg_vpack(const char *fmt, va_list ap);
+
+/*
+ * Read a message through a format, the mirror of iso_msg_pack:
+ *   n  (no argument)  b int *   i int *   I int64_t *   U uint64_t *
+ *   f double *   s const char **   s# const char **, size_t *
+ *   y# const void **, size_t *   P iso_sendport *   O const iso_msg **
+ *   [ ... ] list items in order; { s ... } values by string key.
+ * In a map, `s?` makes the key optional: when absent its value's pointers
+ * are left untouched. A `!` before `]` or `}` demands that nothing else is
+ * there. Strings, bytes and O are borrowed from m.
+ * Returns 0, or -1 with EINVAL (format and message disagree, or a bad
+ * format) or ERANGE (a number does not fit the C type); outputs may be
+ * partly written on failure.
+ */
+int		 iso_msg_unpack(const iso_msg *m, const char *fmt, ...);
+int		 iso_msg_vunpack(const iso_msg *m, const char *fmt, va_list ap);
+
+/* Free an owned message (and everything under it). NULL is a no-op. */
+void		 iso_msg_free(iso_msg *m);
+
+/* An owned deep copy, or NULL/ENOMEM. */
+iso_msg		*iso_msg_copy(const iso_msg *m);
+
+/*
+ * 1 if a and b are the same value: same type, same items in the same
+ * order (maps too), doubles compared bit for bit (NaN equals NaN). Else 0.
+ */
+int		 iso_msg_equal(const iso_msg *a, const iso_msg *b);
+
+/* Walking a message of unknown shape. */
+iso_type	 iso_msg_type(const iso_msg *m);
+/* Items of a list, pairs of a map, bytes of a string or bytes; else 0. */
+size_t		 iso_msg_len(const iso_msg *m);
+/* List item i, borrowed; NULL with EINVAL (not a list) or ERANGE. */
+const iso_msg	*iso_msg_at(const iso_msg *m, size_t i);
+/* Key or value of map pair i, borrowed; NULL with EINVAL or ERANGE. */
+const iso_msg	*iso_msg_key_at(const iso_msg *m, size_t i);
+const iso_msg	*iso_msg_value_at(const iso_msg *m, size_t i);
+/* The value under a string key (first match), borrowed; NULL with EINVAL
+   (not a map) or ENOENT. */
+const iso_msg	*iso_msg_get(const iso_msg *m, const char *key);
+/* The value under any key (first match by iso_msg_equal). */
+const iso_msg	*iso_msg_lookup(const iso_msg *m, const iso_msg *key);
+
+/* Scalar getters: 0, or -1 with EINVAL (wrong type) or ERANGE. */
+int		 iso_msg_bool(const iso_msg *m, int *out);
+int		 iso_msg_int(const iso_msg *m, int64_t *out);
+int		 iso_msg_uint(const iso_msg *m, uint64_t *out);
+int		 iso_msg_float(const iso_msg *m, double *out);
+int		 iso_msg_sendport(const iso_msg *m, iso_sendport *out);
+/* Borrowed data and its length (len may be NULL); NULL/EINVAL if m is not
+   a string (bytes). A string is NUL-terminated and may contain NULs. */
+const char	*iso_msg_str(const iso_msg *m, size_t *len);
+const void	*iso_msg_bytes(const iso_msg *m, size_t *len);
+
+/*
+ * Growing a message whose shape is known only at run time. `list` and
+ * `map` must be roots the caller owns (iso_msg_pack("[]"), "{}", or any
+ * owned message of that type). The item, key and value are taken over and
+ * freed by the call whatever it returns. iso_msg_put replaces the value of
+ * an existing equal key. -1 with EINVAL (wrong type, item is the list),
+ * EMSGSIZE (too deep) or ENOMEM.
+ */
+int		 iso_msg_append(iso_msg *list, iso_msg *item);
+int		 iso_msg_put(iso_msg *map, iso_msg *key, iso_msg *value);
+
+/* ---- JSON ------------------------------------------------------------ */
+
+/*
+ * Every message has a JSON form that reads back as the same message
+ * (docs/protocol.md). Tagged objects with one "$"-key carry what JSON
+ * lacks: {"$bytes": base64}, {"$port": "ISOLATE:PID:PORT"},
+ * {"$uint": "decimal"}, {"$float": "nan"|"inf"|"-inf"} and
+ * {"$map": [[key, value], ...]} for maps JSON cannot hold as objects.
+ */
+/* Compact one-line JSON, owned (free()); NULL with errno. */
+char		*iso_msg_to_json(const iso_msg *m);
+/* NULL with EINVAL and iso_error() saying where the text is wrong, or
+   EMSGSIZE (too deep or too many values). */
+iso_msg		*iso_msg_from_json(const char *text);
+
+/* ---- wire format ----------------------------------------------------- */
+
+/*
+ * MessagePack of m in an owned buffer (free()): *buf and *len are set on
+ * success. -1 with EMSGSIZE (beyond a limit) or ENOMEM.
+ */
+int		 iso_msg_encode(const iso_msg *m, void **buf, size_t *len);
+/*
+ * Decode exactly one MessagePack value filling buf[0..len). Hostile input
+ * is safe: lengths, counts, nesting, UTF-8 and ext types are checked before
+ * anything is allocated. Owned result, or NULL with EBADMSG (malformed),
+ * EMSGSIZE (beyond a limit) or ENOMEM; iso_error() says what and where.
+ */
+iso_msg		*iso_msg_decode(const void *buf, size_t len);
+
+/*
+ * Frames on a blocking descriptor: a 4-byte big-endian payload length,
+ * then the payload. write: 0 or -1 (errno from write, EMSGSIZE); never
+ * raises SIGPIPE on a socket. read: 1 and an owned *out, 0 at a clean end
+ * of stream, -1 with EBADMSG (bad or truncated frame), EMSGSIZE (length
+ * over ISO_LIMIT_FRAME, refused before allocating) or read's errno.
+ * Both retry on EINTR.
+ */
+int		 iso_msg_write(int fd, const iso_msg *m);
+int		 iso_msg_read(int fd, iso_msg **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ISOLATE_H */

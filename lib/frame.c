@@ -1,0 +1,156 @@
+/*
+ * frame.c: whole frames on a blocking descriptor (iso_msg_write and
+ * iso_msg_read), for tools and for programs in other languages' shoes.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msg.h"
+#include "wire.h"
+
+/* Frames up to this size are built on the stack. */
+#define FRAME_STACK	256
+
+/*
+ * write() on a pipe whose reader is gone raises SIGPIPE; block it around
+ * the write and swallow one we caused, leaving the program's disposition
+ * and any SIGPIPE already pending alone.
+ */
+static ssize_t
+frame_write_nosig(int fd, const void *p, size_t n)
+{
+	sigset_t	pipe_set, old, pend;
+	struct timespec	zero = { 0, 0 };
+	ssize_t		r;
+	int		pending, saved;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pend);
+	pending = sigismember(&pend, SIGPIPE);
+	r = write(fd, p, n);
+	saved = errno;
+	if (r == -1 && errno == EPIPE && !pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) == -1 &&
+		    errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return (r);
+}
+
+static int
+frame_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t	r;
+	int	sock = 1;
+
+	while (n > 0) {
+		if (sock) {
+			r = send(fd, p, n, MSG_NOSIGNAL);
+			if (r == -1 && errno == ENOTSOCK) {
+				sock = 0;
+				continue;
+			}
+		} else
+			r = frame_write_nosig(fd, p, n);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return (0);
+}
+
+int
+iso_msg_write(int fd, const iso_msg *m)
+{
+	char	 stack[FRAME_STACK], *buf = stack;
+	size_t	 bound, n;
+	int	 rc = -1, saved;
+
+	if (wire_bound(m, &bound) == -1)
+		return (-1);
+	if (bound > sizeof stack - WIRE_HDR &&
+	    (buf = malloc(WIRE_HDR + bound)) == NULL)
+		return (msg_fail(ENOMEM, "write: out of memory"));
+	n = wire_encode_to(m, buf + WIRE_HDR);
+	if (n > msg_limit_frame)
+		msg_fail(EMSGSIZE, "write: %zu bytes, more than the frame "
+		    "limit of %zu", n, msg_limit_frame);
+	else {
+		wire_frame_hdr(buf, n);
+		rc = frame_write_all(fd, buf, WIRE_HDR + n);
+	}
+	saved = errno;
+	if (buf != stack)
+		free(buf);
+	errno = saved;
+	return (rc);
+}
+
+/* 1 when n bytes were read, 0 at end of stream before any, -1 otherwise. */
+static int
+frame_read_all(int fd, void *buf, size_t n)
+{
+	char	*p = buf;
+	ssize_t	 r;
+	size_t	 got = 0;
+
+	while (got < n) {
+		r = read(fd, p + got, n - got);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (r == 0) {
+			if (got == 0)
+				return (0);
+			return (msg_fail(EBADMSG, "frame: truncated, end of "
+			    "stream after %zu of %zu bytes", got, n));
+		}
+		got += (size_t)r;
+	}
+	return (1);
+}
+
+int
+iso_msg_read(int fd, iso_msg **out)
+{
+	unsigned char	 hdr[WIRE_HDR];
+	char		 stack[FRAME_STACK], *buf = stack;
+	size_t		 len;
+	int		 rc, saved;
+
+	if (out == NULL)
+		return (msg_fail(EINVAL, "read: NULL argument"));
+	*out = NULL;
+	if ((rc = frame_read_all(fd, hdr, sizeof hdr)) != 1)
+		return (rc);
+	if (wire_frame_len(hdr, &len) == -1)
+		return (-1);
+	if (len > sizeof stack && (buf = malloc(len)) == NULL)
+		return (msg_fail(ENOMEM, "read: out of memory"));
+	rc = frame_read_all(fd, buf, len);
+	if (rc == 0)
+		rc = msg_fail(EBADMSG, "frame: truncated, end of stream "
+		    "after the header");
+	if (rc == 1 && (*out = iso_msg_decode(buf, len)) == NULL)
+		rc = -1;
+	saved = errno;
+	if (buf != stack)
+		free(buf);
+	errno = saved;
+	return (rc);
+}

@@ -1,0 +1,486 @@
+/*
+ * msg.c: the value tree: blocks, copy, free, equality, accessors, and
+ * growing a root with append/put. The layout is in msg.h.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+
+iso_msg *
+msg_block_new(const struct msg_size *sz, struct msg_block *b)
+{
+	iso_msg	*root;
+	size_t	 nodes;
+
+	if (sz->nodes == 0 || sz->nodes > msg_limit_nodes) {
+		msg_fail(EMSGSIZE, "message: %zu values, more than the limit "
+		    "of %zu", sz->nodes, msg_limit_nodes);
+		return (NULL);
+	}
+	nodes = sz->nodes * sizeof *root;
+	if (sz->bytes > SIZE_MAX - nodes) {
+		msg_fail(EMSGSIZE, "message: too large");
+		return (NULL);
+	}
+	if ((root = malloc(nodes + sz->bytes)) == NULL) {
+		msg_fail(ENOMEM, "message: out of memory");
+		return (NULL);
+	}
+	b->node = root + 1;
+	b->data = (char *)root + nodes;
+	return (root);
+}
+
+const char *
+msg_block_data(struct msg_block *b, const void *p, size_t n, int str)
+{
+	char	*d = b->data;
+
+	if (n > 0)
+		memcpy(d, p, n);
+	if (str)
+		d[n++] = '\0';
+	b->data += n;
+	return (d);
+}
+
+static size_t
+msg_items(const iso_msg *m)
+{
+	return (m->type == ISO_MAP ? 2 * (size_t)m->len : m->len);
+}
+
+void
+msg_measure(const iso_msg *m, struct msg_size *sz)
+{
+	size_t	i;
+
+	sz->nodes++;
+	switch (m->type) {
+	case ISO_STR:
+		sz->bytes += (size_t)m->len + 1;
+		break;
+	case ISO_BYTES:
+		sz->bytes += m->len;
+		break;
+	case ISO_LIST:
+	case ISO_MAP:
+		for (i = 0; i < msg_items(m); i++)
+			msg_measure(&m->v.items[i], sz);
+		break;
+	}
+}
+
+void
+msg_fill_copy(iso_msg *dst, const iso_msg *m, struct msg_block *b)
+{
+	iso_msg	*items;
+	size_t	 i, n;
+
+	dst->type = m->type;
+	dst->flags = m->flags & MSG_BIG;
+	dst->len = m->len;
+	dst->own = NULL;
+	switch (m->type) {
+	case ISO_STR:
+	case ISO_BYTES:
+		dst->v.s = msg_block_data(b, m->v.s, m->len,
+		    m->type == ISO_STR);
+		break;
+	case ISO_LIST:
+	case ISO_MAP:
+		n = msg_items(m);
+		items = msg_block_nodes(b, n);
+		for (i = 0; i < n; i++)
+			msg_fill_copy(&items[i], &m->v.items[i], b);
+		dst->v.items = items;
+		break;
+	default:
+		dst->v = m->v;
+		break;
+	}
+}
+
+int
+msg_depth(const iso_msg *m)
+{
+	size_t	i;
+	int	d, max = 0;
+
+	if (m->type != ISO_LIST && m->type != ISO_MAP)
+		return (0);
+	for (i = 0; i < msg_items(m); i++)
+		if ((d = msg_depth(&m->v.items[i])) > max)
+			max = d;
+	return (max + 1);
+}
+
+iso_msg *
+iso_msg_copy(const iso_msg *m)
+{
+	struct msg_size		sz = { 0, 0 };
+	struct msg_block	b;
+	iso_msg			*root;
+
+	if (m == NULL) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	msg_measure(m, &sz);
+	if ((root = msg_block_new(&sz, &b)) == NULL)
+		return (NULL);
+	msg_fill_copy(root, m, &b);
+	return (root);
+}
+
+/* Free what n owns; by the invariant in msg.h nothing else needs a walk. */
+static void
+msg_release(iso_msg *n)
+{
+	size_t	i;
+
+	if (n->flags & MSG_HEAP) {
+		for (i = 0; i < msg_items(n); i++)
+			msg_release(&n->v.items[i]);
+		free(n->v.items);
+	}
+	free(n->own);
+}
+
+void
+iso_msg_free(iso_msg *m)
+{
+	int	saved = errno;
+
+	if (m == NULL)
+		return;
+	msg_release(m);
+	free(m);
+	errno = saved;
+}
+
+int
+iso_msg_equal(const iso_msg *a, const iso_msg *b)
+{
+	size_t	i;
+
+	if (a == NULL || b == NULL)
+		return (a == b);
+	if (a->type != b->type || a->len != b->len ||
+	    (a->flags & MSG_BIG) != (b->flags & MSG_BIG))
+		return (0);
+	switch (a->type) {
+	case ISO_NIL:
+		return (1);
+	case ISO_BOOL:
+		return (a->v.b == b->v.b);
+	case ISO_INT:
+		return (a->v.i == b->v.i);
+	case ISO_FLOAT:
+		return (memcmp(&a->v.f, &b->v.f, sizeof a->v.f) == 0 ||
+		    (a->v.f != a->v.f && b->v.f != b->v.f));
+	case ISO_STR:
+	case ISO_BYTES:
+		return (a->len == 0 || memcmp(a->v.s, b->v.s, a->len) == 0);
+	case ISO_LIST:
+	case ISO_MAP:
+		for (i = 0; i < msg_items(a); i++)
+			if (!iso_msg_equal(&a->v.items[i], &b->v.items[i]))
+				return (0);
+		return (1);
+	case ISO_PORT:
+		return (a->v.port.isolate == b->v.port.isolate &&
+		    a->v.port.pid == b->v.port.pid &&
+		    a->v.port.port == b->v.port.port);
+	}
+	return (0);
+}
+
+iso_type
+iso_msg_type(const iso_msg *m)
+{
+	if (m == NULL) {
+		errno = EINVAL;
+		return (ISO_NIL);
+	}
+	return ((iso_type)m->type);
+}
+
+size_t
+iso_msg_len(const iso_msg *m)
+{
+	if (m == NULL)
+		return (0);
+	switch (m->type) {
+	case ISO_STR:
+	case ISO_BYTES:
+	case ISO_LIST:
+	case ISO_MAP:
+		return (m->len);
+	}
+	return (0);
+}
+
+static const iso_msg *
+msg_item(const iso_msg *m, iso_type type, size_t i, size_t off)
+{
+	if (m == NULL || m->type != type) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if (i >= m->len) {
+		errno = ERANGE;
+		return (NULL);
+	}
+	return (&m->v.items[(type == ISO_MAP ? 2 * i : i) + off]);
+}
+
+const iso_msg *
+iso_msg_at(const iso_msg *m, size_t i)
+{
+	return (msg_item(m, ISO_LIST, i, 0));
+}
+
+const iso_msg *
+iso_msg_key_at(const iso_msg *m, size_t i)
+{
+	return (msg_item(m, ISO_MAP, i, 0));
+}
+
+const iso_msg *
+iso_msg_value_at(const iso_msg *m, size_t i)
+{
+	return (msg_item(m, ISO_MAP, i, 1));
+}
+
+const iso_msg *
+iso_msg_get(const iso_msg *m, const char *key)
+{
+	const iso_msg	*k;
+	size_t		 i, len;
+
+	if (m == NULL || m->type != ISO_MAP || key == NULL) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	len = strlen(key);
+	for (i = 0; i < m->len; i++) {
+		k = &m->v.items[2 * i];
+		if (k->type == ISO_STR && k->len == len &&
+		    memcmp(k->v.s, key, len) == 0)
+			return (k + 1);
+	}
+	errno = ENOENT;
+	return (NULL);
+}
+
+const iso_msg *
+iso_msg_lookup(const iso_msg *m, const iso_msg *key)
+{
+	size_t	i;
+
+	if (m == NULL || m->type != ISO_MAP || key == NULL) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	for (i = 0; i < m->len; i++)
+		if (iso_msg_equal(&m->v.items[2 * i], key))
+			return (&m->v.items[2 * i + 1]);
+	errno = ENOENT;
+	return (NULL);
+}
+
+static int
+msg_is(const iso_msg *m, iso_type type, const void *out)
+{
+	if (m == NULL || out == NULL || m->type != type) {
+		errno = EINVAL;
+		return (0);
+	}
+	return (1);
+}
+
+int
+iso_msg_bool(const iso_msg *m, int *out)
+{
+	if (!msg_is(m, ISO_BOOL, out))
+		return (-1);
+	*out = m->v.b;
+	return (0);
+}
+
+int
+iso_msg_int(const iso_msg *m, int64_t *out)
+{
+	if (!msg_is(m, ISO_INT, out))
+		return (-1);
+	if (m->flags & MSG_BIG) {
+		errno = ERANGE;
+		return (-1);
+	}
+	*out = m->v.i;
+	return (0);
+}
+
+int
+iso_msg_uint(const iso_msg *m, uint64_t *out)
+{
+	if (!msg_is(m, ISO_INT, out))
+		return (-1);
+	if (!(m->flags & MSG_BIG) && m->v.i < 0) {
+		errno = ERANGE;
+		return (-1);
+	}
+	*out = m->v.u;
+	return (0);
+}
+
+int
+iso_msg_float(const iso_msg *m, double *out)
+{
+	if (!msg_is(m, ISO_FLOAT, out))
+		return (-1);
+	*out = m->v.f;
+	return (0);
+}
+
+int
+iso_msg_sendport(const iso_msg *m, iso_sendport *out)
+{
+	if (!msg_is(m, ISO_PORT, out))
+		return (-1);
+	*out = m->v.port;
+	return (0);
+}
+
+static const char *
+msg_data(const iso_msg *m, iso_type type, size_t *len)
+{
+	if (m == NULL || m->type != type) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if (len != NULL)
+		*len = m->len;
+	return (m->v.s);
+}
+
+const char *
+iso_msg_str(const iso_msg *m, size_t *len)
+{
+	return (msg_data(m, ISO_STR, len));
+}
+
+const void *
+iso_msg_bytes(const iso_msg *m, size_t *len)
+{
+	return (msg_data(m, ISO_BYTES, len));
+}
+
+/* Heap array sizes: powers of two from 8, so capacity follows from len. */
+static size_t
+msg_slots(size_t n)
+{
+	size_t	c = 8;
+
+	while (c < n)
+		c *= 2;
+	return (c);
+}
+
+/* Make c's items a heap array with room for `more` slots. */
+static int
+msg_reserve(iso_msg *c, size_t more)
+{
+	iso_msg	*items;
+	size_t	 n = msg_items(c), cap;
+
+	if (c->len > UINT32_MAX - 1)
+		return (msg_fail(EMSGSIZE, "message: container is full"));
+	if ((c->flags & MSG_HEAP) && n + more <= msg_slots(n))
+		return (0);
+	cap = msg_slots(n + more);
+	if (c->flags & MSG_HEAP)
+		items = realloc(c->v.items, cap * sizeof *items);
+	else if ((items = malloc(cap * sizeof *items)) != NULL && n > 0)
+		memcpy(items, c->v.items, n * sizeof *items);
+	if (items == NULL)
+		return (msg_fail(ENOMEM, "message: out of memory"));
+	c->v.items = items;
+	c->flags |= MSG_HEAP;
+	return (0);
+}
+
+/* Move root `from` into slot `to`; the slot keeps from's block alive. */
+static void
+msg_adopt(iso_msg *to, iso_msg *from)
+{
+	*to = *from;
+	to->own = from;
+}
+
+static int
+msg_fits(const iso_msg *c, const iso_msg *item)
+{
+	if (item == c)
+		return (msg_fail(EINVAL, "message: cannot insert into itself"));
+	if ((size_t)msg_depth(item) + 1 > msg_limit_depth)
+		return (msg_fail(EMSGSIZE, "message: nesting deeper than %zu",
+		    msg_limit_depth));
+	return (0);
+}
+
+int
+iso_msg_append(iso_msg *list, iso_msg *item)
+{
+	if (list == NULL || item == NULL || list->type != ISO_LIST) {
+		if (item != list)
+			iso_msg_free(item);
+		return (msg_fail(EINVAL, "append: not a list"));
+	}
+	if (msg_fits(list, item) == -1 || msg_reserve(list, 1) == -1) {
+		if (item != list)
+			iso_msg_free(item);
+		return (-1);
+	}
+	msg_adopt(&list->v.items[list->len++], item);
+	return (0);
+}
+
+int
+iso_msg_put(iso_msg *map, iso_msg *key, iso_msg *value)
+{
+	iso_msg	*slot;
+	size_t	 i;
+
+	if (map == NULL || key == NULL || value == NULL || key == value ||
+	    map->type != ISO_MAP) {
+		msg_fail(EINVAL, "put: not a map");
+		goto fail;
+	}
+	if (msg_fits(map, key) == -1 || msg_fits(map, value) == -1 ||
+	    msg_reserve(map, 2) == -1)
+		goto fail;
+	for (i = 0; i < map->len; i++) {
+		slot = &map->v.items[2 * i];
+		if (iso_msg_equal(slot, key)) {
+			msg_release(slot + 1);
+			msg_adopt(slot + 1, value);
+			iso_msg_free(key);
+			return (0);
+		}
+	}
+	slot = &map->v.items[2 * map->len++];
+	msg_adopt(slot, key);
+	msg_adopt(slot + 1, value);
+	return (0);
+fail:
+	if (key != map)
+		iso_msg_free(key);
+	if (value != map && value != key)
+		iso_msg_free(value);
+	return (-1);
+}

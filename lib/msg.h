@@ -1,0 +1,89 @@
+/*
+ * msg.h: the value tree's layout, shared by msg.c, wire.c and json.c.
+ * Internal; nothing here is part of the public header.
+ *
+ * Every message made by pack, copy, decode or from_json is one block: the
+ * nodes first (root at the start, each container's items contiguous), then
+ * the string and bytes data. iso_msg_free of such a root is one free().
+ * Only iso_msg_append and iso_msg_put make a root grow; they move its items
+ * to a heap array (MSG_HEAP) whose slots may own a block of their own
+ * (`own`). Invariant: MSG_HEAP and `own` appear only on a root or in a heap
+ * array, never inside a block, so freeing never walks a block.
+ */
+#ifndef ISO_LIB_MSG_H
+#define ISO_LIB_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isolate.h"
+
+#define MSG_BIG		0x01	/* ISO_INT holding a uint64 > INT64_MAX */
+#define MSG_HEAP	0x02	/* items are a malloc'd array owned here */
+
+struct iso_msg {
+	uint8_t		 type;	/* iso_type */
+	uint8_t		 flags;
+	uint32_t	 len;	/* list items, map pairs, str/bytes bytes */
+	union {
+		int		 b;
+		int64_t		 i;
+		uint64_t	 u;
+		double		 f;
+		const char	*s;	/* str (NUL-terminated) or bytes */
+		iso_msg		*items;	/* list: len; map: 2*len, key first */
+		iso_sendport	 port;
+	} v;
+	void		*own;	/* a block freed with this node, or NULL */
+};
+
+/* What a tree needs in a block. */
+struct msg_size {
+	size_t	nodes;
+	size_t	bytes;
+};
+
+/* Bump allocator over one block. */
+struct msg_block {
+	iso_msg	*node;
+	char	*data;
+};
+
+/* Allocate a block for sz; the root is the first node. NULL/ENOMEM, or
+   EMSGSIZE when sz exceeds ISO_LIMIT_NODES or the address space. */
+iso_msg	*msg_block_new(const struct msg_size *sz, struct msg_block *b);
+
+static inline iso_msg *
+msg_block_nodes(struct msg_block *b, size_t n)
+{
+	iso_msg	*r = b->node;
+
+	b->node += n;
+	return (r);
+}
+
+/* Copy n bytes into the block, NUL-terminated when str is set. */
+const char *msg_block_data(struct msg_block *b, const void *p, size_t n,
+	    int str);
+
+/* Add what m needs to sz. */
+void	 msg_measure(const iso_msg *m, struct msg_size *sz);
+/* Deep-copy m into node dst of block b. */
+void	 msg_fill_copy(iso_msg *dst, const iso_msg *m, struct msg_block *b);
+
+/* Nesting depth: 0 for a scalar, 1 + the deepest item for a container. */
+int	 msg_depth(const iso_msg *m);
+
+/* 1 if p[0..len) is valid UTF-8 (no surrogates, overlongs or > U+10FFFF). */
+int	 msg_utf8_valid(const char *p, size_t len);
+
+/* Set the thread's iso_error() text (printf-style) and errno; returns -1. */
+int	 msg_fail(int errnum, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* The limits, read on every call (iso_limit_set is process-wide). */
+extern size_t	msg_limit_frame;
+extern size_t	msg_limit_depth;
+extern size_t	msg_limit_nodes;
+
+#endif /* ISO_LIB_MSG_H */

@@ -1,0 +1,563 @@
+/*
+ * pack.c: iso_msg_pack and iso_msg_unpack, messages through a jansson-like
+ * format. Pack runs the format twice over copies of the arguments: once to
+ * check it and measure the tree, once to fill a single block.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "msg.h"
+
+struct fmt {
+	const char	*start;
+	const char	*p;
+	va_list		 ap;
+};
+
+/* One format item with its arguments fetched. */
+struct spec {
+	char			 c;	/* n b i U f s y P O [ ] { }, or 0 */
+	size_t			 len;
+	const char		*s;
+	int64_t			 i;
+	uint64_t		 u;
+	double			 f;
+	iso_sendport		 port;
+	const iso_msg		*o;
+};
+
+static char
+fmt_peek(struct fmt *f)
+{
+	while (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' ||
+	    *f->p == ':' || *f->p == ',')
+		f->p++;
+	return (*f->p);
+}
+
+static int
+fmt_bad(struct fmt *f, const char *what)
+{
+	return (msg_fail(EINVAL, "%s at format offset %td of \"%s\"", what,
+	    f->p - f->start, f->start));
+}
+
+static int
+pack_next(struct fmt *f, struct spec *sp)
+{
+	int	nullable = 0;
+
+	sp->c = fmt_peek(f);
+	if (sp->c != '\0')
+		f->p++;
+	switch (sp->c) {
+	case '\0':
+	case 'n':
+	case '[':
+	case ']':
+	case '{':
+	case '}':
+		return (0);
+	case 'b':
+		sp->c = 'b';
+		sp->i = va_arg(f->ap, int) != 0;
+		return (0);
+	case 'i':
+		sp->c = 'I';
+		sp->i = va_arg(f->ap, int);
+		return (0);
+	case 'I':
+		sp->i = va_arg(f->ap, int64_t);
+		return (0);
+	case 'U':
+		sp->u = va_arg(f->ap, uint64_t);
+		return (0);
+	case 'f':
+		sp->f = va_arg(f->ap, double);
+		return (0);
+	case 'P':
+		sp->port = va_arg(f->ap, iso_sendport);
+		return (0);
+	case 'O':
+		sp->o = va_arg(f->ap, const iso_msg *);
+		if (*f->p == '?') {
+			f->p++;
+			nullable = 1;
+		}
+		if (sp->o == NULL) {
+			if (!nullable)
+				return (fmt_bad(f, "pack: NULL message for O"));
+			sp->c = 'n';
+		}
+		return (0);
+	case 's':
+		sp->s = va_arg(f->ap, const char *);
+		if (*f->p == '#') {
+			f->p++;
+			sp->len = va_arg(f->ap, size_t);
+		} else {
+			if (*f->p == '?') {
+				f->p++;
+				nullable = 1;
+			}
+			sp->len = sp->s != NULL ? strlen(sp->s) : 0;
+		}
+		if (sp->s == NULL) {
+			if (!nullable)
+				return (fmt_bad(f, "pack: NULL string"));
+			sp->c = 'n';
+		}
+		return (0);
+	case 'y':
+		if (*f->p++ != '#')
+			return (fmt_bad(f, "pack: y without #"));
+		sp->s = va_arg(f->ap, const char *);
+		sp->len = va_arg(f->ap, size_t);
+		if (sp->s == NULL && sp->len > 0)
+			return (fmt_bad(f, "pack: NULL bytes"));
+		return (0);
+	}
+	f->p--;
+	return (fmt_bad(f, "pack: unexpected character"));
+}
+
+static int	pack_measure(struct fmt *, struct spec *, struct msg_size *,
+		    size_t);
+
+static int
+pack_measure_items(struct fmt *f, char close, struct msg_size *sz,
+    size_t depth)
+{
+	struct spec	it;
+	size_t		n = 0;
+
+	if (depth + 1 > msg_limit_depth)
+		return (msg_fail(EMSGSIZE, "pack: nesting deeper than %zu",
+		    msg_limit_depth));
+	for (;;) {
+		if (pack_next(f, &it) == -1)
+			return (-1);
+		if (it.c == close)
+			break;
+		if (pack_measure(f, &it, sz, depth + 1) == -1)
+			return (-1);
+		n++;
+	}
+	if (close == '}' && n % 2 != 0)
+		return (fmt_bad(f, "pack: map key without a value"));
+	if (n / (close == '}' ? 2 : 1) > UINT32_MAX)
+		return (msg_fail(EMSGSIZE, "pack: too many items"));
+	return (0);
+}
+
+static int
+pack_measure(struct fmt *f, struct spec *sp, struct msg_size *sz,
+    size_t depth)
+{
+	sz->nodes++;
+	switch (sp->c) {
+	case '\0':
+		return (fmt_bad(f, "pack: format ends where a value was due"));
+	case ']':
+	case '}':
+		return (fmt_bad(f, "pack: unbalanced bracket"));
+	case 's':
+		if (!msg_utf8_valid(sp->s, sp->len))
+			return (fmt_bad(f, "pack: string is not valid UTF-8"));
+		/* FALLTHROUGH */
+	case 'y':
+		if (sp->len > UINT32_MAX)
+			return (msg_fail(EMSGSIZE, "pack: string too long"));
+		sz->bytes += sp->len + (sp->c == 's');
+		return (0);
+	case 'O':
+		if (depth + (size_t)msg_depth(sp->o) > msg_limit_depth)
+			return (msg_fail(EMSGSIZE, "pack: nesting deeper "
+			    "than %zu", msg_limit_depth));
+		sz->nodes--;
+		msg_measure(sp->o, sz);
+		return (0);
+	case '[':
+		return (pack_measure_items(f, ']', sz, depth));
+	case '{':
+		return (pack_measure_items(f, '}', sz, depth));
+	}
+	return (0);
+}
+
+/* Items of the container whose bracket was just read; the format is valid. */
+static size_t
+fmt_items(const char *p)
+{
+	size_t	n = 0;
+	int	depth = 0;
+
+	for (;; p++) {
+		switch (*p) {
+		case '[':
+		case '{':
+			if (depth++ == 0)
+				n++;
+			break;
+		case ']':
+		case '}':
+			if (depth-- == 0)
+				return (n);
+			break;
+		case 'n': case 'b': case 'i': case 'I': case 'U': case 'f':
+		case 'P': case 'O': case 's': case 'y':
+			if (depth == 0)
+				n++;
+			break;
+		}
+	}
+}
+
+static void
+pack_fill(struct fmt *f, const struct spec *sp, iso_msg *dst,
+    struct msg_block *b)
+{
+	struct spec	 it;
+	iso_msg		*items;
+	size_t		 i, n;
+
+	dst->flags = 0;
+	dst->len = 0;
+	dst->own = NULL;
+	switch (sp->c) {
+	case 'n':
+		dst->type = ISO_NIL;
+		break;
+	case 'b':
+		dst->type = ISO_BOOL;
+		dst->v.b = (int)sp->i;
+		break;
+	case 'I':
+		dst->type = ISO_INT;
+		dst->v.i = sp->i;
+		break;
+	case 'U':
+		dst->type = ISO_INT;
+		dst->v.u = sp->u;
+		if (sp->u > INT64_MAX)
+			dst->flags = MSG_BIG;
+		break;
+	case 'f':
+		dst->type = ISO_FLOAT;
+		dst->v.f = sp->f;
+		break;
+	case 'P':
+		dst->type = ISO_PORT;
+		dst->v.port = sp->port;
+		break;
+	case 's':
+	case 'y':
+		dst->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
+		dst->len = (uint32_t)sp->len;
+		dst->v.s = msg_block_data(b, sp->s, sp->len, sp->c == 's');
+		break;
+	case 'O':
+		msg_fill_copy(dst, sp->o, b);
+		break;
+	case '[':
+	case '{':
+		n = fmt_items(f->p);
+		items = msg_block_nodes(b, n);
+		for (i = 0; i < n; i++) {
+			pack_next(f, &it);
+			pack_fill(f, &it, &items[i], b);
+		}
+		pack_next(f, &it);	/* the closing bracket */
+		dst->type = sp->c == '[' ? ISO_LIST : ISO_MAP;
+		dst->len = (uint32_t)(sp->c == '[' ? n : n / 2);
+		dst->v.items = items;
+		break;
+	}
+}
+
+iso_msg *
+iso_msg_vpack(const char *fmt, va_list ap)
+{
+	struct fmt		 check, fill;
+	struct msg_size		 sz = { 0, 0 };
+	struct msg_block	 b;
+	struct spec		 sp;
+	iso_msg			*root = NULL;
+	int			 saved;
+
+	if (fmt == NULL) {
+		msg_fail(EINVAL, "pack: NULL format");
+		return (NULL);
+	}
+	check.start = check.p = fill.start = fill.p = fmt;
+	va_copy(check.ap, ap);
+	va_copy(fill.ap, ap);
+	if (pack_next(&check, &sp) == -1 ||
+	    pack_measure(&check, &sp, &sz, 0) == -1)
+		goto out;
+	if (pack_next(&check, &sp) == -1)
+		goto out;
+	if (sp.c != '\0') {
+		check.p--;
+		fmt_bad(&check, "pack: more than one value");
+		goto out;
+	}
+	if ((root = msg_block_new(&sz, &b)) == NULL)
+		goto out;
+	pack_next(&fill, &sp);
+	pack_fill(&fill, &sp, root, &b);
+out:
+	saved = errno;
+	va_end(check.ap);
+	va_end(fill.ap);
+	errno = saved;
+	return (root);
+}
+
+iso_msg *
+iso_msg_pack(const char *fmt, ...)
+{
+	va_list	 ap;
+	iso_msg	*m;
+
+	va_start(ap, fmt);
+	m = iso_msg_vpack(fmt, ap);
+	va_end(ap);
+	return (m);
+}
+
+static const char *const type_names[] = {
+	"nil", "bool", "int", "float", "string", "bytes", "list", "map",
+	"SendPort"
+};
+
+static int
+unpack_want(struct fmt *f, const iso_msg *m, iso_type type)
+{
+	char	buf[64];
+
+	if (m->type == type)
+		return (0);
+	snprintf(buf, sizeof buf, "unpack: expected %s, found %s",
+	    type_names[type], type_names[m->type]);
+	return (fmt_bad(f, buf));
+}
+
+static int	unpack_value(struct fmt *, const iso_msg *);
+
+static int
+unpack_list(struct fmt *f, const iso_msg *m)
+{
+	size_t	i = 0;
+	char	c;
+
+	if (m != NULL && unpack_want(f, m, ISO_LIST) == -1)
+		return (-1);
+	while ((c = fmt_peek(f)) != ']') {
+		if (c == '!') {
+			f->p++;
+			if (fmt_peek(f) != ']')
+				return (fmt_bad(f, "unpack: ! not before ]"));
+			if (m != NULL && i != m->len)
+				return (fmt_bad(f, "unpack: list has more "
+				    "items"));
+			break;
+		}
+		if (m != NULL && i >= m->len)
+			return (fmt_bad(f, "unpack: list has fewer items"));
+		if (unpack_value(f, m != NULL ? &m->v.items[i] : NULL) == -1)
+			return (-1);
+		i++;
+	}
+	f->p++;
+	return (0);
+}
+
+static int
+unpack_map(struct fmt *f, const iso_msg *m)
+{
+	const iso_msg	*v;
+	const char	*key;
+	size_t		 found = 0;
+	char		 c;
+
+	if (m != NULL && unpack_want(f, m, ISO_MAP) == -1)
+		return (-1);
+	while ((c = fmt_peek(f)) != '}') {
+		if (c == '!') {
+			f->p++;
+			if (fmt_peek(f) != '}')
+				return (fmt_bad(f, "unpack: ! not before }"));
+			if (m != NULL && found != m->len)
+				return (fmt_bad(f, "unpack: map has more "
+				    "keys"));
+			break;
+		}
+		if (c != 's')
+			return (fmt_bad(f, "unpack: map key must be s"));
+		f->p++;
+		if ((key = va_arg(f->ap, const char *)) == NULL)
+			return (fmt_bad(f, "unpack: NULL key"));
+		v = m != NULL ? iso_msg_get(m, key) : NULL;
+		if (*f->p == '?')
+			f->p++;
+		else if (m != NULL && v == NULL) {
+			char	buf[96];
+
+			snprintf(buf, sizeof buf, "unpack: no key \"%.40s\"",
+			    key);
+			return (fmt_bad(f, buf));
+		}
+		if (v != NULL)
+			found++;
+		if (unpack_value(f, v) == -1)
+			return (-1);
+	}
+	f->p++;
+	return (0);
+}
+
+/* Read one value; m == NULL skips it (an absent optional key). */
+static int
+unpack_value(struct fmt *f, const iso_msg *m)
+{
+	void	*out;
+	size_t	*lenp;
+	char	 c;
+
+	c = fmt_peek(f);
+	if (c != '\0')
+		f->p++;
+	switch (c) {
+	case '[':
+		return (unpack_list(f, m));
+	case '{':
+		return (unpack_map(f, m));
+	case 'n':
+		return (m != NULL ? unpack_want(f, m, ISO_NIL) : 0);
+	case 'b': case 'i': case 'I': case 'U': case 'f': case 'F':
+	case 'P': case 'O':
+		out = va_arg(f->ap, void *);
+		if (out == NULL)
+			return (fmt_bad(f, "unpack: NULL output"));
+		break;
+	case 's':
+	case 'y':
+		out = va_arg(f->ap, void *);
+		lenp = NULL;
+		if (*f->p == '#') {
+			f->p++;
+			if ((lenp = va_arg(f->ap, size_t *)) == NULL)
+				return (fmt_bad(f, "unpack: NULL output"));
+		} else if (c == 'y')
+			return (fmt_bad(f, "unpack: y without #"));
+		if (out == NULL)
+			return (fmt_bad(f, "unpack: NULL output"));
+		if (m == NULL)
+			return (0);
+		if (unpack_want(f, m, c == 's' ? ISO_STR : ISO_BYTES) == -1)
+			return (-1);
+		*(const char **)out = m->v.s;
+		if (lenp != NULL)
+			*lenp = m->len;
+		return (0);
+	case '\0':
+		return (fmt_bad(f, "unpack: format ends where a value was "
+		    "due"));
+	default:
+		f->p--;
+		return (fmt_bad(f, "unpack: unexpected character"));
+	}
+	if (m == NULL)
+		return (0);
+	switch (c) {
+	case 'b':
+		if (unpack_want(f, m, ISO_BOOL) == -1)
+			return (-1);
+		*(int *)out = m->v.b;
+		return (0);
+	case 'i':
+	case 'I':
+	case 'U':
+		if (unpack_want(f, m, ISO_INT) == -1)
+			return (-1);
+		if (c == 'U') {
+			if (!(m->flags & MSG_BIG) && m->v.i < 0)
+				goto range;
+			*(uint64_t *)out = m->v.u;
+		} else if (m->flags & MSG_BIG)
+			goto range;
+		else if (c == 'I')
+			*(int64_t *)out = m->v.i;
+		else if (m->v.i < INT_MIN || m->v.i > INT_MAX)
+			goto range;
+		else
+			*(int *)out = (int)m->v.i;
+		return (0);
+	case 'f':
+		if (unpack_want(f, m, ISO_FLOAT) == -1)
+			return (-1);
+		*(double *)out = m->v.f;
+		return (0);
+	case 'F':
+		if (m->type == ISO_INT)
+			*(double *)out = (m->flags & MSG_BIG) ?
+			    (double)m->v.u : (double)m->v.i;
+		else if (unpack_want(f, m, ISO_FLOAT) == -1)
+			return (-1);
+		else
+			*(double *)out = m->v.f;
+		return (0);
+	case 'P':
+		if (unpack_want(f, m, ISO_PORT) == -1)
+			return (-1);
+		*(iso_sendport *)out = m->v.port;
+		return (0);
+	case 'O':
+		*(const iso_msg **)out = m;
+		return (0);
+	}
+	return (0);
+range:
+	fmt_bad(f, "unpack: number out of range");
+	errno = ERANGE;
+	return (-1);
+}
+
+int
+iso_msg_vunpack(const iso_msg *m, const char *fmt, va_list ap)
+{
+	struct fmt	f;
+	int		rc = -1, saved;
+
+	if (m == NULL || fmt == NULL)
+		return (msg_fail(EINVAL, "unpack: NULL argument"));
+	f.start = f.p = fmt;
+	va_copy(f.ap, ap);
+	if (unpack_value(&f, m) == 0) {
+		if (fmt_peek(&f) != '\0')
+			fmt_bad(&f, "unpack: more than one value");
+		else
+			rc = 0;
+	}
+	saved = errno;
+	va_end(f.ap);
+	errno = saved;
+	return (rc);
+}
+
+int
+iso_msg_unpack(const iso_msg *m, const char *fmt, ...)
+{
+	va_list	ap;
+	int	rc;
+
+	va_start(ap, fmt);
+	rc = iso_msg_vunpack(m, fmt, ap);
+	va_end(ap);
+	return (rc);
+}

@@ -1,0 +1,480 @@
+/*
+ * wire.c: MessagePack encoding of messages, and decoding of bytes that may
+ * be hostile. msgpack-c enforces no limits of its own (a 5-byte header can
+ * claim 10^8 items), so every length, count, nesting level, string and ext
+ * type is checked against the bytes actually present before msgpack-c sees
+ * them; the same walk measures the tree so that it fills one block.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "msg.h"
+#include "wire.h"
+
+/* Above this many values a decode uses a zone of its own, so that one big
+   message does not leave a big zone cached in the thread. */
+#define ZONE_CACHE_NODES	4096
+#define ZONE_CHUNK		4096
+
+struct wire_in {
+	const uint8_t	*start;
+	const uint8_t	*p;
+	const uint8_t	*end;
+	struct msg_size	 sz;
+};
+
+static uint64_t
+wire_be(const uint8_t *p, int n)
+{
+	uint64_t	v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | *p++;
+	return (v);
+}
+
+static int
+wire_bad(struct wire_in *in, const uint8_t *at, const char *what)
+{
+	return (msg_fail(EBADMSG, "frame: %s at byte %td", what,
+	    at - in->start));
+}
+
+/* Read an n-byte big-endian field after the type byte. */
+static int
+wire_field(struct wire_in *in, const uint8_t *at, int n, uint64_t *v)
+{
+	if (in->end - in->p < n)
+		return (wire_bad(in, at, "truncated value"));
+	*v = wire_be(in->p, n);
+	in->p += n;
+	return (0);
+}
+
+static int	wire_check(struct wire_in *, size_t);
+
+static int
+wire_check_items(struct wire_in *in, const uint8_t *at, uint64_t n,
+    size_t depth)
+{
+	if (depth + 1 > msg_limit_depth)
+		return (msg_fail(EMSGSIZE, "frame: nesting deeper than %zu at "
+		    "byte %td", msg_limit_depth, at - in->start));
+	/* Every value takes at least one byte. */
+	if (n > (uint64_t)(in->end - in->p))
+		return (wire_bad(in, at, "count larger than the bytes left"));
+	while (n-- > 0)
+		if (wire_check(in, depth + 1) == -1)
+			return (-1);
+	return (0);
+}
+
+static int
+wire_check_data(struct wire_in *in, const uint8_t *at, uint64_t n, int str)
+{
+	if (n > (uint64_t)(in->end - in->p))
+		return (wire_bad(in, at, "length larger than the bytes left"));
+	if (str && !msg_utf8_valid((const char *)in->p, n))
+		return (wire_bad(in, at, "string is not valid UTF-8"));
+	in->p += n;
+	in->sz.bytes += n + (str != 0);
+	return (0);
+}
+
+static int
+wire_check_ext(struct wire_in *in, const uint8_t *at, uint64_t n)
+{
+	if (in->p == in->end)
+		return (wire_bad(in, at, "truncated value"));
+	if ((int8_t)*in->p != WIRE_EXT_PORT || n != WIRE_PORT_LEN)
+		return (wire_bad(in, at, "unknown ext type"));
+	in->p++;
+	if ((uint64_t)(in->end - in->p) < n)
+		return (wire_bad(in, at, "truncated value"));
+	in->p += n;
+	return (0);
+}
+
+/* Check one value and add what it needs to in->sz. */
+static int
+wire_check(struct wire_in *in, size_t depth)
+{
+	const uint8_t	*at = in->p;
+	uint64_t	 n;
+	uint8_t		 c;
+
+	if (in->p == in->end)
+		return (wire_bad(in, at, "truncated value"));
+	if (++in->sz.nodes > msg_limit_nodes)
+		return (msg_fail(EMSGSIZE, "frame: more than %zu values",
+		    msg_limit_nodes));
+	c = *in->p++;
+	if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+		return (0);
+	if (c >= 0xa0 && c <= 0xbf)
+		return (wire_check_data(in, at, c & 0x1f, 1));
+	if (c >= 0x90 && c <= 0x9f)
+		return (wire_check_items(in, at, c & 0x0f, depth));
+	if (c >= 0x80 && c <= 0x8f)
+		return (wire_check_items(in, at, 2 * (uint64_t)(c & 0x0f),
+		    depth));
+	switch (c) {
+	case 0xcc: case 0xd0:
+		return (wire_field(in, at, 1, &n));
+	case 0xcd: case 0xd1:
+		return (wire_field(in, at, 2, &n));
+	case 0xce: case 0xd2: case 0xca:
+		return (wire_field(in, at, 4, &n));
+	case 0xcf: case 0xd3: case 0xcb:
+		return (wire_field(in, at, 8, &n));
+	case 0xd9: case 0xda: case 0xdb:
+		if (wire_field(in, at, 1 << (c - 0xd9), &n) == -1)
+			return (-1);
+		return (wire_check_data(in, at, n, 1));
+	case 0xc4: case 0xc5: case 0xc6:
+		if (wire_field(in, at, 1 << (c - 0xc4), &n) == -1)
+			return (-1);
+		return (wire_check_data(in, at, n, 0));
+	case 0xdc: case 0xdd:
+		if (wire_field(in, at, 2 << (c - 0xdc), &n) == -1)
+			return (-1);
+		return (wire_check_items(in, at, n, depth));
+	case 0xde: case 0xdf:
+		if (wire_field(in, at, 2 << (c - 0xde), &n) == -1)
+			return (-1);
+		return (wire_check_items(in, at, 2 * n, depth));
+	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		return (wire_check_ext(in, at, 1 << (c - 0xd4)));
+	case 0xc7: case 0xc8: case 0xc9:
+		if (wire_field(in, at, 1 << (c - 0xc7), &n) == -1)
+			return (-1);
+		return (wire_check_ext(in, at, n));
+	}
+	return (wire_bad(in, at, "reserved type byte 0xc1"));
+}
+
+static void
+wire_fill(iso_msg *dst, const msgpack_object *o, struct msg_block *b)
+{
+	const uint8_t	*p;
+	iso_msg		*items;
+	uint32_t	 i;
+
+	dst->flags = 0;
+	dst->len = 0;
+	dst->own = NULL;
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		dst->type = ISO_NIL;
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		dst->type = ISO_BOOL;
+		dst->v.b = o->via.boolean;
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		dst->type = ISO_INT;
+		dst->v.u = o->via.u64;
+		if (o->via.u64 > INT64_MAX)
+			dst->flags = MSG_BIG;
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		dst->type = ISO_INT;
+		dst->v.i = o->via.i64;
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		dst->type = ISO_FLOAT;
+		dst->v.f = o->via.f64;
+		break;
+	case MSGPACK_OBJECT_STR:
+		dst->type = ISO_STR;
+		dst->len = o->via.str.size;
+		dst->v.s = msg_block_data(b, o->via.str.ptr, dst->len, 1);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		dst->type = ISO_BYTES;
+		dst->len = o->via.bin.size;
+		dst->v.s = msg_block_data(b, o->via.bin.ptr, dst->len, 0);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		dst->type = ISO_LIST;
+		dst->len = o->via.array.size;
+		dst->v.items = items = msg_block_nodes(b, dst->len);
+		for (i = 0; i < dst->len; i++)
+			wire_fill(&items[i], &o->via.array.ptr[i], b);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		dst->type = ISO_MAP;
+		dst->len = o->via.map.size;
+		dst->v.items = items = msg_block_nodes(b, 2 * (size_t)dst->len);
+		for (i = 0; i < dst->len; i++) {
+			wire_fill(&items[2 * i], &o->via.map.ptr[i].key, b);
+			wire_fill(&items[2 * i + 1], &o->via.map.ptr[i].val, b);
+		}
+		break;
+	case MSGPACK_OBJECT_EXT:
+		p = (const uint8_t *)o->via.ext.ptr;
+		dst->type = ISO_PORT;
+		dst->v.port.isolate = wire_be(p, 8);
+		dst->v.port.pid = (uint32_t)wire_be(p + 8, 4);
+		dst->v.port.port = (uint32_t)wire_be(p + 12, 4);
+		break;
+	}
+}
+
+static pthread_key_t	zone_key;
+static pthread_once_t	zone_once = PTHREAD_ONCE_INIT;
+
+static void
+zone_destroy(void *z)
+{
+	msgpack_zone_free(z);
+}
+
+static void
+zone_init(void)
+{
+	pthread_key_create(&zone_key, zone_destroy);
+}
+
+/* The thread's cached zone, or a fresh one for a big message. */
+static msgpack_zone *
+zone_get(size_t nodes, int *cached)
+{
+	msgpack_zone	*z;
+
+	*cached = 0;
+	if (nodes > ZONE_CACHE_NODES)
+		return (msgpack_zone_new(ZONE_CHUNK));
+	pthread_once(&zone_once, zone_init);
+	if ((z = pthread_getspecific(zone_key)) == NULL) {
+		if ((z = msgpack_zone_new(ZONE_CHUNK)) == NULL)
+			return (NULL);
+		if (pthread_setspecific(zone_key, z) != 0) {
+			msgpack_zone_free(z);
+			return (NULL);
+		}
+	}
+	*cached = 1;
+	return (z);
+}
+
+iso_msg *
+iso_msg_decode(const void *buf, size_t len)
+{
+	struct wire_in		 in;
+	struct msg_block	 b;
+	msgpack_zone		*z;
+	msgpack_object		 obj;
+	iso_msg			*root;
+	size_t			 off = 0;
+	int			 cached, rc;
+
+	if (buf == NULL || len == 0) {
+		msg_fail(EBADMSG, "frame: empty");
+		return (NULL);
+	}
+	if (len > msg_limit_frame) {
+		msg_fail(EMSGSIZE, "frame: %zu bytes, more than the limit of "
+		    "%zu", len, msg_limit_frame);
+		return (NULL);
+	}
+	in.start = in.p = buf;
+	in.end = in.start + len;
+	in.sz.nodes = in.sz.bytes = 0;
+	if (wire_check(&in, 0) == -1)
+		return (NULL);
+	if (in.p != in.end) {
+		wire_bad(&in, in.p, "bytes after the value");
+		return (NULL);
+	}
+	if ((z = zone_get(in.sz.nodes, &cached)) == NULL) {
+		msg_fail(ENOMEM, "frame: out of memory");
+		return (NULL);
+	}
+	rc = msgpack_unpack(buf, len, &off, z, &obj);
+	root = NULL;
+	if (rc != MSGPACK_UNPACK_SUCCESS || off != len)
+		msg_fail(rc == MSGPACK_UNPACK_NOMEM_ERROR ? ENOMEM : EBADMSG,
+		    "frame: msgpack-c refused it (%d)", rc);
+	else if ((root = msg_block_new(&in.sz, &b)) != NULL)
+		wire_fill(root, &obj, &b);
+	if (cached)
+		msgpack_zone_clear(z);
+	else
+		msgpack_zone_free(z);
+	return (root);
+}
+
+/* An upper bound of m's encoding; -1 if a peer would refuse it. */
+static int
+wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
+    size_t *nodes)
+{
+	size_t	i, n;
+
+	if (++*nodes > msg_limit_nodes)
+		return (msg_fail(EMSGSIZE, "encode: more than %zu values",
+		    msg_limit_nodes));
+	switch (m->type) {
+	case ISO_STR:
+	case ISO_BYTES:
+		*bound += 5 + (size_t)m->len;
+		return (0);
+	case ISO_PORT:
+		*bound += 2 + 1 + WIRE_PORT_LEN;
+		return (0);
+	case ISO_LIST:
+	case ISO_MAP:
+		if (depth + 1 > msg_limit_depth)
+			return (msg_fail(EMSGSIZE, "encode: nesting deeper "
+			    "than %zu", msg_limit_depth));
+		*bound += 5;
+		n = m->type == ISO_MAP ? 2 * (size_t)m->len : m->len;
+		for (i = 0; i < n; i++)
+			if (wire_bound_walk(&m->v.items[i], depth + 1, bound,
+			    nodes) == -1)
+				return (-1);
+		return (0);
+	}
+	*bound += 9;
+	return (0);
+}
+
+int
+wire_bound(const iso_msg *m, size_t *bound)
+{
+	size_t	nodes = 0;
+
+	*bound = 0;
+	if (m == NULL)
+		return (msg_fail(EINVAL, "encode: NULL message"));
+	return (wire_bound_walk(m, 0, bound, &nodes));
+}
+
+static int
+wire_put(void *data, const char *buf, size_t len)
+{
+	char	**p = data;
+
+	memcpy(*p, buf, len);
+	*p += len;
+	return (0);
+}
+
+static void
+wire_pack(msgpack_packer *pk, const iso_msg *m)
+{
+	uint8_t		port[WIRE_PORT_LEN];
+	uint32_t	i;
+	int		k;
+
+	switch (m->type) {
+	case ISO_NIL:
+		msgpack_pack_nil(pk);
+		break;
+	case ISO_BOOL:
+		if (m->v.b)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	case ISO_INT:
+		if (m->flags & MSG_BIG)
+			msgpack_pack_uint64(pk, m->v.u);
+		else
+			msgpack_pack_int64(pk, m->v.i);
+		break;
+	case ISO_FLOAT:
+		msgpack_pack_double(pk, m->v.f);
+		break;
+	case ISO_STR:
+		msgpack_pack_str_with_body(pk, m->v.s, m->len);
+		break;
+	case ISO_BYTES:
+		msgpack_pack_bin_with_body(pk, m->v.s, m->len);
+		break;
+	case ISO_LIST:
+		msgpack_pack_array(pk, m->len);
+		for (i = 0; i < m->len; i++)
+			wire_pack(pk, &m->v.items[i]);
+		break;
+	case ISO_MAP:
+		msgpack_pack_map(pk, m->len);
+		for (i = 0; i < 2 * m->len; i++)
+			wire_pack(pk, &m->v.items[i]);
+		break;
+	case ISO_PORT:
+		for (k = 0; k < 8; k++)
+			port[k] = (uint8_t)(m->v.port.isolate >> (56 - 8 * k));
+		for (k = 0; k < 4; k++) {
+			port[8 + k] = (uint8_t)(m->v.port.pid >> (24 - 8 * k));
+			port[12 + k] = (uint8_t)(m->v.port.port >> (24 - 8 * k));
+		}
+		msgpack_pack_ext_with_body(pk, port, sizeof port,
+		    WIRE_EXT_PORT);
+		break;
+	}
+}
+
+size_t
+wire_encode_to(const iso_msg *m, void *dst)
+{
+	msgpack_packer	 pk;
+	char		*p = dst;
+
+	msgpack_packer_init(&pk, &p, wire_put);
+	wire_pack(&pk, m);
+	return ((size_t)(p - (char *)dst));
+}
+
+int
+wire_frame_len(const void *hdr, size_t *len)
+{
+	*len = (size_t)wire_be(hdr, WIRE_HDR);
+	if (*len > msg_limit_frame)
+		return (msg_fail(EMSGSIZE, "frame: length %zu is over the "
+		    "limit of %zu", *len, msg_limit_frame));
+	if (*len == 0)
+		return (msg_fail(EBADMSG, "frame: length 0"));
+	return (0);
+}
+
+void
+wire_frame_hdr(void *hdr, size_t len)
+{
+	uint8_t	*h = hdr;
+
+	h[0] = (uint8_t)(len >> 24);
+	h[1] = (uint8_t)(len >> 16);
+	h[2] = (uint8_t)(len >> 8);
+	h[3] = (uint8_t)len;
+}
+
+int
+iso_msg_encode(const iso_msg *m, void **buf, size_t *len)
+{
+	size_t	 bound, n;
+	void	*p;
+
+	if (buf == NULL || len == NULL)
+		return (msg_fail(EINVAL, "encode: NULL argument"));
+	if (wire_bound(m, &bound) == -1)
+		return (-1);
+	if ((p = malloc(bound)) == NULL)
+		return (msg_fail(ENOMEM, "encode: out of memory"));
+	n = wire_encode_to(m, p);
+	if (n > msg_limit_frame) {
+		free(p);
+		return (msg_fail(EMSGSIZE, "encode: %zu bytes, more than the "
+		    "frame limit of %zu", n, msg_limit_frame));
+	}
+	*buf = p;
+	*len = n;
+	return (0);
+}

@@ -1,0 +1,28 @@
+/*
+ * wire.h: MessagePack encoding and frames, for the connection code.
+ * A frame is WIRE_HDR bytes of big-endian payload length, then the payload.
+ */
+#ifndef ISO_LIB_WIRE_H
+#define ISO_LIB_WIRE_H
+
+#include <stddef.h>
+
+#include "isolate.h"
+
+#define WIRE_HDR	4
+#define WIRE_EXT_PORT	1	/* ext type of a SendPort */
+#define WIRE_PORT_LEN	16	/* isolate u64, pid u32, port u32, big-endian */
+
+/* An upper bound of m's encoded size; -1/EMSGSIZE if a peer would refuse
+   m (too deep, too many values). */
+int	 wire_bound(const iso_msg *m, size_t *bound);
+/* Encode m at dst, which has room for wire_bound(m) bytes; returns the
+   bytes written. */
+size_t	 wire_encode_to(const iso_msg *m, void *dst);
+
+/* Payload length from a frame header; -1 with EMSGSIZE (over the limit)
+   or EBADMSG (zero). */
+int	 wire_frame_len(const void *hdr, size_t *len);
+void	 wire_frame_hdr(void *hdr, size_t len);
+
+#endif /* ISO_LIB_WIRE_H */

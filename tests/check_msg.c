@@ -1,0 +1,527 @@
+/*
+ * check_msg.c: the value tree: pack/unpack formats, accessors, equality,
+ * copy, growing roots, limits.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isolate.h"
+
+static iso_sendport
+port_of(uint64_t isolate, uint32_t pid, uint32_t port)
+{
+	iso_sendport	p = { isolate, pid, port };
+
+	return (p);
+}
+
+START_TEST(pack_scalars)
+{
+	iso_msg		*m;
+	int64_t		 i;
+	uint64_t	 u;
+	double		 f;
+	int		 b;
+	size_t		 len;
+	iso_sendport	 p;
+
+	m = iso_msg_pack("n");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(iso_msg_type(m), ISO_NIL);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("b", 7);
+	ck_assert_int_eq(iso_msg_type(m), ISO_BOOL);
+	ck_assert_int_eq(iso_msg_bool(m, &b), 0);
+	ck_assert_int_eq(b, 1);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("i", -42);
+	ck_assert_int_eq(iso_msg_int(m, &i), 0);
+	ck_assert_int_eq(i, -42);
+	ck_assert_int_eq(iso_msg_uint(m, &u), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("I", INT64_MIN);
+	ck_assert_int_eq(iso_msg_int(m, &i), 0);
+	ck_assert(i == INT64_MIN);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("U", UINT64_MAX);
+	ck_assert_int_eq(iso_msg_type(m), ISO_INT);
+	ck_assert_int_eq(iso_msg_int(m, &i), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(iso_msg_uint(m, &u), 0);
+	ck_assert(u == UINT64_MAX);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("f", 2.5);
+	ck_assert_int_eq(iso_msg_float(m, &f), 0);
+	ck_assert(f == 2.5);
+	ck_assert_int_eq(iso_msg_int(m, &i), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("s", "héllo");
+	ck_assert_str_eq(iso_msg_str(m, &len), "héllo");
+	ck_assert_uint_eq(len, 6);
+	ck_assert_uint_eq(iso_msg_len(m), 6);
+	ck_assert_ptr_null(iso_msg_bytes(m, NULL));
+	iso_msg_free(m);
+
+	m = iso_msg_pack("s#", "a\0b", (size_t)3);
+	ck_assert_int_eq(memcmp(iso_msg_str(m, &len), "a\0b", 4), 0);
+	ck_assert_uint_eq(len, 3);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("y#", "\x00\xff\x01", (size_t)3);
+	ck_assert_int_eq(iso_msg_type(m), ISO_BYTES);
+	ck_assert_int_eq(memcmp(iso_msg_bytes(m, &len), "\x00\xff\x01", 3),
+	    0);
+	ck_assert_uint_eq(len, 3);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("y#", NULL, (size_t)0);
+	ck_assert_int_eq(iso_msg_type(m), ISO_BYTES);
+	ck_assert_uint_eq(iso_msg_len(m), 0);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("P", port_of(0x1122334455667788ULL, 99, 3));
+	ck_assert_int_eq(iso_msg_sendport(m, &p), 0);
+	ck_assert(p.isolate == 0x1122334455667788ULL);
+	ck_assert_uint_eq(p.pid, 99);
+	ck_assert_uint_eq(p.port, 3);
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(pack_nullable)
+{
+	iso_msg	*m;
+
+	m = iso_msg_pack("[s? O?]", (const char *)NULL, (const iso_msg *)NULL);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(iso_msg_type(iso_msg_at(m, 0)), ISO_NIL);
+	ck_assert_int_eq(iso_msg_type(iso_msg_at(m, 1)), ISO_NIL);
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(pack_nested)
+{
+	iso_msg		*m;
+	const iso_msg	*v;
+	int		 n, a, b2;
+	const char	*s;
+
+	m = iso_msg_pack("{s:i, s:[i, i, {s:s}], s:{}, s:[]}", "msg", 5,
+	    "list", 1, 2, "deep", "x", "empty", "none");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(iso_msg_type(m), ISO_MAP);
+	ck_assert_uint_eq(iso_msg_len(m), 4);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i s:[i i {s:s}]}", "msg", &n,
+	    "list", &a, &b2, "deep", &s), 0);
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(a, 1);
+	ck_assert_int_eq(b2, 2);
+	ck_assert_str_eq(s, "x");
+	v = iso_msg_get(m, "empty");
+	ck_assert_int_eq(iso_msg_type(v), ISO_MAP);
+	ck_assert_uint_eq(iso_msg_len(v), 0);
+	v = iso_msg_get(m, "none");
+	ck_assert_int_eq(iso_msg_type(v), ISO_LIST);
+	ck_assert_uint_eq(iso_msg_len(v), 0);
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(pack_copies_O)
+{
+	iso_msg		*inner, *m;
+	const char	*s;
+
+	inner = iso_msg_pack("{s:s}", "k", "v");
+	m = iso_msg_pack("[O O]", inner, inner);
+	iso_msg_free(inner);
+	ck_assert_int_eq(iso_msg_unpack(m, "[{s:s} {s:s}]", "k", &s, "k", &s),
+	    0);
+	ck_assert_str_eq(s, "v");
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(pack_errors)
+{
+	static const char *bad[] = { "x", "[i", "i]", "{s}", "[}", "", "i i",
+	    "y", "{s:i", "]" };
+	iso_msg	*m;
+	size_t	 k;
+
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		errno = 0;
+		m = iso_msg_pack(bad[k], "a", 1, 2, 3);
+		ck_assert_msg(m == NULL, "format \"%s\" accepted", bad[k]);
+		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_str_ne(iso_error(), "");
+	}
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("s", (const char *)NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(iso_msg_pack("O", (const iso_msg *)NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(iso_msg_pack(NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(iso_msg_pack("s", "\xff"));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(iso_msg_pack("s", "\xc0\xaf"));	/* overlong */
+	ck_assert_ptr_null(iso_msg_pack("s", "\xed\xa0\x80"));	/* surrogate */
+	ck_assert_ptr_null(iso_msg_pack("s", "\xf4\x90\x80\x80")); /* >10FFFF */
+	ck_assert_ptr_null(iso_msg_pack("s", "\xe2\x82"));	/* truncated */
+	m = iso_msg_pack("s", "\xf4\x8f\xbf\xbf\xe2\x82\xac");
+	ck_assert_ptr_nonnull(m);
+	iso_msg_free(m);
+}
+END_TEST
+
+static char *
+brackets(int n)
+{
+	char	*f = malloc(2 * (size_t)n + 1);
+	int	 k;
+
+	for (k = 0; k < n; k++) {
+		f[k] = '[';
+		f[n + k] = ']';
+	}
+	f[2 * n] = '\0';
+	return (f);
+}
+
+START_TEST(pack_depth)
+{
+	char	*f;
+	iso_msg	*m, *outer;
+
+	f = brackets(32);
+	m = iso_msg_pack(f);
+	ck_assert_ptr_nonnull(m);
+	free(f);
+	errno = 0;
+	outer = iso_msg_pack("[O]", m);
+	ck_assert_ptr_null(outer);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	iso_msg_free(m);
+	f = brackets(33);
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack(f));
+	ck_assert_int_eq(errno, EMSGSIZE);
+	free(f);
+}
+END_TEST
+
+START_TEST(unpack_mismatch)
+{
+	iso_msg		*m;
+	const char	*s;
+	int		 n = 77;
+	double		 f;
+	uint64_t	 u;
+	int64_t		 i;
+
+	m = iso_msg_pack("{s:s s:I s:i s:f}", "name", "bob", "big",
+	    (int64_t)1 << 40, "neg", -1, "pi", 3.25);
+	errno = 0;
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i}", "name", &n), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(strstr(iso_error(), "expected int"));
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i}", "missing", &n), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(strstr(iso_error(), "missing"));
+	n = 77;
+	ck_assert_int_eq(iso_msg_unpack(m, "{s?i s:s}", "missing", &n, "name",
+	    &s), 0);
+	ck_assert_int_eq(n, 77);
+	ck_assert_str_eq(s, "bob");
+	ck_assert_int_eq(iso_msg_unpack(m, "{s?:[i i] s:s}", "missing", &n, &n,
+	    "name", &s), 0);
+	errno = 0;
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i}", "big", &n), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:I}", "big", &i), 0);
+	ck_assert(i == (int64_t)1 << 40);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:U}", "neg", &u), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:F}", "big", &f), 0);
+	ck_assert(f == (double)((int64_t)1 << 40));
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:f}", "big", &f), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:s !}", "name", &s), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:s s:I s:i s:f !}", "name", &s,
+	    "big", &i, "neg", &n, "pi", &f), 0);
+	ck_assert_int_eq(iso_msg_unpack(m, "[i]", &n), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i", "neg", &n), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i} i", "neg", &n, &n), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "{i:i}", 1, &n), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:q}", "neg", &n), -1);
+	ck_assert_int_eq(iso_msg_unpack(NULL, "n"), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, NULL), -1);
+	iso_msg_free(m);
+
+	m = iso_msg_pack("[i i]", 1, 2);
+	ck_assert_int_eq(iso_msg_unpack(m, "[i]", &n), 0);
+	ck_assert_int_eq(iso_msg_unpack(m, "[i !]", &n), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "[i i i]", &n, &n, &n), -1);
+	ck_assert_int_eq(iso_msg_unpack(m, "[i i !]", &n, &n), 0);
+	ck_assert_int_eq(n, 2);
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(unpack_all_types)
+{
+	iso_msg		*m;
+	const iso_msg	*o;
+	const char	*s;
+	const void	*y;
+	size_t		 sl, yl;
+	int		 b;
+	iso_sendport	 p;
+
+	o = NULL;
+	m = iso_msg_pack("[n b s# y# P [i]]", 0, "ab", (size_t)2, "\x01",
+	    (size_t)1, port_of(1, 2, 3), 9);
+	ck_assert_int_eq(iso_msg_unpack(m, "[n b s# y# P O]", &b, &s, &sl, &y,
+	    &yl, &p, &o), 0);
+	ck_assert_int_eq(b, 0);
+	ck_assert_uint_eq(sl, 2);
+	ck_assert_int_eq(memcmp(s, "ab", 2), 0);
+	ck_assert_uint_eq(yl, 1);
+	ck_assert_uint_eq(p.port, 3);
+	ck_assert_ptr_eq(o, iso_msg_at(m, 5));
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(accessors)
+{
+	iso_msg		*m, *k;
+	const iso_msg	*v;
+
+	m = iso_msg_pack("{i:s s:b [i]:n}", 1, "one", "t", 1, 2);
+	ck_assert_uint_eq(iso_msg_len(m), 3);
+	k = iso_msg_pack("i", 1);
+	v = iso_msg_lookup(m, k);
+	ck_assert_str_eq(iso_msg_str(v, NULL), "one");
+	iso_msg_free(k);
+	k = iso_msg_pack("[i]", 2);
+	ck_assert_int_eq(iso_msg_type(iso_msg_lookup(m, k)), ISO_NIL);
+	iso_msg_free(k);
+	ck_assert_int_eq(iso_msg_type(iso_msg_key_at(m, 1)), ISO_STR);
+	ck_assert_int_eq(iso_msg_type(iso_msg_value_at(m, 1)), ISO_BOOL);
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_key_at(m, 3));
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_ptr_null(iso_msg_at(m, 0));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(iso_msg_get(m, "nope"));
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_ptr_null(iso_msg_get(NULL, "x"));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(iso_msg_len(NULL), 0);
+	iso_msg_free(m);
+	iso_msg_free(NULL);
+}
+END_TEST
+
+START_TEST(equality)
+{
+	iso_msg	*a, *b;
+
+	a = iso_msg_pack("{s:[i f s] s:n}", "a", 1, 2.0, "x", "b");
+	b = iso_msg_pack("{s:[i f s] s:n}", "a", 1, 2.0, "x", "b");
+	ck_assert(iso_msg_equal(a, b));
+	iso_msg_free(b);
+	b = iso_msg_pack("{s:n s:[i f s]}", "b", "a", 1, 2.0, "x");
+	ck_assert(!iso_msg_equal(a, b));	/* order matters */
+	iso_msg_free(b);
+	b = iso_msg_pack("{s:[i i s] s:n}", "a", 1, 2, "x", "b");
+	ck_assert(!iso_msg_equal(a, b));	/* 2.0 is not 2 */
+	iso_msg_free(b);
+	iso_msg_free(a);
+
+	a = iso_msg_pack("f", NAN);
+	b = iso_msg_pack("f", NAN);
+	ck_assert(iso_msg_equal(a, b));
+	iso_msg_free(b);
+	b = iso_msg_pack("f", 0.0);
+	iso_msg_free(a);
+	a = iso_msg_pack("f", -0.0);
+	ck_assert(!iso_msg_equal(a, b));
+	iso_msg_free(a);
+	iso_msg_free(b);
+	a = iso_msg_pack("U", (uint64_t)5);
+	b = iso_msg_pack("i", 5);
+	ck_assert(iso_msg_equal(a, b));
+	iso_msg_free(a);
+	iso_msg_free(b);
+	a = iso_msg_pack("P", port_of(1, 2, 3));
+	b = iso_msg_pack("P", port_of(1, 2, 4));
+	ck_assert(!iso_msg_equal(a, b));
+	iso_msg_free(a);
+	iso_msg_free(b);
+}
+END_TEST
+
+START_TEST(copy)
+{
+	iso_msg	*a, *b;
+
+	a = iso_msg_pack("{s:[i f s y#] s:P}", "a", 1, 2.0, "x", "\0\1",
+	    (size_t)2, "p", port_of(5, 6, 7));
+	b = iso_msg_copy(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(iso_msg_equal(a, b));
+	iso_msg_free(a);
+	ck_assert_uint_eq(iso_msg_len(iso_msg_at(iso_msg_get(b, "a"), 3)), 2);
+	iso_msg_free(b);
+	ck_assert_ptr_null(iso_msg_copy(NULL));
+}
+END_TEST
+
+START_TEST(grow_list)
+{
+	iso_msg	*list, *inner, *expect;
+	int64_t	 v;
+	int	 k;
+
+	list = iso_msg_pack("[i]", -1);
+	for (k = 0; k < 1000; k++)
+		ck_assert_int_eq(iso_msg_append(list, iso_msg_pack("i", k)), 0);
+	ck_assert_uint_eq(iso_msg_len(list), 1001);
+	for (k = 0; k < 1000; k++) {
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(list, (size_t)k + 1),
+		    &v), 0);
+		ck_assert_int_eq(v, k);
+	}
+	/* an inner list that itself grew, then moved */
+	inner = iso_msg_pack("[]");
+	ck_assert_int_eq(iso_msg_append(inner, iso_msg_pack("s", "a")), 0);
+	ck_assert_int_eq(iso_msg_append(inner, iso_msg_pack("s", "b")), 0);
+	ck_assert_int_eq(iso_msg_append(list, inner), 0);
+	expect = iso_msg_pack("[s s]", "a", "b");
+	ck_assert(iso_msg_equal(iso_msg_at(list, 1001), expect));
+	iso_msg_free(expect);
+	errno = 0;
+	ck_assert_int_eq(iso_msg_append(list, list), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	inner = iso_msg_pack("{}");
+	ck_assert_int_eq(iso_msg_append(inner, iso_msg_pack("n")), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(inner);
+	iso_msg_free(list);
+}
+END_TEST
+
+START_TEST(grow_map)
+{
+	iso_msg		*map, *expect;
+	int		 n;
+
+	map = iso_msg_pack("{s:i}", "a", 1);
+	ck_assert_int_eq(iso_msg_put(map, iso_msg_pack("s", "b"),
+	    iso_msg_pack("i", 2)), 0);
+	ck_assert_int_eq(iso_msg_put(map, iso_msg_pack("s", "a"),
+	    iso_msg_pack("[i]", 3)), 0);
+	ck_assert_int_eq(iso_msg_put(map, iso_msg_pack("i", 7),
+	    iso_msg_pack("n")), 0);
+	ck_assert_int_eq(iso_msg_put(map, iso_msg_pack("s", "a"),
+	    iso_msg_pack("s", "last")), 0);
+	expect = iso_msg_pack("{s:s s:i i:n}", "a", "last", "b", 2, 7);
+	ck_assert(iso_msg_equal(map, expect));
+	iso_msg_free(expect);
+	ck_assert_int_eq(iso_msg_unpack(map, "{s:i}", "b", &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(iso_msg_put(map, NULL, iso_msg_pack("n")), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(map);
+}
+END_TEST
+
+START_TEST(grow_depth)
+{
+	iso_msg	*m;
+	char	*f;
+
+	f = brackets(31);
+	m = iso_msg_pack("[]");
+	ck_assert_int_eq(iso_msg_append(m, iso_msg_pack(f)), 0);
+	ck_assert_int_eq(iso_msg_append(m, iso_msg_pack("[O]",
+	    iso_msg_at(m, 0))), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	free(f);
+	iso_msg_free(m);
+}
+END_TEST
+
+START_TEST(limits)
+{
+	ck_assert_uint_eq(iso_limit_get(ISO_LIMIT_FRAME), 256u << 20);
+	ck_assert_uint_eq(iso_limit_get(ISO_LIMIT_DEPTH), 32);
+	ck_assert_uint_eq(iso_limit_get(ISO_LIMIT_NODES), 8u << 20);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, 33), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, 0), -1);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, (size_t)1 << 33), -1);
+	ck_assert_int_eq(iso_limit_set((enum iso_limit)42, 1), -1);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, 2), 0);
+	ck_assert_ptr_null(iso_msg_pack("[[[]]]"));
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, 32), 0);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 3), 0);
+	ck_assert_ptr_null(iso_msg_pack("[i i i]", 1, 2, 3));
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 8u << 20), 0);
+}
+END_TEST
+
+static Suite *
+msg_suite(void)
+{
+	Suite	*s = suite_create("msg");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_test(tc, pack_scalars);
+	tcase_add_test(tc, pack_nullable);
+	tcase_add_test(tc, pack_nested);
+	tcase_add_test(tc, pack_copies_O);
+	tcase_add_test(tc, pack_errors);
+	tcase_add_test(tc, pack_depth);
+	tcase_add_test(tc, unpack_mismatch);
+	tcase_add_test(tc, unpack_all_types);
+	tcase_add_test(tc, accessors);
+	tcase_add_test(tc, equality);
+	tcase_add_test(tc, copy);
+	tcase_add_test(tc, grow_list);
+	tcase_add_test(tc, grow_map);
+	tcase_add_test(tc, grow_depth);
+	tcase_add_test(tc, limits);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(msg_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed ? 1 : 0);
+}
