@@ -123,7 +123,8 @@ iso_msg		*iso_msg_copy(const iso_msg *m);
 
 /*
  * 1 if a and b are the same value: same type, same items in the same
- * order (maps too), doubles compared bit for bit (NaN equals NaN). Else 0.
+ * order (maps too), doubles compared bit for bit except that every NaN
+ * equals every NaN (so 0.0 and -0.0 differ). Else 0.
  */
 int		 iso_msg_equal(const iso_msg *a, const iso_msg *b);
 

@@ -49,8 +49,9 @@ struct msg_block {
 	char	*data;
 };
 
-/* Allocate a block for sz; the root is the first node. NULL/ENOMEM, or
-   EMSGSIZE when sz exceeds ISO_LIMIT_NODES or the address space. */
+/* Allocate a block for sz and return its root, the first node; b->node
+   then points past the root. NULL/ENOMEM, or EMSGSIZE when sz exceeds
+   ISO_LIMIT_NODES or the address space. */
 iso_msg	*msg_block_new(const struct msg_size *sz, struct msg_block *b);
 
 static inline iso_msg *

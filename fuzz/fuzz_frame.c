@@ -1,0 +1,30 @@
+/*
+ * fuzz_frame.c: libFuzzer target for the frame decoder. Whatever decodes
+ * must encode again to bytes that decode to an equal message.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "isolate.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	iso_msg	*m, *again;
+	void	*buf;
+	size_t	 len;
+
+	if ((m = iso_msg_decode(data, size)) == NULL)
+		return (0);
+	if (iso_msg_encode(m, &buf, &len) == -1)
+		abort();
+	if ((again = iso_msg_decode(buf, len)) == NULL ||
+	    !iso_msg_equal(m, again))
+		abort();
+	free(buf);
+	iso_msg_free(again);
+	iso_msg_free(m);
+	return (0);
+}

@@ -1,0 +1,125 @@
+#!/bin/bash
+# make install / uninstall: a program builds against the installed header,
+# pkg-config file, shared and static library; DESTDIR stages; uninstall
+# removes what install put there.
+#
+# env: SRCDIR (repo root), BUILD (absolute build dir), SAN=1 for a
+# sanitizer build (the program must then be built with the sanitizers).
+
+set -u
+
+SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILD=${BUILD:-$SRCDIR/build}
+SAN=${SAN:-}
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+
+# A make of our own: not the jobserver or goals of the make running us.
+mk() {
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    make --no-print-directory -C "$SRCDIR" BUILD="$BUILD" SAN="$SAN" "$@"
+}
+
+sanflags=
+[ "$SAN" = 1 ] && sanflags="-fsanitize=address,undefined -fno-sanitize-recover=all"
+
+prefix=$tmp/prefix
+pc() { PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config "$@" isolate; }
+
+mk install PREFIX="$prefix" >"$tmp/install.log" 2>&1 || {
+	cat "$tmp/install.log"
+	die "make install PREFIX=$prefix failed"
+}
+
+files=(include/isolate.h lib/libisolate.a lib/libisolate.so.0.1.0
+    lib/libisolate.so.0 lib/libisolate.so lib/pkgconfig/isolate.pc)
+for f in "${files[@]}"; do
+	[ -e "$prefix/$f" ] || die "install: $prefix/$f missing"
+done
+if [ ! -L "$prefix/lib/libisolate.so.0" ] || [ ! -L "$prefix/lib/libisolate.so" ]; then
+	die "install: libisolate.so and libisolate.so.0 are not symlinks"
+fi
+readelf -d "$prefix/lib/libisolate.so.0.1.0" |
+    grep -q 'SONAME.*\[libisolate\.so\.0\]' ||
+	die "libisolate.so.0.1.0 has no soname libisolate.so.0"
+
+cat >"$tmp/prog.c" <<'PROG'
+#include <stdio.h>
+#include <stdlib.h>
+#include <isolate.h>
+
+int
+main(void)
+{
+	iso_msg	*m, *d;
+	void	*buf;
+	size_t	 len;
+
+	if ((m = iso_msg_pack("{s:i}", "msg", 5)) == NULL)
+		return 1;
+	if (iso_msg_encode(m, &buf, &len) == -1)
+		return 2;
+	if ((d = iso_msg_decode(buf, len)) == NULL)
+		return 3;
+	if (!iso_msg_equal(m, d))
+		return 4;
+	free(buf);
+	iso_msg_free(d);
+	iso_msg_free(m);
+	puts("ok");
+	return 0;
+}
+PROG
+
+# Shared: through the installed .pc, found at run time by rpath.
+cflags=$(pc --cflags) || die "pkg-config --cflags isolate failed"
+libs=$(pc --libs) || die "pkg-config --libs isolate failed"
+# $sanflags, $cflags and $libs are flag lists: split them on purpose.
+# shellcheck disable=SC2086
+cc $sanflags -o "$tmp/prog" "$tmp/prog.c" $cflags $libs \
+    -Wl,-rpath,"$prefix/lib" || die "cannot build against the installed .so"
+readelf -d "$tmp/prog" | grep -q 'NEEDED.*\[libisolate\.so\.0\]' ||
+	die "prog does not need libisolate.so.0"
+out=$("$tmp/prog") || die "prog (shared) failed: exit $?"
+[ "$out" = ok ] || die "prog (shared) printed '$out', not ok"
+
+# Static: --static must list the private requirements the .a needs.
+slibs=$(pc --static --libs) || die "pkg-config --static --libs isolate failed"
+slibs=" $slibs "
+slibs=${slibs/ -lisolate / -l:libisolate.a }
+# shellcheck disable=SC2086
+cc $sanflags -o "$tmp/prog-static" "$tmp/prog.c" $cflags $slibs ||
+	die "cannot link statically with pkg-config --static --libs isolate"
+if readelf -d "$tmp/prog-static" | grep -q 'NEEDED.*libisolate'; then
+	die "prog-static still needs libisolate.so"
+fi
+out=$("$tmp/prog-static") || die "prog (static) failed: exit $?"
+[ "$out" = ok ] || die "prog (static) printed '$out', not ok"
+
+# DESTDIR: staged under $tmp/dest, the .pc naming the final prefix.
+dest=$tmp/dest
+mk install DESTDIR="$dest" PREFIX=/opt/iso >"$tmp/install.log" 2>&1 || {
+	cat "$tmp/install.log"
+	die "make install DESTDIR=$dest PREFIX=/opt/iso failed"
+}
+for f in "${files[@]}"; do
+	[ -e "$dest/opt/iso/$f" ] || die "DESTDIR install: $dest/opt/iso/$f missing"
+done
+grep -qx 'prefix=/opt/iso' "$dest/opt/iso/lib/pkgconfig/isolate.pc" ||
+	die "DESTDIR install: isolate.pc does not say prefix=/opt/iso"
+
+# Uninstall removes every file install put under the first prefix.
+mk uninstall PREFIX="$prefix" >"$tmp/install.log" 2>&1 || {
+	cat "$tmp/install.log"
+	die "make uninstall PREFIX=$prefix failed"
+}
+for f in "${files[@]}"; do
+	if [ -e "$prefix/$f" ] || [ -L "$prefix/$f" ]; then
+		die "uninstall left $prefix/$f"
+	fi
+done
+
+echo "install.sh: ok"
