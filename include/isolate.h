@@ -10,6 +10,8 @@
 #ifndef ISOLATE_H
 #define ISOLATE_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,8 +42,11 @@ enum iso_limit {
 				   at most 4 GiB - 1 (the length field) */
 	ISO_LIMIT_DEPTH,	/* nesting of lists and maps; default and
 				   maximum 32 */
-	ISO_LIMIT_NODES		/* values in one decoded message; default
+	ISO_LIMIT_NODES,	/* values in one decoded message; default
 				   8 Mi (bounds memory to ~32 B a value) */
+	ISO_LIMIT_QUEUE		/* bytes waiting to be written to one peer;
+				   default 16 MiB. A larger message is still
+				   accepted when nothing waits for that peer */
 };
 
 /* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */
@@ -205,6 +210,146 @@ iso_msg		*iso_msg_decode(const void *buf, size_t len);
  */
 int		 iso_msg_write(int fd, const iso_msg *m);
 int		 iso_msg_read(int fd, iso_msg **out);
+
+/* ---- ports (port.c) -------------------------------------------------- */
+
+/*
+ * A ReceivePort. Owned by the isolate that made it; released by
+ * iso_port_close (or by a successful iso_port_first). An open port keeps
+ * iso_run going, listened to or not; messages to a port without a
+ * listener wait for one. All port, isolate and timer calls are made from
+ * the thread that runs the isolate's loop.
+ */
+typedef struct iso_port iso_port;
+
+/* A new open port, or NULL with errno (EACCES/ENOTDIR/ENAMETOOLONG from
+   the runtime directory, EMFILE, ENOMEM). */
+iso_port	*iso_port_new(void);
+/* The SendPort of p: give it to other isolates (inside messages). */
+iso_sendport	 iso_port_sendport(const iso_port *p);
+/* 1 if a and b name the same port. */
+int		 iso_sendport_equal(iso_sendport a, iso_sendport b);
+/*
+ * Call fn for every message, in arrival order, from the loop, until the
+ * port is closed (closing it inside fn is allowed). The message is
+ * borrowed and lives until fn returns. Messages that waited are delivered
+ * first. -1/EINVAL if p already has a listener or a first in progress.
+ */
+int		 iso_port_listen(iso_port *p,
+		    void (*fn)(iso_port *p, const iso_msg *m, void *arg),
+		    void *arg);
+/*
+ * Wait for one message and close (release) p: 0 and an owned *out. Runs
+ * the loop while it waits, so timers and other ports keep working;
+ * timeout_ms < 0 waits forever. -1 with ETIMEDOUT (nothing consumed, p
+ * stays open), EINVAL (p has a listener) or EDEADLK (called inside a
+ * callback, where the loop cannot be run again).
+ */
+int		 iso_port_first(iso_port *p, iso_msg **out, int timeout_ms);
+/* Close and release p; messages that waited are dropped. NULL is a no-op. */
+void		 iso_port_close(iso_port *p);
+
+/*
+ * Send a copy of m to a port, in this isolate or any other of this user.
+ * Never blocks and never raises SIGPIPE: what cannot be written at once is
+ * queued and written by the loop (and at exit). Sends made during one
+ * callback are written together when it returns. 0, or -1 with
+ * ECONNREFUSED (the isolate is gone), ENOBUFS (ISO_LIMIT_QUEUE bytes
+ * already wait for that peer), EMSGSIZE, EINVAL. A message for a port that
+ * is closed in a live isolate is dropped there, as Dart drops it.
+ */
+int		 iso_send(iso_sendport to, const iso_msg *m);
+
+/* ---- isolates (isolate.c, compute.c) -------------------------------- */
+
+/* A handle on a spawned isolate; release it with iso_isolate_free. */
+typedef struct iso_isolate iso_isolate;
+
+#define ISO_IMMEDIATE		0	/* SIGKILL, reaped before returning */
+#define ISO_BEFORE_NEXT_EVENT	1	/* ends after the current callback */
+
+/*
+ * Isolate.spawn: fork a new isolate that sees memory as it was at the
+ * call, runs entry(arg) (arg points into its copy), then its loop until no
+ * port or timer is open, then exits 0. It dies with its spawner. *out
+ * (owned) may be NULL when no handle is wanted. -1 with errno from fork,
+ * pidfd_open or the runtime directory.
+ */
+int		 iso_spawn(void (*entry)(const iso_msg *arg), const iso_msg *arg,
+		    iso_isolate **out);
+/*
+ * Isolate.spawnUri: run argv[0] (searched in PATH) as an isolate; it
+ * reads arg with iso_initial_message(). -1 with exec's errno when the
+ * program cannot be started.
+ */
+int		 iso_spawn_exec(char *const argv[], const iso_msg *arg,
+		    iso_isolate **out);
+/* In a program started by iso_spawn_exec: its argument (borrowed, lives
+   until exit); NULL with ENOENT elsewhere. */
+const iso_msg	*iso_initial_message(void);
+/* Isolate.kill. 0, or -1 with ESRCH (already ended), EINVAL. */
+int		 iso_kill(iso_isolate *iso, int priority);
+pid_t		 iso_pid(const iso_isolate *iso);
+/*
+ * Isolate.addOnExitListener: send a copy of response (NULL: nil) to `to`
+ * when the isolate ends, however it ends; at once if it has ended.
+ */
+int		 iso_on_exit(iso_isolate *iso, iso_sendport to,
+		    const iso_msg *response);
+/*
+ * Isolate.addErrorListener: when the isolate dies abnormally (a signal,
+ * abort(), a non-zero exit; not iso_kill) send [description, detail], e.g.
+ * ["SIGSEGV", "isolate 123 killed by signal 11 (Segmentation fault)"].
+ */
+int		 iso_on_error(iso_isolate *iso, iso_sendport to);
+/* Let go of a handle. The isolate runs on (and still ends with its
+   spawner); its listeners still fire. NULL is a no-op. */
+void		 iso_isolate_free(iso_isolate *iso);
+/*
+ * Isolate.exit: send final (NULL: nil) to `to`, write out everything
+ * queued, and end this isolate with status 0. Does not return.
+ */
+void		 iso_exit(iso_sendport to, const iso_msg *final)
+		    __attribute__((noreturn));
+
+/*
+ * compute / Isolate.run: run fn(arg) in a new isolate and hand back its
+ * result (owned *result). Runs the loop while it waits. -1 with EIO when
+ * fn crashed, exited or returned NULL (iso_error() says which), EDEADLK
+ * inside a callback, or spawn's errno.
+ */
+int		 iso_compute(iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *arg, iso_msg **result);
+
+/* ---- timers and the loop (timer.c, loop.c) -------------------------- */
+
+typedef struct iso_timer iso_timer;
+
+/*
+ * Timer(ms, fn): call fn once after ms. The handle is released when fn
+ * returns; cancel it only before that (or inside fn). NULL with errno.
+ */
+iso_timer	*iso_timer_after(int ms, void (*fn)(void *arg), void *arg);
+/* Timer.periodic: call fn every ms until cancelled (inside fn is fine). */
+iso_timer	*iso_timer_every(int ms, void (*fn)(iso_timer *t, void *arg),
+		    void *arg);
+/* Cancel and release t. NULL is a no-op. */
+void		 iso_timer_cancel(iso_timer *t);
+
+/*
+ * Run this isolate's loop until no port is open and no timer pending,
+ * then write out what is queued. 0, or -1 with EDEADLK inside a callback.
+ */
+int		 iso_run(void);
+
+/* The loop's libevent base, for programs that add events of their own
+   (created on first use). NULL with errno. */
+struct event_base;
+struct event_base *iso_event_base(void);
+
+/* The runtime directory holding this user's sockets (borrowed), or NULL
+   with errno when it cannot be made safe. */
+const char	*iso_runtime_dir(void);
 
 #ifdef __cplusplus
 }

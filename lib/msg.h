@@ -86,5 +86,6 @@ int	 msg_fail(int errnum, const char *fmt, ...)
 extern size_t	msg_limit_frame;
 extern size_t	msg_limit_depth;
 extern size_t	msg_limit_nodes;
+extern size_t	msg_limit_queue;
 
 #endif /* ISO_LIB_MSG_H */

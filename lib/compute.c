@@ -1,0 +1,278 @@
+/*
+ * compute.c: iso_compute, Dart's compute / Isolate.run: fn(arg) in a new
+ * isolate, its result handed back once.
+ *
+ * No ports: the result comes back over a private socketpair, as one frame
+ * holding [0, result], or [1] when fn returned NULL, or [2, why] when the
+ * result could not be sent. End of stream without a frame means fn
+ * crashed or exited; its wait status says how. The caller's loop runs
+ * while it waits; the child is always reaped before iso_compute returns.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "loop.h"
+#include "msg.h"
+#include "spawn.h"
+#include "wire.h"
+
+#define COMPUTE_OK		0	/* [0, result] */
+#define COMPUTE_NULL		1	/* [1] */
+#define COMPUTE_UNSENDABLE	2	/* [2, why] */
+
+struct compute {
+	iso_msg		*(*fn)(const iso_msg *);
+	const iso_msg	*arg;
+	int		 fd;		/* the child's end */
+};
+
+/* Descriptors a new isolate must not keep (compute_forget). */
+static int	wait_fd = -1;		/* our end, while we wait */
+static int	result_fd = -1;		/* in the computing isolate */
+
+void
+compute_forget(void)
+{
+	if (wait_fd != -1)
+		close(wait_fd);
+	if (result_fd != -1)
+		close(result_fd);
+	wait_fd = result_fd = -1;
+}
+
+static int
+compute_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t	r;
+
+	while (n > 0) {
+		if ((r = send(fd, p, n, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return (0);
+}
+
+/* One frame: [tag] or [tag, m], encoded in place. The reason a result
+   could not be sent goes whatever this isolate's frame limit. */
+static int
+compute_send(int fd, int tag, const iso_msg *m)
+{
+	size_t	 bound = 0, n = 0;
+	char	*buf;
+	int	 rc, saved;
+
+	if (m != NULL && wire_bound(m, &bound) == -1)
+		return (-1);
+	if ((buf = malloc(WIRE_HDR + 2 + bound)) == NULL)
+		return (msg_fail(ENOMEM, "compute: out of memory"));
+	buf[WIRE_HDR] = (char)(m != NULL ? 0x92 : 0x91);	/* fixarray */
+	buf[WIRE_HDR + 1] = (char)tag;				/* fixint */
+	if (m != NULL)
+		n = wire_encode_to(m, buf + WIRE_HDR + 2);
+	if (tag == COMPUTE_OK && 2 + n > msg_limit_frame) {
+		free(buf);
+		return (msg_fail(EMSGSIZE, "%zu bytes, more than the frame "
+		    "limit of %zu", n, msg_limit_frame));
+	}
+	wire_frame_hdr(buf, 2 + n);
+	rc = compute_write_all(fd, buf, WIRE_HDR + 2 + n);
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return (rc);
+}
+
+/* In the new isolate: run fn, send what came of it, end. */
+static void
+compute_child(void *arg)
+{
+	struct compute	*c = arg;
+	iso_msg		*r, *why;
+
+	result_fd = c->fd;
+	r = c->fn(c->arg);
+	if (r == NULL)
+		(void)compute_send(c->fd, COMPUTE_NULL, NULL);
+	else if (compute_send(c->fd, COMPUTE_OK, r) == -1 &&
+	    errno != EPIPE && errno != ECONNRESET &&
+	    (why = iso_msg_pack("s", iso_error())) != NULL) {
+		(void)compute_send(c->fd, COMPUTE_UNSENDABLE, why);
+		iso_msg_free(why);
+	}
+	close(c->fd);
+	result_fd = -1;
+	iso_msg_free(r);
+	loop_exit(0);
+}
+
+/* 1 when n bytes were read, 0 at end of stream first, -1 otherwise. */
+static int
+compute_read_all(int fd, void *buf, size_t n)
+{
+	char	*p = buf;
+	ssize_t	 r;
+	size_t	 got = 0;
+
+	while (got < n) {
+		if ((r = read(fd, p + got, n - got)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (r == 0)
+			return (got == 0 ? 0 : msg_fail(EBADMSG, "compute: "
+			    "truncated result"));
+		got += (size_t)r;
+	}
+	return (1);
+}
+
+/*
+ * Read the one frame: 1 with *tag and *out (NULL for COMPUTE_NULL), 0 at
+ * end of stream, -1 with errno.
+ */
+static int
+compute_read(int fd, int *tag, iso_msg **out)
+{
+	unsigned char	 hdr[WIRE_HDR], *buf;
+	size_t		 len;
+	int		 rc, saved;
+
+	if ((rc = compute_read_all(fd, hdr, sizeof hdr)) != 1)
+		return (rc);
+	if (wire_frame_len(hdr, &len) == -1)
+		return (-1);
+	if (len < 2)
+		return (msg_fail(EBADMSG, "compute: bad frame"));
+	if ((buf = malloc(len)) == NULL)
+		return (msg_fail(ENOMEM, "compute: out of memory"));
+	if ((rc = compute_read_all(fd, buf, len)) == 0)
+		rc = msg_fail(EBADMSG, "compute: truncated result");
+	if (rc == 1) {
+		*tag = buf[1];
+		if (buf[0] != (len > 2 ? 0x92 : 0x91) || buf[1] > 2 ||
+		    (*tag == COMPUTE_NULL) != (len == 2))
+			rc = msg_fail(EBADMSG, "compute: bad frame");
+		else if (len > 2 &&
+		    (*out = iso_msg_decode(buf + 2, len - 2)) == NULL)
+			rc = -1;
+	}
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return (rc);
+}
+
+static void
+compute_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+int
+iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
+    iso_msg **result)
+{
+	struct event_base	*base;
+	struct compute		 c;
+	struct event		*ev = NULL;
+	iso_isolate		*iso = NULL;
+	iso_msg			*m = NULL;
+	const char		*why;
+	char			 name[32], text[256];
+	int			 sv[2] = { -1, -1 }, done = 0, tag = -1, rc;
+	int			 saved, code = 0, status = 0;
+
+	if (fn == NULL || result == NULL)
+		return (msg_fail(EINVAL, "compute: no function or no result"));
+	*result = NULL;
+	if (loop_dispatching())
+		return (msg_fail(EDEADLK, "compute: called inside a callback, "
+		    "where the loop cannot run"));
+	if ((base = loop_base()) == NULL)
+		return (-1);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		return (msg_fail(errno, "compute: socketpair: %m"));
+	wait_fd = sv[0];
+	c.fn = fn;
+	c.arg = arg;
+	c.fd = sv[1];
+	if (isolate_fork(compute_child, &c, &iso) == -1)
+		goto fail;
+	close(sv[1]);
+	sv[1] = -1;
+
+	if ((ev = event_new(base, sv[0], EV_READ, compute_ready_cb, &done)) ==
+	    NULL || event_add(ev, NULL) == -1) {
+		msg_fail(ENOMEM, "compute: out of memory");
+		goto fail;
+	}
+	if (loop_wait(&done, -1) == -1)
+		goto fail;
+	event_free(ev);
+	ev = NULL;
+	/* It has started writing, or has gone: a blocking read is fine. */
+	rc = compute_read(sv[0], &tag, &m);
+	saved = errno;
+	close(sv[0]);
+	sv[0] = wait_fd = -1;
+	isolate_wait(iso, &code, &status);
+	iso_isolate_free(iso);
+	iso = NULL;
+
+	if (rc == 1 && tag == COMPUTE_OK) {
+		*result = m;
+		return (0);
+	}
+	if (rc == 1 && tag == COMPUTE_UNSENDABLE) {
+		why = m != NULL ? iso_msg_str(m, NULL) : NULL;
+		msg_fail(EMSGSIZE, "compute: the result cannot be sent: %s",
+		    why != NULL ? why : "?");
+	} else if (rc == 1)
+		msg_fail(EIO, "compute: function returned NULL");
+	else if (rc == -1 && saved != EBADMSG)
+		msg_fail(saved, "compute: cannot read the result: %s",
+		    strerror(saved));
+	else if (code == CLD_KILLED || code == CLD_DUMPED)
+		msg_fail(EIO, "compute: function killed by %s%s",
+		    isolate_signame(status, name, sizeof name),
+		    code == CLD_DUMPED ? " (core dumped)" : "");
+	else if (code == CLD_EXITED)
+		msg_fail(EIO, "compute: function exited with status %d",
+		    status);
+	else
+		msg_fail(EIO, "compute: function ended without a result");
+	iso_msg_free(m);
+	return (-1);
+
+fail:
+	saved = errno;
+	snprintf(text, sizeof text, "%s", iso_error());
+	if (ev != NULL)
+		event_free(ev);
+	if (iso != NULL) {
+		(void)iso_kill(iso, ISO_IMMEDIATE);
+		iso_isolate_free(iso);
+	}
+	if (sv[0] != -1)
+		close(sv[0]);
+	if (sv[1] != -1)
+		close(sv[1]);
+	wait_fd = -1;
+	return (msg_fail(saved, "%s", text));
+}

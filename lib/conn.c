@@ -1,0 +1,681 @@
+/*
+ * conn.c: connections between isolates. Each isolate listens on one
+ * socket in the runtime directory, named by its id, for all its ports.
+ * A sender keeps one connection per peer for every message; frames carry
+ * the destination port number before the message (docs/protocol.md).
+ *
+ * Sending appends the frame to the peer's queue (an evbuffer, encoded in
+ * place) and writes at once, or, inside a callback, when the callback
+ * batch is over (conn_flush), so a burst is one sendmsg. Receiving reads
+ * into a shared scratch buffer, delivers every whole frame from there,
+ * and keeps only a partial frame in the connection.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "loop.h"
+#include "msg.h"
+#include "table.h"
+#include "wire.h"
+
+#define SCRATCH		(64 * 1024)
+#define PORT_MAX_LEN	5		/* msgpack uint32: 0xce + 4 bytes */
+#define IOV_MAX_SEND	64
+#define RETRY_FIRST_MS	1
+#define RETRY_MAX_MS	100
+#define RETRY_GIVE_UP_MS 5000
+
+enum conn_state {
+	CONN_CONNECTING,		/* backlog was full: retrying */
+	CONN_OPEN
+};
+
+struct conn {
+	int			 fd;
+	uint64_t		 peer;	/* outgoing: the peer's id; 0: incoming */
+	pid_t			 pid;	/* incoming: for log lines */
+	enum conn_state		 state;
+	struct event		*rev;	/* frames in, or the peer's EOF out */
+	struct event		*wev;	/* writable again */
+	struct event		*retry;	/* connect again */
+	int			 retry_ms, waited_ms;
+	struct evbuffer		*out;
+	char			*in;	/* a partial frame */
+	size_t			 in_len, in_cap;
+	int			 dirty;
+	LIST_ENTRY(conn)	 link;
+	TAILQ_ENTRY(conn)	 dirty_link;
+};
+
+static LIST_HEAD(, conn)	conns = LIST_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, conn)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct table		peers;
+static int			listen_fd = -1;
+static struct event		*listen_ev;
+static char			listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char			scratch[SCRATCH];
+
+static void
+conn_log(const char *fmt, ...)
+{
+	char	buf[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "isolate %d: %s\n", (int)getpid(), buf);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c->peer != 0)
+		table_del(&peers, c->peer);
+	if (c->dirty)
+		TAILQ_REMOVE(&dirty, c, dirty_link);
+	LIST_REMOVE(c, link);
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->retry != NULL)
+		event_free(c->retry);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	free(c->in);
+	if (c->fd != -1)
+		close(c->fd);
+	free(c);
+}
+
+static struct conn *
+conn_new(int fd)
+{
+	struct conn	*c;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return (NULL);
+	c->fd = fd;
+	LIST_INSERT_HEAD(&conns, c, link);
+	return (c);
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+/* Deliver one frame's payload: port number, then the message. */
+static int
+conn_deliver(struct conn *c, const unsigned char *p, size_t n)
+{
+	uint32_t	 port;
+	size_t		 i, k;
+	iso_msg		*m;
+
+	if (p[0] <= 0x7f) {
+		port = p[0];
+		k = 1;
+	} else if (p[0] >= 0xcc && p[0] <= 0xce) {
+		k = 1 + ((size_t)1 << (p[0] - 0xcc));
+		if (n < k)
+			goto bad;
+		for (i = 1, port = 0; i < k; i++)
+			port = port << 8 | p[i];
+	} else
+		goto bad;
+	if (n <= k)
+		goto bad;
+	if ((m = iso_msg_decode(p + k, n - k)) == NULL) {
+		conn_log("dropped a connection from pid %d: %s", (int)c->pid,
+		    iso_error());
+		return (-1);
+	}
+	if (port == 0)
+		iso_msg_free(m);	/* reserved for control frames */
+	else
+		port_deliver(port, m);
+	return (0);
+bad:
+	conn_log("dropped a connection from pid %d: frame: bad port number",
+	    (int)c->pid);
+	return (-1);
+}
+
+/*
+ * Deliver every whole frame of buf; returns the bytes used, or -1 after a
+ * bad frame. *need is set to the size of the partial frame left, if known.
+ */
+static ssize_t
+conn_frames(struct conn *c, const char *buf, size_t len, size_t *need)
+{
+	size_t	off = 0, flen;
+
+	*need = WIRE_HDR;
+	while (len - off >= WIRE_HDR && !loop_stopping()) {
+		if (wire_frame_len(buf + off, &flen) == -1) {
+			conn_log("dropped a connection from pid %d: %s",
+			    (int)c->pid, iso_error());
+			return (-1);
+		}
+		if (len - off - WIRE_HDR < flen) {
+			*need = WIRE_HDR + flen;
+			break;
+		}
+		if (conn_deliver(c, (const unsigned char *)buf + off +
+		    WIRE_HDR, flen) == -1)
+			return (-1);
+		off += WIRE_HDR + flen;
+	}
+	return ((ssize_t)off);
+}
+
+/* Keep buf[0..len), the start of a frame of `need` bytes, in c->in. */
+static int
+conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
+{
+	char	*p;
+
+	if (need < len)
+		need = len;
+	if (c->in_cap < need) {
+		if ((p = malloc(need)) == NULL)
+			return (-1);
+		if (len > 0)
+			memcpy(p, buf, len);
+		free(c->in);
+		c->in = p;
+		c->in_cap = need;
+	} else if (len > 0)
+		memmove(c->in, buf, len);
+	c->in_len = len;
+	if (len == 0 && c->in_cap > SCRATCH) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	return (0);
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		*buf;
+	size_t		 room, len, need;
+	ssize_t		 n, used;
+
+	(void)what;
+	for (;;) {
+		/* Nothing pending: read into scratch and copy only a tail. */
+		if (c->in_len == 0) {
+			buf = scratch;
+			room = sizeof scratch;
+		} else {
+			buf = c->in + c->in_len;
+			room = c->in_cap - c->in_len;
+		}
+		n = read(fd, buf, room);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			if (n == 0 && c->in_len > 0)
+				conn_log("dropped a connection from pid %d: "
+				    "frame: truncated at end of stream",
+				    (int)c->pid);
+			conn_free(c);
+			return;
+		}
+		if (buf != scratch) {
+			buf = c->in;
+			len = c->in_len + (size_t)n;
+		} else
+			len = (size_t)n;
+		if ((used = conn_frames(c, buf, len, &need)) == -1) {
+			conn_free(c);
+			return;
+		}
+		if (loop_stopping())
+			return;
+		if (conn_keep(c, buf + used, len - (size_t)used, need) == -1) {
+			conn_log("dropped a connection from pid %d: out of "
+			    "memory", (int)c->pid);
+			conn_free(c);
+			return;
+		}
+		if ((size_t)n < room)
+			return;		/* drained: no extra read */
+	}
+}
+
+static void	conn_accept_cb(evutil_socket_t, short, void *);
+
+static void
+conn_relisten_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (listen_ev != NULL)
+		event_add(listen_ev, NULL);
+}
+
+static void
+conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct ucred	 cred;
+	socklen_t	 len;
+	struct timeval	 tv = { 0, 100 * 1000 };
+	struct conn	*c;
+	int		 fd;
+
+	(void)what;
+	(void)arg;
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				conn_log("out of descriptors: not accepting "
+				    "for 100 ms");
+				event_del(listen_ev);
+				event_base_once(loop_base(), -1, EV_TIMEOUT,
+				    conn_relisten_cb, NULL, &tv);
+			}
+			return;
+		}
+		len = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+		    cred.uid != geteuid()) {
+			conn_log("refused a connection from uid %d",
+			    (int)cred.uid);
+			close(fd);
+			continue;
+		}
+		if ((c = conn_new(fd)) == NULL ||
+		    (c->rev = event_new(loop_base(), fd, EV_READ | EV_PERSIST,
+		    conn_read_cb, c)) == NULL ||
+		    event_add(c->rev, NULL) == -1) {
+			if (c != NULL)
+				conn_free(c);
+			else
+				close(fd);
+			continue;
+		}
+		c->pid = cred.pid;
+	}
+}
+
+int
+conn_listen(void)
+{
+	struct sockaddr_un	 sun;
+	struct event_base	*base;
+	char			 tmp[sizeof sun.sun_path];
+	size_t			 n;
+	int			 fd = -1, saved;
+
+	if (listen_fd != -1)
+		return (0);
+	if ((base = loop_base()) == NULL ||
+	    rtdir_sock_path(loop_self(), listen_path, sizeof listen_path) == -1)
+		return (-1);
+	/* Bind under another name and rename when listening, so that a
+	   connect never finds the name of a socket not yet listening. */
+	n = strlen(listen_path) - strlen("sock");
+	memcpy(tmp, listen_path, n);
+	memcpy(tmp + n, "new", sizeof "new");
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, tmp, strlen(tmp) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto fail;
+	unlink(tmp);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    listen(fd, SOMAXCONN) == -1 || rename(tmp, listen_path) == -1)
+		goto fail;
+	if ((listen_ev = event_new(base, fd, EV_READ | EV_PERSIST,
+	    conn_accept_cb, NULL)) == NULL || event_add(listen_ev, NULL) == -1)
+		goto fail;
+	listen_fd = fd;
+	return (0);
+fail:
+	saved = errno;
+	if (listen_ev != NULL)
+		event_free(listen_ev);
+	listen_ev = NULL;
+	if (fd != -1) {
+		close(fd);
+		unlink(tmp);
+	}
+	return (msg_fail(saved, "cannot listen on %s: %s", listen_path,
+	    strerror(saved)));
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+/* The peer is gone: what waited for it is dropped, as Dart drops it. */
+static void
+conn_dead(struct conn *c)
+{
+	conn_free(c);
+}
+
+/* Write c's queue: 0, or -1 when the peer is gone (c is freed). */
+static int
+conn_write(struct conn *c)
+{
+	struct evbuffer_iovec	vec[IOV_MAX_SEND];
+	struct msghdr		mh;
+	size_t			len;
+	ssize_t			r;
+	int			n;
+
+	if (c->state != CONN_OPEN)
+		return (0);
+	while ((len = evbuffer_get_length(c->out)) > 0) {
+		n = evbuffer_peek(c->out, (ev_ssize_t)len, NULL, vec,
+		    IOV_MAX_SEND);
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = (struct iovec *)vec;
+		mh.msg_iovlen = (size_t)(n < IOV_MAX_SEND ? n : IOV_MAX_SEND);
+		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				event_add(c->wev, NULL);
+				return (0);
+			}
+			conn_dead(c);
+			return (-1);
+		}
+		evbuffer_drain(c->out, (size_t)r);
+	}
+	return (0);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_write(arg);
+}
+
+/* An outgoing connection is readable only when the peer has gone. */
+static void
+conn_eof_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ssize_t	n;
+
+	(void)what;
+	while ((n = read(fd, scratch, sizeof scratch)) > 0 ||
+	    (n == -1 && errno == EINTR))
+		;
+	if (n == 0 || errno != EAGAIN)
+		conn_dead(arg);
+}
+
+static void	conn_retry_cb(evutil_socket_t, short, void *);
+
+/* 0 connected, 1 try again later, -1 with errno. */
+static int
+conn_connect(struct conn *c)
+{
+	struct sockaddr_un	sun;
+	char			path[sizeof sun.sun_path];
+
+	if (rtdir_sock_path(c->peer, path, sizeof path) == -1)
+		return (-1);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+		return (0);
+	if (errno == EAGAIN || errno == EINTR)
+		return (1);
+	if (errno == ECONNREFUSED)
+		unlink(path);	/* its isolate is gone: ids are not reused */
+	if (errno == ENOENT || errno == ECONNREFUSED)
+		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
+		    (unsigned long long)c->peer));
+	return (msg_fail(errno, "send: cannot connect: %s", strerror(errno)));
+}
+
+static void
+conn_opened(struct conn *c)
+{
+	c->state = CONN_OPEN;
+	event_add(c->rev, NULL);
+}
+
+static void
+conn_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct timeval	 tv;
+	int		 rc;
+
+	(void)fd;
+	(void)what;
+	if ((rc = conn_connect(c)) == 0) {
+		conn_opened(c);
+		conn_write(c);
+		return;
+	}
+	c->waited_ms += c->retry_ms;
+	if (rc == -1 || c->waited_ms > RETRY_GIVE_UP_MS) {
+		conn_log("dropped %zu queued bytes for isolate %016llx: %s",
+		    evbuffer_get_length(c->out), (unsigned long long)c->peer,
+		    rc == -1 ? iso_error() : "connect kept failing");
+		conn_dead(c);
+		return;
+	}
+	if (c->retry_ms < RETRY_MAX_MS)
+		c->retry_ms *= 2;
+	tv.tv_sec = 0;
+	tv.tv_usec = c->retry_ms * 1000;
+	evtimer_add(c->retry, &tv);
+}
+
+static struct conn *
+conn_peer(uint64_t peer)
+{
+	struct event_base	*base;
+	struct conn		*c;
+	struct timeval		 tv = { 0, RETRY_FIRST_MS * 1000 };
+	int			 fd, rc, saved;
+
+	if ((c = table_get(&peers, peer)) != NULL)
+		return (c);
+	if ((base = loop_base()) == NULL)
+		return (NULL);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		msg_fail(errno, "send: socket: %s", strerror(errno));
+		return (NULL);
+	}
+	if ((c = conn_new(fd)) == NULL) {
+		close(fd);
+		msg_fail(ENOMEM, "send: out of memory");
+		return (NULL);
+	}
+	c->peer = peer;
+	if ((c->out = evbuffer_new()) == NULL ||
+	    (c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_eof_cb,
+	    c)) == NULL ||
+	    (c->wev = event_new(base, fd, EV_WRITE, conn_write_cb, c)) ==
+	    NULL ||
+	    (c->retry = evtimer_new(base, conn_retry_cb, c)) == NULL ||
+	    table_put(&peers, peer, c) == -1) {
+		c->peer = 0;
+		conn_free(c);
+		msg_fail(ENOMEM, "send: out of memory");
+		return (NULL);
+	}
+	if ((rc = conn_connect(c)) == -1) {
+		saved = errno;
+		conn_free(c);
+		errno = saved;
+		return (NULL);
+	}
+	if (rc == 0)
+		conn_opened(c);
+	else {
+		c->state = CONN_CONNECTING;
+		c->retry_ms = RETRY_FIRST_MS;
+		evtimer_add(c->retry, &tv);
+	}
+	return (c);
+}
+
+/* The port number as a MessagePack uint, shortest form. */
+static size_t
+conn_put_port(unsigned char *p, uint32_t port)
+{
+	if (port <= 0x7f) {
+		p[0] = (unsigned char)port;
+		return (1);
+	}
+	p[0] = 0xce;
+	p[1] = (unsigned char)(port >> 24);
+	p[2] = (unsigned char)(port >> 16);
+	p[3] = (unsigned char)(port >> 8);
+	p[4] = (unsigned char)port;
+	return (5);
+}
+
+int
+conn_send(iso_sendport to, const iso_msg *m)
+{
+	struct evbuffer_iovec	 vec;
+	struct conn		*c;
+	unsigned char		*p;
+	size_t			 bound, queued, k, n;
+
+	if (wire_bound(m, &bound) == -1)
+		return (-1);
+	if ((c = conn_peer(to.isolate)) == NULL)
+		return (-1);
+	queued = evbuffer_get_length(c->out);
+	if (queued > 0 && queued + bound > msg_limit_queue)
+		return (msg_fail(ENOBUFS, "send: %zu bytes already wait for "
+		    "isolate %016llx", queued, (unsigned long long)to.isolate));
+	if (evbuffer_reserve_space(c->out, (ev_ssize_t)(WIRE_HDR +
+	    PORT_MAX_LEN + bound), &vec, 1) != 1)
+		return (msg_fail(ENOMEM, "send: out of memory"));
+	p = vec.iov_base;
+	k = conn_put_port(p + WIRE_HDR, to.port);
+	n = k + wire_encode_to(m, p + WIRE_HDR + k);
+	if (n > msg_limit_frame)
+		return (msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
+		    "frame limit of %zu", n, msg_limit_frame));
+	wire_frame_hdr(p, n);
+	vec.iov_len = WIRE_HDR + n;
+	if (evbuffer_commit_space(c->out, &vec, 1) == -1)
+		return (msg_fail(ENOMEM, "send: out of memory"));
+	if (loop_dispatching()) {
+		if (!c->dirty) {
+			c->dirty = 1;
+			TAILQ_INSERT_TAIL(&dirty, c, dirty_link);
+		}
+		return (0);
+	}
+	if (conn_write(c) == -1)
+		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
+		    (unsigned long long)to.isolate));
+	return (0);
+}
+
+void
+conn_flush(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, c, dirty_link);
+		c->dirty = 0;
+		conn_write(c);
+	}
+}
+
+static int
+conn_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+}
+
+void
+conn_drain(int timeout_ms)
+{
+	struct pollfd	 pfd[64];
+	struct conn	*c, *next;
+	int		 deadline = conn_now_ms() + timeout_ms, n, left;
+
+	for (;;) {
+		n = 0;
+		for (c = LIST_FIRST(&conns); c != NULL; c = next) {
+			next = LIST_NEXT(c, link);
+			if (c->out == NULL || evbuffer_get_length(c->out) == 0)
+				continue;
+			if (c->state == CONN_CONNECTING) {
+				if (conn_connect(c) != 0)
+					goto skip;
+				conn_opened(c);
+			}
+			if (conn_write(c) == -1 ||
+			    evbuffer_get_length(c->out) == 0)
+				continue;
+		skip:
+			if (n < (int)(sizeof pfd / sizeof pfd[0])) {
+				pfd[n].fd = c->fd;
+				pfd[n].events = POLLOUT;
+				n++;
+			}
+		}
+		if (n == 0 || (left = deadline - conn_now_ms()) <= 0)
+			break;
+		if (poll(pfd, (nfds_t)n, left < 10 ? left : 10) == -1 &&
+		    errno != EINTR)
+			break;
+	}
+	if (listen_fd != -1)
+		unlink(listen_path);
+}
+
+void
+conn_forget(void)
+{
+	struct conn	*c;
+
+	while ((c = LIST_FIRST(&conns)) != NULL) {
+		c->peer = 0;	/* the table goes as a whole below */
+		conn_free(c);
+	}
+	table_clear(&peers);
+	if (listen_ev != NULL)
+		event_free(listen_ev);
+	listen_ev = NULL;
+	if (listen_fd != -1)
+		close(listen_fd);	/* the parent's: never unlink it */
+	listen_fd = -1;
+}

@@ -1,0 +1,846 @@
+/*
+ * isolate.c: spawning isolates (fork, or fork and exec), their handles,
+ * Isolate.kill, exit and error listeners, reaping, Isolate.exit, and a
+ * spawner's end taking its isolates with it.
+ *
+ * Each child is watched through a pidfd in the loop (an event that does
+ * not keep iso_run going) and reaped with waitid(P_PIDFD): the library
+ * waits for no pid but its own isolates' and never touches SIGCHLD, so a
+ * program's own children stay its own. Where pidfd_open is missing
+ * (Linux < 5.3, valgrind < 3.20) a timer polls each child's pid with
+ * WNOHANG instead. A handle lives while the program holds it or its
+ * child is unreaped, whichever is longer.
+ */
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "loop.h"
+#include "msg.h"
+#include "spawn.h"
+
+#define ISO_P_PIDFD	((idtype_t)3)	/* P_PIDFD (Linux 5.4), whatever
+					   the headers say */
+#define INIT_FD		3		/* iso_spawn_exec's argument */
+#define REAP_BATCH	64		/* pidfds polled at once */
+#define POLL_MS		20		/* without pidfds: how often */
+
+extern char	**environ;
+
+/* An exit listener (msg: the response) or an error listener (msg NULL). */
+struct listener {
+	int			 error;
+	iso_sendport		 to;
+	iso_msg			*msg;
+	STAILQ_ENTRY(listener)	 link;
+};
+STAILQ_HEAD(listeners, listener);
+
+struct iso_isolate {
+	pid_t			 pid;
+	int			 pidfd;		/* -1 once reaped, or when
+						   there are no pidfds */
+	uint64_t		 id;		/* the child's isolate id */
+	struct event		*ev;		/* pidfd readable: it ended */
+	int			 held;		/* the program holds the handle */
+	int			 ended;		/* reaped: code and status set */
+	int			 code;		/* CLD_EXITED, CLD_KILLED,
+						   CLD_DUMPED; 0 unknown */
+	int			 status;	/* exit status or signal */
+	int			 killed;	/* iso_kill was called */
+	int			 foreign;	/* our spawner's, not ours */
+	struct listeners	 listeners;
+	LIST_ENTRY(iso_isolate)	 link;
+};
+
+/* What the child of isolate_start does, and what it needs. */
+struct start {
+	void		(*child)(struct start *);
+	uint64_t	 id;
+	sigset_t	 mask;		/* the caller's, restored in both */
+	iso_isolate	*iso;
+	/* fork */
+	void		(*fn)(void *);
+	void		*ctx;
+	/* exec */
+	char *const	*argv;
+	char		**envp;
+	int		 memfd;
+	int		 errfd;
+};
+
+struct spawn_ctx {
+	void		(*entry)(const iso_msg *);
+	const iso_msg	*arg;
+};
+
+static LIST_HEAD(, iso_isolate)	isolates = LIST_HEAD_INITIALIZER(isolates);
+static pid_t			owner;		/* whose children these are */
+static int			no_pidfd;	/* pidfd_open: ENOSYS */
+static struct event		*poll_ev;	/* ... so poll by pid */
+static int			atexit_done;
+static iso_msg			*initial;	/* iso_initial_message */
+static int			initial_done, initial_errno;
+
+static int
+sys_pidfd_open(pid_t pid)
+{
+	return ((int)syscall(SYS_pidfd_open, pid, 0));	/* O_CLOEXEC */
+}
+
+/* Signal our unreaped child: its pid cannot have been reused. */
+static int
+isolate_signal(const iso_isolate *iso, int sig)
+{
+	if (iso->pidfd == -1)
+		return (kill(iso->pid, sig));
+	return ((int)syscall(SYS_pidfd_send_signal, iso->pidfd, sig, NULL,
+	    0));
+}
+
+const char *
+isolate_signame(int sig, char *buf, size_t len)
+{
+	const char	*abbrev = NULL;
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || \
+    (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+	abbrev = sigabbrev_np(sig);
+#endif
+	if (abbrev != NULL)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else
+		snprintf(buf, len, "SIG%d", sig);
+	return (buf);
+}
+
+static void
+listeners_free(struct listeners *ls)
+{
+	struct listener	*l;
+
+	while ((l = STAILQ_FIRST(ls)) != NULL) {
+		STAILQ_REMOVE_HEAD(ls, link);
+		iso_msg_free(l->msg);
+		free(l);
+	}
+}
+
+/* Free iso once nothing needs it: not held, and reaped or not ours. */
+static void
+isolate_release(iso_isolate *iso)
+{
+	if (iso->held || (!iso->ended && !iso->foreign))
+		return;
+	LIST_REMOVE(iso, link);
+	listeners_free(&iso->listeners);
+	if (iso->ev != NULL)
+		event_free(iso->ev);
+	if (iso->pidfd != -1)
+		close(iso->pidfd);
+	free(iso);
+}
+
+/* 1 if iso's end is an error for its error listeners. */
+static int
+isolate_abnormal(const iso_isolate *iso)
+{
+	if (iso->killed)
+		return (0);	/* iso_kill is not an error (Dart's rule) */
+	if (iso->code == CLD_EXITED)
+		return (iso->status != 0);
+	return (iso->code == CLD_KILLED || iso->code == CLD_DUMPED);
+}
+
+static void
+isolate_describe(const iso_isolate *iso, char *desc, size_t dlen,
+    char *detail, size_t tlen)
+{
+	switch (iso->code) {
+	case CLD_EXITED:
+		snprintf(desc, dlen, "exit %d", iso->status);
+		snprintf(detail, tlen, "isolate %d exited with status %d",
+		    (int)iso->pid, iso->status);
+		break;
+	case CLD_KILLED:
+	case CLD_DUMPED:
+		isolate_signame(iso->status, desc, dlen);
+		snprintf(detail, tlen, "isolate %d killed by signal %d (%s)%s",
+		    (int)iso->pid, iso->status, strsignal(iso->status),
+		    iso->code == CLD_DUMPED ? ", core dumped" : "");
+		break;
+	default:
+		snprintf(desc, dlen, "unknown");
+		snprintf(detail, tlen, "isolate %d ended, reaped by someone "
+		    "else", (int)iso->pid);
+		break;
+	}
+}
+
+/* Send what iso's listeners wait for; it has ended. Empties the list. */
+static void
+isolate_fire(iso_isolate *iso)
+{
+	struct listener	*l;
+	iso_msg		*m;
+	char		 desc[32], detail[160];
+	int		 abnormal = isolate_abnormal(iso);
+
+	if (abnormal)
+		isolate_describe(iso, desc, sizeof desc, detail,
+		    sizeof detail);
+	while ((l = STAILQ_FIRST(&iso->listeners)) != NULL) {
+		STAILQ_REMOVE_HEAD(&iso->listeners, link);
+		if (!l->error)
+			(void)iso_send(l->to, l->msg);
+		else if (abnormal &&
+		    (m = iso_msg_pack("[ss]", desc, detail)) != NULL) {
+			(void)iso_send(l->to, m);
+			iso_msg_free(m);
+		}
+		iso_msg_free(l->msg);
+		free(l);
+	}
+}
+
+/*
+ * iso has been reaped: record how it ended, stop watching it, remove the
+ * socket it could not remove itself if killed, fire its listeners (or
+ * drop them). iso may be freed on return unless the caller holds it.
+ */
+static void
+isolate_ended(iso_isolate *iso, int code, int status, int fire)
+{
+	char	path[128];
+
+	iso->ended = 1;
+	iso->code = code;
+	iso->status = status;
+	if (iso->ev != NULL)
+		event_free(iso->ev);
+	iso->ev = NULL;
+	if (iso->pidfd != -1)
+		close(iso->pidfd);
+	iso->pidfd = -1;
+	if (rtdir_sock_path(iso->id, path, sizeof path) == 0)
+		(void)unlink(path);
+	if (fire)
+		isolate_fire(iso);
+	else
+		listeners_free(&iso->listeners);
+	isolate_release(iso);
+}
+
+/*
+ * Reap iso if it has ended (block: wait until it has). 1 when reaped
+ * (iso may then be freed unless held), 0 while it runs.
+ */
+static int
+isolate_reap(iso_isolate *iso, int block, int fire)
+{
+	siginfo_t	si;
+	int		rc;
+
+	if (iso->ended || iso->foreign)
+		return (1);
+	memset(&si, 0, sizeof si);
+	do
+		rc = iso->pidfd != -1 ?
+		    waitid(ISO_P_PIDFD, (id_t)iso->pidfd, &si,
+		    WEXITED | (block ? 0 : WNOHANG)) :
+		    waitid(P_PID, (id_t)iso->pid, &si,
+		    WEXITED | (block ? 0 : WNOHANG));
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1) {
+		/* ECHILD: someone waited for any child and took ours. */
+		isolate_ended(iso, 0, 0, fire);
+		return (1);
+	}
+	if (si.si_pid == 0)
+		return (0);
+	isolate_ended(iso, si.si_code, si.si_status, fire);
+	return (1);
+}
+
+static void
+isolate_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	isolate_reap(arg, 0, 1);
+}
+
+/* Without pidfds: reap by pid what has ended; stop when none is left. */
+static void
+isolate_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	iso_isolate	*iso, *next;
+	int		 left = 0;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
+		next = LIST_NEXT(iso, link);
+		if (!iso->ended && !iso->foreign && iso->pidfd == -1)
+			left += !isolate_reap(iso, 0, 1);
+	}
+	if (left == 0 && poll_ev != NULL) {
+		event_free(poll_ev);
+		poll_ev = NULL;
+	}
+}
+
+/* Watch iso: its pidfd, or the polling timer. 0 or -1. */
+static int
+isolate_watch(struct event_base *base, iso_isolate *iso)
+{
+	struct timeval	tv = { 0, POLL_MS * 1000 };
+
+	if (iso->pidfd != -1) {
+		if ((iso->ev = event_new(base, iso->pidfd, EV_READ | EV_PERSIST,
+		    isolate_watch_cb, iso)) == NULL ||
+		    event_add(iso->ev, NULL) == -1)
+			return (-1);
+		return (0);
+	}
+	if (poll_ev != NULL)
+		return (0);
+	if ((poll_ev = event_new(base, -1, EV_PERSIST, isolate_poll_cb,
+	    NULL)) == NULL)
+		return (-1);
+	if (event_add(poll_ev, &tv) == -1) {
+		event_free(poll_ev);
+		poll_ev = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Reap whatever has ended without running the loop, so that a program
+ * that never runs it does not pile up zombies. One poll per batch.
+ */
+static void
+isolate_reap_some(void)
+{
+	struct pollfd	 pfd[REAP_BATCH];
+	iso_isolate	*batch[REAP_BATCH], *iso, *next;
+	int		 n, i;
+
+	iso = LIST_FIRST(&isolates);
+	while (iso != NULL) {
+		for (n = 0; iso != NULL && n < REAP_BATCH; iso = next) {
+			next = LIST_NEXT(iso, link);
+			if (iso->ended || iso->foreign)
+				continue;
+			if (iso->pidfd == -1) {
+				isolate_reap(iso, 0, 1);	/* by pid */
+				continue;
+			}
+			pfd[n].fd = iso->pidfd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			batch[n++] = iso;
+		}
+		/* iso, the next batch's start, is not reaped by this one */
+		if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0)
+			for (i = 0; i < n; i++)
+				if (pfd[i].revents != 0)
+					isolate_reap(batch[i], 0, 1);
+	}
+}
+
+static void
+isolate_atexit(void)
+{
+	isolate_kill_all();
+}
+
+void
+isolate_kill_all(void)
+{
+	iso_isolate	*iso, *next;
+
+	/* A plain fork() of the spawner ending: those are not its own. */
+	if (owner != getpid())
+		return;
+	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
+		next = LIST_NEXT(iso, link);
+		if (iso->ended || iso->foreign)
+			continue;
+		iso->killed = 1;
+		(void)isolate_signal(iso, SIGKILL);
+		isolate_reap(iso, 1, 0);
+	}
+}
+
+void
+isolate_forget(void)
+{
+	iso_isolate	*iso, *next;
+
+	/* Our spawner's isolates are our siblings: let them be. */
+	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
+		next = LIST_NEXT(iso, link);
+		if (iso->ev != NULL)
+			event_free(iso->ev);
+		iso->ev = NULL;
+		if (iso->pidfd != -1)
+			close(iso->pidfd);
+		iso->pidfd = -1;
+		listeners_free(&iso->listeners);
+		iso->foreign = 1;
+		isolate_release(iso);	/* kept while the program holds it */
+	}
+	if (poll_ev != NULL)
+		event_free(poll_ev);
+	poll_ev = NULL;
+	compute_forget();
+	iso_msg_free(initial);	/* the spawner's, not ours */
+	initial = NULL;
+	initial_done = 0;
+}
+
+/* ---- starting a child -------------------------------------------------- */
+
+/*
+ * Fork, and run st->child in the child. The child dies with us: with
+ * PR_SET_PDEATHSIG if we die, killed and reaped at our exit. Signals are
+ * blocked until the pidfd is open, so no handler of the program can run
+ * (and reap the pid) in between.
+ */
+static int
+isolate_start(struct start *st, iso_isolate **out)
+{
+	struct event_base	*base;
+	iso_isolate		*iso;
+	sigset_t		 all;
+	pid_t			 parent, pid;
+	int			 pidfd, saved;
+
+	if ((base = loop_base()) == NULL || iso_runtime_dir() == NULL)
+		return (-1);
+	isolate_reap_some();
+	if (!atexit_done) {
+		if (atexit(isolate_atexit) != 0)
+			return (msg_fail(ENOMEM, "spawn: atexit failed"));
+		atexit_done = 1;
+	}
+	if ((iso = calloc(1, sizeof *iso)) == NULL)
+		return (msg_fail(ENOMEM, "spawn: out of memory"));
+	STAILQ_INIT(&iso->listeners);
+	iso->pidfd = -1;
+	st->iso = iso;
+	parent = getpid();
+
+	fflush(NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &st->mask);
+	if ((pid = fork()) == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);	/* the spawner is already gone */
+		st->child(st);
+		_exit(1);
+	}
+	if (pid == -1) {
+		saved = errno;
+		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+		free(iso);
+		return (msg_fail(saved, "spawn: fork: %s", strerror(saved)));
+	}
+	if (no_pidfd || ((pidfd = sys_pidfd_open(pid)) == -1 &&
+	    errno == ENOSYS)) {
+		no_pidfd = 1;		/* we shall poll by pid */
+		pidfd = -1;
+	} else if (pidfd == -1) {
+		saved = errno;
+		(void)kill(pid, SIGKILL);	/* unreaped: still ours */
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+		free(iso);
+		return (msg_fail(saved, "spawn: pidfd_open: %s",
+		    strerror(saved)));
+	}
+	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+
+	iso->pid = pid;
+	iso->pidfd = pidfd;
+	iso->id = st->id;
+	iso->held = 1;
+	owner = parent;
+	LIST_INSERT_HEAD(&isolates, iso, link);
+	if (isolate_watch(base, iso) == -1) {
+		iso->killed = 1;
+		(void)isolate_signal(iso, SIGKILL);
+		isolate_reap(iso, 1, 0);
+		iso->held = 0;
+		isolate_release(iso);
+		return (msg_fail(ENOMEM, "spawn: cannot watch the child"));
+	}
+	*out = iso;
+	return (0);
+}
+
+/* In the child of isolate_fork: become an isolate, run fn. */
+static void
+fork_child(struct start *st)
+{
+	void	(*fn)(void *) = st->fn;
+	void	*ctx = st->ctx;
+
+	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+	free(st->iso);		/* the spawner's handle on us */
+	loop_child(st->id);
+	fn(ctx);
+	loop_exit(0);
+}
+
+int
+isolate_fork(void (*fn)(void *), void *ctx, iso_isolate **out)
+{
+	struct start	st;
+
+	memset(&st, 0, sizeof st);
+	st.child = fork_child;
+	st.id = loop_new_id();
+	st.fn = fn;
+	st.ctx = ctx;
+	return (isolate_start(&st, out));
+}
+
+static void
+spawn_entry(void *arg)
+{
+	struct spawn_ctx	*c = arg;
+
+	c->entry(c->arg);
+	iso_run();
+}
+
+int
+iso_spawn(void (*entry)(const iso_msg *), const iso_msg *arg,
+    iso_isolate **out)
+{
+	struct spawn_ctx	 c;
+	iso_isolate		*iso;
+
+	if (entry == NULL)
+		return (msg_fail(EINVAL, "spawn: no entry function"));
+	c.entry = entry;
+	c.arg = arg;
+	if (isolate_fork(spawn_entry, &c, &iso) == -1)
+		return (-1);
+	if (out != NULL)
+		*out = iso;
+	else
+		iso_isolate_free(iso);
+	return (0);
+}
+
+/*
+ * In the child of iso_spawn_exec: default signals, an empty mask, the
+ * argument on descriptor 3 and exec. Only async-signal-safe calls: the
+ * spawner may have threads. Reports exec's errno on errfd.
+ */
+static void
+exec_child(struct start *st)
+{
+	struct sigaction	sa;
+	sigset_t		none;
+	int			sig, efd = st->errfd, e;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);	/* EINVAL for
+								   libc's own */
+	if (efd == INIT_FD && (efd = fcntl(efd, F_DUPFD_CLOEXEC,
+	    INIT_FD + 1)) == -1) {
+		efd = st->errfd;
+		goto fail;
+	}
+	if (st->memfd == INIT_FD) {
+		if (fcntl(INIT_FD, F_SETFD, 0) == -1)
+			goto fail;
+	} else if (dup2(st->memfd, INIT_FD) == -1)	/* not CLOEXEC */
+		goto fail;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execvpe(st->argv[0], st->argv, st->envp);
+fail:
+	e = errno;
+	(void)!write(efd, &e, sizeof e);
+	_exit(127);
+}
+
+/* environ without our variables, plus ISO_INIT_FD and ISO_ISOLATE_ID. */
+static char **
+exec_env(char *idvar, size_t len, uint64_t id)
+{
+	static char	 fdvar[] = "ISO_INIT_FD=3";
+	char		**env;
+	size_t		 n = 0, i, k = 0;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	if ((env = calloc(n + 3, sizeof *env)) == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "ISO_INIT_FD=", 12) != 0 &&
+		    strncmp(environ[i], "ISO_ISOLATE_ID=", 15) != 0)
+			env[k++] = environ[i];
+	snprintf(idvar, len, "ISO_ISOLATE_ID=%016" PRIx64, id);
+	env[k++] = fdvar;
+	env[k++] = idvar;
+	env[k] = NULL;
+	return (env);
+}
+
+int
+iso_spawn_exec(char *const argv[], const iso_msg *arg, iso_isolate **out)
+{
+	struct start	 st;
+	iso_isolate	*iso = NULL;
+	iso_msg		*nil = NULL;
+	char		 idvar[40];
+	int		 errpipe[2] = { -1, -1 }, e = 0, saved, code, status;
+	ssize_t		 r;
+
+	memset(&st, 0, sizeof st);
+	st.memfd = -1;
+	if (argv == NULL || argv[0] == NULL)
+		return (msg_fail(EINVAL, "spawn_exec: no program"));
+	if (arg == NULL && (arg = nil = iso_msg_pack("n")) == NULL)
+		return (-1);
+	st.child = exec_child;
+	st.id = loop_new_id();
+	st.argv = argv;
+	if ((st.memfd = memfd_create("iso-init", MFD_CLOEXEC)) == -1) {
+		msg_fail(errno, "spawn_exec: memfd_create: %m");
+		goto fail;
+	}
+	if (iso_msg_write(st.memfd, arg) == -1)
+		goto fail;
+	if (lseek(st.memfd, 0, SEEK_SET) == -1 ||
+	    pipe2(errpipe, O_CLOEXEC) == -1) {
+		msg_fail(errno, "spawn_exec: %m");
+		goto fail;
+	}
+	st.errfd = errpipe[1];
+	if ((st.envp = exec_env(idvar, sizeof idvar, st.id)) == NULL) {
+		msg_fail(ENOMEM, "spawn_exec: out of memory");
+		goto fail;
+	}
+	if (isolate_start(&st, &iso) == -1)
+		goto fail;
+	close(errpipe[1]);
+	errpipe[1] = -1;
+	/* EOF: exec worked, and closed the write end. */
+	while ((r = read(errpipe[0], &e, sizeof e)) == -1 && errno == EINTR)
+		;
+	if (r == (ssize_t)sizeof e) {
+		isolate_wait(iso, &code, &status);
+		iso_isolate_free(iso);
+		iso = NULL;
+		msg_fail(e, "spawn_exec: %s: %s", argv[0], strerror(e));
+		goto fail;
+	}
+	close(errpipe[0]);
+	close(st.memfd);
+	free(st.envp);
+	iso_msg_free(nil);
+	if (out != NULL)
+		*out = iso;
+	else
+		iso_isolate_free(iso);
+	return (0);
+fail:
+	saved = errno;
+	if (errpipe[0] != -1)
+		close(errpipe[0]);
+	if (errpipe[1] != -1)
+		close(errpipe[1]);
+	if (st.memfd != -1)
+		close(st.memfd);
+	free(st.envp);
+	iso_msg_free(nil);
+	errno = saved;
+	return (-1);
+}
+
+const iso_msg *
+iso_initial_message(void)
+{
+	const char	*env;
+	char		*end;
+	long		 fd;
+	int		 rc;
+
+	if (initial_done) {
+		if (initial == NULL)
+			errno = initial_errno;
+		return (initial);
+	}
+	initial_done = 1;
+	(void)loop_self();	/* takes ISO_ISOLATE_ID out of the way */
+	if ((env = getenv("ISO_INIT_FD")) == NULL) {
+		initial_errno = ENOENT;
+		msg_fail(ENOENT, "not started by iso_spawn_exec");
+		return (NULL);
+	}
+	errno = 0;
+	fd = strtol(env, &end, 10);
+	if (errno != 0 || end == env || *end != '\0' || fd < 0 ||
+	    fd > INT32_MAX) {
+		unsetenv("ISO_INIT_FD");
+		initial_errno = EBADF;
+		msg_fail(EBADF, "ISO_INIT_FD: not a descriptor");
+		return (NULL);
+	}
+	unsetenv("ISO_INIT_FD");
+	rc = iso_msg_read((int)fd, &initial);
+	if (rc == 0)
+		msg_fail(EBADMSG, "ISO_INIT_FD: no message");
+	initial_errno = errno;
+	close((int)fd);
+	if (rc != 1) {
+		errno = initial_errno;
+		return (NULL);
+	}
+	loop_graceful();
+	return (initial);
+}
+
+/* ---- the handle ---------------------------------------------------------- */
+
+int
+isolate_wait(iso_isolate *iso, int *code, int *status)
+{
+	if (iso->foreign)
+		return (msg_fail(ESRCH, "isolate %d is not ours",
+		    (int)iso->pid));
+	isolate_reap(iso, 1, 1);
+	*code = iso->code;
+	*status = iso->status;
+	return (0);
+}
+
+int
+iso_kill(iso_isolate *iso, int priority)
+{
+	int	sig, saved;
+
+	if (iso == NULL ||
+	    (priority != ISO_IMMEDIATE && priority != ISO_BEFORE_NEXT_EVENT))
+		return (msg_fail(EINVAL, "kill: bad priority"));
+	if (iso->foreign)
+		return (msg_fail(ESRCH, "kill: isolate %d is not ours",
+		    (int)iso->pid));
+	/* An end of its own is told as it was, not as a kill. */
+	if (isolate_reap(iso, 0, 1))
+		return (msg_fail(ESRCH, "kill: isolate %d has ended",
+		    (int)iso->pid));
+	iso->killed = 1;
+	sig = priority == ISO_IMMEDIATE ? SIGKILL : SIGTERM;
+	if (isolate_signal(iso, sig) == -1) {
+		saved = errno;
+		return (msg_fail(saved, "kill: isolate %d: %s", (int)iso->pid,
+		    strerror(saved)));
+	}
+	if (priority == ISO_IMMEDIATE)
+		isolate_reap(iso, 1, 1);
+	return (0);
+}
+
+pid_t
+iso_pid(const iso_isolate *iso)
+{
+	if (iso == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (iso->pid);
+}
+
+static int
+isolate_listen(iso_isolate *iso, int error, iso_sendport to,
+    const iso_msg *response)
+{
+	struct listener	*l;
+
+	if (iso == NULL || to.isolate == 0 || to.port == 0)
+		return (msg_fail(EINVAL, "listener: no isolate or no port"));
+	if (iso->foreign)
+		return (msg_fail(ESRCH, "listener: isolate %d is not ours",
+		    (int)iso->pid));
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		return (msg_fail(ENOMEM, "listener: out of memory"));
+	if (!error && (l->msg = response != NULL ? iso_msg_copy(response) :
+	    iso_msg_pack("n")) == NULL) {
+		free(l);
+		return (msg_fail(ENOMEM, "listener: out of memory"));
+	}
+	l->error = error;
+	l->to = to;
+	STAILQ_INSERT_TAIL(&iso->listeners, l, link);
+	/* Ended already (told or not yet): fire at once with what is known. */
+	if (iso->ended)
+		isolate_fire(iso);
+	else
+		isolate_reap(iso, 0, 1);
+	return (0);
+}
+
+int
+iso_on_exit(iso_isolate *iso, iso_sendport to, const iso_msg *response)
+{
+	return (isolate_listen(iso, 0, to, response));
+}
+
+int
+iso_on_error(iso_isolate *iso, iso_sendport to)
+{
+	return (isolate_listen(iso, 1, to, NULL));
+}
+
+void
+iso_isolate_free(iso_isolate *iso)
+{
+	if (iso == NULL)
+		return;
+	iso->held = 0;
+	isolate_release(iso);
+}
+
+void
+iso_exit(iso_sendport to, const iso_msg *final)
+{
+	iso_msg	*nil = NULL;
+
+	if (final == NULL)
+		final = nil = iso_msg_pack("n");
+	if (final != NULL)
+		(void)iso_send(to, final);
+	iso_msg_free(nil);
+	loop_exit(0);
+}

@@ -1,0 +1,306 @@
+/*
+ * port.c: ReceivePorts: the port table, SendPort identity, delivery to
+ * listeners, first/listen/close, and sends within this isolate.
+ *
+ * A port number is never reused within an isolate, so a SendPort of a
+ * closed port can never reach a newer one. Messages for a port without a
+ * listener wait in its queue; a closed or unknown port drops them, as
+ * Dart does.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "loop.h"
+#include "msg.h"
+#include "table.h"
+
+struct pmsg {
+	iso_msg			*m;
+	uint32_t		 port;	/* the local queue's destination */
+	STAILQ_ENTRY(pmsg)	 link;
+};
+STAILQ_HEAD(pmsgq, pmsg);
+
+struct iso_port {
+	uint32_t	 num;
+	void		(*fn)(iso_port *, const iso_msg *, void *);
+	void		*arg;
+	struct pmsgq	 queue;		/* waiting for a listener */
+	struct event	*drain;		/* delivers the queue after listen */
+	iso_msg		*first;		/* what iso_port_first waits for */
+	int		 waiting;	/* iso_port_first in progress */
+	int		 got;		/* ... and first is here */
+	int		 busy;		/* its listener is running */
+	int		 closed;
+};
+
+static struct table	ports;
+static uint32_t		next_port;
+static struct pmsgq	local = STAILQ_HEAD_INITIALIZER(local);
+static struct event	*local_ev;	/* delivers sends to ourselves */
+
+static void
+pmsgq_free(struct pmsgq *q)
+{
+	struct pmsg	*pm;
+
+	while ((pm = STAILQ_FIRST(q)) != NULL) {
+		STAILQ_REMOVE_HEAD(q, link);
+		iso_msg_free(pm->m);
+		free(pm);
+	}
+}
+
+static void
+port_free(iso_port *p)
+{
+	pmsgq_free(&p->queue);
+	if (p->drain != NULL)
+		event_free(p->drain);
+	iso_msg_free(p->first);
+	free(p);
+}
+
+/* Give m to p's listener; p is open and has one. Takes m. */
+static void
+port_call(iso_port *p, iso_msg *m)
+{
+	p->busy = 1;
+	p->fn(p, m, p->arg);
+	p->busy = 0;
+	iso_msg_free(m);
+	if (p->closed)
+		port_free(p);
+}
+
+static void
+port_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	iso_port	*p = arg;
+	struct pmsg	*pm;
+	iso_msg		*m;
+
+	(void)fd;
+	(void)what;
+	while (!p->closed && !loop_stopping() &&
+	    (pm = STAILQ_FIRST(&p->queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&p->queue, link);
+		m = pm->m;
+		free(pm);
+		p->busy = 1;
+		p->fn(p, m, p->arg);
+		p->busy = 0;
+		iso_msg_free(m);
+	}
+	if (p->closed)
+		port_free(p);
+}
+
+static int
+port_enqueue(struct pmsgq *q, uint32_t port, iso_msg *m)
+{
+	struct pmsg	*pm;
+
+	if ((pm = malloc(sizeof *pm)) == NULL) {
+		iso_msg_free(m);
+		return (msg_fail(ENOMEM, "port: out of memory"));
+	}
+	pm->m = m;
+	pm->port = port;
+	STAILQ_INSERT_TAIL(q, pm, link);
+	return (0);
+}
+
+void
+port_deliver(uint32_t num, iso_msg *m)
+{
+	iso_port	*p;
+
+	if ((p = table_get(&ports, num)) == NULL) {
+		iso_msg_free(m);	/* closed: dropped, as in Dart */
+		return;
+	}
+	if (p->waiting && !p->got) {
+		p->first = m;
+		p->got = 1;
+		return;
+	}
+	if (p->fn == NULL || !STAILQ_EMPTY(&p->queue)) {
+		port_enqueue(&p->queue, num, m);
+		return;
+	}
+	port_call(p, m);
+}
+
+iso_port *
+iso_port_new(void)
+{
+	iso_port	*p;
+
+	if (conn_listen() == -1)
+		return (NULL);
+	if ((p = calloc(1, sizeof *p)) == NULL) {
+		msg_fail(ENOMEM, "port: out of memory");
+		return (NULL);
+	}
+	STAILQ_INIT(&p->queue);
+	p->num = ++next_port;
+	if (table_put(&ports, p->num, p) == -1) {
+		free(p);
+		msg_fail(ENOMEM, "port: out of memory");
+		return (NULL);
+	}
+	loop_hold();
+	return (p);
+}
+
+iso_sendport
+iso_port_sendport(const iso_port *p)
+{
+	iso_sendport	sp = { 0, 0, 0 };
+
+	if (p != NULL) {
+		sp.isolate = loop_self();
+		sp.pid = (uint32_t)getpid();
+		sp.port = p->num;
+	}
+	return (sp);
+}
+
+int
+iso_sendport_equal(iso_sendport a, iso_sendport b)
+{
+	return (a.isolate == b.isolate && a.port == b.port);
+}
+
+int
+iso_port_listen(iso_port *p, void (*fn)(iso_port *, const iso_msg *, void *),
+    void *arg)
+{
+	struct event_base	*base;
+
+	if (p == NULL || fn == NULL || p->fn != NULL || p->waiting ||
+	    p->closed)
+		return (msg_fail(EINVAL, "listen: port is already listened "
+		    "to, waited on or closed"));
+	p->fn = fn;
+	p->arg = arg;
+	if (!STAILQ_EMPTY(&p->queue)) {
+		if ((base = loop_base()) == NULL)
+			return (-1);
+		if (p->drain == NULL && (p->drain = event_new(base, -1, 0,
+		    port_drain_cb, p)) == NULL)
+			return (msg_fail(ENOMEM, "listen: out of memory"));
+		event_active(p->drain, 0, 0);
+	}
+	return (0);
+}
+
+void
+iso_port_close(iso_port *p)
+{
+	if (p == NULL || p->closed)
+		return;
+	p->closed = 1;
+	table_del(&ports, p->num);
+	loop_unhold();
+	pmsgq_free(&p->queue);
+	if (p->busy)
+		return;		/* freed when its callback returns */
+	port_free(p);
+}
+
+int
+iso_port_first(iso_port *p, iso_msg **out, int timeout_ms)
+{
+	struct pmsg	*pm;
+
+	if (p == NULL || out == NULL || p->fn != NULL || p->closed)
+		return (msg_fail(EINVAL, "first: port is listened to or "
+		    "closed"));
+	if ((pm = STAILQ_FIRST(&p->queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&p->queue, link);
+		*out = pm->m;
+		free(pm);
+		iso_port_close(p);
+		return (0);
+	}
+	p->waiting = 1;
+	if (loop_wait(&p->got, timeout_ms) == -1 && !p->got) {
+		p->waiting = 0;
+		return (-1);
+	}
+	p->waiting = 0;
+	p->got = 0;
+	*out = p->first;
+	p->first = NULL;
+	iso_port_close(p);
+	return (0);
+}
+
+static void
+local_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pmsg	*pm;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while (!loop_stopping() && (pm = STAILQ_FIRST(&local)) != NULL) {
+		STAILQ_REMOVE_HEAD(&local, link);
+		port_deliver(pm->port, pm->m);
+		free(pm);
+	}
+}
+
+/* A send to ourselves: delivered from the loop, as Dart does. */
+static int
+port_send_local(uint32_t num, const iso_msg *m)
+{
+	struct event_base	*base;
+	iso_msg			*copy;
+
+	if (table_get(&ports, num) == NULL)
+		return (0);		/* closed: dropped */
+	if ((base = loop_base()) == NULL)
+		return (-1);
+	if (local_ev == NULL &&
+	    (local_ev = event_new(base, -1, 0, local_cb, NULL)) == NULL)
+		return (msg_fail(ENOMEM, "send: out of memory"));
+	if ((copy = iso_msg_copy(m)) == NULL ||
+	    port_enqueue(&local, num, copy) == -1)
+		return (-1);
+	event_active(local_ev, 0, 0);
+	return (0);
+}
+
+int
+iso_send(iso_sendport to, const iso_msg *m)
+{
+	if (m == NULL || to.isolate == 0 || to.port == 0)
+		return (msg_fail(EINVAL, "send: no message or no port"));
+	if (to.isolate == loop_self())
+		return (port_send_local(to.port, m));
+	return (conn_send(to, m));
+}
+
+void
+port_forget(void)
+{
+	iso_port	*p;
+	size_t		 i = 0;
+
+	while ((p = table_next(&ports, &i)) != NULL)
+		port_free(p);
+	table_clear(&ports);
+	pmsgq_free(&local);
+	if (local_ev != NULL)
+		event_free(local_ev);
+	local_ev = NULL;
+	next_port = 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * spawn.h: what compute.c takes from isolate.c (and the reverse).
+ * Internal. Not named isolate.h: "isolate.h" must keep finding the
+ * public header from every file of lib/.
+ */
+#ifndef ISO_LIB_SPAWN_H
+#define ISO_LIB_SPAWN_H
+
+#include <stddef.h>
+
+#include "isolate.h"
+
+/*
+ * Fork a new isolate that runs fn(ctx) (ctx points into its copy of
+ * memory) and then ends with loop_exit(0) if fn returns; no iso_run.
+ * *out gets an owned handle. 0, or -1 with errno.
+ */
+int	 isolate_fork(void (*fn)(void *ctx), void *ctx, iso_isolate **out);
+/*
+ * Wait (blocking, no signal sent) until iso has ended and is reaped.
+ * *code is CLD_EXITED, CLD_KILLED or CLD_DUMPED, *status the exit status
+ * or the signal. 0, or -1/ESRCH for a handle that is not our child.
+ */
+int	 isolate_wait(iso_isolate *iso, int *code, int *status);
+/* "SIGSEGV" for 11, "SIG45"... for signals without a name; in buf. */
+const char *isolate_signame(int sig, char *buf, size_t len);
+
+/* compute.c: close the descriptors of computes in progress (in a new
+   isolate, as part of isolate_forget). */
+void	 compute_forget(void);
+
+#endif /* ISO_LIB_SPAWN_H */

@@ -1,0 +1,591 @@
+/*
+ * check_port.c: ports, sends, the loop and timers: order, first/listen/
+ * close, SendPorts in messages, dead and closed peers, hostile bytes on an
+ * isolate's socket, full queues, flushing at exit, the runtime directory.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "isolate.h"
+#include "testutil.h"
+
+static iso_msg *
+num(int n)
+{
+	return (iso_msg_pack("{s:i}", "n", n));
+}
+
+static int
+num_of(const iso_msg *m)
+{
+	int	n = -1;
+
+	iso_msg_unpack(m, "{s:i}", "n", &n);
+	return (n);
+}
+
+/* Wait for one message on a fresh-port reply. */
+static iso_msg *
+take(iso_port *p, int ms)
+{
+	iso_msg	*m = NULL;
+
+	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
+	    iso_error());
+	return (m);
+}
+
+START_TEST(self_send_first)
+{
+	iso_port	*p = iso_port_new();
+	iso_msg		*m, *out = NULL;
+	int		 fds;
+
+	ck_assert_ptr_nonnull(p);
+	fds = tu_fd_count();
+	errno = 0;
+	ck_assert_int_eq(iso_port_first(p, &out, 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	m = num(7);
+	ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
+	out = take(p, 1000);		/* the port stayed open */
+	ck_assert_int_eq(num_of(out), 7);
+	iso_msg_free(out);
+	iso_msg_free(m);
+	ck_assert_int_eq(tu_fd_count(), fds);
+	ck_assert_int_eq(iso_run(), 0);		/* nothing open: returns */
+}
+END_TEST
+
+static void
+echo_entry(const iso_msg *arg)
+{
+	iso_sendport	 back;
+	iso_msg		*m;
+	int		 k, n;
+
+	if (iso_msg_unpack(arg, "{s:P s:i}", "to", &back, "n", &n) == -1)
+		_exit(3);
+	for (k = 1; k <= n; k++) {
+		m = num(k);
+		if (iso_send(back, m) == -1)
+			_exit(4);
+		iso_msg_free(m);
+	}
+	/* returning ends the isolate: what is queued must be written */
+}
+
+struct counter {
+	int	next;
+	int	last;
+	int	bad;
+};
+
+static void
+count_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct counter	*c = arg;
+
+	if (num_of(m) != c->next)
+		c->bad++;
+	c->next++;
+	if (c->next > c->last)
+		iso_port_close(p);	/* inside its own callback */
+}
+
+START_TEST(listen_in_order)
+{
+	struct counter	 c = { 1, 20000, 0 };
+	iso_port	*p = iso_port_new();
+	iso_msg		*arg;
+
+	arg = iso_msg_pack("{s:P s:i}", "to", iso_port_sendport(p), "n",
+	    c.last);
+	ck_assert_int_eq(iso_spawn(echo_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_port_listen(p, count_cb, &c), 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(c.bad, 0);
+	ck_assert_int_eq(c.next, c.last + 1);
+}
+END_TEST
+
+static void
+late_listen_cb(void *arg)
+{
+	iso_port	*p = ((void **)arg)[0];
+	struct counter	*c = ((void **)arg)[1];
+	iso_msg		*m;
+	int		 k;
+
+	ck_assert_int_eq(iso_port_listen(p, count_cb, c), 0);
+	ck_assert_int_eq(iso_port_listen(p, count_cb, c), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	for (k = 4; k <= 5; k++) {	/* these come after the waiting ones */
+		m = num(k);
+		iso_send(iso_port_sendport(p), m);
+		iso_msg_free(m);
+	}
+}
+
+START_TEST(waiting_before_listen)
+{
+	struct counter	 c = { 1, 5, 0 };
+	iso_port	*p = iso_port_new();
+	void		*ctx[2] = { p, &c };
+	iso_msg		*m;
+	int		 k;
+
+	for (k = 1; k <= 3; k++) {
+		m = num(k);
+		iso_send(iso_port_sendport(p), m);
+		iso_msg_free(m);
+	}
+	/* 1..3 arrive while nobody listens, and wait */
+	ck_assert_ptr_nonnull(iso_timer_after(30, late_listen_cb, ctx));
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(c.next, 6);
+	ck_assert_int_eq(c.bad, 0);
+}
+END_TEST
+
+/* S7: the isolate sends its own SendPort inside a map, then squares. */
+static void
+square_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	iso_sendport	*main_port = arg;
+	iso_msg		*reply;
+	int		 n;
+
+	if (iso_msg_unpack(m, "{s:i}", "msg", &n) == 0) {
+		reply = iso_msg_pack("{s:i}", "msg", n * n);
+		iso_send(*main_port, reply);
+		iso_msg_free(reply);
+	} else
+		iso_port_close(p);
+}
+
+static void
+square_entry(const iso_msg *arg)
+{
+	static iso_sendport	 main_port;
+	iso_port		*mine = iso_port_new();
+	iso_msg			*hello;
+
+	iso_msg_unpack(arg, "P", &main_port);
+	hello = iso_msg_pack("{s:P}", "port", iso_port_sendport(mine));
+	iso_send(main_port, hello);
+	iso_msg_free(hello);
+	iso_port_listen(mine, square_cb, &main_port);
+}
+
+struct s7 {
+	iso_port	*port;
+	iso_sendport	 theirs;
+	int		 have, sent, got[6], n;
+};
+
+static void
+s7_reply_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct s7	*st = arg;
+	int		 n;
+
+	(void)p;
+	if (iso_msg_unpack(m, "{s:P}", "port", &st->theirs) == 0)
+		st->have = 1;
+	else if (iso_msg_unpack(m, "{s:i}", "msg", &n) == 0 && st->n < 5)
+		st->got[st->n++] = n;
+}
+
+static void
+s7_tick(iso_timer *t, void *arg)
+{
+	struct s7	*st = arg;
+	iso_msg		*m;
+
+	if (!st->have)
+		return;
+	if (++st->sent <= 5)
+		m = iso_msg_pack("{s:i}", "msg", st->sent);
+	else {
+		m = iso_msg_pack("{s:s}", "msg", "bye");
+		iso_timer_cancel(t);
+		iso_port_close(st->port);
+	}
+	ck_assert_int_eq(iso_send(st->theirs, m), 0);
+	iso_msg_free(m);
+}
+
+START_TEST(sendport_in_message)
+{
+	struct s7	 st;
+	iso_msg		*arg;
+	iso_isolate	*iso;
+	pid_t		 pid;
+
+	memset(&st, 0, sizeof st);
+	st.port = iso_port_new();
+	arg = iso_msg_pack("P", iso_port_sendport(st.port));
+	ck_assert_int_eq(iso_spawn(square_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	pid = iso_pid(iso);
+	ck_assert_int_eq(iso_port_listen(st.port, s7_reply_cb, &st), 0);
+	ck_assert_ptr_nonnull(iso_timer_every(10, s7_tick, &st));
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(st.n, 5);
+	ck_assert_int_eq(st.got[0], 1);
+	ck_assert_int_eq(st.got[1], 4);
+	ck_assert_int_eq(st.got[4], 25);
+	/* "bye" closed the isolate's only port: it ends by itself */
+	ck_assert(tu_gone_within(pid, 5000) || !tu_alive(pid));
+	iso_isolate_free(iso);
+}
+END_TEST
+
+START_TEST(closed_port_and_dead_isolate)
+{
+	iso_port	*p = iso_port_new(), *p2;
+	iso_sendport	 old = iso_port_sendport(p), gone;
+	iso_msg		*m = num(1), *out;
+
+	iso_port_close(p);
+	ck_assert_int_eq(iso_send(old, m), 0);	/* dropped, as Dart does */
+	p2 = iso_port_new();
+	ck_assert_uint_ne(iso_port_sendport(p2).port, old.port);
+	errno = 0;
+	ck_assert_int_eq(iso_port_first(p2, &out, 50), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);	/* nothing reached p2 */
+	iso_port_close(p2);
+
+	gone = old;
+	gone.isolate ^= 0x5a5a5a5a5a5a5a5aULL;	/* no such isolate */
+	errno = 0;
+	ck_assert_int_eq(iso_send(gone, m), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	gone.isolate = 0;
+	ck_assert_int_eq(iso_send(gone, m), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_send(old, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(m);
+}
+END_TEST
+
+static void
+hold_entry(const iso_msg *arg)
+{
+	iso_port	*p = iso_port_new();
+	iso_sendport	 back;
+	iso_msg		*hello;
+
+	iso_msg_unpack(arg, "P", &back);
+	hello = iso_msg_pack("{s:P}", "port", iso_port_sendport(p));
+	iso_send(back, hello);
+	iso_msg_free(hello);
+	iso_port_listen(p, square_cb, NULL);
+}
+
+START_TEST(dead_isolate_refuses)
+{
+	iso_port	*p = iso_port_new();
+	iso_isolate	*iso;
+	iso_msg		*arg, *m;
+	iso_sendport	 theirs;
+
+	arg = iso_msg_pack("P", iso_port_sendport(p));
+	ck_assert_int_eq(iso_spawn(hold_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	m = take(p, 5000);
+	iso_msg_unpack(m, "{s:P}", "port", &theirs);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	m = num(1);
+	errno = 0;
+	ck_assert_int_eq(iso_send(theirs, m), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	iso_msg_free(m);
+	iso_isolate_free(iso);
+}
+END_TEST
+
+/* An isolate that sends its port and then never reads. */
+static void
+deaf_entry(const iso_msg *arg)
+{
+	iso_port	*p = iso_port_new();
+	iso_sendport	 back;
+	iso_msg		*hello;
+
+	iso_msg_unpack(arg, "P", &back);
+	hello = iso_msg_pack("{s:P}", "port", iso_port_sendport(p));
+	iso_send(back, hello);
+	iso_msg_free(hello);
+	for (;;)
+		pause();
+}
+
+START_TEST(full_queue)
+{
+	iso_port	*p = iso_port_new();
+	iso_isolate	*iso;
+	iso_msg		*arg, *m, *big;
+	iso_sendport	 theirs;
+	char		*blob;
+	size_t		 n = 256 * 1024;
+	int		 k, rc = 0;
+
+	arg = iso_msg_pack("P", iso_port_sendport(p));
+	ck_assert_int_eq(iso_spawn(deaf_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	m = take(p, 5000);
+	iso_msg_unpack(m, "{s:P}", "port", &theirs);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 1u << 20), 0);
+	blob = calloc(1, 4 * n);
+	big = iso_msg_pack("y#", blob, 4 * n);	/* 1 MiB: over the bound */
+	m = iso_msg_pack("y#", blob, n);
+	/* the first one is larger than the bound: accepted, nothing waits */
+	ck_assert_int_eq(iso_send(theirs, big), 0);
+	for (k = 0; k < 200 && rc == 0; k++)
+		rc = iso_send(theirs, m);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(errno, ENOBUFS);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 16u << 20), 0);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	iso_msg_free(m);
+	iso_msg_free(big);
+	free(blob);
+}
+END_TEST
+
+static int
+raw_connect(iso_sendport to)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
+	    tu_runtime_dir(), to.isolate);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0,
+	    "connect %s: %s", sun.sun_path, strerror(errno));
+	return (fd);
+}
+
+/* The peer closes a connection that sent a bad frame: read sees EOF. */
+static void
+assert_dropped(int fd)
+{
+	char	buf[8];
+
+	ck_assert_int_eq(recv(fd, buf, sizeof buf, MSG_DONTWAIT), 0);
+	close(fd);
+}
+
+START_TEST(hostile_frames_on_socket)
+{
+	static const struct {
+		const char	*bytes;
+		size_t		 len;
+	} bad[] = {
+		{ "\xff\xff\xff\xff", 4 },		/* 4 GiB frame */
+		{ "\x00\x00\x00\x00", 4 },		/* empty frame */
+		{ "\x00\x00\x00\x02\x01\xc1", 6 },	/* reserved byte */
+		{ "\x00\x00\x00\x06\x01\xdd\xff\xff\xff\xff", 10 },
+		{ "\x00\x00\x00\x02\xc0\xc0", 6 },	/* port is not a uint */
+		{ "\x00\x00\x00\x01\x01", 5 },		/* port, no message */
+		{ "\x00\x00\x00\x03\x01\xa1\xff", 7 },	/* bad UTF-8 */
+	};
+	iso_port	*p = iso_port_new();
+	iso_sendport	 sp = iso_port_sendport(p);
+	iso_msg		*m, *out;
+	unsigned char	 gf[10] = { 0, 0, 0, 6, 0, 0, 0, 0, 0, 0xc3 };
+	size_t		 k;
+	int		 fd, good;
+
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		fd = raw_connect(sp);
+		/* a good frame first: it is delivered before the bad one */
+		good = raw_connect(sp);
+		gf[4] = 0xce;
+		gf[5] = (unsigned char)(sp.port >> 24);
+		gf[6] = (unsigned char)(sp.port >> 16);
+		gf[7] = (unsigned char)(sp.port >> 8);
+		gf[8] = (unsigned char)sp.port;
+		ck_assert_int_eq(write(good, gf, sizeof gf), sizeof gf);
+		ck_assert_int_eq(write(fd, bad[k].bytes, bad[k].len),
+		    (ssize_t)bad[k].len);
+		out = take(p, 5000);
+		ck_assert_int_eq(iso_msg_type(out), ISO_BOOL);
+		iso_msg_free(out);
+		p = iso_port_new();
+		/* the isolate is alive and serves its other peers */
+		m = num((int)k);
+		ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
+		iso_msg_free(m);
+		out = take(p, 5000);
+		ck_assert_int_eq(num_of(out), (int)k);
+		iso_msg_free(out);
+		/* an idle wait lets the loop read the bad frame */
+		p = iso_port_new();
+		errno = 0;
+		ck_assert_int_eq(iso_port_first(p, &out, 100), -1);
+		ck_assert_int_eq(errno, ETIMEDOUT);
+		sp = iso_port_sendport(p);
+		close(good);
+		assert_dropped(fd);
+	}
+	iso_port_close(p);
+}
+END_TEST
+
+static const char	*self_path;	/* argv[0]: under valgrind,
+					   /proc/self/exe is valgrind */
+
+START_TEST(runtime_dir_checks)
+{
+	char	dir[64], link[80];
+	pid_t	pid;
+	int	status, rc;
+
+	snprintf(dir, sizeof dir, "%s/loose", tu_runtime_dir());
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(link, sizeof link, "%s/link", tu_runtime_dir());
+	ck_assert_int_eq(symlink("loose", link), 0);
+	/* each check in a fresh program: the directory is found once */
+	for (rc = 0; rc < 3; rc++) {
+		if ((pid = fork()) == 0) {
+			if (rc == 0)
+				setenv("ISO_RUNTIME_DIR", dir, 1);
+			else if (rc == 1) {
+				chmod(dir, 0700);
+				setenv("ISO_RUNTIME_DIR", link, 1);
+			} else {
+				if (chown(dir, 65534, 65534) == -1)
+					_exit(0);	/* not root: skip */
+				setenv("ISO_RUNTIME_DIR", dir, 1);
+			}
+			execl(self_path, self_path, "--rtdir-probe",
+			    (char *)NULL);
+			_exit(2);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "case %d accepted", rc);
+	}
+	ck_assert_str_eq(iso_runtime_dir(), tu_runtime_dir());
+}
+END_TEST
+
+static void
+tick_cb(iso_timer *t, void *arg)
+{
+	int	*n = arg;
+
+	if (++*n == 3)
+		iso_timer_cancel(t);
+}
+
+static void
+once_cb(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+START_TEST(timers)
+{
+	iso_timer	*t;
+	int		 ticks = 0, once = 0, never = 0;
+
+	ck_assert_ptr_nonnull(iso_timer_every(5, tick_cb, &ticks));
+	ck_assert_ptr_nonnull(iso_timer_after(10, once_cb, &once));
+	t = iso_timer_after(10, once_cb, &never);
+	iso_timer_cancel(t);
+	ck_assert_ptr_null(iso_timer_after(-1, once_cb, &never));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(ticks, 3);
+	ck_assert_int_eq(once, 1);
+	ck_assert_int_eq(never, 0);
+}
+END_TEST
+
+static int	deadlock_errno;
+
+static void
+deadlock_cb(void *arg)
+{
+	iso_port	*p = arg;
+	iso_msg		*m;
+
+	if (iso_run() == -1 && errno == EDEADLK &&
+	    iso_port_first(p, &m, 10) == -1 && errno == EDEADLK)
+		deadlock_errno = EDEADLK;
+	iso_port_close(p);
+}
+
+START_TEST(no_loop_inside_callback)
+{
+	iso_port	*p = iso_port_new();
+
+	iso_timer_after(0, deadlock_cb, p);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(deadlock_errno, EDEADLK);
+}
+END_TEST
+
+static Suite *
+port_suite(void)
+{
+	Suite	*s = suite_create("port");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, self_send_first);
+	tcase_add_test(tc, listen_in_order);
+	tcase_add_test(tc, waiting_before_listen);
+	tcase_add_test(tc, sendport_in_message);
+	tcase_add_test(tc, closed_port_and_dead_isolate);
+	tcase_add_test(tc, dead_isolate_refuses);
+	tcase_add_test(tc, full_queue);
+	tcase_add_test(tc, hostile_frames_on_socket);
+	tcase_add_test(tc, runtime_dir_checks);
+	tcase_add_test(tc, timers);
+	tcase_add_test(tc, no_loop_inside_callback);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(int argc, char **argv)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	/* runtime_dir_checks: is ISO_RUNTIME_DIR refused? */
+	if (argc == 2 && strcmp(argv[1], "--rtdir-probe") == 0)
+		return (iso_port_new() == NULL && errno == EACCES ? 0 : 1);
+	self_path = argv[0];
+	tu_runtime_dir();
+	sr = srunner_create(port_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed ? 1 : 0);
+}

@@ -1,0 +1,113 @@
+/*
+ * testutil.c: helpers shared by the Check suites.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char	tu_dir[64];
+static pid_t	tu_owner;
+
+static void
+tu_cleanup(void)
+{
+	char	cmd[128];
+
+	if (getpid() != tu_owner || tu_dir[0] == '\0')
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "testutil: cannot remove %s\n", tu_dir);
+}
+
+const char *
+tu_runtime_dir(void)
+{
+	if (tu_dir[0] != '\0')
+		return (tu_dir);
+	snprintf(tu_dir, sizeof tu_dir, "/tmp/iso-test-XXXXXX");
+	if (mkdtemp(tu_dir) == NULL || chmod(tu_dir, 0700) == -1) {
+		perror("testutil: mkdtemp");
+		exit(1);
+	}
+	setenv("ISO_RUNTIME_DIR", tu_dir, 1);
+	tu_owner = getpid();
+	atexit(tu_cleanup);
+	return (tu_dir);
+}
+
+static int
+tu_count(const char *path)
+{
+	struct dirent	*e;
+	DIR		*d;
+	int		 n = 0;
+
+	if ((d = opendir(path)) == NULL)
+		return (-1);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return (n);
+}
+
+int
+tu_fd_count(void)
+{
+	return (tu_count("/proc/self/fd") - 1);	/* opendir's own */
+}
+
+int
+tu_rtdir_entries(void)
+{
+	return (tu_count(tu_runtime_dir()));
+}
+
+int
+tu_alive(pid_t pid)
+{
+	char	path[64], buf[256], *p;
+	FILE	*f;
+	int	 alive = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')'))
+	    != NULL)
+		alive = p[2] != 'Z' && p[2] != 'X';
+	fclose(f);
+	return (alive);
+}
+
+int
+tu_gone_within(pid_t pid, int ms)
+{
+	char	path[64];
+
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	for (; ms > 0; ms -= 5) {
+		if (access(path, F_OK) == -1 && errno == ENOENT)
+			return (1);
+		tu_sleep_ms(5);
+	}
+	return (access(path, F_OK) == -1);
+}
+
+void
+tu_sleep_ms(int ms)
+{
+	struct timespec	ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}

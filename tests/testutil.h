@@ -1,0 +1,24 @@
+/*
+ * testutil.h: what every Check suite needs around isolates: a private
+ * runtime directory, descriptor counts, process checks.
+ */
+#ifndef ISO_TESTUTIL_H
+#define ISO_TESTUTIL_H
+
+#include <sys/types.h>
+
+/* Make a fresh 0700 runtime directory and point ISO_RUNTIME_DIR at it;
+   removed (with what is left in it) at exit. Returns its path. */
+const char	*tu_runtime_dir(void);
+/* Open descriptors of this process. */
+int		 tu_fd_count(void);
+/* 1 if pid exists and is not a zombie. */
+int		 tu_alive(pid_t pid);
+/* 1 if pid is gone entirely (no process, no zombie) within ms. */
+int		 tu_gone_within(pid_t pid, int ms);
+/* Entries in the runtime directory. */
+int		 tu_rtdir_entries(void);
+/* Sleep ms milliseconds. */
+void		 tu_sleep_ms(int ms);
+
+#endif
