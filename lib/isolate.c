@@ -39,6 +39,13 @@
 #define REAP_BATCH	64		/* pidfds polled at once */
 #define POLL_MS		20		/* without pidfds: how often */
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open		434	/* the same on every architecture */
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal	424
+#endif
+
 extern char	**environ;
 
 /* An exit listener (msg: the response) or an error listener (msg NULL). */
@@ -106,6 +113,10 @@ sys_pidfd_open(pid_t pid)
 static int
 isolate_signal(const iso_isolate *iso, int sig)
 {
+	if (iso->ended || iso->foreign) {
+		errno = ESRCH;
+		return (-1);
+	}
 	if (iso->pidfd == -1)
 		return (kill(iso->pid, sig));
 	return ((int)syscall(SYS_pidfd_send_signal, iso->pidfd, sig, NULL,
@@ -413,18 +424,22 @@ isolate_forget(void)
 		event_free(poll_ev);
 	poll_ev = NULL;
 	compute_forget();
-	iso_msg_free(initial);	/* the spawner's, not ours */
+	/* A spawned isolate has no initial message (and must not read the
+	   spawner's descriptor 3 if the spawner has not yet). */
+	iso_msg_free(initial);
 	initial = NULL;
-	initial_done = 0;
+	initial_done = 1;
+	initial_errno = ENOENT;
 }
 
 /* ---- starting a child -------------------------------------------------- */
 
 /*
  * Fork, and run st->child in the child. The child dies with us: with
- * PR_SET_PDEATHSIG if we die, killed and reaped at our exit. Signals are
- * blocked until the pidfd is open, so no handler of the program can run
- * (and reap the pid) in between.
+ * PR_SET_PDEATHSIG if we die (or if the thread calling this ends), killed
+ * and reaped at our exit. Signals stay blocked until the pidfd is open, so
+ * no handler of the program can run in this thread (and reap the pid) in
+ * between.
  */
 static int
 isolate_start(struct start *st, iso_isolate **out)
@@ -500,7 +515,11 @@ isolate_start(struct start *st, iso_isolate **out)
 	return (0);
 }
 
-/* In the child of isolate_fork: become an isolate, run fn. */
+/*
+ * In the child of isolate_fork: become an isolate, run fn. The spawner's
+ * handle on us (st->iso) is left alone: freeing it would only cost a
+ * copy-on-write fault, and st keeps it reachable.
+ */
 static void
 fork_child(struct start *st)
 {
@@ -508,7 +527,6 @@ fork_child(struct start *st)
 	void	*ctx = st->ctx;
 
 	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
-	free(st->iso);		/* the spawner's handle on us */
 	loop_child(st->id);
 	fn(ctx);
 	loop_exit(0);

@@ -33,6 +33,7 @@ static int			 exiting;	/* SIGTERM: end before the
 static int			 term_pipe[2] = { -1, -1 };
 static struct event		*term_ev;
 static int			 atexit_done;
+static pid_t			 base_pid;	/* the process of `base` */
 
 static void	loop_atexit(void);
 
@@ -45,6 +46,7 @@ loop_base(void)
 		msg_fail(ENOMEM, "loop: cannot make an event base");
 		return (NULL);
 	}
+	base_pid = getpid();
 	if (!atexit_done) {
 		atexit(loop_atexit);
 		atexit_done = 1;
@@ -275,6 +277,7 @@ loop_child(uint64_t id)
 	base = NULL;
 	holds = running = exiting = 0;
 	self_id = id;
+	unsetenv("ISO_ISOLATE_ID");	/* ours was chosen by the spawner */
 	loop_graceful();
 }
 
@@ -287,10 +290,16 @@ loop_exit(int status)
 	_exit(status);
 }
 
-/* A program that returns from main or calls exit: write what waits. */
+/*
+ * A program that returns from main or calls exit: write what waits, then
+ * take its isolates with it. Not in a plain fork() of it that exits: that
+ * copy must not write the parent's queue again or remove its socket.
+ */
 static void
 loop_atexit(void)
 {
-	if (base != NULL)
-		conn_drain(LOOP_EXIT_FLUSH_MS);
+	if (base == NULL || getpid() != base_pid)
+		return;
+	conn_drain(LOOP_EXIT_FLUSH_MS);
+	isolate_kill_all();
 }

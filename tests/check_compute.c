@@ -245,6 +245,10 @@ START_TEST(caller_loop_runs_while_waiting)
 	ck_assert_int_ge(ticks, 3);
 	ck_assert_int_eq(msgs, 1);	/* and p closed itself */
 	ck_assert_int_eq(iso_run(), 0);
+	/* let the loop see the end of fn's connection to us */
+	p = iso_port_new();
+	ck_assert_int_eq(iso_port_first(p, &r, 100), -1);
+	iso_port_close(p);
 	end();
 }
 END_TEST
@@ -290,7 +294,7 @@ END_TEST
 
 /* compute inside compute: 10 -> 55 -> 55 * 2 */
 static iso_msg *
-nested_fn(const iso_msg *arg)
+twice_sum_fn(const iso_msg *arg)
 {
 	iso_msg	*r = NULL, *out;
 	int64_t	 v;
@@ -309,7 +313,7 @@ START_TEST(nested)
 
 	begin();
 	arg = iso_msg_pack("i", 10);
-	ck_assert_msg(iso_compute(nested_fn, arg, &r) == 0, "compute: %s",
+	ck_assert_msg(iso_compute(twice_sum_fn, arg, &r) == 0, "compute: %s",
 	    iso_error());
 	iso_msg_free(arg);
 	ck_assert_int_eq(iso_msg_int(r, &v), 0);

@@ -447,6 +447,40 @@ START_TEST(child_loop_runs_then_exits_0)
 }
 END_TEST
 
+static void
+spawn_later(void *arg)
+{
+	struct coll	*c = arg;
+	iso_isolate	*iso;
+	iso_msg		*m;
+
+	m = iso_msg_pack("P", coll_port(c));
+	if (iso_spawn(loop_entry, m, &iso) == 0) {
+		iso_on_exit(iso, coll_port(c), NULL);
+		iso_isolate_free(iso);
+	}
+	iso_msg_free(m);
+}
+
+/* Spawning from a callback (a user action in S9): the child starts
+   with a loop of its own, not inside ours. */
+START_TEST(spawn_inside_a_callback)
+{
+	struct coll	c;
+
+	begin();
+	coll_open(&c);
+	ck_assert_ptr_nonnull(iso_timer_after(0, spawn_later, &c));
+	ck_assert(coll_wait_str(&c, "port", 1));
+	ck_assert(coll_wait_str(&c, NULL, 5));
+	run_for(50);
+	ck_assert_int_eq(coll_count_type(&c, ISO_MAP), 3);
+	ck_assert_int_eq(coll_count_type(&c, ISO_NIL), 1);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* ---- error listeners ------------------------------------------------------ */
 
 static void
@@ -988,6 +1022,40 @@ START_TEST(pid_reuse_cannot_misroute)
 }
 END_TEST
 
+/*
+ * A plain fork() of the program that ends with exit() runs the atexit
+ * handlers it inherited: they must not kill the program's isolates nor
+ * remove its socket (the copy is not the spawner, nor the isolate).
+ */
+START_TEST(plain_fork_exit_leaves_isolates_alone)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_sendport	 theirs;
+	char		 path[PATH_MAX];
+	pid_t		 pid;
+	int		 status;
+
+	begin();
+	coll_open(&c);
+	spawn_echo(&c, &iso, &theirs);
+	if ((pid = fork()) == 0)
+		exit(0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(tu_alive(iso_pid(iso)));
+	snprintf(path, sizeof path, "%s/%016" PRIx64 ".sock",
+	    tu_runtime_dir(), coll_port(&c).isolate);
+	ck_assert_msg(access(path, F_OK) == 0, "our socket was removed");
+	send_to(theirs, iso_msg_pack("s", "ping"));
+	ck_assert(coll_wait_str(&c, "ping", 1));
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* ---- descriptors of a spawned isolate ------------------------------------ */
 
 static int
@@ -1441,6 +1509,7 @@ isolate_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, memory_copied_at_spawn);
 	tcase_add_test(tc, child_loop_runs_then_exits_0);
+	tcase_add_test(tc, spawn_inside_a_callback);
 	tcase_add_loop_test(tc, error_listeners, 0,
 	    (int)(sizeof crashes / sizeof crashes[0]));
 	tcase_add_test(tc, kill_immediate);
@@ -1459,6 +1528,8 @@ isolate_suite(void)
 	tcase_add_test(tc, spawn_exec_cannot_start);
 	tcase_add_test(tc, spawn_exec_spawner_returns_from_main);
 	tcase_add_test(tc, spawn_exec_kill_before_next_event);
+	/* last: when it fails, the program's socket is gone for good */
+	tcase_add_test(tc, plain_fork_exit_leaves_isolates_alone);
 	suite_add_tcase(s, tc);
 	return (s);
 }
