@@ -315,8 +315,9 @@ void		 iso_exit(iso_sendport to, const iso_msg *final)
 /*
  * compute / Isolate.run: run fn(arg) in a new isolate and hand back its
  * result (owned *result). Runs the loop while it waits. -1 with EIO when
- * fn crashed, exited or returned NULL (iso_error() says which), EDEADLK
- * inside a callback, or spawn's errno.
+ * fn crashed, exited or returned NULL (iso_error() says which), EMSGSIZE
+ * when its result is beyond the limits, EDEADLK inside a callback, or
+ * spawn's errno.
  */
 int		 iso_compute(iso_msg *(*fn)(const iso_msg *arg),
 		    const iso_msg *arg, iso_msg **result);

@@ -181,4 +181,20 @@ for t in tests/*.sh; do
 	fi
 done
 
+# ---- nothing left behind ----------------------------------------------------
+
+# Every test cleans up after itself; an isolate, helper or example still
+# running from this build now is a leak (an orphan, or a zombie's parent).
+echo "== leftovers"
+sleep 0.2
+left=$(pgrep -f -- "$BUILD/(tests|examples|fuzz|bench)/" | grep -vx "$$" || true)
+if [ -z "$left" ]; then
+	pass "leftovers: no process of $BUILD left running"
+else
+	ps -o pid=,ppid=,stat=,args= -p "$(echo "$left" | paste -sd,)" || true
+	# shellcheck disable=SC2086 # a list of pids, split on purpose
+	kill -9 $left 2>/dev/null
+	fail "leftovers: processes of $BUILD still running (killed)"
+fi
+
 if [ "$failed" -eq 0 ]; then exit 0; else exit 1; fi
