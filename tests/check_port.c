@@ -20,6 +20,9 @@
 #include "isolate.h"
 #include "testutil.h"
 
+static const char	*self_path;	/* argv[0]: under valgrind,
+					   /proc/self/exe is valgrind */
+
 static iso_msg *
 num(int n)
 {
@@ -371,6 +374,55 @@ START_TEST(full_queue)
 }
 END_TEST
 
+/*
+ * A program that sends and then ends through exit() or by returning from
+ * main, never running its loop: everything it queued must arrive.
+ */
+static int
+flood_main(void)
+{
+	const iso_msg	*arg = iso_initial_message();
+	iso_sendport	 to;
+	const char	*how;
+	iso_msg		*m;
+	int		 k, n;
+
+	if (arg == NULL || iso_msg_unpack(arg, "{s:P s:i s:s}", "to", &to,
+	    "n", &n, "how", &how) == -1)
+		return (3);
+	for (k = 1; k <= n; k++) {
+		m = num(k);
+		if (iso_send(to, m) == -1)
+			return (4);
+		iso_msg_free(m);
+	}
+	if (strcmp(how, "exit") == 0)
+		exit(0);
+	return (0);
+}
+
+START_TEST(flushed_at_exit)
+{
+	static const char *const hows[] = { "exit", "return" };
+	struct counter	 c = { 1, 50000, 0 };
+	char		*argv[] = { (char *)self_path, (char *)"--flood", NULL };
+	iso_port	*p = iso_port_new();
+	iso_msg		*arg;
+
+	arg = iso_msg_pack("{s:P s:i s:s}", "to", iso_port_sendport(p), "n",
+	    c.last, "how", hows[_i]);
+	ck_assert_int_eq(iso_spawn_exec(argv, arg, NULL), 0);
+	iso_msg_free(arg);
+	/* Read nothing for a while: 600 KB do not fit the socket, so the
+	   sender ends with most of them still queued. */
+	tu_sleep_ms(300);
+	ck_assert_int_eq(iso_port_listen(p, count_cb, &c), 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(c.bad, 0);
+	ck_assert_int_eq(c.next, c.last + 1);
+}
+END_TEST
+
 static int
 raw_connect(iso_sendport to)
 {
@@ -454,9 +506,6 @@ START_TEST(hostile_frames_on_socket)
 	iso_port_close(p);
 }
 END_TEST
-
-static const char	*self_path;	/* argv[0]: under valgrind,
-					   /proc/self/exe is valgrind */
 
 START_TEST(runtime_dir_checks)
 {
@@ -564,6 +613,7 @@ port_suite(void)
 	tcase_add_test(tc, closed_port_and_dead_isolate);
 	tcase_add_test(tc, dead_isolate_refuses);
 	tcase_add_test(tc, full_queue);
+	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
 	tcase_add_test(tc, runtime_dir_checks);
 	tcase_add_test(tc, timers);
@@ -581,6 +631,8 @@ main(int argc, char **argv)
 	/* runtime_dir_checks: is ISO_RUNTIME_DIR refused? */
 	if (argc == 2 && strcmp(argv[1], "--rtdir-probe") == 0)
 		return (iso_port_new() == NULL && errno == EACCES ? 0 : 1);
+	if (argc == 2 && strcmp(argv[1], "--flood") == 0)
+		return (flood_main());
 	self_path = argv[0];
 	tu_runtime_dir();
 	sr = srunner_create(port_suite());
