@@ -40,12 +40,22 @@ static void	loop_atexit(void);
 struct event_base *
 loop_base(void)
 {
+	struct event_config	*cfg;
+
 	if (base != NULL)
 		return (base);
-	if ((base = event_base_new()) == NULL) {
+	/* One thread, and no EVENT_* variables to read: libevent otherwise
+	   checks each with four uid/gid calls, on every spawn. */
+	if ((cfg = event_config_new()) == NULL ||
+	    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_IGNORE_ENV) == -1 ||
+	    (base = event_base_new_with_config(cfg)) == NULL) {
+		if (cfg != NULL)
+			event_config_free(cfg);
 		msg_fail(ENOMEM, "loop: cannot make an event base");
 		return (NULL);
 	}
+	event_config_free(cfg);
 	base_pid = getpid();
 	if (!atexit_done) {
 		atexit(loop_atexit);
