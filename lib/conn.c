@@ -369,14 +369,8 @@ fail:
 
 /* ---- sending ------------------------------------------------------------- */
 
-/* The peer is gone: what waited for it is dropped, as Dart drops it. */
-static void
-conn_dead(struct conn *c)
-{
-	conn_free(c);
-}
-
-/* Write c's queue: 0, or -1 when the peer is gone (c is freed). */
+/* Write c's queue: 0, or -1 when the peer is gone: c is freed and what
+   waited for it dropped, as Dart drops it. */
 static int
 conn_write(struct conn *c)
 {
@@ -402,7 +396,7 @@ conn_write(struct conn *c)
 				event_add(c->wev, NULL);
 				return (0);
 			}
-			conn_dead(c);
+			conn_free(c);
 			return (-1);
 		}
 		evbuffer_drain(c->out, (size_t)r);
@@ -429,7 +423,7 @@ conn_eof_cb(evutil_socket_t fd, short what, void *arg)
 	    (n == -1 && errno == EINTR))
 		;
 	if (n == 0 || errno != EAGAIN)
-		conn_dead(arg);
+		conn_free(arg);
 }
 
 static void	conn_retry_cb(evutil_socket_t, short, void *);
@@ -484,7 +478,7 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 		conn_log("dropped %zu queued bytes for isolate %016llx: %s",
 		    evbuffer_get_length(c->out), (unsigned long long)c->peer,
 		    rc == -1 ? iso_error() : "connect kept failing");
-		conn_dead(c);
+		conn_free(c);
 		return;
 	}
 	if (c->retry_ms < RETRY_MAX_MS)

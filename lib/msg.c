@@ -458,7 +458,8 @@ iso_msg_put(iso_msg *map, iso_msg *key, iso_msg *value)
 
 	if (map == NULL || key == NULL || value == NULL || key == value ||
 	    map->type != ISO_MAP) {
-		msg_fail(EINVAL, "put: not a map");
+		msg_fail(EINVAL, "put: not a map, or a missing or shared "
+		    "key and value");
 		goto fail;
 	}
 	if (msg_fits(map, key) == -1 || msg_fits(map, value) == -1 ||

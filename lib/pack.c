@@ -63,7 +63,6 @@ pack_next(struct fmt *f, struct spec *sp)
 	case '}':
 		return (0);
 	case 'b':
-		sp->c = 'b';
 		sp->i = va_arg(f->ap, int) != 0;
 		return (0);
 	case 'i':
