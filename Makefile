@@ -5,7 +5,9 @@
 #                        fuzz corpus replays, shell tests)
 #   make check SAN=1     the same with ASan+UBSan in build-san, no valgrind
 #   make fuzz            libFuzzer runs, FUZZ_SECONDS each (clang)
-#   make bench           build and run bench/bench_*.c (QUICK=1 for short)
+#   make bench           bench-deps, then bench/bench_*.c and the peers
+#                        (ZeroMQ, Python, Node) side by side: tables,
+#                        bench/results/latest.{json,svg} (QUICK=1: short)
 #   make demo            deps, then the tutorial's squares exchange (S7)
 #   make examples        examples/*.c, the tutorial's programs, in $(BUILD)
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -44,7 +46,7 @@ QUICK		?=
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
 		   check valgrind
-BENCH_PKGS	:=
+BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules
 .SUFFIXES:
@@ -223,25 +225,35 @@ fuzz: $(FUZZ_BINS)
 
 # ---- benchmarks --------------------------------------------------------
 
+# Each bench/bench_*.c is one program printing one JSON line a
+# measurement; bench/run.sh runs them all and the peers, then prints the
+# tables, the targets and the chart (bench/results/). bench_zmq is the
+# ZeroMQ peer: it links libzmq, not the library.
 $(BUILD)/obj/bench/%.o: bench/%.c | $(BUILD)/obj/bench
 	$(CC) $(ALL_CFLAGS) -Ibench -c -o $@ $<
 
-$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A) \
-    | $(BUILD)/bench
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(DEPS_LIBS) -lm $(LDLIBS)
+BENCH_UTIL	:= $(BUILD)/obj/bench/benchutil.o
+BENCH_ZMQ	:= $(BUILD)/bench/bench_zmq
+ZMQ_CFLAGS	= $(shell $(PKG_CONFIG) --cflags libzmq)
+ZMQ_LIBS	= $(shell $(PKG_CONFIG) --libs libzmq)
+
+$(filter-out $(BENCH_ZMQ),$(BENCH_BINS)): $(BUILD)/bench/%: \
+    $(BUILD)/obj/bench/%.o $(BENCH_UTIL) $(LIB_A) | $(BUILD)/bench
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BENCH_UTIL) $(LIB_A) $(DEPS_LIBS) \
+	    -lm $(LDLIBS)
+
+$(BUILD)/obj/bench/bench_zmq.o: ALL_CFLAGS += $(ZMQ_CFLAGS)
+
+$(BENCH_ZMQ): $(BUILD)/obj/bench/bench_zmq.o | $(BUILD)/bench
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(ZMQ_LIBS) $(LDLIBS)
 
 bench-build: $(BENCH_BINS)
 
+# QUICK=1: 3 short rounds of each, a few seconds to half a minute.
 bench:
 	@$(MAKE) --no-print-directory bench-deps
 	@$(MAKE) --no-print-directory bench-build
-	@[ -n '$(BENCH_BINS)' ] || { echo 'bench: no bench/bench_*.c'; exit 0; }; \
-	fail=; \
-	for b in $(BENCH_BINS); do \
-		echo "bench: $$b"; \
-		$(if $(QUICK),QUICK='$(QUICK)') "$$b" || fail="$$fail $$b"; \
-	done; \
-	if [ -n "$$fail" ]; then echo "bench: failed:$$fail"; exit 1; fi
+	@BUILD='$(BUILD)' QUICK='$(QUICK)' bash bench/run.sh
 
 .PHONY: bench-build
 

@@ -1,10 +1,11 @@
 /*
  * bench_msg.c: message encode/decode against msgpack-c's own pack/unpack
- * of the same value, in the same run. Prints a table of medians with the
- * spread over rounds and the ratio isolate / msgpack-c.
+ * of the same value, in the same run, rounds alternating between the two
+ * (impls "isolate" and "msgpack-c"); one JSON line a measurement
+ * (benchutil.h):
  *
- *   {"msg": n}  pack + encode + decode + free, ns per message
- *   1 MiB bytes pack + encode + decode + free, MB/s
+ *   codec_small  {"msg": n} pack + encode + decode + free, ns a message
+ *   codec_1mib   1 MiB bytes pack + encode + decode + free, MB/s
  *
  * QUICK=1 in the environment runs a few rounds of fewer iterations.
  */
@@ -12,33 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <msgpack.h>
 
+#include "benchutil.h"
 #include "isolate.h"
 #include "wire.h"
 
-#define ROUNDS_MAX	15
-
 static volatile uint64_t	sink;
-
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return ((x > y) - (x < y));
-}
 
 /* isolate: the connection's path, encoding into a reused buffer. */
 static void
@@ -52,10 +34,10 @@ iso_small(long iters)
 	for (k = 0; k < iters; k++) {
 		m = iso_msg_pack("{s:i}", "msg", (int)k);
 		if (wire_bound(m, &bound) == -1 || bound > sizeof buf)
-			abort();
+			bench_fail("codec_small: %s", iso_error());
 		len = wire_encode_to(m, buf);
 		if ((out = iso_msg_decode(buf, len)) == NULL)
-			abort();
+			bench_fail("codec_small: %s", iso_error());
 		sink += iso_msg_len(out);
 		iso_msg_free(out);
 		iso_msg_free(m);
@@ -82,7 +64,7 @@ mp_small(long iters)
 		off = 0;
 		if (msgpack_unpack_next(&up, sb.data, sb.size, &off) !=
 		    MSGPACK_UNPACK_SUCCESS)
-			abort();
+			bench_fail("msgpack-c: unpack failed");
 		sink += up.data.via.map.size;
 		msgpack_unpacked_destroy(&up);
 	}
@@ -104,7 +86,7 @@ iso_big(long iters)
 		m = iso_msg_pack("y#", big, big_len);
 		if (iso_msg_encode(m, &buf, &len) == -1 ||
 		    (out = iso_msg_decode(buf, len)) == NULL)
-			abort();
+			bench_fail("codec_1mib: %s", iso_error());
 		sink += ((const unsigned char *)iso_msg_bytes(out, NULL))[k %
 		    (long)big_len];
 		iso_msg_free(out);
@@ -130,7 +112,7 @@ mp_big(long iters)
 		off = 0;
 		if (msgpack_unpack_next(&up, sb.data, sb.size, &off) !=
 		    MSGPACK_UNPACK_SUCCESS)
-			abort();
+			bench_fail("msgpack-c: unpack failed");
 		sink += ((const unsigned char *)up.data.via.bin.ptr)[k %
 		    (long)big_len];
 		msgpack_unpacked_destroy(&up);
@@ -138,69 +120,59 @@ mp_big(long iters)
 	}
 }
 
-struct result {
-	double	med, lo, hi;
-};
-
 /* Seconds per iteration over rounds, interleaving the two contenders. */
 static void
 measure(void (*a)(long), void (*b)(long), long iters, int rounds,
-    struct result *ra, struct result *rb)
+    double *ta, double *tb)
 {
-	double	ta[ROUNDS_MAX], tb[ROUNDS_MAX], t;
+	double	t;
 	int	r;
 
 	a(iters / 10 + 1);
 	b(iters / 10 + 1);
 	for (r = 0; r < rounds; r++) {
-		t = now();
+		t = bench_now();
 		a(iters);
-		ta[r] = (now() - t) / (double)iters;
-		t = now();
+		ta[r] = (bench_now() - t) / (double)iters;
+		t = bench_now();
 		b(iters);
-		tb[r] = (now() - t) / (double)iters;
+		tb[r] = (bench_now() - t) / (double)iters;
 	}
-	qsort(ta, (size_t)rounds, sizeof ta[0], cmp_double);
-	qsort(tb, (size_t)rounds, sizeof tb[0], cmp_double);
-	ra->med = ta[rounds / 2];
-	ra->lo = ta[0];
-	ra->hi = ta[rounds - 1];
-	rb->med = tb[rounds / 2];
-	rb->lo = tb[0];
-	rb->hi = tb[rounds - 1];
+}
+
+/* Seconds per iteration to a unit: x scale, or scale / x (a rate). */
+static void
+convert(double *v, int n, double scale, int rate)
+{
+	int	r;
+
+	for (r = 0; r < n; r++)
+		v[r] = rate ? scale / v[r] : v[r] * scale;
 }
 
 int
 main(void)
 {
-	struct result	ri, rm;
-	int		quick = getenv("QUICK") != NULL &&
-			    strcmp(getenv("QUICK"), "0") != 0;
-	int		rounds = quick ? 3 : 9;
-	double		mb = (double)big_len / 1e6;
+	double	ti[BENCH_ROUNDS_MAX], tm[BENCH_ROUNDS_MAX];
+	int	quick = bench_quick(), rounds = quick ? 3 : 9;
+	double	mb = (double)big_len / 1e6;
 
+	bench_init("bench_msg", 300);
 	if ((big = malloc(big_len)) == NULL)
-		return (1);
+		bench_fail("out of memory");
 	memset(big, 0x5a, big_len);
 
-	printf("bench_msg: %d rounds, median [min-max]\n", rounds);
-	printf("%-34s %22s %22s %8s\n", "benchmark", "isolate", "msgpack-c",
-	    "ratio");
+	measure(iso_small, mp_small, quick ? 200000 : 2000000, rounds, ti, tm);
+	convert(ti, rounds, 1e9, 0);
+	convert(tm, rounds, 1e9, 0);
+	bench_emit("codec_small", "msgpack-c", "ns", "lower", tm, rounds);
+	bench_emit("codec_small", "isolate", "ns", "lower", ti, rounds);
 
-	measure(iso_small, mp_small, quick ? 200000 : 2000000, rounds, &ri,
-	    &rm);
-	printf("%-34s %8.0f ns [%4.0f-%4.0f] %8.0f ns [%4.0f-%4.0f] %7.2fx\n",
-	    "{\"msg\": n} pack+encode+decode", ri.med * 1e9, ri.lo * 1e9,
-	    ri.hi * 1e9, rm.med * 1e9, rm.lo * 1e9, rm.hi * 1e9,
-	    ri.med / rm.med);
-
-	measure(iso_big, mp_big, quick ? 100 : 1000, rounds, &ri, &rm);
-	printf("%-34s %6.0f MB/s [%4.0f-%4.0f] %6.0f MB/s [%4.0f-%4.0f] "
-	    "%7.2fx\n", "1 MiB bytes pack+encode+decode", mb / ri.med,
-	    mb / ri.hi, mb / ri.lo, mb / rm.med, mb / rm.hi, mb / rm.lo,
-	    rm.med / ri.med);
-	printf("ratio: isolate time / msgpack-c time for {\"msg\": n}, "
-	    "isolate MB/s / msgpack-c MB/s for 1 MiB\n");
+	measure(iso_big, mp_big, quick ? 100 : 1000, rounds, ti, tm);
+	convert(ti, rounds, mb, 1);
+	convert(tm, rounds, mb, 1);
+	bench_emit("codec_1mib", "msgpack-c", "MB/s", "higher", tm, rounds);
+	bench_emit("codec_1mib", "isolate", "MB/s", "higher", ti, rounds);
 	free(big);
 	return (0);
 }

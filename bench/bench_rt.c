@@ -1,132 +1,94 @@
 /*
  * bench_rt.c: round trip of {"msg": n} between two isolates, listen
- * callbacks on both sides, against a blocking socketpair ping-pong of the
- * same bytes in plain C, in the same run. Prints median and spread of
- * rounds and the ratio isolate / raw.
+ * callbacks on both sides (bench "rt", impl "isolate"), against a blocking
+ * socketpair ping-pong of the same 11 bytes each way between a parent and
+ * a forked child in plain C (impl "raw"). Rounds alternate between the
+ * two. Microseconds a round trip, one JSON line each (benchutil.h).
  *
- * QUICK=1 in the environment runs fewer, shorter rounds.
+ * QUICK=1 in the environment runs 3 short rounds.
  */
 #include <sys/socket.h>
-#include <sys/wait.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "isolate.h"
 
-#define ROUNDS_MAX	15
+#define WAIT_MS		20000	/* the echo isolate saying hello */
 
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return ((x > y) - (x < y));
-}
-
-static void
-full_write(int fd, const void *p, size_t n)
-{
-	if (write(fd, p, n) != (ssize_t)n)
-		abort();
-}
-
-static void
-full_read(int fd, void *p, size_t n)
-{
-	size_t	got = 0;
-	ssize_t	r;
-
-	while (got < n) {
-		if ((r = read(fd, (char *)p + got, n - got)) <= 0)
-			abort();
-		got += (size_t)r;
-	}
-}
-
-/* Raw: the frame {"msg": n} as isolate sends it, 11 bytes each way. */
 static double
 raw_rt(long iters)
 {
-	unsigned char	 frame[11] = { 0, 0, 0, 7, 1, 0x81, 0xa3, 'm', 's',
-			    'g', 0 };
-	int		 sv[2], status;
+	unsigned char	 frame[BENCH_SMALL_FRAME];
+	int		 sv[2];
 	pid_t		 pid;
 	long		 k;
 	double		 t;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		abort();
-	if ((pid = fork()) == 0) {
+		bench_fail("socketpair");
+	bench_small_frame(frame, 0);
+	if ((pid = bench_fork()) == 0) {
 		close(sv[0]);
-		for (k = 0; k < iters; k++) {
-			full_read(sv[1], frame, sizeof frame);
-			full_write(sv[1], frame, sizeof frame);
-		}
+		while (bench_read_all(sv[1], frame, sizeof frame) == 1)
+			bench_write_all(sv[1], frame, sizeof frame);
 		_exit(0);
 	}
 	close(sv[1]);
-	t = now();
+	t = bench_now();
 	for (k = 0; k < iters; k++) {
-		frame[10] = (unsigned char)(k & 0x7f);
-		full_write(sv[0], frame, sizeof frame);
-		full_read(sv[0], frame, sizeof frame);
+		frame[BENCH_SMALL_FRAME - 1] = (unsigned char)(k & 0x7f);
+		bench_write_all(sv[0], frame, sizeof frame);
+		if (bench_read_all(sv[0], frame, sizeof frame) != 1)
+			bench_fail("raw: the echo child has gone");
 	}
-	t = now() - t;
+	t = bench_now() - t;
 	close(sv[0]);
-	waitpid(pid, &status, 0);
-	return (t / (double)iters);
+	bench_reap(pid);
+	return (t / (double)iters * 1e6);
 }
 
-struct pong {
-	iso_sendport	to;
-};
-
+/* The echo isolate: every {"msg": n} back to the ping port; "bye" ends
+   it. Its argument: [hello port, ping port]. */
 static void
 echo_cb(iso_port *p, const iso_msg *m, void *arg)
 {
-	struct pong	*pg = arg;
+	iso_sendport	*to = arg;
 	int		 n;
 
 	if (iso_msg_unpack(m, "{s:i}", "msg", &n) == -1) {
 		iso_port_close(p);
 		return;
 	}
-	iso_send(pg->to, m);
+	if (iso_send(*to, m) == -1)
+		iso_port_close(p);
 }
 
 static void
 echo_entry(const iso_msg *arg)
 {
-	static struct pong	 pg;
-	iso_port		*p = iso_port_new();
+	static iso_sendport	 to;
+	iso_sendport		 hp;
+	iso_port		*p;
 	iso_msg			*hello;
 
-	iso_msg_unpack(arg, "P", &pg.to);
-	iso_port_listen(p, echo_cb, &pg);
-	hello = iso_msg_pack("{s:P}", "port", iso_port_sendport(p));
-	iso_send(pg.to, hello);
+	if (iso_msg_unpack(arg, "[PP]", &hp, &to) == -1 ||
+	    (p = iso_port_new()) == NULL ||
+	    iso_port_listen(p, echo_cb, &to) == -1 ||
+	    (hello = iso_msg_pack("P", iso_port_sendport(p))) == NULL)
+		bench_child_fail("echo start");
+	if (iso_send(hp, hello) == -1)
+		bench_child_fail("echo start");
 	iso_msg_free(hello);
 }
 
 struct ping {
-	iso_sendport	 to;
-	long		 left;
-	int		 have;
-	double		 t0, t;
+	iso_sendport	to;
+	long		left;
+	int		failed;
 };
 
 static void
@@ -134,60 +96,82 @@ ping_cb(iso_port *p, const iso_msg *m, void *arg)
 {
 	struct ping	*st = arg;
 	iso_msg		*next;
+	int		 n;
 
-	if (!st->have) {
-		iso_msg_unpack(m, "{s:P}", "port", &st->to);
-		st->have = 1;
-		st->t0 = now();
-	} else if (--st->left == 0) {
-		st->t = now() - st->t0;
-		next = iso_msg_pack("s", "bye");
-		iso_send(st->to, next);
-		iso_msg_free(next);
+	if (iso_msg_unpack(m, "{s:i}", "msg", &n) == -1) {
+		st->failed = 1;
 		iso_port_close(p);
 		return;
 	}
-	next = iso_msg_pack("{s:i}", "msg", (int)(st->left & 0x7f));
-	iso_send(st->to, next);
+	if (--st->left == 0) {
+		iso_port_close(p);
+		return;
+	}
+	if ((next = iso_msg_pack("{s:i}", "msg", (int)(st->left & 0x7f))) ==
+	    NULL || iso_send(st->to, next) == -1) {
+		st->failed = 1;
+		iso_port_close(p);
+	}
 	iso_msg_free(next);
 }
 
 static double
 iso_rt(long iters)
 {
-	struct ping	 st = { { 0, 0, 0 }, iters, 0, 0, 0 };
-	iso_port	*p = iso_port_new();
-	iso_msg		*arg = iso_msg_pack("P", iso_port_sendport(p));
+	struct ping	 st;
+	iso_isolate	*echo;
+	iso_port	*p, *hp;
+	iso_msg		*arg, *hello, *m;
+	double		 t;
 
-	if (iso_spawn(echo_entry, arg, NULL) == -1)
-		abort();
+	memset(&st, 0, sizeof st);
+	st.left = iters;
+	if ((p = iso_port_new()) == NULL || (hp = iso_port_new()) == NULL ||
+	    (arg = iso_msg_pack("[PP]", iso_port_sendport(hp),
+	    iso_port_sendport(p))) == NULL)
+		bench_fail("isolate: %s", iso_error());
+	if (iso_spawn(echo_entry, arg, &echo) == -1)
+		bench_fail("isolate: spawn: %s", iso_error());
 	iso_msg_free(arg);
-	iso_port_listen(p, ping_cb, &st);
-	iso_run();
-	return (st.t / (double)iters);
+	if (iso_port_first(hp, &hello, WAIT_MS) == -1 ||
+	    iso_msg_unpack(hello, "P", &st.to) == -1)
+		bench_fail("isolate: no hello: %s", iso_error());
+	iso_msg_free(hello);
+	/* The echo isolate answers to p from now on. */
+	if ((m = iso_msg_pack("{s:i}", "msg", 0)) == NULL ||
+	    iso_port_listen(p, ping_cb, &st) == -1)
+		bench_fail("isolate: %s", iso_error());
+	t = bench_now();
+	if (iso_send(st.to, m) == -1 || iso_run() == -1)
+		bench_fail("isolate: %s", iso_error());
+	t = bench_now() - t;
+	iso_msg_free(m);
+	if (st.failed || st.left != 0)
+		bench_fail("isolate: the round trips stopped: %s", iso_error());
+	/* "bye" ends the echo isolate. */
+	if ((m = iso_msg_pack("s", "bye")) == NULL ||
+	    iso_send(st.to, m) == -1)
+		bench_fail("isolate: %s", iso_error());
+	iso_msg_free(m);
+	bench_end(echo, WAIT_MS);
+	return (t / (double)iters * 1e6);
 }
 
 int
 main(void)
 {
-	double	raw[ROUNDS_MAX], iso[ROUNDS_MAX];
-	int	quick = getenv("QUICK") != NULL && strcmp(getenv("QUICK"),
-		    "0") != 0;
-	int	r, rounds = quick ? 3 : 9;
-	long	iters = quick ? 5000 : 50000;
+	double	raw[BENCH_ROUNDS_MAX], iso[BENCH_ROUNDS_MAX];
+	int	quick = bench_quick(), r, rounds = quick ? 3 : 9;
+	long	iters = quick ? 3000 : 30000;
 
+	bench_init("bench_rt", 300);
+	raw_rt(iters / 10);			/* warm-up */
+	iso_rt(iters / 10);
 	for (r = 0; r < rounds; r++) {
 		raw[r] = raw_rt(iters);
 		iso[r] = iso_rt(iters);
 	}
-	qsort(raw, (size_t)rounds, sizeof raw[0], cmp_double);
-	qsort(iso, (size_t)rounds, sizeof iso[0], cmp_double);
-	printf("bench_rt: %d rounds of %ld round trips, median [min-max]\n",
-	    rounds, iters);
-	printf("%-34s %8.1f us [%5.1f-%5.1f]\n", "raw socketpair ping-pong",
-	    raw[rounds / 2] * 1e6, raw[0] * 1e6, raw[rounds - 1] * 1e6);
-	printf("%-34s %8.1f us [%5.1f-%5.1f] %6.2fx raw\n",
-	    "isolate listen <-> listen", iso[rounds / 2] * 1e6, iso[0] * 1e6,
-	    iso[rounds - 1] * 1e6, iso[rounds / 2] / raw[rounds / 2]);
+	bench_emit("rt", "raw", "us", "lower", raw, rounds);
+	bench_emit("rt", "isolate", "us", "lower", iso, rounds);
 	return (0);
 }
