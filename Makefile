@@ -45,7 +45,7 @@ QUICK		?=
 
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
-		   check valgrind
+		   check valgrind procps binutils
 BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules

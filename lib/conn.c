@@ -67,6 +67,8 @@ static int			listen_fd = -1;
 static struct event		*listen_ev;
 static char			listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char			scratch[SCRATCH];
+static char			*spare;		/* see conn_keep */
+static size_t			 spare_cap;
 
 static void
 conn_log(const char *fmt, ...)
@@ -181,7 +183,12 @@ conn_frames(struct conn *c, const char *buf, size_t len, size_t *need)
 	return ((ssize_t)off);
 }
 
-/* Keep buf[0..len), the start of a frame of `need` bytes, in c->in. */
+/*
+ * Keep buf[0..len), the start of a frame of `need` bytes, in c->in. A
+ * buffer larger than scratch is not freed when its frame is done but kept
+ * as the process's one spare: large messages in a row would otherwise map
+ * and fault in fresh pages for every frame.
+ */
 static int
 conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 {
@@ -190,7 +197,12 @@ conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 	if (need < len)
 		need = len;
 	if (c->in_cap < need) {
-		if ((p = malloc(need)) == NULL)
+		if (spare != NULL && spare_cap >= need) {
+			p = spare;
+			need = spare_cap;
+			spare = NULL;
+			spare_cap = 0;
+		} else if ((p = malloc(need)) == NULL)
 			return (-1);
 		if (len > 0)
 			memcpy(p, buf, len);
@@ -201,7 +213,12 @@ conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 		memmove(c->in, buf, len);
 	c->in_len = len;
 	if (len == 0 && c->in_cap > SCRATCH) {
-		free(c->in);
+		if (spare_cap < c->in_cap) {
+			free(spare);
+			spare = c->in;
+			spare_cap = c->in_cap;
+		} else
+			free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
 	}
@@ -666,6 +683,9 @@ conn_forget(void)
 		conn_free(c);
 	}
 	table_clear(&peers);
+	free(spare);
+	spare = NULL;
+	spare_cap = 0;
 	if (listen_ev != NULL)
 		event_free(listen_ev);
 	listen_ev = NULL;

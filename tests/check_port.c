@@ -323,6 +323,70 @@ START_TEST(dead_isolate_refuses)
 }
 END_TEST
 
+/* Large frames of changing sizes arrive whole and intact (the receiver
+   reuses its reassembly buffer between them). */
+static void
+big_entry(const iso_msg *arg)
+{
+	static const size_t	 sizes[] = { 200000, 100000, 300000, 70000 };
+	iso_sendport		 back;
+	iso_msg			*m;
+	char			*p;
+	size_t			 k, i;
+
+	iso_msg_unpack(arg, "P", &back);
+	for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		p = malloc(sizes[k]);
+		for (i = 0; i < sizes[k]; i++)
+			p[i] = (char)(i * 7 + k);
+		m = iso_msg_pack("y#", p, sizes[k]);
+		iso_send(back, m);
+		iso_msg_free(m);
+		free(p);
+	}
+}
+
+struct bigs {
+	int	n;
+	int	bad;
+};
+
+static void
+big_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	static const size_t	 sizes[] = { 200000, 100000, 300000, 70000 };
+	struct bigs		*b = arg;
+	const unsigned char	*d;
+	size_t			 len, i;
+
+	d = iso_msg_bytes(m, &len);
+	if (d == NULL || len != sizes[b->n])
+		b->bad++;
+	else
+		for (i = 0; i < len; i++)
+			if (d[i] != (unsigned char)(i * 7 + (size_t)b->n)) {
+				b->bad++;
+				break;
+			}
+	if (++b->n == 4)
+		iso_port_close(p);
+}
+
+START_TEST(large_frames_in_a_row)
+{
+	struct bigs	 b = { 0, 0 };
+	iso_port	*p = iso_port_new();
+	iso_msg		*arg = iso_msg_pack("P", iso_port_sendport(p));
+
+	ck_assert_int_eq(iso_spawn(big_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_port_listen(p, big_cb, &b), 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(b.n, 4);
+	ck_assert_int_eq(b.bad, 0);
+}
+END_TEST
+
 /* An isolate that sends its port and then never reads. */
 static void
 deaf_entry(const iso_msg *arg)
@@ -613,6 +677,7 @@ port_suite(void)
 	tcase_add_test(tc, closed_port_and_dead_isolate);
 	tcase_add_test(tc, dead_isolate_refuses);
 	tcase_add_test(tc, full_queue);
+	tcase_add_test(tc, large_frames_in_a_row);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
 	tcase_add_test(tc, runtime_dir_checks);
