@@ -68,6 +68,7 @@ static struct event		*listen_ev;
 static char			listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char			scratch[SCRATCH];
 static char			*spare;		/* see conn_keep */
+unsigned long			 conn_writes;	/* sendmsg calls, for tests */
 static size_t			 spare_cap;
 
 static void
@@ -406,6 +407,7 @@ conn_write(struct conn *c)
 		mh.msg_iov = (struct iovec *)vec;
 		mh.msg_iovlen = (size_t)(n < IOV_MAX_SEND ? n : IOV_MAX_SEND);
 		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		conn_writes++;
 		if (r == -1) {
 			if (errno == EINTR)
 				continue;

@@ -70,6 +70,8 @@ int		 conn_send(iso_sendport to, const iso_msg *m);
 int		 conn_listen(void);
 /* Write what callbacks queued, before the loop waits again. */
 void		 conn_flush(void);
+/* sendmsg calls made so far (tests check that sends are coalesced). */
+extern unsigned long conn_writes;
 /* At exit: write everything queued, giving up after timeout_ms, and
    remove this isolate's socket. */
 void		 conn_drain(int timeout_ms);

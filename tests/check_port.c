@@ -403,6 +403,73 @@ deaf_entry(const iso_msg *arg)
 		pause();
 }
 
+/* conn.c's count of sendmsg calls (the tests link the static library). */
+extern unsigned long	conn_writes;
+
+struct burst {
+	iso_sendport	 to;
+	unsigned long	 writes;
+};
+
+static void
+burst_cb(void *arg)
+{
+	struct burst	*b = arg;
+	iso_msg		*m;
+	int		 k;
+
+	b->writes = conn_writes;
+	for (k = 1; k <= 100; k++) {
+		m = num(k);
+		ck_assert_int_eq(iso_send(b->to, m), 0);
+		iso_msg_free(m);
+	}
+	/* nothing is written inside the callback ... */
+	ck_assert_uint_eq(conn_writes, b->writes);
+}
+
+static void
+burst_after_cb(void *arg)
+{
+	struct burst	*b = arg;
+
+	/* ... and the burst was one write before the loop waited again */
+	ck_assert_uint_eq(conn_writes, b->writes + 1);
+	b->writes = 0;
+}
+
+START_TEST(sends_of_a_callback_are_one_write)
+{
+	iso_port	*p = iso_port_new();
+	iso_isolate	*iso;
+	iso_msg		*arg, *m;
+	struct burst	 b;
+	unsigned long	 before;
+	int		 k;
+
+	arg = iso_msg_pack("P", iso_port_sendport(p));
+	ck_assert_int_eq(iso_spawn(deaf_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	m = take(p, 5000);
+	iso_msg_unpack(m, "{s:P}", "port", &b.to);
+	iso_msg_free(m);
+	ck_assert_ptr_nonnull(iso_timer_after(0, burst_cb, &b));
+	ck_assert_ptr_nonnull(iso_timer_after(50, burst_after_cb, &b));
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_uint_eq(b.writes, 0);
+	/* outside a callback, each send is written at once */
+	before = conn_writes;
+	for (k = 0; k < 3; k++) {
+		m = num(k);
+		ck_assert_int_eq(iso_send(b.to, m), 0);
+		iso_msg_free(m);
+	}
+	ck_assert_uint_eq(conn_writes, before + 3);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+}
+END_TEST
+
 START_TEST(full_queue)
 {
 	iso_port	*p = iso_port_new();
@@ -678,6 +745,7 @@ port_suite(void)
 	tcase_add_test(tc, dead_isolate_refuses);
 	tcase_add_test(tc, full_queue);
 	tcase_add_test(tc, large_frames_in_a_row);
+	tcase_add_test(tc, sends_of_a_callback_are_one_write);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
 	tcase_add_test(tc, runtime_dir_checks);
