@@ -192,7 +192,7 @@ def check_targets(results):
 
 def write_json(path, meta, results, failed):
     lines = ["{"]
-    for k in ("date", "host", "cpus", "quick"):
+    for k in ("date", "host", "cpus", "quick", "versions"):
         lines.append("  %s: %s," % (json.dumps(k), json.dumps(meta[k])))
     lines.append('  "failed": %s,' % json.dumps(failed))
     lines.append('  "results": [')
@@ -313,9 +313,13 @@ def main():
     ap.add_argument("--cpus", type=int, required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--svg", required=True)
+    ap.add_argument("--versions", default="",
+                    help="what=version;... of the peers and libraries")
     a = ap.parse_args()
+    versions = dict(kv.split("=", 1) for kv in a.versions.split(";")
+                    if "=" in kv)
     meta = {"date": a.date, "host": a.host, "cpus": a.cpus,
-            "quick": bool(a.quick)}
+            "quick": bool(a.quick), "versions": versions}
     results, failed = collect(a.dir)
     print("bench: %s, %d cpus%s" % (a.date, a.cpus,
                                     ", QUICK" if a.quick else ""))

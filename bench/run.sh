@@ -85,9 +85,18 @@ if [ -f bench/peers/node_bench.js ]; then
 	fi
 fi
 
+# What the figures were measured with: Node in particular differs between
+# machines (Debian 12's is 18; a machine may carry another /usr/bin/node).
+versions="libevent=$(pkg-config --modversion libevent 2>/dev/null)"
+versions="$versions;libzmq=$(pkg-config --modversion libzmq 2>/dev/null)"
+versions="$versions;python=$("$PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null)"
+versions="$versions;node=$("$NODE" --version 2>/dev/null)"
+versions="$versions;cc=$(${CC:-cc} -dumpfullversion 2>/dev/null)"
+
 case $QUICK in ''|0) base=latest quick=0 ;; *) base=quick quick=1 ;; esac
 mkdir -p bench/results
 "$PYTHON" bench/report.py --dir "$tmp" --quick "$quick" \
     --date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --host "$(uname -a)" \
-    --cpus "$(nproc)" --json "bench/results/$base.json" \
+    --cpus "$(nproc)" --versions "$versions" \
+    --json "bench/results/$base.json" \
     --svg "bench/results/$base.svg"
