@@ -204,9 +204,7 @@ iso_oneway(long want)
 {
 	iso_isolate	*ci, *pi;
 	iso_port	*ch, *ph, *done;
-	iso_sendport	 cport, pport;
-	iso_msg		*arg, *m;
-	int64_t		 got;
+	iso_msg		*arg;
 	double		 t;
 
 	if ((ch = iso_port_new()) == NULL || (ph = iso_port_new()) == NULL ||
@@ -220,33 +218,7 @@ iso_oneway(long want)
 	    iso_spawn(producer_entry, arg, &pi) == -1)
 		bench_fail("isolate: producer: %s", iso_error());
 	iso_msg_free(arg);
-	m = bench_first(ch, WAIT_MS, "the consumer's hello");
-	if (iso_msg_unpack(m, "P", &cport) == -1)
-		bench_fail("isolate: consumer hello: %s", iso_error());
-	iso_msg_free(m);
-	m = bench_first(ph, WAIT_MS, "the producer's hello");
-	if (iso_msg_unpack(m, "P", &pport) == -1)
-		bench_fail("isolate: producer hello: %s", iso_error());
-	iso_msg_free(m);
-
-	if ((m = iso_msg_pack("[PI]", cport, (int64_t)want)) == NULL)
-		bench_fail("isolate: %s", iso_error());
-	t = bench_now();
-	if (iso_send(pport, m) == -1)
-		bench_fail("isolate: go: %s", iso_error());
-	iso_msg_free(m);
-	m = bench_first(done, WAIT_MS, "the consumer's count");
-	t = bench_now() - t;
-	if (iso_msg_unpack(m, "I", &got) == -1 || got != want)
-		bench_fail("isolate: the consumer got a wrong count");
-	iso_msg_free(m);
-
-	if ((m = iso_msg_pack("s", "bye")) == NULL ||
-	    iso_send(pport, m) == -1)
-		bench_fail("isolate: bye: %s", iso_error());
-	iso_msg_free(m);
-	bench_end(pi, WAIT_MS);
-	bench_end(ci, WAIT_MS);
+	t = bench_pipeline(pi, ph, ci, ch, done, want, WAIT_MS);
 	return ((double)want / t);
 }
 

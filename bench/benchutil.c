@@ -269,3 +269,43 @@ bench_end(iso_isolate *iso, int timeout_ms)
 	iso_msg_free(bench_first(p, timeout_ms, "an isolate's end"));
 	iso_isolate_free(iso);
 }
+
+double
+bench_pipeline(struct iso_isolate *pi, struct iso_port *ph,
+    struct iso_isolate *ci, struct iso_port *ch, struct iso_port *done,
+    long count, int timeout_ms)
+{
+	iso_sendport	 cport, pport;
+	iso_msg		*m;
+	int64_t		 got;
+	double		 t;
+
+	m = bench_first(ch, timeout_ms, "the consumer's hello");
+	if (iso_msg_unpack(m, "P", &cport) == -1)
+		bench_fail("isolate: consumer hello: %s", iso_error());
+	iso_msg_free(m);
+	m = bench_first(ph, timeout_ms, "the producer's hello");
+	if (iso_msg_unpack(m, "P", &pport) == -1)
+		bench_fail("isolate: producer hello: %s", iso_error());
+	iso_msg_free(m);
+
+	if ((m = iso_msg_pack("[PI]", cport, (int64_t)count)) == NULL)
+		bench_fail("isolate: %s", iso_error());
+	t = bench_now();
+	if (iso_send(pport, m) == -1)
+		bench_fail("isolate: go: %s", iso_error());
+	iso_msg_free(m);
+	m = bench_first(done, timeout_ms, "the consumer's count");
+	t = bench_now() - t;
+	if (iso_msg_unpack(m, "I", &got) == -1 || got != count)
+		bench_fail("isolate: the consumer got a wrong count");
+	iso_msg_free(m);
+
+	if ((m = iso_msg_pack("s", "bye")) == NULL ||
+	    iso_send(pport, m) == -1)
+		bench_fail("isolate: bye: %s", iso_error());
+	iso_msg_free(m);
+	bench_end(pi, timeout_ms);
+	bench_end(ci, timeout_ms);
+	return (t);
+}

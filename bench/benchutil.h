@@ -69,4 +69,14 @@ struct iso_msg *bench_first(struct iso_port *p, int timeout_ms,
 /* Wait until iso has ended (its exit listener), then free the handle. */
 void	 bench_end(struct iso_isolate *iso, int timeout_ms);
 
+/*
+ * A producer isolate (pi, saying hello with its SendPort on ph) and a
+ * consumer (ci, hello on ch, its count on done): tell the producer to send
+ * `count` messages to the consumer, time until the consumer has them all,
+ * say "bye" to the producer and wait for both to end. Seconds taken.
+ */
+double	 bench_pipeline(struct iso_isolate *pi, struct iso_port *ph,
+	    struct iso_isolate *ci, struct iso_port *ch, struct iso_port *done,
+	    long count, int timeout_ms);
+
 #endif /* BENCHUTIL_H */
