@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "isolate.h"
@@ -554,6 +555,96 @@ START_TEST(flushed_at_exit)
 }
 END_TEST
 
+/*
+ * A peer whose listen backlog is full: connect would block, so the send is
+ * queued, the connect is retried from the loop, and the message arrives
+ * once the peer accepts. iso_send itself never waits.
+ */
+struct backlog {
+	int	lfd;
+	int	filler;
+	int	room;
+	int	got;
+};
+
+static void
+backlog_accept_cb(void *arg)
+{
+	struct backlog	*b = arg;
+	int		 fd;
+
+	/* make room: take the connection that filled the backlog */
+	fd = accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	b->room = 1;
+}
+
+static void
+backlog_read_cb(iso_timer *t, void *arg)
+{
+	struct backlog	*b = arg;
+	unsigned char	 buf[64];
+	iso_msg		*m;
+	ssize_t		 n;
+	int		 fd;
+
+	if (!b->room ||
+	    (fd = accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+		return;		/* the retry has not connected yet */
+	/* the retry wrote as soon as it connected: a blocking read is safe */
+	n = read(fd, buf, sizeof buf);
+	close(fd);
+	/* header, port 5, {"n": 42} */
+	ck_assert_int_ge(n, 6);
+	ck_assert_int_eq(buf[4], 5);
+	m = iso_msg_decode(buf + 5, (size_t)n - 5);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(num_of(m), 42);
+	iso_msg_free(m);
+	b->got = 1;
+	iso_timer_cancel(t);
+}
+
+START_TEST(connect_retried_when_backlog_full)
+{
+	struct sockaddr_un	 sun;
+	struct backlog		 b = { -1, -1, 0, 0 };
+	iso_sendport		 to = { 0x0123456789abcdefULL, 1, 5 };
+	iso_msg			*m;
+	double			 t0;
+	struct timespec		 ts;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
+	    tu_runtime_dir(), to.isolate);
+	b.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	ck_assert_int_eq(bind(b.lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(b.lfd, 0), 0);
+	b.filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	ck_assert_int_eq(connect(b.filler, (struct sockaddr *)&sun,
+	    sizeof sun), 0);
+
+	m = num(42);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	ck_assert_int_eq(iso_send(to, m), 0);		/* queued, not refused */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ck_assert((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - t0 < 0.5);
+	iso_msg_free(m);
+	ck_assert_ptr_nonnull(iso_timer_after(30, backlog_accept_cb, &b));
+	ck_assert_ptr_nonnull(iso_timer_every(20, backlog_read_cb, &b));
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(b.got, 1);
+	close(b.filler);
+	close(b.lfd);
+	unlink(sun.sun_path);
+}
+END_TEST
+
 static int
 raw_connect(iso_sendport to)
 {
@@ -748,6 +839,7 @@ port_suite(void)
 	tcase_add_test(tc, sends_of_a_callback_are_one_write);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
+	tcase_add_test(tc, connect_retried_when_backlog_full);
 	tcase_add_test(tc, runtime_dir_checks);
 	tcase_add_test(tc, timers);
 	tcase_add_test(tc, no_loop_inside_callback);
