@@ -48,23 +48,6 @@ compute_forget(void)
 	wait_fd = result_fd = -1;
 }
 
-static int
-compute_write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	r;
-
-	while (n > 0) {
-		if ((r = send(fd, p, n, MSG_NOSIGNAL)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return (0);
-}
-
 /* One frame: [tag] or [tag, m], encoded in place. The reason a result
    could not be sent goes whatever this isolate's frame limit. */
 static int
@@ -88,7 +71,7 @@ compute_send(int fd, int tag, const iso_msg *m)
 		    "limit of %zu", n, msg_limit_frame));
 	}
 	wire_frame_hdr(buf, 2 + n);
-	rc = compute_write_all(fd, buf, WIRE_HDR + 2 + n);
+	rc = frame_write_all(fd, buf, WIRE_HDR + 2 + n);
 	saved = errno;
 	free(buf);
 	errno = saved;
@@ -118,28 +101,6 @@ compute_child(void *arg)
 	loop_exit(0);
 }
 
-/* 1 when n bytes were read, 0 at end of stream first, -1 otherwise. */
-static int
-compute_read_all(int fd, void *buf, size_t n)
-{
-	char	*p = buf;
-	ssize_t	 r;
-	size_t	 got = 0;
-
-	while (got < n) {
-		if ((r = read(fd, p + got, n - got)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		if (r == 0)
-			return (got == 0 ? 0 : msg_fail(EBADMSG, "compute: "
-			    "truncated result"));
-		got += (size_t)r;
-	}
-	return (1);
-}
-
 /*
  * Read the one frame: 1 with *tag and *out (NULL for COMPUTE_NULL), 0 at
  * end of stream, -1 with errno.
@@ -151,7 +112,7 @@ compute_read(int fd, int *tag, iso_msg **out)
 	size_t		 len;
 	int		 rc, saved;
 
-	if ((rc = compute_read_all(fd, hdr, sizeof hdr)) != 1)
+	if ((rc = frame_read_all(fd, hdr, sizeof hdr)) != 1)
 		return (rc);
 	if (wire_frame_len(hdr, &len) == -1)
 		return (-1);
@@ -159,7 +120,7 @@ compute_read(int fd, int *tag, iso_msg **out)
 		return (msg_fail(EBADMSG, "compute: bad frame"));
 	if ((buf = malloc(len)) == NULL)
 		return (msg_fail(ENOMEM, "compute: out of memory"));
-	if ((rc = compute_read_all(fd, buf, len)) == 0)
+	if ((rc = frame_read_all(fd, buf, len)) == 0)
 		rc = msg_fail(EBADMSG, "compute: truncated result");
 	if (rc == 1) {
 		*tag = buf[1];

@@ -46,7 +46,7 @@ frame_write_nosig(int fd, const void *p, size_t n)
 	return (r);
 }
 
-static int
+int
 frame_write_all(int fd, const char *p, size_t n)
 {
 	ssize_t	r;
@@ -99,8 +99,7 @@ iso_msg_write(int fd, const iso_msg *m)
 	return (rc);
 }
 
-/* 1 when n bytes were read, 0 at end of stream before any, -1 otherwise. */
-static int
+int
 frame_read_all(int fd, void *buf, size_t n)
 {
 	char	*p = buf;

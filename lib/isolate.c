@@ -99,7 +99,6 @@ static LIST_HEAD(, iso_isolate)	isolates = LIST_HEAD_INITIALIZER(isolates);
 static pid_t			owner;		/* whose children these are */
 static int			no_pidfd;	/* pidfd_open: ENOSYS */
 static struct event		*poll_ev;	/* ... so poll by pid */
-static int			atexit_done;
 static iso_msg			*initial;	/* iso_initial_message */
 static int			initial_done, initial_errno;
 
@@ -378,12 +377,6 @@ isolate_reap_some(void)
 	}
 }
 
-static void
-isolate_atexit(void)
-{
-	isolate_kill_all();
-}
-
 void
 isolate_kill_all(void)
 {
@@ -453,11 +446,6 @@ isolate_start(struct start *st, iso_isolate **out)
 	if ((base = loop_base()) == NULL || iso_runtime_dir() == NULL)
 		return (-1);
 	isolate_reap_some();
-	if (!atexit_done) {
-		if (atexit(isolate_atexit) != 0)
-			return (msg_fail(ENOMEM, "spawn: atexit failed"));
-		atexit_done = 1;
-	}
 	if ((iso = calloc(1, sizeof *iso)) == NULL)
 		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	STAILQ_INIT(&iso->listeners);

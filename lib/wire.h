@@ -25,4 +25,10 @@ size_t	 wire_encode_to(const iso_msg *m, void *dst);
 int	 wire_frame_len(const void *hdr, size_t *len);
 void	 wire_frame_hdr(void *hdr, size_t len);
 
+/* frame.c: all of n bytes on a blocking descriptor, retrying on EINTR.
+   write: 0 or -1, never SIGPIPE. read: 1 when n bytes were read, 0 at
+   end of stream before any, -1 (EBADMSG when it ends part way). */
+int	 frame_write_all(int fd, const char *p, size_t n);
+int	 frame_read_all(int fd, void *buf, size_t n);
+
 #endif /* ISO_LIB_WIRE_H */
