@@ -242,8 +242,9 @@ int		 iso_port_listen(iso_port *p,
  * Wait for one message and close (release) p: 0 and an owned *out. Runs
  * the loop while it waits, so timers and other ports keep working;
  * timeout_ms < 0 waits forever. -1 with ETIMEDOUT (nothing consumed, p
- * stays open), EINVAL (p has a listener) or EDEADLK (called inside a
- * callback, where the loop cannot be run again).
+ * stays open), ECANCELED (a callback closed p meanwhile: p is released),
+ * EINVAL (p has a listener) or EDEADLK (called inside a callback, where
+ * the loop cannot be run again).
  */
 int		 iso_port_first(iso_port *p, iso_msg **out, int timeout_ms);
 /* Close and release p; messages that waited are dropped. NULL is a no-op. */

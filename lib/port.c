@@ -66,18 +66,23 @@ port_free(iso_port *p)
 	free(p);
 }
 
-/* Give m to p's listener; p is open and has one. Takes m. */
-static void
+/* Give m to p's listener; p is open and has one. Takes m. -1 when the
+   listener closed p, which is then freed. */
+static int
 port_call(iso_port *p, iso_msg *m)
 {
 	p->busy = 1;
 	p->fn(p, m, p->arg);
 	p->busy = 0;
 	iso_msg_free(m);
-	if (p->closed)
-		port_free(p);
+	if (!p->closed)
+		return (0);
+	port_free(p);
+	return (-1);
 }
 
+/* Deliver what waited for a listener (a closed port has no pending
+   drain: closing frees the event). */
 static void
 port_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -87,18 +92,13 @@ port_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	while (!p->closed && !loop_stopping() &&
-	    (pm = STAILQ_FIRST(&p->queue)) != NULL) {
+	while (!loop_stopping() && (pm = STAILQ_FIRST(&p->queue)) != NULL) {
 		STAILQ_REMOVE_HEAD(&p->queue, link);
 		m = pm->m;
 		free(pm);
-		p->busy = 1;
-		p->fn(p, m, p->arg);
-		p->busy = 0;
-		iso_msg_free(m);
+		if (port_call(p, m) == -1)
+			return;
 	}
-	if (p->closed)
-		port_free(p);
 }
 
 static int
@@ -134,7 +134,7 @@ port_deliver(uint32_t num, iso_msg *m)
 		port_enqueue(&p->queue, num, m);
 		return;
 	}
-	port_call(p, m);
+	(void)port_call(p, m);
 }
 
 iso_port *
@@ -210,8 +210,10 @@ iso_port_close(iso_port *p)
 	table_del(&ports, p->num);
 	loop_unhold();
 	pmsgq_free(&p->queue);
-	if (p->busy)
-		return;		/* freed when its callback returns */
+	if (p->waiting)
+		p->got = 1;	/* ends iso_port_first's wait, which frees p */
+	if (p->busy || p->waiting)
+		return;		/* freed when its callback or wait is over */
 	port_free(p);
 }
 
@@ -237,6 +239,11 @@ iso_port_first(iso_port *p, iso_msg **out, int timeout_ms)
 	}
 	p->waiting = 0;
 	p->got = 0;
+	if (p->closed) {	/* by a callback while we waited */
+		port_free(p);
+		return (msg_fail(ECANCELED, "first: the port was closed while "
+		    "waiting"));
+	}
 	*out = p->first;
 	p->first = NULL;
 	iso_port_close(p);

@@ -797,6 +797,26 @@ START_TEST(timers)
 }
 END_TEST
 
+static void
+close_cb(void *arg)
+{
+	iso_port_close(arg);
+}
+
+START_TEST(close_while_first_waits)
+{
+	iso_port	*p = iso_port_new();
+	iso_msg		*out = NULL;
+
+	ck_assert_ptr_nonnull(iso_timer_after(10, close_cb, p));
+	errno = 0;
+	ck_assert_int_eq(iso_port_first(p, &out, 5000), -1);
+	ck_assert_int_eq(errno, ECANCELED);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(iso_run(), 0);		/* nothing is left open */
+}
+END_TEST
+
 static int	deadlock_errno;
 
 static void
@@ -843,6 +863,7 @@ port_suite(void)
 	tcase_add_test(tc, runtime_dir_checks);
 	tcase_add_test(tc, timers);
 	tcase_add_test(tc, no_loop_inside_callback);
+	tcase_add_test(tc, close_while_first_waits);
 	suite_add_tcase(s, tc);
 	return (s);
 }
