@@ -543,6 +543,7 @@ fromjson_fill(iso_msg *dst, json_t *j, struct msg_block *b)
 	json_t		*v, *pair;
 	const char	*key;
 	size_t		 i, len;
+	char		*data;
 	uint64_t	 u;
 
 	dst->flags = 0;
@@ -587,10 +588,9 @@ fromjson_fill(iso_msg *dst, json_t *j, struct msg_block *b)
 		dst->type = ISO_BYTES;
 		dst->len = len;
 		/* Decode straight into the block, which has room for it. */
-		dst->v.s = b->data;
-		b64_decode(json_string_value(v), json_string_length(v),
-		    b->data);
-		b->data += len;
+		data = msg_block_reserve(b, len);
+		b64_decode(json_string_value(v), json_string_length(v), data);
+		dst->v.s = data;
 		return;
 	case TAG_PORT:
 		dst->type = ISO_PORT;

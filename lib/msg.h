@@ -63,6 +63,16 @@ msg_block_nodes(struct msg_block *b, size_t n)
 	return (r);
 }
 
+/* n bytes of the block's data, for the caller to fill. */
+static inline char *
+msg_block_reserve(struct msg_block *b, size_t n)
+{
+	char	*r = b->data;
+
+	b->data += n;
+	return (r);
+}
+
 /* Copy n bytes into the block, NUL-terminated when str is set. */
 const char *msg_block_data(struct msg_block *b, const void *p, size_t n,
 	    int str);
