@@ -109,6 +109,17 @@ REPLAY_OBJ	:= $(BUILD)/obj/fuzz/replay.o
 FUZZ_BINS	:= $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_LIB_OBJS	:= $(LIB_SRCS:lib/%.c=$(BUILD)/fuzzobj/lib/%.o)
 
+# isolated: daemon/*.c; everything but its main() also goes into an
+# archive that the Check suites link, so each module is tested alone.
+DAEMON_SRCS	:= $(wildcard daemon/*.c)
+DAEMON_OBJS	:= $(DAEMON_SRCS:daemon/%.c=$(BUILD)/obj/daemon/%.o)
+DAEMON_MAIN	:= $(BUILD)/obj/daemon/isolated.o
+DAEMON_A	:= $(BUILD)/libisolated.a
+ISOLATED	:= $(BUILD)/isolated
+# Test programs the supervisor's suites run (a compute module, helpers).
+TESTPROG_SRCS	:= $(wildcard tests/prog/*.c)
+TESTPROG_BINS	:= $(TESTPROG_SRCS:tests/prog/%.c=$(BUILD)/tests/prog/%)
+
 BENCH_SRCS	:= $(wildcard bench/bench_*.c)
 BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
@@ -117,13 +128,14 @@ EXAMPLE_BINS	:= $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
 OBJ_DIRS	:= $(BUILD)/obj/lib $(BUILD)/obj/tests $(BUILD)/obj/fuzz \
 		   $(BUILD)/obj/bench $(BUILD)/fuzzobj/lib $(BUILD)/fuzzobj/fuzz \
-		   $(BUILD)/obj/examples
-OUT_DIRS	:= $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench $(BUILD)/examples
+		   $(BUILD)/obj/examples $(BUILD)/obj/daemon
+OUT_DIRS	:= $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench $(BUILD)/examples \
+		   $(BUILD)/tests/prog
 
 .PHONY: all tests check check-build deps bench-deps fuzz bench demo \
 	examples install uninstall clean help
 
-all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS)
+all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED)
 
 $(BUILD) $(OBJ_DIRS) $(OUT_DIRS):
 	mkdir -p $@
@@ -148,19 +160,41 @@ $(BUILD)/$(LIB_SONAME): $(LIB_SO)
 $(BUILD)/libisolate.so: $(BUILD)/$(LIB_SONAME)
 	ln -sf $(notdir $<) $@
 
+# ---- the supervisor -------------------------------------------------------
+
+$(BUILD)/obj/daemon/%.o: daemon/%.c | $(BUILD)/obj/daemon
+	$(CC) $(ALL_CFLAGS) -Idaemon -c -o $@ $<
+
+$(DAEMON_A): $(filter-out $(DAEMON_MAIN),$(DAEMON_OBJS)) | $(BUILD)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# Compute modules are built without the library (-shared, no
+# -lisolate): the supervisor exports the iso_* functions they call.
+EXPORT_ISO	:= -Wl,--export-dynamic-symbol=iso_*
+
+$(ISOLATED): $(DAEMON_MAIN) $(DAEMON_A) $(LIB_A) | $(BUILD)
+	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $< $(DAEMON_A) $(LIB_A) \
+	    $(DEPS_LIBS) -ldl $(LDLIBS)
+
 # ---- tests ----------------------------------------------------------------
 
-tests: $(TEST_BINS) $(REPLAY_BINS)
+tests: $(TEST_BINS) $(REPLAY_BINS) $(TESTPROG_BINS)
 
 check-build: all tests examples
 
 $(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/obj/tests
-	$(CC) $(ALL_CFLAGS) -Itests $(CHECK_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Itests -Idaemon $(CHECK_CFLAGS) -c -o $@ $<
 
 $(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL_OBJS) \
-    $(LIB_A) | $(BUILD)/tests
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TESTUTIL_OBJS) $(LIB_A) \
-	    $(DEPS_LIBS) $(CHECK_LIBS) $(LDLIBS)
+    $(DAEMON_A) $(LIB_A) $(ISOLATED) | $(BUILD)/tests
+	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $< $(TESTUTIL_OBJS) \
+	    $(DAEMON_A) $(LIB_A) $(DEPS_LIBS) $(CHECK_LIBS) -ldl $(LDLIBS)
+
+# A compute module is a shared object; other helpers are programs.
+$(BUILD)/tests/prog/%: tests/prog/%.c $(LIB_A) | $(BUILD)/tests/prog
+	$(if $(filter mod_%,$*),$(CC) $(ALL_CFLAGS) -shared -o $@ $<,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    $(LIB_A) $(DEPS_LIBS) $(LDLIBS))
 
 $(BUILD)/obj/fuzz/%.o: fuzz/%.c | $(BUILD)/obj/fuzz
 	$(CC) $(ALL_CFLAGS) -Ifuzz -c -o $@ $<
@@ -325,4 +359,4 @@ help:
 -include $(LIB_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \
 	$(wildcard $(BUILD)/obj/tests/*.d $(BUILD)/obj/fuzz/*.d \
 		   $(BUILD)/obj/bench/*.d $(BUILD)/fuzzobj/fuzz/*.d \
-		   $(BUILD)/obj/examples/*.d)
+		   $(BUILD)/obj/examples/*.d $(BUILD)/obj/daemon/*.d)
