@@ -113,3 +113,87 @@ int	 dc_start(const struct dc_req *req,
 void	 dc_stop_all(void);
 
 #endif
+
+/* ---- server.c: the socket, connections, requests ----------------------- */
+
+struct sv_conn;
+
+/*
+ * Listen on path (replacing a stale socket: the caller holds the lock)
+ * and serve requests from the loop. 0 or -1 with errno.
+ */
+int	 sv_listen(struct event_base *base, const char *path);
+/* Close the listening socket and every connection (at exit). */
+void	 sv_close(void);
+
+/*
+ * An operation: reads req (borrowed) and answers now (sv_reply, sv_error)
+ * or later, after sv_defer. Until it answers, no other request of that
+ * connection is read.
+ */
+typedef void	(*sv_op)(struct sv_conn *c, const iso_msg *req);
+/* Answer c's request with rep (taken over; a map with "ok": true). A
+   NULL rep (allocation failed) answers ENOMEM. */
+void	 sv_reply(struct sv_conn *c, iso_msg *rep);
+/* Answer {"ok": true, key: value}; value (taken over) NULL: ENOMEM. */
+void	 sv_reply_with(struct sv_conn *c, const char *key, iso_msg *value);
+/* Answer {"ok": true}. */
+void	 sv_ok(struct sv_conn *c);
+/* Answer {"ok": false, "errno": name of e, "error": text}. */
+void	 sv_error(struct sv_conn *c, int e, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* The answer comes later; if the client goes away first, cancel(arg)
+   is called and c must not be used again. */
+void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
+/* Open connections (status). */
+size_t	 sv_count(void);
+
+/* ---- the operations, by module ------------------------------------------ */
+
+/* proc.c: supervised isolates */
+void	 op_spawn(struct sv_conn *, const iso_msg *);
+void	 op_list(struct sv_conn *, const iso_msg *);
+void	 op_kill(struct sv_conn *, const iso_msg *);
+void	 op_wait(struct sv_conn *, const iso_msg *);
+void	 op_logs(struct sv_conn *, const iso_msg *);
+void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
+void	 op_exited(struct sv_conn *, const iso_msg *);	/* notification */
+/* names.c */
+void	 op_register(struct sv_conn *, const iso_msg *);
+void	 op_lookup(struct sv_conn *, const iso_msg *);
+void	 op_unregister(struct sv_conn *, const iso_msg *);
+void	 op_names(struct sv_conn *, const iso_msg *);
+/* isolated.c */
+void	 op_status(struct sv_conn *, const iso_msg *);
+void	 op_stop(struct sv_conn *, const iso_msg *);
+void	 op_compute(struct sv_conn *, const iso_msg *);
+
+/* ---- proc.c ------------------------------------------------------------ */
+
+/* Adopt what an earlier supervisor left in dir, then run. 0 or -1. */
+int	 proc_init(struct event_base *base, const char *dir);
+/* Isolates known (status). */
+size_t	 proc_count(void);
+/* End every command gracefully (SIGTERM, SIGKILL after grace_ms); call
+   done() once all have ended. */
+void	 proc_stop_all(int grace_ms, void (*done)(void));
+/* 1 if the isolate with this id is known and running. */
+int	 proc_running(uint64_t id);
+/* Parse a target: 16 hex digits or a name; the id, or 0 when unknown. */
+uint64_t proc_find(const char *target);
+/* Forget everything (at exit; what runs keeps running). */
+void	 proc_free_all(void);
+
+/* ---- names.c ------------------------------------------------------------ */
+
+/* The isolate id has ended: drop the names of its ports. */
+void	 names_isolate_ended(uint64_t id);
+void	 names_clear(void);
+/* Read names.json in dir (what an earlier supervisor saved). 0 or -1. */
+int	 names_load(const char *dir);
+
+/* ---- log.c -------------------------------------------------------------- */
+
+/* One line on stderr, prefixed with the time: the daemon's own log. */
+void	 log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,12 +1,354 @@
 /*
  * isolated.c: the supervisor's main: options, the lock, the socket, the
- * loop.
+ * loop; and the operations about the daemon itself (status, stop) and
+ * compute, which only glues the socket to compute.c.
  */
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "supproto.h"
+
+#define STOP_GRACE_MS	5000
+
+static struct event_base	*base;
+static struct sv_conn		*stopper;	/* who asked us to stop */
+static int			 stopping;
+static double			 started;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: isolated [--foreground] [--ready-fd FD]\n"
+	    "  -f, --foreground   stay in the foreground, log to stderr\n"
+	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
+	    "                     serving, then close it\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      the version\n"
+	    "The runtime directory is $ISO_RUNTIME_DIR, else "
+	    "$XDG_RUNTIME_DIR/isolate,\nelse /tmp/isolate-$UID.\n");
+}
+
+/* Tell whoever waits on fd how the start went; close it. */
+static void
+ready(int *fd, const char *fmt, ...)
+{
+	char	line[512];
+	va_list	ap;
+	int	n;
+
+	if (*fd == -1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof line - 2)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	(void)!write(*fd, line, (size_t)n);
+	close(*fd);
+	*fd = -1;
+}
+
+static void
+stopped(void)
+{
+	if (stopper != NULL)
+		sv_ok(stopper);
+	stopper = NULL;
+	event_base_loopbreak(base);
+}
+
+static void
+stop_cancel(void *arg)
+{
+	(void)arg;
+	stopper = NULL;
+}
+
+static void
+stop(void)
+{
+	if (stopping)
+		return;
+	stopping = 1;
+	log_info("stopping: ending the commands");
+	dc_stop_all();
+	proc_stop_all(STOP_GRACE_MS, stopped);
+}
+
+void
+op_stop(struct sv_conn *c, const iso_msg *req)
+{
+	(void)req;
+	if (stopping || stopper != NULL) {
+		sv_error(c, EBUSY, "already stopping");
+		return;
+	}
+	stopper = c;
+	sv_defer(c, stop_cancel, NULL);
+	stop();
+}
+
+void
+op_status(struct sv_conn *c, const iso_msg *req)
+{
+	(void)req;
+	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:s}", "ok", 1,
+	    "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
+	    SUP_PROTOCOL_VERSION, "started", started, "isolates",
+	    (int)proc_count(), "connections", (int)sv_count(), "runtime_dir",
+	    iso_runtime_dir()));
+}
+
+static void
+compute_done(iso_msg *result, const char *error, void *arg)
+{
+	struct sv_conn	*c = arg;
+
+	if (result == NULL)
+		sv_error(c, EIO, "%s", error);
+	else
+		sv_reply_with(c, "result", result);
+}
+
+void
+op_compute(struct sv_conn *c, const iso_msg *req)
+{
+	struct dc_req	 r;
+	const iso_msg	*argv;
+	char		**av = NULL;
+	size_t		 i, n;
+	int		 rc;
+
+	memset(&r, 0, sizeof r);
+	r.arg = iso_msg_get(req, "arg");
+	(void)iso_msg_unpack(req, "{s?i}", "timeout_ms", &r.timeout_ms);
+	if ((argv = iso_msg_get(req, "argv")) != NULL) {
+		n = iso_msg_len(argv);
+		if (iso_msg_type(argv) != ISO_LIST || n == 0 ||
+		    (av = calloc(n + 1, sizeof *av)) == NULL) {
+			sv_error(c, EINVAL, "compute: \"argv\" is a non-empty "
+			    "list of strings");
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			if ((av[i] = (char *)(uintptr_t)iso_msg_str(
+			    iso_msg_at(argv, i), NULL)) == NULL) {
+				free(av);
+				sv_error(c, EINVAL, "compute: \"argv\" is a "
+				    "non-empty list of strings");
+				return;
+			}
+		}
+		r.argv = av;
+	} else if (iso_msg_unpack(req, "{s:s s:s}", "module", &r.module,
+	    "function", &r.function) == -1) {
+		sv_error(c, EINVAL, "compute: want \"module\" and "
+		    "\"function\", or \"argv\"");
+		return;
+	}
+	if (stopping) {
+		free(av);
+		sv_error(c, EBUSY, "compute: the supervisor is stopping");
+		return;
+	}
+	rc = dc_start(&r, compute_done, c);
+	free(av);
+	if (rc == -1) {
+		sv_error(c, EIO, "compute: cannot start: %s", strerror(errno));
+		return;
+	}
+	/* A client gone before the result: the result is dropped. */
+	sv_defer(c, NULL, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("got signal %d", (int)sig);
+	stop();
+}
+
+/* Raise the descriptor limit to its hard maximum: idle clients cost one
+   each. */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	fputs("isolated: not yet\n", stderr);
-	return (1);
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct event	*sigs[3];
+	const char	*rt;
+	char		 sdir[PATH_MAX], sock[PATH_MAX], lockp[PATH_MAX];
+	char		 logp[PATH_MAX], pidtext[32], *end;
+	int		 ch, foreground = 0, readyfd = -1, lock, fd, i;
+	long		 l;
+
+	while ((ch = getopt_long(argc, argv, "fhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			foreground = 1;
+			break;
+		case 'r':
+			errno = 0;
+			l = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || l < 0 || l > INT_MAX ||
+			    fcntl((int)l, F_GETFD) == -1) {
+				fprintf(stderr, "isolated: --ready-fd: not an "
+				    "open descriptor: %s\n", optarg);
+				return (2);
+			}
+			readyfd = (int)l;
+			(void)fcntl(readyfd, F_SETFD, FD_CLOEXEC);
+			break;
+		case 'h':
+			usage(stdout);
+			return (0);
+		case 'V':
+			printf("isolated %s\n", ISO_VERSION);
+			return (0);
+		default:
+			usage(stderr);
+			return (2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "isolated: unexpected argument: %s\n",
+		    argv[optind]);
+		usage(stderr);
+		return (2);
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	started = (double)time(NULL);
+	if ((rt = iso_runtime_dir()) == NULL) {
+		ready(&readyfd, "%s", iso_error());
+		fprintf(stderr, "isolated: %s\n", iso_error());
+		return (1);
+	}
+	if (snprintf(sdir, sizeof sdir, "%s/%s", rt, SUP_STATE_DIR) >=
+	    (int)sizeof sdir || snprintf(sock, sizeof sock, "%s/%s", rt,
+	    SUP_SOCKET) >= (int)sizeof sock || snprintf(lockp, sizeof lockp,
+	    "%s/%s", rt, SUP_LOCK) >= (int)sizeof lockp ||
+	    snprintf(logp, sizeof logp, "%s/isolated.log", sdir) >=
+	    (int)sizeof logp) {
+		ready(&readyfd, "runtime directory %s: too long", rt);
+		fprintf(stderr, "isolated: runtime directory %s: too long\n",
+		    rt);
+		return (1);
+	}
+	if (mkdir(sdir, 0700) == -1 && errno != EEXIST) {
+		ready(&readyfd, "%s: %s", sdir, strerror(errno));
+		fprintf(stderr, "isolated: %s: %s\n", sdir, strerror(errno));
+		return (1);
+	}
+
+	/* One supervisor per runtime directory: the lock says which. */
+	lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock == -1 || flock(lock, LOCK_EX | LOCK_NB) == -1) {
+		int	 e = errno;
+		ssize_t	 n = lock == -1 ? -1 : pread(lock, pidtext,
+		    sizeof pidtext - 1, 0);
+
+		pidtext[n > 0 ? n : 0] = '\0';
+		pidtext[strcspn(pidtext, "\n")] = '\0';
+		if (e == EWOULDBLOCK) {
+			ready(&readyfd, "already running (pid %s)", pidtext);
+			fprintf(stderr, "isolated: already running (pid %s)\n",
+			    pidtext);
+		} else {
+			ready(&readyfd, "%s: %s", lockp, strerror(e));
+			fprintf(stderr, "isolated: %s: %s\n", lockp,
+			    strerror(e));
+		}
+		return (1);
+	}
+	snprintf(pidtext, sizeof pidtext, "%d\n", (int)getpid());
+	if (ftruncate(lock, 0) == -1 ||
+	    pwrite(lock, pidtext, strlen(pidtext), 0) == -1)
+		fprintf(stderr, "isolated: %s: %s\n", lockp, strerror(errno));
+
+	if (!foreground) {
+		/* Detached: nothing of the starter's terminal. */
+		if (chdir("/") == -1)
+			return (1);
+		if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+			(void)dup2(fd, 0);
+			(void)dup2(fd, 1);
+			close(fd);
+		}
+		fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd != -1) {
+			(void)dup2(fd, 2);
+			close(fd);
+		}
+	}
+
+	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
+	    names_load(sdir) == -1 || proc_init(base, sdir) == -1 ||
+	    sv_listen(base, sock) == -1) {
+		ready(&readyfd, "cannot start: %s", strerror(errno));
+		log_warn("cannot start: %s", strerror(errno));
+		return (1);
+	}
+	sigs[0] = evsignal_new(base, SIGTERM, on_signal, NULL);
+	sigs[1] = evsignal_new(base, SIGINT, on_signal, NULL);
+	sigs[2] = evsignal_new(base, SIGHUP, on_signal, NULL);
+	for (i = 0; i < 3; i++)
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
+			ready(&readyfd, "cannot start: signals");
+			return (1);
+		}
+	log_info("serving on %s (pid %d)", sock, (int)getpid());
+	ready(&readyfd, "ready");
+
+	event_base_dispatch(base);
+
+	/* Stopped: what runs has ended; forget it all. */
+	(void)unlink(sock);
+	sv_close();
+	for (i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	proc_free_all();
+	names_clear();
+	log_info("stopped");
+	close(lock);
+	return (0);
 }

@@ -353,6 +353,117 @@ struct event_base *iso_event_base(void);
    with errno when it cannot be made safe. */
 const char	*iso_runtime_dir(void);
 
+/* ---- the supervisor, isolated (supclient.c) ---------------------------- */
+
+/*
+ * One supervisor per runtime directory tracks this user's isolates, runs
+ * commands under restart policies, names ports and serves computations
+ * (docs/supervisor.md). Each call below connects to it, starting it in
+ * the background first when none runs (except iso_sup_stop and
+ * iso_sup_status); the program's own isolates never need it. Calls block
+ * until the supervisor answers; they do not run the isolate's loop.
+ * Beyond each call's own errors, every call can fail with ECONNREFUSED
+ * (no supervisor and it cannot be started: iso_error() says why),
+ * ECONNRESET (it went away mid-call) or EPROTO (a reply it should not
+ * have sent). iso_error() holds the supervisor's one-line reason.
+ *
+ * A TARGET names an isolate by its id (16 hex digits, as iso_sup_spawn
+ * and `isoctl ps` give it) or by its name.
+ */
+
+typedef enum iso_restart {
+	ISO_RESTART_NEVER,		/* run once */
+	ISO_RESTART_ON_FAILURE,		/* again after a non-zero exit or a
+					   signal that iso_sup_kill did not send */
+	ISO_RESTART_ALWAYS		/* again after any end but iso_sup_kill */
+} iso_restart;
+
+typedef struct iso_sup_spawn_opts {
+	char *const	 *argv;		/* the command; argv[0] is searched in
+					   the supervisor's PATH */
+	const char	 *name;		/* NULL: none; else unique among the
+					   isolates the supervisor knows */
+	char *const	 *envp;		/* NULL: the supervisor's environment */
+	const char	 *cwd;		/* NULL: the supervisor's, "/" */
+	iso_restart	  restart;
+	/* 0 picks the default. Backoff: the first restart after backoff_ms
+	   (100), doubling up to backoff_max_ms (30000), back to the start
+	   once a run lasted reset_ms (10000). Intensity: more than
+	   max_restarts (5) within period_ms (10000) marks it failed. */
+	int		  backoff_ms;
+	int		  backoff_max_ms;
+	int		  reset_ms;
+	int		  max_restarts;
+	int		  period_ms;
+} iso_sup_spawn_opts;
+
+/* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
+   id. -1 with EINVAL (no argv, bad option) or EEXIST (name taken). The
+   command's start failing (no such program) is not an error here: it
+   shows as state "failed" with the reason in the isolate's "error". */
+int		 iso_sup_spawn(const iso_sup_spawn_opts *opts, uint64_t *id);
+/*
+ * Every isolate the supervisor knows, running or ended (a bounded
+ * history): an owned list of maps with "id" (16 hex digits), "name"
+ * (string or nil), "pid", "parent" (an id, or nil for the supervisor's
+ * own commands), "kind" ("command" or "isolate"), "command" (list of
+ * strings) or "entry" (string), "state" ("running", "restarting",
+ * "exited", "failed"), "started" (Unix time, float), "exit_code" and
+ * "signal" (int or nil), "restarts", "error" (string or nil).
+ */
+int		 iso_sup_list(iso_msg **list);
+/* Kill a supervised isolate: ISO_IMMEDIATE sends SIGKILL,
+   ISO_BEFORE_NEXT_EVENT SIGTERM (then SIGKILL after 5 s). It is not
+   restarted. -1 with ENOENT (unknown target), ESRCH (not running). */
+int		 iso_sup_kill(const char *target, int priority);
+/* Wait until target is no longer running (or restarting) and set
+   *status (owned, may be NULL) to its row as in iso_sup_list.
+   timeout_ms < 0: forever. -1 with ENOENT or ETIMEDOUT. */
+int		 iso_sup_wait(const char *target, int timeout_ms,
+		    iso_msg **status);
+/*
+ * What a command wrote on stdout and stderr, from byte *offset of its
+ * log on (0: the oldest kept). *data (owned, free()) gets what is there
+ * (at most 1 MiB a call), *len its length, *offset where to go on from.
+ * -1 with ENOENT.
+ */
+int		 iso_sup_logs(const char *target, uint64_t *offset,
+		    char **data, size_t *len);
+
+/* The name registry (Flutter's IsolateNameServer). A name goes away when
+   the isolate owning its port ends. register: -1 with EEXIST (taken),
+   EINVAL (empty or longer than 255 bytes). lookup: -1 with ENOENT.
+   remove: -1 with ENOENT. */
+int		 iso_sup_register(const char *name, iso_sendport port);
+int		 iso_sup_lookup(const char *name, iso_sendport *port);
+int		 iso_sup_unregister(const char *name);
+/* Every name: an owned map from name to SendPort. */
+int		 iso_sup_names(iso_msg **names);
+
+/*
+ * Run fn = "MODULE.so:FUNCTION" (FUNCTION: iso_msg *(*)(const iso_msg *),
+ * in a shared object built without -lisolate) on arg in a fresh process
+ * of the supervisor's, or (exec form) run argv with arg as one line of
+ * JSON on its stdin and take its stdout as the result (JSON, else a
+ * string). timeout_ms <= 0: none. 0 and an owned *result, or -1 with EIO
+ * (it crashed, exited, timed out or could not start: iso_error() says
+ * which) or EINVAL.
+ */
+int		 iso_sup_compute(const char *fn, const iso_msg *arg,
+		    int timeout_ms, iso_msg **result);
+int		 iso_sup_compute_exec(char *const argv[], const iso_msg *arg,
+		    int timeout_ms, iso_msg **result);
+
+/*
+ * Start the supervisor unless one runs (0 either way), stop it (its
+ * commands are ended gracefully first; 0, or -1/ESRCH when none runs),
+ * or ask how it is: an owned map with "pid", "version", "started",
+ * "isolates" (-1 with ESRCH when none runs; it is not started).
+ */
+int		 iso_sup_start(void);
+int		 iso_sup_stop(void);
+int		 iso_sup_status(iso_msg **info);
+
 #ifdef __cplusplus
 }
 #endif

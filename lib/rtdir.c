@@ -94,3 +94,9 @@ rtdir_sock_path(uint64_t id, char *buf, size_t len)
 		    "long for a socket path", dir));
 	return (0);
 }
+
+void
+rtdir_forget(void)
+{
+	rtdir_ready = 0;
+}

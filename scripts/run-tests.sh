@@ -187,7 +187,7 @@ done
 # running from this build now is a leak (an orphan, or a zombie's parent).
 echo "== leftovers"
 sleep 0.2
-left=$(pgrep -f -- "$BUILD/(tests|examples|fuzz|bench)/" | grep -vx "$$" || true)
+left=$(pgrep -f -- "$BUILD/((tests|examples|fuzz|bench)/|isolated)" | grep -vx "$$" || true)
 if [ -z "$left" ]; then
 	pass "leftovers: no process of $BUILD left running"
 else

@@ -1,0 +1,297 @@
+/*
+ * names.c: the name registry, Flutter's IsolateNameServer: a name maps to
+ * a SendPort until it is removed or the isolate that owns the port ends.
+ * Saved to names.json in the state directory on every change, so a
+ * restarted supervisor knows them again. An isolate's end is learnt from
+ * proc.c, or found at lookup: its socket refuses connections.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define NAME_MAX_LEN	255
+
+struct name {
+	char		*name;
+	iso_sendport	 port;
+};
+
+static struct name	*names;
+static size_t		 nnames, names_cap;
+static char		 names_file[PATH_MAX];
+
+static void
+names_save(void)
+{
+	iso_msg	*m;
+	size_t	 i;
+
+	if (names_file[0] == '\0')
+		return;
+	if ((m = iso_msg_pack("{}")) == NULL)
+		goto fail;
+	for (i = 0; i < nnames; i++)
+		if (iso_msg_put(m, iso_msg_pack("s", names[i].name),
+		    iso_msg_pack("P", names[i].port)) == -1)
+			goto fail;
+	if (state_write(names_file, m) == -1)
+		goto fail;
+	iso_msg_free(m);
+	return;
+fail:
+	log_warn("cannot save names to %s: %s", names_file, strerror(errno));
+	iso_msg_free(m);
+}
+
+static void
+names_drop(size_t i)
+{
+	free(names[i].name);
+	names[i] = names[--nnames];
+}
+
+/* 1 if port's isolate still takes connections on its socket. */
+static int
+names_alive(iso_sendport port)
+{
+	struct sockaddr_un	sun;
+	const char		*dir;
+	int			fd, r;
+
+	if (proc_running(port.isolate))
+		return (1);
+	if ((dir = iso_runtime_dir()) == NULL)
+		return (1);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
+	    dir, port.isolate);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return (1);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	if (r == -1 && (errno == ECONNREFUSED || errno == ENOENT)) {
+		close(fd);
+		return (0);
+	}
+	close(fd);
+	return (1);
+}
+
+/* Forget names whose isolates have gone; 1 if any was. */
+static int
+names_sweep(void)
+{
+	size_t	i = 0;
+	int	changed = 0;
+
+	while (i < nnames) {
+		if (!names_alive(names[i].port)) {
+			names_drop(i);
+			changed = 1;
+		} else
+			i++;
+	}
+	if (changed)
+		names_save();
+	return (changed);
+}
+
+static ssize_t
+names_index(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nnames; i++)
+		if (strcmp(names[i].name, name) == 0)
+			return ((ssize_t)i);
+	return (-1);
+}
+
+void
+names_isolate_ended(uint64_t id)
+{
+	size_t	i = 0;
+	int	changed = 0;
+
+	while (i < nnames) {
+		if (names[i].port.isolate == id) {
+			names_drop(i);
+			changed = 1;
+		} else
+			i++;
+	}
+	if (changed)
+		names_save();
+}
+
+void
+names_clear(void)
+{
+	while (nnames > 0)
+		names_drop(nnames - 1);
+	free(names);
+	names = NULL;
+	names_cap = 0;
+}
+
+int
+names_load(const char *dir)
+{
+	iso_msg		*m;
+	iso_sendport	 port;
+	const char	*name;
+	size_t		 i, len;
+	int		 n;
+
+	n = snprintf(names_file, sizeof names_file, "%s/names.json", dir);
+	if (n < 0 || (size_t)n >= sizeof names_file) {
+		names_file[0] = '\0';
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	if ((m = state_read(names_file)) == NULL)
+		return (errno == ENOENT ? 0 : -1);
+	for (i = 0; i < iso_msg_len(m); i++) {
+		if ((name = iso_msg_str(iso_msg_key_at(m, i), &len)) == NULL ||
+		    iso_msg_sendport(iso_msg_value_at(m, i), &port) == -1 ||
+		    len == 0 || len > NAME_MAX_LEN || names_index(name) != -1)
+			continue;
+		if (nnames == names_cap) {
+			struct name	*p;
+			size_t		 cap = names_cap ? names_cap * 2 : 16;
+
+			if ((p = realloc(names, cap * sizeof *p)) == NULL)
+				break;
+			names = p;
+			names_cap = cap;
+		}
+		if ((names[nnames].name = strdup(name)) == NULL)
+			break;
+		names[nnames++].port = port;
+	}
+	iso_msg_free(m);
+	(void)names_sweep();
+	return (0);
+}
+
+void
+op_register(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*name;
+	iso_sendport	 port;
+	size_t		 len;
+	ssize_t		 i;
+
+	if (iso_msg_unpack(req, "{s:s# s:P}", "name", &name, &len, "port",
+	    &port) == -1) {
+		sv_error(c, EINVAL, "register: want a \"name\" string and a "
+		    "\"port\" SendPort");
+		return;
+	}
+	if (len == 0 || len > NAME_MAX_LEN || strlen(name) != len) {
+		sv_error(c, EINVAL, "register: a name is 1 to %d bytes, no NUL",
+		    NAME_MAX_LEN);
+		return;
+	}
+	if ((i = names_index(name)) != -1) {
+		if (names_alive(names[i].port)) {
+			sv_error(c, EEXIST, "register: name \"%s\" is taken",
+			    name);
+			return;
+		}
+		names_drop((size_t)i);
+	}
+	if (nnames == names_cap) {
+		struct name	*p;
+		size_t		 cap = names_cap ? names_cap * 2 : 16;
+
+		if ((p = realloc(names, cap * sizeof *p)) == NULL) {
+			sv_error(c, ENOMEM, "out of memory");
+			return;
+		}
+		names = p;
+		names_cap = cap;
+	}
+	if ((names[nnames].name = strdup(name)) == NULL) {
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	names[nnames++].port = port;
+	names_save();
+	sv_ok(c);
+}
+
+void
+op_lookup(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*name;
+	ssize_t		 i;
+
+	if (iso_msg_unpack(req, "{s:s}", "name", &name) == -1) {
+		sv_error(c, EINVAL, "lookup: want a \"name\" string");
+		return;
+	}
+	if ((i = names_index(name)) != -1 && !names_alive(names[i].port)) {
+		names_drop((size_t)i);
+		names_save();
+		i = -1;
+	}
+	if (i == -1) {
+		sv_error(c, ENOENT, "no name \"%s\"", name);
+		return;
+	}
+	sv_reply(c, iso_msg_pack("{s:b s:P}", "ok", 1, "port", names[i].port));
+}
+
+void
+op_unregister(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*name;
+	ssize_t		 i;
+
+	if (iso_msg_unpack(req, "{s:s}", "name", &name) == -1) {
+		sv_error(c, EINVAL, "unregister: want a \"name\" string");
+		return;
+	}
+	if ((i = names_index(name)) == -1) {
+		sv_error(c, ENOENT, "no name \"%s\"", name);
+		return;
+	}
+	names_drop((size_t)i);
+	names_save();
+	sv_ok(c);
+}
+
+void
+op_names(struct sv_conn *c, const iso_msg *req)
+{
+	iso_msg	*m;
+	size_t	 i;
+
+	(void)req;
+	(void)names_sweep();
+	if ((m = iso_msg_pack("{}")) == NULL) {
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	for (i = 0; i < nnames; i++) {
+		if (iso_msg_put(m, iso_msg_pack("s", names[i].name),
+		    iso_msg_pack("P", names[i].port)) == -1) {
+			iso_msg_free(m);
+			sv_error(c, ENOMEM, "out of memory");
+			return;
+		}
+	}
+	sv_reply(c, iso_msg_pack("{s:b s:O}", "ok", 1, "names", m));
+	iso_msg_free(m);
+}

@@ -1,0 +1,438 @@
+/*
+ * server.c: the supervisor's socket. Accepts this user's clients only
+ * (SO_PEERCRED), cuts each connection's bytes into frames (a length, then
+ * one MessagePack request), dispatches by "op" and writes the replies in
+ * order. A connection has at most one request in progress; a bad frame
+ * gets an error reply and the connection is closed once it is written.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "supproto.h"
+
+#define SV_MAX_CONNS	4096		/* beyond: closed at once */
+#define SV_READ_MAX	(64 * 1024)	/* bytes read per turn per peer */
+
+struct sv_conn {
+	int		 fd;
+	struct event	*rev;
+	struct event	*wev;
+	struct evbuffer	*in;
+	struct evbuffer	*out;
+	int		 busy;		/* a request is being answered */
+	int		 closing;	/* close once out is written */
+	void		(*cancel)(void *);
+	void		*cancel_arg;
+	struct sv_conn	*prev, *next;
+};
+
+static const struct {
+	const char	*name;
+	sv_op		 fn;
+	int		 noreply;	/* a notification */
+} ops[] = {
+	{ "spawn", op_spawn, 0 },
+	{ "list", op_list, 0 },
+	{ "kill", op_kill, 0 },
+	{ "wait", op_wait, 0 },
+	{ "logs", op_logs, 0 },
+	{ "register", op_register, 0 },
+	{ "lookup", op_lookup, 0 },
+	{ "unregister", op_unregister, 0 },
+	{ "names", op_names, 0 },
+	{ "compute", op_compute, 0 },
+	{ "status", op_status, 0 },
+	{ "stop", op_stop, 0 },
+	{ "spawned", op_spawned, 1 },
+	{ "exited", op_exited, 1 },
+};
+
+static struct event_base	*sv_base;
+static int			 sv_fd = -1;
+static struct event		*sv_accept_ev;
+static struct event		*sv_pause_ev;	/* EMFILE: accept later */
+static struct sv_conn		*conns;
+static size_t			 nconns;
+
+static void	sv_process(struct sv_conn *);
+
+size_t
+sv_count(void)
+{
+	return (nconns);
+}
+
+static void
+sv_free(struct sv_conn *c)
+{
+	if (c->busy && c->cancel != NULL)
+		c->cancel(c->cancel_arg);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	nconns--;
+	event_free(c->rev);
+	event_free(c->wev);
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	close(c->fd);
+	free(c);
+}
+
+/* Write what is queued; 0, or -1 when c was freed. */
+static int
+sv_flush(struct sv_conn *c)
+{
+	int	n;
+
+	while (evbuffer_get_length(c->out) > 0) {
+		n = evbuffer_write(c->out, c->fd);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(c->wev, NULL);
+			return (0);
+		}
+		if (n <= 0) {
+			sv_free(c);
+			return (-1);
+		}
+	}
+	event_del(c->wev);
+	if (c->closing) {
+		sv_free(c);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+sv_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)sv_flush(arg);
+}
+
+void
+sv_reply(struct sv_conn *c, iso_msg *rep)
+{
+	unsigned char	 hdr[4];
+	void		*buf;
+	size_t		 len;
+
+	if (rep == NULL || iso_msg_encode(rep, &buf, &len) == -1) {
+		iso_msg_free(rep);
+		rep = iso_msg_pack("{s:b s:s s:s}", "ok", 0, "errno", "ENOMEM",
+		    "error", "out of memory");
+		if (rep == NULL || iso_msg_encode(rep, &buf, &len) == -1) {
+			iso_msg_free(rep);
+			c->closing = 1;
+			buf = NULL;
+			len = 0;
+		}
+	}
+	iso_msg_free(rep);
+	if (buf != NULL) {
+		hdr[0] = (unsigned char)(len >> 24);
+		hdr[1] = (unsigned char)(len >> 16);
+		hdr[2] = (unsigned char)(len >> 8);
+		hdr[3] = (unsigned char)len;
+		if (evbuffer_add(c->out, hdr, 4) == -1 ||
+		    evbuffer_add(c->out, buf, len) == -1)
+			c->closing = 1;
+		free(buf);
+	}
+	c->cancel = NULL;
+	if (c->busy == 2) {
+		/* A deferred answer: go on with what the client sent since. */
+		c->busy = 0;
+		if (sv_flush(c) == 0)
+			event_active(c->rev, EV_READ, 0);
+		return;
+	}
+	c->busy = 0;
+}
+
+void
+sv_reply_with(struct sv_conn *c, const char *key, iso_msg *value)
+{
+	iso_msg	*rep;
+
+	if (value == NULL) {
+		sv_reply(c, NULL);
+		return;
+	}
+	if ((rep = iso_msg_pack("{s:b}", "ok", 1)) == NULL ||
+	    iso_msg_put(rep, iso_msg_pack("s", key), value) == -1) {
+		iso_msg_free(rep);
+		rep = NULL;
+	}
+	sv_reply(c, rep);
+}
+
+void
+sv_ok(struct sv_conn *c)
+{
+	sv_reply(c, iso_msg_pack("{s:b}", "ok", 1));
+}
+
+void
+sv_error(struct sv_conn *c, int e, const char *fmt, ...)
+{
+	char	text[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	sv_reply(c, iso_msg_pack("{s:b s:s s:s}", "ok", 0, "errno",
+	    sup_errno_name(e), "error", text));
+}
+
+void
+sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg)
+{
+	c->busy = 2;
+	c->cancel = cancel;
+	c->cancel_arg = arg;
+}
+
+/* Dispatch one request. */
+static void
+sv_dispatch(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*op;
+	size_t		 i;
+
+	if (iso_msg_unpack(req, "{s:s}", "op", &op) == -1) {
+		sv_error(c, EINVAL, "a request is a map with a string \"op\"");
+		return;
+	}
+	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		if (strcmp(ops[i].name, op) == 0) {
+			c->busy = 1;
+			ops[i].fn(c, req);
+			if (ops[i].noreply)
+				c->busy = 0;
+			return;
+		}
+	}
+	sv_error(c, EINVAL, "unknown op \"%.64s\"", op);
+}
+
+/* Take whole frames from c->in while no request is in progress. */
+static void
+sv_process(struct sv_conn *c)
+{
+	unsigned char	 hdr[4];
+	size_t		 len;
+	iso_msg		*req;
+	void		*p;
+
+	while (!c->busy && !c->closing) {
+		if (evbuffer_copyout(c->in, hdr, 4) != 4)
+			break;
+		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
+		    (size_t)hdr[2] << 8 | hdr[3];
+		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME)) {
+			c->busy = 1;
+			sv_error(c, EMSGSIZE, "bad frame length %zu", len);
+			c->closing = 1;
+			break;
+		}
+		if (evbuffer_get_length(c->in) < 4 + len)
+			break;
+		evbuffer_drain(c->in, 4);
+		if ((p = evbuffer_pullup(c->in, (ssize_t)len)) == NULL) {
+			c->busy = 1;
+			sv_error(c, ENOMEM, "out of memory");
+			c->closing = 1;
+			break;
+		}
+		req = iso_msg_decode(p, len);
+		evbuffer_drain(c->in, len);
+		if (req == NULL) {
+			c->busy = 1;
+			sv_error(c, errno == ENOMEM ? ENOMEM : EBADMSG,
+			    "bad request: %s", iso_error());
+			c->closing = 1;
+			break;
+		}
+		sv_dispatch(c, req);
+		iso_msg_free(req);
+	}
+	(void)sv_flush(c);
+}
+
+static void
+sv_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_conn	*c = arg;
+	int		 n;
+
+	(void)what;
+	n = evbuffer_read(c->in, fd, SV_READ_MAX);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		n = -2;
+	if (n == 0 || n == -1) {
+		sv_free(c);
+		return;
+	}
+	/* While a request is in progress, hold at most one more frame's
+	   worth: what a client sends beyond that waits in its socket. */
+	if (c->busy && evbuffer_get_length(c->in) >
+	    iso_limit_get(ISO_LIMIT_FRAME) + 4) {
+		event_del(c->rev);
+		return;
+	}
+	if (!event_pending(c->rev, EV_READ, NULL))
+		event_add(c->rev, NULL);
+	sv_process(c);
+}
+
+static void
+sv_resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_add(sv_accept_ev, NULL);
+}
+
+static void
+sv_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct timeval	 pause = { 0, 100 * 1000 };
+	struct sv_conn	*c;
+	struct ucred	 cred;
+	socklen_t	 clen = sizeof cred;
+	int		 fd;
+
+	(void)what;
+	(void)arg;
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* As tmux does: stop accepting for a while. */
+				log_warn("accept: %s", strerror(errno));
+				event_del(sv_accept_ev);
+				evtimer_add(sv_pause_ev, &pause);
+			}
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ==
+		    -1 || cred.uid != geteuid()) {
+			log_warn("refused a peer of uid %d",
+			    clen == sizeof cred ? (int)cred.uid : -1);
+			close(fd);
+			continue;
+		}
+		if (nconns >= SV_MAX_CONNS) {
+			log_warn("refused a peer: %d connections open",
+			    SV_MAX_CONNS);
+			close(fd);
+			continue;
+		}
+		if ((c = calloc(1, sizeof *c)) == NULL ||
+		    (c->in = evbuffer_new()) == NULL ||
+		    (c->out = evbuffer_new()) == NULL ||
+		    (c->rev = event_new(sv_base, fd, EV_READ | EV_PERSIST,
+		    sv_read_cb, c)) == NULL ||
+		    (c->wev = event_new(sv_base, fd, EV_WRITE | EV_PERSIST,
+		    sv_write_cb, c)) == NULL || event_add(c->rev, NULL) ==
+		    -1) {
+			if (c != NULL) {
+				if (c->rev != NULL)
+					event_free(c->rev);
+				if (c->in != NULL)
+					evbuffer_free(c->in);
+				if (c->out != NULL)
+					evbuffer_free(c->out);
+				free(c);
+			}
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->next = conns;
+		if (conns != NULL)
+			conns->prev = c;
+		conns = c;
+		nconns++;
+	}
+}
+
+int
+sv_listen(struct event_base *base, const char *path)
+{
+	struct sockaddr_un	sun;
+	int			saved;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	strcpy(sun.sun_path, path);
+	sv_base = base;
+	sv_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (sv_fd == -1)
+		return (-1);
+	/* We hold the lock: a socket there is a dead supervisor's. */
+	if (unlink(path) == -1 && errno != ENOENT)
+		goto fail;
+	if (bind(sv_fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    chmod(path, 0600) == -1 || listen(sv_fd, 128) == -1)
+		goto fail;
+	sv_accept_ev = event_new(base, sv_fd, EV_READ | EV_PERSIST,
+	    sv_accept_cb, NULL);
+	sv_pause_ev = evtimer_new(base, sv_resume_accept, NULL);
+	if (sv_accept_ev == NULL || sv_pause_ev == NULL ||
+	    event_add(sv_accept_ev, NULL) == -1)
+		goto fail;
+	return (0);
+fail:
+	saved = errno;
+	close(sv_fd);
+	sv_fd = -1;
+	errno = saved;
+	return (-1);
+}
+
+void
+sv_close(void)
+{
+	while (conns != NULL)
+		sv_free(conns);
+	if (sv_accept_ev != NULL)
+		event_free(sv_accept_ev);
+	if (sv_pause_ev != NULL)
+		event_free(sv_pause_ev);
+	sv_accept_ev = sv_pause_ev = NULL;
+	if (sv_fd != -1)
+		close(sv_fd);
+	sv_fd = -1;
+}

@@ -1,0 +1,28 @@
+/*
+ * supproto.h: what the supervisor and its clients share (docs/protocol.md,
+ * "The supervisor"). Internal: lib/supclient.c and daemon/ include it.
+ *
+ * On <runtime dir>/supervisor.sock a client writes frames whose payload
+ * is one request, a map {"op": OP, ...}, and reads one reply per request,
+ * in order: {"ok": true, ...} or {"ok": false, "errno": NAME, "error":
+ * TEXT}. Notifications (SUP_OP_SPAWNED, SUP_OP_EXITED) get no reply.
+ */
+#ifndef ISO_LIB_SUPPROTO_H
+#define ISO_LIB_SUPPROTO_H
+
+#define SUP_PROTOCOL_VERSION	1
+
+#define SUP_SOCKET		"supervisor.sock"
+#define SUP_LOCK		"supervisor.lock"	/* held while one runs */
+#define SUP_START_LOCK		"supervisor.start"	/* held while starting */
+#define SUP_STATE_DIR		"supervisor"		/* under the runtime dir */
+
+/* Bytes of log one "logs" reply carries at most. */
+#define SUP_LOGS_CHUNK		(1024 * 1024)
+
+/* errno <-> its name on the wire ("ENOENT"); unknown names give EPROTO,
+   unknown values "EIO". */
+const char	*sup_errno_name(int e);
+int		 sup_errno_value(const char *name);
+
+#endif

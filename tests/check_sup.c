@@ -1,0 +1,895 @@
+/*
+ * check_sup.c: the supervisor, isolated, driven through the library's
+ * client calls and, for hostile input, through its raw socket. Each test
+ * has its own runtime directory and its own supervisor (started on
+ * demand from $BUILD/isolated) and kills whatever it started.
+ */
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "isolate.h"
+#include "loop.h"
+#include "testutil.h"
+
+/* argv arrays of string literals, as execv takes them. */
+#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+static char	bindir[PATH_MAX - 64];	/* where this test binary is */
+static char	rt[64];			/* this test's runtime directory */
+
+static void
+sup_setup(void)
+{
+	char	path[PATH_MAX];
+
+	snprintf(rt, sizeof rt, "/tmp/iso-sup-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(rt));
+	ck_assert_int_eq(chmod(rt, 0700), 0);
+	setenv("ISO_RUNTIME_DIR", rt, 1);
+	rtdir_forget();
+	snprintf(path, sizeof path, "%s/../isolated", bindir);
+	setenv("ISO_ISOLATED", path, 1);
+}
+
+/* The pid in a file (the lock, a record's "watch"), or 0. */
+static pid_t
+pid_in(const char *path, const char *key)
+{
+	char	 buf[4096], *p;
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (key == NULL)
+		return ((pid_t)atoi(buf));
+	if ((p = strstr(buf, key)) == NULL || (p = strstr(p, "\"pid\":")) ==
+	    NULL)
+		return (0);
+	return ((pid_t)atoi(p + 6));
+}
+
+static pid_t
+sup_pid(void)
+{
+	char	path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
+	return (pid_in(path, NULL));
+}
+
+/* SIGKILL every shepherd a record names (their commands die with them). */
+static void
+kill_shepherds(void)
+{
+	char		 dir[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent	*e;
+	DIR		*d;
+	pid_t		 pid;
+
+	snprintf(dir, sizeof dir, "%s/supervisor", rt);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, ".json") == NULL ||
+		    strcmp(e->d_name, "names.json") == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if ((pid = pid_in(path, "\"watch\"")) > 0 && tu_alive(pid))
+			kill(pid, SIGKILL);
+	}
+	closedir(d);
+}
+
+static void
+sup_teardown(void)
+{
+	char	cmd[128];
+	pid_t	pid = sup_pid();
+
+	if (iso_sup_stop() == -1 && pid > 0 && tu_alive(pid))
+		kill(pid, SIGKILL);
+	kill_shepherds();
+	for (int i = 0; i < 1000 && pid > 0 && tu_alive(pid); i++)
+		tu_sleep_ms(5);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", rt);
+	if (system(cmd) != 0)
+		fprintf(stderr, "check_sup: cannot remove %s\n", rt);
+}
+
+/* 1 once pid has ended (gone or a zombie: an orphan's zombie may wait
+   for a reaper that never comes in a container). */
+static int
+ended_within(pid_t pid, int ms)
+{
+	for (; ms > 0 && tu_alive(pid); ms -= 5)
+		tu_sleep_ms(5);
+	return (!tu_alive(pid));
+}
+
+static uint64_t
+spawn(const char *name, iso_restart restart, char *const *argv)
+{
+	iso_sup_spawn_opts	o;
+	uint64_t		id = 0;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = name;
+	o.restart = restart;
+	o.backoff_ms = 10;
+	ck_assert_msg(iso_sup_spawn(&o, &id) == 0, "spawn: %s", iso_error());
+	ck_assert(id != 0);
+	return (id);
+}
+
+static const char *
+hex(uint64_t id)
+{
+	static char	buf[4][17];
+	static int	i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], 17, "%016" PRIx64, id);
+	return (buf[i]);
+}
+
+/* target's row once it has ended (at most 10 s). Owned. */
+static iso_msg *
+wait_end(const char *target)
+{
+	iso_msg	*row = NULL;
+
+	ck_assert_msg(iso_sup_wait(target, 10000, &row) == 0, "wait %s: %s",
+	    target, iso_error());
+	return (row);
+}
+
+static int64_t
+row_int(const iso_msg *row, const char *key)
+{
+	int64_t	v = -1;
+
+	if (iso_msg_int(iso_msg_get(row, key), &v) == -1)
+		v = -1;
+	return (v);
+}
+
+static const char *
+row_str(const iso_msg *row, const char *key)
+{
+	const char	*s = iso_msg_str(iso_msg_get(row, key), NULL);
+
+	return (s != NULL ? s : "");
+}
+
+/* The row of target in iso_sup_list, owned, or NULL. */
+static iso_msg *
+list_row(const char *target)
+{
+	iso_msg		*l, *r = NULL;
+	size_t		 i;
+
+	ck_assert_msg(iso_sup_list(&l) == 0, "list: %s", iso_error());
+	for (i = 0; i < iso_msg_len(l); i++) {
+		const iso_msg	*row = iso_msg_at(l, i);
+
+		if (strcmp(row_str(row, "id"), target) == 0 ||
+		    strcmp(row_str(row, "name"), target) == 0)
+			r = iso_msg_copy(row);
+	}
+	iso_msg_free(l);
+	return (r);
+}
+
+/* ---- starting and stopping ---------------------------------------------- */
+
+START_TEST(started_on_demand_and_stopped)
+{
+	iso_msg	*st;
+	int64_t	 pid, pid2;
+
+	ck_assert_int_eq(iso_sup_status(&st), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_int_eq(iso_sup_status(&st), 0);
+	pid = row_int(st, "pid");
+	ck_assert_int_gt(pid, 0);
+	ck_assert(tu_alive((pid_t)pid));
+	iso_msg_free(st);
+	/* Started again: the same one. */
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_int_eq(iso_sup_status(&st), 0);
+	pid2 = row_int(st, "pid");
+	iso_msg_free(st);
+	ck_assert_int_eq(pid, pid2);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert(ended_within((pid_t)pid, 5000));
+	ck_assert_int_eq(iso_sup_status(&st), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(iso_sup_stop(), -1);
+	ck_assert_int_eq(errno, ESRCH);
+}
+END_TEST
+
+START_TEST(a_second_supervisor_is_refused)
+{
+	char	cmd[PATH_MAX * 2], out[256];
+	FILE	*f;
+	size_t	n;
+	int	status;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	snprintf(cmd, sizeof cmd, "'%s' --foreground 2>&1",
+	    getenv("ISO_ISOLATED"));
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	n = fread(out, 1, sizeof out - 1, f);
+	out[n] = '\0';
+	status = pclose(f);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ck_assert_msg(strstr(out, "already running") != NULL, "%s", out);
+}
+END_TEST
+
+START_TEST(a_stale_socket_is_replaced)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	/* A socket file nobody listens on, as a crash leaves it. */
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/supervisor.sock", rt);
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	close(fd);
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_int_gt(sup_pid(), 0);
+}
+END_TEST
+
+/* ---- commands ------------------------------------------------------------- */
+
+START_TEST(spawn_list_wait)
+{
+	char *const	 argv[] = { "sh", "-c", "sleep 0.2; exit 3", NULL };
+	uint64_t	 id = spawn("three", ISO_RESTART_NEVER, argv);
+	iso_msg		*row;
+
+	row = list_row(hex(id));
+	ck_assert_ptr_nonnull(row);
+	ck_assert_str_eq(row_str(row, "name"), "three");
+	ck_assert_str_eq(row_str(row, "kind"), "command");
+	ck_assert_str_eq(row_str(row, "state"), "running");
+	iso_msg_free(row);
+	row = wait_end("three");
+	ck_assert_str_eq(row_str(row, "state"), "exited");
+	ck_assert_int_eq(row_int(row, "exit_code"), 3);
+	ck_assert_int_eq(iso_msg_type(iso_msg_get(row, "signal")), ISO_NIL);
+	ck_assert_int_gt(row_int(row, "pid"), 0);
+	ck_assert_int_eq(row_int(row, "restarts"), 0);
+	iso_msg_free(row);
+}
+END_TEST
+
+START_TEST(spawn_env_and_cwd)
+{
+	char *const		 argv[] = { "sh", "-c",
+	    "echo \"$GREETING $(pwd) $ISO_ISOLATE_ID\"", NULL };
+	char *const		 envp[] = { "GREETING=hello", "PATH=/bin:/usr/bin",
+	    NULL };
+	iso_sup_spawn_opts	 o;
+	uint64_t		 id, off = 0;
+	iso_msg			*row;
+	char			*data, want[128];
+	size_t			 len;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.envp = envp;
+	o.cwd = "/tmp";
+	ck_assert_int_eq(iso_sup_spawn(&o, &id), 0);
+	row = wait_end(hex(id));
+	ck_assert_int_eq(row_int(row, "exit_code"), 0);
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_logs(hex(id), &off, &data, &len), 0);
+	snprintf(want, sizeof want, "hello /tmp %s\n", hex(id));
+	ck_assert_str_eq(data, want);
+	free(data);
+}
+END_TEST
+
+START_TEST(logs_capture_stdout_and_stderr)
+{
+	char *const	 argv[] = { "sh", "-c", "echo out; echo err >&2", NULL };
+	uint64_t	 id = spawn(NULL, ISO_RESTART_NEVER, argv), off = 0;
+	iso_msg		*row = wait_end(hex(id));
+	char		*data;
+	size_t		 len;
+
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_logs(hex(id), &off, &data, &len), 0);
+	ck_assert_str_eq(data, "out\nerr\n");
+	ck_assert_uint_eq(off, 8);
+	free(data);
+	/* Nothing new from where it stopped. */
+	ck_assert_int_eq(iso_sup_logs(hex(id), &off, &data, &len), 0);
+	ck_assert_uint_eq(len, 0);
+	free(data);
+}
+END_TEST
+
+START_TEST(no_such_program_fails)
+{
+	char *const	 argv[] = { "/nonexistent/prog", NULL };
+	uint64_t	 id = spawn(NULL, ISO_RESTART_ALWAYS, argv);
+	iso_msg		*row = wait_end(hex(id));
+
+	ck_assert_str_eq(row_str(row, "state"), "failed");
+	ck_assert_msg(strstr(row_str(row, "error"), "cannot run") != NULL,
+	    "%s", row_str(row, "error"));
+	ck_assert_int_eq(row_int(row, "restarts"), 0);
+	iso_msg_free(row);
+}
+END_TEST
+
+START_TEST(kill_immediate_and_graceful)
+{
+	char *const	 argv[] = { "sleep", "100", NULL };
+	uint64_t	 a = spawn("a", ISO_RESTART_ALWAYS, argv);
+	uint64_t	 b = spawn("b", ISO_RESTART_ALWAYS, argv);
+	iso_msg		*row;
+	pid_t		 pid;
+
+	(void)a;
+	(void)b;
+	/* Wait until each runs (its pid known). */
+	for (int i = 0; i < 500; i++) {
+		row = list_row("a");
+		pid = (pid_t)row_int(row, "pid");
+		iso_msg_free(row);
+		if (pid > 0)
+			break;
+		tu_sleep_ms(10);
+	}
+	ck_assert_int_gt(pid, 0);
+	ck_assert(tu_alive(pid));
+	ck_assert_int_eq(iso_sup_kill("a", ISO_IMMEDIATE), 0);
+	row = wait_end("a");
+	ck_assert_str_eq(row_str(row, "state"), "exited");
+	ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
+	ck_assert_int_eq(row_int(row, "restarts"), 0);
+	iso_msg_free(row);
+	ck_assert(ended_within(pid, 5000));
+
+	ck_assert_int_eq(iso_sup_kill("b", ISO_BEFORE_NEXT_EVENT), 0);
+	row = wait_end("b");
+	ck_assert_int_eq(row_int(row, "signal"), SIGTERM);
+	iso_msg_free(row);
+
+	ck_assert_int_eq(iso_sup_kill("a", ISO_IMMEDIATE), -1);
+	ck_assert_int_eq(errno, ESRCH);
+}
+END_TEST
+
+START_TEST(unknown_targets_and_bad_spawns)
+{
+	char *const		 argv[] = { "sleep", "100", NULL };
+	char *const		 empty[] = { NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*m;
+	uint64_t		 off = 0;
+	char			*data;
+	size_t			 len;
+
+	ck_assert_int_eq(iso_sup_kill("nobody", ISO_IMMEDIATE), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(iso_sup_wait("0123456789abcdef", 0, &m), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(iso_sup_logs("nobody", &off, &data, &len), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	memset(&o, 0, sizeof o);
+	o.argv = empty;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	(void)spawn("taken", ISO_RESTART_NEVER, argv);
+	o.argv = argv;
+	o.name = "taken";
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_msg(strstr(iso_error(), "taken") != NULL, "%s", iso_error());
+	/* A wait that times out leaves it running. */
+	ck_assert_int_eq(iso_sup_wait("taken", 50, &m), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(iso_sup_kill("taken", ISO_IMMEDIATE), 0);
+}
+END_TEST
+
+/* ---- restarts --------------------------------------------------------------- */
+
+START_TEST(on_failure_hits_the_intensity_limit)
+{
+	char *const		 argv[] = { "sh", "-c", "exit 1", NULL };
+	iso_sup_spawn_opts	 o;
+	uint64_t		 id;
+	iso_msg			*row;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.restart = ISO_RESTART_ON_FAILURE;
+	o.backoff_ms = 5;
+	o.max_restarts = 3;
+	o.period_ms = 60000;
+	ck_assert_int_eq(iso_sup_spawn(&o, &id), 0);
+	row = wait_end(hex(id));
+	ck_assert_str_eq(row_str(row, "state"), "failed");
+	ck_assert_int_eq(row_int(row, "restarts"), 3);
+	ck_assert_int_eq(row_int(row, "exit_code"), 1);
+	ck_assert_msg(strstr(row_str(row, "error"), "restarted 3 times") !=
+	    NULL, "%s", row_str(row, "error"));
+	iso_msg_free(row);
+}
+END_TEST
+
+START_TEST(on_failure_leaves_a_clean_exit_alone)
+{
+	char *const	 argv[] = { "true", NULL };
+	uint64_t	 id = spawn(NULL, ISO_RESTART_ON_FAILURE, argv);
+	iso_msg		*row = wait_end(hex(id));
+
+	ck_assert_str_eq(row_str(row, "state"), "exited");
+	ck_assert_int_eq(row_int(row, "restarts"), 0);
+	iso_msg_free(row);
+}
+END_TEST
+
+START_TEST(always_restarts_until_killed)
+{
+	char *const	 argv[] = { "sh", "-c", "echo run; exit 0", NULL };
+	uint64_t	 id = spawn("loop", ISO_RESTART_ALWAYS, argv), off = 0;
+	iso_msg		*row;
+	int64_t		 restarts = 0;
+	char		*data;
+	size_t		 len;
+
+	for (int i = 0; i < 500 && restarts < 2; i++) {
+		row = list_row("loop");
+		restarts = row_int(row, "restarts");
+		iso_msg_free(row);
+		tu_sleep_ms(10);
+	}
+	ck_assert_int_ge(restarts, 2);
+	ck_assert_int_eq(iso_sup_kill("loop", ISO_IMMEDIATE), 0);
+	row = wait_end("loop");
+	ck_assert_str_eq(row_str(row, "state"), "exited");
+	iso_msg_free(row);
+	/* Every run wrote its line to the same log. */
+	ck_assert_int_eq(iso_sup_logs(hex(id), &off, &data, &len), 0);
+	ck_assert_uint_ge(len, 3 * 4);
+	ck_assert(strncmp(data, "run\nrun\nrun\n", 12) == 0);
+	free(data);
+}
+END_TEST
+
+/* ---- names -------------------------------------------------------------------- */
+
+START_TEST(names_register_lookup_remove)
+{
+	iso_sendport	 a = { 0x1234, 1, 7 }, got;
+	iso_msg		*all;
+
+	/* A port nobody serves is gone at once: use a live supervised
+	   program's below; here the table itself. */
+	ck_assert_int_eq(iso_sup_register("", a), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_sup_lookup("none", &got), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(iso_sup_unregister("none"), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(iso_sup_names(&all), 0);
+	ck_assert_uint_eq(iso_msg_len(all), 0);
+	iso_msg_free(all);
+}
+END_TEST
+
+START_TEST(a_name_goes_with_its_isolate)
+{
+	char		 prog[PATH_MAX];
+	char *const	 argv[] = { prog, "holder", NULL };
+	iso_sendport	 got, again = { 1, 1, 1 };
+	iso_msg		*all, *row;
+	uint64_t	 id;
+	int		 r = -1;
+
+	snprintf(prog, sizeof prog, "%s/prog/sup_holder", bindir);
+	id = spawn("h", ISO_RESTART_NEVER, argv);
+	for (int i = 0; i < 500 && r == -1; i++) {
+		r = iso_sup_lookup("holder", &got);
+		if (r == -1)
+			tu_sleep_ms(10);
+	}
+	ck_assert_msg(r == 0, "lookup: %s", iso_error());
+	/* The program took the id the supervisor gave it. */
+	ck_assert_uint_eq(got.isolate, id);
+	ck_assert_int_eq(iso_sup_register("holder", again), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(iso_sup_names(&all), 0);
+	ck_assert_uint_eq(iso_msg_len(all), 1);
+	iso_msg_free(all);
+	ck_assert_int_eq(iso_sup_kill("h", ISO_IMMEDIATE), 0);
+	row = wait_end("h");
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_lookup("holder", &got), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* Free to take again, and to remove. */
+	ck_assert_int_eq(iso_sup_register("holder", again), 0);
+	ck_assert_int_eq(iso_sup_unregister("holder"), 0);
+	ck_assert_int_eq(iso_sup_lookup("holder", &got), -1);
+}
+END_TEST
+
+/* ---- adoption after a crash ----------------------------------------------------- */
+
+START_TEST(sigkill_of_the_supervisor_and_adoption)
+{
+	char *const	 argv[] = { "sleep", "100", NULL };
+	char *const	 quick[] = { "sh", "-c", "sleep 0.3; exit 4", NULL };
+	iso_msg		*row, *l;
+	pid_t		 sup, pid = 0;
+	size_t		 n;
+
+	(void)spawn("long", ISO_RESTART_NEVER, argv);
+	(void)spawn("quick", ISO_RESTART_NEVER, quick);
+	for (int i = 0; i < 500 && pid <= 0; i++) {
+		row = list_row("long");
+		pid = (pid_t)row_int(row, "pid");
+		iso_msg_free(row);
+		if (pid <= 0)
+			tu_sleep_ms(10);
+	}
+	ck_assert_int_gt(pid, 0);
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	/* The command runs on without a supervisor... */
+	tu_sleep_ms(400);
+	ck_assert(tu_alive(pid));
+	/* ...and the next one adopts both, once each. */
+	ck_assert_int_eq(iso_sup_list(&l), 0);
+	n = iso_msg_len(l);
+	iso_msg_free(l);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_ne(sup_pid(), sup);
+	row = list_row("long");
+	ck_assert_str_eq(row_str(row, "state"), "running");
+	ck_assert_int_eq(row_int(row, "pid"), pid);
+	iso_msg_free(row);
+	/* "quick" ended while nobody watched: its status was kept. */
+	row = wait_end("quick");
+	ck_assert_int_eq(row_int(row, "exit_code"), 4);
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_kill("long", ISO_IMMEDIATE), 0);
+	row = wait_end("long");
+	ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
+	iso_msg_free(row);
+	ck_assert(ended_within(pid, 5000));
+}
+END_TEST
+
+/* ---- hostile clients ---------------------------------------------------------- */
+
+static int
+raw_connect(void)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/supervisor.sock", rt);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	return (fd);
+}
+
+/* Write raw bytes, read one reply frame: its "errno", or "" when the
+   connection closed without one. */
+static const char *
+raw_exchange(int fd, const void *bytes, size_t n, char *buf, size_t len)
+{
+	iso_msg		*rep;
+	const char	*e = "";
+
+	ck_assert_int_eq(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
+	if (iso_msg_read(fd, &rep) != 1) {
+		buf[0] = '\0';
+		return (buf);
+	}
+	(void)iso_msg_unpack(rep, "{s?s}", "errno", &e);
+	snprintf(buf, len, "%s", e);
+	iso_msg_free(rep);
+	return (buf);
+}
+
+static void
+assert_serving(void)
+{
+	iso_msg	*st;
+
+	ck_assert_msg(iso_sup_status(&st) == 0, "status: %s", iso_error());
+	iso_msg_free(st);
+}
+
+START_TEST(hostile_frames_get_errors)
+{
+	static const unsigned char huge[] = { 0xff, 0xff, 0xff, 0xff };
+	static const unsigned char zero[] = { 0, 0, 0, 0 };
+	static const unsigned char junk[] = { 0, 0, 0, 1, 0xc1 };
+	static const unsigned char notmap[] = { 0, 0, 0, 1, 0x05 };
+	char		 buf[64];
+	int		 fd;
+	iso_msg		*m;
+	void		*p;
+	size_t		 n;
+	unsigned char	 frame[256];
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	fd = raw_connect();
+	ck_assert_str_eq(raw_exchange(fd, huge, 4, buf, sizeof buf),
+	    "EMSGSIZE");
+	close(fd);
+	fd = raw_connect();
+	ck_assert_str_eq(raw_exchange(fd, zero, 4, buf, sizeof buf),
+	    "EMSGSIZE");
+	close(fd);
+	fd = raw_connect();
+	ck_assert_str_eq(raw_exchange(fd, junk, 5, buf, sizeof buf),
+	    "EBADMSG");
+	close(fd);
+	/* Well-formed but wrong: the connection stays usable. */
+	fd = raw_connect();
+	ck_assert_str_eq(raw_exchange(fd, notmap, 5, buf, sizeof buf),
+	    "EINVAL");
+	m = iso_msg_pack("{s:s}", "op", "frobnicate");
+	ck_assert_int_eq(iso_msg_encode(m, &p, &n), 0);
+	frame[0] = frame[1] = frame[2] = 0;
+	frame[3] = (unsigned char)n;
+	memcpy(frame + 4, p, n);
+	free(p);
+	iso_msg_free(m);
+	ck_assert_str_eq(raw_exchange(fd, frame, n + 4, buf, sizeof buf),
+	    "EINVAL");
+	m = iso_msg_pack("{s:s s:i}", "op", "kill", "target", 5);
+	ck_assert_int_eq(iso_msg_encode(m, &p, &n), 0);
+	frame[3] = (unsigned char)n;
+	memcpy(frame + 4, p, n);
+	free(p);
+	iso_msg_free(m);
+	ck_assert_str_eq(raw_exchange(fd, frame, n + 4, buf, sizeof buf),
+	    "EINVAL");
+	m = iso_msg_pack("{s:s s:[i]}", "op", "spawn", "argv", 5);
+	ck_assert_int_eq(iso_msg_encode(m, &p, &n), 0);
+	frame[3] = (unsigned char)n;
+	memcpy(frame + 4, p, n);
+	free(p);
+	iso_msg_free(m);
+	ck_assert_str_eq(raw_exchange(fd, frame, n + 4, buf, sizeof buf),
+	    "EINVAL");
+	close(fd);
+	assert_serving();
+}
+END_TEST
+
+START_TEST(vanished_and_idle_clients)
+{
+	static const unsigned char half[] = { 0, 0, 0, 9, 0x81 };
+	struct rlimit	 rl;
+	int		*fds, n = 0, want = 2000, i, fd;
+	iso_msg		*m;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	/* Half a frame, then gone. */
+	fd = raw_connect();
+	ck_assert_int_eq(send(fd, half, sizeof half, MSG_NOSIGNAL), 5);
+	close(fd);
+	/* A wait whose client goes away. */
+	{
+		char *const	argv[] = { "sleep", "100", NULL };
+		unsigned char	frame[256];
+		void		*p;
+		size_t		 len;
+
+		(void)spawn("w", ISO_RESTART_NEVER, argv);
+		m = iso_msg_pack("{s:s s:s s:i}", "op", "wait", "target", "w",
+		    "timeout_ms", -1);
+		ck_assert_int_eq(iso_msg_encode(m, &p, &len), 0);
+		iso_msg_free(m);
+		frame[0] = frame[1] = frame[2] = 0;
+		frame[3] = (unsigned char)len;
+		memcpy(frame + 4, p, len);
+		free(p);
+		fd = raw_connect();
+		ck_assert_int_eq(send(fd, frame, len + 4, MSG_NOSIGNAL),
+		    (ssize_t)(len + 4));
+		tu_sleep_ms(50);
+		close(fd);
+		ck_assert_int_eq(iso_sup_kill("w", ISO_IMMEDIATE), 0);
+		iso_msg_free(wait_end("w"));
+	}
+	/* Thousands of idle connections. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < (rlim_t)want + 64) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)want + 64 ? rl.rlim_max :
+		    (rlim_t)want + 64;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((rlim_t)want + 64 > rl.rlim_cur)
+		want = (int)rl.rlim_cur - 64;
+	ck_assert_ptr_nonnull(fds = calloc((size_t)want, sizeof *fds));
+	for (i = 0; i < want; i++) {
+		fds[i] = raw_connect();
+		n++;
+	}
+	assert_serving();
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	assert_serving();
+}
+END_TEST
+
+START_TEST(a_peer_of_another_uid_is_refused)
+{
+	struct passwd	*pw;
+	char		 sock[PATH_MAX];
+	pid_t		 pid;
+	int		 status;
+
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		fprintf(stderr, "check_sup: skipped a_peer_of_another_uid_"
+		    "is_refused: needs root and a user nobody\n");
+		return;
+	}
+	ck_assert_int_eq(iso_sup_start(), 0);
+	/* Let nobody reach the socket, so that only SO_PEERCRED stops it. */
+	snprintf(sock, sizeof sock, "%s/supervisor.sock", rt);
+	ck_assert_int_eq(chmod(rt, 0711), 0);
+	ck_assert_int_eq(chmod(sock, 0777), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sockaddr_un	sun;
+		char			c;
+		int			fd;
+
+		if (setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+			_exit(10);
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+			_exit(11);
+		(void)!write(fd, "\0\0\0\1\xc0", 5);
+		/* Refused: closed without a reply. */
+		_exit(read(fd, &c, 1) <= 0 ? 0 : 12);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(chmod(rt, 0700), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status %d", status);
+	assert_serving();
+}
+END_TEST
+
+/* ---- compute -------------------------------------------------------------------- */
+
+START_TEST(compute_through_the_supervisor)
+{
+	char		 fn[PATH_MAX + 16];
+	char *const	 argv[] = { "sh", "-c", "read x; echo $((x * x))", NULL };
+	iso_msg		*arg = iso_msg_pack("i", 7), *res = NULL;
+	int64_t		 v;
+
+	snprintf(fn, sizeof fn, "%s/prog/mod_compute:square", bindir);
+	ck_assert_msg(iso_sup_compute(fn, arg, 5000, &res) == 0, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_msg_int(res, &v), 0);
+	ck_assert_int_eq(v, 49);
+	iso_msg_free(res);
+	snprintf(fn, sizeof fn, "%s/prog/mod_compute:crash", bindir);
+	ck_assert_int_eq(iso_sup_compute(fn, arg, 5000, &res), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_msg(strstr(iso_error(), "SIGSEGV") != NULL, "%s",
+	    iso_error());
+	snprintf(fn, sizeof fn, "%s/prog/mod_compute:spin", bindir);
+	ck_assert_int_eq(iso_sup_compute(fn, arg, 200, &res), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_msg(strstr(iso_error(), "timed out") != NULL, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_sup_compute("nocolon", arg, 0, &res), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(iso_sup_compute_exec(argv, arg, 5000, &res) == 0, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_msg_int(res, &v), 0);
+	ck_assert_int_eq(v, 49);
+	iso_msg_free(res);
+	iso_msg_free(arg);
+	assert_serving();
+}
+END_TEST
+
+static Suite *
+sup_suite(void)
+{
+	Suite	*s = suite_create("supervisor");
+	TCase	*tc;
+
+	tc = tcase_create("daemon");
+	tcase_add_checked_fixture(tc, sup_setup, sup_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, started_on_demand_and_stopped);
+	tcase_add_test(tc, a_second_supervisor_is_refused);
+	tcase_add_test(tc, a_stale_socket_is_replaced);
+	tcase_add_test(tc, spawn_list_wait);
+	tcase_add_test(tc, spawn_env_and_cwd);
+	tcase_add_test(tc, logs_capture_stdout_and_stderr);
+	tcase_add_test(tc, no_such_program_fails);
+	tcase_add_test(tc, kill_immediate_and_graceful);
+	tcase_add_test(tc, unknown_targets_and_bad_spawns);
+	tcase_add_test(tc, on_failure_hits_the_intensity_limit);
+	tcase_add_test(tc, on_failure_leaves_a_clean_exit_alone);
+	tcase_add_test(tc, always_restarts_until_killed);
+	tcase_add_test(tc, names_register_lookup_remove);
+	tcase_add_test(tc, a_name_goes_with_its_isolate);
+	tcase_add_test(tc, sigkill_of_the_supervisor_and_adoption);
+	tcase_add_test(tc, hostile_frames_get_errors);
+	tcase_add_test(tc, vanished_and_idle_clients);
+	tcase_add_test(tc, a_peer_of_another_uid_is_refused);
+	tcase_add_test(tc, compute_through_the_supervisor);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(int argc, char **argv)
+{
+	SRunner	*sr;
+	char	*slash, self[PATH_MAX];
+	int	 failed;
+
+	(void)argc;
+	if (realpath(argv[0], self) == NULL || strlen(self) >= sizeof bindir)
+		return (2);
+	strcpy(bindir, self);
+	if ((slash = strrchr(bindir, '/')) != NULL)
+		*slash = '\0';
+	signal(SIGPIPE, SIG_IGN);
+	sr = srunner_create(sup_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed ? 1 : 0);
+}
