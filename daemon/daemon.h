@@ -96,8 +96,15 @@ iso_msg	*state_read(const char *path);
  *                 written to its stdin as one line of JSON and its
  *                 stdout, once it exits 0, is the result: JSON if it
  *                 parses, else a string (one trailing newline dropped).
- * timeout_ms <= 0: no timeout. Returns 0, or -1 with errno (nothing will
- * be called).
+ * timeout_ms <= 0: no timeout. arg NULL is nil. Returns 0, or -1 with
+ * errno (nothing will be called): EINVAL for a request that is neither
+ * form, or the errno of pipe, fork, ...
+ * Needs child_init: done follows the child's reaping. The computation runs
+ * in a process group of its own and dies with the daemon; once its process
+ * has ended (or timed out), whatever is left in its group is killed with
+ * SIGKILL. A result (frame or output) over ISO_LIMIT_FRAME is an error and
+ * kills it. Command output that is neither JSON nor UTF-8 comes back as
+ * bytes.
  */
 struct dc_req {
 	const char	 *module;
@@ -109,7 +116,9 @@ struct dc_req {
 int	 dc_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
 	    void *arg);
-/* Kill and reap every computation in flight (at daemon exit). */
+/* Kill and reap every computation in flight (at daemon exit), blocking
+   until each is reaped; done is called for each, before this returns,
+   with the error "supervisor stopping". */
 void	 dc_stop_all(void);
 
 #endif

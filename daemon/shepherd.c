@@ -1,0 +1,381 @@
+/*
+ * shepherd.c: one run of one supervised command. The daemon forks a
+ * shepherd (no exec) that becomes the command's parent: it starts the
+ * command in a process group of its own, appends its stdout and stderr to
+ * ID.log (rotated to ID.log.1), records ID.run and, once the command has
+ * ended, ID.exit. The shepherd has a session of its own and no death
+ * signal, so the command outlives a daemon killed with SIGKILL; the
+ * command has PR_SET_PDEATHSIG, so it never outlives its shepherd.
+ * A command that cannot start (exec, chdir, the log, fork) leaves no
+ * ID.run and an ID.exit with code 127 and the reason.
+ *
+ * Output a grandchild writes after the command itself has been reaped
+ * is not waited for: the shepherd takes what the pipe holds and exits.
+ *
+ * The shepherd is a copy of the daemon: it never touches libevent or the
+ * library's loop, only plain memory, files and iso_msg values, and it
+ * ends with _exit.
+ */
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+extern char	**environ;
+
+/* What the command's child tells the shepherd before exec fails. */
+struct shep_report {
+	int	stage;		/* SHEP_CHDIR or SHEP_EXEC */
+	int	error;		/* errno */
+};
+#define SHEP_CHDIR	1
+#define SHEP_EXEC	2
+
+struct shep {
+	const struct shep_spec	*spec;
+	char			 path_run[PATH_MAX], path_exit[PATH_MAX];
+	char			 path_log[PATH_MAX], path_log1[PATH_MAX];
+	int			 logfd;
+	size_t			 logsize;
+};
+
+/* Read, retrying on EINTR. */
+static ssize_t
+shep_read(int fd, void *buf, size_t len)
+{
+	ssize_t	n;
+
+	do
+		n = read(fd, buf, len);
+	while (n == -1 && errno == EINTR);
+	return (n);
+}
+
+/* Write ID.exit: code or signal (-1: null) and error (NULL: null). */
+static int
+shep_exit_file(struct shep *sh, int code, int sig, const char *error)
+{
+	iso_msg	*m;
+	int	 r;
+
+	if (code >= 0)
+		m = iso_msg_pack("{s i s n s s?}", "code", code, "signal",
+		    "error", error);
+	else
+		m = iso_msg_pack("{s n s i s s?}", "code", "signal", sig,
+		    "error", error);
+	if (m == NULL)
+		return (-1);
+	r = state_write(sh->path_exit, m);
+	iso_msg_free(m);
+	return (r);
+}
+
+/* The command could not start: ID.exit says why, with code 127. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+shep_fail(struct shep *sh, const char *fmt, ...)
+{
+	char	why[PATH_MAX + 256];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	_exit(shep_exit_file(sh, 127, -1, why) == 0 ? 0 : 1);
+}
+
+/* Open ID.log for appending; truncate: start a fresh one. */
+static void
+shep_log_open(struct shep *sh, int truncate)
+{
+	struct stat	st;
+
+	sh->logfd = open(sh->path_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	    O_NOFOLLOW | (truncate ? O_TRUNC : 0), 0600);
+	sh->logsize = 0;
+	if (sh->logfd != -1 && fstat(sh->logfd, &st) == 0)
+		sh->logsize = (size_t)st.st_size;
+}
+
+/* Append p[0..n) to ID.log, rotating so that no file exceeds log_max. */
+static void
+shep_log(struct shep *sh, const char *p, size_t n)
+{
+	size_t	max = sh->spec->log_max, k;
+	ssize_t	w;
+
+	while (n > 0) {
+		if (max > 0 && sh->logsize >= max) {
+			if (sh->logfd != -1)
+				close(sh->logfd);
+			(void)rename(sh->path_log, sh->path_log1);
+			shep_log_open(sh, 1);
+		}
+		k = n;
+		if (max > 0 && k > max - sh->logsize)
+			k = max - sh->logsize;
+		if (sh->logfd != -1) {
+			do
+				w = write(sh->logfd, p, k);
+			while (w == -1 && errno == EINTR);
+			if (w > 0)
+				k = (size_t)w;	/* short: the rest next turn */
+		}
+		sh->logsize += k;	/* dropped bytes (ENOSPC) count too */
+		p += k;
+		n -= k;
+	}
+}
+
+/* Copy one read of the pipe to the log: its size, 0 at end of file,
+   -1 on error (EAGAIN included). */
+static ssize_t
+shep_drain(struct shep *sh, int fd)
+{
+	char	buf[16384];
+	ssize_t	n;
+
+	if ((n = shep_read(fd, buf, sizeof buf)) > 0)
+		shep_log(sh, buf, (size_t)n);
+	return (n);
+}
+
+/* The environment of the command: envp or environ, with our id. */
+static char **
+shep_env(const struct shep_spec *spec, char *idvar, size_t len)
+{
+	char *const	 *from = spec->envp != NULL ? spec->envp : environ;
+	char		**env;
+	size_t		  n = 0, i, k = 0;
+
+	while (from != NULL && from[n] != NULL)
+		n++;
+	if ((env = calloc(n + 2, sizeof *env)) == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++)
+		if (strncmp(from[i], "ISO_ISOLATE_ID=", 15) != 0)
+			env[k++] = from[i];
+	snprintf(idvar, len, "ISO_ISOLATE_ID=%016" PRIx64, spec->id);
+	env[k++] = idvar;
+	env[k] = NULL;
+	return (env);
+}
+
+/* In the command's child: its group, stdio, signals, cwd, exec. */
+static void __attribute__((noreturn))
+shep_child(const struct shep_spec *spec, char **env, pid_t parent,
+    int out, int efd)
+{
+	struct shep_report	rep = { SHEP_EXEC, 0 };
+	struct sigaction	sa;
+	sigset_t		none;
+	int			sig;
+
+	(void)setpgid(0, 0);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);		/* the shepherd is already gone */
+	if (dup2(out, STDOUT_FILENO) == -1 || dup2(out, STDERR_FILENO) == -1)
+		goto fail;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (spec->cwd != NULL && chdir(spec->cwd) == -1) {
+		rep.stage = SHEP_CHDIR;
+		goto fail;
+	}
+	execvpe(spec->argv[0], spec->argv, env);
+fail:
+	rep.error = errno;
+	(void)!write(efd, &rep, sizeof rep);
+	_exit(127);
+}
+
+/* Ignore SIGPIPE/SIGHUP/SIGINT, default the rest; a signalfd for ours. */
+static int
+shep_signals(void)
+{
+	struct sigaction	sa;
+	sigset_t		set;
+	int			sig, fd;
+
+	memset(&sa, 0, sizeof sa);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sig == SIGPIPE || sig == SIGHUP || sig == SIGINT)
+			sa.sa_handler = SIG_IGN;
+		else
+			sa.sa_handler = SIG_DFL;
+		(void)sigaction(sig, &sa, NULL);
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR2);
+	/* All are still blocked from the fork: nothing is lost. */
+	if ((fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
+		return (-1);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	return (fd);
+}
+
+/*
+ * Wait for the command: copy its output to the log, pass signals on,
+ * and once it is reaped take what the pipe still holds without waiting
+ * for end of file (a grandchild may keep the pipe open). Its status.
+ */
+static int
+shep_wait(struct shep *sh, pid_t pid, int out, int sigfd)
+{
+	struct signalfd_siginfo	si;
+	struct pollfd		pfd[2];
+	ssize_t			n;
+	int			status = 0, left;
+
+	for (;;) {
+		pfd[0].fd = sigfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = out;	/* -1 once at end: ignored by poll */
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (out != -1 && pfd[1].revents != 0 && shep_drain(sh, out) <= 0) {
+			close(out);
+			out = -1;
+		}
+		while (shep_read(sigfd, &si, sizeof si) == sizeof si) {
+			/* Unreaped, the pid and its group cannot be reused. */
+			if (si.ssi_signo == SIGTERM)
+				(void)kill(-pid, SIGTERM);
+			else if (si.ssi_signo == SIGUSR2)
+				(void)kill(-pid, SIGKILL);
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	if (out != -1) {
+		/* No more than the pipe holds: a grandchild may still write. */
+		left = fcntl(out, F_GETPIPE_SZ);
+		(void)fcntl(out, F_SETFL, O_NONBLOCK);
+		while (left > 0 && (n = shep_drain(sh, out)) > 0)
+			left -= n;
+		close(out);
+	}
+	return (status);
+}
+
+/* The shepherd itself. Never returns. */
+static void __attribute__((noreturn))
+shep_main(const struct shep_spec *spec)
+{
+	struct shep		 sh = { .spec = spec, .logfd = -1 };
+	struct shep_report	 rep;
+	char			 idvar[64], **env;
+	int			 fd, sigfd, out[2], efd[2], status;
+	pid_t			 pid, self = getpid();
+	ssize_t			 n;
+	iso_msg			*m;
+
+	(void)setsid();
+	/* Nothing of the daemon's: stdio on /dev/null, the rest closed. */
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		_exit(1);
+	(void)dup2(fd, STDIN_FILENO);
+	(void)dup2(fd, STDOUT_FILENO);
+	(void)dup2(fd, STDERR_FILENO);
+	closefrom(STDERR_FILENO + 1);
+	if ((sigfd = shep_signals()) == -1)
+		_exit(1);
+
+#define SHEP_PATH(suffix, buf) \
+	(state_path(spec->dir, spec->id, suffix, buf, sizeof buf) == -1)
+	if (SHEP_PATH(".run", sh.path_run) ||
+	    SHEP_PATH(".exit", sh.path_exit) ||
+	    SHEP_PATH(".log", sh.path_log) ||
+	    SHEP_PATH(".log.1", sh.path_log1))
+		_exit(1);
+#undef SHEP_PATH
+	(void)unlink(sh.path_run);
+	(void)unlink(sh.path_exit);
+
+	shep_log_open(&sh, 0);
+	if (sh.logfd == -1)
+		shep_fail(&sh, "cannot open %s: %s", sh.path_log,
+		    strerror(errno));
+	if ((env = shep_env(spec, idvar, sizeof idvar)) == NULL ||
+	    pipe2(out, O_CLOEXEC) == -1 || pipe2(efd, O_CLOEXEC) == -1 ||
+	    (pid = fork()) == -1)
+		shep_fail(&sh, "cannot start: %s", strerror(errno));
+	if (pid == 0)
+		shep_child(spec, env, self, out[1], efd[1]);
+	(void)setpgid(pid, pid);	/* as the child does: no race */
+	close(out[1]);
+	close(efd[1]);
+	free(env);
+
+	/* End of file on efd: exec worked. */
+	n = shep_read(efd[0], &rep, sizeof rep);
+	close(efd[0]);
+	if (n == sizeof rep) {
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		while (shep_drain(&sh, out[0]) > 0)
+			;
+		if (rep.stage == SHEP_CHDIR)
+			shep_fail(&sh, "cannot chdir to %s: %s", spec->cwd,
+			    strerror(rep.error));
+		shep_fail(&sh, "cannot run %s: %s", spec->argv[0],
+		    strerror(rep.error));
+	}
+
+	m = iso_msg_pack("{s i s i}", "pid", (int)pid, "shepherd", (int)self);
+	if (m != NULL)
+		(void)state_write(sh.path_run, m);
+	iso_msg_free(m);
+
+	status = shep_wait(&sh, pid, out[0], sigfd);
+	if (WIFSIGNALED(status))
+		n = shep_exit_file(&sh, -1, WTERMSIG(status), NULL);
+	else
+		n = shep_exit_file(&sh, WEXITSTATUS(status), -1, NULL);
+	_exit(n == 0 ? 0 : 1);
+}
+
+pid_t
+shep_start(const struct shep_spec *spec)
+{
+	sigset_t	all, old;
+	pid_t		pid;
+	int		saved;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == 0)
+		shep_main(spec);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return (pid);
+}

@@ -1,0 +1,715 @@
+/*
+ * check_dcompute.c: the supervisor's compute service (daemon/compute.c).
+ * Both forms, each way a computation can fail, timeouts, large results
+ * and arguments, dc_stop_all; done called exactly once, from the loop;
+ * no process, zombie or descriptor left behind by any of them.
+ *
+ * The test process is a child subreaper, so that whatever a computation
+ * leaves behind is reparented here and counted by children_count.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "isolate.h"
+#include "testutil.h"
+
+#define MIB	(1024 * 1024)
+
+static char	module[PATH_MAX];
+static int	fds_at_start;
+
+/* Our children, zombies included (one thread). */
+static int
+children_count(void)
+{
+	char	path[64], buf[4096], *tok;
+	FILE	*f;
+	int	n = 0;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/children",
+	    (int)getpid());
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);	/* no CONFIG_PROC_CHILDREN: cannot tell */
+	if (fgets(buf, sizeof buf, f) != NULL)
+		for (tok = strtok(buf, " \n"); tok != NULL;
+		    tok = strtok(NULL, " \n"))
+			n++;
+	fclose(f);
+	return (n);
+}
+
+/* $BUILD/tests/prog/mod_compute, from $BUILD or from where we run. */
+static void
+find_module(void)
+{
+	char		 exe[PATH_MAX], *slash;
+	const char	*build;
+	ssize_t		 n;
+
+	if ((build = getenv("BUILD")) != NULL) {
+		snprintf(module, sizeof module, "%s/tests/prog/mod_compute",
+		    build);
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	ck_assert_ptr_nonnull(slash);
+	*slash = '\0';
+	ck_assert_int_lt(snprintf(module, sizeof module, "%s/prog/mod_compute",
+	    exe), (int)sizeof module);
+}
+
+static void
+begin(void)
+{
+	ck_assert_ptr_nonnull(iso_event_base());
+	ck_assert_int_eq(child_init(iso_event_base()), 0);
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	find_module();
+	ck_assert_int_eq(access(module, R_OK), 0);
+	fds_at_start = tu_fd_count();
+	ck_assert_int_eq(children_count(), 0);
+}
+
+/* Nothing left: no process (orphans come to us), no zombie once the
+   loop has reaped, no descriptor. */
+static void
+end(void)
+{
+	int	i;
+
+	for (i = 0; i < 200 && children_count() > 0; i++) {
+		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
+		tu_sleep_ms(10);
+	}
+	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_fd_count(), fds_at_start);
+}
+
+struct outcome {
+	int	 calls;
+	iso_msg	*result;
+	char	*error;
+};
+
+static void
+done_cb(iso_msg *result, const char *error, void *arg)
+{
+	struct outcome	*o = arg;
+
+	o->calls++;
+	ck_assert((result == NULL) != (error == NULL));
+	o->result = result;
+	o->error = error != NULL ? strdup(error) : NULL;
+}
+
+static void
+outcome_free(struct outcome *o)
+{
+	iso_msg_free(o->result);
+	free(o->error);
+	memset(o, 0, sizeof *o);
+}
+
+/* Run the loop until o is done (at most 30 s), then a few turns more to
+   see that done is not called again. Returns the milliseconds taken. */
+static long
+wait_done(struct outcome *o)
+{
+	struct timeval	t0, t1;
+	int		i;
+
+	gettimeofday(&t0, NULL);
+	while (o->calls == 0) {
+		event_base_loop(iso_event_base(), EVLOOP_ONCE);
+		gettimeofday(&t1, NULL);
+		ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 30);
+	}
+	gettimeofday(&t1, NULL);
+	for (i = 0; i < 5; i++)
+		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
+	ck_assert_int_eq(o->calls, 1);
+	return ((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_usec - t0.tv_usec) / 1000);
+}
+
+/* The so form: function of mod_compute with arg (not freed). */
+static long
+run_so(const char *mod, const char *function, const iso_msg *arg,
+    int timeout_ms, struct outcome *o)
+{
+	struct dc_req	req = { .module = mod, .function = function,
+	    .arg = arg, .timeout_ms = timeout_ms };
+
+	memset(o, 0, sizeof *o);
+	ck_assert_int_eq(dc_start(&req, done_cb, o), 0);
+	ck_assert_int_eq(o->calls, 0);	/* later, from the loop */
+	return (wait_done(o));
+}
+
+/* The command form. */
+static long
+run_cmd(char *const argv[], const iso_msg *arg, int timeout_ms,
+    struct outcome *o)
+{
+	struct dc_req	req = { .argv = argv, .arg = arg,
+	    .timeout_ms = timeout_ms };
+
+	memset(o, 0, sizeof *o);
+	ck_assert_int_eq(dc_start(&req, done_cb, o), 0);
+	ck_assert_int_eq(o->calls, 0);
+	return (wait_done(o));
+}
+
+static void
+assert_error(const struct outcome *o, const char *part)
+{
+	ck_assert_ptr_null(o->result);
+	ck_assert_ptr_nonnull(o->error);
+	ck_assert_msg(strstr(o->error, part) != NULL,
+	    "error \"%s\" does not mention \"%s\"", o->error, part);
+}
+
+START_TEST(so_square)
+{
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 v = 0;
+
+	begin();
+	arg = iso_msg_pack("i", 7);
+	run_so(module, "square", arg, 5000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_int_eq(iso_msg_int(o.result, &v), 0);
+	ck_assert_int_eq(v, 49);
+	iso_msg_free(arg);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_echo_nested)
+{
+	struct outcome	 o;
+	iso_msg		*arg;
+	const char	 raw[] = { 0, 1, 2, (char)0xff };
+
+	begin();
+	arg = iso_msg_pack("{s[ifsn{sb}]sy#s{i[]}}", "list", 1, 2.5, "x",
+	    "deep", 1, "bytes", raw, sizeof raw, "map", 3);
+	ck_assert_ptr_nonnull(arg);
+	run_so(module, "echo", arg, 0, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert(iso_msg_equal(o.result, arg));
+	iso_msg_free(arg);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_big_result)
+{
+	struct outcome	 o;
+	const unsigned char *p;
+	size_t		 len = 0, i;
+
+	begin();
+	run_so(module, "big", NULL, 0, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	p = iso_msg_bytes(o.result, &len);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(len, 4 * MIB);
+	for (i = 0; i < len; i++)
+		if (p[i] != (unsigned char)i)
+			break;
+	ck_assert_uint_eq(i, len);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* A result over the frame limit: the child cannot send it; a child
+   that raised its own limit is refused by the reader and killed. */
+START_TEST(so_result_over_limit)
+{
+	struct outcome	 o;
+	size_t		 old = iso_limit_get(ISO_LIMIT_FRAME);
+
+	begin();
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, MIB), 0);
+	run_so(module, "big", NULL, 0, &o);
+	assert_error(&o, "cannot send the result");
+	outcome_free(&o);
+	run_so(module, "big_unbounded", NULL, 0, &o);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, old), 0);
+	assert_error(&o, "more than the frame limit of 1048576");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_crash)
+{
+	struct outcome	o;
+
+	begin();
+	run_so(module, "crash", NULL, 0, &o);
+	assert_error(&o, "crashed: SIGSEGV");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_timeout)
+{
+	struct outcome	o;
+	long		ms;
+
+	begin();
+	ms = run_so(module, "spin", NULL, 300, &o);
+	assert_error(&o, "timed out after 300 ms");
+	ck_assert_int_ge(ms, 250);
+	ck_assert_int_lt(ms, 5000);
+	ck_assert_int_eq(children_count(), 0);	/* gone and reaped */
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_quit)
+{
+	struct outcome	o;
+
+	begin();
+	run_so(module, "quit", NULL, 0, &o);
+	assert_error(&o, "exited with status 3");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_null_result)
+{
+	struct outcome	o;
+
+	begin();
+	run_so(module, "null_result", NULL, 0, &o);
+	assert_error(&o, "returned NULL");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_missing_module)
+{
+	struct outcome	o;
+
+	begin();
+	run_so("/nonexistent/mod_none.so", "square", NULL, 0, &o);
+	assert_error(&o, "cannot load /nonexistent/mod_none.so");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(so_missing_function)
+{
+	struct outcome	o;
+	char		want[PATH_MAX + 64];
+
+	begin();
+	run_so(module, "no_such_function", NULL, 0, &o);
+	snprintf(want, sizeof want, "no function no_such_function in %s",
+	    module);
+	assert_error(&o, want);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(cmd_square)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"read x; echo $((x*x))", NULL };
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 v = 0;
+
+	begin();
+	arg = iso_msg_pack("i", 5);
+	run_cmd(argv, arg, 5000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_int_eq(iso_msg_int(o.result, &v), 0);
+	ck_assert_int_eq(v, 25);
+	iso_msg_free(arg);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* The argument arrives as one line of JSON; JSON output is a message. */
+START_TEST(cmd_json_both_ways)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"read x; printf '{\"got\": %s}\\n' \"$x\"", NULL };
+	struct outcome	 o;
+	iso_msg		*arg, *want;
+
+	begin();
+	arg = iso_msg_pack("{s[is]}", "a", 1, "two");
+	want = iso_msg_pack("{s{s[is]}}", "got", "a", 1, "two");
+	run_cmd(argv, arg, 5000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert(iso_msg_equal(o.result, want));
+	iso_msg_free(arg);
+	iso_msg_free(want);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(cmd_not_json)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"echo hello, world", NULL };
+	struct outcome	 o;
+	const char	*s;
+	size_t		 len = 0;
+
+	begin();
+	run_cmd(argv, NULL, 5000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	s = iso_msg_str(o.result, &len);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "hello, world");	/* one newline dropped */
+	ck_assert_uint_eq(len, 12);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* Output neither JSON nor UTF-8: bytes, one newline dropped. */
+START_TEST(cmd_not_utf8)
+{
+	char	*argv[] = { (char *)"printf", (char *)"\\377\\n", NULL };
+	struct outcome	 o;
+	const unsigned char *p;
+	size_t		 len = 0;
+
+	begin();
+	run_cmd(argv, NULL, 5000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	p = iso_msg_bytes(o.result, &len);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_uint_eq(p[0], 0xff);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(cmd_exit_1)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"echo 42; exit 1", NULL };
+	struct outcome	o;
+
+	begin();
+	run_cmd(argv, NULL, 5000, &o);
+	assert_error(&o, "exited with status 1");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(cmd_signal)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"kill -TERM $$", NULL };
+	struct outcome	o;
+
+	begin();
+	run_cmd(argv, NULL, 5000, &o);
+	assert_error(&o, "crashed: SIGTERM");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(cmd_no_such_program)
+{
+	char	*argv[] = { (char *)"isolate-no-such-program", NULL };
+	struct outcome	o;
+
+	begin();
+	run_cmd(argv, NULL, 5000, &o);
+	assert_error(&o, "cannot run isolate-no-such-program: No such file");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* 1 MiB the program never reads: no deadlock, no SIGPIPE here. */
+START_TEST(cmd_ignores_large_input)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"echo done", NULL };
+	struct outcome	 o;
+	struct sigaction sa;
+	iso_msg		*arg;
+	char		*s;
+	const char	*r;
+
+	begin();
+	ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+	ck_assert_ptr_eq((void *)sa.sa_handler, (void *)SIG_DFL);
+	s = malloc(MIB + 1);
+	memset(s, 'a', MIB);
+	s[MIB] = '\0';
+	arg = iso_msg_pack("s", s);
+	free(s);
+	run_cmd(argv, arg, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	r = iso_msg_str(o.result, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r, "done");
+	iso_msg_free(arg);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* ... and 1 MiB it does read, echoed back through stdout. */
+START_TEST(cmd_large_round_trip)
+{
+	char	*argv[] = { (char *)"cat", NULL };
+	struct outcome	 o;
+	iso_msg		*arg;
+	char		*s;
+
+	begin();
+	s = malloc(MIB + 1);
+	memset(s, 'b', MIB);
+	s[MIB] = '\0';
+	arg = iso_msg_pack("[s]", s);
+	free(s);
+	run_cmd(argv, arg, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert(iso_msg_equal(o.result, arg));
+	iso_msg_free(arg);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* Output over the frame limit: refused, the program killed. */
+START_TEST(cmd_output_over_limit)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while :; do echo xxxxxxxxxxxxxxx; done", NULL };
+	struct outcome	 o;
+	size_t		 old = iso_limit_get(ISO_LIMIT_FRAME);
+
+	begin();
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, 64 * 1024), 0);
+	run_cmd(argv, NULL, 10000, &o);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, old), 0);
+	assert_error(&o, "output of more than 65536 bytes");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* sleep is sh's child, in its group: the timeout kills both. */
+START_TEST(cmd_timeout)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"sleep 100; echo late", NULL };
+	struct outcome	o;
+	long		ms;
+
+	begin();
+	ms = run_cmd(argv, NULL, 300, &o);
+	assert_error(&o, "timed out after 300 ms");
+	ck_assert_int_lt(ms, 5000);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+/* What a command leaves running in its group when it ends is killed. */
+START_TEST(cmd_background_left_behind)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"sleep 100 & echo 1", NULL };
+	struct outcome	o;
+	long		ms;
+
+	begin();
+	ms = run_cmd(argv, NULL, 0, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_int_lt(ms, 5000);
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
+START_TEST(stop_all)
+{
+	char	*argv[] = { (char *)"sh", (char *)"-c",
+	    (char *)"sleep 100", NULL };
+	struct dc_req	 a = { .module = module, .function = "spin" };
+	struct dc_req	 b = { .argv = argv };
+	struct outcome	 oa, ob;
+	int		 i;
+
+	begin();
+	memset(&oa, 0, sizeof oa);
+	memset(&ob, 0, sizeof ob);
+	ck_assert_int_eq(dc_start(&a, done_cb, &oa), 0);
+	ck_assert_int_eq(dc_start(&b, done_cb, &ob), 0);
+	for (i = 0; i < 10; i++)
+		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
+	tu_sleep_ms(100);	/* sh has started sleep */
+	ck_assert_int_eq(children_count(), 2);
+	dc_stop_all();
+	ck_assert_int_eq(oa.calls, 1);
+	ck_assert_int_eq(ob.calls, 1);
+	assert_error(&oa, "supervisor stopping");
+	assert_error(&ob, "supervisor stopping");
+	outcome_free(&oa);
+	outcome_free(&ob);
+	end();
+	for (i = 0; i < 5; i++)
+		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
+	ck_assert_int_eq(oa.calls, 0);	/* cleared: never called again */
+}
+END_TEST
+
+START_TEST(bad_requests)
+{
+	char	*argv[] = { (char *)"true", NULL }, *empty[] = { NULL };
+	struct dc_req	 both = { .module = "m", .function = "f",
+	    .argv = argv };
+	struct dc_req	 no_fn = { .module = "m" };
+	struct dc_req	 none = { .timeout_ms = 1 };
+	struct dc_req	 no_prog = { .argv = empty };
+	struct outcome	 o;
+
+	begin();
+	errno = 0;
+	ck_assert_int_eq(dc_start(&both, done_cb, &o), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(dc_start(&no_fn, done_cb, &o), -1);
+	ck_assert_int_eq(dc_start(&none, done_cb, &o), -1);
+	ck_assert_int_eq(dc_start(&no_prog, done_cb, &o), -1);
+	ck_assert_int_eq(dc_start(NULL, done_cb, &o), -1);
+	ck_assert_int_eq(dc_start(&(struct dc_req){ .argv = argv }, NULL,
+	    &o), -1);
+	end();
+}
+END_TEST
+
+/* Several at once, finishing in their own order. */
+START_TEST(concurrent)
+{
+	char	*slow[] = { (char *)"sh", (char *)"-c",
+	    (char *)"sleep 0.3; echo 1", NULL };
+	char	*fast[] = { (char *)"sh", (char *)"-c",
+	    (char *)"echo 2", NULL };
+	struct dc_req	 r[3] = {
+		{ .argv = slow }, { .argv = fast },
+		{ .module = module, .function = "square" }
+	};
+	struct outcome	 o[3];
+	iso_msg		*seven;
+	int64_t		 v;
+	int		 i;
+
+	begin();
+	memset(o, 0, sizeof o);
+	seven = iso_msg_pack("i", 7);
+	r[2].arg = seven;
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(dc_start(&r[i], done_cb, &o[i]), 0);
+	for (i = 0; i < 3; i++)
+		wait_done(&o[i]);
+	ck_assert_int_eq(iso_msg_int(o[0].result, &v), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(iso_msg_int(o[1].result, &v), 0);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(iso_msg_int(o[2].result, &v), 0);
+	ck_assert_int_eq(v, 49);
+	for (i = 0; i < 3; i++)
+		outcome_free(&o[i]);
+	iso_msg_free(seven);
+	end();
+}
+END_TEST
+
+static Suite *
+dcompute_suite(void)
+{
+	Suite	*s = suite_create("dcompute");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, so_square);
+	tcase_add_test(tc, so_echo_nested);
+	tcase_add_test(tc, so_big_result);
+	tcase_add_test(tc, so_result_over_limit);
+	tcase_add_test(tc, so_crash);
+	tcase_add_test(tc, so_timeout);
+	tcase_add_test(tc, so_quit);
+	tcase_add_test(tc, so_null_result);
+	tcase_add_test(tc, so_missing_module);
+	tcase_add_test(tc, so_missing_function);
+	tcase_add_test(tc, cmd_square);
+	tcase_add_test(tc, cmd_json_both_ways);
+	tcase_add_test(tc, cmd_not_json);
+	tcase_add_test(tc, cmd_not_utf8);
+	tcase_add_test(tc, cmd_exit_1);
+	tcase_add_test(tc, cmd_signal);
+	tcase_add_test(tc, cmd_no_such_program);
+	tcase_add_test(tc, cmd_ignores_large_input);
+	tcase_add_test(tc, cmd_large_round_trip);
+	tcase_add_test(tc, cmd_output_over_limit);
+	tcase_add_test(tc, cmd_timeout);
+	tcase_add_test(tc, cmd_background_left_behind);
+	tcase_add_test(tc, stop_all);
+	tcase_add_test(tc, bad_requests);
+	tcase_add_test(tc, concurrent);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	struct rlimit	 nocore = { 0, 0 };
+	SRunner		*sr;
+	int		 failed;
+
+	setrlimit(RLIMIT_CORE, &nocore);	/* crashes on purpose */
+	tu_runtime_dir();
+	sr = srunner_create(dcompute_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed ? 1 : 0);
+}

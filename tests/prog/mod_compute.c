@@ -1,0 +1,106 @@
+/*
+ * mod_compute.c: a compute module for check_dcompute, loaded by the
+ * supervisor's compute service. Built -shared without the library: the
+ * process that loads it exports the iso_* functions.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "isolate.h"
+
+#define BIG	(4 * 1024 * 1024)
+
+iso_msg	*square(const iso_msg *);
+iso_msg	*echo(const iso_msg *);
+iso_msg	*crash(const iso_msg *);
+iso_msg	*spin(const iso_msg *);
+iso_msg	*quit(const iso_msg *);
+iso_msg	*null_result(const iso_msg *);
+iso_msg	*big(const iso_msg *);
+
+/* int n: n * n. */
+iso_msg *
+square(const iso_msg *arg)
+{
+	int64_t	n;
+
+	if (iso_msg_int(arg, &n) == -1)
+		return (NULL);
+	return (iso_msg_pack("I", n * n));
+}
+
+/* The argument itself. */
+iso_msg *
+echo(const iso_msg *arg)
+{
+	return (iso_msg_copy(arg));
+}
+
+/* Dies of SIGSEGV. */
+iso_msg *
+crash(const iso_msg *arg)
+{
+	(void)arg;
+	signal(SIGSEGV, SIG_DFL);
+	raise(SIGSEGV);
+	return (NULL);
+}
+
+/* Never returns. */
+iso_msg *
+spin(const iso_msg *arg)
+{
+	volatile unsigned long	n = 0;
+
+	(void)arg;
+	for (;;)
+		n++;
+}
+
+/* Exits with status 3 and no result. */
+iso_msg *
+quit(const iso_msg *arg)
+{
+	(void)arg;
+	_exit(3);
+}
+
+/* Fails. */
+iso_msg *
+null_result(const iso_msg *arg)
+{
+	(void)arg;
+	return (NULL);
+}
+
+/* 4 MiB of bytes, each its offset's low byte: more than a pipe holds. */
+iso_msg *
+big(const iso_msg *arg)
+{
+	unsigned char	*p;
+	iso_msg		*m;
+	size_t		 i;
+
+	(void)arg;
+	if ((p = malloc(BIG)) == NULL)
+		return (NULL);
+	for (i = 0; i < BIG; i++)
+		p[i] = (unsigned char)i;
+	m = iso_msg_pack("y#", p, (size_t)BIG);
+	free(p);
+	return (m);
+}
+
+iso_msg	*big_unbounded(const iso_msg *);
+
+/* big, having raised this process's frame limit: the reader's own
+   limit is what stops it. */
+iso_msg *
+big_unbounded(const iso_msg *arg)
+{
+	iso_limit_set(ISO_LIMIT_FRAME, 64 * 1024 * 1024);
+	return (big(arg));
+}
