@@ -665,6 +665,30 @@ conn_peer(uint64_t peer)
 	return (c);
 }
 
+/*
+ * Call once what sending calls (evbuffer_*, sendmsg), to no effect: a
+ * spawner that has not sent to another isolate yet would otherwise leave
+ * each new isolate to bind those symbols itself after fork (lazy binding
+ * writes the GOT and ld.so's data: copy-on-write faults, every spawn).
+ */
+void
+conn_prebind(void)
+{
+	struct evbuffer_iovec	 vec;
+	struct evbuffer		*b;
+
+	if ((b = evbuffer_new()) != NULL) {
+		if (evbuffer_reserve_space(b, 1, &vec, 1) == 1) {
+			vec.iov_len = 1;
+			(void)evbuffer_commit_space(b, &vec, 1);
+		}
+		(void)evbuffer_peek(b, -1, NULL, &vec, 1);
+		evbuffer_drain(b, evbuffer_get_length(b));
+		evbuffer_free(b);
+	}
+	(void)sendmsg(-1, NULL, MSG_NOSIGNAL | MSG_DONTWAIT);	/* EBADF */
+}
+
 /* The port number as a MessagePack uint, shortest form. */
 static size_t
 conn_put_port(unsigned char *p, uint32_t port)

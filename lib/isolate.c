@@ -109,6 +109,7 @@ static int			no_pidfd;	/* pidfd_open: ENOSYS */
 static int			reap_ep = -1;	/* epoll of our children's
 						   pidfds */
 static struct event		*reap_ev;	/* ... readable: one ended */
+static int			prebound;	/* isolate_prebind done */
 static struct event		*poll_ev;	/* ... so poll by pid */
 static iso_msg			*initial;	/* iso_initial_message */
 static int			initial_done, initial_errno;
@@ -169,6 +170,23 @@ listeners_free(struct listeners *ls)
 		iso_msg_free(l->msg);
 		free(l);
 	}
+}
+
+/*
+ * Call, to no effect, what a new isolate calls that we may not have yet
+ * (loop_graceful's signal calls, the sending path): a first call binds
+ * its symbol, and after fork that writes (copies) the GOT page and ld.so's
+ * pages in every child. Nothing to do where symbols are bound at load.
+ */
+static void
+isolate_prebind(void)
+{
+	struct sigaction	sa;
+	sigset_t		set;
+
+	sigemptyset(&set);
+	(void)sigaction(SIGTERM, NULL, &sa);	/* a query */
+	conn_prebind();
 }
 
 /* Stop watching iso and close its pidfd. */
@@ -488,6 +506,10 @@ isolate_start(struct start *st, iso_isolate **out)
 
 	if ((base = loop_base()) == NULL || iso_runtime_dir() == NULL)
 		return (-1);
+	if (!prebound) {
+		isolate_prebind();
+		prebound = 1;
+	}
 	isolate_reap_some();
 	if ((iso = calloc(1, sizeof *iso)) == NULL)
 		return (msg_fail(ENOMEM, "spawn: out of memory"));

@@ -93,6 +93,8 @@ int		 conn_listen(void);
 int		 conn_pair(int fd, uint64_t peer);
 void		 conn_unpair(uint64_t peer);
 void		 conn_spawner(int fd, uint64_t peer);
+/* Before the first spawn: bind what a new isolate's sends call. */
+void		 conn_prebind(void);
 /* Write what callbacks queued, before the loop waits again. */
 void		 conn_flush(void);
 /* sendmsg calls made so far (tests check that sends are coalesced). */
