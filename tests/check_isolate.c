@@ -1162,6 +1162,111 @@ START_TEST(spawned_isolate_has_no_library_fd)
 }
 END_TEST
 
+/* A SendPort that went to the spawner over the spawn socketpair, then on
+   to a third isolate: the third sends to it directly. */
+static void
+relay_entry(const iso_msg *arg)
+{
+	iso_sendport	echo;
+
+	iso_msg_unpack(arg, "P", &echo);
+	send_to(echo, iso_msg_pack("s", "second-hand"));
+}
+
+START_TEST(third_isolate_sends_to_port_got_second_hand)
+{
+	struct coll	 c;
+	iso_isolate	*echo, *relay;
+	iso_sendport	 theirs;
+	iso_msg		*arg;
+
+	begin();
+	coll_open(&c);
+	spawn_echo(&c, &echo, &theirs);		/* its port came over the pair */
+	arg = iso_msg_pack("P", theirs);
+	ck_assert_int_eq(iso_spawn(relay_entry, arg, &relay), 0);
+	iso_msg_free(arg);
+	/* relay -> echo (by echo's socket) -> us (over echo's pair) */
+	ck_assert(coll_wait_str(&c, "second-hand", 1));
+	ck_assert_int_eq(iso_kill(echo, ISO_IMMEDIATE), 0);
+	iso_isolate_free(echo);
+	iso_isolate_free(relay);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
+/* The spawner's ports and timers, as a spawned isolate sees them. */
+static iso_port		*g_port;
+static iso_timer	*g_timer;
+
+static void
+g_tick(iso_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+}
+
+static void
+g_listen(iso_port *p, const iso_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(void)arg;
+}
+
+static void
+foreign_entry(const iso_msg *arg)
+{
+	iso_port	*mine[4];
+	iso_msg		*m = NULL;
+	int		 i, listen_rc, first_rc;
+
+	(void)arg;
+	/* ours may have the same numbers as the spawner's */
+	for (i = 0; i < 4; i++)
+		mine[i] = iso_port_new();
+	iso_port_close(g_port);			/* not ours: nothing */
+	iso_timer_cancel(g_timer);		/* the same */
+	listen_rc = iso_port_listen(g_port, g_listen, NULL);
+	first_rc = iso_port_first(g_port, &m, 0);
+	/* its SendPort is still the spawner's port */
+	send_to(iso_port_sendport(g_port), iso_msg_pack("{s:i s:i}",
+	    "listen", listen_rc, "first", first_rc));
+	for (i = 0; i < 4; i++)
+		iso_port_close(mine[i]);
+}
+
+START_TEST(spawners_ports_and_timers_are_not_ours)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	const iso_msg	*r;
+	iso_msg		*m;
+	int		 lrc, frc;
+
+	begin();
+	coll_open(&c);
+	g_port = c.p;
+	g_timer = iso_timer_every(1000, g_tick, NULL);
+	ck_assert_ptr_nonnull(g_timer);
+	ck_assert_int_eq(iso_spawn(foreign_entry, NULL, &iso), 0);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "listen"));
+	iso_msg_unpack(r, "{s:i s:i}", "listen", &lrc, "first", &frc);
+	ck_assert_int_eq(lrc, -1);
+	ck_assert_int_eq(frc, -1);
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    m = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(m);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 0);
+	iso_timer_cancel(g_timer);
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* A spawned isolate holds its spawner's handles as memory only. */
 static iso_isolate	*g_sibling;
 
@@ -1544,6 +1649,8 @@ isolate_suite(void)
 	tcase_add_test(tc, spawn_exec_kill_before_next_event);
 	/* last: when it fails, the program's socket is gone for good */
 	tcase_add_test(tc, plain_fork_exit_leaves_isolates_alone);
+	tcase_add_test(tc, third_isolate_sends_to_port_got_second_hand);
+	tcase_add_test(tc, spawners_ports_and_timers_are_not_ours);
 	suite_add_tcase(s, tc);
 	return (s);
 }
