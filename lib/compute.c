@@ -41,11 +41,7 @@ static int	result_fd = -1;		/* in the computing isolate */
 void
 compute_forget(void)
 {
-	if (wait_fd != -1)
-		close(wait_fd);
-	if (result_fd != -1)
-		close(result_fd);
-	wait_fd = result_fd = -1;
+	wait_fd = result_fd = -1;	/* closed with the library's others */
 }
 
 /* One frame: [tag] or [tag, m], encoded in place. The reason a result
@@ -86,6 +82,7 @@ compute_child(void *arg)
 	iso_msg		*r, *why;
 
 	result_fd = c->fd;
+	(void)loop_fd_own(result_fd);
 	r = c->fn(c->arg);
 	if (r == NULL)
 		(void)compute_send(c->fd, COMPUTE_NULL, NULL);
@@ -95,7 +92,7 @@ compute_child(void *arg)
 		(void)compute_send(c->fd, COMPUTE_UNSENDABLE, why);
 		iso_msg_free(why);
 	}
-	close(c->fd);
+	loop_fd_close(c->fd);
 	result_fd = -1;
 	iso_msg_free(r);
 	loop_exit(0);
@@ -169,11 +166,16 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 		return (-1);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return (msg_fail(errno, "compute: socketpair: %m"));
+	if (loop_fd_own(sv[0]) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return (-1);
+	}
 	wait_fd = sv[0];
 	c.fn = fn;
 	c.arg = arg;
 	c.fd = sv[1];
-	if (isolate_fork(compute_child, &c, &iso) == -1)
+	if (isolate_fork(compute_child, &c, 0, &iso) == -1)
 		goto fail;
 	close(sv[1]);
 	sv[1] = -1;
@@ -190,7 +192,7 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	/* It has started writing, or has gone: a blocking read is fine. */
 	rc = compute_read(sv[0], &tag, &m);
 	saved = errno;
-	close(sv[0]);
+	loop_fd_close(sv[0]);
 	sv[0] = wait_fd = -1;
 	isolate_wait(iso, &code, &status);
 	iso_isolate_free(iso);
@@ -230,8 +232,7 @@ fail:
 		(void)iso_kill(iso, ISO_IMMEDIATE);
 		iso_isolate_free(iso);
 	}
-	if (sv[0] != -1)
-		close(sv[0]);
+	loop_fd_close(sv[0]);
 	if (sv[1] != -1)
 		close(sv[1]);
 	wait_fd = -1;

@@ -70,6 +70,10 @@ static char			scratch[SCRATCH];
 static char			*spare;		/* see conn_keep */
 unsigned long			 conn_writes;	/* sendmsg calls, for tests */
 static size_t			 spare_cap;
+static int			 spawner_fd = -1; /* our end of the pair to
+						   our spawner, until used */
+static uint64_t			 spawner_id;
+
 
 static void
 conn_log(const char *fmt, ...)
@@ -100,8 +104,7 @@ conn_free(struct conn *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	free(c->in);
-	if (c->fd != -1)
-		close(c->fd);
+	loop_fd_close(c->fd);
 	free(c);
 }
 
@@ -281,6 +284,79 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 static void	conn_accept_cb(evutil_socket_t, short, void *);
 
+/*
+ * A connection to `peer` on `fd`, one end of a socketpair made when one
+ * of us spawned the other: open at once, and it carries frames both ways
+ * (unlike a connection we made, where only EOF comes back). NULL with
+ * errno; fd is closed then.
+ */
+static struct conn *
+conn_pair_new(int fd, uint64_t peer)
+{
+	struct event_base	*base;
+	struct conn		*c;
+
+	if ((base = loop_base()) == NULL || (c = conn_new(fd)) == NULL) {
+		loop_fd_close(fd);
+		msg_fail(ENOMEM, "connection: out of memory");
+		return (NULL);
+	}
+	c->state = CONN_OPEN;
+	if ((c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb,
+	    c)) == NULL || table_put(&peers, peer, c) == -1) {
+		conn_free(c);
+		msg_fail(ENOMEM, "connection: out of memory");
+		return (NULL);
+	}
+	c->peer = peer;
+	if (event_add(c->rev, NULL) == -1) {
+		conn_free(c);
+		msg_fail(EIO, "connection: cannot watch it");
+		return (NULL);
+	}
+	return (c);
+}
+
+int
+conn_pair(int fd, uint64_t peer)
+{
+	if (loop_fd_own(fd) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (conn_pair_new(fd, peer) == NULL ? -1 : 0);
+}
+
+void
+conn_unpair(uint64_t peer)
+{
+	struct conn	*c;
+
+	if ((c = table_get(&peers, peer)) != NULL)
+		conn_free(c);
+}
+
+void
+conn_spawner(int fd, uint64_t peer)
+{
+	if (loop_fd_own(fd) == -1) {
+		close(fd);	/* we shall connect to its socket instead */
+		return;
+	}
+	spawner_fd = fd;
+	spawner_id = peer;
+}
+
+/* The connection to our spawner on the pair, on first use. */
+static struct conn *
+conn_spawner_open(void)
+{
+	int	fd = spawner_fd;
+
+	spawner_fd = -1;
+	return (conn_pair_new(fd, spawner_id));
+}
+
 static void
 conn_relisten_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -316,12 +392,16 @@ conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			}
 			return;
 		}
+		if (loop_fd_own(fd) == -1) {
+			close(fd);
+			continue;
+		}
 		len = sizeof cred;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
 		    cred.uid != geteuid()) {
 			conn_log("refused a connection from uid %d",
 			    (int)cred.uid);
-			close(fd);
+			loop_fd_close(fd);
 			continue;
 		}
 		if ((c = conn_new(fd)) == NULL ||
@@ -331,7 +411,7 @@ conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			if (c != NULL)
 				conn_free(c);
 			else
-				close(fd);
+				loop_fd_close(fd);
 			continue;
 		}
 		c->pid = cred.pid;
@@ -349,6 +429,9 @@ conn_listen(void)
 
 	if (listen_fd != -1)
 		return (0);
+	/* With ports of our own, what our spawner sends us must be read. */
+	if (spawner_fd != -1)
+		(void)conn_spawner_open();
 	if ((base = loop_base()) == NULL ||
 	    rtdir_sock_path(loop_self(), listen_path, sizeof listen_path) == -1)
 		return (-1);
@@ -363,6 +446,12 @@ conn_listen(void)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
 		goto fail;
+	if (loop_fd_own(fd) == -1) {
+		close(fd);
+		fd = -1;
+		errno = ENOMEM;
+		goto fail;
+	}
 	unlink(tmp);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
 	    listen(fd, SOMAXCONN) == -1 || rename(tmp, listen_path) == -1)
@@ -378,7 +467,7 @@ fail:
 		event_free(listen_ev);
 	listen_ev = NULL;
 	if (fd != -1) {
-		close(fd);
+		loop_fd_close(fd);
 		unlink(tmp);
 	}
 	return (msg_fail(saved, "cannot listen on %s: %s", listen_path,
@@ -446,6 +535,18 @@ conn_eof_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void	conn_retry_cb(evutil_socket_t, short, void *);
+
+/* Give c what sending needs, on first use for a pair: 0 or -1. */
+static int
+conn_outbuf(struct conn *c)
+{
+	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
+		return (msg_fail(ENOMEM, "send: out of memory"));
+	if (c->wev == NULL && (c->wev = event_new(loop_base(), c->fd,
+	    EV_WRITE, conn_write_cb, c)) == NULL)
+		return (msg_fail(ENOMEM, "send: out of memory"));
+	return (0);
+}
 
 /* 0 connected, 1 try again later, -1 with errno. */
 static int
@@ -517,6 +618,8 @@ conn_peer(uint64_t peer)
 
 	if ((c = table_get(&peers, peer)) != NULL)
 		return (c);
+	if (peer == spawner_id && spawner_fd != -1)
+		return (conn_spawner_open());
 	if ((base = loop_base()) == NULL)
 		return (NULL);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -524,8 +627,12 @@ conn_peer(uint64_t peer)
 		msg_fail(errno, "send: socket: %s", strerror(errno));
 		return (NULL);
 	}
-	if ((c = conn_new(fd)) == NULL) {
+	if (loop_fd_own(fd) == -1) {
 		close(fd);
+		return (NULL);
+	}
+	if ((c = conn_new(fd)) == NULL) {
+		loop_fd_close(fd);
 		msg_fail(ENOMEM, "send: out of memory");
 		return (NULL);
 	}
@@ -558,6 +665,30 @@ conn_peer(uint64_t peer)
 	return (c);
 }
 
+/*
+ * Call once what sending calls (evbuffer_*, sendmsg), to no effect: a
+ * spawner that has not sent to another isolate yet would otherwise leave
+ * each new isolate to bind those symbols itself after fork (lazy binding
+ * writes the GOT and ld.so's data: copy-on-write faults, every spawn).
+ */
+void
+conn_prebind(void)
+{
+	struct evbuffer_iovec	 vec;
+	struct evbuffer		*b;
+
+	if ((b = evbuffer_new()) != NULL) {
+		if (evbuffer_reserve_space(b, 1, &vec, 1) == 1) {
+			vec.iov_len = 1;
+			(void)evbuffer_commit_space(b, &vec, 1);
+		}
+		(void)evbuffer_peek(b, -1, NULL, &vec, 1);
+		evbuffer_drain(b, evbuffer_get_length(b));
+		evbuffer_free(b);
+	}
+	(void)sendmsg(-1, NULL, MSG_NOSIGNAL | MSG_DONTWAIT);	/* EBADF */
+}
+
 /* The port number as a MessagePack uint, shortest form. */
 static size_t
 conn_put_port(unsigned char *p, uint32_t port)
@@ -584,7 +715,7 @@ conn_send(iso_sendport to, const iso_msg *m)
 
 	if (wire_bound(m, &bound) == -1)
 		return (-1);
-	if ((c = conn_peer(to.isolate)) == NULL)
+	if ((c = conn_peer(to.isolate)) == NULL || conn_outbuf(c) == -1)
 		return (-1);
 	queued = evbuffer_get_length(c->out);
 	if (queued > 0 && queued + bound > msg_limit_queue)
@@ -642,7 +773,7 @@ conn_drain(int timeout_ms)
 {
 	struct pollfd	 pfd[64];
 	struct conn	*c, *next;
-	int		 deadline = conn_now_ms() + timeout_ms, n, left;
+	int		 deadline = 0, n, left;
 
 	for (;;) {
 		n = 0;
@@ -665,7 +796,12 @@ conn_drain(int timeout_ms)
 				n++;
 			}
 		}
-		if (n == 0 || (left = deadline - conn_now_ms()) <= 0)
+		if (n == 0)
+			break;
+		/* Only now: a first clock_gettime would be bound here. */
+		if (deadline == 0)
+			deadline = conn_now_ms() + timeout_ms;
+		if ((left = deadline - conn_now_ms()) <= 0)
 			break;
 		if (poll(pfd, (nfds_t)n, left < 10 ? left : 10) == -1 &&
 		    errno != EINTR)
@@ -678,20 +814,17 @@ conn_drain(int timeout_ms)
 void
 conn_forget(void)
 {
-	struct conn	*c;
-
-	while ((c = LIST_FIRST(&conns)) != NULL) {
-		c->peer = 0;	/* the table goes as a whole below */
-		conn_free(c);
-	}
-	table_clear(&peers);
-	free(spare);
+	loop_keep(LIST_FIRST(&conns));
+	loop_keep(peers.slots);
+	loop_keep(spare);
+	loop_keep(listen_ev);
+	LIST_INIT(&conns);
+	TAILQ_INIT(&dirty);
+	memset(&peers, 0, sizeof peers);
 	spare = NULL;
 	spare_cap = 0;
-	if (listen_ev != NULL)
-		event_free(listen_ev);
 	listen_ev = NULL;
-	if (listen_fd != -1)
-		close(listen_fd);	/* the parent's: never unlink it */
-	listen_fd = -1;
+	listen_fd = -1;		/* the spawner's: closed, never unlinked */
+	spawner_fd = -1;
+	spawner_id = 0;
 }

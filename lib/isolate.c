@@ -3,16 +3,19 @@
  * Isolate.kill, exit and error listeners, reaping, Isolate.exit, and a
  * spawner's end taking its isolates with it.
  *
- * Each child is watched through a pidfd in the loop (an event that does
- * not keep iso_run going) and reaped with waitid(P_PIDFD): the library
+ * Each child's pidfd is in one epoll instance of ours, watched by one
+ * event of the loop (which does not keep iso_run going), and the child is
+ * reaped with waitid(P_PIDFD): the library
  * waits for no pid but its own isolates' and never touches SIGCHLD, so a
  * program's own children stay its own. Where pidfd_open is missing
  * (Linux < 5.3, valgrind < 3.20) a timer polls each child's pid with
  * WNOHANG instead. A handle lives while the program holds it or its
  * child is unreaped, whichever is longer.
  */
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/queue.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -62,14 +65,16 @@ struct iso_isolate {
 	int			 pidfd;		/* -1 once reaped, or when
 						   there are no pidfds */
 	uint64_t		 id;		/* the child's isolate id */
-	struct event		*ev;		/* pidfd readable: it ended */
+	uint64_t		 owner;		/* the id of its spawner: in a
+						   new isolate, the spawner's
+						   handles are not its own */
+	int			 watched;	/* its pidfd is in reap_ep */
 	int			 held;		/* the program holds the handle */
 	int			 ended;		/* reaped: code and status set */
 	int			 code;		/* CLD_EXITED, CLD_KILLED,
 						   CLD_DUMPED; 0 unknown */
 	int			 status;	/* exit status or signal */
 	int			 killed;	/* iso_kill was called */
-	int			 foreign;	/* our spawner's, not ours */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -78,6 +83,9 @@ struct iso_isolate {
 struct start {
 	void		(*child)(struct start *);
 	uint64_t	 id;
+	int		 flags;		/* ISOLATE_* */
+	int		 pairfd;	/* the child's end of the pair */
+	uint64_t	 spawner;	/* our id, for the child */
 	sigset_t	 mask;		/* the caller's, restored in both */
 	iso_isolate	*iso;
 	/* fork */
@@ -98,9 +106,21 @@ struct spawn_ctx {
 static LIST_HEAD(, iso_isolate)	isolates = LIST_HEAD_INITIALIZER(isolates);
 static pid_t			owner;		/* whose children these are */
 static int			no_pidfd;	/* pidfd_open: ENOSYS */
+static int			reap_ep = -1;	/* epoll of our children's
+						   pidfds */
+static struct event		*reap_ev;	/* ... readable: one ended */
+static int			prebound;	/* isolate_prebind done */
 static struct event		*poll_ev;	/* ... so poll by pid */
 static iso_msg			*initial;	/* iso_initial_message */
 static int			initial_done, initial_errno;
+
+
+/* A handle of the isolate that spawned us (or of its spawner...). */
+static int
+isolate_foreign(const iso_isolate *iso)
+{
+	return (iso->owner != loop_self());
+}
 
 static int
 sys_pidfd_open(pid_t pid)
@@ -112,7 +132,7 @@ sys_pidfd_open(pid_t pid)
 static int
 isolate_signal(const iso_isolate *iso, int sig)
 {
-	if (iso->ended || iso->foreign) {
+	if (iso->ended || isolate_foreign(iso)) {
 		errno = ESRCH;
 		return (-1);
 	}
@@ -152,18 +172,44 @@ listeners_free(struct listeners *ls)
 	}
 }
 
-/* Free iso once nothing needs it: not held, and reaped or not ours. */
+/*
+ * Call, to no effect, what a new isolate calls that we may not have yet
+ * (loop_graceful's signal calls, the sending path): a first call binds
+ * its symbol, and after fork that writes (copies) the GOT page and ld.so's
+ * pages in every child. Nothing to do where symbols are bound at load.
+ */
+static void
+isolate_prebind(void)
+{
+	struct sigaction	sa;
+	sigset_t		set;
+
+	sigemptyset(&set);
+	(void)sigaction(SIGTERM, NULL, &sa);	/* a query */
+	conn_prebind();
+}
+
+/* Stop watching iso and close its pidfd. */
+static void
+isolate_unwatch(iso_isolate *iso)
+{
+	if (iso->watched)
+		(void)epoll_ctl(reap_ep, EPOLL_CTL_DEL, iso->pidfd, NULL);
+	iso->watched = 0;
+	loop_fd_close(iso->pidfd);
+	iso->pidfd = -1;
+}
+
+/* Free iso once nothing needs it: not held, and reaped. Our spawner's
+   handles stay as they are in our copy of its memory. */
 static void
 isolate_release(iso_isolate *iso)
 {
-	if (iso->held || (!iso->ended && !iso->foreign))
+	if (iso->held || !iso->ended || isolate_foreign(iso))
 		return;
 	LIST_REMOVE(iso, link);
 	listeners_free(&iso->listeners);
-	if (iso->ev != NULL)
-		event_free(iso->ev);
-	if (iso->pidfd != -1)
-		close(iso->pidfd);
+	isolate_unwatch(iso);
 	free(iso);
 }
 
@@ -242,12 +288,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
-	if (iso->ev != NULL)
-		event_free(iso->ev);
-	iso->ev = NULL;
-	if (iso->pidfd != -1)
-		close(iso->pidfd);
-	iso->pidfd = -1;
+	isolate_unwatch(iso);
 	if (rtdir_sock_path(iso->id, path, sizeof path) == 0)
 		(void)unlink(path);
 	if (fire)
@@ -267,7 +308,7 @@ isolate_reap(iso_isolate *iso, int block, int fire)
 	siginfo_t	si;
 	int		rc;
 
-	if (iso->ended || iso->foreign)
+	if (iso->ended || isolate_foreign(iso))
 		return (1);
 	memset(&si, 0, sizeof si);
 	do
@@ -288,12 +329,30 @@ isolate_reap(iso_isolate *iso, int block, int fire)
 	return (1);
 }
 
+/* Reap every child whose pidfd is readable, without waiting. */
+static void
+isolate_reap_ready(void)
+{
+	struct epoll_event	ev[REAP_BATCH];
+	int			n, i;
+
+	do {
+		while ((n = epoll_wait(reap_ep, ev, REAP_BATCH, 0)) == -1 &&
+		    errno == EINTR)
+			;
+		/* reaping one frees no other, so ev[] stays good */
+		for (i = 0; i < n; i++)
+			isolate_reap(ev[i].data.ptr, 0, 1);
+	} while (n == REAP_BATCH);
+}
+
 static void
 isolate_watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	isolate_reap(arg, 0, 1);
+	(void)arg;
+	isolate_reap_ready();
 }
 
 /* Without pidfds: reap by pid what has ended; stop when none is left. */
@@ -308,7 +367,7 @@ isolate_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
 		next = LIST_NEXT(iso, link);
-		if (!iso->ended && !iso->foreign && iso->pidfd == -1)
+		if (!iso->ended && iso->pidfd == -1)
 			left += !isolate_reap(iso, 0, 1);
 	}
 	if (left == 0 && poll_ev != NULL) {
@@ -321,13 +380,32 @@ isolate_poll_cb(evutil_socket_t fd, short what, void *arg)
 static int
 isolate_watch(struct event_base *base, iso_isolate *iso)
 {
-	struct timeval	tv = { 0, POLL_MS * 1000 };
+	struct timeval		tv = { 0, POLL_MS * 1000 };
+
+	struct epoll_event	ev;
 
 	if (iso->pidfd != -1) {
-		if ((iso->ev = event_new(base, iso->pidfd, EV_READ | EV_PERSIST,
-		    isolate_watch_cb, iso)) == NULL ||
-		    event_add(iso->ev, NULL) == -1)
+		if (reap_ep == -1) {
+			if ((reap_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+				return (-1);
+			if (loop_fd_own(reap_ep) == -1 ||
+			    (reap_ev = event_new(base, reap_ep, EV_READ |
+			    EV_PERSIST, isolate_watch_cb, NULL)) == NULL ||
+			    event_add(reap_ev, NULL) == -1) {
+				if (reap_ev != NULL)
+					event_free(reap_ev);
+				reap_ev = NULL;
+				loop_fd_close(reap_ep);
+				reap_ep = -1;
+				return (-1);
+			}
+		}
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLIN;
+		ev.data.ptr = iso;
+		if (epoll_ctl(reap_ep, EPOLL_CTL_ADD, iso->pidfd, &ev) == -1)
 			return (-1);
+		iso->watched = 1;
 		return (0);
 	}
 	if (poll_ev != NULL)
@@ -345,35 +423,22 @@ isolate_watch(struct event_base *base, iso_isolate *iso)
 
 /*
  * Reap whatever has ended without running the loop, so that a program
- * that never runs it does not pile up zombies. One poll per batch.
+ * that never runs it does not pile up zombies: one epoll_wait, whatever
+ * the number of children (by pid, one at a time, without pidfds).
  */
 static void
 isolate_reap_some(void)
 {
-	struct pollfd	 pfd[REAP_BATCH];
-	iso_isolate	*batch[REAP_BATCH], *iso, *next;
-	int		 n, i;
+	iso_isolate	*iso, *next;
 
-	iso = LIST_FIRST(&isolates);
-	while (iso != NULL) {
-		for (n = 0; iso != NULL && n < REAP_BATCH; iso = next) {
-			next = LIST_NEXT(iso, link);
-			if (iso->ended || iso->foreign)
-				continue;
-			if (iso->pidfd == -1) {
-				isolate_reap(iso, 0, 1);	/* by pid */
-				continue;
-			}
-			pfd[n].fd = iso->pidfd;
-			pfd[n].events = POLLIN;
-			pfd[n].revents = 0;
-			batch[n++] = iso;
-		}
-		/* iso, the next batch's start, is not reaped by this one */
-		if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0)
-			for (i = 0; i < n; i++)
-				if (pfd[i].revents != 0)
-					isolate_reap(batch[i], 0, 1);
+	if (reap_ep != -1)
+		isolate_reap_ready();
+	if (!no_pidfd)
+		return;
+	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
+		next = LIST_NEXT(iso, link);
+		if (!iso->ended && iso->pidfd == -1)
+			isolate_reap(iso, 0, 1);
 	}
 }
 
@@ -387,7 +452,7 @@ isolate_kill_all(void)
 		return;
 	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
 		next = LIST_NEXT(iso, link);
-		if (iso->ended || iso->foreign)
+		if (iso->ended)
 			continue;
 		iso->killed = 1;
 		(void)isolate_signal(iso, SIGKILL);
@@ -398,28 +463,18 @@ isolate_kill_all(void)
 void
 isolate_forget(void)
 {
-	iso_isolate	*iso, *next;
-
 	/* Our spawner's isolates are our siblings: let them be. */
-	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
-		next = LIST_NEXT(iso, link);
-		if (iso->ev != NULL)
-			event_free(iso->ev);
-		iso->ev = NULL;
-		if (iso->pidfd != -1)
-			close(iso->pidfd);
-		iso->pidfd = -1;
-		listeners_free(&iso->listeners);
-		iso->foreign = 1;
-		isolate_release(iso);	/* kept while the program holds it */
-	}
-	if (poll_ev != NULL)
-		event_free(poll_ev);
+	loop_keep(LIST_FIRST(&isolates));
+	loop_keep(initial);
+	loop_keep(reap_ev);
+	loop_keep(poll_ev);
+	LIST_INIT(&isolates);
+	reap_ep = -1;
+	reap_ev = NULL;
 	poll_ev = NULL;
 	compute_forget();
 	/* A spawned isolate has no initial message (and must not read the
 	   spawner's descriptor 3 if the spawner has not yet). */
-	iso_msg_free(initial);
 	initial = NULL;
 	initial_done = 1;
 	initial_errno = ENOENT;
@@ -433,6 +488,12 @@ isolate_forget(void)
  * and reaped at our exit. Signals stay blocked until the pidfd is open, so
  * no handler of the program can run in this thread (and reap the pid) in
  * between.
+ *
+ * Every page either process writes while they share it is copied, so
+ * what can be made before fork is (the handle, the connection to the
+ * child), and the child calls only functions that we have called (a
+ * first call binds its symbol, writing pages): syscall() for prctl and
+ * getppid.
  */
 static int
 isolate_start(struct start *st, iso_isolate **out)
@@ -441,31 +502,59 @@ isolate_start(struct start *st, iso_isolate **out)
 	iso_isolate		*iso;
 	sigset_t		 all;
 	pid_t			 parent, pid;
-	int			 pidfd, saved;
+	int			 pidfd, saved, sv[2] = { -1, -1 };
 
 	if ((base = loop_base()) == NULL || iso_runtime_dir() == NULL)
 		return (-1);
+	if (!prebound) {
+		isolate_prebind();
+		prebound = 1;
+	}
 	isolate_reap_some();
 	if ((iso = calloc(1, sizeof *iso)) == NULL)
 		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	STAILQ_INIT(&iso->listeners);
 	iso->pidfd = -1;
+	iso->id = st->id;
+	iso->owner = st->spawner = loop_self();
+	iso->held = 1;
 	st->iso = iso;
+	st->pairfd = -1;
+	if (st->flags & ISOLATE_PAIR) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0, sv) == -1) {
+			saved = errno;
+			free(iso);
+			return (msg_fail(saved, "spawn: socketpair: %s",
+			    strerror(saved)));
+		}
+		if (conn_pair(sv[0], st->id) == -1) {	/* closes sv[0] */
+			saved = errno;
+			close(sv[1]);
+			free(iso);
+			return (msg_fail(saved, "spawn: %s", iso_error()));
+		}
+		st->pairfd = sv[1];
+	}
 	parent = getpid();
 
 	fflush(NULL);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &st->mask);
 	if ((pid = fork()) == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);	/* the spawner is already gone */
+		(void)syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+		if (syscall(SYS_getppid) != parent)
+			syscall(SYS_exit_group, 1);	/* the spawner is gone */
 		st->child(st);
 		_exit(1);
 	}
+	saved = errno;
+	if (sv[1] != -1)
+		close(sv[1]);
 	if (pid == -1) {
-		saved = errno;
 		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+		if (sv[1] != -1)
+			conn_unpair(st->id);
 		free(iso);
 		return (msg_fail(saved, "spawn: fork: %s", strerror(saved)));
 	}
@@ -473,12 +562,16 @@ isolate_start(struct start *st, iso_isolate **out)
 	    errno == ENOSYS)) {
 		no_pidfd = 1;		/* we shall poll by pid */
 		pidfd = -1;
-	} else if (pidfd == -1) {
+	} else if (pidfd == -1 || loop_fd_own(pidfd) == -1) {
 		saved = errno;
+		if (pidfd != -1)
+			close(pidfd);
 		(void)kill(pid, SIGKILL);	/* unreaped: still ours */
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
 		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+		if (sv[1] != -1)
+			conn_unpair(st->id);
 		free(iso);
 		return (msg_fail(saved, "spawn: pidfd_open: %s",
 		    strerror(saved)));
@@ -487,11 +580,9 @@ isolate_start(struct start *st, iso_isolate **out)
 
 	iso->pid = pid;
 	iso->pidfd = pidfd;
-	iso->id = st->id;
-	iso->held = 1;
 	owner = parent;
 	LIST_INSERT_HEAD(&isolates, iso, link);
-	if (isolate_watch(base, iso) == -1) {
+	if ((st->flags & ISOLATE_WATCH) && isolate_watch(base, iso) == -1) {
 		iso->killed = 1;
 		(void)isolate_signal(iso, SIGKILL);
 		isolate_reap(iso, 1, 0);
@@ -505,8 +596,7 @@ isolate_start(struct start *st, iso_isolate **out)
 
 /*
  * In the child of isolate_fork: become an isolate, run fn. The spawner's
- * handle on us (st->iso) is left alone: freeing it would only cost a
- * copy-on-write fault, and st keeps it reachable.
+ * handle on us (st->iso) is left alone, as is all its state.
  */
 static void
 fork_child(struct start *st)
@@ -515,19 +605,22 @@ fork_child(struct start *st)
 	void	*ctx = st->ctx;
 
 	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
-	loop_child(st->id);
+	loop_child(st->id, (st->flags & ISOLATE_WATCH) != 0);
+	if (st->pairfd != -1)
+		conn_spawner(st->pairfd, st->spawner);
 	fn(ctx);
 	loop_exit(0);
 }
 
 int
-isolate_fork(void (*fn)(void *), void *ctx, iso_isolate **out)
+isolate_fork(void (*fn)(void *), void *ctx, int flags, iso_isolate **out)
 {
 	struct start	st;
 
 	memset(&st, 0, sizeof st);
 	st.child = fork_child;
 	st.id = loop_new_id();
+	st.flags = flags;
 	st.fn = fn;
 	st.ctx = ctx;
 	return (isolate_start(&st, out));
@@ -553,7 +646,8 @@ iso_spawn(void (*entry)(const iso_msg *), const iso_msg *arg,
 		return (msg_fail(EINVAL, "spawn: no entry function"));
 	c.entry = entry;
 	c.arg = arg;
-	if (isolate_fork(spawn_entry, &c, &iso) == -1)
+	if (isolate_fork(spawn_entry, &c, ISOLATE_PAIR | ISOLATE_WATCH, &iso) ==
+	    -1)
 		return (-1);
 	if (out != NULL)
 		*out = iso;
@@ -640,6 +734,7 @@ iso_spawn_exec(char *const argv[], const iso_msg *arg, iso_isolate **out)
 		return (-1);
 	st.child = exec_child;
 	st.id = loop_new_id();
+	st.flags = ISOLATE_WATCH;
 	st.argv = argv;
 	if ((st.memfd = memfd_create("iso-init", MFD_CLOEXEC)) == -1) {
 		msg_fail(errno, "spawn_exec: memfd_create: %m");
@@ -742,7 +837,7 @@ iso_initial_message(void)
 int
 isolate_wait(iso_isolate *iso, int *code, int *status)
 {
-	if (iso->foreign)
+	if (isolate_foreign(iso))
 		return (msg_fail(ESRCH, "isolate %d is not ours",
 		    (int)iso->pid));
 	isolate_reap(iso, 1, 1);
@@ -759,7 +854,7 @@ iso_kill(iso_isolate *iso, int priority)
 	if (iso == NULL ||
 	    (priority != ISO_IMMEDIATE && priority != ISO_BEFORE_NEXT_EVENT))
 		return (msg_fail(EINVAL, "kill: bad priority"));
-	if (iso->foreign)
+	if (isolate_foreign(iso))
 		return (msg_fail(ESRCH, "kill: isolate %d is not ours",
 		    (int)iso->pid));
 	/* An end of its own is told as it was, not as a kill. */
@@ -796,7 +891,7 @@ isolate_listen(iso_isolate *iso, int error, iso_sendport to,
 
 	if (iso == NULL || to.isolate == 0 || to.port == 0)
 		return (msg_fail(EINVAL, "listener: no isolate or no port"));
-	if (iso->foreign)
+	if (isolate_foreign(iso))
 		return (msg_fail(ESRCH, "listener: isolate %d is not ours",
 		    (int)iso->pid));
 	if ((l = calloc(1, sizeof *l)) == NULL)

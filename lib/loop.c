@@ -8,10 +8,14 @@
  * program runs the base itself, every send is written at once.
  */
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +32,176 @@ static struct event_base	*base;
 static uint64_t			 self_id;
 static int			 holds;
 static int			 running;	/* inside iso_run/loop_wait */
-static int			 exiting;	/* SIGTERM: end before the
+static volatile sig_atomic_t	 exiting;	/* SIGTERM: end before the
 						   next event */
 static int			 term_pipe[2] = { -1, -1 };
 static struct event		*term_ev;
 static int			 atexit_done;
 static pid_t			 base_pid;	/* the process of `base` */
+static int			 forked;	/* 1 from loop_child until the
+						   base is made: one thread */
+static uint64_t			*fd_bits;	/* the library's descriptors */
+static size_t			 fd_words;
+
+/* What a new isolate inherited and leaves untouched (see loop_child),
+   kept reachable for leak checkers, one link for each generation. */
+#define KEEP_MAX	16
+struct keep {
+	struct keep	*prev;
+	void		*p[KEEP_MAX];
+	int		 n;
+};
+static struct keep	*kept;
 
 static void	loop_atexit(void);
+
+/* ---- descriptors the library owns ----------------------------------------- */
+
+int
+loop_fd_own(int fd)
+{
+	uint64_t	*bits;
+	size_t		 words, w = (size_t)fd / 64;
+
+	if (fd < 0)
+		return (msg_fail(EBADF, "loop: not a descriptor"));
+	if (w >= fd_words) {
+		words = w + 1 > fd_words * 2 ? w + 1 : fd_words * 2;
+		if ((bits = realloc(fd_bits, words * sizeof *bits)) == NULL)
+			return (msg_fail(ENOMEM, "loop: out of memory"));
+		memset(bits + fd_words, 0, (words - fd_words) * sizeof *bits);
+		fd_bits = bits;
+		fd_words = words;
+	}
+	fd_bits[w] |= (uint64_t)1 << (fd % 64);
+	return (0);
+}
+
+void
+loop_fd_disown(int fd)
+{
+	if (fd >= 0 && (size_t)fd / 64 < fd_words)
+		fd_bits[fd / 64] &= ~((uint64_t)1 << (fd % 64));
+}
+
+void
+loop_fd_close(int fd)
+{
+	if (fd < 0)
+		return;
+	loop_fd_disown(fd);
+	close(fd);
+}
+
+/* Close [first, last]: one close_range where the kernel has it. */
+static void
+loop_close_run(int first, int last)
+{
+	int	fd;
+
+	if (syscall(SYS_close_range, (unsigned)first, (unsigned)last, 0) == 0)
+		return;
+	for (fd = first; fd <= last; fd++)
+		close(fd);
+}
+
+/* In a new isolate: close every descriptor the spawner's library owned,
+   one close_range per run of them, reading the set and writing nothing
+   of it. */
+static void
+loop_fd_close_all(void)
+{
+	size_t		w;
+	uint64_t	x;
+	int		b, first = -1, fd;
+
+	for (w = 0; w < fd_words; w++) {
+		x = fd_bits[w];
+		if (x == 0 && first == -1)
+			continue;
+		for (b = 0; b < 64; b++) {
+			fd = (int)(w * 64) + b;
+			if (x >> b & 1) {
+				if (first == -1)
+					first = fd;
+			} else if (first != -1) {
+				loop_close_run(first, fd - 1);
+				first = -1;
+			}
+		}
+	}
+	if (first != -1)
+		loop_close_run(first, (int)(fd_words * 64) - 1);
+	loop_keep(fd_bits);
+	fd_bits = NULL;
+	fd_words = 0;
+}
+
+/*
+ * Which of the 128 descriptors from `from` up are open: bit i of open[i /
+ * 64] for from + i, in one poll (POLLNVAL: not open).
+ */
+static int
+loop_fd_probe(int from, uint64_t open[2])
+{
+	struct pollfd	pfd[128];
+	int		i;
+
+	for (i = 0; i < 128; i++) {
+		pfd[i].fd = from + i;
+		pfd[i].events = 0;
+		pfd[i].revents = 0;
+	}
+	if (poll(pfd, 128, 0) == -1)
+		return (-1);
+	open[0] = open[1] = 0;
+	for (i = 0; i < 128; i++)
+		if (!(pfd[i].revents & POLLNVAL))
+			open[i / 64] |= (uint64_t)1 << (i % 64);
+	return (0);
+}
+
+/*
+ * Make the base and own its descriptors (its epoll instance and signal
+ * pipe), which libevent does not name: they are the lowest ones free
+ * before the call and open after it. Right after fork we are the only
+ * thread; otherwise another thread could open one of those numbers at
+ * the same time, so each must also be of a kind libevent makes.
+ */
+static struct event_base *
+loop_base_new(struct event_config *cfg)
+{
+	struct event_base	*b;
+	struct stat		 st;
+	uint64_t		 before[2], after[2], all = ~(uint64_t)0;
+	int			 from = 0, i, fd, found = 0;
+
+	for (from = 0; from < (1 << 20); from += 64) {
+		if (loop_fd_probe(from, before) == -1)
+			break;
+		if (before[0] != all) {
+			found = 1;	/* the lowest free one is here */
+			break;
+		}
+	}
+	if ((b = event_base_new_with_config(cfg)) == NULL)
+		return (NULL);
+	if (!found || loop_fd_probe(from, after) == -1)
+		return (b);	/* not found: left to CLOEXEC alone */
+	for (i = 0; i < 128; i++) {
+		if (!(after[i / 64] & ~before[i / 64] &
+		    (uint64_t)1 << (i % 64)))
+			continue;
+		fd = from + i;
+		/* a pipe, a socket, or an anonymous inode: epoll */
+		if (!forked && (fstat(fd, &st) == -1 ||
+		    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+		    (st.st_mode & S_IFMT) == 0)))
+			continue;
+		(void)loop_fd_own(fd);
+	}
+	return (b);
+}
 
 struct event_base *
 loop_base(void)
@@ -49,13 +215,14 @@ loop_base(void)
 	if ((cfg = event_config_new()) == NULL ||
 	    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
 	    EVENT_BASE_FLAG_IGNORE_ENV) == -1 ||
-	    (base = event_base_new_with_config(cfg)) == NULL) {
+	    (base = loop_base_new(cfg)) == NULL) {
 		if (cfg != NULL)
 			event_config_free(cfg);
 		msg_fail(ENOMEM, "loop: cannot make an event base");
 		return (NULL);
 	}
 	event_config_free(cfg);
+	forked = 0;
 	base_pid = getpid();
 	if (!atexit_done) {
 		atexit(loop_atexit);
@@ -213,6 +380,9 @@ loop_term_handler(int sig)
 	int	saved = errno;
 
 	(void)sig;
+	/* At once, for callbacks of the batch that is running (which see
+	   loop_stopping), and through the pipe to wake the loop. */
+	exiting = 1;
 	(void)!write(term_pipe[1], "", 1);
 	errno = saved;
 }
@@ -248,12 +418,20 @@ loop_graceful(void)
 
 	if (term_ev != NULL || loop_base() == NULL)
 		return;
-	if (pipe2(term_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+	/* A socketpair, not pipe2: the spawner has called socketpair, so a
+	   new isolate binds no symbol (and writes no page) for it. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    term_pipe) == -1)
 		return;
-	if ((term_ev = event_new(base, term_pipe[0], EV_READ | EV_PERSIST,
+	if (loop_fd_own(term_pipe[0]) == -1 ||
+	    loop_fd_own(term_pipe[1]) == -1 ||
+	    (term_ev = event_new(base, term_pipe[0], EV_READ | EV_PERSIST,
 	    loop_term_cb, NULL)) == NULL || event_add(term_ev, NULL) == -1) {
-		close(term_pipe[0]);
-		close(term_pipe[1]);
+		if (term_ev != NULL)
+			event_free(term_ev);
+		term_ev = NULL;
+		loop_fd_close(term_pipe[0]);
+		loop_fd_close(term_pipe[1]);
 		term_pipe[0] = term_pipe[1] = -1;
 		return;
 	}
@@ -264,31 +442,48 @@ loop_graceful(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/*
+ * The spawner's state is left as it is in our copy of its memory: freeing
+ * it would write (copy) every page it sits on, and its libevent base
+ * shares its epoll instance and signal pipe with the spawner, so no call
+ * may reach it. Its descriptors are closed in one pass; each module
+ * starts empty, keeping its old roots only so that they stay reachable.
+ * O(1) in the spawner's isolates and connections, but for the close.
+ */
 void
-loop_child(uint64_t id)
+loop_keep(void *p)
 {
-	if (base != NULL) {
-		/* Own epoll first: nothing below may reach the parent's. */
-		event_reinit(base);
-		conn_forget();
-		port_forget();
-		timer_forget();
-		isolate_forget();
-		if (term_ev != NULL)
-			event_free(term_ev);
-		event_base_free(base);
+	if (kept != NULL && kept->n < KEEP_MAX)
+		kept->p[kept->n++] = p;
+}
+
+void
+loop_child(uint64_t id, int eager)
+{
+	struct keep	*k;
+
+	if ((k = calloc(1, sizeof *k)) != NULL) {
+		k->prev = kept;
+		kept = k;
 	}
-	if (term_pipe[0] != -1) {
-		close(term_pipe[0]);
-		close(term_pipe[1]);
-	}
+	loop_fd_close_all();
+	loop_keep(base);
+	loop_keep(term_ev);
+	base = NULL;
 	term_pipe[0] = term_pipe[1] = -1;
 	term_ev = NULL;
-	base = NULL;
 	holds = running = exiting = 0;
+	forked = 1;
 	self_id = id;
-	unsetenv("ISO_ISOLATE_ID");	/* ours was chosen by the spawner */
-	loop_graceful();
+	conn_forget();
+	port_forget();
+	timer_forget();
+	isolate_forget();
+	/* ours was chosen by the spawner */
+	if (getenv("ISO_ISOLATE_ID") != NULL)
+		unsetenv("ISO_ISOLATE_ID");
+	if (eager)
+		loop_graceful();
 }
 
 void
@@ -297,6 +492,9 @@ loop_exit(int status)
 	conn_drain(LOOP_EXIT_FLUSH_MS);
 	isolate_kill_all();
 	fflush(NULL);
+	/* _exit itself, but through syscall(), which the spawner has bound:
+	   a first call to _exit would bind it here, writing pages. */
+	syscall(SYS_exit_group, status);
 	_exit(status);
 }
 

@@ -41,20 +41,34 @@ int		 loop_stopping(void);
 int		 loop_wait(const int *done, int timeout_ms);
 
 /*
- * In a new isolate right after fork: give the inherited base its own epoll
- * (so nothing touches the parent's), close every descriptor the library
- * owns, free its state, and take `id` as this isolate's id. Also makes
- * ISO_BEFORE_NEXT_EVENT work here (loop_graceful).
+ * In a new isolate right after fork: close every descriptor the library
+ * owned in the spawner (one pass), start each module empty without
+ * touching (or freeing) the spawner's state, and take `id` as this
+ * isolate's id. eager: make the base now and make ISO_BEFORE_NEXT_EVENT
+ * work here (loop_graceful); otherwise the base is made on first use.
  */
-void		 loop_child(uint64_t id);
+void		 loop_child(uint64_t id, int eager);
 /* End this isolate: write out queued messages (bounded), flush stdio,
    _exit(status). */
 void		 loop_exit(int status) __attribute__((noreturn));
 /* SIGTERM ends this isolate after the current callback. */
 void		 loop_graceful(void);
 
-/* Each module's part of loop_child: close its descriptors and free its
-   state without a syscall that could reach the parent's objects. */
+/*
+ * Descriptors the library owns (sockets, pidfds, its base's epoll and
+ * pipes): a new isolate closes them all at once. loop_fd_own records fd
+ * (0, or -1/ENOMEM: the caller still owns fd); loop_fd_disown forgets it
+ * (handed over); loop_fd_close forgets and closes it.
+ */
+int		 loop_fd_own(int fd);
+void		 loop_fd_disown(int fd);
+void		 loop_fd_close(int fd);
+
+/* In loop_child: keep p (a root of the spawner's state) reachable. */
+void		 loop_keep(void *p);
+/* Each module's part of loop_child: start empty. The spawner's objects
+   are left alone in this copy of its memory (reachable, never freed or
+   written) and its descriptors are already closed. */
 void		 conn_forget(void);
 void		 port_forget(void);
 void		 timer_forget(void);
@@ -68,6 +82,19 @@ void		 isolate_kill_all(void);
 int		 conn_send(iso_sendport to, const iso_msg *m);
 /* Make sure this isolate listens on its socket. 0 or -1 with errno. */
 int		 conn_listen(void);
+/*
+ * A new isolate's connection to its spawner, a socketpair made before
+ * fork. In the spawner, conn_pair makes `fd` the connection to the new
+ * isolate `peer` (before fork: 0, or -1 with errno, fd closed);
+ * conn_unpair undoes it when fork failed. In the new isolate,
+ * conn_spawner takes its end `fd` as the connection to its spawner
+ * `peer`, opened on first use.
+ */
+int		 conn_pair(int fd, uint64_t peer);
+void		 conn_unpair(uint64_t peer);
+void		 conn_spawner(int fd, uint64_t peer);
+/* Before the first spawn: bind what a new isolate's sends call. */
+void		 conn_prebind(void);
 /* Write what callbacks queued, before the loop waits again. */
 void		 conn_flush(void);
 /* sendmsg calls made so far (tests check that sends are coalesced). */

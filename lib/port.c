@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,6 +29,9 @@ STAILQ_HEAD(pmsgq, pmsg);
 
 struct iso_port {
 	uint32_t	 num;
+	uint32_t	 pid;		/* its isolate's */
+	uint64_t	 isolate;	/* ... and id: in a new isolate, the
+					   spawner's ports are not its own */
 	void		(*fn)(iso_port *, const iso_msg *, void *);
 	void		*arg;
 	struct pmsgq	 queue;		/* waiting for a listener */
@@ -43,6 +47,14 @@ static struct table	ports;
 static uint32_t		next_port;
 static struct pmsgq	local = STAILQ_HEAD_INITIALIZER(local);
 static struct event	*local_ev;	/* delivers sends to ourselves */
+
+
+/* A port of the isolate that spawned us (or of its spawner...). */
+static int
+port_foreign(const iso_port *p)
+{
+	return (p->isolate != loop_self());
+}
 
 static void
 pmsgq_free(struct pmsgq *q)
@@ -150,6 +162,8 @@ iso_port_new(void)
 	}
 	STAILQ_INIT(&p->queue);
 	p->num = ++next_port;
+	p->isolate = loop_self();
+	p->pid = (uint32_t)getpid();
 	if (table_put(&ports, p->num, p) == -1) {
 		free(p);
 		msg_fail(ENOMEM, "port: out of memory");
@@ -165,8 +179,8 @@ iso_port_sendport(const iso_port *p)
 	iso_sendport	sp = { 0, 0, 0 };
 
 	if (p != NULL) {
-		sp.isolate = loop_self();
-		sp.pid = (uint32_t)getpid();
+		sp.isolate = p->isolate;
+		sp.pid = p->pid;
 		sp.port = p->num;
 	}
 	return (sp);
@@ -185,7 +199,7 @@ iso_port_listen(iso_port *p, void (*fn)(iso_port *, const iso_msg *, void *),
 	struct event_base	*base;
 
 	if (p == NULL || fn == NULL || p->fn != NULL || p->waiting ||
-	    p->closed)
+	    p->closed || port_foreign(p))
 		return (msg_fail(EINVAL, "listen: port is already listened "
 		    "to, waited on or closed"));
 	p->fn = fn;
@@ -204,8 +218,8 @@ iso_port_listen(iso_port *p, void (*fn)(iso_port *, const iso_msg *, void *),
 void
 iso_port_close(iso_port *p)
 {
-	if (p == NULL || p->closed)
-		return;
+	if (p == NULL || p->closed || port_foreign(p))
+		return;		/* the spawner's: left as it is */
 	p->closed = 1;
 	table_del(&ports, p->num);
 	loop_unhold();
@@ -222,7 +236,8 @@ iso_port_first(iso_port *p, iso_msg **out, int timeout_ms)
 {
 	struct pmsg	*pm;
 
-	if (p == NULL || out == NULL || p->fn != NULL || p->closed)
+	if (p == NULL || out == NULL || p->fn != NULL || p->closed ||
+	    port_foreign(p))
 		return (msg_fail(EINVAL, "first: port is listened to or "
 		    "closed"));
 	if ((pm = STAILQ_FIRST(&p->queue)) != NULL) {
@@ -299,15 +314,11 @@ iso_send(iso_sendport to, const iso_msg *m)
 void
 port_forget(void)
 {
-	iso_port	*p;
-	size_t		 i = 0;
-
-	while ((p = table_next(&ports, &i)) != NULL)
-		port_free(p);
-	table_clear(&ports);
-	pmsgq_free(&local);
-	if (local_ev != NULL)
-		event_free(local_ev);
+	loop_keep(ports.slots);
+	loop_keep(STAILQ_FIRST(&local));
+	loop_keep(local_ev);
+	memset(&ports, 0, sizeof ports);
+	STAILQ_INIT(&local);
 	local_ev = NULL;
 	next_port = 0;
 }

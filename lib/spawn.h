@@ -10,12 +10,21 @@
 
 #include "isolate.h"
 
+/* isolate_fork's flags. */
+#define ISOLATE_PAIR	0x1	/* a socketpair connects the new isolate
+				   and its spawner from the start */
+#define ISOLATE_WATCH	0x2	/* reaped from the loop when it ends, and
+				   ISO_BEFORE_NEXT_EVENT works (a handle
+				   for the program); otherwise the caller
+				   waits for it (isolate_wait) */
+
 /*
  * Fork a new isolate that runs fn(ctx) (ctx points into its copy of
  * memory) and then ends with loop_exit(0) if fn returns; no iso_run.
  * *out gets an owned handle. 0, or -1 with errno.
  */
-int	 isolate_fork(void (*fn)(void *ctx), void *ctx, iso_isolate **out);
+int	 isolate_fork(void (*fn)(void *ctx), void *ctx, int flags,
+	    iso_isolate **out);
 /*
  * Wait (blocking, no signal sent) until iso has ended and is reaped.
  * *code is CLD_EXITED, CLD_KILLED or CLD_DUMPED, *status the exit status

@@ -13,6 +13,7 @@
 
 struct iso_timer {
 	struct event		*ev;
+	uint64_t		 isolate;	/* whose */
 	void			(*once)(void *);
 	void			(*every)(iso_timer *, void *);
 	void			*arg;
@@ -39,6 +40,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (loop_stopping())
+		return;		/* SIGTERM: no next event */
 	t->firing = 1;
 	if (t->once != NULL)
 		t->once(t->arg);
@@ -70,6 +73,7 @@ timer_new(int ms, void (*once)(void *), void (*every)(iso_timer *, void *),
 		msg_fail(ENOMEM, "timer: out of memory");
 		return (NULL);
 	}
+	t->isolate = loop_self();
 	t->once = once;
 	t->every = every;
 	t->arg = arg;
@@ -96,8 +100,8 @@ iso_timer_every(int ms, void (*fn)(iso_timer *t, void *arg), void *arg)
 void
 iso_timer_cancel(iso_timer *t)
 {
-	if (t == NULL)
-		return;
+	if (t == NULL || t->isolate != loop_self())
+		return;		/* the spawner's: left as it is */
 	if (t->firing) {
 		t->cancelled = 1;
 		event_del(t->ev);
@@ -109,11 +113,6 @@ iso_timer_cancel(iso_timer *t)
 void
 timer_forget(void)
 {
-	iso_timer	*t;
-
-	while ((t = LIST_FIRST(&timers)) != NULL) {
-		LIST_REMOVE(t, link);
-		event_free(t->ev);
-		free(t);
-	}
+	loop_keep(LIST_FIRST(&timers));
+	LIST_INIT(&timers);
 }

@@ -238,12 +238,24 @@ fd_in(const int *fds, int n, int fd)
 
 static int	fds_at_start;
 
-/* Make what the library keeps for good (base, listening socket), then
-   count descriptors. */
+static void	return_entry(const iso_msg *);
+static void	run_for(int);
+
+/* Make what the library keeps for good (base, listening socket, the
+   epoll instance it watches its children in), then count descriptors. */
 static void
 begin(void)
 {
+	iso_isolate	*iso;
+	iso_msg		*nil = iso_msg_pack("n");
+
 	iso_port_close(iso_port_new());
+	ck_assert_int_eq(iso_spawn(return_entry, nil, &iso), 0);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE) == 0 || errno == ESRCH,
+	    1);
+	iso_isolate_free(iso);
+	iso_msg_free(nil);
+	run_for(20);	/* its connection's EOF */
 	fds_at_start = tu_fd_count();
 }
 
@@ -704,9 +716,10 @@ START_TEST(kill_before_next_event)
 	for (i = 0; i < c.n; i++)
 		if (is_str(c.m[i], "done-callback"))
 			done = i;
-	for (i = done + 1; i < c.n; i++)
+	for (i = done + 1; i < c.n; i++) {
 		ck_assert_msg(is_str(c.m[i], "exit"), "a message after the "
 		    "callback that was running");
+	}
 	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 0);	/* no error */
 	ck_assert(!proc_exists(iso_pid(iso)));
 	iso_isolate_free(iso);
@@ -1112,7 +1125,8 @@ START_TEST(spawned_isolate_has_no_library_fd)
 
 	begin();
 	coll_open(&c);
-	/* a pidfd, a connection each way, the listening socket, epoll */
+	/* the pair to echo, the listening socket, epoll; a pidfd and the
+	   epoll of pidfds but under valgrind */
 	spawn_echo(&c, &echo, &theirs);
 	send_to(theirs, iso_msg_pack("s", "ping"));
 	ck_assert(coll_wait_str(&c, "ping", 1));
@@ -1123,7 +1137,7 @@ START_TEST(spawned_isolate_has_no_library_fd)
 			iso_msg_append(list, iso_msg_pack("i", fds[i]));
 			lib++;
 		}
-	ck_assert_int_ge(lib, 4);	/* no pidfd under valgrind */
+	ck_assert_int_ge(lib, 3);	/* no pidfd under valgrind */
 	arg = iso_msg_pack("{s:P s:O}", "to", coll_port(&c), "fds", list);
 	ck_assert_int_eq(iso_spawn(fdcheck_entry, arg, &iso), 0);
 	iso_msg_free(arg);
@@ -1142,6 +1156,111 @@ START_TEST(spawned_isolate_has_no_library_fd)
 	    arg = iso_msg_pack("s", "exit")), 0);
 	iso_msg_free(arg);
 	ck_assert(coll_wait_str(&c, "exit", 1));
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
+/* A SendPort that went to the spawner over the spawn socketpair, then on
+   to a third isolate: the third sends to it directly. */
+static void
+relay_entry(const iso_msg *arg)
+{
+	iso_sendport	echo;
+
+	iso_msg_unpack(arg, "P", &echo);
+	send_to(echo, iso_msg_pack("s", "second-hand"));
+}
+
+START_TEST(third_isolate_sends_to_port_got_second_hand)
+{
+	struct coll	 c;
+	iso_isolate	*echo, *relay;
+	iso_sendport	 theirs;
+	iso_msg		*arg;
+
+	begin();
+	coll_open(&c);
+	spawn_echo(&c, &echo, &theirs);		/* its port came over the pair */
+	arg = iso_msg_pack("P", theirs);
+	ck_assert_int_eq(iso_spawn(relay_entry, arg, &relay), 0);
+	iso_msg_free(arg);
+	/* relay -> echo (by echo's socket) -> us (over echo's pair) */
+	ck_assert(coll_wait_str(&c, "second-hand", 1));
+	ck_assert_int_eq(iso_kill(echo, ISO_IMMEDIATE), 0);
+	iso_isolate_free(echo);
+	iso_isolate_free(relay);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
+/* The spawner's ports and timers, as a spawned isolate sees them. */
+static iso_port		*g_port;
+static iso_timer	*g_timer;
+
+static void
+g_tick(iso_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+}
+
+static void
+g_listen(iso_port *p, const iso_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(void)arg;
+}
+
+static void
+foreign_entry(const iso_msg *arg)
+{
+	iso_port	*mine[4];
+	iso_msg		*m = NULL;
+	int		 i, listen_rc, first_rc;
+
+	(void)arg;
+	/* ours may have the same numbers as the spawner's */
+	for (i = 0; i < 4; i++)
+		mine[i] = iso_port_new();
+	iso_port_close(g_port);			/* not ours: nothing */
+	iso_timer_cancel(g_timer);		/* the same */
+	listen_rc = iso_port_listen(g_port, g_listen, NULL);
+	first_rc = iso_port_first(g_port, &m, 0);
+	/* its SendPort is still the spawner's port */
+	send_to(iso_port_sendport(g_port), iso_msg_pack("{s:i s:i}",
+	    "listen", listen_rc, "first", first_rc));
+	for (i = 0; i < 4; i++)
+		iso_port_close(mine[i]);
+}
+
+START_TEST(spawners_ports_and_timers_are_not_ours)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	const iso_msg	*r;
+	iso_msg		*m;
+	int		 lrc, frc;
+
+	begin();
+	coll_open(&c);
+	g_port = c.p;
+	g_timer = iso_timer_every(1000, g_tick, NULL);
+	ck_assert_ptr_nonnull(g_timer);
+	ck_assert_int_eq(iso_spawn(foreign_entry, NULL, &iso), 0);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "listen"));
+	iso_msg_unpack(r, "{s:i s:i}", "listen", &lrc, "first", &frc);
+	ck_assert_int_eq(lrc, -1);
+	ck_assert_int_eq(frc, -1);
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    m = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(m);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 0);
+	iso_timer_cancel(g_timer);
 	iso_isolate_free(iso);
 	coll_close(&c);
 	end();
@@ -1530,6 +1649,8 @@ isolate_suite(void)
 	tcase_add_test(tc, spawn_exec_kill_before_next_event);
 	/* last: when it fails, the program's socket is gone for good */
 	tcase_add_test(tc, plain_fork_exit_leaves_isolates_alone);
+	tcase_add_test(tc, third_isolate_sends_to_port_got_second_hand);
+	tcase_add_test(tc, spawners_ports_and_timers_are_not_ours);
 	suite_add_tcase(s, tc);
 	return (s);
 }
