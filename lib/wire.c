@@ -23,14 +23,20 @@ struct wire_in {
 	struct msg_size	 sz;
 };
 
-static uint64_t
+/* An n-byte big-endian field, n being 1, 2, 4 or 8. */
+static inline uint64_t
 wire_be(const uint8_t *p, int n)
 {
-	uint64_t	v = 0;
-
-	while (n-- > 0)
-		v = v << 8 | *p++;
-	return (v);
+	switch (n) {
+	case 1:
+		return (p[0]);
+	case 2:
+		return ((uint64_t)p[0] << 8 | p[1]);
+	case 4:
+		return ((uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
+		    (uint64_t)p[2] << 8 | p[3]);
+	}
+	return (wire_be(p, 4) << 32 | wire_be(p + 4, 4));
 }
 
 static int
@@ -321,50 +327,68 @@ iso_msg_decode(const void *buf, size_t len)
 	return (root);
 }
 
-/* An upper bound of m's encoding; -1 if a peer would refuse it. */
+/* An upper bound of container m's encoding; -1 if a peer would refuse
+   it. Scalar items are summed in the loop, containers recurse. */
 static int
 wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
     size_t *nodes)
 {
-	size_t	i, n;
+	const iso_msg	*it, *end;
+	size_t		 b = 5;
 
-	if (++*nodes > msg_limit_nodes)
+	if (depth + 1 > msg_limit_depth)
+		return (msg_fail(EMSGSIZE, "encode: nesting deeper than %zu",
+		    msg_limit_depth));
+	it = m->v.items;
+	end = it + (m->type == ISO_MAP ? 2 * (size_t)m->len : m->len);
+	if ((*nodes += (size_t)(end - it)) > msg_limit_nodes)
 		return (msg_fail(EMSGSIZE, "encode: more than %zu values",
 		    msg_limit_nodes));
-	switch (m->type) {
-	case ISO_STR:
-	case ISO_BYTES:
-		*bound += 5 + (size_t)m->len;
-		return (0);
-	case ISO_PORT:
-		*bound += 2 + 1 + WIRE_PORT_LEN;
-		return (0);
-	case ISO_LIST:
-	case ISO_MAP:
-		if (depth + 1 > msg_limit_depth)
-			return (msg_fail(EMSGSIZE, "encode: nesting deeper "
-			    "than %zu", msg_limit_depth));
-		*bound += 5;
-		n = m->type == ISO_MAP ? 2 * (size_t)m->len : m->len;
-		for (i = 0; i < n; i++)
-			if (wire_bound_walk(&m->v.items[i], depth + 1, bound,
-			    nodes) == -1)
+	for (; it < end; it++) {
+		switch (it->type) {
+		case ISO_STR:
+		case ISO_BYTES:
+			b += 5 + (size_t)it->len;
+			break;
+		case ISO_PORT:
+			b += 2 + 1 + WIRE_PORT_LEN;
+			break;
+		case ISO_LIST:
+		case ISO_MAP:
+			if (wire_bound_walk(it, depth + 1, bound, nodes) == -1)
 				return (-1);
-		return (0);
+			break;
+		default:
+			b += 9;
+			break;
+		}
 	}
-	*bound += 9;
+	*bound += b;
 	return (0);
 }
 
 int
 wire_bound(const iso_msg *m, size_t *bound)
 {
-	size_t	nodes = 0;
+	size_t	nodes = 1;
 
 	*bound = 0;
 	if (m == NULL)
 		return (msg_fail(EINVAL, "encode: NULL message"));
-	return (wire_bound_walk(m, 0, bound, &nodes));
+	switch (m->type) {
+	case ISO_STR:
+	case ISO_BYTES:
+		*bound = 5 + (size_t)m->len;
+		return (0);
+	case ISO_PORT:
+		*bound = 2 + 1 + WIRE_PORT_LEN;
+		return (0);
+	case ISO_LIST:
+	case ISO_MAP:
+		return (wire_bound_walk(m, 0, bound, &nodes));
+	}
+	*bound = 9;
+	return (0);
 }
 
 /*

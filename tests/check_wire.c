@@ -336,6 +336,17 @@ START_TEST(limits)
 	m = DEC("\x99\x00\x00\x00\x00\x00\x00\x00\x00\x00");
 	ck_assert_ptr_nonnull(m);
 	iso_msg_free(m);
+	/* the encoder counts as the decoder: the root and every item */
+	ck_assert_int_eq(iso_msg_encode(m = iso_msg_pack("[nnnnnnnnn]"), &buf,
+	    &len), 0);
+	free(buf);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 11), 0);
+	m = iso_msg_pack("[nnnnn[nnnn]]");
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 10), 0);
+	ck_assert_int_eq(iso_msg_encode(m, &buf, &len), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	iso_msg_free(m);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 8u << 20), 0);
 
 	/* the sender refuses what the receiver would */
