@@ -147,7 +147,8 @@ msg_release(iso_msg *n)
 			msg_release(&n->v.items[i]);
 		free(n->v.items);
 	}
-	free(n->own);
+	if (n->own != NULL)
+		free(n->own);
 }
 
 void

@@ -1,13 +1,15 @@
 /*
  * pack.c: iso_msg_pack and iso_msg_unpack, messages through a jansson-like
- * format. Pack runs the format twice over copies of the arguments: once to
- * check it and measure the tree, once to fill a single block.
+ * format. Pack reads the format and its arguments once, into an array of
+ * items, checking them and measuring the tree; then fills a single block
+ * from the array.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "msg.h"
@@ -18,19 +20,34 @@ struct fmt {
 	va_list		 ap;
 };
 
-/* One format item with its arguments fetched. */
+/*
+ * One format item with its arguments fetched. Pack reads the format once
+ * into an array of these, in order (a container, then its items; closing
+ * brackets are not kept), and fills the block from the array.
+ */
 struct spec {
-	char			 c;	/* n b i U f s y P O [ ] { }, or 0 */
-	size_t			 len;
-	const char		*s;
-	int64_t			 i;
-	uint64_t		 u;
-	double			 f;
-	iso_sendport		 port;
-	const iso_msg		*o;
+	char			 c;	/* n b I U f s y P O [ {, or ] } 0 */
+	size_t			 len;	/* s y: bytes; [ {: items (keys too) */
+	union {
+		int64_t		 i;
+		uint64_t	 u;
+		double		 f;
+		iso_sendport	 port;
+		const char	*s;
+		const iso_msg	*o;
+	} v;
 };
 
-static char
+#define PACK_SPECS	32	/* on the stack; a longer format grows */
+#define PACK_DEPTH_MAX	32	/* ISO_LIMIT_DEPTH's maximum */
+
+struct specs {
+	struct spec	*v;
+	size_t		 n, cap;
+	struct spec	 local[PACK_SPECS];
+};
+
+static inline char
 fmt_peek(struct fmt *f)
 {
 	while (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' ||
@@ -46,7 +63,35 @@ fmt_bad(struct fmt *f, const char *what)
 	    f->p - f->start, f->start));
 }
 
+/* Room for more slots in a: 0, or -1/ENOMEM. */
 static int
+specs_grow(struct specs *a)
+{
+	struct spec	*v;
+	size_t		 cap = 2 * a->cap;
+
+	if (a->v == a->local) {
+		if ((v = malloc(cap * sizeof *v)) != NULL)
+			memcpy(v, a->v, a->n * sizeof *v);
+	} else
+		v = realloc(a->v, cap * sizeof *v);
+	if (v == NULL)
+		return (msg_fail(ENOMEM, "pack: out of memory"));
+	a->v = v;
+	a->cap = cap;
+	return (0);
+}
+
+/* A new slot at the end of a, or NULL/ENOMEM. */
+static inline struct spec *
+specs_push(struct specs *a)
+{
+	if (a->n == a->cap && specs_grow(a) == -1)
+		return (NULL);
+	return (&a->v[a->n++]);
+}
+
+static inline int
 pack_next(struct fmt *f, struct spec *sp)
 {
 	int	nullable = 0;
@@ -63,38 +108,38 @@ pack_next(struct fmt *f, struct spec *sp)
 	case '}':
 		return (0);
 	case 'b':
-		sp->i = va_arg(f->ap, int) != 0;
+		sp->v.i = va_arg(f->ap, int) != 0;
 		return (0);
 	case 'i':
 		sp->c = 'I';
-		sp->i = va_arg(f->ap, int);
+		sp->v.i = va_arg(f->ap, int);
 		return (0);
 	case 'I':
-		sp->i = va_arg(f->ap, int64_t);
+		sp->v.i = va_arg(f->ap, int64_t);
 		return (0);
 	case 'U':
-		sp->u = va_arg(f->ap, uint64_t);
+		sp->v.u = va_arg(f->ap, uint64_t);
 		return (0);
 	case 'f':
-		sp->f = va_arg(f->ap, double);
+		sp->v.f = va_arg(f->ap, double);
 		return (0);
 	case 'P':
-		sp->port = va_arg(f->ap, iso_sendport);
+		sp->v.port = va_arg(f->ap, iso_sendport);
 		return (0);
 	case 'O':
-		sp->o = va_arg(f->ap, const iso_msg *);
+		sp->v.o = va_arg(f->ap, const iso_msg *);
 		if (*f->p == '?') {
 			f->p++;
 			nullable = 1;
 		}
-		if (sp->o == NULL) {
+		if (sp->v.o == NULL) {
 			if (!nullable)
 				return (fmt_bad(f, "pack: NULL message for O"));
 			sp->c = 'n';
 		}
 		return (0);
 	case 's':
-		sp->s = va_arg(f->ap, const char *);
+		sp->v.s = va_arg(f->ap, const char *);
 		if (*f->p == '#') {
 			f->p++;
 			sp->len = va_arg(f->ap, size_t);
@@ -103,9 +148,9 @@ pack_next(struct fmt *f, struct spec *sp)
 				f->p++;
 				nullable = 1;
 			}
-			sp->len = sp->s != NULL ? strlen(sp->s) : 0;
+			sp->len = sp->v.s != NULL ? strlen(sp->v.s) : 0;
 		}
-		if (sp->s == NULL) {
+		if (sp->v.s == NULL) {
 			if (!nullable)
 				return (fmt_bad(f, "pack: NULL string"));
 			sp->c = 'n';
@@ -114,9 +159,9 @@ pack_next(struct fmt *f, struct spec *sp)
 	case 'y':
 		if (*f->p++ != '#')
 			return (fmt_bad(f, "pack: y without #"));
-		sp->s = va_arg(f->ap, const char *);
+		sp->v.s = va_arg(f->ap, const char *);
 		sp->len = va_arg(f->ap, size_t);
-		if (sp->s == NULL && sp->len > 0)
+		if (sp->v.s == NULL && sp->len > 0)
 			return (fmt_bad(f, "pack: NULL bytes"));
 		return (0);
 	}
@@ -124,105 +169,88 @@ pack_next(struct fmt *f, struct spec *sp)
 	return (fmt_bad(f, "pack: unexpected character"));
 }
 
-static int	pack_measure(struct fmt *, struct spec *, struct msg_size *,
-		    size_t);
-
+/*
+ * Read the format's one value into a, checking it and adding what the tree
+ * needs to sz. Containers are read in a loop with a stack of the open ones
+ * (at most msg_limit_depth), so the checks come in format order.
+ */
 static int
-pack_measure_items(struct fmt *f, char close, struct msg_size *sz,
-    size_t depth)
+pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 {
-	struct spec	it;
-	size_t		n = 0;
+	size_t		 open[PACK_DEPTH_MAX], count[PACK_DEPTH_MAX];
+	size_t		 top = 0, j, n;
+	struct spec	*sp;
+	char		 c, close;
 
-	if (depth + 1 > msg_limit_depth)
-		return (msg_fail(EMSGSIZE, "pack: nesting deeper than %zu",
-		    msg_limit_depth));
 	for (;;) {
-		if (pack_next(f, &it) == -1)
+		j = a->n;
+		if ((sp = specs_push(a)) == NULL || pack_next(f, sp) == -1)
 			return (-1);
-		if (it.c == close)
-			break;
-		if (pack_measure(f, &it, sz, depth + 1) == -1)
-			return (-1);
-		n++;
-	}
-	if (close == '}' && n % 2 != 0)
-		return (fmt_bad(f, "pack: map key without a value"));
-	if (n / (close == '}' ? 2 : 1) > UINT32_MAX)
-		return (msg_fail(EMSGSIZE, "pack: too many items"));
-	return (0);
-}
-
-static int
-pack_measure(struct fmt *f, struct spec *sp, struct msg_size *sz,
-    size_t depth)
-{
-	sz->nodes++;
-	switch (sp->c) {
-	case '\0':
-		return (fmt_bad(f, "pack: format ends where a value was due"));
-	case ']':
-	case '}':
-		return (fmt_bad(f, "pack: unbalanced bracket"));
-	case 's':
-		if (!msg_utf8_valid(sp->s, sp->len))
-			return (fmt_bad(f, "pack: string is not valid UTF-8"));
-		/* FALLTHROUGH */
-	case 'y':
-		if (sp->len > UINT32_MAX)
-			return (msg_fail(EMSGSIZE, "pack: string too long"));
-		sz->bytes += sp->len + (sp->c == 's');
-		return (0);
-	case 'O':
-		if (depth + (size_t)msg_depth(sp->o) > msg_limit_depth)
-			return (msg_fail(EMSGSIZE, "pack: nesting deeper "
-			    "than %zu", msg_limit_depth));
-		sz->nodes--;
-		msg_measure(sp->o, sz);
-		return (0);
-	case '[':
-		return (pack_measure_items(f, ']', sz, depth));
-	case '{':
-		return (pack_measure_items(f, '}', sz, depth));
-	}
-	return (0);
-}
-
-/* Items of the container whose bracket was just read; the format is valid. */
-static size_t
-fmt_items(const char *p)
-{
-	size_t	n = 0;
-	int	depth = 0;
-
-	for (;; p++) {
-		switch (*p) {
-		case '[':
-		case '{':
-			if (depth++ == 0)
-				n++;
-			break;
+		c = sp->c;
+		if (top > 0 && c == (a->v[open[top - 1]].c == '[' ? ']' :
+		    '}')) {
+			a->n--;
+			close = c;
+			n = count[--top];
+			if (close == '}' && n % 2 != 0)
+				return (fmt_bad(f, "pack: map key without a "
+				    "value"));
+			if (n / (close == '}' ? 2 : 1) > UINT32_MAX)
+				return (msg_fail(EMSGSIZE, "pack: too many "
+				    "items"));
+			a->v[open[top]].len = n;
+			if (top == 0)
+				return (0);
+			continue;
+		}
+		sz->nodes++;
+		if (top > 0)
+			count[top - 1]++;
+		switch (c) {
+		case '\0':
+			return (fmt_bad(f, "pack: format ends where a value "
+			    "was due"));
 		case ']':
 		case '}':
-			if (depth-- == 0)
-				return (n);
+			return (fmt_bad(f, "pack: unbalanced bracket"));
+		case 's':
+			if (!msg_utf8_valid(sp->v.s, sp->len))
+				return (fmt_bad(f, "pack: string is not valid "
+				    "UTF-8"));
+			/* FALLTHROUGH */
+		case 'y':
+			if (sp->len > UINT32_MAX)
+				return (msg_fail(EMSGSIZE, "pack: string too "
+				    "long"));
+			sz->bytes += sp->len + (c == 's');
 			break;
-		case 'n': case 'b': case 'i': case 'I': case 'U': case 'f':
-		case 'P': case 'O': case 's': case 'y':
-			if (depth == 0)
-				n++;
+		case 'O':
+			if (top + (size_t)msg_depth(sp->v.o) > msg_limit_depth)
+				return (msg_fail(EMSGSIZE, "pack: nesting "
+				    "deeper than %zu", msg_limit_depth));
+			sz->nodes--;
+			msg_measure(sp->v.o, sz);
 			break;
+		case '[':
+		case '{':
+			if (top + 1 > msg_limit_depth || top >= PACK_DEPTH_MAX)
+				return (msg_fail(EMSGSIZE, "pack: nesting "
+				    "deeper than %zu", msg_limit_depth));
+			open[top] = j;
+			count[top++] = 0;
+			continue;
 		}
+		if (top == 0)
+			return (0);
 	}
 }
 
-static void
-pack_fill(struct fmt *f, const struct spec *sp, iso_msg *dst,
-    struct msg_block *b)
+/* Fill dst from sp and the items after it; returns the spec after them. */
+static const struct spec *
+pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 {
-	struct spec	 it;
-	iso_msg		*items;
-	size_t		 i, n;
+	iso_msg	*items;
+	size_t	 i, n;
 
 	dst->flags = 0;
 	dst->len = 0;
@@ -233,58 +261,56 @@ pack_fill(struct fmt *f, const struct spec *sp, iso_msg *dst,
 		break;
 	case 'b':
 		dst->type = ISO_BOOL;
-		dst->v.b = (int)sp->i;
+		dst->v.b = (int)sp->v.i;
 		break;
 	case 'I':
 		dst->type = ISO_INT;
-		dst->v.i = sp->i;
+		dst->v.i = sp->v.i;
 		break;
 	case 'U':
 		dst->type = ISO_INT;
-		dst->v.u = sp->u;
-		if (sp->u > INT64_MAX)
+		dst->v.u = sp->v.u;
+		if (sp->v.u > INT64_MAX)
 			dst->flags = MSG_BIG;
 		break;
 	case 'f':
 		dst->type = ISO_FLOAT;
-		dst->v.f = sp->f;
+		dst->v.f = sp->v.f;
 		break;
 	case 'P':
 		dst->type = ISO_PORT;
-		dst->v.port = sp->port;
+		dst->v.port = sp->v.port;
 		break;
 	case 's':
 	case 'y':
 		dst->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
 		dst->len = (uint32_t)sp->len;
-		dst->v.s = msg_block_data(b, sp->s, sp->len, sp->c == 's');
+		dst->v.s = msg_block_data(b, sp->v.s, sp->len, sp->c == 's');
 		break;
 	case 'O':
-		msg_fill_copy(dst, sp->o, b);
+		msg_fill_copy(dst, sp->v.o, b);
 		break;
 	case '[':
 	case '{':
-		n = fmt_items(f->p);
-		items = msg_block_nodes(b, n);
-		for (i = 0; i < n; i++) {
-			pack_next(f, &it);
-			pack_fill(f, &it, &items[i], b);
-		}
-		pack_next(f, &it);	/* the closing bracket */
+		n = sp->len;
 		dst->type = sp->c == '[' ? ISO_LIST : ISO_MAP;
 		dst->len = (uint32_t)(sp->c == '[' ? n : n / 2);
-		dst->v.items = items;
-		break;
+		dst->v.items = items = msg_block_nodes(b, n);
+		for (i = 0, sp++; i < n; i++)
+			sp = pack_fill(sp, &items[i], b);
+		return (sp);
 	}
+	return (sp + 1);
 }
 
 iso_msg *
 iso_msg_vpack(const char *fmt, va_list ap)
 {
-	struct fmt		 check, fill;
+	struct fmt		 f;
+	struct specs		 a;
 	struct msg_size		 sz = { 0, 0 };
 	struct msg_block	 b;
-	struct spec		 sp;
+	struct spec		 end;
 	iso_msg			*root = NULL;
 	int			 saved;
 
@@ -292,27 +318,28 @@ iso_msg_vpack(const char *fmt, va_list ap)
 		msg_fail(EINVAL, "pack: NULL format");
 		return (NULL);
 	}
-	check.start = check.p = fill.start = fill.p = fmt;
-	va_copy(check.ap, ap);
-	va_copy(fill.ap, ap);
-	if (pack_next(&check, &sp) == -1 ||
-	    pack_measure(&check, &sp, &sz, 0) == -1)
+	f.start = f.p = fmt;
+	va_copy(f.ap, ap);
+	a.v = a.local;
+	a.n = 0;
+	a.cap = PACK_SPECS;
+	if (pack_read(&f, &a, &sz) == -1)
 		goto out;
-	if (pack_next(&check, &sp) == -1)
+	if (pack_next(&f, &end) == -1)
 		goto out;
-	if (sp.c != '\0') {
-		check.p--;
-		fmt_bad(&check, "pack: more than one value");
+	if (end.c != '\0') {
+		f.p--;
+		fmt_bad(&f, "pack: more than one value");
 		goto out;
 	}
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		goto out;
-	pack_next(&fill, &sp);
-	pack_fill(&fill, &sp, root, &b);
+	pack_fill(a.v, root, &b);
 out:
 	saved = errno;
-	va_end(check.ap);
-	va_end(fill.ap);
+	va_end(f.ap);
+	if (a.v != a.local)
+		free(a.v);
 	errno = saved;
 	return (root);
 }

@@ -1,12 +1,12 @@
 /*
  * wire.c: MessagePack encoding of messages, and decoding of bytes that may
- * be hostile. msgpack-c enforces no limits of its own (a 5-byte header can
- * claim 10^8 items), so every length, count, nesting level, string and ext
- * type is checked against the bytes actually present before msgpack-c sees
- * them; the same walk measures the tree so that it fills one block.
+ * be hostile. A first walk checks every length, count, nesting level,
+ * string and ext type against the bytes actually present (a 5-byte header
+ * can claim 10^8 items) and measures the tree; a second walk fills one
+ * block from the checked bytes. Encoding uses msgpack-c's own packer; the
+ * tests hold the decoder to msgpack_unpack (fuzz/oracle.h).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +16,6 @@
 #include "msg.h"
 #include "wire.h"
 
-/* Above this many values a decode uses a zone of its own, so that one big
-   message does not leave a big zone cached in the thread. */
-#define ZONE_CACHE_NODES	4096
-#define ZONE_CHUNK		4096
-
 struct wire_in {
 	const uint8_t	*start;
 	const uint8_t	*p;
@@ -28,14 +23,20 @@ struct wire_in {
 	struct msg_size	 sz;
 };
 
-static uint64_t
+/* An n-byte big-endian field, n being 1, 2, 4 or 8. */
+static inline uint64_t
 wire_be(const uint8_t *p, int n)
 {
-	uint64_t	v = 0;
-
-	while (n-- > 0)
-		v = v << 8 | *p++;
-	return (v);
+	switch (n) {
+	case 1:
+		return (p[0]);
+	case 2:
+		return ((uint64_t)p[0] << 8 | p[1]);
+	case 4:
+		return ((uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
+		    (uint64_t)p[2] << 8 | p[3]);
+	}
+	return (wire_be(p, 4) << 32 | wire_be(p + 4, 4));
 }
 
 static int
@@ -158,110 +159,142 @@ wire_check(struct wire_in *in, size_t depth)
 	return (wire_bad(in, at, "reserved type byte 0xc1"));
 }
 
-static void
-wire_fill(iso_msg *dst, const msgpack_object *o, struct msg_block *b)
+/*
+ * Fill dst from the value at p, which wire_check has accepted, and return
+ * the byte after it. Nothing here can fail: every length, count and type
+ * was checked, and the block was sized by the same walk.
+ */
+static const uint8_t *
+wire_fill(iso_msg *dst, const uint8_t *p, struct msg_block *b)
 {
-	const uint8_t	*p;
 	iso_msg		*items;
-	uint32_t	 i;
+	uint64_t	 n;
+	uint32_t	 f32;
+	float		 f;
+	uint8_t		 c = *p++;
+	size_t		 i;
 
 	dst->flags = 0;
 	dst->len = 0;
 	dst->own = NULL;
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
+	if (c <= 0x7f) {
+		dst->type = ISO_INT;
+		dst->v.i = c;
+		return (p);
+	}
+	if (c >= 0xe0) {
+		dst->type = ISO_INT;
+		dst->v.i = (int8_t)c;
+		return (p);
+	}
+	if (c >= 0xa0 && c <= 0xbf) {
+		n = c & 0x1f;
+		goto str;
+	}
+	if (c >= 0x90 && c <= 0x9f) {
+		n = c & 0x0f;
+		goto list;
+	}
+	if (c >= 0x80 && c <= 0x8f) {
+		n = c & 0x0f;
+		goto map;
+	}
+	switch (c) {
+	case 0xc0:
 		dst->type = ISO_NIL;
-		break;
-	case MSGPACK_OBJECT_BOOLEAN:
+		return (p);
+	case 0xc2:
+	case 0xc3:
 		dst->type = ISO_BOOL;
-		dst->v.b = o->via.boolean;
-		break;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		dst->v.b = c == 0xc3;
+		return (p);
+	case 0xcc: case 0xcd: case 0xce: case 0xcf:
+		i = (size_t)1 << (c - 0xcc);
 		dst->type = ISO_INT;
-		dst->v.u = o->via.u64;
-		if (o->via.u64 > INT64_MAX)
+		dst->v.u = wire_be(p, (int)i);
+		if (dst->v.u > INT64_MAX)
 			dst->flags = MSG_BIG;
-		break;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return (p + i);
+	case 0xd0:
 		dst->type = ISO_INT;
-		dst->v.i = o->via.i64;
-		break;
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
+		dst->v.i = (int8_t)p[0];
+		return (p + 1);
+	case 0xd1:
+		dst->type = ISO_INT;
+		dst->v.i = (int16_t)wire_be(p, 2);
+		return (p + 2);
+	case 0xd2:
+		dst->type = ISO_INT;
+		dst->v.i = (int32_t)wire_be(p, 4);
+		return (p + 4);
+	case 0xd3:
+		dst->type = ISO_INT;
+		dst->v.i = (int64_t)wire_be(p, 8);
+		return (p + 8);
+	case 0xca:
+		f32 = (uint32_t)wire_be(p, 4);
+		memcpy(&f, &f32, sizeof f);
 		dst->type = ISO_FLOAT;
-		dst->v.f = o->via.f64;
-		break;
-	case MSGPACK_OBJECT_STR:
-		dst->type = ISO_STR;
-		dst->len = o->via.str.size;
-		dst->v.s = msg_block_data(b, o->via.str.ptr, dst->len, 1);
-		break;
-	case MSGPACK_OBJECT_BIN:
+		dst->v.f = f;
+		return (p + 4);
+	case 0xcb:
+		dst->type = ISO_FLOAT;
+		dst->v.u = wire_be(p, 8);
+		return (p + 8);
+	case 0xd9: case 0xda: case 0xdb:
+		i = (size_t)1 << (c - 0xd9);
+		n = wire_be(p, (int)i);
+		p += i;
+		goto str;
+	case 0xc4: case 0xc5: case 0xc6:
+		i = (size_t)1 << (c - 0xc4);
+		n = wire_be(p, (int)i);
+		p += i;
 		dst->type = ISO_BYTES;
-		dst->len = o->via.bin.size;
-		dst->v.s = msg_block_data(b, o->via.bin.ptr, dst->len, 0);
-		break;
-	case MSGPACK_OBJECT_ARRAY:
-		dst->type = ISO_LIST;
-		dst->len = o->via.array.size;
-		dst->v.items = items = msg_block_nodes(b, dst->len);
-		for (i = 0; i < dst->len; i++)
-			wire_fill(&items[i], &o->via.array.ptr[i], b);
-		break;
-	case MSGPACK_OBJECT_MAP:
-		dst->type = ISO_MAP;
-		dst->len = o->via.map.size;
-		dst->v.items = items = msg_block_nodes(b, 2 * (size_t)dst->len);
-		for (i = 0; i < dst->len; i++) {
-			wire_fill(&items[2 * i], &o->via.map.ptr[i].key, b);
-			wire_fill(&items[2 * i + 1], &o->via.map.ptr[i].val, b);
-		}
-		break;
-	case MSGPACK_OBJECT_EXT:
-		p = (const uint8_t *)o->via.ext.ptr;
-		dst->type = ISO_PORT;
-		dst->v.port.isolate = wire_be(p, 8);
-		dst->v.port.pid = (uint32_t)wire_be(p + 8, 4);
-		dst->v.port.port = (uint32_t)wire_be(p + 12, 4);
+		dst->len = (uint32_t)n;
+		dst->v.s = msg_block_data(b, p, n, 0);
+		return (p + n);
+	case 0xdc: case 0xdd:
+		i = (size_t)2 << (c - 0xdc);
+		n = wire_be(p, (int)i);
+		p += i;
+		goto list;
+	case 0xde: case 0xdf:
+		i = (size_t)2 << (c - 0xde);
+		n = wire_be(p, (int)i);
+		p += i;
+		goto map;
+	case 0xc7: case 0xc8: case 0xc9:
+		p += (size_t)1 << (c - 0xc7);	/* the length: 16 */
 		break;
 	}
-}
-
-static pthread_key_t	zone_key;
-static pthread_once_t	zone_once = PTHREAD_ONCE_INIT;
-
-static void
-zone_destroy(void *z)
-{
-	msgpack_zone_free(z);
-}
-
-static void
-zone_init(void)
-{
-	pthread_key_create(&zone_key, zone_destroy);
-}
-
-/* The thread's cached zone, or a fresh one for a big message. */
-static msgpack_zone *
-zone_get(size_t nodes, int *cached)
-{
-	msgpack_zone	*z;
-
-	*cached = 0;
-	if (nodes > ZONE_CACHE_NODES)
-		return (msgpack_zone_new(ZONE_CHUNK));
-	pthread_once(&zone_once, zone_init);
-	if ((z = pthread_getspecific(zone_key)) == NULL) {
-		if ((z = msgpack_zone_new(ZONE_CHUNK)) == NULL)
-			return (NULL);
-		if (pthread_setspecific(zone_key, z) != 0) {
-			msgpack_zone_free(z);
-			return (NULL);
-		}
-	}
-	*cached = 1;
-	return (z);
+	/* A SendPort (fixext 16 or ext 8/16/32): type 1, then 16 bytes. */
+	p++;
+	dst->type = ISO_PORT;
+	dst->v.port.isolate = wire_be(p, 8);
+	dst->v.port.pid = (uint32_t)wire_be(p + 8, 4);
+	dst->v.port.port = (uint32_t)wire_be(p + 12, 4);
+	return (p + WIRE_PORT_LEN);
+str:
+	dst->type = ISO_STR;
+	dst->len = (uint32_t)n;
+	dst->v.s = msg_block_data(b, p, n, 1);
+	return (p + n);
+list:
+	dst->type = ISO_LIST;
+	dst->len = (uint32_t)n;
+	dst->v.items = items = msg_block_nodes(b, n);
+	for (i = 0; i < n; i++)
+		p = wire_fill(&items[i], p, b);
+	return (p);
+map:
+	dst->type = ISO_MAP;
+	dst->len = (uint32_t)n;
+	n *= 2;
+	dst->v.items = items = msg_block_nodes(b, n);
+	for (i = 0; i < n; i++)
+		p = wire_fill(&items[i], p, b);
+	return (p);
 }
 
 iso_msg *
@@ -269,11 +302,7 @@ iso_msg_decode(const void *buf, size_t len)
 {
 	struct wire_in		 in;
 	struct msg_block	 b;
-	msgpack_zone		*z;
-	msgpack_object		 obj;
 	iso_msg			*root;
-	size_t			 off = 0;
-	int			 cached, rc;
 
 	if (buf == NULL || len == 0) {
 		msg_fail(EBADMSG, "frame: empty");
@@ -293,119 +322,140 @@ iso_msg_decode(const void *buf, size_t len)
 		wire_bad(&in, in.p, "bytes after the value");
 		return (NULL);
 	}
-	if ((z = zone_get(in.sz.nodes, &cached)) == NULL) {
-		msg_fail(ENOMEM, "frame: out of memory");
-		return (NULL);
-	}
-	rc = msgpack_unpack(buf, len, &off, z, &obj);
-	root = NULL;
-	if (rc != MSGPACK_UNPACK_SUCCESS || off != len)
-		msg_fail(rc == MSGPACK_UNPACK_NOMEM_ERROR ? ENOMEM : EBADMSG,
-		    "frame: msgpack-c refused it (%d)", rc);
-	else if ((root = msg_block_new(&in.sz, &b)) != NULL)
-		wire_fill(root, &obj, &b);
-	if (cached)
-		msgpack_zone_clear(z);
-	else
-		msgpack_zone_free(z);
+	if ((root = msg_block_new(&in.sz, &b)) != NULL)
+		wire_fill(root, buf, &b);
 	return (root);
 }
 
-/* An upper bound of m's encoding; -1 if a peer would refuse it. */
+/* An upper bound of container m's encoding; -1 if a peer would refuse
+   it. Scalar items are summed in the loop, containers recurse. */
 static int
 wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
     size_t *nodes)
 {
-	size_t	i, n;
+	const iso_msg	*it, *end;
+	size_t		 b = 5;
 
-	if (++*nodes > msg_limit_nodes)
+	if (depth + 1 > msg_limit_depth)
+		return (msg_fail(EMSGSIZE, "encode: nesting deeper than %zu",
+		    msg_limit_depth));
+	it = m->v.items;
+	end = it + (m->type == ISO_MAP ? 2 * (size_t)m->len : m->len);
+	if ((*nodes += (size_t)(end - it)) > msg_limit_nodes)
 		return (msg_fail(EMSGSIZE, "encode: more than %zu values",
 		    msg_limit_nodes));
-	switch (m->type) {
-	case ISO_STR:
-	case ISO_BYTES:
-		*bound += 5 + (size_t)m->len;
-		return (0);
-	case ISO_PORT:
-		*bound += 2 + 1 + WIRE_PORT_LEN;
-		return (0);
-	case ISO_LIST:
-	case ISO_MAP:
-		if (depth + 1 > msg_limit_depth)
-			return (msg_fail(EMSGSIZE, "encode: nesting deeper "
-			    "than %zu", msg_limit_depth));
-		*bound += 5;
-		n = m->type == ISO_MAP ? 2 * (size_t)m->len : m->len;
-		for (i = 0; i < n; i++)
-			if (wire_bound_walk(&m->v.items[i], depth + 1, bound,
-			    nodes) == -1)
+	for (; it < end; it++) {
+		switch (it->type) {
+		case ISO_STR:
+		case ISO_BYTES:
+			b += 5 + (size_t)it->len;
+			break;
+		case ISO_PORT:
+			b += 2 + 1 + WIRE_PORT_LEN;
+			break;
+		case ISO_LIST:
+		case ISO_MAP:
+			if (wire_bound_walk(it, depth + 1, bound, nodes) == -1)
 				return (-1);
-		return (0);
+			break;
+		default:
+			b += 9;
+			break;
+		}
 	}
-	*bound += 9;
+	*bound += b;
 	return (0);
 }
 
 int
 wire_bound(const iso_msg *m, size_t *bound)
 {
-	size_t	nodes = 0;
+	size_t	nodes = 1;
 
 	*bound = 0;
 	if (m == NULL)
 		return (msg_fail(EINVAL, "encode: NULL message"));
-	return (wire_bound_walk(m, 0, bound, &nodes));
+	switch (m->type) {
+	case ISO_STR:
+	case ISO_BYTES:
+		*bound = 5 + (size_t)m->len;
+		return (0);
+	case ISO_PORT:
+		*bound = 2 + 1 + WIRE_PORT_LEN;
+		return (0);
+	case ISO_LIST:
+	case ISO_MAP:
+		return (wire_bound_walk(m, 0, bound, &nodes));
+	}
+	*bound = 9;
+	return (0);
 }
 
-static int
-wire_put(void *data, const char *buf, size_t len)
+/*
+ * msgpack-c's own packer (pack_template.h), instantiated to append to a
+ * buffer known to be large enough: the same bytes as msgpack_pack_*, with
+ * no callback through a pointer per value.
+ */
+static inline int
+wire_append(char **p, const void *buf, size_t len)
 {
-	char	**p = data;
-
 	memcpy(*p, buf, len);
 	*p += len;
 	return (0);
 }
 
+#define msgpack_pack_inline_func(name) \
+	static inline int wire_mp ## name
+#define msgpack_pack_inline_func_cint(name) \
+	static inline int wire_mp ## name
+#define msgpack_pack_inline_func_fixint(name) \
+	static inline int wire_mp_fix ## name
+#define msgpack_pack_user	char **
+#define msgpack_pack_append_buffer(user, buf, len) \
+	return (wire_append(user, buf, len))
+#include <msgpack/pack_template.h>
+
 static void
-wire_pack(msgpack_packer *pk, const iso_msg *m)
+wire_pack(char **pk, const iso_msg *m)
 {
-	uint8_t		port[WIRE_PORT_LEN];
+	uint8_t		port[2 + WIRE_PORT_LEN];
 	uint32_t	i;
 	int		k;
 
 	switch (m->type) {
 	case ISO_NIL:
-		msgpack_pack_nil(pk);
+		wire_mp_nil(pk);
 		break;
 	case ISO_BOOL:
 		if (m->v.b)
-			msgpack_pack_true(pk);
+			wire_mp_true(pk);
 		else
-			msgpack_pack_false(pk);
+			wire_mp_false(pk);
 		break;
 	case ISO_INT:
 		if (m->flags & MSG_BIG)
-			msgpack_pack_uint64(pk, m->v.u);
+			wire_mp_uint64(pk, m->v.u);
 		else
-			msgpack_pack_int64(pk, m->v.i);
+			wire_mp_int64(pk, m->v.i);
 		break;
 	case ISO_FLOAT:
-		msgpack_pack_double(pk, m->v.f);
+		wire_mp_double(pk, m->v.f);
 		break;
 	case ISO_STR:
-		msgpack_pack_str_with_body(pk, m->v.s, m->len);
+		wire_mp_str(pk, m->len);
+		wire_mp_str_body(pk, m->v.s, m->len);
 		break;
 	case ISO_BYTES:
-		msgpack_pack_bin_with_body(pk, m->v.s, m->len);
+		wire_mp_bin(pk, m->len);
+		wire_mp_bin_body(pk, m->v.s, m->len);
 		break;
 	case ISO_LIST:
-		msgpack_pack_array(pk, m->len);
+		wire_mp_array(pk, m->len);
 		for (i = 0; i < m->len; i++)
 			wire_pack(pk, &m->v.items[i]);
 		break;
 	case ISO_MAP:
-		msgpack_pack_map(pk, m->len);
+		wire_mp_map(pk, m->len);
 		for (i = 0; i < 2 * m->len; i++)
 			wire_pack(pk, &m->v.items[i]);
 		break;
@@ -416,8 +466,8 @@ wire_pack(msgpack_packer *pk, const iso_msg *m)
 			port[8 + k] = (uint8_t)(m->v.port.pid >> (24 - 8 * k));
 			port[12 + k] = (uint8_t)(m->v.port.port >> (24 - 8 * k));
 		}
-		msgpack_pack_ext_with_body(pk, port, sizeof port,
-		    WIRE_EXT_PORT);
+		wire_mp_ext(pk, WIRE_PORT_LEN, WIRE_EXT_PORT);
+		wire_mp_ext_body(pk, port, WIRE_PORT_LEN);
 		break;
 	}
 }
@@ -425,11 +475,9 @@ wire_pack(msgpack_packer *pk, const iso_msg *m)
 size_t
 wire_encode_to(const iso_msg *m, void *dst)
 {
-	msgpack_packer	 pk;
-	char		*p = dst;
+	char	*p = dst;
 
-	msgpack_packer_init(&pk, &p, wire_put);
-	wire_pack(&pk, m);
+	wire_pack(&p, m);
 	return ((size_t)(p - (char *)dst));
 }
 

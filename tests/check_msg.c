@@ -202,6 +202,28 @@ brackets(int n)
 	return (f);
 }
 
+/* A format of more items than pack keeps on its stack (32). */
+START_TEST(pack_long_format)
+{
+	iso_msg		*m;
+	const char	*s;
+	int64_t		 v;
+	size_t		 k;
+
+	m = iso_msg_pack("[nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+	    "nnnnnnnnnnnnnnn {s:[i s]}]", "k", 7, "end");
+	ck_assert_msg(m != NULL, "%s", iso_error());
+	ck_assert_uint_eq(iso_msg_len(m), 73);
+	for (k = 0; k < 72; k++)
+		ck_assert_int_eq(iso_msg_type(iso_msg_at(m, k)), ISO_NIL);
+	ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 72), "{s:[I s]}", "k",
+	    &v, &s), 0);
+	ck_assert(v == 7);
+	ck_assert_str_eq(s, "end");
+	iso_msg_free(m);
+}
+END_TEST
+
 START_TEST(pack_depth)
 {
 	char	*f;
@@ -501,6 +523,7 @@ msg_suite(void)
 	tcase_add_test(tc, pack_copies_O);
 	tcase_add_test(tc, pack_errors);
 	tcase_add_test(tc, pack_depth);
+	tcase_add_test(tc, pack_long_format);
 	tcase_add_test(tc, unpack_mismatch);
 	tcase_add_test(tc, unpack_all_types);
 	tcase_add_test(tc, accessors);

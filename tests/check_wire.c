@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "isolate.h"
+#include "../fuzz/oracle.h"
 
 /* Decode hand-written bytes. */
 static iso_msg *
@@ -134,7 +135,7 @@ START_TEST(every_encoding)
 	size_t	 k, len;
 
 	for (k = 0; k < sizeof ints / sizeof ints[0]; k++) {
-		m = dec(ints[k].bytes, ints[k].len);
+		ck_assert(oracle_decode(ints[k].bytes, ints[k].len, &m));
 		ck_assert_msg(m != NULL, "%zu: %s", k, iso_error());
 		ck_assert_int_eq(iso_msg_int(m, &v), 0);
 		ck_assert(v == ints[k].v);
@@ -306,7 +307,8 @@ START_TEST(random_mutations)
 		memcpy(copy, buf, len);
 		for (k = 0; k < 1 + (size_t)(rand_r(&seed) % 3); k++)
 			copy[rand_r(&seed) % len] = (unsigned char)rand_r(&seed);
-		out = iso_msg_decode(copy, 1 + (size_t)rand_r(&seed) % len);
+		ck_assert(oracle_decode(copy, 1 + (size_t)rand_r(&seed) % len,
+		    &out));
 		if (out == NULL)
 			continue;
 		ck_assert_int_eq(iso_msg_encode(out, &re, &relen), 0);
@@ -334,6 +336,17 @@ START_TEST(limits)
 	m = DEC("\x99\x00\x00\x00\x00\x00\x00\x00\x00\x00");
 	ck_assert_ptr_nonnull(m);
 	iso_msg_free(m);
+	/* the encoder counts as the decoder: the root and every item */
+	ck_assert_int_eq(iso_msg_encode(m = iso_msg_pack("[nnnnnnnnn]"), &buf,
+	    &len), 0);
+	free(buf);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 11), 0);
+	m = iso_msg_pack("[nnnnn[nnnn]]");
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 10), 0);
+	ck_assert_int_eq(iso_msg_encode(m, &buf, &len), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	iso_msg_free(m);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 8u << 20), 0);
 
 	/* the sender refuses what the receiver would */
@@ -353,6 +366,236 @@ START_TEST(limits)
 	iso_msg_free(list);
 	ck_assert_int_eq(iso_msg_encode(NULL, &buf, &len), -1);
 	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* ---- random MessagePack, every header width, against msgpack-c --------- */
+
+struct gen {
+	unsigned char	*p;
+	size_t		 len, cap;
+	unsigned	 seed;
+	int		 f32;	/* a float32 was written */
+};
+
+static void
+gen_put(struct gen *g, const void *b, size_t n)
+{
+	if (g->len + n > g->cap) {
+		g->cap = 2 * (g->len + n);
+		g->p = realloc(g->p, g->cap);
+		ck_assert_ptr_nonnull(g->p);
+	}
+	memcpy(g->p + g->len, b, n);
+	g->len += n;
+}
+
+static void
+gen_byte(struct gen *g, unsigned c)
+{
+	unsigned char	b = (unsigned char)c;
+
+	gen_put(g, &b, 1);
+}
+
+static void
+gen_be(struct gen *g, uint64_t v, int n)
+{
+	while (n-- > 0)
+		gen_byte(g, (unsigned)(v >> (8 * n)) & 0xff);
+}
+
+static unsigned
+gen_rand(struct gen *g, unsigned n)
+{
+	return ((unsigned)rand_r(&g->seed) % n);
+}
+
+/* A length or count n: the fix form when fix != 0 and n fits (at random),
+   else code8 (when code8 != 0) / code16 / code32, any that holds n. */
+static void
+gen_hdr(struct gen *g, unsigned fix, unsigned fixmax, unsigned code8,
+    unsigned code16, unsigned code32, uint32_t n)
+{
+	unsigned	w;
+
+	for (;;) {
+		w = gen_rand(g, 4);
+		if (w == 0 && fix != 0 && n <= fixmax) {
+			gen_byte(g, fix | n);
+			return;
+		}
+		if (w == 1 && code8 != 0 && n <= 0xff) {
+			gen_byte(g, code8);
+			gen_be(g, n, 1);
+			return;
+		}
+		if (w == 2 && n <= 0xffff) {
+			gen_byte(g, code16);
+			gen_be(g, n, 2);
+			return;
+		}
+		if (w == 3) {
+			gen_byte(g, code32);
+			gen_be(g, n, 4);
+			return;
+		}
+	}
+}
+
+static void
+gen_value(struct gen *g, int depth)
+{
+	static const char *const pieces[] = { "a", "Z", "é", "日", "😀", "\0",
+	    " ", "~" };
+	const char	*pc;
+	uint64_t	 u;
+	uint32_t	 n, k;
+	float		 f;
+	double		 d;
+
+	switch (gen_rand(g, depth < 4 ? 12 : 10)) {
+	case 0:
+		gen_byte(g, 0xc0 + (gen_rand(g, 3) == 0 ? 0 : 2 +
+		    gen_rand(g, 2)));			/* nil, false, true */
+		break;
+	case 1:
+		gen_byte(g, gen_rand(g, 2) ? gen_rand(g, 128) :
+		    0xe0 + gen_rand(g, 32));		/* fixints */
+		break;
+	case 2:						/* uint 8..64 */
+		k = gen_rand(g, 4);
+		u = (uint64_t)rand_r(&g->seed) << 33 ^
+		    (uint64_t)rand_r(&g->seed) << 11 ^
+		    (uint64_t)rand_r(&g->seed);
+		if (gen_rand(g, 2))
+			u = ~u;
+		gen_byte(g, 0xcc + k);
+		gen_be(g, u, 1 << k);
+		break;
+	case 3:						/* int 8..64 */
+		k = gen_rand(g, 4);
+		u = (uint64_t)rand_r(&g->seed) << 33 ^
+		    (uint64_t)rand_r(&g->seed) << 11 ^
+		    (uint64_t)rand_r(&g->seed);
+		if (gen_rand(g, 2))
+			u = ~u;
+		gen_byte(g, 0xd0 + k);
+		gen_be(g, u, 1 << k);
+		break;
+	case 4:
+		if (gen_rand(g, 2)) {
+			f = (float)rand_r(&g->seed) / 7.0f - 1e6f;
+			memcpy(&n, &f, 4);
+			gen_byte(g, 0xca);
+			gen_be(g, n, 4);
+			g->f32 = 1;
+		} else {
+			d = (double)rand_r(&g->seed) / 3.0 - 1e9;
+			memcpy(&u, &d, 8);
+			gen_byte(g, 0xcb);
+			gen_be(g, u, 8);
+		}
+		break;
+	case 5: {					/* str */
+		char	buf[64];
+		size_t	len = 0;
+
+		for (k = gen_rand(g, 12); k > 0; k--) {
+			pc = pieces[gen_rand(g, 8)];
+			n = pc[0] == '\0' ? 1 : (uint32_t)strlen(pc);
+			memcpy(buf + len, pc, n);
+			len += n;
+		}
+		gen_hdr(g, 0xa0, 31, 0xd9, 0xda, 0xdb, (uint32_t)len);
+		gen_put(g, buf, len);
+		break;
+	}
+	case 6:						/* bin */
+		n = gen_rand(g, 300);
+		gen_hdr(g, 0, 0, 0xc4, 0xc5, 0xc6, n);
+		for (k = 0; k < n; k++)
+			gen_byte(g, gen_rand(g, 256));
+		break;
+	case 7:						/* SendPort */
+		switch (gen_rand(g, 4)) {
+		case 0:
+			gen_byte(g, 0xd8);
+			break;
+		case 1:
+			gen_byte(g, 0xc7);
+			gen_be(g, 16, 1);
+			break;
+		case 2:
+			gen_byte(g, 0xc8);
+			gen_be(g, 16, 2);
+			break;
+		default:
+			gen_byte(g, 0xc9);
+			gen_be(g, 16, 4);
+			break;
+		}
+		gen_byte(g, 1);
+		for (k = 0; k < 16; k++)
+			gen_byte(g, gen_rand(g, 256));
+		break;
+	case 8:
+	case 9:
+		gen_byte(g, 0xc0);
+		break;
+	case 10:
+		n = gen_rand(g, 6);
+		gen_hdr(g, 0x90, 15, 0, 0xdc, 0xdd, n);
+		for (k = 0; k < n; k++)
+			gen_value(g, depth + 1);
+		break;
+	default:
+		n = gen_rand(g, 5);
+		gen_hdr(g, 0x80, 15, 0, 0xde, 0xdf, n);
+		for (k = 0; k < 2 * n; k++)
+			gen_value(g, depth + 1);
+		break;
+	}
+}
+
+/* Random trees in every encoding: decoded as msgpack-c decodes them, and
+   encoded again as msgpack-c's msgpack_pack_object encodes its tree. */
+START_TEST(random_trees_vs_msgpack_c)
+{
+	struct gen		 g = { NULL, 0, 0, 777, 0 };
+	msgpack_sbuffer		 sb;
+	msgpack_packer		 pk;
+	msgpack_unpacked	 up;
+	iso_msg			*m;
+	void			*buf;
+	size_t			 len, off;
+	int			 it;
+
+	for (it = 0; it < 20000; it++) {
+		g.len = 0;
+		g.f32 = 0;
+		gen_value(&g, 0);
+		ck_assert_msg(oracle_decode(g.p, g.len, &m), "tree %d", it);
+		ck_assert_msg(m != NULL, "tree %d: %s", it, iso_error());
+		ck_assert_int_eq(iso_msg_encode(m, &buf, &len), 0);
+		if (!g.f32) {
+			msgpack_sbuffer_init(&sb);
+			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+			msgpack_unpacked_init(&up);
+			off = 0;
+			ck_assert_int_eq(msgpack_unpack_next(&up, (char *)g.p,
+			    g.len, &off), MSGPACK_UNPACK_SUCCESS);
+			msgpack_pack_object(&pk, up.data);
+			ck_assert_msg(sb.size == len &&
+			    memcmp(sb.data, buf, len) == 0,
+			    "tree %d: not msgpack-c's bytes", it);
+			msgpack_unpacked_destroy(&up);
+			msgpack_sbuffer_destroy(&sb);
+		}
+		free(buf);
+		iso_msg_free(m);
+	}
+	free(g.p);
 }
 END_TEST
 
@@ -499,6 +742,7 @@ wire_suite(void)
 	    sizeof hostile / sizeof hostile[0]);
 	tcase_add_test(tc, every_truncation);
 	tcase_add_test(tc, random_mutations);
+	tcase_add_test(tc, random_trees_vs_msgpack_c);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, frames_on_socket);
 	tcase_add_test(tc, hostile_frames);
