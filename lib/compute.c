@@ -175,7 +175,8 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	c.fn = fn;
 	c.arg = arg;
 	c.fd = sv[1];
-	if (isolate_fork(compute_child, &c, 0, &iso) == -1)
+	if (isolate_fork(compute_child, &c, 0, (const void *)(uintptr_t)fn,
+	    &iso) == -1)
 		goto fail;
 	close(sv[1]);
 	sv[1] = -1;

@@ -35,6 +35,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "spawn.h"
+#include "supproto.h"
 
 #define ISO_P_PIDFD	((idtype_t)3)	/* P_PIDFD (Linux 5.4), whatever
 					   the headers say */
@@ -91,6 +92,7 @@ struct start {
 	/* fork */
 	void		(*fn)(void *);
 	void		*ctx;
+	const void	*entry;		/* what it runs, for the supervisor */
 	/* exec */
 	char *const	*argv;
 	char		**envp;
@@ -288,6 +290,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
+	sup_note_exited(iso->id, code, status);
 	isolate_unwatch(iso);
 	if (rtdir_sock_path(iso->id, path, sizeof path) == 0)
 		(void)unlink(path);
@@ -590,6 +593,8 @@ isolate_start(struct start *st, iso_isolate **out)
 		isolate_release(iso);
 		return (msg_fail(ENOMEM, "spawn: cannot watch the child"));
 	}
+	sup_note_spawned(iso->id, pid, st->entry, st->argv != NULL ?
+	    st->argv[0] : NULL);
 	*out = iso;
 	return (0);
 }
@@ -613,7 +618,8 @@ fork_child(struct start *st)
 }
 
 int
-isolate_fork(void (*fn)(void *), void *ctx, int flags, iso_isolate **out)
+isolate_fork(void (*fn)(void *), void *ctx, int flags, const void *entry,
+    iso_isolate **out)
 {
 	struct start	st;
 
@@ -623,6 +629,7 @@ isolate_fork(void (*fn)(void *), void *ctx, int flags, iso_isolate **out)
 	st.flags = flags;
 	st.fn = fn;
 	st.ctx = ctx;
+	st.entry = entry;
 	return (isolate_start(&st, out));
 }
 
@@ -646,7 +653,8 @@ iso_spawn(void (*entry)(const iso_msg *), const iso_msg *arg,
 		return (msg_fail(EINVAL, "spawn: no entry function"));
 	c.entry = entry;
 	c.arg = arg;
-	if (isolate_fork(spawn_entry, &c, ISOLATE_PAIR | ISOLATE_WATCH, &iso) ==
+	if (isolate_fork(spawn_entry, &c, ISOLATE_PAIR | ISOLATE_WATCH,
+	    (const void *)(uintptr_t)entry, &iso) ==
 	    -1)
 		return (-1);
 	if (out != NULL)

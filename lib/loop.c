@@ -479,6 +479,7 @@ loop_child(uint64_t id, int eager)
 	port_forget();
 	timer_forget();
 	isolate_forget();
+	sup_forget();
 	/* ours was chosen by the spawner */
 	if (getenv("ISO_ISOLATE_ID") != NULL)
 		unsetenv("ISO_ISOLATE_ID");

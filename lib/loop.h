@@ -73,6 +73,7 @@ void		 conn_forget(void);
 void		 port_forget(void);
 void		 timer_forget(void);
 void		 isolate_forget(void);
+void		 sup_forget(void);
 /* At the end of an isolate: kill and reap the isolates it spawned. */
 void		 isolate_kill_all(void);
 

@@ -4,10 +4,12 @@
  * start one in the background and wait for its readiness line.
  */
 #include <sys/file.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "isolate.h"
+#include "loop.h"
 #include "msg.h"
+#include "wire.h"
 #include "supproto.h"
 
 #ifndef ISO_ISOLATED_PATH
@@ -504,4 +509,108 @@ int
 iso_sup_status(iso_msg **info)
 {
 	return (sup_call(iso_msg_pack("{s:s}", "op", "status"), info, 0));
+}
+
+/*
+ * Notifications: one connection per isolate, opened on first use, never
+ * waited on. A frame that does not fit the socket buffer at once closes
+ * the connection (the supervisor drops the piece) rather than block.
+ */
+static int	note_fd = -1;
+static time_t	note_retry;		/* no supervisor: look again then */
+
+void
+sup_forget(void)
+{
+	/* The spawner's connection was closed with its other descriptors. */
+	note_fd = -1;
+	note_retry = 0;
+}
+
+static void
+note_send(iso_msg *m)
+{
+	unsigned char	 hdr[4];
+	struct iovec	 iov[2];
+	struct msghdr	 mh;
+	void		*buf = NULL;
+	size_t		 len;
+	ssize_t		 n;
+	time_t		 t;
+	int		 saved = errno;
+
+	if (m == NULL)
+		return;
+	if (note_fd == -1) {
+		t = time(NULL);
+		if (t < note_retry)
+			goto out;
+		if ((note_fd = sup_connect()) == -1) {
+			note_retry = t + 1;
+			goto out;
+		}
+		if (loop_fd_own(note_fd) == -1 ||
+		    fcntl(note_fd, F_SETFL, O_NONBLOCK) == -1) {
+			loop_fd_close(note_fd);
+			note_fd = -1;
+			goto out;
+		}
+	}
+	if (iso_msg_encode(m, &buf, &len) == -1)
+		goto out;
+	wire_frame_hdr(hdr, len);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = 4;
+	iov[1].iov_base = buf;
+	iov[1].iov_len = len;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	do
+		n = sendmsg(note_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)(len + 4)) {
+		loop_fd_close(note_fd);
+		note_fd = -1;
+	}
+out:
+	free(buf);
+	iso_msg_free(m);
+	errno = saved;
+}
+
+void
+sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
+{
+	char		 hex[17], parent[17], entry[256];
+	Dl_info		 dli;
+
+	snprintf(hex, sizeof hex, "%016" PRIx64, id);
+	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
+	if (prog != NULL)
+		snprintf(entry, sizeof entry, "%s", prog);
+	else if (fn != NULL && dladdr(fn, &dli) != 0 && dli.dli_sname != NULL)
+		snprintf(entry, sizeof entry, "%s", dli.dli_sname);
+	else
+		snprintf(entry, sizeof entry, "%p", fn);
+	note_send(iso_msg_pack("{s:s s:s s:i s:s s:s}", "op", "spawned", "id",
+	    hex, "pid", (int)pid, "parent", parent, "entry", entry));
+}
+
+void
+sup_note_exited(uint64_t id, int code, int status)
+{
+	char	hex[17];
+
+	if (note_fd == -1)
+		return;		/* it was never announced */
+	snprintf(hex, sizeof hex, "%016" PRIx64, id);
+	if (code == CLD_EXITED)
+		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",
+		    hex, "code", status));
+	else if (code == CLD_KILLED || code == CLD_DUMPED)
+		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",
+		    hex, "signal", status));
+	else
+		note_send(iso_msg_pack("{s:s s:s}", "op", "exited", "id", hex));
 }

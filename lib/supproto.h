@@ -10,6 +10,10 @@
 #ifndef ISO_LIB_SUPPROTO_H
 #define ISO_LIB_SUPPROTO_H
 
+#include <sys/types.h>
+
+#include <stdint.h>
+
 #define SUP_PROTOCOL_VERSION	1
 
 #define SUP_SOCKET		"supervisor.sock"
@@ -24,5 +28,15 @@
    unknown values "EIO". */
 const char	*sup_errno_name(int e);
 int		 sup_errno_value(const char *name);
+
+/*
+ * Tell the supervisor, if one runs, that this isolate forked isolate id
+ * (pid; running fn, or the program prog) or that it ended (code as
+ * waitid's si_code, status). Never blocks and never fails: without a
+ * supervisor (looked for at most once a second) nothing is sent.
+ */
+void		 sup_note_spawned(uint64_t id, pid_t pid, const void *fn,
+		    const char *prog);
+void		 sup_note_exited(uint64_t id, int code, int status);
 
 #endif

@@ -597,6 +597,64 @@ START_TEST(sigkill_of_the_supervisor_and_adoption)
 }
 END_TEST
 
+/* ---- isolates the library forks ------------------------------------------------ */
+
+static void
+sleeper(const iso_msg *arg)
+{
+	(void)arg;
+	(void)iso_port_new();	/* an open port keeps it running */
+}
+
+START_TEST(library_isolates_are_listed)
+{
+	iso_isolate	*iso;
+	iso_msg		*row = NULL, *l;
+	char		 self[17];
+	pid_t		 pid;
+	size_t		 i;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_int_eq(iso_spawn(sleeper, NULL, &iso), 0);
+	pid = iso_pid(iso);
+	/* Announced without a round trip: it shows up soon after. */
+	for (int n = 0; n < 500 && row == NULL; n++) {
+		ck_assert_int_eq(iso_sup_list(&l), 0);
+		for (i = 0; i < iso_msg_len(l); i++)
+			if (row_int(iso_msg_at(l, i), "pid") == pid)
+				row = iso_msg_copy(iso_msg_at(l, i));
+		iso_msg_free(l);
+		if (row == NULL)
+			tu_sleep_ms(10);
+	}
+	ck_assert_ptr_nonnull(row);
+	ck_assert_str_eq(row_str(row, "kind"), "isolate");
+	ck_assert_str_eq(row_str(row, "state"), "running");
+	snprintf(self, sizeof self, "%016" PRIx64, loop_self());
+	ck_assert_str_eq(row_str(row, "parent"), self);
+	ck_assert_str_ne(row_str(row, "entry"), "");
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	iso_msg_free(row);
+	{
+		char	id[17];
+		iso_msg	*end;
+
+		ck_assert_int_eq(iso_sup_list(&l), 0);
+		id[0] = '\0';
+		for (i = 0; i < iso_msg_len(l); i++)
+			if (row_int(iso_msg_at(l, i), "pid") == pid)
+				snprintf(id, sizeof id, "%s",
+				    row_str(iso_msg_at(l, i), "id"));
+		iso_msg_free(l);
+		end = wait_end(id);
+		ck_assert_str_eq(row_str(end, "state"), "exited");
+		ck_assert_int_eq(row_int(end, "signal"), SIGKILL);
+		iso_msg_free(end);
+	}
+}
+END_TEST
+
 /* ---- hostile clients ---------------------------------------------------------- */
 
 static int
@@ -865,6 +923,7 @@ sup_suite(void)
 	tcase_add_test(tc, names_register_lookup_remove);
 	tcase_add_test(tc, a_name_goes_with_its_isolate);
 	tcase_add_test(tc, sigkill_of_the_supervisor_and_adoption);
+	tcase_add_test(tc, library_isolates_are_listed);
 	tcase_add_test(tc, hostile_frames_get_errors);
 	tcase_add_test(tc, vanished_and_idle_clients);
 	tcase_add_test(tc, a_peer_of_another_uid_is_refused);
