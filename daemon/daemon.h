@@ -165,6 +165,8 @@ void	 op_list(struct sv_conn *, const iso_msg *);
 void	 op_kill(struct sv_conn *, const iso_msg *);
 void	 op_wait(struct sv_conn *, const iso_msg *);
 void	 op_logs(struct sv_conn *, const iso_msg *);
+void	 op_send(struct sv_conn *, const iso_msg *);
+void	 op_take(struct sv_conn *, const iso_msg *);
 void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
 void	 op_exited(struct sv_conn *, const iso_msg *);	/* notification */
 /* names.c */
@@ -190,6 +192,8 @@ void	 proc_stop_all(int grace_ms, void (*done)(void));
 int	 proc_running(uint64_t id);
 /* Parse a target: 16 hex digits or a name; the id, or 0 when unknown. */
 uint64_t proc_find(const char *target);
+/* The SendPort of a running command's mailbox: 0, or -1/ENOENT. */
+int	 proc_mailbox_port(const char *target, iso_sendport *out);
 /* Forget everything (at exit; what runs keeps running). */
 void	 proc_free_all(void);
 
@@ -200,9 +204,38 @@ void	 names_isolate_ended(uint64_t id);
 void	 names_clear(void);
 /* Read names.json in dir (what an earlier supervisor saved). 0 or -1. */
 int	 names_load(const char *dir);
+/* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
+int	 names_get(const char *name, iso_sendport *out);
 
 /* ---- log.c -------------------------------------------------------------- */
 
 /* One line on stderr, prefixed with the time: the daemon's own log. */
 void	 log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- mailbox.c: a SendPort for a command ----------------------------- */
+
+struct mbox;
+
+void	 mbox_init(struct event_base *base);
+/*
+ * Open the mailbox of isolate owner: listen as isolate id (0: a new id),
+ * holding at most limit messages, with what ID.mbox in dir kept. NULL
+ * with errno.
+ */
+struct mbox *mbox_open(const char *dir, uint64_t owner, uint64_t id,
+	    size_t limit);
+/* Stop taking messages (the isolate has ended for good); what waits is
+   kept. */
+void	 mbox_close(struct mbox *b);
+/* Close and free; forget: remove ID.mbox too. NULL is a no-op. */
+void	 mbox_free(struct mbox *b, int forget);
+iso_sendport mbox_port(const struct mbox *b);
+uint64_t mbox_id(const struct mbox *b);
+size_t	 mbox_len(const struct mbox *b);
+/* Add a copy of m: 0, or -1 with ENOBUFS when full, ENOMEM. */
+int	 mbox_put(struct mbox *b, const iso_msg *m);
+/* Take up to max messages, oldest first: an owned list (maybe empty). */
+iso_msg	*mbox_take(struct mbox *b, size_t max);
+/* Call wake(arg) after each message put (one waiter at a time). */
+void	 mbox_on_put(struct mbox *b, void (*wake)(void *), void *arg);

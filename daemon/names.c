@@ -184,6 +184,24 @@ names_load(const char *dir)
 	return (0);
 }
 
+int
+names_get(const char *name, iso_sendport *out)
+{
+	ssize_t	i;
+
+	if ((i = names_index(name)) != -1 && !names_alive(names[i].port)) {
+		names_drop((size_t)i);
+		names_save();
+		i = -1;
+	}
+	if (i == -1) {
+		errno = ENOENT;
+		return (-1);
+	}
+	*out = names[i].port;
+	return (0);
+}
+
 void
 op_register(struct sv_conn *c, const iso_msg *req)
 {
@@ -235,22 +253,19 @@ void
 op_lookup(struct sv_conn *c, const iso_msg *req)
 {
 	const char	*name;
-	ssize_t		 i;
+	iso_sendport	 port;
 
 	if (iso_msg_unpack(req, "{s:s}", "name", &name) == -1) {
 		sv_error(c, EINVAL, "lookup: want a \"name\" string");
 		return;
 	}
-	if ((i = names_index(name)) != -1 && !names_alive(names[i].port)) {
-		names_drop((size_t)i);
-		names_save();
-		i = -1;
-	}
-	if (i == -1) {
+	/* A registered name, else a supervised command's mailbox. */
+	if (names_get(name, &port) == -1 &&
+	    proc_mailbox_port(name, &port) == -1) {
 		sv_error(c, ENOENT, "no name \"%s\"", name);
 		return;
 	}
-	sv_reply(c, iso_msg_pack("{s:b s:P}", "ok", 1, "port", names[i].port));
+	sv_reply(c, iso_msg_pack("{s:b s:P}", "ok", 1, "port", port));
 }
 
 void

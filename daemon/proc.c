@@ -31,6 +31,7 @@
 #define GRACE_MS	5000		/* SIGTERM, then SIGKILL */
 #define LOG_MAX		(512 * 1024)	/* ID.log + ID.log.1 <= 1 MiB */
 #define POLL_MS		200		/* without pidfd: how often to look */
+#define MAILBOX_MAX	256		/* messages a mailbox holds */
 
 enum pstate { P_RUNNING, P_RESTARTING, P_EXITED, P_FAILED };
 static const char *const state_names[] = { "running", "restarting",
@@ -74,6 +75,12 @@ struct proc {
 	int		 watch_fd;	/* pidfd on a process not our child */
 	struct event	*watch_ev;
 	struct waiter	*waiters;
+	struct mbox	*box;		/* commands: their mailbox */
+	int		 box_limit;
+	uint64_t	 box_id;
+	struct sv_conn	*taker;		/* a "take" waiting for mail */
+	struct event	*take_timer;
+	int		 take_max;
 	struct proc	*next;
 };
 
@@ -238,6 +245,13 @@ proc_row(struct proc *p)
 	    "restart", restart_names[p->restart]);
 	if (r == NULL)
 		return (NULL);
+	if (p->box != NULL && (iso_msg_put(r, iso_msg_pack("s", "mailbox"),
+	    iso_msg_pack("i", (int)mbox_len(p->box))) == -1 ||
+	    iso_msg_put(r, iso_msg_pack("s", "port"), iso_msg_pack("P",
+	    mbox_port(p->box))) == -1)) {
+		iso_msg_free(r);
+		return (NULL);
+	}
 	if (iso_msg_put(r, iso_msg_pack("s", "exit_code"), p->exit_code >= 0 ?
 	    iso_msg_pack("i", p->exit_code) : iso_msg_pack("n")) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "signal"), p->sig > 0 ?
@@ -261,10 +275,12 @@ proc_save(struct proc *p)
 	    iso_msg_put(r, iso_msg_pack("s", "cwd"), iso_msg_pack("s?",
 	    p->cwd)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "policy"), iso_msg_pack(
-	    "{s:i s:i s:i s:i s:i s:i s:b}", "backoff_ms", p->backoff_ms,
+	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U}", "backoff_ms", p->backoff_ms,
 	    "backoff_max_ms", p->backoff_max_ms, "reset_ms", p->reset_ms,
 	    "max_restarts", p->max_restarts, "period_ms", p->period_ms,
-	    "next_backoff", p->next_backoff, "killed", p->killed)) == -1 ||
+	    "next_backoff", p->next_backoff, "killed", p->killed, "mailbox",
+	    p->box_limit, "mailbox_id", p->box != NULL ? mbox_id(p->box) :
+	    p->box_id)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
 	    "{s:i s:U}", "pid", (int)(p->command ? p->shepherd : p->pid),
 	    "start", p->pstart)) == -1 ||
@@ -307,6 +323,11 @@ proc_notify(struct proc *p)
 static void
 proc_free(struct proc *p)
 {
+	if (p->taker != NULL)
+		sv_error(p->taker, ESRCH, "forgotten");
+	if (p->take_timer != NULL)
+		event_free(p->take_timer);
+	mbox_free(p->box, 0);
 	if (p->timer != NULL)
 		event_free(p->timer);
 	if (p->watch_ev != NULL)
@@ -328,7 +349,7 @@ static void
 proc_trim(void)
 {
 	static const char *const suffixes[] = { ".json", ".run", ".exit",
-	    ".log", ".log.1" };
+	    ".log", ".log.1", ".mbox" };
 	struct proc	**pp, **oldest;
 	char		  path[PATH_MAX];
 	size_t		  ended = 0, i;
@@ -463,6 +484,8 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 			evtimer_add(p->timer, &tv);
 		}
 	}
+	if (p->state >= P_EXITED && p->box != NULL)
+		mbox_close(p->box);	/* senders now get ECONNREFUSED */
 	proc_save(p);
 	if (p->state >= P_EXITED) {
 		proc_notify(p);
@@ -639,6 +662,7 @@ proc_new(uint64_t id)
 	p->reset_ms = 10000;
 	p->max_restarts = 5;
 	p->period_ms = 10000;
+	p->box_limit = MAILBOX_MAX;
 	if ((p->timer = evtimer_new(base, proc_timer_cb, p)) == NULL) {
 		free(p);
 		return (NULL);
@@ -651,9 +675,9 @@ static int
 proc_policy(struct proc *p, const iso_msg *req)
 {
 	static const char *const keys[] = { "backoff_ms", "backoff_max_ms",
-	    "reset_ms", "max_restarts", "period_ms" };
+	    "reset_ms", "max_restarts", "period_ms", "mailbox" };
 	int		*fields[] = { &p->backoff_ms, &p->backoff_max_ms,
-	    &p->reset_ms, &p->max_restarts, &p->period_ms };
+	    &p->reset_ms, &p->max_restarts, &p->period_ms, &p->box_limit };
 	const iso_msg	*v;
 	int64_t		 x;
 	size_t		 i;
@@ -661,7 +685,8 @@ proc_policy(struct proc *p, const iso_msg *req)
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if ((v = iso_msg_get(req, keys[i])) == NULL)
 			continue;
-		if (iso_msg_int(v, &x) == -1 || x < 0 || x > 86400000)
+		if (iso_msg_int(v, &x) == -1 || x < 0 || x > 86400000 ||
+		    (fields[i] == &p->box_limit && x > 1000000))
 			return (-1);
 		if (x > 0)
 			*fields[i] = (int)x;
@@ -774,7 +799,13 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 	if (proc_policy(p, req) == -1) {
 		proc_free(p);
 		sv_error(c, EINVAL, "spawn: the policy numbers are 0 to "
-		    "86400000");
+		    "86400000, a mailbox at most 1000000");
+		return;
+	}
+	if ((p->box = mbox_open(dir, p->id, 0, (size_t)p->box_limit)) ==
+	    NULL) {
+		sv_error(c, errno, "spawn: mailbox: %s", strerror(errno));
+		proc_free(p);
 		return;
 	}
 	p->next = procs;
@@ -1109,8 +1140,8 @@ proc_load(const char *path)
 	pol = iso_msg_get(m, "policy");
 	if (pol == NULL || proc_policy(p, pol) == -1)
 		goto fail;
-	(void)iso_msg_unpack(pol, "{s?i s?i}", "next_backoff",
-	    &p->next_backoff, "killed", &p->killed);
+	(void)iso_msg_unpack(pol, "{s?i s?b s?U}", "next_backoff",
+	    &p->next_backoff, "killed", &p->killed, "mailbox_id", &p->box_id);
 	p->command = iso_msg_unpack(m, "{s:s}", "kind", &s) == 0 &&
 	    strcmp(s, "command") == 0;
 	if ((v = iso_msg_get(m, "name")) != NULL && (s = iso_msg_str(v,
@@ -1172,6 +1203,14 @@ proc_adopt(struct proc *p)
 	struct timeval	tv;
 	pid_t		pid = p->command ? p->shepherd : p->pid;
 
+	if (p->command && p->box_id != 0) {
+		if ((p->box = mbox_open(dir, p->id, p->box_id,
+		    (size_t)p->box_limit)) == NULL)
+			log_warn("isolate %016" PRIx64 ": mailbox: %s", p->id,
+			    strerror(errno));
+		else if (p->state >= P_EXITED)
+			mbox_close(p->box);
+	}
 	if (p->state == P_RESTARTING) {
 		tv.tv_sec = p->next_backoff / 1000;
 		tv.tv_usec = (p->next_backoff % 1000) * 1000;
@@ -1203,6 +1242,7 @@ proc_init(struct event_base *b, const char *d)
 	int		 n;
 
 	base = b;
+	mbox_init(b);
 	n = snprintf(dir, sizeof dir, "%s", d);
 	if (n < 0 || (size_t)n >= sizeof dir) {
 		errno = ENAMETOOLONG;
@@ -1249,4 +1289,165 @@ proc_free_all(void)
 			child_unwatch(p->shepherd);
 		proc_free(p);
 	}
+}
+
+int
+proc_mailbox_port(const char *target, iso_sendport *out)
+{
+	struct proc	*p = proc_by_id(proc_find(target));
+
+	if (p == NULL || p->box == NULL || p->state >= P_EXITED) {
+		errno = ENOENT;
+		return (-1);
+	}
+	*out = mbox_port(p->box);
+	return (0);
+}
+
+/* The mailbox whose SendPort this is, or NULL. */
+static struct proc *
+proc_by_mailbox(iso_sendport port)
+{
+	struct proc	*p;
+
+	for (p = procs; p != NULL; p = p->next)
+		if (p->box != NULL && port.isolate == mbox_id(p->box))
+			return (p);
+	return (NULL);
+}
+
+/*
+ * "send" {target, message}: to a registered name's port (forwarded, or
+ * put straight in when it is one of our mailboxes), else to the mailbox
+ * of the command with that name or id.
+ */
+void
+op_send(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*target;
+	const iso_msg	*m;
+	iso_sendport	 port;
+	struct proc	*p = NULL;
+
+	if (iso_msg_unpack(req, "{s:s s:O}", "target", &target, "message",
+	    &m) == -1) {
+		sv_error(c, EINVAL, "send: want a \"target\" string and a "
+		    "\"message\"");
+		return;
+	}
+	if (names_get(target, &port) == 0) {
+		if ((p = proc_by_mailbox(port)) == NULL) {
+			if (iso_send(port, m) == -1)
+				sv_error(c, errno, "send: %s", iso_error());
+			else
+				sv_ok(c);
+			return;
+		}
+	} else if ((p = proc_by_id(proc_find(target))) == NULL) {
+		sv_error(c, ENOENT, "no port or isolate \"%.64s\"", target);
+		return;
+	}
+	if (p->box == NULL) {
+		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox: "
+		    "send to a port it registered", p->id);
+		return;
+	}
+	if (p->state >= P_EXITED) {
+		sv_error(c, ECONNREFUSED, "isolate %016" PRIx64 " has ended",
+		    p->id);
+		return;
+	}
+	if (mbox_put(p->box, m) == -1) {
+		if (errno == ENOBUFS)
+			sv_error(c, ENOBUFS, "the mailbox of %016" PRIx64 " is "
+			    "full (%d messages)", p->id, p->box_limit);
+		else
+			sv_error(c, errno, "send: %s", strerror(errno));
+		return;
+	}
+	sv_ok(c);
+}
+
+static void
+take_answer(struct proc *p)
+{
+	struct sv_conn	*c = p->taker;
+
+	p->taker = NULL;
+	evtimer_del(p->take_timer);
+	mbox_on_put(p->box, NULL, NULL);
+	sv_reply_with(c, "messages", mbox_take(p->box, (size_t)p->take_max));
+}
+
+static void
+take_wake(void *arg)
+{
+	take_answer(arg);
+}
+
+static void
+take_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	take_answer(arg);	/* an empty list */
+}
+
+static void
+take_cancel(void *arg)
+{
+	struct proc	*p = arg;
+
+	p->taker = NULL;
+	evtimer_del(p->take_timer);
+	mbox_on_put(p->box, NULL, NULL);
+}
+
+/*
+ * "take" {target, max, timeout_ms}: up to max messages (default all) of
+ * a command's mailbox, oldest first; with none there, wait up to
+ * timeout_ms (0: not at all, < 0: forever) for one.
+ */
+void
+op_take(struct sv_conn *c, const iso_msg *req)
+{
+	struct timeval	 tv;
+	struct proc	*p;
+	int		 max = INT_MAX, ms = 0;
+
+	if ((p = proc_target(c, req)) == NULL)
+		return;
+	if (iso_msg_unpack(req, "{s?i s?i}", "max", &max, "timeout_ms",
+	    &ms) == -1 || max <= 0) {
+		sv_error(c, EINVAL, "take: \"max\" and \"timeout_ms\" are "
+		    "integers, max > 0");
+		return;
+	}
+	if (p->box == NULL) {
+		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox",
+		    p->id);
+		return;
+	}
+	if (mbox_len(p->box) > 0 || ms == 0) {
+		sv_reply_with(c, "messages", mbox_take(p->box, (size_t)max));
+		return;
+	}
+	if (p->taker != NULL) {
+		sv_error(c, EBUSY, "take: someone else waits on that mailbox");
+		return;
+	}
+	if (p->take_timer == NULL &&
+	    (p->take_timer = evtimer_new(base, take_timeout, p)) == NULL) {
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	p->taker = c;
+	p->take_max = max;
+	mbox_on_put(p->box, take_wake, p);
+	if (ms > 0) {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(p->take_timer, &tv);
+	}
+	sv_defer(c, take_cancel, p);
 }

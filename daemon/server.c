@@ -49,6 +49,8 @@ static const struct {
 	{ "kill", op_kill, 0 },
 	{ "wait", op_wait, 0 },
 	{ "logs", op_logs, 0 },
+	{ "send", op_send, 0 },
+	{ "take", op_take, 0 },
 	{ "register", op_register, 0 },
 	{ "lookup", op_lookup, 0 },
 	{ "unregister", op_unregister, 0 },

@@ -395,6 +395,8 @@ typedef struct iso_sup_spawn_opts {
 	int		  reset_ms;
 	int		  max_restarts;
 	int		  period_ms;
+	/* Messages its mailbox holds (see iso_sup_send); 0: 256. */
+	int		  mailbox;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -430,9 +432,31 @@ int		 iso_sup_wait(const char *target, int timeout_ms,
 int		 iso_sup_logs(const char *target, uint64_t *offset,
 		    char **data, size_t *len);
 
+/*
+ * Mailboxes. Every command the supervisor runs has a SendPort held by the
+ * supervisor (its row's "port"; iso_sup_lookup of the command's name gives
+ * it too): messages sent to it, with iso_send or iso_sup_send, wait in a
+ * bounded mailbox, kept across a restart of the supervisor, until taken.
+ * When the mailbox is full, iso_sup_send fails with ENOBUFS and plain
+ * iso_send calls queue in the sender until they fail with ENOBUFS too;
+ * nothing accepted is dropped.
+ *
+ * send: a copy of m to target: a registered name (its port, wherever it
+ * is), else the mailbox of the command with that name or id. -1 with
+ * ENOENT, ENOBUFS (mailbox full), ECONNREFUSED (it has ended).
+ * take: up to max messages (oldest first) out of target's mailbox as an
+ * owned list in *messages, waiting up to timeout_ms (0: not at all, < 0:
+ * forever) while it is empty (an empty list then). -1 with ENOENT, EBUSY
+ * (another take waits on it).
+ */
+int		 iso_sup_send(const char *target, const iso_msg *m);
+int		 iso_sup_take(const char *target, int max, int timeout_ms,
+		    iso_msg **messages);
+
 /* The name registry (Flutter's IsolateNameServer). A name goes away when
    the isolate owning its port ends. register: -1 with EEXIST (taken),
-   EINVAL (empty or longer than 255 bytes). lookup: -1 with ENOENT.
+   EINVAL (empty or longer than 255 bytes). lookup: a registered name,
+   else the mailbox port of a running command of that name; -1 ENOENT.
    remove: -1 with ENOENT. */
 int		 iso_sup_register(const char *name, iso_sendport port);
 int		 iso_sup_lookup(const char *name, iso_sendport *port);

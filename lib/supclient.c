@@ -299,12 +299,13 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 		iso_msg_free(envp);
 		return (-1);
 	}
-	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i}",
+	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
+	    "s:i}",
 	    "op", "spawn", "argv", argv, "name", o->name, "env", envp,
 	    "cwd", o->cwd, "restart", restart_names[o->restart],
 	    "backoff_ms", o->backoff_ms, "backoff_max_ms", o->backoff_max_ms,
 	    "reset_ms", o->reset_ms, "max_restarts", o->max_restarts,
-	    "period_ms", o->period_ms);
+	    "period_ms", o->period_ms, "mailbox", o->mailbox);
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, 1) == -1)
@@ -403,6 +404,28 @@ iso_sup_logs(const char *target, uint64_t *offset, char **data, size_t *len)
 	*offset = next;
 	iso_msg_free(rep);
 	return (0);
+}
+
+int
+iso_sup_send(const char *target, const iso_msg *m)
+{
+	if (target == NULL || m == NULL)
+		return (msg_fail(EINVAL, "send: no target or message"));
+	return (sup_call(iso_msg_pack("{s:s s:s s:O}", "op", "send", "target",
+	    target, "message", m), NULL, 1));
+}
+
+int
+iso_sup_take(const char *target, int max, int timeout_ms, iso_msg **messages)
+{
+	iso_msg	*rep;
+
+	if (target == NULL || messages == NULL || max <= 0)
+		return (msg_fail(EINVAL, "take: bad argument"));
+	if (sup_call(iso_msg_pack("{s:s s:s s:i s:i}", "op", "take", "target",
+	    target, "max", max, "timeout_ms", timeout_ms), &rep, 1) == -1)
+		return (-1);
+	return (take(rep, "messages", messages));
 }
 
 int

@@ -46,6 +46,8 @@ sup_setup(void)
 	setenv("ISO_RUNTIME_DIR", rt, 1);
 	rtdir_forget();
 	snprintf(path, sizeof path, "%s/../isolated", bindir);
+	if (getenv("ISO_TEST_ISOLATED") != NULL)
+		snprintf(path, sizeof path, "%s", getenv("ISO_TEST_ISOLATED"));
 	setenv("ISO_ISOLATED", path, 1);
 }
 
@@ -862,6 +864,228 @@ START_TEST(a_peer_of_another_uid_is_refused)
 }
 END_TEST
 
+/* ---- mailboxes ------------------------------------------------------------------ */
+
+static uint64_t
+spawn_box(const char *name, int limit)
+{
+	char *const		argv[] = { "sleep", "100", NULL };
+	iso_sup_spawn_opts	o;
+	uint64_t		id;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = name;
+	o.mailbox = limit;
+	ck_assert_msg(iso_sup_spawn(&o, &id) == 0, "%s", iso_error());
+	return (id);
+}
+
+/* The ints of a list of messages, as "1 2 3". */
+static const char *
+ints(const iso_msg *l)
+{
+	static char	buf[256];
+	size_t		i, n = 0;
+	int64_t		v;
+
+	buf[0] = '\0';
+	for (i = 0; i < iso_msg_len(l) && n < sizeof buf - 24; i++) {
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(l, i), &v), 0);
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%" PRId64,
+		    i > 0 ? " " : "", v);
+	}
+	return (buf);
+}
+
+static void
+send_int(const char *target, int v, int want_errno)
+{
+	iso_msg	*m = iso_msg_pack("i", v);
+	int	 r = iso_sup_send(target, m);
+
+	iso_msg_free(m);
+	if (want_errno == 0)
+		ck_assert_msg(r == 0, "send %d: %s", v, iso_error());
+	else {
+		ck_assert_int_eq(r, -1);
+		ck_assert_int_eq(errno, want_errno);
+	}
+}
+
+static const char *
+take_ints(const char *target, int max, int ms)
+{
+	iso_msg		*l;
+	const char	*s;
+
+	ck_assert_msg(iso_sup_take(target, max, ms, &l) == 0, "take: %s",
+	    iso_error());
+	s = ints(l);
+	iso_msg_free(l);
+	return (s);
+}
+
+START_TEST(a_mailbox_is_bounded_and_loses_nothing)
+{
+	(void)spawn_box("mb", 3);
+	send_int("mb", 1, 0);
+	send_int("mb", 2, 0);
+	send_int("mb", 3, 0);
+	send_int("mb", 4, ENOBUFS);
+	ck_assert_msg(strstr(iso_error(), "full") != NULL, "%s", iso_error());
+	ck_assert_str_eq(take_ints("mb", 2, 0), "1 2");
+	send_int("mb", 4, 0);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "3 4");
+	ck_assert_str_eq(take_ints("mb", 10, 50), "");
+	send_int("nobody", 1, ENOENT);
+	ck_assert_int_eq(iso_sup_kill("mb", ISO_IMMEDIATE), 0);
+	iso_msg_free(wait_end("mb"));
+	send_int("mb", 5, ECONNREFUSED);
+}
+END_TEST
+
+START_TEST(plain_iso_send_to_a_mailbox_waits_when_full)
+{
+	iso_sendport	 port;
+	iso_msg		*m, *row;
+	char		 got[256] = "";
+	int		 i;
+
+	(void)spawn_box("mb", 2);
+	ck_assert_int_eq(iso_sup_lookup("mb", &port), 0);
+	row = list_row("mb");
+	ck_assert_int_eq(iso_msg_sendport(iso_msg_get(row, "port"), &port), 0);
+	iso_msg_free(row);
+	for (i = 1; i <= 5; i++) {
+		m = iso_msg_pack("i", i);
+		ck_assert_msg(iso_send(port, m) == 0, "%s", iso_error());
+		iso_msg_free(m);
+	}
+	/* Two fit; three wait in the socket, in order, until taken. */
+	for (i = 0; i < 200 && strlen(got) < 9; i++) {
+		const char	*s = take_ints("mb", 1, 2000);
+
+		if (*s != '\0')
+			snprintf(got + strlen(got), sizeof got - strlen(got),
+			    "%s%s", got[0] != '\0' ? " " : "", s);
+	}
+	ck_assert_str_eq(got, "1 2 3 4 5");
+}
+END_TEST
+
+START_TEST(a_take_waits_for_mail)
+{
+	unsigned char	 frame[256];
+	iso_msg		*m, *rep;
+	void		*p;
+	size_t		 len;
+	int		 fd;
+
+	(void)spawn_box("mb", 0);
+	m = iso_msg_pack("{s:s s:s s:i}", "op", "take", "target", "mb",
+	    "timeout_ms", -1);
+	ck_assert_int_eq(iso_msg_encode(m, &p, &len), 0);
+	iso_msg_free(m);
+	frame[0] = frame[1] = frame[2] = 0;
+	frame[3] = (unsigned char)len;
+	memcpy(frame + 4, p, len);
+	free(p);
+	fd = raw_connect();
+	ck_assert_int_eq(send(fd, frame, len + 4, MSG_NOSIGNAL),
+	    (ssize_t)(len + 4));
+	send_int("mb", 42, 0);
+	ck_assert_int_eq(iso_msg_read(fd, &rep), 1);
+	ck_assert_str_eq(ints(iso_msg_get(rep, "messages")), "42");
+	iso_msg_free(rep);
+	close(fd);
+}
+END_TEST
+
+START_TEST(mail_and_names_outlive_a_killed_supervisor)
+{
+	char		 prog[PATH_MAX];
+	char *const	 argv[] = { prog, "holder", NULL };
+	iso_sendport	 port, holder;
+	iso_msg		*m;
+	pid_t		 sup;
+	int		 r = -1;
+
+	snprintf(prog, sizeof prog, "%s/prog/sup_holder", bindir);
+	(void)spawn("h", ISO_RESTART_NEVER, argv);
+	for (int i = 0; i < 500 && r == -1; i++)
+		if ((r = iso_sup_lookup("holder", &holder)) == -1)
+			tu_sleep_ms(10);
+	ck_assert_int_eq(r, 0);
+	(void)spawn_box("mb", 0);
+	send_int("mb", 1, 0);
+	send_int("mb", 2, 0);
+	ck_assert_int_eq(iso_sup_lookup("mb", &port), 0);
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	/* The next supervisor has the mail, the same port, and the name. */
+	ck_assert_str_eq(take_ints("mb", 10, 0), "1 2");
+	m = iso_msg_pack("i", 3);
+	ck_assert_int_eq(iso_send(port, m), 0);
+	iso_msg_free(m);
+	ck_assert_str_eq(take_ints("mb", 10, 5000), "3");
+	ck_assert_int_eq(iso_sup_lookup("holder", &port), 0);
+	ck_assert(iso_sendport_equal(port, holder));
+	/* A send to a registered name goes to that port. */
+	send_int("holder", 77, 0);
+	{
+		uint64_t	 off = 0;
+		char		*data = NULL;
+		size_t		 len;
+
+		for (int i = 0; i < 500; i++) {
+			free(data);
+			ck_assert_int_eq(iso_sup_logs("h", &off, &data, &len),
+			    0);
+			off = 0;
+			if (strstr(data, "got 77") != NULL)
+				break;
+			tu_sleep_ms(10);
+		}
+		ck_assert_msg(strstr(data, "got 77") != NULL, "%s", data);
+		free(data);
+	}
+}
+END_TEST
+
+START_TEST(restarting_is_a_state_and_kill_ends_it)
+{
+	char *const		 argv[] = { "false", NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*row = NULL;
+	int			 restarting = 0;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "r";
+	o.restart = ISO_RESTART_ON_FAILURE;
+	o.backoff_ms = 60000;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	for (int i = 0; i < 500 && !restarting; i++) {
+		row = list_row("r");
+		restarting = strcmp(row_str(row, "state"), "restarting") == 0;
+		iso_msg_free(row);
+		if (!restarting)
+			tu_sleep_ms(10);
+	}
+	ck_assert(restarting);
+	ck_assert_int_eq(iso_sup_wait("r", 50, &row), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(iso_sup_kill("r", ISO_IMMEDIATE), 0);
+	row = wait_end("r");
+	ck_assert_str_eq(row_str(row, "state"), "exited");
+	ck_assert_int_eq(row_int(row, "exit_code"), 1);
+	ck_assert_int_eq(row_int(row, "restarts"), 0);
+	iso_msg_free(row);
+}
+END_TEST
+
 /* ---- compute -------------------------------------------------------------------- */
 
 START_TEST(compute_through_the_supervisor)
@@ -928,6 +1152,11 @@ sup_suite(void)
 	tcase_add_test(tc, vanished_and_idle_clients);
 	tcase_add_test(tc, a_peer_of_another_uid_is_refused);
 	tcase_add_test(tc, compute_through_the_supervisor);
+	tcase_add_test(tc, a_mailbox_is_bounded_and_loses_nothing);
+	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);
+	tcase_add_test(tc, a_take_waits_for_mail);
+	tcase_add_test(tc, mail_and_names_outlive_a_killed_supervisor);
+	tcase_add_test(tc, restarting_is_a_state_and_kill_ends_it);
 	suite_add_tcase(s, tc);
 	return (s);
 }
