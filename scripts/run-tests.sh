@@ -186,8 +186,12 @@ done
 # Every test cleans up after itself; an isolate, helper or example still
 # running from this build now is a leak (an orphan, or a zombie's parent).
 echo "== leftovers"
-sleep 0.2
-left=$(pgrep -f -- "$BUILD/((tests|examples|fuzz|bench)/|isolated)" | grep -vx "$$" || true)
+# (A supervisor that has answered "stop" may take a moment to exit.)
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+	sleep 0.2
+	left=$(pgrep -f -- "$BUILD/((tests|examples|fuzz|bench)/|isolated)" | grep -vx "$$" || true)
+	[ -z "$left" ] && break
+done
 if [ -z "$left" ]; then
 	pass "leftovers: no process of $BUILD left running"
 else
