@@ -123,6 +123,29 @@ void	 dc_stop_all(void);
 
 #endif
 
+/* ---- restart.c: backoff and intensity ---------------------------------- */
+
+struct restart {
+	int	 backoff_ms;		/* the first delay */
+	int	 backoff_max_ms;	/* doubling stops here */
+	int	 reset_ms;		/* a run this long starts over */
+	int	 max_restarts;		/* more within period_ms: give up */
+	int	 period_ms;
+	int	 next;			/* the next delay; 0: backoff_ms */
+	double	*recent;		/* times of the restarts in the period */
+	int	 nrecent;
+};
+
+/* Size r->recent for r->max_restarts (after setting it). 0 or -1. */
+int	 restart_init(struct restart *r);
+void	 restart_clear(struct restart *r);
+/*
+ * A run that lasted ran seconds has ended at now (seconds, monotonic) and
+ * the policy wants it run again: the delay in ms before it is, or -1 when
+ * that would be more than max_restarts restarts within period_ms.
+ */
+int	 restart_delay(struct restart *r, double now, double ran);
+
 /* ---- server.c: the socket, connections, requests ----------------------- */
 
 struct sv_conn;
@@ -181,6 +204,12 @@ void	 op_compute(struct sv_conn *, const iso_msg *);
 
 /* ---- proc.c ------------------------------------------------------------ */
 
+/* Settings (isolated's options): how many ended isolates are kept, how
+   large ID.log grows before it is rotated, how long a graceful kill
+   waits before SIGKILL. */
+extern size_t	proc_history_max;
+extern size_t	proc_log_max;
+extern int	proc_grace_ms;
 /* Adopt what an earlier supervisor left in dir, then run. 0 or -1. */
 int	 proc_init(struct event_base *base, const char *dir);
 /* Isolates known (status). */

@@ -35,10 +35,16 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: isolated [--foreground] [--ready-fd FD]\n"
+	    "usage: isolated [--foreground] [--ready-fd FD] [--history N]\n"
+	    "                [--log-max BYTES] [--grace-ms MS]\n"
 	    "  -f, --foreground   stay in the foreground, log to stderr\n"
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
+	    "      --history N    ended isolates kept in the list (1000)\n"
+	    "      --log-max BYTES  rotate a command's log beyond this "
+	    "(524288)\n"
+	    "      --grace-ms MS  a graceful kill's wait before SIGKILL "
+	    "(5000)\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
 	    "The runtime directory is $ISO_RUNTIME_DIR, else "
@@ -209,6 +215,9 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "history", required_argument, NULL, 'H' },
+		{ "log-max", required_argument, NULL, 'L' },
+		{ "grace-ms", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -236,6 +245,26 @@ main(int argc, char **argv)
 			}
 			readyfd = (int)l;
 			(void)fcntl(readyfd, F_SETFD, FD_CLOEXEC);
+			break;
+		case 'H':
+		case 'L':
+		case 'G':
+			errno = 0;
+			l = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    l < (ch == 'L' ? 1024 : ch == 'H' ? 0 : 1) ||
+			    l > (ch == 'G' ? 3600000 : INT_MAX)) {
+				fprintf(stderr, "isolated: --%s: bad number: %s\n",
+				    ch == 'H' ? "history" : ch == 'L' ?
+				    "log-max" : "grace-ms", optarg);
+				return (2);
+			}
+			if (ch == 'H')
+				proc_history_max = (size_t)l;
+			else if (ch == 'L')
+				proc_log_max = (size_t)l;
+			else
+				proc_grace_ms = (int)l;
 			break;
 		case 'h':
 			usage(stdout);

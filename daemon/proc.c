@@ -27,9 +27,9 @@
 #include "daemon.h"
 #include "supproto.h"
 
-#define HISTORY_MAX	1000		/* ended isolates remembered */
-#define GRACE_MS	5000		/* SIGTERM, then SIGKILL */
-#define LOG_MAX		(512 * 1024)	/* ID.log + ID.log.1 <= 1 MiB */
+size_t	proc_history_max = 1000;		/* ended isolates remembered */
+size_t	proc_log_max = 512 * 1024;		/* bytes of ID.log, and ID.log.1 */
+int	proc_grace_ms = 5000;			/* SIGTERM, then SIGKILL */
 #define POLL_MS		200		/* without pidfd: how often to look */
 #define MAILBOX_MAX	256		/* messages a mailbox holds */
 
@@ -55,8 +55,7 @@ struct proc {
 	char		*cwd;
 	char		*entry;		/* isolates: what they run */
 	int		 restart;	/* index in restart_names */
-	int		 backoff_ms, backoff_max_ms, reset_ms;
-	int		 max_restarts, period_ms;
+	struct restart	 rs;
 
 	enum pstate	 state;
 	pid_t		 pid;		/* last known; 0 before ID.run */
@@ -68,9 +67,7 @@ struct proc {
 	double		 started, ended;
 	int		 exit_code, sig;	/* -1: none */
 	char		*error;
-	int		 restarts, next_backoff, killed;
-	double		*recent;	/* times of the last restarts */
-	int		 nrecent;
+	int		 restarts, killed;
 	struct event	*timer;		/* backoff, or SIGKILL after grace */
 	int		 watch_fd;	/* pidfd on a process not our child */
 	struct event	*watch_ev;
@@ -275,10 +272,10 @@ proc_save(struct proc *p)
 	    iso_msg_put(r, iso_msg_pack("s", "cwd"), iso_msg_pack("s?",
 	    p->cwd)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "policy"), iso_msg_pack(
-	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U}", "backoff_ms", p->backoff_ms,
-	    "backoff_max_ms", p->backoff_max_ms, "reset_ms", p->reset_ms,
-	    "max_restarts", p->max_restarts, "period_ms", p->period_ms,
-	    "next_backoff", p->next_backoff, "killed", p->killed, "mailbox",
+	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U}", "backoff_ms", p->rs.backoff_ms,
+	    "backoff_max_ms", p->rs.backoff_max_ms, "reset_ms", p->rs.reset_ms,
+	    "max_restarts", p->rs.max_restarts, "period_ms", p->rs.period_ms,
+	    "next_backoff", p->rs.next, "killed", p->killed, "mailbox",
 	    p->box_limit, "mailbox_id", p->box != NULL ? mbox_id(p->box) :
 	    p->box_id)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
@@ -340,7 +337,7 @@ proc_free(struct proc *p)
 	free(p->cwd);
 	free(p->entry);
 	free(p->error);
-	free(p->recent);
+	restart_clear(&p->rs);
 	free(p);
 }
 
@@ -357,7 +354,7 @@ proc_trim(void)
 	for (pp = &procs; *pp != NULL; pp = &(*pp)->next)
 		if ((*pp)->state >= P_EXITED)
 			ended++;
-	while (ended > HISTORY_MAX) {
+	while (ended > proc_history_max) {
 		oldest = NULL;
 		for (pp = &procs; *pp != NULL; pp = &(*pp)->next)
 			if ((*pp)->state >= P_EXITED && (*pp)->waiters ==
@@ -426,7 +423,7 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 {
 	struct timeval	tv;
 	double		t = mono_now(), ran;
-	int		restart, i, n, delay;
+	int		restart, delay = 0;
 
 	if (p->timer != NULL)
 		evtimer_del(p->timer);
@@ -458,31 +455,18 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 		restart = 0;
 	} else
 		p->state = P_EXITED;
-	if (restart) {
-		/* Intensity: restarts within the last period_ms. */
-		for (i = n = 0; i < p->nrecent; i++)
-			if (t - p->recent[i] < p->period_ms / 1000.0)
-				p->recent[n++] = p->recent[i];
-		p->nrecent = n;
-		if (n >= p->max_restarts) {
-			char	text[128];
+	if (restart && (delay = restart_delay(&p->rs, t, ran)) == -1) {
+		char	text[128];
 
-			snprintf(text, sizeof text, "restarted %d times within "
-			    "%d ms: given up", n, p->period_ms);
-			proc_set_error(p, text);
-			p->state = P_FAILED;
-		} else {
-			p->recent[p->nrecent++] = t;
-			if (ran * 1000 >= p->reset_ms || p->next_backoff <= 0)
-				p->next_backoff = p->backoff_ms;
-			delay = p->next_backoff;
-			p->next_backoff = p->next_backoff > p->backoff_max_ms / 2 ?
-			    p->backoff_max_ms : p->next_backoff * 2;
-			p->state = P_RESTARTING;
-			tv.tv_sec = delay / 1000;
-			tv.tv_usec = (delay % 1000) * 1000;
-			evtimer_add(p->timer, &tv);
-		}
+		snprintf(text, sizeof text, "restarted %d times within %d ms: "
+		    "given up", p->rs.nrecent, p->rs.period_ms);
+		proc_set_error(p, text);
+		p->state = P_FAILED;
+	} else if (restart) {
+		p->state = P_RESTARTING;
+		tv.tv_sec = delay / 1000;
+		tv.tv_usec = (delay % 1000) * 1000;
+		evtimer_add(p->timer, &tv);
 	}
 	if (p->state >= P_EXITED && p->box != NULL)
 		mbox_close(p->box);	/* senders now get ECONNREFUSED */
@@ -620,7 +604,7 @@ proc_run(struct proc *p)
 	spec.envp = envp;
 	spec.cwd = p->cwd;
 	spec.dir = dir;
-	spec.log_max = LOG_MAX;
+	spec.log_max = proc_log_max;
 	if ((pid = shep_start(&spec)) == -1)
 		goto fail;
 	free(argv);
@@ -657,11 +641,11 @@ proc_new(uint64_t id)
 	p->id = id;
 	p->exit_code = p->sig = -1;
 	p->watch_fd = -1;
-	p->backoff_ms = 100;
-	p->backoff_max_ms = 30000;
-	p->reset_ms = 10000;
-	p->max_restarts = 5;
-	p->period_ms = 10000;
+	p->rs.backoff_ms = 100;
+	p->rs.backoff_max_ms = 30000;
+	p->rs.reset_ms = 10000;
+	p->rs.max_restarts = 5;
+	p->rs.period_ms = 10000;
 	p->box_limit = MAILBOX_MAX;
 	if ((p->timer = evtimer_new(base, proc_timer_cb, p)) == NULL) {
 		free(p);
@@ -676,8 +660,8 @@ proc_policy(struct proc *p, const iso_msg *req)
 {
 	static const char *const keys[] = { "backoff_ms", "backoff_max_ms",
 	    "reset_ms", "max_restarts", "period_ms", "mailbox" };
-	int		*fields[] = { &p->backoff_ms, &p->backoff_max_ms,
-	    &p->reset_ms, &p->max_restarts, &p->period_ms, &p->box_limit };
+	int		*fields[] = { &p->rs.backoff_ms, &p->rs.backoff_max_ms,
+	    &p->rs.reset_ms, &p->rs.max_restarts, &p->rs.period_ms, &p->box_limit };
 	const iso_msg	*v;
 	int64_t		 x;
 	size_t		 i;
@@ -691,11 +675,9 @@ proc_policy(struct proc *p, const iso_msg *req)
 		if (x > 0)
 			*fields[i] = (int)x;
 	}
-	if (p->backoff_max_ms < p->backoff_ms)
-		p->backoff_max_ms = p->backoff_ms;
-	free(p->recent);
-	p->recent = calloc((size_t)p->max_restarts + 1, sizeof *p->recent);
-	return (p->recent == NULL ? -1 : 0);
+	if (p->rs.backoff_max_ms < p->rs.backoff_ms)
+		p->rs.backoff_max_ms = p->rs.backoff_ms;
+	return (restart_init(&p->rs));
 }
 
 /* A string list message, or nil; else -1. */
@@ -858,7 +840,8 @@ proc_target(struct sv_conn *c, const iso_msg *req)
 void
 op_kill(struct sv_conn *c, const iso_msg *req)
 {
-	struct timeval	 tv = { GRACE_MS / 1000, (GRACE_MS % 1000) * 1000 };
+	struct timeval	 tv = { proc_grace_ms / 1000,
+	    (proc_grace_ms % 1000) * 1000 };
 	struct proc	*p;
 	int		 graceful = 0;
 
@@ -1062,7 +1045,6 @@ op_spawned(struct sv_conn *c, const iso_msg *req)
 	p->entry = entry != NULL ? strdup(entry) : NULL;
 	p->state = P_RUNNING;
 	p->started = now();
-	p->recent = calloc(1, sizeof *p->recent);
 	p->next = procs;
 	procs = p;
 	if (p->pstart == 0) {
@@ -1141,7 +1123,7 @@ proc_load(const char *path)
 	if (pol == NULL || proc_policy(p, pol) == -1)
 		goto fail;
 	(void)iso_msg_unpack(pol, "{s?i s?b s?U}", "next_backoff",
-	    &p->next_backoff, "killed", &p->killed, "mailbox_id", &p->box_id);
+	    &p->rs.next, "killed", &p->killed, "mailbox_id", &p->box_id);
 	p->command = iso_msg_unpack(m, "{s:s}", "kind", &s) == 0 &&
 	    strcmp(s, "command") == 0;
 	if ((v = iso_msg_get(m, "name")) != NULL && (s = iso_msg_str(v,
@@ -1212,8 +1194,8 @@ proc_adopt(struct proc *p)
 			mbox_close(p->box);
 	}
 	if (p->state == P_RESTARTING) {
-		tv.tv_sec = p->next_backoff / 1000;
-		tv.tv_usec = (p->next_backoff % 1000) * 1000;
+		tv.tv_sec = p->rs.next / 1000;
+		tv.tv_usec = (p->rs.next % 1000) * 1000;
 		evtimer_add(p->timer, &tv);
 		return;
 	}

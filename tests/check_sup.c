@@ -271,6 +271,85 @@ START_TEST(a_stale_socket_is_replaced)
 }
 END_TEST
 
+START_TEST(options_bound_history_logs_and_grace)
+{
+	char *const	 yes[] = { "true", NULL };
+	char *const	 stubborn[] = { "sh", "-c",
+	    "trap '' TERM; while :; do sleep 0.05; done", NULL };
+	char *const	 chatty[] = { "sh", "-c",
+	    "i=0; while [ $i -lt 100 ]; do "
+	    "echo 0123456789012345678901234567890123456789012345678; "
+	    "i=$((i+1)); done", NULL };
+	char		 line[64], old[PATH_MAX];
+	iso_msg		*l, *row;
+	uint64_t	 id, off = 0;
+	struct stat	 st;
+	char		*data;
+	size_t		 len;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 p[2], status, i;
+
+	/* Started by hand, in the foreground, as systemd would. */
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int	null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		dup2(p[1], 3);
+		execl(getenv("ISO_ISOLATED"), "isolated", "--foreground",
+		    "--ready-fd", "3", "--history", "2", "--grace-ms", "200",
+		    "--log-max", "1024", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof line - 1);
+	close(p[0]);
+	ck_assert_int_gt(n, 0);
+	line[n] = '\0';
+	ck_assert_str_eq(line, "ready\n");
+
+	for (i = 0; i < 4; i++) {
+		id = spawn(NULL, ISO_RESTART_NEVER, yes);
+		iso_msg_free(wait_end(hex(id)));
+	}
+	ck_assert_int_eq(iso_sup_list(&l), 0);
+	ck_assert_uint_eq(iso_msg_len(l), 2);
+	ck_assert_str_eq(row_str(iso_msg_at(l, 0), "id"), hex(id));
+	iso_msg_free(l);
+
+	id = spawn(NULL, ISO_RESTART_NEVER, chatty);
+	iso_msg_free(wait_end(hex(id)));
+	ck_assert_int_eq(iso_sup_logs(hex(id), &off, &data, &len), 0);
+	ck_assert_uint_le(len, 2048);
+	ck_assert_uint_gt(len, 1000);
+	free(data);
+	snprintf(old, sizeof old, "%s/supervisor/%s.log.1", rt, hex(id));
+	ck_assert_int_eq(stat(old, &st), 0);
+	ck_assert_int_le(st.st_size, 1024);
+
+	(void)spawn("stubborn", ISO_RESTART_NEVER, stubborn);
+	for (i = 0; i < 500; i++) {
+		row = list_row("stubborn");
+		n = row_int(row, "pid");
+		iso_msg_free(row);
+		if (n > 0)
+			break;
+		tu_sleep_ms(10);
+	}
+	ck_assert_int_eq(iso_sup_kill("stubborn", ISO_BEFORE_NEXT_EVENT), 0);
+	row = wait_end("stubborn");
+	ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
+	iso_msg_free(row);
+
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 /* ---- commands ------------------------------------------------------------- */
 
 START_TEST(spawn_list_wait)
@@ -1135,6 +1214,7 @@ sup_suite(void)
 	tcase_add_test(tc, started_on_demand_and_stopped);
 	tcase_add_test(tc, a_second_supervisor_is_refused);
 	tcase_add_test(tc, a_stale_socket_is_replaced);
+	tcase_add_test(tc, options_bound_history_logs_and_grace);
 	tcase_add_test(tc, spawn_list_wait);
 	tcase_add_test(tc, spawn_env_and_cwd);
 	tcase_add_test(tc, logs_capture_stdout_and_stderr);
