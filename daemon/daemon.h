@@ -54,6 +54,8 @@ struct shep_spec {
 	const char	 *cwd;		/* NULL: the daemon's (/ when detached) */
 	const char	 *dir;		/* the state directory */
 	size_t		  log_max;	/* rotate ID.log beyond this many bytes */
+	int		  lines;	/* stdin/stdout on a pty, as messages */
+	const char	 *sock;		/* lines: the supervisor's socket */
 };
 
 /*
@@ -67,6 +69,14 @@ struct shep_spec {
  * {"code": 127, "signal": null, "error": "cannot run X: ..."}.
  * Signals to the shepherd: SIGTERM is passed to the command's process
  * group as SIGTERM, SIGUSR2 as SIGKILL.
+ * With lines, the command's stdin and stdout are a pseudo-terminal in
+ * raw mode (so that programs that buffer a pipe, as mawk does, still go
+ * line by line) and only stderr goes to the log. The shepherd connects
+ * to spec->sock, says {"op": "attach", "id": ID} and then writes each
+ * line of output as a message (its JSON, else the line as a string),
+ * and writes each message the supervisor sends it to the pty as a line
+ * of JSON. It reconnects when the supervisor goes away; what cannot be
+ * passed on waits, up to 1 MiB each way, then the command waits.
  * -1 with fork's errno.
  */
 pid_t	 shep_start(const struct shep_spec *spec);
@@ -155,7 +165,9 @@ struct sv_conn;
  * and serve requests from the loop. 0 or -1 with errno.
  */
 int	 sv_listen(struct event_base *base, const char *path);
-/* Close the listening socket and every connection (at exit). */
+/* Stop listening and remove the socket: new clients find none. */
+void	 sv_unlisten(void);
+/* That, and close every connection (at exit). */
 void	 sv_close(void);
 
 /*
@@ -179,6 +191,10 @@ void	 sv_error(struct sv_conn *c, int e, const char *fmt, ...)
 void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
 /* Open connections (status). */
 size_t	 sv_count(void);
+/* Take c's socket and what was read of it beyond the request (owned);
+   the connection is no more the server's. The socket's fd. */
+struct evbuffer;
+int	 sv_detach(struct sv_conn *c, struct evbuffer **in);
 
 /* ---- the operations, by module ------------------------------------------ */
 
@@ -190,6 +206,8 @@ void	 op_wait(struct sv_conn *, const iso_msg *);
 void	 op_logs(struct sv_conn *, const iso_msg *);
 void	 op_send(struct sv_conn *, const iso_msg *);
 void	 op_take(struct sv_conn *, const iso_msg *);
+void	 op_recv(struct sv_conn *, const iso_msg *);
+void	 op_attach(struct sv_conn *, const iso_msg *);	/* a shepherd */
 void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
 void	 op_exited(struct sv_conn *, const iso_msg *);	/* notification */
 /* names.c */
@@ -210,8 +228,9 @@ void	 op_compute(struct sv_conn *, const iso_msg *);
 extern size_t	proc_history_max;
 extern size_t	proc_log_max;
 extern int	proc_grace_ms;
-/* Adopt what an earlier supervisor left in dir, then run. 0 or -1. */
-int	 proc_init(struct event_base *base, const char *dir);
+/* Adopt what an earlier supervisor left in dir, then run; sock is the
+   supervisor's socket (for --lines shepherds). 0 or -1. */
+int	 proc_init(struct event_base *base, const char *dir, const char *sock);
 /* Isolates known (status). */
 size_t	 proc_count(void);
 /* End every command gracefully (SIGTERM, SIGKILL after grace_ms); call
@@ -249,11 +268,16 @@ struct mbox;
 void	 mbox_init(struct event_base *base);
 /*
  * Open the mailbox of isolate owner: listen as isolate id (0: a new id),
- * holding at most limit messages, with what ID.mbox in dir kept. NULL
- * with errno.
+ * holding at most limit messages, with what ID.mbox in dir kept. With a
+ * suffix, a plain queue saved as ID<suffix>, with no socket (an
+ * outbox). NULL with errno.
  */
-struct mbox *mbox_open(const char *dir, uint64_t owner, uint64_t id,
-	    size_t limit);
+struct mbox *mbox_open(const char *dir, uint64_t owner, const char *suffix,
+	    uint64_t id, size_t limit);
+/* 1 when it holds its limit. */
+int	 mbox_full(const struct mbox *b);
+/* Call room(arg) when a take makes room in a full queue. */
+void	 mbox_on_room(struct mbox *b, void (*room)(void *), void *arg);
 /* Stop taking messages (the isolate has ended for good); what waits is
    kept. */
 void	 mbox_close(struct mbox *b);

@@ -27,6 +27,7 @@
 #define STOP_GRACE_MS	5000
 
 static struct event_base	*base;
+static int			 lock = -1;	/* held while we serve */
 static struct sv_conn		*stopper;	/* who asked us to stop */
 static int			 stopping;
 static double			 started;
@@ -77,6 +78,11 @@ ready(int *fd, const char *fmt, ...)
 static void
 stopped(void)
 {
+	/* Gone before the answer: a client that starts a supervisor next
+	   finds neither the socket nor the lock of this one. */
+	sv_unlisten();
+	close(lock);
+	lock = -1;
 	if (stopper != NULL)
 		sv_ok(stopper);
 	stopper = NULL;
@@ -125,21 +131,38 @@ op_status(struct sv_conn *c, const iso_msg *req)
 	    iso_runtime_dir()));
 }
 
+/* A computation in flight; conn is NULL once its client has gone. */
+struct job {
+	struct sv_conn	*conn;
+};
+
 static void
 compute_done(iso_msg *result, const char *error, void *arg)
 {
-	struct sv_conn	*c = arg;
+	struct job	*j = arg;
 
-	if (result == NULL)
-		sv_error(c, EIO, "%s", error);
+	if (j->conn == NULL)
+		iso_msg_free(result);	/* nobody to tell */
+	else if (result == NULL)
+		sv_error(j->conn, EIO, "%s", error);
 	else
-		sv_reply_with(c, "result", result);
+		sv_reply_with(j->conn, "result", result);
+	free(j);
+}
+
+static void
+compute_cancel(void *arg)
+{
+	struct job	*j = arg;
+
+	j->conn = NULL;
 }
 
 void
 op_compute(struct sv_conn *c, const iso_msg *req)
 {
 	struct dc_req	 r;
+	struct job	*j;
 	const iso_msg	*argv;
 	char		**av = NULL;
 	size_t		 i, n;
@@ -147,7 +170,10 @@ op_compute(struct sv_conn *c, const iso_msg *req)
 
 	memset(&r, 0, sizeof r);
 	r.arg = iso_msg_get(req, "arg");
-	(void)iso_msg_unpack(req, "{s?i}", "timeout_ms", &r.timeout_ms);
+	if (iso_msg_unpack(req, "{s?i}", "timeout_ms", &r.timeout_ms) == -1) {
+		sv_error(c, EINVAL, "compute: \"timeout_ms\" is an integer");
+		return;
+	}
 	if ((argv = iso_msg_get(req, "argv")) != NULL) {
 		n = iso_msg_len(argv);
 		if (iso_msg_type(argv) != ISO_LIST || n == 0 ||
@@ -177,14 +203,21 @@ op_compute(struct sv_conn *c, const iso_msg *req)
 		sv_error(c, EBUSY, "compute: the supervisor is stopping");
 		return;
 	}
-	rc = dc_start(&r, compute_done, c);
+	if ((j = malloc(sizeof *j)) == NULL) {
+		free(av);
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	j->conn = c;
+	rc = dc_start(&r, compute_done, j);
 	free(av);
 	if (rc == -1) {
+		free(j);
 		sv_error(c, EIO, "compute: cannot start: %s", strerror(errno));
 		return;
 	}
 	/* A client gone before the result: the result is dropped. */
-	sv_defer(c, NULL, NULL);
+	sv_defer(c, compute_cancel, j);
 }
 
 static void
@@ -226,7 +259,7 @@ main(int argc, char **argv)
 	const char	*rt;
 	char		 sdir[PATH_MAX], sock[PATH_MAX], lockp[PATH_MAX];
 	char		 logp[PATH_MAX], pidtext[32], *end;
-	int		 ch, foreground = 0, readyfd = -1, lock, fd, i;
+	int		 ch, foreground = 0, readyfd = -1, fd, i;
 	long		 l;
 
 	while ((ch = getopt_long(argc, argv, "fhV", longopts, NULL)) != -1) {
@@ -351,7 +384,7 @@ main(int argc, char **argv)
 	}
 
 	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
-	    names_load(sdir) == -1 || proc_init(base, sdir) == -1 ||
+	    names_load(sdir) == -1 || proc_init(base, sdir, sock) == -1 ||
 	    sv_listen(base, sock) == -1) {
 		ready(&readyfd, "cannot start: %s", strerror(errno));
 		log_warn("cannot start: %s", strerror(errno));
@@ -371,13 +404,13 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	/* Stopped: what runs has ended; forget it all. */
-	(void)unlink(sock);
 	sv_close();
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	proc_free_all();
 	names_clear();
 	log_info("stopped");
-	close(lock);
+	if (lock != -1)
+		close(lock);
 	return (0);
 }

@@ -46,6 +46,8 @@ struct mbox {
 	struct mconn	*conns;
 	void		(*wake)(void *);
 	void		*wake_arg;
+	void		(*room)(void *);
+	void		*room_arg;
 };
 
 static struct event_base	*mbox_base;
@@ -240,7 +242,8 @@ fail:
 }
 
 struct mbox *
-mbox_open(const char *dir, uint64_t owner, uint64_t id, size_t limit)
+mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
+    size_t limit)
 {
 	struct mbox	*b;
 	const char	*rt;
@@ -250,12 +253,13 @@ mbox_open(const char *dir, uint64_t owner, uint64_t id, size_t limit)
 	    NULL)
 		return (NULL);
 	b->lfd = -1;
-	while (id == 0)
+	while (id == 0 && suffix == NULL)
 		if (getrandom(&id, sizeof id, 0) != sizeof id)
 			id = 0;
 	b->id = id;
 	b->limit = limit;
-	if (state_path(dir, owner, ".mbox", b->file, sizeof b->file) == -1 ||
+	if (state_path(dir, owner, suffix != NULL ? suffix : ".mbox", b->file,
+	    sizeof b->file) == -1 ||
 	    snprintf(b->sock, sizeof b->sock, "%s/%016" PRIx64 ".sock", rt,
 	    id) >= (int)sizeof b->sock) {
 		free(b);
@@ -270,7 +274,7 @@ mbox_open(const char *dir, uint64_t owner, uint64_t id, size_t limit)
 		iso_msg_free(saved);
 		b->queue = iso_msg_pack("[]");
 	}
-	if (b->queue == NULL || mbox_listen(b) == -1) {
+	if (b->queue == NULL || (suffix == NULL && mbox_listen(b) == -1)) {
 		iso_msg_free(b->queue);
 		free(b);
 		return (NULL);
@@ -335,6 +339,19 @@ mbox_on_put(struct mbox *b, void (*wake)(void *), void *arg)
 	b->wake_arg = arg;
 }
 
+void
+mbox_on_room(struct mbox *b, void (*room)(void *), void *arg)
+{
+	b->room = room;
+	b->room_arg = arg;
+}
+
+int
+mbox_full(const struct mbox *b)
+{
+	return (iso_msg_len(b->queue) >= b->limit);
+}
+
 int
 mbox_put(struct mbox *b, const iso_msg *m)
 {
@@ -378,12 +395,15 @@ mbox_take(struct mbox *b, size_t max)
 	if (iso_msg_len(out) > 0)
 		mbox_save(b);
 	/* Room again: read what the senders' sockets hold. */
-	if (was_full && iso_msg_len(b->queue) < b->limit)
+	if (was_full && iso_msg_len(b->queue) < b->limit) {
 		for (c = b->conns; c != NULL; c = next) {
 			next = c->next;
 			event_add(c->ev, NULL);
 			if (mconn_take(c) == -1)
 				mconn_free(c);
 		}
+		if (b->room != NULL)
+			b->room(b->room_arg);
+	}
 	return (out);
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "daemon.h"
@@ -44,6 +45,22 @@ struct waiter {
 	struct event	*timer;
 	struct proc	*proc;
 	struct waiter	*next;
+};
+
+/* A request waiting for a queue (a mailbox or an outbox) to fill. */
+struct taker {
+	struct sv_conn	*conn;
+	struct event	*timer;
+	struct mbox	*box;
+	int		 max;
+};
+
+/* The connection of a --lines command's shepherd. */
+struct link {
+	int		 fd;
+	struct event	*rev, *wev;
+	struct evbuffer	*in, *out;
+	struct proc	*proc;
 };
 
 struct proc {
@@ -75,18 +92,23 @@ struct proc {
 	struct mbox	*box;		/* commands: their mailbox */
 	int		 box_limit;
 	uint64_t	 box_id;
-	struct sv_conn	*taker;		/* a "take" waiting for mail */
-	struct event	*take_timer;
-	int		 take_max;
+	struct taker	 take;		/* a "take" waiting for mail */
+	int		 lines;		/* stdin/stdout are messages */
+	struct mbox	*outbox;	/* lines: what it printed */
+	struct taker	 recv;		/* a "recv" waiting for output */
+	struct link	*link;		/* lines: its shepherd, attached */
 	struct proc	*next;
 };
 
 static struct event_base	*base;
 static char			 dir[PATH_MAX];
+static char			 sock[PATH_MAX];	/* supervisor.sock */
 static struct proc		*procs;
 static void			(*stop_done)(void);
 
 static void	proc_run(struct proc *);
+static void	taker_end(struct taker *, const char *);
+static void	link_free(struct proc *);
 static void	proc_save(struct proc *);
 static int	proc_signal(struct proc *, int);
 
@@ -242,6 +264,16 @@ proc_row(struct proc *p)
 	    "restart", restart_names[p->restart]);
 	if (r == NULL)
 		return (NULL);
+	if (p->command && iso_msg_put(r, iso_msg_pack("s", "lines"),
+	    iso_msg_pack("b", p->lines)) == -1) {
+		iso_msg_free(r);
+		return (NULL);
+	}
+	if (p->outbox != NULL && iso_msg_put(r, iso_msg_pack("s", "outbox"),
+	    iso_msg_pack("i", (int)mbox_len(p->outbox))) == -1) {
+		iso_msg_free(r);
+		return (NULL);
+	}
 	if (p->box != NULL && (iso_msg_put(r, iso_msg_pack("s", "mailbox"),
 	    iso_msg_pack("i", (int)mbox_len(p->box))) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "port"), iso_msg_pack("P",
@@ -272,12 +304,13 @@ proc_save(struct proc *p)
 	    iso_msg_put(r, iso_msg_pack("s", "cwd"), iso_msg_pack("s?",
 	    p->cwd)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "policy"), iso_msg_pack(
-	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U}", "backoff_ms", p->rs.backoff_ms,
+	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U s:b}", "backoff_ms",
+	    p->rs.backoff_ms,
 	    "backoff_max_ms", p->rs.backoff_max_ms, "reset_ms", p->rs.reset_ms,
 	    "max_restarts", p->rs.max_restarts, "period_ms", p->rs.period_ms,
 	    "next_backoff", p->rs.next, "killed", p->killed, "mailbox",
 	    p->box_limit, "mailbox_id", p->box != NULL ? mbox_id(p->box) :
-	    p->box_id)) == -1 ||
+	    p->box_id, "lines", p->lines)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
 	    "{s:i s:U}", "pid", (int)(p->command ? p->shepherd : p->pid),
 	    "start", p->pstart)) == -1 ||
@@ -320,11 +353,11 @@ proc_notify(struct proc *p)
 static void
 proc_free(struct proc *p)
 {
-	if (p->taker != NULL)
-		sv_error(p->taker, ESRCH, "forgotten");
-	if (p->take_timer != NULL)
-		event_free(p->take_timer);
+	taker_end(&p->take, "forgotten");
+	taker_end(&p->recv, "forgotten");
+	link_free(p);
 	mbox_free(p->box, 0);
+	mbox_free(p->outbox, 0);
 	if (p->timer != NULL)
 		event_free(p->timer);
 	if (p->watch_ev != NULL)
@@ -346,7 +379,7 @@ static void
 proc_trim(void)
 {
 	static const char *const suffixes[] = { ".json", ".run", ".exit",
-	    ".log", ".log.1", ".mbox" };
+	    ".log", ".log.1", ".mbox", ".outbox" };
 	struct proc	**pp, **oldest;
 	char		  path[PATH_MAX];
 	size_t		  ended = 0, i;
@@ -605,6 +638,8 @@ proc_run(struct proc *p)
 	spec.cwd = p->cwd;
 	spec.dir = dir;
 	spec.log_max = proc_log_max;
+	spec.lines = p->lines;
+	spec.sock = sock;
 	if ((pid = shep_start(&spec)) == -1)
 		goto fail;
 	free(argv);
@@ -717,6 +752,7 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 	const iso_msg	*argv, *env;
 	const char	*name = NULL, *cwd = NULL, *restart = "never";
 	struct proc	*p, *q;
+	int		 lines = 0;
 	char		 hex[17];
 	size_t		 i;
 
@@ -724,9 +760,11 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 	env = iso_msg_get(req, "env");
 	if (strlist_ok(argv, 0) == -1 || iso_msg_len(argv) == 0 ||
 	    strlist_ok(env, 1) == -1 ||
-	    iso_msg_unpack(req, "{s?s}", "restart", &restart) == -1) {
+	    iso_msg_unpack(req, "{s?s s?b}", "restart", &restart, "lines",
+	    &lines) == -1) {
 		sv_error(c, EINVAL, "spawn: want \"argv\", a non-empty list of "
-		    "strings, and \"env\" a list of strings or nil");
+		    "strings, \"env\" a list of strings or nil, \"restart\" a "
+		    "string, \"lines\" a bool");
 		return;
 	}
 	if (iso_msg_get(req, "name") != NULL &&
@@ -784,8 +822,11 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 		    "86400000, a mailbox at most 1000000");
 		return;
 	}
-	if ((p->box = mbox_open(dir, p->id, 0, (size_t)p->box_limit)) ==
-	    NULL) {
+	p->lines = lines;
+	if ((p->box = mbox_open(dir, p->id, NULL, 0,
+	    (size_t)p->box_limit)) == NULL || (lines && (p->outbox =
+	    mbox_open(dir, p->id, ".outbox", 0, (size_t)p->box_limit)) ==
+	    NULL)) {
 		sv_error(c, errno, "spawn: mailbox: %s", strerror(errno));
 		proc_free(p);
 		return;
@@ -847,7 +888,10 @@ op_kill(struct sv_conn *c, const iso_msg *req)
 
 	if ((p = proc_target(c, req)) == NULL)
 		return;
-	(void)iso_msg_unpack(req, "{s?b}", "graceful", &graceful);
+	if (iso_msg_unpack(req, "{s?b}", "graceful", &graceful) == -1) {
+		sv_error(c, EINVAL, "kill: \"graceful\" is a bool");
+		return;
+	}
 	if (p->state == P_RESTARTING) {
 		evtimer_del(p->timer);
 		p->killed = 1;
@@ -864,6 +908,8 @@ op_kill(struct sv_conn *c, const iso_msg *req)
 	proc_save(p);
 	if (proc_signal(p, graceful ? SIGTERM : p->command ? SIGUSR2 :
 	    SIGKILL) == -1) {
+		p->killed = 0;
+		proc_save(p);
 		sv_error(c, ESRCH, "isolate %016" PRIx64 ": %s", p->id,
 		    strerror(errno));
 		return;
@@ -902,7 +948,10 @@ op_wait(struct sv_conn *c, const iso_msg *req)
 
 	if ((p = proc_target(c, req)) == NULL)
 		return;
-	(void)iso_msg_unpack(req, "{s?i}", "timeout_ms", &ms);
+	if (iso_msg_unpack(req, "{s?i}", "timeout_ms", &ms) == -1) {
+		sv_error(c, EINVAL, "wait: \"timeout_ms\" is an integer");
+		return;
+	}
 	if (p->state >= P_EXITED) {
 		sv_reply_with(c, "isolate", proc_row(p));
 		return;
@@ -974,7 +1023,10 @@ op_logs(struct sv_conn *c, const iso_msg *req)
 
 	if ((p = proc_target(c, req)) == NULL)
 		return;
-	(void)iso_msg_unpack(req, "{s?U}", "offset", &off);
+	if (iso_msg_unpack(req, "{s?U}", "offset", &off) == -1) {
+		sv_error(c, EINVAL, "logs: \"offset\" is an integer >= 0");
+		return;
+	}
 	if (state_path(dir, p->id, ".log", cur, sizeof cur) == -1 ||
 	    state_path(dir, p->id, ".log.1", old, sizeof old) == -1 ||
 	    (pieces = iso_msg_pack("[]")) == NULL) {
@@ -1122,8 +1174,9 @@ proc_load(const char *path)
 	pol = iso_msg_get(m, "policy");
 	if (pol == NULL || proc_policy(p, pol) == -1)
 		goto fail;
-	(void)iso_msg_unpack(pol, "{s?i s?b s?U}", "next_backoff",
-	    &p->rs.next, "killed", &p->killed, "mailbox_id", &p->box_id);
+	(void)iso_msg_unpack(pol, "{s?i s?b s?U s?b}", "next_backoff",
+	    &p->rs.next, "killed", &p->killed, "mailbox_id", &p->box_id,
+	    "lines", &p->lines);
 	p->command = iso_msg_unpack(m, "{s:s}", "kind", &s) == 0 &&
 	    strcmp(s, "command") == 0;
 	if ((v = iso_msg_get(m, "name")) != NULL && (s = iso_msg_str(v,
@@ -1186,13 +1239,17 @@ proc_adopt(struct proc *p)
 	pid_t		pid = p->command ? p->shepherd : p->pid;
 
 	if (p->command && p->box_id != 0) {
-		if ((p->box = mbox_open(dir, p->id, p->box_id,
-		    (size_t)p->box_limit)) == NULL)
+		if ((p->box = mbox_open(dir, p->id, NULL,
+		    p->box_id, (size_t)p->box_limit)) == NULL)
 			log_warn("isolate %016" PRIx64 ": mailbox: %s", p->id,
 			    strerror(errno));
 		else if (p->state >= P_EXITED)
 			mbox_close(p->box);
 	}
+	if (p->command && p->lines && (p->outbox = mbox_open(dir, p->id,
+	    ".outbox", 0, (size_t)p->box_limit)) == NULL)
+		log_warn("isolate %016" PRIx64 ": outbox: %s", p->id,
+		    strerror(errno));
 	if (p->state == P_RESTARTING) {
 		tv.tv_sec = p->rs.next / 1000;
 		tv.tv_usec = (p->rs.next % 1000) * 1000;
@@ -1214,7 +1271,7 @@ proc_adopt(struct proc *p)
 }
 
 int
-proc_init(struct event_base *b, const char *d)
+proc_init(struct event_base *b, const char *d, const char *s)
 {
 	DIR		*dp;
 	struct dirent	*de;
@@ -1226,7 +1283,8 @@ proc_init(struct event_base *b, const char *d)
 	base = b;
 	mbox_init(b);
 	n = snprintf(dir, sizeof dir, "%s", d);
-	if (n < 0 || (size_t)n >= sizeof dir) {
+	if (n < 0 || (size_t)n >= sizeof dir ||
+	    snprintf(sock, sizeof sock, "%s", s) >= (int)sizeof sock) {
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
@@ -1350,39 +1408,94 @@ op_send(struct sv_conn *c, const iso_msg *req)
 	sv_ok(c);
 }
 
-static void
-take_answer(struct proc *p)
-{
-	struct sv_conn	*c = p->taker;
+/* ---- take and recv: requests that wait for a queue ----------------------- */
 
-	p->taker = NULL;
-	evtimer_del(p->take_timer);
-	mbox_on_put(p->box, NULL, NULL);
-	sv_reply_with(c, "messages", mbox_take(p->box, (size_t)p->take_max));
+static void
+taker_answer(struct taker *t)
+{
+	struct sv_conn	*c = t->conn;
+
+	t->conn = NULL;
+	evtimer_del(t->timer);
+	mbox_on_put(t->box, NULL, NULL);
+	sv_reply_with(c, "messages", mbox_take(t->box, (size_t)t->max));
 }
 
 static void
-take_wake(void *arg)
+taker_wake(void *arg)
 {
-	take_answer(arg);
+	taker_answer(arg);
 }
 
 static void
-take_timeout(evutil_socket_t fd, short what, void *arg)
+taker_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	take_answer(arg);	/* an empty list */
+	taker_answer(arg);	/* an empty list */
 }
 
 static void
-take_cancel(void *arg)
+taker_cancel(void *arg)
 {
-	struct proc	*p = arg;
+	struct taker	*t = arg;
 
-	p->taker = NULL;
-	evtimer_del(p->take_timer);
-	mbox_on_put(p->box, NULL, NULL);
+	t->conn = NULL;
+	evtimer_del(t->timer);
+	mbox_on_put(t->box, NULL, NULL);
+}
+
+/* Answer a waiting request with an error (its queue is going away). */
+static void
+taker_end(struct taker *t, const char *why)
+{
+	if (t->conn != NULL) {
+		mbox_on_put(t->box, NULL, NULL);
+		sv_error(t->conn, ESRCH, "%s", why);
+		t->conn = NULL;
+	}
+	if (t->timer != NULL)
+		event_free(t->timer);
+	t->timer = NULL;
+}
+
+/* Up to "max" messages of box, waiting up to "timeout_ms" for one. */
+static void
+taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
+    struct mbox *box)
+{
+	struct timeval	 tv;
+	int		 max = INT_MAX, ms = 0;
+
+	if (iso_msg_unpack(req, "{s?i s?i}", "max", &max, "timeout_ms",
+	    &ms) == -1 || max <= 0) {
+		sv_error(c, EINVAL, "\"max\" and \"timeout_ms\" are integers, "
+		    "max > 0");
+		return;
+	}
+	if (mbox_len(box) > 0 || ms == 0) {
+		sv_reply_with(c, "messages", mbox_take(box, (size_t)max));
+		return;
+	}
+	if (t->conn != NULL) {
+		sv_error(c, EBUSY, "someone else waits on that queue");
+		return;
+	}
+	if (t->timer == NULL &&
+	    (t->timer = evtimer_new(base, taker_timeout, t)) == NULL) {
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	t->conn = c;
+	t->box = box;
+	t->max = max;
+	mbox_on_put(box, taker_wake, t);
+	if (ms > 0) {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(t->timer, &tv);
+	}
+	sv_defer(c, taker_cancel, t);
 }
 
 /*
@@ -1393,43 +1506,213 @@ take_cancel(void *arg)
 void
 op_take(struct sv_conn *c, const iso_msg *req)
 {
-	struct timeval	 tv;
 	struct proc	*p;
-	int		 max = INT_MAX, ms = 0;
 
 	if ((p = proc_target(c, req)) == NULL)
 		return;
-	if (iso_msg_unpack(req, "{s?i s?i}", "max", &max, "timeout_ms",
-	    &ms) == -1 || max <= 0) {
-		sv_error(c, EINVAL, "take: \"max\" and \"timeout_ms\" are "
-		    "integers, max > 0");
-		return;
-	}
 	if (p->box == NULL) {
 		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox",
 		    p->id);
 		return;
 	}
-	if (mbox_len(p->box) > 0 || ms == 0) {
-		sv_reply_with(c, "messages", mbox_take(p->box, (size_t)max));
+	if (p->lines) {
+		sv_error(c, EINVAL, "isolate %016" PRIx64 " reads its mailbox "
+		    "on its stdin", p->id);
 		return;
 	}
-	if (p->taker != NULL) {
-		sv_error(c, EBUSY, "take: someone else waits on that mailbox");
+	taker_start(c, req, &p->take, p->box);
+}
+
+/* "recv" {target, max, timeout_ms}: the same for what a --lines command
+   has printed. */
+void
+op_recv(struct sv_conn *c, const iso_msg *req)
+{
+	struct proc	*p;
+
+	if ((p = proc_target(c, req)) == NULL)
+		return;
+	if (p->outbox == NULL) {
+		sv_error(c, EINVAL, "isolate %016" PRIx64 " was not spawned "
+		    "with --lines: its output is in its log", p->id);
 		return;
 	}
-	if (p->take_timer == NULL &&
-	    (p->take_timer = evtimer_new(base, take_timeout, p)) == NULL) {
-		sv_error(c, ENOMEM, "out of memory");
+	taker_start(c, req, &p->recv, p->outbox);
+}
+
+/* ---- the link to a --lines command's shepherd ----------------------------- */
+
+#define LINK_OUT_MAX	(64 * 1024)	/* bytes of input queued to it */
+
+static void
+link_free(struct proc *p)
+{
+	struct link	*l = p->link;
+
+	if (l == NULL)
+		return;
+	event_free(l->rev);
+	event_free(l->wev);
+	evbuffer_free(l->in);
+	evbuffer_free(l->out);
+	close(l->fd);
+	free(l);
+	p->link = NULL;
+}
+
+static void
+link_flush(struct link *l)
+{
+	while (evbuffer_get_length(l->out) > 0) {
+		if (evbuffer_write(l->out, l->fd) <= 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				event_add(l->wev, NULL);
+			return;
+		}
+	}
+	event_del(l->wev);
+}
+
+/* Pass the mailbox on to the shepherd, a little at a time. */
+static void
+link_feed(void *arg)
+{
+	struct proc	*p = arg;
+	struct link	*l = p->link;
+	unsigned char	 hdr[4];
+	iso_msg		*one;
+	void		*buf;
+	size_t		 len;
+
+	if (l == NULL || p->box == NULL)
+		return;
+	while (mbox_len(p->box) > 0 &&
+	    evbuffer_get_length(l->out) < LINK_OUT_MAX) {
+		if ((one = mbox_take(p->box, 1)) == NULL)
+			break;
+		if (iso_msg_encode(iso_msg_at(one, 0), &buf, &len) == 0) {
+			hdr[0] = (unsigned char)(len >> 24);
+			hdr[1] = (unsigned char)(len >> 16);
+			hdr[2] = (unsigned char)(len >> 8);
+			hdr[3] = (unsigned char)len;
+			(void)evbuffer_add(l->out, hdr, 4);
+			(void)evbuffer_add(l->out, buf, len);
+			free(buf);
+		}
+		iso_msg_free(one);
+	}
+	link_flush(l);
+}
+
+static void
+link_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc	*p = arg;
+
+	(void)fd;
+	(void)what;
+	link_feed(p);
+}
+
+/* Frames from the shepherd: each a line of output, into the outbox. */
+static void
+link_take(struct proc *p)
+{
+	struct link	*l = p->link;
+	unsigned char	 hdr[4], *b;
+	size_t		 len;
+	iso_msg		*m;
+
+	while (!mbox_full(p->outbox)) {
+		if (evbuffer_copyout(l->in, hdr, 4) != 4)
+			return;
+		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
+		    (size_t)hdr[2] << 8 | hdr[3];
+		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME) ||
+		    evbuffer_get_length(l->in) < 4 + len)
+			return;
+		evbuffer_drain(l->in, 4);
+		b = evbuffer_pullup(l->in, (ssize_t)len);
+		m = b != NULL ? iso_msg_decode(b, len) : NULL;
+		evbuffer_drain(l->in, len);
+		if (m != NULL && mbox_put(p->outbox, m) == -1)
+			log_warn("isolate %016" PRIx64 ": output: %s", p->id,
+			    strerror(errno));
+		iso_msg_free(m);
+	}
+}
+
+static void
+link_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc	*p = arg;
+	int		 n;
+
+	(void)what;
+	if (mbox_full(p->outbox)) {
+		event_del(p->link->rev);	/* until recv makes room */
 		return;
 	}
-	p->taker = c;
-	p->take_max = max;
-	mbox_on_put(p->box, take_wake, p);
-	if (ms > 0) {
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_add(p->take_timer, &tv);
+	n = evbuffer_read(p->link->in, fd, 65536);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		link_take(p);
+		link_free(p);
+		return;
 	}
-	sv_defer(c, take_cancel, p);
+	link_take(p);
+}
+
+/* The outbox has room again: read from the shepherd. */
+static void
+link_room(void *arg)
+{
+	struct proc	*p = arg;
+
+	if (p->link != NULL) {
+		event_add(p->link->rev, NULL);
+		link_take(p);
+	}
+}
+
+/* "attach" {id}: a --lines command's shepherd; the connection is ours. */
+void
+op_attach(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*id;
+	struct proc	*p;
+	struct link	*l;
+	struct evbuffer	*in;
+	int		 fd;
+
+	if (iso_msg_unpack(req, "{s:s}", "id", &id) == -1 ||
+	    (p = proc_by_id(strtoull(id, NULL, 16))) == NULL || !p->lines ||
+	    p->outbox == NULL || (l = calloc(1, sizeof *l)) == NULL)
+		return;		/* not ours: closed by the server */
+	fd = sv_detach(c, &in);
+	link_free(p);
+	l->fd = fd;
+	l->in = in;
+	l->proc = p;
+	if ((l->out = evbuffer_new()) == NULL ||
+	    (l->rev = event_new(base, fd, EV_READ | EV_PERSIST, link_read_cb,
+	    p)) == NULL ||
+	    (l->wev = event_new(base, fd, EV_WRITE, link_write_cb, p)) ==
+	    NULL) {
+		if (l->out != NULL)
+			evbuffer_free(l->out);
+		if (l->rev != NULL)
+			event_free(l->rev);
+		evbuffer_free(in);
+		close(fd);
+		free(l);
+		return;
+	}
+	p->link = l;
+	event_add(l->rev, NULL);
+	mbox_on_room(p->outbox, link_room, p);
+	mbox_on_put(p->box, link_feed, p);
+	link_take(p);
+	link_feed(p);
 }

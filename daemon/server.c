@@ -33,6 +33,7 @@ struct sv_conn {
 	struct evbuffer	*in;
 	struct evbuffer	*out;
 	int		 busy;		/* a request is being answered */
+	int		 detached;	/* handed over by sv_detach */
 	int		 closing;	/* close once out is written */
 	void		(*cancel)(void *);
 	void		*cancel_arg;
@@ -58,12 +59,15 @@ static const struct {
 	{ "compute", op_compute, 0 },
 	{ "status", op_status, 0 },
 	{ "stop", op_stop, 0 },
+	{ "attach", op_attach, 1 },
+	{ "recv", op_recv, 0 },
 	{ "spawned", op_spawned, 1 },
 	{ "exited", op_exited, 1 },
 };
 
 static struct event_base	*sv_base;
 static int			 sv_fd = -1;
+static char			 sv_path[sizeof ((struct sockaddr_un *)0)->sun_path];
 static struct event		*sv_accept_ev;
 static struct event		*sv_pause_ev;	/* EMFILE: accept later */
 static struct sv_conn		*conns;
@@ -91,10 +95,26 @@ sv_free(struct sv_conn *c)
 	nconns--;
 	event_free(c->rev);
 	event_free(c->wev);
-	evbuffer_free(c->in);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
 	evbuffer_free(c->out);
-	close(c->fd);
+	if (c->fd != -1)
+		close(c->fd);
 	free(c);
+}
+
+int
+sv_detach(struct sv_conn *c, struct evbuffer **in)
+{
+	int	fd = c->fd;
+
+	c->detached = 1;
+	c->busy = 0;
+	c->cancel = NULL;
+	c->fd = -1;
+	*in = c->in;
+	c->in = NULL;
+	return (fd);
 }
 
 /* Write what is queued; 0, or -1 when c was freed. */
@@ -279,6 +299,10 @@ sv_process(struct sv_conn *c)
 		}
 		sv_dispatch(c, req);
 		iso_msg_free(req);
+		if (c->detached) {
+			sv_free(c);
+			return;
+		}
 	}
 	(void)sv_flush(c);
 }
@@ -399,6 +423,7 @@ sv_listen(struct event_base *base, const char *path)
 		return (-1);
 	}
 	strcpy(sun.sun_path, path);
+	strcpy(sv_path, path);
 	sv_base = base;
 	sv_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (sv_fd == -1)
@@ -425,10 +450,26 @@ fail:
 }
 
 void
+sv_unlisten(void)
+{
+	if (sv_fd == -1)
+		return;
+	(void)unlink(sv_path);
+	if (sv_accept_ev != NULL)
+		event_free(sv_accept_ev);
+	if (sv_pause_ev != NULL)
+		event_free(sv_pause_ev);
+	sv_accept_ev = sv_pause_ev = NULL;
+	close(sv_fd);
+	sv_fd = -1;
+}
+
+void
 sv_close(void)
 {
 	while (conns != NULL)
 		sv_free(conns);
+	sv_unlisten();
 	if (sv_accept_ev != NULL)
 		event_free(sv_accept_ev);
 	if (sv_pause_ev != NULL)

@@ -17,6 +17,9 @@
  * ends with _exit.
  */
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -45,8 +50,31 @@ struct shep_report {
 #define SHEP_CHDIR	1
 #define SHEP_EXEC	2
 
+#define LINES_MAX	(1024 * 1024)	/* bytes waiting each way */
+#define RECONNECT_MS	200
+
+/* A growing byte buffer. */
+struct buf {
+	char	*p;
+	size_t	 len, cap;
+};
+
+/* With --lines: the pty and the link to the supervisor. */
+struct lines {
+	int		 master;	/* -1 once the command is gone */
+	int		 link;		/* -1 while not connected */
+	struct buf	 line;		/* a partial line of output */
+	struct buf	 out;		/* frames for the supervisor */
+	size_t		 sent;		/* bytes of out's first frames sent */
+	struct buf	 in;		/* bytes from the supervisor */
+	struct buf	 tty;		/* bytes for the command's stdin */
+	long		 retry;		/* ms clock of the next connect */
+	int		 eof;		/* nobody holds the pty's other side */
+};
+
 struct shep {
 	const struct shep_spec	*spec;
+	struct lines		 ln;
 	char			 path_run[PATH_MAX], path_exit[PATH_MAX];
 	char			 path_log[PATH_MAX], path_log1[PATH_MAX];
 	int			 logfd;
@@ -154,6 +182,326 @@ shep_drain(struct shep *sh, int fd)
 	return (n);
 }
 
+/* ---- --lines ------------------------------------------------------------- */
+
+static long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static int
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	char	*q;
+	size_t	 cap;
+
+	if (b->len + n > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		if ((q = realloc(b->p, cap)) == NULL)
+			return (-1);
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return (0);
+}
+
+static void
+buf_drop(struct buf *b, size_t n)
+{
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+}
+
+/* Append m as one frame to b. */
+static int
+buf_frame(struct buf *b, const iso_msg *m)
+{
+	unsigned char	 hdr[4];
+	void		*p;
+	size_t		 n;
+	int		 r;
+
+	if (iso_msg_encode(m, &p, &n) == -1)
+		return (-1);
+	hdr[0] = (unsigned char)(n >> 24);
+	hdr[1] = (unsigned char)(n >> 16);
+	hdr[2] = (unsigned char)(n >> 8);
+	hdr[3] = (unsigned char)n;
+	r = buf_add(b, hdr, 4) == -1 || buf_add(b, p, n) == -1 ? -1 : 0;
+	free(p);
+	return (r);
+}
+
+/* A pty in raw mode: *slave for the command, the master returned. */
+static int
+lines_pty(int *slave)
+{
+	struct termios	 t;
+	int		 m;
+
+	if ((m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
+		return (-1);
+	if (grantpt(m) == -1 || unlockpt(m) == -1 ||
+	    (*slave = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
+		close(m);
+		return (-1);
+	}
+	/* No echo, no line editing, no CR/LF translation either way. */
+	if (tcgetattr(*slave, &t) == 0) {
+		cfmakeraw(&t);
+		(void)tcsetattr(*slave, TCSANOW, &t);
+	}
+	(void)fcntl(m, F_SETFL, O_NONBLOCK);
+	return (m);
+}
+
+/* One line of output (without its newline) becomes a frame. */
+static void
+lines_output(struct shep *sh, char *line, size_t n)
+{
+	iso_msg	*m;
+
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	if ((m = iso_msg_from_json(line)) == NULL &&
+	    (m = iso_msg_pack("s#", line, n)) == NULL)
+		m = iso_msg_pack("y#", line, n);	/* not UTF-8 */
+	if (m != NULL)
+		(void)buf_frame(&sh->ln.out, m);
+	iso_msg_free(m);
+}
+
+/* Take what the master has: 2 after a read, 1 when there is nothing
+   now, 0 at its end (nobody holds the other side). */
+static int
+lines_read_tty(struct shep *sh)
+{
+	char	 buf[16384], *nl;
+	ssize_t	 n;
+	size_t	 i;
+
+	n = shep_read(sh->ln.master, buf, sizeof buf);
+	if (n == -1 && errno == EAGAIN)
+		return (1);
+	if (n <= 0) {
+		sh->ln.eof = 1;	/* EIO: no slave left */
+		return (0);
+	}
+	if (buf_add(&sh->ln.line, buf, (size_t)n) == -1 ||
+	    buf_add(&sh->ln.line, "", 1) == -1)	/* room for a NUL */
+		return (0);
+	sh->ln.line.len--;
+	while ((nl = memchr(sh->ln.line.p, '\n', sh->ln.line.len)) != NULL) {
+		i = (size_t)(nl - sh->ln.line.p);
+		lines_output(sh, sh->ln.line.p, i);
+		buf_drop(&sh->ln.line, i + 1);
+	}
+	return (2);
+}
+
+static void
+lines_disconnect(struct shep *sh)
+{
+	close(sh->ln.link);
+	sh->ln.link = -1;
+	sh->ln.sent = 0;	/* a frame cut short goes again whole */
+	sh->ln.in.len = 0;
+	sh->ln.retry = now_ms() + RECONNECT_MS;
+}
+
+static void
+lines_connect(struct shep *sh)
+{
+	struct sockaddr_un	 sun;
+	struct buf		 hello = { NULL, 0, 0 };
+	iso_msg			*m;
+	char			 hex[17];
+	int			 fd;
+
+	sh->ln.retry = now_ms() + RECONNECT_MS;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(sh->spec->sock) >= sizeof sun.sun_path)
+		return;
+	strcpy(sun.sun_path, sh->spec->sock);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		close(fd);
+		return;
+	}
+	snprintf(hex, sizeof hex, "%016" PRIx64, sh->spec->id);
+	m = iso_msg_pack("{s:s s:s}", "op", "attach", "id", hex);
+	if (m == NULL || buf_frame(&hello, m) == -1 ||
+	    send(fd, hello.p, hello.len, MSG_NOSIGNAL) != (ssize_t)hello.len) {
+		close(fd);
+		fd = -1;
+	}
+	iso_msg_free(m);
+	free(hello.p);
+	if (fd != -1)
+		(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	sh->ln.link = fd;
+}
+
+/* Frames from the supervisor become lines of JSON for the pty. */
+static int
+lines_read_link(struct shep *sh)
+{
+	char		 buf[16384], *json;
+	unsigned char	*h;
+	ssize_t		 n;
+	size_t		 len;
+	iso_msg		*m;
+
+	n = shep_read(sh->ln.link, buf, sizeof buf);
+	if (n == -1 && errno == EAGAIN)
+		return (0);
+	if (n <= 0 || buf_add(&sh->ln.in, buf, (size_t)n) == -1)
+		return (-1);
+	while (sh->ln.in.len >= 4) {
+		h = (unsigned char *)sh->ln.in.p;
+		len = (size_t)h[0] << 24 | (size_t)h[1] << 16 |
+		    (size_t)h[2] << 8 | h[3];
+		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME))
+			return (-1);
+		if (sh->ln.in.len < 4 + len)
+			break;
+		if ((m = iso_msg_decode(sh->ln.in.p + 4, len)) == NULL)
+			return (-1);
+		json = iso_msg_to_json(m);
+		iso_msg_free(m);
+		if (json == NULL || buf_add(&sh->ln.tty, json, strlen(json)) ==
+		    -1 || buf_add(&sh->ln.tty, "\n", 1) == -1) {
+			free(json);
+			return (-1);
+		}
+		free(json);
+		buf_drop(&sh->ln.in, 4 + len);
+	}
+	return (0);
+}
+
+/* Frames wholly sent leave out. */
+static void
+lines_sent(struct shep *sh)
+{
+	unsigned char	*h;
+	size_t		 len;
+
+	while (sh->ln.out.len >= 4) {
+		h = (unsigned char *)sh->ln.out.p;
+		len = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 |
+		    (size_t)h[2] << 8 | h[3]);
+		if (sh->ln.sent < len)
+			break;
+		buf_drop(&sh->ln.out, len);
+		sh->ln.sent -= len;
+	}
+}
+
+static int
+lines_write_link(struct shep *sh)
+{
+	ssize_t	n;
+
+	n = send(sh->ln.link, sh->ln.out.p + sh->ln.sent,
+	    sh->ln.out.len - sh->ln.sent, MSG_NOSIGNAL);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return (0);
+	if (n <= 0)
+		return (-1);
+	sh->ln.sent += (size_t)n;
+	lines_sent(sh);
+	return (0);
+}
+
+/*
+ * Set up pfd[first..] for the pty and the link; the poll timeout (ms,
+ * -1 for none) for a reconnect. Returns the number of entries.
+ */
+static int
+lines_poll(struct shep *sh, struct pollfd *pfd, int *timeout)
+{
+	long	t;
+	int	n = 0;
+
+	if (sh->ln.link == -1 && sh->spec->sock != NULL) {
+		t = now_ms();
+		if (t >= sh->ln.retry)
+			lines_connect(sh);
+		if (sh->ln.link == -1) {
+			t = sh->ln.retry - now_ms();
+			*timeout = t < 0 ? 0 : (int)t;
+		}
+	}
+	pfd[n].fd = sh->ln.eof ? -1 : sh->ln.master;
+	pfd[n].events = (sh->ln.out.len < LINES_MAX ? POLLIN : 0) |
+	    (sh->ln.tty.len > 0 ? POLLOUT : 0);
+	n++;
+	pfd[n].fd = sh->ln.link;
+	pfd[n].events = (sh->ln.tty.len < LINES_MAX ? POLLIN : 0) |
+	    (sh->ln.out.len > sh->ln.sent ? POLLOUT : 0);
+	n++;
+	return (n);
+}
+
+static void
+lines_events(struct shep *sh, const struct pollfd *pfd)
+{
+	ssize_t	w;
+
+	if (sh->ln.master != -1 && (pfd[0].revents & (POLLIN | POLLHUP |
+	    POLLERR)) && sh->ln.out.len < LINES_MAX)
+		(void)lines_read_tty(sh);
+	if (sh->ln.master != -1 && (pfd[0].revents & POLLOUT) &&
+	    sh->ln.tty.len > 0) {
+		w = write(sh->ln.master, sh->ln.tty.p, sh->ln.tty.len);
+		if (w > 0)
+			buf_drop(&sh->ln.tty, (size_t)w);
+	}
+	if (sh->ln.link != -1 && (pfd[1].revents & (POLLIN | POLLHUP |
+	    POLLERR)) && lines_read_link(sh) == -1)
+		lines_disconnect(sh);
+	if (sh->ln.link != -1 && (pfd[1].revents & POLLOUT) &&
+	    lines_write_link(sh) == -1)
+		lines_disconnect(sh);
+}
+
+/* The command has ended: what it wrote goes to the supervisor, waiting
+   at most a few seconds for one to be there. */
+static void
+lines_finish(struct shep *sh)
+{
+	struct pollfd	pfd[2];
+	long		end = now_ms() + 5000;
+	int		timeout;
+
+	while (!sh->ln.eof && lines_read_tty(sh) == 2 &&
+	    sh->ln.out.len < LINES_MAX)
+		;
+	if (sh->ln.line.len > 0)
+		lines_output(sh, sh->ln.line.p, sh->ln.line.len);
+	close(sh->ln.master);
+	sh->ln.master = -1;
+	sh->ln.tty.len = 0;
+	while (sh->ln.out.len > 0 && now_ms() < end) {
+		timeout = 100;
+		(void)lines_poll(sh, pfd, &timeout);
+		if (poll(pfd, 2, timeout) > 0)
+			lines_events(sh, pfd);
+	}
+}
+
 /* The environment of the command: envp or environ, with our id. */
 static char **
 shep_env(const struct shep_spec *spec, char *idvar, size_t len)
@@ -178,7 +526,7 @@ shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 /* In the command's child: its group, stdio, signals, cwd, exec. */
 static void __attribute__((noreturn))
 shep_child(const struct shep_spec *spec, char **env, pid_t parent,
-    int out, int efd)
+    int out, int efd, int slave)
 {
 	struct shep_report	rep = { SHEP_EXEC, 0 };
 	struct sigaction	sa;
@@ -189,7 +537,11 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);		/* the shepherd is already gone */
-	if (dup2(out, STDOUT_FILENO) == -1 || dup2(out, STDERR_FILENO) == -1)
+	if (slave != -1 && (dup2(slave, STDIN_FILENO) == -1 ||
+	    dup2(slave, STDOUT_FILENO) == -1))
+		goto fail;
+	if ((slave == -1 && dup2(out, STDOUT_FILENO) == -1) ||
+	    dup2(out, STDERR_FILENO) == -1)
 		goto fail;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
@@ -247,20 +599,26 @@ static int
 shep_wait(struct shep *sh, pid_t pid, int out, int sigfd)
 {
 	struct signalfd_siginfo	si;
-	struct pollfd		pfd[2];
+	struct pollfd		pfd[4];
 	ssize_t			n;
-	int			status = 0, left;
+	int			status = 0, left, npfd, timeout;
 
 	for (;;) {
 		pfd[0].fd = sigfd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = out;	/* -1 once at end: ignored by poll */
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, -1) == -1) {
+		npfd = 2;
+		timeout = -1;
+		if (sh->ln.master != -1)
+			npfd += lines_poll(sh, pfd + 2, &timeout);
+		if (poll(pfd, (nfds_t)npfd, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
+		if (npfd > 2)
+			lines_events(sh, pfd + 2);
 		if (out != -1 && pfd[1].revents != 0 && shep_drain(sh, out) <= 0) {
 			close(out);
 			out = -1;
@@ -283,6 +641,8 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd)
 			left -= n;
 		close(out);
 	}
+	if (sh->ln.master != -1)
+		lines_finish(sh);
 	return (status);
 }
 
@@ -291,6 +651,7 @@ static void __attribute__((noreturn))
 shep_main(const struct shep_spec *spec)
 {
 	struct shep		 sh = { .spec = spec, .logfd = -1 };
+	int			 slave = -1;
 	struct shep_report	 rep;
 	char			 idvar[64], **env;
 	int			 fd, sigfd, out[2], efd[2], status;
@@ -324,13 +685,19 @@ shep_main(const struct shep_spec *spec)
 	if (sh.logfd == -1)
 		shep_fail(&sh, "cannot open %s: %s", sh.path_log,
 		    strerror(errno));
+	sh.ln.master = sh.ln.link = -1;
+	if (spec->lines && (sh.ln.master = lines_pty(&slave)) == -1)
+		shep_fail(&sh, "cannot make a pseudo-terminal: %s",
+		    strerror(errno));
 	if ((env = shep_env(spec, idvar, sizeof idvar)) == NULL ||
 	    pipe2(out, O_CLOEXEC) == -1 || pipe2(efd, O_CLOEXEC) == -1 ||
 	    (pid = fork()) == -1)
 		shep_fail(&sh, "cannot start: %s", strerror(errno));
 	if (pid == 0)
-		shep_child(spec, env, self, out[1], efd[1]);
+		shep_child(spec, env, self, out[1], efd[1], slave);
 	(void)setpgid(pid, pid);	/* as the child does: no race */
+	if (slave != -1)
+		close(slave);
 	close(out[1]);
 	close(efd[1]);
 	free(env);

@@ -397,6 +397,12 @@ typedef struct iso_sup_spawn_opts {
 	int		  period_ms;
 	/* Messages its mailbox holds (see iso_sup_send); 0: 256. */
 	int		  mailbox;
+	/* Make any program an isolate: its stdin and stdout are a
+	   pseudo-terminal; each message for it (its mailbox) is written to
+	   its stdin as a line of JSON, and each line it prints becomes a
+	   message (its JSON if it parses, else a string) that
+	   iso_sup_recv takes. */
+	int		  lines;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -451,6 +457,10 @@ int		 iso_sup_logs(const char *target, uint64_t *offset,
  */
 int		 iso_sup_send(const char *target, const iso_msg *m);
 int		 iso_sup_take(const char *target, int max, int timeout_ms,
+		    iso_msg **messages);
+/* As iso_sup_take, for the lines a command spawned with `lines` printed;
+   -1 with EINVAL for another command. */
+int		 iso_sup_recv(const char *target, int max, int timeout_ms,
 		    iso_msg **messages);
 
 /* The name registry (Flutter's IsolateNameServer). A name goes away when

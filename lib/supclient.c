@@ -300,12 +300,13 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 		return (-1);
 	}
 	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
-	    "s:i}",
+	    "s:i s:b}",
 	    "op", "spawn", "argv", argv, "name", o->name, "env", envp,
 	    "cwd", o->cwd, "restart", restart_names[o->restart],
 	    "backoff_ms", o->backoff_ms, "backoff_max_ms", o->backoff_max_ms,
 	    "reset_ms", o->reset_ms, "max_restarts", o->max_restarts,
-	    "period_ms", o->period_ms, "mailbox", o->mailbox);
+	    "period_ms", o->period_ms, "mailbox", o->mailbox, "lines",
+	    o->lines != 0);
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, 1) == -1)
@@ -415,17 +416,30 @@ iso_sup_send(const char *target, const iso_msg *m)
 	    target, "message", m), NULL, 1));
 }
 
-int
-iso_sup_take(const char *target, int max, int timeout_ms, iso_msg **messages)
+static int
+sup_take(const char *op, const char *target, int max, int timeout_ms,
+    iso_msg **messages)
 {
 	iso_msg	*rep;
 
 	if (target == NULL || messages == NULL || max <= 0)
-		return (msg_fail(EINVAL, "take: bad argument"));
-	if (sup_call(iso_msg_pack("{s:s s:s s:i s:i}", "op", "take", "target",
+		return (msg_fail(EINVAL, "%s: bad argument", op));
+	if (sup_call(iso_msg_pack("{s:s s:s s:i s:i}", "op", op, "target",
 	    target, "max", max, "timeout_ms", timeout_ms), &rep, 1) == -1)
 		return (-1);
 	return (take(rep, "messages", messages));
+}
+
+int
+iso_sup_take(const char *target, int max, int timeout_ms, iso_msg **messages)
+{
+	return (sup_take("take", target, max, timeout_ms, messages));
+}
+
+int
+iso_sup_recv(const char *target, int max, int timeout_ms, iso_msg **messages)
+{
+	return (sup_take("recv", target, max, timeout_ms, messages));
 }
 
 int

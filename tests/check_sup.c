@@ -772,6 +772,30 @@ raw_exchange(int fd, const void *bytes, size_t n, char *buf, size_t len)
 	return (buf);
 }
 
+/* Send req (freed) as a frame on fd; the reply's "errno" ("" if none). */
+static const char *
+raw_request(int fd, iso_msg *req, char *buf, size_t len)
+{
+	unsigned char	*frame;
+	void		*p;
+	size_t		 n;
+	const char	*e;
+
+	ck_assert_ptr_nonnull(req);
+	ck_assert_int_eq(iso_msg_encode(req, &p, &n), 0);
+	iso_msg_free(req);
+	ck_assert_ptr_nonnull(frame = malloc(n + 4));
+	frame[0] = (unsigned char)(n >> 24);
+	frame[1] = (unsigned char)(n >> 16);
+	frame[2] = (unsigned char)(n >> 8);
+	frame[3] = (unsigned char)n;
+	memcpy(frame + 4, p, n);
+	free(p);
+	e = raw_exchange(fd, frame, n + 4, buf, len);
+	free(frame);
+	return (e);
+}
+
 static void
 assert_serving(void)
 {
@@ -836,6 +860,33 @@ START_TEST(hostile_frames_get_errors)
 	iso_msg_free(m);
 	ck_assert_str_eq(raw_exchange(fd, frame, n + 4, buf, sizeof buf),
 	    "EINVAL");
+	/* Optional fields of the wrong type are errors, not defaults. */
+	{
+		char *const	 argv[] = { "sleep", "100", NULL };
+
+		(void)spawn("s", ISO_RESTART_NEVER, argv);
+	}
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:i}", "op",
+	    "kill", "target", "s", "graceful", 1), buf, sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:s}", "op",
+	    "wait", "target", "s", "timeout_ms", "soon"), buf, sizeof buf),
+	    "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:i}", "op",
+	    "logs", "target", "s", "offset", -1), buf, sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:s}", "op",
+	    "compute", "argv", "true", "timeout_ms", "x"), buf, sizeof buf),
+	    "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:b}", "op",
+	    "take", "target", "s", "max", 1), buf, sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:i}", "op",
+	    "spawn", "argv", "true", "lines", 1), buf, sizeof buf), "EINVAL");
+	/* ...and it still runs. */
+	{
+		iso_msg	*row = list_row("s");
+
+		ck_assert_str_eq(row_str(row, "state"), "running");
+		iso_msg_free(row);
+	}
 	close(fd);
 	assert_serving();
 }
@@ -876,6 +927,29 @@ START_TEST(vanished_and_idle_clients)
 		close(fd);
 		ck_assert_int_eq(iso_sup_kill("w", ISO_IMMEDIATE), 0);
 		iso_msg_free(wait_end("w"));
+	}
+	/* A computation whose client goes away: the result has nobody to
+	   go to, and the supervisor carries on. */
+	{
+		unsigned char	frame[256];
+		void		*p;
+		size_t		 len;
+
+		m = iso_msg_pack("{s:s s:[s s] s:i}", "op", "compute", "argv",
+		    "sleep", "0.3", "timeout_ms", 5000);
+		ck_assert_int_eq(iso_msg_encode(m, &p, &len), 0);
+		iso_msg_free(m);
+		frame[0] = frame[1] = frame[2] = 0;
+		frame[3] = (unsigned char)len;
+		memcpy(frame + 4, p, len);
+		free(p);
+		fd = raw_connect();
+		ck_assert_int_eq(send(fd, frame, len + 4, MSG_NOSIGNAL),
+		    (ssize_t)(len + 4));
+		tu_sleep_ms(50);
+		close(fd);
+		tu_sleep_ms(500);
+		assert_serving();
 	}
 	/* Thousands of idle connections. */
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -990,6 +1064,19 @@ send_int(const char *target, int v, int want_errno)
 		ck_assert_int_eq(r, -1);
 		ck_assert_int_eq(errno, want_errno);
 	}
+}
+
+static const char *
+take_recv(const char *target, int max, int ms)
+{
+	iso_msg		*l;
+	const char	*s;
+
+	ck_assert_msg(iso_sup_recv(target, max, ms, &l) == 0, "recv: %s",
+	    iso_error());
+	s = ints(l);
+	iso_msg_free(l);
+	return (s);
 }
 
 static const char *
@@ -1165,6 +1252,103 @@ START_TEST(restarting_is_a_state_and_kill_ends_it)
 }
 END_TEST
 
+/* ---- --lines ------------------------------------------------------------------- */
+
+START_TEST(lines_make_awk_an_isolate)
+{
+	char *const		 argv[] = { "awk", "{ print $1 * $1; fflush() }",
+	    NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*l;
+	int			 i;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "sq";
+	o.lines = 1;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	send_int("sq", 5, 0);
+	ck_assert_str_eq(take_recv("sq", 1, 5000), "25");
+	for (i = 1; i <= 5; i++)
+		send_int("sq", i, 0);
+	{
+		char	got[64] = "";
+
+		for (i = 0; i < 100 && strlen(got) < 10; i++) {
+			const char	*s = take_recv("sq", 10, 2000);
+
+			if (*s != '\0')
+				snprintf(got + strlen(got), sizeof got -
+				    strlen(got), "%s%s", got[0] ? " " : "", s);
+		}
+		ck_assert_str_eq(got, "1 4 9 16 25");
+	}
+	/* take is for plain mailboxes; recv only for --lines. */
+	ck_assert_int_eq(iso_sup_take("sq", 1, 0, &l), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_sup_kill("sq", ISO_IMMEDIATE), 0);
+	iso_msg_free(wait_end("sq"));
+}
+END_TEST
+
+START_TEST(lines_output_that_is_not_json_is_a_string)
+{
+	char *const		 argv[] = { "sh", "-c",
+	    "echo hello world; echo '{\"a\": [1, 2]}'; echo oops >&2", NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*l, *want;
+	uint64_t		 id, off = 0;
+	char			*data;
+	size_t			 len;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.lines = 1;
+	ck_assert_int_eq(iso_sup_spawn(&o, &id), 0);
+	iso_msg_free(wait_end(hex(id)));
+	ck_assert_int_eq(iso_sup_recv(hex(id), 10, 2000, &l), 0);
+	want = iso_msg_from_json("[\"hello world\", {\"a\": [1, 2]}]");
+	ck_assert_msg(iso_msg_equal(l, want), "%s", iso_msg_to_json(l));
+	iso_msg_free(want);
+	iso_msg_free(l);
+	/* stderr still goes to the log. */
+	ck_assert_int_eq(iso_sup_logs(hex(id), &off, &data, &len), 0);
+	ck_assert_str_eq(data, "oops\n");
+	free(data);
+	/* A command without --lines has no outbox. */
+	{
+		char *const	yes[] = { "true", NULL };
+		uint64_t	t = spawn(NULL, ISO_RESTART_NEVER, yes);
+
+		ck_assert_int_eq(iso_sup_recv(hex(t), 1, 0, &l), -1);
+		ck_assert_int_eq(errno, EINVAL);
+	}
+}
+END_TEST
+
+START_TEST(lines_survive_a_killed_supervisor)
+{
+	char *const		 argv[] = { "awk", "{ print $1 + 1; fflush() }",
+	    NULL };
+	iso_sup_spawn_opts	 o;
+	pid_t			 sup;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "inc";
+	o.lines = 1;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	send_int("inc", 1, 0);
+	ck_assert_str_eq(take_recv("inc", 1, 5000), "2");
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	/* The shepherd reconnects to the next supervisor. */
+	send_int("inc", 41, 0);
+	ck_assert_str_eq(take_recv("inc", 1, 5000), "42");
+}
+END_TEST
+
 /* ---- compute -------------------------------------------------------------------- */
 
 START_TEST(compute_through_the_supervisor)
@@ -1237,6 +1421,9 @@ sup_suite(void)
 	tcase_add_test(tc, a_take_waits_for_mail);
 	tcase_add_test(tc, mail_and_names_outlive_a_killed_supervisor);
 	tcase_add_test(tc, restarting_is_a_state_and_kill_ends_it);
+	tcase_add_test(tc, lines_make_awk_an_isolate);
+	tcase_add_test(tc, lines_output_that_is_not_json_is_a_string);
+	tcase_add_test(tc, lines_survive_a_killed_supervisor);
 	suite_add_tcase(s, tc);
 	return (s);
 }
