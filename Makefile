@@ -10,7 +10,8 @@
 #                        bench/results/latest.{json,svg} (QUICK=1: short)
 #   make demo            deps, then the tutorial's squares exchange (S7)
 #   make examples        examples/*.c, the tutorial's programs, in $(BUILD)
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR=: the library, header
+#                        and .pc, isolated, its man page and systemd unit
 #   make help            this list, with the variables
 
 VERSION_MAJOR	:= 0
@@ -27,9 +28,12 @@ BUILD		?= build
 endif
 
 PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
 INCLUDEDIR	?= $(PREFIX)/include
 LIBDIR		?= $(PREFIX)/lib
 PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+MANDIR		?= $(PREFIX)/share/man
+USERUNITDIR	?= $(PREFIX)/lib/systemd/user
 DESTDIR		?=
 
 CC		?= cc
@@ -153,6 +157,22 @@ $(LIB_SO): $(LIB_OBJS) lib/libisolate.map | $(BUILD)
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
 	    -Wl,--version-script=lib/libisolate.map -Wl,--no-undefined \
 	    $(ALL_LDFLAGS) -o $@ $(LIB_OBJS) $(DEPS_LIBS) $(LDLIBS)
+
+# The client calls start $(BINDIR)/isolated when no supervisor runs: the
+# path is compiled into supclient.o (one object for the .a and the .so).
+# A stamp holding the last BINDIR rebuilds it when BINDIR changes, since
+# one build directory may be installed to several prefixes.
+BINDIR_STAMP	:= $(BUILD)/bindir.stamp
+
+$(BINDIR_STAMP): FORCE | $(BUILD)
+	@echo '$(BINDIR)' | cmp -s - $@ || echo '$(BINDIR)' > $@
+
+$(BUILD)/obj/lib/supclient.o: ALL_CFLAGS += \
+    -DISO_ISOLATED_PATH='"$(BINDIR)/isolated"'
+$(BUILD)/obj/lib/supclient.o: $(BINDIR_STAMP)
+
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/$(LIB_SONAME): $(LIB_SO)
 	ln -sf $(notdir $<) $@
@@ -327,13 +347,18 @@ PC_SED		= -e 's|@PREFIX@|$(PREFIX)|' \
 
 install: all
 	install -d '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(LIBDIR)' \
-	    '$(DESTDIR)$(PKGCONFIGDIR)'
+	    '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(BINDIR)' \
+	    '$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(USERUNITDIR)'
 	install -m 644 include/isolate.h '$(DESTDIR)$(INCLUDEDIR)/isolate.h'
 	install -m 644 $(LIB_A) '$(DESTDIR)$(LIBDIR)/libisolate.a'
 	install -m 755 $(LIB_SO) '$(DESTDIR)$(LIBDIR)/libisolate.so.$(VERSION)'
 	ln -sf libisolate.so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(LIB_SONAME)'
 	ln -sf $(LIB_SONAME) '$(DESTDIR)$(LIBDIR)/libisolate.so'
 	sed $(PC_SED) lib/isolate.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/isolate.pc'
+	install -m 755 $(ISOLATED) '$(DESTDIR)$(BINDIR)/isolated'
+	install -m 644 docs/isolated.8 '$(DESTDIR)$(MANDIR)/man8/isolated.8'
+	sed -e 's|@BINDIR@|$(BINDIR)|g' contrib/isolated.service \
+	    > '$(DESTDIR)$(USERUNITDIR)/isolated.service'
 
 uninstall:
 	rm -f '$(DESTDIR)$(INCLUDEDIR)/isolate.h' \
@@ -341,7 +366,10 @@ uninstall:
 	    '$(DESTDIR)$(LIBDIR)/libisolate.so.$(VERSION)' \
 	    '$(DESTDIR)$(LIBDIR)/$(LIB_SONAME)' \
 	    '$(DESTDIR)$(LIBDIR)/libisolate.so' \
-	    '$(DESTDIR)$(PKGCONFIGDIR)/isolate.pc'
+	    '$(DESTDIR)$(PKGCONFIGDIR)/isolate.pc' \
+	    '$(DESTDIR)$(BINDIR)/isolated' \
+	    '$(DESTDIR)$(MANDIR)/man8/isolated.8' \
+	    '$(DESTDIR)$(USERUNITDIR)/isolated.service'
 
 # ---- misc ------------------------------------------------------------------
 
@@ -354,6 +382,8 @@ help:
 	@echo '         install uninstall clean tests check-build'
 	@echo 'vars:    BUILD=$(BUILD) SAN=$(SAN) WERROR=$(WERROR)'
 	@echo '         PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) CC=$(CC) CFLAGS=$(CFLAGS)'
+	@echo '         BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR)'
+	@echo '         MANDIR=$(MANDIR) USERUNITDIR=$(USERUNITDIR)'
 	@echo '         FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS=$(FUZZ_ARGS) QUICK=$(QUICK)'
 
 -include $(LIB_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \

@@ -1,7 +1,9 @@
 #!/bin/bash
 # make install / uninstall: a program builds against the installed header,
-# pkg-config file, shared and static library; DESTDIR stages; uninstall
-# removes what install put there.
+# pkg-config file, shared and static library; isolated, its man page and
+# its systemd user unit are installed, and the library starts the
+# installed isolated on demand; DESTDIR stages; uninstall removes what
+# install put there.
 #
 # env: SRCDIR (repo root), BUILD (absolute build dir), SAN=1 for a
 # sanitizer build (the program must then be built with the sanitizers).
@@ -13,7 +15,22 @@ BUILD=${BUILD:-$SRCDIR/build}
 SAN=${SAN:-}
 
 tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+rt=$tmp/rt
+# The pid of the supervisor this test started, while it runs.
+sup_pid() {
+	local pid
+	[ -f "$rt/supervisor.lock" ] || return 1
+	pid=$(head -n 1 "$rt/supervisor.lock")
+	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = isolated ] &&
+	    echo "$pid"
+}
+# A supervisor this test started must not outlive it.
+cleanup() {
+	local pid
+	pid=$(sup_pid) && kill -9 "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 
@@ -35,7 +52,8 @@ mk install PREFIX="$prefix" >"$tmp/install.log" 2>&1 || {
 }
 
 files=(include/isolate.h lib/libisolate.a lib/libisolate.so.0.1.0
-    lib/libisolate.so.0 lib/libisolate.so lib/pkgconfig/isolate.pc)
+    lib/libisolate.so.0 lib/libisolate.so lib/pkgconfig/isolate.pc
+    bin/isolated share/man/man8/isolated.8 lib/systemd/user/isolated.service)
 for f in "${files[@]}"; do
 	[ -e "$prefix/$f" ] || die "install: $prefix/$f missing"
 done
@@ -99,6 +117,67 @@ fi
 out=$("$tmp/prog-static") || die "prog (static) failed: exit $?"
 [ "$out" = ok ] || die "prog (static) printed '$out', not ok"
 
+# isolated: the installed copy runs, and its unit and man page name it.
+out=$("$prefix/bin/isolated" --version) || die "isolated --version failed: exit $?"
+[ "$out" = "isolated 0.1.0" ] || die "isolated --version printed '$out'"
+grep -qx "ExecStart=$prefix/bin/isolated --foreground" \
+    "$prefix/lib/systemd/user/isolated.service" ||
+	die "isolated.service does not run $prefix/bin/isolated"
+if grep -q @ "$prefix/lib/systemd/user/isolated.service"; then
+	die "isolated.service still has an @VARIABLE@"
+fi
+if command -v man >/dev/null 2>&1; then
+	warn=$(man --warnings -l "$prefix/share/man/man8/isolated.8" 2>&1 >/dev/null) ||
+		die "man cannot render isolated.8"
+	[ -z "$warn" ] || die "man warns about isolated.8: $warn"
+fi
+
+# The library starts the isolated installed with it (not one from
+# $PATH or the build) when a client call finds none running.
+cat >"$tmp/sup.c" <<'PROG'
+#include <stdio.h>
+#include <isolate.h>
+
+int
+main(void)
+{
+	iso_msg	*st;
+	int	 pid;
+
+	if (iso_sup_start() == -1) {
+		printf("start: %s\n", iso_error());
+		return 1;
+	}
+	if (iso_sup_status(&st) == -1 ||
+	    iso_msg_unpack(st, "{s:i}", "pid", &pid) == -1)
+		return 2;
+	iso_msg_free(st);
+	if (iso_sup_stop() == -1)
+		return 3;
+	printf("ok %d\n", pid);
+	return 0;
+}
+PROG
+# shellcheck disable=SC2086
+cc $sanflags -o "$tmp/sup" "$tmp/sup.c" $cflags $libs \
+    -Wl,-rpath,"$prefix/lib" || die "cannot build the supervisor client"
+mkdir -m 700 "$rt" || exit 1
+out=$(env -u ISO_ISOLATED ISO_RUNTIME_DIR="$rt" PATH=/usr/bin:/bin "$tmp/sup") ||
+	die "starting the installed isolated failed: $out"
+case $out in
+"ok "*) ;;
+*) die "the supervisor client printed '$out'" ;;
+esac
+grep -q "serving on $rt/supervisor.sock" "$rt/supervisor/isolated.log" ||
+	die "isolated.log does not show the installed isolated serving"
+for _ in $(seq 100); do
+	sup_pid >/dev/null || break
+	sleep 0.05
+done
+if sup_pid >/dev/null; then
+	die "the installed isolated did not exit after stop"
+fi
+
 # DESTDIR: staged under $tmp/dest, the .pc naming the final prefix.
 dest=$tmp/dest
 mk install DESTDIR="$dest" PREFIX=/opt/iso >"$tmp/install.log" 2>&1 || {
@@ -110,6 +189,15 @@ for f in "${files[@]}"; do
 done
 grep -qx 'prefix=/opt/iso' "$dest/opt/iso/lib/pkgconfig/isolate.pc" ||
 	die "DESTDIR install: isolate.pc does not say prefix=/opt/iso"
+out=$("$dest/opt/iso/bin/isolated" --version) ||
+	die "DESTDIR install: isolated --version failed: exit $?"
+[ "$out" = "isolated 0.1.0" ] || die "DESTDIR install: isolated --version printed '$out'"
+grep -qx 'ExecStart=/opt/iso/bin/isolated --foreground' \
+    "$dest/opt/iso/lib/systemd/user/isolated.service" ||
+	die "DESTDIR install: isolated.service does not run /opt/iso/bin/isolated"
+# The library starts isolated from the final BINDIR, not from DESTDIR.
+grep -q '/opt/iso/bin/isolated' "$dest/opt/iso/lib/libisolate.so.0.1.0" ||
+	die "DESTDIR install: libisolate.so does not start /opt/iso/bin/isolated"
 
 # Uninstall removes every file install put under the first prefix.
 mk uninstall PREFIX="$prefix" >"$tmp/install.log" 2>&1 || {
