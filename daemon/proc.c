@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -974,52 +975,54 @@ op_wait(struct sv_conn *c, const iso_msg *req)
 	sv_defer(c, waiter_cancel, w);
 }
 
-/* Append bytes [off, end) of path to l; the file's size in *size. */
-static int
-logs_read(const char *path, uint64_t off, iso_msg *out, size_t room,
-    uint64_t *size)
+/* The size of path, 0 when it is not there. */
+static uint64_t
+logs_size(const char *path)
 {
-	struct stat	 st;
-	FILE		*f;
-	char		*buf;
-	size_t		 n;
-	iso_msg		*piece;
+	struct stat	st;
 
-	*size = 0;
-	if ((f = fopen(path, "re")) == NULL)
-		return (errno == ENOENT ? 0 : -1);
-	if (fstat(fileno(f), &st) == -1) {
-		fclose(f);
-		return (-1);
-	}
-	*size = (uint64_t)st.st_size;
-	if (off >= *size || room == 0) {
-		fclose(f);
-		return (0);
-	}
-	n = (size_t)(*size - off) < room ? (size_t)(*size - off) : room;
-	if ((buf = malloc(n)) == NULL || fseeko(f, (off_t)off, SEEK_SET) ==
-	    -1) {
-		free(buf);
-		fclose(f);
-		return (-1);
-	}
-	n = fread(buf, 1, n, f);
-	fclose(f);
-	piece = iso_msg_pack("y#", buf, n);
-	free(buf);
-	return (iso_msg_append(out, piece));
+	return (stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
 }
 
+/* Bytes [from, to) of path appended at buf + *n. 0 or -1. */
+static int
+logs_read(const char *path, uint64_t from, uint64_t to, char *buf, size_t *n)
+{
+	ssize_t	r;
+	int	fd;
+
+	if (to <= from)
+		return (0);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	while (from < to) {
+		r = pread(fd, buf + *n, (size_t)(to - from), (off_t)from);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		*n += (size_t)r;
+		from += (uint64_t)r;
+	}
+	close(fd);
+	return (0);
+}
+
+/*
+ * "logs" {target, offset}: at most SUP_LOGS_CHUNK bytes of what the
+ * command wrote. The offset is opaque to clients: 0 asks for the latest
+ * chunk of ID.log.1 and ID.log together; else it is 1 + a position in
+ * ID.log, and a position beyond ID.log's end means ID.log was rotated
+ * since, so the rest of ID.log.1 comes first.
+ */
 void
 op_logs(struct sv_conn *c, const iso_msg *req)
 {
-	char		 cur[PATH_MAX], old[PATH_MAX];
+	char		 cur[PATH_MAX], old[PATH_MAX], *buf;
 	struct proc	*p;
-	uint64_t	 off = 0, size_cur, size_old;
-	iso_msg		*pieces, *rep;
-	char		*buf;
-	size_t		 i, n, len = 0;
+	uint64_t	 off = 0, pos, size_cur, size_old, room;
+	uint64_t	 old_from = 0, old_to = 0, cur_from, cur_to;
+	size_t		 n = 0;
 
 	if ((p = proc_target(c, req)) == NULL)
 		return;
@@ -1028,51 +1031,41 @@ op_logs(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	if (state_path(dir, p->id, ".log", cur, sizeof cur) == -1 ||
-	    state_path(dir, p->id, ".log.1", old, sizeof old) == -1 ||
-	    (pieces = iso_msg_pack("[]")) == NULL) {
+	    state_path(dir, p->id, ".log.1", old, sizeof old) == -1) {
+		sv_error(c, ENAMETOOLONG, "logs: path too long");
+		return;
+	}
+	size_old = logs_size(old);
+	size_cur = logs_size(cur);
+	if (off == 0) {
+		cur_from = size_cur > SUP_LOGS_CHUNK ?
+		    size_cur - SUP_LOGS_CHUNK : 0;
+		room = SUP_LOGS_CHUNK - (size_cur - cur_from);
+		old_from = size_old > room ? size_old - room : 0;
+		old_to = size_old;
+	} else if ((pos = off - 1) <= size_cur)
+		cur_from = pos;
+	else {
+		old_from = pos < size_old ? pos : size_old;
+		old_to = size_old - old_from > SUP_LOGS_CHUNK ?
+		    old_from + SUP_LOGS_CHUNK : size_old;
+		cur_from = 0;
+	}
+	room = SUP_LOGS_CHUNK - (old_to - old_from);
+	cur_to = size_cur - cur_from > room ? cur_from + room : size_cur;
+	if ((buf = malloc(SUP_LOGS_CHUNK)) == NULL) {
 		sv_error(c, ENOMEM, "out of memory");
 		return;
 	}
-	/* offset counts bytes of ID.log; a smaller ID.log means it was
-	   rotated since, so the rest of the old one comes first. */
-	if (logs_read(cur, UINT64_MAX, pieces, 0, &size_cur) == -1)
-		goto fail;
-	if (off == 0 || off > size_cur) {
-		if (logs_read(old, off, pieces, SUP_LOGS_CHUNK, &size_old) ==
-		    -1)
-			goto fail;
-		off = 0;
+	if (logs_read(old, old_from, old_to, buf, &n) == -1 ||
+	    logs_read(cur, cur_from, cur_to, buf, &n) == -1) {
+		free(buf);
+		sv_error(c, errno, "logs: %s", strerror(errno));
+		return;
 	}
-	len = iso_msg_len(pieces) > 0 ? iso_msg_len(iso_msg_at(pieces, 0)) :
-	    0;
-	if (logs_read(cur, off, pieces, SUP_LOGS_CHUNK - len, &size_cur) == -1)
-		goto fail;
-	for (i = len = 0; i < iso_msg_len(pieces); i++)
-		len += iso_msg_len(iso_msg_at(pieces, i));
-	if ((buf = malloc(len + 1)) == NULL)
-		goto fail;
-	for (i = n = 0; i < iso_msg_len(pieces); i++) {
-		size_t		 plen;
-		const void	*pd = iso_msg_bytes(iso_msg_at(pieces, i), &plen);
-
-		memcpy(buf + n, pd, plen);
-		n += plen;
-	}
-	/* Where to go on: the end of what ID.log gave. */
-	if (iso_msg_len(pieces) > 0 && len > 0)
-		off = off + iso_msg_len(iso_msg_at(pieces,
-		    iso_msg_len(pieces) - 1));
-	if (off > size_cur)
-		off = size_cur;
-	rep = iso_msg_pack("{s:b s:y# s:U}", "ok", 1, "data", buf, len,
-	    "offset", off);
+	sv_reply(c, iso_msg_pack("{s:b s:y# s:U}", "ok", 1, "data", buf, n,
+	    "offset", 1 + cur_to));
 	free(buf);
-	iso_msg_free(pieces);
-	sv_reply(c, rep);
-	return;
-fail:
-	iso_msg_free(pieces);
-	sv_error(c, errno, "logs: %s", strerror(errno));
 }
 
 /* An isolate the library forked: {"id", "pid", "parent", "entry"}. */

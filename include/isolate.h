@@ -430,10 +430,11 @@ int		 iso_sup_kill(const char *target, int priority);
 int		 iso_sup_wait(const char *target, int timeout_ms,
 		    iso_msg **status);
 /*
- * What a command wrote on stdout and stderr, from byte *offset of its
- * log on (0: the oldest kept). *data (owned, free()) gets what is there
- * (at most 1 MiB a call), *len its length, *offset where to go on from.
- * -1 with ENOENT.
+ * What a command wrote on stdout and stderr (with `lines`, stderr only),
+ * at most 1 MiB a call: *offset 0 gives the latest of what is kept; pass
+ * back the *offset a call set to get what was written since (an opaque
+ * position; empty data: nothing new yet). *data (owned, free()) gets the
+ * bytes, NUL-terminated, *len their length. -1 with ENOENT.
  */
 int		 iso_sup_logs(const char *target, uint64_t *offset,
 		    char **data, size_t *len);
