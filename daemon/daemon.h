@@ -131,7 +131,6 @@ int	 dc_start(const struct dc_req *req,
    with the error "supervisor stopping". */
 void	 dc_stop_all(void);
 
-#endif
 
 /* ---- restart.c: backoff and intensity ---------------------------------- */
 
@@ -292,3 +291,5 @@ int	 mbox_put(struct mbox *b, const iso_msg *m);
 iso_msg	*mbox_take(struct mbox *b, size_t max);
 /* Call wake(arg) after each message put (one waiter at a time). */
 void	 mbox_on_put(struct mbox *b, void (*wake)(void *), void *arg);
+
+#endif

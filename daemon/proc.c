@@ -5,6 +5,8 @@
  * the library forked, which the spawner announces ("spawned", "exited").
  * Each record is saved to ID.json on every change so that a supervisor
  * started after a crash adopts what still runs and forgets nothing.
+ * Reading logs (logs.c), messages (mail.c) and the --lines link
+ * (link.c) act on the same records (proc.h).
  */
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,6 +29,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "proc.h"
 #include "supproto.h"
 
 size_t	proc_history_max = 1000;		/* ended isolates remembered */
@@ -35,7 +38,6 @@ int	proc_grace_ms = 5000;			/* SIGTERM, then SIGKILL */
 #define POLL_MS		200		/* without pidfd: how often to look */
 #define MAILBOX_MAX	256		/* messages a mailbox holds */
 
-enum pstate { P_RUNNING, P_RESTARTING, P_EXITED, P_FAILED };
 static const char *const state_names[] = { "running", "restarting",
     "exited", "failed" };
 static const char *const restart_names[] = { "never", "on-failure",
@@ -48,69 +50,13 @@ struct waiter {
 	struct waiter	*next;
 };
 
-/* A request waiting for a queue (a mailbox or an outbox) to fill. */
-struct taker {
-	struct sv_conn	*conn;
-	struct event	*timer;
-	struct mbox	*box;
-	int		 max;
-};
-
-/* The connection of a --lines command's shepherd. */
-struct link {
-	int		 fd;
-	struct event	*rev, *wev;
-	struct evbuffer	*in, *out;
-	struct proc	*proc;
-};
-
-struct proc {
-	uint64_t	 id;
-	char		*name;
-	int		 command;	/* else an isolate the library forked */
-	iso_msg		*argv;		/* commands: list of strings */
-	iso_msg		*env;		/* list of strings or nil */
-	char		*cwd;
-	char		*entry;		/* isolates: what they run */
-	int		 restart;	/* index in restart_names */
-	struct restart	 rs;
-
-	enum pstate	 state;
-	pid_t		 pid;		/* last known; 0 before ID.run */
-	pid_t		 shepherd;	/* 0 when none runs */
-	uint64_t	 pstart;	/* start time of the process we
-					   watch by pid (shepherd or isolate) */
-	int		 ours;		/* the shepherd is our child */
-	uint64_t	 parent;
-	double		 started, ended;
-	int		 exit_code, sig;	/* -1: none */
-	char		*error;
-	int		 restarts, killed;
-	struct event	*timer;		/* backoff, or SIGKILL after grace */
-	int		 watch_fd;	/* pidfd on a process not our child */
-	struct event	*watch_ev;
-	struct waiter	*waiters;
-	struct mbox	*box;		/* commands: their mailbox */
-	int		 box_limit;
-	uint64_t	 box_id;
-	struct taker	 take;		/* a "take" waiting for mail */
-	int		 lines;		/* stdin/stdout are messages */
-	struct mbox	*outbox;	/* lines: what it printed */
-	struct taker	 recv;		/* a "recv" waiting for output */
-	struct link	*link;		/* lines: its shepherd, attached */
-	struct proc	*next;
-};
-
-static struct event_base	*base;
-static char			 dir[PATH_MAX];
+struct event_base	*proc_base;
+char			 proc_dir[PATH_MAX];
 static char			 sock[PATH_MAX];	/* supervisor.sock */
-static struct proc		*procs;
+struct proc			*proc_list;
 static void			(*stop_done)(void);
 
 static void	proc_run(struct proc *);
-static void	taker_end(struct taker *, const char *);
-static void	link_free(struct proc *);
-static void	proc_save(struct proc *);
 static int	proc_signal(struct proc *, int);
 
 static double
@@ -168,19 +114,19 @@ pid_same(pid_t pid, uint64_t start)
 	return (pid > 0 && start != 0 && pid_start(pid) == start);
 }
 
-static char *
-hexid(uint64_t id, char buf[17])
+char *
+proc_hex(uint64_t id, char buf[17])
 {
 	snprintf(buf, 17, "%016" PRIx64, id);
 	return (buf);
 }
 
-static struct proc *
+struct proc *
 proc_by_id(uint64_t id)
 {
 	struct proc	*p;
 
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		if (p->id == id)
 			return (p);
 	return (NULL);
@@ -194,11 +140,11 @@ proc_find(const char *target)
 	uint64_t	 id;
 
 	/* A name first: names may look like ids, ids are hard to type. */
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		if (p->name != NULL && strcmp(p->name, target) == 0 &&
 		    (p->state == P_RUNNING || p->state == P_RESTARTING))
 			return (p->id);
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		if (p->name != NULL && strcmp(p->name, target) == 0)
 			return (p->id);
 	errno = 0;
@@ -214,7 +160,7 @@ proc_count(void)
 	struct proc	*p;
 	size_t		 n = 0;
 
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		n++;
 	return (n);
 }
@@ -236,7 +182,7 @@ proc_learn_pid(struct proc *p)
 	int64_t		 pid;
 
 	if (!p->command || p->pid != 0 || p->state != P_RUNNING ||
-	    state_path(dir, p->id, ".run", path, sizeof path) == -1 ||
+	    state_path(proc_dir, p->id, ".run", path, sizeof path) == -1 ||
 	    (m = state_read(path)) == NULL)
 		return;
 	if (iso_msg_unpack(m, "{s:I}", "pid", &pid) == 0 && pid > 0) {
@@ -256,8 +202,8 @@ proc_row(struct proc *p)
 	proc_learn_pid(p);
 	r = iso_msg_pack("{s:s s:s? s:i s:s? s:s s:O? s:s? s:s s:f s:f s:i "
 	    "s:s? s:s}",
-	    "id", hexid(p->id, hex), "name", p->name, "pid", (int)p->pid,
-	    "parent", p->parent != 0 ? hexid(p->parent, phex) : NULL,
+	    "id", proc_hex(p->id, hex), "name", p->name, "pid", (int)p->pid,
+	    "parent", p->parent != 0 ? proc_hex(p->parent, phex) : NULL,
 	    "kind", p->command ? "command" : "isolate",
 	    "command", p->argv, "entry", p->entry,
 	    "state", state_names[p->state], "started", p->started,
@@ -293,7 +239,7 @@ proc_row(struct proc *p)
 }
 
 /* The record saved in ID.json: the row plus what adoption needs. */
-static void
+void
 proc_save(struct proc *p)
 {
 	char	 path[PATH_MAX];
@@ -315,7 +261,7 @@ proc_save(struct proc *p)
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
 	    "{s:i s:U}", "pid", (int)(p->command ? p->shepherd : p->pid),
 	    "start", p->pstart)) == -1 ||
-	    state_path(dir, p->id, ".json", path, sizeof path) == -1 ||
+	    state_path(proc_dir, p->id, ".json", path, sizeof path) == -1 ||
 	    state_write(path, r) == -1)
 		log_warn("cannot save isolate %016" PRIx64 ": %s", p->id,
 		    strerror(errno));
@@ -385,12 +331,12 @@ proc_trim(void)
 	char		  path[PATH_MAX];
 	size_t		  ended = 0, i;
 
-	for (pp = &procs; *pp != NULL; pp = &(*pp)->next)
+	for (pp = &proc_list; *pp != NULL; pp = &(*pp)->next)
 		if ((*pp)->state >= P_EXITED)
 			ended++;
 	while (ended > proc_history_max) {
 		oldest = NULL;
-		for (pp = &procs; *pp != NULL; pp = &(*pp)->next)
+		for (pp = &proc_list; *pp != NULL; pp = &(*pp)->next)
 			if ((*pp)->state >= P_EXITED && (*pp)->waiters ==
 			    NULL && (oldest == NULL ||
 			    (*pp)->ended < (*oldest)->ended))
@@ -398,7 +344,7 @@ proc_trim(void)
 		if (oldest == NULL)
 			break;
 		for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
-			if (state_path(dir, (*oldest)->id, suffixes[i], path,
+			if (state_path(proc_dir, (*oldest)->id, suffixes[i], path,
 			    sizeof path) == 0)
 				(void)unlink(path);
 		{
@@ -441,7 +387,7 @@ proc_stop_check(void)
 
 	if (stop_done == NULL)
 		return;
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		if (p->command && p->state == P_RUNNING)
 			return;
 	stop_done();
@@ -522,7 +468,7 @@ proc_collect(struct proc *p, const char *fallback)
 	const char	*err = NULL;
 	int64_t		 code = -1, sig = -1;
 
-	if (state_path(dir, p->id, ".exit", path, sizeof path) == 0)
+	if (state_path(proc_dir, p->id, ".exit", path, sizeof path) == 0)
 		m = state_read(path);
 	if (m == NULL) {
 		proc_ended(p, -1, -1, fallback);
@@ -575,10 +521,10 @@ proc_watch(struct proc *p, pid_t pid)
 
 	p->watch_fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (p->watch_fd != -1)
-		p->watch_ev = event_new(base, p->watch_fd, EV_READ,
+		p->watch_ev = event_new(proc_base, p->watch_fd, EV_READ,
 		    proc_watch_cb, p);
 	else
-		p->watch_ev = event_new(base, -1, EV_PERSIST, proc_watch_cb,
+		p->watch_ev = event_new(proc_base, -1, EV_PERSIST, proc_watch_cb,
 		    p);
 	if (p->watch_ev != NULL)
 		event_add(p->watch_ev, p->watch_fd != -1 ? NULL : &tv);
@@ -614,9 +560,9 @@ proc_run(struct proc *p)
 	p->started = now();
 	p->ended = 0;
 	/* Stale files of the last run must not be read for this one. */
-	if (state_path(dir, p->id, ".run", path, sizeof path) == 0)
+	if (state_path(proc_dir, p->id, ".run", path, sizeof path) == 0)
 		(void)unlink(path);
-	if (state_path(dir, p->id, ".exit", path, sizeof path) == 0)
+	if (state_path(proc_dir, p->id, ".exit", path, sizeof path) == 0)
 		(void)unlink(path);
 	n = iso_msg_len(p->argv);
 	if ((argv = calloc(n + 1, sizeof *argv)) == NULL)
@@ -637,7 +583,7 @@ proc_run(struct proc *p)
 	spec.argv = argv;
 	spec.envp = envp;
 	spec.cwd = p->cwd;
-	spec.dir = dir;
+	spec.dir = proc_dir;
 	spec.log_max = proc_log_max;
 	spec.lines = p->lines;
 	spec.sock = sock;
@@ -683,7 +629,7 @@ proc_new(uint64_t id)
 	p->rs.max_restarts = 5;
 	p->rs.period_ms = 10000;
 	p->box_limit = MAILBOX_MAX;
-	if ((p->timer = evtimer_new(base, proc_timer_cb, p)) == NULL) {
+	if ((p->timer = evtimer_new(proc_base, proc_timer_cb, p)) == NULL) {
 		free(p);
 		return (NULL);
 	}
@@ -791,7 +737,7 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	if (name != NULL) {
-		for (q = procs; q != NULL; q = q->next) {
+		for (q = proc_list; q != NULL; q = q->next) {
 			if (q->name == NULL || strcmp(q->name, name) != 0)
 				continue;
 			if (q->state == P_RUNNING || q->state == P_RESTARTING) {
@@ -824,20 +770,20 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	p->lines = lines;
-	if ((p->box = mbox_open(dir, p->id, NULL, 0,
+	if ((p->box = mbox_open(proc_dir, p->id, NULL, 0,
 	    (size_t)p->box_limit)) == NULL || (lines && (p->outbox =
-	    mbox_open(dir, p->id, ".outbox", 0, (size_t)p->box_limit)) ==
+	    mbox_open(proc_dir, p->id, ".outbox", 0, (size_t)p->box_limit)) ==
 	    NULL)) {
 		sv_error(c, errno, "spawn: mailbox: %s", strerror(errno));
 		proc_free(p);
 		return;
 	}
-	p->next = procs;
-	procs = p;
+	p->next = proc_list;
+	proc_list = p;
 	log_info("spawn %016" PRIx64 " (%s): %s", p->id,
 	    name != NULL ? name : "-", iso_msg_str(iso_msg_at(argv, 0), NULL));
 	proc_run(p);
-	sv_reply(c, iso_msg_pack("{s:b s:s}", "ok", 1, "id", hexid(p->id,
+	sv_reply(c, iso_msg_pack("{s:b s:s}", "ok", 1, "id", proc_hex(p->id,
 	    hex)));
 	return;
 nomem:
@@ -853,7 +799,7 @@ op_list(struct sv_conn *c, const iso_msg *req)
 	(void)req;
 	if ((l = iso_msg_pack("[]")) == NULL)
 		goto nomem;
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		if (iso_msg_append(l, proc_row(p)) == -1)
 			goto nomem;
 	sv_reply_with(c, "isolates", l);
@@ -864,7 +810,7 @@ nomem:
 }
 
 /* The record req's "target" names, or NULL after answering ENOENT. */
-static struct proc *
+struct proc *
 proc_target(struct sv_conn *c, const iso_msg *req)
 {
 	const char	*target;
@@ -958,7 +904,7 @@ op_wait(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	if ((w = calloc(1, sizeof *w)) == NULL ||
-	    (w->timer = evtimer_new(base, waiter_timeout, w)) == NULL) {
+	    (w->timer = evtimer_new(proc_base, waiter_timeout, w)) == NULL) {
 		free(w);
 		sv_error(c, ENOMEM, "out of memory");
 		return;
@@ -973,99 +919,6 @@ op_wait(struct sv_conn *c, const iso_msg *req)
 		evtimer_add(w->timer, &tv);
 	}
 	sv_defer(c, waiter_cancel, w);
-}
-
-/* The size of path, 0 when it is not there. */
-static uint64_t
-logs_size(const char *path)
-{
-	struct stat	st;
-
-	return (stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
-}
-
-/* Bytes [from, to) of path appended at buf + *n. 0 or -1. */
-static int
-logs_read(const char *path, uint64_t from, uint64_t to, char *buf, size_t *n)
-{
-	ssize_t	r;
-	int	fd;
-
-	if (to <= from)
-		return (0);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (errno == ENOENT ? 0 : -1);
-	while (from < to) {
-		r = pread(fd, buf + *n, (size_t)(to - from), (off_t)from);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		*n += (size_t)r;
-		from += (uint64_t)r;
-	}
-	close(fd);
-	return (0);
-}
-
-/*
- * "logs" {target, offset}: at most SUP_LOGS_CHUNK bytes of what the
- * command wrote. The offset is opaque to clients: 0 asks for the latest
- * chunk of ID.log.1 and ID.log together; else it is 1 + a position in
- * ID.log, and a position beyond ID.log's end means ID.log was rotated
- * since, so the rest of ID.log.1 comes first.
- */
-void
-op_logs(struct sv_conn *c, const iso_msg *req)
-{
-	char		 cur[PATH_MAX], old[PATH_MAX], *buf;
-	struct proc	*p;
-	uint64_t	 off = 0, pos, size_cur, size_old, room;
-	uint64_t	 old_from = 0, old_to = 0, cur_from, cur_to;
-	size_t		 n = 0;
-
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (iso_msg_unpack(req, "{s?U}", "offset", &off) == -1) {
-		sv_error(c, EINVAL, "logs: \"offset\" is an integer >= 0");
-		return;
-	}
-	if (state_path(dir, p->id, ".log", cur, sizeof cur) == -1 ||
-	    state_path(dir, p->id, ".log.1", old, sizeof old) == -1) {
-		sv_error(c, ENAMETOOLONG, "logs: path too long");
-		return;
-	}
-	size_old = logs_size(old);
-	size_cur = logs_size(cur);
-	if (off == 0) {
-		cur_from = size_cur > SUP_LOGS_CHUNK ?
-		    size_cur - SUP_LOGS_CHUNK : 0;
-		room = SUP_LOGS_CHUNK - (size_cur - cur_from);
-		old_from = size_old > room ? size_old - room : 0;
-		old_to = size_old;
-	} else if ((pos = off - 1) <= size_cur)
-		cur_from = pos;
-	else {
-		old_from = pos < size_old ? pos : size_old;
-		old_to = size_old - old_from > SUP_LOGS_CHUNK ?
-		    old_from + SUP_LOGS_CHUNK : size_old;
-		cur_from = 0;
-	}
-	room = SUP_LOGS_CHUNK - (old_to - old_from);
-	cur_to = size_cur - cur_from > room ? cur_from + room : size_cur;
-	if ((buf = malloc(SUP_LOGS_CHUNK)) == NULL) {
-		sv_error(c, ENOMEM, "out of memory");
-		return;
-	}
-	if (logs_read(old, old_from, old_to, buf, &n) == -1 ||
-	    logs_read(cur, cur_from, cur_to, buf, &n) == -1) {
-		free(buf);
-		sv_error(c, errno, "logs: %s", strerror(errno));
-		return;
-	}
-	sv_reply(c, iso_msg_pack("{s:b s:y# s:U}", "ok", 1, "data", buf, n,
-	    "offset", 1 + cur_to));
-	free(buf);
 }
 
 /* An isolate the library forked: {"id", "pid", "parent", "entry"}. */
@@ -1090,8 +943,8 @@ op_spawned(struct sv_conn *c, const iso_msg *req)
 	p->entry = entry != NULL ? strdup(entry) : NULL;
 	p->state = P_RUNNING;
 	p->started = now();
-	p->next = procs;
-	procs = p;
+	p->next = proc_list;
+	proc_list = p;
 	if (p->pstart == 0) {
 		proc_ended(p, -1, -1, NULL);
 		return;
@@ -1130,7 +983,7 @@ proc_stop_all(int grace_ms, void (*done)(void))
 	struct proc	*p;
 
 	stop_done = done;
-	for (p = procs; p != NULL; p = p->next) {
+	for (p = proc_list; p != NULL; p = p->next) {
 		if (!p->command)
 			continue;
 		if (p->state == P_RESTARTING) {
@@ -1232,14 +1085,14 @@ proc_adopt(struct proc *p)
 	pid_t		pid = p->command ? p->shepherd : p->pid;
 
 	if (p->command && p->box_id != 0) {
-		if ((p->box = mbox_open(dir, p->id, NULL,
+		if ((p->box = mbox_open(proc_dir, p->id, NULL,
 		    p->box_id, (size_t)p->box_limit)) == NULL)
 			log_warn("isolate %016" PRIx64 ": mailbox: %s", p->id,
 			    strerror(errno));
 		else if (p->state >= P_EXITED)
 			mbox_close(p->box);
 	}
-	if (p->command && p->lines && (p->outbox = mbox_open(dir, p->id,
+	if (p->command && p->lines && (p->outbox = mbox_open(proc_dir, p->id,
 	    ".outbox", 0, (size_t)p->box_limit)) == NULL)
 		log_warn("isolate %016" PRIx64 ": outbox: %s", p->id,
 		    strerror(errno));
@@ -1273,21 +1126,21 @@ proc_init(struct event_base *b, const char *d, const char *s)
 	size_t		 len;
 	int		 n;
 
-	base = b;
+	proc_base = b;
 	mbox_init(b);
-	n = snprintf(dir, sizeof dir, "%s", d);
-	if (n < 0 || (size_t)n >= sizeof dir ||
+	n = snprintf(proc_dir, sizeof proc_dir, "%s", d);
+	if (n < 0 || (size_t)n >= sizeof proc_dir ||
 	    snprintf(sock, sizeof sock, "%s", s) >= (int)sizeof sock) {
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	if ((dp = opendir(dir)) == NULL)
+	if ((dp = opendir(proc_dir)) == NULL)
 		return (-1);
 	while ((de = readdir(dp)) != NULL) {
 		len = strlen(de->d_name);
 		if (len != 16 + 5 || strcmp(de->d_name + 16, ".json") != 0)
 			continue;
-		n = snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		n = snprintf(path, sizeof path, "%s/%s", proc_dir, de->d_name);
 		if (n < 0 || (size_t)n >= sizeof path)
 			continue;
 		if ((p = proc_load(path)) == NULL) {
@@ -1301,10 +1154,10 @@ proc_init(struct event_base *b, const char *d, const char *s)
 	/* Link them all before acting: a restart looks names up. */
 	while ((p = adopted) != NULL) {
 		adopted = p->next;
-		p->next = procs;
-		procs = p;
+		p->next = proc_list;
+		proc_list = p;
 	}
-	for (p = procs; p != NULL; p = p->next)
+	for (p = proc_list; p != NULL; p = p->next)
 		proc_adopt(p);
 	return (0);
 }
@@ -1314,8 +1167,8 @@ proc_free_all(void)
 {
 	struct proc	*p;
 
-	while ((p = procs) != NULL) {
-		procs = p->next;
+	while ((p = proc_list) != NULL) {
+		proc_list = p->next;
 		while (p->waiters != NULL)
 			waiter_free(p->waiters);
 		if (p->ours)
@@ -1324,388 +1177,3 @@ proc_free_all(void)
 	}
 }
 
-int
-proc_mailbox_port(const char *target, iso_sendport *out)
-{
-	struct proc	*p = proc_by_id(proc_find(target));
-
-	if (p == NULL || p->box == NULL || p->state >= P_EXITED) {
-		errno = ENOENT;
-		return (-1);
-	}
-	*out = mbox_port(p->box);
-	return (0);
-}
-
-/* The mailbox whose SendPort this is, or NULL. */
-static struct proc *
-proc_by_mailbox(iso_sendport port)
-{
-	struct proc	*p;
-
-	for (p = procs; p != NULL; p = p->next)
-		if (p->box != NULL && port.isolate == mbox_id(p->box))
-			return (p);
-	return (NULL);
-}
-
-/*
- * "send" {target, message}: to a registered name's port (forwarded, or
- * put straight in when it is one of our mailboxes), else to the mailbox
- * of the command with that name or id.
- */
-void
-op_send(struct sv_conn *c, const iso_msg *req)
-{
-	const char	*target;
-	const iso_msg	*m;
-	iso_sendport	 port;
-	struct proc	*p = NULL;
-
-	if (iso_msg_unpack(req, "{s:s s:O}", "target", &target, "message",
-	    &m) == -1) {
-		sv_error(c, EINVAL, "send: want a \"target\" string and a "
-		    "\"message\"");
-		return;
-	}
-	if (names_get(target, &port) == 0) {
-		if ((p = proc_by_mailbox(port)) == NULL) {
-			if (iso_send(port, m) == -1)
-				sv_error(c, errno, "send: %s", iso_error());
-			else
-				sv_ok(c);
-			return;
-		}
-	} else if ((p = proc_by_id(proc_find(target))) == NULL) {
-		sv_error(c, ENOENT, "no port or isolate \"%.64s\"", target);
-		return;
-	}
-	if (p->box == NULL) {
-		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox: "
-		    "send to a port it registered", p->id);
-		return;
-	}
-	if (p->state >= P_EXITED) {
-		sv_error(c, ECONNREFUSED, "isolate %016" PRIx64 " has ended",
-		    p->id);
-		return;
-	}
-	if (mbox_put(p->box, m) == -1) {
-		if (errno == ENOBUFS)
-			sv_error(c, ENOBUFS, "the mailbox of %016" PRIx64 " is "
-			    "full (%d messages)", p->id, p->box_limit);
-		else
-			sv_error(c, errno, "send: %s", strerror(errno));
-		return;
-	}
-	sv_ok(c);
-}
-
-/* ---- take and recv: requests that wait for a queue ----------------------- */
-
-static void
-taker_answer(struct taker *t)
-{
-	struct sv_conn	*c = t->conn;
-
-	t->conn = NULL;
-	evtimer_del(t->timer);
-	mbox_on_put(t->box, NULL, NULL);
-	sv_reply_with(c, "messages", mbox_take(t->box, (size_t)t->max));
-}
-
-static void
-taker_wake(void *arg)
-{
-	taker_answer(arg);
-}
-
-static void
-taker_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	taker_answer(arg);	/* an empty list */
-}
-
-static void
-taker_cancel(void *arg)
-{
-	struct taker	*t = arg;
-
-	t->conn = NULL;
-	evtimer_del(t->timer);
-	mbox_on_put(t->box, NULL, NULL);
-}
-
-/* Answer a waiting request with an error (its queue is going away). */
-static void
-taker_end(struct taker *t, const char *why)
-{
-	if (t->conn != NULL) {
-		mbox_on_put(t->box, NULL, NULL);
-		sv_error(t->conn, ESRCH, "%s", why);
-		t->conn = NULL;
-	}
-	if (t->timer != NULL)
-		event_free(t->timer);
-	t->timer = NULL;
-}
-
-/* Up to "max" messages of box, waiting up to "timeout_ms" for one. */
-static void
-taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
-    struct mbox *box)
-{
-	struct timeval	 tv;
-	int		 max = INT_MAX, ms = 0;
-
-	if (iso_msg_unpack(req, "{s?i s?i}", "max", &max, "timeout_ms",
-	    &ms) == -1 || max <= 0) {
-		sv_error(c, EINVAL, "\"max\" and \"timeout_ms\" are integers, "
-		    "max > 0");
-		return;
-	}
-	if (mbox_len(box) > 0 || ms == 0) {
-		sv_reply_with(c, "messages", mbox_take(box, (size_t)max));
-		return;
-	}
-	if (t->conn != NULL) {
-		sv_error(c, EBUSY, "someone else waits on that queue");
-		return;
-	}
-	if (t->timer == NULL &&
-	    (t->timer = evtimer_new(base, taker_timeout, t)) == NULL) {
-		sv_error(c, ENOMEM, "out of memory");
-		return;
-	}
-	t->conn = c;
-	t->box = box;
-	t->max = max;
-	mbox_on_put(box, taker_wake, t);
-	if (ms > 0) {
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_add(t->timer, &tv);
-	}
-	sv_defer(c, taker_cancel, t);
-}
-
-/*
- * "take" {target, max, timeout_ms}: up to max messages (default all) of
- * a command's mailbox, oldest first; with none there, wait up to
- * timeout_ms (0: not at all, < 0: forever) for one.
- */
-void
-op_take(struct sv_conn *c, const iso_msg *req)
-{
-	struct proc	*p;
-
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (p->box == NULL) {
-		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox",
-		    p->id);
-		return;
-	}
-	if (p->lines) {
-		sv_error(c, EINVAL, "isolate %016" PRIx64 " reads its mailbox "
-		    "on its stdin", p->id);
-		return;
-	}
-	taker_start(c, req, &p->take, p->box);
-}
-
-/* "recv" {target, max, timeout_ms}: the same for what a --lines command
-   has printed. */
-void
-op_recv(struct sv_conn *c, const iso_msg *req)
-{
-	struct proc	*p;
-
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (p->outbox == NULL) {
-		sv_error(c, EINVAL, "isolate %016" PRIx64 " was not spawned "
-		    "with --lines: its output is in its log", p->id);
-		return;
-	}
-	taker_start(c, req, &p->recv, p->outbox);
-}
-
-/* ---- the link to a --lines command's shepherd ----------------------------- */
-
-#define LINK_OUT_MAX	(64 * 1024)	/* bytes of input queued to it */
-
-static void
-link_free(struct proc *p)
-{
-	struct link	*l = p->link;
-
-	if (l == NULL)
-		return;
-	event_free(l->rev);
-	event_free(l->wev);
-	evbuffer_free(l->in);
-	evbuffer_free(l->out);
-	close(l->fd);
-	free(l);
-	p->link = NULL;
-}
-
-static void
-link_flush(struct link *l)
-{
-	while (evbuffer_get_length(l->out) > 0) {
-		if (evbuffer_write(l->out, l->fd) <= 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				event_add(l->wev, NULL);
-			return;
-		}
-	}
-	event_del(l->wev);
-}
-
-/* Pass the mailbox on to the shepherd, a little at a time. */
-static void
-link_feed(void *arg)
-{
-	struct proc	*p = arg;
-	struct link	*l = p->link;
-	unsigned char	 hdr[4];
-	iso_msg		*one;
-	void		*buf;
-	size_t		 len;
-
-	if (l == NULL || p->box == NULL)
-		return;
-	while (mbox_len(p->box) > 0 &&
-	    evbuffer_get_length(l->out) < LINK_OUT_MAX) {
-		if ((one = mbox_take(p->box, 1)) == NULL)
-			break;
-		if (iso_msg_encode(iso_msg_at(one, 0), &buf, &len) == 0) {
-			hdr[0] = (unsigned char)(len >> 24);
-			hdr[1] = (unsigned char)(len >> 16);
-			hdr[2] = (unsigned char)(len >> 8);
-			hdr[3] = (unsigned char)len;
-			(void)evbuffer_add(l->out, hdr, 4);
-			(void)evbuffer_add(l->out, buf, len);
-			free(buf);
-		}
-		iso_msg_free(one);
-	}
-	link_flush(l);
-}
-
-static void
-link_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct proc	*p = arg;
-
-	(void)fd;
-	(void)what;
-	link_feed(p);
-}
-
-/* Frames from the shepherd: each a line of output, into the outbox. */
-static void
-link_take(struct proc *p)
-{
-	struct link	*l = p->link;
-	unsigned char	 hdr[4], *b;
-	size_t		 len;
-	iso_msg		*m;
-
-	while (!mbox_full(p->outbox)) {
-		if (evbuffer_copyout(l->in, hdr, 4) != 4)
-			return;
-		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
-		    (size_t)hdr[2] << 8 | hdr[3];
-		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME) ||
-		    evbuffer_get_length(l->in) < 4 + len)
-			return;
-		evbuffer_drain(l->in, 4);
-		b = evbuffer_pullup(l->in, (ssize_t)len);
-		m = b != NULL ? iso_msg_decode(b, len) : NULL;
-		evbuffer_drain(l->in, len);
-		if (m != NULL && mbox_put(p->outbox, m) == -1)
-			log_warn("isolate %016" PRIx64 ": output: %s", p->id,
-			    strerror(errno));
-		iso_msg_free(m);
-	}
-}
-
-static void
-link_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct proc	*p = arg;
-	int		 n;
-
-	(void)what;
-	if (mbox_full(p->outbox)) {
-		event_del(p->link->rev);	/* until recv makes room */
-		return;
-	}
-	n = evbuffer_read(p->link->in, fd, 65536);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		link_take(p);
-		link_free(p);
-		return;
-	}
-	link_take(p);
-}
-
-/* The outbox has room again: read from the shepherd. */
-static void
-link_room(void *arg)
-{
-	struct proc	*p = arg;
-
-	if (p->link != NULL) {
-		event_add(p->link->rev, NULL);
-		link_take(p);
-	}
-}
-
-/* "attach" {id}: a --lines command's shepherd; the connection is ours. */
-void
-op_attach(struct sv_conn *c, const iso_msg *req)
-{
-	const char	*id;
-	struct proc	*p;
-	struct link	*l;
-	struct evbuffer	*in;
-	int		 fd;
-
-	if (iso_msg_unpack(req, "{s:s}", "id", &id) == -1 ||
-	    (p = proc_by_id(strtoull(id, NULL, 16))) == NULL || !p->lines ||
-	    p->outbox == NULL || (l = calloc(1, sizeof *l)) == NULL)
-		return;		/* not ours: closed by the server */
-	fd = sv_detach(c, &in);
-	link_free(p);
-	l->fd = fd;
-	l->in = in;
-	l->proc = p;
-	if ((l->out = evbuffer_new()) == NULL ||
-	    (l->rev = event_new(base, fd, EV_READ | EV_PERSIST, link_read_cb,
-	    p)) == NULL ||
-	    (l->wev = event_new(base, fd, EV_WRITE, link_write_cb, p)) ==
-	    NULL) {
-		if (l->out != NULL)
-			evbuffer_free(l->out);
-		if (l->rev != NULL)
-			event_free(l->rev);
-		evbuffer_free(in);
-		close(fd);
-		free(l);
-		return;
-	}
-	p->link = l;
-	event_add(l->rev, NULL);
-	mbox_on_room(p->outbox, link_room, p);
-	mbox_on_put(p->box, link_feed, p);
-	link_take(p);
-	link_feed(p);
-}

@@ -1,0 +1,90 @@
+/*
+ * proc.h: the supervisor's record of one isolate, shared by the files
+ * that act on it (proc.c, logs.c, mail.c, link.c). Internal to daemon/.
+ */
+#ifndef ISO_DAEMON_PROC_H
+#define ISO_DAEMON_PROC_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "daemon.h"
+
+struct event;
+struct evbuffer;
+
+/* running, restarting (waiting out a backoff), exited, failed */
+enum pstate { P_RUNNING, P_RESTARTING, P_EXITED, P_FAILED };
+
+/* A request waiting for a queue (a mailbox or an outbox) to fill. */
+struct taker {
+	struct sv_conn	*conn;
+	struct event	*timer;
+	struct mbox	*box;
+	int		 max;
+};
+
+/* The connection of a --lines command's shepherd. */
+struct link {
+	int		 fd;
+	struct event	*rev, *wev;
+	struct evbuffer	*in, *out;
+	struct proc	*proc;
+};
+
+struct proc {
+	uint64_t	 id;
+	char		*name;
+	int		 command;	/* else an isolate the library forked */
+	iso_msg		*argv;		/* commands: list of strings */
+	iso_msg		*env;		/* list of strings or nil */
+	char		*cwd;
+	char		*entry;		/* isolates: what they run */
+	int		 restart;	/* index in restart_names */
+	struct restart	 rs;
+
+	enum pstate	 state;
+	pid_t		 pid;		/* last known; 0 before ID.run */
+	pid_t		 shepherd;	/* 0 when none runs */
+	uint64_t	 pstart;	/* start time of the process we
+					   watch by pid (shepherd or isolate) */
+	int		 ours;		/* the shepherd is our child */
+	uint64_t	 parent;
+	double		 started, ended;
+	int		 exit_code, sig;	/* -1: none */
+	char		*error;
+	int		 restarts, killed;
+	struct event	*timer;		/* backoff, or SIGKILL after grace */
+	int		 watch_fd;	/* pidfd on a process not our child */
+	struct event	*watch_ev;
+	struct waiter	*waiters;
+	struct mbox	*box;		/* commands: their mailbox */
+	int		 box_limit;
+	uint64_t	 box_id;
+	struct taker	 take;		/* a "take" waiting for mail */
+	int		 lines;		/* stdin/stdout are messages */
+	struct mbox	*outbox;	/* lines: what it printed */
+	struct taker	 recv;		/* a "recv" waiting for output */
+	struct link	*link;		/* lines: its shepherd, attached */
+	struct proc	*next;
+};
+
+extern struct event_base	*proc_base;
+extern char			 proc_dir[PATH_MAX];
+extern struct proc		*proc_list;	/* newest first */
+
+/* The record of id, or NULL. */
+struct proc	*proc_by_id(uint64_t id);
+/* The record req's "target" names, or NULL after answering ENOENT. */
+struct proc	*proc_target(struct sv_conn *c, const iso_msg *req);
+/* Save p to ID.json (a warning in the log when that fails). */
+void		 proc_save(struct proc *p);
+/* id as 16 hex digits in buf. */
+char		*proc_hex(uint64_t id, char buf[17]);
+
+/* mail.c: answer a waiting take or recv with an error, free its timer. */
+void		 taker_end(struct taker *t, const char *why);
+/* link.c: close the link to p's shepherd, if any. */
+void		 link_free(struct proc *p);
+
+#endif
