@@ -564,6 +564,28 @@ sup_forget(void)
 	note_retry = 0;
 }
 
+/* Connect for notifications unless the supervisor was found absent
+   less than a second ago. 0 or -1. */
+static int
+note_connect(void)
+{
+	time_t	t = time(NULL);
+
+	if (t < note_retry)
+		return (-1);
+	if ((note_fd = sup_connect()) == -1) {
+		note_retry = t + 1;
+		return (-1);
+	}
+	if (loop_fd_own(note_fd) == -1 ||
+	    fcntl(note_fd, F_SETFL, O_NONBLOCK) == -1) {
+		loop_fd_close(note_fd);
+		note_fd = -1;
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 note_send(iso_msg *m)
 {
@@ -573,26 +595,10 @@ note_send(iso_msg *m)
 	void		*buf = NULL;
 	size_t		 len;
 	ssize_t		 n;
-	time_t		 t;
-	int		 saved = errno;
+	int		 saved = errno, tries;
 
 	if (m == NULL)
 		return;
-	if (note_fd == -1) {
-		t = time(NULL);
-		if (t < note_retry)
-			goto out;
-		if ((note_fd = sup_connect()) == -1) {
-			note_retry = t + 1;
-			goto out;
-		}
-		if (loop_fd_own(note_fd) == -1 ||
-		    fcntl(note_fd, F_SETFL, O_NONBLOCK) == -1) {
-			loop_fd_close(note_fd);
-			note_fd = -1;
-			goto out;
-		}
-	}
 	if (iso_msg_encode(m, &buf, &len) == -1)
 		goto out;
 	wire_frame_hdr(hdr, len);
@@ -603,12 +609,21 @@ note_send(iso_msg *m)
 	memset(&mh, 0, sizeof mh);
 	mh.msg_iov = iov;
 	mh.msg_iovlen = 2;
-	do
-		n = sendmsg(note_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)(len + 4)) {
+	/* A connection to a supervisor that has since been restarted fails
+	   on first use: connect to the new one once and try again. */
+	for (tries = 0; tries < 2; tries++) {
+		if (note_fd == -1 && note_connect() == -1)
+			break;
+		do
+			n = sendmsg(note_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n == -1 && errno == EINTR);
+		if (n == (ssize_t)(len + 4))
+			break;
 		loop_fd_close(note_fd);
 		note_fd = -1;
+		if (n != -1 || (errno != EPIPE && errno != ECONNRESET &&
+		    errno != ENOTCONN))
+			break;	/* cut short: not worth a second try */
 	}
 out:
 	free(buf);

@@ -762,6 +762,49 @@ START_TEST(library_isolates_are_listed)
 }
 END_TEST
 
+START_TEST(an_end_is_told_to_a_restarted_supervisor)
+{
+	iso_isolate	*iso;
+	iso_msg		*l, *row = NULL;
+	char		 id[17] = "";
+	pid_t		 pid, sup;
+	size_t		 i;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_int_eq(iso_spawn(sleeper, NULL, &iso), 0);
+	pid = iso_pid(iso);
+	for (int n = 0; n < 500 && id[0] == '\0'; n++) {
+		ck_assert_int_eq(iso_sup_list(&l), 0);
+		for (i = 0; i < iso_msg_len(l); i++)
+			if (row_int(iso_msg_at(l, i), "pid") == pid)
+				snprintf(id, sizeof id, "%s",
+				    row_str(iso_msg_at(l, i), "id"));
+		iso_msg_free(l);
+		if (id[0] == '\0')
+			tu_sleep_ms(10);
+	}
+	ck_assert_str_ne(id, "");
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	ck_assert_int_eq(iso_sup_start(), 0);
+	/* Ended by its spawner: the new supervisor hears how. */
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	for (int n = 0; n < 500; n++) {
+		iso_msg_free(row);
+		row = list_row(id);
+		ck_assert_ptr_nonnull(row);
+		if (row_int(row, "signal") == SIGKILL)
+			break;
+		tu_sleep_ms(10);
+	}
+	ck_assert_str_eq(row_str(row, "state"), "exited");
+	ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
+	iso_msg_free(row);
+}
+END_TEST
+
 /* ---- hostile clients ---------------------------------------------------------- */
 
 static int
@@ -1438,6 +1481,7 @@ sup_suite(void)
 	tcase_add_test(tc, a_name_goes_with_its_isolate);
 	tcase_add_test(tc, sigkill_of_the_supervisor_and_adoption);
 	tcase_add_test(tc, library_isolates_are_listed);
+	tcase_add_test(tc, an_end_is_told_to_a_restarted_supervisor);
 	tcase_add_test(tc, hostile_frames_get_errors);
 	tcase_add_test(tc, vanished_and_idle_clients);
 	tcase_add_test(tc, a_peer_of_another_uid_is_refused);
