@@ -961,6 +961,72 @@ START_TEST(hostile_frames_get_errors)
 }
 END_TEST
 
+START_TEST(random_requests_do_not_hurt)
+{
+	static const char *const ops[] = { "spawn", "list", "kill", "wait",
+	    "logs", "send", "take", "recv", "register", "lookup",
+	    "unregister", "names", "compute", "status", "attach", "spawned",
+	    "exited", "nope" };
+	static const char *const keys[] = { "target", "argv", "name", "env",
+	    "cwd", "restart", "timeout_ms", "offset", "max", "message", "port",
+	    "id", "pid", "graceful", "lines", "mailbox", "module", "function",
+	    "arg" };
+	unsigned	 seed = 12345;
+	char		 buf[64];
+	int		 fd, i, k;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	for (i = 0; i < 300; i++) {
+		const char	*op = ops[rand_r(&seed) % (sizeof ops /
+		    sizeof ops[0])];
+		iso_msg		*req = iso_msg_pack("{s:s}", "op", op);
+
+		for (k = rand_r(&seed) % 4; k > 0; k--) {
+			iso_msg	*v;
+
+			switch (rand_r(&seed) % 6) {
+			case 0: v = iso_msg_pack("i", rand_r(&seed) - 5); break;
+			case 1: v = iso_msg_pack("s", "x"); break;
+			case 2: v = iso_msg_pack("[s]", "true"); break;
+			case 3: v = iso_msg_pack("n"); break;
+			case 4: v = iso_msg_pack("b", 1); break;
+			default: v = iso_msg_pack("{s:i}", "a", 1); break;
+			}
+			ck_assert_int_eq(iso_msg_put(req, iso_msg_pack("s",
+			    keys[rand_r(&seed) % (sizeof keys / sizeof
+			    keys[0])]), v), 0);
+		}
+		fd = raw_connect();
+		{
+			struct timeval	tv = { 2, 0 };
+
+			/* Waits and notifications get no answer: don't hang. */
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		}
+		if (strcmp(op, "spawned") == 0 || strcmp(op, "exited") == 0 ||
+		    strcmp(op, "attach") == 0) {
+			/* Notifications: no answer to wait for. */
+			void	*p;
+			size_t	 n;
+			unsigned char hdr[4];
+
+			ck_assert_int_eq(iso_msg_encode(req, &p, &n), 0);
+			iso_msg_free(req);
+			hdr[0] = (unsigned char)(n >> 24);
+			hdr[1] = (unsigned char)(n >> 16);
+			hdr[2] = (unsigned char)(n >> 8);
+			hdr[3] = (unsigned char)n;
+			(void)!write(fd, hdr, 4);
+			(void)!write(fd, p, n);
+			free(p);
+		} else
+			(void)raw_request(fd, req, buf, sizeof buf);
+		close(fd);
+	}
+	assert_serving();
+}
+END_TEST
+
 START_TEST(vanished_and_idle_clients)
 {
 	static const unsigned char half[] = { 0, 0, 0, 9, 0x81 };
@@ -1483,6 +1549,7 @@ sup_suite(void)
 	tcase_add_test(tc, library_isolates_are_listed);
 	tcase_add_test(tc, an_end_is_told_to_a_restarted_supervisor);
 	tcase_add_test(tc, hostile_frames_get_errors);
+	tcase_add_test(tc, random_requests_do_not_hurt);
 	tcase_add_test(tc, vanished_and_idle_clients);
 	tcase_add_test(tc, a_peer_of_another_uid_is_refused);
 	tcase_add_test(tc, compute_through_the_supervisor);
