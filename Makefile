@@ -116,6 +116,10 @@ DAEMON_OBJS	:= $(DAEMON_SRCS:daemon/%.c=$(BUILD)/obj/daemon/%.o)
 DAEMON_MAIN	:= $(BUILD)/obj/daemon/isolated.o
 DAEMON_A	:= $(BUILD)/libisolated.a
 ISOLATED	:= $(BUILD)/isolated
+# isoctl: cli/*.c over the library's client calls.
+CLI_SRCS	:= $(wildcard cli/*.c)
+CLI_OBJS	:= $(CLI_SRCS:cli/%.c=$(BUILD)/obj/cli/%.o)
+ISOCTL		:= $(BUILD)/isoctl
 # Test programs the supervisor's suites run (a compute module, helpers).
 TESTPROG_SRCS	:= $(wildcard tests/prog/*.c)
 TESTPROG_BINS	:= $(TESTPROG_SRCS:tests/prog/%.c=$(BUILD)/tests/prog/%)
@@ -128,14 +132,14 @@ EXAMPLE_BINS	:= $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
 OBJ_DIRS	:= $(BUILD)/obj/lib $(BUILD)/obj/tests $(BUILD)/obj/fuzz \
 		   $(BUILD)/obj/bench $(BUILD)/fuzzobj/lib $(BUILD)/fuzzobj/fuzz \
-		   $(BUILD)/obj/examples $(BUILD)/obj/daemon
+		   $(BUILD)/obj/examples $(BUILD)/obj/daemon $(BUILD)/obj/cli
 OUT_DIRS	:= $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench $(BUILD)/examples \
 		   $(BUILD)/tests/prog
 
 .PHONY: all tests check check-build deps bench-deps fuzz bench demo \
 	examples install uninstall clean help
 
-all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED)
+all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED) $(ISOCTL)
 
 $(BUILD) $(OBJ_DIRS) $(OUT_DIRS):
 	mkdir -p $@
@@ -176,6 +180,14 @@ EXPORT_ISO	:= -Wl,--export-dynamic-symbol=iso_*
 $(ISOLATED): $(DAEMON_MAIN) $(DAEMON_A) $(LIB_A) | $(BUILD)
 	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $< $(DAEMON_A) $(LIB_A) \
 	    $(DEPS_LIBS) -ldl $(LDLIBS)
+
+# ---- the command line -------------------------------------------------------
+
+$(BUILD)/obj/cli/%.o: cli/%.c | $(BUILD)/obj/cli
+	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
+
+$(ISOCTL): $(CLI_OBJS) $(LIB_A) | $(BUILD)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(DEPS_LIBS) $(LDLIBS)
 
 # ---- tests ----------------------------------------------------------------
 
@@ -359,4 +371,5 @@ help:
 -include $(LIB_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \
 	$(wildcard $(BUILD)/obj/tests/*.d $(BUILD)/obj/fuzz/*.d \
 		   $(BUILD)/obj/bench/*.d $(BUILD)/fuzzobj/fuzz/*.d \
-		   $(BUILD)/obj/examples/*.d $(BUILD)/obj/daemon/*.d)
+		   $(BUILD)/obj/examples/*.d $(BUILD)/obj/daemon/*.d \
+		   $(BUILD)/obj/cli/*.d)
