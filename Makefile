@@ -30,6 +30,9 @@ PREFIX		?= /usr/local
 INCLUDEDIR	?= $(PREFIX)/include
 LIBDIR		?= $(PREFIX)/lib
 PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+BINDIR		?= $(PREFIX)/bin
+MANDIR		?= $(PREFIX)/share/man
+BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
 DESTDIR		?=
 
 CC		?= cc
@@ -346,6 +349,12 @@ install: all
 	ln -sf libisolate.so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(LIB_SONAME)'
 	ln -sf $(LIB_SONAME) '$(DESTDIR)$(LIBDIR)/libisolate.so'
 	sed $(PC_SED) lib/isolate.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/isolate.pc'
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1' \
+	    '$(DESTDIR)$(BASHCOMPDIR)'
+	install -m 755 $(ISOCTL) '$(DESTDIR)$(BINDIR)/isoctl'
+	install -m 644 docs/isoctl.1 '$(DESTDIR)$(MANDIR)/man1/isoctl.1'
+	install -m 644 contrib/isoctl.bash-completion \
+	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
 
 uninstall:
 	rm -f '$(DESTDIR)$(INCLUDEDIR)/isolate.h' \
@@ -354,6 +363,9 @@ uninstall:
 	    '$(DESTDIR)$(LIBDIR)/$(LIB_SONAME)' \
 	    '$(DESTDIR)$(LIBDIR)/libisolate.so' \
 	    '$(DESTDIR)$(PKGCONFIGDIR)/isolate.pc'
+	rm -f '$(DESTDIR)$(BINDIR)/isoctl' \
+	    '$(DESTDIR)$(MANDIR)/man1/isoctl.1' \
+	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
 
 # ---- misc ------------------------------------------------------------------
 

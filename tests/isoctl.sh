@@ -138,6 +138,24 @@ for c in spawn ps kill wait logs send recv names compute daemon help; do
 done
 expect 2 help bogus
 
+# The man page and the completion know every command of the table.
+cmds=$("$ISOCTL" --help | sed -n 's/^  \([a-z]*\) .*/\1/p' | sort -u)
+[ -n "$cmds" ] || die "isoctl --help lists no command"
+for c in $cmds; do
+	grep -q "^\.B isoctl $c\b\|^\.B $c\b" "$SRCDIR/docs/isoctl.1" ||
+	    die "docs/isoctl.1 does not document $c"
+	grep -qw -- "$c" "$SRCDIR/contrib/isoctl.bash-completion" ||
+	    die "contrib/isoctl.bash-completion does not know $c"
+done
+ok "man page and completion: every command ($(echo $cmds))"
+bash -n "$SRCDIR/contrib/isoctl.bash-completion" ||
+    die "contrib/isoctl.bash-completion: syntax"
+if command -v man >/dev/null 2>&1; then
+	w=$(man --warnings -l "$SRCDIR/docs/isoctl.1" 2>&1 >/dev/null)
+	[ -z "$w" ] || die "man --warnings docs/isoctl.1: $w"
+	ok "man --warnings -l docs/isoctl.1: clean"
+fi
+
 # ---- daemon ----------------------------------------------------------------
 
 expect 1 daemon status
