@@ -266,6 +266,23 @@ else
 	echo "skip: ps on a terminal (no script(1))"
 fi
 
+# A C program's isolates show up too (the library announces them).
+S7=$BUILD/examples/s7_two_ports
+if [ -x "$S7" ]; then
+	"$S7" --period-ms 300 --no-in-place >"$work/s7.out" 2>&1 &
+	s7=$!
+	c_isolate() { "$ISOCTL" ps --json >"$work/out" &&
+	    grep -qE '"parent":"[0-9a-f]{16}","kind":"isolate",[^}]*"state":"running"' \
+	    "$work/out"; }
+	until_ok 5 c_isolate || die "ps --json: no running isolate of s7_two_ports"
+	"$ISOCTL" ps | grep -qE '^[0-9a-f]{16} +- +[0-9]+ +running ' ||
+	    die "ps: no row for s7_two_ports' isolate"
+	wait "$s7" || die "s7_two_ports failed: $(cat "$work/s7.out")"
+	ok "ps: a C program's isolate (s7_two_ports) is listed"
+else
+	echo "skip: a C program's isolates (no $S7)"
+fi
+
 # ---- wait -------------------------------------------------------------------
 
 expect 3 wait ex3
