@@ -34,6 +34,7 @@ LIBDIR		?= $(PREFIX)/lib
 PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
 MANDIR		?= $(PREFIX)/share/man
 USERUNITDIR	?= $(PREFIX)/lib/systemd/user
+BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
 DESTDIR		?=
 
 CC		?= cc
@@ -120,6 +121,10 @@ DAEMON_OBJS	:= $(DAEMON_SRCS:daemon/%.c=$(BUILD)/obj/daemon/%.o)
 DAEMON_MAIN	:= $(BUILD)/obj/daemon/isolated.o
 DAEMON_A	:= $(BUILD)/libisolated.a
 ISOLATED	:= $(BUILD)/isolated
+# isoctl: cli/*.c over the library's client calls.
+CLI_SRCS	:= $(wildcard cli/*.c)
+CLI_OBJS	:= $(CLI_SRCS:cli/%.c=$(BUILD)/obj/cli/%.o)
+ISOCTL		:= $(BUILD)/isoctl
 # Test programs the supervisor's suites run (a compute module, helpers).
 TESTPROG_SRCS	:= $(wildcard tests/prog/*.c)
 TESTPROG_BINS	:= $(TESTPROG_SRCS:tests/prog/%.c=$(BUILD)/tests/prog/%)
@@ -132,14 +137,14 @@ EXAMPLE_BINS	:= $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
 OBJ_DIRS	:= $(BUILD)/obj/lib $(BUILD)/obj/tests $(BUILD)/obj/fuzz \
 		   $(BUILD)/obj/bench $(BUILD)/fuzzobj/lib $(BUILD)/fuzzobj/fuzz \
-		   $(BUILD)/obj/examples $(BUILD)/obj/daemon
+		   $(BUILD)/obj/examples $(BUILD)/obj/daemon $(BUILD)/obj/cli
 OUT_DIRS	:= $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench $(BUILD)/examples \
 		   $(BUILD)/tests/prog
 
 .PHONY: all tests check check-build deps bench-deps fuzz bench demo \
 	examples install uninstall clean help
 
-all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED)
+all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED) $(ISOCTL)
 
 $(BUILD) $(OBJ_DIRS) $(OUT_DIRS):
 	mkdir -p $@
@@ -196,6 +201,14 @@ EXPORT_ISO	:= -Wl,--export-dynamic-symbol=iso_*
 $(ISOLATED): $(DAEMON_MAIN) $(DAEMON_A) $(LIB_A) | $(BUILD)
 	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $< $(DAEMON_A) $(LIB_A) \
 	    $(DEPS_LIBS) -ldl $(LDLIBS)
+
+# ---- the command line -------------------------------------------------------
+
+$(BUILD)/obj/cli/%.o: cli/%.c | $(BUILD)/obj/cli
+	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
+
+$(ISOCTL): $(CLI_OBJS) $(LIB_A) | $(BUILD)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(DEPS_LIBS) $(LDLIBS)
 
 # ---- tests ----------------------------------------------------------------
 
@@ -359,6 +372,11 @@ install: all
 	install -m 644 docs/isolated.8 '$(DESTDIR)$(MANDIR)/man8/isolated.8'
 	sed -e 's|@BINDIR@|$(BINDIR)|g' contrib/isolated.service \
 	    > '$(DESTDIR)$(USERUNITDIR)/isolated.service'
+	install -d '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(BASHCOMPDIR)'
+	install -m 755 $(ISOCTL) '$(DESTDIR)$(BINDIR)/isoctl'
+	install -m 644 docs/isoctl.1 '$(DESTDIR)$(MANDIR)/man1/isoctl.1'
+	install -m 644 contrib/isoctl.bash-completion \
+	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
 
 uninstall:
 	rm -f '$(DESTDIR)$(INCLUDEDIR)/isolate.h' \
@@ -370,6 +388,9 @@ uninstall:
 	    '$(DESTDIR)$(BINDIR)/isolated' \
 	    '$(DESTDIR)$(MANDIR)/man8/isolated.8' \
 	    '$(DESTDIR)$(USERUNITDIR)/isolated.service'
+	rm -f '$(DESTDIR)$(BINDIR)/isoctl' \
+	    '$(DESTDIR)$(MANDIR)/man1/isoctl.1' \
+	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
 
 # ---- misc ------------------------------------------------------------------
 
@@ -389,4 +410,5 @@ help:
 -include $(LIB_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \
 	$(wildcard $(BUILD)/obj/tests/*.d $(BUILD)/obj/fuzz/*.d \
 		   $(BUILD)/obj/bench/*.d $(BUILD)/fuzzobj/fuzz/*.d \
-		   $(BUILD)/obj/examples/*.d $(BUILD)/obj/daemon/*.d)
+		   $(BUILD)/obj/examples/*.d $(BUILD)/obj/daemon/*.d \
+		   $(BUILD)/obj/cli/*.d)

@@ -189,7 +189,7 @@ echo "== leftovers"
 # (A supervisor that has answered "stop" may take a moment to exit.)
 for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
 	sleep 0.2
-	left=$(pgrep -f -- "$BUILD/((tests|examples|fuzz|bench)/|isolated)" | grep -vx "$$" || true)
+	left=$(pgrep -f -- "$BUILD/((tests|examples|fuzz|bench)/|isolated|isoctl)" | grep -vx "$$" || true)
 	[ -z "$left" ] && break
 done
 if [ -z "$left" ]; then

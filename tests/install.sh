@@ -54,12 +54,17 @@ mk install PREFIX="$prefix" >"$tmp/install.log" 2>&1 || {
 files=(include/isolate.h lib/libisolate.a lib/libisolate.so.0.1.0
     lib/libisolate.so.0 lib/libisolate.so lib/pkgconfig/isolate.pc
     bin/isolated share/man/man8/isolated.8 lib/systemd/user/isolated.service)
+# isoctl, its man page and its bash completion.
+files+=(bin/isoctl share/man/man1/isoctl.1
+    share/bash-completion/completions/isoctl)
 for f in "${files[@]}"; do
 	[ -e "$prefix/$f" ] || die "install: $prefix/$f missing"
 done
 if [ ! -L "$prefix/lib/libisolate.so.0" ] || [ ! -L "$prefix/lib/libisolate.so" ]; then
 	die "install: libisolate.so and libisolate.so.0 are not symlinks"
 fi
+"$prefix/bin/isoctl" --version | grep -qx 'isoctl 0\.1\.0' ||
+	die "the installed isoctl does not say its version"
 readelf -d "$prefix/lib/libisolate.so.0.1.0" |
     grep -q 'SONAME.*\[libisolate\.so\.0\]' ||
 	die "libisolate.so.0.1.0 has no soname libisolate.so.0"

@@ -1,0 +1,278 @@
+/*
+ * cmd_msg.c: isoctl's commands over messages: send, recv (not yet),
+ * names and compute.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- send ------------------------------------------------------------------ */
+
+static int
+cmd_send(const struct cli_cmd *self, int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char			*target;
+	iso_msg				*m;
+	int				 c, r = CLI_OK;
+
+	/* '+': the JSON may start with '-' (send T -1). */
+	while ((c = cli_getopt(self, argc, argv, "+", opts)) != -1) {
+		if (c == 'h')
+			return (cli_help(self));
+		return (CLI_USAGE);
+	}
+	if (argc - optind < 2)
+		return (cli_usage(self, argc == optind ? "no TARGET" :
+		    "no message (JSON, or - for standard input)"));
+	if (argc - optind > 2)
+		return (cli_usage(self, "unexpected argument %s (quote the "
+		    "JSON as one argument)", argv[optind + 2]));
+	target = argv[optind];
+	if (*target == '\0')
+		return (cli_usage(self, "empty TARGET"));
+	if ((m = cli_json_arg(self, argv[optind + 1])) == NULL)
+		return (CLI_USAGE);
+	if (iso_sup_send(target, m) == -1)
+		r = cli_fail(self, "%s", target);
+	iso_msg_free(m);
+	return (r);
+}
+
+const struct cli_cmd cli_cmd_send = {
+	.name = "send",
+	.usage = "TARGET JSON|-",
+	.help =
+	    "Send one message, given as JSON (- reads it from standard input),\n"
+	    "to TARGET: a registered port name, else the mailbox of the\n"
+	    "supervised command with that id or name. Exits 1 when TARGET is\n"
+	    "unknown, has ended or its mailbox is full; 2 on bad JSON.\n",
+	.exec = cmd_send
+};
+
+/* ---- recv (not yet) --------------------------------------------------------- */
+
+static int
+cmd_recv(const struct cli_cmd *self, int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int				 c;
+
+	while ((c = cli_getopt(self, argc, argv, "n:t:", opts)) != -1) {
+		if (c == 'h')
+			return (cli_help(self));
+		if (c == '?')
+			return (CLI_USAGE);
+	}
+	cli_warn(self, "not supported yet (it needs spawn --lines)");
+	return (CLI_FAIL);
+}
+
+const struct cli_cmd cli_cmd_recv = {
+	.name = "recv",
+	.usage = "[--count N] [--timeout SEC] TARGET",
+	.help =
+	    "Not supported yet: exits 1. It will print each message a\n"
+	    "spawn --lines command writes, one JSON line each.\n",
+	.exec = cmd_recv
+};
+
+/* ---- names ------------------------------------------------------------------ */
+
+static int
+cmd_names(const struct cli_cmd *self, int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char			*name;
+	iso_msg				*names;
+	char				*port;
+	size_t				 i;
+	int				 c, json = 0, r = CLI_OK;
+
+	while ((c = cli_getopt(self, argc, argv, "j", opts)) != -1) {
+		switch (c) {
+		case 'h':
+			return (cli_help(self));
+		case 'j':
+			json = 1;
+			break;
+		default:
+			return (CLI_USAGE);
+		}
+	}
+	if (optind != argc)
+		return (cli_usage(self, "unexpected argument %s",
+		    argv[optind]));
+	if (iso_sup_names(&names) == -1)
+		return (cli_fail(self, "cannot list"));
+	if (json) {
+		r = cli_print_json(self, names) == 0 ? CLI_OK : CLI_FAIL;
+		iso_msg_free(names);
+		return (r);
+	}
+	for (i = 0; i < iso_msg_len(names); i++) {
+		name = iso_msg_str(iso_msg_key_at(names, i), NULL);
+		port = iso_msg_to_json(iso_msg_value_at(names, i));
+		if (name == NULL || port == NULL) {
+			free(port);
+			r = cli_fail(self, "bad reply");
+			break;
+		}
+		printf("%s %s\n", name, port);
+		free(port);
+	}
+	iso_msg_free(names);
+	return (r);
+}
+
+const struct cli_cmd cli_cmd_names = {
+	.name = "names",
+	.usage = "[--json]",
+	.help =
+	    "Print the registered port names, one a line: the name, a space,\n"
+	    "and its SendPort as JSON ({\"$port\": \"...\"}).\n"
+	    "\n"
+	    "  -j, --json   one JSON object from name to SendPort instead\n",
+	.exec = cmd_names
+};
+
+/* ---- compute ------------------------------------------------------------------ */
+
+/*
+ * The supervisor runs in "/": a path relative to here is made absolute.
+ * path: a file name (made absolute when it exists here); the result is
+ * owned, or NULL/ENOMEM.
+ */
+static char *
+here(const char *path, size_t len)
+{
+	char	*p, *abs;
+
+	if ((p = strndup(path, len)) == NULL)
+		return (NULL);
+	if (*p == '/' || access(p, F_OK) == -1 ||
+	    (abs = realpath(p, NULL)) == NULL)
+		return (p);
+	free(p);
+	return (abs);
+}
+
+static int
+cmd_compute(const struct cli_cmd *self, int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "arg", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char			*argtext = NULL, *colon;
+	char				*mod = NULL, *fn = NULL, *prog = NULL,
+					*argv0;
+	iso_msg				*arg = NULL, *result = NULL;
+	int				 c, ms = 0, exec_form, r;
+
+	while ((c = cli_getopt(self, argc, argv, "+t:a:", opts)) != -1) {
+		switch (c) {
+		case 'h':
+			return (cli_help(self));
+		case 't':
+			if (cli_seconds(optarg, &ms) == -1)
+				return (cli_usage(self, "timeout %s is not a "
+				    "number of seconds", optarg));
+			break;
+		case 'a':
+			argtext = optarg;
+			break;
+		default:
+			return (CLI_USAGE);
+		}
+	}
+	/* "--" before the operands: the command form. */
+	exec_form = optind > 1 && strcmp(argv[optind - 1], "--") == 0;
+	if (exec_form) {
+		if (optind == argc)
+			return (cli_usage(self, "no command after --"));
+		arg = cli_json_arg(self, argtext != NULL ? argtext : "null");
+		if (arg == NULL)
+			return (CLI_USAGE);
+		argv0 = argv[optind];
+		if (strchr(argv0, '/') != NULL) {
+			if ((prog = here(argv0, strlen(argv0))) == NULL) {
+				iso_msg_free(arg);
+				return (cli_fail(self, "%s", argv0));
+			}
+			argv[optind] = prog;
+		}
+		r = iso_sup_compute_exec(argv + optind, arg, ms, &result);
+		argv[optind] = argv0;
+		free(prog);
+		goto done;
+	}
+	if (argtext != NULL)
+		return (cli_usage(self, "--arg is for the command form "
+		    "(compute --arg JSON -- CMD)"));
+	if (argc - optind != 2)
+		return (cli_usage(self, argc == optind ? "no MODULE.so:FUNCTION"
+		    : argc - optind == 1 ? "no JSON argument" :
+		    "unexpected argument"));
+	if ((colon = strrchr(argv[optind], ':')) == NULL ||
+	    colon == argv[optind] || colon[1] == '\0')
+		return (cli_usage(self, "%s is not MODULE.so:FUNCTION",
+		    argv[optind]));
+	if ((arg = cli_json_arg(self, argv[optind + 1])) == NULL)
+		return (CLI_USAGE);
+	if ((mod = here(argv[optind], (size_t)(colon - argv[optind]))) ==
+	    NULL || asprintf(&fn, "%s%s", mod, colon) == -1) {
+		free(mod);
+		iso_msg_free(arg);
+		return (cli_fail(self, "%s", argv[optind]));
+	}
+	free(mod);
+	r = iso_sup_compute(fn, arg, ms, &result);
+	free(fn);
+done:
+	iso_msg_free(arg);
+	if (r == -1)
+		return (cli_fail(self, "%s", argv[optind]));
+	r = cli_print_json(self, result) == 0 ? CLI_OK : CLI_FAIL;
+	iso_msg_free(result);
+	return (r);
+}
+
+const struct cli_cmd cli_cmd_compute = {
+	.name = "compute",
+	.usage = "[--timeout SEC] MODULE.so:FUNCTION JSON|-\n"
+	    "       isoctl compute [--timeout SEC] [--arg JSON] -- CMD [ARG...]",
+	.help =
+	    "Compute one result in a fresh process of the supervisor's and\n"
+	    "print it as one line of JSON: FUNCTION of the shared object\n"
+	    "MODULE.so called on the JSON argument (- reads it from standard\n"
+	    "input), or (after --) CMD run with the argument as one JSON line\n"
+	    "on its stdin (null without --arg), its stdout the result (JSON,\n"
+	    "else a string). A crash, an exit or a timeout exits 1 with the\n"
+	    "reason. A relative MODULE or CMD path is taken from here.\n"
+	    "\n"
+	    "  -t, --timeout SEC   give up after SEC seconds (default: none)\n"
+	    "  -a, --arg JSON      the command form's argument\n",
+	.exec = cmd_compute
+};
