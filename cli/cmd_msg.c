@@ -71,24 +71,90 @@ cmd_recv(const struct cli_cmd *self, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int				 c;
+	const char			*target;
+	iso_msg				*got, *row;
+	char				*end;
+	long				 count = 1, done = 0, n;
+	int				 c, ms = -1, slice;
+	size_t				 i;
 
 	while ((c = cli_getopt(self, argc, argv, "n:t:", opts)) != -1) {
-		if (c == 'h')
+		switch (c) {
+		case 'h':
 			return (cli_help(self));
-		if (c == '?')
+		case 'n':
+			errno = 0;
+			count = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    count < 0 || count > INT_MAX)
+				return (cli_usage(self, "count %s is not a "
+				    "number >= 0", optarg));
+			break;
+		case 't':
+			if (cli_seconds(optarg, &ms) == -1)
+				return (cli_usage(self, "timeout %s is not a "
+				    "number of seconds", optarg));
+			break;
+		default:
 			return (CLI_USAGE);
+		}
 	}
-	cli_warn(self, "not supported yet (it needs spawn --lines)");
-	return (CLI_FAIL);
+	if (optind != argc - 1)
+		return (cli_usage(self, optind == argc ? "no target" :
+		    "one target only"));
+	target = argv[optind];
+	/* --count 0: everything, until it has ended and all is read. */
+	while (count == 0 || done < count) {
+		n = count == 0 ? INT_MAX : count - done;
+		slice = count == 0 && (ms < 0 || ms > 1000) ? 1000 : ms;
+		if (iso_sup_recv(target, (int)n, slice, &got) == -1)
+			return (cli_fail(self, "%s", target));
+		for (i = 0; i < iso_msg_len(got); i++)
+			if (cli_print_json(self, iso_msg_at(got, i)) == -1) {
+				iso_msg_free(got);
+				return (CLI_FAIL);
+			}
+		fflush(stdout);
+		done += (long)iso_msg_len(got);
+		n = (long)iso_msg_len(got);
+		iso_msg_free(got);
+		if (n > 0)
+			continue;
+		if (count == 0) {
+			/* Nothing for a while: is there more to come? */
+			if (iso_sup_wait(target, 0, &row) == 0) {
+				iso_msg_free(row);
+				if (iso_sup_recv(target, INT_MAX, 0, &got) == 0) {
+					for (i = 0; i < iso_msg_len(got); i++)
+						(void)cli_print_json(self,
+						    iso_msg_at(got, i));
+					iso_msg_free(got);
+				}
+				return (CLI_OK);
+			}
+			if (ms < 0)
+				continue;
+			ms -= slice;
+			if (ms > 0)
+				continue;
+		}
+		cli_warn(self, "%s: nothing more within the timeout", target);
+		return (CLI_TIMEOUT);
+	}
+	return (CLI_OK);
 }
 
 const struct cli_cmd cli_cmd_recv = {
 	.name = "recv",
 	.usage = "[--count N] [--timeout SEC] TARGET",
 	.help =
-	    "Not supported yet: exits 1. It will print each message a\n"
-	    "spawn --lines command writes, one JSON line each.\n",
+	    "Print what a spawn --lines command printed, one message a line\n"
+	    "of JSON, as it comes, taking it out of the supervisor's queue.\n"
+	    "\n"
+	    "  -n, --count N       how many messages (default 1); 0: all of\n"
+	    "                      them until the command has ended\n"
+	    "  -t, --timeout SEC   give up after SEC seconds (a decimal) and\n"
+	    "                      exit 124; default: wait for ever\n",
 	.exec = cmd_recv
 };
 

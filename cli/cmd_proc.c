@@ -76,10 +76,7 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 	}
 	if (optind == argc)
 		return (cli_usage(self, "no command"));
-	if (lines) {
-		cli_warn(self, "--lines is not supported yet");
-		return (CLI_FAIL);
-	}
+	o.lines = lines;
 	/* The command runs as if the caller had run it. */
 	o.argv = argv + optind;
 	o.envp = environ;
@@ -102,7 +99,9 @@ const struct cli_cmd cli_cmd_spawn = {
 	    "                        supervisor knows, usable as a TARGET\n"
 	    "  -r, --restart POLICY  never (default), on-failure or always\n"
 	    "  -m, --mailbox N       messages its mailbox holds (default 256)\n"
-	    "  -l, --lines           not supported yet (exits 1)\n",
+	    "  -l, --lines           make any program an isolate: each message\n"
+	    "                        sent to it is a JSON line on its stdin,\n"
+	    "                        each line it prints a message for recv\n",
 	.exec = cmd_spawn
 };
 

@@ -180,8 +180,6 @@ expect 2 spawn --restart sometimes -- true
 expect 2 spawn --mailbox 0 -- true
 expect 2 spawn --mailbox many -- true
 expect 2 spawn --bogus -- true
-expect 1 spawn --lines -- cat
-[[ $err == *"not supported yet"* ]] || die "--lines: '$err'"
 
 expect 0 spawn --name sl -- sleep 60
 sl=$out
@@ -430,10 +428,27 @@ expect 2 compute --
 expect 2 compute --timeout never "$MOD:square" 7
 expect 2 compute --arg 1 "$MOD:square" 7
 
-# ---- recv (not yet) ---------------------------------------------------------------
+# ---- --lines and recv ---------------------------------------------------------------
 
-expect 1 recv holder
-[[ $err == *"not supported yet"* ]] || die "recv: '$err'"
+# The issue's own example, with Debian's awk (mawk, which buffers a pipe).
+expect 0 spawn --name sq --lines -- awk '{print $1*$1; fflush()}'
+expect 0 send sq 5
+expect 0 recv sq
+[ "$out" = 25 ] || die "recv sq: '$out', want 25"
+for n in 1 2 3; do expect 0 send sq $n; done
+expect 0 recv --count 3 --timeout 10 sq
+[ "$out" = "$(printf '1\n4\n9')" ] || die "recv --count 3: '$out'"
+expect 124 recv --timeout 0.2 sq
+# Lines that are not JSON come as strings; --count 0 reads to the end.
+expect 0 spawn --name words --lines -- sh -c 'echo hello; echo "[1, 2]"'
+expect 0 recv --count 0 --timeout 10 words
+[ "$out" = "$(printf '"hello"\n[1,2]')" ] || die "recv --count 0: '$out'"
+expect 1 recv nobody
+expect 1 recv ex3
+expect 2 recv
+expect 2 recv a b
+expect 2 recv --count -1 sq
+expect 2 recv --timeout soon sq
 expect 2 recv --bogus
 
 # ---- stop --------------------------------------------------------------------------
