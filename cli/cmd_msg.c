@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -62,6 +63,16 @@ const struct cli_cmd cli_cmd_send = {
 
 /* ---- recv (not yet) --------------------------------------------------------- */
 
+/* A monotonic clock in milliseconds. */
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static int
 cmd_recv(const struct cli_cmd *self, int argc, char **argv)
 {
@@ -75,6 +86,7 @@ cmd_recv(const struct cli_cmd *self, int argc, char **argv)
 	iso_msg				*got, *row;
 	char				*end;
 	long				 count = 1, done = 0, n;
+	long long			 end_ms, left;
 	int				 c, ms = -1, slice;
 	size_t				 i;
 
@@ -103,10 +115,17 @@ cmd_recv(const struct cli_cmd *self, int argc, char **argv)
 		return (cli_usage(self, optind == argc ? "no target" :
 		    "one target only"));
 	target = argv[optind];
-	/* --count 0: everything, until it has ended and all is read. */
+	/* --count 0: everything, until it has ended and all is read. The
+	   timeout counts from the start, however many calls it takes. */
+	end_ms = ms < 0 ? -1 : now_ms() + ms;
 	while (count == 0 || done < count) {
+		left = end_ms < 0 ? -1 : end_ms - now_ms();
+		if (end_ms >= 0 && left < 0)
+			left = 0;
 		n = count == 0 ? INT_MAX : count - done;
-		slice = count == 0 && (ms < 0 || ms > 1000) ? 1000 : ms;
+		/* Without --count, look every second whether it has ended. */
+		slice = count == 0 && (left < 0 || left > 1000) ? 1000 :
+		    (int)left;
 		if (iso_sup_recv(target, (int)n, slice, &got) == -1)
 			return (cli_fail(self, "%s", target));
 		for (i = 0; i < iso_msg_len(got); i++)
@@ -115,29 +134,24 @@ cmd_recv(const struct cli_cmd *self, int argc, char **argv)
 				return (CLI_FAIL);
 			}
 		fflush(stdout);
-		done += (long)iso_msg_len(got);
 		n = (long)iso_msg_len(got);
+		done += n;
 		iso_msg_free(got);
 		if (n > 0)
 			continue;
-		if (count == 0) {
-			/* Nothing for a while: is there more to come? */
-			if (iso_sup_wait(target, 0, &row) == 0) {
-				iso_msg_free(row);
-				if (iso_sup_recv(target, INT_MAX, 0, &got) == 0) {
-					for (i = 0; i < iso_msg_len(got); i++)
-						(void)cli_print_json(self,
-						    iso_msg_at(got, i));
-					iso_msg_free(got);
-				}
-				return (CLI_OK);
+		if (count == 0 && iso_sup_wait(target, 0, &row) == 0) {
+			/* It has ended: what it printed last, then done. */
+			iso_msg_free(row);
+			if (iso_sup_recv(target, INT_MAX, 0, &got) == 0) {
+				for (i = 0; i < iso_msg_len(got); i++)
+					(void)cli_print_json(self,
+					    iso_msg_at(got, i));
+				iso_msg_free(got);
 			}
-			if (ms < 0)
-				continue;
-			ms -= slice;
-			if (ms > 0)
-				continue;
+			return (CLI_OK);
 		}
+		if (end_ms < 0 || now_ms() < end_ms)
+			continue;
 		cli_warn(self, "%s: nothing more within the timeout", target);
 		return (CLI_TIMEOUT);
 	}
