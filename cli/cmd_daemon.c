@@ -25,8 +25,7 @@ print_status(const struct cli_cmd *self, const iso_msg *info)
 	for (i = 0; i < iso_msg_len(info); i++) {
 		k = iso_msg_key_at(info, i);
 		v = iso_msg_value_at(info, i);
-		if ((key = iso_msg_str(k, NULL)) == NULL ||
-		    strcmp(key, "ok") == 0)	/* the reply's own flag */
+		if ((key = iso_msg_str(k, NULL)) == NULL)
 			continue;
 		if (iso_msg_type(v) == ISO_STR)
 			printf("%s %s\n", key, iso_msg_str(v, NULL));

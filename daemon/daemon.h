@@ -251,6 +251,11 @@ void	 names_isolate_ended(uint64_t id);
 void	 names_clear(void);
 /* Read names.json in dir (what an earlier supervisor saved). 0 or -1. */
 int	 names_load(const char *dir);
+/*
+ * 1 if isolate id takes connections on its socket (or cannot be told),
+ * 0 if it does not; sweep: then remove the socket a dead isolate left.
+ */
+int	 sock_alive(uint64_t id, int sweep);
 /* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
 int	 names_get(const char *name, iso_sendport *out);
 

@@ -59,32 +59,38 @@ names_drop(size_t i)
 	names[i] = names[--nnames];
 }
 
-/* 1 if port's isolate still takes connections on its socket. */
-static int
-names_alive(iso_sendport port)
+int
+sock_alive(uint64_t id, int sweep)
 {
 	struct sockaddr_un	sun;
 	const char		*dir;
 	int			fd, r;
 
-	if (proc_running(port.isolate))
-		return (1);
 	if ((dir = iso_runtime_dir()) == NULL)
 		return (1);
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    dir, port.isolate);
+	    dir, id);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return (1);
 	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
 	if (r == -1 && (errno == ECONNREFUSED || errno == ENOENT)) {
+		if (sweep && errno == ECONNREFUSED)
+			(void)unlink(sun.sun_path);
 		close(fd);
 		return (0);
 	}
 	close(fd);
 	return (1);
+}
+
+/* 1 if port's isolate is still there. */
+static int
+names_alive(iso_sendport port)
+{
+	return (proc_running(port.isolate) || sock_alive(port.isolate, 0));
 }
 
 /* Forget names whose isolates have gone; 1 if any was. */

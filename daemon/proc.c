@@ -422,6 +422,9 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	p->ended = now();
 	ran = p->ended - p->started;
 	names_isolate_ended(p->id);
+	/* A libisolate program killed by a signal leaves its socket. */
+	if (p->command)
+		(void)sock_alive(p->id, 1);
 	log_info("isolate %016" PRIx64 " (%s) ended: %s%d%s%s", p->id,
 	    p->name != NULL ? p->name : "-", sig > 0 ? "signal " : "status ",
 	    sig > 0 ? sig : code, error != NULL ? ": " : "",

@@ -545,7 +545,34 @@ iso_sup_stop(void)
 int
 iso_sup_status(iso_msg **info)
 {
-	return (sup_call(iso_msg_pack("{s:s}", "op", "status"), info, 0));
+	iso_msg	*rep, *m;
+	size_t	 i;
+
+	if (info == NULL)
+		return (sup_call(iso_msg_pack("{s:s}", "op", "status"), NULL,
+		    0));
+	if (sup_call(iso_msg_pack("{s:s}", "op", "status"), &rep, 0) == -1)
+		return (-1);
+	/* The reply without its "ok". */
+	if ((m = iso_msg_pack("{}")) == NULL)
+		goto fail;
+	for (i = 0; i < iso_msg_len(rep); i++) {
+		const iso_msg	*k = iso_msg_key_at(rep, i);
+		const char	*ks = iso_msg_str(k, NULL);
+
+		if (ks != NULL && strcmp(ks, "ok") == 0)
+			continue;
+		if (iso_msg_put(m, iso_msg_copy(k),
+		    iso_msg_copy(iso_msg_value_at(rep, i))) == -1)
+			goto fail;
+	}
+	iso_msg_free(rep);
+	*info = m;
+	return (0);
+fail:
+	iso_msg_free(m);
+	iso_msg_free(rep);
+	return (-1);
 }
 
 /*
@@ -643,6 +670,13 @@ sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 		snprintf(entry, sizeof entry, "%s", prog);
 	else if (fn != NULL && dladdr(fn, &dli) != 0 && dli.dli_sname != NULL)
 		snprintf(entry, sizeof entry, "%s", dli.dli_sname);
+	else if (fn != NULL && dladdr(fn, &dli) != 0 && dli.dli_fname != NULL)
+		/* Not exported (static, no -rdynamic): where it is, for
+		   addr2line. */
+		snprintf(entry, sizeof entry, "%s+%#tx",
+		    strrchr(dli.dli_fname, '/') != NULL ?
+		    strrchr(dli.dli_fname, '/') + 1 : dli.dli_fname,
+		    (const char *)fn - (const char *)dli.dli_fbase);
 	else
 		snprintf(entry, sizeof entry, "%p", fn);
 	note_send(iso_msg_pack("{s:s s:s s:i s:s s:s}", "op", "spawned", "id",

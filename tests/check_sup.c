@@ -219,6 +219,7 @@ START_TEST(started_on_demand_and_stopped)
 	pid = row_int(st, "pid");
 	ck_assert_int_gt(pid, 0);
 	ck_assert(tu_alive((pid_t)pid));
+	ck_assert_ptr_null(iso_msg_get(st, "ok"));
 	iso_msg_free(st);
 	/* Started again: the same one. */
 	ck_assert_int_eq(iso_sup_start(), 0);
@@ -647,6 +648,14 @@ START_TEST(a_name_goes_with_its_isolate)
 	ck_assert_int_eq(iso_sup_kill("h", ISO_IMMEDIATE), 0);
 	row = wait_end("h");
 	iso_msg_free(row);
+	/* Killed, it could not remove its socket: the supervisor did. */
+	{
+		char		path[PATH_MAX];
+		struct stat	st;
+
+		snprintf(path, sizeof path, "%s/%s.sock", rt, hex(id));
+		ck_assert_int_eq(stat(path, &st), -1);
+	}
 	ck_assert_int_eq(iso_sup_lookup("holder", &got), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	/* Free to take again, and to remove. */
