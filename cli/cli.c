@@ -209,3 +209,28 @@ cli_signame(int sig, char buf[16])
 	snprintf(buf, 16, "SIG%d", sig);
 	return (buf);
 }
+
+int
+cli_json_opts(const struct cli_cmd *cmd, int argc, char **argv, int *json)
+{
+	static const struct option	 opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int				 c;
+
+	*json = 0;
+	while ((c = cli_getopt(cmd, argc, argv, "j", opts)) != -1) {
+		switch (c) {
+		case 'h':
+			return (cli_help(cmd));
+		case 'j':
+			*json = 1;
+			break;
+		default:
+			return (CLI_USAGE);
+		}
+	}
+	return (-1);
+}

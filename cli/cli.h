@@ -67,6 +67,14 @@ void		 cli_warn(const struct cli_cmd *cmd, const char *fmt, ...)
 int		 cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
 		    const char *shortopts, const struct option *longopts);
 
+/*
+ * The options of a command whose only option is --json (and --help):
+ * sets *json; -1 to go on, else the status to exit with (--help, a usage
+ * error). optind is then the first operand.
+ */
+int		 cli_json_opts(const struct cli_cmd *cmd, int argc, char **argv,
+		    int *json);
+
 /* Seconds (a decimal, >= 0) as milliseconds in *ms; -1 if not one. */
 int		 cli_seconds(const char *text, int *ms);
 /* A JSON argument ("-": all of stdin) as an owned message, or NULL

@@ -47,26 +47,12 @@ print_status(const struct cli_cmd *self, const iso_msg *info)
 static int
 cmd_daemon(const struct cli_cmd *self, int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char			*what;
 	iso_msg				*info;
 	int				 c, json = 0, r;
 
-	while ((c = cli_getopt(self, argc, argv, "j", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
+	if ((c = cli_json_opts(self, argc, argv, &json)) != -1)
+		return (c);
 	if (optind == argc)
 		return (cli_usage(self, "no action (start, stop or status)"));
 	if (optind + 1 != argc)

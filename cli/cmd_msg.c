@@ -177,28 +177,14 @@ const struct cli_cmd cli_cmd_recv = {
 static int
 cmd_names(const struct cli_cmd *self, int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char			*name;
 	iso_msg				*names;
 	char				*port;
 	size_t				 i;
 	int				 c, json = 0, r = CLI_OK;
 
-	while ((c = cli_getopt(self, argc, argv, "j", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
+	if ((c = cli_json_opts(self, argc, argv, &json)) != -1)
+		return (c);
 	if (optind != argc)
 		return (cli_usage(self, "unexpected argument %s",
 		    argv[optind]));

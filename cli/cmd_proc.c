@@ -289,25 +289,11 @@ out:
 static int
 cmd_ps(const struct cli_cmd *self, int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	iso_msg				*list;
 	int				 c, json = 0, r;
 
-	while ((c = cli_getopt(self, argc, argv, "j", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
+	if ((c = cli_json_opts(self, argc, argv, &json)) != -1)
+		return (c);
 	if (optind != argc)
 		return (cli_usage(self, "unexpected argument %s",
 		    argv[optind]));

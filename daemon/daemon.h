@@ -155,6 +155,21 @@ void	 restart_clear(struct restart *r);
  */
 int	 restart_delay(struct restart *r, double now, double ran);
 
+/* ---- evframe.c: frames in libevent buffers --------------------------- */
+
+struct evbuffer;
+
+/* Append m to out as one frame. 0, or -1 with errno (EMSGSIZE, ENOMEM). */
+int	 evf_add(struct evbuffer *out, const iso_msg *m);
+/*
+ * Take the first whole frame of in and decode it: 1 and an owned *m,
+ * 0 when it has not all come yet, -1 with errno (EMSGSIZE, EBADMSG,
+ * ENOMEM; iso_error() says more) when the stream is bad. _port: a frame
+ * as on an isolate's socket, a port number (into *port) then a message.
+ */
+int	 evf_next(struct evbuffer *in, iso_msg **m);
+int	 evf_next_port(struct evbuffer *in, uint64_t *port, iso_msg **m);
+
 /* ---- server.c: the socket, connections, requests ----------------------- */
 
 struct sv_conn;

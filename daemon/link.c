@@ -58,10 +58,7 @@ link_feed(void *arg)
 {
 	struct proc	*p = arg;
 	struct link	*l = p->link;
-	unsigned char	 hdr[4];
 	iso_msg		*one;
-	void		*buf;
-	size_t		 len;
 
 	if (l == NULL || p->box == NULL)
 		return;
@@ -69,15 +66,7 @@ link_feed(void *arg)
 	    evbuffer_get_length(l->out) < LINK_OUT_MAX) {
 		if ((one = mbox_take(p->box, 1)) == NULL)
 			break;
-		if (iso_msg_encode(iso_msg_at(one, 0), &buf, &len) == 0) {
-			hdr[0] = (unsigned char)(len >> 24);
-			hdr[1] = (unsigned char)(len >> 16);
-			hdr[2] = (unsigned char)(len >> 8);
-			hdr[3] = (unsigned char)len;
-			(void)evbuffer_add(l->out, hdr, 4);
-			(void)evbuffer_add(l->out, buf, len);
-			free(buf);
-		}
+		(void)evf_add(l->out, iso_msg_at(one, 0));
 		iso_msg_free(one);
 	}
 	link_flush(l);
@@ -93,32 +82,21 @@ link_write_cb(evutil_socket_t fd, short what, void *arg)
 	link_feed(p);
 }
 
-/* Frames from the shepherd: each a line of output, into the outbox. */
-static void
+/* Frames from the shepherd: each a line of output, into the outbox.
+   0, or -1 when its stream is bad. */
+static int
 link_take(struct proc *p)
 {
-	struct link	*l = p->link;
-	unsigned char	 hdr[4], *b;
-	size_t		 len;
-	iso_msg		*m;
+	iso_msg	*m;
+	int	 r = 0;
 
-	while (!mbox_full(p->outbox)) {
-		if (evbuffer_copyout(l->in, hdr, 4) != 4)
-			return;
-		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
-		    (size_t)hdr[2] << 8 | hdr[3];
-		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME) ||
-		    evbuffer_get_length(l->in) < 4 + len)
-			return;
-		evbuffer_drain(l->in, 4);
-		b = evbuffer_pullup(l->in, (ssize_t)len);
-		m = b != NULL ? iso_msg_decode(b, len) : NULL;
-		evbuffer_drain(l->in, len);
-		if (m != NULL && mbox_put(p->outbox, m) == -1)
+	while (!mbox_full(p->outbox) && (r = evf_next(p->link->in, &m)) == 1) {
+		if (mbox_put(p->outbox, m) == -1)
 			log_warn("isolate %016" PRIx64 ": output: %s", p->id,
 			    strerror(errno));
 		iso_msg_free(m);
 	}
+	return (r == -1 ? -1 : 0);
 }
 
 static void
@@ -135,12 +113,8 @@ link_read_cb(evutil_socket_t fd, short what, void *arg)
 	n = evbuffer_read(p->link->in, fd, 65536);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
-		link_take(p);
+	if (link_take(p) == -1 || n <= 0)
 		link_free(p);
-		return;
-	}
-	link_take(p);
 }
 
 /* The outbox has room again: read from the shepherd. */
@@ -151,7 +125,8 @@ link_room(void *arg)
 
 	if (p->link != NULL) {
 		event_add(p->link->rev, NULL);
-		link_take(p);
+		if (link_take(p) == -1)
+			link_free(p);
 	}
 }
 
@@ -192,6 +167,9 @@ op_attach(struct sv_conn *c, const iso_msg *req)
 	event_add(l->rev, NULL);
 	mbox_on_room(p->outbox, link_room, p);
 	mbox_on_put(p->box, link_feed, p);
-	link_take(p);
+	if (link_take(p) == -1) {
+		link_free(p);
+		return;
+	}
 	link_feed(p);
 }

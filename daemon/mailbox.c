@@ -89,42 +89,13 @@ mconn_free(struct mconn *c)
 static int
 mconn_take(struct mconn *c)
 {
-	unsigned char	 hdr[4], *p;
-	size_t		 len, plen;
 	uint64_t	 port;
 	iso_msg		*m;
+	int		 r;
 
 	while (iso_msg_len(c->box->queue) < c->box->limit) {
-		if (evbuffer_copyout(c->in, hdr, 4) != 4)
-			return (0);
-		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
-		    (size_t)hdr[2] << 8 | hdr[3];
-		if (len < 2 || len > iso_limit_get(ISO_LIMIT_FRAME))
-			return (-1);
-		if (evbuffer_get_length(c->in) < 4 + len)
-			return (0);
-		evbuffer_drain(c->in, 4);
-		if ((p = evbuffer_pullup(c->in, (ssize_t)len)) == NULL)
-			return (-1);
-		if (p[0] <= 0x7f) {
-			port = p[0];
-			plen = 1;
-		} else if (p[0] == 0xcc && len > 2) {
-			port = p[1];
-			plen = 2;
-		} else if (p[0] == 0xcd && len > 3) {
-			port = (uint64_t)p[1] << 8 | p[2];
-			plen = 3;
-		} else if (p[0] == 0xce && len > 5) {
-			port = (uint64_t)p[1] << 24 | (uint64_t)p[2] << 16 |
-			    (uint64_t)p[3] << 8 | p[4];
-			plen = 5;
-		} else
-			return (-1);
-		m = iso_msg_decode(p + plen, len - plen);
-		evbuffer_drain(c->in, len);
-		if (m == NULL)
-			return (-1);
+		if ((r = evf_next_port(c->in, &port, &m)) <= 0)
+			return (r);
 		/* Port 0 is control; another port is closed: dropped, as
 		   a live isolate drops it. */
 		if (port == MBOX_PORT && mbox_put(c->box, m) == -1) {

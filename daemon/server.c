@@ -155,32 +155,14 @@ sv_write_cb(evutil_socket_t fd, short what, void *arg)
 void
 sv_reply(struct sv_conn *c, iso_msg *rep)
 {
-	unsigned char	 hdr[4];
-	void		*buf;
-	size_t		 len;
-
-	if (rep == NULL || iso_msg_encode(rep, &buf, &len) == -1) {
+	if (rep == NULL || evf_add(c->out, rep) == -1) {
 		iso_msg_free(rep);
 		rep = iso_msg_pack("{s:b s:s s:s}", "ok", 0, "errno", "ENOMEM",
 		    "error", "out of memory");
-		if (rep == NULL || iso_msg_encode(rep, &buf, &len) == -1) {
-			iso_msg_free(rep);
+		if (rep == NULL || evf_add(c->out, rep) == -1)
 			c->closing = 1;
-			buf = NULL;
-			len = 0;
-		}
 	}
 	iso_msg_free(rep);
-	if (buf != NULL) {
-		hdr[0] = (unsigned char)(len >> 24);
-		hdr[1] = (unsigned char)(len >> 16);
-		hdr[2] = (unsigned char)(len >> 8);
-		hdr[3] = (unsigned char)len;
-		if (evbuffer_add(c->out, hdr, 4) == -1 ||
-		    evbuffer_add(c->out, buf, len) == -1)
-			c->closing = 1;
-		free(buf);
-	}
 	c->cancel = NULL;
 	if (c->busy == 2) {
 		/* A deferred answer: go on with what the client sent since. */
@@ -263,37 +245,17 @@ sv_dispatch(struct sv_conn *c, const iso_msg *req)
 static void
 sv_process(struct sv_conn *c)
 {
-	unsigned char	 hdr[4];
-	size_t		 len;
 	iso_msg		*req;
-	void		*p;
+	int		 r;
 
 	while (!c->busy && !c->closing) {
-		if (evbuffer_copyout(c->in, hdr, 4) != 4)
+		if ((r = evf_next(c->in, &req)) == 0)
 			break;
-		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
-		    (size_t)hdr[2] << 8 | hdr[3];
-		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME)) {
+		if (r == -1) {
+			/* The stream cannot be trusted past a bad frame. */
 			c->busy = 1;
-			sv_error(c, EMSGSIZE, "bad frame length %zu", len);
-			c->closing = 1;
-			break;
-		}
-		if (evbuffer_get_length(c->in) < 4 + len)
-			break;
-		evbuffer_drain(c->in, 4);
-		if ((p = evbuffer_pullup(c->in, (ssize_t)len)) == NULL) {
-			c->busy = 1;
-			sv_error(c, ENOMEM, "out of memory");
-			c->closing = 1;
-			break;
-		}
-		req = iso_msg_decode(p, len);
-		evbuffer_drain(c->in, len);
-		if (req == NULL) {
-			c->busy = 1;
-			sv_error(c, errno == ENOMEM ? ENOMEM : EBADMSG,
-			    "bad request: %s", iso_error());
+			sv_error(c, errno == ENOMEM || errno == EMSGSIZE ?
+			    errno : EBADMSG, "bad request: %s", iso_error());
 			c->closing = 1;
 			break;
 		}

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "wire.h"
 
 extern char	**environ;
 
@@ -231,11 +232,8 @@ buf_frame(struct buf *b, const iso_msg *m)
 
 	if (iso_msg_encode(m, &p, &n) == -1)
 		return (-1);
-	hdr[0] = (unsigned char)(n >> 24);
-	hdr[1] = (unsigned char)(n >> 16);
-	hdr[2] = (unsigned char)(n >> 8);
-	hdr[3] = (unsigned char)n;
-	r = buf_add(b, hdr, 4) == -1 || buf_add(b, p, n) == -1 ? -1 : 0;
+	wire_frame_hdr(hdr, n);
+	r = buf_add(b, hdr, WIRE_HDR) == -1 || buf_add(b, p, n) == -1 ? -1 : 0;
 	free(p);
 	return (r);
 }
@@ -358,7 +356,6 @@ static int
 lines_read_link(struct shep *sh)
 {
 	char		 buf[16384], *json;
-	unsigned char	*h;
 	ssize_t		 n;
 	size_t		 len;
 	iso_msg		*m;
@@ -368,15 +365,12 @@ lines_read_link(struct shep *sh)
 		return (0);
 	if (n <= 0 || buf_add(&sh->ln.in, buf, (size_t)n) == -1)
 		return (-1);
-	while (sh->ln.in.len >= 4) {
-		h = (unsigned char *)sh->ln.in.p;
-		len = (size_t)h[0] << 24 | (size_t)h[1] << 16 |
-		    (size_t)h[2] << 8 | h[3];
-		if (len == 0 || len > iso_limit_get(ISO_LIMIT_FRAME))
+	while (sh->ln.in.len >= WIRE_HDR) {
+		if (wire_frame_len(sh->ln.in.p, &len) == -1)
 			return (-1);
-		if (sh->ln.in.len < 4 + len)
+		if (sh->ln.in.len < WIRE_HDR + len)
 			break;
-		if ((m = iso_msg_decode(sh->ln.in.p + 4, len)) == NULL)
+		if ((m = iso_msg_decode(sh->ln.in.p + WIRE_HDR, len)) == NULL)
 			return (-1);
 		json = iso_msg_to_json(m);
 		iso_msg_free(m);
@@ -386,7 +380,7 @@ lines_read_link(struct shep *sh)
 			return (-1);
 		}
 		free(json);
-		buf_drop(&sh->ln.in, 4 + len);
+		buf_drop(&sh->ln.in, WIRE_HDR + len);
 	}
 	return (0);
 }
@@ -395,13 +389,11 @@ lines_read_link(struct shep *sh)
 static void
 lines_sent(struct shep *sh)
 {
-	unsigned char	*h;
 	size_t		 len;
 
-	while (sh->ln.out.len >= 4) {
-		h = (unsigned char *)sh->ln.out.p;
-		len = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 |
-		    (size_t)h[2] << 8 | h[3]);
+	while (sh->ln.out.len >= WIRE_HDR) {
+		(void)wire_frame_len(sh->ln.out.p, &len);	/* ours */
+		len += WIRE_HDR;
 		if (sh->ln.sent < len)
 			break;
 		buf_drop(&sh->ln.out, len);

@@ -903,7 +903,7 @@ START_TEST(hostile_frames_get_errors)
 	close(fd);
 	fd = raw_connect();
 	ck_assert_str_eq(raw_exchange(fd, zero, 4, buf, sizeof buf),
-	    "EMSGSIZE");
+	    "EBADMSG");
 	close(fd);
 	fd = raw_connect();
 	ck_assert_str_eq(raw_exchange(fd, junk, 5, buf, sizeof buf),

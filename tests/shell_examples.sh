@@ -14,33 +14,8 @@ for f in "$ISOCTL" "$BUILD/isolated"; do
 	[ -x "$f" ] || { echo "FAIL: $f is not built"; exit 1; }
 done
 
-rt=$(mktemp -d) || exit 1
-work=$(mktemp -d) || exit 1
-chmod 700 "$rt"
-export ISO_RUNTIME_DIR=$rt
-export ISO_ISOLATED=$BUILD/isolated
-
-# Processes other than this script that carry our runtime directory.
-ours() {
-	local e pid
-	for e in /proc/[0-9]*/environ; do
-		pid=${e#/proc/}
-		pid=${pid%/environ}
-		[ "$pid" = $$ ] && continue
-		grep -qzxF "ISO_RUNTIME_DIR=$rt" "$e" 2>/dev/null && echo "$pid"
-	done
-}
-
-cleanup() {
-	local left
-	"$ISOCTL" daemon stop >/dev/null 2>&1
-	sleep 0.2
-	left=$(ours)
-	# shellcheck disable=SC2086 # a list of pids
-	[ -n "$left" ] && kill -9 $left 2>/dev/null
-	rm -rf "$rt" "$work"
-}
-trap cleanup EXIT
+# shellcheck source=tests/supervised.bash
+. "$SRCDIR/tests/supervised.bash"
 
 die() { echo "FAIL: $*"; exit 1; }
 
