@@ -2,7 +2,9 @@
  * pack.c: iso_msg_pack and iso_msg_unpack, messages through a jansson-like
  * format. Pack reads the format and its arguments once, into an array of
  * items, checking them and measuring the tree; then fills a single block
- * from the array.
+ * from the array. A format that packed once is kept compiled in a small
+ * per-thread cache (keyed by its address, checked against its text), so
+ * the next pack with it only fetches and checks its arguments.
  */
 #include <errno.h>
 #include <limits.h>
@@ -245,13 +247,10 @@ pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 	}
 }
 
-/* Fill dst from sp and the items after it; returns the spec after them. */
-static const struct spec *
-pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
+/* Fill dst from sp, which is not a container. */
+static inline void
+pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 {
-	iso_msg	*items;
-	size_t	 i, n;
-
 	dst->flags = 0;
 	dst->len = 0;
 	dst->own = NULL;
@@ -290,17 +289,305 @@ pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 	case 'O':
 		msg_fill_copy(dst, sp->v.o, b);
 		break;
-	case '[':
-	case '{':
-		n = sp->len;
-		dst->type = sp->c == '[' ? ISO_LIST : ISO_MAP;
-		dst->len = (uint32_t)(sp->c == '[' ? n : n / 2);
-		dst->v.items = items = msg_block_nodes(b, n);
-		for (i = 0, sp++; i < n; i++)
-			sp = pack_fill(sp, &items[i], b);
-		return (sp);
 	}
-	return (sp + 1);
+}
+
+/* A container's node from sp (its item count in len), items at items. */
+static inline void
+pack_container(const struct spec *sp, iso_msg *dst, iso_msg *items)
+{
+	dst->flags = 0;
+	dst->own = NULL;
+	dst->type = sp->c == '[' ? ISO_LIST : ISO_MAP;
+	dst->len = (uint32_t)(sp->c == '[' ? sp->len : sp->len / 2);
+	dst->v.items = items;
+}
+
+/* Fill dst from sp and the items after it; returns the spec after them. */
+static const struct spec *
+pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
+{
+	iso_msg	*items;
+	size_t	 i, n;
+
+	if (sp->c != '[' && sp->c != '{') {
+		pack_node(sp, dst, b);
+		return (sp + 1);
+	}
+	n = sp->len;
+	pack_container(sp, dst, items = msg_block_nodes(b, n));
+	for (i = 0, sp++; i < n; i++)
+		sp = pack_fill(sp, &items[i], b);
+	return (sp);
+}
+
+/*
+ * The per-thread cache of compiled pack formats. An entry is the format's
+ * items in pack order with what does not depend on the arguments resolved:
+ * a container's item count, each item's nesting, the deepest nesting.
+ * Only a format the slow path has packed is compiled. The cached path
+ * checks what depends on the arguments and the limits; on anything the
+ * slow path would refuse it gives up and the slow path runs from the
+ * start, so errors and iso_error() are the slow path's own.
+ */
+#define FC_SLOTS	16	/* direct-mapped by address */
+#define FC_TEXT		48	/* longer formats are not cached */
+#define FC_OPS		24
+
+struct fc_op {
+	char		c;	/* n b i I U f P [ {, O o(O?) s S(s#) z(s?) y */
+	uint8_t		level;	/* containers around it */
+	uint16_t	len;	/* [ {: items (keys too) */
+	uint8_t		node;	/* its node in the block, without O */
+	uint8_t		first;	/* [ {: its first item's node */
+};
+
+struct fc_entry {
+	const char	*key;	/* the format's address, NULL: empty */
+	uint8_t		 nops;
+	uint8_t		 depth;	/* deepest nesting of containers */
+	uint8_t		 has_o;	/* an O: nodes placed by pack_fill */
+	struct fc_op	 ops[FC_OPS];
+	char		 text[FC_TEXT];
+};
+
+static __thread struct fc_entry	pack_cache[FC_SLOTS];
+
+static inline struct fc_entry *
+fc_slot(struct fc_entry *cache, const char *fmt)
+{
+	return (&cache[(size_t)(((uintptr_t)fmt * UINT64_C(0x9e3779b97f4a7c15))
+	    >> 60) % FC_SLOTS]);
+}
+
+static inline const char *
+fc_skip(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == ':' ||
+	    *p == ',')
+		p++;
+	return (p);
+}
+
+/* Place op k and the items after it in the block as pack_fill would:
+   node is its node; *next the next free one. Returns the op after them. */
+static size_t
+fc_place(struct fc_op *ops, size_t k, size_t node, size_t *next)
+{
+	size_t	i, n, first;
+
+	ops[k].node = (uint8_t)node;
+	if (ops[k].c != '[' && ops[k].c != '{')
+		return (k + 1);
+	n = ops[k].len;
+	first = *next;
+	*next += n;
+	ops[k].first = (uint8_t)first;
+	for (i = 0, k++; i < n; i++)
+		k = fc_place(ops, k, first + i, next);
+	return (k);
+}
+
+/* Compile fmt, which the slow path has packed, into e: 0, or -1 when it
+   does not fit (too long, too many items). */
+static int
+pack_compile(const char *fmt, struct fc_entry *e)
+{
+	size_t		 open[FC_OPS], count[FC_OPS], top = 0, n = 0, len;
+	size_t		 k, next;
+	const char	*p = fmt;
+	struct fc_op	*op;
+	char		 c;
+
+	if ((len = strnlen(fmt, FC_TEXT)) >= FC_TEXT)
+		return (-1);
+	e->depth = 0;
+	for (;;) {
+		p = fc_skip(p);
+		if ((c = *p++) == '\0')
+			return (-1);
+		if (top > 0 && c == (e->ops[open[top - 1]].c == '[' ? ']' :
+		    '}')) {
+			top--;
+			e->ops[open[top]].len = (uint16_t)count[top];
+			if (top == 0)
+				break;
+			continue;
+		}
+		if (n == FC_OPS)
+			return (-1);
+		op = &e->ops[n++];
+		op->level = (uint8_t)top;
+		op->len = 0;
+		if (top > 0)
+			count[top - 1]++;
+		switch (c) {
+		case 'n': case 'b': case 'i': case 'I': case 'U': case 'f':
+		case 'P':
+			break;
+		case 'O':
+			if (*p == '?') {
+				p++;
+				c = 'o';
+			}
+			break;
+		case 's':
+			if (*p == '#') {
+				p++;
+				c = 'S';
+			} else if (*p == '?') {
+				p++;
+				c = 'z';
+			}
+			break;
+		case 'y':
+			if (*p++ != '#')
+				return (-1);
+			break;
+		case '[':
+		case '{':
+			op->c = c;
+			open[top] = n - 1;
+			count[top++] = 0;
+			if (top > e->depth)
+				e->depth = (uint8_t)top;
+			continue;
+		default:
+			return (-1);
+		}
+		op->c = c;
+		if (top == 0)
+			break;
+	}
+	if (*fc_skip(p) != '\0')
+		return (-1);
+	e->nops = (uint8_t)n;
+	e->has_o = 0;
+	for (k = 0; k < n; k++)
+		if (e->ops[k].c == 'O' || e->ops[k].c == 'o')
+			e->has_o = 1;
+	next = 1;
+	fc_place(e->ops, 0, 0, &next);
+	memcpy(e->text, fmt, len + 1);
+	e->key = fmt;
+	return (0);
+}
+
+/* 1 if s[0..len) is valid UTF-8; ASCII without a call. */
+static inline int
+pack_utf8(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return (msg_utf8_valid(s + i, len - i));
+	return (1);
+}
+
+/* Pack with e's compiled format, or NULL for the slow path to run (and
+   say why) whatever the reason. */
+static iso_msg *
+pack_cached(const struct fc_entry *e, va_list ap)
+{
+	struct spec		 v[FC_OPS], *sp;
+	const struct fc_op	*op;
+	struct msg_size		 sz = { 0, 0 };
+	struct msg_block	 b;
+	iso_msg			*root;
+	size_t			 k;
+
+	if (e->depth > msg_limit_depth)
+		return (NULL);
+	for (k = 0; k < e->nops; k++) {
+		op = &e->ops[k];
+		sp = &v[k];
+		sp->c = op->c;
+		sz.nodes++;
+		switch (op->c) {
+		case '[':
+		case '{':
+			sp->len = op->len;
+			break;
+		case 'b':
+			sp->v.i = va_arg(ap, int) != 0;
+			break;
+		case 'i':
+			sp->c = 'I';
+			sp->v.i = va_arg(ap, int);
+			break;
+		case 'I':
+			sp->v.i = va_arg(ap, int64_t);
+			break;
+		case 'U':
+			sp->v.u = va_arg(ap, uint64_t);
+			break;
+		case 'f':
+			sp->v.f = va_arg(ap, double);
+			break;
+		case 'P':
+			sp->v.port = va_arg(ap, iso_sendport);
+			break;
+		case 'O':
+		case 'o':
+			sp->c = 'O';
+			if ((sp->v.o = va_arg(ap, const iso_msg *)) == NULL) {
+				if (op->c == 'O')
+					return (NULL);
+				sp->c = 'n';
+				break;
+			}
+			if (op->level + (size_t)msg_depth(sp->v.o) >
+			    msg_limit_depth)
+				return (NULL);
+			sz.nodes--;
+			msg_measure(sp->v.o, &sz);
+			break;
+		case 's':
+		case 'S':
+		case 'z':
+			sp->c = 's';
+			sp->v.s = va_arg(ap, const char *);
+			if (op->c == 'S')
+				sp->len = va_arg(ap, size_t);
+			else
+				sp->len = sp->v.s != NULL ? strlen(sp->v.s) : 0;
+			if (sp->v.s == NULL) {
+				if (op->c != 'z')
+					return (NULL);
+				sp->c = 'n';
+				break;
+			}
+			if (sp->len > UINT32_MAX || !pack_utf8(sp->v.s, sp->len))
+				return (NULL);
+			sz.bytes += sp->len + 1;
+			break;
+		case 'y':
+			sp->v.s = va_arg(ap, const char *);
+			sp->len = va_arg(ap, size_t);
+			if ((sp->v.s == NULL && sp->len > 0) ||
+			    sp->len > UINT32_MAX)
+				return (NULL);
+			sz.bytes += sp->len;
+			break;
+		}
+	}
+	if ((root = msg_block_new(&sz, &b)) == NULL)
+		return (NULL);
+	if (e->has_o) {
+		pack_fill(v, root, &b);
+		return (root);
+	}
+	/* Nodes where fc_place put them (as pack_fill would), data in
+	   order: one pass, no recursion. */
+	for (k = 0; k < e->nops; k++) {
+		op = &e->ops[k];
+		if (v[k].c == '[' || v[k].c == '{')
+			pack_container(&v[k], &root[op->node], &root[op->first]);
+		else
+			pack_node(&v[k], &root[op->node], &b);
+	}
+	return (root);
 }
 
 iso_msg *
@@ -311,12 +598,24 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	struct msg_size		 sz = { 0, 0 };
 	struct msg_block	 b;
 	struct spec		 end;
+	struct fc_entry		*e;
 	iso_msg			*root = NULL;
-	int			 saved;
+	int			 saved, hit;
 
 	if (fmt == NULL) {
 		msg_fail(EINVAL, "pack: NULL format");
 		return (NULL);
+	}
+	saved = errno;
+	e = fc_slot(pack_cache, fmt);
+	hit = e->key == fmt && strcmp(e->text, fmt) == 0;
+	if (hit) {
+		va_copy(f.ap, ap);
+		root = pack_cached(e, f.ap);
+		va_end(f.ap);
+		errno = saved;
+		if (root != NULL)
+			return (root);
 	}
 	f.start = f.p = fmt;
 	va_copy(f.ap, ap);
@@ -335,6 +634,12 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		goto out;
 	pack_fill(a.v, root, &b);
+	if (!hit) {
+		struct fc_entry	c;
+
+		if (pack_compile(fmt, &c) == 0)
+			*e = c;
+	}
 out:
 	saved = errno;
 	va_end(f.ap);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,6 +244,248 @@ START_TEST(pack_depth)
 	ck_assert_ptr_null(iso_msg_pack(f));
 	ck_assert_int_eq(errno, EMSGSIZE);
 	free(f);
+}
+END_TEST
+
+/*
+ * Pack's per-thread cache of compiled formats: a format used again packs
+ * the same tree; a different format at the same address is not mistaken
+ * for the cached one; what the slow path refuses, the cached path refuses
+ * with the same errno and iso_error().
+ */
+START_TEST(pack_cache_same_tree)
+{
+	static const char *fmt = "[n b i I U f s s# s? y# P {s:[i s?]} O O?]";
+	iso_msg		*m, *o, *want;
+	iso_sendport	 p, pp;
+	const char	*s1, *s2, *s3, *y, *s4, *s5;
+	const iso_msg	*ro, *rn;
+	int64_t		 I;
+	uint64_t	 U;
+	double		 f;
+	size_t		 l2, ly;
+	int		 b, i, i2, round;
+
+	o = iso_msg_pack("{s:i}", "o", 9);
+	ck_assert_ptr_nonnull(o);
+	for (round = 0; round < 3; round++) {
+		p = port_of(1 + (uint64_t)round, 2, 3);
+		m = iso_msg_pack(fmt, round, 10 + round, (int64_t)-1 - round,
+		    (uint64_t)UINT64_MAX - (uint64_t)round, 0.5 + round,
+		    round == 1 ? "\xc3\xa9t\xc3\xa9" : "abc", "xyz!", (size_t)3,
+		    round == 2 ? "v" : (const char *)NULL, "\0\1\2", (size_t)3,
+		    p, "k", 100 + round, round ? "w" : (const char *)NULL, o,
+		    round == 1 ? o : (const iso_msg *)NULL);
+		ck_assert_msg(m != NULL, "round %d: %s", round, iso_error());
+		ck_assert_uint_eq(iso_msg_len(m), 14);
+		ck_assert_int_eq(iso_msg_type(iso_msg_at(m, 0)), ISO_NIL);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 1), "b", &b), 0);
+		ck_assert_int_eq(b, round != 0);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 2), "i", &i), 0);
+		ck_assert_int_eq(i, 10 + round);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 3), "I", &I), 0);
+		ck_assert(I == (int64_t)-1 - round);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 4), "U", &U), 0);
+		ck_assert(U == UINT64_MAX - (uint64_t)round);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 5), "f", &f), 0);
+		ck_assert(f == 0.5 + round);
+		ck_assert_int_eq(iso_msg_unpack(m, "[n b i I U f s s# !]", &b,
+		    &i, &I, &U, &f, &s1, &s2, &l2), -1);	/* 14, not 8 */
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 6), "s", &s1), 0);
+		ck_assert_str_eq(s1, round == 1 ? "\xc3\xa9t\xc3\xa9" : "abc");
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 7), "s#", &s2,
+		    &l2), 0);
+		ck_assert_uint_eq(l2, 3);
+		ck_assert_str_eq(s2, "xyz");
+		if (round == 2) {
+			ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 8), "s",
+			    &s3), 0);
+			ck_assert_str_eq(s3, "v");
+		} else
+			ck_assert_int_eq(iso_msg_type(iso_msg_at(m, 8)),
+			    ISO_NIL);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 9), "y#", &y,
+		    &ly), 0);
+		ck_assert_uint_eq(ly, 3);
+		ck_assert_int_eq(memcmp(y, "\0\1\2", 3), 0);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 10), "P", &pp),
+		    0);
+		ck_assert(pp.isolate == p.isolate && pp.pid == 2 &&
+		    pp.port == 3);
+		s5 = NULL;
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 11),
+		    "{s:[i s?]}", "k", &i2, &s4), -1);	/* s? is pack's */
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(m, 11), "{s:[i O]}",
+		    "k", &i2, &rn), 0);
+		ck_assert_int_eq(i2, 100 + round);
+		if (round)
+			ck_assert_int_eq(iso_msg_unpack(rn, "s", &s5), 0);
+		else
+			ck_assert_int_eq(iso_msg_type(rn), ISO_NIL);
+		ck_assert(iso_msg_equal(iso_msg_at(m, 12), o));
+		ro = iso_msg_at(m, 13);
+		if (round == 1)
+			ck_assert(iso_msg_equal(ro, o));
+		else
+			ck_assert_int_eq(iso_msg_type(ro), ISO_NIL);
+		/* The same tree as the slow path's (a format too long for
+		   the cache: 48 characters and more). */
+		want = iso_msg_pack("[n b i I U f s s# s? y# P {s:[i s?]} O O?]"
+		    "                                                  ",
+		    round, 10 + round, (int64_t)-1 - round,
+		    (uint64_t)UINT64_MAX - (uint64_t)round, 0.5 + round,
+		    round == 1 ? "\xc3\xa9t\xc3\xa9" : "abc", "xyz!", (size_t)3,
+		    round == 2 ? "v" : (const char *)NULL, "\0\1\2", (size_t)3,
+		    p, "k", 100 + round, round ? "w" : (const char *)NULL, o,
+		    round == 1 ? o : (const iso_msg *)NULL);
+		ck_assert(iso_msg_equal(m, want));
+		iso_msg_free(want);
+		iso_msg_free(m);
+		/* Without O, nodes are placed in one pass: nested both ways. */
+		m = iso_msg_pack("[{s:[i s?] s:{}} n [b [I {s:y#}]] s# []]",
+		    "a", round, round == 1 ? "q" : (const char *)NULL, "e",
+		    round, (int64_t)round << 33, "y", "yy", (size_t)2,
+		    "tail", (size_t)4);
+		want = iso_msg_pack("[{s:[i s?] s:{}} n [b [I {s:y#}]] s# []]"
+		    "                                                  ",
+		    "a", round, round == 1 ? "q" : (const char *)NULL, "e",
+		    round, (int64_t)round << 33, "y", "yy", (size_t)2,
+		    "tail", (size_t)4);
+		ck_assert_msg(m != NULL && want != NULL, "%s", iso_error());
+		ck_assert(iso_msg_equal(m, want));
+		ck_assert_int_eq(iso_msg_unpack(m, "[{s:[i O] s:{!}} n [b [I "
+		    "{s:y#}]] s# [!] !]", "a", &i, &rn, "e", &b, &I, "y", &y,
+		    &ly, &s4, &l2), 0);
+		ck_assert_int_eq(i, round);
+		ck_assert_int_eq(b, round != 0);
+		ck_assert_int_eq(iso_msg_type(rn), round == 1 ? ISO_STR :
+		    ISO_NIL);
+		ck_assert(I == (int64_t)round << 33);
+		ck_assert_uint_eq(ly, 2);
+		ck_assert_uint_eq(l2, 4);
+		ck_assert_int_eq(memcmp(s4, "tail", 4), 0);
+		iso_msg_free(want);
+		iso_msg_free(m);
+	}
+	iso_msg_free(o);
+}
+END_TEST
+
+START_TEST(pack_cache_stale)
+{
+	char		*fmt;
+	iso_msg		*m;
+	int64_t		 I;
+	int		 a, b, k;
+	const char	*s;
+
+	/* One buffer, rewritten: the same address, another format. */
+	fmt = malloc(16);
+	ck_assert_ptr_nonnull(fmt);
+	strcpy(fmt, "[i]");
+	for (k = 0; k < 3; k++) {
+		m = iso_msg_pack(fmt, 5 + k);
+		ck_assert_int_eq(iso_msg_unpack(m, "[i]", &a), 0);
+		ck_assert_int_eq(a, 5 + k);
+		iso_msg_free(m);
+	}
+	strcpy(fmt, "[I]");	/* same length, int64_t now */
+	m = iso_msg_pack(fmt, (int64_t)1 << 40);
+	ck_assert_msg(m != NULL, "%s", iso_error());
+	ck_assert_int_eq(iso_msg_unpack(m, "[I]", &I), 0);
+	ck_assert(I == (int64_t)1 << 40);
+	iso_msg_free(m);
+	strcpy(fmt, "{s:i}");
+	m = iso_msg_pack(fmt, "a", 1);
+	iso_msg_free(m);
+	m = iso_msg_pack(fmt, "a", 1);
+	iso_msg_free(m);
+	strcpy(fmt, "[s,i,i]");
+	m = iso_msg_pack(fmt, "x", 2, 3);
+	ck_assert_msg(m != NULL, "%s", iso_error());
+	ck_assert_int_eq(iso_msg_unpack(m, "[s i i !]", &s, &a, &b), 0);
+	ck_assert_str_eq(s, "x");
+	ck_assert_int_eq(a, 2);
+	ck_assert_int_eq(b, 3);
+	iso_msg_free(m);
+	/* Now invalid at that address: the error, not the old tree. */
+	strcpy(fmt, "[s,i,x]");
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack(fmt, "x", 2, 3));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_str_eq(iso_error(), "pack: unexpected character at format "
+	    "offset 5 of \"[s,i,x]\"");
+	free(fmt);
+}
+END_TEST
+
+/* Pack with fmt (args by case), expecting failure: errno, iso_error(). */
+static iso_msg *
+pack_case(int c, const char *fmt, const iso_msg *deep, int bad)
+{
+	switch (c) {
+	case 0:
+		return (iso_msg_pack(fmt, "k", bad ? (const char *)NULL : "v"));
+	case 1:
+		return (iso_msg_pack(fmt, 1, bad ? "\xff" : "ok"));
+	case 2:
+		return (iso_msg_pack(fmt, bad ? (const iso_msg *)NULL : deep));
+	case 3:
+		return (iso_msg_pack(fmt, bad ? (const char *)NULL : "abc",
+		    (size_t)3));
+	case 4:
+		return (iso_msg_pack(fmt, bad ? (const char *)NULL : "a",
+		    (size_t)1));
+	case 5:
+		return (iso_msg_pack(fmt, 7));	/* depth, by the limit */
+	case 6:
+		return (iso_msg_pack(fmt, deep));	/* O too deep */
+	}
+	return (NULL);
+}
+
+START_TEST(pack_cache_errors)
+{
+	static const char *fmts[] = { "{s:s}", "[i s]", "[O]", "[y#]",
+	    "{s:s#}", "[[[i]]]", "[[O]]" };
+	char		 first[256];
+	iso_msg		*m, *deep;
+	size_t		 depth = iso_limit_get(ISO_LIMIT_DEPTH);
+	int		 c, e1;
+
+	deep = iso_msg_pack("[[i]]", 1);
+	ck_assert_ptr_nonnull(deep);
+	for (c = 0; c < 7; c++) {
+		/* Uncached (a format pack has not yet packed): the slow
+		   path's answer. Cases 5 and 6 fail only under a limit. */
+		if (c >= 5)
+			ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH,
+			    c == 5 ? 2 : 3), 0);
+		errno = 0;
+		m = pack_case(c, fmts[c], deep, 1);
+		ck_assert_msg(m == NULL, "case %d packed", c);
+		e1 = errno;
+		ck_assert_int_ne(e1, 0);
+		snprintf(first, sizeof first, "%s", iso_error());
+		ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, depth), 0);
+		/* Packed twice: cached. */
+		m = pack_case(c, fmts[c], deep, 0);
+		ck_assert_msg(m != NULL, "case %d: %s", c, iso_error());
+		iso_msg_free(m);
+		m = pack_case(c, fmts[c], deep, 0);
+		ck_assert_msg(m != NULL, "case %d: %s", c, iso_error());
+		iso_msg_free(m);
+		if (c >= 5)
+			ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH,
+			    c == 5 ? 2 : 3), 0);
+		errno = 0;
+		m = pack_case(c, fmts[c], deep, 1);
+		ck_assert_msg(m == NULL, "case %d packed from the cache", c);
+		ck_assert_int_eq(errno, e1);
+		ck_assert_str_eq(iso_error(), first);
+		ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, depth), 0);
+	}
+	iso_msg_free(deep);
 }
 END_TEST
 
@@ -524,6 +767,9 @@ msg_suite(void)
 	tcase_add_test(tc, pack_errors);
 	tcase_add_test(tc, pack_depth);
 	tcase_add_test(tc, pack_long_format);
+	tcase_add_test(tc, pack_cache_same_tree);
+	tcase_add_test(tc, pack_cache_stale);
+	tcase_add_test(tc, pack_cache_errors);
 	tcase_add_test(tc, unpack_mismatch);
 	tcase_add_test(tc, unpack_all_types);
 	tcase_add_test(tc, accessors);
