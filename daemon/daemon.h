@@ -200,6 +200,9 @@ void	 sv_ok(struct sv_conn *c);
 /* Answer {"ok": false, "errno": name of e, "error": text}. */
 void	 sv_error(struct sv_conn *c, int e, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* Close c once what is queued for it is written, reading nothing more
+   (a notification that makes no sense: no answer to give). */
+void	 sv_drop(struct sv_conn *c);
 /* The answer comes later; if the client goes away first, cancel(arg)
    is called and c must not be used again. */
 void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);

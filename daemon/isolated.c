@@ -24,7 +24,6 @@
 #include "daemon.h"
 #include "supproto.h"
 
-#define STOP_GRACE_MS	5000
 
 static struct event_base	*base;
 static int			 lock = -1;	/* held while we serve */
@@ -104,7 +103,7 @@ stop(void)
 	stopping = 1;
 	log_info("stopping: ending the commands");
 	dc_stop_all();
-	proc_stop_all(STOP_GRACE_MS, stopped);
+	proc_stop_all(proc_grace_ms, stopped);
 }
 
 void

@@ -142,8 +142,12 @@ op_attach(struct sv_conn *c, const iso_msg *req)
 
 	if (iso_msg_unpack(req, "{s:s}", "id", &id) == -1 ||
 	    (p = proc_by_id(strtoull(id, NULL, 16))) == NULL || !p->lines ||
-	    p->outbox == NULL || (l = calloc(1, sizeof *l)) == NULL)
-		return;		/* not ours: closed by the server */
+	    p->outbox == NULL || (l = calloc(1, sizeof *l)) == NULL) {
+		/* Not a link we can take: what follows on it is output, not
+		   requests, so nothing more of it is read. */
+		sv_drop(c);
+		return;
+	}
 	fd = sv_detach(c, &in);
 	link_free(p);
 	l->fd = fd;

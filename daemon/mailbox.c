@@ -46,11 +46,14 @@ struct mbox {
 	struct mconn	*conns;
 	void		(*wake)(void *);
 	void		*wake_arg;
+	struct event	*wake_ev;	/* wake from the loop, not from put */
 	void		(*room)(void *);
 	void		*room_arg;
 };
 
 static struct event_base	*mbox_base;
+
+static void	mbox_wake_cb(evutil_socket_t, short, void *);
 
 void
 mbox_init(struct event_base *base)
@@ -245,7 +248,11 @@ mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
 		iso_msg_free(saved);
 		b->queue = iso_msg_pack("[]");
 	}
-	if (b->queue == NULL || (suffix == NULL && mbox_listen(b) == -1)) {
+	if (b->queue == NULL || (b->wake_ev = event_new(mbox_base, -1, 0,
+	    mbox_wake_cb, b)) == NULL || (suffix == NULL &&
+	    mbox_listen(b) == -1)) {
+		if (b->wake_ev != NULL)
+			event_free(b->wake_ev);
 		iso_msg_free(b->queue);
 		free(b);
 		return (NULL);
@@ -274,6 +281,7 @@ mbox_free(struct mbox *b, int forget)
 	if (b == NULL)
 		return;
 	mbox_close(b);
+	event_free(b->wake_ev);
 	if (forget)
 		(void)unlink(b->file);
 	iso_msg_free(b->queue);
@@ -301,6 +309,17 @@ size_t
 mbox_len(const struct mbox *b)
 {
 	return (iso_msg_len(b->queue));
+}
+
+static void
+mbox_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mbox	*b = arg;
+
+	(void)fd;
+	(void)what;
+	if (b->wake != NULL && iso_msg_len(b->queue) > 0)
+		b->wake(b->wake_arg);
 }
 
 void
@@ -336,8 +355,10 @@ mbox_put(struct mbox *b, const iso_msg *m)
 	    iso_msg_append(b->queue, copy) == -1)
 		return (-1);
 	mbox_save(b);
-	if (b->wake != NULL)
-		b->wake(b->wake_arg);
+	/* From the loop: a taker woken here could take, make room and read
+	   the very connection this message came from, inside its read. */
+	if (b->wake != NULL && b->wake_ev != NULL)
+		event_active(b->wake_ev, EV_TIMEOUT, 0);
 	return (0);
 }
 

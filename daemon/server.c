@@ -211,6 +211,12 @@ sv_error(struct sv_conn *c, int e, const char *fmt, ...)
 }
 
 void
+sv_drop(struct sv_conn *c)
+{
+	c->closing = 1;
+}
+
+void
 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg)
 {
 	c->busy = 2;

@@ -303,6 +303,11 @@ lines_read_tty(struct shep *sh)
 		lines_output(sh, sh->ln.line.p, i);
 		buf_drop(&sh->ln.line, i + 1);
 	}
+	/* A line that never ends is passed on in pieces of LINES_MAX. */
+	if (sh->ln.line.len >= LINES_MAX) {
+		lines_output(sh, sh->ln.line.p, sh->ln.line.len);
+		sh->ln.line.len = 0;
+	}
 	return (2);
 }
 

@@ -421,8 +421,9 @@ int		 iso_sup_spawn(const iso_sup_spawn_opts *opts, uint64_t *id);
  */
 int		 iso_sup_list(iso_msg **list);
 /* Kill a supervised isolate: ISO_IMMEDIATE sends SIGKILL,
-   ISO_BEFORE_NEXT_EVENT SIGTERM (then SIGKILL after 5 s). It is not
-   restarted. -1 with ENOENT (unknown target), ESRCH (not running). */
+   ISO_BEFORE_NEXT_EVENT SIGTERM (then SIGKILL after isolated's
+   --grace-ms, 5 s by default). It is not restarted. -1 with ENOENT
+   (unknown target), ESRCH (not running). */
 int		 iso_sup_kill(const char *target, int priority);
 /* Wait until target is no longer running (or restarting) and set
    *status (owned, may be NULL) to its row as in iso_sup_list.
@@ -454,7 +455,8 @@ int		 iso_sup_logs(const char *target, uint64_t *offset,
  * take: up to max messages (oldest first) out of target's mailbox as an
  * owned list in *messages, waiting up to timeout_ms (0: not at all, < 0:
  * forever) while it is empty (an empty list then). -1 with ENOENT, EBUSY
- * (another take waits on it).
+ * (another take waits on it), EINVAL (a `lines` command: its mailbox
+ * feeds its stdin).
  */
 int		 iso_sup_send(const char *target, const iso_msg *m);
 int		 iso_sup_take(const char *target, int max, int timeout_ms,

@@ -958,6 +958,21 @@ START_TEST(hostile_frames_get_errors)
 	    "take", "target", "s", "max", 1), buf, sizeof buf), "EINVAL");
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:i}", "op",
 	    "spawn", "argv", "true", "lines", 1), buf, sizeof buf), "EINVAL");
+	/* An attach for no --lines command: nothing more is read from that
+	   connection (what would follow is a program's output). */
+	{
+		iso_msg	*a = iso_msg_pack("{s:s s:s}", "op", "attach", "id",
+		    "0123456789abcdef"), *st = iso_msg_pack("{s:s}", "op",
+		    "status"), *rep = NULL;
+		int	 fd2 = raw_connect();
+
+		ck_assert_int_eq(iso_msg_write(fd2, a), 0);
+		ck_assert_int_eq(iso_msg_write(fd2, st), 0);
+		ck_assert_int_eq(iso_msg_read(fd2, &rep), 0);	/* closed */
+		iso_msg_free(a);
+		iso_msg_free(st);
+		close(fd2);
+	}
 	/* ...and it still runs. */
 	{
 		iso_msg	*row = list_row("s");
@@ -1292,7 +1307,8 @@ START_TEST(a_take_waits_for_mail)
 	size_t		 len;
 	int		 fd;
 
-	(void)spawn_box("mb", 0);
+	/* A mailbox of one: the put that fills it wakes the take. */
+	(void)spawn_box("mb", 1);
 	m = iso_msg_pack("{s:s s:s s:i}", "op", "take", "target", "mb",
 	    "timeout_ms", -1);
 	ck_assert_int_eq(iso_msg_encode(m, &p, &len), 0);
