@@ -966,12 +966,18 @@ START_TEST(hostile_frames_get_errors)
 		    "status"), *rep = NULL;
 		int	 fd2 = raw_connect();
 
-		ck_assert_int_eq(iso_msg_write(fd2, a), 0);
-		ck_assert_int_eq(iso_msg_write(fd2, st), 0);
-		ck_assert_int_eq(iso_msg_read(fd2, &rep), 0);	/* closed */
+		int	 r;
+
+		r = iso_msg_write(fd2, a);
+		/* This may find the connection closed already. */
+		(void)iso_msg_write(fd2, st);
 		iso_msg_free(a);
 		iso_msg_free(st);
+		ck_assert_int_eq(r, 0);
+		r = iso_msg_read(fd2, &rep);
+		iso_msg_free(rep);
 		close(fd2);
+		ck_assert_int_le(r, 0);		/* closed, no answer */
 	}
 	/* ...and it still runs. */
 	{
