@@ -35,6 +35,7 @@ PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
 MANDIR		?= $(PREFIX)/share/man
 USERUNITDIR	?= $(PREFIX)/lib/systemd/user
 BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR	?= $(PREFIX)/share/zsh/site-functions
 DESTDIR		?=
 
 CC		?= cc
@@ -372,11 +373,14 @@ install: all
 	install -m 644 docs/isolated.8 '$(DESTDIR)$(MANDIR)/man8/isolated.8'
 	sed -e 's|@BINDIR@|$(BINDIR)|g' contrib/isolated.service \
 	    > '$(DESTDIR)$(USERUNITDIR)/isolated.service'
-	install -d '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(BASHCOMPDIR)'
+	install -d '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(BASHCOMPDIR)' \
+	    '$(DESTDIR)$(ZSHCOMPDIR)'
 	install -m 755 $(ISOCTL) '$(DESTDIR)$(BINDIR)/isoctl'
 	install -m 644 docs/isoctl.1 '$(DESTDIR)$(MANDIR)/man1/isoctl.1'
 	install -m 644 contrib/isoctl.bash-completion \
 	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
+	install -m 644 contrib/isoctl.zsh-completion \
+	    '$(DESTDIR)$(ZSHCOMPDIR)/_isoctl'
 
 uninstall:
 	rm -f '$(DESTDIR)$(INCLUDEDIR)/isolate.h' \
@@ -390,7 +394,8 @@ uninstall:
 	    '$(DESTDIR)$(USERUNITDIR)/isolated.service'
 	rm -f '$(DESTDIR)$(BINDIR)/isoctl' \
 	    '$(DESTDIR)$(MANDIR)/man1/isoctl.1' \
-	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
+	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl' \
+	    '$(DESTDIR)$(ZSHCOMPDIR)/_isoctl'
 
 # ---- misc ------------------------------------------------------------------
 

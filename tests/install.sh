@@ -56,7 +56,7 @@ files=(include/isolate.h lib/libisolate.a lib/libisolate.so.0.1.0
     bin/isolated share/man/man8/isolated.8 lib/systemd/user/isolated.service)
 # isoctl, its man page and its bash completion.
 files+=(bin/isoctl share/man/man1/isoctl.1
-    share/bash-completion/completions/isoctl)
+    share/bash-completion/completions/isoctl share/zsh/site-functions/_isoctl)
 for f in "${files[@]}"; do
 	[ -e "$prefix/$f" ] || die "install: $prefix/$f missing"
 done
