@@ -86,7 +86,7 @@ pid_t	 shep_start(const struct shep_spec *spec);
 /* <dir>/<ID><suffix> into buf. 0 or -1/ENAMETOOLONG. */
 int	 state_path(const char *dir, uint64_t id, const char *suffix,
 	    char *buf, size_t len);
-/* Write m as JSON to path atomically (path.tmp, fsync, rename). 0/-1. */
+/* Write m as JSON to path atomically (path.tmp, rename). 0/-1. */
 int	 state_write(const char *path, const iso_msg *m);
 /* Read the JSON file at path: an owned message, or NULL with errno
    (ENOENT when absent, EINVAL when it does not parse). */

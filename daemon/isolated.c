@@ -74,6 +74,24 @@ ready(int *fd, const char *fmt, ...)
 	*fd = -1;
 }
 
+/* Why it cannot start: to whoever waits on the ready descriptor, who
+   reports it, else on stderr. 1, the exit status. */
+static int __attribute__((format(printf, 2, 3)))
+start_failed(int *fd, const char *fmt, ...)
+{
+	char	line[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (*fd != -1)
+		ready(fd, "%s", line);
+	else
+		fprintf(stderr, "isolated: %s\n", line);
+	return (1);
+}
+
 static void
 stopped(void)
 {
@@ -228,6 +246,49 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	stop();
 }
 
+/*
+ * Run by hand without --foreground: go on in a child of a session of its
+ * own; the parent exits 0 once the child says "ready", else 1 with the
+ * child's reason. In the child, *readyfd gets the pipe to say it on.
+ */
+static int
+background(int *readyfd)
+{
+	char	line[512];
+	size_t	n = 0;
+	ssize_t	r;
+	int	p[2];
+	pid_t	pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		fprintf(stderr, "isolated: cannot go to the background: %s\n",
+		    strerror(errno));
+		return (-1);
+	}
+	if (pid == 0) {
+		close(p[0]);
+		(void)setsid();
+		*readyfd = p[1];
+		return (0);
+	}
+	close(p[1]);
+	while (n < sizeof line - 1) {
+		r = read(p[0], line + n, sizeof line - 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (strcmp(line, "ready") == 0)
+		exit(0);
+	fprintf(stderr, "isolated: %s\n", n > 0 ? line :
+	    "exited before it was ready");
+	exit(1);
+}
+
 /* Raise the descriptor limit to its hard maximum: idle clients cost one
    each. */
 static void
@@ -257,7 +318,8 @@ main(int argc, char **argv)
 	struct event	*sigs[3];
 	const char	*rt;
 	char		 sdir[PATH_MAX], sock[PATH_MAX], lockp[PATH_MAX];
-	char		 logp[PATH_MAX], pidtext[32], *end;
+	char		 logp[PATH_MAX], oldlog[PATH_MAX + 2], pidtext[32], *end;
+	struct stat	 st;
 	int		 ch, foreground = 0, readyfd = -1, fd, i;
 	long		 l;
 
@@ -316,13 +378,13 @@ main(int argc, char **argv)
 		return (2);
 	}
 
+	if (!foreground && readyfd == -1 && background(&readyfd) == -1)
+		return (1);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	started = (double)time(NULL);
 	if ((rt = iso_runtime_dir()) == NULL) {
-		ready(&readyfd, "%s", iso_error());
-		fprintf(stderr, "isolated: %s\n", iso_error());
-		return (1);
+		return (start_failed(&readyfd, "%s", iso_error()));
 	}
 	if (snprintf(sdir, sizeof sdir, "%s/%s", rt, SUP_STATE_DIR) >=
 	    (int)sizeof sdir || snprintf(sock, sizeof sock, "%s/%s", rt,
@@ -330,15 +392,12 @@ main(int argc, char **argv)
 	    "%s/%s", rt, SUP_LOCK) >= (int)sizeof lockp ||
 	    snprintf(logp, sizeof logp, "%s/isolated.log", sdir) >=
 	    (int)sizeof logp) {
-		ready(&readyfd, "runtime directory %s: too long", rt);
-		fprintf(stderr, "isolated: runtime directory %s: too long\n",
-		    rt);
-		return (1);
+		return (start_failed(&readyfd, "runtime directory %s: too long",
+		    rt));
 	}
 	if (mkdir(sdir, 0700) == -1 && errno != EEXIST) {
-		ready(&readyfd, "%s: %s", sdir, strerror(errno));
-		fprintf(stderr, "isolated: %s: %s\n", sdir, strerror(errno));
-		return (1);
+		return (start_failed(&readyfd, "%s: %s", sdir,
+		    strerror(errno)));
 	}
 
 	/* One supervisor per runtime directory: the lock says which. */
@@ -350,16 +409,10 @@ main(int argc, char **argv)
 
 		pidtext[n > 0 ? n : 0] = '\0';
 		pidtext[strcspn(pidtext, "\n")] = '\0';
-		if (e == EWOULDBLOCK) {
-			ready(&readyfd, "already running (pid %s)", pidtext);
-			fprintf(stderr, "isolated: already running (pid %s)\n",
-			    pidtext);
-		} else {
-			ready(&readyfd, "%s: %s", lockp, strerror(e));
-			fprintf(stderr, "isolated: %s: %s\n", lockp,
-			    strerror(e));
-		}
-		return (1);
+		if (e == EWOULDBLOCK)
+			return (start_failed(&readyfd, "already running (pid "
+			    "%s)", pidtext));
+		return (start_failed(&readyfd, "%s: %s", lockp, strerror(e)));
 	}
 	snprintf(pidtext, sizeof pidtext, "%d\n", (int)getpid());
 	if (ftruncate(lock, 0) == -1 ||
@@ -375,6 +428,12 @@ main(int argc, char **argv)
 			(void)dup2(fd, 1);
 			close(fd);
 		}
+		/* Its own log is kept to two files of about 1 MiB: it is
+		   rotated when a supervisor starts. */
+		if (stat(logp, &st) == 0 && st.st_size > 1024 * 1024 &&
+		    snprintf(oldlog, sizeof oldlog, "%s.1", logp) <
+		    (int)sizeof oldlog)
+			(void)rename(logp, oldlog);
 		fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd != -1) {
 			(void)dup2(fd, 2);
@@ -385,9 +444,9 @@ main(int argc, char **argv)
 	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
 	    names_load(sdir) == -1 || proc_init(base, sdir, sock) == -1 ||
 	    sv_listen(base, sock) == -1) {
-		ready(&readyfd, "cannot start: %s", strerror(errno));
 		log_warn("cannot start: %s", strerror(errno));
-		return (1);
+		return (start_failed(&readyfd, "cannot start: %s",
+		    strerror(errno)));
 	}
 	sigs[0] = evsignal_new(base, SIGTERM, on_signal, NULL);
 	sigs[1] = evsignal_new(base, SIGINT, on_signal, NULL);

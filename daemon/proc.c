@@ -251,13 +251,13 @@ proc_save(struct proc *p)
 	    iso_msg_put(r, iso_msg_pack("s", "cwd"), iso_msg_pack("s?",
 	    p->cwd)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "policy"), iso_msg_pack(
-	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U s:b}", "backoff_ms",
+	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U s:b s:f}", "backoff_ms",
 	    p->rs.backoff_ms,
 	    "backoff_max_ms", p->rs.backoff_max_ms, "reset_ms", p->rs.reset_ms,
 	    "max_restarts", p->rs.max_restarts, "period_ms", p->rs.period_ms,
 	    "next_backoff", p->rs.next, "killed", p->killed, "mailbox",
 	    p->box_limit, "mailbox_id", p->box != NULL ? mbox_id(p->box) :
-	    p->box_id, "lines", p->lines)) == -1 ||
+	    p->box_id, "lines", p->lines, "restart_at", p->restart_at)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
 	    "{s:i s:U}", "pid", (int)(p->command ? p->shepherd : p->pid),
 	    "start", p->pstart)) == -1 ||
@@ -447,6 +447,7 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 		p->state = P_FAILED;
 	} else if (restart) {
 		p->state = P_RESTARTING;
+		p->restart_at = now() + delay / 1000.0;
 		tv.tv_sec = delay / 1000;
 		tv.tv_usec = (delay % 1000) * 1000;
 		evtimer_add(p->timer, &tv);
@@ -1023,9 +1024,9 @@ proc_load(const char *path)
 	pol = iso_msg_get(m, "policy");
 	if (pol == NULL || proc_policy(p, pol) == -1)
 		goto fail;
-	(void)iso_msg_unpack(pol, "{s?i s?b s?U s?b}", "next_backoff",
+	(void)iso_msg_unpack(pol, "{s?i s?b s?U s?b s?f}", "next_backoff",
 	    &p->rs.next, "killed", &p->killed, "mailbox_id", &p->box_id,
-	    "lines", &p->lines);
+	    "lines", &p->lines, "restart_at", &p->restart_at);
 	p->command = iso_msg_unpack(m, "{s:s}", "kind", &s) == 0 &&
 	    strcmp(s, "command") == 0;
 	if ((v = iso_msg_get(m, "name")) != NULL && (s = iso_msg_str(v,
@@ -1086,6 +1087,7 @@ proc_adopt(struct proc *p)
 {
 	struct timeval	tv;
 	pid_t		pid = p->command ? p->shepherd : p->pid;
+	long		left;
 
 	if (p->command && p->box_id != 0) {
 		if ((p->box = mbox_open(proc_dir, p->id, NULL,
@@ -1100,8 +1102,14 @@ proc_adopt(struct proc *p)
 		log_warn("isolate %016" PRIx64 ": outbox: %s", p->id,
 		    strerror(errno));
 	if (p->state == P_RESTARTING) {
-		tv.tv_sec = p->rs.next / 1000;
-		tv.tv_usec = (p->rs.next % 1000) * 1000;
+		/* What was left of its backoff when the last one died. */
+		left = (long)((p->restart_at - now()) * 1000);
+		if (left < 0)
+			left = 0;
+		if (left > p->rs.backoff_max_ms)
+			left = p->rs.backoff_max_ms;
+		tv.tv_sec = left / 1000;
+		tv.tv_usec = (left % 1000) * 1000;
 		evtimer_add(p->timer, &tv);
 		return;
 	}

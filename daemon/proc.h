@@ -51,6 +51,7 @@ struct proc {
 	int		 ours;		/* the shepherd is our child */
 	uint64_t	 parent;
 	double		 started, ended;
+	double		 restart_at;	/* restarting: when (Unix time) */
 	int		 exit_code, sig;	/* -1: none */
 	char		*error;
 	int		 restarts, killed;

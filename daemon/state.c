@@ -1,7 +1,11 @@
 /*
  * state.c: files in the supervisor's state directory, written so that a
  * reader (or a supervisor started after a crash) sees the old content or
- * the new, never a torn one.
+ * the new, never a torn one: a temporary file renamed into place. There
+ * is no fsync: what this guards against is the supervisor dying, not the
+ * machine (the runtime directory, $XDG_RUNTIME_DIR, is usually a tmpfs
+ * that a reboot empties anyway), and an fsync a message would make every
+ * mailbox put cost a disk flush.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "wire.h"
 
 int
 state_path(const char *dir, uint64_t id, const char *suffix, char *buf,
@@ -23,24 +28,6 @@ state_path(const char *dir, uint64_t id, const char *suffix, char *buf,
 	if (n < 0 || (size_t)n >= len) {
 		errno = ENAMETOOLONG;
 		return (-1);
-	}
-	return (0);
-}
-
-/* The whole of p[0..n) to fd, through EINTR and short writes. */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		p += w;
-		n -= (size_t)w;
 	}
 	return (0);
 }
@@ -62,8 +49,8 @@ state_write(const char *path, const iso_msg *m)
 	    0600);
 	if (fd == -1)
 		goto fail;
-	if (write_all(fd, json, strlen(json)) == -1 ||
-	    write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
+	if (frame_write_all(fd, json, strlen(json)) == -1 ||
+	    frame_write_all(fd, "\n", 1) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;

@@ -1409,6 +1409,18 @@ START_TEST(restarting_is_a_state_and_kill_ends_it)
 	ck_assert(restarting);
 	ck_assert_int_eq(iso_sup_wait("r", 50, &row), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
+	/* A supervisor killed meanwhile: the next one goes on waiting out
+	   the backoff (it neither restarts it at once nor forgets it). */
+	{
+		pid_t	sup = sup_pid();
+
+		ck_assert_int_eq(kill(sup, SIGKILL), 0);
+		ck_assert(ended_within(sup, 5000));
+		row = list_row("r");
+		ck_assert_str_eq(row_str(row, "state"), "restarting");
+		ck_assert_int_eq(row_int(row, "restarts"), 0);
+		iso_msg_free(row);
+	}
 	ck_assert_int_eq(iso_sup_kill("r", ISO_IMMEDIATE), 0);
 	row = wait_end("r");
 	ck_assert_str_eq(row_str(row, "state"), "exited");
