@@ -255,6 +255,25 @@ START_TEST(a_second_supervisor_is_refused)
 }
 END_TEST
 
+START_TEST(started_by_hand_goes_to_the_background)
+{
+	char	cmd[PATH_MAX * 2];
+	iso_msg	*st;
+	int	status;
+
+	snprintf(cmd, sizeof cmd, "'%s' 2>/dev/null", getenv("ISO_ISOLATED"));
+	/* Returns once it serves... */
+	status = system(cmd);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(iso_sup_status(&st), 0);
+	ck_assert_int_gt(row_int(st, "pid"), 0);
+	iso_msg_free(st);
+	/* ...and a second one says it cannot. */
+	status = system(cmd);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+END_TEST
+
 START_TEST(a_stale_socket_is_replaced)
 {
 	struct sockaddr_un	sun;
@@ -1575,6 +1594,7 @@ sup_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, started_on_demand_and_stopped);
 	tcase_add_test(tc, a_second_supervisor_is_refused);
+	tcase_add_test(tc, started_by_hand_goes_to_the_background);
 	tcase_add_test(tc, a_stale_socket_is_replaced);
 	tcase_add_test(tc, options_bound_history_logs_and_grace);
 	tcase_add_test(tc, spawn_list_wait);
