@@ -81,26 +81,43 @@ sup_pid(void)
 	return (pid_in(path, NULL));
 }
 
-/* SIGKILL every shepherd a record names (their commands die with them). */
+/*
+ * SIGKILL every process but this one that has this test's runtime
+ * directory in its environment: a supervisor, its shepherds and their
+ * commands, whatever state a failed test left them in.
+ */
 static void
-kill_shepherds(void)
+kill_ours(void)
 {
-	char		 dir[PATH_MAX], path[PATH_MAX + 300];
+	char		 want[128], path[64], *env;
 	struct dirent	*e;
 	DIR		*d;
+	FILE		*f;
+	size_t		 n, cap = 1 << 16;
 	pid_t		 pid;
 
-	snprintf(dir, sizeof dir, "%s/supervisor", rt);
-	if ((d = opendir(dir)) == NULL)
+	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
+	if ((d = opendir("/proc")) == NULL || (env = malloc(cap)) == NULL) {
+		if (d != NULL)
+			closedir(d);
 		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strstr(e->d_name, ".json") == NULL ||
-		    strcmp(e->d_name, "names.json") == 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if ((pid = pid_in(path, "\"watch\"")) > 0 && tu_alive(pid))
-			kill(pid, SIGKILL);
 	}
+	while ((e = readdir(d)) != NULL) {
+		if ((pid = (pid_t)atoi(e->d_name)) <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(env, 1, cap - 1, f);
+		fclose(f);
+		env[n] = '\0';
+		for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+			if (strcmp(env + i, want) == 0) {
+				kill(pid, SIGKILL);
+				break;
+			}
+	}
+	free(env);
 	closedir(d);
 }
 
@@ -112,7 +129,7 @@ sup_teardown(void)
 
 	if (iso_sup_stop() == -1 && pid > 0 && tu_alive(pid))
 		kill(pid, SIGKILL);
-	kill_shepherds();
+	kill_ours();
 	for (int i = 0; i < 1000 && pid > 0 && tu_alive(pid); i++)
 		tu_sleep_ms(5);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", rt);
