@@ -112,6 +112,26 @@ names_sweep(void)
 	return (changed);
 }
 
+/* Add name (copied) for port. 0, or -1 with ENOMEM. */
+static int
+names_add(const char *name, iso_sendport port)
+{
+	struct name	*p;
+	size_t		 cap;
+
+	if (nnames == names_cap) {
+		cap = names_cap ? names_cap * 2 : 16;
+		if ((p = realloc(names, cap * sizeof *p)) == NULL)
+			return (-1);
+		names = p;
+		names_cap = cap;
+	}
+	if ((names[nnames].name = strdup(name)) == NULL)
+		return (-1);
+	names[nnames++].port = port;
+	return (0);
+}
+
 static ssize_t
 names_index(const char *name)
 {
@@ -172,18 +192,8 @@ names_load(const char *dir)
 		    iso_msg_sendport(iso_msg_value_at(m, i), &port) == -1 ||
 		    len == 0 || len > NAME_MAX_LEN || names_index(name) != -1)
 			continue;
-		if (nnames == names_cap) {
-			struct name	*p;
-			size_t		 cap = names_cap ? names_cap * 2 : 16;
-
-			if ((p = realloc(names, cap * sizeof *p)) == NULL)
-				break;
-			names = p;
-			names_cap = cap;
-		}
-		if ((names[nnames].name = strdup(name)) == NULL)
+		if (names_add(name, port) == -1)
 			break;
-		names[nnames++].port = port;
 	}
 	iso_msg_free(m);
 	(void)names_sweep();
@@ -235,22 +245,10 @@ op_register(struct sv_conn *c, const iso_msg *req)
 		}
 		names_drop((size_t)i);
 	}
-	if (nnames == names_cap) {
-		struct name	*p;
-		size_t		 cap = names_cap ? names_cap * 2 : 16;
-
-		if ((p = realloc(names, cap * sizeof *p)) == NULL) {
-			sv_error(c, ENOMEM, "out of memory");
-			return;
-		}
-		names = p;
-		names_cap = cap;
-	}
-	if ((names[nnames].name = strdup(name)) == NULL) {
+	if (names_add(name, port) == -1) {
 		sv_error(c, ENOMEM, "out of memory");
 		return;
 	}
-	names[nnames++].port = port;
 	names_save();
 	sv_ok(c);
 }
