@@ -388,6 +388,93 @@ START_TEST(large_frames_in_a_row)
 }
 END_TEST
 
+/* Large frames of other shapes: bytes values the receiver leaves in the
+   frame it read (root, in a list) and those it copies (beside a string,
+   among many values), queued before a listener takes them. */
+#define SHAPES	5
+
+static iso_msg *
+shape(int k)
+{
+	static char	 d[150000];
+	size_t		 i;
+
+	for (i = 0; i < sizeof d; i++)
+		d[i] = (char)(i * 13 + (size_t)k);
+	switch (k) {
+	case 0:
+		return (iso_msg_pack("y#", d, (size_t)150000));
+	case 1:
+		return (iso_msg_pack("[y# i y#]", d, (size_t)120000, 5,
+		    d + 7, (size_t)80000));
+	case 2:
+		return (iso_msg_pack("{s:y#}", "k", d, (size_t)90000));
+	case 3:
+		return (iso_msg_pack("[y#y#y#y#y#y#y#y#y#y#]", d,
+		    (size_t)10000, d + 1, (size_t)10000, d + 2, (size_t)10000,
+		    d + 3, (size_t)10000, d + 4, (size_t)10000, d + 5,
+		    (size_t)10000, d + 6, (size_t)10000, d + 7, (size_t)10000,
+		    d + 8, (size_t)10000, d + 9, (size_t)10000));
+	}
+	return (iso_msg_pack("y#", d, (size_t)70000));
+}
+
+static void
+shapes_entry(const iso_msg *arg)
+{
+	iso_sendport	 back;
+	iso_msg		*m;
+	int		 k;
+
+	iso_msg_unpack(arg, "P", &back);
+	for (k = 0; k < SHAPES; k++) {
+		m = shape(k);
+		iso_send(back, m);
+		iso_msg_free(m);
+	}
+}
+
+struct shapes {
+	iso_port	*p;
+	int		 n;
+	int		 bad;
+};
+
+static void
+shapes_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct shapes	*s = arg;
+	iso_msg		*want = shape(s->n);
+
+	if (!iso_msg_equal(m, want))
+		s->bad++;
+	iso_msg_free(want);
+	if (++s->n == SHAPES)
+		iso_port_close(p);
+}
+
+static void
+shapes_listen_cb(void *arg)
+{
+	struct shapes	*s = arg;
+
+	ck_assert_int_eq(iso_port_listen(s->p, shapes_cb, s), 0);
+}
+
+START_TEST(large_frames_of_every_shape)
+{
+	struct shapes	 s = { iso_port_new(), 0, 0 };
+	iso_msg		*arg = iso_msg_pack("P", iso_port_sendport(s.p));
+
+	ck_assert_int_eq(iso_spawn(shapes_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	ck_assert_ptr_nonnull(iso_timer_after(300, shapes_listen_cb, &s));
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(s.n, SHAPES);
+	ck_assert_int_eq(s.bad, 0);
+}
+END_TEST
+
 /* An isolate that sends its port and then never reads. */
 static void
 deaf_entry(const iso_msg *arg)
@@ -856,6 +943,7 @@ port_suite(void)
 	tcase_add_test(tc, dead_isolate_refuses);
 	tcase_add_test(tc, full_queue);
 	tcase_add_test(tc, large_frames_in_a_row);
+	tcase_add_test(tc, large_frames_of_every_shape);
 	tcase_add_test(tc, sends_of_a_callback_are_one_write);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
