@@ -475,6 +475,94 @@ START_TEST(large_frames_of_every_shape)
 }
 END_TEST
 
+/* Isolates spawned by an isolate and by its spawner after it get ids of
+   their own (the spawner draws them in batches: a child must not draw
+   from its copy of the batch). */
+static void
+id_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	iso_port	*p = iso_port_new();
+	iso_isolate	*iso;
+	iso_msg		*m;
+	int		 nested = 0;
+
+	iso_msg_unpack(arg, "[P b]", &to, &nested);
+	m = iso_msg_pack("U", iso_port_sendport(p).isolate);
+	iso_send(to, m);
+	iso_msg_free(m);
+	if (nested) {
+		/* wait for it to end: our end would take it with us */
+		m = iso_msg_pack("[P b]", to, 0);
+		if (iso_spawn(id_entry, m, &iso) == 0 &&
+		    iso_on_exit(iso, iso_port_sendport(p), NULL) == 0) {
+			iso_msg_free(m);
+			m = NULL;
+			if (iso_port_first(p, &m, 5000) == 0)
+				p = NULL;
+			iso_isolate_free(iso);
+		}
+		iso_msg_free(m);
+	}
+	iso_port_close(p);
+}
+
+struct ids {
+	uint64_t	id[3];
+	int		n;
+};
+
+static void
+id_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct ids	*ids = arg;
+
+	ck_assert_int_eq(iso_msg_uint(m, &ids->id[ids->n]), 0);
+	if (++ids->n == 3)
+		iso_port_close(p);
+}
+
+START_TEST(spawned_ids_differ)
+{
+	struct ids	 ids = { { 0, 0, 0 }, 0 };
+	iso_port	*p = iso_port_new();
+	iso_msg		*arg;
+
+	arg = iso_msg_pack("[P b]", iso_port_sendport(p), 1);
+	ck_assert_int_eq(iso_spawn(id_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	usleep(100 * 1000);	/* its own spawn first, then ours */
+	arg = iso_msg_pack("[P b]", iso_port_sendport(p), 0);
+	ck_assert_int_eq(iso_spawn(id_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_port_listen(p, id_cb, &ids), 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(ids.n, 3);
+	ck_assert(ids.id[0] != ids.id[1] && ids.id[1] != ids.id[2] &&
+	    ids.id[0] != ids.id[2]);
+}
+END_TEST
+
+/* A port made in a plain fork() of the program names that process. */
+START_TEST(plain_fork_port_pid)
+{
+	iso_port	*p = iso_port_new(), *q;
+	pid_t		 pid;
+	int		 status;
+
+	ck_assert_uint_eq(iso_port_sendport(p).pid, (uint32_t)getpid());
+	if ((pid = fork()) == 0) {
+		q = iso_port_new();
+		_exit(q != NULL &&
+		    iso_port_sendport(q).pid == (uint32_t)getpid() ? 0 : 1);
+	}
+	ck_assert_int_ne(pid, -1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	iso_port_close(p);
+}
+END_TEST
+
 /* An isolate that sends its port and then never reads. */
 static void
 deaf_entry(const iso_msg *arg)
@@ -944,6 +1032,8 @@ port_suite(void)
 	tcase_add_test(tc, full_queue);
 	tcase_add_test(tc, large_frames_in_a_row);
 	tcase_add_test(tc, large_frames_of_every_shape);
+	tcase_add_test(tc, spawned_ids_differ);
+	tcase_add_test(tc, plain_fork_port_pid);
 	tcase_add_test(tc, sends_of_a_callback_are_one_write);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
