@@ -4,8 +4,8 @@
  * A sender keeps one connection per peer for every message; frames carry
  * the destination port number before the message (docs/protocol.md).
  *
- * Sending appends the frame to the peer's queue (an evbuffer, encoded in
- * place) and writes at once, or, inside a callback, when the callback
+ * Sending appends the frame to the peer's queue (one flat buffer, encoded
+ * in place) and writes at once, or, inside a callback, when the callback
  * batch is over (conn_flush), so a burst is one sendmsg. Receiving reads
  * into a shared scratch buffer, delivers every whole frame from there,
  * and keeps only a partial frame in the connection.
@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "loop.h"
@@ -33,7 +32,9 @@
 
 #define SCRATCH		(64 * 1024)
 #define PORT_MAX_LEN	5		/* msgpack uint32: 0xce + 4 bytes */
-#define IOV_MAX_SEND	64
+#define IN_HEAD		(8 * sizeof(iso_msg)) /* free room before c->in */
+#define OUT_FIRST	1024		/* a queue's first size */
+#define OUT_KEEP	(4 * SCRATCH)	/* a larger queue goes when empty */
 #define RETRY_FIRST_MS	1
 #define RETRY_MAX_MS	100
 #define RETRY_GIVE_UP_MS 5000
@@ -52,8 +53,10 @@ struct conn {
 	struct event		*wev;	/* writable again */
 	struct event		*retry;	/* connect again */
 	int			 retry_ms, waited_ms;
-	struct evbuffer		*out;
-	char			*in;	/* a partial frame */
+	char			*out;	/* queued frames: out[out_off..out_len) */
+	size_t			 out_off, out_len, out_cap;
+	char			*in;	/* a partial frame, IN_HEAD bytes into
+					   its malloc'd block */
 	size_t			 in_len, in_cap;
 	int			 dirty;
 	LIST_ENTRY(conn)	 link;
@@ -101,9 +104,9 @@ conn_free(struct conn *c)
 		event_free(c->wev);
 	if (c->retry != NULL)
 		event_free(c->retry);
-	if (c->out != NULL)
-		evbuffer_free(c->out);
-	free(c->in);
+	free(c->out);
+	if (c->in != NULL)
+		free(c->in - IN_HEAD);
 	loop_fd_close(c->fd);
 	free(c);
 }
@@ -122,13 +125,18 @@ conn_new(int fd)
 
 /* ---- receiving ---------------------------------------------------------- */
 
-/* Deliver one frame's payload: port number, then the message. */
+/*
+ * Deliver one frame's payload: port number, then the message. `whole`:
+ * the frame is all of c->in, so the message may take c->in's block for
+ * its own and point into it instead of copying large bytes values.
+ */
 static int
-conn_deliver(struct conn *c, const unsigned char *p, size_t n)
+conn_deliver(struct conn *c, const unsigned char *p, size_t n, int whole)
 {
 	uint32_t	 port;
 	size_t		 i, k;
 	iso_msg		*m;
+	int		 taken = 0;
 
 	if (p[0] <= 0x7f) {
 		port = p[0];
@@ -143,7 +151,16 @@ conn_deliver(struct conn *c, const unsigned char *p, size_t n)
 		goto bad;
 	if (n <= k)
 		goto bad;
-	if ((m = iso_msg_decode(p + k, n - k)) == NULL) {
+	if (whole)
+		m = wire_decode_in(c->in - IN_HEAD, IN_HEAD, p + k, n - k,
+		    &taken);
+	else
+		m = iso_msg_decode(p + k, n - k);
+	if (taken) {
+		c->in = NULL;
+		c->in_len = c->in_cap = 0;
+	}
+	if (m == NULL) {
 		conn_log("dropped a connection from pid %d: %s", (int)c->pid,
 		    iso_error());
 		return (-1);
@@ -180,52 +197,79 @@ conn_frames(struct conn *c, const char *buf, size_t len, size_t *need)
 			break;
 		}
 		if (conn_deliver(c, (const unsigned char *)buf + off +
-		    WIRE_HDR, flen) == -1)
+		    WIRE_HDR, flen, off == 0 && buf == c->in &&
+		    WIRE_HDR + flen == len && flen > SCRATCH) == -1)
 			return (-1);
 		off += WIRE_HDR + flen;
 	}
 	return ((ssize_t)off);
 }
 
+/* The spare buffer if it holds *cap bytes or more (*cap is set to its
+   size), or NULL. */
+static char *
+conn_spare_take(size_t *cap)
+{
+	char	*p = spare;
+
+	if (p == NULL || spare_cap < *cap)
+		return (NULL);
+	*cap = spare_cap;
+	spare = NULL;
+	spare_cap = 0;
+	return (p);
+}
+
+/* Keep p (cap bytes) as the spare if it is the largest, or free it. */
+static void
+conn_spare_give(char *p, size_t cap)
+{
+	if (spare_cap < cap) {
+		free(spare);
+		spare = p;
+		spare_cap = cap;
+	} else
+		free(p);
+}
+
 /*
  * Keep buf[0..len), the start of a frame of `need` bytes, in c->in. A
  * buffer larger than scratch is not freed when its frame is done but kept
- * as the process's one spare: large messages in a row would otherwise map
- * and fault in fresh pages for every frame.
+ * as the process's one spare (shared with the send queues): large
+ * messages in a row would otherwise map and fault in fresh pages for
+ * every frame. A large frame read whole may instead become its message's
+ * block (conn_deliver).
  */
 static int
 conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 {
 	char	*p;
+	size_t	 cap;
 
+	if (len == 0) {
+		c->in_len = 0;
+		if (c->in_cap > SCRATCH) {
+			conn_spare_give(c->in - IN_HEAD, IN_HEAD + c->in_cap);
+			c->in = NULL;
+			c->in_cap = 0;
+		}
+		return (0);
+	}
 	if (need < len)
 		need = len;
 	if (c->in_cap < need) {
-		if (spare != NULL && spare_cap >= need) {
-			p = spare;
-			need = spare_cap;
-			spare = NULL;
-			spare_cap = 0;
-		} else if ((p = malloc(need)) == NULL)
+		cap = IN_HEAD + need;
+		if ((p = conn_spare_take(&cap)) == NULL &&
+		    (p = malloc(cap)) == NULL)
 			return (-1);
-		if (len > 0)
-			memcpy(p, buf, len);
-		free(c->in);
-		c->in = p;
-		c->in_cap = need;
-	} else if (len > 0)
+		memcpy(p + IN_HEAD, buf, len);
+		if (c->in != NULL)
+			free(c->in - IN_HEAD);
+		c->in = p + IN_HEAD;
+		c->in_cap = cap - IN_HEAD;
+	} else
 		memmove(c->in, buf, len);
 	c->in_len = len;
-	if (len == 0 && c->in_cap > SCRATCH) {
-		if (spare_cap < c->in_cap) {
-			free(spare);
-			spare = c->in;
-			spare_cap = c->in_cap;
-		} else
-			free(c->in);
-		c->in = NULL;
-		c->in_cap = 0;
-	}
 	return (0);
 }
 
@@ -271,7 +315,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (loop_stopping())
 			return;
-		if (conn_keep(c, buf + used, len - (size_t)used, need) == -1) {
+		/* buf may be gone (a message took c->in) when all was used */
+		if (conn_keep(c, (size_t)used == len ? NULL : buf + used,
+		    len - (size_t)used, need) == -1) {
 			conn_log("dropped a connection from pid %d: out of "
 			    "memory", (int)c->pid);
 			conn_free(c);
@@ -476,26 +522,58 @@ fail:
 
 /* ---- sending ------------------------------------------------------------- */
 
+/* The bytes waiting in c's queue. */
+static size_t
+conn_queued(const struct conn *c)
+{
+	return (c->out_len - c->out_off);
+}
+
+/* Room for n more bytes at the end of c's queue, or NULL. */
+static char *
+conn_reserve(struct conn *c, size_t n)
+{
+	size_t	 q = conn_queued(c), cap;
+	char	*p;
+
+	if (c->out_cap - c->out_len < n) {
+		if (c->out_off > 0) {
+			memmove(c->out, c->out + c->out_off, q);
+			c->out_off = 0;
+			c->out_len = q;
+		}
+		if (c->out_cap - q < n) {
+			if (n > SIZE_MAX / 2 - q)
+				return (NULL);
+			cap = c->out_cap * 2 > q + n ? c->out_cap * 2 : q + n;
+			if (cap < OUT_FIRST)
+				cap = OUT_FIRST;
+			if (cap > OUT_KEEP && (p = conn_spare_take(&cap)) !=
+			    NULL) {
+				if (q > 0)
+					memcpy(p, c->out, q);
+				free(c->out);
+			} else if ((p = realloc(c->out, cap)) == NULL)
+				return (NULL);
+			c->out = p;
+			c->out_cap = cap;
+		}
+	}
+	return (c->out + c->out_len);
+}
+
 /* Write c's queue: 0, or -1 when the peer is gone: c is freed and what
    waited for it dropped, as Dart drops it. */
 static int
 conn_write(struct conn *c)
 {
-	struct evbuffer_iovec	vec[IOV_MAX_SEND];
-	struct msghdr		mh;
-	size_t			len;
-	ssize_t			r;
-	int			n;
+	ssize_t	r;
 
 	if (c->state != CONN_OPEN)
 		return (0);
-	while ((len = evbuffer_get_length(c->out)) > 0) {
-		n = evbuffer_peek(c->out, (ev_ssize_t)len, NULL, vec,
-		    IOV_MAX_SEND);
-		memset(&mh, 0, sizeof mh);
-		mh.msg_iov = (struct iovec *)vec;
-		mh.msg_iovlen = (size_t)(n < IOV_MAX_SEND ? n : IOV_MAX_SEND);
-		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (conn_queued(c) > 0) {
+		r = send(c->fd, c->out + c->out_off, conn_queued(c),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		conn_writes++;
 		if (r == -1) {
 			if (errno == EINTR)
@@ -507,7 +585,13 @@ conn_write(struct conn *c)
 			conn_free(c);
 			return (-1);
 		}
-		evbuffer_drain(c->out, (size_t)r);
+		c->out_off += (size_t)r;
+	}
+	c->out_off = c->out_len = 0;
+	if (c->out_cap > OUT_KEEP) {
+		conn_spare_give(c->out, c->out_cap);
+		c->out = NULL;
+		c->out_cap = 0;
 	}
 	return (0);
 }
@@ -540,8 +624,6 @@ static void	conn_retry_cb(evutil_socket_t, short, void *);
 static int
 conn_outbuf(struct conn *c)
 {
-	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
-		return (msg_fail(ENOMEM, "send: out of memory"));
 	if (c->wev == NULL && (c->wev = event_new(loop_base(), c->fd,
 	    EV_WRITE, conn_write_cb, c)) == NULL)
 		return (msg_fail(ENOMEM, "send: out of memory"));
@@ -596,7 +678,7 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 	c->waited_ms += c->retry_ms;
 	if (rc == -1 || c->waited_ms > RETRY_GIVE_UP_MS) {
 		conn_log("dropped %zu queued bytes for isolate %016llx: %s",
-		    evbuffer_get_length(c->out), (unsigned long long)c->peer,
+		    conn_queued(c), (unsigned long long)c->peer,
 		    rc == -1 ? iso_error() : "connect kept failing");
 		conn_free(c);
 		return;
@@ -637,8 +719,7 @@ conn_peer(uint64_t peer)
 		return (NULL);
 	}
 	c->peer = peer;
-	if ((c->out = evbuffer_new()) == NULL ||
-	    (c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_eof_cb,
+	if ((c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_eof_cb,
 	    c)) == NULL ||
 	    (c->wev = event_new(base, fd, EV_WRITE, conn_write_cb, c)) ==
 	    NULL ||
@@ -666,7 +747,7 @@ conn_peer(uint64_t peer)
 }
 
 /*
- * Call once what sending calls (evbuffer_*, sendmsg), to no effect: a
+ * Call once what sending calls (realloc, memmove, send), to no effect: a
  * spawner that has not sent to another isolate yet would otherwise leave
  * each new isolate to bind those symbols itself after fork (lazy binding
  * writes the GOT and ld.so's data: copy-on-write faults, every spawn).
@@ -674,19 +755,13 @@ conn_peer(uint64_t peer)
 void
 conn_prebind(void)
 {
-	struct evbuffer_iovec	 vec;
-	struct evbuffer		*b;
+	char	*p, c = 0;
 
-	if ((b = evbuffer_new()) != NULL) {
-		if (evbuffer_reserve_space(b, 1, &vec, 1) == 1) {
-			vec.iov_len = 1;
-			(void)evbuffer_commit_space(b, &vec, 1);
-		}
-		(void)evbuffer_peek(b, -1, NULL, &vec, 1);
-		evbuffer_drain(b, evbuffer_get_length(b));
-		evbuffer_free(b);
+	if ((p = realloc(NULL, 2)) != NULL) {
+		memmove(p, &c, 1);
+		free(p);
 	}
-	(void)sendmsg(-1, NULL, MSG_NOSIGNAL | MSG_DONTWAIT);	/* EBADF */
+	(void)send(-1, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);	/* EBADF */
 }
 
 /* The port number as a MessagePack uint, shortest form. */
@@ -708,7 +783,6 @@ conn_put_port(unsigned char *p, uint32_t port)
 int
 conn_send(iso_sendport to, const iso_msg *m)
 {
-	struct evbuffer_iovec	 vec;
 	struct conn		*c;
 	unsigned char		*p;
 	size_t			 bound, queued, k, n;
@@ -717,23 +791,20 @@ conn_send(iso_sendport to, const iso_msg *m)
 		return (-1);
 	if ((c = conn_peer(to.isolate)) == NULL || conn_outbuf(c) == -1)
 		return (-1);
-	queued = evbuffer_get_length(c->out);
+	queued = conn_queued(c);
 	if (queued > 0 && queued + bound > msg_limit_queue)
 		return (msg_fail(ENOBUFS, "send: %zu bytes already wait for "
 		    "isolate %016llx", queued, (unsigned long long)to.isolate));
-	if (evbuffer_reserve_space(c->out, (ev_ssize_t)(WIRE_HDR +
-	    PORT_MAX_LEN + bound), &vec, 1) != 1)
+	if ((p = (unsigned char *)conn_reserve(c, WIRE_HDR + PORT_MAX_LEN +
+	    bound)) == NULL)
 		return (msg_fail(ENOMEM, "send: out of memory"));
-	p = vec.iov_base;
 	k = conn_put_port(p + WIRE_HDR, to.port);
 	n = k + wire_encode_to(m, p + WIRE_HDR + k);
 	if (n > msg_limit_frame)
 		return (msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
 		    "frame limit of %zu", n, msg_limit_frame));
 	wire_frame_hdr(p, n);
-	vec.iov_len = WIRE_HDR + n;
-	if (evbuffer_commit_space(c->out, &vec, 1) == -1)
-		return (msg_fail(ENOMEM, "send: out of memory"));
+	c->out_len += WIRE_HDR + n;
 	if (loop_dispatching()) {
 		if (!c->dirty) {
 			c->dirty = 1;
@@ -779,15 +850,14 @@ conn_drain(int timeout_ms)
 		n = 0;
 		for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 			next = LIST_NEXT(c, link);
-			if (c->out == NULL || evbuffer_get_length(c->out) == 0)
+			if (conn_queued(c) == 0)
 				continue;
 			if (c->state == CONN_CONNECTING) {
 				if (conn_connect(c) != 0)
 					goto skip;
 				conn_opened(c);
 			}
-			if (conn_write(c) == -1 ||
-			    evbuffer_get_length(c->out) == 0)
+			if (conn_write(c) == -1 || conn_queued(c) == 0)
 				continue;
 		skip:
 			if (n < (int)(sizeof pfd / sizeof pfd[0])) {

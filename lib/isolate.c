@@ -451,7 +451,7 @@ isolate_kill_all(void)
 	iso_isolate	*iso, *next;
 
 	/* A plain fork() of the spawner ending: those are not its own. */
-	if (owner != getpid())
+	if (owner != loop_pid())
 		return;
 	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
 		next = LIST_NEXT(iso, link);
@@ -539,7 +539,7 @@ isolate_start(struct start *st, iso_isolate **out)
 		}
 		st->pairfd = sv[1];
 	}
-	parent = getpid();
+	parent = loop_pid();
 
 	fflush(NULL);
 	sigfillset(&all);

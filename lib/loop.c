@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,10 @@ static int			 term_pipe[2] = { -1, -1 };
 static struct event		*term_ev;
 static int			 atexit_done;
 static pid_t			 base_pid;	/* the process of `base` */
+static pid_t			 my_pid;	/* 0: not known (see loop_pid) */
+static uint64_t			 ids[16];	/* random ids, for loop_new_id */
+static size_t			 ids_left;
+static int			 atfork_done;
 static int			 forked;	/* 1 from loop_child until the
 						   base is made: one thread */
 static uint64_t			*fd_bits;	/* the library's descriptors */
@@ -223,7 +228,7 @@ loop_base(void)
 	}
 	event_config_free(cfg);
 	forked = 0;
-	base_pid = getpid();
+	base_pid = loop_pid();
 	if (!atexit_done) {
 		atexit(loop_atexit);
 		atexit_done = 1;
@@ -237,6 +242,35 @@ iso_event_base(void)
 	return (loop_base());
 }
 
+/* In the child of any fork: what loop_pid and loop_new_id keep is the
+   parent's. */
+static void
+loop_forked(void)
+{
+	my_pid = 0;
+	ids_left = 0;
+}
+
+static void
+loop_atfork(void)
+{
+	if (!atfork_done) {
+		atfork_done = 1;
+		(void)pthread_atfork(NULL, NULL, loop_forked);
+	}
+}
+
+pid_t
+loop_pid(void)
+{
+	if (my_pid == 0) {
+		loop_atfork();
+		my_pid = getpid();
+	}
+	return (my_pid);
+}
+
+/* A random id, never 0; one getrandom call for 16 of them. */
 uint64_t
 loop_new_id(void)
 {
@@ -244,7 +278,16 @@ loop_new_id(void)
 	uint64_t	id = 0;
 
 	while (id == 0) {
-		if (getrandom(&id, sizeof id, GRND_NONBLOCK) != sizeof id)
+		if (ids_left == 0) {
+			loop_atfork();
+			if (getrandom(ids, sizeof ids, GRND_NONBLOCK) ==
+			    sizeof ids)
+				ids_left = sizeof ids / sizeof ids[0];
+		}
+		if (ids_left > 0) {
+			id = ids[--ids_left];
+			ids[ids_left] = 0;
+		} else
 			id = ((uint64_t)time(NULL) << 32 ^ (uint64_t)getpid() <<
 			    16 ^ (uint64_t)clock()) * 0x9e3779b97f4a7c15ULL +
 			    ++counter;
@@ -507,7 +550,7 @@ loop_exit(int status)
 static void
 loop_atexit(void)
 {
-	if (base == NULL || getpid() != base_pid)
+	if (base == NULL || loop_pid() != base_pid)
 		return;
 	conn_drain(LOOP_EXIT_FLUSH_MS);
 	isolate_kill_all();

@@ -9,6 +9,8 @@
 #ifndef ISO_LIB_LOOP_H
 #define ISO_LIB_LOOP_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +26,8 @@ struct event_base *loop_base(void);
 uint64_t	 loop_self(void);
 /* A fresh random id, never 0. */
 uint64_t	 loop_new_id(void);
+/* getpid(), asked once a process (forgotten in the child of a fork). */
+pid_t	 loop_pid(void);
 
 /* What keeps iso_run going: open ports and pending timers. */
 void		 loop_hold(void);

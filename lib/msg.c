@@ -3,11 +3,99 @@
  * growing a root with append/put. The layout is in msg.h.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "msg.h"
+
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#else
+#define RUNNING_ON_VALGRIND			0
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n)	((void)0)
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n)	((void)0)
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n)		((void)0)
+#define ASAN_UNPOISON_MEMORY_REGION(p, n)	((void)0)
+#endif
+
+/*
+ * One spare block, kept by iso_msg_free for the next message: a stream of
+ * messages of one size (pack, send, free; decode, deliver, free) reuses
+ * one block instead of a malloc and a free each. Blocks up to
+ * MSG_SPARE_MAX usable bytes; the spare's first word holds its size.
+ * Atomic so that threads may share it. A spare is hidden from ASan and
+ * memcheck, so a use after iso_msg_free is still reported.
+ */
+#define MSG_SPARE_MAX	1024
+
+static void	*msg_spare;
+static int	 msg_grind = -1;	/* under valgrind; -1: not known yet */
+
+/* Hide the spare p of n bytes but its first word, or show it again. */
+static void
+msg_spare_hide(void *p, size_t n, int hide)
+{
+	if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED) == -1)
+		__atomic_store_n(&msg_grind, RUNNING_ON_VALGRIND ? 1 : 0,
+		    __ATOMIC_RELAXED);
+	if (hide) {
+		ASAN_POISON_MEMORY_REGION((char *)p + sizeof n,
+		    n - sizeof n);
+		if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED))
+			(void)VALGRIND_MAKE_MEM_NOACCESS((char *)p + sizeof n,
+			    n - sizeof n);
+	} else {
+		ASAN_UNPOISON_MEMORY_REGION(p, n);
+		if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED))
+			(void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+	}
+}
+
+static void *
+msg_block_alloc(size_t n)
+{
+	void	*p;
+	size_t	 cap;
+
+	if (n <= MSG_SPARE_MAX &&
+	    __atomic_load_n(&msg_spare, __ATOMIC_RELAXED) != NULL &&
+	    (p = __atomic_exchange_n(&msg_spare, NULL, __ATOMIC_ACQUIRE)) !=
+	    NULL) {
+		memcpy(&cap, p, sizeof cap);
+		msg_spare_hide(p, cap, 0);
+		if (cap >= n)
+			return (p);
+		free(p);
+	}
+	return (malloc(n));
+}
+
+static void
+msg_block_free(void *p)
+{
+	void	*none = NULL;
+	size_t	 cap;
+
+	if (p == NULL)
+		return;
+	cap = malloc_usable_size(p);
+	if (cap <= MSG_SPARE_MAX && cap >= sizeof cap &&
+	    __atomic_load_n(&msg_spare, __ATOMIC_RELAXED) == NULL) {
+		memcpy(p, &cap, sizeof cap);
+		msg_spare_hide(p, cap, 1);
+		if (__atomic_compare_exchange_n(&msg_spare, &none, p, 0,
+		    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			return;
+		msg_spare_hide(p, cap, 0);
+	}
+	free(p);
+}
 
 iso_msg *
 msg_block_new(const struct msg_size *sz, struct msg_block *b)
@@ -25,7 +113,7 @@ msg_block_new(const struct msg_size *sz, struct msg_block *b)
 		msg_fail(EMSGSIZE, "message: too large");
 		return (NULL);
 	}
-	if ((root = malloc(nodes + sz->bytes)) == NULL) {
+	if ((root = msg_block_alloc(nodes + sz->bytes)) == NULL) {
 		msg_fail(ENOMEM, "message: out of memory");
 		return (NULL);
 	}
@@ -148,7 +236,7 @@ msg_release(iso_msg *n)
 		free(n->v.items);
 	}
 	if (n->own != NULL)
-		free(n->own);
+		msg_block_free(n->own);
 }
 
 void
@@ -159,7 +247,7 @@ iso_msg_free(iso_msg *m)
 	if (m == NULL)
 		return;
 	msg_release(m);
-	free(m);
+	msg_block_free(m);
 	errno = saved;
 }
 

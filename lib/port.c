@@ -163,7 +163,7 @@ iso_port_new(void)
 	STAILQ_INIT(&p->queue);
 	p->num = ++next_port;
 	p->isolate = loop_self();
-	p->pid = (uint32_t)getpid();
+	p->pid = (uint32_t)loop_pid();
 	if (table_put(&ports, p->num, p) == -1) {
 		free(p);
 		msg_fail(ENOMEM, "port: out of memory");

@@ -664,6 +664,9 @@ sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 	char		 hex[17], parent[17], entry[256];
 	Dl_info		 dli;
 
+	/* No supervisor a moment ago: nothing to name, pack or encode. */
+	if (note_fd == -1 && time(NULL) < note_retry)
+		return;
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
 	if (prog != NULL)

@@ -21,6 +21,7 @@ struct wire_in {
 	const uint8_t	*p;
 	const uint8_t	*end;
 	struct msg_size	 sz;
+	size_t		 strs;	/* strings among the values */
 };
 
 /* An n-byte big-endian field, n being 1, 2, 4 or 8. */
@@ -84,6 +85,7 @@ wire_check_data(struct wire_in *in, const uint8_t *at, uint64_t n, int str)
 		return (wire_bad(in, at, "string is not valid UTF-8"));
 	in->p += n;
 	in->sz.bytes += n + (str != 0);
+	in->strs += str != 0;
 	return (0);
 }
 
@@ -165,7 +167,7 @@ wire_check(struct wire_in *in, size_t depth)
  * was checked, and the block was sized by the same walk.
  */
 static const uint8_t *
-wire_fill(iso_msg *dst, const uint8_t *p, struct msg_block *b)
+wire_fill_at(iso_msg *dst, const uint8_t *p, struct msg_block *b, int at)
 {
 	iso_msg		*items;
 	uint64_t	 n;
@@ -252,7 +254,7 @@ wire_fill(iso_msg *dst, const uint8_t *p, struct msg_block *b)
 		p += i;
 		dst->type = ISO_BYTES;
 		dst->len = (uint32_t)n;
-		dst->v.s = msg_block_data(b, p, n, 0);
+		dst->v.s = at ? (const char *)p : msg_block_data(b, p, n, 0);
 		return (p + n);
 	case 0xdc: case 0xdd:
 		i = (size_t)2 << (c - 0xdc);
@@ -285,7 +287,7 @@ list:
 	dst->len = (uint32_t)n;
 	dst->v.items = items = msg_block_nodes(b, n);
 	for (i = 0; i < n; i++)
-		p = wire_fill(&items[i], p, b);
+		p = wire_fill_at(&items[i], p, b, at);
 	return (p);
 map:
 	dst->type = ISO_MAP;
@@ -293,8 +295,142 @@ map:
 	n *= 2;
 	dst->v.items = items = msg_block_nodes(b, n);
 	for (i = 0; i < n; i++)
-		p = wire_fill(&items[i], p, b);
+		p = wire_fill_at(&items[i], p, b, at);
 	return (p);
+}
+
+static inline const uint8_t *
+wire_fill(iso_msg *dst, const uint8_t *p, struct msg_block *b)
+{
+	return (wire_fill_at(dst, p, b, 0));
+}
+
+/* 1 if p[0..n) is valid UTF-8: ASCII inline, the rest by msg_utf8_valid. */
+static inline int
+wire_utf8(const uint8_t *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] & 0x80)
+			return (msg_utf8_valid((const char *)p, n));
+	return (1);
+}
+
+/*
+ * The common case, a map or list of scalars and fixstrs ({"msg": n}):
+ * checked and filled in two flat loops, without the general walk's
+ * recursion. Returns 0 when the value is anything else, or is not valid,
+ * or meets a limit: the general walk then decides and words the error.
+ * Otherwise 1, with *out the message (NULL when out of memory).
+ */
+static int
+wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
+{
+	const uint8_t		*q, *end = p + len;
+	struct msg_size		 sz;
+	struct msg_block	 b;
+	iso_msg			*root, *it;
+	size_t			 n, i, k;
+	uint8_t			 c = p[0];
+
+	if (c >= 0x80 && c <= 0x8f)
+		n = 2 * (size_t)(c & 0x0f);
+	else if (c >= 0x90 && c <= 0x9f)
+		n = c & 0x0f;
+	else
+		return (0);
+	if (msg_limit_depth < 1 || 1 + n > msg_limit_nodes)
+		return (0);
+	sz.nodes = 1 + n;
+	sz.bytes = 0;
+	for (q = p + 1, i = 0; i < n; i++) {
+		if (q == end)
+			return (0);
+		c = *q++;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 ||
+		    c == 0xc3)
+			continue;
+		if (c >= 0xa0 && c <= 0xbf) {
+			k = c & 0x1f;
+			if ((size_t)(end - q) < k || !wire_utf8(q, k))
+				return (0);
+			q += k;
+			sz.bytes += k + 1;
+			continue;
+		}
+		switch (c) {
+		case 0xcc: case 0xd0:
+			k = 1;
+			break;
+		case 0xcd: case 0xd1:
+			k = 2;
+			break;
+		case 0xce: case 0xd2: case 0xca:
+			k = 4;
+			break;
+		case 0xcf: case 0xd3: case 0xcb:
+			k = 8;
+			break;
+		default:
+			return (0);
+		}
+		if ((size_t)(end - q) < k)
+			return (0);
+		q += k;
+	}
+	if (q != end)
+		return (0);
+	if ((*out = root = msg_block_new(&sz, &b)) == NULL)
+		return (1);
+	root->type = p[0] <= 0x8f ? ISO_MAP : ISO_LIST;
+	root->flags = 0;
+	root->len = (uint32_t)(p[0] & 0x0f);
+	root->own = NULL;
+	root->v.items = it = msg_block_nodes(&b, n);
+	for (q = p + 1; it < root->v.items + n; it++) {
+		c = *q;
+		if (c <= 0x7f) {
+			it->type = ISO_INT;
+			it->flags = 0;
+			it->len = 0;
+			it->own = NULL;
+			it->v.i = c;
+			q++;
+		} else if (c >= 0xa0 && c <= 0xbf) {
+			k = c & 0x1f;
+			it->type = ISO_STR;
+			it->flags = 0;
+			it->len = (uint32_t)k;
+			it->own = NULL;
+			it->v.s = msg_block_reserve(&b, k + 1);
+			memcpy(b.data - k - 1, q + 1, k);
+			b.data[-1] = '\0';
+			q += 1 + k;
+		} else
+			q = wire_fill(it, q, &b);
+	}
+	return (1);
+}
+
+/* Check buf[0..len) as one message: 0 with in filled, or -1. */
+static int
+wire_check_all(struct wire_in *in, const void *buf, size_t len)
+{
+	if (buf == NULL || len == 0)
+		return (msg_fail(EBADMSG, "frame: empty"));
+	if (len > msg_limit_frame)
+		return (msg_fail(EMSGSIZE, "frame: %zu bytes, more than the "
+		    "limit of %zu", len, msg_limit_frame));
+	in->start = in->p = buf;
+	in->end = in->start + len;
+	in->sz.nodes = in->sz.bytes = 0;
+	in->strs = 0;
+	if (wire_check(in, 0) == -1)
+		return (-1);
+	if (in->p != in->end)
+		return (wire_bad(in, in->p, "bytes after the value"));
+	return (0);
 }
 
 iso_msg *
@@ -304,26 +440,37 @@ iso_msg_decode(const void *buf, size_t len)
 	struct msg_block	 b;
 	iso_msg			*root;
 
-	if (buf == NULL || len == 0) {
-		msg_fail(EBADMSG, "frame: empty");
+	if (buf != NULL && len > 0 && len <= msg_limit_frame &&
+	    wire_decode_flat(buf, len, &root))
+		return (root);
+	if (wire_check_all(&in, buf, len) == -1)
 		return (NULL);
-	}
-	if (len > msg_limit_frame) {
-		msg_fail(EMSGSIZE, "frame: %zu bytes, more than the limit of "
-		    "%zu", len, msg_limit_frame);
-		return (NULL);
-	}
-	in.start = in.p = buf;
-	in.end = in.start + len;
-	in.sz.nodes = in.sz.bytes = 0;
-	if (wire_check(&in, 0) == -1)
-		return (NULL);
-	if (in.p != in.end) {
-		wire_bad(&in, in.p, "bytes after the value");
-		return (NULL);
-	}
 	if ((root = msg_block_new(&in.sz, &b)) != NULL)
 		wire_fill(root, buf, &b);
+	return (root);
+}
+
+iso_msg *
+wire_decode_in(void *block, size_t head, const void *buf, size_t len,
+    int *taken)
+{
+	struct wire_in		 in;
+	struct msg_block	 b;
+	iso_msg			*root;
+
+	*taken = 0;
+	if (wire_check_all(&in, buf, len) == -1)
+		return (NULL);
+	if (in.strs > 0 || in.sz.nodes > head / sizeof *root) {
+		if ((root = msg_block_new(&in.sz, &b)) != NULL)
+			wire_fill(root, buf, &b);
+		return (root);
+	}
+	root = block;
+	b.node = root + 1;
+	b.data = NULL;		/* no strings: nothing is copied */
+	wire_fill_at(root, buf, &b, 1);
+	*taken = 1;
 	return (root);
 }
 

@@ -20,6 +20,16 @@ int	 wire_bound(const iso_msg *m, size_t *bound);
    bytes written. */
 size_t	 wire_encode_to(const iso_msg *m, void *dst);
 
+/*
+ * Decode buf[0..len), which lies inside `block` (malloc'd) after `head`
+ * free bytes at its start: when the message has no strings and its nodes
+ * fit in the head, they are placed there and its bytes values point into
+ * buf; the message then owns block (*taken is set: iso_msg_free frees
+ * it). Otherwise as iso_msg_decode, and block stays the caller's.
+ */
+iso_msg	*wire_decode_in(void *block, size_t head, const void *buf,
+	    size_t len, int *taken);
+
 /* Payload length from a frame header; -1 with EMSGSIZE (over the limit)
    or EBADMSG (zero). */
 int	 wire_frame_len(const void *hdr, size_t *len);

@@ -388,6 +388,181 @@ START_TEST(large_frames_in_a_row)
 }
 END_TEST
 
+/* Large frames of other shapes: bytes values the receiver leaves in the
+   frame it read (root, in a list) and those it copies (beside a string,
+   among many values), queued before a listener takes them. */
+#define SHAPES	5
+
+static iso_msg *
+shape(int k)
+{
+	static char	 d[150000];
+	size_t		 i;
+
+	for (i = 0; i < sizeof d; i++)
+		d[i] = (char)(i * 13 + (size_t)k);
+	switch (k) {
+	case 0:
+		return (iso_msg_pack("y#", d, (size_t)150000));
+	case 1:
+		return (iso_msg_pack("[y# i y#]", d, (size_t)120000, 5,
+		    d + 7, (size_t)80000));
+	case 2:
+		return (iso_msg_pack("{s:y#}", "k", d, (size_t)90000));
+	case 3:
+		return (iso_msg_pack("[y#y#y#y#y#y#y#y#y#y#]", d,
+		    (size_t)10000, d + 1, (size_t)10000, d + 2, (size_t)10000,
+		    d + 3, (size_t)10000, d + 4, (size_t)10000, d + 5,
+		    (size_t)10000, d + 6, (size_t)10000, d + 7, (size_t)10000,
+		    d + 8, (size_t)10000, d + 9, (size_t)10000));
+	}
+	return (iso_msg_pack("y#", d, (size_t)70000));
+}
+
+static void
+shapes_entry(const iso_msg *arg)
+{
+	iso_sendport	 back;
+	iso_msg		*m;
+	int		 k;
+
+	iso_msg_unpack(arg, "P", &back);
+	for (k = 0; k < SHAPES; k++) {
+		m = shape(k);
+		iso_send(back, m);
+		iso_msg_free(m);
+	}
+}
+
+struct shapes {
+	iso_port	*p;
+	int		 n;
+	int		 bad;
+};
+
+static void
+shapes_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct shapes	*s = arg;
+	iso_msg		*want = shape(s->n);
+
+	if (!iso_msg_equal(m, want))
+		s->bad++;
+	iso_msg_free(want);
+	if (++s->n == SHAPES)
+		iso_port_close(p);
+}
+
+static void
+shapes_listen_cb(void *arg)
+{
+	struct shapes	*s = arg;
+
+	ck_assert_int_eq(iso_port_listen(s->p, shapes_cb, s), 0);
+}
+
+START_TEST(large_frames_of_every_shape)
+{
+	struct shapes	 s = { iso_port_new(), 0, 0 };
+	iso_msg		*arg = iso_msg_pack("P", iso_port_sendport(s.p));
+
+	ck_assert_int_eq(iso_spawn(shapes_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	ck_assert_ptr_nonnull(iso_timer_after(300, shapes_listen_cb, &s));
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(s.n, SHAPES);
+	ck_assert_int_eq(s.bad, 0);
+}
+END_TEST
+
+/* Isolates spawned by an isolate and by its spawner after it get ids of
+   their own (the spawner draws them in batches: a child must not draw
+   from its copy of the batch). */
+static void
+id_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	iso_port	*p = iso_port_new();
+	iso_isolate	*iso;
+	iso_msg		*m;
+	int		 nested = 0;
+
+	iso_msg_unpack(arg, "[P b]", &to, &nested);
+	m = iso_msg_pack("U", iso_port_sendport(p).isolate);
+	iso_send(to, m);
+	iso_msg_free(m);
+	if (nested) {
+		/* wait for it to end: our end would take it with us */
+		m = iso_msg_pack("[P b]", to, 0);
+		if (iso_spawn(id_entry, m, &iso) == 0 &&
+		    iso_on_exit(iso, iso_port_sendport(p), NULL) == 0) {
+			iso_msg_free(m);
+			m = NULL;
+			if (iso_port_first(p, &m, 5000) == 0)
+				p = NULL;
+			iso_isolate_free(iso);
+		}
+		iso_msg_free(m);
+	}
+	iso_port_close(p);
+}
+
+struct ids {
+	uint64_t	id[3];
+	int		n;
+};
+
+static void
+id_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct ids	*ids = arg;
+
+	ck_assert_int_eq(iso_msg_uint(m, &ids->id[ids->n]), 0);
+	if (++ids->n == 3)
+		iso_port_close(p);
+}
+
+START_TEST(spawned_ids_differ)
+{
+	struct ids	 ids = { { 0, 0, 0 }, 0 };
+	iso_port	*p = iso_port_new();
+	iso_msg		*arg;
+
+	arg = iso_msg_pack("[P b]", iso_port_sendport(p), 1);
+	ck_assert_int_eq(iso_spawn(id_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	usleep(100 * 1000);	/* its own spawn first, then ours */
+	arg = iso_msg_pack("[P b]", iso_port_sendport(p), 0);
+	ck_assert_int_eq(iso_spawn(id_entry, arg, NULL), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_port_listen(p, id_cb, &ids), 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(ids.n, 3);
+	ck_assert(ids.id[0] != ids.id[1] && ids.id[1] != ids.id[2] &&
+	    ids.id[0] != ids.id[2]);
+}
+END_TEST
+
+/* A port made in a plain fork() of the program names that process. */
+START_TEST(plain_fork_port_pid)
+{
+	iso_port	*p = iso_port_new(), *q;
+	pid_t		 pid;
+	int		 status;
+
+	ck_assert_uint_eq(iso_port_sendport(p).pid, (uint32_t)getpid());
+	if ((pid = fork()) == 0) {
+		q = iso_port_new();
+		_exit(q != NULL &&
+		    iso_port_sendport(q).pid == (uint32_t)getpid() ? 0 : 1);
+	}
+	ck_assert_int_ne(pid, -1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	iso_port_close(p);
+}
+END_TEST
+
 /* An isolate that sends its port and then never reads. */
 static void
 deaf_entry(const iso_msg *arg)
@@ -856,6 +1031,9 @@ port_suite(void)
 	tcase_add_test(tc, dead_isolate_refuses);
 	tcase_add_test(tc, full_queue);
 	tcase_add_test(tc, large_frames_in_a_row);
+	tcase_add_test(tc, large_frames_of_every_shape);
+	tcase_add_test(tc, spawned_ids_differ);
+	tcase_add_test(tc, plain_fork_port_pid);
 	tcase_add_test(tc, sends_of_a_callback_are_one_write);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);

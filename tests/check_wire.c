@@ -252,6 +252,77 @@ static const struct hostile {
 #undef H
 };
 
+/* Flat maps and lists ({"msg": n}) take a shortcut through the decoder:
+   every scalar encoding in one, and every way one can be wrong, decode
+   as through the general walk (same values, same errors). */
+START_TEST(flat_values)
+{
+	static const struct {
+		const char	*bytes;
+		size_t		 len;
+		int		 err;		/* 0: accepted */
+	} cases[] = {
+#define C(lit, err)	{ lit, sizeof(lit) - 1, err }
+		C("\x81\xa3msg\x05", 0),
+		C("\x81\xa3m\xc3\xa9\xe0", 0),	/* "mé": -32 */
+		C("\x9f\x00\x7f\xe0\xff\xc0\xc2\xc3\xcc\xff\xcd\xff\xff"
+		    "\xd0\x80\xd1\x80\x00\xa0\xa1" "a\xca\x3f\x80\x00\x00"
+		    "\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00", 0),
+		C("\x92\xce\xff\xff\xff\xff\xcf\xff\xff\xff\xff\xff\xff\xff"
+		    "\xff", 0),
+		C("\x92\xd2\x80\x00\x00\x00\xd3\x80\x00\x00\x00\x00\x00\x00"
+		    "\x00", 0),
+		C("\x80", 0),
+		C("\x90", 0),
+		C("\x81\xa3m\xff\x05", EBADMSG),	/* not UTF-8 */
+		C("\x81\xa3m\xc3\x05", EBADMSG),	/* cut UTF-8 */
+		C("\x81\xa3ms", EBADMSG),		/* string cut */
+		C("\x81\xa3msg", EBADMSG),		/* value missing */
+		C("\x91\xcd\x01", EBADMSG),		/* uint16 cut */
+		C("\x91\xcb\x00\x00", EBADMSG),	/* double cut */
+		C("\x91\x01\x02", EBADMSG),		/* bytes after */
+		C("\x91\xc1", EBADMSG),		/* reserved */
+		C("\x92\x91\x01\xc4\x01x", 0),	/* not flat: general */
+#undef C
+	};
+	iso_msg	*m, *again;
+	void	*buf;
+	size_t	 i, len;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		errno = 0;
+		if (cases[i].err == 0)
+			ck_assert_msg(oracle_decode(cases[i].bytes,
+			    cases[i].len, NULL), "case %zu: not as msgpack-c",
+			    i);
+		m = dec(cases[i].bytes, cases[i].len);
+		if (cases[i].err != 0) {
+			ck_assert_msg(m == NULL, "case %zu accepted", i);
+			ck_assert_int_eq(errno, cases[i].err);
+			ck_assert_msg(strncmp(iso_error(), "frame: ", 7) == 0,
+			    "case %zu: %s", i, iso_error());
+			continue;
+		}
+		ck_assert_msg(m != NULL, "case %zu: %s", i, iso_error());
+		ck_assert_int_eq(iso_msg_encode(m, &buf, &len), 0);
+		again = iso_msg_decode(buf, len);
+		ck_assert(iso_msg_equal(m, again));
+		free(buf);
+		iso_msg_free(again);
+		iso_msg_free(m);
+	}
+	/* the limits hold on the shortcut too */
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 2), 0);
+	ck_assert_ptr_null(DEC("\x81\xa3msg\x05"));
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_NODES, 8u << 20), 0);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, 4), 0);
+	ck_assert_ptr_null(DEC("\x81\xa3msg\x05"));
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, 256u << 20), 0);
+}
+END_TEST
+
 START_TEST(hostile_bytes)
 {
 	const struct hostile	*h = &hostile[_i];
@@ -741,6 +812,7 @@ wire_suite(void)
 	tcase_add_loop_test(tc, hostile_bytes, 0,
 	    sizeof hostile / sizeof hostile[0]);
 	tcase_add_test(tc, every_truncation);
+	tcase_add_test(tc, flat_values);
 	tcase_add_test(tc, random_mutations);
 	tcase_add_test(tc, random_trees_vs_msgpack_c);
 	tcase_add_test(tc, limits);
