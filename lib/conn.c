@@ -77,6 +77,7 @@ static int			 spawner_fd = -1; /* our end of the pair to
 						   our spawner, until used */
 static uint64_t			 spawner_id;
 
+static void	conn_log(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 conn_log(const char *fmt, ...)
