@@ -19,8 +19,6 @@
 #include "proc.h"
 #include "supproto.h"
 
-/* ---- the link to a --lines command's shepherd ----------------------------- */
-
 #define LINK_OUT_MAX	(64 * 1024)	/* bytes of input queued to it */
 
 void
