@@ -41,7 +41,9 @@
 
 enum conn_state {
 	CONN_CONNECTING,		/* backlog was full: retrying */
-	CONN_OPEN
+	CONN_OPEN,
+	CONN_DEAD			/* a pair whose peer is gone: reading
+					   what it sent first, until EOF */
 };
 
 struct conn {
@@ -59,6 +61,7 @@ struct conn {
 					   its malloc'd block */
 	size_t			 in_len, in_cap;
 	int			 dirty;
+	int			 pair;	/* one end of a socketpair: both ways */
 	LIST_ENTRY(conn)	 link;
 	TAILQ_ENTRY(conn)	 dirty_link;
 };
@@ -330,6 +333,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void	conn_accept_cb(evutil_socket_t, short, void *);
+static size_t	conn_queued(const struct conn *);
 
 /*
  * A connection to `peer` on `fd`, one end of a socketpair made when one
@@ -349,6 +353,7 @@ conn_pair_new(int fd, uint64_t peer)
 		return (NULL);
 	}
 	c->state = CONN_OPEN;
+	c->pair = 1;
 	if ((c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c)) == NULL || table_put(&peers, peer, c) == -1) {
 		conn_free(c);
@@ -380,6 +385,26 @@ conn_unpair(uint64_t peer)
 	struct conn	*c;
 
 	if ((c = table_get(&peers, peer)) != NULL)
+		conn_free(c);
+}
+
+void
+conn_pair_reaped(uint64_t peer)
+{
+	struct conn	*c;
+	char		 b;
+	ssize_t		 n;
+
+	/* A program that never runs the loop would keep one descriptor a
+	   spawn. With nothing unread and nothing to write, there is nothing
+	   to lose: free it now. */
+	if ((c = table_get(&peers, peer)) == NULL || !c->pair ||
+	    conn_queued(c) > 0)
+		return;
+	do
+		n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == 0)
 		conn_free(c);
 }
 
@@ -563,8 +588,9 @@ conn_reserve(struct conn *c, size_t n)
 	return (c->out + c->out_len);
 }
 
-/* Write c's queue: 0, or -1 when the peer is gone: c is freed and what
-   waited for it dropped, as Dart drops it. */
+/* Write c's queue: 0, or -1 when the peer is gone: what waited for it is
+   dropped, as Dart drops it, and c freed (a pair: no longer a peer, and
+   freed once what the peer sent before it went is read). */
 static int
 conn_write(struct conn *c)
 {
@@ -582,6 +608,17 @@ conn_write(struct conn *c)
 			if (errno == EAGAIN) {
 				event_add(c->wev, NULL);
 				return (0);
+			}
+			if (c->pair) {
+				/* The peer may have written before it went:
+				   conn_read_cb takes that, and frees c at EOF. */
+				table_del(&peers, c->peer);
+				c->peer = 0;
+				c->out_off = c->out_len = 0;
+				c->state = CONN_DEAD;
+				if (c->wev != NULL)
+					event_del(c->wev);
+				return (-1);
 			}
 			conn_free(c);
 			return (-1);

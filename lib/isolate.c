@@ -291,6 +291,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	iso->code = code;
 	iso->status = status;
 	sup_note_exited(iso->id, code, status);
+	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
 	if (rtdir_sock_path(iso->id, path, sizeof path) == 0)
 		(void)unlink(path);

@@ -97,6 +97,12 @@ int		 conn_listen(void);
  */
 int		 conn_pair(int fd, uint64_t peer);
 void		 conn_unpair(uint64_t peer);
+/* peer, spawned on a pair, was reaped: free the pair now if nothing is
+   left on it either way (the loop may never run to see its end). */
+void		 conn_pair_reaped(uint64_t peer);
+/* peer, spawned on a pair, was reaped: free the pair now if nothing is
+   left on it either way (the loop may never run to see its end). */
+void		 conn_pair_reaped(uint64_t peer);
 void		 conn_spawner(int fd, uint64_t peer);
 /* Before the first spawn: bind what a new isolate's sends call. */
 void		 conn_prebind(void);

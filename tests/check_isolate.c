@@ -1173,6 +1173,72 @@ relay_entry(const iso_msg *arg)
 	send_to(echo, iso_msg_pack("s", "second-hand"));
 }
 
+/* The child: send a port of its own on p1, wait for "go", answer on p2
+   and end (its last message flushed at exit). */
+static void
+last_word_entry(const iso_msg *arg)
+{
+	iso_sendport	 p1, p2;
+	iso_port	*q = iso_port_new();
+	iso_msg		*m;
+
+	if (q == NULL || iso_msg_unpack(arg, "[P P]", &p1, &p2) == -1)
+		return;
+	send_to(p1, iso_msg_pack("P", iso_port_sendport(q)));
+	if (iso_port_first(q, &m, 5000) == 0)
+		iso_msg_free(m);
+	send_to(p2, iso_msg_pack("s", "result"));
+}
+
+START_TEST(a_failed_send_loses_nothing_the_child_sent)
+{
+	iso_port	*p1 = iso_port_new(), *p2 = iso_port_new();
+	iso_msg		*m;
+	iso_sendport	 q;
+	iso_isolate	*iso;
+
+	m = iso_msg_pack("[P P]", iso_port_sendport(p1), iso_port_sendport(p2));
+	ck_assert_int_eq(iso_spawn(last_word_entry, m, &iso), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_port_first(p1, &m, 5000), 0);
+	ck_assert_int_eq(iso_msg_sendport(m, &q), 0);
+	iso_msg_free(m);
+	send_to(q, iso_msg_pack("s", "go"));
+	/* It answers and ends; the loop does not run meanwhile. */
+	ck_assert(tu_gone_within(iso_pid(iso), 5000) || !tu_alive(iso_pid(iso)));
+	tu_sleep_ms(100);
+	/* Writing to it fails on the pair that also holds its answer... */
+	m = iso_msg_pack("s", "late");
+	ck_assert_int_eq(iso_send(q, m), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	iso_msg_free(m);
+	/* ...which still arrives. */
+	ck_assert_int_eq(iso_port_first(p2, &m, 5000), 0);
+	ck_assert_str_eq(iso_msg_str(m, NULL), "result");
+	iso_msg_free(m);
+	iso_isolate_free(iso);
+}
+END_TEST
+
+START_TEST(spawns_without_a_loop_keep_no_descriptor)
+{
+	iso_isolate	*iso;
+	int		 i, before;
+
+	begin();
+	before = tu_fd_count();
+	/* Never running the loop: each pair must go with its isolate. */
+	for (i = 0; i < 50; i++) {
+		ck_assert_int_eq(iso_spawn(return_entry, NULL, &iso), 0);
+		ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE) == 0 ||
+		    errno == ESRCH, 1);
+		iso_isolate_free(iso);
+	}
+	ck_assert_int_le(tu_fd_count(), before + 1);
+	end();
+}
+END_TEST
+
 START_TEST(third_isolate_sends_to_port_got_second_hand)
 {
 	struct coll	 c;
@@ -1650,6 +1716,8 @@ isolate_suite(void)
 	/* last: when it fails, the program's socket is gone for good */
 	tcase_add_test(tc, plain_fork_exit_leaves_isolates_alone);
 	tcase_add_test(tc, third_isolate_sends_to_port_got_second_hand);
+	tcase_add_test(tc, a_failed_send_loses_nothing_the_child_sent);
+	tcase_add_test(tc, spawns_without_a_loop_keep_no_descriptor);
 	tcase_add_test(tc, spawners_ports_and_timers_are_not_ours);
 	suite_add_tcase(s, tc);
 	return (s);
