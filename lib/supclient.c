@@ -82,9 +82,9 @@ sup_path(const char *leaf, char *buf, size_t len)
 }
 
 /* A connected socket, or -1 with connect's errno (ENOENT, ECONNREFUSED
-   when none runs). */
+   when none runs; EAGAIN when nonblock and its backlog is full). */
 static int
-sup_connect(void)
+sup_connect_flags(int nonblock)
 {
 	struct sockaddr_un	sun;
 	int			fd, r, saved;
@@ -93,7 +93,8 @@ sup_connect(void)
 	sun.sun_family = AF_UNIX;
 	if (sup_path(SUP_SOCKET, sun.sun_path, sizeof sun.sun_path) == -1)
 		return (-1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    (nonblock ? SOCK_NONBLOCK : 0), 0)) == -1)
 		return (-1);
 	do
 		r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
@@ -107,6 +108,12 @@ sup_connect(void)
 	return (fd);
 }
 
+static int
+sup_connect(void)
+{
+	return (sup_connect_flags(0));
+}
+
 /*
  * Start isolated, detached (its own session, not our child once the
  * middle process has exited), and wait for the line it writes on fd 3
@@ -115,9 +122,11 @@ sup_connect(void)
 static int
 sup_launch(void)
 {
+	struct sigaction sa;
+	sigset_t	 none;
 	const char	*prog;
 	char		*argv[4], line[512];
-	int		 p[2], saved;
+	int		 p[2], saved, sig;
 	size_t		 n = 0;
 	ssize_t		 r;
 	pid_t		 pid;
@@ -148,6 +157,16 @@ sup_launch(void)
 			(void)fcntl(3, F_SETFD, 0);
 		else if (dup2(p[1], 3) == -1)
 			_exit(1);
+		/* Nothing of this program's but stdio and the ready pipe, and
+		   signals as a new program expects them. */
+		closefrom(4);
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_DFL;
+		for (sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				(void)sigaction(sig, &sa, NULL);
+		sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(prog, argv);
 		(void)!write(3, "cannot run ", 11);
 		(void)!write(3, prog, strlen(prog));
@@ -600,12 +619,12 @@ note_connect(void)
 
 	if (t < note_retry)
 		return (-1);
-	if ((note_fd = sup_connect()) == -1) {
+	/* Never wait, even for a supervisor whose backlog is full. */
+	if ((note_fd = sup_connect_flags(1)) == -1) {
 		note_retry = t + 1;
 		return (-1);
 	}
-	if (loop_fd_own(note_fd) == -1 ||
-	    fcntl(note_fd, F_SETFL, O_NONBLOCK) == -1) {
+	if (loop_fd_own(note_fd) == -1) {
 		loop_fd_close(note_fd);
 		note_fd = -1;
 		return (-1);
@@ -691,8 +710,6 @@ sup_note_exited(uint64_t id, int code, int status)
 {
 	char	hex[17];
 
-	if (note_fd == -1)
-		return;		/* it was never announced */
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	if (code == CLD_EXITED)
 		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",

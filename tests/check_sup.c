@@ -228,12 +228,23 @@ START_TEST(started_on_demand_and_stopped)
 {
 	iso_msg	*st;
 	int64_t	 pid, pid2;
+	int	 leak[2];
 
 	ck_assert_int_eq(iso_sup_status(&st), -1);
 	ck_assert_int_eq(errno, ESRCH);
+	/* A descriptor of ours that is not close-on-exec... */
+	ck_assert_int_eq(pipe(leak), 0);
 	ck_assert_int_eq(iso_sup_start(), 0);
 	ck_assert_int_eq(iso_sup_status(&st), 0);
 	pid = row_int(st, "pid");
+	/* ...is not the supervisor's: a reader of that pipe sees its end. */
+	close(leak[1]);
+	{
+		char	c;
+
+		ck_assert_int_eq(read(leak[0], &c, 1), 0);
+		close(leak[0]);
+	}
 	ck_assert_int_gt(pid, 0);
 	ck_assert(tu_alive((pid_t)pid));
 	ck_assert_ptr_null(iso_msg_get(st, "ok"));
@@ -804,6 +815,41 @@ START_TEST(library_isolates_are_listed)
 		ck_assert_int_eq(row_int(end, "signal"), SIGKILL);
 		iso_msg_free(end);
 	}
+}
+END_TEST
+
+START_TEST(a_stuck_supervisor_never_blocks_a_spawn)
+{
+	struct sockaddr_un	 sun;
+	iso_isolate		*iso;
+	int			 lfd, fds[16], n = 0, i;
+
+	/* A "supervisor" that listens but never accepts, its backlog full. */
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/supervisor.sock", rt);
+	ck_assert_int_ge(lfd = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	for (i = 0; i < 16; i++) {
+		fds[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(fds[n], (struct sockaddr *)&sun, sizeof sun) == -1) {
+			close(fds[n]);
+			break;
+		}
+		n++;
+	}
+	ck_assert_int_lt(n, 16);
+	/* The announcement finds no room and gives up at once. */
+	alarm(10);
+	ck_assert_int_eq(iso_spawn(sleeper, NULL, &iso), 0);
+	alarm(0);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	close(lfd);
+	(void)unlink(sun.sun_path);
 }
 END_TEST
 
@@ -1628,6 +1674,7 @@ sup_suite(void)
 	tcase_add_test(tc, sigkill_of_the_supervisor_and_adoption);
 	tcase_add_test(tc, library_isolates_are_listed);
 	tcase_add_test(tc, an_end_is_told_to_a_restarted_supervisor);
+	tcase_add_test(tc, a_stuck_supervisor_never_blocks_a_spawn);
 	tcase_add_test(tc, hostile_frames_get_errors);
 	tcase_add_test(tc, random_requests_do_not_hurt);
 	tcase_add_test(tc, vanished_and_idle_clients);
