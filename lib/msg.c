@@ -28,7 +28,7 @@
  * One spare block, kept by iso_msg_free for the next message: a stream of
  * messages of one size (pack, send, free; decode, deliver, free) reuses
  * one block instead of a malloc and a free each. Blocks up to
- * MSG_SPARE_MAX usable bytes; the spare's first word holds its size.
+ * MSG_SPARE_MAX usable bytes (malloc_usable_size says how large).
  * Atomic so that threads may share it. A spare is hidden from ASan and
  * memcheck, so a use after iso_msg_free is still reported.
  */
@@ -37,7 +37,7 @@
 static void	*msg_spare;
 static int	 msg_grind = -1;	/* under valgrind; -1: not known yet */
 
-/* Hide the spare p of n bytes but its first word, or show it again. */
+/* Hide the spare p of n bytes, or show it again. */
 static void
 msg_spare_hide(void *p, size_t n, int hide)
 {
@@ -45,11 +45,9 @@ msg_spare_hide(void *p, size_t n, int hide)
 		__atomic_store_n(&msg_grind, RUNNING_ON_VALGRIND ? 1 : 0,
 		    __ATOMIC_RELAXED);
 	if (hide) {
-		ASAN_POISON_MEMORY_REGION((char *)p + sizeof n,
-		    n - sizeof n);
+		ASAN_POISON_MEMORY_REGION(p, n);
 		if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED))
-			(void)VALGRIND_MAKE_MEM_NOACCESS((char *)p + sizeof n,
-			    n - sizeof n);
+			(void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
 	} else {
 		ASAN_UNPOISON_MEMORY_REGION(p, n);
 		if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED))
@@ -67,7 +65,9 @@ msg_block_alloc(size_t n)
 	    __atomic_load_n(&msg_spare, __ATOMIC_RELAXED) != NULL &&
 	    (p = __atomic_exchange_n(&msg_spare, NULL, __ATOMIC_ACQUIRE)) !=
 	    NULL) {
-		memcpy(&cap, p, sizeof cap);
+		/* Its size from the allocator, not from the block: every
+		   byte of a spare stays hidden while it is one. */
+		cap = malloc_usable_size(p);
 		msg_spare_hide(p, cap, 0);
 		if (cap >= n)
 			return (p);
@@ -85,9 +85,8 @@ msg_block_free(void *p)
 	if (p == NULL)
 		return;
 	cap = malloc_usable_size(p);
-	if (cap <= MSG_SPARE_MAX && cap >= sizeof cap &&
+	if (cap <= MSG_SPARE_MAX &&
 	    __atomic_load_n(&msg_spare, __ATOMIC_RELAXED) == NULL) {
-		memcpy(p, &cap, sizeof cap);
 		msg_spare_hide(p, cap, 1);
 		if (__atomic_compare_exchange_n(&msg_spare, &none, p, 0,
 		    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
