@@ -397,9 +397,10 @@ conn_pair_reaped(uint64_t peer)
 
 	/* A program that never runs the loop would keep one descriptor a
 	   spawn. With nothing unread and nothing to write, there is nothing
-	   to lose: free it now. */
-	if ((c = table_get(&peers, peer)) == NULL || !c->pair ||
-	    conn_queued(c) > 0)
+	   to lose: free it now. Not from inside the loop, though: its read
+	   callback may be the one delivering (and the loop sees the end). */
+	if (loop_dispatching() || (c = table_get(&peers, peer)) == NULL ||
+	    !c->pair || conn_queued(c) > 0)
 		return;
 	do
 		n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);

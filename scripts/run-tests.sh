@@ -195,7 +195,12 @@ done
 if [ -z "$left" ]; then
 	pass "leftovers: no process of $BUILD left running"
 else
-	ps -o pid=,ppid=,stat=,args= -p "$(echo "$left" | paste -sd,)" || true
+	ps -o pid=,ppid=,stat=,etime=,args= -p "$(echo "$left" | paste -sd,)" || true
+	# Whose they were: the runtime directory each was started for.
+	for pid in $left; do
+		echo "$pid: $(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |
+		    grep '^ISO_RUNTIME_DIR=')"
+	done
 	# shellcheck disable=SC2086 # a list of pids, split on purpose
 	kill -9 $left 2>/dev/null
 	fail "leftovers: processes of $BUILD still running (killed)"
