@@ -84,6 +84,16 @@ struct dc {
 
 static LIST_HEAD(, dc)	dcs = LIST_HEAD_INITIALIZER(dcs);
 
+/* The payload length in a frame's header (the child wrote it). */
+static uint32_t
+dc_frame_len(const char *p)
+{
+	const unsigned char	*u = (const unsigned char *)p;
+
+	return ((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
+	    (uint32_t)u[2] << 8 | (uint32_t)u[3]);
+}
+
 /* In a so child: its nil argument, held here so that what the child
    still holds at _exit stays reachable (valgrind checks forked children
    for leaks too, and turns their exit status into its own). */
@@ -188,10 +198,7 @@ dc_read(struct dc *c, int drain)
 		else if (c->out_len < DC_HDR)
 			want = DC_HDR;
 		else {
-			len = (uint32_t)(unsigned char)c->out[0] << 24 |
-			    (uint32_t)(unsigned char)c->out[1] << 16 |
-			    (uint32_t)(unsigned char)c->out[2] << 8 |
-			    (uint32_t)(unsigned char)c->out[3];
+			len = dc_frame_len(c->out);
 			if (len > limit) {
 				dc_fail(c, "result of %u bytes, more than the "
 				    "frame limit of %zu", len, limit);
@@ -345,8 +352,7 @@ dc_so_result(struct dc *c, iso_msg **result, char **why)
 	*why = NULL;
 	if (c->out_len < DC_HDR + 2)
 		return (-1);
-	len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 |
-	    (size_t)p[3];
+	len = dc_frame_len((const char *)p);
 	if (c->out_len != DC_HDR + len)
 		return (-1);		/* truncated: it died writing */
 	if (p[DC_HDR] != 0x92 ||

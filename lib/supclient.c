@@ -677,32 +677,49 @@ out:
 	errno = saved;
 }
 
+/* What fn is, for the supervisor's list: its symbol, else file+offset,
+   else its address. Borrowed; the last answer is kept, since a program
+   spawns the same entry over and over (dladdr scans symbol tables). */
+static const char *
+note_entry(const void *fn)
+{
+	static const void	*last;
+	static char		 name[256];
+	const char		*slash;
+	Dl_info			 dli;
+
+	if (fn == last && name[0] != '\0')
+		return (name);
+	if (fn == NULL || dladdr(fn, &dli) == 0)
+		snprintf(name, sizeof name, "%p", fn);
+	else if (dli.dli_sname != NULL)
+		snprintf(name, sizeof name, "%s", dli.dli_sname);
+	else if (dli.dli_fname != NULL) {
+		/* Not exported (static, no -rdynamic): where it is, for
+		   addr2line. */
+		slash = strrchr(dli.dli_fname, '/');
+		snprintf(name, sizeof name, "%s+%#tx", slash != NULL ?
+		    slash + 1 : dli.dli_fname,
+		    (const char *)fn - (const char *)dli.dli_fbase);
+	} else
+		snprintf(name, sizeof name, "%p", fn);
+	last = fn;
+	return (name);
+}
+
 void
 sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 {
-	char		 hex[17], parent[17], entry[256];
-	Dl_info		 dli;
+	char	hex[17], parent[17];
 
 	/* No supervisor a moment ago: nothing to name, pack or encode. */
 	if (note_fd == -1 && time(NULL) < note_retry)
 		return;
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
-	if (prog != NULL)
-		snprintf(entry, sizeof entry, "%s", prog);
-	else if (fn != NULL && dladdr(fn, &dli) != 0 && dli.dli_sname != NULL)
-		snprintf(entry, sizeof entry, "%s", dli.dli_sname);
-	else if (fn != NULL && dladdr(fn, &dli) != 0 && dli.dli_fname != NULL)
-		/* Not exported (static, no -rdynamic): where it is, for
-		   addr2line. */
-		snprintf(entry, sizeof entry, "%s+%#tx",
-		    strrchr(dli.dli_fname, '/') != NULL ?
-		    strrchr(dli.dli_fname, '/') + 1 : dli.dli_fname,
-		    (const char *)fn - (const char *)dli.dli_fbase);
-	else
-		snprintf(entry, sizeof entry, "%p", fn);
 	note_send(iso_msg_pack("{s:s s:s s:i s:s s:s}", "op", "spawned", "id",
-	    hex, "pid", (int)pid, "parent", parent, "entry", entry));
+	    hex, "pid", (int)pid, "parent", parent, "entry", prog != NULL ?
+	    prog : note_entry(fn)));
 }
 
 void

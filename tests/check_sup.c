@@ -51,34 +51,21 @@ sup_setup(void)
 	setenv("ISO_ISOLATED", path, 1);
 }
 
-/* The pid in a file (the lock, a record's "watch"), or 0. */
+/* The running supervisor's pid, from its lock file, or 0. */
 static pid_t
-pid_in(const char *path, const char *key)
+sup_pid(void)
 {
-	char	 buf[4096], *p;
+	char	 path[PATH_MAX], buf[32];
 	FILE	*f;
 	size_t	 n;
 
+	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
 	if ((f = fopen(path, "r")) == NULL)
 		return (0);
 	n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	if (key == NULL)
-		return ((pid_t)atoi(buf));
-	if ((p = strstr(buf, key)) == NULL || (p = strstr(p, "\"pid\":")) ==
-	    NULL)
-		return (0);
-	return ((pid_t)atoi(p + 6));
-}
-
-static pid_t
-sup_pid(void)
-{
-	char	path[PATH_MAX];
-
-	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
-	return (pid_in(path, NULL));
+	return ((pid_t)atoi(buf));
 }
 
 /*
