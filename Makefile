@@ -4,6 +4,8 @@
 #   make check           deps, then every test (Check suites, valgrind,
 #                        fuzz corpus replays, shell tests)
 #   make check SAN=1     the same with ASan+UBSan in build-san, no valgrind
+#   make chaos           the chaos suite at length (CHAOS_LONG=1), its
+#                        figures written to docs/reliability.md
 #   make fuzz            libFuzzer runs, FUZZ_SECONDS each (clang)
 #   make bench           bench-deps, then bench/bench_*.c and the peers
 #                        (ZeroMQ, Python, Node) side by side: tables,
@@ -129,6 +131,10 @@ ISOCTL		:= $(BUILD)/isoctl
 # Test programs the supervisor's suites run (a compute module, helpers).
 TESTPROG_SRCS	:= $(wildcard tests/prog/*.c)
 TESTPROG_BINS	:= $(TESTPROG_SRCS:tests/prog/%.c=$(BUILD)/tests/prog/%)
+# The chaos suite's programs (tests/chaos/chaos_*.c, no Check): each
+# injects a fault, counts, prints one summary line, exits 1 on any loss.
+CHAOS_SRCS	:= $(wildcard tests/chaos/chaos_*.c)
+CHAOS_BINS	:= $(CHAOS_SRCS:tests/chaos/%.c=$(BUILD)/tests/chaos/%)
 
 BENCH_SRCS	:= $(wildcard bench/bench_*.c)
 BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
@@ -140,10 +146,10 @@ OBJ_DIRS	:= $(BUILD)/obj/lib $(BUILD)/obj/tests $(BUILD)/obj/fuzz \
 		   $(BUILD)/obj/bench $(BUILD)/fuzzobj/lib $(BUILD)/fuzzobj/fuzz \
 		   $(BUILD)/obj/examples $(BUILD)/obj/daemon $(BUILD)/obj/cli
 OUT_DIRS	:= $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench $(BUILD)/examples \
-		   $(BUILD)/tests/prog
+		   $(BUILD)/tests/prog $(BUILD)/tests/chaos
 
 .PHONY: all tests check check-build deps bench-deps fuzz bench demo \
-	examples install uninstall clean help
+	examples install uninstall clean help chaos
 
 all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED) $(ISOCTL)
 
@@ -213,7 +219,7 @@ $(ISOCTL): $(CLI_OBJS) $(LIB_A) | $(BUILD)
 
 # ---- tests ----------------------------------------------------------------
 
-tests: $(TEST_BINS) $(REPLAY_BINS) $(TESTPROG_BINS)
+tests: $(TEST_BINS) $(REPLAY_BINS) $(TESTPROG_BINS) $(CHAOS_BINS)
 
 check-build: all tests examples
 
@@ -229,6 +235,11 @@ $(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL_OBJS) \
 $(BUILD)/tests/prog/%: tests/prog/%.c $(LIB_A) | $(BUILD)/tests/prog
 	$(if $(filter mod_%,$*),$(CC) $(ALL_CFLAGS) -shared -o $@ $<,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	    $(LIB_A) $(DEPS_LIBS) $(LDLIBS))
+
+$(CHAOS_BINS): $(BUILD)/tests/chaos/%: tests/chaos/%.c $(TESTUTIL_OBJS) \
+    $(LIB_A) | $(BUILD)/tests/chaos
+	$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(TESTUTIL_OBJS) \
+	    $(LIB_A) $(DEPS_LIBS) $(LDLIBS)
 
 $(BUILD)/obj/fuzz/%.o: fuzz/%.c | $(BUILD)/obj/fuzz
 	$(CC) $(ALL_CFLAGS) -Ifuzz -c -o $@ $<
@@ -247,6 +258,14 @@ check:
 	$(MAKE) --no-print-directory -k check-build || status=1; \
 	BUILD='$(BUILD)' SAN='$(SAN)' BUILD_FAILED=$$status \
 	    bash scripts/run-tests.sh '$(BUILD)'
+
+# The chaos suite at length (CHAOS_LONG=1: more runs, more messages,
+# more faults); its figures go to docs/reliability.md. make check runs
+# the short form.
+chaos:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory check-build
+	@BUILD='$(BUILD)' CHAOS_LONG=1 bash tests/chaos/run.sh --report docs/reliability.md
 
 deps:
 	@sh scripts/deps.sh $(DEPS_PKGS)
@@ -404,7 +423,7 @@ clean:
 	@case '$(BUILD)' in ''|.|./|/|..|../) ;; *) rm -rf -- '$(BUILD)' ;; esac
 
 help:
-	@echo 'targets: all check fuzz bench bench-deps deps demo examples'
+	@echo 'targets: all check chaos fuzz bench bench-deps deps demo examples'
 	@echo '         install uninstall clean tests check-build'
 	@echo 'vars:    BUILD=$(BUILD) SAN=$(SAN) WERROR=$(WERROR)'
 	@echo '         PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) CC=$(CC) CFLAGS=$(CFLAGS)'
@@ -416,4 +435,4 @@ help:
 	$(wildcard $(BUILD)/obj/tests/*.d $(BUILD)/obj/fuzz/*.d \
 		   $(BUILD)/obj/bench/*.d $(BUILD)/fuzzobj/fuzz/*.d \
 		   $(BUILD)/obj/examples/*.d $(BUILD)/obj/daemon/*.d \
-		   $(BUILD)/obj/cli/*.d)
+		   $(BUILD)/obj/cli/*.d $(BUILD)/tests/chaos/*.d)

@@ -181,6 +181,23 @@ for t in tests/*.sh; do
 	fi
 done
 
+# ---- the chaos suite (short form) -----------------------------------------
+
+echo "== chaos"
+chaos_limit=$((limit * 4))
+timeout -k 10 "$chaos_limit" bash "$SRCDIR/tests/chaos/run.sh" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+read -r cp cf <<<"$(sed -nE 's/^chaos: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n 1)"
+if [ -z "${cp:-}" ]; then
+	fail "chaos: no summary (exit $rc)"
+else
+	passed=$((passed + cp))
+	failed=$((failed + cf))
+	if [ "$rc" -ne 0 ] && [ "$cf" -eq 0 ]; then
+		fail "chaos: exit $rc with no failure reported"
+	fi
+fi
+
 # ---- nothing left behind ----------------------------------------------------
 
 # Every test cleans up after itself; an isolate, helper or example still
