@@ -62,6 +62,11 @@ struct conn {
 	size_t			 in_len, in_cap;
 	int			 dirty;
 	int			 pair;	/* one end of a socketpair: both ways */
+	uint64_t		 from;	/* a pair's peer, kept when it is gone:
+					   whose frames come in on it */
+	unsigned		 settle; /* marked by conn_settle */
+	int			 reading; /* in conn_read: not to be read
+					   again from a callback it runs */
 	LIST_ENTRY(conn)	 link;
 	TAILQ_ENTRY(conn)	 dirty_link;
 };
@@ -130,6 +135,35 @@ conn_new(int fd)
 /* ---- receiving ---------------------------------------------------------- */
 
 /*
+ * A control frame (port 0; takes m). ["ended", id, pid, port, message]:
+ * isolate id (process pid) has ended; read what it sent us, then
+ * deliver message to port (an exit or error notice comes after the
+ * messages of the isolate it is about). Others are ignored, so that
+ * newer peers may add kinds.
+ */
+static void
+conn_control(struct conn *c, iso_msg *m)
+{
+	const char	*kind;
+	const iso_msg	*notice;
+	iso_msg		*copy;
+	uint64_t	 id;
+	int64_t		 pid, port;
+
+	(void)c;
+	if (iso_msg_unpack(m, "[sUIIO!]", &kind, &id, &pid, &port,
+	    &notice) == 0 && strcmp(kind, "ended") == 0 && port > 0 &&
+	    port <= UINT32_MAX && pid > 0 && pid <= INT32_MAX &&
+	    (copy = iso_msg_copy(notice)) != NULL) {
+		iso_msg_free(m);
+		conn_settle(id, (pid_t)pid);
+		port_deliver((uint32_t)port, copy);
+		return;
+	}
+	iso_msg_free(m);
+}
+
+/*
  * Deliver one frame's payload: port number, then the message. `whole`:
  * the frame is all of c->in, so the message may take c->in's block for
  * its own and point into it instead of copying large bytes values.
@@ -170,7 +204,7 @@ conn_deliver(struct conn *c, const unsigned char *p, size_t n, int whole)
 		return (-1);
 	}
 	if (port == 0)
-		iso_msg_free(m);	/* reserved for control frames */
+		conn_control(c, m);
 	else
 		port_deliver(port, m);
 	return (0);
@@ -277,59 +311,83 @@ conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 	return (0);
 }
 
-static void
-conn_read_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Read what c's peer sent and deliver every whole frame, until the socket
+ * is drained. A listener may end up here again for another connection
+ * (conn_settle): only the outermost read uses the shared scratch buffer.
+ * 0, or -1 when c was freed (its peer closed, or sent a bad frame).
+ */
+static int
+conn_read(struct conn *c)
 {
-	struct conn	*c = arg;
-	char		*buf;
+	static int	 depth;
+	char		*buf, *scr = scratch;
 	size_t		 room, len, need;
 	ssize_t		 n, used;
+	int		 rc = 0;
 
-	(void)what;
+	if (depth > 0 && (scr = malloc(SCRATCH)) == NULL)
+		return (0);	/* the loop reads it later */
+	depth++;
+	c->reading = 1;
 	for (;;) {
 		/* Nothing pending: read into scratch and copy only a tail. */
 		if (c->in_len == 0) {
-			buf = scratch;
-			room = sizeof scratch;
+			buf = scr;
+			room = SCRATCH;
 		} else {
 			buf = c->in + c->in_len;
 			room = c->in_cap - c->in_len;
 		}
-		n = read(fd, buf, room);
+		n = read(c->fd, buf, room);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
-			return;
+			break;
 		if (n <= 0) {
 			if (n == 0 && c->in_len > 0)
 				conn_log("dropped a connection from pid %d: "
 				    "frame: truncated at end of stream",
 				    (int)c->pid);
-			conn_free(c);
-			return;
+			goto gone;
 		}
-		if (buf != scratch) {
+		if (buf != scr) {
 			buf = c->in;
 			len = c->in_len + (size_t)n;
 		} else
 			len = (size_t)n;
-		if ((used = conn_frames(c, buf, len, &need)) == -1) {
-			conn_free(c);
-			return;
-		}
+		if ((used = conn_frames(c, buf, len, &need)) == -1)
+			goto gone;
 		if (loop_stopping())
-			return;
+			break;
 		/* buf may be gone (a message took c->in) when all was used */
 		if (conn_keep(c, (size_t)used == len ? NULL : buf + used,
 		    len - (size_t)used, need) == -1) {
 			conn_log("dropped a connection from pid %d: out of "
 			    "memory", (int)c->pid);
-			conn_free(c);
-			return;
+			goto gone;
 		}
 		if ((size_t)n < room)
-			return;		/* drained: no extra read */
+			break;		/* drained: no extra read */
 	}
+	c->reading = 0;
+	goto out;
+gone:
+	conn_free(c);
+	rc = -1;
+out:
+	depth--;
+	if (scr != scratch)
+		free(scr);
+	return (rc);
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)conn_read(arg);
 }
 
 static void	conn_accept_cb(evutil_socket_t, short, void *);
@@ -354,6 +412,7 @@ conn_pair_new(int fd, uint64_t peer)
 	}
 	c->state = CONN_OPEN;
 	c->pair = 1;
+	c->from = peer;
 	if ((c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c)) == NULL || table_put(&peers, peer, c) == -1) {
 		conn_free(c);
@@ -545,6 +604,40 @@ fail:
 	}
 	return (msg_fail(saved, "cannot listen on %s: %s", listen_path,
 	    strerror(saved)));
+}
+
+/*
+ * Isolate id, process pid, has ended: deliver now what it sent us (its
+ * connections are read to the end: it writes nothing more), so that a
+ * notice of its end, delivered next, comes after its messages. Its
+ * connections are the pair it was spawned on (either way) and those it
+ * made to our socket, known by the pid that connected, some of them
+ * maybe still in the backlog. A connection being read further up the
+ * stack is left to that read.
+ */
+void
+conn_settle(uint64_t id, pid_t pid)
+{
+	static unsigned	 gen;
+	struct conn	*c;
+
+	if (listen_fd != -1)
+		conn_accept_cb(listen_fd, 0, NULL);
+	if (++gen == 0)
+		gen = 1;
+	LIST_FOREACH(c, &conns, link)
+		if (c->pair ? c->from == id : c->peer == 0 && c->pid == pid)
+			c->settle = gen;
+	/* Each read may free any connection: look again from the start. */
+	for (;;) {
+		LIST_FOREACH(c, &conns, link)
+			if (c->settle == gen && !c->reading)
+				break;
+		if (c == NULL)
+			break;
+		c->settle = 0;
+		(void)conn_read(c);
+	}
 }
 
 /* ---- sending ------------------------------------------------------------- */
@@ -819,8 +912,11 @@ conn_put_port(unsigned char *p, uint32_t port)
 	return (5);
 }
 
-int
-conn_send(iso_sendport to, const iso_msg *m)
+/* Queue m for port `to.port` of isolate `to.isolate` (0: a control
+   frame, which the queue's bound does not stop) and write it when it is
+   time. */
+static int
+conn_queue(iso_sendport to, const iso_msg *m)
 {
 	struct conn		*c;
 	unsigned char		*p;
@@ -831,7 +927,7 @@ conn_send(iso_sendport to, const iso_msg *m)
 	if ((c = conn_peer(to.isolate)) == NULL || conn_outbuf(c) == -1)
 		return (-1);
 	queued = conn_queued(c);
-	if (queued > 0 && queued + bound > msg_limit_queue)
+	if (to.port != 0 && queued > 0 && queued + bound > msg_limit_queue)
 		return (msg_fail(ENOBUFS, "send: %zu bytes already wait for "
 		    "isolate %016llx", queued, (unsigned long long)to.isolate));
 	if ((p = (unsigned char *)conn_reserve(c, WIRE_HDR + PORT_MAX_LEN +
@@ -855,6 +951,29 @@ conn_send(iso_sendport to, const iso_msg *m)
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
 		    (unsigned long long)to.isolate));
 	return (0);
+}
+
+int
+conn_send(iso_sendport to, const iso_msg *m)
+{
+	return (conn_queue(to, m));
+}
+
+int
+conn_send_ended(iso_sendport to, uint64_t id, pid_t pid,
+    const iso_msg *notice)
+{
+	iso_msg		*ctl;
+	iso_sendport	 sp = to;
+	int		 rc;
+
+	if ((ctl = iso_msg_pack("[sUIIO]", "ended", id, (int64_t)pid,
+	    (int64_t)to.port, notice)) == NULL)
+		return (-1);
+	sp.port = 0;
+	rc = conn_queue(sp, ctl);
+	iso_msg_free(ctl);
+	return (rc);
 }
 
 void

@@ -266,10 +266,11 @@ isolate_fire(iso_isolate *iso)
 	while ((l = STAILQ_FIRST(&iso->listeners)) != NULL) {
 		STAILQ_REMOVE_HEAD(&iso->listeners, link);
 		if (!l->error)
-			(void)iso_send(l->to, l->msg);
+			(void)port_send_ended(l->to, iso->id, iso->pid,
+			    l->msg);
 		else if (abnormal &&
 		    (m = iso_msg_pack("[ss]", desc, detail)) != NULL) {
-			(void)iso_send(l->to, m);
+			(void)port_send_ended(l->to, iso->id, iso->pid, m);
 			iso_msg_free(m);
 		}
 		iso_msg_free(l->msg);

@@ -100,10 +100,13 @@ void		 conn_unpair(uint64_t peer);
 /* peer, spawned on a pair, was reaped: free the pair now if nothing is
    left on it either way (the loop may never run to see its end). */
 void		 conn_pair_reaped(uint64_t peer);
-/* peer, spawned on a pair, was reaped: free the pair now if nothing is
-   left on it either way (the loop may never run to see its end). */
-void		 conn_pair_reaped(uint64_t peer);
 void		 conn_spawner(int fd, uint64_t peer);
+/* Isolate id (process pid) has ended: deliver what it sent us first. */
+void		 conn_settle(uint64_t id, pid_t pid);
+/* Send notice to `to` (a port of another isolate) as a control frame:
+   the receiver delivers it after what isolate id (pid) sent it. */
+int		 conn_send_ended(iso_sendport to, uint64_t id, pid_t pid,
+		    const iso_msg *notice);
 /* Before the first spawn: bind what a new isolate's sends call. */
 void		 conn_prebind(void);
 /* Write what callbacks queued, before the loop waits again. */
@@ -118,6 +121,10 @@ void		 conn_drain(int timeout_ms);
 
 /* A message arrived for port number `port` of this isolate; takes m. */
 void		 port_deliver(uint32_t port, iso_msg *m);
+/* Send notice to `to` once isolate id (process pid) has ended: after
+   every message it sent to the process of `to` (iso_on_exit's). */
+int		 port_send_ended(iso_sendport to, uint64_t id, pid_t pid,
+		    const iso_msg *notice);
 
 /* ---- rtdir.c --------------------------------------------------------- */
 

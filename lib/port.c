@@ -23,6 +23,8 @@
 struct pmsg {
 	iso_msg			*m;
 	uint32_t		 port;	/* the local queue's destination */
+	pid_t			 pid;	/* a notice: isolate `ended`, pid, */
+	uint64_t		 ended;	/* ... has ended (0: a message) */
 	STAILQ_ENTRY(pmsg)	 link;
 };
 STAILQ_HEAD(pmsgq, pmsg);
@@ -113,8 +115,10 @@ port_drain_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Queue m (taken) for port; ended, pid: see struct pmsg. */
 static int
-port_enqueue(struct pmsgq *q, uint32_t port, iso_msg *m)
+port_enqueue(struct pmsgq *q, uint32_t port, iso_msg *m, uint64_t ended,
+    pid_t pid)
 {
 	struct pmsg	*pm;
 
@@ -124,6 +128,8 @@ port_enqueue(struct pmsgq *q, uint32_t port, iso_msg *m)
 	}
 	pm->m = m;
 	pm->port = port;
+	pm->ended = ended;
+	pm->pid = pid;
 	STAILQ_INSERT_TAIL(q, pm, link);
 	return (0);
 }
@@ -143,7 +149,7 @@ port_deliver(uint32_t num, iso_msg *m)
 		return;
 	}
 	if (p->fn == NULL || !STAILQ_EMPTY(&p->queue)) {
-		port_enqueue(&p->queue, num, m);
+		port_enqueue(&p->queue, num, m, 0, 0);
 		return;
 	}
 	(void)port_call(p, m);
@@ -275,14 +281,17 @@ local_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	while (!loop_stopping() && (pm = STAILQ_FIRST(&local)) != NULL) {
 		STAILQ_REMOVE_HEAD(&local, link);
+		if (pm->ended != 0)
+			conn_settle(pm->ended, pm->pid);
 		port_deliver(pm->port, pm->m);
 		free(pm);
 	}
 }
 
-/* A send to ourselves: delivered from the loop, as Dart does. */
+/* A send to ourselves: delivered from the loop, as Dart does; a notice
+   that isolate `ended` (pid) has ended (0: none) after what it sent. */
 static int
-port_send_local(uint32_t num, const iso_msg *m)
+port_send_local(uint32_t num, const iso_msg *m, uint64_t ended, pid_t pid)
 {
 	struct event_base	*base;
 	iso_msg			*copy;
@@ -295,7 +304,7 @@ port_send_local(uint32_t num, const iso_msg *m)
 	    (local_ev = event_new(base, -1, 0, local_cb, NULL)) == NULL)
 		return (msg_fail(ENOMEM, "send: out of memory"));
 	if ((copy = iso_msg_copy(m)) == NULL ||
-	    port_enqueue(&local, num, copy) == -1)
+	    port_enqueue(&local, num, copy, ended, pid) == -1)
 		return (-1);
 	event_active(local_ev, 0, 0);
 	return (0);
@@ -307,8 +316,17 @@ iso_send(iso_sendport to, const iso_msg *m)
 	if (m == NULL || to.isolate == 0 || to.port == 0)
 		return (msg_fail(EINVAL, "send: no message or no port"));
 	if (to.isolate == loop_self())
-		return (port_send_local(to.port, m));
+		return (port_send_local(to.port, m, 0, 0));
 	return (conn_send(to, m));
+}
+
+int
+port_send_ended(iso_sendport to, uint64_t id, pid_t pid,
+    const iso_msg *notice)
+{
+	if (to.isolate == loop_self())
+		return (port_send_local(to.port, notice, id, pid));
+	return (conn_send_ended(to, id, pid, notice));
 }
 
 void
