@@ -44,9 +44,14 @@ enum iso_limit {
 				   maximum 32 */
 	ISO_LIMIT_NODES,	/* values in one decoded message; default
 				   8 Mi (bounds memory to ~32 B a value) */
-	ISO_LIMIT_QUEUE		/* bytes waiting to be written to one peer;
+	ISO_LIMIT_QUEUE,	/* bytes waiting to be written to one peer;
 				   default 16 MiB. A larger message is still
 				   accepted when nothing waits for that peer */
+	ISO_LIMIT_STALL		/* milliseconds an ending isolate waits for a
+				   peer that reads nothing of what it queued
+				   before dropping it (said on stderr); a
+				   peer that keeps reading is waited for.
+				   Default 2000 */
 };
 
 /* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */
@@ -260,6 +265,24 @@ void		 iso_port_close(iso_port *p);
  * is closed in a live isolate is dropped there, as Dart drops it.
  */
 int		 iso_send(iso_sendport to, const iso_msg *m);
+/*
+ * iso_send, waiting for room when ISO_LIMIT_QUEUE bytes already wait for
+ * that peer: runs the loop (timers and listeners keep working) until m is
+ * queued or timeout_ms passes (< 0: no limit). 0, or -1 with ETIMEDOUT
+ * (m not queued), EDEADLK (the queue is full and this is a callback,
+ * where the loop cannot be run again: use iso_on_writable), or
+ * iso_send's errors.
+ */
+int		 iso_send_wait(iso_sendport to, const iso_msg *m,
+		    int timeout_ms);
+/*
+ * Call cb(ud) once, from the loop, when the queue to `to`'s isolate has
+ * room: once it has drained to half of ISO_LIMIT_QUEUE or less, or the
+ * peer is gone (a send then fails with ECONNREFUSED); soon if it has room
+ * now. Never from inside this call. 0, or -1 with EINVAL or ENOMEM.
+ */
+int		 iso_on_writable(iso_sendport to, void (*cb)(void *ud),
+		    void *ud);
 
 /* ---- isolates (isolate.c, compute.c) -------------------------------- */
 

@@ -55,6 +55,7 @@ struct conn {
 	struct event		*wev;	/* writable again */
 	struct event		*retry;	/* connect again */
 	int			 retry_ms, waited_ms;
+	int			 progress_ms;	/* conn_drain: last write */
 	char			*out;	/* queued frames: out[out_off..out_len) */
 	size_t			 out_off, out_len, out_cap;
 	char			*in;	/* a partial frame, IN_HEAD bytes into
@@ -71,7 +72,19 @@ struct conn {
 	TAILQ_ENTRY(conn)	 dirty_link;
 };
 
+/* Who waits for room in a queue (iso_on_writable, iso_send_wait). */
+struct room_wait {
+	uint64_t		 peer;
+	size_t			 need;	/* bytes of a frame; 0: half the bound */
+	void			(*cb)(void *);
+	void			*ud;
+	TAILQ_ENTRY(room_wait)	 link;
+};
+TAILQ_HEAD(room_waits, room_wait);
+
 static LIST_HEAD(, conn)	conns = LIST_HEAD_INITIALIZER(conns);
+static struct room_waits	room_waits = TAILQ_HEAD_INITIALIZER(room_waits);
+static struct event		*room_ev;	/* calls those that have room */
 static TAILQ_HEAD(, conn)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct table		peers;
 static int			listen_fd = -1;
@@ -86,6 +99,7 @@ static int			 spawner_fd = -1; /* our end of the pair to
 static uint64_t			 spawner_id;
 
 static void	conn_log(const char *, ...) __attribute__((format(printf, 1, 2)));
+static void	conn_room_wake(void);
 
 static void
 conn_log(const char *fmt, ...)
@@ -118,6 +132,7 @@ conn_free(struct conn *c)
 		free(c->in - IN_HEAD);
 	loop_fd_close(c->fd);
 	free(c);
+	conn_room_wake();	/* a send to that peer now fails at once */
 }
 
 static struct conn *
@@ -701,6 +716,7 @@ conn_write(struct conn *c)
 				continue;
 			if (errno == EAGAIN) {
 				event_add(c->wev, NULL);
+				conn_room_wake();
 				return (0);
 			}
 			if (c->pair) {
@@ -712,6 +728,7 @@ conn_write(struct conn *c)
 				c->state = CONN_DEAD;
 				if (c->wev != NULL)
 					event_del(c->wev);
+				conn_room_wake();
 				return (-1);
 			}
 			conn_free(c);
@@ -725,7 +742,108 @@ conn_write(struct conn *c)
 		c->out = NULL;
 		c->out_cap = 0;
 	}
+	conn_room_wake();
 	return (0);
+}
+
+/* ---- waiting for room ---------------------------------------------------- */
+
+/* 1 if a frame of `need` bytes (0: any, once the queue is down to half
+   its bound) would be taken for peer now; an unknown or gone peer has
+   room (a send to it connects, or fails at once). */
+static int
+conn_has_room(uint64_t peer, size_t need)
+{
+	struct conn	*c;
+	size_t		 q;
+
+	if ((c = table_get(&peers, peer)) == NULL || c->state == CONN_DEAD)
+		return (1);
+	q = conn_queued(c);
+	if (need == 0)
+		return (q <= msg_limit_queue / 2);
+	return (q == 0 || q + need <= msg_limit_queue);
+}
+
+static void
+conn_room_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct room_waits	 ready = TAILQ_HEAD_INITIALIZER(ready);
+	struct room_wait	*w, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* Take out the ready ones first: a callback may add or cancel. */
+	for (w = TAILQ_FIRST(&room_waits); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (conn_has_room(w->peer, w->need)) {
+			TAILQ_REMOVE(&room_waits, w, link);
+			TAILQ_INSERT_TAIL(&ready, w, link);
+		}
+	}
+	while ((w = TAILQ_FIRST(&ready)) != NULL) {
+		TAILQ_REMOVE(&ready, w, link);
+		w->cb(w->ud);
+		free(w);
+	}
+}
+
+/* Some queue got shorter: see, from the loop, who can go on. */
+static void
+conn_room_wake(void)
+{
+	if (room_ev != NULL && !TAILQ_EMPTY(&room_waits))
+		event_active(room_ev, EV_TIMEOUT, 0);
+}
+
+int
+conn_on_room(uint64_t peer, size_t need, void (*cb)(void *), void *ud)
+{
+	struct event_base	*base;
+	struct room_wait	*w;
+
+	if ((base = loop_base()) == NULL)
+		return (-1);
+	if (room_ev == NULL &&
+	    (room_ev = event_new(base, -1, 0, conn_room_cb, NULL)) == NULL)
+		return (msg_fail(ENOMEM, "out of memory"));
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return (msg_fail(ENOMEM, "out of memory"));
+	w->peer = peer;
+	w->need = need;
+	w->cb = cb;
+	w->ud = ud;
+	TAILQ_INSERT_TAIL(&room_waits, w, link);
+	/* Room already: called from the loop all the same, never from
+	   inside this call. */
+	if (conn_has_room(peer, need))
+		event_active(room_ev, EV_TIMEOUT, 0);
+	return (0);
+}
+
+void
+conn_on_room_cancel(void (*cb)(void *), void *ud)
+{
+	struct room_wait	*w, *next;
+
+	for (w = TAILQ_FIRST(&room_waits); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (w->cb == cb && w->ud == ud) {
+			TAILQ_REMOVE(&room_waits, w, link);
+			free(w);
+		}
+	}
+}
+
+size_t
+conn_frame_need(const iso_msg *m)
+{
+	size_t	bound;
+
+	if (wire_bound(m, &bound) == -1)
+		return (0);
+	return (WIRE_HDR + PORT_MAX_LEN + bound);
 }
 
 static void
@@ -997,44 +1115,80 @@ conn_now_ms(void)
 	return ((int)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
 }
 
+/*
+ * Write out everything queued, for as long as each reader makes progress:
+ * a peer that takes nothing for msg_limit_stall ms loses what waits for
+ * it (said on stderr), the others are still written. Then remove our
+ * socket.
+ */
 void
-conn_drain(int timeout_ms)
+conn_drain(void)
 {
 	struct pollfd	 pfd[64];
 	struct conn	*c, *next;
-	int		 deadline = 0, n, left;
+	size_t		 before;
+	int		 now, n, more, rc, stall = (int)msg_limit_stall;
 
+	LIST_FOREACH(c, &conns, link)
+		if (conn_queued(c) > 0)
+			break;
+	/* Only now: a first clock_gettime would be bound here, writing
+	   pages, in every new isolate that ends with nothing queued. */
+	if (c == NULL)
+		goto out;
+	now = conn_now_ms();
+	LIST_FOREACH(c, &conns, link)
+		c->progress_ms = now;
 	for (;;) {
-		n = 0;
+		n = more = 0;
 		for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 			next = LIST_NEXT(c, link);
 			if (conn_queued(c) == 0)
 				continue;
 			if (c->state == CONN_CONNECTING) {
-				if (conn_connect(c) != 0)
-					goto skip;
-				conn_opened(c);
+				if ((rc = conn_connect(c)) == -1) {
+					conn_log("dropped %zu queued bytes for "
+					    "isolate %016llx: %s",
+					    conn_queued(c),
+					    (unsigned long long)c->peer,
+					    iso_error());
+					conn_free(c);
+					continue;
+				}
+				if (rc == 0)
+					conn_opened(c);
 			}
-			if (conn_write(c) == -1 || conn_queued(c) == 0)
+			if (c->state == CONN_OPEN) {
+				before = conn_queued(c);
+				if (conn_write(c) == -1 || conn_queued(c) == 0)
+					continue;
+				if (conn_queued(c) < before)
+					c->progress_ms = now;
+			}
+			if (now - c->progress_ms >= stall) {
+				conn_log("dropped %zu queued bytes for isolate "
+				    "%016llx: it read nothing for %d ms",
+				    conn_queued(c), (unsigned long long)c->peer,
+				    now - c->progress_ms);
+				c->out_off = c->out_len = 0;
 				continue;
-		skip:
-			if (n < (int)(sizeof pfd / sizeof pfd[0])) {
+			}
+			if (c->state == CONN_OPEN &&
+			    n < (int)(sizeof pfd / sizeof pfd[0])) {
 				pfd[n].fd = c->fd;
 				pfd[n].events = POLLOUT;
 				n++;
-			}
+			} else
+				more = 1;	/* connecting, or no room */
 		}
-		if (n == 0)
+		if (n == 0 && !more)
 			break;
-		/* Only now: a first clock_gettime would be bound here. */
-		if (deadline == 0)
-			deadline = conn_now_ms() + timeout_ms;
-		if ((left = deadline - conn_now_ms()) <= 0)
-			break;
-		if (poll(pfd, (nfds_t)n, left < 10 ? left : 10) == -1 &&
+		if (poll(pfd, (nfds_t)n, more ? 10 : 100) == -1 &&
 		    errno != EINTR)
 			break;
+		now = conn_now_ms();
 	}
+out:
 	if (listen_fd != -1)
 		unlink(listen_path);
 }
@@ -1046,6 +1200,10 @@ conn_forget(void)
 	loop_keep(peers.slots);
 	loop_keep(spare);
 	loop_keep(listen_ev);
+	loop_keep(TAILQ_FIRST(&room_waits));
+	loop_keep(room_ev);
+	TAILQ_INIT(&room_waits);
+	room_ev = NULL;
 	LIST_INIT(&conns);
 	TAILQ_INIT(&dirty);
 	memset(&peers, 0, sizeof peers);

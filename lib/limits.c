@@ -14,6 +14,7 @@ size_t	msg_limit_frame = 256u << 20;
 size_t	msg_limit_depth = DEPTH_MAX;
 size_t	msg_limit_nodes = 8u << 20;
 size_t	msg_limit_queue = 16u << 20;
+size_t	msg_limit_stall = 2000;
 
 int
 iso_limit_set(enum iso_limit which, size_t value)
@@ -39,6 +40,11 @@ iso_limit_set(enum iso_limit which, size_t value)
 			break;
 		msg_limit_queue = value;
 		return (0);
+	case ISO_LIMIT_STALL:
+		if (value == 0 || value > INT32_MAX / 2)
+			break;
+		msg_limit_stall = value;
+		return (0);
 	}
 	errno = EINVAL;
 	return (-1);
@@ -56,6 +62,8 @@ iso_limit_get(enum iso_limit which)
 		return (msg_limit_nodes);
 	case ISO_LIMIT_QUEUE:
 		return (msg_limit_queue);
+	case ISO_LIMIT_STALL:
+		return (msg_limit_stall);
 	}
 	errno = EINVAL;
 	return (0);

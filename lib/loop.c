@@ -533,7 +533,7 @@ loop_child(uint64_t id, int eager)
 void
 loop_exit(int status)
 {
-	conn_drain(LOOP_EXIT_FLUSH_MS);
+	conn_drain();
 	isolate_kill_all();
 	fflush(NULL);
 	/* _exit itself, but through syscall(), which the spawner has bound:
@@ -552,6 +552,6 @@ loop_atexit(void)
 {
 	if (base == NULL || loop_pid() != base_pid)
 		return;
-	conn_drain(LOOP_EXIT_FLUSH_MS);
+	conn_drain();
 	isolate_kill_all();
 }

@@ -101,6 +101,17 @@ void		 conn_unpair(uint64_t peer);
    left on it either way (the loop may never run to see its end). */
 void		 conn_pair_reaped(uint64_t peer);
 void		 conn_spawner(int fd, uint64_t peer);
+/*
+ * Call cb(ud) once, from the loop, when a frame of `need` bytes (0: any,
+ * once the queue is down to half of ISO_LIMIT_QUEUE) would be queued for
+ * peer; at once (from the loop) if it would be now. 0 or -1/ENOMEM.
+ * cancel forgets every wait of cb with ud.
+ */
+int		 conn_on_room(uint64_t peer, size_t need, void (*cb)(void *),
+		    void *ud);
+void		 conn_on_room_cancel(void (*cb)(void *), void *ud);
+/* The room m's frame takes in a queue (0 if it cannot be sent). */
+size_t		 conn_frame_need(const iso_msg *m);
 /* Isolate id (process pid) has ended: deliver what it sent us first. */
 void		 conn_settle(uint64_t id, pid_t pid);
 /* Send notice to `to` (a port of another isolate) as a control frame:
@@ -113,9 +124,9 @@ void		 conn_prebind(void);
 void		 conn_flush(void);
 /* sendmsg calls made so far (tests check that sends are coalesced). */
 extern unsigned long conn_writes;
-/* At exit: write everything queued, giving up after timeout_ms, and
-   remove this isolate's socket. */
-void		 conn_drain(int timeout_ms);
+/* At exit: write everything queued while each reader makes progress
+   (ISO_LIMIT_STALL), and remove this isolate's socket. */
+void		 conn_drain(void);
 
 /* ---- port.c ---------------------------------------------------------- */
 
@@ -133,8 +144,5 @@ int		 port_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 int		 rtdir_sock_path(uint64_t id, char *buf, size_t len);
 /* Read $ISO_RUNTIME_DIR again on next use (the supervisor's tests). */
 void		 rtdir_forget(void);
-
-/* Cap on loop_exit's and the atexit flush's wait for slow readers. */
-#define LOOP_EXIT_FLUSH_MS	2000
 
 #endif /* ISO_LIB_LOOP_H */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -318,6 +319,62 @@ iso_send(iso_sendport to, const iso_msg *m)
 	if (to.isolate == loop_self())
 		return (port_send_local(to.port, m, 0, 0));
 	return (conn_send(to, m));
+}
+
+int
+iso_on_writable(iso_sendport to, void (*cb)(void *ud), void *ud)
+{
+	if (cb == NULL || to.isolate == 0 || to.port == 0)
+		return (msg_fail(EINVAL, "on_writable: no callback or no "
+		    "port"));
+	/* To ourselves nothing is queued: room now, told from the loop. */
+	return (conn_on_room(to.isolate, 0, cb, ud));
+}
+
+static void
+port_room_cb(void *ud)
+{
+	*(int *)ud = 1;
+}
+
+int
+iso_send_wait(iso_sendport to, const iso_msg *m, int timeout_ms)
+{
+	struct timespec	ts;
+	int64_t		deadline = 0;
+	int		room, left = timeout_ms, rc;
+
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+		    timeout_ms;
+	}
+	for (;;) {
+		if (iso_send(to, m) == 0)
+			return (0);
+		if (errno != ENOBUFS)
+			return (-1);
+		if (loop_dispatching())
+			return (msg_fail(EDEADLK, "send_wait: the queue to "
+			    "isolate %016llx is full, and a wait inside a "
+			    "callback would need the loop that is running it",
+			    (unsigned long long)to.isolate));
+		room = 0;
+		if (conn_on_room(to.isolate, conn_frame_need(m), port_room_cb,
+		    &room) == -1)
+			return (-1);
+		if (timeout_ms >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			left = (int)(deadline - ((int64_t)ts.tv_sec * 1000 +
+			    ts.tv_nsec / 1000000));
+			if (left < 0)
+				left = 0;
+		}
+		rc = loop_wait(&room, left);
+		conn_on_room_cancel(port_room_cb, &room);
+		if (rc == -1)
+			return (-1);
+	}
 }
 
 int

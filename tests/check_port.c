@@ -1016,6 +1016,302 @@ START_TEST(no_loop_inside_callback)
 }
 END_TEST
 
+
+/*
+ * An isolate that reads nothing for `delay` ms, then counts the bytes
+ * values it gets; given a SendPort, it answers how many there and ends.
+ */
+static void
+slow_count_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	int		*n = arg;
+	iso_sendport	 back;
+	iso_msg		*a;
+
+	if (iso_msg_type(m) == ISO_BYTES) {
+		(*n)++;
+		return;
+	}
+	iso_msg_sendport(m, &back);
+	a = iso_msg_pack("i", *n);
+	iso_send(back, a);
+	iso_msg_free(a);
+	iso_port_close(p);
+}
+
+static void
+slow_entry(const iso_msg *arg)
+{
+	iso_port	*p = iso_port_new();
+	iso_sendport	 first;
+	iso_msg		*hello;
+	int		 delay, n = 0;
+
+	iso_msg_unpack(arg, "[Pi]", &first, &delay);
+	hello = iso_msg_pack("{s:P}", "port", iso_port_sendport(p));
+	iso_send(first, hello);
+	iso_msg_free(hello);
+	tu_sleep_ms(delay);
+	iso_port_listen(p, slow_count_cb, &n);
+	iso_run();
+}
+
+/* Spawn slow_entry (or deaf_entry when delay < 0); its port in *to. */
+static iso_isolate *
+spawn_reader(int delay, iso_sendport *to)
+{
+	iso_isolate	*iso;
+	iso_msg		*arg, *m;
+	iso_port	*hello = iso_port_new();
+
+	if (delay < 0) {
+		arg = iso_msg_pack("P", iso_port_sendport(hello));
+		ck_assert_int_eq(iso_spawn(deaf_entry, arg, &iso), 0);
+	} else {
+		arg = iso_msg_pack("[Pi]", iso_port_sendport(hello), delay);
+		ck_assert_int_eq(iso_spawn(slow_entry, arg, &iso), 0);
+	}
+	iso_msg_free(arg);
+	m = take(hello, 5000);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:P}", "port", to), 0);
+	iso_msg_free(m);
+	return (iso);
+}
+
+/* Send 256 KiB values to `to` until the queue (1 MiB) is full; how many
+   were taken. */
+static int
+fill_queue(iso_sendport to, iso_msg *m)
+{
+	int	k = 0;
+
+	while (iso_send(to, m) == 0)
+		ck_assert_int_lt(++k, 1000);
+	ck_assert_int_eq(errno, ENOBUFS);
+	return (k);
+}
+
+/* How many values a slow_entry reader got (it ends then). */
+static int
+reader_count(iso_sendport to)
+{
+	iso_port *p = iso_port_new();
+	iso_msg	*m = iso_msg_pack("P", iso_port_sendport(p));
+	int	 n = -1;
+
+	ck_assert_int_eq(iso_send_wait(to, m, 10000), 0);
+	iso_msg_free(m);
+	m = take(p, 10000);
+	ck_assert_int_eq(iso_msg_unpack(m, "i", &n), 0);
+	iso_msg_free(m);
+	return (n);
+}
+
+START_TEST(send_wait_waits_for_room)
+{
+	iso_isolate	*deaf, *slow;
+	iso_sendport	 to;
+	iso_msg		*m;
+	char		*blob = calloc(1, 256 * 1024);
+	int		 k;
+
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 1u << 20), 0);
+	m = iso_msg_pack("y#", blob, (size_t)256 * 1024);
+	/* A reader that never reads: the wait times out, nothing queued. */
+	deaf = spawn_reader(-1, &to);
+	fill_queue(to, m);
+	ck_assert_int_eq(iso_send_wait(to, m, 100), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(iso_kill(deaf, ISO_IMMEDIATE), 0);
+	iso_isolate_free(deaf);
+	/* A reader that starts late: every wait ends with m queued. */
+	slow = spawn_reader(300, &to);
+	k = fill_queue(to, m);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(iso_send_wait(to, m, -1), 0);
+	ck_assert_int_eq(reader_count(to), k + 20);
+	iso_isolate_free(slow);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 16u << 20), 0);
+	iso_msg_free(m);
+	free(blob);
+}
+END_TEST
+
+struct wtest {
+	iso_sendport	 to;
+	iso_msg		*m;
+	int		 calls;
+	int		 in_call;	/* set while iso_on_writable runs */
+	int		 bad;
+	int		 deadlock;
+	iso_port	*p;
+};
+
+static void
+writable_cb(void *ud)
+{
+	struct wtest	*w = ud;
+
+	if (w->in_call)
+		w->bad++;	/* never from inside iso_on_writable */
+	w->calls++;
+	/* room again: a send goes in */
+	if (iso_send(w->to, w->m) == -1)
+		w->bad++;
+	iso_port_close(w->p);
+}
+
+START_TEST(on_writable_once_when_room)
+{
+	iso_isolate	*slow;
+	struct wtest	 w;
+	char		*blob = calloc(1, 256 * 1024);
+	int		 k;
+
+	memset(&w, 0, sizeof w);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 1u << 20), 0);
+	w.m = iso_msg_pack("y#", blob, (size_t)256 * 1024);
+	slow = spawn_reader(300, &w.to);
+	k = fill_queue(w.to, w.m);
+	w.p = iso_port_new();	/* keeps the loop running until the call */
+	w.in_call = 1;
+	ck_assert_int_eq(iso_on_writable(w.to, writable_cb, &w), 0);
+	w.in_call = 0;
+	ck_assert_int_eq(w.calls, 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(w.calls, 1);
+	ck_assert_int_eq(w.bad, 0);
+	ck_assert_int_eq(reader_count(w.to), k + 1);
+	/* with room now: called all the same, from the loop */
+	w.p = iso_port_new();
+	w.in_call = 1;
+	ck_assert_int_eq(iso_on_writable(w.to, writable_cb, &w), 0);
+	w.in_call = 0;
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(w.calls, 2);
+	ck_assert_int_eq(w.bad, 0);
+	ck_assert_int_eq(iso_on_writable(w.to, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_isolate_free(slow);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 16u << 20), 0);
+	iso_msg_free(w.m);
+	free(blob);
+}
+END_TEST
+
+static void
+send_wait_in_cb(void *ud)
+{
+	struct wtest	*w = ud;
+
+	if (iso_send_wait(w->to, w->m, 100) == -1 && errno == EDEADLK)
+		w->deadlock = 1;
+	iso_port_close(w->p);
+}
+
+START_TEST(send_wait_inside_callback)
+{
+	iso_isolate	*deaf;
+	struct wtest	 w;
+	char		*blob = calloc(1, 256 * 1024);
+
+	memset(&w, 0, sizeof w);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 1u << 20), 0);
+	w.m = iso_msg_pack("y#", blob, (size_t)256 * 1024);
+	deaf = spawn_reader(-1, &w.to);
+	fill_queue(w.to, w.m);
+	w.p = iso_port_new();
+	iso_timer_after(0, send_wait_in_cb, &w);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(w.deadlock, 1);
+	ck_assert_int_eq(iso_kill(deaf, ISO_IMMEDIATE), 0);
+	iso_isolate_free(deaf);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 16u << 20), 0);
+	iso_msg_free(w.m);
+	free(blob);
+}
+END_TEST
+
+/* Flood `to` with 50,000 numbers (about 600 KB) under a stall limit of
+   `stall` ms, then end. */
+static void
+stall_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	iso_msg		*m;
+	int		 stall, k;
+
+	iso_msg_unpack(arg, "[Pi]", &to, &stall);
+	iso_limit_set(ISO_LIMIT_STALL, (size_t)stall);
+	for (k = 1; k <= 50000; k++) {
+		m = num(k);
+		iso_send(to, m);
+		iso_msg_free(m);
+	}
+}
+
+/*
+ * A reader that reads nothing for longer than the stall limit loses what
+ * waited for it, and the writer ends; one that starts reading within the
+ * limit (here later than the old fixed 2 s) gets everything.
+ */
+static void
+stall_count_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct counter	*c = arg;
+
+	if (num_of(m) == -1) {	/* the exit notice */
+		iso_port_close(p);
+		return;
+	}
+	if (num_of(m) != c->next)
+		c->bad++;
+	c->next++;
+}
+
+START_TEST(stall_limit_at_exit)
+{
+	int		 stalls[2] = { 300, 20000 };
+	struct counter	 c;
+	iso_port	*p;
+	iso_isolate	*iso;
+	iso_msg		*arg, *bye;
+	pid_t		 pid;
+	int		 k, ms;
+
+	ck_assert_int_eq(iso_limit_get(ISO_LIMIT_STALL), 2000);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_STALL, 0), -1);
+	for (k = 0; k < 2; k++) {
+		c.next = 1;
+		c.bad = 0;
+		p = iso_port_new();
+		arg = iso_msg_pack("[Pi]", iso_port_sendport(p), stalls[k]);
+		ck_assert_int_eq(iso_spawn(stall_entry, arg, &iso), 0);
+		iso_msg_free(arg);
+		pid = iso_pid(iso);
+		if (k == 0) {
+			/* it gives up on us and ends while we do not read */
+			for (ms = 0; ms < 30000 && tu_alive(pid); ms += 10)
+				tu_sleep_ms(10);
+			ck_assert_msg(!tu_alive(pid), "the writer waits on");
+		} else
+			tu_sleep_ms(2500);
+		bye = iso_msg_pack("{s:i}", "n", -1);
+		ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(p), bye),
+		    0);
+		iso_msg_free(bye);
+		iso_isolate_free(iso);
+		ck_assert_int_eq(iso_port_listen(p, stall_count_cb, &c), 0);
+		ck_assert_int_eq(iso_run(), 0);
+		ck_assert_int_eq(c.bad, 0);
+		if (k == 0)
+			ck_assert_int_lt(c.next - 1, 50000);
+		else
+			ck_assert_int_eq(c.next - 1, 50000);
+	}
+}
+END_TEST
+
 static Suite *
 port_suite(void)
 {
@@ -1042,6 +1338,10 @@ port_suite(void)
 	tcase_add_test(tc, timers);
 	tcase_add_test(tc, no_loop_inside_callback);
 	tcase_add_test(tc, close_while_first_waits);
+	tcase_add_test(tc, send_wait_waits_for_room);
+	tcase_add_test(tc, on_writable_once_when_room);
+	tcase_add_test(tc, send_wait_inside_callback);
+	tcase_add_test(tc, stall_limit_at_exit);
 	suite_add_tcase(s, tc);
 	return (s);
 }
