@@ -61,6 +61,7 @@ struct proc {
 	struct waiter	*waiters;
 	struct mbox	*box;		/* commands: their mailbox */
 	int		 box_limit;
+	int		 box_sync;	/* fdatasync each record of its log */
 	uint64_t	 box_id;
 	struct taker	 take;		/* a "take" waiting for mail */
 	int		 lines;		/* stdin/stdout are messages */

@@ -403,6 +403,11 @@ typedef struct iso_sup_spawn_opts {
 	   message (its JSON if it parses, else a string) that
 	   iso_sup_recv takes. */
 	int		  lines;
+	/* Non-zero: the supervisor syncs (fdatasync) each record of this
+	   command's mailbox log before it answers, so that what it
+	   accepted outlives a machine crash too; slower. Without it what
+	   was accepted outlives the supervisor, not the machine. */
+	int		  mailbox_sync;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its

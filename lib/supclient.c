@@ -319,13 +319,13 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 		return (-1);
 	}
 	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
-	    "s:i s:b}",
+	    "s:i s:b s:b}",
 	    "op", "spawn", "argv", argv, "name", o->name, "env", envp,
 	    "cwd", o->cwd, "restart", restart_names[o->restart],
 	    "backoff_ms", o->backoff_ms, "backoff_max_ms", o->backoff_max_ms,
 	    "reset_ms", o->reset_ms, "max_restarts", o->max_restarts,
 	    "period_ms", o->period_ms, "mailbox", o->mailbox, "lines",
-	    o->lines != 0);
+	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0);
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, 1) == -1)

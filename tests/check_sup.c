@@ -1455,6 +1455,65 @@ START_TEST(mail_and_names_outlive_a_killed_supervisor)
 }
 END_TEST
 
+/* The whole of a small file, NUL-terminated (owned), or NULL. */
+static char *
+read_text(const char *path)
+{
+	char	*buf;
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (NULL);
+	buf = calloc(1, 65536);
+	ck_assert_ptr_nonnull(buf);
+	n = fread(buf, 1, 65535, f);
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
+}
+
+START_TEST(mailbox_sync_is_a_setting_kept_across_a_restart)
+{
+	char *const		 argv[] = { "sleep", "100", NULL };
+	char			 path[PATH_MAX], *text;
+	iso_sup_spawn_opts	 o;
+	uint64_t		 id;
+	pid_t			 sup;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "synced";
+	o.mailbox_sync = 1;
+	ck_assert_msg(iso_sup_spawn(&o, &id) == 0, "%s", iso_error());
+	send_int("synced", 1, 0);
+	snprintf(path, sizeof path, "%s/supervisor/%s.json", rt, hex(id));
+	text = read_text(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"mailbox_sync\":true") != NULL, "%s",
+	    text);
+	free(text);
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	send_int("synced", 2, 0);
+	ck_assert_str_eq(take_ints("synced", 10, 0), "1 2");
+	text = read_text(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"mailbox_sync\":true") != NULL, "%s",
+	    text);
+	free(text);
+	/* Without it, false. */
+	id = spawn_box("plain", 0);
+	snprintf(path, sizeof path, "%s/supervisor/%s.json", rt, hex(id));
+	text = read_text(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"mailbox_sync\":false") != NULL, "%s",
+	    text);
+	free(text);
+}
+END_TEST
+
 START_TEST(restarting_is_a_state_and_kill_ends_it)
 {
 	char *const		 argv[] = { "false", NULL };
@@ -1671,6 +1730,7 @@ sup_suite(void)
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);
 	tcase_add_test(tc, a_take_waits_for_mail);
 	tcase_add_test(tc, mail_and_names_outlive_a_killed_supervisor);
+	tcase_add_test(tc, mailbox_sync_is_a_setting_kept_across_a_restart);
 	tcase_add_test(tc, restarting_is_a_state_and_kill_ends_it);
 	tcase_add_test(tc, lines_make_awk_an_isolate);
 	tcase_add_test(tc, lines_output_that_is_not_json_is_a_string);
