@@ -206,6 +206,9 @@ void	 sv_drop(struct sv_conn *c);
 /* The answer comes later; if the client goes away first, cancel(arg)
    is called and c must not be used again. */
 void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
+/* Call fn(arg) when c closes, whatever its state (one at a time; a NULL
+   fn forgets it). */
+void	 sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg);
 /* Open connections (status). */
 size_t	 sv_count(void);
 /* Take c's socket and what was read of it beyond the request (owned);
@@ -223,6 +226,7 @@ void	 op_wait(struct sv_conn *, const iso_msg *);
 void	 op_logs(struct sv_conn *, const iso_msg *);
 void	 op_send(struct sv_conn *, const iso_msg *);
 void	 op_take(struct sv_conn *, const iso_msg *);
+void	 op_ack(struct sv_conn *, const iso_msg *);
 void	 op_recv(struct sv_conn *, const iso_msg *);
 void	 op_attach(struct sv_conn *, const iso_msg *);	/* a shepherd */
 void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */

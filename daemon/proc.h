@@ -22,6 +22,8 @@ struct taker {
 	struct event	*timer;
 	struct mbox	*box;
 	int		 max;
+	int		 acks;		/* the client acknowledges */
+	uint64_t	 after;		/* what it has already */
 };
 
 /* The connection of a --lines command's shepherd. */
