@@ -462,6 +462,12 @@ int		 iso_sup_logs(const char *target, uint64_t *offset,
  * forever) while it is empty (an empty list then). -1 with ENOENT, EBUSY
  * (another take waits on it), EINVAL (a `lines` command: its mailbox
  * feeds its stdin).
+ * Exactly once: a send is in the mailbox's log once it returns 0, and is
+ * sent again with the same request id (kept once) when the supervisor
+ * goes away before answering; -1 with ECONNRESET after 40 tries means it
+ * may have been kept. A take acknowledges what it got before returning
+ * it, gets again what a killed supervisor handed out unacknowledged, and
+ * drops what this process was already given.
  */
 int		 iso_sup_send(const char *target, const iso_msg *m);
 int		 iso_sup_take(const char *target, int max, int timeout_ms,
