@@ -51,9 +51,10 @@ struct ment {
 	iso_msg		*m;
 };
 
-/* The last MBOX_REQIDS request ids: a ring, chained by hash. */
+/* The last MBOX_REQIDS request ids (owned copies): a ring, chained by
+   hash. */
 struct mids {
-	char		 id[MBOX_REQIDS][MLOG_REQID_MAX + 1];
+	char		*id[MBOX_REQIDS];
 	int16_t		 chain[MBOX_REQIDS];	/* next in bucket, -1 */
 	int16_t		 bucket[MBOX_REQIDS];	/* first slot, -1 */
 	int		 n, oldest;
@@ -337,7 +338,7 @@ ids_ready(struct mbox *b)
 {
 	if (b->ids != NULL)
 		return (0);
-	if ((b->ids = malloc(sizeof *b->ids)) == NULL)
+	if ((b->ids = calloc(1, sizeof *b->ids)) == NULL)
 		return (-1);
 	memset(b->ids->chain, 0xff, sizeof b->ids->chain);
 	memset(b->ids->bucket, 0xff, sizeof b->ids->bucket);
@@ -345,21 +346,20 @@ ids_ready(struct mbox *b)
 	return (0);
 }
 
-/* Remember id (the oldest goes when MBOX_REQIDS are kept). 0, or -1
-   when the table could not be made. */
-static int
-ids_add(struct mbox *b, const char *id)
+/* Remember id, taken over (the oldest goes when MBOX_REQIDS are
+   kept); the table must be there (ids_ready). */
+static void
+ids_keep(struct mbox *b, char *id)
 {
-	struct mids	*ids;
+	struct mids	*ids = b->ids;
 	int16_t		*ip;
 	int		 slot, i;
 	unsigned	 h;
 
-	if (ids_ready(b) == -1)
-		return (-1);
-	ids = b->ids;
-	if (ids_has(ids, id))
-		return (0);
+	if (ids_has(ids, id)) {
+		free(id);
+		return;
+	}
 	if (ids->n == MBOX_REQIDS) {
 		slot = ids->oldest;
 		for (ip = &ids->bucket[ids_hash(ids->id[slot])]; *ip != -1;
@@ -370,15 +370,39 @@ ids_add(struct mbox *b, const char *id)
 			}
 		ids->oldest = (ids->oldest + 1) % MBOX_REQIDS;
 		ids->n--;
+		free(ids->id[slot]);
 	} else
 		slot = (ids->oldest + ids->n) % MBOX_REQIDS;
-	snprintf(ids->id[slot], sizeof ids->id[slot], "%s", id);
+	ids->id[slot] = id;
 	h = ids_hash(id);
 	i = slot;
 	ids->chain[i] = ids->bucket[h];
 	ids->bucket[h] = (int16_t)i;
 	ids->n++;
+}
+
+/* ids_keep of a copy. 0, or -1/ENOMEM. */
+static int
+ids_add(struct mbox *b, const char *id)
+{
+	char	*copy;
+
+	if (ids_ready(b) == -1 || (copy = strdup(id)) == NULL)
+		return (-1);
+	ids_keep(b, copy);
 	return (0);
+}
+
+static void
+ids_free(struct mids *ids)
+{
+	int	i;
+
+	if (ids == NULL)
+		return;
+	for (i = 0; i < ids->n; i++)
+		free(ids->id[(ids->oldest + i) % MBOX_REQIDS]);
+	free(ids);
 }
 
 /* ---- the log ---------------------------------------------------------------- */
@@ -579,7 +603,7 @@ mbox_free(struct mbox *b, int forget)
 	while (b->qlen > 0)
 		q_pop(b);
 	free(b->q);
-	free(b->ids);
+	ids_free(b->ids);
 	free(b);
 }
 
@@ -647,6 +671,7 @@ int
 mbox_put(struct mbox *b, const iso_msg *m, const char *reqid)
 {
 	iso_msg		*copy;
+	char		*id = NULL;
 	uint64_t	 off;
 
 	if (reqid != NULL && ids_has(b->ids, reqid))
@@ -662,15 +687,20 @@ mbox_put(struct mbox *b, const iso_msg *m, const char *reqid)
 	}
 	if (q_grow(b) == -1 || (copy = iso_msg_copy(m)) == NULL)
 		return (-1);
-	/* The table before the record: a record written must be
-	   remembered (ids_add cannot fail once the table is there). */
-	if ((reqid != NULL && ids_ready(b) == -1) ||
-	    mlog_put(b->log, b->next, m, reqid, &off) == -1) {
+	/* The table and the id's copy before the record: a record written
+	   must be remembered. */
+	if (reqid != NULL && (ids_ready(b) == -1 ||
+	    (id = strdup(reqid)) == NULL)) {
 		iso_msg_free(copy);
 		return (-1);
 	}
-	if (reqid != NULL)
-		(void)ids_add(b, reqid);
+	if (mlog_put(b->log, b->next, m, reqid, &off) == -1) {
+		iso_msg_free(copy);
+		free(id);
+		return (-1);
+	}
+	if (id != NULL)
+		ids_keep(b, id);
 	q_push(b, b->next++, off, copy);
 	/* From the loop: a taker woken here could take, make room and read
 	   the very connection this message came from, inside its read. */
