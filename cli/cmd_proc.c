@@ -27,6 +27,7 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 		{ "restart", required_argument, NULL, 'r' },
 		{ "mailbox", required_argument, NULL, 'm' },
 		{ "lines", no_argument, NULL, 'l' },
+		{ "mailbox-sync", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -70,6 +71,9 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 		case 'l':
 			lines = 1;
 			break;
+		case 'S':
+			o.mailbox_sync = 1;
+			break;
 		default:
 			return (CLI_USAGE);
 		}
@@ -90,7 +94,7 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 const struct cli_cmd cli_cmd_spawn = {
 	.name = "spawn",
 	.usage = "[--name NAME] [--restart POLICY] [--mailbox N] [--lines] "
-	    "[--] CMD [ARG...]",
+	    "[--mailbox-sync] [--] CMD [ARG...]",
 	.help =
 	    "Run CMD under the supervisor, with this environment and working\n"
 	    "directory, and print its id (16 hex digits).\n"
@@ -101,7 +105,10 @@ const struct cli_cmd cli_cmd_spawn = {
 	    "  -m, --mailbox N       messages its mailbox holds (default 256)\n"
 	    "  -l, --lines           make any program an isolate: each message\n"
 	    "                        sent to it is a JSON line on its stdin,\n"
-	    "                        each line it prints a message for recv\n",
+	    "                        each line it prints a message for recv\n"
+	    "      --mailbox-sync    sync its mailbox to disk before each\n"
+	    "                        answer: what it accepted outlives a\n"
+	    "                        machine crash too (slower)\n",
 	.exec = cmd_spawn
 };
 

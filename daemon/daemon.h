@@ -206,6 +206,9 @@ void	 sv_drop(struct sv_conn *c);
 /* The answer comes later; if the client goes away first, cancel(arg)
    is called and c must not be used again. */
 void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
+/* Call fn(arg) when c closes, whatever its state (one at a time; a NULL
+   fn forgets it). */
+void	 sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg);
 /* Open connections (status). */
 size_t	 sv_count(void);
 /* Take c's socket and what was read of it beyond the request (owned);
@@ -223,6 +226,7 @@ void	 op_wait(struct sv_conn *, const iso_msg *);
 void	 op_logs(struct sv_conn *, const iso_msg *);
 void	 op_send(struct sv_conn *, const iso_msg *);
 void	 op_take(struct sv_conn *, const iso_msg *);
+void	 op_ack(struct sv_conn *, const iso_msg *);
 void	 op_recv(struct sv_conn *, const iso_msg *);
 void	 op_attach(struct sv_conn *, const iso_msg *);	/* a shepherd */
 void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
@@ -283,6 +287,54 @@ int	 names_get(const char *name, iso_sendport *out);
 void	 log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- mlog.c: a mailbox's log ------------------------------------------- */
+
+struct mlog;
+
+/* Request ids are strings of 1 to this many bytes. */
+#define MLOG_REQID_MAX	64
+
+/* What mlog_open found, record by record, oldest first. put takes m over;
+   off is the record's logical offset (for mlog_compact). put and id: 0,
+   or -1 (ENOMEM) to give up the open. */
+struct mlog_ops {
+	void	(*next)(void *arg, uint64_t next);
+	int	(*put)(void *arg, uint64_t seq, uint64_t off, iso_msg *m,
+		    const char *reqid);
+	void	(*ack)(void *arg, uint64_t upto);
+	int	(*id)(void *arg, const char *reqid);
+};
+
+/*
+ * Open (or begin) the log at path and replay it through ops. A torn or
+ * damaged last record is dropped and the file truncated before it (one
+ * line logged); a file that is not a mailbox log is moved to path.bad.
+ * NULL with errno.
+ */
+struct mlog *mlog_open(const char *path, const struct mlog_ops *ops,
+	    void *arg);
+/* Close; forget: remove the file too. NULL is a no-op. */
+void	 mlog_close(struct mlog *l, int forget);
+/* sync: fdatasync after every record (default off: a record reaches the
+   page cache before the caller answers, which a killed process cannot
+   undo; a machine crash can). */
+void	 mlog_set_sync(struct mlog *l, int sync);
+/* Append a put (reqid may be NULL) or an ack record, one write each:
+   0, or -1 with errno (nothing written). *off: the put's offset. */
+int	 mlog_put(struct mlog *l, uint64_t seq, const iso_msg *m,
+	    const char *reqid, uint64_t *off);
+int	 mlog_ack(struct mlog *l, uint64_t upto);
+/* The logical offset of the end (where the next record goes). */
+uint64_t mlog_end(const struct mlog *l);
+/* 1 when the file is above 1 MiB and more than half of it lies before
+   from (the offset of the oldest record still needed). */
+int	 mlog_wants_compact(const struct mlog *l, uint64_t from);
+/* Rewrite the log as: its first record (next), the request ids (oldest
+   first), then every record from offset from on. 0 or -1 (the old file
+   is kept). Offsets of the records kept do not change. */
+int	 mlog_compact(struct mlog *l, uint64_t next, uint64_t from,
+	    const char *const *ids, size_t nids);
+
 /* ---- mailbox.c: a SendPort for a command ----------------------------- */
 
 struct mbox;
@@ -290,27 +342,48 @@ struct mbox;
 void	 mbox_init(struct event_base *base);
 /*
  * Open the mailbox of isolate owner: listen as isolate id (0: a new id),
- * holding at most limit messages, with what ID.mbox in dir kept. With a
- * suffix, a plain queue saved as ID<suffix>, with no socket (an
- * outbox). NULL with errno.
+ * holding at most limit messages, with what its log ID.mbox in dir holds
+ * (an older JSON ID.mbox is read once and rewritten as a log). With a
+ * suffix, a plain queue logged as ID<suffix>, with no socket (an outbox);
+ * its id is owner. NULL with errno.
  */
 struct mbox *mbox_open(const char *dir, uint64_t owner, const char *suffix,
 	    uint64_t id, size_t limit);
+/* fdatasync every record of b's log before answering (default off). */
+void	 mbox_set_sync(struct mbox *b, int sync);
 /* 1 when it holds its limit. */
 int	 mbox_full(const struct mbox *b);
-/* Call room(arg) when a take makes room in a full queue. */
+/* Call room(arg) when an ack makes room in a full queue. */
 void	 mbox_on_room(struct mbox *b, void (*room)(void *), void *arg);
 /* Stop taking messages (the isolate has ended for good); what waits is
    kept. */
 void	 mbox_close(struct mbox *b);
-/* Close and free; forget: remove ID.mbox too. NULL is a no-op. */
+/* Close and free; forget: remove its log too. NULL is a no-op. */
 void	 mbox_free(struct mbox *b, int forget);
 iso_sendport mbox_port(const struct mbox *b);
 uint64_t mbox_id(const struct mbox *b);
+/* Messages held (put and not acknowledged). */
 size_t	 mbox_len(const struct mbox *b);
-/* Add a copy of m: 0, or -1 with ENOBUFS when full, ENOMEM. */
-int	 mbox_put(struct mbox *b, const iso_msg *m);
-/* Take up to max messages, oldest first: an owned list (maybe empty). */
+/*
+ * Add a copy of m with the next sequence number (per mailbox, from 1,
+ * never reused, kept across restarts), logged before this returns.
+ * reqid (NULL: none; at most MLOG_REQID_MAX bytes): a put whose reqid is
+ * among the last MBOX_REQIDS ids put returns 0 and stores nothing. 0, or
+ * -1 with ENOBUFS when full, EINVAL (reqid too long), ENOMEM, or the
+ * log's write error (nothing stored).
+ */
+#define MBOX_REQIDS	1024
+int	 mbox_put(struct mbox *b, const iso_msg *m, const char *reqid);
+/* Up to max messages with seq > after, oldest first, not removed: an
+   owned list of [seq, message] pairs (maybe empty), or NULL with errno. */
+iso_msg	*mbox_peek(struct mbox *b, uint64_t after, size_t max);
+/* Remove every message with seq <= upto (an ack record); acking what is
+   already gone is 0. -1 with the log's write error (nothing removed). */
+int	 mbox_ack(struct mbox *b, uint64_t upto);
+/* The sequence number the next put gets. */
+uint64_t mbox_next_seq(const struct mbox *b);
+/* peek(0, max) then ack of what it gave: an owned list of messages
+   (maybe empty), or NULL with errno. */
 iso_msg	*mbox_take(struct mbox *b, size_t max);
 /* Call wake(arg) after each message put (one waiter at a time). */
 void	 mbox_on_put(struct mbox *b, void (*wake)(void *), void *arg);

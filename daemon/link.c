@@ -89,7 +89,7 @@ link_take(struct proc *p)
 	int	 r = 0;
 
 	while (!mbox_full(p->outbox) && (r = evf_next(p->link->in, &m)) == 1) {
-		if (mbox_put(p->outbox, m) == -1)
+		if (mbox_put(p->outbox, m, NULL) == -1)
 			log_warn("isolate %016" PRIx64 ": output: %s", p->id,
 			    strerror(errno));
 		iso_msg_free(m);

@@ -45,22 +45,27 @@ proc_by_mailbox(iso_sendport port)
 }
 
 /*
- * "send" {target, message}: to a registered name's port (forwarded, or
- * put straight in when it is one of our mailboxes), else to the mailbox
- * of the command with that name or id.
+ * "send" {target, message, reqid?}: to a registered name's port
+ * (forwarded, or put straight in when it is one of our mailboxes), else
+ * to the mailbox of the command with that name or id. A reqid the
+ * mailbox has already kept is answered ok and not kept again (a client's
+ * retry of a send whose answer it lost).
  */
 void
 op_send(struct sv_conn *c, const iso_msg *req)
 {
-	const char	*target;
+	const char	*target, *reqid = NULL;
 	const iso_msg	*m;
 	iso_sendport	 port;
 	struct proc	*p = NULL;
+	size_t		 len;
 
-	if (iso_msg_unpack(req, "{s:s s:O}", "target", &target, "message",
-	    &m) == -1) {
-		sv_error(c, EINVAL, "send: want a \"target\" string and a "
-		    "\"message\"");
+	if (iso_msg_unpack(req, "{s:s s:O s?s#}", "target", &target, "message",
+	    &m, "reqid", &reqid, &len) == -1 || (reqid != NULL && (len == 0 ||
+	    len > MLOG_REQID_MAX || strlen(reqid) != len))) {
+		sv_error(c, EINVAL, "send: want a \"target\" string, a "
+		    "\"message\" and maybe a \"reqid\" string of 1 to %d "
+		    "bytes", MLOG_REQID_MAX);
 		return;
 	}
 	if (names_get(target, &port) == 0) {
@@ -85,7 +90,7 @@ op_send(struct sv_conn *c, const iso_msg *req)
 		    p->id);
 		return;
 	}
-	if (mbox_put(p->box, m) == -1) {
+	if (mbox_put(p->box, m, reqid) == -1) {
 		if (errno == ENOBUFS)
 			sv_error(c, ENOBUFS, "the mailbox of %016" PRIx64 " is "
 			    "full (%d messages)", p->id, p->box_limit);
@@ -96,17 +101,283 @@ op_send(struct sv_conn *c, const iso_msg *req)
 	sv_ok(c);
 }
 
+/* ---- leases: what was handed out and not yet acknowledged ---------------- */
+
+/*
+ * A take in acknowledged mode hands messages out without removing them:
+ * they are leased to its connection until the client acknowledges them
+ * (an "ack" op, or "after" in its next take), and go back to the queue if
+ * the connection closes first. A take from another connection skips what
+ * is leased, so two takers never get the same message. Acks are in
+ * order in the log (an ack removes everything up to a seq), so a range
+ * acknowledged behind one still leased waits, acknowledged, until the
+ * ranges before it are too. Leases live in memory only: a new supervisor
+ * has none, and hands out again what was not acknowledged.
+ */
+struct lease {
+	struct mbox	*box;
+	struct sv_conn	*conn;		/* NULL: acknowledged, waiting */
+	uint64_t	 lo, hi;
+	struct lease	*next;
+};
+
+static struct lease	*leases;
+
+static void
+lease_unlink(struct lease *l)
+{
+	struct lease	**lp;
+
+	for (lp = &leases; *lp != NULL; lp = &(*lp)->next)
+		if (*lp == l) {
+			*lp = l->next;
+			break;
+		}
+	free(l);
+}
+
+/* c has closed: what it was handed and did not acknowledge is free. */
+static void
+lease_closed(void *arg)
+{
+	struct lease	*l, *next;
+
+	for (l = leases; l != NULL; l = next) {
+		next = l->next;
+		if (l->conn == arg)
+			lease_unlink(l);
+	}
+}
+
+/* c's leases go back, as when it closes. */
+static void
+lease_release(struct sv_conn *c)
+{
+	lease_closed(c);
+	sv_on_close(c, NULL, NULL);
+}
+
+/* The lease of box holding seq other than c's, or NULL. */
+static struct lease *
+lease_other(struct mbox *box, uint64_t seq, struct sv_conn *c)
+{
+	struct lease	*l;
+
+	for (l = leases; l != NULL; l = l->next)
+		if (l->box == box && (l->conn != c || c == NULL) &&
+		    l->lo <= seq && seq <= l->hi)
+			return (l);
+	return (NULL);
+}
+
+/* The first seq box holds after `after`, or 0. */
+static uint64_t
+held_after(struct mbox *box, uint64_t after)
+{
+	iso_msg		*one = mbox_peek(box, after, 1);
+	const iso_msg	*m;
+	uint64_t	 seq = 0;
+
+	if (one != NULL && iso_msg_len(one) == 1 &&
+	    iso_msg_unpack(iso_msg_at(one, 0), "[U O]", &seq, &m) == -1)
+		seq = 0;
+	iso_msg_free(one);
+	return (seq);
+}
+
+/* Remove from box what the acknowledged leases cover from its head on. */
+static void
+lease_settle(struct mbox *box)
+{
+	struct lease	*l, *next;
+	uint64_t	 seq, upto = 0;
+
+	for (seq = held_after(box, 0); seq != 0; seq = held_after(box, upto)) {
+		if ((l = lease_other(box, seq, NULL)) == NULL ||
+		    l->conn != NULL)
+			break;
+		upto = l->hi;
+	}
+	if (upto == 0)
+		return;
+	if (mbox_ack(box, upto) == -1) {
+		log_warn("mailbox %016" PRIx64 ": cannot log an ack: %s",
+		    mbox_id(box), strerror(errno));
+		return;
+	}
+	for (l = leases; l != NULL; l = next) {
+		next = l->next;
+		if (l->box == box && l->conn == NULL && l->hi <= upto)
+			lease_unlink(l);
+	}
+}
+
+/* c says it has every message of box up to upto. */
+static void
+lease_ack(struct sv_conn *c, struct mbox *box, uint64_t upto)
+{
+	struct lease	*l, *n;
+	int		 mine = 0;
+
+	for (l = leases; l != NULL; l = l->next) {
+		if (l->box != box || l->conn != c || l->lo > upto)
+			continue;
+		mine = 1;
+		if (l->hi > upto) {
+			/* Part of it: the rest stays leased. */
+			if ((n = calloc(1, sizeof *n)) == NULL)
+				return;
+			*n = *l;
+			n->lo = upto + 1;
+			l->next = n;
+			l->hi = upto;
+		}
+		l->conn = NULL;
+	}
+	if (!mine) {
+		/* What it got from an earlier connection, or an earlier
+		   supervisor: believed, but not past what others hold. */
+		for (l = leases; l != NULL; l = l->next)
+			if (l->box == box && l->conn != NULL && l->conn != c &&
+			    l->lo <= upto)
+				upto = l->lo - 1;
+		if (upto > 0 && (n = calloc(1, sizeof *n)) != NULL) {
+			n->box = box;
+			n->lo = 1;
+			n->hi = upto;
+			n->next = leases;
+			leases = n;
+		}
+	}
+	lease_settle(box);
+	for (l = leases; l != NULL; l = l->next)
+		if (l->conn == c)
+			return;
+	sv_on_close(c, NULL, NULL);
+}
+
+/* The box's leases go (the box is being freed). */
+static void
+lease_forget(struct mbox *box)
+{
+	struct lease	*l, *next;
+
+	for (l = leases; l != NULL; l = next) {
+		next = l->next;
+		if (l->box != box)
+			continue;
+		if (l->conn != NULL)
+			sv_on_close(l->conn, NULL, NULL);
+		lease_unlink(l);
+	}
+}
+
+/*
+ * Up to max messages of box after `after` that nobody else holds, oldest
+ * first, into *msgs and *seqs (owned lists): how many, or -1/ENOMEM.
+ * Leased to c (acks) or removed at once.
+ */
+static int
+lease_take(struct sv_conn *c, struct mbox *box, uint64_t after, size_t max,
+    int acks, iso_msg **msgs, iso_msg **seqs)
+{
+	struct lease	*l, *hold;
+	const iso_msg	*m;
+	iso_msg		*got;
+	uint64_t	 seq, lo = 0, hi = 0;
+	size_t		 i, n = 0, want;
+
+	*msgs = iso_msg_pack("[]");
+	*seqs = iso_msg_pack("[]");
+	if (*msgs == NULL || *seqs == NULL)
+		goto fail;
+	while (n < max) {
+		want = max - n;
+		if ((got = mbox_peek(box, after, want)) == NULL)
+			goto fail;
+		for (i = 0; i < iso_msg_len(got); i++) {
+			if (iso_msg_unpack(iso_msg_at(got, i), "[U O]", &seq,
+			    &m) == -1)
+				break;
+			if ((l = lease_other(box, seq, c)) != NULL ||
+			    (lo != 0 && seq != hi + 1)) {
+				/* Held elsewhere: go on after it, but hand out
+				   one run only (a lease is one range). */
+				if (lo != 0)
+					max = n;
+				after = l != NULL ? l->hi : seq - 1;
+				break;
+			}
+			if (iso_msg_append(*msgs, iso_msg_copy(m)) == -1 ||
+			    iso_msg_append(*seqs, iso_msg_pack("U", seq)) ==
+			    -1) {
+				iso_msg_free(got);
+				goto fail;
+			}
+			if (lo == 0)
+				lo = seq;
+			hi = after = seq;
+			n++;
+		}
+		if (i == iso_msg_len(got) && i < want) {
+			iso_msg_free(got);
+			break;
+		}
+		iso_msg_free(got);
+	}
+	if (n == 0)
+		return (0);
+	if ((hold = calloc(1, sizeof *hold)) == NULL)
+		goto fail;
+	hold->box = box;
+	hold->conn = acks ? c : NULL;
+	hold->lo = lo;
+	hold->hi = hi;
+	hold->next = leases;
+	leases = hold;
+	if (acks)
+		sv_on_close(c, lease_closed, c);
+	else
+		lease_settle(box);
+	return ((int)n);
+fail:
+	iso_msg_free(*msgs);
+	iso_msg_free(*seqs);
+	*msgs = *seqs = NULL;
+	errno = ENOMEM;
+	return (-1);
+}
+
 /* ---- take and recv: requests that wait for a queue ----------------------- */
+
+/* The reply to a take: {"ok", "messages", "seqs", "box"}. */
+static void
+taker_reply(struct sv_conn *c, struct mbox *box, iso_msg *msgs,
+    iso_msg *seqs)
+{
+	char	hex[17];
+
+	snprintf(hex, sizeof hex, "%016" PRIx64, mbox_id(box));
+	sv_reply(c, iso_msg_pack("{s:b s:O s:O s:s}", "ok", 1, "messages",
+	    msgs, "seqs", seqs, "box", hex));
+	iso_msg_free(msgs);
+	iso_msg_free(seqs);
+}
 
 static void
 taker_answer(struct taker *t)
 {
 	struct sv_conn	*c = t->conn;
+	iso_msg		*msgs, *seqs;
 
 	t->conn = NULL;
 	evtimer_del(t->timer);
 	mbox_on_put(t->box, NULL, NULL);
-	sv_reply_with(c, "messages", mbox_take(t->box, (size_t)t->max));
+	if (lease_take(c, t->box, t->after, (size_t)t->max, t->acks, &msgs,
+	    &seqs) == -1)
+		sv_error(c, ENOMEM, "out of memory");
+	else
+		taker_reply(c, t->box, msgs, seqs);
 }
 
 static void
@@ -142,29 +413,67 @@ taker_end(struct taker *t, const char *why)
 		sv_error(t->conn, ESRCH, "%s", why);
 		t->conn = NULL;
 	}
+	if (t->box != NULL)
+		lease_forget(t->box);
 	if (t->timer != NULL)
 		event_free(t->timer);
 	t->timer = NULL;
 }
 
-/* Up to "max" messages of box, waiting up to "timeout_ms" for one. */
+/* The hex id of req's "box" is box's. */
+static int
+same_box(const char *hex, struct mbox *box)
+{
+	char	*end;
+
+	return (hex != NULL && strtoull(hex, &end, 16) == mbox_id(box) &&
+	    end != hex && *end == '\0');
+}
+
+/*
+ * Up to "max" messages of box, waiting up to "timeout_ms" for one. With
+ * "after" the client acknowledges what it gets (and, with the "box" it
+ * names, everything up to after).
+ */
 static void
 taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
     struct mbox *box)
 {
 	struct timeval	 tv;
-	int		 max = INT_MAX, ms = 0;
+	const char	*bhex = NULL;
+	const iso_msg	*v;
+	iso_msg		*msgs, *seqs;
+	uint64_t	 after = 0;
+	int		 max = INT_MAX, ms = 0, n;
 
-	if (iso_msg_unpack(req, "{s?i s?i}", "max", &max, "timeout_ms",
-	    &ms) == -1 || max <= 0) {
+	t->box = box;
+	if (iso_msg_unpack(req, "{s?i s?i s?U}", "max", &max, "timeout_ms",
+	    &ms, "after", &after) == -1 || max <= 0 ||
+	    ((v = iso_msg_get(req, "box")) != NULL && iso_msg_type(v) !=
+	    ISO_NIL && (bhex = iso_msg_str(v, NULL)) == NULL)) {
 		sv_error(c, EINVAL, "\"max\" and \"timeout_ms\" are integers, "
-		    "max > 0");
+		    "max > 0; \"after\" an unsigned integer, \"box\" a string");
 		return;
 	}
-	if (mbox_len(box) > 0 || ms == 0) {
-		sv_reply_with(c, "messages", mbox_take(box, (size_t)max));
+	t->acks = iso_msg_get(req, "after") != NULL;
+	/* A lease it did not acknowledge goes back first. */
+	lease_release(c);
+	if (t->acks && same_box(bhex, box)) {
+		if (after > 0)
+			lease_ack(c, box, after);
+	} else
+		after = 0;
+	if ((n = lease_take(c, box, after, (size_t)max, t->acks, &msgs,
+	    &seqs)) == -1) {
+		sv_error(c, ENOMEM, "out of memory");
 		return;
 	}
+	if (n > 0 || ms == 0) {
+		taker_reply(c, box, msgs, seqs);
+		return;
+	}
+	iso_msg_free(msgs);
+	iso_msg_free(seqs);
 	if (t->conn != NULL) {
 		sv_error(c, EBUSY, "someone else waits on that queue");
 		return;
@@ -175,8 +484,8 @@ taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
 		return;
 	}
 	t->conn = c;
-	t->box = box;
 	t->max = max;
+	t->after = after;
 	mbox_on_put(box, taker_wake, t);
 	if (ms > 0) {
 		tv.tv_sec = ms / 1000;
@@ -187,9 +496,9 @@ taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
 }
 
 /*
- * "take" {target, max, timeout_ms}: up to max messages (default all) of
- * a command's mailbox, oldest first; with none there, wait up to
- * timeout_ms (0: not at all, < 0: forever) for one.
+ * "take" {target, max, timeout_ms, after, box}: up to max messages
+ * (default all) of a command's mailbox, oldest first; with none there,
+ * wait up to timeout_ms (0: not at all, < 0: forever) for one.
  */
 void
 op_take(struct sv_conn *c, const iso_msg *req)
@@ -211,8 +520,8 @@ op_take(struct sv_conn *c, const iso_msg *req)
 	taker_start(c, req, &p->take, p->box);
 }
 
-/* "recv" {target, max, timeout_ms}: the same for what a --lines command
-   has printed. */
+/* "recv" {target, max, timeout_ms, after, box}: the same for what a
+   --lines command has printed. */
 void
 op_recv(struct sv_conn *c, const iso_msg *req)
 {
@@ -228,3 +537,36 @@ op_recv(struct sv_conn *c, const iso_msg *req)
 	taker_start(c, req, &p->recv, p->outbox);
 }
 
+/*
+ * "ack" {target, box, upto}: the client has every message of the mailbox
+ * (or outbox) box of target up to seq upto; they go. A box that is no
+ * longer target's is ENOENT (what it held went with it).
+ */
+void
+op_ack(struct sv_conn *c, const iso_msg *req)
+{
+	struct proc	*p;
+	struct mbox	*box = NULL;
+	const char	*bhex;
+	uint64_t	 upto;
+
+	if (iso_msg_unpack(req, "{s:s s:U}", "box", &bhex, "upto", &upto) ==
+	    -1) {
+		sv_error(c, EINVAL, "ack: want \"target\", \"box\" (a string) "
+		    "and \"upto\" (an unsigned integer)");
+		return;
+	}
+	if ((p = proc_target(c, req)) == NULL)
+		return;
+	if (p->box != NULL && same_box(bhex, p->box))
+		box = p->box;
+	else if (p->outbox != NULL && same_box(bhex, p->outbox))
+		box = p->outbox;
+	if (box == NULL) {
+		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox "
+		    "%.32s", p->id, bhex);
+		return;
+	}
+	lease_ack(c, box, upto);
+	sv_ok(c);
+}

@@ -251,13 +251,14 @@ proc_save(struct proc *p)
 	    iso_msg_put(r, iso_msg_pack("s", "cwd"), iso_msg_pack("s?",
 	    p->cwd)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "policy"), iso_msg_pack(
-	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U s:b s:f}", "backoff_ms",
+	    "{s:i s:i s:i s:i s:i s:i s:b s:i s:U s:b s:f s:b}", "backoff_ms",
 	    p->rs.backoff_ms,
 	    "backoff_max_ms", p->rs.backoff_max_ms, "reset_ms", p->rs.reset_ms,
 	    "max_restarts", p->rs.max_restarts, "period_ms", p->rs.period_ms,
 	    "next_backoff", p->rs.next, "killed", p->killed, "mailbox",
 	    p->box_limit, "mailbox_id", p->box != NULL ? mbox_id(p->box) :
-	    p->box_id, "lines", p->lines, "restart_at", p->restart_at)) == -1 ||
+	    p->box_id, "lines", p->lines, "restart_at", p->restart_at,
+	    "mailbox_sync", p->box_sync)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
 	    "{s:i s:U}", "pid", (int)(p->command ? p->shepherd : p->pid),
 	    "start", p->pstart)) == -1 ||
@@ -640,6 +641,16 @@ proc_new(uint64_t id)
 	return (p);
 }
 
+/* A mailbox_sync command's mailbox and outbox sync every record. */
+static void
+proc_box_sync(struct proc *p)
+{
+	if (p->box != NULL)
+		mbox_set_sync(p->box, p->box_sync);
+	if (p->outbox != NULL)
+		mbox_set_sync(p->outbox, p->box_sync);
+}
+
 /* Read the policy numbers of req (0 or absent: keep the default). */
 static int
 proc_policy(struct proc *p, const iso_msg *req)
@@ -703,7 +714,7 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 	const iso_msg	*argv, *env;
 	const char	*name = NULL, *cwd = NULL, *restart = "never";
 	struct proc	*p, *q;
-	int		 lines = 0;
+	int		 lines = 0, sync = 0;
 	char		 hex[17];
 	size_t		 i;
 
@@ -711,11 +722,11 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 	env = iso_msg_get(req, "env");
 	if (strlist_ok(argv, 0) == -1 || iso_msg_len(argv) == 0 ||
 	    strlist_ok(env, 1) == -1 ||
-	    iso_msg_unpack(req, "{s?s s?b}", "restart", &restart, "lines",
-	    &lines) == -1) {
+	    iso_msg_unpack(req, "{s?s s?b s?b}", "restart", &restart, "lines",
+	    &lines, "mailbox_sync", &sync) == -1) {
 		sv_error(c, EINVAL, "spawn: want \"argv\", a non-empty list of "
 		    "strings, \"env\" a list of strings or nil, \"restart\" a "
-		    "string, \"lines\" a bool");
+		    "string, \"lines\" and \"mailbox_sync\" bools");
 		return;
 	}
 	if (iso_msg_get(req, "name") != NULL &&
@@ -774,6 +785,7 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	p->lines = lines;
+	p->box_sync = sync;
 	if ((p->box = mbox_open(proc_dir, p->id, NULL, 0,
 	    (size_t)p->box_limit)) == NULL || (lines && (p->outbox =
 	    mbox_open(proc_dir, p->id, ".outbox", 0, (size_t)p->box_limit)) ==
@@ -782,6 +794,7 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 		proc_free(p);
 		return;
 	}
+	proc_box_sync(p);
 	p->next = proc_list;
 	proc_list = p;
 	log_info("spawn %016" PRIx64 " (%s): %s", p->id,
@@ -1024,9 +1037,10 @@ proc_load(const char *path)
 	pol = iso_msg_get(m, "policy");
 	if (pol == NULL || proc_policy(p, pol) == -1)
 		goto fail;
-	(void)iso_msg_unpack(pol, "{s?i s?b s?U s?b s?f}", "next_backoff",
+	(void)iso_msg_unpack(pol, "{s?i s?b s?U s?b s?f s?b}", "next_backoff",
 	    &p->rs.next, "killed", &p->killed, "mailbox_id", &p->box_id,
-	    "lines", &p->lines, "restart_at", &p->restart_at);
+	    "lines", &p->lines, "restart_at", &p->restart_at, "mailbox_sync",
+	    &p->box_sync);
 	p->command = iso_msg_unpack(m, "{s:s}", "kind", &s) == 0 &&
 	    strcmp(s, "command") == 0;
 	if ((v = iso_msg_get(m, "name")) != NULL && (s = iso_msg_str(v,
@@ -1101,6 +1115,7 @@ proc_adopt(struct proc *p)
 	    ".outbox", 0, (size_t)p->box_limit)) == NULL)
 		log_warn("isolate %016" PRIx64 ": outbox: %s", p->id,
 		    strerror(errno));
+	proc_box_sync(p);
 	if (p->state == P_RESTARTING) {
 		/* What was left of its backoff when the last one died. */
 		left = (long)((p->restart_at - now()) * 1000);

@@ -22,6 +22,8 @@ struct taker {
 	struct event	*timer;
 	struct mbox	*box;
 	int		 max;
+	int		 acks;		/* the client acknowledges */
+	uint64_t	 after;		/* what it has already */
 };
 
 /* The connection of a --lines command's shepherd. */
@@ -61,6 +63,7 @@ struct proc {
 	struct waiter	*waiters;
 	struct mbox	*box;		/* commands: their mailbox */
 	int		 box_limit;
+	int		 box_sync;	/* fdatasync each record of its log */
 	uint64_t	 box_id;
 	struct taker	 take;		/* a "take" waiting for mail */
 	int		 lines;		/* stdin/stdout are messages */

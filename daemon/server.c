@@ -37,6 +37,8 @@ struct sv_conn {
 	int		 closing;	/* close once out is written */
 	void		(*cancel)(void *);
 	void		*cancel_arg;
+	void		(*on_close)(void *);	/* sv_on_close */
+	void		*on_close_arg;
 	struct sv_conn	*prev, *next;
 };
 
@@ -52,6 +54,7 @@ static const struct {
 	{ "logs", op_logs, 0 },
 	{ "send", op_send, 0 },
 	{ "take", op_take, 0 },
+	{ "ack", op_ack, 0 },
 	{ "register", op_register, 0 },
 	{ "lookup", op_lookup, 0 },
 	{ "unregister", op_unregister, 0 },
@@ -86,6 +89,8 @@ sv_free(struct sv_conn *c)
 {
 	if (c->busy && c->cancel != NULL)
 		c->cancel(c->cancel_arg);
+	if (c->on_close != NULL)
+		c->on_close(c->on_close_arg);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -214,6 +219,13 @@ void
 sv_drop(struct sv_conn *c)
 {
 	c->closing = 1;
+}
+
+void
+sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg)
+{
+	c->on_close = fn;
+	c->on_close_arg = arg;
 }
 
 void

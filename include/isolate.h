@@ -426,6 +426,11 @@ typedef struct iso_sup_spawn_opts {
 	   message (its JSON if it parses, else a string) that
 	   iso_sup_recv takes. */
 	int		  lines;
+	/* Non-zero: the supervisor syncs (fdatasync) each record of this
+	   command's mailbox log before it answers, so that what it
+	   accepted outlives a machine crash too; slower. Without it what
+	   was accepted outlives the supervisor, not the machine. */
+	int		  mailbox_sync;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -480,6 +485,12 @@ int		 iso_sup_logs(const char *target, uint64_t *offset,
  * forever) while it is empty (an empty list then). -1 with ENOENT, EBUSY
  * (another take waits on it), EINVAL (a `lines` command: its mailbox
  * feeds its stdin).
+ * Exactly once: a send is in the mailbox's log once it returns 0, and is
+ * sent again with the same request id (kept once) when the supervisor
+ * goes away before answering; -1 with ECONNRESET after 40 tries means it
+ * may have been kept. A take acknowledges what it got before returning
+ * it, gets again what a killed supervisor handed out unacknowledged, and
+ * drops what this process was already given.
  */
 int		 iso_sup_send(const char *target, const iso_msg *m);
 int		 iso_sup_take(const char *target, int max, int timeout_ms,

@@ -14,10 +14,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,34 +231,30 @@ sup_open(int start)
 }
 
 /*
- * Send req (taken over) and read its reply: 0 and an owned *reply (may
- * be NULL: dropped), or -1 with the errno the supervisor named.
+ * Write req on fd and read its reply: 0 and an owned *reply, or -1 with
+ * the errno the supervisor named. *gone is set when the failure was the
+ * connection's (the supervisor went away before answering, or never
+ * read the request), not an answer.
  */
 static int
-sup_call(iso_msg *req, iso_msg **reply, int start)
+sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 {
 	iso_msg		*rep = NULL;
 	const char	*ename = "EIO", *etext = "failed";
-	int		 fd, ok = 0, r;
+	int		 ok = 0, r;
 
-	if (req == NULL)
-		return (-1);
-	if ((fd = sup_open(start)) == -1) {
-		iso_msg_free(req);
-		return (-1);
-	}
+	*gone = 0;
 	if (iso_msg_write(fd, req) == -1) {
-		close(fd);
-		iso_msg_free(req);
+		*gone = 1;
 		return (msg_fail(ECONNRESET, "supervisor: cannot send: %s",
 		    strerror(errno)));
 	}
-	iso_msg_free(req);
 	r = iso_msg_read(fd, &rep);
-	close(fd);
-	if (r == 0 || (r == -1 && (errno == ECONNRESET || errno == EPIPE)))
+	if (r == 0 || (r == -1 && (errno == ECONNRESET || errno == EPIPE))) {
+		*gone = 1;
 		return (msg_fail(ECONNRESET, "supervisor: went away before "
 		    "answering"));
+	}
 	if (r == -1)
 		return (msg_fail(EPROTO, "supervisor: bad reply: %s",
 		    iso_error()));
@@ -271,6 +269,111 @@ sup_call(iso_msg *req, iso_msg **reply, int start)
 		iso_msg_free(rep);
 		return (r);
 	}
+	*reply = rep;
+	return (0);
+}
+
+/*
+ * Send req (taken over) and read its reply: 0 and an owned *reply (may
+ * be NULL: dropped), or -1 with the errno the supervisor named.
+ */
+static int
+sup_call(iso_msg *req, iso_msg **reply, int start)
+{
+	iso_msg	*rep = NULL;
+	int	 fd, gone, r;
+
+	if (req == NULL)
+		return (-1);
+	if ((fd = sup_open(start)) == -1) {
+		iso_msg_free(req);
+		return (-1);
+	}
+	r = sup_exchange(fd, req, &rep, &gone);
+	close(fd);
+	iso_msg_free(req);
+	if (r == -1)
+		return (-1);
+	if (reply != NULL)
+		*reply = rep;
+	else
+		iso_msg_free(rep);
+	return (0);
+}
+
+/*
+ * Requests that may be sent again (a send with its request id, a take,
+ * an ack) are, when the supervisor goes away before answering or cannot
+ * be reached while one is being started: up to SUP_TRIES times over
+ * about SUP_TRY_MS, pausing a little longer each time.
+ */
+#define SUP_TRIES	40
+#define SUP_TRY_MS	10000
+
+/* A connection for a retried request: the fd, or -1 (*again: worth
+   another try). */
+static int
+sup_open_again(int *again)
+{
+	int	fd;
+
+	if ((fd = sup_open(1)) != -1)
+		return (fd);
+	/* Refused, or a new one that died before it was ready. */
+	*again = errno == ECONNREFUSED || errno == ENOENT ||
+	    errno == ECONNRESET || errno == EAGAIN;
+	return (-1);
+}
+
+static void
+sup_pause(int try)
+{
+	struct timespec	ts;
+	long		ms = 5L * (try + 1);
+
+	if (ms > SUP_TRY_MS / SUP_TRIES * 2)
+		ms = SUP_TRY_MS / SUP_TRIES * 2;
+	ts.tv_sec = 0;
+	ts.tv_nsec = ms * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * sup_call for a request that may be sent again (req borrowed). On
+ * success *fdp (if not NULL) is the connection, left open for more.
+ */
+static int
+sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp)
+{
+	iso_msg	*rep = NULL;
+	int	 fd, gone = 0, again = 0, sent = 0, r = -1, try;
+
+	if (req == NULL)
+		return (-1);
+	for (try = 0; try < SUP_TRIES; try++) {
+		if (try > 0)
+			sup_pause(try);
+		again = 0;
+		if ((fd = sup_open_again(&again)) == -1) {
+			if (again)
+				continue;
+			return (-1);
+		}
+		r = sup_exchange(fd, req, &rep, &gone);
+		if (r == 0 && fdp != NULL)
+			*fdp = fd;
+		else
+			close(fd);
+		sent |= gone;
+		if (r == 0 || !gone)
+			break;
+	}
+	if (r == -1 && sent && (gone || again))
+		return (msg_fail(ECONNRESET, "supervisor: went away before "
+		    "answering (tried %d times)", try));
+	if (r == -1)
+		return (-1);
 	if (reply != NULL)
 		*reply = rep;
 	else
@@ -319,13 +422,13 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 		return (-1);
 	}
 	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
-	    "s:i s:b}",
+	    "s:i s:b s:b}",
 	    "op", "spawn", "argv", argv, "name", o->name, "env", envp,
 	    "cwd", o->cwd, "restart", restart_names[o->restart],
 	    "backoff_ms", o->backoff_ms, "backoff_max_ms", o->backoff_max_ms,
 	    "reset_ms", o->reset_ms, "max_restarts", o->max_restarts,
 	    "period_ms", o->period_ms, "mailbox", o->mailbox, "lines",
-	    o->lines != 0);
+	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0);
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, 1) == -1)
@@ -426,27 +529,213 @@ iso_sup_logs(const char *target, uint64_t *offset, char **data, size_t *len)
 	return (0);
 }
 
+/* A request id: 32 random hex digits. */
+static int
+sup_reqid(char id[33])
+{
+	unsigned char	r[16];
+	size_t		i;
+
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		return (msg_fail(EAGAIN, "send: no random bytes for a "
+		    "request id"));
+	for (i = 0; i < sizeof r; i++)
+		snprintf(id + 2 * i, 3, "%02x", r[i]);
+	return (0);
+}
+
 int
 iso_sup_send(const char *target, const iso_msg *m)
 {
+	iso_msg	*req;
+	char	 reqid[33];
+	int	 r;
+
 	if (target == NULL || m == NULL)
 		return (msg_fail(EINVAL, "send: no target or message"));
-	return (sup_call(iso_msg_pack("{s:s s:s s:O}", "op", "send", "target",
-	    target, "message", m), NULL, 1));
+	/* One id for this send, however many times it is sent: a mailbox
+	   keeps it once. */
+	if (sup_reqid(reqid) == -1)
+		return (-1);
+	req = iso_msg_pack("{s:s s:s s:O s:s}", "op", "send", "target",
+	    target, "message", m, "reqid", reqid);
+	r = sup_call_again(req, NULL, NULL);
+	iso_msg_free(req);
+	if (r == -1 && errno == ECONNRESET) {
+		char	why[256];
+
+		snprintf(why, sizeof why, "%s", iso_error());
+		return (msg_fail(ECONNRESET, "%s: the message may have been "
+		    "kept", why));
+	}
+	return (r);
 }
 
+/*
+ * What this process was handed from each mailbox: per (op, target), the
+ * box (its id, from the replies) and the highest seq handed out, so a
+ * message given again (its ack lost with a killed supervisor) is dropped
+ * and the next take acknowledges what the last one could not. A small
+ * table, the least recently used entry replaced.
+ */
+#define SEEN_MAX	32
+
+static struct seen {
+	char		 op[8];
+	char		 target[256];
+	uint64_t	 box;
+	uint64_t	 upto;
+	unsigned long	 used;
+} seen[SEEN_MAX];
+static unsigned long	seen_clock;
+static pthread_mutex_t	seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry of (op, target), made if absent. Under seen_lock. */
+static struct seen *
+seen_find(const char *op, const char *target)
+{
+	struct seen	*e, *old = &seen[0];
+
+	for (e = seen; e < seen + SEEN_MAX; e++) {
+		if (e->used != 0 && strcmp(e->op, op) == 0 &&
+		    strcmp(e->target, target) == 0)
+			goto found;
+		if (e->used < old->used)
+			old = e;
+	}
+	e = old;
+	memset(e, 0, sizeof *e);
+	snprintf(e->op, sizeof e->op, "%s", op);
+	snprintf(e->target, sizeof e->target, "%s", target);
+found:
+	e->used = ++seen_clock;
+	return (e);
+}
+
+/* The highest seq of box handed out under any target. */
+static uint64_t
+seen_upto(uint64_t box)
+{
+	struct seen	*e;
+	uint64_t	 upto = 0;
+
+	for (e = seen; e < seen + SEEN_MAX; e++)
+		if (e->used != 0 && e->box == box && e->upto > upto)
+			upto = e->upto;
+	return (upto);
+}
+
+/* Tell the supervisor, on fd (then on new connections while it goes
+   away), that everything of box up to upto has been had. Best effort:
+   what is not acknowledged comes again and is dropped here. */
+static void
+sup_ack(int fd, const char *target, const char *box, uint64_t upto)
+{
+	iso_msg	*req, *rep = NULL;
+	int	 gone = 0;
+
+	req = iso_msg_pack("{s:s s:s s:s s:U}", "op", "ack", "target", target,
+	    "box", box, "upto", upto);
+	if (req == NULL)
+		return;
+	if (sup_exchange(fd, req, &rep, &gone) == 0)
+		iso_msg_free(rep);
+	else if (gone && sup_call_again(req, &rep, NULL) == 0)
+		iso_msg_free(rep);
+	iso_msg_free(req);
+}
+
+/*
+ * take and recv: messages stay in the mailbox until acknowledged. The
+ * request says what this process already had ("after", "box"); the
+ * reply gives each message's seq; what was had before is dropped, the
+ * rest acknowledged on the same connection before it is returned.
+ */
 static int
 sup_take(const char *op, const char *target, int max, int timeout_ms,
     iso_msg **messages)
 {
-	iso_msg	*rep;
+	iso_msg		*req, *rep = NULL, *out = NULL;
+	const iso_msg	*msgs, *seqs;
+	struct seen	*e;
+	const char	*bhex = NULL;
+	char		 hex[17], *end;
+	uint64_t	 box, after, upto, seq;
+	size_t		 i;
+	int		 fd = -1, r;
 
 	if (target == NULL || messages == NULL || max <= 0)
 		return (msg_fail(EINVAL, "%s: bad argument", op));
-	if (sup_call(iso_msg_pack("{s:s s:s s:i s:i}", "op", op, "target",
-	    target, "max", max, "timeout_ms", timeout_ms), &rep, 1) == -1)
+	pthread_mutex_lock(&seen_lock);
+	e = seen_find(op, target);
+	box = e->box;
+	after = box != 0 ? seen_upto(box) : 0;
+	pthread_mutex_unlock(&seen_lock);
+	snprintf(hex, sizeof hex, "%016" PRIx64, box);
+	req = iso_msg_pack("{s:s s:s s:i s:i s:U s:s?}", "op", op, "target",
+	    target, "max", max, "timeout_ms", timeout_ms, "after", after,
+	    "box", box != 0 ? hex : NULL);
+	r = sup_call_again(req, &rep, &fd);
+	iso_msg_free(req);
+	if (r == -1)
 		return (-1);
-	return (take(rep, "messages", messages));
+	if ((msgs = iso_msg_get(rep, "messages")) == NULL ||
+	    iso_msg_type(msgs) != ISO_LIST) {
+		close(fd);
+		iso_msg_free(rep);
+		return (msg_fail(EPROTO, "supervisor: reply without "
+		    "\"messages\""));
+	}
+	seqs = iso_msg_get(rep, "seqs");
+	if (seqs == NULL || iso_msg_unpack(rep, "{s:s}", "box", &bhex) == -1) {
+		/* A supervisor before sequence numbers: taken already. */
+		close(fd);
+		return (take(rep, "messages", messages));
+	}
+	errno = 0;
+	box = strtoull(bhex, &end, 16);
+	if (iso_msg_type(seqs) != ISO_LIST || iso_msg_len(seqs) !=
+	    iso_msg_len(msgs) || errno != 0 || *end != '\0' || box == 0 ||
+	    (out = iso_msg_pack("[]")) == NULL) {
+		close(fd);
+		iso_msg_free(rep);
+		return (out == NULL && errno == ENOMEM ? -1 : msg_fail(EPROTO,
+		    "supervisor: a bad take reply"));
+	}
+	pthread_mutex_lock(&seen_lock);
+	e = seen_find(op, target);
+	if (e->box != box) {
+		e->box = box;	/* another command under that name */
+		e->upto = 0;
+	}
+	after = upto = seen_upto(box);
+	pthread_mutex_unlock(&seen_lock);
+	for (i = 0; i < iso_msg_len(msgs); i++) {
+		if (iso_msg_uint(iso_msg_at(seqs, i), &seq) == -1)
+			seq = 0;
+		if (seq != 0 && seq <= after)
+			continue;	/* had it: its ack was lost */
+		if (iso_msg_append(out, iso_msg_copy(iso_msg_at(msgs,
+		    i))) == -1) {
+			close(fd);
+			iso_msg_free(rep);
+			iso_msg_free(out);
+			return (-1);
+		}
+		if (seq > upto)
+			upto = seq;
+	}
+	if (iso_msg_len(seqs) > 0)
+		sup_ack(fd, target, bhex, upto > after ? upto : after);
+	close(fd);
+	pthread_mutex_lock(&seen_lock);
+	e = seen_find(op, target);
+	if (e->box == box && upto > e->upto)
+		e->upto = upto;
+	pthread_mutex_unlock(&seen_lock);
+	iso_msg_free(rep);
+	*messages = out;
+	return (0);
 }
 
 int

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define SUP_PROTOCOL_VERSION	1
+#define SUP_PROTOCOL_VERSION	2
 
 #define SUP_SOCKET		"supervisor.sock"
 #define SUP_LOCK		"supervisor.lock"	/* held while one runs */

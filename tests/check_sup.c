@@ -1455,6 +1455,230 @@ START_TEST(mail_and_names_outlive_a_killed_supervisor)
 }
 END_TEST
 
+/* The whole of a small file, NUL-terminated (owned), or NULL. */
+static char *
+read_text(const char *path)
+{
+	char	*buf;
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (NULL);
+	buf = calloc(1, 65536);
+	ck_assert_ptr_nonnull(buf);
+	n = fread(buf, 1, 65535, f);
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
+}
+
+START_TEST(mailbox_sync_is_a_setting_kept_across_a_restart)
+{
+	char *const		 argv[] = { "sleep", "100", NULL };
+	char			 path[PATH_MAX], *text;
+	iso_sup_spawn_opts	 o;
+	uint64_t		 id;
+	pid_t			 sup;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "synced";
+	o.mailbox_sync = 1;
+	ck_assert_msg(iso_sup_spawn(&o, &id) == 0, "%s", iso_error());
+	send_int("synced", 1, 0);
+	snprintf(path, sizeof path, "%s/supervisor/%s.json", rt, hex(id));
+	text = read_text(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"mailbox_sync\":true") != NULL, "%s",
+	    text);
+	free(text);
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	send_int("synced", 2, 0);
+	ck_assert_str_eq(take_ints("synced", 10, 0), "1 2");
+	text = read_text(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"mailbox_sync\":true") != NULL, "%s",
+	    text);
+	free(text);
+	/* Without it, false. */
+	id = spawn_box("plain", 0);
+	snprintf(path, sizeof path, "%s/supervisor/%s.json", rt, hex(id));
+	text = read_text(path);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"mailbox_sync\":false") != NULL, "%s",
+	    text);
+	free(text);
+}
+END_TEST
+
+/* One request on fd (req taken over) and its reply (owned). */
+static iso_msg *
+raw_call(int fd, iso_msg *req)
+{
+	iso_msg	*rep = NULL;
+
+	ck_assert_ptr_nonnull(req);
+	ck_assert_int_eq(iso_msg_write(fd, req), 0);
+	iso_msg_free(req);
+	ck_assert_int_eq(iso_msg_read(fd, &rep), 1);
+	return (rep);
+}
+
+/* A take in acknowledged mode on fd: the reply's messages as "1 2 3",
+   its box into box (17 bytes). */
+static const char *
+raw_take(int fd, const char *target, int max, char *box)
+{
+	iso_msg		*rep;
+	const char	*b, *s;
+
+	rep = raw_call(fd, iso_msg_pack("{s:s s:s s:i s:U}", "op", "take",
+	    "target", target, "max", max, "after", (uint64_t)0));
+	ck_assert_int_eq(iso_msg_unpack(rep, "{s:s}", "box", &b), 0);
+	snprintf(box, 17, "%s", b);
+	ck_assert_uint_eq(iso_msg_len(iso_msg_get(rep, "seqs")),
+	    iso_msg_len(iso_msg_get(rep, "messages")));
+	s = ints(iso_msg_get(rep, "messages"));
+	iso_msg_free(rep);
+	return (s);
+}
+
+START_TEST(a_take_lost_to_a_killed_supervisor_comes_again)
+{
+	char	 box[17];
+	pid_t	 sup;
+	int	 fd;
+
+	(void)spawn_box("mb", 0);
+	send_int("mb", 1, 0);
+	send_int("mb", 2, 0);
+	send_int("mb", 3, 0);
+	/* Handed out, never acknowledged: the supervisor dies. */
+	fd = raw_connect();
+	ck_assert_str_eq(raw_take(fd, "mb", 10, box), "1 2 3");
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	close(fd);
+	/* The next one hands them out again; the library acknowledges. */
+	ck_assert_str_eq(take_ints("mb", 10, 0), "1 2 3");
+	ck_assert_str_eq(take_ints("mb", 10, 0), "");
+	send_int("mb", 4, 0);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "4");
+}
+END_TEST
+
+START_TEST(two_takers_never_get_the_same_message)
+{
+	char	 box[17];
+	iso_msg	*rep;
+	int	 a, b;
+
+	(void)spawn_box("mb", 0);
+	for (int i = 1; i <= 6; i++)
+		send_int("mb", i, 0);
+	a = raw_connect();
+	b = raw_connect();
+	ck_assert_str_eq(raw_take(a, "mb", 2, box), "1 2");
+	ck_assert_str_eq(raw_take(b, "mb", 2, box), "3 4");
+	/* Acknowledged behind a lease still out: kept until it is. */
+	rep = raw_call(b, iso_msg_pack("{s:s s:s s:s s:U}", "op", "ack",
+	    "target", "mb", "box", box, "upto", (uint64_t)4));
+	ck_assert_ptr_nonnull(iso_msg_get(rep, "ok"));
+	iso_msg_free(rep);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "5 6");
+	/* a goes away without acknowledging: 1 2 are free again, and
+	   only they (3 4 were acknowledged). */
+	close(a);
+	for (int i = 0; i < 500; i++) {
+		const char *got = take_ints("mb", 10, 0);
+
+		if (*got != '\0') {
+			ck_assert_str_eq(got, "1 2");
+			break;
+		}
+		tu_sleep_ms(10);	/* until the supervisor has seen a go */
+	}
+	ck_assert_str_eq(take_ints("mb", 10, 0), "");
+	/* An ack for a box that is not the target's. */
+	rep = raw_call(b, iso_msg_pack("{s:s s:s s:s s:U}", "op", "ack",
+	    "target", "mb", "box", "0000000000000001", "upto", (uint64_t)4));
+	ck_assert_str_eq(row_str(rep, "errno"), "ENOENT");
+	iso_msg_free(rep);
+	close(b);
+	/* Without "after", a take removes at once, as before. */
+	send_int("mb", 7, 0);
+	a = raw_connect();
+	rep = raw_call(a, iso_msg_pack("{s:s s:s}", "op", "take", "target",
+	    "mb"));
+	ck_assert_str_eq(ints(iso_msg_get(rep, "messages")), "7");
+	iso_msg_free(rep);
+	close(a);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "");
+}
+END_TEST
+
+START_TEST(a_send_retried_with_its_reqid_is_kept_once)
+{
+	char	 big[80];
+	iso_msg	*rep;
+	int	 fd;
+
+	(void)spawn_box("mb", 0);
+	fd = raw_connect();
+	for (int i = 0; i < 3; i++) {
+		rep = raw_call(fd, iso_msg_pack("{s:s s:s s:i s:s}", "op",
+		    "send", "target", "mb", "message", 5, "reqid", "r-1"));
+		ck_assert_ptr_nonnull(iso_msg_get(rep, "ok"));
+		ck_assert_str_eq(row_str(rep, "errno"), "");
+		iso_msg_free(rep);
+	}
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	rep = raw_call(fd, iso_msg_pack("{s:s s:s s:i s:s}", "op", "send",
+	    "target", "mb", "message", 6, "reqid", big));
+	ck_assert_str_eq(row_str(rep, "errno"), "EINVAL");
+	iso_msg_free(rep);
+	close(fd);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "5");
+}
+END_TEST
+
+/* What a library process was handed is not handed to it again, even
+   when the supervisor lost the acknowledgement. */
+START_TEST(duplicates_are_dropped_by_the_library)
+{
+	char	 path[PATH_MAX];
+	pid_t	 sup;
+	off_t	 size;
+	struct stat st;
+	uint64_t id = spawn_box("mb", 0);
+
+	send_int("mb", 1, 0);
+	send_int("mb", 2, 0);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "1 2");
+	/* The ack is the log's last record (10 bytes): as if the supervisor
+	   died before it wrote it. */
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	snprintf(path, sizeof path, "%s/supervisor/%s.mbox", rt, hex(id));
+	ck_assert_int_eq(stat(path, &st), 0);
+	size = st.st_size;
+	ck_assert_int_eq(truncate(path, size - 10), 0);
+	/* Under another target, so the take does not say what it had: the
+	   two come again and are dropped (and acknowledged). */
+	ck_assert_str_eq(take_ints(hex(id), 10, 0), "");
+	ck_assert_str_eq(take_ints("mb", 10, 0), "");
+	send_int("mb", 3, 0);
+	ck_assert_str_eq(take_ints(hex(id), 10, 0), "3");
+	ck_assert_str_eq(take_ints("mb", 10, 0), "");
+}
+END_TEST
+
 START_TEST(restarting_is_a_state_and_kill_ends_it)
 {
 	char *const		 argv[] = { "false", NULL };
@@ -1671,6 +1895,11 @@ sup_suite(void)
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);
 	tcase_add_test(tc, a_take_waits_for_mail);
 	tcase_add_test(tc, mail_and_names_outlive_a_killed_supervisor);
+	tcase_add_test(tc, mailbox_sync_is_a_setting_kept_across_a_restart);
+	tcase_add_test(tc, a_take_lost_to_a_killed_supervisor_comes_again);
+	tcase_add_test(tc, two_takers_never_get_the_same_message);
+	tcase_add_test(tc, a_send_retried_with_its_reqid_is_kept_once);
+	tcase_add_test(tc, duplicates_are_dropped_by_the_library);
 	tcase_add_test(tc, restarting_is_a_state_and_kill_ends_it);
 	tcase_add_test(tc, lines_make_awk_an_isolate);
 	tcase_add_test(tc, lines_output_that_is_not_json_is_a_string);

@@ -347,6 +347,16 @@ grep -qE '"name":"box",[^}]*"mailbox":2' "$work/out" ||
     die "ps --json: box's mailbox does not hold 2"
 ok "send: a command's mailbox, bounded"
 
+# --mailbox-sync: a setting of the command, kept in its record.
+expect 0 spawn --name synced --mailbox-sync -- sleep 60
+synced=$out
+expect 0 send synced 1
+grep -q '"mailbox_sync":true' "$ISO_RUNTIME_DIR/supervisor/$synced.json" ||
+    die "spawn --mailbox-sync: not in $synced.json"
+grep -q '"mailbox_sync":false' "$ISO_RUNTIME_DIR/supervisor/$box.json" ||
+    die "spawn without --mailbox-sync: not false in $box.json"
+ok "spawn --mailbox-sync: kept in the record"
+
 expect 2 send greet '{bad'
 [[ $err == *"bad JSON"* ]] || die "bad JSON: '$err'"
 echo 'nope{' >"$work/msg"
