@@ -308,8 +308,20 @@ void	 mbox_free(struct mbox *b, int forget);
 iso_sendport mbox_port(const struct mbox *b);
 uint64_t mbox_id(const struct mbox *b);
 size_t	 mbox_len(const struct mbox *b);
-/* Add a copy of m: 0, or -1 with ENOBUFS when full, ENOMEM. */
-int	 mbox_put(struct mbox *b, const iso_msg *m);
+/*
+ * Every message stored gets a sequence number: per mailbox, from 1 up,
+ * never reused, kept across supervisor restarts.
+ * Add a copy of m: 0, or -1 with ENOBUFS when full, ENOMEM. reqid (may
+ * be NULL) names this put: a put whose reqid was already stored returns
+ * 0 and stores nothing (a retry), even after that message was acked,
+ * for at least the last 512 reqids put.
+ */
+int	 mbox_put(struct mbox *b, const iso_msg *m, const char *reqid);
+/* Up to max [seq, message] pairs with seq > after, oldest first, not
+   removed: an owned list (maybe empty), NULL with ENOMEM. */
+iso_msg	*mbox_peek(struct mbox *b, uint64_t after, size_t max);
+/* Remove every message with seq <= upto. 0, or -1 with ENOMEM. */
+int	 mbox_ack(struct mbox *b, uint64_t upto);
 /* Take up to max messages, oldest first: an owned list (maybe empty). */
 iso_msg	*mbox_take(struct mbox *b, size_t max);
 /* Call wake(arg) after each message put (one waiter at a time). */

@@ -85,7 +85,7 @@ op_send(struct sv_conn *c, const iso_msg *req)
 		    p->id);
 		return;
 	}
-	if (mbox_put(p->box, m) == -1) {
+	if (mbox_put(p->box, m, NULL) == -1) {
 		if (errno == ENOBUFS)
 			sv_error(c, ENOBUFS, "the mailbox of %016" PRIx64 " is "
 			    "full (%d messages)", p->id, p->box_limit);

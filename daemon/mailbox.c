@@ -26,6 +26,7 @@
 
 #define MBOX_PORT	1
 #define MBOX_READ_MAX	(64 * 1024)
+#define MBOX_REQIDS	512	/* reqids remembered for dedupe */
 
 struct mconn {
 	struct mbox	*box;
@@ -38,7 +39,9 @@ struct mconn {
 struct mbox {
 	uint64_t	 id;		/* the mailbox's own isolate id */
 	size_t		 limit;
-	iso_msg		*queue;		/* a list */
+	iso_msg		*queue;		/* a list of [seq, message] */
+	uint64_t	 seq;		/* the last sequence number given */
+	iso_msg		*reqids;	/* a list: the last reqids put */
 	char		 file[PATH_MAX];	/* ID.mbox */
 	char		 sock[PATH_MAX];
 	int		 lfd;
@@ -64,8 +67,44 @@ mbox_init(struct event_base *base)
 static void
 mbox_save(struct mbox *b)
 {
-	if (state_write(b->file, b->queue) == -1)
+	iso_msg	*m;
+
+	m = iso_msg_pack("{s:U s:O s:O}", "seq", b->seq, "queue", b->queue,
+	    "reqids", b->reqids);
+	if (m == NULL || state_write(b->file, m) == -1)
 		log_warn("cannot save %s: %s", b->file, strerror(errno));
+	iso_msg_free(m);
+}
+
+/* What ID.mbox holds: {"seq", "queue": [[seq, message]...], "reqids"},
+   or the older plain list of messages. */
+static int
+mbox_load(struct mbox *b)
+{
+	iso_msg		*saved = state_read(b->file);
+	const iso_msg	*q = NULL, *r = NULL;
+	size_t		 i;
+
+	b->queue = iso_msg_pack("[]");
+	b->reqids = iso_msg_pack("[]");
+	if (iso_msg_type(saved) == ISO_MAP) {
+		(void)iso_msg_unpack(saved, "{s?U s?O s?O}", "seq", &b->seq,
+		    "queue", &q, "reqids", &r);
+		if (iso_msg_type(q) == ISO_LIST) {
+			iso_msg_free(b->queue);
+			b->queue = iso_msg_copy(q);
+		}
+		if (iso_msg_type(r) == ISO_LIST) {
+			iso_msg_free(b->reqids);
+			b->reqids = iso_msg_copy(r);
+		}
+	} else if (iso_msg_type(saved) == ISO_LIST)
+		for (i = 0; b->queue != NULL && i < iso_msg_len(saved); i++)
+			if (iso_msg_append(b->queue, iso_msg_pack("[U O]",
+			    ++b->seq, iso_msg_at(saved, i))) == -1)
+				break;
+	iso_msg_free(saved);
+	return (b->queue != NULL && b->reqids != NULL ? 0 : -1);
 }
 
 static void
@@ -101,7 +140,7 @@ mconn_take(struct mconn *c)
 			return (r);
 		/* Port 0 is control; another port is closed: dropped, as
 		   a live isolate drops it. */
-		if (port == MBOX_PORT && mbox_put(c->box, m) == -1) {
+		if (port == MBOX_PORT && mbox_put(c->box, m, NULL) == -1) {
 			iso_msg_free(m);
 			return (-1);
 		}
@@ -221,7 +260,6 @@ mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
 {
 	struct mbox	*b;
 	const char	*rt;
-	iso_msg		*saved;
 
 	if ((rt = iso_runtime_dir()) == NULL || (b = calloc(1, sizeof *b)) ==
 	    NULL)
@@ -241,19 +279,13 @@ mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
 		return (NULL);
 	}
 	/* What an earlier supervisor had accepted. */
-	if ((saved = state_read(b->file)) != NULL &&
-	    iso_msg_type(saved) == ISO_LIST)
-		b->queue = saved;
-	else {
-		iso_msg_free(saved);
-		b->queue = iso_msg_pack("[]");
-	}
-	if (b->queue == NULL || (b->wake_ev = event_new(mbox_base, -1, 0,
+	if (mbox_load(b) == -1 || (b->wake_ev = event_new(mbox_base, -1, 0,
 	    mbox_wake_cb, b)) == NULL || (suffix == NULL &&
 	    mbox_listen(b) == -1)) {
 		if (b->wake_ev != NULL)
 			event_free(b->wake_ev);
 		iso_msg_free(b->queue);
+		iso_msg_free(b->reqids);
 		free(b);
 		return (NULL);
 	}
@@ -285,6 +317,7 @@ mbox_free(struct mbox *b, int forget)
 	if (forget)
 		(void)unlink(b->file);
 	iso_msg_free(b->queue);
+	iso_msg_free(b->reqids);
 	free(b);
 }
 
@@ -342,18 +375,58 @@ mbox_full(const struct mbox *b)
 	return (iso_msg_len(b->queue) >= b->limit);
 }
 
-int
-mbox_put(struct mbox *b, const iso_msg *m)
+/* 1 when reqid is among the last ones put. */
+static int
+mbox_seen(const struct mbox *b, const char *reqid)
 {
-	iso_msg	*copy;
+	const char	*s;
+	size_t		 i;
 
+	for (i = iso_msg_len(b->reqids); i-- > 0; )
+		if ((s = iso_msg_str(iso_msg_at(b->reqids, i), NULL)) != NULL &&
+		    strcmp(s, reqid) == 0)
+			return (1);
+	return (0);
+}
+
+/* Remember reqid, keeping at least the last MBOX_REQIDS. */
+static int
+mbox_remember(struct mbox *b, const char *reqid)
+{
+	iso_msg	*keep;
+	size_t	 i, n = iso_msg_len(b->reqids);
+
+	if (n >= 2 * MBOX_REQIDS) {
+		if ((keep = iso_msg_pack("[]")) == NULL)
+			return (-1);
+		for (i = n - MBOX_REQIDS; i < n; i++)
+			if (iso_msg_append(keep, iso_msg_copy(
+			    iso_msg_at(b->reqids, i))) == -1) {
+				iso_msg_free(keep);
+				return (-1);
+			}
+		iso_msg_free(b->reqids);
+		b->reqids = keep;
+	}
+	return (iso_msg_append(b->reqids, iso_msg_pack("s", reqid)));
+}
+
+int
+mbox_put(struct mbox *b, const iso_msg *m, const char *reqid)
+{
+	iso_msg	*pair;
+
+	if (reqid != NULL && mbox_seen(b, reqid))
+		return (0);
 	if (iso_msg_len(b->queue) >= b->limit) {
 		errno = ENOBUFS;
 		return (-1);
 	}
-	if ((copy = iso_msg_copy(m)) == NULL ||
-	    iso_msg_append(b->queue, copy) == -1)
+	if ((pair = iso_msg_pack("[U O]", b->seq + 1, m)) == NULL ||
+	    iso_msg_append(b->queue, pair) == -1 ||
+	    (reqid != NULL && mbox_remember(b, reqid) == -1))
 		return (-1);
+	b->seq++;
 	mbox_save(b);
 	/* From the loop: a taker woken here could take, make room and read
 	   the very connection this message came from, inside its read. */
@@ -363,29 +436,49 @@ mbox_put(struct mbox *b, const iso_msg *m)
 }
 
 iso_msg *
-mbox_take(struct mbox *b, size_t max)
+mbox_peek(struct mbox *b, uint64_t after, size_t max)
 {
-	iso_msg		*out, *rest;
+	const iso_msg	*pair;
+	iso_msg		*out;
+	uint64_t	 seq;
+	size_t		 i;
+
+	if ((out = iso_msg_pack("[]")) == NULL)
+		return (NULL);
+	for (i = 0; i < iso_msg_len(b->queue) && iso_msg_len(out) < max;
+	    i++) {
+		pair = iso_msg_at(b->queue, i);
+		if (iso_msg_unpack(pair, "[U]", &seq) == 0 && seq > after &&
+		    iso_msg_append(out, iso_msg_copy(pair)) == -1) {
+			iso_msg_free(out);
+			return (NULL);
+		}
+	}
+	return (out);
+}
+
+/* Keep the queue's items from i on (those before are gone). */
+static int
+mbox_drop(struct mbox *b, size_t from)
+{
+	iso_msg		*rest;
 	struct mconn	*c, *next;
 	size_t		 i, n = iso_msg_len(b->queue);
 	int		 was_full = n >= b->limit;
 
-	if ((out = iso_msg_pack("[]")) == NULL ||
-	    (rest = iso_msg_pack("[]")) == NULL) {
-		iso_msg_free(out);
-		return (NULL);
-	}
-	for (i = 0; i < n; i++)
-		if (iso_msg_append(i < max ? out : rest,
-		    iso_msg_copy(iso_msg_at(b->queue, i))) == -1) {
-			iso_msg_free(out);
+	if (from == 0)
+		return (0);
+	if ((rest = iso_msg_pack("[]")) == NULL)
+		return (-1);
+	for (i = from; i < n; i++)
+		if (iso_msg_append(rest, iso_msg_copy(iso_msg_at(b->queue,
+		    i))) == -1) {
 			iso_msg_free(rest);
-			return (NULL);
+			return (-1);
 		}
 	iso_msg_free(b->queue);
 	b->queue = rest;
-	if (iso_msg_len(out) > 0)
-		mbox_save(b);
+	mbox_save(b);
 	/* Room again: read what the senders' sockets hold. */
 	if (was_full && iso_msg_len(b->queue) < b->limit) {
 		for (c = b->conns; c != NULL; c = next) {
@@ -396,6 +489,40 @@ mbox_take(struct mbox *b, size_t max)
 		}
 		if (b->room != NULL)
 			b->room(b->room_arg);
+	}
+	return (0);
+}
+
+int
+mbox_ack(struct mbox *b, uint64_t upto)
+{
+	uint64_t	seq;
+	size_t		i;
+
+	for (i = 0; i < iso_msg_len(b->queue); i++)
+		if (iso_msg_unpack(iso_msg_at(b->queue, i), "[U]", &seq) ==
+		    -1 || seq > upto)
+			break;
+	return (mbox_drop(b, i));
+}
+
+iso_msg *
+mbox_take(struct mbox *b, size_t max)
+{
+	iso_msg	*out;
+	size_t	 i, n = iso_msg_len(b->queue);
+
+	if ((out = iso_msg_pack("[]")) == NULL)
+		return (NULL);
+	for (i = 0; i < n && i < max; i++)
+		if (iso_msg_append(out, iso_msg_copy(iso_msg_at(
+		    iso_msg_at(b->queue, i), 1))) == -1) {
+			iso_msg_free(out);
+			return (NULL);
+		}
+	if (mbox_drop(b, i) == -1) {
+		iso_msg_free(out);
+		return (NULL);
 	}
 	return (out);
 }
