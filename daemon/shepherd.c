@@ -7,7 +7,9 @@
  * signal, so the command outlives a daemon killed with SIGKILL; the
  * command has PR_SET_PDEATHSIG, so it never outlives its shepherd.
  * A command that cannot start (exec, chdir, the log, fork) leaves no
- * ID.run and an ID.exit with code 127 and the reason.
+ * ID.run and an ID.exit with code 127 and the reason. With --lines the
+ * command's stdin and stdout are a pty, and the shepherd is what passes
+ * lines between it and the supervisor (below: "--lines").
  *
  * Output a grandchild writes after the command itself has been reaped
  * is not waited for: the shepherd takes what the pipe holds and exits.
@@ -261,6 +263,8 @@ buf_add(struct buf *b, const void *p, size_t n)
 	char	*q;
 	size_t	 cap;
 
+	if (n == 0)
+		return (0);
 	if (b->len + n > b->cap) {
 		cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + n)
@@ -278,6 +282,8 @@ buf_add(struct buf *b, const void *p, size_t n)
 static void
 buf_drop(struct buf *b, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(b->p, b->p + n, b->len - n);
 	b->len -= n;
 }
@@ -396,8 +402,8 @@ lines_cut(struct shep *sh, int all)
 	char		*nl;
 	size_t		 i, off = 0;
 
-	while ((all || lines_room(sh)) && (nl = memchr(b->p + off, '\n',
-	    b->len - off)) != NULL) {
+	while (off < b->len && (all || lines_room(sh)) &&
+	    (nl = memchr(b->p + off, '\n', b->len - off)) != NULL) {
 		i = (size_t)(nl - (b->p + off));
 		lines_output(sh, b->p + off, i);
 		off += i + 1;
@@ -413,8 +419,9 @@ lines_cut(struct shep *sh, int all)
 static int
 lines_want_tty(const struct shep *sh)
 {
-	return (lines_room(sh) && sh->ln.line.len < LINES_MAX &&
-	    memchr(sh->ln.line.p, '\n', sh->ln.line.len) == NULL);
+	return (lines_room(sh) && (sh->ln.line.len == 0 ||
+	    (sh->ln.line.len < LINES_MAX &&
+	    memchr(sh->ln.line.p, '\n', sh->ln.line.len) == NULL)));
 }
 
 /* Take what the master has: 2 after a read, 1 when there is nothing
@@ -752,12 +759,12 @@ lines_finish(struct shep *sh)
 	const iso_msg	*m;
 	char		 run[17];
 	uint64_t	 unread = 0;
-	size_t		 off, left = LINES_MAX;
+	size_t		 off;
 	ssize_t		 n;
-	int		 r;
+	int		 reads = LINES_MAX / sizeof buf;
 
-	while (left > 0 && (r = lines_read_tty(sh)) == 2)
-		left = sh->ln.line.len < left ? left - sh->ln.line.len : 0;
+	while (reads-- > 0 && lines_read_tty(sh) == 2)
+		;
 	lines_cut(sh, 1);
 	if (sh->ln.line.len > 0)
 		lines_output(sh, sh->ln.line.p, sh->ln.line.len);
