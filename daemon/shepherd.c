@@ -471,9 +471,11 @@ lines_consumed(struct shep *sh, uint64_t upto)
 
 	for (i = 0; i < sh->ln.npend && sh->ln.pend[i].end <= upto; i++)
 		sh->ln.read = sh->ln.pend[i].seq;
-	memmove(sh->ln.pend, sh->ln.pend + i, (sh->ln.npend - i) *
-	    sizeof *sh->ln.pend);
-	sh->ln.npend -= i;
+	if (i > 0) {
+		memmove(sh->ln.pend, sh->ln.pend + i, (sh->ln.npend - i) *
+		    sizeof *sh->ln.pend);
+		sh->ln.npend -= i;
+	}
 	if (upto > sh->ln.consumed)
 		sh->ln.consumed = upto;
 	if (i > 0 && (f = iso_msg_pack("[s U]", "read", sh->ln.read)) !=

@@ -356,6 +356,14 @@ read_records(struct tally *t)
 }
 
 static void
+tally_free(struct tally *t)
+{
+	free(t->answers);
+	free(t->reads);
+	free(t->marked);
+}
+
+static void
 tally_init(struct tally *t, int n)
 {
 	memset(t, 0, sizeof *t);
@@ -383,6 +391,7 @@ main(void)
 	if (build == NULL)
 		die("BUILD is not set");
 	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	srand((unsigned)getpid());
 	rt = tu_runtime_dir();
 	atexit(cleanup);
@@ -445,6 +454,8 @@ main(void)
 	    "dup=%d reordered=%d read_unanswered=%d\n", t1.n + t2.n,
 	    sup_kills, prog_kills, lost, dup, t1.reordered + t2.reordered,
 	    unanswered);
-	return (lost == 0 && dup == 0 && t1.reordered + t2.reordered == 0 ?
-	    0 : 1);
+	v = lost == 0 && dup == 0 && t1.reordered + t2.reordered == 0;
+	tally_free(&t1);
+	tally_free(&t2);
+	return (v ? 0 : 1);
 }
