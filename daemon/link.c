@@ -70,22 +70,21 @@ link_flush(struct link *l)
 	event_del(l->wev);
 }
 
-/* Pass the mailbox on to the shepherd, a little ahead of it. */
-static void
-link_feed(void *arg)
+/*
+ * Frame what comes after l->sent until LINK_OUT_MAX bytes wait: 1 when
+ * it stopped there (more may follow), 0 when the mailbox has no more.
+ */
+static int
+link_fill(struct proc *p, struct link *l)
 {
-	struct proc	*p = arg;
-	struct link	*l = p->link;
 	const iso_msg	*m;
 	iso_msg		*list, *f;
 	uint64_t	 seq;
 	size_t		 i, n;
 
-	if (l == NULL || p->box == NULL)
-		return;
 	while (evbuffer_get_length(l->out) < LINK_OUT_MAX) {
 		if ((list = mbox_peek(p->box, l->sent, LINK_PEEK)) == NULL)
-			break;
+			return (0);	/* out of memory: the next put */
 		n = iso_msg_len(list);
 		for (i = 0; i < n; i++) {
 			if (iso_msg_unpack(iso_msg_at(list, i), "[U O]", &seq,
@@ -94,8 +93,8 @@ link_feed(void *arg)
 			    NULL)
 				break;
 			if (evf_add(l->out, f) == -1) {
-				log_warn("isolate %016" PRIx64 ": message %" PRIu64
-				    " for its stdin: %s", p->id, seq,
+				log_warn("isolate %016" PRIx64 ": message %"
+				    PRIu64 " for its stdin: %s", p->id, seq,
 				    strerror(errno));
 				iso_msg_free(f);
 				break;
@@ -105,9 +104,26 @@ link_feed(void *arg)
 		}
 		iso_msg_free(list);
 		if (i < n || n < LINK_PEEK)
-			break;
+			return (0);
 	}
-	link_flush(l);
+	return (1);
+}
+
+/* Pass the mailbox on to the shepherd, a little ahead of it: as long as
+   the socket takes all, more (else the write event comes back here). */
+static void
+link_feed(void *arg)
+{
+	struct proc	*p = arg;
+	struct link	*l = p->link;
+	int		 more;
+
+	if (l == NULL || p->box == NULL)
+		return;
+	do {
+		more = link_fill(p, l);
+		link_flush(l);
+	} while (more && evbuffer_get_length(l->out) == 0);
 }
 
 static void

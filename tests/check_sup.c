@@ -1621,10 +1621,10 @@ run_pid(const char *target, pid_t not_this)
 static void
 recv_until(const char *target, const char *want)
 {
-	char	got[256] = "";
+	char	got[1024] = "";
 
 	for (int i = 0; i < 50 && strcmp(got, want) != 0; i++) {
-		const char	*s = take_recv(target, 100, 200);
+		const char	*s = take_recv(target, 20, 200);
 
 		if (*s != '\0')
 			snprintf(got + strlen(got), sizeof got - strlen(got),
@@ -1737,6 +1737,58 @@ START_TEST(lines_flow_both_ways_through_supervisor_kills)
 	/* Each exactly once, in order. */
 	ck_assert_str_eq(got, want);
 	ck_assert_int_eq(kills, 8);
+}
+END_TEST
+
+START_TEST(lines_more_than_the_link_takes_at_once_all_go)
+{
+	char *const		 argv[] = { "awk",
+	    "{ print length($0); fflush() }", NULL };
+	iso_sup_spawn_opts	 o;
+	char			 path[PATH_MAX], want[512], *big;
+	iso_msg			*m;
+	uint64_t		 id;
+	pid_t			 sup;
+	int			 i, shep = 0;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "len";
+	o.lines = 1;
+	ck_assert_int_eq(iso_sup_spawn(&o, &id), 0);
+	send_int("len", 1, 0);
+	recv_until("len", "1");
+	/* While the shepherd is stopped, and so attaches only afterwards,
+	   100 messages of 1000 bytes go into the mailbox: more than the
+	   supervisor hands it at once. */
+	snprintf(path, sizeof path, "%s/supervisor/%s.run", rt, hex(id));
+	{
+		char	 json[256] = "";
+		FILE	*f = fopen(path, "r");
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(json, sizeof json, f));
+		fclose(f);
+		m = iso_msg_from_json(json);
+	}
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i}", "shepherd", &shep), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(kill(shep, SIGSTOP), 0);
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	ck_assert_ptr_nonnull(big = malloc(1001));
+	memset(big, 'x', 1000);
+	big[1000] = '\0';
+	m = iso_msg_pack("s", big);
+	for (i = 0; i < 100; i++)
+		ck_assert_msg(iso_sup_send("len", m) == 0, "%s", iso_error());
+	iso_msg_free(m);
+	free(big);
+	ck_assert_int_eq(kill(shep, SIGCONT), 0);
+	for (i = 0, want[0] = '\0'; i < 100; i++)
+		strcat(want, i > 0 ? " 1002" : "1002");
+	recv_until("len", want);
 }
 END_TEST
 
@@ -1854,6 +1906,7 @@ sup_suite(void)
 	tcase_add_test(tc, lines_unread_input_goes_to_the_next_run);
 	tcase_add_test(tc, lines_flow_both_ways_through_supervisor_kills);
 	tcase_add_test(tc, lines_last_words_wait_for_room_in_the_outbox);
+	tcase_add_test(tc, lines_more_than_the_link_takes_at_once_all_go);
 	suite_add_tcase(s, tc);
 	return (s);
 }
