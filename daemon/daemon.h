@@ -15,6 +15,8 @@
  *             {"pid": N, "shepherd": N}
  *   ID.exit   written by the shepherd when the command has ended:
  *             {"code": N|null, "signal": N|null, "error": "..."|null}
+ *             and for --lines "lines" (link.c takes it)
+ *   ID.left   --lines: output of ended runs waiting for the outbox
  *   ID.log    stdout and stderr of the command, ID.log.1 the older half
  * Every file is written to a .tmp name and renamed into place.
  */
@@ -72,11 +74,15 @@ struct shep_spec {
  * With lines, the command's stdin and stdout are a pseudo-terminal in
  * raw mode (so that programs that buffer a pipe, as mawk does, still go
  * line by line) and only stderr goes to the log. The shepherd connects
- * to spec->sock, says {"op": "attach", "id": ID} and then writes each
- * line of output as a message (its JSON, else the line as a string),
- * and writes each message the supervisor sends it to the pty as a line
- * of JSON. It reconnects when the supervisor goes away; what cannot be
- * passed on waits, up to 1 MiB each way, then the command waits.
+ * to spec->sock, says {"op": "attach", "id", "run", "have", "read"}
+ * and then speaks the link's frames (docs/protocol.md, Attach): each
+ * message the supervisor sends is written to the pty as a line of JSON
+ * and acknowledged once the command has read it; each line of output
+ * becomes a message (its JSON, else the line as a string), kept until
+ * the supervisor acknowledges it. It reconnects when the supervisor
+ * goes away. Output waits, up to 256 lines, then the command waits.
+ * When the command ends, ID.exit also has "lines": {"run", "read",
+ * "first", "out"}, what the link did not carry.
  * -1 with fork's errno.
  */
 pid_t	 shep_start(const struct shep_spec *spec);

@@ -1,8 +1,23 @@
 /*
- * link.c: the connection from a --lines command's shepherd ("attach"):
- * the supervisor feeds it the command's mailbox, a message at a time,
- * and puts each line of output it sends back into the outbox, stopping
- * either way while the other side is full.
+ * link.c: the connection from a --lines command's shepherd ("attach"),
+ * and what a run leaves when it ends.
+ *
+ * Input: the supervisor sends the shepherd ["line", seq, message] for
+ * each message of the mailbox after the last seq it sent (mbox_peek),
+ * leaving them in the mailbox; the shepherd answers ["read", seq] once
+ * the command has read every line up to seq, and only then are they
+ * removed (mbox_ack). A run that ends has its unread lines given to the
+ * next run, since they are still in the mailbox.
+ *
+ * Output: the shepherd sends ["out", n, message] for line n of its run;
+ * each is put into the outbox with the reqid "RUN:n", so that one sent
+ * again (after a reconnect, or from ID.exit) is stored once, and
+ * ["took", n] tells the shepherd it may forget lines up to n.
+ *
+ * When a run ends, its shepherd writes in ID.exit what it still held
+ * (link_collect): the last seq read, and the output not acknowledged.
+ * That output goes into the outbox before any of the next run's; while
+ * the outbox is full it waits in ID.left.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +35,10 @@
 #include "supproto.h"
 
 #define LINK_OUT_MAX	(64 * 1024)	/* bytes of input queued to it */
+#define LINK_PEEK	32		/* messages looked at a time */
+#define LEFT_BATCH	256		/* puts between two saves of ID.left */
+
+static void	link_left(struct proc *);
 
 void
 link_free(struct proc *p)
@@ -32,6 +51,7 @@ link_free(struct proc *p)
 	event_free(l->wev);
 	evbuffer_free(l->in);
 	evbuffer_free(l->out);
+	iso_msg_free(l->held);
 	close(l->fd);
 	free(l);
 	p->link = NULL;
@@ -50,24 +70,60 @@ link_flush(struct link *l)
 	event_del(l->wev);
 }
 
-/* Pass the mailbox on to the shepherd, a little at a time. */
+/*
+ * Frame what comes after l->sent until LINK_OUT_MAX bytes wait: 1 when
+ * it stopped there (more may follow), 0 when the mailbox has no more.
+ */
+static int
+link_fill(struct proc *p, struct link *l)
+{
+	const iso_msg	*m;
+	iso_msg		*list, *f;
+	uint64_t	 seq;
+	size_t		 i, n;
+
+	while (evbuffer_get_length(l->out) < LINK_OUT_MAX) {
+		if ((list = mbox_peek(p->box, l->sent, LINK_PEEK)) == NULL)
+			return (0);	/* out of memory: the next put */
+		n = iso_msg_len(list);
+		for (i = 0; i < n; i++) {
+			if (iso_msg_unpack(iso_msg_at(list, i), "[U O]", &seq,
+			    &m) == -1 ||
+			    (f = iso_msg_pack("[s U O]", "line", seq, m)) ==
+			    NULL)
+				break;
+			if (evf_add(l->out, f) == -1) {
+				log_warn("isolate %016" PRIx64 ": message %"
+				    PRIu64 " for its stdin: %s", p->id, seq,
+				    strerror(errno));
+				iso_msg_free(f);
+				break;
+			}
+			iso_msg_free(f);
+			l->sent = seq;
+		}
+		iso_msg_free(list);
+		if (i < n || n < LINK_PEEK)
+			return (0);
+	}
+	return (1);
+}
+
+/* Pass the mailbox on to the shepherd, a little ahead of it: as long as
+   the socket takes all, more (else the write event comes back here). */
 static void
 link_feed(void *arg)
 {
 	struct proc	*p = arg;
 	struct link	*l = p->link;
-	iso_msg		*one;
+	int		 more;
 
 	if (l == NULL || p->box == NULL)
 		return;
-	while (mbox_len(p->box) > 0 &&
-	    evbuffer_get_length(l->out) < LINK_OUT_MAX) {
-		if ((one = mbox_take(p->box, 1)) == NULL)
-			break;
-		(void)evf_add(l->out, iso_msg_at(one, 0));
-		iso_msg_free(one);
-	}
-	link_flush(l);
+	do {
+		more = link_fill(p, l);
+		link_flush(l);
+	} while (more && evbuffer_get_length(l->out) == 0);
 }
 
 static void
@@ -80,21 +136,72 @@ link_write_cb(evutil_socket_t fd, short what, void *arg)
 	link_feed(p);
 }
 
-/* Frames from the shepherd: each a line of output, into the outbox.
-   0, or -1 when its stream is bad. */
+/* Put output line n of run into p's outbox: 0 (stored, or stored
+   before), -1 with ENOBUFS when full, or another errno. */
+static int
+link_put(struct proc *p, const char *run, uint64_t n, const iso_msg *m)
+{
+	char	reqid[64];
+
+	snprintf(reqid, sizeof reqid, "%s:%" PRIu64, run, n);
+	return (mbox_put(p->outbox, m, reqid));
+}
+
+/*
+ * Frames from the shepherd, in order. A line of output waits (in
+ * l->held) while the outbox is full or output of an ended run waits
+ * before it. 0, or -1 when the stream is bad.
+ */
 static int
 link_take(struct proc *p)
 {
-	iso_msg	*m;
-	int	 r = 0;
+	struct link	*l = p->link;
+	const iso_msg	*m;
+	const char	*what;
+	iso_msg		*f;
+	uint64_t	 n, took = 0;
+	int		 r;
 
-	while (!mbox_full(p->outbox) && (r = evf_next(p->link->in, &m)) == 1) {
-		if (mbox_put(p->outbox, m, NULL) == -1)
-			log_warn("isolate %016" PRIx64 ": output: %s", p->id,
-			    strerror(errno));
-		iso_msg_free(m);
+	for (;;) {
+		if (l->held == NULL) {
+			if ((r = evf_next(l->in, &l->held)) == 0)
+				break;
+			if (r == -1)
+				return (-1);
+		}
+		if (iso_msg_unpack(l->held, "[s U]", &what, &n) == -1)
+			return (-1);
+		if (strcmp(what, "read") == 0) {
+			if (p->box != NULL && mbox_ack(p->box, n < l->sent ? n :
+			    l->sent) == -1)
+				return (-1);
+		} else if (strcmp(what, "out") == 0 &&
+		    iso_msg_unpack(l->held, "[s U O]", &what, &n, &m) == 0) {
+			if (p->left != NULL)
+				break;
+			if (link_put(p, l->run, n, m) == -1) {
+				if (errno == ENOBUFS)
+					break;
+				log_warn("isolate %016" PRIx64 ": output: %s",
+				    p->id, strerror(errno));
+				return (-1);
+			}
+			took = n;
+		} else
+			return (-1);
+		iso_msg_free(l->held);
+		l->held = NULL;
 	}
-	return (r == -1 ? -1 : 0);
+	if (took > 0) {
+		if ((f = iso_msg_pack("[s U]", "took", took)) == NULL ||
+		    evf_add(l->out, f) == -1) {
+			iso_msg_free(f);
+			return (-1);
+		}
+		iso_msg_free(f);
+		link_flush(l);
+	}
+	return (0);
 }
 
 static void
@@ -104,41 +211,215 @@ link_read_cb(evutil_socket_t fd, short what, void *arg)
 	int		 n;
 
 	(void)what;
-	if (mbox_full(p->outbox)) {
-		event_del(p->link->rev);	/* until recv makes room */
-		return;
-	}
 	n = evbuffer_read(p->link->in, fd, 65536);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (link_take(p) == -1 || n <= 0)
+	if (link_take(p) == -1 || n <= 0) {
+		if (n > 0)
+			log_warn("isolate %016" PRIx64 ": its shepherd sent "
+			    "what makes no sense; link closed", p->id);
 		link_free(p);
+		return;
+	}
+	/* A line waits for room: read no more until recv makes some. */
+	if (p->link->held != NULL)
+		event_del(p->link->rev);
 }
 
-/* The outbox has room again: read from the shepherd. */
+/* The outbox has room again: what ended runs left, then the link. */
 static void
 link_room(void *arg)
 {
 	struct proc	*p = arg;
 
-	if (p->link != NULL) {
-		event_add(p->link->rev, NULL);
-		if (link_take(p) == -1)
+	link_left(p);
+	if (p->link != NULL && p->link->held != NULL) {
+		if (link_take(p) == -1) {
 			link_free(p);
+			return;
+		}
+		if (p->link->held == NULL)
+			event_add(p->link->rev, NULL);
 	}
 }
 
-/* "attach" {id}: a --lines command's shepherd; the connection is ours. */
+/* ---- what ended runs left ------------------------------------------------ */
+
+static void
+link_left_save(struct proc *p)
+{
+	char	path[PATH_MAX];
+
+	if (state_path(proc_dir, p->id, ".left", path, sizeof path) == -1)
+		return;
+	if (p->left == NULL)
+		(void)unlink(path);
+	else if (state_write(path, p->left) == -1)
+		log_warn("cannot save %s: %s", path, strerror(errno));
+}
+
+/* Keep the items of p->left from i on (none left: no ID.left). 0, or
+   -1 when out of memory (nothing dropped). */
+static int
+link_left_drop(struct proc *p, size_t from)
+{
+	iso_msg	*rest;
+	size_t	 i, n = iso_msg_len(p->left);
+
+	if (from == 0)
+		return (0);
+	if (from >= n) {
+		iso_msg_free(p->left);
+		p->left = NULL;
+	} else {
+		if ((rest = iso_msg_pack("[]")) == NULL)
+			return (-1);
+		for (i = from; i < n; i++)
+			if (iso_msg_append(rest, iso_msg_copy(
+			    iso_msg_at(p->left, i))) == -1) {
+				iso_msg_free(rest);
+				return (-1);
+			}
+		iso_msg_free(p->left);
+		p->left = rest;
+	}
+	link_left_save(p);
+	return (0);
+}
+
+/*
+ * Put what ended runs left into the outbox while it has room, saving
+ * what is still left every LEFT_BATCH puts (a put done again after a
+ * crash is one the outbox already has, and stores nothing).
+ */
+static void
+link_left(struct proc *p)
+{
+	const char	*reqid;
+	const iso_msg	*m;
+	size_t		 i = 0;
+
+	while (p->left != NULL && p->outbox != NULL) {
+		if (i == iso_msg_len(p->left) || i == LEFT_BATCH) {
+			if (link_left_drop(p, i) == -1)
+				return;
+			i = 0;
+			continue;
+		}
+		if (iso_msg_unpack(iso_msg_at(p->left, i), "[s O]", &reqid,
+		    &m) == 0 && mbox_put(p->outbox, m, reqid) == -1) {
+			if (errno != ENOBUFS)
+				log_warn("isolate %016" PRIx64 ": output: %s",
+				    p->id, strerror(errno));
+			(void)link_left_drop(p, i);
+			return;
+		}
+		i++;
+	}
+}
+
+/* ID.exit without its "lines": what they said is taken. */
+static void
+link_exit_done(struct proc *p, const iso_msg *exit)
+{
+	char	 path[PATH_MAX];
+	iso_msg	*m;
+
+	m = iso_msg_pack("{s:O? s:O? s:O?}", "code", iso_msg_get(exit, "code"),
+	    "signal", iso_msg_get(exit, "signal"), "error",
+	    iso_msg_get(exit, "error"));
+	if (m != NULL && state_path(proc_dir, p->id, ".exit", path,
+	    sizeof path) == 0 && state_write(path, m) == -1)
+		log_warn("cannot save %s: %s", path, strerror(errno));
+	iso_msg_free(m);
+}
+
+void
+link_collect(struct proc *p, const iso_msg *exit)
+{
+	const iso_msg	*lines, *out, *item;
+	const char	*run, *s;
+	uint64_t	 read = 0, first = 1;
+	char		 reqid[64], prefix[24];
+	size_t		 i;
+
+	if ((lines = iso_msg_get(exit, "lines")) == NULL ||
+	    iso_msg_unpack(lines, "{s:s s:U s:U s:O}", "run", &run, "read",
+	    &read, "first", &first, "out", &out) == -1 ||
+	    iso_msg_type(out) != ISO_LIST)
+		return;
+	/* What its link had not passed on yet is here too. */
+	link_free(p);
+	if (p->box != NULL && read > 0 && mbox_ack(p->box, read) == -1)
+		log_warn("isolate %016" PRIx64 ": mailbox: %s", p->id,
+		    strerror(errno));
+	snprintf(prefix, sizeof prefix, "%s:", run);
+	for (i = 0; p->left != NULL && i < iso_msg_len(p->left); i++)
+		if (iso_msg_unpack(iso_msg_at(p->left, i), "[s]", &s) == 0 &&
+		    strncmp(s, prefix, strlen(prefix)) == 0)
+			break;		/* taken already, before a crash */
+	if (iso_msg_len(out) > 0 && (p->left == NULL ||
+	    i == iso_msg_len(p->left))) {
+		if (p->left == NULL && (p->left = iso_msg_pack("[]")) == NULL)
+			goto nomem;
+		for (i = 0; i < iso_msg_len(out); i++) {
+			item = iso_msg_at(out, i);
+			snprintf(reqid, sizeof reqid, "%s%" PRIu64, prefix,
+			    first + i);
+			if (iso_msg_append(p->left, iso_msg_pack("[s O]", reqid,
+			    item)) == -1)
+				goto nomem;
+		}
+		link_left_save(p);
+	}
+	link_exit_done(p, exit);
+	if (p->outbox != NULL)
+		mbox_on_room(p->outbox, link_room, p);
+	link_left(p);
+	return;
+nomem:
+	/* ID.exit keeps them: the next supervisor takes them. */
+	log_warn("isolate %016" PRIx64 ": what it printed last: %s", p->id,
+	    strerror(ENOMEM));
+}
+
+void
+link_adopt(struct proc *p)
+{
+	char	 path[PATH_MAX];
+	iso_msg	*m;
+
+	if (p->outbox == NULL || state_path(proc_dir, p->id, ".left", path,
+	    sizeof path) == -1)
+		return;
+	mbox_on_room(p->outbox, link_room, p);
+	if ((m = state_read(path)) == NULL)
+		return;
+	if (iso_msg_type(m) == ISO_LIST && iso_msg_len(m) > 0) {
+		iso_msg_free(p->left);
+		p->left = m;
+		link_left(p);
+	} else
+		iso_msg_free(m);
+}
+
+/*
+ * "attach" {id, run, have, read}: a --lines command's shepherd, for run
+ * run, holding the mailbox's messages up to have, its command having
+ * read those up to read. The connection is ours.
+ */
 void
 op_attach(struct sv_conn *c, const iso_msg *req)
 {
-	const char	*id;
+	const char	*id, *run;
 	struct proc	*p;
 	struct link	*l;
 	struct evbuffer	*in;
+	uint64_t	 have = 0, read = 0;
 	int		 fd;
 
-	if (iso_msg_unpack(req, "{s:s}", "id", &id) == -1 ||
+	if (iso_msg_unpack(req, "{s:s s:s s?U s?U}", "id", &id, "run", &run,
+	    "have", &have, "read", &read) == -1 || strlen(run) != 16 ||
 	    (p = proc_by_id(strtoull(id, NULL, 16))) == NULL || !p->lines ||
 	    p->outbox == NULL || (l = calloc(1, sizeof *l)) == NULL) {
 		/* Not a link we can take: what follows on it is output, not
@@ -151,6 +432,8 @@ op_attach(struct sv_conn *c, const iso_msg *req)
 	l->fd = fd;
 	l->in = in;
 	l->proc = p;
+	l->sent = have;
+	memcpy(l->run, run, sizeof l->run - 1);
 	if ((l->out = evbuffer_new()) == NULL ||
 	    (l->rev = event_new(proc_base, fd, EV_READ | EV_PERSIST, link_read_cb,
 	    p)) == NULL ||
@@ -166,12 +449,20 @@ op_attach(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	p->link = l;
+	if (p->box != NULL && read > 0 && mbox_ack(p->box, read < have ? read :
+	    have) == -1) {
+		link_free(p);
+		return;
+	}
 	event_add(l->rev, NULL);
 	mbox_on_room(p->outbox, link_room, p);
-	mbox_on_put(p->box, link_feed, p);
+	if (p->box != NULL)
+		mbox_on_put(p->box, link_feed, p);
 	if (link_take(p) == -1) {
 		link_free(p);
 		return;
 	}
+	if (l->held != NULL)
+		event_del(l->rev);
 	link_feed(p);
 }

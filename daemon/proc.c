@@ -304,6 +304,7 @@ proc_free(struct proc *p)
 	taker_end(&p->take, "forgotten");
 	taker_end(&p->recv, "forgotten");
 	link_free(p);
+	iso_msg_free(p->left);
 	mbox_free(p->box, 0);
 	mbox_free(p->outbox, 0);
 	if (p->timer != NULL)
@@ -327,7 +328,7 @@ static void
 proc_trim(void)
 {
 	static const char *const suffixes[] = { ".json", ".run", ".exit",
-	    ".log", ".log.1", ".mbox", ".outbox" };
+	    ".log", ".log.1", ".mbox", ".outbox", ".left" };
 	struct proc	**pp, **oldest;
 	char		  path[PATH_MAX];
 	size_t		  ended = 0, i;
@@ -485,6 +486,8 @@ proc_collect(struct proc *p, const char *fallback)
 		(void)iso_msg_int(v, &sig);
 	if ((v = iso_msg_get(m, "error")) != NULL)
 		err = iso_msg_str(v, NULL);
+	if (p->lines)
+		link_collect(p, m);
 	proc_learn_pid(p);
 	proc_ended(p, (int)code, (int)sig, err);
 	iso_msg_free(m);
@@ -1116,6 +1119,8 @@ proc_adopt(struct proc *p)
 		log_warn("isolate %016" PRIx64 ": outbox: %s", p->id,
 		    strerror(errno));
 	proc_box_sync(p);
+	if (p->command && p->lines)
+		link_adopt(p);
 	if (p->state == P_RESTARTING) {
 		/* What was left of its backoff when the last one died. */
 		left = (long)((p->restart_at - now()) * 1000);

@@ -32,6 +32,9 @@ struct link {
 	struct event	*rev, *wev;
 	struct evbuffer	*in, *out;
 	struct proc	*proc;
+	uint64_t	 sent;		/* the last seq of the mailbox sent */
+	char		 run[17];	/* the shepherd's run: its output ids */
+	iso_msg		*held;		/* a frame waiting for the outbox */
 };
 
 struct proc {
@@ -70,6 +73,9 @@ struct proc {
 	struct mbox	*outbox;	/* lines: what it printed */
 	struct taker	 recv;		/* a "recv" waiting for output */
 	struct link	*link;		/* lines: its shepherd, attached */
+	iso_msg		*left;		/* lines: output of ended runs not in
+					   the outbox yet, [reqid, message]s
+					   (ID.left) */
 	struct proc	*next;
 };
 
@@ -90,5 +96,11 @@ char		*proc_hex(uint64_t id, char buf[17]);
 void		 taker_end(struct taker *t, const char *why);
 /* link.c: close the link to p's shepherd, if any. */
 void		 link_free(struct proc *p);
+/* link.c: a run of lines command p has ended and its shepherd wrote
+   exit (ID.exit): ack what it read, put what it printed last into the
+   outbox, before any output of a later run. */
+void		 link_collect(struct proc *p, const iso_msg *exit);
+/* link.c: p's outbox is open (a supervisor starts): take up ID.left. */
+void		 link_adopt(struct proc *p);
 
 #endif

@@ -7,7 +7,9 @@
  * signal, so the command outlives a daemon killed with SIGKILL; the
  * command has PR_SET_PDEATHSIG, so it never outlives its shepherd.
  * A command that cannot start (exec, chdir, the log, fork) leaves no
- * ID.run and an ID.exit with code 127 and the reason.
+ * ID.run and an ID.exit with code 127 and the reason. With --lines the
+ * command's stdin and stdout are a pty, and the shepherd is what passes
+ * lines between it and the supervisor (below: "--lines").
  *
  * Output a grandchild writes after the command itself has been reaped
  * is not waited for: the shepherd takes what the pipe holds and exits.
@@ -16,7 +18,9 @@
  * library's loop, only plain memory, files and iso_msg values, and it
  * ends with _exit.
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -51,26 +55,45 @@ struct shep_report {
 #define SHEP_CHDIR	1
 #define SHEP_EXEC	2
 
-#define LINES_MAX	(1024 * 1024)	/* bytes waiting each way */
-#define RECONNECT_MS	200
-
 /* A growing byte buffer. */
 struct buf {
 	char	*p;
 	size_t	 len, cap;
 };
 
+/* A line for the command's stdin: its seq in the mailbox, and where it
+   ends in the bytes ever queued for the pty. */
+struct pend {
+	uint64_t	 seq;
+	uint64_t	 end;
+};
+
 /* With --lines: the pty and the link to the supervisor. */
 struct lines {
 	int		 master;	/* -1 once the command is gone */
+	int		 slave;		/* our own, to ask what it holds */
 	int		 link;		/* -1 while not connected */
-	struct buf	 line;		/* a partial line of output */
-	struct buf	 out;		/* frames for the supervisor */
-	size_t		 sent;		/* bytes of out's first frames sent */
-	struct buf	 in;		/* bytes from the supervisor */
-	struct buf	 tty;		/* bytes for the command's stdin */
 	long		 retry;		/* ms clock of the next connect */
-	int		 eof;		/* nobody holds the pty's other side */
+	uint64_t	 run;		/* this run's id: names its output */
+	/* output */
+	struct buf	 line;		/* read, not yet cut into lines */
+	struct buf	 out;		/* frames not acknowledged */
+	size_t		 nout;		/* how many */
+	uint64_t	 first;		/* the number of out's first */
+	struct buf	 wire;		/* bytes for the link */
+	int		 resend;	/* wire lost a frame: reconnect */
+	/* input */
+	struct buf	 in;		/* bytes from the link */
+	struct buf	 tty;		/* bytes for the command's stdin */
+	uint64_t	 queued;	/* bytes ever put in tty */
+	uint64_t	 written;	/* bytes ever written to the pty */
+	uint64_t	 consumed;	/* bytes known read by the command */
+	struct pend	*pend;		/* lines not known read, in order */
+	size_t		 npend, pcap;
+	uint64_t	 have;		/* the last seq received */
+	uint64_t	 read;		/* the last seq read by the command */
+	long		 check_at;	/* ms clock of the next look; 0: none */
+	int		 check_ms;
 };
 
 struct shep {
@@ -94,9 +117,11 @@ shep_read(int fd, void *buf, size_t len)
 	return (n);
 }
 
-/* Write ID.exit: code or signal (-1: null) and error (NULL: null). */
+/* Write ID.exit: code or signal (-1: null) and error (NULL: null);
+   with lines (taken over), what a --lines run leaves. */
 static int
-shep_exit_file(struct shep *sh, int code, int sig, const char *error)
+shep_exit_file(struct shep *sh, int code, int sig, const char *error,
+    iso_msg *lines)
 {
 	iso_msg	*m;
 	int	 r;
@@ -107,8 +132,15 @@ shep_exit_file(struct shep *sh, int code, int sig, const char *error)
 	else
 		m = iso_msg_pack("{s n s i s s?}", "code", "signal", sig,
 		    "error", error);
-	if (m == NULL)
+	if (m != NULL && lines != NULL && iso_msg_put(m, iso_msg_pack("s",
+	    "lines"), lines) == -1) {
+		iso_msg_free(m);
 		return (-1);
+	}
+	if (m == NULL) {
+		iso_msg_free(lines);
+		return (-1);
+	}
 	r = state_write(sh->path_exit, m);
 	iso_msg_free(m);
 	return (r);
@@ -124,7 +156,7 @@ shep_fail(struct shep *sh, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	_exit(shep_exit_file(sh, 127, -1, why) == 0 ? 0 : 1);
+	_exit(shep_exit_file(sh, 127, -1, why, NULL) == 0 ? 0 : 1);
 }
 
 /* Open ID.log for appending; truncate: start a fresh one. */
@@ -185,6 +217,37 @@ shep_drain(struct shep *sh, int fd)
 
 /* ---- --lines ------------------------------------------------------------- */
 
+/*
+ * Input. Each message the supervisor sends ("line", its mailbox seq) is
+ * queued for the pty as a line of JSON; the shepherd tells the
+ * supervisor ("read") the last seq whose whole line the command has
+ * read, and only then does the message leave the mailbox. The terminal
+ * says how much of what was written it still holds: TIOCINQ on a
+ * descriptor of the slave side that the shepherd keeps. That count
+ * misses bytes still in the pty's flip buffer, on their way to the
+ * queue (just after a write, it is often 0); poll() on the slave pushes
+ * them through when the queue is empty. So "nothing left" (TIOCINQ 0,
+ * then poll without POLLIN, then TIOCINQ 0 again) is exact, and that is
+ * when lines are acknowledged: at most LINES_WINDOW bytes are written
+ * beyond what is known read, so a command that keeps reading gets there.
+ * Once the command has ended, the shepherd reads what the terminal
+ * still holds: those lines were not read and stay in the mailbox.
+ *
+ * Output. Each line the command prints is numbered (1, 2, ... in this
+ * run, whose id is random) and kept until the supervisor says ("took")
+ * that the outbox has it; after a reconnect every line kept is sent
+ * again (the outbox drops one it has, by "RUN:N"). At most LINES_HELD
+ * lines and LINES_MAX bytes are kept: then the pty is not read and the
+ * command blocks in write. When the command ends, what is kept, with
+ * the last seq read, goes into ID.exit for the supervisor to take.
+ */
+
+#define LINES_MAX	(1024 * 1024)	/* bytes waiting each way */
+#define LINES_HELD	256		/* output lines not yet acknowledged */
+#define LINES_WINDOW	(16 * 1024)	/* bytes written, not known read */
+#define CHECK_MAX_MS	64		/* between two looks at the pty */
+#define RECONNECT_MS	200
+
 static long
 now_ms(void)
 {
@@ -200,6 +263,8 @@ buf_add(struct buf *b, const void *p, size_t n)
 	char	*q;
 	size_t	 cap;
 
+	if (n == 0)
+		return (0);
 	if (b->len + n > b->cap) {
 		cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + n)
@@ -217,6 +282,8 @@ buf_add(struct buf *b, const void *p, size_t n)
 static void
 buf_drop(struct buf *b, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(b->p, b->p + n, b->len - n);
 	b->len -= n;
 }
@@ -238,34 +305,65 @@ buf_frame(struct buf *b, const iso_msg *m)
 	return (r);
 }
 
-/* A pty in raw mode: *slave for the command, the master returned. */
+/* The length of the whole frame at the start of p (one of ours). */
+static size_t
+frame_size(const char *p)
+{
+	size_t	len;
+
+	(void)wire_frame_len(p, &len);
+	return (WIRE_HDR + len);
+}
+
+/*
+ * A pty in raw mode: *child for the command, *own (non-blocking, an open
+ * file of its own) for the shepherd to ask what it holds; the master
+ * returned.
+ */
 static int
-lines_pty(int *slave)
+lines_pty(int *child, int *own)
 {
 	struct termios	 t;
+	const char	*name;
 	int		 m;
 
 	if ((m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
 		return (-1);
 	if (grantpt(m) == -1 || unlockpt(m) == -1 ||
-	    (*slave = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
+	    (name = ptsname(m)) == NULL ||
+	    (*child = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
+		close(m);
+		return (-1);
+	}
+	if ((*own = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC |
+	    O_NONBLOCK)) == -1) {
+		close(*child);
 		close(m);
 		return (-1);
 	}
 	/* No echo, no line editing, no CR/LF translation either way. */
-	if (tcgetattr(*slave, &t) == 0) {
+	if (tcgetattr(*child, &t) == 0) {
 		cfmakeraw(&t);
-		(void)tcsetattr(*slave, TCSANOW, &t);
+		(void)tcsetattr(*child, TCSANOW, &t);
 	}
 	(void)fcntl(m, F_SETFL, O_NONBLOCK);
 	return (m);
 }
 
-/* One line of output (without its newline) becomes a frame. */
+/* Queue a frame for the supervisor, if one is there. */
+static void
+lines_send(struct shep *sh, const iso_msg *frame)
+{
+	if (sh->ln.link != -1)
+		(void)buf_frame(&sh->ln.wire, frame);
+}
+
+/* One line of output (without its newline) becomes output frame N. */
 static void
 lines_output(struct shep *sh, char *line, size_t n)
 {
-	iso_msg	*m;
+	size_t	 start = sh->ln.out.len;
+	iso_msg	*m, *f;
 
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
@@ -273,42 +371,177 @@ lines_output(struct shep *sh, char *line, size_t n)
 	if ((m = iso_msg_from_json(line)) == NULL &&
 	    (m = iso_msg_pack("s#", line, n)) == NULL)
 		m = iso_msg_pack("y#", line, n);	/* not UTF-8 */
-	if (m != NULL)
-		(void)buf_frame(&sh->ln.out, m);
+	f = m != NULL ? iso_msg_pack("[s U O]", "out", sh->ln.first +
+	    sh->ln.nout, m) : NULL;
+	if (f != NULL && buf_frame(&sh->ln.out, f) == 0) {
+		sh->ln.nout++;
+		if (sh->ln.link != -1 && buf_add(&sh->ln.wire,
+		    sh->ln.out.p + start, sh->ln.out.len - start) == -1)
+			sh->ln.wire.len = 0, sh->ln.resend = 1;
+	}
+	iso_msg_free(f);
 	iso_msg_free(m);
 }
 
+/* Room for another line of output. */
+static int
+lines_room(const struct shep *sh)
+{
+	return (sh->ln.nout < LINES_HELD && sh->ln.out.len < LINES_MAX);
+}
+
+/*
+ * Cut whole lines of output from what was read while there is room (all:
+ * every one, at the end). A line that never ends is passed on in pieces
+ * of LINES_MAX.
+ */
+static void
+lines_cut(struct shep *sh, int all)
+{
+	struct buf	*b = &sh->ln.line;
+	char		*nl;
+	size_t		 i, off = 0;
+
+	while (off < b->len && (all || lines_room(sh)) &&
+	    (nl = memchr(b->p + off, '\n', b->len - off)) != NULL) {
+		i = (size_t)(nl - (b->p + off));
+		lines_output(sh, b->p + off, i);
+		off += i + 1;
+	}
+	if ((all || lines_room(sh)) && b->len - off >= LINES_MAX) {
+		lines_output(sh, b->p + off, LINES_MAX);
+		off += LINES_MAX;
+	}
+	buf_drop(b, off);
+}
+
+/* Whether to read the master: room for output and no whole line left. */
+static int
+lines_want_tty(const struct shep *sh)
+{
+	return (lines_room(sh) && (sh->ln.line.len == 0 ||
+	    (sh->ln.line.len < LINES_MAX &&
+	    memchr(sh->ln.line.p, '\n', sh->ln.line.len) == NULL)));
+}
+
 /* Take what the master has: 2 after a read, 1 when there is nothing
-   now, 0 at its end (nobody holds the other side). */
+   now, 0 on an error. */
 static int
 lines_read_tty(struct shep *sh)
 {
-	char	 buf[16384], *nl;
+	char	 buf[16384];
 	ssize_t	 n;
-	size_t	 i;
 
 	n = shep_read(sh->ln.master, buf, sizeof buf);
 	if (n == -1 && errno == EAGAIN)
 		return (1);
-	if (n <= 0) {
-		sh->ln.eof = 1;	/* EIO: no slave left */
+	if (n <= 0)
 		return (0);
-	}
+	/* One more byte: lines_output writes a NUL at a line's end. */
 	if (buf_add(&sh->ln.line, buf, (size_t)n) == -1 ||
-	    buf_add(&sh->ln.line, "", 1) == -1)	/* room for a NUL */
+	    buf_add(&sh->ln.line, "", 1) == -1)
 		return (0);
 	sh->ln.line.len--;
-	while ((nl = memchr(sh->ln.line.p, '\n', sh->ln.line.len)) != NULL) {
-		i = (size_t)(nl - sh->ln.line.p);
-		lines_output(sh, sh->ln.line.p, i);
-		buf_drop(&sh->ln.line, i + 1);
-	}
-	/* A line that never ends is passed on in pieces of LINES_MAX. */
-	if (sh->ln.line.len >= LINES_MAX) {
-		lines_output(sh, sh->ln.line.p, sh->ln.line.len);
-		sh->ln.line.len = 0;
-	}
+	lines_cut(sh, 0);
 	return (2);
+}
+
+/* "took" N: output up to N is in the outbox. */
+static void
+lines_took(struct shep *sh, uint64_t n)
+{
+	size_t	drop = 0;
+
+	while (sh->ln.nout > 0 && sh->ln.first <= n) {
+		drop += frame_size(sh->ln.out.p + drop);
+		sh->ln.first++;
+		sh->ln.nout--;
+	}
+	buf_drop(&sh->ln.out, drop);
+	lines_cut(sh, 0);
+}
+
+/* The command has read every byte written up to upto: acknowledge the
+   lines that ended there or before. */
+static void
+lines_consumed(struct shep *sh, uint64_t upto)
+{
+	iso_msg	*f;
+	size_t	 i;
+
+	for (i = 0; i < sh->ln.npend && sh->ln.pend[i].end <= upto; i++)
+		sh->ln.read = sh->ln.pend[i].seq;
+	if (i > 0) {
+		memmove(sh->ln.pend, sh->ln.pend + i, (sh->ln.npend - i) *
+		    sizeof *sh->ln.pend);
+		sh->ln.npend -= i;
+	}
+	if (upto > sh->ln.consumed)
+		sh->ln.consumed = upto;
+	if (i > 0 && (f = iso_msg_pack("[s U]", "read", sh->ln.read)) !=
+	    NULL) {
+		lines_send(sh, f);
+		iso_msg_free(f);
+	}
+}
+
+/*
+ * Has the command read everything written to the pty? When it has, the
+ * lines written are acknowledged; else the next look is set, later each
+ * time (timer: this look was the timer's).
+ */
+static void
+lines_check(struct shep *sh, int timer)
+{
+	struct pollfd	pfd;
+	int		n = -1;
+
+	if (sh->ln.consumed == sh->ln.written) {
+		sh->ln.check_at = 0;
+		return;
+	}
+	pfd.fd = sh->ln.slave;
+	pfd.events = POLLIN;
+	if (ioctl(sh->ln.slave, TIOCINQ, &n) == 0 && n == 0 &&
+	    poll(&pfd, 1, 0) == 0 &&
+	    ioctl(sh->ln.slave, TIOCINQ, &n) == 0 && n == 0) {
+		lines_consumed(sh, sh->ln.written);
+		sh->ln.check_at = 0;
+		sh->ln.check_ms = 0;
+		return;
+	}
+	if (timer || sh->ln.check_at == 0) {
+		sh->ln.check_ms = sh->ln.check_ms == 0 ? 1 :
+		    sh->ln.check_ms * 2 > CHECK_MAX_MS ? CHECK_MAX_MS :
+		    sh->ln.check_ms * 2;
+		sh->ln.check_at = now_ms() + sh->ln.check_ms;
+	}
+}
+
+/* Write queued input to the pty, no further than LINES_WINDOW beyond
+   what is known read. */
+static void
+lines_write_tty(struct shep *sh)
+{
+	uint64_t	ahead = sh->ln.written - sh->ln.consumed;
+	size_t		n = sh->ln.tty.len;
+	ssize_t		w;
+
+	if (ahead >= LINES_WINDOW || n == 0)
+		return;
+	if (n > LINES_WINDOW - ahead)
+		n = (size_t)(LINES_WINDOW - ahead);
+	do
+		w = write(sh->ln.master, sh->ln.tty.p, n);
+	while (w == -1 && errno == EINTR);
+	if (w <= 0)
+		return;
+	buf_drop(&sh->ln.tty, (size_t)w);
+	sh->ln.written += (uint64_t)w;
+	if (sh->ln.check_at == 0) {
+		sh->ln.check_ms = 1;
+		sh->ln.check_at = now_ms() + 1;
+	}
 }
 
 static void
@@ -316,18 +549,20 @@ lines_disconnect(struct shep *sh)
 {
 	close(sh->ln.link);
 	sh->ln.link = -1;
-	sh->ln.sent = 0;	/* a frame cut short goes again whole */
+	sh->ln.wire.len = 0;
 	sh->ln.in.len = 0;
 	sh->ln.retry = now_ms() + RECONNECT_MS;
 }
 
+/* Connect and attach, saying what this run has; then every line of
+   output not acknowledged goes again. */
 static void
 lines_connect(struct shep *sh)
 {
 	struct sockaddr_un	 sun;
 	struct buf		 hello = { NULL, 0, 0 };
 	iso_msg			*m;
-	char			 hex[17];
+	char			 hex[17], run[17];
 	int			 fd;
 
 	sh->ln.retry = now_ms() + RECONNECT_MS;
@@ -343,7 +578,9 @@ lines_connect(struct shep *sh)
 		return;
 	}
 	snprintf(hex, sizeof hex, "%016" PRIx64, sh->spec->id);
-	m = iso_msg_pack("{s:s s:s}", "op", "attach", "id", hex);
+	snprintf(run, sizeof run, "%016" PRIx64, sh->ln.run);
+	m = iso_msg_pack("{s:s s:s s:s s:U s:U}", "op", "attach", "id", hex,
+	    "run", run, "have", sh->ln.have, "read", sh->ln.read);
 	if (m == NULL || buf_frame(&hello, m) == -1 ||
 	    send(fd, hello.p, hello.len, MSG_NOSIGNAL) != (ssize_t)hello.len) {
 		close(fd);
@@ -351,19 +588,70 @@ lines_connect(struct shep *sh)
 	}
 	iso_msg_free(m);
 	free(hello.p);
-	if (fd != -1)
-		(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	if (fd == -1)
+		return;
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
 	sh->ln.link = fd;
+	sh->ln.wire.len = 0;
+	sh->ln.resend = 0;
+	if (buf_add(&sh->ln.wire, sh->ln.out.p, sh->ln.out.len) == -1)
+		lines_disconnect(sh);
 }
 
-/* Frames from the supervisor become lines of JSON for the pty. */
+/* A frame from the supervisor. 0, or -1 when it makes no sense. */
+static int
+lines_frame(struct shep *sh, const iso_msg *f)
+{
+	const char	*what;
+	const iso_msg	*m;
+	uint64_t	 n;
+	char		*json;
+
+	if (iso_msg_unpack(f, "[s U]", &what, &n) == -1)
+		return (-1);
+	if (strcmp(what, "took") == 0) {
+		lines_took(sh, n);
+		return (0);
+	}
+	if (strcmp(what, "line") != 0 || iso_msg_unpack(f, "[s U O]", &what,
+	    &n, &m) == -1)
+		return (-1);
+	if (n <= sh->ln.have)
+		return (0);	/* we have it */
+	if (sh->ln.npend == sh->ln.pcap) {
+		struct pend	*p;
+		size_t		 cap = sh->ln.pcap ? sh->ln.pcap * 2 : 64;
+
+		if ((p = reallocarray(sh->ln.pend, cap, sizeof *p)) == NULL)
+			return (-1);
+		sh->ln.pend = p;
+		sh->ln.pcap = cap;
+	}
+	if ((json = iso_msg_to_json(m)) == NULL)
+		return (-1);
+	if (buf_add(&sh->ln.tty, json, strlen(json)) == -1 ||
+	    buf_add(&sh->ln.tty, "\n", 1) == -1) {
+		free(json);
+		return (-1);
+	}
+	sh->ln.queued += strlen(json) + 1;
+	free(json);
+	sh->ln.pend[sh->ln.npend].seq = n;
+	sh->ln.pend[sh->ln.npend].end = sh->ln.queued;
+	sh->ln.npend++;
+	sh->ln.have = n;
+	return (0);
+}
+
+/* Frames from the supervisor. 0, or -1 to disconnect. */
 static int
 lines_read_link(struct shep *sh)
 {
-	char		 buf[16384], *json;
+	char		 buf[16384];
 	ssize_t		 n;
 	size_t		 len;
-	iso_msg		*m;
+	iso_msg		*f;
+	int		 r;
 
 	n = shep_read(sh->ln.link, buf, sizeof buf);
 	if (n == -1 && errno == EAGAIN)
@@ -375,35 +663,15 @@ lines_read_link(struct shep *sh)
 			return (-1);
 		if (sh->ln.in.len < WIRE_HDR + len)
 			break;
-		if ((m = iso_msg_decode(sh->ln.in.p + WIRE_HDR, len)) == NULL)
+		if ((f = iso_msg_decode(sh->ln.in.p + WIRE_HDR, len)) == NULL)
 			return (-1);
-		json = iso_msg_to_json(m);
-		iso_msg_free(m);
-		if (json == NULL || buf_add(&sh->ln.tty, json, strlen(json)) ==
-		    -1 || buf_add(&sh->ln.tty, "\n", 1) == -1) {
-			free(json);
+		r = lines_frame(sh, f);
+		iso_msg_free(f);
+		if (r == -1)
 			return (-1);
-		}
-		free(json);
 		buf_drop(&sh->ln.in, WIRE_HDR + len);
 	}
 	return (0);
-}
-
-/* Frames wholly sent leave out. */
-static void
-lines_sent(struct shep *sh)
-{
-	size_t		 len;
-
-	while (sh->ln.out.len >= WIRE_HDR) {
-		(void)wire_frame_len(sh->ln.out.p, &len);	/* ours */
-		len += WIRE_HDR;
-		if (sh->ln.sent < len)
-			break;
-		buf_drop(&sh->ln.out, len);
-		sh->ln.sent -= len;
-	}
 }
 
 static int
@@ -411,43 +679,48 @@ lines_write_link(struct shep *sh)
 {
 	ssize_t	n;
 
-	n = send(sh->ln.link, sh->ln.out.p + sh->ln.sent,
-	    sh->ln.out.len - sh->ln.sent, MSG_NOSIGNAL);
+	n = send(sh->ln.link, sh->ln.wire.p, sh->ln.wire.len, MSG_NOSIGNAL);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return (0);
 	if (n <= 0)
 		return (-1);
-	sh->ln.sent += (size_t)n;
-	lines_sent(sh);
+	buf_drop(&sh->ln.wire, (size_t)n);
 	return (0);
 }
 
 /*
  * Set up pfd[first..] for the pty and the link; the poll timeout (ms,
- * -1 for none) for a reconnect. Returns the number of entries.
+ * -1 for none) for a reconnect or a look at the pty. Returns the
+ * number of entries.
  */
 static int
 lines_poll(struct shep *sh, struct pollfd *pfd, int *timeout)
 {
-	long	t;
+	long	t, at = 0;
 	int	n = 0;
 
+	if (sh->ln.link != -1 && sh->ln.resend)
+		lines_disconnect(sh);	/* out of memory: start over */
 	if (sh->ln.link == -1 && sh->spec->sock != NULL) {
-		t = now_ms();
-		if (t >= sh->ln.retry)
+		if (now_ms() >= sh->ln.retry)
 			lines_connect(sh);
-		if (sh->ln.link == -1) {
-			t = sh->ln.retry - now_ms();
-			*timeout = t < 0 ? 0 : (int)t;
-		}
+		if (sh->ln.link == -1)
+			at = sh->ln.retry;
 	}
-	pfd[n].fd = sh->ln.eof ? -1 : sh->ln.master;
-	pfd[n].events = (sh->ln.out.len < LINES_MAX ? POLLIN : 0) |
-	    (sh->ln.tty.len > 0 ? POLLOUT : 0);
+	if (sh->ln.check_at != 0 && (at == 0 || sh->ln.check_at < at))
+		at = sh->ln.check_at;
+	if (at != 0) {
+		t = at - now_ms();
+		*timeout = t < 0 ? 0 : (int)t;
+	}
+	pfd[n].fd = sh->ln.master;
+	pfd[n].events = (lines_want_tty(sh) ? POLLIN : 0) |
+	    (sh->ln.tty.len > 0 && sh->ln.written - sh->ln.consumed <
+	    LINES_WINDOW ? POLLOUT : 0);
 	n++;
 	pfd[n].fd = sh->ln.link;
 	pfd[n].events = (sh->ln.tty.len < LINES_MAX ? POLLIN : 0) |
-	    (sh->ln.out.len > sh->ln.sent ? POLLOUT : 0);
+	    (sh->ln.wire.len > 0 ? POLLOUT : 0);
 	n++;
 	return (n);
 }
@@ -455,48 +728,79 @@ lines_poll(struct shep *sh, struct pollfd *pfd, int *timeout)
 static void
 lines_events(struct shep *sh, const struct pollfd *pfd)
 {
-	ssize_t	w;
+	int	got = 0;
 
-	if (sh->ln.master != -1 && (pfd[0].revents & (POLLIN | POLLHUP |
-	    POLLERR)) && sh->ln.out.len < LINES_MAX)
-		(void)lines_read_tty(sh);
-	if (sh->ln.master != -1 && (pfd[0].revents & POLLOUT) &&
-	    sh->ln.tty.len > 0) {
-		w = write(sh->ln.master, sh->ln.tty.p, sh->ln.tty.len);
-		if (w > 0)
-			buf_drop(&sh->ln.tty, (size_t)w);
-	}
+	if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+	    lines_want_tty(sh))
+		got = lines_read_tty(sh) == 2;
+	if (pfd[0].revents & POLLOUT)
+		lines_write_tty(sh);
 	if (sh->ln.link != -1 && (pfd[1].revents & (POLLIN | POLLHUP |
 	    POLLERR)) && lines_read_link(sh) == -1)
 		lines_disconnect(sh);
 	if (sh->ln.link != -1 && (pfd[1].revents & POLLOUT) &&
 	    lines_write_link(sh) == -1)
 		lines_disconnect(sh);
+	/* Output is a sign that input was read. */
+	if (got)
+		lines_check(sh, 0);
+	if (sh->ln.check_at != 0 && now_ms() >= sh->ln.check_at)
+		lines_check(sh, 1);
 }
 
-/* The command has ended: what it wrote goes to the supervisor, waiting
-   at most a few seconds for one to be there. */
-static void
+/*
+ * The command has ended: take what it printed last (no more than the
+ * terminal can hold: a grandchild may still write) and what it left
+ * unread. What ID.exit is to say: {"run", "read", "first", "out"}.
+ */
+static iso_msg *
 lines_finish(struct shep *sh)
 {
-	struct pollfd	pfd[2];
-	long		end = now_ms() + 5000;
-	int		timeout;
+	char		 buf[16384];
+	iso_msg		*lines, *outs, *f;
+	const iso_msg	*m;
+	char		 run[17];
+	uint64_t	 unread = 0;
+	size_t		 off;
+	ssize_t		 n;
+	int		 reads = LINES_MAX / sizeof buf;
 
-	while (!sh->ln.eof && lines_read_tty(sh) == 2 &&
-	    sh->ln.out.len < LINES_MAX)
+	while (reads-- > 0 && lines_read_tty(sh) == 2)
 		;
+	lines_cut(sh, 1);
 	if (sh->ln.line.len > 0)
 		lines_output(sh, sh->ln.line.p, sh->ln.line.len);
+	/* What it has not read: the rest of the bytes written. */
+	while ((n = shep_read(sh->ln.slave, buf, sizeof buf)) > 0)
+		unread += (uint64_t)n;
+	if (unread <= sh->ln.written)
+		lines_consumed(sh, sh->ln.written - unread);
 	close(sh->ln.master);
-	sh->ln.master = -1;
-	sh->ln.tty.len = 0;
-	while (sh->ln.out.len > 0 && now_ms() < end) {
-		timeout = 100;
-		(void)lines_poll(sh, pfd, &timeout);
-		if (poll(pfd, 2, timeout) > 0)
-			lines_events(sh, pfd);
+	close(sh->ln.slave);
+	sh->ln.master = sh->ln.slave = -1;
+	if (sh->ln.link != -1)
+		lines_disconnect(sh);
+
+	snprintf(run, sizeof run, "%016" PRIx64, sh->ln.run);
+	if ((outs = iso_msg_pack("[]")) == NULL)
+		return (NULL);
+	for (off = 0; off < sh->ln.out.len; off += frame_size(sh->ln.out.p +
+	    off)) {
+		f = iso_msg_decode(sh->ln.out.p + off + WIRE_HDR,
+		    frame_size(sh->ln.out.p + off) - WIRE_HDR);
+		if (f == NULL || iso_msg_unpack(f, "[s U O]", &(const char *){
+		    NULL }, &(uint64_t){ 0 }, &m) == -1 ||
+		    iso_msg_append(outs, iso_msg_copy(m)) == -1) {
+			iso_msg_free(f);
+			iso_msg_free(outs);
+			return (NULL);
+		}
+		iso_msg_free(f);
 	}
+	lines = iso_msg_pack("{s:s s:U s:U s:O}", "run", run, "read",
+	    sh->ln.read, "first", sh->ln.first, "out", outs);
+	iso_msg_free(outs);
+	return (lines);
 }
 
 /* The environment of the command: envp or environ, with our id. */
@@ -590,10 +894,11 @@ shep_signals(void)
 /*
  * Wait for the command: copy its output to the log, pass signals on,
  * and once it is reaped take what the pipe still holds without waiting
- * for end of file (a grandchild may keep the pipe open). Its status.
+ * for end of file (a grandchild may keep the pipe open). Its status;
+ * with --lines, *lines what ID.exit is to say of them.
  */
 static int
-shep_wait(struct shep *sh, pid_t pid, int out, int sigfd)
+shep_wait(struct shep *sh, pid_t pid, int out, int sigfd, iso_msg **lines)
 {
 	struct signalfd_siginfo	si;
 	struct pollfd		pfd[4];
@@ -639,7 +944,7 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd)
 		close(out);
 	}
 	if (sh->ln.master != -1)
-		lines_finish(sh);
+		*lines = lines_finish(sh);
 	return (status);
 }
 
@@ -654,7 +959,7 @@ shep_main(const struct shep_spec *spec)
 	int			 fd, sigfd, out[2], efd[2], status;
 	pid_t			 pid, self = getpid();
 	ssize_t			 n;
-	iso_msg			*m;
+	iso_msg			*m, *lines = NULL;
 
 	(void)setsid();
 	/* Nothing of the daemon's: stdio on /dev/null, the rest closed. */
@@ -682,8 +987,12 @@ shep_main(const struct shep_spec *spec)
 	if (sh.logfd == -1)
 		shep_fail(&sh, "cannot open %s: %s", sh.path_log,
 		    strerror(errno));
-	sh.ln.master = sh.ln.link = -1;
-	if (spec->lines && (sh.ln.master = lines_pty(&slave)) == -1)
+	sh.ln.master = sh.ln.slave = sh.ln.link = -1;
+	sh.ln.first = 1;
+	if (getrandom(&sh.ln.run, sizeof sh.ln.run, 0) != sizeof sh.ln.run)
+		sh.ln.run = (uint64_t)self << 32 ^ (uint64_t)now_ms();
+	if (spec->lines && (sh.ln.master = lines_pty(&slave,
+	    &sh.ln.slave)) == -1)
 		shep_fail(&sh, "cannot make a pseudo-terminal: %s",
 		    strerror(errno));
 	if ((env = shep_env(spec, idvar, sizeof idvar)) == NULL ||
@@ -719,11 +1028,11 @@ shep_main(const struct shep_spec *spec)
 		(void)state_write(sh.path_run, m);
 	iso_msg_free(m);
 
-	status = shep_wait(&sh, pid, out[0], sigfd);
+	status = shep_wait(&sh, pid, out[0], sigfd, &lines);
 	if (WIFSIGNALED(status))
-		n = shep_exit_file(&sh, -1, WTERMSIG(status), NULL);
+		n = shep_exit_file(&sh, -1, WTERMSIG(status), NULL, lines);
 	else
-		n = shep_exit_file(&sh, WEXITSTATUS(status), -1, NULL);
+		n = shep_exit_file(&sh, WEXITSTATUS(status), -1, NULL, lines);
 	_exit(n == 0 ? 0 : 1);
 }
 

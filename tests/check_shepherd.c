@@ -1,6 +1,8 @@
 /*
  * check_shepherd.c: one run of one command under a shepherd
- * (daemon/shepherd.c): its log, ID.run, ID.exit, signals and death.
+ * (daemon/shepherd.c): its log, ID.run, ID.exit, signals and death;
+ * with --lines, the link as the supervisor sees it (the test plays the
+ * supervisor on a socket of its own).
  *
  * The test process is the shepherd's parent and, as a child subreaper,
  * also the parent of whatever the shepherd leaves behind, so that every
@@ -9,14 +11,18 @@
  * finish() reports it only once everything is gone.
  */
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,6 +558,282 @@ START_TEST(no_fd_leaks)
 }
 END_TEST
 
+/* ---- --lines: the test is the supervisor -------------------------------- */
+
+/* Listen on <dir>/NAME.sock (into sock): the listening descriptor. */
+static int
+fake_listen(const char *name, char *sock, size_t len)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	snprintf(sock, len, "%s/%s.sock", dir, name);
+	(void)unlink(sock);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    listen(fd, 4) == -1) {
+		EXPECT(0, "listen %s: %s", sock, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Reads on fd give up after ms. */
+static void
+read_timeout(int fd, int ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* The shepherd's connection (within 5 s) and its attach request. */
+static int
+fake_accept(int lfd, iso_msg **attach)
+{
+	struct pollfd	pfd = { lfd, POLLIN, 0 };
+	int		fd;
+
+	*attach = NULL;
+	if (poll(&pfd, 1, 5000) != 1 ||
+	    (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		EXPECT(0, "no shepherd connected");
+		return (-1);
+	}
+	read_timeout(fd, 10000);
+	if (iso_msg_read(fd, attach) != 1) {
+		EXPECT(0, "no attach request: %s", strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Send the frame fmt (a list) to the shepherd. */
+static void
+fake_send(int fd, const char *fmt, ...)
+{
+	va_list	 ap;
+	iso_msg	*m;
+
+	va_start(ap, fmt);
+	m = iso_msg_vpack(fmt, ap);
+	va_end(ap);
+	EXPECT(m != NULL && iso_msg_write(fd, m) == 0, "send to shepherd: %s",
+	    strerror(errno));
+	iso_msg_free(m);
+}
+
+/* Whether frame f is [what, n] (then *v the rest: the message, or NULL). */
+static int
+frame_is(const iso_msg *f, const char *what, uint64_t *n, const iso_msg **v)
+{
+	const char	*s;
+
+	*v = iso_msg_len(f) > 2 ? iso_msg_at(f, 2) : NULL;
+	return (iso_msg_unpack(f, "[s U]", &s, n) == 0 && strcmp(s, what) ==
+	    0);
+}
+
+/* Whether m is the JSON text json. */
+static int
+msg_is(const iso_msg *m, const char *json)
+{
+	iso_msg	*want = iso_msg_from_json(json);
+	int	 r = m != NULL && want != NULL && iso_msg_equal(m, want);
+
+	iso_msg_free(want);
+	return (r);
+}
+
+/*
+ * A line written to the command is acknowledged ("read") once it has
+ * read it, and not before: sh's read takes one line, so of the next two
+ * none is read; the shepherd, once the command is killed, says so in
+ * ID.exit, with the output the supervisor did not take.
+ */
+START_TEST(lines_acknowledged_once_read)
+{
+	struct shep_spec	 sp = spec_sh(0x120,
+	    "read x; echo \"$x\"; read y; exec sleep 100");
+	char			 sock[PATH_MAX];
+	iso_msg			*attach = NULL, *f, *m = NULL;
+	const iso_msg		*v, *lines;
+	const char		*id, *run = NULL, *run2 = NULL;
+	uint64_t		 have = 1, read = 1, n, first = 0;
+	int			 lfd, fd = -1, out = 0, acked = 0;
+	pid_t			 pid;
+
+	REQUIRE((lfd = fake_listen("sup120", sock, sizeof sock)) != -1, "-");
+	sp.lines = 1;
+	sp.sock = sock;
+	REQUIRE((pid = shep_start(&sp)) != -1, "shep_start");
+	track(pid, 0);
+	REQUIRE((fd = fake_accept(lfd, &attach)) != -1, "-");
+	EXPECT(iso_msg_unpack(attach, "{s:s s:s s:U s:U}", "id", &id, "run",
+	    &run, "have", &have, "read", &read) == 0 &&
+	    strcmp(id, "0000000000000120") == 0 && strlen(run) == 16 &&
+	    have == 0 && read == 0, "attach: %s", iso_msg_to_json(attach));
+	fake_send(fd, "[s i s]", "line", 1, "a");
+	while ((!out || !acked) && iso_msg_read(fd, &f) == 1) {
+		if (frame_is(f, "out", &n, &v)) {
+			EXPECT(n == 1 && msg_is(v, "\"a\""), "output %s",
+			    iso_msg_to_json(f));
+			out = 1;
+		} else if (frame_is(f, "read", &n, &v)) {
+			EXPECT(n == 1, "read %s", iso_msg_to_json(f));
+			acked = 1;
+		} else
+			EXPECT(0, "frame %s", iso_msg_to_json(f));
+		iso_msg_free(f);
+	}
+	EXPECT(out && acked, "out %d read %d", out, acked);
+	/* "b" is read, "c" waits unread: neither is acknowledged, since
+	   the terminal is not empty (what was read is known at the end). */
+	fake_send(fd, "[s i s]", "line", 2, "b");
+	fake_send(fd, "[s i s]", "line", 3, "c");
+	read_timeout(fd, 200);
+	while (iso_msg_read(fd, &f) == 1) {
+		EXPECT(0, "frame %s", iso_msg_to_json(f));
+		iso_msg_free(f);
+	}
+	read_timeout(fd, 10000);
+	/* The command dies with "c" on its terminal. */
+	EXPECT(kill(pid, SIGUSR2) == 0, "kill");
+	while (iso_msg_read(fd, &f) == 1) {
+		EXPECT(!frame_is(f, "read", &n, &v) || n == 1, "read %s",
+		    iso_msg_to_json(f));
+		iso_msg_free(f);
+	}
+	EXPECT(reap(pid, 10000) == 0, "shepherd status");
+	REQUIRE((m = state_read(path(0x120, ".exit"))) != NULL, "no ID.exit");
+	lines = iso_msg_get(m, "lines");
+	EXPECT(iso_msg_unpack(lines, "{s:s s:U s:U}", "run", &run2, "read",
+	    &read, "first", &first) == 0 && run != NULL &&
+	    strcmp(run, run2) == 0 && read == 2 && first == 1 &&
+	    msg_is(iso_msg_get(lines, "out"), "[\"a\"]"),
+	    "ID.exit %s", iso_msg_to_json(m));
+out:
+	if (fd != -1)
+		close(fd);
+	close(lfd);
+	iso_msg_free(attach);
+	iso_msg_free(m);
+	finish();
+}
+END_TEST
+
+/*
+ * With no supervisor, the shepherd holds 256 lines and then stops reading
+ * the terminal: the command blocks in write (20000 lines are more than
+ * the terminal holds). Once a supervisor is there
+ * it gets them all, in order, each once, as fast as it acknowledges them.
+ */
+START_TEST(lines_output_held_is_bounded_and_never_dropped)
+{
+	struct shep_spec	 sp = spec_sh(0x121,
+	    "seq 1 20000; echo done >&2; exec sleep 100");
+	char			 sock[PATH_MAX], num[16], *log = NULL;
+	iso_msg			*attach = NULL, *f;
+	const iso_msg		*v;
+	uint64_t		 n, next = 1;
+	int			 lfd = -1, fd = -1, ms;
+	pid_t			 pid;
+
+	snprintf(sock, sizeof sock, "%s/sup121.sock", dir);
+	(void)unlink(sock);
+	sp.lines = 1;
+	sp.sock = sock;
+	REQUIRE((pid = shep_start(&sp)) != -1, "shep_start");
+	track(pid, 0);
+	REQUIRE(await_run(0x121, pid) > 0, "no ID.run");
+	/* Not a wait for something to happen: the time it is given not
+	   to finish. */
+	tu_sleep_ms(300);
+	log = slurp(0x121, ".log");
+	EXPECT(log != NULL && strstr(log, "done") == NULL,
+	    "the command printed everything with nobody to take it");
+	REQUIRE((lfd = fake_listen("sup121", sock, sizeof sock)) != -1, "-");
+	REQUIRE((fd = fake_accept(lfd, &attach)) != -1, "-");
+	while (next <= 256 && iso_msg_read(fd, &f) == 1) {
+		snprintf(num, sizeof num, "%d", (int)next);
+		EXPECT(frame_is(f, "out", &n, &v) && n == next &&
+		    msg_is(v, num), "frame %s, want line %d", iso_msg_to_json(f),
+		    (int)next);
+		next++;
+		iso_msg_free(f);
+	}
+	/* Nothing more until the supervisor has taken some. */
+	read_timeout(fd, 200);
+	EXPECT(iso_msg_read(fd, &f) == -1 && errno == EAGAIN,
+	    "more than 256 lines held");
+	read_timeout(fd, 10000);
+	fake_send(fd, "[s i]", "took", 256);
+	while (next <= 20000 && iso_msg_read(fd, &f) == 1) {
+		snprintf(num, sizeof num, "%d", (int)next);
+		if (!frame_is(f, "out", &n, &v) || n != next || !msg_is(v,
+		    num)) {
+			EXPECT(0, "frame %s, want line %d", iso_msg_to_json(f),
+			    (int)next);
+			iso_msg_free(f);
+			break;
+		}
+		if (next % 100 == 0)
+			fake_send(fd, "[s U]", "took", next);
+		next++;
+		iso_msg_free(f);
+	}
+	EXPECT(next == 20001, "got lines up to %d of 20000", (int)next - 1);
+	for (ms = 0; ms < 5000; ms += 10) {
+		free(log);
+		if ((log = slurp(0x121, ".log")) != NULL &&
+		    strstr(log, "done") != NULL)
+			break;
+		tu_sleep_ms(10);
+	}
+	EXPECT(log != NULL && strstr(log, "done") != NULL,
+	    "the command never finished printing");
+out:
+	free(log);
+	if (fd != -1)
+		close(fd);
+	if (lfd != -1)
+		close(lfd);
+	iso_msg_free(attach);
+	finish();
+}
+END_TEST
+
+/* With no supervisor at all, what the command printed (a last line
+   without its newline too) is in ID.exit when the shepherd ends. */
+START_TEST(lines_output_left_in_exit)
+{
+	struct shep_spec	 sp = spec_sh(0x122,
+	    "echo 1; echo '\"two\"'; printf three");
+	char			 sock[PATH_MAX];
+	iso_msg			*m;
+	const iso_msg		*lines;
+	uint64_t		 read = 1, first = 0;
+
+	snprintf(sock, sizeof sock, "%s/nobody.sock", dir);
+	sp.lines = 1;
+	sp.sock = sock;
+	m = run(&sp);
+	lines = iso_msg_get(m, "lines");
+	EXPECT(iso_msg_unpack(lines, "{s:U s:U}", "read", &read, "first",
+	    &first) == 0 && read == 0 && first == 1 &&
+	    msg_is(iso_msg_get(lines, "out"), "[1, \"two\", \"three\"]"),
+	    "ID.exit %s", m != NULL ? iso_msg_to_json(m) : "(none)");
+	iso_msg_free(m);
+	finish();
+}
+END_TEST
+
 static Suite *
 shepherd_suite(void)
 {
@@ -572,6 +854,9 @@ shepherd_suite(void)
 	tcase_add_test(tc, log_rotation);
 	tcase_add_test(tc, grandchild_holds_pipe);
 	tcase_add_test(tc, no_fd_leaks);
+	tcase_add_test(tc, lines_acknowledged_once_read);
+	tcase_add_test(tc, lines_output_held_is_bounded_and_never_dropped);
+	tcase_add_test(tc, lines_output_left_in_exit);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -1820,6 +1820,234 @@ START_TEST(lines_survive_a_killed_supervisor)
 }
 END_TEST
 
+/* The running command's pid from target's row (within 5 s), not pid
+   not_this (the run before). */
+static pid_t
+run_pid(const char *target, pid_t not_this)
+{
+	iso_msg	*row;
+	pid_t	 pid = 0;
+
+	for (int i = 0; i < 500; i++) {
+		row = list_row(target);
+		if (strcmp(row_str(row, "state"), "running") == 0)
+			pid = (pid_t)row_int(row, "pid");
+		iso_msg_free(row);
+		if (pid > 0 && pid != not_this)
+			return (pid);
+		tu_sleep_ms(10);
+	}
+	ck_abort_msg("%s: no new run", target);
+	return (0);
+}
+
+/* Answers of target until want (as "1 2 3") or 10 s. */
+static void
+recv_until(const char *target, const char *want)
+{
+	char	got[1024] = "";
+
+	for (int i = 0; i < 50 && strcmp(got, want) != 0; i++) {
+		const char	*s = take_recv(target, 20, 200);
+
+		if (*s != '\0')
+			snprintf(got + strlen(got), sizeof got - strlen(got),
+			    "%s%s", got[0] != '\0' ? " " : "", s);
+	}
+	ck_assert_str_eq(got, want);
+}
+
+START_TEST(lines_unread_input_goes_to_the_next_run)
+{
+	/* Each run reads one line (sh's read takes no more), answers it,
+	   and waits: the lines after it wait on its terminal, unread. */
+	char *const		 argv[] = { "sh", "-c",
+	    "read x; echo \"$x\"; exec sleep 100", NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*row;
+	pid_t			 pid;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "one";
+	o.lines = 1;
+	o.restart = ISO_RESTART_ALWAYS;
+	o.backoff_ms = 10;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	send_int("one", 1, 0);
+	send_int("one", 2, 0);
+	send_int("one", 3, 0);
+	recv_until("one", "1");
+	/* Killed with 2 and 3 unread: the next run reads 2, then 3. */
+	pid = run_pid("one", 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	recv_until("one", "2");
+	pid = run_pid("one", pid);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	recv_until("one", "3");
+	row = list_row("one");
+	ck_assert_int_eq(row_int(row, "mailbox"), 0);
+	ck_assert_int_eq(row_int(row, "restarts"), 2);
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_kill("one", ISO_IMMEDIATE), 0);
+	iso_msg_free(wait_end("one"));
+
+	/* Without a restart, what it did not read stays in its mailbox. */
+	o.name = "once";
+	o.restart = ISO_RESTART_NEVER;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	send_int("once", 1, 0);
+	send_int("once", 2, 0);
+	send_int("once", 3, 0);
+	recv_until("once", "1");
+	ck_assert_int_eq(kill(run_pid("once", 0), SIGKILL), 0);
+	row = wait_end("once");
+	ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
+	ck_assert_int_eq(row_int(row, "mailbox"), 2);
+	iso_msg_free(row);
+}
+END_TEST
+
+START_TEST(lines_flow_both_ways_through_supervisor_kills)
+{
+	char *const		 argv[] = { "awk", "{ print $1; fflush() }",
+	    NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*l;
+	char			 want[2048] = "", got[2048] = "";
+	int64_t			 v;
+	int			 i, next = 1, kills = 0;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "echo";
+	o.lines = 1;
+	o.mailbox = 16;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	for (i = 1; i <= 300; i++)
+		snprintf(want + strlen(want), sizeof want - strlen(want),
+		    "%s%d", i > 1 ? " " : "", i);
+	/* Bursts of sends, each followed by a supervisor killed while
+	   those lines are on their way to awk and back. */
+	for (i = 0; i < 2000 && strcmp(got, want) != 0; i++) {
+		for (int k = 0; k < 20 && next <= 300; k++) {
+			iso_msg	*m = iso_msg_pack("i", next);
+			int	 r = iso_sup_send("echo", m), e = errno;
+
+			iso_msg_free(m);
+			if (r == -1) {
+				ck_assert_msg(e == ENOBUFS, "send: %s",
+				    iso_error());
+				break;
+			}
+			next++;
+		}
+		if (kills < 8 && i % 3 == 0) {
+			pid_t	sup = sup_pid();
+
+			ck_assert_int_eq(kill(sup, SIGKILL), 0);
+			ck_assert(ended_within(sup, 5000));
+			kills++;
+		}
+		ck_assert_msg(iso_sup_recv("echo", 1000, 20, &l) == 0, "%s",
+		    iso_error());
+		for (size_t j = 0; j < iso_msg_len(l); j++) {
+			ck_assert_int_eq(iso_msg_int(iso_msg_at(l, j), &v), 0);
+			snprintf(got + strlen(got), sizeof got - strlen(got),
+			    "%s%" PRId64, got[0] != '\0' ? " " : "", v);
+		}
+		iso_msg_free(l);
+	}
+	/* Each exactly once, in order. */
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(kills, 8);
+}
+END_TEST
+
+START_TEST(lines_more_than_the_link_takes_at_once_all_go)
+{
+	char *const		 argv[] = { "awk",
+	    "{ print length($0); fflush() }", NULL };
+	iso_sup_spawn_opts	 o;
+	char			 path[PATH_MAX], want[512], *big;
+	iso_msg			*m;
+	uint64_t		 id;
+	pid_t			 sup;
+	int			 i, shep = 0;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "len";
+	o.lines = 1;
+	ck_assert_int_eq(iso_sup_spawn(&o, &id), 0);
+	send_int("len", 1, 0);
+	recv_until("len", "1");
+	/* While the shepherd is stopped, and so attaches only afterwards,
+	   100 messages of 1000 bytes go into the mailbox: more than the
+	   supervisor hands it at once. */
+	snprintf(path, sizeof path, "%s/supervisor/%s.run", rt, hex(id));
+	{
+		char	 json[256] = "";
+		FILE	*f = fopen(path, "r");
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(json, sizeof json, f));
+		fclose(f);
+		m = iso_msg_from_json(json);
+	}
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:i}", "shepherd", &shep), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(kill(shep, SIGSTOP), 0);
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	ck_assert_ptr_nonnull(big = malloc(1001));
+	memset(big, 'x', 1000);
+	big[1000] = '\0';
+	m = iso_msg_pack("s", big);
+	for (i = 0; i < 100; i++)
+		ck_assert_msg(iso_sup_send("len", m) == 0, "%s", iso_error());
+	iso_msg_free(m);
+	free(big);
+	ck_assert_int_eq(kill(shep, SIGCONT), 0);
+	for (i = 0, want[0] = '\0'; i < 100; i++)
+		strcat(want, i > 0 ? " 1002" : "1002");
+	recv_until("len", want);
+}
+END_TEST
+
+START_TEST(lines_last_words_wait_for_room_in_the_outbox)
+{
+	char *const		 argv[] = { "sh", "-c",
+	    "for i in 1 2 3 4 5 6 7; do echo $i; done", NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*row;
+	pid_t			 sup;
+
+	/* An outbox of 2 and nobody reading: the command prints 7 lines
+	   and ends; what did not fit waits for room, across a killed
+	   supervisor too. */
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "seven";
+	o.lines = 1;
+	o.mailbox = 2;
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), 0);
+	row = wait_end("seven");
+	ck_assert_int_eq(row_int(row, "exit_code"), 0);
+	ck_assert_int_eq(row_int(row, "outbox"), 2);
+	iso_msg_free(row);
+	ck_assert_str_eq(take_recv("seven", 3, 0), "1 2");
+	ck_assert_str_eq(take_recv("seven", 1, 0), "3");
+	sup = sup_pid();
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert(ended_within(sup, 5000));
+	ck_assert_str_eq(take_recv("seven", 10, 0), "4 5");
+	ck_assert_str_eq(take_recv("seven", 10, 0), "6 7");
+	ck_assert_str_eq(take_recv("seven", 10, 0), "");
+}
+END_TEST
+
 /* ---- compute -------------------------------------------------------------------- */
 
 START_TEST(compute_through_the_supervisor)
@@ -1904,6 +2132,10 @@ sup_suite(void)
 	tcase_add_test(tc, lines_make_awk_an_isolate);
 	tcase_add_test(tc, lines_output_that_is_not_json_is_a_string);
 	tcase_add_test(tc, lines_survive_a_killed_supervisor);
+	tcase_add_test(tc, lines_unread_input_goes_to_the_next_run);
+	tcase_add_test(tc, lines_flow_both_ways_through_supervisor_kills);
+	tcase_add_test(tc, lines_last_words_wait_for_room_in_the_outbox);
+	tcase_add_test(tc, lines_more_than_the_link_takes_at_once_all_go);
 	suite_add_tcase(s, tc);
 	return (s);
 }
