@@ -81,8 +81,14 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 	o.argv = argv + optind;
 	o.envp = environ;
 	o.cwd = getcwd(cwd, sizeof cwd);
-	if (iso_sup_spawn(&o, &id) == -1)
+	if (iso_sup_spawn(&o, &id) == -1) {
+		/* An argument or variable that is not UTF-8: it says which. */
+		if (errno == EINVAL) {
+			cli_warn(self, "%s", iso_error());
+			return (CLI_USAGE);
+		}
 		return (cli_fail(self, "%s", o.argv[0]));
+	}
 	printf("%016" PRIx64 "\n", id);
 	return (CLI_OK);
 }

@@ -285,7 +285,7 @@ isolate_fire(iso_isolate *iso)
 static void
 isolate_ended(iso_isolate *iso, int code, int status, int fire)
 {
-	char	path[128];
+	char	name[RTDIR_NAME_MAX];
 
 	iso->ended = 1;
 	iso->code = code;
@@ -293,8 +293,8 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	sup_note_exited(iso->id, code, status);
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
-	if (rtdir_sock_path(iso->id, path, sizeof path) == 0)
-		(void)unlink(path);
+	rtdir_sock_name(iso->id, name);
+	(void)rtdir_unlink(name);
 	if (fire)
 		isolate_fire(iso);
 	else

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "isolate.h"
+#include "rtdir.h"
 
 struct event_base;
 
@@ -118,14 +119,6 @@ void		 conn_drain(int timeout_ms);
 
 /* A message arrived for port number `port` of this isolate; takes m. */
 void		 port_deliver(uint32_t port, iso_msg *m);
-
-/* ---- rtdir.c --------------------------------------------------------- */
-
-/* The socket path of isolate `id`: 0, or -1/ENAMETOOLONG or the
-   runtime directory's errno. */
-int		 rtdir_sock_path(uint64_t id, char *buf, size_t len);
-/* Read $ISO_RUNTIME_DIR again on next use (the supervisor's tests). */
-void		 rtdir_forget(void);
 
 /* Cap on loop_exit's and the atexit flush's wait for slow readers. */
 #define LOOP_EXIT_FLUSH_MS	2000
