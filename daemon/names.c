@@ -5,9 +5,6 @@
  * restarted supervisor knows them again. An isolate's end is learnt from
  * proc.c, or found at lookup: its socket refuses connections.
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,33 +54,6 @@ names_drop(size_t i)
 {
 	free(names[i].name);
 	names[i] = names[--nnames];
-}
-
-int
-sock_alive(uint64_t id, int sweep)
-{
-	struct sockaddr_un	sun;
-	const char		*dir;
-	int			fd, r;
-
-	if ((dir = iso_runtime_dir()) == NULL)
-		return (1);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    dir, id);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return (1);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	if (r == -1 && (errno == ECONNREFUSED || errno == ENOENT)) {
-		if (sweep && errno == ECONNREFUSED)
-			(void)unlink(sun.sun_path);
-		close(fd);
-		return (0);
-	}
-	close(fd);
-	return (1);
 }
 
 /* 1 if port's isolate is still there. */

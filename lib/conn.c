@@ -27,6 +27,7 @@
 
 #include "loop.h"
 #include "msg.h"
+#include "supproto.h"
 #include "table.h"
 #include "wire.h"
 
@@ -525,6 +526,7 @@ conn_listen(void)
 	    conn_accept_cb, NULL)) == NULL || event_add(listen_ev, NULL) == -1)
 		goto fail;
 	listen_fd = fd;
+	sup_note_listening();
 	return (0);
 fail:
 	saved = errno;

@@ -75,7 +75,8 @@ struct iso_isolate {
 	int			 code;		/* CLD_EXITED, CLD_KILLED,
 						   CLD_DUMPED; 0 unknown */
 	int			 status;	/* exit status or signal */
-	int			 killed;	/* iso_kill was called */
+	int			 killed;	/* iso_kill was called (2: by
+						   isolate_kill_all) */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -290,7 +291,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
-	sup_note_exited(iso->id, code, status);
+	sup_note_exited(iso->id, code, status, iso->killed == 2);
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
 	rtdir_sock_name(iso->id, name);
@@ -458,7 +459,7 @@ isolate_kill_all(void)
 		next = LIST_NEXT(iso, link);
 		if (iso->ended)
 			continue;
-		iso->killed = 1;
+		iso->killed = 2;
 		(void)isolate_signal(iso, SIGKILL);
 		isolate_reap(iso, 1, 0);
 	}

@@ -645,6 +645,7 @@ fail:
  */
 static int	note_fd = -1;
 static time_t	note_retry;		/* no supervisor: look again then */
+static int	note_spawned;		/* our spawner told of us */
 
 void
 sup_forget(void)
@@ -652,6 +653,7 @@ sup_forget(void)
 	/* The spawner's connection was closed with its other descriptors. */
 	note_fd = -1;
 	note_retry = 0;
+	note_spawned = 1;
 }
 
 /* Connect for notifications unless the supervisor was found absent
@@ -761,23 +763,36 @@ sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 		return;
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
-	note_send(iso_msg_pack("{s:s s:s s:i s:s s:s}", "op", "spawned", "id",
-	    hex, "pid", (int)pid, "parent", parent, "entry", prog != NULL ?
-	    prog : note_entry(fn)));
+	note_send(iso_msg_pack("{s:s s:s s:i s:s s:i s:s}", "op", "spawned",
+	    "id", hex, "pid", (int)pid, "parent", parent, "parent_pid",
+	    (int)loop_pid(), "entry", prog != NULL ? prog : note_entry(fn)));
 }
 
 void
-sup_note_exited(uint64_t id, int code, int status)
+sup_note_exited(uint64_t id, int code, int status, int with_spawner)
 {
 	char	hex[17];
 
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	if (code == CLD_EXITED)
-		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",
-		    hex, "code", status));
+		note_send(iso_msg_pack("{s:s s:s s:i s:b}", "op", "exited",
+		    "id", hex, "code", status, "with_spawner", with_spawner));
 	else if (code == CLD_KILLED || code == CLD_DUMPED)
-		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",
-		    hex, "signal", status));
+		note_send(iso_msg_pack("{s:s s:s s:i s:b}", "op", "exited",
+		    "id", hex, "signal", status, "with_spawner", with_spawner));
 	else
-		note_send(iso_msg_pack("{s:s s:s}", "op", "exited", "id", hex));
+		note_send(iso_msg_pack("{s:s s:s s:b}", "op", "exited", "id",
+		    hex, "with_spawner", with_spawner));
+}
+
+void
+sup_note_listening(void)
+{
+	char	hex[17];
+
+	if (note_spawned || (note_fd == -1 && time(NULL) < note_retry))
+		return;
+	snprintf(hex, sizeof hex, "%016" PRIx64, loop_self());
+	note_send(iso_msg_pack("{s:s s:s s:i}", "op", "listening", "id", hex,
+	    "pid", (int)loop_pid()));
 }
