@@ -155,7 +155,12 @@ names_load(const char *dir)
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	if ((m = state_read(names_file)) == NULL)
+	if ((m = state_read(names_file)) == NULL && errno == ELOOP) {
+		/* Planted: not followed, and replaced by the next save. */
+		log_warn("%s is a symlink: ignored", names_file);
+		return (0);
+	}
+	if (m == NULL)
 		return (errno == ENOENT ? 0 : -1);
 	for (i = 0; i < iso_msg_len(m); i++) {
 		if ((name = iso_msg_str(iso_msg_key_at(m, i), &len)) == NULL ||
