@@ -230,6 +230,7 @@ void	 op_attach(struct sv_conn *, const iso_msg *);	/* a shepherd */
 void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
 void	 op_exited(struct sv_conn *, const iso_msg *);	/* notification */
 void	 op_listening(struct sv_conn *, const iso_msg *); /* notification */
+void	 op_spawning(struct sv_conn *, const iso_msg *); /* notification */
 /* names.c */
 void	 op_register(struct sv_conn *, const iso_msg *);
 void	 op_lookup(struct sv_conn *, const iso_msg *);
@@ -288,8 +289,15 @@ int	 sweep_all(void);
  * 0 if it does not; sweep: then remove the socket a dead isolate left.
  */
 int	 sock_alive(uint64_t id, int sweep);
-/* Process pid listens as isolate id: remove its socket once it ends. */
+/* Isolate id, process pid, has ended: remove what it left (its socket,
+   a temporary bind). */
+void	 sweep_id(uint64_t id, pid_t pid);
+/* Process pid listens as isolate id: sweep_id once it ends. */
 void	 sweep_watch(uint64_t id, pid_t pid);
+/* Isolate id (process pid) is about to spawn isolate kid: should it end
+   before kid is announced (sweep_spawned), kid's socket is swept too. */
+void	 sweep_spawning(uint64_t id, pid_t pid, uint64_t kid);
+void	 sweep_spawned(uint64_t kid);
 /* Stop (at exit). */
 void	 sweep_free(void);
 

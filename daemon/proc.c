@@ -431,7 +431,7 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	names_isolate_ended(p->id);
 	/* A program killed by a signal leaves its socket (a library
 	   isolate's spawner removes it, unless it was killed too). */
-	(void)sock_alive(p->id, 1);
+	sweep_id(p->id, p->command ? 0 : p->pid);
 	/* Its spawner gone before it, with no word of how it ended: the
 	   library's death signal ended it with its spawner. */
 	if (!p->command && code < 0 && sig < 0 && p->parent_start != 0 &&
@@ -954,6 +954,7 @@ op_spawned(struct sv_conn *c, const iso_msg *req)
 	    -1 || pid <= 0)
 		return;
 	n = strtoull(id, NULL, 16);
+	sweep_spawned(n);
 	if (n == 0 || proc_by_id(n) != NULL || (p = proc_new(n)) == NULL)
 		return;
 	p->pid = pid;
@@ -1004,6 +1005,22 @@ op_exited(struct sv_conn *c, const iso_msg *req)
 		proc_save(p);
 	} else if (with)
 		proc_save(p);
+}
+
+/* An isolate is about to fork isolate "id": {"id", "parent",
+   "parent_pid"}. */
+void
+op_spawning(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*id, *parent;
+	int		 ppid;
+
+	(void)c;
+	if (iso_msg_unpack(req, "{s:s s:s s:i}", "id", &id, "parent", &parent,
+	    "parent_pid", &ppid) == -1)
+		return;
+	sweep_spawning(strtoull(parent, NULL, 16), ppid, strtoull(id, NULL,
+	    16));
 }
 
 /* A program not spawned by the library listens as isolate "id": sweep

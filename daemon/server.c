@@ -65,6 +65,7 @@ static const struct {
 	{ "spawned", op_spawned, 1 },
 	{ "exited", op_exited, 1 },
 	{ "listening", op_listening, 1 },
+	{ "spawning", op_spawning, 1 },
 };
 
 static struct event_base	*sv_base;

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,21 +39,34 @@
 /* A process that listens on a socket of its own, watched until it ends. */
 struct owner {
 	uint64_t	 id;
+	pid_t		 pid;
 	int		 pidfd;
 	struct event	*ev;
+	uint64_t	*kids;		/* isolates it is spawning, not yet */
+	size_t		 nkids, kcap;	/* announced as spawned */
+	int		 ended;		/* ... then the kids looked again at */
 	struct owner	*next;
 };
+
+#define SWEEP_AGAIN_MS	300	/* a kid still dying when its spawner ended */
 
 static struct event_base	*sweep_base;
 static struct event		*sweep_timer;
 static struct owner		*owners;
 static int			 sweep_warned;	/* of a foreign entry, once */
 
-/* 1 if the socket fd is refused by nobody listening at name: connect. */
+/*
+ * 1 if nobody serves name: a connect is refused, or (dead > 0, a pid
+ * known to have ended) it is accepted for a listener that was dead: the
+ * socket is only held open by a child that inherited it and is about to
+ * close it or die (a new isolate closes its spawner's descriptors).
+ */
 static int
-sweep_refused(const char *name)
+sweep_refused(const char *name, pid_t dead)
 {
 	struct sockaddr_un	sun;
+	struct ucred		cred;
+	socklen_t		len = sizeof cred;
 	int			fd, r, refused;
 
 	if (rtdir_addr(name, &sun) == -1 || (fd = socket(AF_UNIX,
@@ -62,6 +76,9 @@ sweep_refused(const char *name)
 		r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
 	while (r == -1 && errno == EINTR);
 	refused = r == -1 && errno == ECONNREFUSED;
+	if (r == 0 && dead > 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED,
+	    &cred, &len) == 0 && cred.pid == dead)
+		refused = 1;
 	close(fd);
 	return (refused);
 }
@@ -80,7 +97,8 @@ sweep_remove(int dfd, const char *name, const struct stat *st)
 
 /*
  * name in the runtime directory, a socket name or a temporary one (pid:
- * its binder's, 0 when the name has none). 1 if it was stale and is
+ * its binder's, 0 when the name has none; for a socket name, a pid known
+ * to have ended that listened on it, else 0). 1 if it was stale and is
  * removed (remove) or would be (!remove), 0 if not, -1 if it is not a
  * socket of ours (left alone, and said once in the log).
  */
@@ -99,12 +117,12 @@ sweep_entry(int dfd, const char *name, pid_t pid, int tmp, int remove)
 		return (-1);
 	}
 	if (!tmp)
-		stale = sweep_refused(name);
+		stale = sweep_refused(name, pid);
 	else if (pid > 0 && kill(pid, 0) == -1 && errno == ESRCH)
 		stale = 1;
 	else
 		stale = time(NULL) - st.st_mtime > SWEEP_TMP_AGE_S &&
-		    sweep_refused(name);
+		    sweep_refused(name, 0);
 	if (!stale)
 		return (0);
 	return (remove ? sweep_remove(dfd, name, &st) : 1);
@@ -127,6 +145,24 @@ sock_alive(uint64_t id, int sweep)
 	}
 	/* Not stale: alive, or absent. */
 	return (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+void
+sweep_id(uint64_t id, pid_t pid)
+{
+	char	name[RTDIR_NAME_MAX];
+	int	dfd;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return;
+	rtdir_sock_name(id, name);
+	(void)sweep_entry(dfd, name, pid, 0, 1);
+	if (pid <= 0)
+		return;
+	/* pid has ended, though it may be a zombie yet: only a refusal
+	   counts (a binder that had listened would be refused too). */
+	snprintf(name, sizeof name, "%016" PRIx64 ".%d.new", id, (int)pid);
+	(void)sweep_entry(dfd, name, pid, 0, 1);
 }
 
 /* The pid in a temporary name "X.<pid>.new", else 0. */
@@ -217,50 +253,168 @@ owner_free(struct owner *o)
 		}
 	if (o->ev != NULL)
 		event_free(o->ev);
-	close(o->pidfd);
+	if (o->pidfd != -1)
+		close(o->pidfd);
+	free(o->kids);
 	free(o);
 }
 
+/* Temporary binds "<kid>.<pid>.new" of kids[0..n) whose pid we never
+   learnt: refused, they are a dead binder's. */
+static void
+sweep_kid_binds(int dfd, const uint64_t *kids, size_t n)
+{
+	struct dirent	*de;
+	DIR		*dp;
+	char		 hex[17];
+	size_t		 i, len;
+	int		 fd;
+
+	if (n == 0 || (fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 21 || de->d_name[16] != '.' ||
+		    strcmp(de->d_name + len - 4, ".new") != 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			snprintf(hex, sizeof hex, "%016" PRIx64, kids[i]);
+			if (strncmp(de->d_name, hex, 16) == 0) {
+				(void)sweep_entry(dfd, de->d_name, 0, 0, 1);
+				break;
+			}
+		}
+	}
+	closedir(dp);
+}
+
+/* Sweep what o's kids left; keep those that may still be dying. */
+static void
+owner_sweep_kids(struct owner *o)
+{
+	char	name[RTDIR_NAME_MAX];
+	size_t	i, left = 0;
+	int	dfd;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return;
+	for (i = 0; i < o->nkids; i++) {
+		rtdir_sock_name(o->kids[i], name);
+		if (sweep_entry(dfd, name, 0, 0, 1) == 0 &&
+		    faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			o->kids[left++] = o->kids[i];
+	}
+	sweep_kid_binds(dfd, o->kids, o->nkids);
+	o->nkids = left;
+}
+
+/* o's process has ended (pidfd), or its kids' second look is due. */
 static void
 owner_ended(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval	 tv = { 0, SWEEP_AGAIN_MS * 1000 };
 	struct owner	*o = arg;
 
 	(void)fd;
 	(void)what;
-	(void)sock_alive(o->id, 1);
+	if (!o->ended) {
+		sweep_id(o->id, o->pid);
+		owner_sweep_kids(o);
+		o->ended = 1;
+		/* A kid is killed as its spawner ends, not before. */
+		if (o->nkids > 0) {
+			event_free(o->ev);
+			close(o->pidfd);
+			o->pidfd = -1;
+			if ((o->ev = evtimer_new(sweep_base, owner_ended, o)) !=
+			    NULL && evtimer_add(o->ev, &tv) == 0)
+				return;
+		}
+	} else
+		owner_sweep_kids(o);
 	owner_free(o);
 }
 
-void
-sweep_watch(uint64_t id, pid_t pid)
+/* The owner of id (process pid), watched from now on; NULL when pid is
+   gone already (its sockets swept) or cannot be watched. */
+static struct owner *
+owner_get(uint64_t id, pid_t pid)
 {
 	struct owner	*o;
 	int		 pidfd;
 
 	if (id == 0 || pid <= 0)
-		return;
+		return (NULL);
 	for (o = owners; o != NULL; o = o->next)
 		if (o->id == id)
-			return;
+			return (o->ended ? NULL : o);
 	if ((pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
 		if (errno == ESRCH)
-			(void)sock_alive(id, 1);	/* gone already */
-		return;		/* else the periodic sweep will do */
+			sweep_id(id, pid);	/* gone already */
+		return (NULL);	/* else the periodic sweep will do */
 	}
 	if ((o = calloc(1, sizeof *o)) == NULL) {
 		close(pidfd);
-		return;
+		return (NULL);
 	}
 	o->id = id;
+	o->pid = pid;
 	o->pidfd = pidfd;
 	if ((o->ev = event_new(sweep_base, pidfd, EV_READ, owner_ended, o)) ==
 	    NULL || event_add(o->ev, NULL) == -1) {
 		owner_free(o);
-		return;
+		return (NULL);
 	}
 	o->next = owners;
 	owners = o;
+	return (o);
+}
+
+void
+sweep_watch(uint64_t id, pid_t pid)
+{
+	(void)owner_get(id, pid);
+}
+
+void
+sweep_spawning(uint64_t id, pid_t pid, uint64_t kid)
+{
+	struct owner	*o;
+	uint64_t	*k;
+	size_t		 cap;
+
+	if ((o = owner_get(id, pid)) == NULL) {
+		/* Its spawner is gone: so is it, or it soon will be. */
+		sweep_id(kid, 0);
+		return;
+	}
+	if (o->nkids == o->kcap) {
+		cap = o->kcap == 0 ? 8 : o->kcap * 2;
+		if ((k = reallocarray(o->kids, cap, sizeof *k)) == NULL)
+			return;
+		o->kids = k;
+		o->kcap = cap;
+	}
+	o->kids[o->nkids++] = kid;
+}
+
+void
+sweep_spawned(uint64_t kid)
+{
+	struct owner	*o;
+	size_t		 i;
+
+	for (o = owners; o != NULL; o = o->next)
+		for (i = 0; i < o->nkids; i++)
+			if (o->kids[i] == kid) {
+				o->kids[i] = o->kids[--o->nkids];
+				return;
+			}
 }
 
 void

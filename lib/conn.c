@@ -515,7 +515,9 @@ conn_listen(void)
 		errno = ENOMEM;
 		goto fail;
 	}
-	/* Listening before its name is there (rtdir_listen). */
+	/* The supervisor told first: it sweeps the socket should we die
+	   with it. Listening before its name is there (rtdir_listen). */
+	sup_note_listening();
 	if (rtdir_listen(fd, listen_path, SOMAXCONN) == -1) {
 		saved = errno;
 		loop_fd_close(fd);
@@ -526,7 +528,6 @@ conn_listen(void)
 	    conn_accept_cb, NULL)) == NULL || event_add(listen_ev, NULL) == -1)
 		goto fail;
 	listen_fd = fd;
-	sup_note_listening();
 	return (0);
 fail:
 	saved = errno;

@@ -542,6 +542,7 @@ isolate_start(struct start *st, iso_isolate **out)
 		st->pairfd = sv[1];
 	}
 	parent = loop_pid();
+	sup_note_spawning(st->id);
 
 	fflush(NULL);
 	sigfillset(&all);

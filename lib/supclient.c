@@ -754,6 +754,19 @@ note_entry(const void *fn)
 }
 
 void
+sup_note_spawning(uint64_t id)
+{
+	char	hex[17], parent[17];
+
+	if (note_fd == -1 && time(NULL) < note_retry)
+		return;
+	snprintf(hex, sizeof hex, "%016" PRIx64, id);
+	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
+	note_send(iso_msg_pack("{s:s s:s s:s s:i}", "op", "spawning", "id",
+	    hex, "parent", parent, "parent_pid", (int)loop_pid()));
+}
+
+void
 sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 {
 	char	hex[17], parent[17];
