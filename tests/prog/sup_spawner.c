@@ -62,8 +62,10 @@ main(int argc, char **argv)
 	ending = strcmp(argv[2], "exit") == 0;
 	if ((p = iso_port_new()) == NULL ||
 	    iso_port_listen(p, heard, NULL) == -1 ||
-	    (arg = iso_msg_pack("P", iso_port_sendport(p))) == NULL)
+	    (arg = iso_msg_pack("P", iso_port_sendport(p))) == NULL) {
+		fprintf(stderr, "sup_spawner: %s\n", iso_error());
 		return (1);
+	}
 	self = iso_port_sendport(p).isolate;
 	for (i = 0; i < want; i++)
 		if (iso_spawn(child, arg, NULL) == -1) {
