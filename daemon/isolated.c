@@ -43,7 +43,7 @@ usage(FILE *f)
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
 	    "      --history N    ended isolates kept in the list (1000)\n"
-	    "      --log-max BYTES  rotate a command's log beyond this "
+	    "      --log-max BYTES  rotate a command's log, and its own, beyond this "
 	    "(524288)\n"
 	    "      --grace-ms MS  a graceful kill's wait before SIGKILL "
 	    "(5000)\n"
