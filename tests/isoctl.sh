@@ -436,15 +436,28 @@ expect 2 recv --bogus
     die "sup_spawner 2 exit failed"
 spawner=$(sed -n 's/^ready //p' "$work/spawner")
 is_id "$spawner" || die "sup_spawner printed '$(cat "$work/spawner")'"
-ended_with_spawner() {
-	"$ISOCTL" ps >"$work/out" 2>/dev/null || return 1
-	[ "$(grep -c ' exited  *spawner ' "$work/out")" -eq 2 ]
+# Its two isolates: their ids from ps --json (keys in the order the
+# supervisor writes them), each shown as ended with its spawner.
+kids() {
+	"$ISOCTL" ps --json 2>/dev/null |
+	    grep -o '"id":"[0-9a-f]*","name":null,"pid":[0-9]*,"parent":"'"$spawner"'"' |
+	    sed 's/^"id":"\([0-9a-f]*\)".*/\1/'
 }
-until_ok 10 ended_with_spawner || die "ps: no two rows ended with their spawner"
+ended_with_spawner() {
+	local k n=0
+	"$ISOCTL" ps >"$work/out" 2>/dev/null || return 1
+	for k in $(kids); do
+		grep -q "^$k .* exited  *spawner " "$work/out" || return 1
+		n=$((n + 1))
+	done
+	[ "$n" -eq 2 ]
+}
+until_ok 10 ended_with_spawner || die "ps: the two isolates of $spawner did not end with it"
 ok "ps: isolates ended with their spawner show EXIT spawner"
 expect 0 ps --json
-child=$(python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin) if r.get("parent") == sys.argv[1] and r["ended_with_spawner"]][0])' "$spawner" <"$work/out" 2>/dev/null) ||
-    child=$(grep -o '"id":"[0-9a-f]*"[^}]*"parent":"'"$spawner"'"' "$work/out" | head -1 | sed 's/"id":"\([0-9a-f]*\)".*/\1/')
+grep -q '"ended_with_spawner":true' "$work/out" ||
+    die "ps --json: no ended_with_spawner"
+child=$(kids | head -1)
 is_id "$child" || die "ps --json: no child of $spawner"
 x wait "$child"
 [ "$out" = "ended with its spawner" ] || die "wait $child: '$out'"
