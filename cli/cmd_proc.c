@@ -85,8 +85,14 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 	o.argv = argv + optind;
 	o.envp = environ;
 	o.cwd = getcwd(cwd, sizeof cwd);
-	if (iso_sup_spawn(&o, &id) == -1)
+	if (iso_sup_spawn(&o, &id) == -1) {
+		/* An argument or variable that is not UTF-8: it says which. */
+		if (errno == EINVAL) {
+			cli_warn(self, "%s", iso_error());
+			return (CLI_USAGE);
+		}
 		return (cli_fail(self, "%s", o.argv[0]));
+	}
 	printf("%016" PRIx64 "\n", id);
 	return (CLI_OK);
 }
@@ -162,6 +168,15 @@ row_int(const iso_msg *row, const char *key, int64_t *out)
 	return (v != NULL && iso_msg_int(v, out) == 0);
 }
 
+/* 1 if the value of key in row is true. */
+static int
+row_bool(const iso_msg *row, const char *key)
+{
+	int	b = 0;
+
+	return (iso_msg_unpack(row, "{s?b}", key, &b) == 0 && b);
+}
+
 /* Append s to the cell *cell (owned), a space first when not empty;
    control characters become '?'. -1 on ENOMEM. */
 static int
@@ -204,7 +219,9 @@ ps_cells(const iso_msg *row, char *cells[PS_COLS])
 	r |= cell_add(&cells[2], buf);
 	s = row_str(row, "state");
 	r |= cell_add(&cells[3], s != NULL ? s : "?");
-	if (row_int(row, "exit_code", &x))
+	if (row_bool(row, "ended_with_spawner"))
+		snprintf(buf, sizeof buf, "spawner");
+	else if (row_int(row, "exit_code", &x))
 		snprintf(buf, sizeof buf, "%" PRId64, x);
 	else if (row_int(row, "signal", &x) && x > 0 && x < 256)
 		snprintf(buf, sizeof buf, "%s", cli_signame((int)x, sig));
@@ -321,7 +338,8 @@ const struct cli_cmd cli_cmd_ps = {
 	    "List every isolate the supervisor knows, running or ended: its\n"
 	    "commands and the isolates C programs spawned.\n"
 	    "Columns: ID NAME PID STATE EXIT RESTARTS COMMAND; EXIT is the\n"
-	    "exit code or the signal that ended it. On a terminal the\n"
+	    "exit code, the signal that ended it, or \"spawner\" for an\n"
+	    "isolate ended because its spawner ended. On a terminal the\n"
 	    "COMMAND column is cut to fit.\n"
 	    "\n"
 	    "  -j, --json   one JSON array of the supervisor's rows instead\n",
@@ -412,6 +430,10 @@ print_end(const iso_msg *row)
 		snprintf(how, sizeof how, "ended");
 		status = CLI_FAIL;
 	}
+	/* Killed by the library because its spawner ended: no fault of
+	   its own. */
+	if (row_bool(row, "ended_with_spawner"))
+		snprintf(how, sizeof how, "ended with its spawner");
 	if (state != NULL && strcmp(state, "failed") == 0) {
 		error = row_str(row, "error");
 		printf("failed: %s\n", error != NULL ? error : how);
@@ -468,7 +490,8 @@ const struct cli_cmd cli_cmd_wait = {
 	.usage = "[--timeout SEC] TARGET",
 	.help =
 	    "Wait until TARGET has ended for good (not restarting), print how\n"
-	    "(\"exited N\", \"killed by SIGNAME\", \"failed: REASON\") and exit\n"
+	    "(\"exited N\", \"killed by SIGNAME\", \"ended with its spawner\",\n"
+	    "\"failed: REASON\") and exit\n"
 	    "with its status: its exit code, 128+N after signal N, 124 when\n"
 	    "it still runs after SEC seconds.\n"
 	    "\n"

@@ -55,6 +55,8 @@ struct shep_spec {
 	char *const	 *envp;		/* NULL: the daemon's environment */
 	const char	 *cwd;		/* NULL: the daemon's (/ when detached) */
 	const char	 *dir;		/* the state directory */
+	int		  dirfd;	/* ... its descriptor, when dir is
+					   /proc/self/fd/N (else -1) */
 	size_t		  log_max;	/* rotate ID.log beyond this many bytes */
 	int		  lines;	/* stdin/stdout on a pty, as messages */
 	const char	 *sock;		/* lines: the supervisor's socket */
@@ -237,6 +239,8 @@ void	 op_recv(struct sv_conn *, const iso_msg *);
 void	 op_attach(struct sv_conn *, const iso_msg *);	/* a shepherd */
 void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
 void	 op_exited(struct sv_conn *, const iso_msg *);	/* notification */
+void	 op_listening(struct sv_conn *, const iso_msg *); /* notification */
+void	 op_spawning(struct sv_conn *, const iso_msg *); /* notification */
 /* names.c */
 void	 op_register(struct sv_conn *, const iso_msg *);
 void	 op_lookup(struct sv_conn *, const iso_msg *);
@@ -255,9 +259,11 @@ void	 op_compute(struct sv_conn *, const iso_msg *);
 extern size_t	proc_history_max;
 extern size_t	proc_log_max;
 extern int	proc_grace_ms;
-/* Adopt what an earlier supervisor left in dir, then run; sock is the
-   supervisor's socket (for --lines shepherds). 0 or -1. */
-int	 proc_init(struct event_base *base, const char *dir, const char *sock);
+/* Adopt what an earlier supervisor left in dir (dfd: its descriptor,
+   which shepherds inherit), then run; sock is the supervisor's socket
+   (for --lines shepherds). 0 or -1. */
+int	 proc_init(struct event_base *base, const char *dir, int dfd,
+	    const char *sock);
 /* Isolates known (status). */
 size_t	 proc_count(void);
 /* End every command gracefully (SIGTERM, SIGKILL after grace_ms); call
@@ -279,16 +285,39 @@ void	 names_isolate_ended(uint64_t id);
 void	 names_clear(void);
 /* Read names.json in dir (what an earlier supervisor saved). 0 or -1. */
 int	 names_load(const char *dir);
+/* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
+int	 names_get(const char *name, iso_sendport *out);
+
+/* ---- sweep.c: stale entries of the runtime directory ------------------ */
+
+/* Sweep now, then every minute, from base. 0 or -1. */
+int	 sweep_init(struct event_base *base);
+/* Remove every stale socket and temporary bind: how many, or -1. */
+int	 sweep_all(void);
 /*
  * 1 if isolate id takes connections on its socket (or cannot be told),
  * 0 if it does not; sweep: then remove the socket a dead isolate left.
  */
 int	 sock_alive(uint64_t id, int sweep);
-/* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
-int	 names_get(const char *name, iso_sendport *out);
+/* Isolate id, process pid, has ended: remove what it left (its socket,
+   a temporary bind). */
+void	 sweep_id(uint64_t id, pid_t pid);
+/* Process pid listens as isolate id: sweep_id once it ends. */
+void	 sweep_watch(uint64_t id, pid_t pid);
+/* Isolate id (process pid) is about to spawn isolate kid: should it end
+   before kid is announced (sweep_spawned), kid's socket is swept too. */
+void	 sweep_spawning(uint64_t id, pid_t pid, uint64_t kid);
+void	 sweep_spawned(uint64_t kid);
+/* Stop (at exit). */
+void	 sweep_free(void);
 
 /* ---- log.c -------------------------------------------------------------- */
 
+#define LOG_FILE	"isolated.log"	/* in the state directory */
+
+/* Make stderr LOG_FILE in the directory dfd, rotated to LOG_FILE.1 beyond
+   max bytes (also now). 0 or -1 with errno (ELOOP: a symlink). */
+int	 log_open(int dfd, size_t max);
 /* One line on stderr, prefixed with the time: the daemon's own log. */
 void	 log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

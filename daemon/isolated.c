@@ -22,6 +22,8 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "msg.h"
+#include "rtdir.h"
 #include "supproto.h"
 
 
@@ -41,7 +43,7 @@ usage(FILE *f)
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
 	    "      --history N    ended isolates kept in the list (1000)\n"
-	    "      --log-max BYTES  rotate a command's log beyond this "
+	    "      --log-max BYTES  rotate a command's log, and its own, beyond this "
 	    "(524288)\n"
 	    "      --grace-ms MS  a graceful kill's wait before SIGKILL "
 	    "(5000)\n"
@@ -289,6 +291,49 @@ background(int *readyfd)
 	exit(1);
 }
 
+/*
+ * Make and open the state directory, <rt>/supervisor, through the runtime
+ * directory's descriptor: a real directory of ours with mode 0700. Its
+ * descriptor, and in dir the path that reaches it without looking
+ * <rt>/supervisor up again; -1 with iso_error() saying what to do.
+ */
+static int
+state_dir_open(const char *rt, char *dir, size_t len)
+{
+	struct stat	st;
+	int		dfd = rtdir_fd(), fd;
+
+	if (mkdirat(dfd, SUP_STATE_DIR, 0700) == -1 && errno != EEXIST)
+		return (msg_fail(errno, "%s/%s: cannot create it: %s", rt,
+		    SUP_STATE_DIR, strerror(errno)));
+	fd = openat(dfd, SUP_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 && (errno == ELOOP || errno == ENOTDIR))
+		return (msg_fail(EACCES, "%s/%s is a symlink or not a "
+		    "directory: refused; remove it", rt, SUP_STATE_DIR));
+	if (fd == -1 || fstat(fd, &st) == -1)
+		return (msg_fail(errno, "%s/%s: %s", rt, SUP_STATE_DIR,
+		    strerror(errno)));
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		close(fd);
+		return (msg_fail(EACCES, "%s/%s has owner uid %u and mode "
+		    "%04o: it must be owned by uid %u (you) with mode 0700; "
+		    "chmod 700 it, or remove it", rt, SUP_STATE_DIR,
+		    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+		    (unsigned)geteuid()));
+	}
+	if (rtdir_fd_path(fd, "", dir, len) == -1 || dir[0] == '\0') {
+		/* No /proc: the path, checked just now. */
+		if (snprintf(dir, len, "%s/%s", rt, SUP_STATE_DIR) >=
+		    (int)len) {
+			close(fd);
+			return (msg_fail(ENAMETOOLONG, "runtime directory %s: "
+			    "too long", rt));
+		}
+	}
+	return (fd);
+}
+
 /* Raise the descriptor limit to its hard maximum: idle clients cost one
    each. */
 static void
@@ -317,10 +362,8 @@ main(int argc, char **argv)
 	};
 	struct event	*sigs[3];
 	const char	*rt;
-	char		 sdir[PATH_MAX], sock[PATH_MAX], lockp[PATH_MAX];
-	char		 logp[PATH_MAX], oldlog[PATH_MAX + 2], pidtext[32], *end;
-	struct stat	 st;
-	int		 ch, foreground = 0, readyfd = -1, fd, i;
+	char		 sdir[PATH_MAX], sock[PATH_MAX], pidtext[32], *end;
+	int		 ch, foreground = 0, readyfd = -1, fd, sfd, i;
 	long		 l;
 
 	while ((ch = getopt_long(argc, argv, "fhV", longopts, NULL)) != -1) {
@@ -386,22 +429,12 @@ main(int argc, char **argv)
 	if ((rt = iso_runtime_dir()) == NULL) {
 		return (start_failed(&readyfd, "%s", iso_error()));
 	}
-	if (snprintf(sdir, sizeof sdir, "%s/%s", rt, SUP_STATE_DIR) >=
-	    (int)sizeof sdir || snprintf(sock, sizeof sock, "%s/%s", rt,
-	    SUP_SOCKET) >= (int)sizeof sock || snprintf(lockp, sizeof lockp,
-	    "%s/%s", rt, SUP_LOCK) >= (int)sizeof lockp ||
-	    snprintf(logp, sizeof logp, "%s/isolated.log", sdir) >=
-	    (int)sizeof logp) {
-		return (start_failed(&readyfd, "runtime directory %s: too long",
-		    rt));
-	}
-	if (mkdir(sdir, 0700) == -1 && errno != EEXIST) {
-		return (start_failed(&readyfd, "%s: %s", sdir,
-		    strerror(errno)));
-	}
+	if ((sfd = state_dir_open(rt, sdir, sizeof sdir)) == -1)
+		return (start_failed(&readyfd, "%s", iso_error()));
 
 	/* One supervisor per runtime directory: the lock says which. */
-	lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	lock = openat(rtdir_fd(), SUP_LOCK, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | O_NOCTTY, 0600);
 	if (lock == -1 || flock(lock, LOCK_EX | LOCK_NB) == -1) {
 		int	 e = errno;
 		ssize_t	 n = lock == -1 ? -1 : pread(lock, pidtext,
@@ -412,12 +445,17 @@ main(int argc, char **argv)
 		if (e == EWOULDBLOCK)
 			return (start_failed(&readyfd, "already running (pid "
 			    "%s)", pidtext));
-		return (start_failed(&readyfd, "%s: %s", lockp, strerror(e)));
+		if (e == ELOOP)
+			return (start_failed(&readyfd, "%s/%s is a symlink: "
+			    "refused; remove it", rt, SUP_LOCK));
+		return (start_failed(&readyfd, "%s/%s: %s", rt, SUP_LOCK,
+		    strerror(e)));
 	}
 	snprintf(pidtext, sizeof pidtext, "%d\n", (int)getpid());
 	if (ftruncate(lock, 0) == -1 ||
 	    pwrite(lock, pidtext, strlen(pidtext), 0) == -1)
-		fprintf(stderr, "isolated: %s: %s\n", lockp, strerror(errno));
+		fprintf(stderr, "isolated: %s/%s: %s\n", rt, SUP_LOCK,
+		    strerror(errno));
 
 	if (!foreground) {
 		/* Detached: nothing of the starter's terminal. */
@@ -428,22 +466,19 @@ main(int argc, char **argv)
 			(void)dup2(fd, 1);
 			close(fd);
 		}
-		/* Its own log is kept to two files of about 1 MiB: it is
-		   rotated when a supervisor starts. */
-		if (stat(logp, &st) == 0 && st.st_size > 1024 * 1024 &&
-		    snprintf(oldlog, sizeof oldlog, "%s.1", logp) <
-		    (int)sizeof oldlog)
-			(void)rename(logp, oldlog);
-		fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd != -1) {
-			(void)dup2(fd, 2);
-			close(fd);
-		}
+		/* Its own log, rotated as a command's (log.c). */
+		if (log_open(sfd, proc_log_max) == -1)
+			return (start_failed(&readyfd, "%s/%s/%s: %s", rt,
+			    SUP_STATE_DIR, LOG_FILE, strerror(errno)));
 	}
 
+	if (snprintf(sock, sizeof sock, "%s/%s", rt, SUP_SOCKET) >=
+	    (int)sizeof sock)
+		return (start_failed(&readyfd, "runtime directory %s: too long",
+		    rt));
 	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
-	    names_load(sdir) == -1 || proc_init(base, sdir, sock) == -1 ||
-	    sv_listen(base, sock) == -1) {
+	    names_load(sdir) == -1 || proc_init(base, sdir, sfd, sock) == -1 ||
+	    sv_listen(base, sock) == -1 || sweep_init(base) == -1) {
 		log_warn("cannot start: %s", strerror(errno));
 		return (start_failed(&readyfd, "cannot start: %s",
 		    strerror(errno)));
@@ -466,6 +501,7 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	proc_free_all();
+	sweep_free();
 	names_clear();
 	log_info("stopped");
 	if (lock != -1)

@@ -26,7 +26,8 @@ logs_size(const char *path)
 {
 	struct stat	st;
 
-	return (stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
+	return (lstat(path, &st) == 0 && S_ISREG(st.st_mode) ?
+	    (uint64_t)st.st_size : 0);
 }
 
 /* Bytes [from, to) of path appended at buf + *n. 0 or -1. */
@@ -38,7 +39,7 @@ logs_read(const char *path, uint64_t from, uint64_t to, char *buf, size_t *n)
 
 	if (to <= from)
 		return (0);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return (errno == ENOENT ? 0 : -1);
 	while (from < to) {
 		r = pread(fd, buf + *n, (size_t)(to - from), (off_t)from);

@@ -5,9 +5,6 @@
  * restarted supervisor knows them again. An isolate's end is learnt from
  * proc.c, or found at lookup: its socket refuses connections.
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,33 +54,6 @@ names_drop(size_t i)
 {
 	free(names[i].name);
 	names[i] = names[--nnames];
-}
-
-int
-sock_alive(uint64_t id, int sweep)
-{
-	struct sockaddr_un	sun;
-	const char		*dir;
-	int			fd, r;
-
-	if ((dir = iso_runtime_dir()) == NULL)
-		return (1);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    dir, id);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return (1);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	if (r == -1 && (errno == ECONNREFUSED || errno == ENOENT)) {
-		if (sweep && errno == ECONNREFUSED)
-			(void)unlink(sun.sun_path);
-		close(fd);
-		return (0);
-	}
-	close(fd);
-	return (1);
 }
 
 /* 1 if port's isolate is still there. */
@@ -185,7 +155,12 @@ names_load(const char *dir)
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	if ((m = state_read(names_file)) == NULL)
+	if ((m = state_read(names_file)) == NULL && errno == ELOOP) {
+		/* Planted: not followed, and replaced by the next save. */
+		log_warn("%s is a symlink: ignored", names_file);
+		return (0);
+	}
+	if (m == NULL)
 		return (errno == ENOENT ? 0 : -1);
 	for (i = 0; i < iso_msg_len(m); i++) {
 		if ((name = iso_msg_str(iso_msg_key_at(m, i), &len)) == NULL ||

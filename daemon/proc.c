@@ -52,6 +52,7 @@ struct waiter {
 
 struct event_base	*proc_base;
 char			 proc_dir[PATH_MAX];
+static int			 proc_dirfd = -1;	/* proc_dir's */
 static char			 sock[PATH_MAX];	/* supervisor.sock */
 struct proc			*proc_list;
 static void			(*stop_done)(void);
@@ -228,6 +229,11 @@ proc_row(struct proc *p)
 		iso_msg_free(r);
 		return (NULL);
 	}
+	if (!p->command && iso_msg_put(r, iso_msg_pack("s",
+	    "ended_with_spawner"), iso_msg_pack("b", p->with_spawner)) == -1) {
+		iso_msg_free(r);
+		return (NULL);
+	}
 	if (iso_msg_put(r, iso_msg_pack("s", "exit_code"), p->exit_code >= 0 ?
 	    iso_msg_pack("i", p->exit_code) : iso_msg_pack("n")) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "signal"), p->sig > 0 ?
@@ -260,8 +266,9 @@ proc_save(struct proc *p)
 	    p->box_id, "lines", p->lines, "restart_at", p->restart_at,
 	    "mailbox_sync", p->box_sync)) == -1 ||
 	    iso_msg_put(r, iso_msg_pack("s", "watch"), iso_msg_pack(
-	    "{s:i s:U}", "pid", (int)(p->command ? p->shepherd : p->pid),
-	    "start", p->pstart)) == -1 ||
+	    "{s:i s:U s:i s:U}", "pid", (int)(p->command ? p->shepherd :
+	    p->pid), "start", p->pstart, "parent_pid", (int)p->parent_pid,
+	    "parent_start", p->parent_start)) == -1 ||
 	    state_path(proc_dir, p->id, ".json", path, sizeof path) == -1 ||
 	    state_write(path, r) == -1)
 		log_warn("cannot save isolate %016" PRIx64 ": %s", p->id,
@@ -424,9 +431,14 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	p->ended = now();
 	ran = p->ended - p->started;
 	names_isolate_ended(p->id);
-	/* A libisolate program killed by a signal leaves its socket. */
-	if (p->command)
-		(void)sock_alive(p->id, 1);
+	/* A program killed by a signal leaves its socket (a library
+	   isolate's spawner removes it, unless it was killed too). */
+	sweep_id(p->id, p->command ? 0 : p->pid);
+	/* Its spawner gone before it, with no word of how it ended: the
+	   library's death signal ended it with its spawner. */
+	if (!p->command && code < 0 && sig < 0 && p->parent_start != 0 &&
+	    !pid_same(p->parent_pid, p->parent_start))
+		p->with_spawner = 1;
 	log_info("isolate %016" PRIx64 " (%s) ended: %s%d%s%s", p->id,
 	    p->name != NULL ? p->name : "-", sig > 0 ? "signal " : "status ",
 	    sig > 0 ? sig : code, error != NULL ? ": " : "",
@@ -592,6 +604,8 @@ proc_run(struct proc *p)
 	spec.envp = envp;
 	spec.cwd = p->cwd;
 	spec.dir = proc_dir;
+	spec.dirfd = strncmp(proc_dir, "/proc/self/fd/", 14) == 0 ?
+	    proc_dirfd : -1;
 	spec.log_max = proc_log_max;
 	spec.lines = p->lines;
 	spec.sock = sock;
@@ -948,18 +962,28 @@ op_spawned(struct sv_conn *c, const iso_msg *req)
 	const char	*id, *parent = NULL, *entry = NULL;
 	struct proc	*p;
 	uint64_t	 n;
-	int		 pid;
+	int		 pid, ppid = 0;
 
 	(void)c;
-	if (iso_msg_unpack(req, "{s:s s:i s?s s?s}", "id", &id, "pid", &pid,
-	    "parent", &parent, "entry", &entry) == -1 || pid <= 0)
+	if (iso_msg_unpack(req, "{s:s s:i s?s s?s s?i}", "id", &id, "pid",
+	    &pid, "parent", &parent, "entry", &entry, "parent_pid", &ppid) ==
+	    -1 || pid <= 0)
 		return;
 	n = strtoull(id, NULL, 16);
+	sweep_spawned(n);
 	if (n == 0 || proc_by_id(n) != NULL || (p = proc_new(n)) == NULL)
 		return;
 	p->pid = pid;
 	p->pstart = pid_start(pid);
 	p->parent = parent != NULL ? strtoull(parent, NULL, 16) : 0;
+	if (ppid > 0) {
+		p->parent_pid = ppid;
+		p->parent_start = pid_start(ppid);
+		/* A spawner that is not a record of ours: its socket is
+		   swept when it ends. */
+		if (p->parent != 0 && proc_by_id(p->parent) == NULL)
+			sweep_watch(p->parent, ppid);
+	}
 	p->entry = entry != NULL ? strdup(entry) : NULL;
 	p->state = P_RUNNING;
 	p->started = now();
@@ -979,13 +1003,15 @@ op_exited(struct sv_conn *c, const iso_msg *req)
 {
 	const char	*id;
 	struct proc	*p;
-	int		 code = -1, sig = -1;
+	int		 code = -1, sig = -1, with = 0;
 
 	(void)c;
-	if (iso_msg_unpack(req, "{s:s s?i s?i}", "id", &id, "code", &code,
-	    "signal", &sig) == -1 ||
+	if (iso_msg_unpack(req, "{s:s s?i s?i s?b}", "id", &id, "code", &code,
+	    "signal", &sig, "with_spawner", &with) == -1 ||
 	    (p = proc_by_id(strtoull(id, NULL, 16))) == NULL || p->command)
 		return;
+	if (with)
+		p->with_spawner = 1;
 	if (p->state == P_RUNNING)
 		proc_ended(p, code, sig, NULL);
 	else if (p->exit_code < 0 && p->sig < 0) {
@@ -993,7 +1019,40 @@ op_exited(struct sv_conn *c, const iso_msg *req)
 		p->exit_code = code;
 		p->sig = sig;
 		proc_save(p);
-	}
+	} else if (with)
+		proc_save(p);
+}
+
+/* An isolate is about to fork isolate "id": {"id", "parent",
+   "parent_pid"}. */
+void
+op_spawning(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*id, *parent;
+	int		 ppid;
+
+	(void)c;
+	if (iso_msg_unpack(req, "{s:s s:s s:i}", "id", &id, "parent", &parent,
+	    "parent_pid", &ppid) == -1)
+		return;
+	sweep_spawning(strtoull(parent, NULL, 16), ppid, strtoull(id, NULL,
+	    16));
+}
+
+/* A program not spawned by the library listens as isolate "id": sweep
+   its socket once "pid" ends. */
+void
+op_listening(struct sv_conn *c, const iso_msg *req)
+{
+	const char	*id;
+	uint64_t	 n;
+	int		 pid;
+
+	(void)c;
+	if (iso_msg_unpack(req, "{s:s s:i}", "id", &id, "pid", &pid) == -1 ||
+	    (n = strtoull(id, NULL, 16)) == 0 || proc_by_id(n) != NULL)
+		return;
+	sweep_watch(n, pid);
 }
 
 void
@@ -1084,8 +1143,11 @@ proc_load(const char *path)
 		    strcmp(s, restart_names[i]) == 0)
 			p->restart = (int)i;
 	x = 0;
-	(void)iso_msg_unpack(m, "{s:{s?I s?U}}", "watch", "pid", &x, "start",
-	    &start);
+	(void)iso_msg_unpack(m, "{s:{s?I s?U s?i s?U}}", "watch", "pid", &x,
+	    "start", &start, "parent_pid", &p->parent_pid, "parent_start",
+	    &p->parent_start);
+	(void)iso_msg_unpack(m, "{s?b}", "ended_with_spawner",
+	    &p->with_spawner);
 	p->pstart = start;
 	if (p->command)
 		p->shepherd = (pid_t)x;
@@ -1148,7 +1210,7 @@ proc_adopt(struct proc *p)
 }
 
 int
-proc_init(struct event_base *b, const char *d, const char *s)
+proc_init(struct event_base *b, const char *d, int dfd, const char *s)
 {
 	DIR		*dp;
 	struct dirent	*de;
@@ -1158,6 +1220,7 @@ proc_init(struct event_base *b, const char *d, const char *s)
 	int		 n;
 
 	proc_base = b;
+	proc_dirfd = dfd;
 	mbox_init(b);
 	n = snprintf(proc_dir, sizeof proc_dir, "%s", d);
 	if (n < 0 || (size_t)n >= sizeof proc_dir ||

@@ -55,6 +55,9 @@ struct proc {
 					   watch by pid (shepherd or isolate) */
 	int		 ours;		/* the shepherd is our child */
 	uint64_t	 parent;
+	pid_t		 parent_pid;	/* isolates: their spawner's, */
+	uint64_t	 parent_start;	/* ... and its start time */
+	int		 with_spawner;	/* ended because its spawner did */
 	double		 started, ended;
 	double		 restart_at;	/* restarting: when (Unix time) */
 	int		 exit_code, sig;	/* -1: none */

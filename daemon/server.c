@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "rtdir.h"
 #include "supproto.h"
 
 #define SV_MAX_CONNS	4096		/* beyond: closed at once */
@@ -66,11 +67,12 @@ static const struct {
 	{ "recv", op_recv, 0 },
 	{ "spawned", op_spawned, 1 },
 	{ "exited", op_exited, 1 },
+	{ "listening", op_listening, 1 },
+	{ "spawning", op_spawning, 1 },
 };
 
 static struct event_base	*sv_base;
 static int			 sv_fd = -1;
-static char			 sv_path[sizeof ((struct sockaddr_un *)0)->sun_path];
 static struct event		*sv_accept_ev;
 static struct event		*sv_pause_ev;	/* EMFILE: accept later */
 static struct sv_conn		*conns;
@@ -393,26 +395,16 @@ sv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 int
 sv_listen(struct event_base *base, const char *path)
 {
-	struct sockaddr_un	sun;
-	int			saved;
+	int	saved;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	strcpy(sun.sun_path, path);
-	strcpy(sv_path, path);
+	(void)path;
 	sv_base = base;
 	sv_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (sv_fd == -1)
 		return (-1);
-	/* We hold the lock: a socket there is a dead supervisor's. */
-	if (unlink(path) == -1 && errno != ENOENT)
-		goto fail;
-	if (bind(sv_fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    chmod(path, 0600) == -1 || listen(sv_fd, 128) == -1)
+	/* We hold the lock: a socket there is a dead supervisor's, and the
+	   rename replaces it (or whatever else is there). */
+	if (rtdir_listen(sv_fd, SUP_SOCKET, 128) == -1)
 		goto fail;
 	sv_accept_ev = event_new(base, sv_fd, EV_READ | EV_PERSIST,
 	    sv_accept_cb, NULL);
@@ -434,7 +426,7 @@ sv_unlisten(void)
 {
 	if (sv_fd == -1)
 		return;
-	(void)unlink(sv_path);
+	(void)rtdir_unlink(SUP_SOCKET);
 	if (sv_accept_ev != NULL)
 		event_free(sv_accept_ev);
 	if (sv_pause_ev != NULL)

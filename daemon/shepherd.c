@@ -55,6 +55,8 @@ struct shep_report {
 #define SHEP_CHDIR	1
 #define SHEP_EXEC	2
 
+#define SHEP_DIR_FD	3		/* the state directory, in a shepherd */
+
 /* A growing byte buffer. */
 struct buf {
 	char	*p;
@@ -953,6 +955,7 @@ static void __attribute__((noreturn))
 shep_main(const struct shep_spec *spec)
 {
 	struct shep		 sh = { .spec = spec, .logfd = -1 };
+	const char		*dir = spec->dir;
 	int			 slave = -1;
 	struct shep_report	 rep;
 	char			 idvar[64], **env;
@@ -968,12 +971,20 @@ shep_main(const struct shep_spec *spec)
 	(void)dup2(fd, STDIN_FILENO);
 	(void)dup2(fd, STDOUT_FILENO);
 	(void)dup2(fd, STDERR_FILENO);
-	closefrom(STDERR_FILENO + 1);
+	/* But the state directory, reached through its descriptor. */
+	if (spec->dirfd != -1) {
+		if (spec->dirfd != SHEP_DIR_FD &&
+		    dup2(spec->dirfd, SHEP_DIR_FD) == -1)
+			_exit(1);
+		(void)fcntl(SHEP_DIR_FD, F_SETFD, FD_CLOEXEC);
+		dir = "/proc/self/fd/3";
+	}
+	closefrom(spec->dirfd != -1 ? SHEP_DIR_FD + 1 : STDERR_FILENO + 1);
 	if ((sigfd = shep_signals()) == -1)
 		_exit(1);
 
 #define SHEP_PATH(suffix, buf) \
-	(state_path(spec->dir, spec->id, suffix, buf, sizeof buf) == -1)
+	(state_path(dir, spec->id, suffix, buf, sizeof buf) == -1)
 	if (SHEP_PATH(".run", sh.path_run) ||
 	    SHEP_PATH(".exit", sh.path_exit) ||
 	    SHEP_PATH(".log", sh.path_log) ||

@@ -77,10 +77,18 @@ state_read(const char *path)
 	char	*text = NULL;
 	size_t	 cap = 0, len = 0, r;
 	iso_msg	*m;
-	int	 saved;
+	int	 fd, saved;
 
-	if ((f = fopen(path, "re")) == NULL)
+	/* Never through a symlink planted in the state directory. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) ==
+	    -1)
 		return (NULL);
+	if ((f = fdopen(fd, "r")) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return (NULL);
+	}
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
 			char	*p;

@@ -27,6 +27,7 @@
 
 #include "loop.h"
 #include "msg.h"
+#include "supproto.h"
 #include "table.h"
 #include "wire.h"
 
@@ -89,7 +90,7 @@ static TAILQ_HEAD(, conn)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct table		peers;
 static int			listen_fd = -1;
 static struct event		*listen_ev;
-static char			listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char			listen_path[RTDIR_NAME_MAX];	/* our socket's name */
 static char			scratch[SCRATCH];
 static char			*spare;		/* see conn_keep */
 unsigned long			 conn_writes;	/* sendmsg calls, for tests */
@@ -568,10 +569,7 @@ conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 int
 conn_listen(void)
 {
-	struct sockaddr_un	 sun;
 	struct event_base	*base;
-	char			 tmp[sizeof sun.sun_path];
-	size_t			 n;
 	int			 fd = -1, saved;
 
 	if (listen_fd != -1)
@@ -579,17 +577,9 @@ conn_listen(void)
 	/* With ports of our own, what our spawner sends us must be read. */
 	if (spawner_fd != -1)
 		(void)conn_spawner_open();
-	if ((base = loop_base()) == NULL ||
-	    rtdir_sock_path(loop_self(), listen_path, sizeof listen_path) == -1)
+	if ((base = loop_base()) == NULL || rtdir_fd() == -1)
 		return (-1);
-	/* Bind under another name and rename when listening, so that a
-	   connect never finds the name of a socket not yet listening. */
-	n = strlen(listen_path) - strlen("sock");
-	memcpy(tmp, listen_path, n);
-	memcpy(tmp + n, "new", sizeof "new");
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, tmp, strlen(tmp) + 1);
+	rtdir_sock_name(loop_self(), listen_path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
 		goto fail;
@@ -599,10 +589,15 @@ conn_listen(void)
 		errno = ENOMEM;
 		goto fail;
 	}
-	unlink(tmp);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    listen(fd, SOMAXCONN) == -1 || rename(tmp, listen_path) == -1)
-		goto fail;
+	/* The supervisor told first: it sweeps the socket should we die
+	   with it. Listening before its name is there (rtdir_listen). */
+	sup_note_listening();
+	if (rtdir_listen(fd, listen_path, SOMAXCONN) == -1) {
+		saved = errno;
+		loop_fd_close(fd);
+		errno = saved;
+		return (-1);
+	}
 	if ((listen_ev = event_new(base, fd, EV_READ | EV_PERSIST,
 	    conn_accept_cb, NULL)) == NULL || event_add(listen_ev, NULL) == -1)
 		goto fail;
@@ -615,10 +610,10 @@ fail:
 	listen_ev = NULL;
 	if (fd != -1) {
 		loop_fd_close(fd);
-		unlink(tmp);
+		(void)rtdir_unlink(listen_path);
 	}
-	return (msg_fail(saved, "cannot listen on %s: %s", listen_path,
-	    strerror(saved)));
+	return (msg_fail(saved, "cannot listen on %s/%s: %s",
+	    iso_runtime_dir(), listen_path, strerror(saved)));
 }
 
 /*
@@ -884,24 +879,22 @@ conn_outbuf(struct conn *c)
 static int
 conn_connect(struct conn *c)
 {
-	struct sockaddr_un	sun;
-	char			path[sizeof sun.sun_path];
+	char	name[RTDIR_NAME_MAX];
 
-	if (rtdir_sock_path(c->peer, path, sizeof path) == -1)
-		return (-1);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+	rtdir_sock_name(c->peer, name);
+	if (rtdir_connect(c->fd, name) == 0)
 		return (0);
 	if (errno == EAGAIN || errno == EINTR)
 		return (1);
-	if (errno == ECONNREFUSED)
-		unlink(path);	/* its isolate is gone: ids are not reused */
+	if (errno == ECONNREFUSED) {
+		/* Its isolate is gone: ids are not reused. */
+		(void)rtdir_unlink(name);
+		errno = ECONNREFUSED;
+	}
 	if (errno == ENOENT || errno == ECONNREFUSED)
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
 		    (unsigned long long)c->peer));
-	return (msg_fail(errno, "send: cannot connect: %s", strerror(errno)));
+	return (-1);	/* iso_error() says what rtdir_connect found */
 }
 
 static void
@@ -1190,7 +1183,7 @@ conn_drain(void)
 	}
 out:
 	if (listen_fd != -1)
-		unlink(listen_path);
+		(void)rtdir_unlink(listen_path);
 }
 
 void

@@ -75,7 +75,8 @@ struct iso_isolate {
 	int			 code;		/* CLD_EXITED, CLD_KILLED,
 						   CLD_DUMPED; 0 unknown */
 	int			 status;	/* exit status or signal */
-	int			 killed;	/* iso_kill was called */
+	int			 killed;	/* iso_kill was called (2: by
+						   isolate_kill_all) */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -286,16 +287,16 @@ isolate_fire(iso_isolate *iso)
 static void
 isolate_ended(iso_isolate *iso, int code, int status, int fire)
 {
-	char	path[128];
+	char	name[RTDIR_NAME_MAX];
 
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
-	sup_note_exited(iso->id, code, status);
+	sup_note_exited(iso->id, code, status, iso->killed == 2);
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
-	if (rtdir_sock_path(iso->id, path, sizeof path) == 0)
-		(void)unlink(path);
+	rtdir_sock_name(iso->id, name);
+	(void)rtdir_unlink(name);
 	if (fire)
 		isolate_fire(iso);
 	else
@@ -459,7 +460,7 @@ isolate_kill_all(void)
 		next = LIST_NEXT(iso, link);
 		if (iso->ended)
 			continue;
-		iso->killed = 1;
+		iso->killed = 2;
 		(void)isolate_signal(iso, SIGKILL);
 		isolate_reap(iso, 1, 0);
 	}
@@ -542,6 +543,7 @@ isolate_start(struct start *st, iso_isolate **out)
 		st->pairfd = sv[1];
 	}
 	parent = loop_pid();
+	sup_note_spawning(st->id);
 
 	fflush(NULL);
 	sigfillset(&all);

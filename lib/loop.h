@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "isolate.h"
+#include "rtdir.h"
 
 struct event_base;
 
@@ -137,12 +138,5 @@ void		 port_deliver(uint32_t port, iso_msg *m);
 int		 port_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 		    const iso_msg *notice);
 
-/* ---- rtdir.c --------------------------------------------------------- */
-
-/* The socket path of isolate `id`: 0, or -1/ENAMETOOLONG or the
-   runtime directory's errno. */
-int		 rtdir_sock_path(uint64_t id, char *buf, size_t len);
-/* Read $ISO_RUNTIME_DIR again on next use (the supervisor's tests). */
-void		 rtdir_forget(void);
 
 #endif /* ISO_LIB_LOOP_H */

@@ -2,6 +2,8 @@
  * rtdir.c: the per-user runtime directory that holds isolates' sockets:
  * $ISO_RUNTIME_DIR, else $XDG_RUNTIME_DIR/isolate, else /tmp/isolate-$UID.
  * It must be a real directory (not a symlink) owned by us with mode 0700.
+ * It is opened once; what is in it is reached through that descriptor
+ * (rtdir.h).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,50 +20,85 @@
 
 #include "loop.h"
 #include "msg.h"
+#include "rtdir.h"
 
 static char	rtdir_path[PATH_MAX];
-static int	rtdir_ready;
+static int	rtdir_dfd = -1;
+static char	rtdir_via[PATH_MAX];	/* what reaches it: rtdir_fd_path */
 
+/* What a file type is, for an error line. */
+static const char *
+rtdir_kind(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return ("a symlink");
+	if (S_ISREG(mode))
+		return ("a regular file");
+	if (S_ISDIR(mode))
+		return ("a directory");
+	if (S_ISSOCK(mode))
+		return ("a socket");
+	return ("a special file");
+}
+
+/* Open path as the runtime directory, making it if missing: the
+   descriptor, or -1 with errno and a line that says what to do. */
 static int
-rtdir_check(const char *path)
+rtdir_open(const char *path)
 {
 	struct stat	st;
+	uid_t		me = geteuid();
 	int		fd, saved;
 
 	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return (msg_fail(errno, "runtime directory %s: cannot create: "
-		    "%s", path, strerror(errno)));
+		return (msg_fail(errno, "runtime directory %s: cannot create "
+		    "it: %s; set ISO_RUNTIME_DIR to a directory of yours",
+		    path, strerror(errno)));
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && (errno == ELOOP || errno == ENOTDIR))
-		return (msg_fail(EACCES, "runtime directory %s: a symlink or "
-		    "not a directory", path));
+	if (fd == -1 && (errno == ELOOP || errno == ENOTDIR)) {
+		if (lstat(path, &st) == -1)
+			st.st_mode = S_IFLNK;
+		return (msg_fail(EACCES, "runtime directory %s is %s, not a "
+		    "directory: it must be a directory of uid %u with mode "
+		    "0700; remove it, or set ISO_RUNTIME_DIR to another", path,
+		    rtdir_kind(st.st_mode), (unsigned)me));
+	}
 	if (fd == -1)
-		return (msg_fail(errno, "runtime directory %s: cannot open: "
-		    "%s", path, strerror(errno)));
+		return (msg_fail(errno, "runtime directory %s: cannot open "
+		    "it: %s; set ISO_RUNTIME_DIR to a directory of yours",
+		    path, strerror(errno)));
 	if (fstat(fd, &st) == -1) {
 		saved = errno;
 		close(fd);
-		return (msg_fail(saved, "runtime directory %s: cannot stat",
-		    path));
+		return (msg_fail(saved, "runtime directory %s: cannot stat "
+		    "it: %s", path, strerror(saved)));
 	}
-	close(fd);
-	if (st.st_uid != geteuid())
-		return (msg_fail(EACCES, "runtime directory %s: owned by uid "
-		    "%u, not us", path, (unsigned)st.st_uid));
-	if ((st.st_mode & 077) != 0)
-		return (msg_fail(EACCES, "runtime directory %s: mode %03o, "
-		    "must be 0700", path, (unsigned)(st.st_mode & 0777)));
-	return (0);
+	if (st.st_uid != me) {
+		close(fd);
+		return (msg_fail(EACCES, "runtime directory %s has owner uid "
+		    "%u and mode %04o: it must be owned by uid %u (you) with "
+		    "mode 0700; set ISO_RUNTIME_DIR to a directory of yours",
+		    path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+		    (unsigned)me));
+	}
+	if ((st.st_mode & 077) != 0) {
+		close(fd);
+		return (msg_fail(EACCES, "runtime directory %s has mode %04o "
+		    "(owner uid %u): it must be 0700, readable by you alone; "
+		    "chmod 700 %s", path, (unsigned)(st.st_mode & 07777),
+		    (unsigned)st.st_uid, path));
+	}
+	return (fd);
 }
 
-const char *
-iso_runtime_dir(void)
+int
+rtdir_fd(void)
 {
 	const char	*env;
 	int		 n;
 
-	if (rtdir_ready)
-		return (rtdir_path);
+	if (rtdir_dfd != -1)
+		return (rtdir_dfd);
 	if ((env = getenv("ISO_RUNTIME_DIR")) != NULL && *env != '\0')
 		n = snprintf(rtdir_path, sizeof rtdir_path, "%s", env);
 	else if ((env = getenv("XDG_RUNTIME_DIR")) != NULL && *env != '\0')
@@ -69,34 +106,174 @@ iso_runtime_dir(void)
 	else
 		n = snprintf(rtdir_path, sizeof rtdir_path, "/tmp/isolate-%u",
 		    (unsigned)geteuid());
-	if (n < 0 || (size_t)n >= sizeof rtdir_path) {
-		msg_fail(ENAMETOOLONG, "runtime directory: path too long");
-		return (NULL);
+	if (n < 0 || (size_t)n >= sizeof rtdir_path)
+		return (msg_fail(ENAMETOOLONG, "runtime directory: path too "
+		    "long; set ISO_RUNTIME_DIR to a shorter one"));
+	if ((rtdir_dfd = rtdir_open(rtdir_path)) == -1)
+		return (-1);
+	if (rtdir_fd_path(rtdir_dfd, rtdir_path, rtdir_via,
+	    sizeof rtdir_via) == -1) {
+		close(rtdir_dfd);
+		rtdir_dfd = -1;
+		return (msg_fail(ENAMETOOLONG, "runtime directory %s: too "
+		    "long", rtdir_path));
 	}
-	if (rtdir_check(rtdir_path) == -1)
-		return (NULL);
-	rtdir_ready = 1;
-	return (rtdir_path);
+	return (rtdir_dfd);
 }
 
-int
-rtdir_sock_path(uint64_t id, char *buf, size_t len)
+const char *
+iso_runtime_dir(void)
 {
-	const char	*dir;
-	int		 n;
-
-	if ((dir = iso_runtime_dir()) == NULL)
-		return (-1);
-	n = snprintf(buf, len, "%s/%016" PRIx64 ".sock", dir, id);
-	if (n < 0 || (size_t)n >= len ||
-	    (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return (msg_fail(ENAMETOOLONG, "runtime directory %s: too "
-		    "long for a socket path", dir));
-	return (0);
+	return (rtdir_fd() == -1 ? NULL : rtdir_path);
 }
 
 void
 rtdir_forget(void)
 {
-	rtdir_ready = 0;
+	if (rtdir_dfd != -1)
+		close(rtdir_dfd);
+	rtdir_dfd = -1;
+}
+
+void
+rtdir_sock_name(uint64_t id, char name[RTDIR_NAME_MAX])
+{
+	snprintf(name, RTDIR_NAME_MAX, "%016" PRIx64 ".sock", id);
+}
+
+int
+rtdir_fd_path(int dfd, const char *path, char *buf, size_t len)
+{
+	struct stat	a, b;
+	int		n;
+
+	n = snprintf(buf, len, "/proc/self/fd/%d", dfd);
+	if (n > 0 && (size_t)n < len && stat(buf, &a) == 0 &&
+	    fstat(dfd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return (0);
+	/* No /proc: the path, checked when opened; what is in it is still
+	   checked (O_NOFOLLOW, fstatat) before use. */
+	n = snprintf(buf, len, "%s", path);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+rtdir_addr(const char *name, struct sockaddr_un *sun)
+{
+	int	n;
+
+	if (rtdir_fd() == -1)
+		return (-1);
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path, sizeof sun->sun_path, "%s/%s", rtdir_via,
+	    name);
+	if (n < 0 || (size_t)n >= sizeof sun->sun_path)
+		return (msg_fail(ENAMETOOLONG, "runtime directory %s: too "
+		    "long for a socket path; set ISO_RUNTIME_DIR to a shorter "
+		    "one", rtdir_path));
+	return (0);
+}
+
+int
+rtdir_sock_check(const char *name)
+{
+	struct stat	st;
+	int		dfd;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return (-1);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return (msg_fail(errno, "%s/%s: %s", rtdir_path, name,
+		    strerror(errno)));
+	if (!S_ISSOCK(st.st_mode))
+		return (msg_fail(EACCES, "%s/%s is %s, not a socket: refused; "
+		    "remove it", rtdir_path, name, rtdir_kind(st.st_mode)));
+	if (st.st_uid != geteuid())
+		return (msg_fail(EACCES, "%s/%s is a socket of uid %u, not "
+		    "ours (uid %u): refused; remove it", rtdir_path, name,
+		    (unsigned)st.st_uid, (unsigned)geteuid()));
+	return (0);
+}
+
+int
+rtdir_peer_check(int fd)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return (-1);
+	if (cred.uid != geteuid()) {
+		errno = EACCES;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+rtdir_connect(int fd, const char *name)
+{
+	struct sockaddr_un	sun;
+	int			r, saved;
+
+	if (rtdir_addr(name, &sun) == -1 || rtdir_sock_check(name) == -1)
+		return (-1);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	if (r == -1) {
+		saved = errno;
+		if (saved != EAGAIN && saved != EINTR)
+			(void)msg_fail(saved, "%s/%s: cannot connect: %s",
+			    rtdir_path, name, strerror(saved));
+		errno = saved;
+		return (-1);
+	}
+	if (rtdir_peer_check(fd) == -1)
+		return (msg_fail(EACCES, "%s/%s is served by another user: "
+		    "refused; remove it", rtdir_path, name));
+	return (0);
+}
+
+int
+rtdir_listen(int fd, const char *name, int backlog)
+{
+	struct sockaddr_un	sun;
+	char			tmp[RTDIR_NAME_MAX];
+	size_t			n = strcspn(name, ".");
+	int			dfd, saved;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return (-1);
+	if (snprintf(tmp, sizeof tmp, "%.*s.%d.new", (int)n, name,
+	    (int)getpid()) >= (int)sizeof tmp)
+		return (msg_fail(ENAMETOOLONG, "listen: %s: name too long",
+		    name));
+	if (rtdir_addr(tmp, &sun) == -1)
+		return (-1);
+	(void)unlinkat(dfd, tmp, 0);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		return (msg_fail(errno, "%s/%s: cannot bind: %s", rtdir_path,
+		    tmp, strerror(errno)));
+	if (fchmodat(dfd, tmp, 0600, 0) == -1 || listen(fd, backlog) == -1 ||
+	    renameat(dfd, tmp, dfd, name) == -1) {
+		saved = errno;
+		(void)unlinkat(dfd, tmp, 0);
+		return (msg_fail(saved, "%s/%s: cannot listen: %s",
+		    rtdir_path, name, strerror(saved)));
+	}
+	return (0);
+}
+
+int
+rtdir_unlink(const char *name)
+{
+	int	dfd;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return (-1);
+	return (unlinkat(dfd, name, 0));
 }

@@ -68,38 +68,21 @@ sup_errno_value(const char *name)
 	return (EPROTO);
 }
 
-static int
-sup_path(const char *leaf, char *buf, size_t len)
-{
-	const char	*dir;
-	int		 n;
-
-	if ((dir = iso_runtime_dir()) == NULL)
-		return (-1);
-	n = snprintf(buf, len, "%s/%s", dir, leaf);
-	if (n < 0 || (size_t)n >= len)
-		return (msg_fail(ENAMETOOLONG, "runtime directory %s: too long",
-		    dir));
-	return (0);
-}
-
 /* A connected socket, or -1 with connect's errno (ENOENT, ECONNREFUSED
-   when none runs; EAGAIN when nonblock and its backlog is full). */
+   when none runs; EAGAIN when nonblock and its backlog is full) or
+   EACCES (not a socket of ours), iso_error() saying which. */
 static int
 sup_connect_flags(int nonblock)
 {
-	struct sockaddr_un	sun;
-	int			fd, r, saved;
+	int	fd, r, saved;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (sup_path(SUP_SOCKET, sun.sun_path, sizeof sun.sun_path) == -1)
+	if (rtdir_fd() == -1)
 		return (-1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
 	    (nonblock ? SOCK_NONBLOCK : 0), 0)) == -1)
 		return (-1);
 	do
-		r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+		r = rtdir_connect(fd, SUP_SOCKET);
 	while (r == -1 && errno == EINTR);
 	if (r == -1) {
 		saved = errno;
@@ -201,23 +184,22 @@ sup_launch(void)
 static int
 sup_open(int start)
 {
-	char	path[PATH_MAX];
 	int	fd, lock, saved;
 
 	if ((fd = sup_connect()) != -1)
 		return (fd);
+	/* Else iso_error() says what is wrong (the runtime directory, a
+	   planted file) and what to do. */
 	if (errno != ENOENT && errno != ECONNREFUSED)
-		return (msg_fail(errno, "supervisor: cannot connect: %s",
-		    strerror(errno)));
+		return (-1);
 	if (!start)
 		return (msg_fail(ESRCH, "supervisor: not running"));
 	/* One starter at a time: a second waits, then finds it running. */
-	if (sup_path(SUP_START_LOCK, path, sizeof path) == -1)
-		return (-1);
-	lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	lock = openat(rtdir_fd(), SUP_START_LOCK, O_RDWR | O_CREAT |
+	    O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (lock == -1)
-		return (msg_fail(errno, "supervisor: %s: %s", path,
-		    strerror(errno)));
+		return (msg_fail(errno, "supervisor: %s/%s: %s; remove it",
+		    iso_runtime_dir(), SUP_START_LOCK, strerror(errno)));
 	while (flock(lock, LOCK_EX) == -1 && errno == EINTR)
 		;
 	if ((fd = sup_connect()) == -1 && sup_launch() == 0 &&
@@ -381,14 +363,77 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp)
 	return (0);
 }
 
-/* A list message of the strings v[0..] up to NULL; NULL v gives nil. */
-static iso_msg *
-strv_msg(char *const *v)
+/* s (at most 32 bytes of it) with what is not printable ASCII as \\xNN. */
+static void
+strv_escape(const char *s, size_t len, char *out, size_t size)
 {
-	iso_msg	*l;
+	size_t	i, n = 0;
+
+	for (i = 0; i < len && i < 32 && n + 5 < size; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
+			out[n++] = s[i];
+		else
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x",
+			    (unsigned char)s[i]);
+	}
+	if (i < len && n + 4 < size)
+		n += (size_t)snprintf(out + n, size - n, "...");
+	out[n] = '\0';
+}
+
+/* Where the first byte that is not UTF-8 is, in s[0..len) that is not. */
+static size_t
+strv_bad_at(const char *s, size_t len)
+{
+	size_t	i = 0, k;
+
+	while (i < len) {
+		for (k = 1; k <= 4 && i + k <= len; k++)
+			if (msg_utf8_valid(s + i, k))
+				break;
+		if (k > 4 || i + k > len)
+			return (i);
+		i += k;
+	}
+	return (len);
+}
+
+/*
+ * A list message of the strings v[0..] up to NULL; NULL v gives nil.
+ * A string that is not UTF-8 is EINVAL, named: argv[N] when env is 0,
+ * else the variable.
+ */
+static iso_msg *
+strv_msg(char *const *v, int env)
+{
+	iso_msg		*l;
+	char		 shown[160];
+	size_t		 i, len, at, n;
 
 	if (v == NULL)
 		return (iso_msg_pack("n"));
+	for (i = 0; v[i] != NULL; i++) {
+		len = strlen(v[i]);
+		if (msg_utf8_valid(v[i], len))
+			continue;
+		at = strv_bad_at(v[i], len);
+		if (!env) {
+			strv_escape(v[i], len, shown, sizeof shown);
+			(void)msg_fail(EINVAL, "argv[%zu] \"%s\" is not UTF-8 "
+			    "(byte 0x%02x at offset %zu): the supervisor takes "
+			    "commands as UTF-8 text; pass it in UTF-8", i,
+			    shown, (unsigned char)v[i][at], at);
+		} else {
+			n = strcspn(v[i], "=");
+			strv_escape(v[i], n, shown, sizeof shown);
+			(void)msg_fail(EINVAL, "environment variable %s is not "
+			    "UTF-8 (byte 0x%02x at offset %zu): the supervisor "
+			    "takes the environment as UTF-8 text; unset it "
+			    "(env -u) or set it in UTF-8", shown,
+			    (unsigned char)v[i][at], at > n ? at - n - 1 : at);
+		}
+		return (NULL);
+	}
 	if ((l = iso_msg_pack("[]")) == NULL)
 		return (NULL);
 	for (; *v != NULL; v++) {
@@ -414,11 +459,10 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 	if (o == NULL || o->argv == NULL || o->argv[0] == NULL ||
 	    (unsigned)o->restart > ISO_RESTART_ALWAYS)
 		return (msg_fail(EINVAL, "spawn: no command or a bad option"));
-	argv = strv_msg(o->argv);
-	envp = strv_msg(o->envp);
-	if (argv == NULL || envp == NULL) {
+	if ((argv = strv_msg(o->argv, 0)) == NULL)
+		return (-1);
+	if ((envp = strv_msg(o->envp, 1)) == NULL) {
 		iso_msg_free(argv);
-		iso_msg_free(envp);
 		return (-1);
 	}
 	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
@@ -823,7 +867,7 @@ iso_sup_compute_exec(char *const argv[], const iso_msg *arg, int timeout_ms,
 
 	if (argv == NULL || argv[0] == NULL || result == NULL)
 		return (msg_fail(EINVAL, "compute: no command"));
-	if ((av = strv_msg(argv)) == NULL)
+	if ((av = strv_msg(argv, 0)) == NULL)
 		return (-1);
 	r = sup_call(iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute",
 	    "argv", av, "arg", arg, "timeout_ms", timeout_ms), &rep, 1);
@@ -890,6 +934,7 @@ fail:
  */
 static int	note_fd = -1;
 static time_t	note_retry;		/* no supervisor: look again then */
+static int	note_spawned;		/* our spawner told of us */
 
 void
 sup_forget(void)
@@ -897,6 +942,7 @@ sup_forget(void)
 	/* The spawner's connection was closed with its other descriptors. */
 	note_fd = -1;
 	note_retry = 0;
+	note_spawned = 1;
 }
 
 /* Connect for notifications unless the supervisor was found absent
@@ -997,6 +1043,19 @@ note_entry(const void *fn)
 }
 
 void
+sup_note_spawning(uint64_t id)
+{
+	char	hex[17], parent[17];
+
+	if (note_fd == -1 && time(NULL) < note_retry)
+		return;
+	snprintf(hex, sizeof hex, "%016" PRIx64, id);
+	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
+	note_send(iso_msg_pack("{s:s s:s s:s s:i}", "op", "spawning", "id",
+	    hex, "parent", parent, "parent_pid", (int)loop_pid()));
+}
+
+void
 sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 {
 	char	hex[17], parent[17];
@@ -1006,23 +1065,36 @@ sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 		return;
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
-	note_send(iso_msg_pack("{s:s s:s s:i s:s s:s}", "op", "spawned", "id",
-	    hex, "pid", (int)pid, "parent", parent, "entry", prog != NULL ?
-	    prog : note_entry(fn)));
+	note_send(iso_msg_pack("{s:s s:s s:i s:s s:i s:s}", "op", "spawned",
+	    "id", hex, "pid", (int)pid, "parent", parent, "parent_pid",
+	    (int)loop_pid(), "entry", prog != NULL ? prog : note_entry(fn)));
 }
 
 void
-sup_note_exited(uint64_t id, int code, int status)
+sup_note_exited(uint64_t id, int code, int status, int with_spawner)
 {
 	char	hex[17];
 
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	if (code == CLD_EXITED)
-		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",
-		    hex, "code", status));
+		note_send(iso_msg_pack("{s:s s:s s:i s:b}", "op", "exited",
+		    "id", hex, "code", status, "with_spawner", with_spawner));
 	else if (code == CLD_KILLED || code == CLD_DUMPED)
-		note_send(iso_msg_pack("{s:s s:s s:i}", "op", "exited", "id",
-		    hex, "signal", status));
+		note_send(iso_msg_pack("{s:s s:s s:i s:b}", "op", "exited",
+		    "id", hex, "signal", status, "with_spawner", with_spawner));
 	else
-		note_send(iso_msg_pack("{s:s s:s}", "op", "exited", "id", hex));
+		note_send(iso_msg_pack("{s:s s:s s:b}", "op", "exited", "id",
+		    hex, "with_spawner", with_spawner));
+}
+
+void
+sup_note_listening(void)
+{
+	char	hex[17];
+
+	if (note_spawned || (note_fd == -1 && time(NULL) < note_retry))
+		return;
+	snprintf(hex, sizeof hex, "%016" PRIx64, loop_self());
+	note_send(iso_msg_pack("{s:s s:s s:i}", "op", "listening", "id", hex,
+	    "pid", (int)loop_pid()));
 }

@@ -113,6 +113,7 @@ spec_sh(uint64_t id, const char *script)
 	sp.id = id;
 	sp.argv = argv;
 	sp.dir = dir;
+	sp.dirfd = -1;
 	sp.log_max = 1 << 20;
 	return (sp);
 }

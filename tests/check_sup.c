@@ -1251,6 +1251,336 @@ START_TEST(a_peer_of_another_uid_is_refused)
 }
 END_TEST
 
+/* ---- the runtime directory: sweeping, spawners' ends, planted files ---- */
+
+/* Sockets of isolates ("<16 hex>.sock") and temporary binds in rt. */
+static int
+stale_candidates(void)
+{
+	struct dirent	*e;
+	DIR		*d;
+	size_t		 len;
+	int		 n = 0;
+
+	if ((d = opendir(rt)) == NULL)
+		return (-1);
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if ((len == 21 && strcmp(e->d_name + 16, ".sock") == 0) ||
+		    (len > 4 && strcmp(e->d_name + len - 4, ".new") == 0))
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+/* Bind a socket at rt/name and close it: what a SIGKILL leaves. */
+static void
+plant_stale(const char *name)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s", rt, name);
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	close(fd);
+}
+
+/* 1 if rt/name exists (not followed). */
+static int
+present(const char *name)
+{
+	char		path[PATH_MAX];
+	struct stat	st;
+
+	snprintf(path, sizeof path, "%s/%s", rt, name);
+	return (lstat(path, &st) == 0);
+}
+
+START_TEST(stale_entries_are_swept_at_start)
+{
+	struct sockaddr_un	sun;
+	char			path[PATH_MAX], dead[64];
+	int			live, fd, status;
+	pid_t			pid;
+
+	/* A pid that was and is no more. */
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	plant_stale("00000000000000a1.sock");
+	snprintf(dead, sizeof dead, "00000000000000a2.%d.new", (int)pid);
+	plant_stale(dead);
+	/* A socket still served, a symlink and a file named like one. */
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path,
+	    "%s/00000000000000a3.sock", rt);
+	ck_assert_int_ge(live = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(live, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(live, 8), 0);
+	snprintf(path, sizeof path, "%s/00000000000000a4.sock", rt);
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+	snprintf(path, sizeof path, "%s/00000000000000a5.sock", rt);
+	ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY, 0600), 0);
+	close(fd);
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert(!present("00000000000000a1.sock"));
+	ck_assert(!present(dead));
+	ck_assert(present("00000000000000a3.sock"));
+	ck_assert(present("00000000000000a4.sock"));
+	ck_assert(present("00000000000000a5.sock"));
+	close(live);
+}
+END_TEST
+
+/* Run prog/sup_spawner n mode; its pid, its isolate id in id once it
+   says its isolates listen. */
+static pid_t
+run_spawner(int n, const char *mode, char id[17])
+{
+	char	path[PATH_MAX], count[16], line[64];
+	int	p[2];
+	ssize_t	r;
+	size_t	got = 0;
+	pid_t	pid;
+
+	snprintf(path, sizeof path, "%s/prog/sup_spawner", bindir);
+	snprintf(count, sizeof count, "%d", n);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execl(path, "sup_spawner", count, mode, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (got < sizeof line - 1 && (r = read(p[0], line + got,
+	    sizeof line - 1 - got)) > 0 && memchr(line, '\n', got + r) ==
+	    NULL)
+		got += (size_t)r;
+	if (r > 0)
+		got += (size_t)r;
+	close(p[0]);
+	line[got] = '\0';
+	ck_assert_msg(strncmp(line, "ready ", 6) == 0 && got >= 22, "%s",
+	    line);
+	memcpy(id, line + 6, 16);
+	id[16] = '\0';
+	return (pid);
+}
+
+/* The rows whose parent is id, once there are n and all have ended
+   (within 10 s); owned. */
+static iso_msg *
+children_ended(const char *id, int n)
+{
+	iso_msg	*l, *rows;
+	size_t	 i;
+	int	 tries, ended;
+
+	for (tries = 0; tries < 1000; tries++) {
+		ck_assert_int_eq(iso_sup_list(&l), 0);
+		ck_assert_ptr_nonnull(rows = iso_msg_pack("[]"));
+		ended = 0;
+		for (i = 0; i < iso_msg_len(l); i++) {
+			const iso_msg	*r = iso_msg_at(l, i);
+			const char	*parent = row_str(r, "parent");
+
+			if (parent == NULL || strcmp(parent, id) != 0)
+				continue;
+			ck_assert_int_eq(iso_msg_append(rows,
+			    iso_msg_copy(r)), 0);
+			if (strcmp(row_str(r, "state"), "exited") == 0)
+				ended++;
+		}
+		iso_msg_free(l);
+		if (ended == n && (int)iso_msg_len(rows) == n)
+			return (rows);
+		iso_msg_free(rows);
+		tu_sleep_ms(10);
+	}
+	ck_abort_msg("the isolates of %s did not all end", id);
+	return (NULL);
+}
+
+static int
+row_true(const iso_msg *row, const char *key)
+{
+	int	b = 0;
+
+	return (iso_msg_unpack(row, "{s:b}", key, &b) == 0 && b);
+}
+
+START_TEST(a_killed_spawner_leaves_no_socket_and_its_isolates_end_with_it)
+{
+	iso_msg	*rows;
+	char	 id[17];
+	pid_t	 pid;
+	int	 status, tries;
+	size_t	 i;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	pid = run_spawner(3, "wait", id);
+	ck_assert_int_eq(stale_candidates(), 4);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	rows = children_ended(id, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_msg(row_true(iso_msg_at(rows, i),
+		    "ended_with_spawner"), "row %zu", i);
+		ck_assert_str_eq(row_str(iso_msg_at(rows, i), "state"),
+		    "exited");
+	}
+	iso_msg_free(rows);
+	/* The spawner's socket and its isolates', swept as each ended. */
+	for (tries = 0; tries < 500 && stale_candidates() > 0; tries++)
+		tu_sleep_ms(10);
+	ck_assert_int_eq(stale_candidates(), 0);
+	assert_serving();
+}
+END_TEST
+
+START_TEST(a_spawner_that_ends_takes_its_isolates_with_it)
+{
+	iso_msg		*rows, *row;
+	iso_isolate	*iso;
+	char		 id[17], self[17];
+	pid_t		 pid;
+	int		 status;
+	size_t		 i;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	pid = run_spawner(2, "exit", id);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rows = children_ended(id, 2);
+	for (i = 0; i < 2; i++) {
+		row = iso_msg_at(rows, i);
+		ck_assert(row_true(row, "ended_with_spawner"));
+		ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
+	}
+	iso_msg_free(rows);
+	ck_assert_int_eq(stale_candidates(), 0);
+	/* One killed by its spawner's own hand is not "with its spawner". */
+	ck_assert_int_eq(iso_spawn(sleeper, NULL, &iso), 0);
+	snprintf(self, sizeof self, "%016" PRIx64, loop_self());
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	rows = children_ended(self, 1);
+	ck_assert(!row_true(iso_msg_at(rows, 0), "ended_with_spawner"));
+	ck_assert_int_eq(row_int(iso_msg_at(rows, 0), "signal"), SIGKILL);
+	iso_msg_free(rows);
+}
+END_TEST
+
+START_TEST(its_own_log_is_rotated_while_it_runs)
+{
+	char *const	 yes[] = { "true", NULL };
+	char		 cmd[PATH_MAX * 2], path[PATH_MAX];
+	struct stat	 st;
+	int		 status, i;
+
+	snprintf(cmd, sizeof cmd, "'%s' --log-max 1024 2>/dev/null",
+	    getenv("ISO_ISOLATED"));
+	status = system(cmd);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Each command logs two lines of about 80 bytes. */
+	for (i = 0; i < 30; i++)
+		iso_msg_free(wait_end(hex(spawn(NULL, ISO_RESTART_NEVER,
+		    yes))));
+	snprintf(path, sizeof path, "%s/supervisor/isolated.log", rt);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_le(st.st_size, 1024 + 256);
+	snprintf(path, sizeof path, "%s/supervisor/isolated.log.1", rt);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_ge(st.st_size, 1024);
+	ck_assert_int_le(st.st_size, 1024 + 256);
+}
+END_TEST
+
+/* Start isolated by hand (detached, as a user would): its exit status;
+   its error line in err. */
+static int
+start_by_hand(char *err, size_t len)
+{
+	char	cmd[PATH_MAX * 2];
+	FILE	*f;
+	size_t	n;
+	int	status;
+
+	snprintf(cmd, sizeof cmd, "'%s' 2>&1", getenv("ISO_ISOLATED"));
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	n = fread(err, 1, len - 1, f);
+	err[n] = '\0';
+	status = pclose(f);
+	return (WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+}
+
+START_TEST(planted_symlinks_are_not_followed)
+{
+	char	outside[64], path[PATH_MAX], target[PATH_MAX], err[512];
+	iso_port *p;
+	struct stat st;
+	int	fd;
+
+	snprintf(outside, sizeof outside, "/tmp/iso-out-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(outside));
+	/* supervisor/ a symlink to a directory elsewhere. */
+	snprintf(path, sizeof path, "%s/supervisor", rt);
+	ck_assert_int_eq(symlink(outside, path), 0);
+	ck_assert_int_eq(start_by_hand(err, sizeof err), 1);
+	ck_assert_msg(strstr(err, "supervisor is a symlink") != NULL &&
+	    strstr(err, "remove it") != NULL, "%s", err);
+	ck_assert_int_eq(unlink(path), 0);
+	/* supervisor.lock a symlink to a file elsewhere. */
+	snprintf(target, sizeof target, "%s/lock", outside);
+	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_int_eq(start_by_hand(err, sizeof err), 1);
+	ck_assert_msg(strstr(err, "supervisor.lock is a symlink") != NULL,
+	    "%s", err);
+	ck_assert_int_eq(unlink(path), 0);
+	/* isolated.log a symlink to a file elsewhere. */
+	snprintf(target, sizeof target, "%s/log", outside);
+	snprintf(path, sizeof path, "%s/supervisor", rt);
+	ck_assert(mkdir(path, 0700) == 0 || errno == EEXIST);
+	snprintf(path, sizeof path, "%s/supervisor/isolated.log", rt);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_int_eq(start_by_hand(err, sizeof err), 1);
+	ck_assert_msg(strstr(err, "isolated.log") != NULL, "%s", err);
+	ck_assert_int_eq(unlink(path), 0);
+	/* A state file: read not followed, written in its place. */
+	snprintf(target, sizeof target, "%s/names", outside);
+	ck_assert_int_ge(fd = open(target, O_CREAT | O_WRONLY, 0600), 0);
+	ck_assert_int_eq(write(fd, "{\"x\": [1, 1, 1]}\n", 17), 17);
+	close(fd);
+	snprintf(path, sizeof path, "%s/supervisor/names.json", rt);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_int_eq(start_by_hand(err, sizeof err), 0);
+	ck_assert_int_eq(iso_sup_lookup("x", &(iso_sendport){ 0 }), -1);
+	ck_assert_ptr_nonnull(p = iso_port_new());
+	ck_assert_int_eq(iso_sup_register("y", iso_port_sendport(p)), 0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_int_eq(st.st_size, 17);
+	/* Nothing else was written outside. */
+	snprintf(target, sizeof target, "%s/lock", outside);
+	ck_assert_int_eq(stat(target, &st), -1);
+	snprintf(target, sizeof target, "%s/log", outside);
+	ck_assert_int_eq(stat(target, &st), -1);
+	snprintf(path, sizeof path, "rm -rf '%s'", outside);
+	ck_assert_int_eq(system(path), 0);
+	iso_port_close(p);
+}
+END_TEST
+
 /* ---- mailboxes ------------------------------------------------------------------ */
 
 static uint64_t
@@ -2118,6 +2448,12 @@ sup_suite(void)
 	tcase_add_test(tc, random_requests_do_not_hurt);
 	tcase_add_test(tc, vanished_and_idle_clients);
 	tcase_add_test(tc, a_peer_of_another_uid_is_refused);
+	tcase_add_test(tc, stale_entries_are_swept_at_start);
+	tcase_add_test(tc,
+	    a_killed_spawner_leaves_no_socket_and_its_isolates_end_with_it);
+	tcase_add_test(tc, a_spawner_that_ends_takes_its_isolates_with_it);
+	tcase_add_test(tc, its_own_log_is_rotated_while_it_runs);
+	tcase_add_test(tc, planted_symlinks_are_not_followed);
 	tcase_add_test(tc, compute_through_the_supervisor);
 	tcase_add_test(tc, a_mailbox_is_bounded_and_loses_nothing);
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);

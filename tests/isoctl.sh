@@ -147,6 +147,18 @@ expect 2 spawn --restart sometimes -- true
 expect 2 spawn --mailbox 0 -- true
 expect 2 spawn --mailbox many -- true
 expect 2 spawn --bogus -- true
+# What is not UTF-8 is named, with what to do.
+expect 2 spawn -- $'\xff'
+[[ $err == *'argv[0] "\xff" is not UTF-8 (byte 0xff at offset 0)'*'pass it in UTF-8'* ]] ||
+    die "spawn of a non-UTF-8 program: '$err'"
+expect 2 spawn -- true $'caf\xe9'
+[[ $err == *'argv[1] "caf\xe9" is not UTF-8 (byte 0xe9 at offset 3)'* ]] ||
+    die "spawn of a non-UTF-8 argument: '$err'"
+export ISOCTL_BAD_VAR=$'\xe9t\xe9'
+expect 2 spawn -- true
+unset ISOCTL_BAD_VAR
+[[ $err == *'environment variable ISOCTL_BAD_VAR is not UTF-8 (byte 0xe9 at offset 0)'*'unset it'* ]] ||
+    die "spawn with a non-UTF-8 variable: '$err'"
 
 expect 0 spawn --name sl -- sleep 60
 sl=$out
@@ -428,6 +440,39 @@ expect 2 recv --count -1 sq
 expect 2 recv --timeout soon sq
 expect 2 recv --bogus
 
+# ---- isolates ended with their spawner ----------------------------------------
+
+"$BUILD/tests/prog/sup_spawner" 2 exit >"$work/spawner" ||
+    die "sup_spawner 2 exit failed"
+spawner=$(sed -n 's/^ready //p' "$work/spawner")
+is_id "$spawner" || die "sup_spawner printed '$(cat "$work/spawner")'"
+# Its two isolates: their ids from ps --json (keys in the order the
+# supervisor writes them), each shown as ended with its spawner.
+kids() {
+	"$ISOCTL" ps --json 2>/dev/null |
+	    grep -o '"id":"[0-9a-f]*","name":null,"pid":[0-9]*,"parent":"'"$spawner"'"' |
+	    sed 's/^"id":"\([0-9a-f]*\)".*/\1/'
+}
+ended_with_spawner() {
+	local k n=0
+	"$ISOCTL" ps >"$work/out" 2>/dev/null || return 1
+	for k in $(kids); do
+		grep -q "^$k .* exited  *spawner " "$work/out" || return 1
+		n=$((n + 1))
+	done
+	[ "$n" -eq 2 ]
+}
+until_ok 10 ended_with_spawner || die "ps: the two isolates of $spawner did not end with it"
+ok "ps: isolates ended with their spawner show EXIT spawner"
+expect 0 ps --json
+grep -q '"ended_with_spawner":true' "$work/out" ||
+    die "ps --json: no ended_with_spawner"
+child=$(kids | head -1)
+is_id "$child" || die "ps --json: no child of $spawner"
+x wait "$child"
+[ "$out" = "ended with its spawner" ] || die "wait $child: '$out'"
+ok "wait: ended with its spawner"
+
 # ---- stop --------------------------------------------------------------------------
 
 expect 0 daemon stop
@@ -440,4 +485,20 @@ expect 1 daemon status
 left=$(ours)
 [ -z "$left" ] || die "processes left after daemon stop: ${left//$'\n'/ }"
 ok "daemon stop: nothing of ours left running"
+
+# ---- an unsafe runtime directory ---------------------------------------------
+
+mkdir -m 755 "$work/loose"
+ln -s "$work/loose" "$work/link"
+ISO_RUNTIME_DIR=$work/loose
+expect 1 ps
+[[ $err == *"runtime directory $work/loose has mode 0755"*"must be 0700"*"chmod 700 $work/loose"* ]] ||
+    die "ps in a 0755 directory: '$err'"
+ISO_RUNTIME_DIR=$work/link
+expect 1 spawn -- true
+[[ $err == *"runtime directory $work/link is a symlink, not a directory"* ]] ||
+    die "spawn in a symlinked directory: '$err'"
+ISO_RUNTIME_DIR=$rt
+[ -z "$(ls -A "$work/loose")" ] || die "something was made in $work/loose"
+ok "an unsafe runtime directory: nothing made in it"
 echo "isoctl.sh: all passed"
