@@ -208,6 +208,10 @@ void	 sv_drop(struct sv_conn *c);
 void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
 /* Open connections (status). */
 size_t	 sv_count(void);
+/* Connections each socket of the supervisor keeps open at once, its
+   request socket and each mailbox's (--max-conns); beyond, a peer is
+   refused with a reason (docs/protocol.md). */
+extern size_t	sv_max_conns;
 /* Take c's socket and what was read of it beyond the request (owned);
    the connection is no more the server's. The socket's fd. */
 struct evbuffer;

@@ -44,9 +44,13 @@ enum iso_limit {
 				   maximum 32 */
 	ISO_LIMIT_NODES,	/* values in one decoded message; default
 				   8 Mi (bounds memory to ~32 B a value) */
-	ISO_LIMIT_QUEUE		/* bytes waiting to be written to one peer;
+	ISO_LIMIT_QUEUE,	/* bytes waiting to be written to one peer;
 				   default 16 MiB. A larger message is still
 				   accepted when nothing waits for that peer */
+	ISO_LIMIT_CONNS		/* connections open at once on this isolate's
+				   socket; default 4096. Beyond, a peer is
+				   refused and its next send fails with
+				   EAGAIN */
 };
 
 /* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */

@@ -14,6 +14,7 @@ size_t	msg_limit_frame = 256u << 20;
 size_t	msg_limit_depth = DEPTH_MAX;
 size_t	msg_limit_nodes = 8u << 20;
 size_t	msg_limit_queue = 16u << 20;
+size_t	msg_limit_conns = 4096;
 
 int
 iso_limit_set(enum iso_limit which, size_t value)
@@ -39,6 +40,11 @@ iso_limit_set(enum iso_limit which, size_t value)
 			break;
 		msg_limit_queue = value;
 		return (0);
+	case ISO_LIMIT_CONNS:
+		if (value == 0)
+			break;
+		msg_limit_conns = value;
+		return (0);
 	}
 	errno = EINVAL;
 	return (-1);
@@ -56,6 +62,8 @@ iso_limit_get(enum iso_limit which)
 		return (msg_limit_nodes);
 	case ISO_LIMIT_QUEUE:
 		return (msg_limit_queue);
+	case ISO_LIMIT_CONNS:
+		return (msg_limit_conns);
 	}
 	errno = EINVAL;
 	return (0);

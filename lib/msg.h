@@ -101,5 +101,6 @@ extern size_t	msg_limit_frame;
 extern size_t	msg_limit_depth;
 extern size_t	msg_limit_nodes;
 extern size_t	msg_limit_queue;
+extern size_t	msg_limit_conns;
 
 #endif /* ISO_LIB_MSG_H */

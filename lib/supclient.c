@@ -246,13 +246,20 @@ sup_call(iso_msg *req, iso_msg **reply, int start)
 		return (-1);
 	}
 	if (iso_msg_write(fd, req) == -1) {
-		close(fd);
-		iso_msg_free(req);
-		return (msg_fail(ECONNRESET, "supervisor: cannot send: %s",
-		    strerror(errno)));
-	}
+		/* A supervisor that refused us said why before it closed. */
+		ok = errno;
+		if ((ok != EPIPE && ok != ECONNRESET) ||
+		    iso_msg_read(fd, &rep) != 1) {
+			close(fd);
+			iso_msg_free(req);
+			return (msg_fail(ECONNRESET, "supervisor: cannot send: "
+			    "%s", strerror(ok)));
+		}
+		ok = 0;
+		r = 1;
+	} else
+		r = iso_msg_read(fd, &rep);
 	iso_msg_free(req);
-	r = iso_msg_read(fd, &rep);
 	close(fd);
 	if (r == 0 || (r == -1 && (errno == ECONNRESET || errno == EPIPE)))
 		return (msg_fail(ECONNRESET, "supervisor: went away before "
