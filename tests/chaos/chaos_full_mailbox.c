@@ -32,6 +32,8 @@
 #include "isolate.h"
 #include "testutil.h"
 
+#include "chaos_sup.h"
+
 #define BOX		100		/* the mailbox's limit */
 #define TAG0		1000000		/* senders' messages: TAG0 + i */
 #define ISOCTL_MS	2000		/* each isoctl call answers within */
@@ -39,7 +41,6 @@
 #define CAP		4096		/* its connections per socket */
 #define IDLE_PEERS	6000
 
-static const char	*rt;
 static char		 isoctl[4096];
 static pid_t		 sup;
 static int		 failures;
@@ -66,129 +67,6 @@ fail(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n");
 	failures++;
-}
-
-/* Kill whatever carries our runtime directory (a supervisor a failure
-   left, its shepherds, their commands). */
-static void
-kill_ours(void)
-{
-	char		 want[128], path[64], env[1 << 14];
-	struct dirent	*e;
-	DIR		*d;
-	FILE		*f;
-	size_t		 n, i;
-	pid_t		 pid;
-
-	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
-	if ((d = opendir("/proc")) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if ((pid = (pid_t)atoi(e->d_name)) <= 0 || pid == getpid())
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		n = fread(env, 1, sizeof env - 1, f);
-		fclose(f);
-		env[n] = '\0';
-		for (i = 0; i < n; i += strlen(env + i) + 1)
-			if (strcmp(env + i, want) == 0) {
-				kill(pid, SIGKILL);
-				break;
-			}
-	}
-	closedir(d);
-}
-
-static void
-finish(void)
-{
-	(void)iso_sup_stop();
-	kill_ours();
-}
-
-/*
- * However this program ends (a timeout's SIGTERM included), a child of
- * its own cleans up: it waits for the end of a pipe only we hold.
- */
-static void
-watchdog(void)
-{
-	char	cmd[4200], c;
-	int	p[2];
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return;
-	switch (fork()) {
-	case -1:
-		close(p[0]);
-		close(p[1]);
-		return;
-	case 0:
-		/* timeout(1) signals the whole group: outlive that */
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGINT, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		close(p[1]);
-		while (read(p[0], &c, 1) == -1 && errno == EINTR)
-			;
-		kill_ours();
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", rt);
-		_exit(system(cmd) == 0 ? 0 : 1);
-	}
-	close(p[0]);		/* p[1] stays open until we end */
-}
-
-static pid_t
-sup_pid(void)
-{
-	char	 path[4096], buf[32] = "";
-	FILE	*f;
-
-	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	if (fgets(buf, sizeof buf, f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	return ((pid_t)atoi(buf));
-}
-
-/* CPU time of pid so far, in ms. */
-static double
-cpu_ms(pid_t pid)
-{
-	char		 path[64], buf[1024], *p;
-	unsigned long	 ut = 0, st = 0;
-	FILE		*f;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (-1);
-	if (fgets(buf, sizeof buf, f) == NULL || (p = strrchr(buf, ')')) ==
-	    NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
-	    "%*u %lu %lu", &ut, &st) != 2)
-		ut = st = 0;
-	fclose(f);
-	return ((double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK));
-}
-
-static int
-fds_of(pid_t pid)
-{
-	char		 path[64];
-	struct dirent	*e;
-	DIR		*d;
-	int		 n = 0;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return (-1);
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return (n);
 }
 
 /* Run isoctl with args; its exit status, or -1 when it did not end
@@ -330,18 +208,8 @@ main(void)
 		return (2);
 	}
 	snprintf(isoctl, sizeof isoctl, "%s/isoctl", build);
-	rt = tu_runtime_dir();
-	{
-		char	path[4096];
-
-		snprintf(path, sizeof path, "%s/isolated", build);
-		setenv("ISO_ISOLATED", path, 1);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	chaos_sup_init(build);
+	(void)getrlimit(RLIMIT_NOFILE, &rl);
 	budget = (int)(rl.rlim_cur > 40000 ? 40000 : rl.rlim_cur) - 200;
 	attempts = 20000;
 	if (budget < 1000) {
@@ -353,8 +221,6 @@ main(void)
 	slot = calloc((size_t)attempts, sizeof *slot);
 	if (fds == NULL || seen == NULL || slot == NULL)
 		return (2);
-	atexit(finish);
-	watchdog();
 
 	memset(&o, 0, sizeof o);
 	o.argv = argv;
@@ -364,7 +230,7 @@ main(void)
 		fprintf(stderr, "chaos full_mailbox: spawn: %s\n", iso_error());
 		return (1);
 	}
-	sup = sup_pid();
+	sup = chaos_sup_pid();
 	if (iso_sup_list(&l) == -1 || iso_msg_len(l) != 1 ||
 	    iso_msg_sendport(iso_msg_get(iso_msg_at(l, 0), "port"),
 	    &port) == -1) {
@@ -376,7 +242,7 @@ main(void)
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
 	    rt, port.isolate);
-	fds_base = fds_of(sup);
+	fds_base = chaos_fds(sup);
 
 	for (round = 0; round < rounds; round++) {
 		/* 1. Full: what "send" puts in first, then the flood. */
@@ -419,12 +285,12 @@ main(void)
 			connected++;
 		}
 		/* 2. Waiting senders cost nothing. */
-		f = fds_of(sup);
+		f = chaos_fds(sup);
 		if (f > fds_max)
 			fds_max = f;
-		c0 = cpu_ms(sup);
+		c0 = chaos_cpu_ms(sup);
 		tu_sleep_ms(1000);
-		c0 = cpu_ms(sup) - c0;
+		c0 = chaos_cpu_ms(sup) - c0;
 		if (c0 > idle_cpu)
 			idle_cpu = c0;
 		probe(&pr, 1);
@@ -506,7 +372,7 @@ main(void)
 		idle += nfd - k;
 		if (nfd - k > CAP)
 			fail("the supervisor held %d idle peers", nfd - k);
-		f = fds_of(sup);
+		f = chaos_fds(sup);
 		if (f > fds_max)
 			fds_max = f;
 	}
