@@ -5,16 +5,19 @@
  *             idle isolates (each listening on an open port) and divided
  *             by IDLE; raw: the same for raw children blocked in read().
  *             Measured first, while the spawner's heap is small.
- *   scale_N   (ms, N = 1, 10, 100, 1000) the total time for N isolates,
+ *   scale_N   (ms, N = 1, 10, 100, 1000, 10000) the total time for N isolates,
  *             spawned one after another, each saying hello with a port of
  *             its own, sent one message there and answering, then ending
  *             (the main isolate counts the answers and the exit listeners'
  *             messages). raw: N forks, each with a socketpair, blocked in
  *             read; then a frame to each, its answer read, and every
- *             child reaped.
+ *             child reaped. 10000 only where the hard descriptor limit
+ *             allows two a live isolate (its pair and its pidfd, in the
+ *             spawner); else skipped, with the reason on stderr.
  *
  * Rounds alternate between raw and isolate. QUICK=1: 3 rounds.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include "isolate.h"
 
 #define IDLE		100
+#define SCALE_MAX	10000
 
 /* ---- raw --------------------------------------------------------------- */
 
@@ -295,10 +299,11 @@ measure_scale(long n, int rounds)
 int
 main(void)
 {
-	double	rv[BENCH_ROUNDS_MAX], iv[BENCH_ROUNDS_MAX];
-	int	quick = bench_quick(), r, rounds = quick ? 3 : 5;
+	double		rv[BENCH_ROUNDS_MAX], iv[BENCH_ROUNDS_MAX];
+	struct rlimit	rl;
+	int		quick = bench_quick(), r, rounds = quick ? 3 : 5;
 
-	bench_init("bench_scale", 480);
+	bench_init("bench_scale", 900);
 	raw_scale(10);			/* warm-up */
 	iso_scale(10);
 	/* First, while the spawner is small: what an idle isolate costs
@@ -313,5 +318,13 @@ main(void)
 	measure_scale(10, quick ? 3 : 9);
 	measure_scale(100, rounds);
 	measure_scale(1000, rounds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < 2 * SCALE_MAX + 256)
+		fprintf(stderr, "bench_scale: scale_%d skipped: %d live isolates "
+		    "need %d descriptors, the hard limit is %llu\n", SCALE_MAX,
+		    SCALE_MAX, 2 * SCALE_MAX + 256,
+		    (unsigned long long)rl.rlim_max);
+	else
+		measure_scale(SCALE_MAX, quick ? 1 : 3);
 	return (0);
 }

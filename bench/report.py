@@ -28,6 +28,8 @@ BENCHES = [
     ("scale_10", "10 isolates: spawned, one message each, answer, end"),
     ("scale_100", "100 isolates: spawned, one message each, answer, end"),
     ("scale_1000", "1000 isolates: spawned, one message each, answer, end"),
+    ("scale_10000", "10000 isolates at once (where the descriptor limit "
+     "allows)"),
     ("pss_idle", "PSS of an idle process (100 at once, averaged)"),
     ("codec_small", '{"msg": n} pack + encode + decode + free'),
     ("codec_1mib", "1 MiB bytes pack + encode + decode + free"),

@@ -219,6 +219,10 @@ void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
 void	 sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg);
 /* Open connections (status). */
 size_t	 sv_count(void);
+/* Connections the supervisor's request socket keeps open at once
+   (--max-conns); beyond, a peer is refused with a reason
+   (docs/protocol.md). */
+extern size_t	sv_max_conns;
 /* Take c's socket and what was read of it beyond the request (owned);
    the connection is no more the server's. The socket's fd. */
 struct evbuffer;
@@ -375,6 +379,8 @@ int	 mlog_compact(struct mlog *l, uint64_t next, uint64_t from,
 struct mbox;
 
 void	 mbox_init(struct event_base *base);
+/* Connections each mailbox's socket keeps open at once (--max-conns). */
+extern size_t	mbox_max_conns;
 /*
  * Open the mailbox of isolate owner: listen as isolate id (0: a new id),
  * holding at most limit messages, with what its log ID.mbox in dir holds

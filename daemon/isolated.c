@@ -38,7 +38,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: isolated [--foreground] [--ready-fd FD] [--history N]\n"
-	    "                [--log-max BYTES] [--grace-ms MS]\n"
+	    "                [--log-max BYTES] [--grace-ms MS] [--max-conns N]\n"
 	    "  -f, --foreground   stay in the foreground, log to stderr\n"
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
@@ -47,6 +47,9 @@ usage(FILE *f)
 	    "(524288)\n"
 	    "      --grace-ms MS  a graceful kill's wait before SIGKILL "
 	    "(5000)\n"
+	    "      --max-conns N  connections each socket keeps open, the "
+	    "request\n"
+	    "                     socket and each mailbox's (4096)\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
 	    "The runtime directory is $ISO_RUNTIME_DIR, else "
@@ -356,6 +359,7 @@ main(int argc, char **argv)
 		{ "history", required_argument, NULL, 'H' },
 		{ "log-max", required_argument, NULL, 'L' },
 		{ "grace-ms", required_argument, NULL, 'G' },
+		{ "max-conns", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -382,6 +386,17 @@ main(int argc, char **argv)
 			}
 			readyfd = (int)l;
 			(void)fcntl(readyfd, F_SETFD, FD_CLOEXEC);
+			break;
+		case 'C':
+			errno = 0;
+			l = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    l < 1 || l > 1000000) {
+				fprintf(stderr, "isolated: --max-conns: not a "
+				    "number from 1 to 1000000: %s\n", optarg);
+				return (2);
+			}
+			sv_max_conns = mbox_max_conns = (size_t)l;
 			break;
 		case 'H':
 		case 'L':

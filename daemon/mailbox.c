@@ -7,8 +7,11 @@
  * before they are answered, so a supervisor killed at any moment loses
  * nothing it had answered for, and the next one reads the queue back.
  * When the queue is full the supervisor stops reading the senders'
- * connections: their iso_send calls queue, then fail with ENOBUFS; a
- * "send" request fails at once with ENOBUFS. Nothing accepted is dropped.
+ * connections and stops accepting new ones, which wait in the kernel's
+ * backlog at no descriptor of ours: their iso_send calls queue, then fail
+ * with ENOBUFS; a "send" request fails at once with ENOBUFS. Nothing
+ * accepted is dropped. A sender beyond the socket's cap on connections
+ * is refused and told why (accept.c).
  *
  * The queue is a ring of (seq, offset of its log record, message): a put
  * and an ack cost the same at any depth, and a peek finds its first
@@ -31,6 +34,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "accept.h"
 #include "daemon.h"
 
 #define MBOX_PORT	1
@@ -72,7 +76,7 @@ struct mbox {
 	char		 file[PATH_MAX];	/* ID.mbox */
 	char		 sock[PATH_MAX];
 	int		 lfd;
-	struct event	*lev;
+	struct acc	*acc;
 	struct mconn	*conns;
 	void		(*wake)(void *);
 	void		*wake_arg;
@@ -82,6 +86,7 @@ struct mbox {
 };
 
 static struct event_base	*mbox_base;
+size_t				 mbox_max_conns = ACC_MAX_DEFAULT;
 
 static void	mbox_wake_cb(evutil_socket_t, short, void *);
 
@@ -104,6 +109,7 @@ mconn_free(struct mconn *c)
 	event_free(c->ev);
 	evbuffer_free(c->in);
 	close(c->fd);
+	acc_closed(c->box->acc);
 	free(c);
 }
 
@@ -164,52 +170,58 @@ mconn_read(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-mbox_accept(evutil_socket_t lfd, short what, void *arg)
+mbox_acc_log(const char *line, void *arg)
+{
+	(void)arg;
+	log_warn("%s", line);
+}
+
+/* A sender of our uid (accept.c checked it). */
+static void
+mbox_take_conn(int fd, pid_t pid, void *arg)
 {
 	struct mbox	*b = arg;
 	struct mconn	*c;
-	struct ucred	 cred;
-	socklen_t	 clen = sizeof cred;
-	int		 fd;
 
-	(void)what;
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ==
-		    -1 || cred.uid != geteuid() ||
-		    (c = calloc(1, sizeof *c)) == NULL) {
-			close(fd);
-			continue;
-		}
-		c->box = b;
-		c->fd = fd;
-		if ((c->in = evbuffer_new()) == NULL ||
-		    (c->ev = event_new(mbox_base, fd, EV_READ | EV_PERSIST,
-		    mconn_read, c)) == NULL) {
-			if (c->in != NULL)
-				evbuffer_free(c->in);
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->next = b->conns;
-		b->conns = c;
-		if (b->qlen < b->limit)
-			event_add(c->ev, NULL);
+	(void)pid;
+	if ((c = calloc(1, sizeof *c)) == NULL ||
+	    (c->in = evbuffer_new()) == NULL ||
+	    (c->ev = event_new(mbox_base, fd, EV_READ | EV_PERSIST,
+	    mconn_read, c)) == NULL) {
+		if (c != NULL && c->in != NULL)
+			evbuffer_free(c->in);
+		free(c);
+		close(fd);
+		acc_closed(b->acc);
+		return;
 	}
+	c->box = b;
+	c->fd = fd;
+	c->next = b->conns;
+	b->conns = c;
+	if (b->qlen < b->limit)
+		event_add(c->ev, NULL);
+}
+
+/* Full: leave new senders in the backlog; room: take them again. */
+static void
+mbox_gate(struct mbox *b)
+{
+	if (b->acc == NULL)
+		return;
+	if (b->qlen >= b->limit)
+		acc_pause(b->acc);
+	else
+		acc_resume(b->acc);
 }
 
 /* Listen on the mailbox id's socket. 0 or -1 with errno. */
 static int
 mbox_listen(struct mbox *b)
 {
+	static const struct acc_ops ops = { mbox_take_conn, mbox_acc_log };
 	struct sockaddr_un	sun;
-	char			tmp[PATH_MAX + 8];
+	char			tmp[PATH_MAX + 8], name[64];
 	int			saved;
 
 	memset(&sun, 0, sizeof sun);
@@ -226,12 +238,13 @@ mbox_listen(struct mbox *b)
 		return (-1);
 	(void)unlink(tmp);
 	if (bind(b->lfd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    listen(b->lfd, 64) == -1 || rename(tmp, b->sock) == -1)
+	    listen(b->lfd, SOMAXCONN) == -1 || rename(tmp, b->sock) == -1)
 		goto fail;
-	b->lev = event_new(mbox_base, b->lfd, EV_READ | EV_PERSIST,
-	    mbox_accept, b);
-	if (b->lev == NULL || event_add(b->lev, NULL) == -1)
+	snprintf(name, sizeof name, "mailbox %016" PRIx64, b->id);
+	if ((b->acc = acc_new(mbox_base, b->lfd, ACC_ISOLATE, &mbox_max_conns,
+	    name, &ops, b)) == NULL)
 		goto fail;
+	mbox_gate(b);
 	return (0);
 fail:
 	saved = errno;
@@ -581,9 +594,8 @@ mbox_close(struct mbox *b)
 {
 	while (b->conns != NULL)
 		mconn_free(b->conns);
-	if (b->lev != NULL)
-		event_free(b->lev);
-	b->lev = NULL;
+	acc_free(b->acc);
+	b->acc = NULL;
 	if (b->lfd != -1) {
 		close(b->lfd);
 		(void)unlink(b->sock);
@@ -702,6 +714,7 @@ mbox_put(struct mbox *b, const iso_msg *m, const char *reqid)
 	if (id != NULL)
 		ids_keep(b, id);
 	q_push(b, b->next++, off, copy);
+	mbox_gate(b);
 	/* From the loop: a taker woken here could take, make room and read
 	   the very connection this message came from, inside its read. */
 	if (b->wake != NULL && b->wake_ev != NULL)
@@ -755,6 +768,7 @@ mbox_ack(struct mbox *b, uint64_t upto)
 		if (b->room != NULL)
 			b->room(b->room_arg);
 	}
+	mbox_gate(b);
 	return (0);
 }
 

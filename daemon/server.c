@@ -20,11 +20,11 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "accept.h"
 #include "daemon.h"
 #include "rtdir.h"
 #include "supproto.h"
 
-#define SV_MAX_CONNS	4096		/* beyond: closed at once */
 #define SV_READ_MAX	(64 * 1024)	/* bytes read per turn per peer */
 
 struct sv_conn {
@@ -73,10 +73,10 @@ static const struct {
 
 static struct event_base	*sv_base;
 static int			 sv_fd = -1;
-static struct event		*sv_accept_ev;
-static struct event		*sv_pause_ev;	/* EMFILE: accept later */
+static struct acc		*sv_acc;
 static struct sv_conn		*conns;
 static size_t			 nconns;
+size_t				 sv_max_conns = ACC_MAX_DEFAULT;
 
 static void	sv_process(struct sv_conn *);
 
@@ -100,6 +100,7 @@ sv_free(struct sv_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	nconns--;
+	acc_closed(sv_acc);
 	event_free(c->rev);
 	event_free(c->wev);
 	if (c->in != NULL)
@@ -317,85 +318,53 @@ sv_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-sv_resume_accept(evutil_socket_t fd, short what, void *arg)
+sv_acc_log(const char *line, void *arg)
 {
-	(void)fd;
-	(void)what;
 	(void)arg;
-	event_add(sv_accept_ev, NULL);
+	log_warn("%s", line);
 }
 
+/* A client of our uid (accept.c checked it). */
 static void
-sv_accept_cb(evutil_socket_t lfd, short what, void *arg)
+sv_take(int fd, pid_t pid, void *arg)
 {
-	struct timeval	 pause = { 0, 100 * 1000 };
 	struct sv_conn	*c;
-	struct ucred	 cred;
-	socklen_t	 clen = sizeof cred;
-	int		 fd;
 
-	(void)what;
+	(void)pid;
 	(void)arg;
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				/* As tmux does: stop accepting for a while. */
-				log_warn("accept: %s", strerror(errno));
-				event_del(sv_accept_ev);
-				evtimer_add(sv_pause_ev, &pause);
-			}
-			return;
+	if ((c = calloc(1, sizeof *c)) == NULL ||
+	    (c->in = evbuffer_new()) == NULL ||
+	    (c->out = evbuffer_new()) == NULL ||
+	    (c->rev = event_new(sv_base, fd, EV_READ | EV_PERSIST,
+	    sv_read_cb, c)) == NULL ||
+	    (c->wev = event_new(sv_base, fd, EV_WRITE | EV_PERSIST,
+	    sv_write_cb, c)) == NULL || event_add(c->rev, NULL) == -1) {
+		if (c != NULL) {
+			if (c->rev != NULL)
+				event_free(c->rev);
+			if (c->in != NULL)
+				evbuffer_free(c->in);
+			if (c->out != NULL)
+				evbuffer_free(c->out);
+			free(c);
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ==
-		    -1 || cred.uid != geteuid()) {
-			log_warn("refused a peer of uid %d",
-			    clen == sizeof cred ? (int)cred.uid : -1);
-			close(fd);
-			continue;
-		}
-		if (nconns >= SV_MAX_CONNS) {
-			log_warn("refused a peer: %d connections open",
-			    SV_MAX_CONNS);
-			close(fd);
-			continue;
-		}
-		if ((c = calloc(1, sizeof *c)) == NULL ||
-		    (c->in = evbuffer_new()) == NULL ||
-		    (c->out = evbuffer_new()) == NULL ||
-		    (c->rev = event_new(sv_base, fd, EV_READ | EV_PERSIST,
-		    sv_read_cb, c)) == NULL ||
-		    (c->wev = event_new(sv_base, fd, EV_WRITE | EV_PERSIST,
-		    sv_write_cb, c)) == NULL || event_add(c->rev, NULL) ==
-		    -1) {
-			if (c != NULL) {
-				if (c->rev != NULL)
-					event_free(c->rev);
-				if (c->in != NULL)
-					evbuffer_free(c->in);
-				if (c->out != NULL)
-					evbuffer_free(c->out);
-				free(c);
-			}
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->next = conns;
-		if (conns != NULL)
-			conns->prev = c;
-		conns = c;
-		nconns++;
+		close(fd);
+		acc_closed(sv_acc);
+		return;
 	}
+	c->fd = fd;
+	c->next = conns;
+	if (conns != NULL)
+		conns->prev = c;
+	conns = c;
+	nconns++;
 }
 
 int
 sv_listen(struct event_base *base, const char *path)
 {
-	int	saved;
+	static const struct acc_ops aops = { sv_take, sv_acc_log };
+	int			saved;
 
 	(void)path;
 	sv_base = base;
@@ -404,13 +373,10 @@ sv_listen(struct event_base *base, const char *path)
 		return (-1);
 	/* We hold the lock: a socket there is a dead supervisor's, and the
 	   rename replaces it (or whatever else is there). */
-	if (rtdir_listen(sv_fd, SUP_SOCKET, 128) == -1)
+	if (rtdir_listen(sv_fd, SUP_SOCKET, SOMAXCONN) == -1)
 		goto fail;
-	sv_accept_ev = event_new(base, sv_fd, EV_READ | EV_PERSIST,
-	    sv_accept_cb, NULL);
-	sv_pause_ev = evtimer_new(base, sv_resume_accept, NULL);
-	if (sv_accept_ev == NULL || sv_pause_ev == NULL ||
-	    event_add(sv_accept_ev, NULL) == -1)
+	if ((sv_acc = acc_new(base, sv_fd, ACC_SUPERVISOR, &sv_max_conns,
+	    "supervisor", &aops, NULL)) == NULL)
 		goto fail;
 	return (0);
 fail:
@@ -427,11 +393,8 @@ sv_unlisten(void)
 	if (sv_fd == -1)
 		return;
 	(void)rtdir_unlink(SUP_SOCKET);
-	if (sv_accept_ev != NULL)
-		event_free(sv_accept_ev);
-	if (sv_pause_ev != NULL)
-		event_free(sv_pause_ev);
-	sv_accept_ev = sv_pause_ev = NULL;
+	acc_free(sv_acc);
+	sv_acc = NULL;
 	close(sv_fd);
 	sv_fd = -1;
 }
@@ -442,12 +405,4 @@ sv_close(void)
 	while (conns != NULL)
 		sv_free(conns);
 	sv_unlisten();
-	if (sv_accept_ev != NULL)
-		event_free(sv_accept_ev);
-	if (sv_pause_ev != NULL)
-		event_free(sv_pause_ev);
-	sv_accept_ev = sv_pause_ev = NULL;
-	if (sv_fd != -1)
-		close(sv_fd);
-	sv_fd = -1;
 }

@@ -47,11 +47,15 @@ enum iso_limit {
 	ISO_LIMIT_QUEUE,	/* bytes waiting to be written to one peer;
 				   default 16 MiB. A larger message is still
 				   accepted when nothing waits for that peer */
-	ISO_LIMIT_STALL		/* milliseconds an ending isolate waits for a
+	ISO_LIMIT_STALL,	/* milliseconds an ending isolate waits for a
 				   peer that reads nothing of what it queued
 				   before dropping it (said on stderr); a
 				   peer that keeps reading is waited for.
 				   Default 2000 */
+	ISO_LIMIT_CONNS		/* connections open at once on this isolate's
+				   socket; default 4096. Beyond, a peer is
+				   refused and its next send fails with
+				   EAGAIN */
 };
 
 /* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */

@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "accept.h"
 #include "loop.h"
 #include "msg.h"
 #include "supproto.h"
@@ -34,6 +35,8 @@
 #define SCRATCH		(64 * 1024)
 #define PORT_MAX_LEN	5		/* msgpack uint32: 0xce + 4 bytes */
 #define IN_HEAD		(8 * sizeof(iso_msg)) /* free room before c->in */
+#define IN_WHOLE	(4 * SCRATCH)	/* a partial frame up to this size
+					   gets its whole buffer at once */
 #define OUT_FIRST	1024		/* a queue's first size */
 #define OUT_KEEP	(4 * SCRATCH)	/* a larger queue goes when empty */
 #define RETRY_FIRST_MS	1
@@ -43,8 +46,10 @@
 enum conn_state {
 	CONN_CONNECTING,		/* backlog was full: retrying */
 	CONN_OPEN,
-	CONN_DEAD			/* a pair whose peer is gone: reading
+	CONN_DEAD,			/* a pair whose peer is gone: reading
 					   what it sent first, until EOF */
+	CONN_REFUSED			/* the peer said why it closed: the
+					   next send fails with that */
 };
 
 struct conn {
@@ -69,6 +74,9 @@ struct conn {
 	unsigned		 settle; /* marked by conn_settle */
 	int			 reading; /* in conn_read: not to be read
 					   again from a callback it runs */
+	int			 incoming; /* accepted on our socket */
+	int			 refused; /* CONN_REFUSED: the errno ... */
+	char			*why;	/* ... and the peer's words */
 	LIST_ENTRY(conn)	 link;
 	TAILQ_ENTRY(conn)	 dirty_link;
 };
@@ -89,7 +97,7 @@ static struct event		*room_ev;	/* calls those that have room */
 static TAILQ_HEAD(, conn)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct table		peers;
 static int			listen_fd = -1;
-static struct event		*listen_ev;
+static struct acc		*listen_acc;
 static char			listen_path[RTDIR_NAME_MAX];	/* our socket's name */
 static char			scratch[SCRATCH];
 static char			*spare;		/* see conn_keep */
@@ -131,6 +139,9 @@ conn_free(struct conn *c)
 	free(c->out);
 	if (c->in != NULL)
 		free(c->in - IN_HEAD);
+	if (c->incoming)
+		acc_closed(listen_acc);
+	free(c->why);
 	loop_fd_close(c->fd);
 	free(c);
 	conn_room_wake();	/* a send to that peer now fails at once */
@@ -287,6 +298,28 @@ conn_spare_give(char *p, size_t cap)
 }
 
 /*
+ * The capacity for a partial frame of `need` bytes of which `len` are
+ * here, c->in holding in_cap: a small frame gets all of it at once; a
+ * large one grows with what arrives (doubling, at least a scratch's worth
+ * of room for the next read), so a header that announces 200 MiB and
+ * stops there costs what came, not what was announced.
+ */
+static size_t
+conn_in_cap(const struct conn *c, size_t len, size_t need)
+{
+	size_t	cap;
+
+	if (need <= IN_WHOLE)
+		return (need);
+	if (c->in_cap > len)
+		return (c->in_cap);	/* room left for the next read */
+	cap = c->in_cap * 2 > len + SCRATCH ? c->in_cap * 2 : len + SCRATCH;
+	if (cap < IN_WHOLE)
+		cap = IN_WHOLE;
+	return (cap < need ? cap : need);
+}
+
+/*
  * Keep buf[0..len), the start of a frame of `need` bytes, in c->in. A
  * buffer larger than scratch is not freed when its frame is done but kept
  * as the process's one spare (shared with the send queues): large
@@ -298,7 +331,7 @@ static int
 conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 {
 	char	*p;
-	size_t	 cap;
+	size_t	 cap, want;
 
 	if (len == 0) {
 		c->in_len = 0;
@@ -311,17 +344,27 @@ conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 	}
 	if (need < len)
 		need = len;
-	if (c->in_cap < need) {
-		cap = IN_HEAD + need;
-		if ((p = conn_spare_take(&cap)) == NULL &&
-		    (p = malloc(cap)) == NULL)
-			return (-1);
-		memcpy(p + IN_HEAD, buf, len);
-		if (c->in != NULL)
-			free(c->in - IN_HEAD);
+	want = conn_in_cap(c, len, need);
+	if (c->in_cap < want) {
+		cap = IN_HEAD + want;
+		if ((p = conn_spare_take(&cap)) != NULL) {
+			memcpy(p + IN_HEAD, buf, len);
+			if (c->in != NULL)
+				free(c->in - IN_HEAD);
+		} else if (c->in != NULL && buf == c->in) {
+			/* growing what is there: realloc may move no byte */
+			if ((p = realloc(c->in - IN_HEAD, cap)) == NULL)
+				return (-1);
+		} else {
+			if ((p = malloc(cap)) == NULL)
+				return (-1);
+			memcpy(p + IN_HEAD, buf, len);
+			if (c->in != NULL)
+				free(c->in - IN_HEAD);
+		}
 		c->in = p + IN_HEAD;
 		c->in_cap = cap - IN_HEAD;
-	} else
+	} else if (buf != c->in)
 		memmove(c->in, buf, len);
 	c->in_len = len;
 	return (0);
@@ -406,8 +449,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)conn_read(arg);
 }
 
-static void	conn_accept_cb(evutil_socket_t, short, void *);
 static size_t	conn_queued(const struct conn *);
+static int	conn_refusal(struct conn *);
 
 /*
  * A connection to `peer` on `fd`, one end of a socketpair made when one
@@ -506,70 +549,45 @@ conn_spawner_open(void)
 }
 
 static void
-conn_relisten_cb(evutil_socket_t fd, short what, void *arg)
+conn_acc_log(const char *line, void *arg)
 {
-	(void)fd;
-	(void)what;
 	(void)arg;
-	if (listen_ev != NULL)
-		event_add(listen_ev, NULL);
+	conn_log("%s", line);
 }
 
+/* A peer connected to our socket (accept.c checked it). */
 static void
-conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
+conn_take(int fd, pid_t pid, void *arg)
 {
-	struct ucred	 cred;
-	socklen_t	 len;
-	struct timeval	 tv = { 0, 100 * 1000 };
 	struct conn	*c;
-	int		 fd;
 
-	(void)what;
 	(void)arg;
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				conn_log("out of descriptors: not accepting "
-				    "for 100 ms");
-				event_del(listen_ev);
-				event_base_once(loop_base(), -1, EV_TIMEOUT,
-				    conn_relisten_cb, NULL, &tv);
-			}
-			return;
-		}
-		if (loop_fd_own(fd) == -1) {
-			close(fd);
-			continue;
-		}
-		len = sizeof cred;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-		    cred.uid != geteuid()) {
-			conn_log("refused a connection from uid %d",
-			    (int)cred.uid);
-			loop_fd_close(fd);
-			continue;
-		}
-		if ((c = conn_new(fd)) == NULL ||
-		    (c->rev = event_new(loop_base(), fd, EV_READ | EV_PERSIST,
-		    conn_read_cb, c)) == NULL ||
-		    event_add(c->rev, NULL) == -1) {
-			if (c != NULL)
-				conn_free(c);
-			else
-				loop_fd_close(fd);
-			continue;
-		}
-		c->pid = cred.pid;
+	if (loop_fd_own(fd) == -1) {
+		close(fd);
+		acc_closed(listen_acc);
+		return;
 	}
+	if ((c = conn_new(fd)) == NULL ||
+	    (c->rev = event_new(loop_base(), fd, EV_READ | EV_PERSIST,
+	    conn_read_cb, c)) == NULL ||
+	    event_add(c->rev, NULL) == -1) {
+		if (c != NULL)
+			conn_free(c);
+		else
+			loop_fd_close(fd);
+		acc_closed(listen_acc);
+		return;
+	}
+	c->incoming = 1;
+	c->pid = pid;
 }
 
 int
 conn_listen(void)
 {
 	struct event_base	*base;
+	static const struct acc_ops ops = { conn_take, conn_acc_log };
+	char			 name[64];
 	int			 fd = -1, saved;
 
 	if (listen_fd != -1)
@@ -598,16 +616,15 @@ conn_listen(void)
 		errno = saved;
 		return (-1);
 	}
-	if ((listen_ev = event_new(base, fd, EV_READ | EV_PERSIST,
-	    conn_accept_cb, NULL)) == NULL || event_add(listen_ev, NULL) == -1)
+	snprintf(name, sizeof name, "isolate %016llx",
+	    (unsigned long long)loop_self());
+	if ((listen_acc = acc_new(base, fd, ACC_ISOLATE, &msg_limit_conns,
+	    name, &ops, NULL)) == NULL)
 		goto fail;
 	listen_fd = fd;
 	return (0);
 fail:
 	saved = errno;
-	if (listen_ev != NULL)
-		event_free(listen_ev);
-	listen_ev = NULL;
 	if (fd != -1) {
 		loop_fd_close(fd);
 		(void)rtdir_unlink(listen_path);
@@ -631,8 +648,7 @@ conn_settle(uint64_t id, pid_t pid)
 	static unsigned	 gen;
 	struct conn	*c;
 
-	if (listen_fd != -1)
-		conn_accept_cb(listen_fd, 0, NULL);
+	acc_now(listen_acc);
 	if (++gen == 0)
 		gen = 1;
 	LIST_FOREACH(c, &conns, link)
@@ -726,7 +742,8 @@ conn_write(struct conn *c)
 				conn_room_wake();
 				return (-1);
 			}
-			conn_free(c);
+			if (!conn_refusal(c))
+				conn_free(c);
 			return (-1);
 		}
 		c->out_off += (size_t)r;
@@ -849,13 +866,73 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	conn_write(arg);
 }
 
-/* An outgoing connection is readable only when the peer has gone. */
+/*
+ * A peer that refuses a connection says why in a control frame before it
+ * closes it (docs/protocol.md): if that is what c holds, log it, close c
+ * and keep it as CONN_REFUSED for the next send to report; 1 then.
+ */
+static int
+conn_refusal(struct conn *c)
+{
+	unsigned char		 p[512];	/* not scratch: this may run
+						   while it is being read */
+	const char		*op = NULL, *ename = NULL, *why = NULL;
+	iso_msg			*m;
+	size_t			 flen;
+	ssize_t			 n;
+
+	do
+		n = recv(c->fd, p, sizeof p, MSG_PEEK | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n < WIRE_HDR + 2 || p[WIRE_HDR] != 0 ||
+	    wire_frame_len(p, &flen) == -1 || (size_t)n < WIRE_HDR + flen ||
+	    (m = iso_msg_decode(p + WIRE_HDR + 1, flen - 1)) == NULL)
+		return (0);
+	if (iso_msg_unpack(m, "{s:s s:s s:s}", "op", &op, "errno", &ename,
+	    "error", &why) == -1 || strcmp(op, "refused") != 0) {
+		iso_msg_free(m);
+		return (0);
+	}
+	conn_log("isolate %016llx refused our connection, %zu queued bytes "
+	    "dropped: %s", (unsigned long long)c->peer, conn_queued(c), why);
+	c->refused = sup_errno_value(ename);
+	c->why = strdup(why);
+	iso_msg_free(m);
+	c->state = CONN_REFUSED;
+	c->out_off = c->out_len = 0;
+	event_free(c->rev);
+	event_free(c->wev);
+	event_free(c->retry);
+	c->rev = c->wev = c->retry = NULL;
+	loop_fd_close(c->fd);
+	c->fd = -1;
+	return (1);
+}
+
+/* The next send to a refused peer fails, as the peer said. */
+static int
+conn_refused_fail(struct conn *c)
+{
+	uint64_t	peer = c->peer;
+	int		e = c->refused;
+
+	msg_fail(e, "send: isolate %016llx refused the connection: %s",
+	    (unsigned long long)peer, c->why != NULL ? c->why : "");
+	conn_free(c);
+	errno = e;
+	return (-1);
+}
+
+/* An outgoing connection is readable only when the peer has gone, or
+   refused it. */
 static void
 conn_eof_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ssize_t	n;
 
 	(void)what;
+	if (conn_refusal(arg))
+		return;
 	while ((n = read(fd, scratch, sizeof scratch)) > 0 ||
 	    (n == -1 && errno == EINTR))
 		;
@@ -1035,7 +1112,9 @@ conn_queue(iso_sendport to, const iso_msg *m)
 
 	if (wire_bound(m, &bound) == -1)
 		return (-1);
-	if ((c = conn_peer(to.isolate)) == NULL || conn_outbuf(c) == -1)
+	if ((c = conn_peer(to.isolate)) != NULL && c->state == CONN_REFUSED)
+		return (conn_refused_fail(c));
+	if (c == NULL || conn_outbuf(c) == -1)
 		return (-1);
 	queued = conn_queued(c);
 	if (to.port != 0 && queued > 0 && queued + bound > msg_limit_queue)
@@ -1058,9 +1137,13 @@ conn_queue(iso_sendport to, const iso_msg *m)
 		}
 		return (0);
 	}
-	if (conn_write(c) == -1)
+	if (conn_write(c) == -1) {
+		if ((c = table_get(&peers, to.isolate)) != NULL &&
+		    c->state == CONN_REFUSED)
+			return (conn_refused_fail(c));
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
 		    (unsigned long long)to.isolate));
+	}
 	return (0);
 }
 
@@ -1192,7 +1275,7 @@ conn_forget(void)
 	loop_keep(LIST_FIRST(&conns));
 	loop_keep(peers.slots);
 	loop_keep(spare);
-	loop_keep(listen_ev);
+	loop_keep(listen_acc);
 	loop_keep(TAILQ_FIRST(&room_waits));
 	loop_keep(room_ev);
 	TAILQ_INIT(&room_waits);
@@ -1202,7 +1285,8 @@ conn_forget(void)
 	memset(&peers, 0, sizeof peers);
 	spare = NULL;
 	spare_cap = 0;
-	listen_ev = NULL;
+	listen_acc = NULL;
+	acc_forget();
 	listen_fd = -1;		/* the spawner's: closed, never unlinked */
 	spawner_fd = -1;
 	spawner_id = 0;

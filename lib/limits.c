@@ -15,6 +15,7 @@ size_t	msg_limit_depth = DEPTH_MAX;
 size_t	msg_limit_nodes = 8u << 20;
 size_t	msg_limit_queue = 16u << 20;
 size_t	msg_limit_stall = 2000;
+size_t	msg_limit_conns = 4096;
 
 int
 iso_limit_set(enum iso_limit which, size_t value)
@@ -45,6 +46,11 @@ iso_limit_set(enum iso_limit which, size_t value)
 			break;
 		msg_limit_stall = value;
 		return (0);
+	case ISO_LIMIT_CONNS:
+		if (value == 0)
+			break;
+		msg_limit_conns = value;
+		return (0);
 	}
 	errno = EINVAL;
 	return (-1);
@@ -64,6 +70,8 @@ iso_limit_get(enum iso_limit which)
 		return (msg_limit_queue);
 	case ISO_LIMIT_STALL:
 		return (msg_limit_stall);
+	case ISO_LIMIT_CONNS:
+		return (msg_limit_conns);
 	}
 	errno = EINVAL;
 	return (0);

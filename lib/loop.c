@@ -8,6 +8,7 @@
  * program runs the base itself, every send is written at once.
  */
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -208,6 +209,27 @@ loop_base_new(struct event_config *cfg)
 	return (b);
 }
 
+/*
+ * Raise the soft descriptor limit to the hard one, once a process: a
+ * spawner holds a descriptor or two per isolate and a listener one per
+ * peer, and the soft limit of 1,024 exists only for select(), which the
+ * library does not use (epoll has no such bound).
+ */
+static void
+loop_raise_nofile(void)
+{
+	static int	done;
+	struct rlimit	rl;
+
+	if (done)
+		return;
+	done = 1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 struct event_base *
 loop_base(void)
 {
@@ -215,6 +237,7 @@ loop_base(void)
 
 	if (base != NULL)
 		return (base);
+	loop_raise_nofile();
 	/* One thread, and no EVENT_* variables to read: libevent otherwise
 	   checks each with four uid/gid calls, on every spawn. */
 	if ((cfg = event_config_new()) == NULL ||

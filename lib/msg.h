@@ -102,5 +102,6 @@ extern size_t	msg_limit_depth;
 extern size_t	msg_limit_nodes;
 extern size_t	msg_limit_queue;
 extern size_t	msg_limit_stall;
+extern size_t	msg_limit_conns;
 
 #endif /* ISO_LIB_MSG_H */

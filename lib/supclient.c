@@ -227,11 +227,18 @@ sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 
 	*gone = 0;
 	if (iso_msg_write(fd, req) == -1) {
-		*gone = 1;
-		return (msg_fail(ECONNRESET, "supervisor: cannot send: %s",
-		    strerror(errno)));
-	}
-	r = iso_msg_read(fd, &rep);
+		/* A supervisor that refused us said why before it closed. */
+		ok = errno;
+		if ((ok != EPIPE && ok != ECONNRESET) ||
+		    iso_msg_read(fd, &rep) != 1) {
+			*gone = 1;
+			return (msg_fail(ECONNRESET, "supervisor: cannot "
+			    "send: %s", strerror(ok)));
+		}
+		ok = 0;
+		r = 1;
+	} else
+		r = iso_msg_read(fd, &rep);
 	if (r == 0 || (r == -1 && (errno == ECONNRESET || errno == EPIPE))) {
 		*gone = 1;
 		return (msg_fail(ECONNRESET, "supervisor: went away before "

@@ -1633,6 +1633,105 @@ START_TEST(spawn_exec_kill_before_next_event)
 }
 END_TEST
 
+/* ---- many isolates under a low soft descriptor limit ---------------------- */
+
+#define SCALE_N		2000
+
+static void
+scale_entry(const iso_msg *arg)
+{
+	iso_sendport	to;
+	int		k;
+
+	iso_msg_unpack(arg, "{s:P s:i}", "to", &to, "k", &k);
+	send_to(to, iso_msg_pack("i", k));
+}
+
+struct scale {
+	int	got;
+	char	seen[SCALE_N];
+	int	bad;
+};
+
+static void
+scale_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	struct scale	*s = arg;
+	int64_t		 k = -1;
+
+	if (iso_msg_int(m, &k) == -1 || k < 0 || k >= SCALE_N ||
+	    s->seen[k]++)
+		s->bad++;
+	if (++s->got == SCALE_N)
+		iso_port_close(p);
+}
+
+/*
+ * Run as a program of its own (not under valgrind, not forked by Check):
+ * the soft limit lowered to 1,024 before the library's first use, then
+ * SCALE_N isolates spawned, each sending one message. 0 when every one
+ * came, once each.
+ */
+static int
+scale_main(void)
+{
+	struct rlimit	 rl;
+	struct scale	 s;
+	iso_port	*p;
+	iso_msg		*arg;
+	int		 k;
+
+	memset(&s, 0, sizeof s);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (20);
+	rl.rlim_cur = 1024;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (21);
+	if ((p = iso_port_new()) == NULL ||
+	    iso_port_listen(p, scale_cb, &s) == -1)
+		return (22);
+	for (k = 0; k < SCALE_N; k++) {
+		arg = iso_msg_pack("{s:P s:i}", "to", iso_port_sendport(p),
+		    "k", k);
+		if (iso_spawn(scale_entry, arg, NULL) == -1) {
+			fprintf(stderr, "scale: spawn %d: %s\n", k, iso_error());
+			return (23);
+		}
+		iso_msg_free(arg);
+	}
+	if (iso_run() == -1)
+		return (24);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < 1024)
+		return (25);
+	return (s.got == SCALE_N && s.bad == 0 ? 0 : 26);
+}
+
+START_TEST(thousands_of_isolates_under_a_soft_limit_of_1024)
+{
+	char		*argv[] = { self_exe, (char *)"--scale", NULL };
+	struct rlimit	 rl;
+	pid_t		 pid;
+	int		 status;
+
+	/* a pair and a pidfd each while they wait to be read and reaped */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * SCALE_N + 64) {
+		fprintf(stderr, "thousands_of_isolates: skipped: the hard "
+		    "descriptor limit is %llu, %d isolates need %d\n",
+		    (unsigned long long)rl.rlim_max, SCALE_N, 2 * SCALE_N + 64);
+		return;
+	}
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		execv(self_exe, argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status %#x", status);
+}
+END_TEST
+
 /* ---- the programs spawn_exec runs (this binary, again) -------------------- */
 
 static int
@@ -1719,6 +1818,7 @@ isolate_suite(void)
 	tcase_add_test(tc, a_failed_send_loses_nothing_the_child_sent);
 	tcase_add_test(tc, spawns_without_a_loop_keep_no_descriptor);
 	tcase_add_test(tc, spawners_ports_and_timers_are_not_ours);
+	tcase_add_test(tc, thousands_of_isolates_under_a_soft_limit_of_1024);
 	suite_add_tcase(s, tc);
 	return (s);
 }
@@ -1733,6 +1833,8 @@ main(int argc, char **argv)
 
 	if (argc == 2 && strncmp(argv[1], "--exec-", 7) == 0)
 		return (exec_main(argv[1]));
+	if (argc == 2 && strcmp(argv[1], "--scale") == 0)
+		return (scale_main());
 	/* crashes on purpose leave no core files */
 	setrlimit(RLIMIT_CORE, &nocore);
 	/* the real path: under valgrind /proc/self/exe is valgrind */

@@ -904,6 +904,215 @@ START_TEST(hostile_frames_on_socket)
 }
 END_TEST
 
+/* Address space of this process, in bytes. */
+static size_t
+vm_size(void)
+{
+	unsigned long	 pages = 0;
+	FILE		*f = fopen("/proc/self/statm", "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return ((size_t)pages * (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* A frame header announcing `len` payload bytes for port `port`, whose
+   message is bytes (bin 32) filling the rest: 14 bytes at p. */
+static void
+big_frame_head(unsigned char *p, size_t len, uint32_t port)
+{
+	size_t	bin = len - 10;
+
+	p[0] = (unsigned char)(len >> 24);
+	p[1] = (unsigned char)(len >> 16);
+	p[2] = (unsigned char)(len >> 8);
+	p[3] = (unsigned char)len;
+	p[4] = 0xce;
+	p[5] = (unsigned char)(port >> 24);
+	p[6] = (unsigned char)(port >> 16);
+	p[7] = (unsigned char)(port >> 8);
+	p[8] = (unsigned char)port;
+	p[9] = 0xc6;
+	p[10] = (unsigned char)(bin >> 24);
+	p[11] = (unsigned char)(bin >> 16);
+	p[12] = (unsigned char)(bin >> 8);
+	p[13] = (unsigned char)bin;
+}
+
+/* Let the loop read what peers wrote: an idle wait on a fresh port. */
+static void
+idle(int ms)
+{
+	iso_port	*q = iso_port_new();
+	iso_msg		*out = NULL;
+
+	ck_assert_int_eq(iso_port_first(q, &out, ms), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	iso_port_close(q);
+}
+
+START_TEST(half_sent_huge_frames_cost_what_came)
+{
+	enum { PEERS = 50, BIG = 3 << 20, PIECE = 37 * 1024 };
+	iso_port	*p = iso_port_new();
+	iso_sendport	 sp = iso_port_sendport(p);
+	unsigned char	 head[14 + 100], *frame;
+	size_t		 before, grown, off, n;
+	ssize_t		 w;
+	iso_msg		*out;
+	const char	*b;
+	int		 fd[PEERS], one, k;
+
+	/* Each announces 200 MiB and sends 100 bytes of it. */
+	big_frame_head(head, 200u << 20, sp.port);
+	memset(head + 14, 'x', 100);
+	idle(10);
+	before = vm_size();
+	for (k = 0; k < PEERS; k++) {
+		fd[k] = raw_connect(sp);
+		ck_assert_int_eq(write(fd[k], head, sizeof head),
+		    (ssize_t)sizeof head);
+	}
+	idle(200);
+	grown = vm_size() - before;
+	ck_assert_msg(grown < 32u << 20, "%zu MiB more address space for "
+	    "%d frames of 114 bytes", grown >> 20, PEERS);
+	for (k = 0; k < PEERS; k++)
+		close(fd[k]);
+
+	/* A large frame that comes a piece at a time is whole at the end. */
+	frame = malloc(14 + BIG);
+	big_frame_head(frame, 10 + BIG, sp.port);
+	for (n = 0; n < BIG; n++)
+		frame[14 + n] = (unsigned char)(n * 7);
+	one = raw_connect(sp);
+	for (off = 0; off < 14 + BIG; off += (size_t)w) {
+		n = 14 + BIG - off < PIECE ? 14 + BIG - off : PIECE;
+		/* the loop reads between pieces: one at a time */
+		while ((w = send(one, frame + off, n, MSG_DONTWAIT)) == -1 &&
+		    errno == EAGAIN)
+			idle(1);
+		ck_assert_int_gt(w, 0);
+		idle(1);
+	}
+	out = take(p, 5000);
+	b = iso_msg_bytes(out, &n);
+	ck_assert_uint_eq(n, BIG);
+	ck_assert(memcmp(b, frame + 14, BIG) == 0);
+	iso_msg_free(out);
+	free(frame);
+	close(one);
+}
+END_TEST
+
+/* What a refused peer reads: a port-0 control frame, then the end. */
+static iso_msg *
+read_refusal(int fd)
+{
+	unsigned char	 buf[512];
+	ssize_t		 n;
+	char		 c;
+	iso_msg		*m;
+
+	n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+	ck_assert_int_gt(n, 5);
+	ck_assert_int_eq((size_t)n, 4 + ((size_t)buf[2] << 8 | buf[3]));
+	ck_assert_int_eq(buf[4], 0);
+	m = iso_msg_decode(buf + 5, (size_t)n - 5);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(recv(fd, &c, 1, MSG_DONTWAIT), 0);
+	return (m);
+}
+
+START_TEST(connections_beyond_the_cap_are_told)
+{
+	iso_port	*p = iso_port_new();
+	iso_sendport	 sp = iso_port_sendport(p);
+	unsigned char	 frame[10] = { 0, 0, 0, 6, 0xce, 0, 0, 0, 0, 0xc3 };
+	const char	*op, *en, *why;
+	iso_msg		*m;
+	int		 fd[3], k;
+
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_CONNS, 0), -1);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_CONNS, 2), 0);
+	for (k = 0; k < 3; k++)
+		fd[k] = raw_connect(sp);
+	idle(100);
+	m = read_refusal(fd[2]);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:s s:s s:s}", "op", &op,
+	    "errno", &en, "error", &why), 0);
+	ck_assert_str_eq(op, "refused");
+	ck_assert_str_eq(en, "EAGAIN");
+	ck_assert_msg(strstr(why, "2 connections open") != NULL, "%s", why);
+	iso_msg_free(m);
+	/* the two within the cap are served: a frame of port, true */
+	frame[5] = (unsigned char)(sp.port >> 24);
+	frame[6] = (unsigned char)(sp.port >> 16);
+	frame[7] = (unsigned char)(sp.port >> 8);
+	frame[8] = (unsigned char)sp.port;
+	ck_assert_int_eq(write(fd[1], frame, sizeof frame), sizeof frame);
+	m = take(p, 5000);
+	ck_assert_int_eq(iso_msg_type(m), ISO_BOOL);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_CONNS, 4096), 0);
+	for (k = 0; k < 3; k++)
+		close(fd[k]);
+}
+END_TEST
+
+/*
+ * A peer that refuses our connection: its words come back as the next
+ * iso_send's failure, whether the loop read them (_i 0) or the send met
+ * the closed socket first (_i 1); the send after that tries again.
+ */
+START_TEST(a_refused_send_fails_with_the_peers_reason)
+{
+	static const unsigned char refusal[] = {
+	    0, 0, 0, 0x2a, 0,
+	    0x83, 0xa2, 'o', 'p', 0xa7, 'r', 'e', 'f', 'u', 's', 'e', 'd',
+	    0xa5, 'e', 'r', 'r', 'n', 'o', 0xa6, 'E', 'A', 'G', 'A', 'I', 'N',
+	    0xa5, 'e', 'r', 'r', 'o', 'r', 0xa9, 'b', 'u', 's', 'y', ' ', 'h',
+	    'e', 'r', 'e'
+	};
+	struct sockaddr_un	 sun;
+	iso_sendport		 to = { 0x00c0ffee00c0ffeeULL, 1, 5 };
+	iso_msg			*m = num(1);
+	int			 lfd, fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
+	    tu_runtime_dir(), to.isolate);
+	(void)unlink(sun.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	ck_assert_uint_eq(sizeof refusal, 4 + 0x2a);
+
+	ck_assert_int_eq(iso_send(to, m), 0);
+	ck_assert_int_ge(fd = accept(lfd, NULL, NULL), 0);
+	ck_assert_int_eq(write(fd, refusal, sizeof refusal),
+	    (ssize_t)sizeof refusal);
+	close(fd);
+	if (_i == 0)
+		idle(100);
+	errno = 0;
+	ck_assert_int_eq(iso_send(to, m), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_msg(strstr(iso_error(), "refused the connection: busy here")
+	    != NULL, "%s", iso_error());
+	/* that was told once: the next send connects again */
+	ck_assert_int_eq(iso_send(to, m), 0);
+	ck_assert_int_ge(fd = accept(lfd, NULL, NULL), 0);
+	close(fd);
+	close(lfd);
+	unlink(sun.sun_path);
+	iso_msg_free(m);
+	idle(50);
+}
+END_TEST
+
 START_TEST(runtime_dir_checks)
 {
 	char	dir[64], link[80];
@@ -1333,6 +1542,10 @@ port_suite(void)
 	tcase_add_test(tc, sends_of_a_callback_are_one_write);
 	tcase_add_loop_test(tc, flushed_at_exit, 0, 2);
 	tcase_add_test(tc, hostile_frames_on_socket);
+	tcase_add_test(tc, half_sent_huge_frames_cost_what_came);
+	tcase_add_test(tc, connections_beyond_the_cap_are_told);
+	tcase_add_loop_test(tc, a_refused_send_fails_with_the_peers_reason,
+	    0, 2);
 	tcase_add_test(tc, connect_retried_when_backlog_full);
 	tcase_add_test(tc, runtime_dir_checks);
 	tcase_add_test(tc, timers);

@@ -1704,6 +1704,205 @@ START_TEST(plain_iso_send_to_a_mailbox_waits_when_full)
 }
 END_TEST
 
+/* Descriptors open in process pid. */
+static int
+fds_of(pid_t pid)
+{
+	char		 path[64];
+	struct dirent	*e;
+	DIR		*d;
+	int		 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	ck_assert_ptr_nonnull(d = opendir(path));
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return (n);
+}
+
+/* Address space of process pid, in bytes. */
+static size_t
+vm_of(pid_t pid)
+{
+	char		 path[64];
+	unsigned long	 pages = 0;
+	FILE		*f;
+
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return ((size_t)pages * (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* A connection to the socket of a command's mailbox. */
+static int
+mailbox_connect(const char *target)
+{
+	struct sockaddr_un	 sun;
+	iso_sendport		 port;
+	iso_msg			*row = list_row(target);
+	int			 fd;
+
+	ck_assert_ptr_nonnull(row);
+	ck_assert_int_eq(iso_msg_sendport(iso_msg_get(row, "port"), &port),
+	    0);
+	iso_msg_free(row);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
+	    rt, port.isolate);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	return (fd);
+}
+
+START_TEST(a_full_mailbox_costs_no_descriptor_per_sender)
+{
+	enum { SENDERS = 60 };
+	/* port 1, then the int 100 + k */
+	unsigned char	 frame[7] = { 0, 0, 0, 3, 1, 0xcc, 0 };
+	char		 seen[SENDERS + 1];
+	iso_msg		*l, *info;
+	pid_t		 pid;
+	int		 fd[SENDERS], k, before, got = 0, i;
+	int64_t		 v;
+	size_t		 j;
+
+	(void)spawn_box("mb", 1);
+	send_int("mb", 1, 0);		/* full */
+	pid = sup_pid();
+	before = fds_of(pid);
+	for (k = 0; k < SENDERS; k++) {
+		fd[k] = mailbox_connect("mb");
+		frame[6] = (unsigned char)(100 + k);
+		ck_assert_int_eq(write(fd[k], frame, sizeof frame),
+		    (ssize_t)sizeof frame);
+	}
+	/* They wait in the backlog: the supervisor holds none of them and
+	   answers at once. */
+	ck_assert_int_eq(iso_sup_status(&info), 0);
+	iso_msg_free(info);
+	send_int("mb", 2, ENOBUFS);
+	ck_assert_int_le(fds_of(pid), before + 1);
+	/* Taken one at a time, every one comes in. */
+	memset(seen, 0, sizeof seen);
+	for (i = 0; i < 20 * SENDERS && got < SENDERS + 1; i++) {
+		ck_assert_int_eq(iso_sup_take("mb", 1, 2000, &l), 0);
+		for (j = 0; j < iso_msg_len(l); j++) {
+			ck_assert_int_eq(iso_msg_int(iso_msg_at(l, j), &v), 0);
+			ck_assert(v == 1 || (v >= 100 && v < 100 + SENDERS));
+			if (v >= 100) {
+				ck_assert_int_eq(seen[v - 100], 0);
+				seen[v - 100] = 1;
+			}
+			got++;
+		}
+		iso_msg_free(l);
+	}
+	ck_assert_int_eq(got, SENDERS + 1);
+	for (k = 0; k < SENDERS; k++)
+		close(fd[k]);
+}
+END_TEST
+
+START_TEST(half_sent_huge_frames_cost_the_supervisor_little)
+{
+	enum { PEERS = 40 };
+	/* 200 MiB announced; a request (no port) and a mailbox frame
+	   (port 1) of bytes, 100 of them sent */
+	unsigned char	 head[10 + 100] = { 0x0c, 0x80, 0, 0, 0xc6, 0x0c, 0x7f,
+	    0xff, 0xfb };
+	unsigned char	 mhead[11 + 100] = { 0x0c, 0x80, 0, 0, 1, 0xc6, 0x0c,
+	    0x7f, 0xff, 0xfa };
+	iso_msg		*info;
+	pid_t		 pid;
+	size_t		 before, grown;
+	int		 fd[2 * PEERS], k;
+
+	(void)spawn_box("mb", 4);
+	pid = sup_pid();
+	ck_assert_int_eq(iso_sup_status(&info), 0);
+	iso_msg_free(info);
+	before = vm_of(pid);
+	for (k = 0; k < PEERS; k++) {
+		fd[k] = raw_connect();
+		ck_assert_int_eq(write(fd[k], head, sizeof head),
+		    (ssize_t)sizeof head);
+		fd[PEERS + k] = mailbox_connect("mb");
+		ck_assert_int_eq(write(fd[PEERS + k], mhead, sizeof mhead),
+		    (ssize_t)sizeof mhead);
+	}
+	/* It goes on serving, and has spent about what came. */
+	ck_assert_int_eq(iso_sup_status(&info), 0);
+	iso_msg_free(info);
+	send_int("mb", 5, 0);
+	ck_assert_str_eq(take_ints("mb", 10, 0), "5");
+	grown = vm_of(pid) - before;
+	ck_assert_msg(grown < 32u << 20, "%zu MiB more for %d frames of 110 "
+	    "bytes", grown >> 20, 2 * PEERS);
+	for (k = 0; k < 2 * PEERS; k++)
+		close(fd[k]);
+}
+END_TEST
+
+/* isolated started by hand with extra options; its pid. */
+static pid_t
+start_with(const char *opt, const char *val)
+{
+	char	line[64];
+	ssize_t	n;
+	pid_t	pid;
+	int	p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		int	null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		dup2(p[1], 3);
+		execl(getenv("ISO_ISOLATED"), "isolated", "--foreground",
+		    "--ready-fd", "3", opt, val, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof line - 1);
+	close(p[0]);
+	ck_assert_int_gt(n, 0);
+	line[n] = '\0';
+	ck_assert_str_eq(line, "ready\n");
+	return (pid);
+}
+
+START_TEST(clients_beyond_max_conns_are_told)
+{
+	iso_msg	*info;
+	pid_t	 pid = start_with("--max-conns", "2");
+	int	 a = raw_connect(), b = raw_connect(), status, i, r = -1;
+
+	/* a and b are idle: a third client is refused with the reason */
+	ck_assert_int_eq(iso_sup_status(&info), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_msg(strstr(iso_error(), "supervisor has 2 connections open")
+	    != NULL, "%s", iso_error());
+	/* one goes: a client is served again once the daemon has seen it
+	   go (it may be refused until then) */
+	close(a);
+	for (i = 0; i < 200 && (r = iso_sup_status(&info)) == -1; i++) {
+		ck_assert_int_eq(errno, EAGAIN);
+		tu_sleep_ms(10);
+	}
+	ck_assert_int_eq(r, 0);
+	iso_msg_free(info);
+	close(b);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
 START_TEST(a_take_waits_for_mail)
 {
 	unsigned char	 frame[256];
@@ -2458,6 +2657,9 @@ sup_suite(void)
 	tcase_add_test(tc, a_mailbox_is_bounded_and_loses_nothing);
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);
 	tcase_add_test(tc, a_take_waits_for_mail);
+	tcase_add_test(tc, a_full_mailbox_costs_no_descriptor_per_sender);
+	tcase_add_test(tc, half_sent_huge_frames_cost_the_supervisor_little);
+	tcase_add_test(tc, clients_beyond_max_conns_are_told);
 	tcase_add_test(tc, mail_and_names_outlive_a_killed_supervisor);
 	tcase_add_test(tc, mailbox_sync_is_a_setting_kept_across_a_restart);
 	tcase_add_test(tc, a_take_lost_to_a_killed_supervisor_comes_again);
