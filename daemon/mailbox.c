@@ -36,6 +36,7 @@
 
 #include "accept.h"
 #include "daemon.h"
+#include "rtdir.h"
 
 #define MBOX_PORT	1
 #define MBOX_READ_MAX	(64 * 1024)
@@ -74,7 +75,7 @@ struct mbox {
 	struct mids	*ids;		/* NULL until a put has a reqid */
 	struct mlog	*log;
 	char		 file[PATH_MAX];	/* ID.mbox */
-	char		 sock[PATH_MAX];
+	char		 sock[RTDIR_NAME_MAX];	/* its socket's name */
 	int		 lfd;
 	struct acc	*acc;
 	struct mconn	*conns;
@@ -220,35 +221,27 @@ static int
 mbox_listen(struct mbox *b)
 {
 	static const struct acc_ops ops = { mbox_take_conn, mbox_acc_log };
-	struct sockaddr_un	sun;
-	char			tmp[PATH_MAX + 8], name[64];
+	char			name[64];
 	int			saved;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (snprintf(tmp, sizeof tmp, "%s.new", b->sock) >=
-	    (int)sizeof sun.sun_path) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	strcpy(sun.sun_path, tmp);
 	b->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (b->lfd == -1)
 		return (-1);
-	(void)unlink(tmp);
-	if (bind(b->lfd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    listen(b->lfd, SOMAXCONN) == -1 || rename(tmp, b->sock) == -1)
+	if (rtdir_listen(b->lfd, b->sock, SOMAXCONN) == -1)
 		goto fail;
 	snprintf(name, sizeof name, "mailbox %016" PRIx64, b->id);
 	if ((b->acc = acc_new(mbox_base, b->lfd, ACC_ISOLATE, &mbox_max_conns,
-	    name, &ops, b)) == NULL)
+	    name, &ops, b)) == NULL) {
+		saved = errno;
+		(void)rtdir_unlink(b->sock);
+		errno = saved;
 		goto fail;
+	}
 	mbox_gate(b);
 	return (0);
 fail:
 	saved = errno;
-	(void)unlink(tmp);
 	close(b->lfd);
 	b->lfd = -1;
 	errno = saved;
@@ -545,11 +538,9 @@ mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
     size_t limit)
 {
 	struct mbox	*b;
-	const char	*rt;
 	int		 saved;
 
-	if ((rt = iso_runtime_dir()) == NULL || (b = calloc(1, sizeof *b)) ==
-	    NULL)
+	if (rtdir_fd() == -1 || (b = calloc(1, sizeof *b)) == NULL)
 		return (NULL);
 	b->lfd = -1;
 	b->next = 1;
@@ -559,13 +550,12 @@ mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
 	b->id = suffix != NULL && id == 0 ? owner : id;
 	b->limit = limit;
 	if (state_path(dir, owner, suffix != NULL ? suffix : ".mbox", b->file,
-	    sizeof b->file) == -1 ||
-	    snprintf(b->sock, sizeof b->sock, "%s/%016" PRIx64 ".sock", rt,
-	    b->id) >= (int)sizeof b->sock) {
+	    sizeof b->file) == -1) {
 		free(b);
 		errno = ENAMETOOLONG;
 		return (NULL);
 	}
+	rtdir_sock_name(b->id, b->sock);
 	/* What an earlier supervisor had accepted. */
 	if (mbox_import(b) == -1 || (b->log == NULL &&
 	    (b->log = mlog_open(b->file, &replay, b)) == NULL) ||
@@ -598,7 +588,7 @@ mbox_close(struct mbox *b)
 	b->acc = NULL;
 	if (b->lfd != -1) {
 		close(b->lfd);
-		(void)unlink(b->sock);
+		(void)rtdir_unlink(b->sock);
 	}
 	b->lfd = -1;
 }
