@@ -32,12 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "isolate.h"
-#include "testutil.h"
+#include "chaos_sup.h"
 
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
 
-static const char	*rt;
 static char		 logdir[PATH_MAX];
 
 struct tally {
@@ -72,69 +70,10 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-/* The running supervisor's pid, from its lock file, or 0. */
-static pid_t
-sup_pid(void)
-{
-	char	 path[PATH_MAX], buf[32];
-	FILE	*f;
-	size_t	 n;
-
-	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return ((pid_t)atoi(buf));
-}
-
-/* Whether pid carries our runtime directory in its environment. */
-static int
-ours(pid_t pid)
-{
-	char	 want[128], path[64], env[65536];
-	FILE	*f;
-	size_t	 n, i;
-
-	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
-	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	n = fread(env, 1, sizeof env - 1, f);
-	fclose(f);
-	env[n] = '\0';
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (strcmp(env + i, want) == 0)
-			return (1);
-	return (0);
-}
-
-/* At exit: stop the supervisor, SIGKILL whatever of ours is left. */
-static void
-cleanup(void)
-{
-	struct dirent	*e;
-	DIR		*d;
-	pid_t		 pid, sup = sup_pid();
-
-	if (iso_sup_stop() == -1 && sup > 0 && tu_alive(sup))
-		kill(sup, SIGKILL);
-	if ((d = opendir("/proc")) != NULL) {
-		while ((e = readdir(d)) != NULL)
-			if ((pid = (pid_t)atoi(e->d_name)) > 0 &&
-			    pid != getpid() && ours(pid))
-				kill(pid, SIGKILL);
-		closedir(d);
-	}
-	for (int i = 0; i < 1000 && sup > 0 && tu_alive(sup); i++)
-		tu_sleep_ms(5);
-}
-
 static void
 kill_supervisor(void)
 {
-	pid_t	sup = sup_pid();
+	pid_t	sup = chaos_sup_pid();
 
 	if (sup <= 0 || kill(sup, SIGKILL) == -1)
 		die("no supervisor to kill");
@@ -174,7 +113,7 @@ prog_pid(const char *target)
 			comm[0] = '\0';
 		fclose(f);
 	}
-	return (strcmp(comm, "lines_echo\n") == 0 && ours((pid_t)pid) ?
+	return (strcmp(comm, "lines_echo\n") == 0 && chaos_ours((pid_t)pid) ?
 	    (pid_t)pid : 0);
 }
 
@@ -390,18 +329,10 @@ main(void)
 
 	if (build == NULL)
 		die("BUILD is not set");
-	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	srand((unsigned)getpid());
-	rt = tu_runtime_dir();
-	atexit(cleanup);
+	chaos_sup_init(build);
 	snprintf(echo, sizeof echo, "%s/tests/prog/lines_echo", build);
-	{
-		char	isolated[PATH_MAX];
-
-		snprintf(isolated, sizeof isolated, "%s/isolated", build);
-		setenv("ISO_ISOLATED", isolated, 1);
-	}
 	snprintf(logdir, sizeof logdir, "%s/records", rt);
 	if (mkdir(logdir, 0700) == -1)
 		die("%s: %s", logdir, strerror(errno));

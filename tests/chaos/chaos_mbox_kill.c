@@ -27,80 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "isolate.h"
-#include "testutil.h"
+#include "chaos_sup.h"
 
 #define SENDERS_MAX	8
 
-static const char	*rt;
 static int		 senders = 3;
 static int		 per_sender = 30000;
 
 /* The running supervisor's pid, from its lock file, or 0. */
-static pid_t
-sup_pid(void)
-{
-	char	 path[PATH_MAX], buf[32];
-	ssize_t	 n;
-	int	 fd;
-
-	snprintf(path, sizeof path, "%s/supervisor.lock", rt);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (0);
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return (0);
-	buf[n] = '\0';
-	return ((pid_t)atoi(buf));
-}
-
-/* SIGKILL every process but this one with our runtime directory in its
-   environment: supervisors, the command and its shepherd. */
-static void
-kill_ours(void)
-{
-	char		 want[128], path[64], *env;
-	struct dirent	*e;
-	DIR		*d;
-	FILE		*f;
-	size_t		 n, i, cap = 1 << 16;
-	pid_t		 pid;
-
-	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
-	if ((d = opendir("/proc")) == NULL || (env = malloc(cap)) == NULL) {
-		if (d != NULL)
-			closedir(d);
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if ((pid = (pid_t)atoi(e->d_name)) <= 0 || pid == getpid())
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		n = fread(env, 1, cap - 1, f);
-		fclose(f);
-		env[n] = '\0';
-		for (i = 0; i < n; i += strlen(env + i) + 1)
-			if (strcmp(env + i, want) == 0) {
-				kill(pid, SIGKILL);
-				break;
-			}
-	}
-	free(env);
-	closedir(d);
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec	ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* A sender: {"s": who, "n": 1..per_sender} in order. Exit status: 0, or
    1 when it could not go on. Resends are written to fd as one int. */
 static void
@@ -121,7 +55,7 @@ sender(int who, int fd)
 			}
 			if (errno == ECONNRESET)
 				resent++;
-			sleep_ms(errno == ENOBUFS ? 20 : 5);
+			tu_sleep_ms(errno == ENOBUFS ? 20 : 5);
 		}
 		iso_msg_free(m);
 	}
@@ -130,10 +64,9 @@ sender(int who, int fd)
 }
 
 int
-main(int argc, char **argv)
+main(void)
 {
 	static char	 sleep_[] = "sleep", secs[] = "3600";
-	char		 self[PATH_MAX - 64], isolated[PATH_MAX], *slash;
 	char *const	 cmd[] = { sleep_, secs, NULL };
 	iso_sup_spawn_opts o;
 	pid_t		 kids[SENDERS_MAX], pid, sup;
@@ -145,26 +78,16 @@ main(int argc, char **argv)
 	iso_msg		*l;
 	size_t		 k;
 
-	(void)argc;
 	if (getenv("CHAOS_LONG") != NULL && strcmp(getenv("CHAOS_LONG"),
 	    "1") == 0) {
 		senders = 4;
 		per_sender = 250000;
 	}
-	if (strlen(argv[0]) >= sizeof self || realpath(argv[0], isolated) ==
-	    NULL || strlen(isolated) >= sizeof self)
+	if (getenv("BUILD") == NULL) {
+		fprintf(stderr, "chaos mbox_kill: BUILD is not set\n");
 		return (2);
-	snprintf(self, sizeof self, "%s", isolated);
-	if ((slash = strrchr(self, '/')) == NULL)
-		return (2);
-	*slash = '\0';
-	snprintf(isolated, sizeof isolated, "%s/../../isolated", self);
-	if (getenv("BUILD") != NULL)
-		snprintf(isolated, sizeof isolated, "%s/isolated",
-		    getenv("BUILD"));
-	setenv("ISO_ISOLATED", isolated, 1);
-	signal(SIGPIPE, SIG_IGN);
-	rt = tu_runtime_dir();
+	}
+	chaos_sup_init(getenv("BUILD"));
 	srand((unsigned)getpid());
 
 	memset(&o, 0, sizeof o);
@@ -173,7 +96,6 @@ main(int argc, char **argv)
 	o.mailbox = 1000000;
 	if (iso_sup_spawn(&o, NULL) == -1) {
 		fprintf(stderr, "chaos mbox_kill: spawn: %s\n", iso_error());
-		kill_ours();
 		return (1);
 	}
 	total = (long)senders * per_sender;
@@ -204,7 +126,7 @@ main(int argc, char **argv)
 	while (got < total && idle < 100) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		if (running > 0 && ts.tv_sec + ts.tv_nsec / 1e9 >= next_kill) {
-			if ((sup = sup_pid()) > 0 && kill(sup, SIGKILL) == 0)
+			if ((sup = chaos_sup_pid()) > 0 && kill(sup, SIGKILL) == 0)
 				kills++;
 			next_kill = ts.tv_sec + ts.tv_nsec / 1e9 +
 			    (50 + rand() % 151) / 1000.0;
@@ -223,7 +145,7 @@ main(int argc, char **argv)
 				failed++;
 				break;
 			}
-			sleep_ms(5);
+			tu_sleep_ms(5);
 			continue;
 		}
 		idle = iso_msg_len(l) == 0 && running == 0 ? idle + 1 : 0;
@@ -266,7 +188,5 @@ main(int argc, char **argv)
 	    "reordered=%ld resent=%ld\n", total, kills, lost, dup, reordered,
 	    resent);
 	fflush(stdout);
-	(void)iso_sup_stop();
-	kill_ours();
 	return (failed || lost || dup || reordered ? 1 : 0);
 }

@@ -23,36 +23,42 @@
 
 static const char	*rt;		/* the runtime directory */
 
+/* 1 if pid carries our runtime directory in its environment. */
+static __attribute__((unused)) int
+chaos_ours(pid_t pid)
+{
+	char	 want[128], path[64], env[1 << 16];
+	FILE	*f;
+	size_t	 n, i;
+
+	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
+	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	n = fread(env, 1, sizeof env - 1, f);
+	fclose(f);
+	env[n] = '\0';
+	for (i = 0; i < n; i += strlen(env + i) + 1)
+		if (strcmp(env + i, want) == 0)
+			return (1);
+	return (0);
+}
+
 /* Kill whatever carries our runtime directory (a supervisor a failure
    left, its shepherds, their commands). */
 static __attribute__((unused)) void
 chaos_kill_ours(void)
 {
-	char		 want[128], path[64], env[1 << 14];
 	struct dirent	*e;
 	DIR		*d;
-	FILE		*f;
-	size_t		 n, i;
 	pid_t		 pid;
 
-	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
 	if ((d = opendir("/proc")) == NULL)
 		return;
-	while ((e = readdir(d)) != NULL) {
-		if ((pid = (pid_t)atoi(e->d_name)) <= 0 || pid == getpid())
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		n = fread(env, 1, sizeof env - 1, f);
-		fclose(f);
-		env[n] = '\0';
-		for (i = 0; i < n; i += strlen(env + i) + 1)
-			if (strcmp(env + i, want) == 0) {
-				kill(pid, SIGKILL);
-				break;
-			}
-	}
+	while ((e = readdir(d)) != NULL)
+		if ((pid = (pid_t)atoi(e->d_name)) > 0 && pid != getpid() &&
+		    chaos_ours(pid))
+			kill(pid, SIGKILL);
 	closedir(d);
 }
 
