@@ -41,7 +41,6 @@
 #define OUT_KEEP	(4 * SCRATCH)	/* a larger queue goes when empty */
 #define RETRY_FIRST_MS	1
 #define RETRY_MAX_MS	100
-#define RETRY_GIVE_UP_MS 5000
 
 enum conn_state {
 	CONN_CONNECTING,		/* backlog was full: retrying */
@@ -60,7 +59,7 @@ struct conn {
 	struct event		*rev;	/* frames in, or the peer's EOF out */
 	struct event		*wev;	/* writable again */
 	struct event		*retry;	/* connect again */
-	int			 retry_ms, waited_ms;
+	int			 retry_ms;
 	int			 progress_ms;	/* conn_drain: last write */
 	char			*out;	/* queued frames: out[out_off..out_len) */
 	size_t			 out_off, out_len, out_cap;
@@ -995,11 +994,13 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 		conn_write(c);
 		return;
 	}
-	c->waited_ms += c->retry_ms;
-	if (rc == -1 || c->waited_ms > RETRY_GIVE_UP_MS) {
+	/* Refused or gone: what waited is dropped, said here, and the next
+	   send fails with ECONNREFUSED. A full backlog is a peer that is
+	   there but busy: waited for however long (sends meanwhile queue up
+	   to the bound, then ENOBUFS; at exit the stall limit applies). */
+	if (rc == -1) {
 		conn_log("dropped %zu queued bytes for isolate %016llx: %s",
-		    conn_queued(c), (unsigned long long)c->peer,
-		    rc == -1 ? iso_error() : "connect kept failing");
+		    conn_queued(c), (unsigned long long)c->peer, iso_error());
 		conn_free(c);
 		return;
 	}
