@@ -438,9 +438,11 @@ typedef struct iso_sup_spawn_opts {
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
-   id. -1 with EINVAL (no argv, bad option) or EEXIST (name taken). The
-   command's start failing (no such program) is not an error here: it
-   shows as state "failed" with the reason in the isolate's "error". */
+   id. Returns once the command runs (its pid is in iso_sup_list) or
+   could not start. -1 with EINVAL (no argv, bad option) or EEXIST (name
+   taken). The command's start failing (no such program) is not an error
+   here: it shows as state "failed" with the reason in the isolate's
+   "error". */
 int		 iso_sup_spawn(const iso_sup_spawn_opts *opts, uint64_t *id);
 /*
  * Every isolate the supervisor knows, running or ended (a bounded

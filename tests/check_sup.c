@@ -435,6 +435,35 @@ START_TEST(spawn_list_wait)
 }
 END_TEST
 
+/* A spawn answers once its command runs: a list right after has its pid,
+   for a shell user's `isoctl spawn ...; isoctl ps` too. */
+START_TEST(spawn_answers_once_the_command_runs)
+{
+	char *const	 argv[] = { "sleep", "100", NULL };
+	iso_msg		*row;
+	uint64_t	 id;
+	int64_t		 pid;
+	char		 path[64], comm[32];
+	FILE		*f;
+
+	for (int i = 0; i < 10; i++) {
+		id = spawn(NULL, ISO_RESTART_NEVER, argv);
+		row = list_row(hex(id));
+		ck_assert_ptr_nonnull(row);
+		pid = row_int(row, "pid");
+		iso_msg_free(row);
+		ck_assert_msg(pid > 0, "spawn %d: pid %" PRId64 " right after",
+		    i, pid);
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		ck_assert_ptr_nonnull(fgets(comm, sizeof comm, f));
+		fclose(f);
+		ck_assert_str_eq(comm, "sleep\n");
+		ck_assert_int_eq(iso_sup_kill(hex(id), ISO_IMMEDIATE), 0);
+	}
+}
+END_TEST
+
 START_TEST(spawn_env_and_cwd)
 {
 	char *const		 argv[] = { "sh", "-c",
@@ -2629,6 +2658,7 @@ sup_suite(void)
 	tcase_add_test(tc, a_stale_socket_is_replaced);
 	tcase_add_test(tc, options_bound_history_logs_and_grace);
 	tcase_add_test(tc, spawn_list_wait);
+	tcase_add_test(tc, spawn_answers_once_the_command_runs);
 	tcase_add_test(tc, spawn_env_and_cwd);
 	tcase_add_test(tc, logs_capture_stdout_and_stderr);
 	tcase_add_test(tc, no_such_program_fails);
