@@ -391,7 +391,9 @@ const char	*iso_runtime_dir(void);
  * until the supervisor answers; they do not run the isolate's loop.
  * Beyond each call's own errors, every call can fail with ECONNREFUSED
  * (no supervisor and it cannot be started: iso_error() says why),
- * ECONNRESET (it went away mid-call) or EPROTO (a reply it should not
+ * ECONNRESET (it went away mid-call, after reading a request that is
+ * not safe to repeat: a request it never read, or one safe to repeat,
+ * is sent again to the next supervisor) or EPROTO (a reply it should not
  * have sent). iso_error() holds the supervisor's one-line reason.
  *
  * A TARGET names an isolate by its id (16 hex digits, as iso_sup_spawn

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -866,6 +867,89 @@ START_TEST(a_stuck_supervisor_never_blocks_a_spawn)
 		close(fds[i]);
 	close(lfd);
 	(void)unlink(sun.sun_path);
+}
+END_TEST
+
+/*
+ * A "supervisor" in a child of ours that takes one connection and goes
+ * away without answering: with read_whole 0 leaving it in its listener's
+ * backlog (as a killed supervisor's listener does while a process forked
+ * from it still holds it), else after reading the request whole. Its pid.
+ */
+static pid_t
+fake_supervisor(int read_whole)
+{
+	struct sockaddr_un	 sun;
+	struct pollfd		 pfd;
+	iso_msg			*req;
+	pid_t			 pid;
+	int			 lfd, fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/supervisor.sock", rt);
+	(void)unlink(sun.sun_path);
+	ck_assert_int_ge(lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	    0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 10000) != 1)
+			_exit(1);
+		if (read_whole && ((fd = accept(lfd, NULL, NULL)) == -1 ||
+		    iso_msg_read(fd, &req) != 1))
+			_exit(1);
+		_exit(0);
+	}
+	close(lfd);
+	return (pid);
+}
+
+static void
+fake_supervisor_done(pid_t pid)
+{
+	int	status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+START_TEST(a_request_the_supervisor_never_read_is_sent_again)
+{
+	char *const		 argv[] = { "sleep", "100", NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*l;
+	pid_t			 pid;
+
+	/* Reset with the request unread: nothing was done, so even a spawn
+	   is sent again, to a supervisor started for it, and runs once. */
+	pid = fake_supervisor(0);
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "once";
+	ck_assert_msg(iso_sup_spawn(&o, NULL) == 0, "spawn: %s", iso_error());
+	fake_supervisor_done(pid);
+	ck_assert_int_eq(iso_sup_list(&l), 0);
+	ck_assert_uint_eq(iso_msg_len(l), 1);
+	iso_msg_free(l);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+
+	/* Gone after reading it: a spawn may have run, so it is not sent
+	   again... */
+	pid = fake_supervisor(1);
+	o.name = "maybe";
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	fake_supervisor_done(pid);
+	/* ...but a question is. */
+	pid = fake_supervisor(1);
+	ck_assert_msg(iso_sup_list(&l) == 0, "list: %s", iso_error());
+	iso_msg_free(l);
+	fake_supervisor_done(pid);
+	ck_assert_ptr_null(list_row("maybe"));
 }
 END_TEST
 
@@ -2673,6 +2757,7 @@ sup_suite(void)
 	tcase_add_test(tc, library_isolates_are_listed);
 	tcase_add_test(tc, an_end_is_told_to_a_restarted_supervisor);
 	tcase_add_test(tc, a_stuck_supervisor_never_blocks_a_spawn);
+	tcase_add_test(tc, a_request_the_supervisor_never_read_is_sent_again);
 	tcase_add_test(tc, hostile_frames_get_errors);
 	tcase_add_test(tc, random_requests_do_not_hurt);
 	tcase_add_test(tc, vanished_and_idle_clients);
