@@ -85,9 +85,14 @@ struct shep_spec {
  * goes away. Output waits, up to 256 lines, then the command waits.
  * When the command ends, ID.exit also has "lines": {"run", "read",
  * "first", "out"}, what the link did not carry.
- * -1 with fork's errno.
+ * shep_start returns once the shepherd holds none of the caller's
+ * descriptors (it closes them first and tells; the caller is blocked
+ * that long). *ready (if ready is not NULL) is then a descriptor (owned,
+ * close-on-exec) that reaches end of file once the command runs (ID.run
+ * written) or could not start (ID.exit written), or the shepherd died.
+ * -1 with the errno of pipe2 or fork.
  */
-pid_t	 shep_start(const struct shep_spec *spec);
+pid_t	 shep_start(const struct shep_spec *spec, int *ready);
 
 /* ---- state.c: files in the state directory ----------------------------- */
 

@@ -305,6 +305,49 @@ proc_notify(struct proc *p)
 	}
 }
 
+/*
+ * p's command runs (or could not start, or its shepherd is gone): stop
+ * watching for that, learn its pid, and answer the spawn that waited.
+ */
+static void
+proc_ready(struct proc *p)
+{
+	struct sv_conn	*c = p->starter;
+	char		 hex[17];
+
+	if (p->ready_ev != NULL) {
+		event_free(p->ready_ev);
+		p->ready_ev = NULL;
+	}
+	if (p->ready_fd != -1) {
+		close(p->ready_fd);
+		p->ready_fd = -1;
+	}
+	proc_learn_pid(p);
+	if (c != NULL) {
+		p->starter = NULL;
+		sv_reply(c, iso_msg_pack("{s:b s:s}", "ok", 1, "id",
+		    proc_hex(p->id, hex)));
+	}
+}
+
+static void
+proc_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	proc_ready(arg);
+}
+
+/* The spawn's client went away before its command ran. */
+static void
+proc_starter_cancel(void *arg)
+{
+	struct proc	*p = arg;
+
+	p->starter = NULL;
+}
+
 static void
 proc_free(struct proc *p)
 {
@@ -320,6 +363,10 @@ proc_free(struct proc *p)
 		event_free(p->watch_ev);
 	if (p->watch_fd != -1)
 		close(p->watch_fd);
+	if (p->ready_ev != NULL)
+		event_free(p->ready_ev);
+	if (p->ready_fd != -1)
+		close(p->ready_fd);
 	free(p->name);
 	iso_msg_free(p->argv);
 	iso_msg_free(p->env);
@@ -414,6 +461,7 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	double		t = mono_now(), ran;
 	int		restart, delay = 0;
 
+	proc_ready(p);
 	if (p->timer != NULL)
 		evtimer_del(p->timer);
 	if (p->watch_ev != NULL) {
@@ -609,10 +657,14 @@ proc_run(struct proc *p)
 	spec.log_max = proc_log_max;
 	spec.lines = p->lines;
 	spec.sock = sock;
-	if ((pid = shep_start(&spec)) == -1)
+	if ((pid = shep_start(&spec, &p->ready_fd)) == -1)
 		goto fail;
 	free(argv);
 	free(envp);
+	/* Without the event, the pid is learnt when asked for (ID.run). */
+	if ((p->ready_ev = event_new(proc_base, p->ready_fd, EV_READ,
+	    proc_ready_cb, p)) == NULL || event_add(p->ready_ev, NULL) == -1)
+		proc_ready(p);
 	p->shepherd = pid;
 	p->ours = 1;
 	p->pstart = pid_start(pid);
@@ -644,7 +696,7 @@ proc_new(uint64_t id)
 		return (NULL);
 	p->id = id;
 	p->exit_code = p->sig = -1;
-	p->watch_fd = -1;
+	p->watch_fd = p->ready_fd = -1;
 	p->rs.backoff_ms = 100;
 	p->rs.backoff_max_ms = 30000;
 	p->rs.reset_ms = 10000;
@@ -817,6 +869,12 @@ op_spawn(struct sv_conn *c, const iso_msg *req)
 	log_info("spawn %016" PRIx64 " (%s): %s", p->id,
 	    name != NULL ? name : "-", iso_msg_str(iso_msg_at(argv, 0), NULL));
 	proc_run(p);
+	/* Once the command runs: a list right after shows its pid. */
+	if (p->ready_ev != NULL) {
+		p->starter = c;
+		sv_defer(c, proc_starter_cancel, p);
+		return;
+	}
 	sv_reply(c, iso_msg_pack("{s:b s:s}", "ok", 1, "id", proc_hex(p->id,
 	    hex)));
 	return;

@@ -66,6 +66,9 @@ struct proc {
 	struct event	*timer;		/* backoff, or SIGKILL after grace */
 	int		 watch_fd;	/* pidfd on a process not our child */
 	struct event	*watch_ev;
+	int		 ready_fd;	/* shep_start's: the command runs */
+	struct event	*ready_ev;
+	struct sv_conn	*starter;	/* a spawn answered then */
 	struct waiter	*waiters;
 	struct mbox	*box;		/* commands: their mailbox */
 	int		 box_limit;

@@ -950,9 +950,13 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd, iso_msg **lines)
 	return (status);
 }
 
-/* The shepherd itself. Never returns. */
+/*
+ * The shepherd itself. tell is the pipe the daemon waits on: a byte once
+ * nothing of the daemon's is left here, its end once the command runs
+ * (ID.run written) or could not start. Never returns.
+ */
 static void __attribute__((noreturn))
-shep_main(const struct shep_spec *spec)
+shep_main(const struct shep_spec *spec, int tell)
 {
 	struct shep		 sh = { .spec = spec, .logfd = -1 };
 	const char		*dir = spec->dir;
@@ -971,6 +975,9 @@ shep_main(const struct shep_spec *spec)
 	(void)dup2(fd, STDIN_FILENO);
 	(void)dup2(fd, STDOUT_FILENO);
 	(void)dup2(fd, STDERR_FILENO);
+	/* The pipe above 3 and 4 first, so that the moves below keep it. */
+	if ((tell = fcntl(tell, F_DUPFD_CLOEXEC, SHEP_DIR_FD + 2)) == -1)
+		_exit(1);
 	/* But the state directory, reached through its descriptor. */
 	if (spec->dirfd != -1) {
 		if (spec->dirfd != SHEP_DIR_FD &&
@@ -979,7 +986,20 @@ shep_main(const struct shep_spec *spec)
 		(void)fcntl(SHEP_DIR_FD, F_SETFD, FD_CLOEXEC);
 		dir = "/proc/self/fd/3";
 	}
-	closefrom(spec->dirfd != -1 ? SHEP_DIR_FD + 1 : STDERR_FILENO + 1);
+	fd = spec->dirfd != -1 ? SHEP_DIR_FD + 1 : STDERR_FILENO + 1;
+	if (dup3(tell, fd, O_CLOEXEC) == -1)
+		_exit(1);
+	tell = fd;
+	closefrom(tell + 1);
+	/*
+	 * The daemon's descriptors are close-on-exec, which a fork without
+	 * exec ignores: until now this process held its listening sockets
+	 * and its lock. The daemon waits for this byte, so that none of
+	 * them outlives its own copy (a supervisor killed after a spawn
+	 * must leave no listener here taking connections nobody serves).
+	 */
+	while (write(tell, "", 1) == -1 && errno == EINTR)
+		;
 	if ((sigfd = shep_signals()) == -1)
 		_exit(1);
 
@@ -1038,6 +1058,7 @@ shep_main(const struct shep_spec *spec)
 	if (m != NULL)
 		(void)state_write(sh.path_run, m);
 	iso_msg_free(m);
+	close(tell);		/* the command runs: spawn can answer */
 
 	status = shep_wait(&sh, pid, out[0], sigfd, &lines);
 	if (WIFSIGNALED(status))
@@ -1048,18 +1069,35 @@ shep_main(const struct shep_spec *spec)
 }
 
 pid_t
-shep_start(const struct shep_spec *spec)
+shep_start(const struct shep_spec *spec, int *ready)
 {
 	sigset_t	all, old;
 	pid_t		pid;
-	int		saved;
+	ssize_t		n;
+	char		c;
+	int		tell[2], saved;
 
+	if (pipe2(tell, O_CLOEXEC) == -1)
+		return (-1);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0)
-		shep_main(spec);
+		shep_main(spec, tell[1]);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	errno = saved;
+	close(tell[1]);
+	if (pid == -1) {
+		close(tell[0]);
+		errno = saved;
+		return (-1);
+	}
+	/* Its byte (or its end): it holds nothing of ours any more. */
+	do
+		n = read(tell[0], &c, 1);
+	while (n == -1 && errno == EINTR);
+	if (ready != NULL)
+		*ready = tell[0];
+	else
+		close(tell[0]);
 	return (pid);
 }

@@ -391,7 +391,9 @@ const char	*iso_runtime_dir(void);
  * until the supervisor answers; they do not run the isolate's loop.
  * Beyond each call's own errors, every call can fail with ECONNREFUSED
  * (no supervisor and it cannot be started: iso_error() says why),
- * ECONNRESET (it went away mid-call) or EPROTO (a reply it should not
+ * ECONNRESET (it went away mid-call, after reading a request that is
+ * not safe to repeat: a request it never read, or one safe to repeat,
+ * is sent again to the next supervisor) or EPROTO (a reply it should not
  * have sent). iso_error() holds the supervisor's one-line reason.
  *
  * A TARGET names an isolate by its id (16 hex digits, as iso_sup_spawn
@@ -438,9 +440,11 @@ typedef struct iso_sup_spawn_opts {
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
-   id. -1 with EINVAL (no argv, bad option) or EEXIST (name taken). The
-   command's start failing (no such program) is not an error here: it
-   shows as state "failed" with the reason in the isolate's "error". */
+   id. Returns once the command runs (its pid is in iso_sup_list) or
+   could not start. -1 with EINVAL (no argv, bad option) or EEXIST (name
+   taken). The command's start failing (no such program) is not an error
+   here: it shows as state "failed" with the reason in the isolate's
+   "error". */
 int		 iso_sup_spawn(const iso_sup_spawn_opts *opts, uint64_t *id);
 /*
  * Every isolate the supervisor knows, running or ended (a bounded

@@ -212,11 +212,19 @@ sup_open(int start)
 	return (fd);
 }
 
+/* How a call's connection ended without an answer (sup_exchange). */
+#define SUP_GONE	1	/* it read the request, or may have */
+#define SUP_UNREAD	2	/* it never read the request whole */
+
 /*
  * Write req on fd and read its reply: 0 and an owned *reply, or -1 with
  * the errno the supervisor named. *gone is set when the failure was the
- * connection's (the supervisor went away before answering, or never
- * read the request), not an answer.
+ * connection's, not an answer: SUP_UNREAD when the supervisor never read
+ * the whole request, so never acted on it (the write failed, or the
+ * connection was reset: a Unix socket closed with bytes of ours unread
+ * resets its peer, and a listener closed with connections in its backlog
+ * resets them, where one that read all we sent ends with end of file),
+ * else SUP_GONE.
  */
 static int
 sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
@@ -231,7 +239,7 @@ sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 		ok = errno;
 		if ((ok != EPIPE && ok != ECONNRESET) ||
 		    iso_msg_read(fd, &rep) != 1) {
-			*gone = 1;
+			*gone = SUP_UNREAD;
 			return (msg_fail(ECONNRESET, "supervisor: cannot "
 			    "send: %s", strerror(ok)));
 		}
@@ -240,7 +248,7 @@ sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 	} else
 		r = iso_msg_read(fd, &rep);
 	if (r == 0 || (r == -1 && (errno == ECONNRESET || errno == EPIPE))) {
-		*gone = 1;
+		*gone = r == -1 && errno == ECONNRESET ? SUP_UNREAD : SUP_GONE;
 		return (msg_fail(ECONNRESET, "supervisor: went away before "
 		    "answering"));
 	}
@@ -263,50 +271,26 @@ sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 }
 
 /*
- * Send req (taken over) and read its reply: 0 and an owned *reply (may
- * be NULL: dropped), or -1 with the errno the supervisor named.
- */
-static int
-sup_call(iso_msg *req, iso_msg **reply, int start)
-{
-	iso_msg	*rep = NULL;
-	int	 fd, gone, r;
-
-	if (req == NULL)
-		return (-1);
-	if ((fd = sup_open(start)) == -1) {
-		iso_msg_free(req);
-		return (-1);
-	}
-	r = sup_exchange(fd, req, &rep, &gone);
-	close(fd);
-	iso_msg_free(req);
-	if (r == -1)
-		return (-1);
-	if (reply != NULL)
-		*reply = rep;
-	else
-		iso_msg_free(rep);
-	return (0);
-}
-
-/*
- * Requests that may be sent again (a send with its request id, a take,
- * an ack) are, when the supervisor goes away before answering or cannot
- * be reached while one is being started: up to SUP_TRIES times over
- * about SUP_TRY_MS, pausing a little longer each time.
+ * A call is tried again when the supervisor went away before reading its
+ * request (one that stops, or one killed while a listener of its is still
+ * open somewhere), and a call that may safely be made twice (SUP_SAFE: a
+ * send with its request id, a take, an ack, a question) also when it went
+ * away after: up to SUP_TRIES times over about SUP_TRY_MS, pausing a
+ * little longer each time, a supervisor started when none runs
+ * (SUP_START) and the connect retried while one is being started.
  */
 #define SUP_TRIES	40
 #define SUP_TRY_MS	10000
+#define SUP_START	0x1
+#define SUP_SAFE	0x2
 
-/* A connection for a retried request: the fd, or -1 (*again: worth
-   another try). */
+/* A connection for a call: the fd, or -1 (*again: worth another try). */
 static int
-sup_open_again(int *again)
+sup_open_again(int start, int *again)
 {
 	int	fd;
 
-	if ((fd = sup_open(1)) != -1)
+	if ((fd = sup_open(start)) != -1)
 		return (fd);
 	/* Refused, or a new one that died before it was ready. */
 	*again = errno == ECONNREFUSED || errno == ENOENT ||
@@ -329,11 +313,13 @@ sup_pause(int try)
 }
 
 /*
- * sup_call for a request that may be sent again (req borrowed). On
- * success *fdp (if not NULL) is the connection, left open for more.
+ * Send req (borrowed) and read its reply, trying again as above (how:
+ * SUP_START, SUP_SAFE): 0 and an owned *reply (may be NULL: dropped), or
+ * -1 with the errno the supervisor named. On success *fdp (if not NULL)
+ * is the connection, left open for more.
  */
 static int
-sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp)
+sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 {
 	iso_msg	*rep = NULL;
 	int	 fd, gone = 0, again = 0, sent = 0, r = -1, try;
@@ -344,8 +330,10 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp)
 		if (try > 0)
 			sup_pause(try);
 		again = 0;
-		if ((fd = sup_open_again(&again)) == -1) {
-			if (again)
+		if ((fd = sup_open_again(how & SUP_START, &again)) == -1) {
+			/* Only a call already under way waits for a new
+			   supervisor to answer. */
+			if (again && (sent || (how & SUP_SAFE)))
 				continue;
 			return (-1);
 		}
@@ -355,12 +343,18 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp)
 		else
 			close(fd);
 		sent |= gone;
-		if (r == 0 || !gone)
+		if (r == 0 || gone == 0 ||
+		    (gone == SUP_GONE && !(how & SUP_SAFE)))
 			break;
 	}
+	if (try == SUP_TRIES)
+		try--;
+	if (r == -1 && sent && (gone || again) && try == 0)
+		return (msg_fail(ECONNRESET, "supervisor: went away before "
+		    "answering"));
 	if (r == -1 && sent && (gone || again))
 		return (msg_fail(ECONNRESET, "supervisor: went away before "
-		    "answering (tried %d times)", try));
+		    "answering (tried %d times)", try + 1));
 	if (r == -1)
 		return (-1);
 	if (reply != NULL)
@@ -368,6 +362,22 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp)
 	else
 		iso_msg_free(rep);
 	return (0);
+}
+
+/*
+ * Send req (taken over) and read its reply: 0 and an owned *reply (may
+ * be NULL: dropped), or -1 with the errno the supervisor named.
+ */
+static int
+sup_call(iso_msg *req, iso_msg **reply, int how)
+{
+	int	r;
+
+	if (req == NULL)
+		return (-1);
+	r = sup_call_again(req, reply, NULL, how);
+	iso_msg_free(req);
+	return (r);
 }
 
 /* s (at most 32 bytes of it) with what is not printable ASCII as \\xNN. */
@@ -482,7 +492,7 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0);
 	iso_msg_free(argv);
 	iso_msg_free(envp);
-	if (sup_call(req, &rep, 1) == -1)
+	if (sup_call(req, &rep, SUP_START) == -1)
 		return (-1);
 	r = iso_msg_unpack(rep, "{s:s}", "id", &hex);
 	if (r == 0 && id != NULL) {
@@ -521,7 +531,8 @@ iso_sup_list(iso_msg **list)
 {
 	iso_msg	*rep;
 
-	if (sup_call(iso_msg_pack("{s:s}", "op", "list"), &rep, 1) == -1)
+	if (sup_call(iso_msg_pack("{s:s}", "op", "list"), &rep,
+	    SUP_START | SUP_SAFE) == -1)
 		return (-1);
 	return (take(rep, "isolates", list));
 }
@@ -534,7 +545,7 @@ iso_sup_kill(const char *target, int priority)
 		return (msg_fail(EINVAL, "kill: bad target or priority"));
 	return (sup_call(iso_msg_pack("{s:s s:s s:b}", "op", "kill",
 	    "target", target, "graceful", priority == ISO_BEFORE_NEXT_EVENT),
-	    NULL, 1));
+	    NULL, SUP_START));
 }
 
 int
@@ -545,7 +556,7 @@ iso_sup_wait(const char *target, int timeout_ms, iso_msg **status)
 	if (target == NULL)
 		return (msg_fail(EINVAL, "wait: no target"));
 	if (sup_call(iso_msg_pack("{s:s s:s s:i}", "op", "wait", "target",
-	    target, "timeout_ms", timeout_ms), &rep, 1) == -1)
+	    target, "timeout_ms", timeout_ms), &rep, SUP_START) == -1)
 		return (-1);
 	return (take(rep, "isolate", status));
 }
@@ -561,7 +572,7 @@ iso_sup_logs(const char *target, uint64_t *offset, char **data, size_t *len)
 	if (target == NULL || offset == NULL || data == NULL || len == NULL)
 		return (msg_fail(EINVAL, "logs: bad argument"));
 	if (sup_call(iso_msg_pack("{s:s s:s s:U}", "op", "logs", "target",
-	    target, "offset", *offset), &rep, 1) == -1)
+	    target, "offset", *offset), &rep, SUP_START | SUP_SAFE) == -1)
 		return (-1);
 	if (iso_msg_unpack(rep, "{s:y# s:U}", "data", &p, &n, "offset",
 	    &next) == -1) {
@@ -610,7 +621,7 @@ iso_sup_send(const char *target, const iso_msg *m)
 		return (-1);
 	req = iso_msg_pack("{s:s s:s s:O s:s}", "op", "send", "target",
 	    target, "message", m, "reqid", reqid);
-	r = sup_call_again(req, NULL, NULL);
+	r = sup_call_again(req, NULL, NULL, SUP_START | SUP_SAFE);
 	iso_msg_free(req);
 	if (r == -1 && errno == ECONNRESET) {
 		char	why[256];
@@ -691,7 +702,8 @@ sup_ack(int fd, const char *target, const char *box, uint64_t upto)
 		return;
 	if (sup_exchange(fd, req, &rep, &gone) == 0)
 		iso_msg_free(rep);
-	else if (gone && sup_call_again(req, &rep, NULL) == 0)
+	else if (gone && sup_call_again(req, &rep, NULL, SUP_START |
+	    SUP_SAFE) == 0)
 		iso_msg_free(rep);
 	iso_msg_free(req);
 }
@@ -726,7 +738,7 @@ sup_take(const char *op, const char *target, int max, int timeout_ms,
 	req = iso_msg_pack("{s:s s:s s:i s:i s:U s:s?}", "op", op, "target",
 	    target, "max", max, "timeout_ms", timeout_ms, "after", after,
 	    "box", box != 0 ? hex : NULL);
-	r = sup_call_again(req, &rep, &fd);
+	r = sup_call_again(req, &rep, &fd, SUP_START | SUP_SAFE);
 	iso_msg_free(req);
 	if (r == -1)
 		return (-1);
@@ -807,7 +819,7 @@ iso_sup_register(const char *name, iso_sendport port)
 	if (name == NULL)
 		return (msg_fail(EINVAL, "register: no name"));
 	return (sup_call(iso_msg_pack("{s:s s:s s:P}", "op", "register",
-	    "name", name, "port", port), NULL, 1));
+	    "name", name, "port", port), NULL, SUP_START));
 }
 
 int
@@ -819,7 +831,7 @@ iso_sup_lookup(const char *name, iso_sendport *port)
 	if (name == NULL || port == NULL)
 		return (msg_fail(EINVAL, "lookup: bad argument"));
 	if (sup_call(iso_msg_pack("{s:s s:s}", "op", "lookup", "name", name),
-	    &rep, 1) == -1)
+	    &rep, SUP_START | SUP_SAFE) == -1)
 		return (-1);
 	r = iso_msg_unpack(rep, "{s:P}", "port", port);
 	iso_msg_free(rep);
@@ -835,7 +847,7 @@ iso_sup_unregister(const char *name)
 	if (name == NULL)
 		return (msg_fail(EINVAL, "unregister: no name"));
 	return (sup_call(iso_msg_pack("{s:s s:s}", "op", "unregister",
-	    "name", name), NULL, 1));
+	    "name", name), NULL, SUP_START));
 }
 
 int
@@ -843,7 +855,8 @@ iso_sup_names(iso_msg **names)
 {
 	iso_msg	*rep;
 
-	if (sup_call(iso_msg_pack("{s:s}", "op", "names"), &rep, 1) == -1)
+	if (sup_call(iso_msg_pack("{s:s}", "op", "names"), &rep,
+	    SUP_START | SUP_SAFE) == -1)
 		return (-1);
 	return (take(rep, "names", names));
 }
@@ -860,7 +873,7 @@ iso_sup_compute(const char *fn, const iso_msg *arg, int timeout_ms,
 		return (msg_fail(EINVAL, "compute: want MODULE.so:FUNCTION"));
 	if (sup_call(iso_msg_pack("{s:s s:s# s:s s:O? s:i}", "op", "compute",
 	    "module", fn, (size_t)(colon - fn), "function", colon + 1, "arg",
-	    arg, "timeout_ms", timeout_ms), &rep, 1) == -1)
+	    arg, "timeout_ms", timeout_ms), &rep, SUP_START) == -1)
 		return (-1);
 	return (take(rep, "result", result));
 }
@@ -877,7 +890,8 @@ iso_sup_compute_exec(char *const argv[], const iso_msg *arg, int timeout_ms,
 	if ((av = strv_msg(argv, 0)) == NULL)
 		return (-1);
 	r = sup_call(iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute",
-	    "argv", av, "arg", arg, "timeout_ms", timeout_ms), &rep, 1);
+	    "argv", av, "arg", arg, "timeout_ms", timeout_ms), &rep,
+	    SUP_START);
 	iso_msg_free(av);
 	if (r == -1)
 		return (-1);
@@ -909,8 +923,9 @@ iso_sup_status(iso_msg **info)
 
 	if (info == NULL)
 		return (sup_call(iso_msg_pack("{s:s}", "op", "status"), NULL,
-		    0));
-	if (sup_call(iso_msg_pack("{s:s}", "op", "status"), &rep, 0) == -1)
+		    SUP_SAFE));
+	if (sup_call(iso_msg_pack("{s:s}", "op", "status"), &rep,
+	    SUP_SAFE) == -1)
 		return (-1);
 	/* The reply without its "ok". */
 	if ((m = iso_msg_pack("{}")) == NULL)

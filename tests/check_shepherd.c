@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -207,7 +208,7 @@ run(const struct shep_spec *sp)
 	pid_t	pid;
 	int	status;
 
-	if ((pid = shep_start(sp)) == -1) {
+	if ((pid = shep_start(sp, NULL)) == -1) {
 		EXPECT(0, "shep_start: %s", strerror(errno));
 		return (NULL);
 	}
@@ -424,7 +425,7 @@ START_TEST(signals_passed_on)
 	stale = iso_msg_pack("{s i s n s n}", "code", 0, "signal", "error");
 	ck_assert_int_eq(state_write(path(id, ".exit"), stale), 0);
 	iso_msg_free(stale);
-	REQUIRE((shep = shep_start(&sp)) != -1, "shep_start: %s",
+	REQUIRE((shep = shep_start(&sp, NULL)) != -1, "shep_start: %s",
 	    strerror(errno));
 	track(shep, 0);
 	REQUIRE((cmd = await_run(id, shep)) > 0, "no ID.run");
@@ -449,7 +450,7 @@ START_TEST(shepherd_killed)
 	pid_t			 shep, cmd;
 	int			 status;
 
-	REQUIRE((shep = shep_start(&sp)) != -1, "shep_start: %s",
+	REQUIRE((shep = shep_start(&sp, NULL)) != -1, "shep_start: %s",
 	    strerror(errno));
 	track(shep, 0);
 	REQUIRE((cmd = await_run(0x108, shep)) > 0, "no ID.run");
@@ -514,7 +515,7 @@ START_TEST(grandchild_holds_pipe)
 	pid_t			 shep;
 	int			 status, gc = 0;
 
-	REQUIRE((shep = shep_start(&sp)) != -1, "shep_start: %s",
+	REQUIRE((shep = shep_start(&sp, NULL)) != -1, "shep_start: %s",
 	    strerror(errno));
 	track(shep, 0);
 	status = reap(shep, 5000);
@@ -555,6 +556,124 @@ START_TEST(no_fd_leaks)
 	close(leak);
 	close(p[0]);
 	close(p[1]);
+	finish();
+}
+END_TEST
+
+/* Whether process pid has a descriptor on the socket of inode ino. */
+static int
+holds_socket(pid_t pid, ino_t ino)
+{
+	char		 fds[64], link[PATH_MAX], want[64], to[64];
+	struct dirent	*e;
+	DIR		*d;
+	ssize_t		 n;
+	int		 found = 0;
+
+	snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof want, "socket:[%lu]", (unsigned long)ino);
+	if ((d = opendir(fds)) == NULL)
+		return (0);
+	while (!found && (e = readdir(d)) != NULL) {
+		snprintf(link, sizeof link, "%s/%s", fds, e->d_name);
+		if ((n = readlink(link, to, sizeof to - 1)) > 0) {
+			to[n] = '\0';
+			found = strcmp(to, want) == 0;
+		}
+	}
+	closedir(d);
+	return (found);
+}
+
+/*
+ * A fork without exec keeps close-on-exec descriptors: until it closes
+ * them, a shepherd holds the daemon's listening sockets, and a client of
+ * a daemon killed then is accepted into a backlog nobody serves. So
+ * shep_start returns only once the shepherd holds none: with ours closed,
+ * a connect is refused at once, every time.
+ */
+START_TEST(holds_none_of_the_daemons_descriptors)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	pid_t			 shep;
+	int			 i, lfd, fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/daemon.sock", dir);
+	for (i = 0; i < 20; i++) {
+		struct shep_spec	sp = spec_sh(0x10c, "exec sleep 100");
+
+		(void)unlink(sun.sun_path);
+		REQUIRE((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+		    0)) != -1 && bind(lfd, (struct sockaddr *)&sun,
+		    sizeof sun) == 0 && listen(lfd, 4) == 0 &&
+		    fstat(lfd, &st) == 0, "listen: %s", strerror(errno));
+		REQUIRE((shep = shep_start(&sp, NULL)) != -1, "shep_start: %s",
+		    strerror(errno));
+		track(shep, 0);
+		EXPECT(!holds_socket(shep, st.st_ino), "run %d: the shepherd "
+		    "holds the daemon's listening socket", i);
+		close(lfd);
+		REQUIRE((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+		    0)) != -1, "socket: %s", strerror(errno));
+		EXPECT(connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
+		    errno == ECONNREFUSED, "run %d: a connect to a closed "
+		    "listener was not refused", i);
+		close(fd);
+		kill(shep, SIGKILL);
+		REQUIRE(reap(shep, 5000) != -1, "shepherd not reaped");
+	}
+out:
+	(void)unlink(sun.sun_path);
+	finish();
+}
+END_TEST
+
+/* shep_start's ready descriptor ends once ID.run is written, or ID.exit
+   when the command could not start. */
+START_TEST(ready_once_the_command_runs)
+{
+	char			*argv[] = { (char *)"iso-no-such-program-xq",
+				    NULL };
+	struct shep_spec	 sp = spec_sh(0x10d, "exec sleep 100");
+	iso_msg			*m = NULL;
+	pid_t			 shep;
+	char			 c;
+	int			 ready = -1, pid = 0, sp_pid = 0;
+
+	REQUIRE((shep = shep_start(&sp, &ready)) != -1, "shep_start: %s",
+	    strerror(errno));
+	track(shep, 0);
+	EXPECT(fcntl(ready, F_GETFD) == FD_CLOEXEC, "ready is not "
+	    "close-on-exec");
+	EXPECT(read(ready, &c, 1) == 0, "ready did not end");
+	close(ready);
+	REQUIRE((m = state_read(path(0x10d, ".run"))) != NULL, "no ID.run "
+	    "once ready");
+	EXPECT(iso_msg_unpack(m, "{s i s i !}", "pid", &pid, "shepherd",
+	    &sp_pid) == 0 && pid > 0 && sp_pid == shep, "ID.run is not this "
+	    "run's");
+	track(pid, 1);
+	iso_msg_free(m);
+	m = NULL;
+	kill(shep, SIGKILL);
+	REQUIRE(reap(shep, 5000) != -1, "shepherd not reaped");
+
+	sp = spec_sh(0x10e, "");
+	sp.argv = argv;
+	REQUIRE((shep = shep_start(&sp, &ready)) != -1, "shep_start: %s",
+	    strerror(errno));
+	track(shep, 0);
+	EXPECT(read(ready, &c, 1) == 0, "ready did not end");
+	close(ready);
+	EXPECT(!exists(0x10e, ".run"), "ID.run after an exec failure");
+	m = state_read(path(0x10e, ".exit"));
+	exit_is(m, 127, -1,
+	    "cannot run iso-no-such-program-xq: No such file or directory");
+out:
+	iso_msg_free(m);
 	finish();
 }
 END_TEST
@@ -673,7 +792,7 @@ START_TEST(lines_acknowledged_once_read)
 	REQUIRE((lfd = fake_listen("sup120", sock, sizeof sock)) != -1, "-");
 	sp.lines = 1;
 	sp.sock = sock;
-	REQUIRE((pid = shep_start(&sp)) != -1, "shep_start");
+	REQUIRE((pid = shep_start(&sp, NULL)) != -1, "shep_start");
 	track(pid, 0);
 	REQUIRE((fd = fake_accept(lfd, &attach)) != -1, "-");
 	EXPECT(iso_msg_unpack(attach, "{s:s s:s s:U s:U}", "id", &id, "run",
@@ -750,7 +869,7 @@ START_TEST(lines_output_held_is_bounded_and_never_dropped)
 	(void)unlink(sock);
 	sp.lines = 1;
 	sp.sock = sock;
-	REQUIRE((pid = shep_start(&sp)) != -1, "shep_start");
+	REQUIRE((pid = shep_start(&sp, NULL)) != -1, "shep_start");
 	track(pid, 0);
 	REQUIRE(await_run(0x121, pid) > 0, "no ID.run");
 	/* Not a wait for something to happen: the time it is given not
@@ -855,6 +974,8 @@ shepherd_suite(void)
 	tcase_add_test(tc, log_rotation);
 	tcase_add_test(tc, grandchild_holds_pipe);
 	tcase_add_test(tc, no_fd_leaks);
+	tcase_add_test(tc, holds_none_of_the_daemons_descriptors);
+	tcase_add_test(tc, ready_once_the_command_runs);
 	tcase_add_test(tc, lines_acknowledged_once_read);
 	tcase_add_test(tc, lines_output_held_is_bounded_and_never_dropped);
 	tcase_add_test(tc, lines_output_left_in_exit);

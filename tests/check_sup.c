@@ -2,7 +2,11 @@
  * check_sup.c: the supervisor, isolated, driven through the library's
  * client calls and, for hostile input, through its raw socket. Each test
  * has its own runtime directory and its own supervisor (started on
- * demand from $BUILD/isolated) and kills whatever it started.
+ * demand from $BUILD/isolated) and kills whatever it started. A test that
+ * ends without its teardown (a failed check in Check's fork mode, a
+ * timeout) leaves it to the end of the run, and a run that is killed to
+ * its guard: every runtime directory is in the run's, and every process
+ * whose ISO_RUNTIME_DIR is in it is killed, however the run ends.
  */
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -17,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +38,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 static char	bindir[PATH_MAX - 64];	/* where this test binary is */
+static char	runs[32];		/* this run's: every rt is in it */
 static char	rt[64];			/* this test's runtime directory */
 
 static void
@@ -40,7 +46,7 @@ sup_setup(void)
 {
 	char	path[PATH_MAX];
 
-	snprintf(rt, sizeof rt, "/tmp/iso-sup-XXXXXX");
+	snprintf(rt, sizeof rt, "%s/XXXXXX", runs);
 	ck_assert_ptr_nonnull(mkdtemp(rt));
 	ck_assert_int_eq(chmod(rt, 0700), 0);
 	setenv("ISO_RUNTIME_DIR", rt, 1);
@@ -69,59 +75,123 @@ sup_pid(void)
 }
 
 /*
- * SIGKILL every process but this one that has this test's runtime
- * directory in its environment: a supervisor, its shepherds and their
- * commands, whatever state a failed test left them in.
+ * Send sig (0: none) to every process but this one, and not a zombie,
+ * whose environment has ISO_RUNTIME_DIR dir or a directory below it (a
+ * supervisor, its shepherds and their commands, whatever state a test
+ * left them in). How many there were.
  */
-static void
-kill_ours(void)
+static int
+signal_under(const char *dir, int sig)
 {
-	char		 want[128], path[64], *env;
+	char		 want[128], path[64], stat[256], *env, *v, *st;
 	struct dirent	*e;
 	DIR		*d;
 	FILE		*f;
-	size_t		 n, cap = 1 << 16;
+	size_t		 n, cap = 1 << 16, len;
 	pid_t		 pid;
+	int		 found = 0;
 
-	snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", rt);
+	len = (size_t)snprintf(want, sizeof want, "ISO_RUNTIME_DIR=%s", dir);
 	if ((d = opendir("/proc")) == NULL || (env = malloc(cap)) == NULL) {
 		if (d != NULL)
 			closedir(d);
-		return;
+		return (0);
 	}
 	while ((e = readdir(d)) != NULL) {
 		if ((pid = (pid_t)atoi(e->d_name)) <= 0 || pid == getpid())
 			continue;
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(stat, 1, sizeof stat - 1, f);
+		fclose(f);
+		stat[n] = '\0';
+		if ((st = strrchr(stat, ')')) != NULL && st[1] == ' ' &&
+		    st[2] == 'Z')
+			continue;	/* ended: only its parent can reap it */
 		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		n = fread(env, 1, cap - 1, f);
 		fclose(f);
 		env[n] = '\0';
-		for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-			if (strcmp(env + i, want) == 0) {
-				kill(pid, SIGKILL);
+		for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+			v = env + i;
+			if (strncmp(v, want, len) == 0 && (v[len] == '\0' ||
+			    v[len] == '/')) {
+				found++;
+				if (sig != 0)
+					kill(pid, sig);
 				break;
 			}
+		}
 	}
 	free(env);
 	closedir(d);
+	return (found);
+}
+
+/*
+ * SIGKILL everything under dir (signal_under) until nothing is left, as
+ * one may fork while the others die (a supervisor starting a shepherd, a
+ * client starting a supervisor), for at most 10 s; then remove dir.
+ */
+static void
+sweep(const char *dir)
+{
+	char	cmd[128];
+
+	for (int i = 0; i < 1000 && signal_under(dir, SIGKILL) > 0; i++)
+		tu_sleep_ms(10);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "check_sup: cannot remove %s\n", dir);
+}
+
+/*
+ * A process of its own (its own session: a timeout that kills this
+ * process group spares it) that sweeps dir once this process and every
+ * fork of it that has the pipe (a test child in Check's fork mode) have
+ * ended, however they ended: a failed check or a Check timeout skips a
+ * test's teardown, and a timeout of the whole run (valgrind is slow)
+ * skips everything. Its pid, and in *fd the pipe's end to keep (close-
+ * on-exec: no supervisor holds it); -1 with errno.
+ */
+static pid_t
+guard_start(const char *dir, int *fd)
+{
+	char	c;
+	pid_t	pid;
+	int	p[2];
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return (-1);
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return (-1);
+	}
+	if (pid == 0) {
+		close(p[1]);
+		(void)setsid();
+		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+			;
+		sweep(dir);
+		_exit(0);
+	}
+	close(p[0]);
+	*fd = p[1];
+	return (pid);
 }
 
 static void
 sup_teardown(void)
 {
-	char	cmd[128];
 	pid_t	pid = sup_pid();
 
 	if (iso_sup_stop() == -1 && pid > 0 && tu_alive(pid))
 		kill(pid, SIGKILL);
-	kill_ours();
-	for (int i = 0; i < 1000 && pid > 0 && tu_alive(pid); i++)
-		tu_sleep_ms(5);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", rt);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_sup: cannot remove %s\n", rt);
+	sweep(rt);
 }
 
 /* 1 once pid has ended (gone or a zombie: an orphan's zombie may wait
@@ -432,6 +502,35 @@ START_TEST(spawn_list_wait)
 	ck_assert_int_gt(row_int(row, "pid"), 0);
 	ck_assert_int_eq(row_int(row, "restarts"), 0);
 	iso_msg_free(row);
+}
+END_TEST
+
+/* A spawn answers once its command runs: a list right after has its pid,
+   for a shell user's `isoctl spawn ...; isoctl ps` too. */
+START_TEST(spawn_answers_once_the_command_runs)
+{
+	char *const	 argv[] = { "sleep", "100", NULL };
+	iso_msg		*row;
+	uint64_t	 id;
+	int64_t		 pid;
+	char		 path[64], comm[32];
+	FILE		*f;
+
+	for (int i = 0; i < 10; i++) {
+		id = spawn(NULL, ISO_RESTART_NEVER, argv);
+		row = list_row(hex(id));
+		ck_assert_ptr_nonnull(row);
+		pid = row_int(row, "pid");
+		iso_msg_free(row);
+		ck_assert_msg(pid > 0, "spawn %d: pid %" PRId64 " right after",
+		    i, pid);
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		ck_assert_ptr_nonnull(fgets(comm, sizeof comm, f));
+		fclose(f);
+		ck_assert_str_eq(comm, "sleep\n");
+		ck_assert_int_eq(iso_sup_kill(hex(id), ISO_IMMEDIATE), 0);
+	}
 }
 END_TEST
 
@@ -837,6 +936,89 @@ START_TEST(a_stuck_supervisor_never_blocks_a_spawn)
 		close(fds[i]);
 	close(lfd);
 	(void)unlink(sun.sun_path);
+}
+END_TEST
+
+/*
+ * A "supervisor" in a child of ours that takes one connection and goes
+ * away without answering: with read_whole 0 leaving it in its listener's
+ * backlog (as a killed supervisor's listener does while a process forked
+ * from it still holds it), else after reading the request whole. Its pid.
+ */
+static pid_t
+fake_supervisor(int read_whole)
+{
+	struct sockaddr_un	 sun;
+	struct pollfd		 pfd;
+	iso_msg			*req;
+	pid_t			 pid;
+	int			 lfd, fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/supervisor.sock", rt);
+	(void)unlink(sun.sun_path);
+	ck_assert_int_ge(lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	    0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 10000) != 1)
+			_exit(1);
+		if (read_whole && ((fd = accept(lfd, NULL, NULL)) == -1 ||
+		    iso_msg_read(fd, &req) != 1))
+			_exit(1);
+		_exit(0);
+	}
+	close(lfd);
+	return (pid);
+}
+
+static void
+fake_supervisor_done(pid_t pid)
+{
+	int	status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+START_TEST(a_request_the_supervisor_never_read_is_sent_again)
+{
+	char *const		 argv[] = { "sleep", "100", NULL };
+	iso_sup_spawn_opts	 o;
+	iso_msg			*l;
+	pid_t			 pid;
+
+	/* Reset with the request unread: nothing was done, so even a spawn
+	   is sent again, to a supervisor started for it, and runs once. */
+	pid = fake_supervisor(0);
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "once";
+	ck_assert_msg(iso_sup_spawn(&o, NULL) == 0, "spawn: %s", iso_error());
+	fake_supervisor_done(pid);
+	ck_assert_int_eq(iso_sup_list(&l), 0);
+	ck_assert_uint_eq(iso_msg_len(l), 1);
+	iso_msg_free(l);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+
+	/* Gone after reading it: a spawn may have run, so it is not sent
+	   again... */
+	pid = fake_supervisor(1);
+	o.name = "maybe";
+	ck_assert_int_eq(iso_sup_spawn(&o, NULL), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	fake_supervisor_done(pid);
+	/* ...but a question is. */
+	pid = fake_supervisor(1);
+	ck_assert_msg(iso_sup_list(&l) == 0, "list: %s", iso_error());
+	iso_msg_free(l);
+	fake_supervisor_done(pid);
+	ck_assert_ptr_null(list_row("maybe"));
 }
 END_TEST
 
@@ -1529,7 +1711,7 @@ START_TEST(planted_symlinks_are_not_followed)
 	struct stat st;
 	int	fd;
 
-	snprintf(outside, sizeof outside, "/tmp/iso-out-XXXXXX");
+	snprintf(outside, sizeof outside, "%s/out-XXXXXX", runs);
 	ck_assert_ptr_nonnull(mkdtemp(outside));
 	/* supervisor/ a symlink to a directory elsewhere. */
 	snprintf(path, sizeof path, "%s/supervisor", rt);
@@ -2577,6 +2759,58 @@ START_TEST(lines_last_words_wait_for_room_in_the_outbox)
 }
 END_TEST
 
+/* ---- the tests' own cleanup ----------------------------------------------------- */
+
+/*
+ * What this run's guard does when the run is killed midway (a timeout
+ * of the whole valgrind pass): a child plays the run, with a guard of its
+ * own, starts a supervisor and a command, and is SIGKILLed without any
+ * teardown. Its guard leaves nothing running and removes its directory.
+ */
+START_TEST(a_run_killed_midway_leaves_nothing_running)
+{
+	char *const	 argv[] = { "sleep", "100", NULL };
+	char		 dir[64], sub[96], c;
+	struct stat	 st;
+	pid_t		 pid;
+	int		 p[2], gfd, status, n;
+
+	snprintf(dir, sizeof dir, "%s/run-XXXXXX", runs);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		iso_sup_spawn_opts	o;
+
+		close(p[0]);
+		snprintf(sub, sizeof sub, "%s/rt", dir);
+		if (guard_start(dir, &gfd) == -1 || mkdir(sub, 0700) == -1)
+			_exit(1);
+		setenv("ISO_RUNTIME_DIR", sub, 1);
+		rtdir_forget();
+		memset(&o, 0, sizeof o);
+		o.argv = argv;
+		if (iso_sup_spawn(&o, NULL) == -1)
+			_exit(1);
+		(void)!write(p[1], "", 1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	n = (int)read(p[0], &c, 1);
+	close(p[0]);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(n == 1, "the child could not start a supervisor");
+	/* A supervisor, a shepherd and its command, till the guard acts. */
+	for (int i = 0; i < 1000 && (signal_under(dir, 0) > 0 ||
+	    stat(dir, &st) == 0); i++)
+		tu_sleep_ms(10);
+	ck_assert_int_eq(signal_under(dir, 0), 0);
+	ck_assert_int_eq(stat(dir, &st), -1);
+}
+END_TEST
+
 /* ---- compute -------------------------------------------------------------------- */
 
 START_TEST(compute_through_the_supervisor)
@@ -2629,6 +2863,7 @@ sup_suite(void)
 	tcase_add_test(tc, a_stale_socket_is_replaced);
 	tcase_add_test(tc, options_bound_history_logs_and_grace);
 	tcase_add_test(tc, spawn_list_wait);
+	tcase_add_test(tc, spawn_answers_once_the_command_runs);
 	tcase_add_test(tc, spawn_env_and_cwd);
 	tcase_add_test(tc, logs_capture_stdout_and_stderr);
 	tcase_add_test(tc, no_such_program_fails);
@@ -2643,6 +2878,7 @@ sup_suite(void)
 	tcase_add_test(tc, library_isolates_are_listed);
 	tcase_add_test(tc, an_end_is_told_to_a_restarted_supervisor);
 	tcase_add_test(tc, a_stuck_supervisor_never_blocks_a_spawn);
+	tcase_add_test(tc, a_request_the_supervisor_never_read_is_sent_again);
 	tcase_add_test(tc, hostile_frames_get_errors);
 	tcase_add_test(tc, random_requests_do_not_hurt);
 	tcase_add_test(tc, vanished_and_idle_clients);
@@ -2654,6 +2890,7 @@ sup_suite(void)
 	tcase_add_test(tc, its_own_log_is_rotated_while_it_runs);
 	tcase_add_test(tc, planted_symlinks_are_not_followed);
 	tcase_add_test(tc, compute_through_the_supervisor);
+	tcase_add_test(tc, a_run_killed_midway_leaves_nothing_running);
 	tcase_add_test(tc, a_mailbox_is_bounded_and_loses_nothing);
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);
 	tcase_add_test(tc, a_take_waits_for_mail);
@@ -2683,7 +2920,8 @@ main(int argc, char **argv)
 {
 	SRunner	*sr;
 	char	*slash, self[PATH_MAX];
-	int	 failed;
+	pid_t	 guard;
+	int	 failed, guard_fd;
 
 	(void)argc;
 	if (realpath(argv[0], self) == NULL || strlen(self) >= sizeof bindir)
@@ -2692,9 +2930,22 @@ main(int argc, char **argv)
 	if ((slash = strrchr(bindir, '/')) != NULL)
 		*slash = '\0';
 	signal(SIGPIPE, SIG_IGN);
+	/* Every test's runtime directory in one of this run's, for the
+	   guard (others may pass through it: a test runs one as nobody). */
+	snprintf(runs, sizeof runs, "/tmp/iso-sup-XXXXXX");
+	if (mkdtemp(runs) == NULL || chmod(runs, 0711) == -1 ||
+	    (guard = guard_start(runs, &guard_fd)) == -1) {
+		perror("check_sup: the run's directory and its guard");
+		return (2);
+	}
 	sr = srunner_create(sup_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	/* What tests that ended without their teardown left, if any. */
+	sweep(runs);
+	close(guard_fd);
+	while (waitpid(guard, NULL, 0) == -1 && errno == EINTR)
+		;
 	return (failed ? 1 : 0);
 }

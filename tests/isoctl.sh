@@ -163,6 +163,14 @@ unset ISOCTL_BAD_VAR
 expect 0 spawn --name sl -- sleep 60
 sl=$out
 is_id "$sl" || die "spawn printed '$sl', not an id"
+# spawn returns once the command runs: ps right after has its pid.
+pid_of() { "$ISOCTL" ps --json | grep -oE "\"name\":\"$1\",\"pid\":[0-9]+" |
+    grep -oE '[0-9]+$'; }
+slpid=$(pid_of sl)
+[ -n "$slpid" ] && [ "$slpid" -gt 0 ] &&
+    [ "$(cat "/proc/$slpid/comm" 2>/dev/null)" = sleep ] ||
+    die "ps right after spawn: no pid for sl ('$slpid')"
+ok "spawn returns once the command runs: ps has its pid"
 expect 1 spawn --name sl -- sleep 60
 expect 0 spawn --name ex3 -- sh -c 'echo hello; echo oops >&2; exit 3'
 ex3=$out
@@ -293,8 +301,7 @@ expect 2 kill --bogus x
 
 # --restart always: a process killed behind the supervisor's back comes back.
 expect 0 spawn --name rs --restart always -- sleep 60
-rs_pid() { "$ISOCTL" ps --json | grep -oE '"name":"rs","pid":[0-9]+' |
-    grep -oE '[0-9]+$'; }
+rs_pid() { pid_of rs; }
 p1=$(rs_pid)
 [ -n "$p1" ] && [ "$p1" -gt 0 ] || die "no pid for rs"
 kill -9 "$p1"
