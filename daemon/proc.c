@@ -78,13 +78,20 @@ mono_now(void)
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
-/* Field 22 of /proc/PID/stat, the start time: with the pid it names one
-   process for good. 0 when pid is gone. */
+#define PF_EXITING_FLAG	0x4	/* the kernel's PF_EXITING, field 9 */
+
+/*
+ * Field 22 of /proc/PID/stat, the start time: with the pid it names one
+ * process for good. 0 when pid is gone, a zombie, or (when `exiting`
+ * counts as gone) on its way out: a process that is exiting kills the
+ * children it asked to (PR_SET_PDEATHSIG) before it becomes a zombie.
+ */
 static uint64_t
-pid_start(pid_t pid)
+pid_start_of(pid_t pid, int exiting)
 {
 	char			 path[64], buf[1024], *p;
 	unsigned long long	 t;
+	unsigned long		 flags = 0;
 	FILE			*f;
 	size_t			 n;
 	int			 i;
@@ -97,15 +104,25 @@ pid_start(pid_t pid)
 	buf[n] = '\0';
 	if ((p = strrchr(buf, ')')) == NULL)
 		return (0);
-	/* After ")": state is field 3; the start time is field 22. */
-	for (i = 2; i < 22 && p != NULL; i++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL || sscanf(p + 1, "%llu", &t) != 1)
-		return (0);
-	p = strrchr(buf, ')');
 	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
 		return (0);	/* a zombie is as good as gone */
+	/* After ")": state is field 3, flags field 9, start time field 22. */
+	for (i = 2; i < 22 && p != NULL; i++) {
+		p = strchr(p + 1, ' ');
+		if (i == 8 && p != NULL && sscanf(p + 1, "%lu", &flags) != 1)
+			return (0);
+	}
+	if (p == NULL || sscanf(p + 1, "%llu", &t) != 1)
+		return (0);
+	if (exiting && (flags & PF_EXITING_FLAG))
+		return (0);
 	return ((uint64_t)t);
+}
+
+static uint64_t
+pid_start(pid_t pid)
+{
+	return (pid_start_of(pid, 0));
 }
 
 /* 1 if pid is still the process that started at start. */
@@ -485,7 +502,8 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	/* Its spawner gone before it, with no word of how it ended: the
 	   library's death signal ended it with its spawner. */
 	if (!p->command && code < 0 && sig < 0 && p->parent_start != 0 &&
-	    !pid_same(p->parent_pid, p->parent_start))
+	    (p->parent_pid <= 0 ||
+	    pid_start_of(p->parent_pid, 1) != p->parent_start))
 		p->with_spawner = 1;
 	log_info("isolate %016" PRIx64 " (%s) ended: %s%d%s%s", p->id,
 	    p->name != NULL ? p->name : "-", sig > 0 ? "signal " : "status ",

@@ -380,7 +380,7 @@ START_TEST(options_bound_history_logs_and_grace)
 {
 	char *const	 yes[] = { "true", NULL };
 	char *const	 stubborn[] = { "sh", "-c",
-	    "trap '' TERM; while :; do sleep 0.05; done", NULL };
+	    "trap '' TERM; echo ready; while :; do sleep 0.05; done", NULL };
 	char *const	 chatty[] = { "sh", "-c",
 	    "i=0; while [ $i -lt 100 ]; do "
 	    "echo 0123456789012345678901234567890123456789012345678; "
@@ -461,15 +461,16 @@ START_TEST(options_bound_history_logs_and_grace)
 		free(data);
 	}
 
+	/* Its trap is set once it says so: a SIGTERM before would end it. */
 	(void)spawn("stubborn", ISO_RESTART_NEVER, stubborn);
-	for (i = 0; i < 500; i++) {
-		row = list_row("stubborn");
-		n = row_int(row, "pid");
-		iso_msg_free(row);
-		if (n > 0)
-			break;
-		tu_sleep_ms(10);
+	for (i = 0, off = 0, len = 0; i < 500 && len == 0; i++) {
+		ck_assert_int_eq(iso_sup_logs("stubborn", &off, &data, &len),
+		    0);
+		free(data);
+		if (len == 0)
+			tu_sleep_ms(10);
 	}
+	ck_assert_uint_gt(len, 0);
 	ck_assert_int_eq(iso_sup_kill("stubborn", ISO_BEFORE_NEXT_EVENT), 0);
 	row = wait_end("stubborn");
 	ck_assert_int_eq(row_int(row, "signal"), SIGKILL);
