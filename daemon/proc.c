@@ -501,8 +501,8 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	sweep_id(p->id, p->command ? 0 : p->pid);
 	/* Its spawner gone before it, with no word of how it ended: the
 	   library's death signal ended it with its spawner. */
-	if (!p->command && code < 0 && sig < 0 && p->parent_start != 0 &&
-	    (p->parent_pid <= 0 ||
+	if (!p->command && code < 0 && sig < 0 && p->parent_pid > 0 &&
+	    (p->parent_start == 0 ||	/* gone before we heard of it */
 	    pid_start_of(p->parent_pid, 1) != p->parent_start))
 		p->with_spawner = 1;
 	log_info("isolate %016" PRIx64 " (%s) ended: %s%d%s%s", p->id,

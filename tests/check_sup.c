@@ -1615,8 +1615,10 @@ START_TEST(a_killed_spawner_leaves_no_socket_and_its_isolates_end_with_it)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	rows = children_ended(id, 3);
 	for (i = 0; i < 3; i++) {
+		char *js = iso_msg_to_json(iso_msg_at(rows, i));
 		ck_assert_msg(row_true(iso_msg_at(rows, i),
-		    "ended_with_spawner"), "row %zu", i);
+		    "ended_with_spawner"), "row %zu: %s", i, js);
+		free(js);
 		ck_assert_str_eq(row_str(iso_msg_at(rows, i), "state"),
 		    "exited");
 	}
