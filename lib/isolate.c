@@ -52,6 +52,10 @@
 
 extern char	**environ;
 
+/* Why we killed an isolate (iso_isolate.killed; 0: we did not). */
+#define KILLED_BY_CALL		1	/* iso_kill, or a failed spawn */
+#define KILLED_WITH_SPAWNER	2	/* its spawner's end (kill_all) */
+
 /* An exit listener (msg: the response) or an error listener (msg NULL). */
 struct listener {
 	int			 error;
@@ -75,8 +79,7 @@ struct iso_isolate {
 	int			 code;		/* CLD_EXITED, CLD_KILLED,
 						   CLD_DUMPED; 0 unknown */
 	int			 status;	/* exit status or signal */
-	int			 killed;	/* iso_kill was called (2: by
-						   isolate_kill_all) */
+	int			 killed;	/* KILLED_*: not an error */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -292,7 +295,8 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
-	sup_note_exited(iso->id, code, status, iso->killed == 2);
+	sup_note_exited(iso->id, code, status,
+	    iso->killed == KILLED_WITH_SPAWNER);
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
 	rtdir_sock_name(iso->id, name);
@@ -460,7 +464,7 @@ isolate_kill_all(void)
 		next = LIST_NEXT(iso, link);
 		if (iso->ended)
 			continue;
-		iso->killed = 2;
+		iso->killed = KILLED_WITH_SPAWNER;
 		(void)isolate_signal(iso, SIGKILL);
 		isolate_reap(iso, 1, 0);
 	}
@@ -590,7 +594,7 @@ isolate_start(struct start *st, iso_isolate **out)
 	owner = parent;
 	LIST_INSERT_HEAD(&isolates, iso, link);
 	if ((st->flags & ISOLATE_WATCH) && isolate_watch(base, iso) == -1) {
-		iso->killed = 1;
+		iso->killed = KILLED_BY_CALL;
 		(void)isolate_signal(iso, SIGKILL);
 		isolate_reap(iso, 1, 0);
 		iso->held = 0;
@@ -873,7 +877,7 @@ iso_kill(iso_isolate *iso, int priority)
 	if (isolate_reap(iso, 0, 1))
 		return (msg_fail(ESRCH, "kill: isolate %d has ended",
 		    (int)iso->pid));
-	iso->killed = 1;
+	iso->killed = KILLED_BY_CALL;
 	sig = priority == ISO_IMMEDIATE ? SIGKILL : SIGTERM;
 	if (isolate_signal(iso, sig) == -1) {
 		saved = errno;
