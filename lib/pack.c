@@ -485,13 +485,125 @@ pack_utf8(const char *s, size_t len)
 	return (1);
 }
 
+/* An O or O? argument into sp, measured into sz: 0, or -1 for the slow
+   path (a NULL for O, nesting over the limit). */
+static inline int
+fc_fetch_msg(const struct fc_op *op, struct spec *sp, va_list *ap,
+    struct msg_size *sz)
+{
+	sp->c = 'O';
+	if ((sp->v.o = va_arg(*ap, const iso_msg *)) == NULL) {
+		if (op->c == 'O')
+			return (-1);
+		sp->c = 'n';
+		return (0);
+	}
+	if (op->level + (size_t)msg_depth(sp->v.o) > msg_limit_depth)
+		return (-1);
+	sz->nodes--;
+	msg_measure(sp->v.o, sz);
+	return (0);
+}
+
+/* An s, s# or s? argument into sp, measured into sz: 0, or -1 for the
+   slow path (a NULL for s or s#, too long, not UTF-8). */
+static inline int
+fc_fetch_str(const struct fc_op *op, struct spec *sp, va_list *ap,
+    struct msg_size *sz)
+{
+	sp->c = 's';
+	sp->v.s = va_arg(*ap, const char *);
+	if (op->c == 'S')
+		sp->len = va_arg(*ap, size_t);
+	else
+		sp->len = sp->v.s != NULL ? strlen(sp->v.s) : 0;
+	if (sp->v.s == NULL) {
+		if (op->c != 'z')
+			return (-1);
+		sp->c = 'n';
+		return (0);
+	}
+	if (sp->len > UINT32_MAX || !pack_utf8(sp->v.s, sp->len))
+		return (-1);
+	sz->bytes += sp->len + 1;
+	return (0);
+}
+
+/* Op's argument (if it takes one) into sp, measured into sz: 0, or -1
+   for the slow path. */
+static inline int
+fc_fetch(const struct fc_op *op, struct spec *sp, va_list *ap,
+    struct msg_size *sz)
+{
+	sp->c = op->c;
+	sz->nodes++;
+	switch (op->c) {
+	case '[':
+	case '{':
+		sp->len = op->len;
+		break;
+	case 'b':
+		sp->v.i = va_arg(*ap, int) != 0;
+		break;
+	case 'i':
+		sp->c = 'I';
+		sp->v.i = va_arg(*ap, int);
+		break;
+	case 'I':
+		sp->v.i = va_arg(*ap, int64_t);
+		break;
+	case 'U':
+		sp->v.u = va_arg(*ap, uint64_t);
+		break;
+	case 'f':
+		sp->v.f = va_arg(*ap, double);
+		break;
+	case 'P':
+		sp->v.port = va_arg(*ap, iso_sendport);
+		break;
+	case 'O':
+	case 'o':
+		return (fc_fetch_msg(op, sp, ap, sz));
+	case 's':
+	case 'S':
+	case 'z':
+		return (fc_fetch_str(op, sp, ap, sz));
+	case 'y':
+		sp->v.s = va_arg(*ap, const char *);
+		sp->len = va_arg(*ap, size_t);
+		if ((sp->v.s == NULL && sp->len > 0) || sp->len > UINT32_MAX)
+			return (-1);
+		sz->bytes += sp->len;
+		break;
+	}
+	return (0);
+}
+
+/* Fill root from v, e's items with their arguments, without an O: each
+   node where fc_place put it (as pack_fill would), the data in order;
+   one pass, no recursion. */
+static inline void
+fc_fill(const struct fc_entry *e, const struct spec *v, iso_msg *root,
+    struct msg_block *b)
+{
+	const struct fc_op	*op;
+	size_t			 k;
+
+	for (k = 0; k < e->nops; k++) {
+		op = &e->ops[k];
+		if (v[k].c == '[' || v[k].c == '{')
+			pack_container(&v[k], &root[op->node], &root[op->first]);
+		else
+			pack_node(&v[k], &root[op->node], b);
+	}
+}
+
 /* Pack with e's compiled format, or NULL for the slow path to run (and
    say why) whatever the reason. */
 static iso_msg *
-pack_cached(const struct fc_entry *e, va_list ap)
+pack_cached(const struct fc_entry *e, va_list *ap)
 {
-	struct spec		 v[FC_OPS], *sp;
-	const struct fc_op	*op;
+	struct spec		 v[FC_OPS];
 	struct msg_size		 sz = { 0, 0 };
 	struct msg_block	 b;
 	iso_msg			*root;
@@ -499,94 +611,15 @@ pack_cached(const struct fc_entry *e, va_list ap)
 
 	if (e->depth > msg_limit_depth)
 		return (NULL);
-	for (k = 0; k < e->nops; k++) {
-		op = &e->ops[k];
-		sp = &v[k];
-		sp->c = op->c;
-		sz.nodes++;
-		switch (op->c) {
-		case '[':
-		case '{':
-			sp->len = op->len;
-			break;
-		case 'b':
-			sp->v.i = va_arg(ap, int) != 0;
-			break;
-		case 'i':
-			sp->c = 'I';
-			sp->v.i = va_arg(ap, int);
-			break;
-		case 'I':
-			sp->v.i = va_arg(ap, int64_t);
-			break;
-		case 'U':
-			sp->v.u = va_arg(ap, uint64_t);
-			break;
-		case 'f':
-			sp->v.f = va_arg(ap, double);
-			break;
-		case 'P':
-			sp->v.port = va_arg(ap, iso_sendport);
-			break;
-		case 'O':
-		case 'o':
-			sp->c = 'O';
-			if ((sp->v.o = va_arg(ap, const iso_msg *)) == NULL) {
-				if (op->c == 'O')
-					return (NULL);
-				sp->c = 'n';
-				break;
-			}
-			if (op->level + (size_t)msg_depth(sp->v.o) >
-			    msg_limit_depth)
-				return (NULL);
-			sz.nodes--;
-			msg_measure(sp->v.o, &sz);
-			break;
-		case 's':
-		case 'S':
-		case 'z':
-			sp->c = 's';
-			sp->v.s = va_arg(ap, const char *);
-			if (op->c == 'S')
-				sp->len = va_arg(ap, size_t);
-			else
-				sp->len = sp->v.s != NULL ? strlen(sp->v.s) : 0;
-			if (sp->v.s == NULL) {
-				if (op->c != 'z')
-					return (NULL);
-				sp->c = 'n';
-				break;
-			}
-			if (sp->len > UINT32_MAX || !pack_utf8(sp->v.s, sp->len))
-				return (NULL);
-			sz.bytes += sp->len + 1;
-			break;
-		case 'y':
-			sp->v.s = va_arg(ap, const char *);
-			sp->len = va_arg(ap, size_t);
-			if ((sp->v.s == NULL && sp->len > 0) ||
-			    sp->len > UINT32_MAX)
-				return (NULL);
-			sz.bytes += sp->len;
-			break;
-		}
-	}
+	for (k = 0; k < e->nops; k++)
+		if (fc_fetch(&e->ops[k], &v[k], ap, &sz) == -1)
+			return (NULL);
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		return (NULL);
-	if (e->has_o) {
+	if (e->has_o)
 		pack_fill(v, root, &b);
-		return (root);
-	}
-	/* Nodes where fc_place put them (as pack_fill would), data in
-	   order: one pass, no recursion. */
-	for (k = 0; k < e->nops; k++) {
-		op = &e->ops[k];
-		if (v[k].c == '[' || v[k].c == '{')
-			pack_container(&v[k], &root[op->node], &root[op->first]);
-		else
-			pack_node(&v[k], &root[op->node], &b);
-	}
+	else
+		fc_fill(e, v, root, &b);
 	return (root);
 }
 
@@ -611,7 +644,7 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	hit = e->key == fmt && strcmp(e->text, fmt) == 0;
 	if (hit) {
 		va_copy(f.ap, ap);
-		root = pack_cached(e, f.ap);
+		root = pack_cached(e, &f.ap);
 		va_end(f.ap);
 		errno = saved;
 		if (root != NULL)
@@ -752,12 +785,111 @@ unpack_map(struct fmt *f, const iso_msg *m)
 	return (0);
 }
 
+static int
+unpack_range(struct fmt *f)
+{
+	fmt_bad(f, "unpack: number out of range");
+	errno = ERANGE;
+	return (-1);
+}
+
+/* An i, I or U: m's int to out, if it fits. */
+static int
+unpack_int(struct fmt *f, char c, const iso_msg *m, void *out)
+{
+	if (unpack_want(f, m, ISO_INT) == -1)
+		return (-1);
+	if (c == 'U') {
+		if (!(m->flags & MSG_BIG) && m->v.i < 0)
+			return (unpack_range(f));
+		*(uint64_t *)out = m->v.u;
+	} else if (m->flags & MSG_BIG)
+		return (unpack_range(f));
+	else if (c == 'I')
+		*(int64_t *)out = m->v.i;
+	else if (m->v.i < INT_MIN || m->v.i > INT_MAX)
+		return (unpack_range(f));
+	else
+		*(int *)out = (int)m->v.i;
+	return (0);
+}
+
+/* An F: m's float, or its int as a double. */
+static int
+unpack_double(struct fmt *f, const iso_msg *m, double *out)
+{
+	if (m->type == ISO_INT)
+		*out = (m->flags & MSG_BIG) ? (double)m->v.u : (double)m->v.i;
+	else if (unpack_want(f, m, ISO_FLOAT) == -1)
+		return (-1);
+	else
+		*out = m->v.f;
+	return (0);
+}
+
+/* A scalar c (b i I U f F P O) from m to out, which is not NULL. */
+static int
+unpack_scalar(struct fmt *f, char c, const iso_msg *m, void *out)
+{
+	switch (c) {
+	case 'b':
+		if (unpack_want(f, m, ISO_BOOL) == -1)
+			return (-1);
+		*(int *)out = m->v.b;
+		return (0);
+	case 'i':
+	case 'I':
+	case 'U':
+		return (unpack_int(f, c, m, out));
+	case 'f':
+		if (unpack_want(f, m, ISO_FLOAT) == -1)
+			return (-1);
+		*(double *)out = m->v.f;
+		return (0);
+	case 'F':
+		return (unpack_double(f, m, out));
+	case 'P':
+		if (unpack_want(f, m, ISO_PORT) == -1)
+			return (-1);
+		*(iso_sendport *)out = m->v.port;
+		return (0);
+	}
+	*(const iso_msg **)out = m;	/* O */
+	return (0);
+}
+
+/* An s, s#, y# (c, the format after it): its outputs fetched, then m's
+   string or bytes to them; m == NULL skips it. */
+static int
+unpack_data(struct fmt *f, char c, const iso_msg *m)
+{
+	const char	**out;
+	size_t		 *lenp = NULL;
+
+	out = va_arg(f->ap, const char **);
+	if (*f->p == '#') {
+		f->p++;
+		if ((lenp = va_arg(f->ap, size_t *)) == NULL)
+			return (fmt_bad(f, "unpack: NULL output"));
+	} else if (c == 'y')
+		return (fmt_bad(f, "unpack: y without #"));
+	if (out == NULL)
+		return (fmt_bad(f, "unpack: NULL output"));
+	if (m == NULL)
+		return (0);
+	if (unpack_want(f, m, c == 's' ? ISO_STR : ISO_BYTES) == -1)
+		return (-1);
+	*out = m->v.s;
+	if (lenp != NULL)
+		*lenp = m->len;
+	return (0);
+}
+
 /* Read one value; m == NULL skips it (an absent optional key). */
 static int
 unpack_value(struct fmt *f, const iso_msg *m)
 {
 	void	*out;
-	size_t	*lenp;
 	char	 c;
 
 	c = fmt_peek(f);
@@ -770,93 +902,20 @@ unpack_value(struct fmt *f, const iso_msg *m)
 		return (unpack_map(f, m));
 	case 'n':
 		return (m != NULL ? unpack_want(f, m, ISO_NIL) : 0);
-	case 'b': case 'i': case 'I': case 'U': case 'f': case 'F':
-	case 'P': case 'O':
-		out = va_arg(f->ap, void *);
-		if (out == NULL)
-			return (fmt_bad(f, "unpack: NULL output"));
-		break;
 	case 's':
 	case 'y':
-		out = va_arg(f->ap, void *);
-		lenp = NULL;
-		if (*f->p == '#') {
-			f->p++;
-			if ((lenp = va_arg(f->ap, size_t *)) == NULL)
-				return (fmt_bad(f, "unpack: NULL output"));
-		} else if (c == 'y')
-			return (fmt_bad(f, "unpack: y without #"));
-		if (out == NULL)
+		return (unpack_data(f, c, m));
+	case 'b': case 'i': case 'I': case 'U': case 'f': case 'F':
+	case 'P': case 'O':
+		if ((out = va_arg(f->ap, void *)) == NULL)
 			return (fmt_bad(f, "unpack: NULL output"));
-		if (m == NULL)
-			return (0);
-		if (unpack_want(f, m, c == 's' ? ISO_STR : ISO_BYTES) == -1)
-			return (-1);
-		*(const char **)out = m->v.s;
-		if (lenp != NULL)
-			*lenp = m->len;
-		return (0);
+		return (m != NULL ? unpack_scalar(f, c, m, out) : 0);
 	case '\0':
 		return (fmt_bad(f, "unpack: format ends where a value was "
 		    "due"));
-	default:
-		f->p--;
-		return (fmt_bad(f, "unpack: unexpected character"));
 	}
-	if (m == NULL)
-		return (0);
-	switch (c) {
-	case 'b':
-		if (unpack_want(f, m, ISO_BOOL) == -1)
-			return (-1);
-		*(int *)out = m->v.b;
-		return (0);
-	case 'i':
-	case 'I':
-	case 'U':
-		if (unpack_want(f, m, ISO_INT) == -1)
-			return (-1);
-		if (c == 'U') {
-			if (!(m->flags & MSG_BIG) && m->v.i < 0)
-				goto range;
-			*(uint64_t *)out = m->v.u;
-		} else if (m->flags & MSG_BIG)
-			goto range;
-		else if (c == 'I')
-			*(int64_t *)out = m->v.i;
-		else if (m->v.i < INT_MIN || m->v.i > INT_MAX)
-			goto range;
-		else
-			*(int *)out = (int)m->v.i;
-		return (0);
-	case 'f':
-		if (unpack_want(f, m, ISO_FLOAT) == -1)
-			return (-1);
-		*(double *)out = m->v.f;
-		return (0);
-	case 'F':
-		if (m->type == ISO_INT)
-			*(double *)out = (m->flags & MSG_BIG) ?
-			    (double)m->v.u : (double)m->v.i;
-		else if (unpack_want(f, m, ISO_FLOAT) == -1)
-			return (-1);
-		else
-			*(double *)out = m->v.f;
-		return (0);
-	case 'P':
-		if (unpack_want(f, m, ISO_PORT) == -1)
-			return (-1);
-		*(iso_sendport *)out = m->v.port;
-		return (0);
-	case 'O':
-		*(const iso_msg **)out = m;
-		return (0);
-	}
-	return (0);
-range:
-	fmt_bad(f, "unpack: number out of range");
-	errno = ERANGE;
-	return (-1);
+	f->p--;
+	return (fmt_bad(f, "unpack: unexpected character"));
 }
 
 int

@@ -162,141 +162,171 @@ wire_check(struct wire_in *in, size_t depth)
 }
 
 /*
- * Fill dst from the value at p, which wire_check has accepted, and return
- * the byte after it. Nothing here can fail: every length, count and type
- * was checked, and the block was sized by the same walk.
+ * The fill: dst from the value at p, which wire_check has accepted,
+ * returning the byte after it. Nothing here can fail: every length, count
+ * and type was checked, and the block was sized by the same walk. With at
+ * set, bytes values point into the frame instead of being copied
+ * (wire_decode_in).
  */
-static const uint8_t *
-wire_fill_at(iso_msg *dst, const uint8_t *p, struct msg_block *b, int at)
-{
-	iso_msg		*items;
-	uint64_t	 n;
-	uint32_t	 f32;
-	float		 f;
-	uint8_t		 c = *p++;
-	size_t		 i;
+static const uint8_t	*wire_fill_at(iso_msg *, const uint8_t *,
+			    struct msg_block *, int);
 
+static inline void
+wire_node(iso_msg *dst, iso_type type, uint32_t len)
+{
+	dst->type = type;
 	dst->flags = 0;
-	dst->len = 0;
+	dst->len = len;
 	dst->own = NULL;
-	if (c <= 0x7f) {
-		dst->type = ISO_INT;
-		dst->v.i = c;
-		return (p);
+}
+
+/* An int, v; it is MSG_BIG when it came as a uint64 over INT64_MAX. */
+static inline void
+wire_fill_int(iso_msg *dst, int64_t v, int big)
+{
+	wire_node(dst, ISO_INT, 0);
+	dst->flags = big ? MSG_BIG : 0;
+	dst->v.i = v;
+}
+
+static inline void
+wire_fill_float(iso_msg *dst, double f)
+{
+	wire_node(dst, ISO_FLOAT, 0);
+	dst->v.f = f;
+}
+
+/* A float32 or float64 at p (w: 4 or 8), as a double. */
+static inline double
+wire_float(const uint8_t *p, int w)
+{
+	uint64_t	u = wire_be(p, w);
+	uint32_t	u32 = (uint32_t)u;
+	double		d;
+	float		f;
+
+	if (w == 8) {
+		memcpy(&d, &u, sizeof d);
+		return (d);
 	}
-	if (c >= 0xe0) {
-		dst->type = ISO_INT;
-		dst->v.i = (int8_t)c;
-		return (p);
-	}
-	if (c >= 0xa0 && c <= 0xbf) {
-		n = c & 0x1f;
-		goto str;
-	}
-	if (c >= 0x90 && c <= 0x9f) {
-		n = c & 0x0f;
-		goto list;
-	}
-	if (c >= 0x80 && c <= 0x8f) {
-		n = c & 0x0f;
-		goto map;
-	}
-	switch (c) {
-	case 0xc0:
-		dst->type = ISO_NIL;
-		return (p);
-	case 0xc2:
-	case 0xc3:
-		dst->type = ISO_BOOL;
-		dst->v.b = c == 0xc3;
-		return (p);
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		i = (size_t)1 << (c - 0xcc);
-		dst->type = ISO_INT;
-		dst->v.u = wire_be(p, (int)i);
-		if (dst->v.u > INT64_MAX)
-			dst->flags = MSG_BIG;
-		return (p + i);
-	case 0xd0:
-		dst->type = ISO_INT;
-		dst->v.i = (int8_t)p[0];
-		return (p + 1);
-	case 0xd1:
-		dst->type = ISO_INT;
-		dst->v.i = (int16_t)wire_be(p, 2);
-		return (p + 2);
-	case 0xd2:
-		dst->type = ISO_INT;
-		dst->v.i = (int32_t)wire_be(p, 4);
-		return (p + 4);
-	case 0xd3:
-		dst->type = ISO_INT;
-		dst->v.i = (int64_t)wire_be(p, 8);
-		return (p + 8);
-	case 0xca:
-		f32 = (uint32_t)wire_be(p, 4);
-		memcpy(&f, &f32, sizeof f);
-		dst->type = ISO_FLOAT;
-		dst->v.f = f;
-		return (p + 4);
-	case 0xcb:
-		dst->type = ISO_FLOAT;
-		dst->v.u = wire_be(p, 8);
-		return (p + 8);
-	case 0xd9: case 0xda: case 0xdb:
-		i = (size_t)1 << (c - 0xd9);
-		n = wire_be(p, (int)i);
-		p += i;
-		goto str;
-	case 0xc4: case 0xc5: case 0xc6:
-		i = (size_t)1 << (c - 0xc4);
-		n = wire_be(p, (int)i);
-		p += i;
-		dst->type = ISO_BYTES;
-		dst->len = (uint32_t)n;
-		dst->v.s = at ? (const char *)p : msg_block_data(b, p, n, 0);
-		return (p + n);
-	case 0xdc: case 0xdd:
-		i = (size_t)2 << (c - 0xdc);
-		n = wire_be(p, (int)i);
-		p += i;
-		goto list;
-	case 0xde: case 0xdf:
-		i = (size_t)2 << (c - 0xde);
-		n = wire_be(p, (int)i);
-		p += i;
-		goto map;
-	case 0xc7: case 0xc8: case 0xc9:
-		p += (size_t)1 << (c - 0xc7);	/* the length: 16 */
-		break;
-	}
-	/* A SendPort (fixext 16 or ext 8/16/32): type 1, then 16 bytes. */
+	memcpy(&f, &u32, sizeof f);
+	return (f);
+}
+
+/* A string of n bytes at p, copied into the block with its NUL. */
+static inline const uint8_t *
+wire_fill_str(iso_msg *dst, uint64_t n, const uint8_t *p,
+    struct msg_block *b)
+{
+	wire_node(dst, ISO_STR, (uint32_t)n);
+	dst->v.s = msg_block_data(b, p, n, 1);
+	return (p + n);
+}
+
+/* Bytes, n of them at p: copied, or pointed at in the frame (at). */
+static inline const uint8_t *
+wire_fill_bytes(iso_msg *dst, uint64_t n, const uint8_t *p,
+    struct msg_block *b, int at)
+{
+	wire_node(dst, ISO_BYTES, (uint32_t)n);
+	dst->v.s = at ? (const char *)p : msg_block_data(b, p, n, 0);
+	return (p + n);
+}
+
+/* A list of n items or a map of n pairs at p, its nodes from the block. */
+static inline const uint8_t *
+wire_fill_items(iso_msg *dst, iso_type type, uint64_t n, const uint8_t *p,
+    struct msg_block *b, int at)
+{
+	iso_msg	*items;
+	size_t	 i, k = type == ISO_MAP ? 2 * n : n;
+
+	wire_node(dst, type, (uint32_t)n);
+	dst->v.items = items = msg_block_nodes(b, k);
+	for (i = 0; i < k; i++)
+		p = wire_fill_at(&items[i], p, b, at);
+	return (p);
+}
+
+/* A SendPort from its ext type byte at p: type 1, then 16 bytes. */
+static inline const uint8_t *
+wire_fill_port(iso_msg *dst, const uint8_t *p)
+{
 	p++;
-	dst->type = ISO_PORT;
+	wire_node(dst, ISO_PORT, 0);
 	dst->v.port.isolate = wire_be(p, 8);
 	dst->v.port.pid = (uint32_t)wire_be(p + 8, 4);
 	dst->v.port.port = (uint32_t)wire_be(p + 12, 4);
 	return (p + WIRE_PORT_LEN);
-str:
-	dst->type = ISO_STR;
-	dst->len = (uint32_t)n;
-	dst->v.s = msg_block_data(b, p, n, 1);
-	return (p + n);
-list:
-	dst->type = ISO_LIST;
-	dst->len = (uint32_t)n;
-	dst->v.items = items = msg_block_nodes(b, n);
-	for (i = 0; i < n; i++)
-		p = wire_fill_at(&items[i], p, b, at);
-	return (p);
-map:
-	dst->type = ISO_MAP;
-	dst->len = (uint32_t)n;
-	n *= 2;
-	dst->v.items = items = msg_block_nodes(b, n);
-	for (i = 0; i < n; i++)
-		p = wire_fill_at(&items[i], p, b, at);
-	return (p);
+}
+
+/* Dispatch on the type byte; the length fields are read here. */
+static const uint8_t *
+wire_fill_at(iso_msg *dst, const uint8_t *p, struct msg_block *b, int at)
+{
+	uint64_t	u;
+	uint8_t		c = *p++;
+	int		w;
+
+	if (c <= 0x7f || c >= 0xe0) {
+		wire_fill_int(dst, c <= 0x7f ? (int64_t)c : (int8_t)c, 0);
+		return (p);
+	}
+	if (c >= 0xa0 && c <= 0xbf)
+		return (wire_fill_str(dst, c & 0x1f, p, b));
+	if (c >= 0x90 && c <= 0x9f)
+		return (wire_fill_items(dst, ISO_LIST, c & 0x0f, p, b, at));
+	if (c >= 0x80 && c <= 0x8f)
+		return (wire_fill_items(dst, ISO_MAP, c & 0x0f, p, b, at));
+	switch (c) {
+	case 0xc0:
+		wire_node(dst, ISO_NIL, 0);
+		return (p);
+	case 0xc2:
+	case 0xc3:
+		wire_node(dst, ISO_BOOL, 0);
+		dst->v.b = c == 0xc3;
+		return (p);
+	case 0xd9: case 0xda: case 0xdb:
+		w = 1 << (c - 0xd9);
+		return (wire_fill_str(dst, wire_be(p, w), p + w, b));
+	case 0xc4: case 0xc5: case 0xc6:
+		w = 1 << (c - 0xc4);
+		return (wire_fill_bytes(dst, wire_be(p, w), p + w, b, at));
+	case 0xdc: case 0xdd:
+		w = 2 << (c - 0xdc);
+		return (wire_fill_items(dst, ISO_LIST, wire_be(p, w), p + w,
+		    b, at));
+	case 0xde: case 0xdf:
+		w = 2 << (c - 0xde);
+		return (wire_fill_items(dst, ISO_MAP, wire_be(p, w), p + w,
+		    b, at));
+	case 0xcc: case 0xcd: case 0xce: case 0xcf:
+		w = 1 << (c - 0xcc);
+		u = wire_be(p, w);
+		wire_fill_int(dst, (int64_t)u, u > INT64_MAX);
+		return (p + w);
+	case 0xd0:
+		wire_fill_int(dst, (int8_t)p[0], 0);
+		return (p + 1);
+	case 0xd1:
+		wire_fill_int(dst, (int16_t)wire_be(p, 2), 0);
+		return (p + 2);
+	case 0xd2:
+		wire_fill_int(dst, (int32_t)wire_be(p, 4), 0);
+		return (p + 4);
+	case 0xd3:
+		wire_fill_int(dst, (int64_t)wire_be(p, 8), 0);
+		return (p + 8);
+	case 0xca: case 0xcb:
+		w = 4 << (c - 0xca);
+		wire_fill_float(dst, wire_float(p, w));
+		return (p + w);
+	case 0xc7: case 0xc8: case 0xc9:	/* the length (16) first */
+		return (wire_fill_port(dst, p + (1 << (c - 0xc7))));
+	}
+	/* fixext 1, 2, 4, 8, 16: wire_check let only 16 through */
+	return (wire_fill_port(dst, p));
 }
 
 static inline const uint8_t *
