@@ -586,78 +586,130 @@ dc_valid(const struct dc_req *req)
 	return (req->module != NULL && req->function != NULL);
 }
 
-int
-dc_start(const struct dc_req *req,
+/*
+ * The descriptors of a computation being started, [0] the daemon's end
+ * and [1] the child's; -1 when not open. The command form has all three,
+ * the so form out only.
+ */
+struct dc_pipes {
+	int	out[2];		/* stdout, or the result pipe */
+	int	in[2];		/* the command's stdin, a socket */
+	int	ex[2];		/* the command's exec failure */
+};
+
+/* Close whatever of p is open, keeping errno. */
+static void
+dc_pipes_close(struct dc_pipes *p)
+{
+	dc_close(&p->out[0]);
+	dc_close(&p->out[1]);
+	dc_close(&p->in[0]);
+	dc_close(&p->in[1]);
+	dc_close(&p->ex[0]);
+	dc_close(&p->ex[1]);
+}
+
+/* A record for req, with nothing open yet; NULL on failure. */
+static struct dc *
+dc_new(const struct dc_req *req,
     void (*done)(iso_msg *, const char *, void *), void *arg)
 {
-	struct event_base	*base;
-	struct dc		*c;
-	struct timeval		 tv;
-	sigset_t		 all, old;
-	pid_t			 pid, parent = getpid();
-	int			 out[2] = { -1, -1 }, in[2] = { -1, -1 };
-	int			 ex[2] = { -1, -1 }, fds[3], saved;
-	char			*json;
+	struct dc	*c;
+	int		 saved;
 
-	if (!dc_valid(req) || done == NULL) {
-		errno = EINVAL;
-		return (-1);
-	}
-	if ((base = iso_event_base()) == NULL)
-		return (-1);
 	if ((c = calloc(1, sizeof *c)) == NULL)
-		return (-1);
+		return (NULL);
 	c->out_fd = c->in_fd = c->exec_fd = -1;
 	c->command = req->argv != NULL;
 	c->timeout_ms = req->timeout_ms;
 	c->done = done;
 	c->arg = arg;
 	if ((c->name = strdup(c->command ? req->argv[0] : req->module)) ==
-	    NULL)
-		goto fail;
-
-	if (pipe2(out, O_CLOEXEC) == -1 || dc_nonblock(out[0]) == -1)
-		goto fail;
-	if (c->command) {
-		json = req->arg != NULL ? iso_msg_to_json(req->arg) :
-		    strdup("null");
-		if (json == NULL)
-			goto fail;
-		c->in_len = strlen(json) + 1;
-		c->in = json;
-		if ((json = realloc(c->in, c->in_len + 1)) == NULL)
-			goto fail;
-		c->in = json;
-		c->in[c->in_len - 1] = '\n';
-		c->in[c->in_len] = '\0';
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) ==
-		    -1 || dc_nonblock(in[0]) == -1 ||
-		    shutdown(in[0], SHUT_RD) == -1 ||
-		    pipe2(ex, O_CLOEXEC) == -1 || dc_nonblock(ex[0]) == -1)
-			goto fail;
+	    NULL) {
+		saved = errno;
+		dc_free(c);
+		errno = saved;
+		return (NULL);
 	}
+	return (c);
+}
 
-	if (c->timeout_ms > 0) {
-		if ((c->timer = evtimer_new(base, dc_timer_cb, c)) == NULL)
-			goto fail;
-		tv.tv_sec = c->timeout_ms / 1000;
-		tv.tv_usec = (c->timeout_ms % 1000) * 1000;
-	}
-	if ((c->out_ev = event_new(base, out[0], EV_READ | EV_PERSIST,
+/* The command's stdin in c->in: arg (NULL: null) as one line of JSON.
+   0/-1. */
+static int
+dc_json_line(struct dc *c, const iso_msg *arg)
+{
+	char	*json;
+
+	json = arg != NULL ? iso_msg_to_json(arg) : strdup("null");
+	if (json == NULL)
+		return (-1);
+	c->in_len = strlen(json) + 1;
+	c->in = json;
+	if ((json = realloc(c->in, c->in_len + 1)) == NULL)
+		return (-1);
+	c->in = json;
+	c->in[c->in_len - 1] = '\n';
+	c->in[c->in_len] = '\0';
+	return (0);
+}
+
+/* Open p for c's form, close-on-exec, the daemon's ends non-blocking (and
+   the stdin socket's shut for reading). 0/-1. */
+static int
+dc_pipes_open(const struct dc *c, struct dc_pipes *p)
+{
+	if (pipe2(p->out, O_CLOEXEC) == -1 || dc_nonblock(p->out[0]) == -1)
+		return (-1);
+	if (!c->command)
+		return (0);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->in) == -1 ||
+	    dc_nonblock(p->in[0]) == -1 || shutdown(p->in[0], SHUT_RD) == -1)
+		return (-1);
+	if (pipe2(p->ex, O_CLOEXEC) == -1 || dc_nonblock(p->ex[0]) == -1)
+		return (-1);
+	return (0);
+}
+
+/* c's events on base, not added yet: the output, the command's stdin,
+   the timeout if it has one. 0/-1. */
+static int
+dc_events_new(struct dc *c, struct event_base *base,
+    const struct dc_pipes *p)
+{
+	if (c->timeout_ms > 0 &&
+	    (c->timer = evtimer_new(base, dc_timer_cb, c)) == NULL)
+		return (-1);
+	if ((c->out_ev = event_new(base, p->out[0], EV_READ | EV_PERSIST,
 	    dc_out_cb, c)) == NULL)
-		goto fail;
-	if (c->command && (c->in_ev = event_new(base, in[0],
+		return (-1);
+	if (c->command && (c->in_ev = event_new(base, p->in[0],
 	    EV_WRITE | EV_PERSIST, dc_in_cb, c)) == NULL)
-		goto fail;
+		return (-1);
+	return (0);
+}
 
-	LIST_INSERT_HEAD(&dcs, c, entry);	/* reachable in the child too */
+/*
+ * Fork c's child with every signal blocked around it and put c on the
+ * list (where the child sees it too). The child sets itself up and runs
+ * req, never returning. The parent gets the pid, or -1 with c off the
+ * list.
+ */
+static pid_t
+dc_fork(struct dc *c, const struct dc_req *req, const struct dc_pipes *p)
+{
+	sigset_t	all, old;
+	pid_t		pid, parent = getpid();
+	int		fds[3], saved;
+
+	LIST_INSERT_HEAD(&dcs, c, entry);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0) {
-		fds[0] = c->command ? in[1] : -1;
-		fds[1] = c->command ? out[1] : -1;
-		fds[2] = c->command ? ex[1] : out[1];
+		fds[0] = c->command ? p->in[1] : -1;
+		fds[1] = c->command ? p->out[1] : -1;
+		fds[2] = c->command ? p->ex[1] : p->out[1];
 		dc_child_setup(parent, fds);
 		if (c->command)
 			dc_command_child(req);
@@ -665,45 +717,88 @@ dc_start(const struct dc_req *req,
 	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid == -1) {
+	if (pid == -1)
 		LIST_REMOVE(c, entry);
-		errno = saved;
-		goto fail;
-	}
+	errno = saved;
+	return (pid);
+}
+
+/* Make pid, just forked, c's child and have it reaped through child.c.
+   When it cannot be watched it is killed and reaped here, and c taken
+   off the list: -1. */
+static int
+dc_watch(struct dc *c, pid_t pid)
+{
+	int	saved;
+
 	(void)setpgid(pid, pid);	/* whichever of us is first */
 	c->pid = pid;
-	if (child_watch(pid, dc_reap_cb, c) == -1) {
-		saved = errno;
-		(void)kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-			;
-		LIST_REMOVE(c, entry);
-		errno = saved;
-		goto fail;
-	}
+	if (child_watch(pid, dc_reap_cb, c) == 0)
+		return (0);
+	saved = errno;
+	(void)kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	LIST_REMOVE(c, entry);
+	errno = saved;
+	return (-1);
+}
 
-	dc_close(&out[1]);
-	dc_close(&in[1]);
-	dc_close(&ex[1]);
-	c->out_fd = out[0];
-	c->in_fd = in[0];
-	c->exec_fd = ex[0];
+/* The child runs: close its ends, hand the daemon's to c (p's slots
+   become -1) and start the events and the timeout. */
+static void
+dc_arm(struct dc *c, struct dc_pipes *p)
+{
+	struct timeval	tv;
+
+	dc_close(&p->out[1]);
+	dc_close(&p->in[1]);
+	dc_close(&p->ex[1]);
+	c->out_fd = p->out[0];
+	c->in_fd = p->in[0];
+	c->exec_fd = p->ex[0];
+	p->out[0] = p->in[0] = p->ex[0] = -1;
 	/* Cannot fail for a new event with a valid descriptor. */
 	(void)event_add(c->out_ev, NULL);
 	if (c->in_ev != NULL)
 		(void)event_add(c->in_ev, NULL);
-	if (c->timer != NULL)
+	if (c->timer != NULL) {
+		tv.tv_sec = c->timeout_ms / 1000;
+		tv.tv_usec = (c->timeout_ms % 1000) * 1000;
 		(void)evtimer_add(c->timer, &tv);
+	}
+}
+
+int
+dc_start(const struct dc_req *req,
+    void (*done)(iso_msg *, const char *, void *), void *arg)
+{
+	struct dc_pipes		 p = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	struct event_base	*base;
+	struct dc		*c;
+	pid_t			 pid;
+	int			 saved;
+
+	if (!dc_valid(req) || done == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if ((base = iso_event_base()) == NULL)
+		return (-1);
+	if ((c = dc_new(req, done, arg)) == NULL)
+		return (-1);
+	if (c->command && dc_json_line(c, req->arg) == -1)
+		goto fail;
+	if (dc_pipes_open(c, &p) == -1 || dc_events_new(c, base, &p) == -1)
+		goto fail;
+	if ((pid = dc_fork(c, req, &p)) == -1 || dc_watch(c, pid) == -1)
+		goto fail;
+	dc_arm(c, &p);
 	return (0);
 
 fail:
 	saved = errno;
-	dc_close(&out[0]);
-	dc_close(&out[1]);
-	dc_close(&in[0]);
-	dc_close(&in[1]);
-	dc_close(&ex[0]);
-	dc_close(&ex[1]);
+	dc_pipes_close(&p);
 	dc_free(c);
 	errno = saved;
 	return (-1);
