@@ -347,36 +347,19 @@ wire_utf8(const uint8_t *p, size_t n)
 	return (1);
 }
 
-/*
- * The common case, a map or list of scalars and fixstrs ({"msg": n}):
- * checked and filled in two flat loops, without the general walk's
- * recursion. Returns 0 when the value is anything else, or is not valid,
- * or meets a limit: the general walk then decides and words the error.
- * Otherwise 1, with *out the message (NULL when out of memory).
- */
-static int
-wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
+/* The flat case's walk: the n items from q to end, each a scalar or a
+   valid fixstr and nothing after them, their strings' bytes added to
+   sz. 0, or -1 when anything else is met. */
+static inline int
+wire_flat_measure(const uint8_t *q, const uint8_t *end, size_t n,
+    struct msg_size *sz)
 {
-	const uint8_t		*q, *end = p + len;
-	struct msg_size		 sz;
-	struct msg_block	 b;
-	iso_msg			*root, *it;
-	size_t			 n, i, k;
-	uint8_t			 c = p[0];
+	size_t	i, k;
+	uint8_t	c;
 
-	if (c >= 0x80 && c <= 0x8f)
-		n = 2 * (size_t)(c & 0x0f);
-	else if (c >= 0x90 && c <= 0x9f)
-		n = c & 0x0f;
-	else
-		return (0);
-	if (msg_limit_depth < 1 || 1 + n > msg_limit_nodes)
-		return (0);
-	sz.nodes = 1 + n;
-	sz.bytes = 0;
-	for (q = p + 1, i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		if (q == end)
-			return (0);
+			return (-1);
 		c = *q++;
 		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 ||
 		    c == 0xc3)
@@ -384,9 +367,9 @@ wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
 		if (c >= 0xa0 && c <= 0xbf) {
 			k = c & 0x1f;
 			if ((size_t)(end - q) < k || !wire_utf8(q, k))
-				return (0);
+				return (-1);
 			q += k;
-			sz.bytes += k + 1;
+			sz->bytes += k + 1;
 			continue;
 		}
 		switch (c) {
@@ -403,43 +386,75 @@ wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
 			k = 8;
 			break;
 		default:
-			return (0);
+			return (-1);
 		}
 		if ((size_t)(end - q) < k)
-			return (0);
+			return (-1);
 		q += k;
 	}
-	if (q != end)
-		return (0);
-	if ((*out = root = msg_block_new(&sz, &b)) == NULL)
-		return (1);
-	root->type = p[0] <= 0x8f ? ISO_MAP : ISO_LIST;
-	root->flags = 0;
-	root->len = (uint32_t)(p[0] & 0x0f);
-	root->own = NULL;
-	root->v.items = it = msg_block_nodes(&b, n);
-	for (q = p + 1; it < root->v.items + n; it++) {
+	return (q == end ? 0 : -1);
+}
+
+/* The flat case's fill: items[0..n) from the measured items at q, fixints
+   and fixstrs inline, the rest through wire_fill. */
+static inline void
+wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
+    struct msg_block *b)
+{
+	iso_msg	*it;
+	size_t	 k;
+	uint8_t	 c;
+
+	for (it = items; it < items + n; it++) {
 		c = *q;
 		if (c <= 0x7f) {
-			it->type = ISO_INT;
-			it->flags = 0;
-			it->len = 0;
-			it->own = NULL;
-			it->v.i = c;
+			wire_fill_int(it, c, 0);
 			q++;
 		} else if (c >= 0xa0 && c <= 0xbf) {
 			k = c & 0x1f;
-			it->type = ISO_STR;
-			it->flags = 0;
-			it->len = (uint32_t)k;
-			it->own = NULL;
-			it->v.s = msg_block_reserve(&b, k + 1);
-			memcpy(b.data - k - 1, q + 1, k);
-			b.data[-1] = '\0';
+			wire_node(it, ISO_STR, (uint32_t)k);
+			it->v.s = msg_block_reserve(b, k + 1);
+			memcpy(b->data - k - 1, q + 1, k);
+			b->data[-1] = '\0';
 			q += 1 + k;
 		} else
-			q = wire_fill(it, q, &b);
+			q = wire_fill(it, q, b);
 	}
+}
+
+/*
+ * The common case, a map or list of scalars and fixstrs ({"msg": n}):
+ * checked and filled in two flat loops, without the general walk's
+ * recursion. Returns 0 when the value is anything else, or is not valid,
+ * or meets a limit: the general walk then decides and words the error.
+ * Otherwise 1, with *out the message (NULL when out of memory).
+ */
+static int
+wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
+{
+	struct msg_size		 sz;
+	struct msg_block	 b;
+	iso_msg			*root;
+	size_t			 n;
+	uint8_t			 c = p[0];
+
+	if (c >= 0x80 && c <= 0x8f)
+		n = 2 * (size_t)(c & 0x0f);
+	else if (c >= 0x90 && c <= 0x9f)
+		n = c & 0x0f;
+	else
+		return (0);
+	if (msg_limit_depth < 1 || 1 + n > msg_limit_nodes)
+		return (0);
+	sz.nodes = 1 + n;
+	sz.bytes = 0;
+	if (wire_flat_measure(p + 1, p + len, n, &sz) == -1)
+		return (0);
+	if ((*out = root = msg_block_new(&sz, &b)) == NULL)
+		return (1);
+	wire_node(root, c <= 0x8f ? ISO_MAP : ISO_LIST, (uint32_t)(c & 0x0f));
+	root->v.items = msg_block_nodes(&b, n);
+	wire_flat_fill(root->v.items, n, p + 1, &b);
 	return (1);
 }
 
