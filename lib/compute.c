@@ -142,6 +142,38 @@ compute_ready_cb(evutil_socket_t fd, short what, void *arg)
 	*(int *)arg = 1;
 }
 
+/*
+ * Say why a computation gave no result: compute_read's rc (with the
+ * errno it left, saved), the frame's tag and message m when one came,
+ * and how the child ended (isolate_wait's code and status).
+ */
+static void
+compute_why(int rc, int tag, const iso_msg *m, int saved, int code,
+    int status)
+{
+	const char	*why;
+	char		 name[32];
+
+	if (rc == 1 && tag == COMPUTE_UNSENDABLE) {
+		why = m != NULL ? iso_msg_str(m, NULL) : NULL;
+		msg_fail(EMSGSIZE, "compute: the result cannot be sent: %s",
+		    why != NULL ? why : "?");
+	} else if (rc == 1)
+		msg_fail(EIO, "compute: function returned NULL");
+	else if (rc == -1 && saved != EBADMSG)
+		msg_fail(saved, "compute: cannot read the result: %s",
+		    strerror(saved));
+	else if (code == CLD_KILLED || code == CLD_DUMPED)
+		msg_fail(EIO, "compute: function killed by %s%s",
+		    isolate_signame(status, name, sizeof name),
+		    code == CLD_DUMPED ? " (core dumped)" : "");
+	else if (code == CLD_EXITED)
+		msg_fail(EIO, "compute: function exited with status %d",
+		    status);
+	else
+		msg_fail(EIO, "compute: function ended without a result");
+}
+
 int
 iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
     iso_msg **result)
@@ -151,8 +183,7 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	struct event		*ev = NULL;
 	iso_isolate		*iso = NULL;
 	iso_msg			*m = NULL;
-	const char		*why;
-	char			 name[32], text[256];
+	char			 text[256];
 	int			 sv[2] = { -1, -1 }, done = 0, tag = -1, rc;
 	int			 saved, code = 0, status = 0;
 
@@ -203,24 +234,7 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 		*result = m;
 		return (0);
 	}
-	if (rc == 1 && tag == COMPUTE_UNSENDABLE) {
-		why = m != NULL ? iso_msg_str(m, NULL) : NULL;
-		msg_fail(EMSGSIZE, "compute: the result cannot be sent: %s",
-		    why != NULL ? why : "?");
-	} else if (rc == 1)
-		msg_fail(EIO, "compute: function returned NULL");
-	else if (rc == -1 && saved != EBADMSG)
-		msg_fail(saved, "compute: cannot read the result: %s",
-		    strerror(saved));
-	else if (code == CLD_KILLED || code == CLD_DUMPED)
-		msg_fail(EIO, "compute: function killed by %s%s",
-		    isolate_signame(status, name, sizeof name),
-		    code == CLD_DUMPED ? " (core dumped)" : "");
-	else if (code == CLD_EXITED)
-		msg_fail(EIO, "compute: function exited with status %d",
-		    status);
-	else
-		msg_fail(EIO, "compute: function ended without a result");
+	compute_why(rc, tag, m, saved, code, status);
 	iso_msg_free(m);
 	return (-1);
 
