@@ -185,7 +185,7 @@ rq_target(const struct rq_entry *e, const iso_msg *req, struct target *t,
 		return (-1);
 	}
 	if (target_resolve(s, e->target, t, err, len) == -1) {
-		if (e->target_what != NULL)
+		if (e->target_what != NULL && strncmp(err, "no node", 7) != 0)
 			snprintf(err, len, "no %s \"%.64s\"", e->target_what,
 			    s);
 		return (-1);
