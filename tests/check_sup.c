@@ -1172,8 +1172,9 @@ START_TEST(targets_resolve_alike)
 	row = wait_end(hex(b));
 	ck_assert_str_eq(row_str(row, "id"), hex(b));
 	iso_msg_free(row);
-	row = list_row(hex(a));
+	row = list_row("first");
 	ck_assert_ptr_nonnull(row);
+	ck_assert_str_eq(row_str(row, "id"), hex(a));
 	ck_assert_str_eq(row_str(row, "state"), "running");
 	ck_assert_int_gt(pid = row_int(row, "pid"), 0);
 	iso_msg_free(row);
