@@ -197,12 +197,6 @@ void	 sv_unlisten(void);
 /* That, and close every connection (at exit). */
 void	 sv_close(void);
 
-/*
- * An operation: reads req (borrowed) and answers now (sv_reply, sv_error)
- * or later, after sv_defer. Until it answers, no other request of that
- * connection is read.
- */
-typedef void	(*sv_op)(struct sv_conn *c, const iso_msg *req);
 /* Answer c's request with rep (taken over; a map with "ok": true). A
    NULL rep (allocation failed) answers ENOMEM. */
 void	 sv_reply(struct sv_conn *c, iso_msg *rep);
@@ -233,59 +227,146 @@ extern size_t	sv_max_conns;
 struct evbuffer;
 int	 sv_detach(struct sv_conn *c, struct evbuffer **in);
 
-/* ---- the operations, by module ------------------------------------------ */
+/* ---- request.c: requests as tables of fields -------------------------- */
 
-/* proc.c: supervised isolates */
-void	 op_spawn(struct sv_conn *, const iso_msg *);
-void	 op_list(struct sv_conn *, const iso_msg *);
-void	 op_kill(struct sv_conn *, const iso_msg *);
-void	 op_wait(struct sv_conn *, const iso_msg *);
-void	 op_logs(struct sv_conn *, const iso_msg *);
-void	 op_send(struct sv_conn *, const iso_msg *);
-void	 op_take(struct sv_conn *, const iso_msg *);
-void	 op_ack(struct sv_conn *, const iso_msg *);
-void	 op_recv(struct sv_conn *, const iso_msg *);
-void	 op_attach(struct sv_conn *, const iso_msg *);	/* a shepherd */
-void	 op_spawned(struct sv_conn *, const iso_msg *);	/* notification */
-void	 op_exited(struct sv_conn *, const iso_msg *);	/* notification */
-void	 op_listening(struct sv_conn *, const iso_msg *); /* notification */
-void	 op_spawning(struct sv_conn *, const iso_msg *); /* notification */
+/*
+ * A request is a map with a string "op" and the fields its entry
+ * declares. The server finds the entry, fills the entry's struct from the
+ * fields (rq_run), resolves the target when the entry takes one
+ * (target.c), and only then calls exec, which answers (sv_reply,
+ * sv_error) now or later (sv_defer). Bad input is answered with one line
+ * naming the op and the field, and exec is not called.
+ */
+enum rq_type {
+	RQ_STR,		/* const char *: a string, no NUL, min..max bytes */
+	RQ_INT,		/* int, min..max */
+	RQ_U64,		/* uint64_t: an integer >= 0 */
+	RQ_BOOL,	/* int, 0 or 1 */
+	RQ_MSG,		/* const iso_msg *: any message */
+	RQ_STRLIST,	/* const iso_msg *: a list of at least min strings */
+	RQ_PORT,	/* iso_sendport */
+	RQ_ENUM,	/* int: the index of the string among names */
+	RQ_HEX		/* uint64_t: an id as a hex string */
+};
+#define RQ_REQ		0x1	/* required */
+#define RQ_NIL		0x2	/* nil is as absent */
+
+struct rq_field {
+	const char		*key;
+	enum rq_type		 type;
+	int			 flags;
+	int64_t			 min, max;	/* 0, 0: no bounds */
+	int64_t			 def;		/* RQ_INT, RQ_U64: when absent */
+	size_t			 off;		/* in the entry's struct */
+	const char *const	*names;		/* RQ_ENUM, NULL-terminated */
+};
+#define RQ_FIELD(st, member, key, type, flags, min, max) \
+	{ key, type, flags, min, max, 0, offsetof(st, member), NULL }
+#define RQ_FIELD_DEF(st, member, key, type, min, max, def) \
+	{ key, type, 0, min, max, def, offsetof(st, member), NULL }
+#define RQ_ENUM_DEF(st, member, key, names, def) \
+	{ key, RQ_ENUM, 0, 0, 0, def, offsetof(st, member), names }
+#define RQ_END	{ NULL, 0, 0, 0, 0, 0, 0, NULL }
+
+/* What a target may be (target.c), or'd. */
+#define TGT_RECORD	0x1	/* a record, running or ended */
+#define TGT_LIVE	0x2	/* a record running or restarting */
+#define TGT_PORT	0x4	/* a registered port's name */
+#define TGT_ID		0x8	/* an id only: no name, no pid */
+
+struct proc;
+struct target {
+	struct proc	*rec;		/* NULL: a port of no record of ours */
+	int		 has_port;	/* a registered name was given */
+	iso_sendport	 port;
+};
+
+/* One request, parsed: what exec gets. Borrowed for the call. */
+struct rq {
+	const char	*op;
+	const iso_msg	*msg;		/* the whole request */
+	struct target	 target;	/* when the entry takes one */
+	void		*args;		/* the entry's struct, filled */
+};
+
+#define RQ_NOREPLY	0x1	/* a notification: never answered */
+#define RQ_DROPBAD	0x2	/* bad: close the connection, no answer */
+
+struct rq_entry {
+	const char		*name;
+	void			(*exec)(struct sv_conn *, const struct rq *);
+	int			 flags;
+	int			 target;	/* TGT_*, 0: none */
+	const char		*target_key;	/* NULL: "target" */
+	const char		*target_what;	/* "no WHAT \"x\"" */
+	size_t			 size;		/* of the args struct */
+	const struct rq_field	*fields;	/* NULL or up to RQ_END */
+};
+
+/* Parse req by e, resolve its target, call e->exec. */
+void	 rq_run(const struct rq_entry *e, struct sv_conn *c,
+	    const iso_msg *req);
+
+/* ---- target.c: what a request names ---------------------------------- */
+
+/*
+ * Resolve s as the kinds allow, in this order: name@node (a node other
+ * than this one's is ENOENT: no cluster), a registered port's name, a
+ * supervised isolate's name (running or restarting before ended), an id
+ * (hex digits), a live isolate's pid (decimal digits). 0, or -1 with
+ * errno (ENOENT) and a one-line reason in err.
+ */
+int	 target_resolve(const char *s, int kinds, struct target *t,
+	    char *err, size_t errlen);
+/* This node's name (the host's): what name@node may say. */
+const char *target_node(void);
+
+/* ---- the requests, by module ------------------------------------------- */
+
+/* proc_ops.c: supervised isolates */
+extern const struct rq_entry rq_spawn, rq_list, rq_kill, rq_wait,
+	rq_spawned, rq_exited, rq_listening, rq_spawning;
+/* logs.c */
+extern const struct rq_entry rq_logs;
+/* mail.c */
+extern const struct rq_entry rq_send, rq_take, rq_ack, rq_recv;
+/* link.c: a shepherd */
+extern const struct rq_entry rq_attach;
 /* names.c */
-void	 op_register(struct sv_conn *, const iso_msg *);
-void	 op_lookup(struct sv_conn *, const iso_msg *);
-void	 op_unregister(struct sv_conn *, const iso_msg *);
-void	 op_names(struct sv_conn *, const iso_msg *);
+extern const struct rq_entry rq_register, rq_lookup, rq_unregister,
+	rq_names;
 /* isolated.c */
-void	 op_status(struct sv_conn *, const iso_msg *);
-void	 op_stop(struct sv_conn *, const iso_msg *);
-void	 op_compute(struct sv_conn *, const iso_msg *);
+extern const struct rq_entry rq_status, rq_stop, rq_compute;
 
-/* ---- proc.c ------------------------------------------------------------ */
+/* ---- restart policies -------------------------------------------------- */
+
+enum restart_policy { RESTART_NEVER, RESTART_ON_FAILURE, RESTART_ALWAYS };
+/* "never", "on-failure", "always", NULL */
+extern const char *const restart_names[];
+extern const char *const rec_state_names[];
+
+/* ---- records.c, lifecycle.c: every isolate it knows ---------------------- */
 
 /* Settings (isolated's options): how many ended isolates are kept, how
    large ID.log grows before it is rotated, how long a graceful kill
    waits before SIGKILL. */
-extern size_t	proc_history_max;
-extern size_t	proc_log_max;
-extern int	proc_grace_ms;
+extern size_t	rec_history_max;
+extern size_t	life_log_max;
+extern int	life_grace_ms;
 /* Adopt what an earlier supervisor left in dir (dfd: its descriptor,
    which shepherds inherit), then run; sock is the supervisor's socket
    (for --lines shepherds). 0 or -1. */
-int	 proc_init(struct event_base *base, const char *dir, int dfd,
+int	 life_init(struct event_base *base, const char *dir, int dfd,
 	    const char *sock);
 /* Isolates known (status). */
-size_t	 proc_count(void);
+size_t	 rec_count(void);
 /* End every command gracefully (SIGTERM, SIGKILL after grace_ms); call
    done() once all have ended. */
-void	 proc_stop_all(int grace_ms, void (*done)(void));
+void	 life_stop_all(int grace_ms, void (*done)(void));
 /* 1 if the isolate with this id is known and running. */
-int	 proc_running(uint64_t id);
-/* Parse a target: 16 hex digits or a name; the id, or 0 when unknown. */
-uint64_t proc_find(const char *target);
-/* The SendPort of a running command's mailbox: 0, or -1/ENOENT. */
-int	 proc_mailbox_port(const char *target, iso_sendport *out);
+int	 rec_running(uint64_t id);
 /* Forget everything (at exit; what runs keeps running). */
-void	 proc_free_all(void);
+void	 rec_free_all(void);
 
 /* ---- names.c ------------------------------------------------------------ */
 
@@ -296,6 +377,7 @@ void	 names_clear(void);
 int	 names_load(const char *dir);
 /* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
 int	 names_get(const char *name, iso_sendport *out);
+#define NAME_MAX_LEN	255	/* bytes of a name */
 
 /* ---- sweep.c: stale entries of the runtime directory ------------------ */
 

@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,13 +127,13 @@ stop(void)
 	stopping = 1;
 	log_info("stopping: ending the commands");
 	dc_stop_all();
-	proc_stop_all(proc_grace_ms, stopped);
+	life_stop_all(life_grace_ms, stopped);
 }
 
-void
-op_stop(struct sv_conn *c, const iso_msg *req)
+static void
+op_stop(struct sv_conn *c, const struct rq *r)
 {
-	(void)req;
+	(void)r;
 	if (stopping || stopper != NULL) {
 		sv_error(c, EBUSY, "already stopping");
 		return;
@@ -142,16 +143,20 @@ op_stop(struct sv_conn *c, const iso_msg *req)
 	stop();
 }
 
-void
-op_status(struct sv_conn *c, const iso_msg *req)
+const struct rq_entry rq_stop = { .name = "stop", .exec = op_stop };
+
+static void
+op_status(struct sv_conn *c, const struct rq *r)
 {
-	(void)req;
+	(void)r;
 	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:s}", "ok", 1,
 	    "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
 	    SUP_PROTOCOL_VERSION, "started", started, "isolates",
-	    (int)proc_count(), "connections", (int)sv_count(), "runtime_dir",
+	    (int)rec_count(), "connections", (int)sv_count(), "runtime_dir",
 	    iso_runtime_dir()));
 }
+
+const struct rq_entry rq_status = { .name = "status", .exec = op_status };
 
 /* A computation in flight; conn is NULL once its client has gone. */
 struct job {
@@ -180,45 +185,52 @@ compute_cancel(void *arg)
 	j->conn = NULL;
 }
 
-void
-op_compute(struct sv_conn *c, const iso_msg *req)
+struct compute_args {
+	const iso_msg	*arg, *argv;
+	const char	*module, *function;
+	int		 timeout_ms;
+};
+
+static const struct rq_field compute_fields[] = {
+	RQ_FIELD(struct compute_args, arg, "arg", RQ_MSG, 0, 0, 0),
+	RQ_FIELD(struct compute_args, argv, "argv", RQ_STRLIST, 0, 1, 0),
+	RQ_FIELD(struct compute_args, module, "module", RQ_STR, 0, 0, 0),
+	RQ_FIELD(struct compute_args, function, "function", RQ_STR, 0, 0, 0),
+	RQ_FIELD(struct compute_args, timeout_ms, "timeout_ms", RQ_INT, 0, 0,
+	    0),
+	RQ_END
+};
+
+static void
+op_compute(struct sv_conn *c, const struct rq *rq)
 {
+	const struct compute_args *a = rq->args;
 	struct dc_req	 r;
 	struct job	*j;
-	const iso_msg	*argv;
 	char		**av = NULL;
 	size_t		 i, n;
 	int		 rc;
 
 	memset(&r, 0, sizeof r);
-	r.arg = iso_msg_get(req, "arg");
-	if (iso_msg_unpack(req, "{s?i}", "timeout_ms", &r.timeout_ms) == -1) {
-		sv_error(c, EINVAL, "compute: \"timeout_ms\" is an integer");
-		return;
-	}
-	if ((argv = iso_msg_get(req, "argv")) != NULL) {
-		n = iso_msg_len(argv);
-		if (iso_msg_type(argv) != ISO_LIST || n == 0 ||
-		    (av = calloc(n + 1, sizeof *av)) == NULL) {
-			sv_error(c, EINVAL, "compute: \"argv\" is a non-empty "
-			    "list of strings");
+	r.arg = a->arg;
+	r.timeout_ms = a->timeout_ms;
+	if (a->argv != NULL) {
+		n = iso_msg_len(a->argv);
+		if ((av = calloc(n + 1, sizeof *av)) == NULL) {
+			sv_error(c, ENOMEM, "out of memory");
 			return;
 		}
-		for (i = 0; i < n; i++) {
-			if ((av[i] = (char *)(uintptr_t)iso_msg_str(
-			    iso_msg_at(argv, i), NULL)) == NULL) {
-				free(av);
-				sv_error(c, EINVAL, "compute: \"argv\" is a "
-				    "non-empty list of strings");
-				return;
-			}
-		}
+		for (i = 0; i < n; i++)
+			av[i] = (char *)(uintptr_t)iso_msg_str(
+			    iso_msg_at(a->argv, i), NULL);
 		r.argv = av;
-	} else if (iso_msg_unpack(req, "{s:s s:s}", "module", &r.module,
-	    "function", &r.function) == -1) {
+	} else if (a->module == NULL || a->function == NULL) {
 		sv_error(c, EINVAL, "compute: want \"module\" and "
 		    "\"function\", or \"argv\"");
 		return;
+	} else {
+		r.module = a->module;
+		r.function = a->function;
 	}
 	if (stopping) {
 		free(av);
@@ -241,6 +253,11 @@ op_compute(struct sv_conn *c, const iso_msg *req)
 	/* A client gone before the result: the result is dropped. */
 	sv_defer(c, compute_cancel, j);
 }
+
+const struct rq_entry rq_compute = {
+	.name = "compute", .exec = op_compute,
+	.size = sizeof(struct compute_args), .fields = compute_fields
+};
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -350,8 +367,33 @@ raise_nofile(void)
 	}
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct opts {
+	int	foreground;
+	int	readyfd;	/* -1: none */
+};
+
+/* A number for option name within [lo, hi]: 0, or -1 after saying so. */
+static int
+opt_number(const char *name, const char *arg, long lo, long hi, long *out)
+{
+	char	*end;
+
+	errno = 0;
+	*out = strtol(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || end == arg || *out < lo ||
+	    *out > hi) {
+		fprintf(stderr, "isolated: --%s: not a number from %ld to "
+		    "%ld: %s\n", name, lo, hi, arg);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Parse the command line into o and the settings: -1 to go on, else
+   the exit status. */
+static int
+options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -364,59 +406,47 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct event	*sigs[3];
-	const char	*rt;
-	char		 sdir[PATH_MAX], sock[PATH_MAX], pidtext[32], *end;
-	int		 ch, foreground = 0, readyfd = -1, fd, sfd, i;
-	long		 l;
+	int	ch;
+	long	l;
 
+	o->foreground = 0;
+	o->readyfd = -1;
 	while ((ch = getopt_long(argc, argv, "fhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			foreground = 1;
+			o->foreground = 1;
 			break;
 		case 'r':
-			errno = 0;
-			l = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || l < 0 || l > INT_MAX ||
-			    fcntl((int)l, F_GETFD) == -1) {
+			if (opt_number("ready-fd", optarg, 0, INT_MAX, &l) ==
+			    -1 || fcntl((int)l, F_GETFD) == -1) {
 				fprintf(stderr, "isolated: --ready-fd: not an "
 				    "open descriptor: %s\n", optarg);
 				return (2);
 			}
-			readyfd = (int)l;
-			(void)fcntl(readyfd, F_SETFD, FD_CLOEXEC);
+			o->readyfd = (int)l;
+			(void)fcntl(o->readyfd, F_SETFD, FD_CLOEXEC);
 			break;
 		case 'C':
-			errno = 0;
-			l = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    l < 1 || l > 1000000) {
-				fprintf(stderr, "isolated: --max-conns: not a "
-				    "number from 1 to 1000000: %s\n", optarg);
+			if (opt_number("max-conns", optarg, 1, 1000000, &l) ==
+			    -1)
 				return (2);
-			}
 			sv_max_conns = mbox_max_conns = (size_t)l;
 			break;
 		case 'H':
-		case 'L':
-		case 'G':
-			errno = 0;
-			l = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    l < (ch == 'L' ? 1024 : ch == 'H' ? 0 : 1) ||
-			    l > (ch == 'G' ? 3600000 : INT_MAX)) {
-				fprintf(stderr, "isolated: --%s: bad number: %s\n",
-				    ch == 'H' ? "history" : ch == 'L' ?
-				    "log-max" : "grace-ms", optarg);
+			if (opt_number("history", optarg, 0, INT_MAX, &l) == -1)
 				return (2);
-			}
-			if (ch == 'H')
-				proc_history_max = (size_t)l;
-			else if (ch == 'L')
-				proc_log_max = (size_t)l;
-			else
-				proc_grace_ms = (int)l;
+			rec_history_max = (size_t)l;
+			break;
+		case 'L':
+			if (opt_number("log-max", optarg, 1024, INT_MAX, &l) ==
+			    -1)
+				return (2);
+			life_log_max = (size_t)l;
+			break;
+		case 'G':
+			if (opt_number("grace-ms", optarg, 1, 3600000, &l) == -1)
+				return (2);
+			life_grace_ms = (int)l;
 			break;
 		case 'h':
 			usage(stdout);
@@ -435,91 +465,138 @@ main(int argc, char **argv)
 		usage(stderr);
 		return (2);
 	}
+	return (-1);
+}
 
-	if (!foreground && readyfd == -1 && background(&readyfd) == -1)
-		return (1);
-	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
-	started = (double)time(NULL);
-	if ((rt = iso_runtime_dir()) == NULL) {
-		return (start_failed(&readyfd, "%s", iso_error()));
-	}
-	if ((sfd = state_dir_open(rt, sdir, sizeof sdir)) == -1)
-		return (start_failed(&readyfd, "%s", iso_error()));
+/*
+ * Take the lock of the runtime directory rt (one supervisor per runtime
+ * directory: the lock says which) and write our pid in it: 0, or -1
+ * with the reason in why.
+ */
+static int
+take_lock(const char *rt, char *why, size_t len)
+{
+	char	pidtext[32];
+	ssize_t	n;
+	int	e;
 
-	/* One supervisor per runtime directory: the lock says which. */
 	lock = openat(rtdir_fd(), SUP_LOCK, O_RDWR | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW | O_NOCTTY, 0600);
 	if (lock == -1 || flock(lock, LOCK_EX | LOCK_NB) == -1) {
-		int	 e = errno;
-		ssize_t	 n = lock == -1 ? -1 : pread(lock, pidtext,
-		    sizeof pidtext - 1, 0);
-
+		e = errno;
+		n = lock == -1 ? -1 : pread(lock, pidtext, sizeof pidtext - 1,
+		    0);
 		pidtext[n > 0 ? n : 0] = '\0';
 		pidtext[strcspn(pidtext, "\n")] = '\0';
 		if (e == EWOULDBLOCK)
-			return (start_failed(&readyfd, "already running (pid "
-			    "%s)", pidtext));
-		if (e == ELOOP)
-			return (start_failed(&readyfd, "%s/%s is a symlink: "
-			    "refused; remove it", rt, SUP_LOCK));
-		return (start_failed(&readyfd, "%s/%s: %s", rt, SUP_LOCK,
-		    strerror(e)));
+			snprintf(why, len, "already running (pid %s)", pidtext);
+		else if (e == ELOOP)
+			snprintf(why, len, "%s/%s is a symlink: refused; "
+			    "remove it", rt, SUP_LOCK);
+		else
+			snprintf(why, len, "%s/%s: %s", rt, SUP_LOCK,
+			    strerror(e));
+		return (-1);
 	}
 	snprintf(pidtext, sizeof pidtext, "%d\n", (int)getpid());
 	if (ftruncate(lock, 0) == -1 ||
 	    pwrite(lock, pidtext, strlen(pidtext), 0) == -1)
 		fprintf(stderr, "isolated: %s/%s: %s\n", rt, SUP_LOCK,
 		    strerror(errno));
+	return (0);
+}
 
-	if (!foreground) {
-		/* Detached: nothing of the starter's terminal. */
-		if (chdir("/") == -1)
-			return (1);
-		if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
-			(void)dup2(fd, 0);
-			(void)dup2(fd, 1);
-			close(fd);
-		}
-		/* Its own log, rotated as a command's (log.c). */
-		if (log_open(sfd, proc_log_max) == -1)
-			return (start_failed(&readyfd, "%s/%s/%s: %s", rt,
-			    SUP_STATE_DIR, LOG_FILE, strerror(errno)));
+/* Detached: nothing of the starter's terminal; log to isolated.log in
+   the state directory sfd. 0, or -1 with errno. */
+static int
+detach(int sfd)
+{
+	int	fd;
+
+	if (chdir("/") == -1)
+		return (-1);
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+		(void)dup2(fd, 0);
+		(void)dup2(fd, 1);
+		close(fd);
 	}
+	/* Its own log, rotated as a command's (log.c). */
+	return (log_open(sfd, life_log_max));
+}
 
-	if (snprintf(sock, sizeof sock, "%s/%s", rt, SUP_SOCKET) >=
-	    (int)sizeof sock)
-		return (start_failed(&readyfd, "runtime directory %s: too long",
-		    rt));
+/* Start the modules, adopt what is left, listen on sock, and route the
+   signals that stop us: 0, or -1 with errno. */
+static int
+serve(const char *sdir, int sfd, const char *sock, struct event *sigs[3])
+{
+	static const int	signos[3] = { SIGTERM, SIGINT, SIGHUP };
+	int			i;
+
 	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
-	    names_load(sdir) == -1 || proc_init(base, sdir, sfd, sock) == -1 ||
-	    sv_listen(base, sock) == -1 || sweep_init(base) == -1) {
-		log_warn("cannot start: %s", strerror(errno));
-		return (start_failed(&readyfd, "cannot start: %s",
-		    strerror(errno)));
-	}
-	sigs[0] = evsignal_new(base, SIGTERM, on_signal, NULL);
-	sigs[1] = evsignal_new(base, SIGINT, on_signal, NULL);
-	sigs[2] = evsignal_new(base, SIGHUP, on_signal, NULL);
+	    names_load(sdir) == -1 || life_init(base, sdir, sfd, sock) == -1 ||
+	    sv_listen(base, sock) == -1 || sweep_init(base) == -1)
+		return (-1);
 	for (i = 0; i < 3; i++)
-		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
-			ready(&readyfd, "cannot start: signals");
-			return (1);
-		}
-	log_info("serving on %s (pid %d)", sock, (int)getpid());
-	ready(&readyfd, "ready");
+		if ((sigs[i] = evsignal_new(base, signos[i], on_signal,
+		    NULL)) == NULL || evsignal_add(sigs[i], NULL) == -1)
+			return (-1);
+	return (0);
+}
 
-	event_base_dispatch(base);
+/* Stopped: what runs has ended; forget it all. */
+static void
+shutdown_all(struct event *sigs[3])
+{
+	int	i;
 
-	/* Stopped: what runs has ended; forget it all. */
 	sv_close();
 	for (i = 0; i < 3; i++)
-		event_free(sigs[i]);
-	proc_free_all();
+		if (sigs[i] != NULL)
+			event_free(sigs[i]);
+	rec_free_all();
 	sweep_free();
 	names_clear();
 	log_info("stopped");
 	if (lock != -1)
 		close(lock);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts	 o;
+	struct event	*sigs[3] = { NULL, NULL, NULL };
+	const char	*rt;
+	char		 sdir[PATH_MAX], sock[PATH_MAX], why[512];
+	int		 rc, sfd;
+
+	if ((rc = options(argc, argv, &o)) != -1)
+		return (rc);
+	if (!o.foreground && o.readyfd == -1 && background(&o.readyfd) == -1)
+		return (1);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	started = (double)time(NULL);
+	if ((rt = iso_runtime_dir()) == NULL ||
+	    (sfd = state_dir_open(rt, sdir, sizeof sdir)) == -1)
+		return (start_failed(&o.readyfd, "%s", iso_error()));
+	if (take_lock(rt, why, sizeof why) == -1)
+		return (start_failed(&o.readyfd, "%s", why));
+	if (!o.foreground && detach(sfd) == -1)
+		return (start_failed(&o.readyfd, "%s/%s/%s: %s", rt,
+		    SUP_STATE_DIR, LOG_FILE, strerror(errno)));
+	if (snprintf(sock, sizeof sock, "%s/%s", rt, SUP_SOCKET) >=
+	    (int)sizeof sock)
+		return (start_failed(&o.readyfd, "runtime directory %s: too "
+		    "long", rt));
+	if (serve(sdir, sfd, sock, sigs) == -1) {
+		log_warn("cannot start: %s", strerror(errno));
+		return (start_failed(&o.readyfd, "cannot start: %s",
+		    strerror(errno)));
+	}
+	log_info("serving on %s (pid %d)", sock, (int)getpid());
+	ready(&o.readyfd, "ready");
+	event_base_dispatch(base);
+	shutdown_all(sigs);
 	return (0);
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
-#include "proc.h"
+#include "records.h"
 #include "supproto.h"
 
 /* The size of path, 0 when it is not there. */
@@ -61,23 +62,21 @@ logs_read(const char *path, uint64_t from, uint64_t to, char *buf, size_t *n)
  * ID.log, and a position beyond ID.log's end means ID.log was rotated
  * since, so the rest of ID.log.1 comes first.
  */
-void
-op_logs(struct sv_conn *c, const iso_msg *req)
+struct logs_args {
+	uint64_t	offset;
+};
+
+static void
+op_logs(struct sv_conn *c, const struct rq *r)
 {
+	const struct logs_args	*a = r->args;
 	char		 cur[PATH_MAX], old[PATH_MAX], *buf;
-	struct proc	*p;
-	uint64_t	 off = 0, pos, size_cur, size_old, room;
+	uint64_t	 off = a->offset, id = rec_id(r->target.rec), pos, size_cur, size_old, room;
 	uint64_t	 old_from = 0, old_to = 0, cur_from, cur_to;
 	size_t		 n = 0;
 
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (iso_msg_unpack(req, "{s?U}", "offset", &off) == -1) {
-		sv_error(c, EINVAL, "logs: \"offset\" is an integer >= 0");
-		return;
-	}
-	if (state_path(proc_dir, p->id, ".log", cur, sizeof cur) == -1 ||
-	    state_path(proc_dir, p->id, ".log.1", old, sizeof old) == -1) {
+	if (state_path(rec_dir, id, ".log", cur, sizeof cur) == -1 ||
+	    state_path(rec_dir, id, ".log.1", old, sizeof old) == -1) {
 		sv_error(c, ENAMETOOLONG, "logs: path too long");
 		return;
 	}
@@ -114,3 +113,13 @@ op_logs(struct sv_conn *c, const iso_msg *req)
 	free(buf);
 }
 
+
+static const struct rq_field logs_fields[] = {
+	RQ_FIELD(struct logs_args, offset, "offset", RQ_U64, 0, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_logs = {
+	.name = "logs", .exec = op_logs, .target = TGT_RECORD,
+	.size = sizeof(struct logs_args), .fields = logs_fields
+};

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,33 +17,29 @@
 #include <event2/event.h>
 
 #include "daemon.h"
-#include "proc.h"
+#include "records.h"
 #include "supproto.h"
 
-int
-proc_mailbox_port(const char *target, iso_sendport *out)
-{
-	struct proc	*p = proc_by_id(proc_find(target));
+/* A request waiting for a queue (a mailbox or an outbox) to fill. */
+struct taker {
+	struct sv_conn	*conn;
+	struct event	*timer;
+	struct mbox	*box;
+	int		 max;
+	int		 acks;		/* the client acknowledges */
+	uint64_t	 after;		/* what it has already */
+};
 
-	if (p == NULL || p->box == NULL || p->state >= P_EXITED) {
-		errno = ENOENT;
-		return (-1);
-	}
-	*out = mbox_port(p->box);
-	return (0);
-}
+/* This file's slot in a record: a take and a recv waiting. */
+struct takers {
+	struct taker	 take;
+	struct taker	 recv;
+};
 
-/* The mailbox whose SendPort this is, or NULL. */
-static struct proc *
-proc_by_mailbox(iso_sendport port)
-{
-	struct proc	*p;
-
-	for (p = proc_list; p != NULL; p = p->next)
-		if (p->box != NULL && port.isolate == mbox_id(p->box))
-			return (p);
-	return (NULL);
-}
+struct send_args {
+	const iso_msg	*message;
+	const char	*reqid;
+};
 
 /*
  * "send" {target, message, reqid?}: to a registered name's port
@@ -51,55 +48,52 @@ proc_by_mailbox(iso_sendport port)
  * mailbox has already kept is answered ok and not kept again (a client's
  * retry of a send whose answer it lost).
  */
-void
-op_send(struct sv_conn *c, const iso_msg *req)
+static void
+op_send(struct sv_conn *c, const struct rq *r)
 {
-	const char	*target, *reqid = NULL;
-	const iso_msg	*m;
-	iso_sendport	 port;
-	struct proc	*p = NULL;
-	size_t		 len;
+	const struct send_args	*a = r->args;
+	struct proc		*p = r->target.rec;
+	struct mbox		*box;
 
-	if (iso_msg_unpack(req, "{s:s s:O s?s#}", "target", &target, "message",
-	    &m, "reqid", &reqid, &len) == -1 || (reqid != NULL && (len == 0 ||
-	    len > MLOG_REQID_MAX || strlen(reqid) != len))) {
-		sv_error(c, EINVAL, "send: want a \"target\" string, a "
-		    "\"message\" and maybe a \"reqid\" string of 1 to %d "
-		    "bytes", MLOG_REQID_MAX);
+	if (p == NULL) {
+		if (iso_send(r->target.port, a->message) == -1)
+			sv_error(c, errno, "send: %s", iso_error());
+		else
+			sv_ok(c);
 		return;
 	}
-	if (names_get(target, &port) == 0) {
-		if ((p = proc_by_mailbox(port)) == NULL) {
-			if (iso_send(port, m) == -1)
-				sv_error(c, errno, "send: %s", iso_error());
-			else
-				sv_ok(c);
-			return;
-		}
-	} else if ((p = proc_by_id(proc_find(target))) == NULL) {
-		sv_error(c, ENOENT, "no port or isolate \"%.64s\"", target);
-		return;
-	}
-	if (p->box == NULL) {
+	if ((box = rec_box(p)) == NULL) {
 		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox: "
-		    "send to a port it registered", p->id);
+		    "send to a port it registered", rec_id(p));
 		return;
 	}
-	if (p->state >= P_EXITED) {
+	if (rec_state(p) >= REC_EXITED) {
 		sv_error(c, ECONNREFUSED, "isolate %016" PRIx64 " has ended",
-		    p->id);
+		    rec_id(p));
 		return;
 	}
-	if (mbox_put(p->box, m, reqid) == -1) {
+	if (mbox_put(box, a->message, a->reqid) == -1) {
 		if (errno == ENOBUFS)
 			sv_error(c, ENOBUFS, "the mailbox of %016" PRIx64 " is "
-			    "full (%d messages)", p->id, p->box_limit);
+			    "full (%d messages)", rec_id(p), rec_box_limit(p));
 		else
 			sv_error(c, errno, "send: %s", strerror(errno));
 		return;
 	}
 	sv_ok(c);
 }
+
+static const struct rq_field send_fields[] = {
+	RQ_FIELD(struct send_args, message, "message", RQ_MSG, RQ_REQ, 0, 0),
+	RQ_FIELD(struct send_args, reqid, "reqid", RQ_STR, 0, 1,
+	    MLOG_REQID_MAX),
+	RQ_END
+};
+
+const struct rq_entry rq_send = {
+	.name = "send", .exec = op_send, .target = TGT_PORT | TGT_RECORD,
+	.size = sizeof(struct send_args), .fields = send_fields
+};
 
 /* ---- leases: what was handed out and not yet acknowledged ---------------- */
 
@@ -405,7 +399,7 @@ taker_cancel(void *arg)
 }
 
 /* Answer a waiting request with an error (its queue is going away). */
-void
+static void
 taker_end(struct taker *t, const char *why)
 {
 	if (t->conn != NULL) {
@@ -420,6 +414,29 @@ taker_end(struct taker *t, const char *why)
 	t->timer = NULL;
 }
 
+void
+mail_forget(struct proc *p)
+{
+	struct takers	*t = rec_slot(p, SLOT_MAIL);
+
+	taker_end(&t->take, "forgotten");
+	taker_end(&t->recv, "forgotten");
+	free(t);
+	rec_set_slot(p, SLOT_MAIL, NULL);
+}
+
+/* p's takers; NULL with ENOMEM. */
+static struct takers *
+takers_of(struct proc *p)
+{
+	struct takers	*t;
+
+	if ((t = rec_slot(p, SLOT_MAIL)) == NULL &&
+	    (t = calloc(1, sizeof *t)) != NULL)
+		rec_set_slot(p, SLOT_MAIL, t);
+	return (t);
+}
+
 /* The hex id of req's "box" is box's. */
 static int
 same_box(const char *hex, struct mbox *box)
@@ -430,32 +447,40 @@ same_box(const char *hex, struct mbox *box)
 	    end != hex && *end == '\0');
 }
 
+struct take_args {
+	int		 max;
+	int		 timeout_ms;
+	uint64_t	 after;
+	const char	*box;
+};
+
+static const struct rq_field take_fields[] = {
+	RQ_FIELD_DEF(struct take_args, max, "max", RQ_INT, 1, INT_MAX,
+	    INT_MAX),
+	RQ_FIELD(struct take_args, timeout_ms, "timeout_ms", RQ_INT, 0, 0, 0),
+	RQ_FIELD(struct take_args, after, "after", RQ_U64, 0, 0, 0),
+	RQ_FIELD(struct take_args, box, "box", RQ_STR, RQ_NIL, 0, 0),
+	RQ_END
+};
+
 /*
  * Up to "max" messages of box, waiting up to "timeout_ms" for one. With
  * "after" the client acknowledges what it gets (and, with the "box" it
  * names, everything up to after).
  */
 static void
-taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
+taker_start(struct sv_conn *c, const struct rq *r, struct taker *t,
     struct mbox *box)
 {
-	struct timeval	 tv;
-	const char	*bhex = NULL;
-	const iso_msg	*v;
-	iso_msg		*msgs, *seqs;
-	uint64_t	 after = 0;
-	int		 max = INT_MAX, ms = 0, n;
+	const struct take_args	*a = r->args;
+	struct timeval		 tv;
+	const char		*bhex = a->box;
+	iso_msg			*msgs, *seqs;
+	uint64_t		 after = a->after;
+	int			 max = a->max, ms = a->timeout_ms, n;
 
 	t->box = box;
-	if (iso_msg_unpack(req, "{s?i s?i s?U}", "max", &max, "timeout_ms",
-	    &ms, "after", &after) == -1 || max <= 0 ||
-	    ((v = iso_msg_get(req, "box")) != NULL && iso_msg_type(v) !=
-	    ISO_NIL && (bhex = iso_msg_str(v, NULL)) == NULL)) {
-		sv_error(c, EINVAL, "\"max\" and \"timeout_ms\" are integers, "
-		    "max > 0; \"after\" an unsigned integer, \"box\" a string");
-		return;
-	}
-	t->acks = iso_msg_get(req, "after") != NULL;
+	t->acks = iso_msg_get(r->msg, "after") != NULL;
 	/* A lease it did not acknowledge goes back first. */
 	lease_release(c);
 	if (t->acks && same_box(bhex, box)) {
@@ -479,7 +504,7 @@ taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
 		return;
 	}
 	if (t->timer == NULL &&
-	    (t->timer = evtimer_new(proc_base, taker_timeout, t)) == NULL) {
+	    (t->timer = evtimer_new(rec_base, taker_timeout, t)) == NULL) {
 		sv_error(c, ENOMEM, "out of memory");
 		return;
 	}
@@ -500,73 +525,96 @@ taker_start(struct sv_conn *c, const iso_msg *req, struct taker *t,
  * (default all) of a command's mailbox, oldest first; with none there,
  * wait up to timeout_ms (0: not at all, < 0: forever) for one.
  */
-void
-op_take(struct sv_conn *c, const iso_msg *req)
+static void
+op_take(struct sv_conn *c, const struct rq *r)
 {
-	struct proc	*p;
+	struct proc	*p = r->target.rec;
+	struct takers	*t;
 
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (p->box == NULL) {
+	if (rec_box(p) == NULL) {
 		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox",
-		    p->id);
+		    rec_id(p));
 		return;
 	}
-	if (p->lines) {
+	if (rec_lines(p)) {
 		sv_error(c, EINVAL, "isolate %016" PRIx64 " reads its mailbox "
-		    "on its stdin", p->id);
+		    "on its stdin", rec_id(p));
 		return;
 	}
-	taker_start(c, req, &p->take, p->box);
+	if ((t = takers_of(p)) == NULL) {
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	taker_start(c, r, &t->take, rec_box(p));
 }
+
+const struct rq_entry rq_take = {
+	.name = "take", .exec = op_take, .target = TGT_RECORD,
+	.size = sizeof(struct take_args), .fields = take_fields
+};
 
 /* "recv" {target, max, timeout_ms, after, box}: the same for what a
    --lines command has printed. */
-void
-op_recv(struct sv_conn *c, const iso_msg *req)
+static void
+op_recv(struct sv_conn *c, const struct rq *r)
 {
-	struct proc	*p;
+	struct proc	*p = r->target.rec;
+	struct takers	*t;
 
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (p->outbox == NULL) {
+	if (rec_outbox(p) == NULL) {
 		sv_error(c, EINVAL, "isolate %016" PRIx64 " was not spawned "
-		    "with --lines: its output is in its log", p->id);
+		    "with --lines: its output is in its log", rec_id(p));
 		return;
 	}
-	taker_start(c, req, &p->recv, p->outbox);
+	if ((t = takers_of(p)) == NULL) {
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	taker_start(c, r, &t->recv, rec_outbox(p));
 }
+
+const struct rq_entry rq_recv = {
+	.name = "recv", .exec = op_recv, .target = TGT_RECORD,
+	.size = sizeof(struct take_args), .fields = take_fields
+};
+
+struct ack_args {
+	const char	*box;
+	uint64_t	 upto;
+};
 
 /*
  * "ack" {target, box, upto}: the client has every message of the mailbox
  * (or outbox) box of target up to seq upto; they go. A box that is no
  * longer target's is ENOENT (what it held went with it).
  */
-void
-op_ack(struct sv_conn *c, const iso_msg *req)
+static void
+op_ack(struct sv_conn *c, const struct rq *r)
 {
-	struct proc	*p;
-	struct mbox	*box = NULL;
-	const char	*bhex;
-	uint64_t	 upto;
+	const struct ack_args	*a = r->args;
+	struct proc		*p = r->target.rec;
+	struct mbox		*box = NULL;
 
-	if (iso_msg_unpack(req, "{s:s s:U}", "box", &bhex, "upto", &upto) ==
-	    -1) {
-		sv_error(c, EINVAL, "ack: want \"target\", \"box\" (a string) "
-		    "and \"upto\" (an unsigned integer)");
-		return;
-	}
-	if ((p = proc_target(c, req)) == NULL)
-		return;
-	if (p->box != NULL && same_box(bhex, p->box))
-		box = p->box;
-	else if (p->outbox != NULL && same_box(bhex, p->outbox))
-		box = p->outbox;
+	if (rec_box(p) != NULL && same_box(a->box, rec_box(p)))
+		box = rec_box(p);
+	else if (rec_outbox(p) != NULL && same_box(a->box, rec_outbox(p)))
+		box = rec_outbox(p);
 	if (box == NULL) {
 		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox "
-		    "%.32s", p->id, bhex);
+		    "%.32s", rec_id(p), a->box);
 		return;
 	}
-	lease_ack(c, box, upto);
+	lease_ack(c, box, a->upto);
 	sv_ok(c);
 }
+
+static const struct rq_field ack_fields[] = {
+	RQ_FIELD(struct ack_args, box, "box", RQ_STR, RQ_REQ, 0, 0),
+	RQ_FIELD(struct ack_args, upto, "upto", RQ_U64, RQ_REQ, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_ack = {
+	.name = "ack", .exec = op_ack, .target = TGT_RECORD,
+	.size = sizeof(struct ack_args), .fields = ack_fields
+};

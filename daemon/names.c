@@ -3,9 +3,10 @@
  * a SendPort until it is removed or the isolate that owns the port ends.
  * Saved to names.json in the state directory on every change, so a
  * restarted supervisor knows them again. An isolate's end is learnt from
- * proc.c, or found at lookup: its socket refuses connections.
+ * lifecycle.c, or found at lookup: its socket refuses connections.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,8 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-
-#define NAME_MAX_LEN	255
+#include "records.h"
 
 struct name {
 	char		*name;
@@ -60,7 +60,7 @@ names_drop(size_t i)
 static int
 names_alive(iso_sendport port)
 {
-	return (proc_running(port.isolate) || sock_alive(port.isolate, 0));
+	return (rec_running(port.isolate) || sock_alive(port.isolate, 0));
 }
 
 /* Forget names whose isolates have gone; 1 if any was. */
@@ -193,34 +193,26 @@ names_get(const char *name, iso_sendport *out)
 	return (0);
 }
 
-void
-op_register(struct sv_conn *c, const iso_msg *req)
-{
+struct name_args {
 	const char	*name;
 	iso_sendport	 port;
-	size_t		 len;
-	ssize_t		 i;
+};
 
-	if (iso_msg_unpack(req, "{s:s# s:P}", "name", &name, &len, "port",
-	    &port) == -1) {
-		sv_error(c, EINVAL, "register: want a \"name\" string and a "
-		    "\"port\" SendPort");
-		return;
-	}
-	if (len == 0 || len > NAME_MAX_LEN || strlen(name) != len) {
-		sv_error(c, EINVAL, "register: a name is 1 to %d bytes, no NUL",
-		    NAME_MAX_LEN);
-		return;
-	}
-	if ((i = names_index(name)) != -1) {
+static void
+op_register(struct sv_conn *c, const struct rq *r)
+{
+	const struct name_args	*a = r->args;
+	ssize_t			 i;
+
+	if ((i = names_index(a->name)) != -1) {
 		if (names_alive(names[i].port)) {
 			sv_error(c, EEXIST, "register: name \"%s\" is taken",
-			    name);
+			    a->name);
 			return;
 		}
 		names_drop((size_t)i);
 	}
-	if (names_add(name, port) == -1) {
+	if (names_add(a->name, a->port) == -1) {
 		sv_error(c, ENOMEM, "out of memory");
 		return;
 	}
@@ -228,37 +220,50 @@ op_register(struct sv_conn *c, const iso_msg *req)
 	sv_ok(c);
 }
 
-void
-op_lookup(struct sv_conn *c, const iso_msg *req)
+static const struct rq_field register_fields[] = {
+	RQ_FIELD(struct name_args, name, "name", RQ_STR, RQ_REQ, 1,
+	    NAME_MAX_LEN),
+	RQ_FIELD(struct name_args, port, "port", RQ_PORT, RQ_REQ, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_register = {
+	.name = "register", .exec = op_register,
+	.size = sizeof(struct name_args), .fields = register_fields
+};
+
+/* A registered name, else a supervised command's mailbox (the target's
+   rules: target.c). */
+static void
+op_lookup(struct sv_conn *c, const struct rq *r)
 {
-	const char	*name;
 	iso_sendport	 port;
 
-	if (iso_msg_unpack(req, "{s:s}", "name", &name) == -1) {
-		sv_error(c, EINVAL, "lookup: want a \"name\" string");
-		return;
-	}
-	/* A registered name, else a supervised command's mailbox. */
-	if (names_get(name, &port) == -1 &&
-	    proc_mailbox_port(name, &port) == -1) {
-		sv_error(c, ENOENT, "no name \"%s\"", name);
+	if (r->target.has_port)
+		port = r->target.port;
+	else if (rec_box(r->target.rec) != NULL)
+		port = mbox_port(rec_box(r->target.rec));
+	else {
+		sv_error(c, ENOENT, "no name \"%s\"", iso_msg_str(
+		    iso_msg_get(r->msg, "name"), NULL));
 		return;
 	}
 	sv_reply(c, iso_msg_pack("{s:b s:P}", "ok", 1, "port", port));
 }
 
-void
-op_unregister(struct sv_conn *c, const iso_msg *req)
-{
-	const char	*name;
-	ssize_t		 i;
+const struct rq_entry rq_lookup = {
+	.name = "lookup", .exec = op_lookup, .target = TGT_PORT | TGT_LIVE,
+	.target_key = "name", .target_what = "name"
+};
 
-	if (iso_msg_unpack(req, "{s:s}", "name", &name) == -1) {
-		sv_error(c, EINVAL, "unregister: want a \"name\" string");
-		return;
-	}
-	if ((i = names_index(name)) == -1) {
-		sv_error(c, ENOENT, "no name \"%s\"", name);
+static void
+op_unregister(struct sv_conn *c, const struct rq *r)
+{
+	const struct name_args	*a = r->args;
+	ssize_t			 i;
+
+	if ((i = names_index(a->name)) == -1) {
+		sv_error(c, ENOENT, "no name \"%s\"", a->name);
 		return;
 	}
 	names_drop((size_t)i);
@@ -266,13 +271,23 @@ op_unregister(struct sv_conn *c, const iso_msg *req)
 	sv_ok(c);
 }
 
-void
-op_names(struct sv_conn *c, const iso_msg *req)
+static const struct rq_field unregister_fields[] = {
+	RQ_FIELD(struct name_args, name, "name", RQ_STR, RQ_REQ, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_unregister = {
+	.name = "unregister", .exec = op_unregister,
+	.size = sizeof(struct name_args), .fields = unregister_fields
+};
+
+static void
+op_names(struct sv_conn *c, const struct rq *r)
 {
 	iso_msg	*m;
 	size_t	 i;
 
-	(void)req;
+	(void)r;
 	(void)names_sweep();
 	if ((m = iso_msg_pack("{}")) == NULL) {
 		sv_error(c, ENOMEM, "out of memory");
@@ -289,3 +304,5 @@ op_names(struct sv_conn *c, const iso_msg *req)
 	sv_reply(c, iso_msg_pack("{s:b s:O}", "ok", 1, "names", m));
 	iso_msg_free(m);
 }
+
+const struct rq_entry rq_names = { .name = "names", .exec = op_names };

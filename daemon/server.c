@@ -43,32 +43,12 @@ struct sv_conn {
 	struct sv_conn	*prev, *next;
 };
 
-static const struct {
-	const char	*name;
-	sv_op		 fn;
-	int		 noreply;	/* a notification */
-} ops[] = {
-	{ "spawn", op_spawn, 0 },
-	{ "list", op_list, 0 },
-	{ "kill", op_kill, 0 },
-	{ "wait", op_wait, 0 },
-	{ "logs", op_logs, 0 },
-	{ "send", op_send, 0 },
-	{ "take", op_take, 0 },
-	{ "ack", op_ack, 0 },
-	{ "register", op_register, 0 },
-	{ "lookup", op_lookup, 0 },
-	{ "unregister", op_unregister, 0 },
-	{ "names", op_names, 0 },
-	{ "compute", op_compute, 0 },
-	{ "status", op_status, 0 },
-	{ "stop", op_stop, 0 },
-	{ "attach", op_attach, 1 },
-	{ "recv", op_recv, 0 },
-	{ "spawned", op_spawned, 1 },
-	{ "exited", op_exited, 1 },
-	{ "listening", op_listening, 1 },
-	{ "spawning", op_spawning, 1 },
+/* Every request, by "op": an entry is its fields and its function. */
+static const struct rq_entry *const ops[] = {
+	&rq_spawn, &rq_list, &rq_kill, &rq_wait, &rq_logs, &rq_send, &rq_take,
+	&rq_ack, &rq_register, &rq_lookup, &rq_unregister, &rq_names,
+	&rq_compute, &rq_status, &rq_stop, &rq_attach, &rq_recv,
+	&rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
 };
 
 static struct event_base	*sv_base;
@@ -251,10 +231,10 @@ sv_dispatch(struct sv_conn *c, const iso_msg *req)
 		return;
 	}
 	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-		if (strcmp(ops[i].name, op) == 0) {
+		if (strcmp(ops[i]->name, op) == 0) {
 			c->busy = 1;
-			ops[i].fn(c, req);
-			if (ops[i].noreply)
+			rq_run(ops[i], c, req);
+			if (ops[i]->flags & (RQ_NOREPLY | RQ_DROPBAD))
 				c->busy = 0;
 			return;
 		}

@@ -1126,6 +1126,108 @@ raw_request(int fd, iso_msg *req, char *buf, size_t len)
 	return (e);
 }
 
+/* Send req (freed) as a frame on fd; the reply's "error" text. */
+static const char *
+raw_error(int fd, iso_msg *req, char *buf, size_t len)
+{
+	iso_msg		*rep;
+	const char	*e = "";
+	void		*p;
+	size_t		 n;
+	unsigned char	 hdr[4];
+
+	ck_assert_ptr_nonnull(req);
+	ck_assert_int_eq(iso_msg_encode(req, &p, &n), 0);
+	iso_msg_free(req);
+	hdr[0] = (unsigned char)(n >> 24);
+	hdr[1] = (unsigned char)(n >> 16);
+	hdr[2] = (unsigned char)(n >> 8);
+	hdr[3] = (unsigned char)n;
+	ck_assert_int_eq(send(fd, hdr, 4, MSG_NOSIGNAL | MSG_MORE), 4);
+	ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+	free(p);
+	ck_assert_int_eq(iso_msg_read(fd, &rep), 1);
+	(void)iso_msg_unpack(rep, "{s?s}", "error", &e);
+	snprintf(buf, len, "%s", e);
+	iso_msg_free(rep);
+	return (buf);
+}
+
+/* Every target is resolved by the same rules: a name (before an id,
+   running before ended), an id, a live isolate's pid, name@ and
+   name@this-node; name@another-node is no such node. */
+START_TEST(targets_resolve_alike)
+{
+	char *const	 argv[] = { "sleep", "100", NULL };
+	char		 t[128], host[256], buf[256];
+	uint64_t	 a, b;
+	iso_msg		*row, *m;
+	int64_t		 pid;
+	int		 fd;
+
+	a = spawn("first", ISO_RESTART_NEVER, argv);
+	/* A second one named as the first's id: the name wins. */
+	b = spawn(hex(a), ISO_RESTART_NEVER, argv);
+	ck_assert_int_eq(iso_sup_kill(hex(a), ISO_IMMEDIATE), 0);
+	row = wait_end(hex(b));
+	ck_assert_str_eq(row_str(row, "id"), hex(b));
+	iso_msg_free(row);
+	row = list_row("first");
+	ck_assert_ptr_nonnull(row);
+	ck_assert_str_eq(row_str(row, "id"), hex(a));
+	ck_assert_str_eq(row_str(row, "state"), "running");
+	ck_assert_int_gt(pid = row_int(row, "pid"), 0);
+	iso_msg_free(row);
+
+	/* Its pid, in decimal. */
+	snprintf(t, sizeof t, "%" PRId64, pid);
+	ck_assert_int_eq(iso_sup_wait(t, 0, &m), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	/* name@ and name@this node are the name. */
+	ck_assert_int_eq(iso_sup_wait("first@", 0, &m), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(gethostname(host, sizeof host - 1), 0);
+	host[sizeof host - 1] = '\0';
+	snprintf(t, sizeof t, "first@%s", host);
+	ck_assert_int_eq(iso_sup_wait(t, 0, &m), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	/* Another node: none, whatever the request. */
+	ck_assert_int_eq(iso_sup_kill("first@elsewhere", ISO_IMMEDIATE), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_msg(strstr(iso_error(), "no node \"elsewhere\"") != NULL,
+	    "%s", iso_error());
+	ck_assert_int_eq(iso_sup_send("first@elsewhere", m = iso_msg_pack("i",
+	    1)), -1);
+	iso_msg_free(m);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_msg(strstr(iso_error(), "no node") != NULL, "%s",
+	    iso_error());
+
+	/* The pid of an ended isolate names nothing. */
+	ck_assert_int_eq(iso_sup_kill("first", ISO_IMMEDIATE), 0);
+	iso_msg_free(wait_end("first"));
+	snprintf(t, sizeof t, "%" PRId64, pid);
+	ck_assert_int_eq(iso_sup_wait(t, 0, &m), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* A bad request is one line naming the op and the field. */
+	fd = raw_connect();
+	ck_assert_str_eq(raw_error(fd, iso_msg_pack("{s:s}", "op", "kill"),
+	    buf, sizeof buf), "kill: want a \"target\" string");
+	ck_assert_str_eq(raw_error(fd, iso_msg_pack("{s:s s:s s:s}", "op",
+	    "wait", "target", "first", "timeout_ms", "soon"), buf, sizeof buf),
+	    "wait: want \"timeout_ms\" an integer");
+	ck_assert_str_eq(raw_error(fd, iso_msg_pack("{s:s s:[s] s:s}", "op",
+	    "spawn", "argv", "true", "restart", "sometimes"), buf, sizeof buf),
+	    "spawn: want \"restart\" one of never, on-failure, always, not "
+	    "\"sometimes\"");
+	ck_assert_str_eq(raw_error(fd, iso_msg_pack("{s:s s:[s] s:i}", "op",
+	    "spawn", "argv", "true", "mailbox", 2000000), buf, sizeof buf),
+	    "spawn: want \"mailbox\" an integer from 0 to 1000000");
+	close(fd);
+}
+END_TEST
+
 static void
 assert_serving(void)
 {
@@ -2864,6 +2966,7 @@ sup_suite(void)
 	tcase_add_test(tc, a_second_supervisor_is_refused);
 	tcase_add_test(tc, started_by_hand_goes_to_the_background);
 	tcase_add_test(tc, a_stale_socket_is_replaced);
+	tcase_add_test(tc, targets_resolve_alike);
 	tcase_add_test(tc, options_bound_history_logs_and_grace);
 	tcase_add_test(tc, spawn_list_wait);
 	tcase_add_test(tc, spawn_answers_once_the_command_runs);

@@ -1,0 +1,410 @@
+/*
+ * proc_ops.c: the requests about supervised isolates: spawn, list, kill
+ * and wait, and the notes of the library's spawners (spawned, exited,
+ * spawning, listening). Each is an entry of fields and a function; the
+ * records and their lifecycle do the work.
+ */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "records.h"
+
+/* ---- spawn ---------------------------------------------------------------- */
+
+struct spawn_args {
+	const iso_msg	*argv, *env;
+	const char	*name, *cwd;
+	int		 restart, lines, sync;
+	int		 pol[6];	/* only checked here: rec_set_policy */
+};
+
+static const struct rq_field spawn_fields[] = {
+	RQ_FIELD(struct spawn_args, argv, "argv", RQ_STRLIST, RQ_REQ, 1, 0),
+	RQ_FIELD(struct spawn_args, env, "env", RQ_STRLIST, RQ_NIL, 0, 0),
+	RQ_FIELD(struct spawn_args, name, "name", RQ_STR, RQ_NIL, 1,
+	    NAME_MAX_LEN),
+	RQ_FIELD(struct spawn_args, cwd, "cwd", RQ_STR, RQ_NIL, 0, 0),
+	RQ_ENUM_DEF(struct spawn_args, restart, "restart", restart_names,
+	    RESTART_NEVER),
+	RQ_FIELD(struct spawn_args, lines, "lines", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct spawn_args, sync, "mailbox_sync", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD_DEF(struct spawn_args, pol[0], "backoff_ms", RQ_INT, 0,
+	    86400000, 0),
+	RQ_FIELD_DEF(struct spawn_args, pol[1], "backoff_max_ms", RQ_INT, 0,
+	    86400000, 0),
+	RQ_FIELD_DEF(struct spawn_args, pol[2], "reset_ms", RQ_INT, 0,
+	    86400000, 0),
+	RQ_FIELD_DEF(struct spawn_args, pol[3], "max_restarts", RQ_INT, 0,
+	    86400000, 0),
+	RQ_FIELD_DEF(struct spawn_args, pol[4], "period_ms", RQ_INT, 0,
+	    86400000, 0),
+	RQ_FIELD_DEF(struct spawn_args, pol[5], "mailbox", RQ_INT, 0, 1000000,
+	    0),
+	RQ_END
+};
+
+static void
+op_spawn(struct sv_conn *c, const struct rq *r)
+{
+	const struct spawn_args	*a = r->args;
+	struct rec_spec		 spec;
+	struct proc		*p, *q;
+
+	if (a->name != NULL) {
+		for (q = rec_first(); q != NULL; q = rec_next(q)) {
+			if (rec_name(q) == NULL ||
+			    strcmp(rec_name(q), a->name) != 0)
+				continue;
+			if (rec_live(q)) {
+				sv_error(c, EEXIST, "spawn: name \"%s\" is "
+				    "taken by %016" PRIx64, a->name,
+				    rec_id(q));
+				return;
+			}
+			/* An ended isolate gives its name up. */
+			rec_drop_name(q);
+		}
+	}
+	memset(&spec, 0, sizeof spec);
+	spec.command = 1;
+	spec.name = a->name;
+	spec.argv = a->argv;
+	spec.env = a->env;
+	spec.cwd = a->cwd;
+	spec.restart = (enum restart_policy)a->restart;
+	spec.lines = a->lines;
+	spec.box_sync = a->sync;
+	if ((p = rec_new(0, &spec)) == NULL)
+		goto nomem;
+	if (rec_set_policy(p, r->msg) == -1) {
+		rec_free(p);
+		goto nomem;	/* the bounds were checked */
+	}
+	if (a->lines && link_new(p) == -1) {
+		rec_free(p);
+		goto nomem;
+	}
+	if (rec_open_boxes(p, 0, 1) == -1) {
+		sv_error(c, errno, "spawn: mailbox: %s", strerror(errno));
+		rec_free(p);
+		return;
+	}
+	log_info("spawn %016" PRIx64 " (%s): %s", rec_id(p),
+	    a->name != NULL ? a->name : "-",
+	    iso_msg_str(iso_msg_at(a->argv, 0), NULL));
+	if (life_spawn(p, c) == -1) {
+		rec_free(p);
+		goto nomem;
+	}
+	return;
+nomem:
+	sv_error(c, ENOMEM, "out of memory");
+}
+
+const struct rq_entry rq_spawn = {
+	.name = "spawn", .exec = op_spawn, .size = sizeof(struct spawn_args),
+	.fields = spawn_fields
+};
+
+/* ---- list ----------------------------------------------------------------- */
+
+static void
+op_list(struct sv_conn *c, const struct rq *r)
+{
+	struct proc	*p;
+	iso_msg		*l;
+
+	(void)r;
+	if ((l = iso_msg_pack("[]")) == NULL)
+		goto nomem;
+	for (p = rec_first(); p != NULL; p = rec_next(p))
+		if (iso_msg_append(l, rec_row(p)) == -1)
+			goto nomem;
+	sv_reply_with(c, "isolates", l);
+	return;
+nomem:
+	iso_msg_free(l);
+	sv_error(c, ENOMEM, "out of memory");
+}
+
+const struct rq_entry rq_list = { .name = "list", .exec = op_list };
+
+/* ---- kill ----------------------------------------------------------------- */
+
+struct kill_args {
+	int	graceful;
+};
+
+static const struct rq_field kill_fields[] = {
+	RQ_FIELD(struct kill_args, graceful, "graceful", RQ_BOOL, 0, 0, 0),
+	RQ_END
+};
+
+static void
+op_kill(struct sv_conn *c, const struct rq *r)
+{
+	const struct kill_args	*a = r->args;
+	struct proc		*p = r->target.rec;
+
+	if (life_kill(p, a->graceful) == 0) {
+		sv_ok(c);
+		return;
+	}
+	if (rec_state(p) != REC_RUNNING)
+		sv_error(c, ESRCH, "isolate %016" PRIx64 " is not running",
+		    rec_id(p));
+	else
+		sv_error(c, ESRCH, "isolate %016" PRIx64 ": %s", rec_id(p),
+		    strerror(errno));
+}
+
+const struct rq_entry rq_kill = {
+	.name = "kill", .exec = op_kill, .target = TGT_RECORD,
+	.size = sizeof(struct kill_args), .fields = kill_fields
+};
+
+/* ---- wait: requests waiting for a record to end ------------------------------ */
+
+struct waiter {
+	struct sv_conn	*conn;
+	struct event	*timer;
+	struct proc	*proc;
+	struct waiter	*next;
+};
+
+static void
+waiter_free(struct waiter *w)
+{
+	struct waiter	**wp;
+
+	for (wp = (struct waiter **)rec_slot_ref(w->proc, SLOT_WAIT);
+	    *wp != NULL; wp = &(*wp)->next) {
+		if (*wp == w) {
+			*wp = w->next;
+			break;
+		}
+	}
+	rec_release(w->proc);
+	event_free(w->timer);
+	free(w);
+}
+
+void
+wait_forget(struct proc *p)
+{
+	struct waiter	*w;
+
+	while ((w = rec_slot(p, SLOT_WAIT)) != NULL)
+		waiter_free(w);
+}
+
+void
+wait_ended(struct proc *p)
+{
+	struct waiter	*w;
+	struct sv_conn	*c;
+
+	while ((w = rec_slot(p, SLOT_WAIT)) != NULL) {
+		c = w->conn;
+		waiter_free(w);
+		sv_reply_with(c, "isolate", rec_row(p));
+	}
+}
+
+/* The timer of a waiter. */
+static void
+waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter	*w = arg;
+	struct sv_conn	*c = w->conn;
+
+	(void)fd;
+	(void)what;
+	waiter_free(w);
+	sv_error(c, ETIMEDOUT, "still running");
+}
+
+/* sv_defer's cancel: its client went away. */
+static void
+waiter_cancel(void *arg)
+{
+	waiter_free(arg);
+}
+
+struct wait_args {
+	int	timeout_ms;
+};
+
+static const struct rq_field wait_fields[] = {
+	RQ_FIELD_DEF(struct wait_args, timeout_ms, "timeout_ms", RQ_INT, 0, 0,
+	    -1),
+	RQ_END
+};
+
+static void
+op_wait(struct sv_conn *c, const struct rq *r)
+{
+	const struct wait_args	*a = r->args;
+	struct proc		*p = r->target.rec;
+	struct waiter		*w;
+	struct timeval		 tv;
+
+	if (rec_state(p) >= REC_EXITED) {
+		sv_reply_with(c, "isolate", rec_row(p));
+		return;
+	}
+	if ((w = calloc(1, sizeof *w)) == NULL ||
+	    (w->timer = evtimer_new(rec_base, waiter_timeout, w)) == NULL) {
+		free(w);
+		sv_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	w->conn = c;
+	w->proc = p;
+	w->next = rec_slot(p, SLOT_WAIT);
+	rec_set_slot(p, SLOT_WAIT, w);
+	rec_hold(p);
+	if (a->timeout_ms >= 0) {
+		tv.tv_sec = a->timeout_ms / 1000;
+		tv.tv_usec = (a->timeout_ms % 1000) * 1000;
+		evtimer_add(w->timer, &tv);
+	}
+	sv_defer(c, waiter_cancel, w);
+}
+
+const struct rq_entry rq_wait = {
+	.name = "wait", .exec = op_wait, .target = TGT_RECORD,
+	.size = sizeof(struct wait_args), .fields = wait_fields
+};
+
+/* ---- the spawners' notes: never answered ------------------------------------ */
+
+struct note_args {
+	uint64_t	 id, parent;
+	int		 pid, parent_pid, code, sig, with;
+	const char	*entry;
+};
+
+/* An isolate the library forked: {"id", "pid", "parent", "entry",
+   "parent_pid"}. */
+static void
+op_spawned(struct sv_conn *c, const struct rq *r)
+{
+	const struct note_args	*a = r->args;
+	struct rec_spec		 spec;
+	struct proc		*p;
+
+	(void)c;
+	if (a->pid <= 0)
+		return;
+	sweep_spawned(a->id);
+	if (a->id == 0 || rec_by_id(a->id) != NULL)
+		return;
+	memset(&spec, 0, sizeof spec);
+	spec.entry = a->entry;
+	spec.parent = a->parent;
+	if ((p = rec_new(a->id, &spec)) == NULL)
+		return;
+	/* A spawner that is not a record of ours: its socket is swept when
+	   it ends. */
+	if (a->parent_pid > 0 && a->parent != 0 && rec_by_id(a->parent) == NULL)
+		sweep_watch(a->parent, a->parent_pid);
+	if (life_isolate(p, a->pid, a->parent_pid) == -1)
+		rec_free(p);
+}
+
+static const struct rq_field spawned_fields[] = {
+	RQ_FIELD(struct note_args, id, "id", RQ_HEX, RQ_REQ, 0, 0),
+	RQ_FIELD(struct note_args, pid, "pid", RQ_INT, RQ_REQ, 0, 0),
+	RQ_FIELD(struct note_args, parent, "parent", RQ_HEX, 0, 0, 0),
+	RQ_FIELD(struct note_args, entry, "entry", RQ_STR, 0, 0, 0),
+	RQ_FIELD(struct note_args, parent_pid, "parent_pid", RQ_INT, 0, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_spawned = {
+	.name = "spawned", .exec = op_spawned, .flags = RQ_NOREPLY,
+	.size = sizeof(struct note_args), .fields = spawned_fields
+};
+
+/* The spawner saw it end: {"id", "code" or "signal", "with_spawner"}. */
+static void
+op_exited(struct sv_conn *c, const struct rq *r)
+{
+	const struct note_args	*a = r->args;
+
+	(void)c;
+	if (rec_is_command(r->target.rec))
+		return;
+	life_exited(r->target.rec, a->code, a->sig, a->with);
+}
+
+static const struct rq_field exited_fields[] = {
+	RQ_FIELD_DEF(struct note_args, code, "code", RQ_INT, 0, 0, -1),
+	RQ_FIELD_DEF(struct note_args, sig, "signal", RQ_INT, 0, 0, -1),
+	RQ_FIELD(struct note_args, with, "with_spawner", RQ_BOOL, 0, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_exited = {
+	.name = "exited", .exec = op_exited, .flags = RQ_NOREPLY,
+	.target = TGT_ID, .target_key = "id",
+	.size = sizeof(struct note_args), .fields = exited_fields
+};
+
+/* An isolate is about to fork isolate "id": {"id", "parent",
+   "parent_pid"}. */
+static void
+op_spawning(struct sv_conn *c, const struct rq *r)
+{
+	const struct note_args	*a = r->args;
+
+	(void)c;
+	sweep_spawning(a->parent, a->parent_pid, a->id);
+}
+
+static const struct rq_field spawning_fields[] = {
+	RQ_FIELD(struct note_args, id, "id", RQ_HEX, RQ_REQ, 0, 0),
+	RQ_FIELD(struct note_args, parent, "parent", RQ_HEX, RQ_REQ, 0, 0),
+	RQ_FIELD(struct note_args, parent_pid, "parent_pid", RQ_INT, RQ_REQ,
+	    0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_spawning = {
+	.name = "spawning", .exec = op_spawning, .flags = RQ_NOREPLY,
+	.size = sizeof(struct note_args), .fields = spawning_fields
+};
+
+/* A program not spawned by the library listens as isolate "id": sweep
+   its socket once "pid" ends. */
+static void
+op_listening(struct sv_conn *c, const struct rq *r)
+{
+	const struct note_args	*a = r->args;
+
+	(void)c;
+	if (a->id == 0 || rec_by_id(a->id) != NULL)
+		return;
+	sweep_watch(a->id, a->pid);
+}
+
+static const struct rq_field listening_fields[] = {
+	RQ_FIELD(struct note_args, id, "id", RQ_HEX, RQ_REQ, 0, 0),
+	RQ_FIELD(struct note_args, pid, "pid", RQ_INT, RQ_REQ, 0, 0),
+	RQ_END
+};
+
+const struct rq_entry rq_listening = {
+	.name = "listening", .exec = op_listening, .flags = RQ_NOREPLY,
+	.size = sizeof(struct note_args), .fields = listening_fields
+};
