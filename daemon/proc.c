@@ -351,9 +351,16 @@ proc_ready(struct proc *p)
 static void
 proc_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct proc	*p = arg;
+	char		 hex[17];
+
 	(void)fd;
 	(void)what;
-	proc_ready(arg);
+	proc_ready(p);
+	if (p->state == P_RUNNING && p->pid > 0)
+		events_emit("spawn", "{s:s s:s? s:i s:s s:i}", "id",
+		    proc_hex(p->id, hex), "name", p->name, "pid", (int)p->pid,
+		    "kind", "command", "restarts", p->restarts);
 }
 
 /* The spawn's client went away before its command ran. */
@@ -467,6 +474,31 @@ proc_stop_check(void)
 	stop_done = NULL;
 }
 
+/* Say that a run of p ended, and what comes of it (delay: ms before it
+   restarts). */
+static void
+proc_ended_events(struct proc *p, int delay)
+{
+	iso_msg	*code, *sig;
+	char	 hex[17];
+
+	proc_hex(p->id, hex);
+	code = p->exit_code >= 0 ? iso_msg_pack("i", p->exit_code) : NULL;
+	sig = p->sig > 0 ? iso_msg_pack("i", p->sig) : NULL;
+	events_emit("exit", "{s:s s:s? s:i s:s s:O? s:O? s:s?}", "id", hex,
+	    "name", p->name, "pid", (int)p->pid, "kind", p->command ?
+	    "command" : "isolate", "code", code, "signal", sig, "error",
+	    p->error);
+	iso_msg_free(code);
+	iso_msg_free(sig);
+	if (p->state == P_RESTARTING)
+		events_emit("restart", "{s:s s:s? s:i s:i}", "id", hex, "name",
+		    p->name, "in_ms", delay, "restarts", p->restarts);
+	else if (p->state == P_FAILED)
+		events_emit("failed", "{s:s s:s? s:s?}", "id", hex, "name",
+		    p->name, "error", p->error);
+}
+
 /*
  * One run of p has ended (code, or sig > 0, or neither when unknown):
  * restart it by policy, or mark it exited or failed.
@@ -535,6 +567,7 @@ proc_ended(struct proc *p, int code, int sig, const char *error)
 	if (p->state >= P_EXITED && p->box != NULL)
 		mbox_close(p->box);	/* senders now get ECONNREFUSED */
 	proc_save(p);
+	proc_ended_events(p, delay);
 	if (p->state >= P_EXITED) {
 		proc_notify(p);
 		proc_trim();
@@ -1071,6 +1104,8 @@ op_spawned(struct sv_conn *c, const iso_msg *req)
 	}
 	proc_watch(p, pid);
 	proc_save(p);
+	events_emit("spawn", "{s:s s:i s:s s:s? s:s?}", "id", id, "pid", pid,
+	    "kind", "isolate", "entry", entry, "parent", parent);
 }
 
 /* The spawner saw it end: {"id", "code" or "signal"}. */
