@@ -216,6 +216,25 @@ void	 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg);
 /* Call fn(arg) when c closes, whatever its state (one at a time; a NULL
    fn forgets it). */
 void	 sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg);
+/*
+ * c's request becomes a stream: first (taken over; NULL answers ENOMEM)
+ * is its reply, and frames follow with sv_push until sv_reply (or
+ * sv_error) sends the last one and c reads requests again. Frames the
+ * client sends meanwhile go to on_frame(arg, frame) (NULL: ignored); if
+ * the client goes away first, cancel(arg) is called and c must not be
+ * used again. 0, or -1 after answering ENOMEM (nothing was set).
+ */
+int	 sv_stream(struct sv_conn *c, iso_msg *first,
+	    void (*on_frame)(void *, const iso_msg *), void (*cancel)(void *),
+	    void *arg);
+/* Queue m (borrowed) as one frame of c's stream, written from the loop:
+   0, or -1 with errno (EMSGSIZE, ENOMEM). */
+int	 sv_push(struct sv_conn *c, const iso_msg *m);
+/* Bytes queued for c and not yet written. */
+size_t	 sv_pending(const struct sv_conn *c);
+/* While c streams, call fn(arg) each time what is queued for it has all
+   been written (fn may push more). arg replaces sv_stream's. */
+void	 sv_on_drain(struct sv_conn *c, void (*fn)(void *), void *arg);
 /* Open connections (status). */
 size_t	 sv_count(void);
 /* Connections the supervisor's request socket keeps open at once
@@ -335,6 +354,8 @@ extern const struct rq_entry rq_attach;
 /* names.c */
 extern const struct rq_entry rq_register, rq_lookup, rq_unregister,
 	rq_names;
+/* events.c */
+extern const struct rq_entry rq_events;
 /* isolated.c */
 extern const struct rq_entry rq_status, rq_stop, rq_compute;
 
@@ -378,6 +399,22 @@ int	 names_load(const char *dir);
 /* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
 int	 names_get(const char *name, iso_sendport *out);
 #define NAME_MAX_LEN	255	/* bytes of a name */
+
+/* ---- events.c: the event stream ------------------------------------- */
+
+/*
+ * Push {"event": type, "time": now, ...} to every "events" subscriber;
+ * fmt (NULL: nothing more) packs a map (iso_msg_pack) whose pairs are
+ * added. Never fails: an event that cannot be built is counted as lost
+ * for every subscriber.
+ */
+void	 events_emit(const char *type, const char *fmt, ...);
+/* An event about record p: "spawn", "exit", "restart" (delay: in ms),
+   "failed"; the fields from p's row (docs/protocol.md, Streams). */
+struct proc;
+void	 events_rec(const char *type, struct proc *p, int delay);
+/* Subscribers (status). */
+size_t	 events_count(void);
 
 /* ---- sweep.c: stale entries of the runtime directory ------------------ */
 

@@ -208,9 +208,13 @@ life_ready(struct proc *p)
 static void
 life_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct proc	*p = arg;
+
 	(void)fd;
 	(void)what;
-	life_ready(arg);
+	life_ready(p);
+	if (rec_state(p) == REC_RUNNING && rec_run(p)->pid > 0)
+		events_rec("spawn", p, 0);
 }
 
 /* The spawn's client went away before its command ran. */
@@ -334,6 +338,11 @@ life_ended(struct proc *p, int code, int sig, const char *error)
 	if (r->state >= REC_EXITED && rec_box(p) != NULL)
 		mbox_close(rec_box(p));	/* senders now get ECONNREFUSED */
 	rec_save(p);
+	events_rec("exit", p, 0);
+	if (r->state == REC_RESTARTING)
+		events_rec("restart", p, delay);
+	else if (r->state == REC_FAILED)
+		events_rec("failed", p, 0);
 	if (r->state >= REC_EXITED) {
 		for (i = 0; i < LIFE_HOOKS && hooks[i] != NULL; i++)
 			hooks[i](p);
@@ -558,6 +567,7 @@ life_isolate(struct proc *p, pid_t pid, pid_t ppid)
 	}
 	life_watch(p, pid);
 	rec_save(p);
+	events_rec("spawn", p, 0);
 	return (0);
 }
 

@@ -52,6 +52,8 @@ fail:
 static void
 names_drop(size_t i)
 {
+	events_emit("unname", "{s:s s:P}", "name", names[i].name, "port",
+	    names[i].port);
 	free(names[i].name);
 	names[i] = names[--nnames];
 }
@@ -217,6 +219,7 @@ op_register(struct sv_conn *c, const struct rq *r)
 		return;
 	}
 	names_save();
+	events_emit("name", "{s:s s:P}", "name", a->name, "port", a->port);
 	sv_ok(c);
 }
 

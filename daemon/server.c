@@ -27,19 +27,28 @@
 
 #define SV_READ_MAX	(64 * 1024)	/* bytes read per turn per peer */
 
+/* sv_conn.busy */
+#define SV_IDLE		0
+#define SV_BUSY		1	/* an op is running */
+#define SV_DEFERRED	2	/* sv_defer: the answer comes later */
+#define SV_STREAMING	3	/* sv_stream: frames go out until sv_reply */
+
 struct sv_conn {
 	int		 fd;
 	struct event	*rev;
 	struct event	*wev;
 	struct evbuffer	*in;
 	struct evbuffer	*out;
-	int		 busy;		/* a request is being answered */
+	int		 busy;		/* SV_*: a request is being answered */
 	int		 detached;	/* handed over by sv_detach */
 	int		 closing;	/* close once out is written */
 	void		(*cancel)(void *);
 	void		*cancel_arg;
 	void		(*on_close)(void *);	/* sv_on_close */
 	void		*on_close_arg;
+	void		(*on_frame)(void *, const iso_msg *);	/* sv_stream */
+	void		(*on_drain)(void *);	/* sv_on_drain */
+	void		*stream_arg;
 	struct sv_conn	*prev, *next;
 };
 
@@ -48,7 +57,7 @@ static const struct rq_entry *const ops[] = {
 	&rq_spawn, &rq_list, &rq_kill, &rq_wait, &rq_logs, &rq_send, &rq_take,
 	&rq_ack, &rq_register, &rq_lookup, &rq_unregister, &rq_names,
 	&rq_compute, &rq_status, &rq_stop, &rq_attach, &rq_recv,
-	&rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
+	&rq_events, &rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
 };
 
 static struct event_base	*sv_base;
@@ -97,7 +106,7 @@ sv_detach(struct sv_conn *c, struct evbuffer **in)
 	int	fd = c->fd;
 
 	c->detached = 1;
-	c->busy = 0;
+	c->busy = SV_IDLE;
 	c->cancel = NULL;
 	c->fd = -1;
 	*in = c->in;
@@ -129,6 +138,8 @@ sv_flush(struct sv_conn *c)
 		sv_free(c);
 		return (-1);
 	}
+	if (c->busy == SV_STREAMING && c->on_drain != NULL)
+		c->on_drain(c->stream_arg);
 	return (0);
 }
 
@@ -152,14 +163,24 @@ sv_reply(struct sv_conn *c, iso_msg *rep)
 	}
 	iso_msg_free(rep);
 	c->cancel = NULL;
-	if (c->busy == 2) {
+	if (c->busy == SV_STREAMING) {
+		/* The last frame of a stream; its op may be running inside
+		   sv_process, so c is written and read from the loop. */
+		c->busy = SV_IDLE;
+		c->on_frame = NULL;
+		c->on_drain = NULL;
+		event_active(c->wev, EV_WRITE, 0);
+		event_active(c->rev, EV_READ, 0);
+		return;
+	}
+	if (c->busy == SV_DEFERRED) {
 		/* A deferred answer: go on with what the client sent since. */
-		c->busy = 0;
+		c->busy = SV_IDLE;
 		if (sv_flush(c) == 0)
 			event_active(c->rev, EV_READ, 0);
 		return;
 	}
-	c->busy = 0;
+	c->busy = SV_IDLE;
 }
 
 void
@@ -214,9 +235,50 @@ sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg)
 void
 sv_defer(struct sv_conn *c, void (*cancel)(void *), void *arg)
 {
-	c->busy = 2;
+	c->busy = SV_DEFERRED;
 	c->cancel = cancel;
 	c->cancel_arg = arg;
+}
+
+int
+sv_stream(struct sv_conn *c, iso_msg *first,
+    void (*on_frame)(void *, const iso_msg *), void (*cancel)(void *),
+    void *arg)
+{
+	if (first == NULL || evf_add(c->out, first) == -1) {
+		iso_msg_free(first);
+		sv_error(c, ENOMEM, "out of memory");
+		return (-1);
+	}
+	iso_msg_free(first);
+	c->busy = SV_STREAMING;
+	c->on_frame = on_frame;
+	c->cancel = cancel;
+	c->cancel_arg = arg;
+	c->stream_arg = arg;
+	return (0);
+}
+
+int
+sv_push(struct sv_conn *c, const iso_msg *m)
+{
+	if (evf_add(c->out, m) == -1)
+		return (-1);
+	event_active(c->wev, EV_WRITE, 0);
+	return (0);
+}
+
+size_t
+sv_pending(const struct sv_conn *c)
+{
+	return (evbuffer_get_length(c->out));
+}
+
+void
+sv_on_drain(struct sv_conn *c, void (*fn)(void *), void *arg)
+{
+	c->on_drain = fn;
+	c->stream_arg = arg;
 }
 
 /* Dispatch one request. */
@@ -232,10 +294,10 @@ sv_dispatch(struct sv_conn *c, const iso_msg *req)
 	}
 	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
 		if (strcmp(ops[i]->name, op) == 0) {
-			c->busy = 1;
+			c->busy = SV_BUSY;
 			rq_run(ops[i], c, req);
 			if (ops[i]->flags & (RQ_NOREPLY | RQ_DROPBAD))
-				c->busy = 0;
+				c->busy = SV_IDLE;
 			return;
 		}
 	}
@@ -249,18 +311,28 @@ sv_process(struct sv_conn *c)
 	iso_msg		*req;
 	int		 r;
 
-	while (!c->busy && !c->closing) {
+	while ((c->busy == SV_IDLE || c->busy == SV_STREAMING) &&
+	    !c->closing) {
 		if ((r = evf_next(c->in, &req)) == 0)
 			break;
 		if (r == -1) {
 			/* The stream cannot be trusted past a bad frame. */
-			c->busy = 1;
+			if (c->busy == SV_STREAMING) {
+				sv_drop(c);
+				break;
+			}
+			c->busy = SV_BUSY;
 			sv_error(c, errno == ENOMEM || errno == EMSGSIZE ?
 			    errno : EBADMSG, "bad request: %s", iso_error());
 			c->closing = 1;
 			break;
 		}
-		sv_dispatch(c, req);
+		if (c->busy == SV_STREAMING) {
+			/* What a client says on a stream: acks, or nothing. */
+			if (c->on_frame != NULL)
+				c->on_frame(c->stream_arg, req);
+		} else
+			sv_dispatch(c, req);
 		iso_msg_free(req);
 		if (c->detached) {
 			sv_free(c);
@@ -287,7 +359,8 @@ sv_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	/* While a request is in progress, hold at most one more frame's
 	   worth: what a client sends beyond that waits in its socket. */
-	if (c->busy && evbuffer_get_length(c->in) >
+	if (c->busy != SV_IDLE && c->busy != SV_STREAMING &&
+	    evbuffer_get_length(c->in) >
 	    iso_limit_get(ISO_LIMIT_FRAME) + 4) {
 		event_del(c->rev);
 		return;

@@ -508,6 +508,35 @@ int		 iso_sup_take(const char *target, int max, int timeout_ms,
 int		 iso_sup_recv(const char *target, int max, int timeout_ms,
 		    iso_msg **messages);
 
+/*
+ * Streams: what the supervisor says as it happens, on one connection.
+ * events: every spawn, exit, restart, failed, name and unname from now
+ * on, each a map {"event": TYPE, "time": UNIX_SECONDS, ...} (isoctl(1),
+ * EVENTS); one that could not keep up is told {"event": "lost",
+ * "count": N}. follow: what lines command target prints, from what waits
+ * in its outbox until it has ended for good; a message is acknowledged
+ * when the next is asked for (or at close), so one given to a process
+ * that dies first comes again to the next follower.
+ * NULL with errno (ENOENT: no such isolate; EINVAL: not a lines command).
+ */
+typedef struct iso_sup_stream iso_sup_stream;
+iso_sup_stream	*iso_sup_events(void);
+iso_sup_stream	*iso_sup_follow(const char *target);
+/*
+ * The next item: 1 and an owned *m; 0 at the end (follow: the command
+ * ended and all it printed was given); -1 with ETIMEDOUT (nothing
+ * within timeout_ms; < 0 waits for ever), ECONNRESET (events: the
+ * supervisor went away; a follow stream connects again by itself), or
+ * the errno the supervisor named.
+ */
+int		 iso_sup_stream_next(iso_sup_stream *s, int timeout_ms,
+		    iso_msg **m);
+/* The connection, for poll(2): readable when next may not block. It
+   changes when a follow stream connects again. */
+int		 iso_sup_stream_fd(const iso_sup_stream *s);
+/* Acknowledge what was given and close. NULL is a no-op. */
+void		 iso_sup_stream_close(iso_sup_stream *s);
+
 /* The name registry (Flutter's IsolateNameServer). A name goes away when
    the isolate owning its port ends. register: -1 with EEXIST (taken),
    EINVAL (empty or longer than 255 bytes). lookup: a registered name,

@@ -281,8 +281,6 @@ sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
  */
 #define SUP_TRIES	40
 #define SUP_TRY_MS	10000
-#define SUP_START	0x1
-#define SUP_SAFE	0x2
 
 /* A connection for a call: the fd, or -1 (*again: worth another try). */
 static int
@@ -312,13 +310,7 @@ sup_pause(int try)
 		;
 }
 
-/*
- * Send req (borrowed) and read its reply, trying again as above (how:
- * SUP_START, SUP_SAFE): 0 and an owned *reply (may be NULL: dropped), or
- * -1 with the errno the supervisor named. On success *fdp (if not NULL)
- * is the connection, left open for more.
- */
-static int
+int
 sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 {
 	iso_msg	*rep = NULL;

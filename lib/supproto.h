@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "isolate.h"
+
 #define SUP_PROTOCOL_VERSION	2
 
 #define SUP_SOCKET		"supervisor.sock"
@@ -46,5 +48,19 @@ void		 sup_note_spawned(uint64_t id, pid_t pid, const void *fn,
 void		 sup_note_exited(uint64_t id, int code, int status,
 		    int with_spawner);
 void		 sup_note_listening(void);
+
+/*
+ * supclient.c, for the library's other clients (supstream.c): send req
+ * (borrowed) and read its reply, trying again when the supervisor went
+ * away before it read the request, and with SUP_SAFE (a request that
+ * may be made twice) also after; SUP_START starts a supervisor when none
+ * runs. 0 and an owned *reply (may be NULL: dropped), or -1 with the
+ * errno the supervisor named. On success *fdp (if not NULL) is the
+ * connection, left open for more.
+ */
+#define SUP_START	0x1
+#define SUP_SAFE	0x2
+int		 sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp,
+		    int how);
 
 #endif

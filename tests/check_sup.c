@@ -2953,6 +2953,99 @@ START_TEST(compute_through_the_supervisor)
 }
 END_TEST
 
+/* The next event of s that is not an "unname"/"name" noise, owned. */
+static iso_msg *
+next_event(iso_sup_stream *s)
+{
+	iso_msg	*ev = NULL;
+
+	ck_assert_msg(iso_sup_stream_next(s, 10000, &ev) == 1, "events: %s",
+	    iso_error());
+	return (ev);
+}
+
+START_TEST(events_follow_a_command_from_spawn_to_failed)
+{
+	char *const	 argv[] = { "sh", "-c", "exit 3", NULL };
+	iso_sup_stream	*s;
+	iso_msg		*ev;
+	const char	*want[] = { "spawn", "exit", "restart" };
+	uint64_t	 id;
+	int		 i, restarts = 0, seen_failed = 0;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_msg((s = iso_sup_events()) != NULL, "%s", iso_error());
+	id = spawn("ev", ISO_RESTART_ON_FAILURE, argv);
+	/* spawn, exit 3, restart ... until the intensity limit: failed. */
+	for (i = 0; !seen_failed && i < 100; i++) {
+		ev = next_event(s);
+		ck_assert_str_eq(row_str(ev, "id"), hex(id));
+		ck_assert_str_eq(row_str(ev, "name"), "ev");
+		if (i < 3)
+			ck_assert_str_eq(row_str(ev, "event"), want[i]);
+		if (strcmp(row_str(ev, "event"), "exit") == 0) {
+			ck_assert_int_eq(row_int(ev, "exit_code"), 3);
+			ck_assert(row_int(ev, "pid") > 0);
+		}
+		restarts += strcmp(row_str(ev, "event"), "restart") == 0;
+		if (strcmp(row_str(ev, "event"), "failed") == 0) {
+			seen_failed = 1;
+			ck_assert_msg(strstr(row_str(ev, "error"),
+			    "given up") != NULL, "%s", row_str(ev, "error"));
+		}
+		iso_msg_free(ev);
+	}
+	ck_assert(seen_failed);
+	ck_assert_int_eq(restarts, 5);
+	/* Nothing more comes for it. */
+	ck_assert_int_eq(iso_sup_stream_next(s, 200, &ev), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	iso_sup_stream_close(s);
+	assert_serving();
+}
+END_TEST
+
+START_TEST(events_a_subscriber_that_does_not_read_is_told_what_it_lost)
+{
+	char *const	 argv[] = { "sleep", "60", NULL };
+	iso_sup_stream	*s;
+	iso_sendport	 port;
+	iso_msg		*ev, *row;
+	uint64_t	 got = 0, lost = 0, n;
+	int		 i, told = 0, rounds = 3000;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	(void)spawn("holder", ISO_RESTART_NEVER, argv);
+	ck_assert((row = list_row("holder")) != NULL);
+	ck_assert_int_eq(iso_msg_sendport(iso_msg_get(row, "port"), &port), 0);
+	iso_msg_free(row);
+	ck_assert_msg((s = iso_sup_events()) != NULL, "%s", iso_error());
+	/* Far more than the supervisor queues for one subscriber. */
+	for (i = 0; i < rounds; i++) {
+		ck_assert_int_eq(iso_sup_register("a-rather-long-name-for-"
+		    "this-test-so-that-events-are-big", port), 0);
+		ck_assert_int_eq(iso_sup_unregister("a-rather-long-name-for-"
+		    "this-test-so-that-events-are-big"), 0);
+	}
+	while (got + lost < 2 * (uint64_t)rounds) {
+		ev = next_event(s);
+		if (strcmp(row_str(ev, "event"), "lost") == 0) {
+			ck_assert_int_eq(iso_msg_uint(iso_msg_get(ev,
+			    "count"), &n), 0);
+			lost += n;
+			told++;
+		} else
+			got++;
+		iso_msg_free(ev);
+	}
+	ck_assert_msg(told > 0 && lost > 0, "got %" PRIu64 " events, told "
+	    "of none lost", got);
+	ck_assert_int_eq(got + lost, 2 * (uint64_t)rounds);
+	iso_sup_stream_close(s);
+	assert_serving();
+}
+END_TEST
+
 static Suite *
 sup_suite(void)
 {
@@ -3017,6 +3110,9 @@ sup_suite(void)
 	tcase_add_test(tc, lines_flow_both_ways_through_supervisor_kills);
 	tcase_add_test(tc, lines_last_words_wait_for_room_in_the_outbox);
 	tcase_add_test(tc, lines_more_than_the_link_takes_at_once_all_go);
+	tcase_add_test(tc, events_follow_a_command_from_spawn_to_failed);
+	tcase_add_test(tc,
+	    events_a_subscriber_that_does_not_read_is_told_what_it_lost);
 	suite_add_tcase(s, tc);
 	return (s);
 }
