@@ -13,7 +13,9 @@
 #   make demo            deps, then the tutorial's squares exchange (S7)
 #   make examples        examples/*.c, the tutorial's programs, in $(BUILD)
 #   make install         PREFIX=/usr/local DESTDIR=: the library, header
-#                        and .pc, isolated, its man page and systemd unit
+#                        and .pc, isolated, its man page and systemd unit,
+#                        isoctl, its man page and completions
+#   make man             docs/isoctl.1's SYNOPSIS from isoctl's table
 #   make help            this list, with the variables
 
 VERSION_MAJOR	:= 0
@@ -53,7 +55,7 @@ QUICK		?=
 
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
-		   check valgrind procps binutils
+		   check valgrind procps binutils zsh
 BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules
@@ -128,6 +130,10 @@ ISOLATED	:= $(BUILD)/isolated
 CLI_SRCS	:= $(wildcard cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:cli/%.c=$(BUILD)/obj/cli/%.o)
 ISOCTL		:= $(BUILD)/isoctl
+# Its completion scripts, printed by isoctl from its command table.
+BASH_COMPLETION	:= $(BUILD)/completion/isoctl.bash
+ZSH_COMPLETION	:= $(BUILD)/completion/_isoctl
+COMPLETIONS	:= $(BASH_COMPLETION) $(ZSH_COMPLETION)
 # Test programs the supervisor's suites run (a compute module, helpers).
 TESTPROG_SRCS	:= $(wildcard tests/prog/*.c)
 TESTPROG_BINS	:= $(TESTPROG_SRCS:tests/prog/%.c=$(BUILD)/tests/prog/%)
@@ -149,9 +155,10 @@ OUT_DIRS	:= $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench $(BUILD)/examples \
 		   $(BUILD)/tests/prog $(BUILD)/tests/chaos
 
 .PHONY: all tests check check-build deps bench-deps fuzz bench demo \
-	examples install uninstall clean help chaos
+	examples install uninstall clean help chaos man
 
-all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED) $(ISOCTL)
+all: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS) $(ISOLATED) $(ISOCTL) \
+    $(COMPLETIONS)
 
 $(BUILD) $(OBJ_DIRS) $(OUT_DIRS):
 	mkdir -p $@
@@ -216,6 +223,20 @@ $(BUILD)/obj/cli/%.o: cli/%.c | $(BUILD)/obj/cli
 
 $(ISOCTL): $(CLI_OBJS) $(LIB_A) | $(BUILD)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(DEPS_LIBS) $(LDLIBS)
+
+$(BUILD)/completion:
+	mkdir -p $@
+
+$(BASH_COMPLETION): $(ISOCTL) | $(BUILD)/completion
+	$(ISOCTL) completion bash > $@
+
+$(ZSH_COMPLETION): $(ISOCTL) | $(BUILD)/completion
+	$(ISOCTL) completion zsh > $@
+
+# The man page's SYNOPSIS, rewritten in place from the command table;
+# make check fails while the committed page differs (tests/isoctl_cli.sh).
+man: $(ISOCTL)
+	sh scripts/man-synopsis.sh $(ISOCTL) docs/isoctl.1
 
 # ---- tests ----------------------------------------------------------------
 
@@ -405,10 +426,8 @@ install: all
 	    '$(DESTDIR)$(ZSHCOMPDIR)'
 	install -m 755 $(ISOCTL) '$(DESTDIR)$(BINDIR)/isoctl'
 	install -m 644 docs/isoctl.1 '$(DESTDIR)$(MANDIR)/man1/isoctl.1'
-	install -m 644 contrib/isoctl.bash-completion \
-	    '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
-	install -m 644 contrib/isoctl.zsh-completion \
-	    '$(DESTDIR)$(ZSHCOMPDIR)/_isoctl'
+	install -m 644 $(BASH_COMPLETION) '$(DESTDIR)$(BASHCOMPDIR)/isoctl'
+	install -m 644 $(ZSH_COMPLETION) '$(DESTDIR)$(ZSHCOMPDIR)/_isoctl'
 
 uninstall:
 	rm -f '$(DESTDIR)$(INCLUDEDIR)/isolate.h' \
@@ -433,7 +452,7 @@ clean:
 
 help:
 	@echo 'targets: all check chaos fuzz bench bench-deps deps demo examples'
-	@echo '         install uninstall clean tests check-build'
+	@echo '         install uninstall clean tests check-build man'
 	@echo 'vars:    BUILD=$(BUILD) SAN=$(SAN) WERROR=$(WERROR)'
 	@echo '         PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) CC=$(CC) CFLAGS=$(CFLAGS)'
 	@echo '         BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR)'

@@ -1,6 +1,6 @@
 /*
- * cli.c: what isoctl's commands share: help and error lines, option
- * parsing, seconds, JSON in and out, signal names.
+ * cli.c: what isoctl's commands share: error lines, seconds, JSON in
+ * and out, signal names.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,23 +14,12 @@
 
 #include "cli.h"
 
-/* Print cmd's synopsis and help on stdout. */
-int
-cli_help(const struct cli_cmd *cmd)
-{
-	printf("usage: isoctl %s%s%s\n", cmd->name, *cmd->usage != '\0' ?
-	    " " : "", cmd->usage);
-	if (cmd->help != NULL && *cmd->help != '\0')
-		printf("\n%s", cmd->help);
-	return (fflush(stdout) == 0 ? CLI_OK : CLI_FAIL);
-}
-
 /* "isoctl: NAME: " then fmt, on stderr, without the newline. */
 static void
 vwarn(const struct cli_cmd *cmd, const char *fmt, va_list ap)
 {
 	fputs("isoctl: ", stderr);
-	if (cmd != NULL)
+	if (cmd != NULL && cmd->name != NULL)
 		fprintf(stderr, "%s: ", cmd->name);
 	vfprintf(stderr, fmt, ap);
 }
@@ -55,7 +44,7 @@ cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vwarn(cmd, fmt, ap);
 	va_end(ap);
-	if (cmd != NULL)
+	if (cmd != NULL && cmd->name != NULL)
 		fprintf(stderr, " (see isoctl %s --help)\n", cmd->name);
 	else
 		fputs(" (see isoctl --help)\n", stderr);
@@ -80,37 +69,7 @@ cli_fail(const struct cli_cmd *cmd, const char *fmt, ...)
 }
 
 int
-cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
-    const char *shortopts, const struct option *longopts)
-{
-	char	 opts[64];
-	int	 c, plus = shortopts[0] == '+';
-
-	if (snprintf(opts, sizeof opts, "%s:h%s", plus ? "+" : "",
-	    shortopts + plus) >= (int)sizeof opts)
-		abort();		/* a table that does not fit: a bug */
-	opterr = 0;
-	c = getopt_long(argc, argv, opts, longopts, NULL);
-	switch (c) {
-	case '?':
-		if (optopt != 0)
-			cli_usage(cmd, "unknown option -%c", optopt);
-		else
-			cli_usage(cmd, "unknown option %s", argv[optind - 1]);
-		return ('?');
-	case ':':
-		if (strncmp(argv[optind - 1], "--", 2) == 0)
-			cli_usage(cmd, "option %s needs a value",
-			    argv[optind - 1]);
-		else
-			cli_usage(cmd, "option -%c needs a value", optopt);
-		return ('?');
-	}
-	return (c);
-}
-
-int
-cli_seconds(const char *text, int *ms)
+cli_seconds(const char *text, long long *ms)
 {
 	char	*end;
 	double	 s;
@@ -120,7 +79,7 @@ cli_seconds(const char *text, int *ms)
 	if (errno != 0 || end == text || *end != '\0' || !isfinite(s) ||
 	    s < 0 || s * 1000 > INT_MAX)
 		return (-1);
-	*ms = (int)(s * 1000 + 0.5);
+	*ms = (long long)(s * 1000 + 0.5);
 	return (0);
 }
 
@@ -208,29 +167,4 @@ cli_signame(int sig, char buf[16])
 #endif
 	snprintf(buf, 16, "SIG%d", sig);
 	return (buf);
-}
-
-int
-cli_json_opts(const struct cli_cmd *cmd, int argc, char **argv, int *json)
-{
-	static const struct option	 opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int				 c;
-
-	*json = 0;
-	while ((c = cli_getopt(cmd, argc, argv, "j", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(cmd));
-		case 'j':
-			*json = 1;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	return (-1);
 }

@@ -44,64 +44,68 @@ print_status(const struct cli_cmd *self, const iso_msg *info)
 	return (CLI_OK);
 }
 
-static int
-cmd_daemon(const struct cli_cmd *self, int argc, char **argv)
-{
-	const char			*what;
-	iso_msg				*info;
-	int				 c, json = 0, r;
+enum { DAEMON_START, DAEMON_STOP, DAEMON_STATUS };
+static const char *const daemon_actions[] = { "start", "stop", "status",
+    NULL };
 
-	if ((c = cli_json_opts(self, argc, argv, &json)) != -1)
-		return (c);
-	if (optind == argc)
-		return (cli_usage(self, "no action (start, stop or status)"));
-	if (optind + 1 != argc)
-		return (cli_usage(self, "unexpected argument %s",
-		    argv[optind + 1]));
-	what = argv[optind];
-	if (json && strcmp(what, "status") != 0)
+static int
+cmd_daemon(const struct cli_cmd *self, struct cli_args *a)
+{
+	iso_msg	*info;
+	int	 r, what = 0;
+
+	while (strcmp(daemon_actions[what], a->argv[0]) != 0)
+		what++;			/* the parser checked it is one */
+	if (cli_has(a, "json") && what != DAEMON_STATUS)
 		return (cli_usage(self, "--json is for status"));
-	if (strcmp(what, "start") == 0) {
+	switch (what) {
+	case DAEMON_START:
 		if (iso_sup_start() == -1)
 			return (cli_fail(self, "cannot start"));
 		return (CLI_OK);
-	}
-	if (strcmp(what, "stop") == 0) {
+	case DAEMON_STOP:
 		if (iso_sup_stop() == -1)
 			return (cli_fail(self, "cannot stop"));
 		return (CLI_OK);
 	}
-	if (strcmp(what, "status") == 0) {
-		if (iso_sup_status(&info) == -1) {
-			if (errno == ESRCH) {
-				cli_warn(self, "not running");
-				return (CLI_FAIL);
-			}
-			return (cli_fail(self, "status"));
+	if (iso_sup_status(&info) == -1) {
+		if (errno == ESRCH) {
+			cli_warn(self, "not running");
+			return (CLI_FAIL);
 		}
-		if (json)
-			r = cli_print_json(self, info) == 0 ? CLI_OK :
-			    CLI_FAIL;
-		else
-			r = print_status(self, info);
-		iso_msg_free(info);
-		return (r);
+		return (cli_fail(self, "status"));
 	}
-	return (cli_usage(self, "unknown action %s (start, stop or status)",
-	    what));
+	if (cli_has(a, "json"))
+		r = cli_print_json(self, info) == 0 ? CLI_OK : CLI_FAIL;
+	else
+		r = print_status(self, info);
+	iso_msg_free(info);
+	return (r);
 }
+
+static const struct cli_opt daemon_opts[] = {
+	{ .name = "json", .letter = 'j', .type = CLI_FLAG,
+	  .help = "status as one JSON object" },
+	{ .name = NULL }
+};
+
+static const struct cli_arg daemon_args[] = {
+	{ .name = "ACTION", .arity = CLI_REQUIRED, .type = CLI_ENUM,
+	  .choices = daemon_actions, .complete = CLI_C_CHOICES },
+	{ .name = NULL }
+};
 
 const struct cli_cmd cli_cmd_daemon = {
 	.name = "daemon",
-	.usage = "start|stop|status [--json]",
+	.summary = "start, stop or ask the supervisor",
 	.help =
 	    "start: start the supervisor, isolated, unless it runs (it also\n"
 	    "starts on demand for every other command).\n"
 	    "stop: stop it; its commands are ended gracefully first. Exits 1\n"
 	    "when none runs.\n"
 	    "status: print its pid, version, start time and how many isolates\n"
-	    "it knows, one \"key value\" a line; exits 1 when none runs.\n"
-	    "\n"
-	    "  -j, --json   status as one JSON object\n",
+	    "it knows, one \"key value\" a line; exits 1 when none runs.\n",
+	.opts = daemon_opts,
+	.args = daemon_args,
 	.exec = cmd_daemon
 };

@@ -1,6 +1,6 @@
 /*
- * cmd_msg.c: isoctl's commands over messages: send, recv (not yet),
- * names and compute.
+ * cmd_msg.c: isoctl's commands over messages: send, recv, names and
+ * compute.
  */
 #include <sys/stat.h>
 
@@ -17,51 +17,33 @@
 /* ---- send ------------------------------------------------------------------ */
 
 static int
-cmd_send(const struct cli_cmd *self, int argc, char **argv)
+cmd_send(const struct cli_cmd *self, struct cli_args *a)
 {
-	static const struct option	 opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*target;
-	iso_msg				*m;
-	int				 c, r = CLI_OK;
-
-	/* '+': the JSON may start with '-' (send T -1). */
-	while ((c = cli_getopt(self, argc, argv, "+", opts)) != -1) {
-		if (c == 'h')
-			return (cli_help(self));
-		return (CLI_USAGE);
-	}
-	if (argc - optind < 2)
-		return (cli_usage(self, argc == optind ? "no TARGET" :
-		    "no message (JSON, or - for standard input)"));
-	if (argc - optind > 2)
-		return (cli_usage(self, "unexpected argument %s (quote the "
-		    "JSON as one argument)", argv[optind + 2]));
-	target = argv[optind];
-	if (*target == '\0')
-		return (cli_usage(self, "empty TARGET"));
-	if ((m = cli_json_arg(self, argv[optind + 1])) == NULL)
-		return (CLI_USAGE);
-	if (iso_sup_send(target, m) == -1)
-		r = cli_fail(self, "%s", target);
-	iso_msg_free(m);
-	return (r);
+	if (iso_sup_send(a->argv[0], a->json[1]) == -1)
+		return (cli_fail(self, "%s", a->argv[0]));
+	return (CLI_OK);
 }
+
+static const struct cli_arg send_args[] = {
+	{ .name = "TARGET", .arity = CLI_REQUIRED, .type = CLI_TARGET,
+	  .complete = CLI_C_PORTNAME },
+	{ .name = "JSON", .arity = CLI_REQUIRED, .type = CLI_JSON },
+	{ .name = NULL }
+};
 
 const struct cli_cmd cli_cmd_send = {
 	.name = "send",
-	.usage = "TARGET JSON|-",
+	.summary = "send a message",
 	.help =
 	    "Send one message, given as JSON (- reads it from standard input),\n"
 	    "to TARGET: a registered port name, else the mailbox of the\n"
 	    "supervised command with that id or name. Exits 1 when TARGET is\n"
 	    "unknown, has ended or its mailbox is full; 2 on bad JSON.\n",
+	.args = send_args,
 	.exec = cmd_send
 };
 
-/* ---- recv (not yet) --------------------------------------------------------- */
+/* ---- recv ------------------------------------------------------------------ */
 
 /* A monotonic clock in milliseconds. */
 static long long
@@ -74,50 +56,18 @@ now_ms(void)
 }
 
 static int
-cmd_recv(const struct cli_cmd *self, int argc, char **argv)
+cmd_recv(const struct cli_cmd *self, struct cli_args *a)
 {
-	static const struct option	 opts[] = {
-		{ "count", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*target;
-	iso_msg				*got, *row;
-	char				*end;
-	long				 count = 1, done = 0, n;
-	long long			 end_ms, left;
-	int				 c, ms = -1, slice;
-	size_t				 i;
+	const char	*target = a->argv[0];
+	iso_msg		*got, *row;
+	long		 count = (long)cli_num(a, "count"), done = 0, n;
+	long long	 end_ms, left;
+	int		 slice;
+	size_t		 i;
 
-	while ((c = cli_getopt(self, argc, argv, "n:t:", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'n':
-			errno = 0;
-			count = strtol(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' ||
-			    count < 0 || count > INT_MAX)
-				return (cli_usage(self, "count %s is not a "
-				    "number >= 0", optarg));
-			break;
-		case 't':
-			if (cli_seconds(optarg, &ms) == -1)
-				return (cli_usage(self, "timeout %s is not a "
-				    "number of seconds", optarg));
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	if (optind != argc - 1)
-		return (cli_usage(self, optind == argc ? "no target" :
-		    "one target only"));
-	target = argv[optind];
 	/* --count 0: everything, until it has ended and all is read. The
 	   timeout counts from the start, however many calls it takes. */
-	end_ms = ms < 0 ? -1 : now_ms() + ms;
+	end_ms = cli_has(a, "timeout") ? now_ms() + cli_num(a, "timeout") : -1;
 	while (count == 0 || done < count) {
 		left = end_ms < 0 ? -1 : end_ms - now_ms();
 		if (end_ms >= 0 && left < 0)
@@ -158,39 +108,47 @@ cmd_recv(const struct cli_cmd *self, int argc, char **argv)
 	return (CLI_OK);
 }
 
+static const struct cli_opt recv_opts[] = {
+	{ .name = "count", .letter = 'n', .type = CLI_INT, .meta = "N",
+	  .min = 0, .max = INT_MAX, .def = "1",
+	  .help = "how many messages; 0: all until the command has ended" },
+	{ .name = "timeout", .letter = 't', .type = CLI_SECONDS,
+	  .meta = "SEC", .help = "give up after SEC seconds and exit 124" },
+	{ .name = NULL }
+};
+
+static const struct cli_arg recv_args[] = {
+	{ .name = "TARGET", .arity = CLI_REQUIRED, .type = CLI_TARGET,
+	  .complete = CLI_C_TARGET },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_recv = {
 	.name = "recv",
-	.usage = "[--count N] [--timeout SEC] TARGET",
+	.summary = "read what a --lines command printed",
 	.help =
 	    "Print what a spawn --lines command printed, one message a line\n"
-	    "of JSON, as it comes, taking it out of the supervisor's queue.\n"
-	    "\n"
-	    "  -n, --count N       how many messages (default 1); 0: all of\n"
-	    "                      them until the command has ended\n"
-	    "  -t, --timeout SEC   give up after SEC seconds (a decimal) and\n"
-	    "                      exit 124; default: wait for ever\n",
+	    "of JSON, as it comes, taking it out of the supervisor's queue;\n"
+	    "without --timeout it waits for ever.\n",
+	.opts = recv_opts,
+	.args = recv_args,
 	.exec = cmd_recv
 };
 
 /* ---- names ------------------------------------------------------------------ */
 
 static int
-cmd_names(const struct cli_cmd *self, int argc, char **argv)
+cmd_names(const struct cli_cmd *self, struct cli_args *a)
 {
-	const char			*name;
-	iso_msg				*names;
-	char				*port;
-	size_t				 i;
-	int				 c, json = 0, r = CLI_OK;
+	const char	*name;
+	iso_msg		*names;
+	char		*port;
+	size_t		 i;
+	int		 r = CLI_OK;
 
-	if ((c = cli_json_opts(self, argc, argv, &json)) != -1)
-		return (c);
-	if (optind != argc)
-		return (cli_usage(self, "unexpected argument %s",
-		    argv[optind]));
 	if (iso_sup_names(&names) == -1)
 		return (cli_fail(self, "cannot list"));
-	if (json) {
+	if (cli_has(a, "json")) {
 		r = cli_print_json(self, names) == 0 ? CLI_OK : CLI_FAIL;
 		iso_msg_free(names);
 		return (r);
@@ -210,14 +168,19 @@ cmd_names(const struct cli_cmd *self, int argc, char **argv)
 	return (r);
 }
 
+static const struct cli_opt names_opts[] = {
+	{ .name = "json", .letter = 'j', .type = CLI_FLAG,
+	  .help = "one JSON object from name to SendPort instead" },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_names = {
 	.name = "names",
-	.usage = "[--json]",
+	.summary = "the name registry",
 	.help =
 	    "Print the registered port names, one a line: the name, a space,\n"
-	    "and its SendPort as JSON ({\"$port\": \"...\"}).\n"
-	    "\n"
-	    "  -j, --json   one JSON object from name to SendPort instead\n",
+	    "and its SendPort as JSON ({\"$port\": \"...\"}).\n",
+	.opts = names_opts,
 	.exec = cmd_names
 };
 
@@ -242,93 +205,88 @@ here(const char *path, size_t len)
 	return (abs);
 }
 
+/* The command form: argv run with the argument on its stdin. */
 static int
-cmd_compute(const struct cli_cmd *self, int argc, char **argv)
+compute_exec(char **argv, const iso_msg *arg, int ms, iso_msg **result)
 {
-	static const struct option	 opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "arg", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*argtext = NULL, *colon;
-	char				*mod = NULL, *fn = NULL, *prog = NULL,
-					*argv0;
-	iso_msg				*arg = NULL, *result = NULL;
-	int				 c, ms = 0, exec_form, r;
+	char	*argv0 = argv[0], *prog = NULL;
+	int	 r;
 
-	while ((c = cli_getopt(self, argc, argv, "+t:a:", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 't':
-			if (cli_seconds(optarg, &ms) == -1)
-				return (cli_usage(self, "timeout %s is not a "
-				    "number of seconds", optarg));
-			break;
-		case 'a':
-			argtext = optarg;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
+	if (strchr(argv0, '/') != NULL) {
+		if ((prog = here(argv0, strlen(argv0))) == NULL)
+			return (-1);
+		argv[0] = prog;
 	}
-	/* "--" before the operands: the command form. */
-	exec_form = optind > 1 && strcmp(argv[optind - 1], "--") == 0;
-	if (exec_form) {
-		if (optind == argc)
-			return (cli_usage(self, "no command after --"));
-		arg = cli_json_arg(self, argtext != NULL ? argtext : "null");
-		if (arg == NULL)
-			return (CLI_USAGE);
-		argv0 = argv[optind];
-		if (strchr(argv0, '/') != NULL) {
-			if ((prog = here(argv0, strlen(argv0))) == NULL) {
-				iso_msg_free(arg);
-				return (cli_fail(self, "%s", argv0));
-			}
-			argv[optind] = prog;
-		}
-		r = iso_sup_compute_exec(argv + optind, arg, ms, &result);
-		argv[optind] = argv0;
-		free(prog);
-		goto done;
-	}
-	if (argtext != NULL)
-		return (cli_usage(self, "--arg is for the command form "
-		    "(compute --arg JSON -- CMD)"));
-	if (argc - optind != 2)
-		return (cli_usage(self, argc == optind ? "no MODULE.so:FUNCTION"
-		    : argc - optind == 1 ? "no JSON argument" :
-		    "unexpected argument"));
-	if ((colon = strrchr(argv[optind], ':')) == NULL ||
-	    colon == argv[optind] || colon[1] == '\0')
-		return (cli_usage(self, "%s is not MODULE.so:FUNCTION",
-		    argv[optind]));
-	if ((arg = cli_json_arg(self, argv[optind + 1])) == NULL)
-		return (CLI_USAGE);
-	if ((mod = here(argv[optind], (size_t)(colon - argv[optind]))) ==
-	    NULL || asprintf(&fn, "%s%s", mod, colon) == -1) {
+	r = iso_sup_compute_exec(argv, arg, ms, result);
+	argv[0] = argv0;
+	free(prog);
+	return (r);
+}
+
+/* The function form: MODULE.so:FUNCTION, the module made absolute. */
+static int
+compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
+{
+	const char	*colon = strrchr(text, ':');
+	char		*mod, *fn = NULL;
+	int		 r;
+
+	if ((mod = here(text, (size_t)(colon - text))) == NULL ||
+	    asprintf(&fn, "%s%s", mod, colon) == -1) {
 		free(mod);
-		iso_msg_free(arg);
-		return (cli_fail(self, "%s", argv[optind]));
+		return (-1);
 	}
 	free(mod);
-	r = iso_sup_compute(fn, arg, ms, &result);
+	r = iso_sup_compute(fn, arg, ms, result);
 	free(fn);
-done:
-	iso_msg_free(arg);
+	return (r);
+}
+
+static int
+cmd_compute(const struct cli_cmd *self, struct cli_args *a)
+{
+	iso_msg	*null = NULL, *result = NULL;
+	int	 ms = (int)cli_num(a, "timeout"), r;
+
+	if (a->dashdash) {
+		if ((null = iso_msg_pack("n")) == NULL)
+			return (cli_fail(self, "out of memory"));
+		r = compute_exec(a->argv, cli_has(a, "arg") ?
+		    cli_json(a, "arg") : null, ms, &result);
+		iso_msg_free(null);
+	} else
+		r = compute_fn(a->argv[0], a->json[1], ms, &result);
 	if (r == -1)
-		return (cli_fail(self, "%s", argv[optind]));
+		return (cli_fail(self, "%s", a->argv[0]));
 	r = cli_print_json(self, result) == 0 ? CLI_OK : CLI_FAIL;
 	iso_msg_free(result);
 	return (r);
 }
 
+static const struct cli_opt compute_opts[] = {
+	{ .name = "timeout", .letter = 't', .type = CLI_SECONDS,
+	  .meta = "SEC", .help = "give up after SEC seconds (default: never)" },
+	{ .name = "arg", .letter = 'a', .type = CLI_JSON, .meta = "JSON",
+	  .dd_only = 1, .help = "the command form's argument (default null)" },
+	{ .name = NULL }
+};
+
+static const struct cli_arg compute_args[] = {
+	{ .name = "MODULE.so:FUNCTION", .arity = CLI_REQUIRED,
+	  .type = CLI_FUNCTION, .complete = CLI_C_MODULE },
+	{ .name = "JSON", .arity = CLI_REQUIRED, .type = CLI_JSON },
+	{ .name = NULL }
+};
+
+static const struct cli_arg compute_dd_args[] = {
+	{ .name = "CMD", .arity = CLI_REST, .type = CLI_WORD,
+	  .complete = CLI_C_COMMAND },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_compute = {
 	.name = "compute",
-	.usage = "[--timeout SEC] MODULE.so:FUNCTION JSON|-\n"
-	    "       isoctl compute [--timeout SEC] [--arg JSON] -- CMD [ARG...]",
+	.summary = "run a function or a command once",
 	.help =
 	    "Compute one result in a fresh process of the supervisor's and\n"
 	    "print it as one line of JSON: FUNCTION of the shared object\n"
@@ -336,9 +294,9 @@ const struct cli_cmd cli_cmd_compute = {
 	    "input), or (after --) CMD run with the argument as one JSON line\n"
 	    "on its stdin (null without --arg), its stdout the result (JSON,\n"
 	    "else a string). A crash, an exit or a timeout exits 1 with the\n"
-	    "reason. A relative MODULE or CMD path is taken from here.\n"
-	    "\n"
-	    "  -t, --timeout SEC   give up after SEC seconds (default: none)\n"
-	    "  -a, --arg JSON      the command form's argument\n",
+	    "reason. A relative MODULE or CMD path is taken from here.\n",
+	.opts = compute_opts,
+	.args = compute_args,
+	.dd_args = compute_dd_args,
 	.exec = cmd_compute
 };

@@ -20,69 +20,20 @@ extern char	**environ;
 /* ---- spawn ---------------------------------------------------------------- */
 
 static int
-cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
+cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 {
-	static const struct option	 opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "restart", required_argument, NULL, 'r' },
-		{ "mailbox", required_argument, NULL, 'm' },
-		{ "lines", no_argument, NULL, 'l' },
-		{ "mailbox-sync", no_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	iso_sup_spawn_opts		 o;
-	char				 cwd[PATH_MAX], *end;
-	uint64_t			 id;
-	long				 n;
-	int				 c, lines = 0;
+	iso_sup_spawn_opts	 o;
+	char			 cwd[PATH_MAX];
+	uint64_t		 id;
 
 	memset(&o, 0, sizeof o);
-	o.restart = ISO_RESTART_NEVER;
-	while ((c = cli_getopt(self, argc, argv, "+n:r:m:l", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'n':
-			if (*optarg == '\0')
-				return (cli_usage(self, "empty name"));
-			o.name = optarg;
-			break;
-		case 'r':
-			if (strcmp(optarg, "never") == 0)
-				o.restart = ISO_RESTART_NEVER;
-			else if (strcmp(optarg, "on-failure") == 0)
-				o.restart = ISO_RESTART_ON_FAILURE;
-			else if (strcmp(optarg, "always") == 0)
-				o.restart = ISO_RESTART_ALWAYS;
-			else
-				return (cli_usage(self, "restart policy %s is "
-				    "not never, on-failure or always", optarg));
-			break;
-		case 'm':
-			errno = 0;
-			n = strtol(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' ||
-			    n < 1 || n > INT_MAX)
-				return (cli_usage(self, "mailbox size %s is "
-				    "not a positive number", optarg));
-			o.mailbox = (int)n;
-			break;
-		case 'l':
-			lines = 1;
-			break;
-		case 'S':
-			o.mailbox_sync = 1;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	if (optind == argc)
-		return (cli_usage(self, "no command"));
-	o.lines = lines;
+	o.name = cli_str(a, "name");
+	o.restart = (iso_restart)cli_num(a, "restart");
+	o.mailbox = (int)cli_num(a, "mailbox");
+	o.lines = cli_has(a, "lines");
+	o.mailbox_sync = cli_has(a, "mailbox-sync");
 	/* The command runs as if the caller had run it. */
-	o.argv = argv + optind;
+	o.argv = a->argv;
 	o.envp = environ;
 	o.cwd = getcwd(cwd, sizeof cwd);
 	if (iso_sup_spawn(&o, &id) == -1) {
@@ -97,24 +48,47 @@ cmd_spawn(const struct cli_cmd *self, int argc, char **argv)
 	return (CLI_OK);
 }
 
+/* In the order of iso_restart. */
+static const char *const restart_policies[] = { "never", "on-failure",
+    "always", NULL };
+
+static const struct cli_opt spawn_opts[] = {
+	{ .name = "name", .letter = 'n', .type = CLI_STRING, .meta = "NAME",
+	  .help = "a name, unique among the isolates, usable as a TARGET" },
+	{ .name = "restart", .letter = 'r', .type = CLI_ENUM,
+	  .meta = "POLICY", .choices = restart_policies, .def = "never",
+	  .complete = CLI_C_CHOICES, .help = "when to run it again" },
+	{ .name = "mailbox", .letter = 'm', .type = CLI_INT, .meta = "N",
+	  .min = 1, .max = INT_MAX, .def = "256",
+	  .help = "messages its mailbox holds" },
+	{ .name = "lines", .letter = 'l', .type = CLI_FLAG,
+	  .help = "messages in as JSON lines on its stdin, lines out for recv" },
+	{ .name = "mailbox-sync", .type = CLI_FLAG,
+	  .help = "sync its mailbox to disk before each answer (slower)" },
+	{ .name = NULL }
+};
+
+static const struct cli_arg spawn_args[] = {
+	{ .name = "CMD", .arity = CLI_REST, .type = CLI_WORD,
+	  .complete = CLI_C_COMMAND },
+	{ .name = NULL }
+};
+
+static const char *const spawn_aliases[] = { "run", NULL };
+
 const struct cli_cmd cli_cmd_spawn = {
 	.name = "spawn",
-	.usage = "[--name NAME] [--restart POLICY] [--mailbox N] [--lines] "
-	    "[--mailbox-sync] [--] CMD [ARG...]",
+	.aliases = spawn_aliases,
+	.summary = "run a command under the supervisor",
 	.help =
 	    "Run CMD under the supervisor, with this environment and working\n"
-	    "directory, and print its id (16 hex digits).\n"
-	    "\n"
-	    "  -n, --name NAME       a name, unique among the isolates the\n"
-	    "                        supervisor knows, usable as a TARGET\n"
-	    "  -r, --restart POLICY  never (default), on-failure or always\n"
-	    "  -m, --mailbox N       messages its mailbox holds (default 256)\n"
-	    "  -l, --lines           make any program an isolate: each message\n"
-	    "                        sent to it is a JSON line on its stdin,\n"
-	    "                        each line it prints a message for recv\n"
-	    "      --mailbox-sync    sync its mailbox to disk before each\n"
-	    "                        answer: what it accepted outlives a\n"
-	    "                        machine crash too (slower)\n",
+	    "directory, and print its id (16 hex digits). Options stop at CMD:\n"
+	    "what follows it is its own. With --lines any program is an\n"
+	    "isolate: each message sent to it is a JSON line on its stdin,\n"
+	    "each line it prints a message for recv. With --mailbox-sync what\n"
+	    "its mailbox accepted outlives a machine crash too.\n",
+	.opts = spawn_opts,
+	.args = spawn_args,
 	.exec = cmd_spawn
 };
 
@@ -311,19 +285,14 @@ out:
 }
 
 static int
-cmd_ps(const struct cli_cmd *self, int argc, char **argv)
+cmd_ps(const struct cli_cmd *self, struct cli_args *a)
 {
-	iso_msg				*list;
-	int				 c, json = 0, r;
+	iso_msg	*list;
+	int	 r;
 
-	if ((c = cli_json_opts(self, argc, argv, &json)) != -1)
-		return (c);
-	if (optind != argc)
-		return (cli_usage(self, "unexpected argument %s",
-		    argv[optind]));
 	if (iso_sup_list(&list) == -1)
 		return (cli_fail(self, "cannot list"));
-	if (json)
+	if (cli_has(a, "json"))
 		r = cli_print_json(self, list) == 0 ? CLI_OK : CLI_FAIL;
 	else
 		r = ps_table(self, list);
@@ -331,79 +300,63 @@ cmd_ps(const struct cli_cmd *self, int argc, char **argv)
 	return (r);
 }
 
+static const struct cli_opt ps_opts[] = {
+	{ .name = "json", .letter = 'j', .type = CLI_FLAG,
+	  .help = "one JSON array of the supervisor's rows instead" },
+	{ .name = NULL }
+};
+
+static const char *const ps_aliases[] = { "ls", NULL };
+
 const struct cli_cmd cli_cmd_ps = {
 	.name = "ps",
-	.usage = "[--json]",
+	.aliases = ps_aliases,
+	.summary = "list the isolates",
 	.help =
 	    "List every isolate the supervisor knows, running or ended: its\n"
 	    "commands and the isolates C programs spawned.\n"
 	    "Columns: ID NAME PID STATE EXIT RESTARTS COMMAND; EXIT is the\n"
 	    "exit code, the signal that ended it, or \"spawner\" for an\n"
 	    "isolate ended because its spawner ended. On a terminal the\n"
-	    "COMMAND column is cut to fit.\n"
-	    "\n"
-	    "  -j, --json   one JSON array of the supervisor's rows instead\n",
+	    "COMMAND column is cut to fit.\n",
+	.opts = ps_opts,
 	.exec = cmd_ps
 };
 
 /* ---- kill ------------------------------------------------------------------ */
 
-/* Exactly one operand, the TARGET, after the options. */
-static const char *
-one_target(const struct cli_cmd *self, int argc, char **argv)
-{
-	if (optind == argc) {
-		cli_usage(self, "no TARGET");
-		return (NULL);
-	}
-	if (optind + 1 != argc) {
-		cli_usage(self, "unexpected argument %s", argv[optind + 1]);
-		return (NULL);
-	}
-	if (*argv[optind] == '\0') {
-		cli_usage(self, "empty TARGET");
-		return (NULL);
-	}
-	return (argv[optind]);
-}
+/* The one argument of kill, wait and logs. */
+static const struct cli_arg target_arg[] = {
+	{ .name = "TARGET", .arity = CLI_REQUIRED, .type = CLI_TARGET,
+	  .complete = CLI_C_TARGET },
+	{ .name = NULL }
+};
 
 static int
-cmd_kill(const struct cli_cmd *self, int argc, char **argv)
+cmd_kill(const struct cli_cmd *self, struct cli_args *a)
 {
-	static const struct option	 opts[] = {
-		{ "graceful", no_argument, NULL, 'g' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*target;
-	int				 c, prio = ISO_IMMEDIATE;
+	const char	*target = a->argv[0];
 
-	while ((c = cli_getopt(self, argc, argv, "g", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'g':
-			prio = ISO_BEFORE_NEXT_EVENT;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	if ((target = one_target(self, argc, argv)) == NULL)
-		return (CLI_USAGE);
-	if (iso_sup_kill(target, prio) == -1)
+	if (iso_sup_kill(target, cli_has(a, "graceful") ?
+	    ISO_BEFORE_NEXT_EVENT : ISO_IMMEDIATE) == -1)
 		return (cli_fail(self, "%s", target));
 	return (CLI_OK);
 }
 
+static const struct cli_opt kill_opts[] = {
+	{ .name = "graceful", .letter = 'g', .type = CLI_FLAG,
+	  .help = "SIGTERM first, SIGKILL 5 s later" },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_kill = {
 	.name = "kill",
-	.usage = "[--graceful] TARGET",
+	.summary = "end an isolate",
 	.help =
 	    "Kill a supervised isolate (SIGKILL); it is not restarted.\n"
-	    "TARGET is an isolate's id or name.\n"
-	    "\n"
-	    "  -g, --graceful   SIGTERM first, SIGKILL 5 s later\n",
+	    "TARGET is an isolate's id or name.\n",
+	.opts = kill_opts,
+	.args = target_arg,
 	.exec = cmd_kill
 };
 
@@ -445,37 +398,17 @@ print_end(const iso_msg *row)
 }
 
 static int
-cmd_wait(const struct cli_cmd *self, int argc, char **argv)
+cmd_wait(const struct cli_cmd *self, struct cli_args *a)
 {
-	static const struct option	 opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*target, *sec = NULL;
-	iso_msg				*row;
-	int				 c, ms = -1, r;
+	const char	*target = a->argv[0];
+	iso_msg		*row;
+	int		 r;
 
-	while ((c = cli_getopt(self, argc, argv, "t:", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 't':
-			if (cli_seconds(optarg, &ms) == -1)
-				return (cli_usage(self, "timeout %s is not a "
-				    "number of seconds", optarg));
-			sec = optarg;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	if ((target = one_target(self, argc, argv)) == NULL)
-		return (CLI_USAGE);
-	if (iso_sup_wait(target, ms, &row) == -1) {
+	if (iso_sup_wait(target, cli_has(a, "timeout") ?
+	    (int)cli_num(a, "timeout") : -1, &row) == -1) {
 		if (errno == ETIMEDOUT) {
 			cli_warn(self, "%s: still running after %s s", target,
-			    sec);
+			    cli_str(a, "timeout"));
 			return (CLI_TIMEOUT);
 		}
 		return (cli_fail(self, "%s", target));
@@ -485,17 +418,23 @@ cmd_wait(const struct cli_cmd *self, int argc, char **argv)
 	return (r);
 }
 
+static const struct cli_opt wait_opts[] = {
+	{ .name = "timeout", .letter = 't', .type = CLI_SECONDS,
+	  .meta = "SEC", .help = "give up after SEC seconds, exit 124" },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_wait = {
 	.name = "wait",
-	.usage = "[--timeout SEC] TARGET",
+	.summary = "wait for an isolate to end",
 	.help =
 	    "Wait until TARGET has ended for good (not restarting), print how\n"
 	    "(\"exited N\", \"killed by SIGNAME\", \"ended with its spawner\",\n"
 	    "\"failed: REASON\") and exit\n"
 	    "with its status: its exit code, 128+N after signal N, 124 when\n"
-	    "it still runs after SEC seconds.\n"
-	    "\n"
-	    "  -t, --timeout SEC   give up after SEC seconds (a decimal)\n",
+	    "it still runs after SEC seconds.\n",
+	.opts = wait_opts,
+	.args = target_arg,
 	.exec = cmd_wait
 };
 
@@ -527,35 +466,17 @@ logs_drain(const struct cli_cmd *self, const char *target, uint64_t *offset)
 }
 
 static int
-cmd_logs(const struct cli_cmd *self, int argc, char **argv)
+cmd_logs(const struct cli_cmd *self, struct cli_args *a)
 {
-	static const struct option	 opts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*target;
-	uint64_t			 offset = 0;
-	iso_msg				*row;
-	int				 c, follow = 0, ended;
+	const char	*target = a->argv[0];
+	uint64_t	 offset = 0;
+	iso_msg		*row;
+	int		 ended;
 
-	while ((c = cli_getopt(self, argc, argv, "f", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			return (cli_help(self));
-		case 'f':
-			follow = 1;
-			break;
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	if ((target = one_target(self, argc, argv)) == NULL)
-		return (CLI_USAGE);
 	for (;;) {
 		/* Ended before this drain: nothing comes after it. */
 		ended = 1;
-		if (follow) {
+		if (cli_has(a, "follow")) {
 			if (iso_sup_wait(target, 0, &row) == 0)
 				iso_msg_free(row);
 			else if (errno == ETIMEDOUT)
@@ -571,14 +492,19 @@ cmd_logs(const struct cli_cmd *self, int argc, char **argv)
 	}
 }
 
+static const struct cli_opt logs_opts[] = {
+	{ .name = "follow", .letter = 'f', .type = CLI_FLAG,
+	  .help = "go on (polling every 200 ms) until it has ended for good" },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_logs = {
 	.name = "logs",
-	.usage = "[--follow] TARGET",
+	.summary = "what a command wrote",
 	.help =
 	    "Print what a supervised command wrote on its stdout and stderr\n"
-	    "(the oldest kept first).\n"
-	    "\n"
-	    "  -f, --follow   go on printing (polling every 200 ms) until it\n"
-	    "                 has ended for good and all is printed\n",
+	    "(the oldest kept first).\n",
+	.opts = logs_opts,
+	.args = target_arg,
 	.exec = cmd_logs
 };

@@ -1,7 +1,8 @@
 /*
- * isoctl.c: the command line over the supervisor, isolated. main() reads
- * the global options, finds the command in the table and runs it; each
- * command lives in the file of its group (cli.h).
+ * isoctl.c: the command line over the supervisor, isolated. The table of
+ * commands (each defined in the file of its group, cli.h) and main():
+ * isoctl's own options, then the command's line parsed against its entry
+ * and its exec run.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,109 +10,84 @@
 
 #include "cli.h"
 
-static int	cmd_help(const struct cli_cmd *, int, char **);
-
-const struct cli_cmd cli_cmd_help = {
-	.name = "help",
-	.usage = "[COMMAND]",
-	.help = "Print the list of commands, or COMMAND's usage.\n",
-	.exec = cmd_help
-};
-
 const struct cli_cmd *const cli_cmds[] = {
 	&cli_cmd_spawn, &cli_cmd_ps, &cli_cmd_kill, &cli_cmd_wait,
 	&cli_cmd_logs, &cli_cmd_send, &cli_cmd_recv, &cli_cmd_names,
-	&cli_cmd_compute, &cli_cmd_daemon, &cli_cmd_help, NULL
+	&cli_cmd_compute, &cli_cmd_daemon, &cli_cmd_completion,
+	&cli_cmd_help, &cli_cmd_man_synopsis, &cli_cmd_complete, NULL
 };
 
 const struct cli_cmd *
 cli_find(const char *name)
 {
 	const struct cli_cmd *const	*c;
+	const char *const		*al;
 
-	for (c = cli_cmds; *c != NULL; c++)
+	for (c = cli_cmds; *c != NULL; c++) {
 		if (strcmp((*c)->name, name) == 0)
 			return (*c);
+		for (al = (*c)->aliases; al != NULL && *al != NULL; al++)
+			if (strcmp(*al, name) == 0)
+				return (*c);
+	}
 	return (NULL);
 }
 
-/* isoctl's own usage: every command's synopsis. */
-static void
-usage(FILE *f)
-{
-	const struct cli_cmd *const	*c;
-	const char			*u, *nl;
+/* isoctl's own options; the command and its words are the rest. */
+static const struct cli_opt root_opts[] = {
+	{ .name = "version", .letter = 'V', .type = CLI_FLAG,
+	  .help = "print isoctl's version" },
+	{ .name = NULL }
+};
 
-	fputs("usage: isoctl [--help | --version] COMMAND [ARG...]\n\n"
-	    "commands:\n", f);
-	for (c = cli_cmds; *c != NULL; c++) {
-		/* A usage of several lines repeats "isoctl NAME". */
-		for (u = (*c)->usage; u != NULL; u = nl) {
-			u += strspn(u, " ");
-			if (strncmp(u, "isoctl ", 7) == 0)
-				u += 7 + strlen((*c)->name) + 1;
-			if ((nl = strchr(u, '\n')) != NULL)
-				fprintf(f, "  %s %.*s\n", (*c)->name,
-				    (int)(nl++ - u), u);
-			else
-				fprintf(f, "  %s %s\n", (*c)->name, u);
-		}
-	}
-	fputs("\n'isoctl COMMAND --help' says more; see isoctl(1).\n", f);
-}
+static const struct cli_arg root_args[] = {
+	{ .name = "COMMAND", .arity = CLI_REST_OPTIONAL, .type = CLI_WORD,
+	  .complete = CLI_C_CMDNAME },
+	{ .name = NULL }
+};
 
+const struct cli_cmd cli_root = {
+	.name = NULL,
+	.opts = root_opts,
+	.args = root_args
+};
+
+/* Parse argv for cmd and run it: the exit status. */
 static int
-cmd_help(const struct cli_cmd *self, int argc, char **argv)
+run(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const struct cli_cmd	*c;
+	struct cli_args	a;
+	int		r;
 
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0))
-		return (cli_help(self));
-	if (argc > 2)
-		return (cli_usage(self, "too many arguments"));
-	if (argc < 2) {
-		usage(stdout);
-		return (CLI_OK);
-	}
-	if ((c = cli_find(argv[1])) == NULL)
-		return (cli_usage(self, "unknown command %s", argv[1]));
-	return (cli_help(c));
+	if (cli_parse(cmd, argc, argv, &a, &r) == -1)
+		return (r);
+	r = cmd->exec(cmd, &a);
+	cli_args_free(&a);
+	return (r);
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const struct cli_cmd		*cmd;
-	int				 c, r;
+	const struct cli_cmd	*cmd;
+	struct cli_args		 a;
+	int			 r;
 
-	while ((c = cli_getopt(NULL, argc, argv, "+V", opts)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return (CLI_OK);
-		case 'V':
-			printf("isoctl %s\n", ISO_VERSION);
-			return (CLI_OK);
-		default:
-			return (CLI_USAGE);
-		}
-	}
-	if (optind == argc) {
-		usage(stderr);
+	if (argc < 2) {
+		cli_usage_all(stderr);
 		return (CLI_USAGE);
 	}
-	if ((cmd = cli_find(argv[optind])) == NULL)
-		return (cli_usage(NULL, "unknown command %s", argv[optind]));
-	argv += optind;
-	argc -= optind;
-	optind = 0;			/* getopt starts again, for the command */
-	r = cmd->exec(cmd, argc, argv);
+	if (cli_parse(&cli_root, argc, argv, &a, &r) == -1)
+		return (r);
+	if (cli_has(&a, "version")) {
+		printf("isoctl %s\n", ISO_VERSION);
+		return (CLI_OK);
+	}
+	if (a.argc == 0)
+		return (cli_usage(&cli_root, "no command"));
+	if ((cmd = cli_find(a.argv[0])) == NULL)
+		return (cli_usage(NULL, "unknown command %s", a.argv[0]));
+	r = run(cmd, a.argc, a.argv);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		cli_warn(cmd, "standard output: %s", strerror(errno));
 		return (r == CLI_OK ? CLI_FAIL : r);

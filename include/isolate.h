@@ -571,6 +571,11 @@ int		 iso_sup_compute_exec(char *const argv[], const iso_msg *arg,
 int		 iso_sup_start(void);
 int		 iso_sup_stop(void);
 int		 iso_sup_status(iso_msg **info);
+/* Whether the calls above start a supervisor when none runs (on, the
+   default, but for iso_sup_start, which always does): off, they fail
+   with ESRCH instead, for a client that only looks (shell completion).
+   Process-wide; returns the previous setting. */
+int		 iso_sup_autostart(int on);
 
 #ifdef __cplusplus
 }

@@ -282,13 +282,25 @@ sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 #define SUP_TRIES	40
 #define SUP_TRY_MS	10000
 
+/* Whether a call may start a supervisor (iso_sup_autostart). */
+static volatile int	sup_autostart = 1;
+
+int
+iso_sup_autostart(int on)
+{
+	int	was = sup_autostart;
+
+	sup_autostart = on != 0;
+	return (was);
+}
+
 /* A connection for a call: the fd, or -1 (*again: worth another try). */
 static int
 sup_open_again(int start, int *again)
 {
 	int	fd;
 
-	if ((fd = sup_open(start)) != -1)
+	if ((fd = sup_open(start && sup_autostart)) != -1)
 		return (fd);
 	/* Refused, or a new one that died before it was ready. */
 	*again = errno == ECONNREFUSED || errno == ENOENT ||

@@ -321,6 +321,32 @@ START_TEST(started_on_demand_and_stopped)
 }
 END_TEST
 
+START_TEST(autostart_off_only_looks)
+{
+	iso_msg	*l, *st;
+	int64_t	 pid;
+
+	/* Off, a call that would start a supervisor fails instead. */
+	ck_assert_int_eq(iso_sup_autostart(0), 1);
+	ck_assert_int_eq(iso_sup_list(&l), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(iso_sup_names(&l), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(iso_sup_status(&st), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	/* iso_sup_start still starts one, and the calls reach it. */
+	ck_assert_int_eq(iso_sup_start(), 0);
+	ck_assert_msg(iso_sup_list(&l) == 0, "list: %s", iso_error());
+	iso_msg_free(l);
+	ck_assert_int_eq(iso_sup_autostart(1), 0);
+	ck_assert_int_eq(iso_sup_status(&st), 0);
+	pid = row_int(st, "pid");
+	iso_msg_free(st);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert(ended_within((pid_t)pid, 5000));
+}
+END_TEST
+
 START_TEST(a_second_supervisor_is_refused)
 {
 	char	cmd[PATH_MAX * 2], out[256];
@@ -3056,6 +3082,7 @@ sup_suite(void)
 	tcase_add_checked_fixture(tc, sup_setup, sup_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, started_on_demand_and_stopped);
+	tcase_add_test(tc, autostart_off_only_looks);
 	tcase_add_test(tc, a_second_supervisor_is_refused);
 	tcase_add_test(tc, started_by_hand_goes_to_the_background);
 	tcase_add_test(tc, a_stale_socket_is_replaced);

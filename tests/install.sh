@@ -54,7 +54,7 @@ mk install PREFIX="$prefix" >"$tmp/install.log" 2>&1 || {
 files=(include/isolate.h lib/libisolate.a lib/libisolate.so.0.1.0
     lib/libisolate.so.0 lib/libisolate.so lib/pkgconfig/isolate.pc
     bin/isolated share/man/man8/isolated.8 lib/systemd/user/isolated.service)
-# isoctl, its man page and its bash completion.
+# isoctl, its man page and its bash and zsh completions.
 files+=(bin/isoctl share/man/man1/isoctl.1
     share/bash-completion/completions/isoctl share/zsh/site-functions/_isoctl)
 for f in "${files[@]}"; do
@@ -65,6 +65,13 @@ if [ ! -L "$prefix/lib/libisolate.so.0" ] || [ ! -L "$prefix/lib/libisolate.so" 
 fi
 "$prefix/bin/isoctl" --version | grep -qx 'isoctl 0\.1\.0' ||
 	die "the installed isoctl does not say its version"
+# The completions installed are what the installed isoctl prints.
+"$prefix/bin/isoctl" completion bash |
+    cmp -s - "$prefix/share/bash-completion/completions/isoctl" ||
+	die "the bash completion installed is not isoctl completion bash"
+"$prefix/bin/isoctl" completion zsh |
+    cmp -s - "$prefix/share/zsh/site-functions/_isoctl" ||
+	die "the zsh completion installed is not isoctl completion zsh"
 readelf -d "$prefix/lib/libisolate.so.0.1.0" |
     grep -q 'SONAME.*\[libisolate\.so\.0\]' ||
 	die "libisolate.so.0.1.0 has no soname libisolate.so.0"

@@ -111,12 +111,12 @@ cmds=$("$ISOCTL" --help | sed -n 's/^  \([a-z]*\) .*/\1/p' | sort -u)
 for c in $cmds; do
 	grep -q "^\.B isoctl $c\b\|^\.B $c\b" "$SRCDIR/docs/isoctl.1" ||
 	    die "docs/isoctl.1 does not document $c"
-	grep -qw -- "$c" "$SRCDIR/contrib/isoctl.bash-completion" ||
-	    die "contrib/isoctl.bash-completion does not know $c"
+	"$ISOCTL" __complete -- "${c:0:2}" | grep -q "^$c	" ||
+	    die "completion does not know $c"
 done
 ok "man page and completion: every command ($(echo $cmds))"
-bash -n "$SRCDIR/contrib/isoctl.bash-completion" ||
-    die "contrib/isoctl.bash-completion: syntax"
+"$ISOCTL" completion bash | bash -n ||
+    die "isoctl completion bash: syntax"
 if command -v man >/dev/null 2>&1; then
 	w=$(man --warnings -l "$SRCDIR/docs/isoctl.1" 2>&1 >/dev/null)
 	[ -z "$w" ] || die "man --warnings docs/isoctl.1: $w"
