@@ -149,11 +149,11 @@ static void
 op_status(struct sv_conn *c, const struct rq *r)
 {
 	(void)r;
-	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:s}", "ok", 1,
-	    "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
+	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:i s:s}", "ok",
+	    1, "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
 	    SUP_PROTOCOL_VERSION, "started", started, "isolates",
-	    (int)rec_count(), "connections", (int)sv_count(), "runtime_dir",
-	    iso_runtime_dir()));
+	    (int)rec_count(), "connections", (int)sv_count(), "subscribers",
+	    (int)events_count(), "runtime_dir", iso_runtime_dir()));
 }
 
 const struct rq_entry rq_status = { .name = "status", .exec = op_status };
