@@ -1,5 +1,5 @@
 #!/bin/bash
-# The tutorial's programs (examples/, SCENARIOS.md S1-S8), each run with a
+# The tutorial's programs (examples/, the scenarios S1-S8 of docs/tutorial.md), each run with a
 # short period under a timeout and its own runtime directory. For every
 # run: the exit status, stdout line by line against the expected lines
 # (sorted where the scenario leaves the order open), an empty stderr, no

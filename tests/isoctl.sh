@@ -1,5 +1,5 @@
 #!/bin/bash
-# isoctl, the command line (issue 7): every command and every exit status,
+# isoctl, the command line: every command and every exit status,
 # against a supervisor of its own in a temporary runtime directory.
 # Prints one line per check and stops at the first failure with a line
 # saying what was wrong. Needs only bash, grep, sed and coreutils; checks
@@ -426,7 +426,7 @@ expect 2 compute --arg 1 "$MOD:square" 7
 
 # ---- --lines and recv ---------------------------------------------------------------
 
-# The issue's own example, with Debian's awk (mawk, which buffers a pipe).
+# The README's own --lines example, with Debian's awk (mawk, which buffers a pipe).
 expect 0 spawn --name sq --lines -- awk '{print $1*$1; fflush()}'
 expect 0 send sq 5
 expect 0 recv sq

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The shell examples over isoctl (issue 7): the tutorial's squares
+# The shell examples over isoctl: the tutorial's squares
 # exchange (S7) and the worker pool, each against a supervisor of its own
 # in a temporary runtime directory; checks what they print.
 #
