@@ -127,7 +127,8 @@ rq_field(const struct rq_field *f, const iso_msg *v, char *args)
 			}
 		return (-1);
 	case RQ_HEX:
-		if ((s = iso_msg_str(v, NULL)) == NULL)
+		if ((s = iso_msg_str(v, &len)) == NULL || len == 0 ||
+		    len > 16 || strspn(s, "0123456789abcdefABCDEF") != len)
 			return (-1);
 		*(uint64_t *)at = strtoull(s, NULL, 16);
 		return (0);
