@@ -172,8 +172,9 @@ sym_lookup_mem(const void *img, size_t size, uint64_t value, char *buf,
 static int
 map_file(const char *path, void **map, size_t *size)
 {
-	struct stat	st;
-	int		fd, saved;
+	struct stat	 st;
+	void		*p;
+	int		 fd, saved;
 
 	do
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -187,11 +188,12 @@ map_file(const char *path, void **map, size_t *size)
 		errno = ENOENT;
 		goto fail;
 	}
-	*size = (size_t)st.st_size;
-	if ((*map = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
-	    MAP_FAILED)
+	if ((p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+	    0)) == MAP_FAILED)
 		goto fail;
 	close(fd);
+	*map = p;
+	*size = (size_t)st.st_size;
 	return (0);
 fail:
 	saved = errno;
@@ -240,20 +242,22 @@ obj_open(const struct link_map *lm, const void *fbase)
 	   with no slash (the vDSO) is no file. */
 	path = lm->l_name[0] == '\0' ? "/proc/self/exe" : lm->l_name;
 	if (strchr(path, '/') == NULL)
-		;
-	else if (map_file(path, &o->map, &o->mapsize) == -1) {
-		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
-		    errno == EAGAIN) {
-			free(o->name);
-			free(o);
-			return (NULL);
-		}
-	} else if (o->mapsize < sizeof(ElfW(Ehdr)) || fbase == NULL ||
+		goto keep;
+	if (map_file(path, &o->map, &o->mapsize) == -1) {
+		if (errno != EMFILE && errno != ENFILE && errno != ENOMEM &&
+		    errno != EAGAIN)
+			goto keep;
+		free(o->name);
+		free(o);
+		return (NULL);
+	}
+	if (o->mapsize < sizeof(ElfW(Ehdr)) || fbase == NULL ||
 	    memcmp(o->map, fbase, sizeof(ElfW(Ehdr))) != 0 ||
 	    table_open(&o->tab, o->map, o->mapsize) == -1) {
 		munmap(o->map, o->mapsize);
 		o->map = NULL;
 	}
+keep:
 	o->next = objs;
 	objs = o;
 	return (o);

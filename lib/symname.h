@@ -11,7 +11,8 @@
  * fit is "not found". Each object's file is opened (read-only, O_CLOEXEC)
  * and mapped once, on its first lookup; the mapping (or the fact that it
  * has no usable table) is kept for the life of the process and inherited
- * by forked isolates. Not async-signal-safe (open, mmap, malloc); called
+ * by forked isolates. A file whose ELF header is not the one mapped in
+ * memory (replaced since it was loaded) is not read. Not async-signal-safe (open, mmap, malloc); called
  * from the loop's thread only, like every spawn.
  */
 #ifndef ISO_LIB_SYMNAME_H
