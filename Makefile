@@ -137,6 +137,9 @@ COMPLETIONS	:= $(BASH_COMPLETION) $(ZSH_COMPLETION)
 # Test programs the supervisor's suites run (a compute module, helpers).
 TESTPROG_SRCS	:= $(wildcard tests/prog/*.c)
 TESTPROG_BINS	:= $(TESTPROG_SRCS:tests/prog/%.c=$(BUILD)/tests/prog/%)
+# sup_spawner again as a fixed-address executable (ET_EXEC, not PIE), for
+# the entry names of a program whose symbols are absolute addresses.
+TESTPROG_NOPIE	:= $(BUILD)/tests/prog/sup_spawner_nopie
 # The chaos suite's programs (tests/chaos/chaos_*.c, no Check): each
 # injects a fault, counts, prints one summary line, exits 1 on any loss.
 CHAOS_SRCS	:= $(wildcard tests/chaos/chaos_*.c)
@@ -240,7 +243,8 @@ man: $(ISOCTL)
 
 # ---- tests ----------------------------------------------------------------
 
-tests: $(TEST_BINS) $(REPLAY_BINS) $(TESTPROG_BINS) $(CHAOS_BINS)
+tests: $(TEST_BINS) $(REPLAY_BINS) $(TESTPROG_BINS) $(TESTPROG_NOPIE) \
+    $(CHAOS_BINS)
 
 check-build: all tests examples
 
@@ -256,6 +260,10 @@ $(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL_OBJS) \
 $(BUILD)/tests/prog/%: tests/prog/%.c $(LIB_A) | $(BUILD)/tests/prog
 	$(if $(filter mod_%,$*),$(CC) $(ALL_CFLAGS) -shared -o $@ $<,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	    $(LIB_A) $(DEPS_LIBS) $(LDLIBS))
+
+$(TESTPROG_NOPIE): tests/prog/sup_spawner.c $(LIB_A) | $(BUILD)/tests/prog
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -no-pie -o $@ $< $(LIB_A) \
+	    $(DEPS_LIBS) $(LDLIBS)
 
 $(CHAOS_BINS): $(BUILD)/tests/chaos/%: tests/chaos/%.c $(TESTUTIL_OBJS) \
     $(LIB_A) | $(BUILD)/tests/chaos

@@ -28,6 +28,7 @@
 #include "msg.h"
 #include "wire.h"
 #include "supproto.h"
+#include "symname.h"
 
 #ifndef ISO_ISOLATED_PATH
 #define ISO_ISOLATED_PATH	"/usr/local/bin/isolated"
@@ -1038,9 +1039,11 @@ out:
 	errno = saved;
 }
 
-/* What fn is, for the supervisor's list: its symbol, else file+offset,
-   else its address. Borrowed; the last answer is kept, since a program
-   spawns the same entry over and over (dladdr scans symbol tables). */
+/* What fn is, for the supervisor's list: its exported symbol, else its
+   symbol in its file's table (symname.c: a static function, a program
+   not linked with -rdynamic), else file+offset, else its address.
+   Borrowed; the last answer is kept, since a program spawns the same
+   entry over and over. Runs in the spawner, after the fork. */
 static const char *
 note_entry(const void *fn)
 {
@@ -1055,8 +1058,10 @@ note_entry(const void *fn)
 		snprintf(name, sizeof name, "%p", fn);
 	else if (dli.dli_sname != NULL)
 		snprintf(name, sizeof name, "%s", dli.dli_sname);
+	else if (sym_name(fn, name, sizeof name) == 0)
+		;
 	else if (dli.dli_fname != NULL) {
-		/* Not exported (static, no -rdynamic): where it is, for
+		/* No table names it (stripped): where it is, for
 		   addr2line. */
 		slash = strrchr(dli.dli_fname, '/');
 		snprintf(name, sizeof name, "%s+%#tx", slash != NULL ?

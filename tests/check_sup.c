@@ -17,6 +17,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -908,7 +909,9 @@ START_TEST(library_isolates_are_listed)
 	ck_assert_str_eq(row_str(row, "state"), "running");
 	snprintf(self, sizeof self, "%016" PRIx64, loop_self());
 	ck_assert_str_eq(row_str(row, "parent"), self);
-	ck_assert_str_ne(row_str(row, "entry"), "");
+	/* Static, not exported (this program is not linked with
+	   -rdynamic): named from the program's .symtab. */
+	ck_assert_str_eq(row_str(row, "entry"), "sleeper");
 	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
 	iso_isolate_free(iso);
 	iso_msg_free(row);
@@ -1650,18 +1653,17 @@ START_TEST(stale_entries_are_swept_at_start)
 }
 END_TEST
 
-/* Run prog/sup_spawner n mode; its pid, its isolate id in id once it
-   says its isolates listen. */
+/* Run the sup_spawner at path (prog/sup_spawner, or a copy) n mode; its
+   pid, its isolate id in id once it says its isolates listen. */
 static pid_t
-run_spawner(int n, const char *mode, char id[17])
+run_spawner_at(const char *path, int n, const char *mode, char id[17])
 {
-	char	path[PATH_MAX], count[16], line[64];
+	char	count[16], line[64];
 	int	p[2];
 	ssize_t	r;
 	size_t	got = 0;
 	pid_t	pid;
 
-	snprintf(path, sizeof path, "%s/prog/sup_spawner", bindir);
 	snprintf(count, sizeof count, "%d", n);
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	ck_assert_int_ge(pid = fork(), 0);
@@ -1684,6 +1686,15 @@ run_spawner(int n, const char *mode, char id[17])
 	memcpy(id, line + 6, 16);
 	id[16] = '\0';
 	return (pid);
+}
+
+static pid_t
+run_spawner(int n, const char *mode, char id[17])
+{
+	char	path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/prog/sup_spawner", bindir);
+	return (run_spawner_at(path, n, mode, id));
 }
 
 /* The rows whose parent is id, once there are n and all have ended
@@ -1756,6 +1767,86 @@ START_TEST(a_killed_spawner_leaves_no_socket_and_its_isolates_end_with_it)
 		tu_sleep_ms(10);
 	ck_assert_int_eq(stale_candidates(), 0);
 	assert_serving();
+}
+END_TEST
+
+/* Run the spawner at path with one isolate, let it end; the entry of
+   that isolate's row, owned. */
+static char *
+spawner_entry(const char *path)
+{
+	iso_msg	*rows;
+	char	 id[17], *entry;
+	pid_t	 pid;
+	int	 status;
+
+	pid = run_spawner_at(path, 1, "exit", id);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rows = children_ended(id, 1);
+	ck_assert_ptr_nonnull(entry = strdup(row_str(iso_msg_at(rows, 0),
+	    "entry")));
+	iso_msg_free(rows);
+	return (entry);
+}
+
+/* strip -o dst src (strip is binutils', which make deps installs). */
+static void
+strip_to(const char *src, const char *dst)
+{
+	pid_t	pid;
+	int	status;
+
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		execlp("strip", "strip", "-o", dst, src, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "strip -o %s %s failed", dst, src);
+}
+
+START_TEST(entries_are_named_by_their_symbol)
+{
+	char		  path[PATH_MAX], copy[PATH_MAX], self[17], *entry;
+	void		(*(*get)(void))(const iso_msg *);
+	iso_isolate	 *iso;
+	iso_msg		 *rows;
+	void		 *so;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	/* A static entry of a PIE (ET_DYN) and of a fixed-address program
+	   (ET_EXEC), neither linked with -rdynamic: named by its symbol. */
+	snprintf(path, sizeof path, "%s/prog/sup_spawner_nopie", bindir);
+	entry = spawner_entry(path);
+	ck_assert_str_eq(entry, "child");
+	free(entry);
+	snprintf(path, sizeof path, "%s/prog/sup_spawner", bindir);
+	entry = spawner_entry(path);
+	ck_assert_str_eq(entry, "child");
+	free(entry);
+	/* Stripped: no table names it, so where it is (argv[0]+offset). */
+	snprintf(copy, sizeof copy, "%s/stripped", rt);
+	strip_to(path, copy);
+	entry = spawner_entry(copy);
+	ck_assert_msg(strncmp(entry, "sup_spawner+0x", 14) == 0, "%s", entry);
+	free(entry);
+	/* A static entry in a shared object. */
+	snprintf(path, sizeof path, "%s/prog/mod_entries", bindir);
+	ck_assert_msg((so = dlopen(path, RTLD_NOW | RTLD_LOCAL)) != NULL,
+	    "%s", dlerror());
+	ck_assert_ptr_nonnull(get = (void (*(*)(void))(const iso_msg *))
+	    dlsym(so, "mod_entry"));
+	ck_assert_int_eq(iso_spawn(get(), NULL, &iso), 0);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	snprintf(self, sizeof self, "%016" PRIx64, loop_self());
+	rows = children_ended(self, 1);
+	ck_assert_str_eq(row_str(iso_msg_at(rows, 0), "entry"),
+	    "entry_in_a_module");
+	iso_msg_free(rows);
+	dlclose(so);
 }
 END_TEST
 
@@ -3102,6 +3193,7 @@ sup_suite(void)
 	tcase_add_test(tc, a_name_goes_with_its_isolate);
 	tcase_add_test(tc, sigkill_of_the_supervisor_and_adoption);
 	tcase_add_test(tc, library_isolates_are_listed);
+	tcase_add_test(tc, entries_are_named_by_their_symbol);
 	tcase_add_test(tc, an_end_is_told_to_a_restarted_supervisor);
 	tcase_add_test(tc, a_stuck_supervisor_never_blocks_a_spawn);
 	tcase_add_test(tc, a_request_the_supervisor_never_read_is_sent_again);
