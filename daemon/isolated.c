@@ -4,7 +4,6 @@
  * compute, which only glues the socket to compute.c.
  */
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -354,19 +353,6 @@ state_dir_open(const char *rt, char *dir, size_t len)
 	return (fd);
 }
 
-/* Raise the descriptor limit to its hard maximum: idle clients cost one
-   each. */
-static void
-raise_nofile(void)
-{
-	struct rlimit	rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /* What the command line asked for. */
 struct opts {
 	int	foreground;
@@ -575,7 +561,9 @@ main(int argc, char **argv)
 	if (!o.foreground && o.readyfd == -1 && background(&o.readyfd) == -1)
 		return (1);
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	/* The descriptor limit is raised to its hard maximum by the
+	   library's loop (idle clients cost one each). */
+	(void)iso_event_base();
 	started = (double)time(NULL);
 	if ((rt = iso_runtime_dir()) == NULL ||
 	    (sfd = state_dir_open(rt, sdir, sizeof sdir)) == -1)

@@ -6,7 +6,7 @@
  *
  * Sending appends the frame to the peer's queue (one flat buffer, encoded
  * in place) and writes at once, or, inside a callback, when the callback
- * batch is over (conn_flush), so a burst is one sendmsg. Receiving reads
+ * batch is over (conn_flush), so a burst is one send. Receiving reads
  * into a shared scratch buffer, delivers every whole frame from there,
  * and keeps only a partial frame in the connection.
  */
@@ -100,7 +100,7 @@ static struct acc		*listen_acc;
 static char			listen_path[RTDIR_NAME_MAX];	/* our socket's name */
 static char			scratch[SCRATCH];
 static char			*spare;		/* see conn_keep */
-unsigned long			 conn_writes;	/* sendmsg calls, for tests */
+unsigned long			 conn_writes;	/* send calls, for tests */
 static size_t			 spare_cap;
 static int			 spawner_fd = -1; /* our end of the pair to
 						   our spawner, until used */

@@ -123,7 +123,7 @@ int		 conn_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 void		 conn_prebind(void);
 /* Write what callbacks queued, before the loop waits again. */
 void		 conn_flush(void);
-/* sendmsg calls made so far (tests check that sends are coalesced). */
+/* send calls made so far (tests check that sends are coalesced). */
 extern unsigned long conn_writes;
 /* At exit: write everything queued while each reader makes progress
    (ISO_LIMIT_STALL), and remove this isolate's socket. */
