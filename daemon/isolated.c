@@ -511,7 +511,9 @@ detach(int sfd)
 }
 
 /* Start the modules, adopt what is left, listen on sock, and route the
-   signals that stop us: 0, or -1 with errno. */
+   signals that stop us: 0, or -1 with errno. (The library's loop raises
+   the descriptor limit to its hard maximum: idle clients cost one
+   each.) */
 static int
 serve(const char *sdir, int sfd, const char *sock, struct event *sigs[3])
 {
@@ -561,9 +563,6 @@ main(int argc, char **argv)
 	if (!o.foreground && o.readyfd == -1 && background(&o.readyfd) == -1)
 		return (1);
 	signal(SIGPIPE, SIG_IGN);
-	/* The descriptor limit is raised to its hard maximum by the
-	   library's loop (idle clients cost one each). */
-	(void)iso_event_base();
 	started = (double)time(NULL);
 	if ((rt = iso_runtime_dir()) == NULL ||
 	    (sfd = state_dir_open(rt, sdir, sizeof sdir)) == -1)
