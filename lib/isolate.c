@@ -492,6 +492,98 @@ isolate_forget(void)
 
 /* ---- starting a child -------------------------------------------------- */
 
+/* st->iso, a new handle, and st->pairfd, the child's end of its pair
+   when st asks for one (-1: none). 0, or -1 with iso_error(). */
+static int
+isolate_new(struct start *st)
+{
+	iso_isolate	*iso;
+	int		 saved, sv[2];
+
+	if ((iso = calloc(1, sizeof *iso)) == NULL)
+		return (msg_fail(ENOMEM, "spawn: out of memory"));
+	STAILQ_INIT(&iso->listeners);
+	iso->pidfd = -1;
+	iso->id = st->id;
+	iso->owner = st->spawner = loop_self();
+	iso->held = 1;
+	st->iso = iso;
+	st->pairfd = -1;
+	if (!(st->flags & ISOLATE_PAIR))
+		return (0);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv) == -1) {
+		saved = errno;
+		free(iso);
+		return (msg_fail(saved, "spawn: socketpair: %s",
+		    strerror(saved)));
+	}
+	if (conn_pair(sv[0], st->id) == -1) {	/* closes sv[0] */
+		saved = errno;
+		close(sv[1]);
+		free(iso);
+		return (msg_fail(saved, "spawn: %s", iso_error()));
+	}
+	st->pairfd = sv[1];
+	return (0);
+}
+
+/*
+ * Fork st's child with every signal blocked (the old mask in st->mask,
+ * for the caller to restore once the child is watched); the child runs
+ * st->child and never returns. In the parent the child's end of the pair
+ * is closed. The pid, or -1 with fork's errno.
+ */
+static pid_t
+isolate_fork_child(struct start *st, pid_t parent)
+{
+	sigset_t	all;
+	pid_t		pid;
+	int		saved;
+
+	fflush(NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &st->mask);
+	if ((pid = fork()) == 0) {
+		(void)syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+		if (syscall(SYS_getppid) != parent)
+			syscall(SYS_exit_group, 1);	/* the spawner is gone */
+		st->child(st);
+		_exit(1);
+	}
+	saved = errno;
+	if (st->pairfd != -1)
+		close(st->pairfd);
+	errno = saved;
+	return (pid);
+}
+
+/* *pidfd, a pidfd on pid (our child, unreaped), owned by the loop; -1
+   where the kernel has none (we poll by pid). 0, or -1 with errno once
+   the child is killed and reaped. */
+static int
+isolate_pidfd(pid_t pid, int *pidfd)
+{
+	int	saved;
+
+	if (no_pidfd || ((*pidfd = sys_pidfd_open(pid)) == -1 &&
+	    errno == ENOSYS)) {
+		no_pidfd = 1;
+		*pidfd = -1;
+		return (0);
+	}
+	if (*pidfd != -1 && loop_fd_own(*pidfd) == 0)
+		return (0);
+	saved = errno;
+	if (*pidfd != -1)
+		close(*pidfd);
+	(void)kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	errno = saved;
+	return (-1);
+}
+
 /*
  * Fork, and run st->child in the child. The child dies with us: with
  * PR_SET_PDEATHSIG if we die (or if the thread calling this ends), killed
@@ -510,9 +602,8 @@ isolate_start(struct start *st, iso_isolate **out)
 {
 	struct event_base	*base;
 	iso_isolate		*iso;
-	sigset_t		 all;
 	pid_t			 parent, pid;
-	int			 pidfd, saved, sv[2] = { -1, -1 };
+	int			 pidfd = -1, saved, paired;
 
 	if ((base = loop_base()) == NULL || iso_runtime_dir() == NULL)
 		return (-1);
@@ -521,71 +612,21 @@ isolate_start(struct start *st, iso_isolate **out)
 		prebound = 1;
 	}
 	isolate_reap_some();
-	if ((iso = calloc(1, sizeof *iso)) == NULL)
-		return (msg_fail(ENOMEM, "spawn: out of memory"));
-	STAILQ_INIT(&iso->listeners);
-	iso->pidfd = -1;
-	iso->id = st->id;
-	iso->owner = st->spawner = loop_self();
-	iso->held = 1;
-	st->iso = iso;
-	st->pairfd = -1;
-	if (st->flags & ISOLATE_PAIR) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0, sv) == -1) {
-			saved = errno;
-			free(iso);
-			return (msg_fail(saved, "spawn: socketpair: %s",
-			    strerror(saved)));
-		}
-		if (conn_pair(sv[0], st->id) == -1) {	/* closes sv[0] */
-			saved = errno;
-			close(sv[1]);
-			free(iso);
-			return (msg_fail(saved, "spawn: %s", iso_error()));
-		}
-		st->pairfd = sv[1];
-	}
+	if (isolate_new(st) == -1)
+		return (-1);
+	iso = st->iso;
+	paired = st->pairfd != -1;
 	parent = loop_pid();
 	sup_note_spawning(st->id);
-
-	fflush(NULL);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &st->mask);
-	if ((pid = fork()) == 0) {
-		(void)syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-		if (syscall(SYS_getppid) != parent)
-			syscall(SYS_exit_group, 1);	/* the spawner is gone */
-		st->child(st);
-		_exit(1);
-	}
-	saved = errno;
-	if (sv[1] != -1)
-		close(sv[1]);
-	if (pid == -1) {
-		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
-		if (sv[1] != -1)
-			conn_unpair(st->id);
-		free(iso);
-		return (msg_fail(saved, "spawn: fork: %s", strerror(saved)));
-	}
-	if (no_pidfd || ((pidfd = sys_pidfd_open(pid)) == -1 &&
-	    errno == ENOSYS)) {
-		no_pidfd = 1;		/* we shall poll by pid */
-		pidfd = -1;
-	} else if (pidfd == -1 || loop_fd_own(pidfd) == -1) {
+	if ((pid = isolate_fork_child(st, parent)) == -1 ||
+	    isolate_pidfd(pid, &pidfd) == -1) {
 		saved = errno;
-		if (pidfd != -1)
-			close(pidfd);
-		(void)kill(pid, SIGKILL);	/* unreaped: still ours */
-		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-			;
 		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
-		if (sv[1] != -1)
+		if (paired)
 			conn_unpair(st->id);
 		free(iso);
-		return (msg_fail(saved, "spawn: pidfd_open: %s",
-		    strerror(saved)));
+		return (msg_fail(saved, "spawn: %s: %s", pid == -1 ? "fork" :
+		    "pidfd_open", strerror(saved)));
 	}
 	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
 
