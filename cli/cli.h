@@ -133,6 +133,8 @@ extern const struct cli_cmd	cli_cmd_spawn, cli_cmd_ps, cli_cmd_kill,
 /* cmd_msg.c */
 extern const struct cli_cmd	cli_cmd_send, cli_cmd_recv, cli_cmd_names,
 				cli_cmd_compute;
+/* cmd_top.c */
+extern const struct cli_cmd	cli_cmd_top;
 /* cmd_daemon.c */
 extern const struct cli_cmd	cli_cmd_daemon;
 /* help.c */
