@@ -135,6 +135,8 @@ extern const struct cli_cmd	cli_cmd_send, cli_cmd_recv, cli_cmd_names,
 				cli_cmd_compute;
 /* cmd_events.c */
 extern const struct cli_cmd	cli_cmd_events;
+/* cmd_top.c */
+extern const struct cli_cmd	cli_cmd_top;
 /* cmd_daemon.c */
 extern const struct cli_cmd	cli_cmd_daemon;
 /* help.c */

@@ -416,6 +416,13 @@ void	 events_rec(const char *type, struct proc *p, int delay);
 /* Subscribers (status). */
 size_t	 events_count(void);
 
+/* ---- stats.c: what each isolate costs now -------------------------- */
+
+extern const struct rq_entry rq_stats;
+/* A row per record (docs/protocol.md, stats), its processes read from
+   /proc now: an owned list, or NULL with ENOMEM. */
+iso_msg	*stats_rows(void);
+
 /* ---- sweep.c: stale entries of the runtime directory ------------------ */
 
 /* Sweep now, then every minute, from base. 0 or -1. */

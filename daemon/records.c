@@ -77,6 +77,7 @@ int rec_is_command(const struct proc *p) { return (p->command); }
 const iso_msg *rec_argv(const struct proc *p) { return (p->argv); }
 const iso_msg *rec_env(const struct proc *p) { return (p->env); }
 const char *rec_cwd(const struct proc *p) { return (p->cwd); }
+const char *rec_entry(const struct proc *p) { return (p->entry); }
 enum restart_policy rec_restart(const struct proc *p) { return (p->restart); }
 int rec_lines(const struct proc *p) { return (p->lines); }
 int rec_box_limit(const struct proc *p) { return (p->box_limit); }

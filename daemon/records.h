@@ -115,6 +115,8 @@ int		 rec_is_command(const struct proc *p);
 const iso_msg	*rec_argv(const struct proc *p);
 const iso_msg	*rec_env(const struct proc *p);
 const char	*rec_cwd(const struct proc *p);
+/* Isolates: what they run (NULL for commands). */
+const char	*rec_entry(const struct proc *p);
 enum restart_policy rec_restart(const struct proc *p);
 int		 rec_lines(const struct proc *p);
 int		 rec_box_limit(const struct proc *p);

@@ -456,6 +456,20 @@ int		 iso_sup_spawn(const iso_sup_spawn_opts *opts, uint64_t *id);
  * "signal" (int or nil), "restarts", "error" (string or nil).
  */
 int		 iso_sup_list(iso_msg **list);
+/*
+ * What each isolate the supervisor knows costs now, read from /proc when
+ * asked: an owned list of maps with "id", "name", "pid", "state", "kind",
+ * "command" or "entry" and "restarts" as in iso_sup_list, and "cpu_ms"
+ * (CPU time used so far, user and system, in ms), "pss_kb" and "rss_kb"
+ * (memory, in KiB), "procs" (processes counted), "mailbox" and "outbox"
+ * (messages waiting; nil when it has none). A command counts as its
+ * process group (what a `sh -c` wrapper starts, and the CPU time of
+ * children they have reaped); an isolate of the library, its process
+ * only. cpu_ms, pss_kb and rss_kb are nil for an isolate not running or
+ * whose processes could not be read. CPU use is the difference of two
+ * calls' cpu_ms over the time between them.
+ */
+int		 iso_sup_stats(iso_msg **rows);
 /* Kill a supervised isolate: ISO_IMMEDIATE sends SIGKILL,
    ISO_BEFORE_NEXT_EVENT SIGTERM (then SIGKILL after isolated's
    --grace-ms, 5 s by default). It is not restarted. -1 with ENOENT

@@ -543,6 +543,17 @@ iso_sup_list(iso_msg **list)
 }
 
 int
+iso_sup_stats(iso_msg **rows)
+{
+	iso_msg	*rep;
+
+	if (sup_call(iso_msg_pack("{s:s}", "op", "stats"), &rep,
+	    SUP_START | SUP_SAFE) == -1)
+		return (-1);
+	return (take(rep, "isolates", rows));
+}
+
+int
 iso_sup_kill(const char *target, int priority)
 {
 	if (target == NULL || (priority != ISO_IMMEDIATE &&
