@@ -1,6 +1,6 @@
 /*
  * cmd_proc.c: isoctl's commands over supervised processes: spawn, ps,
- * kill, wait and logs.
+ * kill, restart, rm, wait and logs.
  */
 #include <sys/ioctl.h>
 
@@ -284,13 +284,23 @@ out:
 	return (r);
 }
 
+/* In the order of iso_sup_state, from ISO_SUP_RUNNING. */
+static const char *const ps_states[] = { "running", "restarting", "exited",
+    "failed", "ended", NULL };
+
 static int
 cmd_ps(const struct cli_cmd *self, struct cli_args *a)
 {
-	iso_msg	*list;
-	int	 r;
+	iso_sup_list_opts	 o;
+	iso_msg			*list;
+	int			 r;
 
-	if (iso_sup_list(&list) == -1)
+	memset(&o, 0, sizeof o);
+	o.name = cli_str(a, "name");
+	o.state = cli_has(a, "state") ? (iso_sup_state)(cli_num(a, "state") +
+	    1) : ISO_SUP_ANY;
+	o.all = cli_has(a, "all");
+	if (iso_sup_list_filter(&o, &list) == -1)
 		return (cli_fail(self, "cannot list"));
 	if (cli_has(a, "json"))
 		r = cli_print_json(self, list) == 0 ? CLI_OK : CLI_FAIL;
@@ -303,6 +313,13 @@ cmd_ps(const struct cli_cmd *self, struct cli_args *a)
 static const struct cli_opt ps_opts[] = {
 	{ .name = "json", .letter = 'j', .type = CLI_FLAG,
 	  .help = "one JSON array of the supervisor's rows instead" },
+	{ .name = "name", .letter = 'n', .type = CLI_STRING, .meta = "GLOB",
+	  .help = "only the rows whose name matches GLOB (as the shell's)" },
+	{ .name = "state", .letter = 's', .type = CLI_ENUM, .meta = "STATE",
+	  .choices = ps_states, .complete = CLI_C_CHOICES,
+	  .help = "only the rows in STATE (ended: exited or failed)" },
+	{ .name = "all", .letter = 'a', .type = CLI_FLAG,
+	  .help = "with the ended isolates of C programs too" },
 	{ .name = NULL }
 };
 
@@ -313,8 +330,10 @@ const struct cli_cmd cli_cmd_ps = {
 	.aliases = ps_aliases,
 	.summary = "list the isolates",
 	.help =
-	    "List every isolate the supervisor knows, running or ended: its\n"
-	    "commands and the isolates C programs spawned.\n"
+	    "List the isolates the supervisor knows: its commands, running or\n"
+	    "ended, and the live isolates C programs spawned (--all: the\n"
+	    "ended ones too, a history of their own). --name and --state\n"
+	    "keep the rows that match; a row without a name matches no GLOB.\n"
 	    "Columns: ID NAME PID STATE EXIT RESTARTS COMMAND; EXIT is the\n"
 	    "exit code, the signal that ended it, or \"spawner\" for an\n"
 	    "isolate ended because its spawner ended. On a terminal the\n"
@@ -358,6 +377,63 @@ const struct cli_cmd cli_cmd_kill = {
 	.opts = kill_opts,
 	.args = target_arg,
 	.exec = cmd_kill
+};
+
+/* ---- restart --------------------------------------------------------------- */
+
+static int
+cmd_restart(const struct cli_cmd *self, struct cli_args *a)
+{
+	const char	*target = a->argv[0];
+	uint64_t	 id;
+
+	if (iso_sup_restart(target, cli_has(a, "now"), &id) == -1)
+		return (cli_fail(self, "%s", target));
+	printf("%016" PRIx64 "\n", id);
+	return (CLI_OK);
+}
+
+static const struct cli_opt restart_opts[] = {
+	{ .name = "now", .type = CLI_FLAG,
+	  .help = "SIGKILL at once, not SIGTERM first" },
+	{ .name = NULL }
+};
+
+const struct cli_cmd cli_cmd_restart = {
+	.name = "restart",
+	.summary = "run a command again",
+	.help =
+	    "End a supervised command and run it again at once, whatever its\n"
+	    "restart policy: SIGTERM first, SIGKILL after the supervisor's\n"
+	    "grace (5 s) if it still runs; --now: SIGKILL. An ended command\n"
+	    "is simply run again. Its backoff and intensity limit start over.\n"
+	    "Prints its id once the new run runs. An isolate a C program\n"
+	    "forked cannot be restarted (restart that program).\n",
+	.opts = restart_opts,
+	.args = target_arg,
+	.exec = cmd_restart
+};
+
+/* ---- rm ---------------------------------------------------------------------- */
+
+static int
+cmd_rm(const struct cli_cmd *self, struct cli_args *a)
+{
+	const char	*target = a->argv[0];
+
+	if (iso_sup_rm(target) == -1)
+		return (cli_fail(self, "%s", target));
+	return (CLI_OK);
+}
+
+const struct cli_cmd cli_cmd_rm = {
+	.name = "rm",
+	.summary = "forget an ended isolate",
+	.help =
+	    "Forget an ended isolate: its row and its files (log, mailbox,\n"
+	    "outbox). A running or restarting one is refused: kill it first.\n",
+	.args = target_arg,
+	.exec = cmd_rm
 };
 
 /* ---- wait ------------------------------------------------------------------ */

@@ -275,7 +275,8 @@ struct rq_field {
 	enum rq_type		 type;
 	int			 flags;
 	int64_t			 min, max;	/* 0, 0: no bounds */
-	int64_t			 def;		/* RQ_INT, RQ_U64: when absent */
+	int64_t			 def;		/* RQ_INT, RQ_U64, RQ_ENUM,
+						   RQ_BOOL: when absent */
 	size_t			 off;		/* in the entry's struct */
 	const char *const	*names;		/* RQ_ENUM, NULL-terminated */
 };
@@ -344,7 +345,7 @@ const char *target_node(void);
 
 /* proc_ops.c: supervised isolates */
 extern const struct rq_entry rq_spawn, rq_list, rq_kill, rq_wait,
-	rq_spawned, rq_exited, rq_listening, rq_spawning;
+	rq_restart, rq_rm, rq_spawned, rq_exited, rq_listening, rq_spawning;
 /* logs.c */
 extern const struct rq_entry rq_logs;
 /* mail.c */
@@ -368,10 +369,12 @@ extern const char *const rec_state_names[];
 
 /* ---- records.c, lifecycle.c: every isolate it knows ---------------------- */
 
-/* Settings (isolated's options): how many ended isolates are kept, how
-   large ID.log grows before it is rotated, how long a graceful kill
-   waits before SIGKILL. */
+/* Settings (isolated's options): how many ended commands, and ended
+   isolates of programs, are kept (two bounds: one never evicts the
+   other), how large ID.log grows before it is rotated, how long a
+   graceful kill (or restart) waits before SIGKILL. */
 extern size_t	rec_history_max;
+extern size_t	rec_isolate_history_max;
 extern size_t	life_log_max;
 extern int	life_grace_ms;
 /* Adopt what an earlier supervisor left in dir (dfd: its descriptor,
@@ -530,6 +533,10 @@ void	 mbox_on_room(struct mbox *b, void (*room)(void *), void *arg);
 /* Stop taking messages (the isolate has ended for good); what waits is
    kept. */
 void	 mbox_close(struct mbox *b);
+/* Take messages again after mbox_close (its command runs again, by
+   hand): listen as the same isolate id. A mailbox, not an outbox (which
+   has no socket). 0 or -1 with errno. */
+int	 mbox_reopen(struct mbox *b);
 /* Close and free; forget: remove its log too. NULL is a no-op. */
 void	 mbox_free(struct mbox *b, int forget);
 iso_sendport mbox_port(const struct mbox *b);

@@ -38,11 +38,15 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: isolated [--foreground] [--ready-fd FD] [--history N]\n"
-	    "                [--log-max BYTES] [--grace-ms MS] [--max-conns N]\n"
+	    "                [--isolate-history N] [--log-max BYTES] "
+	    "[--grace-ms MS]\n"
+	    "                [--max-conns N]\n"
 	    "  -f, --foreground   stay in the foreground, log to stderr\n"
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
-	    "      --history N    ended isolates kept in the list (1000)\n"
+	    "      --history N    ended commands kept in the list (1000)\n"
+	    "      --isolate-history N  ended isolates of programs kept, "
+	    "apart (1000)\n"
 	    "      --log-max BYTES  rotate a command's log, and its own, beyond this "
 	    "(524288)\n"
 	    "      --grace-ms MS  a graceful kill's wait before SIGKILL "
@@ -385,6 +389,7 @@ options(int argc, char **argv, struct opts *o)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "history", required_argument, NULL, 'H' },
+		{ "isolate-history", required_argument, NULL, 'I' },
 		{ "log-max", required_argument, NULL, 'L' },
 		{ "grace-ms", required_argument, NULL, 'G' },
 		{ "max-conns", required_argument, NULL, 'C' },
@@ -422,6 +427,12 @@ options(int argc, char **argv, struct opts *o)
 			if (opt_number("history", optarg, 0, INT_MAX, &l) == -1)
 				return (2);
 			rec_history_max = (size_t)l;
+			break;
+		case 'I':
+			if (opt_number("isolate-history", optarg, 0, INT_MAX,
+			    &l) == -1)
+				return (2);
+			rec_isolate_history_max = (size_t)l;
 			break;
 		case 'L':
 			if (opt_number("log-max", optarg, 1024, INT_MAX, &l) ==

@@ -4,7 +4,8 @@
  * exponential backoff and an intensity limit, as Erlang/OTP supervisors
  * do; an isolate the library forked is watched until it ends. At start,
  * what an earlier supervisor left is adopted; at stop, every command is
- * ended. The per-isolate state of this (timers, watchers, the spawn
+ * ended. A restart by hand ends the run (gracefully or not) and runs the
+ * command again at once, whatever its policy. The per-isolate state of this (timers, watchers, the spawn
  * waiting for its command to run) is this file's slot in the record.
  */
 #include <sys/syscall.h>
@@ -38,6 +39,9 @@ struct life {
 	int		 ready_fd;	/* shep_start's: the command runs */
 	struct event	*ready_ev;
 	struct sv_conn	*starter;	/* a spawn answered then */
+	struct sv_conn	*restarter;	/* a restart: the starter of the run
+					   that follows this one */
+	int		 again;		/* run again at the end, by hand */
 	int		 ours;		/* the shepherd is our child */
 };
 
@@ -46,6 +50,7 @@ static void	(*stop_done)(void);
 static void	(*hooks[LIFE_HOOKS])(struct proc *);
 
 static void	life_run(struct proc *);
+static void	life_rerun(struct proc *, struct sv_conn *, int);
 static int	life_signal(struct proc *, int);
 static void	life_timer_cb(evutil_socket_t, short, void *);
 
@@ -217,11 +222,13 @@ life_ready_cb(evutil_socket_t fd, short what, void *arg)
 		events_rec("spawn", p, 0);
 }
 
-/* The spawn's client went away before its command ran. */
+/* The spawn's (or restart's) client went away before its command ran;
+   one of them at a time waits. */
 static void
 life_starter_cancel(void *arg)
 {
 	life_of(arg)->starter = NULL;
+	life_of(arg)->restarter = NULL;
 }
 
 /* p's timer: the end of a backoff, or of the grace after SIGTERM. */
@@ -316,6 +323,25 @@ life_ended(struct proc *p, int code, int sig, const char *error)
 	    "status ", sig > 0 ? sig : code, error != NULL ? ": " : "",
 	    error != NULL ? error : "");
 
+	if (l->again && stop_done == NULL) {
+		/* Restarted by hand: at once, whatever the policy. */
+		l->again = 0;
+		r->state = REC_RESTARTING;
+		r->restart_at = now();
+		rec_save(p);
+		events_rec("exit", p, 0);
+		events_rec("restart", p, 0);
+		life_rerun(p, l->restarter, 1);
+		return;
+	}
+	if (l->again) {
+		l->again = 0;
+		if (l->restarter != NULL) {
+			sv_error(l->restarter, ECANCELED, "the supervisor "
+			    "is stopping");
+			l->restarter = NULL;
+		}
+	}
 	restart = life_wants_restart(p, code, sig);
 	if (error != NULL && code == 127 && rec_is_command(p)) {
 		/* It could not start: restarting will not help. */
@@ -545,6 +571,82 @@ life_spawn(struct proc *p, struct sv_conn *c)
 	return (0);
 }
 
+/*
+ * Run command p again now, by hand, and answer c (NULL: nobody; deferred:
+ * sv_defer was called already) with its id once it runs. Its backoff
+ * and intensity start over, as for a command spawned anew: the operator
+ * asked for this run, so a command that had failed gets its full
+ * chances again. It counts as a restart.
+ */
+static void
+life_rerun(struct proc *p, struct sv_conn *c, int deferred)
+{
+	struct life	*l = life_of(p);
+	struct rec_run	*r = rec_run(p);
+	char		 hex[17];
+
+	l->restarter = NULL;
+	r->rs.next = 0;
+	r->rs.nrecent = 0;
+	r->killed = 0;
+	r->restarts++;
+	/* An ended command's mailbox stopped taking messages. */
+	if (rec_box(p) != NULL && mbox_reopen(rec_box(p)) == -1)
+		log_warn("isolate %016" PRIx64 ": mailbox: %s", rec_id(p),
+		    strerror(errno));
+	/* Held: a run that cannot start ends at once, and trims. */
+	rec_hold(p);
+	life_run(p);
+	rec_release(p);
+	if (c == NULL)
+		return;
+	if (l->ready_ev != NULL) {
+		l->starter = c;
+		if (!deferred)
+			sv_defer(c, life_starter_cancel, p);
+		return;
+	}
+	sv_reply(c, iso_msg_pack("{s:b s:s}", "ok", 1, "id",
+	    rec_hex(rec_id(p), hex)));
+}
+
+int
+life_restart(struct proc *p, int now, struct sv_conn *c)
+{
+	struct timeval	 tv = { life_grace_ms / 1000,
+	    (life_grace_ms % 1000) * 1000 };
+	struct life	*l = life_of(p);
+	struct rec_run	*r = rec_run(p);
+
+	if (!rec_is_command(p)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (stop_done != NULL) {
+		errno = ECANCELED;
+		return (-1);
+	}
+	if (l->starter != NULL || l->restarter != NULL || l->again) {
+		errno = EBUSY;
+		return (-1);
+	}
+	if (r->state != REC_RUNNING) {
+		/* Ended, or waiting out a backoff: run it now. */
+		evtimer_del(l->timer);
+		life_rerun(p, c, 0);
+		return (0);
+	}
+	/* A shepherd already gone (ESRCH) is about to be collected. */
+	if (life_signal(p, now ? SIGUSR2 : SIGTERM) == -1 && errno != ESRCH)
+		return (-1);
+	l->again = 1;
+	l->restarter = c;
+	sv_defer(c, life_starter_cancel, p);
+	if (!now)
+		evtimer_add(l->timer, &tv);
+	return (0);
+}
+
 int
 life_isolate(struct proc *p, pid_t pid, pid_t ppid)
 {
@@ -597,6 +699,15 @@ life_kill(struct proc *p, int graceful)
 	struct life	*l = life_of(p);
 	struct rec_run	*r = rec_run(p);
 
+	if (l->again) {
+		/* A kill wins over a restart under way. */
+		l->again = 0;
+		if (l->restarter != NULL) {
+			sv_error(l->restarter, ECANCELED, "killed before "
+			    "it was run again");
+			l->restarter = NULL;
+		}
+	}
 	if (r->state == REC_RESTARTING) {
 		evtimer_del(l->timer);
 		r->killed = 1;

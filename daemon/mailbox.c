@@ -593,6 +593,12 @@ mbox_close(struct mbox *b)
 	b->lfd = -1;
 }
 
+int
+mbox_reopen(struct mbox *b)
+{
+	return (b->lfd != -1 ? 0 : mbox_listen(b));
+}
+
 void
 mbox_free(struct mbox *b, int forget)
 {

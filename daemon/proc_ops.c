@@ -1,12 +1,13 @@
 /*
- * proc_ops.c: the requests about supervised isolates: spawn, list, kill
- * and wait, and the notes of the library's spawners (spawned, exited,
+ * proc_ops.c: the requests about supervised isolates: spawn, list, kill,
+ * restart, rm and wait, and the notes of the library's spawners (spawned, exited,
  * spawning, listening). Each is an entry of fields and a function; the
  * records and their lifecycle do the work.
  */
 #include <sys/time.h>
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -117,17 +118,54 @@ const struct rq_entry rq_spawn = {
 
 /* ---- list ----------------------------------------------------------------- */
 
+/* A record's state (enum rec_state), then "ended": exited or failed. */
+static const char *const list_states[] = { "running", "restarting",
+    "exited", "failed", "ended", NULL };
+#define LIST_ENDED	4
+
+/* Filters; a list without them gives every row. */
+struct list_args {
+	const char	*name;		/* an fnmatch(3) pattern */
+	int		 state;		/* of list_states, -1: any */
+	int		 all;		/* 0: no ended isolates of programs */
+};
+
+static const struct rq_field list_fields[] = {
+	RQ_FIELD(struct list_args, name, "name", RQ_STR, RQ_NIL, 1,
+	    NAME_MAX_LEN),
+	{ "state", RQ_ENUM, RQ_NIL, 0, 0, -1, offsetof(struct list_args,
+	    state), list_states },
+	RQ_FIELD_DEF(struct list_args, all, "all", RQ_BOOL, 0, 0, 1),
+	RQ_END
+};
+
+/* Whether p's row passes a's filters. */
+static int
+list_wants(const struct list_args *a, struct proc *p)
+{
+	enum rec_state	st = rec_state(p);
+
+	if (!a->all && !rec_is_command(p) && st >= REC_EXITED)
+		return (0);
+	if (a->state == LIST_ENDED ? st < REC_EXITED :
+	    a->state >= 0 && (int)st != a->state)
+		return (0);
+	/* A row without a name matches no pattern. */
+	return (a->name == NULL || (rec_name(p) != NULL &&
+	    fnmatch(a->name, rec_name(p), 0) == 0));
+}
+
 static void
 op_list(struct sv_conn *c, const struct rq *r)
 {
-	struct proc	*p;
-	iso_msg		*l;
+	const struct list_args	*a = r->args;
+	struct proc		*p;
+	iso_msg			*l;
 
-	(void)r;
 	if ((l = iso_msg_pack("[]")) == NULL)
 		goto nomem;
 	for (p = rec_first(); p != NULL; p = rec_next(p))
-		if (iso_msg_append(l, rec_row(p)) == -1)
+		if (list_wants(a, p) && iso_msg_append(l, rec_row(p)) == -1)
 			goto nomem;
 	sv_reply_with(c, "isolates", l);
 	return;
@@ -136,7 +174,10 @@ nomem:
 	sv_error(c, ENOMEM, "out of memory");
 }
 
-const struct rq_entry rq_list = { .name = "list", .exec = op_list };
+const struct rq_entry rq_list = {
+	.name = "list", .exec = op_list, .size = sizeof(struct list_args),
+	.fields = list_fields
+};
 
 /* ---- kill ----------------------------------------------------------------- */
 
@@ -170,6 +211,94 @@ op_kill(struct sv_conn *c, const struct rq *r)
 const struct rq_entry rq_kill = {
 	.name = "kill", .exec = op_kill, .target = TGT_RECORD,
 	.size = sizeof(struct kill_args), .fields = kill_fields
+};
+
+/* ---- restart ----------------------------------------------------------------- */
+
+struct restart_args {
+	int	now;
+};
+
+static const struct rq_field restart_fields[] = {
+	RQ_FIELD(struct restart_args, now, "now", RQ_BOOL, 0, 0, 0),
+	RQ_END
+};
+
+/* "ID (NAME)", or "ID", for an error line. */
+static const char *
+who(struct proc *p, char *buf, size_t len)
+{
+	char	hex[17];
+
+	if (rec_name(p) != NULL)
+		snprintf(buf, len, "%s (%.64s)", rec_hex(rec_id(p), hex),
+		    rec_name(p));
+	else
+		snprintf(buf, len, "%s", rec_hex(rec_id(p), hex));
+	return (buf);
+}
+
+/* Answered by lifecycle.c once the new run runs, with its id. */
+static void
+op_restart(struct sv_conn *c, const struct rq *r)
+{
+	const struct restart_args	*a = r->args;
+	struct proc			*p = r->target.rec;
+	char				 w[100];
+
+	if (life_restart(p, a->now, c) == 0)
+		return;
+	who(p, w, sizeof w);
+	switch (errno) {
+	case EINVAL:
+		sv_error(c, EINVAL, "isolate %s was forked by a program "
+		    "(pid %d): only the supervisor's commands can be "
+		    "restarted; restart that program", w,
+		    (int)rec_run(p)->pid);
+		break;
+	case EBUSY:
+		sv_error(c, EBUSY, "isolate %s is being started or "
+		    "restarted; try again once it runs", w);
+		break;
+	case ECANCELED:
+		sv_error(c, ECANCELED, "the supervisor is stopping");
+		break;
+	default:
+		sv_error(c, errno, "isolate %s: %s", w, strerror(errno));
+	}
+}
+
+const struct rq_entry rq_restart = {
+	.name = "restart", .exec = op_restart, .target = TGT_RECORD,
+	.size = sizeof(struct restart_args), .fields = restart_fields
+};
+
+/* ---- rm ---------------------------------------------------------------------- */
+
+static void
+op_rm(struct sv_conn *c, const struct rq *r)
+{
+	struct proc	*p = r->target.rec;
+	char		 w[100];
+	uint64_t	 id = rec_id(p);
+
+	if (rec_live(p)) {
+		sv_error(c, EBUSY, "isolate %s is %s: kill it first (isoctl "
+		    "kill %016" PRIx64 ")", who(p, w, sizeof w),
+		    rec_state_names[rec_state(p)], id);
+		return;
+	}
+	if (rec_forget(p) == -1) {
+		sv_error(c, EBUSY, "isolate %s is waited for; try again "
+		    "once that is over", who(p, w, sizeof w));
+		return;
+	}
+	log_info("forgot %016" PRIx64, id);
+	sv_ok(c);
+}
+
+const struct rq_entry rq_rm = {
+	.name = "rm", .exec = op_rm, .target = TGT_RECORD
 };
 
 /* ---- wait: requests waiting for a record to end ------------------------------ */

@@ -19,7 +19,8 @@
 #include "daemon.h"
 #include "records.h"
 
-size_t	rec_history_max = 1000;		/* ended isolates remembered */
+size_t	rec_history_max = 1000;		/* ended commands remembered */
+size_t	rec_isolate_history_max = 1000;	/* ended isolates of programs */
 #define MAILBOX_MAX	256		/* messages a mailbox holds */
 
 const char *const rec_state_names[] = { "running", "restarting",
@@ -544,36 +545,65 @@ rec_load_all(void)
 	return (0);
 }
 
-void
-rec_trim(void)
+int
+rec_forget(struct proc *p)
 {
 	static const char *const suffixes[] = { ".json", ".run", ".exit",
 	    ".log", ".log.1", ".mbox", ".outbox", ".left" };
-	struct proc	**pp, **oldest, *p;
+	struct proc	**pp;
 	char		  path[PATH_MAX];
-	size_t		  ended = 0, i;
+	size_t		  i;
+
+	if (rec_live(p) || p->holds > 0) {
+		errno = EBUSY;
+		return (-1);
+	}
+	for (pp = &recs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+		if (state_path(rec_dir, p->id, suffixes[i], path,
+		    sizeof path) == 0)
+			(void)unlink(path);
+	rec_free(p);
+	return (0);
+}
+
+/*
+ * Forget the oldest ended records of one kind (commands, or isolates of
+ * programs) beyond max: each kind has its own bound, so that a program
+ * forking many short-lived isolates never pushes a command out.
+ */
+static void
+rec_trim_kind(int command, size_t max)
+{
+	struct proc	*p, *oldest;
+	size_t		 ended = 0;
 
 	for (p = recs; p != NULL; p = p->next)
-		if (p->run.state >= REC_EXITED)
+		if (p->command == command && p->run.state >= REC_EXITED)
 			ended++;
-	while (ended > rec_history_max) {
+	while (ended > max) {
 		oldest = NULL;
-		for (pp = &recs; *pp != NULL; pp = &(*pp)->next)
-			if ((*pp)->run.state >= REC_EXITED &&
-			    (*pp)->holds == 0 && (oldest == NULL ||
-			    (*pp)->run.ended < (*oldest)->run.ended))
-				oldest = pp;
-		if (oldest == NULL)
+		for (p = recs; p != NULL; p = p->next)
+			if (p->command == command &&
+			    p->run.state >= REC_EXITED && p->holds == 0 &&
+			    (oldest == NULL || p->run.ended <
+			    oldest->run.ended))
+				oldest = p;
+		if (oldest == NULL || rec_forget(oldest) == -1)
 			break;
-		p = *oldest;
-		for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
-			if (state_path(rec_dir, p->id, suffixes[i], path,
-			    sizeof path) == 0)
-				(void)unlink(path);
-		*oldest = p->next;
-		rec_free(p);
 		ended--;
 	}
+}
+
+void
+rec_trim(void)
+{
+	rec_trim_kind(1, rec_history_max);
+	rec_trim_kind(0, rec_isolate_history_max);
 }
 
 void

@@ -83,9 +83,14 @@ void		 rec_free(struct proc *p);
 int		 rec_load_all(void);
 /* Save p to ID.json (a warning in the log when that fails). */
 void		 rec_save(struct proc *p);
-/* Forget the oldest ended records beyond rec_history_max (and their
-   files); a held record is kept. */
+/* Forget the oldest ended commands beyond rec_history_max and the
+   oldest ended isolates of programs beyond rec_isolate_history_max
+   (each with its files); a held record is kept. */
 void		 rec_trim(void);
+/* Take ended record p out of the table, remove its files (ID.json, its
+   logs, its mailbox's and outbox's) and free it. -1 with EBUSY when it
+   is running or restarting, or held. */
+int		 rec_forget(struct proc *p);
 /* Forget every record (at exit). */
 void		 rec_free_all(void);
 
@@ -187,5 +192,15 @@ void		 life_exited(struct proc *p, int code, int sig,
    waiting out a backoff is not restarted. 0, or -1 with ESRCH when it
    is not running (or its process is gone). */
 int		 life_kill(struct proc *p, int graceful);
+/*
+ * Restart command p by hand: a running one is ended (SIGTERM, SIGKILL
+ * after the grace; now: SIGKILL) and run again at once whatever its
+ * policy, an ended or restarting one is run now; backoff and intensity
+ * start over. c is answered with its id once the new run runs (or could
+ * not start). 0, or -1 with EINVAL (an isolate of a program, not a
+ * command), EBUSY (a spawn or restart of it is under way), ECANCELED
+ * (the supervisor is stopping), or the error of the signal.
+ */
+int		 life_restart(struct proc *p, int now, struct sv_conn *c);
 
 #endif

@@ -147,7 +147,8 @@ rq_parse(const struct rq_entry *e, const iso_msg *req, void *args,
 	const char		*s;
 
 	for (f = e->fields; f != NULL && f->key != NULL; f++) {
-		if (f->type == RQ_INT || f->type == RQ_ENUM)
+		if (f->type == RQ_INT || f->type == RQ_ENUM ||
+		    f->type == RQ_BOOL)
 			*(int *)((char *)args + f->off) = (int)f->def;
 		else if (f->type == RQ_U64)
 			*(uint64_t *)((char *)args + f->off) =

@@ -59,6 +59,7 @@ static const struct rq_entry *const ops[] = {
 	&rq_compute, &rq_status, &rq_stop, &rq_attach, &rq_recv,
 	&rq_events, &rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
 	&rq_stats,
+	&rq_restart, &rq_rm,
 };
 
 static struct event_base	*sv_base;

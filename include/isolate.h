@@ -481,6 +481,47 @@ int		 iso_sup_kill(const char *target, int priority);
 int		 iso_sup_wait(const char *target, int timeout_ms,
 		    iso_msg **status);
 /*
+ * Restart, forget, filter (isoctl restart, rm, ps).
+ * restart: end target's run and run it again at once, whatever its
+ * restart policy: now 0 sends SIGTERM, then SIGKILL after isolated's
+ * --grace-ms; now 1 sends SIGKILL. An ended (or restarting) command is
+ * simply run again. Its backoff and intensity start over, and the run
+ * counts in its "restarts". Returns once the new run runs (as
+ * iso_sup_spawn does); *id (may be NULL) gets its id, which is the same.
+ * -1 with ENOENT, EINVAL (an isolate a program forked: only commands
+ * can be restarted), EBUSY (a spawn or restart of it is under way),
+ * ECANCELED (killed meanwhile, or the supervisor is stopping).
+ * rm: forget an ended isolate: its row and its files (log, mailbox,
+ * outbox). -1 with ENOENT, EBUSY (running or restarting: kill it first).
+ */
+int		 iso_sup_restart(const char *target, int now, uint64_t *id);
+int		 iso_sup_rm(const char *target);
+
+typedef enum iso_sup_state {
+	ISO_SUP_ANY,			/* every state */
+	ISO_SUP_RUNNING,
+	ISO_SUP_RESTARTING,
+	ISO_SUP_EXITED,
+	ISO_SUP_FAILED,
+	ISO_SUP_ENDED			/* exited or failed */
+} iso_sup_state;
+
+typedef struct iso_sup_list_opts {
+	const char	 *name;		/* NULL: any; else an fnmatch(3)
+					   pattern a row's name must match
+					   (a row without one never does) */
+	iso_sup_state	  state;
+	int		  all;		/* 0: leave out the isolates that
+					   programs forked and that have
+					   ended (isoctl ps without --all) */
+} iso_sup_list_opts;
+
+/* The rows of iso_sup_list that pass opts' filters (NULL opts: every
+   row, as iso_sup_list). -1 with EINVAL (a bad state). */
+int		 iso_sup_list_filter(const iso_sup_list_opts *opts,
+		    iso_msg **list);
+
+/*
  * What a command wrote on stdout and stderr (with `lines`, stderr only),
  * at most 1 MiB a call: *offset 0 gives the latest of what is kept; pass
  * back the *offset a call set to get what was written since (an opaque

@@ -542,6 +542,62 @@ iso_sup_list(iso_msg **list)
 	return (take(rep, "isolates", list));
 }
 
+/* ---- restart, rm, list's filters (isoctl restart, rm, ps) ------------ */
+
+int
+iso_sup_restart(const char *target, int now, uint64_t *id)
+{
+	iso_msg		*rep;
+	const char	*hex;
+	char		*end;
+	int		 r;
+
+	if (target == NULL)
+		return (msg_fail(EINVAL, "restart: no target"));
+	if (sup_call(iso_msg_pack("{s:s s:s s:b}", "op", "restart", "target",
+	    target, "now", now != 0), &rep, SUP_START) == -1)
+		return (-1);
+	r = iso_msg_unpack(rep, "{s:s}", "id", &hex);
+	if (r == 0 && id != NULL) {
+		errno = 0;
+		*id = strtoull(hex, &end, 16);
+		if (errno != 0 || *end != '\0')
+			r = -1;
+	}
+	iso_msg_free(rep);
+	if (r == -1)
+		return (msg_fail(EPROTO, "supervisor: restart reply without "
+		    "id"));
+	return (0);
+}
+
+int
+iso_sup_rm(const char *target)
+{
+	if (target == NULL)
+		return (msg_fail(EINVAL, "rm: no target"));
+	return (sup_call(iso_msg_pack("{s:s s:s}", "op", "rm", "target",
+	    target), NULL, SUP_START));
+}
+
+int
+iso_sup_list_filter(const iso_sup_list_opts *o, iso_msg **list)
+{
+	static const char *const states[] = { NULL, "running", "restarting",
+	    "exited", "failed", "ended" };
+	iso_msg	*rep;
+
+	if (o == NULL)
+		return (iso_sup_list(list));
+	if ((unsigned)o->state > ISO_SUP_ENDED)
+		return (msg_fail(EINVAL, "list: bad state %d", (int)o->state));
+	if (sup_call(iso_msg_pack("{s:s s:s? s:s? s:b}", "op", "list", "name",
+	    o->name, "state", states[o->state], "all", o->all != 0), &rep,
+	    SUP_START | SUP_SAFE) == -1)
+		return (-1);
+	return (take(rep, "isolates", list));
+}
+
 int
 iso_sup_stats(iso_msg **rows)
 {

@@ -2252,15 +2252,23 @@ START_TEST(half_sent_huge_frames_cost_the_supervisor_little)
 }
 END_TEST
 
-/* isolated started by hand with extra options; its pid. */
+/* isolated started by hand with extra options (up to 4 pairs, NULL
+   after the last); its pid. */
 static pid_t
-start_with(const char *opt, const char *val)
+start_argv(char *const extra[])
 {
-	char	line[64];
+	char	line[64], *argv[16];
 	ssize_t	n;
 	pid_t	pid;
-	int	p[2];
+	int	p[2], k = 0;
 
+	argv[k++] = "isolated";
+	argv[k++] = "--foreground";
+	argv[k++] = "--ready-fd";
+	argv[k++] = "3";
+	while (*extra != NULL && k < 15)
+		argv[k++] = *extra++;
+	argv[k] = NULL;
 	ck_assert_int_eq(pipe(p), 0);
 	ck_assert_int_ge(pid = fork(), 0);
 	if (pid == 0) {
@@ -2268,8 +2276,7 @@ start_with(const char *opt, const char *val)
 
 		dup2(null, 2);
 		dup2(p[1], 3);
-		execl(getenv("ISO_ISOLATED"), "isolated", "--foreground",
-		    "--ready-fd", "3", opt, val, (char *)NULL);
+		execv(getenv("ISO_ISOLATED"), argv);
 		_exit(127);
 	}
 	close(p[1]);
@@ -2279,6 +2286,14 @@ start_with(const char *opt, const char *val)
 	line[n] = '\0';
 	ck_assert_str_eq(line, "ready\n");
 	return (pid);
+}
+
+static pid_t
+start_with(const char *opt, const char *val)
+{
+	char *const	extra[] = { (char *)opt, (char *)val, NULL };
+
+	return (start_argv(extra));
 }
 
 START_TEST(clients_beyond_max_conns_are_told)
@@ -2304,6 +2319,257 @@ START_TEST(clients_beyond_max_conns_are_told)
 	close(b);
 	ck_assert_int_eq(iso_sup_stop(), 0);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
+/* Rows of o's list (of kind, when not NULL; in state, when not NULL). */
+static size_t
+count_rows(const iso_sup_list_opts *o, const char *kind, const char *state)
+{
+	iso_msg	*l;
+	size_t	 i, n = 0;
+
+	ck_assert_msg(iso_sup_list_filter(o, &l) == 0, "list: %s",
+	    iso_error());
+	for (i = 0; i < iso_msg_len(l); i++)
+		if ((kind == NULL || strcmp(row_str(iso_msg_at(l, i), "kind"),
+		    kind) == 0) && (state == NULL ||
+		    strcmp(row_str(iso_msg_at(l, i), "state"), state) == 0))
+			n++;
+	iso_msg_free(l);
+	return (n);
+}
+
+/* Spawn n isolates here and end each at once (the supervisor hears of
+   each); the pid of the last. */
+static pid_t
+short_lived(int n)
+{
+	iso_isolate	*iso;
+	pid_t		 pid = 0;
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(iso_spawn(sleeper, NULL, &iso), 0);
+		pid = iso_pid(iso);
+		ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+		iso_isolate_free(iso);
+	}
+	return (pid);
+}
+
+/* Until the supervisor has the isolate of pid as ended (10 s). */
+static void
+until_ended(pid_t pid)
+{
+	iso_sup_list_opts	 o = { .all = 1, .state = ISO_SUP_ENDED };
+	iso_msg			*l;
+	size_t			 i;
+	int			 n, found = 0;
+
+	for (n = 0; n < 1000 && !found; n++) {
+		ck_assert_int_eq(iso_sup_list_filter(&o, &l), 0);
+		for (i = 0; i < iso_msg_len(l); i++)
+			if (row_int(iso_msg_at(l, i), "pid") == pid &&
+			    strcmp(row_str(iso_msg_at(l, i), "kind"),
+			    "isolate") == 0)
+				found = 1;
+		iso_msg_free(l);
+		if (!found)
+			tu_sleep_ms(10);
+	}
+	ck_assert_msg(found, "isolate %d never shown ended", (int)pid);
+}
+
+/* Ended isolates of programs have a history of their own: however many
+   end, a command's row and its log stay, and the other way round. */
+START_TEST(isolates_of_programs_never_evict_a_command)
+{
+	char *const	 extra[] = { "--history", "1", "--isolate-history", "3",
+	    NULL };
+	char *const	 say[] = { "sh", "-c", "echo kept", NULL };
+	char *const	 yes[] = { "true", NULL };
+	iso_sup_list_opts all = { .all = 1 };
+	char		 path[PATH_MAX], *data;
+	uint64_t	 keep, off = 0;
+	size_t		 len;
+	pid_t		 pid = start_argv(extra), last;
+	int		 status;
+
+	keep = spawn("keep", ISO_RESTART_NEVER, say);
+	iso_msg_free(wait_end("keep"));
+	last = short_lived(25);
+	until_ended(last);
+	/* Every isolate has ended: at most three of them are kept. */
+	ck_assert_uint_eq(count_rows(&all, "isolate", NULL), 3);
+	ck_assert_uint_eq(count_rows(&all, "command", NULL), 1);
+	{
+		iso_msg	*row = list_row("keep");
+
+		ck_assert_ptr_nonnull(row);
+		ck_assert_str_eq(row_str(row, "id"), hex(keep));
+		iso_msg_free(row);
+	}
+	snprintf(path, sizeof path, "%s/supervisor/%s.log", rt, hex(keep));
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(iso_sup_logs("keep", &off, &data, &len), 0);
+	ck_assert_str_eq(data, "kept\n");
+	free(data);
+
+	/* Commands ending push out the oldest command, no isolate. */
+	iso_msg_free(wait_end(hex(spawn(NULL, ISO_RESTART_NEVER, yes))));
+	iso_msg_free(wait_end(hex(spawn(NULL, ISO_RESTART_NEVER, yes))));
+	ck_assert_uint_eq(count_rows(&all, "command", NULL), 1);
+	ck_assert_uint_eq(count_rows(&all, "isolate", NULL), 3);
+	ck_assert_ptr_null(list_row("keep"));
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
+/* iso_sup_list_filter: by name, by state, with or without the ended
+   isolates of programs; NULL is iso_sup_list. */
+START_TEST(list_filters_in_the_supervisor)
+{
+	char *const	 nap[] = { "sleep", "60", NULL };
+	char *const	 three[] = { "sh", "-c", "exit 3", NULL };
+	iso_sup_list_opts o;
+	iso_isolate	*live;
+	iso_msg		*l;
+	pid_t		 last;
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	(void)spawn("web-1", ISO_RESTART_NEVER, nap);
+	(void)spawn("web-2", ISO_RESTART_NEVER, three);
+	iso_msg_free(wait_end("web-2"));
+	(void)spawn("db", ISO_RESTART_NEVER, nap);
+	last = short_lived(2);
+	until_ended(last);
+	ck_assert_int_eq(iso_spawn(sleeper, NULL, &live), 0);
+	for (int n = 0; n < 1000; n++) {
+		memset(&o, 0, sizeof o);
+		if (count_rows(&o, "isolate", "running") == 1)
+			break;
+		tu_sleep_ms(10);
+	}
+
+	/* Without filters: everything, as iso_sup_list. */
+	ck_assert_uint_eq(count_rows(NULL, NULL, NULL), 6);
+	ck_assert_int_eq(iso_sup_list(&l), 0);
+	ck_assert_uint_eq(iso_msg_len(l), 6);
+	iso_msg_free(l);
+	/* Zeroed: commands and live isolates. */
+	memset(&o, 0, sizeof o);
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 4);
+	ck_assert_uint_eq(count_rows(&o, "isolate", "running"), 1);
+	o.all = 1;
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 6);
+	o.all = 0;
+	o.name = "web-*";
+	ck_assert_uint_eq(count_rows(&o, "command", NULL), 2);
+	o.state = ISO_SUP_RUNNING;
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 1);
+	o.state = ISO_SUP_EXITED;
+	ck_assert_uint_eq(count_rows(&o, NULL, "exited"), 1);
+	o.state = ISO_SUP_FAILED;
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 0);
+	o.name = NULL;
+	o.state = ISO_SUP_ENDED;
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 1);
+	o.all = 1;
+	ck_assert_uint_eq(count_rows(&o, "isolate", "exited"), 2);
+	/* A row without a name matches no pattern. */
+	o.state = ISO_SUP_ANY;
+	o.name = "*";
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 3);
+	o.name = "[";
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 0);
+	o.state = (iso_sup_state)42;
+	ck_assert_int_eq(iso_sup_list_filter(&o, &l), -1);
+	ck_assert_int_eq(errno, EINVAL);
+
+	ck_assert_int_eq(iso_kill(live, ISO_IMMEDIATE), 0);
+	iso_isolate_free(live);
+}
+END_TEST
+
+/* iso_sup_restart and iso_sup_rm: a running command, an ended one, an
+   isolate of a program (refused), a live one (refused). */
+START_TEST(restart_and_rm_through_the_library)
+{
+	char *const	 nap[] = { "sleep", "60", NULL };
+	iso_isolate	*iso;
+	iso_msg		*row;
+	uint64_t	 id, again = 0;
+	pid_t		 p1, ipid;
+	char		 kid[17] = "";
+
+	ck_assert_int_eq(iso_sup_start(), 0);
+	id = spawn("nap", ISO_RESTART_NEVER, nap);
+	row = list_row("nap");
+	p1 = (pid_t)row_int(row, "pid");
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_restart("nap", 1, &again), 0);
+	ck_assert_uint_eq(again, id);
+	/* Answered once the new run runs: its pid is known. */
+	row = list_row("nap");
+	ck_assert_str_eq(row_str(row, "state"), "running");
+	ck_assert_int_gt(row_int(row, "pid"), 0);
+	ck_assert_int_ne(row_int(row, "pid"), p1);
+	ck_assert_int_eq(row_int(row, "restarts"), 1);
+	iso_msg_free(row);
+	ck_assert(ended_within(p1, 5000));
+
+	ck_assert_int_eq(iso_sup_rm("nap"), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	ck_assert_msg(strstr(iso_error(), "kill it first") != NULL, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_sup_kill("nap", ISO_IMMEDIATE), 0);
+	iso_msg_free(wait_end("nap"));
+	/* Ended: run again, then forgotten. */
+	ck_assert_int_eq(iso_sup_restart(hex(id), 0, NULL), 0);
+	row = list_row("nap");
+	ck_assert_str_eq(row_str(row, "state"), "running");
+	ck_assert_int_eq(row_int(row, "restarts"), 2);
+	iso_msg_free(row);
+	ck_assert_int_eq(iso_sup_kill("nap", ISO_IMMEDIATE), 0);
+	iso_msg_free(wait_end("nap"));
+	ck_assert_int_eq(iso_sup_rm("nap"), 0);
+	ck_assert_ptr_null(list_row(hex(id)));
+	ck_assert_int_eq(iso_sup_rm(hex(id)), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(iso_sup_restart(hex(id), 0, NULL), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* An isolate of this program. */
+	ck_assert_int_eq(iso_spawn(sleeper, NULL, &iso), 0);
+	ipid = iso_pid(iso);
+	for (int n = 0; n < 1000 && kid[0] == '\0'; n++) {
+		iso_msg	*l;
+
+		ck_assert_int_eq(iso_sup_list(&l), 0);
+		for (size_t i = 0; i < iso_msg_len(l); i++)
+			if (row_int(iso_msg_at(l, i), "pid") == ipid)
+				snprintf(kid, sizeof kid, "%s",
+				    row_str(iso_msg_at(l, i), "id"));
+		iso_msg_free(l);
+		if (kid[0] == '\0')
+			tu_sleep_ms(10);
+	}
+	ck_assert_str_ne(kid, "");
+	ck_assert_int_eq(iso_sup_restart(kid, 0, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(strstr(iso_error(), "forked by a program") != NULL,
+	    "%s", iso_error());
+	ck_assert_int_eq(iso_sup_rm(kid), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
+	iso_msg_free(wait_end(kid));
+	ck_assert_int_eq(iso_sup_rm(kid), 0);
+	ck_assert_ptr_null(list_row(kid));
 }
 END_TEST
 
@@ -3215,6 +3481,9 @@ sup_suite(void)
 	tcase_add_test(tc, a_full_mailbox_costs_no_descriptor_per_sender);
 	tcase_add_test(tc, half_sent_huge_frames_cost_the_supervisor_little);
 	tcase_add_test(tc, clients_beyond_max_conns_are_told);
+	tcase_add_test(tc, isolates_of_programs_never_evict_a_command);
+	tcase_add_test(tc, list_filters_in_the_supervisor);
+	tcase_add_test(tc, restart_and_rm_through_the_library);
 	tcase_add_test(tc, mail_and_names_outlive_a_killed_supervisor);
 	tcase_add_test(tc, mailbox_sync_is_a_setting_kept_across_a_restart);
 	tcase_add_test(tc, a_take_lost_to_a_killed_supervisor_comes_again);

@@ -456,13 +456,13 @@ is_id "$spawner" || die "sup_spawner printed '$(cat "$work/spawner")'"
 # Its two isolates: their ids from ps --json (keys in the order the
 # supervisor writes them), each shown as ended with its spawner.
 kids() {
-	"$ISOCTL" ps --json 2>/dev/null |
+	"$ISOCTL" ps --json --all 2>/dev/null |
 	    grep -o '"id":"[0-9a-f]*","name":null,"pid":[0-9]*,"parent":"'"$spawner"'"' |
 	    sed 's/^"id":"\([0-9a-f]*\)".*/\1/'
 }
 ended_with_spawner() {
 	local k n=0
-	"$ISOCTL" ps >"$work/out" 2>/dev/null || return 1
+	"$ISOCTL" ps --all >"$work/out" 2>/dev/null || return 1
 	for k in $(kids); do
 		grep -q "^$k .* exited  *spawner " "$work/out" || return 1
 		n=$((n + 1))
@@ -471,7 +471,7 @@ ended_with_spawner() {
 }
 until_ok 10 ended_with_spawner || die "ps: the two isolates of $spawner did not end with it"
 ok "ps: isolates ended with their spawner show EXIT spawner"
-expect 0 ps --json
+expect 0 ps --json --all
 grep -q '"ended_with_spawner":true' "$work/out" ||
     die "ps --json: no ended_with_spawner"
 child=$(kids | head -1)
