@@ -179,11 +179,14 @@ ok "top --once: totals, heading, rows, no escape codes"
 # top_until SIG: top --interval 0.2 on a pipe until two tables have come,
 # then SIG; it must end at once with status 0.
 top_until() {
-	local sig=$1 pid n i st
+	local sig=$1 pid n=0 i st
+	# The last run's tables must not be counted as this one's: the
+	# redirection below happens in the background job, later.
+	rm -f "$work/out" "$work/err"
 	"$ISOCTL" top --interval 0.2 >"$work/out" 2>"$work/err" &
 	pid=$!
 	for ((i = 0; i < 100; i++)); do
-		n=$(grep -c "^ID  *NAME" "$work/out")
+		n=$(cat "$work/out" 2>/dev/null | grep -c "^ID  *NAME")
 		[ "$n" -ge 2 ] && break
 		sleep 0.1
 	done
