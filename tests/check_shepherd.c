@@ -749,6 +749,35 @@ fake_send(int fd, const char *fmt, ...)
 	iso_msg_free(m);
 }
 
+/* Two "line" frames (seq n and n + 1) in one write: the shepherd reads
+   them together, so both are on the terminal before it looks at it. */
+static void
+fake_send_two_lines(int fd, uint64_t n, const char *a, const char *b)
+{
+	unsigned char	 buf[256];
+	void		*enc;
+	size_t		 len, off = 0;
+	iso_msg		*m;
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		m = iso_msg_pack("[s U s]", "line", n + (uint64_t)i,
+		    i == 0 ? a : b);
+		EXPECT(m != NULL && iso_msg_encode(m, &enc, &len) == 0 &&
+		    off + 4 + len <= sizeof buf, "encode");
+		buf[off] = (unsigned char)(len >> 24);
+		buf[off + 1] = (unsigned char)(len >> 16);
+		buf[off + 2] = (unsigned char)(len >> 8);
+		buf[off + 3] = (unsigned char)len;
+		memcpy(buf + off + 4, enc, len);
+		off += 4 + len;
+		free(enc);
+		iso_msg_free(m);
+	}
+	EXPECT(write(fd, buf, off) == (ssize_t)off, "send to shepherd: %s",
+	    strerror(errno));
+}
+
 /* Whether frame f is [what, n] (then *v the rest: the message, or NULL). */
 static int
 frame_is(const iso_msg *f, const char *what, uint64_t *n, const iso_msg **v)
@@ -815,8 +844,7 @@ START_TEST(lines_acknowledged_once_read)
 	EXPECT(out && acked, "out %d read %d", out, acked);
 	/* "b" is read, "c" waits unread: neither is acknowledged, since
 	   the terminal is not empty (what was read is known at the end). */
-	fake_send(fd, "[s i s]", "line", 2, "b");
-	fake_send(fd, "[s i s]", "line", 3, "c");
+	fake_send_two_lines(fd, 2, "b", "c");
 	read_timeout(fd, 200);
 	while (iso_msg_read(fd, &f) == 1) {
 		EXPECT(0, "frame %s", iso_msg_to_json(f));
