@@ -143,16 +143,19 @@ static const struct rq_field list_fields[] = {
 static int
 list_wants(const struct list_args *a, struct proc *p)
 {
-	enum rec_state	st = rec_state(p);
+	enum rec_state	 st = rec_state(p);
+	const char	*name;
 
 	if (!a->all && !rec_is_command(p) && st >= REC_EXITED)
 		return (0);
 	if (a->state == LIST_ENDED ? st < REC_EXITED :
 	    a->state >= 0 && (int)st != a->state)
 		return (0);
-	/* A row without a name matches no pattern. */
-	return (a->name == NULL || (rec_name(p) != NULL &&
-	    fnmatch(a->name, rec_name(p), 0) == 0));
+	/* A program's isolate without a name goes by its entry. */
+	name = rec_name(p) != NULL ? rec_name(p) : rec_is_command(p) ? NULL :
+	    rec_entry(p);
+	return (a->name == NULL || (name != NULL &&
+	    fnmatch(a->name, name, 0) == 0));
 }
 
 static void

@@ -509,7 +509,9 @@ typedef enum iso_sup_state {
 typedef struct iso_sup_list_opts {
 	const char	 *name;		/* NULL: any; else an fnmatch(3)
 					   pattern a row's name must match
-					   (a row without one never does) */
+					   (a program's isolate without one
+					   by its entry; a command without
+					   one never does) */
 	iso_sup_state	  state;
 	int		  all;		/* 0: leave out the isolates that
 					   programs forked and that have

@@ -912,6 +912,16 @@ START_TEST(library_isolates_are_listed)
 	/* Static, not exported (this program is not linked with
 	   -rdynamic): named from the program's .symtab. */
 	ck_assert_str_eq(row_str(row, "entry"), "sleeper");
+	{
+		/* Without a name it goes by its entry in ps --name. */
+		iso_sup_list_opts	 lo = { .name = "sleep*" };
+		iso_msg			*fl = NULL;
+
+		ck_assert_int_eq(iso_sup_list_filter(&lo, &fl), 0);
+		ck_assert_int_eq(iso_msg_len(fl), 1);
+		ck_assert_str_eq(row_str(iso_msg_at(fl, 0), "entry"), "sleeper");
+		iso_msg_free(fl);
+	}
 	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
 	iso_isolate_free(iso);
 	iso_msg_free(row);
@@ -2480,10 +2490,12 @@ START_TEST(list_filters_in_the_supervisor)
 	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 1);
 	o.all = 1;
 	ck_assert_uint_eq(count_rows(&o, "isolate", "exited"), 2);
-	/* A row without a name matches no pattern. */
+	/* An isolate of a program goes by its entry: "*" matches all. */
 	o.state = ISO_SUP_ANY;
 	o.name = "*";
-	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 3);
+	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 6);
+	o.name = "sleep*";
+	ck_assert_uint_eq(count_rows(&o, "isolate", "running"), 1);
 	o.name = "[";
 	ck_assert_uint_eq(count_rows(&o, NULL, NULL), 0);
 	o.state = (iso_sup_state)42;
