@@ -24,6 +24,9 @@ BENCHES = [
     ("bw_64mib", "64 MiB bytes values one way"),
     ("spawn", "spawn + first message back + reap"),
     ("compute", "iso_compute of a trivial function, a call"),
+    ("pool", "iso_pool_call of a trivial function, a call"),
+    ("pool_map", "trivial jobs submitted to a pool, all told"),
+    ("pool_cpu", "jobs of 1 ms of CPU submitted to a pool, all told"),
     ("scale_1", "1 isolate: spawned, one message, answer, end (total)"),
     ("scale_10", "10 isolates: spawned, one message each, answer, end"),
     ("scale_100", "100 isolates: spawned, one message each, answer, end"),
@@ -36,9 +39,9 @@ BENCHES = [
     ("mbox_put", "supervisor mailbox: a put (one log record), by depth"),
     ("mbox_take", "supervisor mailbox: a take (peek + ack), by depth"),
 ]
-IMPLS = ["raw", "msgpack-c", "depth_0", "isolate", "zmq", "python", "node",
-         "depth_100k"]
-BASELINES = ["raw", "msgpack-c", "depth_0"]
+IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "isolate", "zmq",
+         "python", "node", "depth_100k"]
+BASELINES = ["raw", "msgpack-c", "depth_0", "worker_1"]
 KEYS = ["bench", "impl", "unit", "median", "min", "max", "rounds", "better"]
 
 # (bench, impl, reference impl or None for an absolute figure, op, bound,
@@ -52,6 +55,13 @@ TARGETS = [
      "spawn >= 10x faster than Python"),
     ("spawn", "node", "isolate", ">=", 50.0, "spawn >= 50x faster than Node"),
     ("compute", "isolate", "raw", "<=", 1.5, "compute <= 1.5x raw"),
+    ("pool", "isolate", "raw", "<=", 1.5, "pool call <= 1.5x raw"),
+    ("pool", "python", "isolate", ">=", 5.0,
+     "pool call >= 5x faster than Python"),
+    ("pool_map", "isolate", "python", ">=", 2.0,
+     "pool map >= 2x Python Pool.map"),
+    ("pool_cpu", "isolate", "worker_1", ">=", 1.8,
+     "CPU-bound pool map >= 1.8x 1 worker"),
     ("pss_idle", "isolate", None, "<=", 200.0, "idle isolate <= 200 KiB"),
     ("scale_1000", "isolate", "raw", "<=", 1.5, "1000 isolates <= 1.5x raw"),
     ("mbox_put", "depth_100k", "depth_0", "<=", 1.5,
@@ -291,8 +301,8 @@ def write_svg(path, meta, results):
             "set label 'raw' at graph 1.01, first 1 left "
             "tc rgb '#d62728'",
             "set rmargin 6",
-            "set label '* against msgpack-c or depth 0, not raw' at "
-            "graph 0.995, "
+            "set label '* against msgpack-c, depth 0 or 1 worker, not "
+            "raw' at graph 0.995, "
             "graph 0.95 right",
             "set bmargin 5",
             "plot " + ", \\\n     ".join(plots),

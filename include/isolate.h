@@ -350,6 +350,69 @@ void		 iso_exit(iso_sendport to, const iso_msg *final)
 int		 iso_compute(iso_msg *(*fn)(const iso_msg *arg),
 		    const iso_msg *arg, iso_msg **result);
 
+/* ---- pools (pool.c) --------------------------------------------------- */
+
+/*
+ * A warm pool: n worker isolates forked once, each running one job at a
+ * time, so that fn(arg) costs a round trip instead of a fork. Workers
+ * are forked from the program as iso_spawn forks (fn may be any function
+ * of the program; a worker replacing one that died is forked from the
+ * program as it is then). A pool belongs to the isolate that made it: in
+ * an isolate spawned later it is not usable (EINVAL) and its workers are
+ * not that isolate's. An idle pool does not keep iso_run going; a job not
+ * yet told does. Workers die with the pool's isolate.
+ *
+ * Errors of a job, with iso_error() saying which: EIO when fn crashed
+ * ("pool: function killed by SIGSEGV"), exited or returned NULL (the
+ * worker is replaced when it died; a job is never run again), ETIMEDOUT
+ * when it ran past its timeout_ms (the worker is killed and replaced),
+ * EMSGSIZE when its result is beyond the limits, ECANCELED when it was
+ * still queued at iso_pool_cancel, or no worker is left and none can be
+ * forked.
+ */
+typedef struct iso_pool iso_pool;
+
+#define ISO_POOL_QUEUE	65536	/* jobs waiting for a worker, by default */
+
+/* n workers forked now (0: one per online CPU). Owned: iso_pool_free.
+   NULL with EINVAL or spawn's errno. */
+iso_pool	*iso_pool_new(int n);
+/*
+ * Run fn(arg) on a worker (arg is copied before the call returns; NULL
+ * passes NULL to fn), queued while all are busy, in submission order.
+ * timeout_ms 0: none. done(err, result, ud) is called exactly once, from
+ * the loop, never from inside this call: err 0 and an owned result (done
+ * frees it; a NULL done drops it), or an errno as above with a NULL
+ * result. 0 when accepted, or -1 with ENOBUFS (the queue is full),
+ * EMSGSIZE (arg beyond the limits), EINVAL (no pool or fn, timeout < 0,
+ * a pool of another isolate or being freed), ENOMEM; done is then not
+ * called.
+ */
+int		 iso_pool_submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *arg, int timeout_ms,
+		    void (*done)(int err, iso_msg *result, void *ud),
+		    void *ud);
+/* The same, waiting (runs the loop): 0 and an owned *result, or -1 with
+   the job's errors, iso_pool_submit's, or EDEADLK inside a callback. */
+int		 iso_pool_call(iso_pool *p, iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *arg, int timeout_ms, iso_msg **result);
+/* Cancel the jobs still queued (not those running): each done gets
+   ECANCELED, from the loop. The number cancelled, or -1/EINVAL. */
+int		 iso_pool_cancel(iso_pool *p);
+/* Jobs that may wait for a worker before a submit fails with ENOBUFS
+   (ISO_POOL_QUEUE by default). 0, or -1/EINVAL. */
+int		 iso_pool_set_queue(iso_pool *p, size_t max);
+/* Workers alive now (n, unless one died and could not be replaced). */
+int		 iso_pool_size(const iso_pool *p);
+/*
+ * Finish queued and running jobs (their done calls are made: the loop
+ * runs), then end the workers (reaped) and free p. Inside a callback,
+ * where the loop cannot run, this returns at once and p is freed from
+ * the loop once its last job is told; p may not be used after the call
+ * either way. NULL, or a pool of another isolate, is a no-op.
+ */
+void		 iso_pool_free(iso_pool *p);
+
 /* ---- timers and the loop (timer.c, loop.c) -------------------------- */
 
 typedef struct iso_timer iso_timer;

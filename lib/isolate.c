@@ -483,6 +483,7 @@ isolate_forget(void)
 	reap_ev = NULL;
 	poll_ev = NULL;
 	compute_forget();
+	pool_forget();
 	/* A spawned isolate has no initial message (and must not read the
 	   spawner's descriptor 3 if the spawner has not yet). */
 	initial = NULL;

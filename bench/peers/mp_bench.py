@@ -9,6 +9,9 @@
              Pipe + join, ms a spawn
     compute  concurrent.futures.ProcessPoolExecutor, warm, one trivial
              submit().result() at a time, us a call
+    pool     the same, measured on its own beside bench_pool's rows
+    pool_map multiprocessing.Pool.map of a trivial function over N items,
+             with the best of a few chunksizes (tried first), items/s
 
 Run as `/usr/bin/python3 bench/peers/mp_bench.py`; QUICK=1 in the
 environment runs 3 short rounds. Prints one JSON object a measurement on
@@ -263,6 +266,44 @@ def bench_compute(rounds, iters):
     emit("compute", "us", "lower", values)
 
 
+# ---- pool, pool_map: the peers of bench_pool -------------------------
+
+def bench_pool(rounds, iters):
+    with concurrent.futures.ProcessPoolExecutor(
+            mp_context=CTX, initializer=die_with_parent) as pool:
+        compute_batch(pool, max(20, iters // 10))  # start the workers
+        values = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            compute_batch(pool, iters)
+            values.append((time.perf_counter() - t) / iters * 1e6)
+    log(f"pool: {rounds} rounds of {iters} ProcessPoolExecutor calls, "
+        f"{os.cpu_count()} workers")
+    emit("pool", "us", "lower", values)
+
+
+def map_once(pool, n, chunksize):
+    t = time.perf_counter()
+    out = pool.map(trivial, range(n), chunksize)
+    t = time.perf_counter() - t
+    if len(out) != n or out[-1] != n:
+        raise BenchError("pool_map: wrong results")
+    return n / t
+
+
+def bench_pool_map(rounds, n):
+    with CTX.Pool(initializer=die_with_parent) as pool:
+        map_once(pool, n // 10, None)  # start the workers
+        # None: Pool.map's own choice, len / (4 * workers)
+        tried = {c: map_once(pool, n, c) for c in (None, 100, 1000, 10000)}
+        best = max(tried, key=tried.get)
+        values = [map_once(pool, n, best) for _ in range(rounds)]
+    log(f"pool_map: {rounds} rounds of Pool.map over {n} items, chunksize "
+        f"{best} (best of {sorted(tried, key=str)}), {os.cpu_count()} "
+        f"workers")
+    emit("pool_map", "jobs/s", "higher", values)
+
+
 def main():
     quick = os.environ.get("QUICK", "") not in ("", "0")
     log(f"Python {sys.version.split()[0]} ({sys.executable}), "
@@ -273,11 +314,15 @@ def main():
             bench_oneway(3, 2000)
             bench_spawn(3, 10)
             bench_compute(3, 200)
+            bench_pool(3, 200)
+            bench_pool_map(3, 10000)
         else:
             bench_rt(9, 10000)
             bench_oneway(9, 200000)
             bench_spawn(9, 200)
             bench_compute(9, 5000)
+            bench_pool(9, 5000)
+            bench_pool_map(9, 100000)
     except Exception as e:  # any failure is an error, not a skipped line
         log(f"error: {type(e).__name__}: {e}")
         return 1

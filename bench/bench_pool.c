@@ -1,0 +1,199 @@
+/*
+ * bench_pool.c: warm pools (iso_pool).
+ *
+ *   pool      (us)     isolate: iso_pool_call of a function returning its
+ *                      argument plus one, on a pool of one worker per
+ *                      CPU; raw: a blocking socketpair ping-pong of the
+ *                      same 11 bytes each way with a forked child, as
+ *                      bench_rt's raw. Rounds alternate.
+ *   pool_map  (jobs/s) isolate: N trivial submits (plus one) on a pool
+ *                      of one worker per CPU, then iso_run until every
+ *                      done was called; worker_1: the same on a pool of
+ *                      one worker.
+ *   pool_cpu  (jobs/s) the same with a function that spins about 1 ms:
+ *                      does a map scale with workers.
+ *
+ * QUICK=1: 3 short rounds.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "benchutil.h"
+#include "isolate.h"
+
+static double
+raw_rt(long iters)
+{
+	unsigned char	 frame[BENCH_SMALL_FRAME];
+	int		 sv[2];
+	pid_t		 pid;
+	long		 k;
+	double		 t;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		bench_fail("socketpair: %s", strerror(errno));
+	bench_small_frame(frame, 0);
+	if ((pid = bench_fork()) == 0) {
+		close(sv[0]);
+		while (bench_read_all(sv[1], frame, sizeof frame) == 1)
+			bench_write_all(sv[1], frame, sizeof frame);
+		_exit(0);
+	}
+	close(sv[1]);
+	t = bench_now();
+	for (k = 0; k < iters; k++) {
+		frame[BENCH_SMALL_FRAME - 1] = (unsigned char)(k & 0x7f);
+		bench_write_all(sv[0], frame, sizeof frame);
+		if (bench_read_all(sv[0], frame, sizeof frame) != 1)
+			bench_fail("raw: the echo child has gone");
+	}
+	t = bench_now() - t;
+	close(sv[0]);
+	bench_reap(pid);
+	return (t / (double)iters * 1e6);
+}
+
+static iso_msg *
+plus_one(const iso_msg *arg)
+{
+	int64_t	n;
+
+	if (iso_msg_int(arg, &n) == -1)
+		return (NULL);
+	return (iso_msg_pack("I", n + 1));
+}
+
+/* About 1 ms of arithmetic. */
+static iso_msg *
+spin(const iso_msg *arg)
+{
+	volatile uint64_t	x = 1;
+	double			t = bench_now();
+
+	while (bench_now() - t < 0.001)
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (plus_one(arg));
+}
+
+static double
+pool_rt(iso_pool *p, long iters)
+{
+	iso_msg	*arg, *res;
+	int64_t	 n;
+	double	 t = bench_now();
+	long	 k;
+
+	for (k = 0; k < iters; k++) {
+		if ((arg = iso_msg_pack("I", (int64_t)(k & 0x7f))) == NULL ||
+		    iso_pool_call(p, plus_one, arg, 0, &res) == -1)
+			bench_fail("pool: %s", iso_error());
+		if (iso_msg_int(res, &n) == -1 || n != (k & 0x7f) + 1)
+			bench_fail("pool: a wrong result");
+		iso_msg_free(res);
+		iso_msg_free(arg);
+	}
+	return ((bench_now() - t) / (double)iters * 1e6);
+}
+
+static long	map_left, map_bad;
+
+static void
+map_done(int err, iso_msg *result, void *ud)
+{
+	int64_t	n;
+
+	if (err != 0 || iso_msg_int(result, &n) == -1 ||
+	    n != (int64_t)(intptr_t)ud + 1)
+		map_bad++;
+	iso_msg_free(result);
+	map_left--;
+}
+
+/* Jobs a second: n submits of fn, then the loop until all are told. */
+static double
+pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *), long n)
+{
+	iso_msg	*arg;
+	double	 t = bench_now();
+	long	 k;
+
+	map_left = n;
+	map_bad = 0;
+	for (k = 0; k < n; k++) {
+		if ((arg = iso_msg_pack("I", (int64_t)(k & 0x7f))) == NULL ||
+		    iso_pool_submit(p, fn, arg, 0, map_done,
+		    (void *)(intptr_t)(k & 0x7f)) == -1)
+			bench_fail("pool_map: %s", iso_error());
+		iso_msg_free(arg);
+	}
+	if (iso_run() == -1)
+		bench_fail("pool_map: %s", iso_error());
+	if (map_left != 0 || map_bad != 0)
+		bench_fail("pool_map: %ld not told, %ld wrong", map_left,
+		    map_bad);
+	return ((double)n / (bench_now() - t));
+}
+
+static iso_pool *
+pool_new(int n)
+{
+	iso_pool	*p;
+
+	if ((p = iso_pool_new(n)) == NULL)
+		bench_fail("pool: %s", iso_error());
+	return (p);
+}
+
+int
+main(void)
+{
+	double		 raw[BENCH_ROUNDS_MAX], iso[BENCH_ROUNDS_MAX];
+	double		 one[BENCH_ROUNDS_MAX];
+	iso_pool	*p, *p1;
+	int		 quick = bench_quick(), r, rounds = quick ? 3 : 9;
+	long		 iters = quick ? 3000 : 30000;
+	long		 items = quick ? 10000 : 100000;
+	long		 cpu_items = quick ? 100 : 1000;
+
+	bench_init("bench_pool", 300);
+	p = pool_new(0);
+	p1 = pool_new(1);
+	if (iso_pool_set_queue(p, (size_t)items) == -1 ||
+	    iso_pool_set_queue(p1, (size_t)items) == -1)
+		bench_fail("pool: %s", iso_error());
+
+	raw_rt(iters / 10);			/* warm-up */
+	pool_rt(p, iters / 10);
+	for (r = 0; r < rounds; r++) {
+		raw[r] = raw_rt(iters);
+		iso[r] = pool_rt(p, iters);
+	}
+	bench_emit("pool", "raw", "us", "lower", raw, rounds);
+	bench_emit("pool", "isolate", "us", "lower", iso, rounds);
+
+	pool_map(p, plus_one, items / 10);
+	pool_map(p1, plus_one, items / 10);
+	for (r = 0; r < rounds; r++) {
+		one[r] = pool_map(p1, plus_one, items);
+		iso[r] = pool_map(p, plus_one, items);
+	}
+	bench_emit("pool_map", "worker_1", "jobs/s", "higher", one, rounds);
+	bench_emit("pool_map", "isolate", "jobs/s", "higher", iso, rounds);
+
+	for (r = 0; r < rounds; r++) {
+		one[r] = pool_map(p1, spin, cpu_items);
+		iso[r] = pool_map(p, spin, cpu_items);
+	}
+	bench_emit("pool_cpu", "worker_1", "jobs/s", "higher", one, rounds);
+	bench_emit("pool_cpu", "isolate", "jobs/s", "higher", iso, rounds);
+
+	iso_pool_free(p1);
+	iso_pool_free(p);
+	return (0);
+}

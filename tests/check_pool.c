@@ -1,0 +1,644 @@
+/*
+ * check_pool.c: iso_pool, warm workers: results of many jobs across the
+ * workers, functions that crash, exit or return NULL (the pool replaces
+ * the worker and still serves), timeouts, a full queue, cancel, EDEADLK
+ * inside a callback, free with jobs queued (and inside a callback), a
+ * pool inside a spawned isolate and a spawned isolate beside a pool, and
+ * no process, zombie or descriptor left behind by any of them.
+ */
+#include <sys/resource.h>
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "isolate.h"
+#include "testutil.h"
+
+#define WAIT_MS	20000
+
+/* Our children, zombies included (one thread). */
+static int
+children_count(void)
+{
+	char	path[64], buf[4096], *tok;
+	FILE	*f;
+	int	n = 0;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/children",
+	    (int)getpid());
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);	/* no CONFIG_PROC_CHILDREN: cannot tell */
+	if (fgets(buf, sizeof buf, f) != NULL)
+		for (tok = strtok(buf, " \n"); tok != NULL;
+		    tok = strtok(NULL, " \n"))
+			n++;
+	fclose(f);
+	return (n);
+}
+
+static int	fds_at_start;
+
+static void
+begin(void)
+{
+	ck_assert_ptr_nonnull(iso_event_base());
+	iso_port_close(iso_port_new());		/* our socket, for good */
+	fds_at_start = tu_fd_count();
+	ck_assert_int_eq(children_count(), 0);
+}
+
+/* Nothing left: no process, no zombie, no descriptor. */
+static void
+end(void)
+{
+	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_fd_count(), fds_at_start);
+}
+
+static iso_pool *
+pool_new(int n)
+{
+	iso_pool	*p;
+
+	p = iso_pool_new(n);
+	ck_assert_msg(p != NULL, "pool: %s", iso_error());
+	ck_assert_int_eq(iso_pool_size(p), n);
+	ck_assert_int_eq(children_count(), n);
+	return (p);
+}
+
+/* ---- functions run on the workers ---------------------------------------- */
+
+static iso_msg *
+square_fn(const iso_msg *arg)
+{
+	int64_t	v = 0;
+
+	iso_msg_int(arg, &v);
+	return (iso_msg_pack("I", v * v));
+}
+
+/* [ms, v]: v after ms milliseconds. */
+static iso_msg *
+slow_fn(const iso_msg *arg)
+{
+	int64_t	v = 0;
+	int	ms = 0;
+
+	iso_msg_unpack(arg, "[iI]", &ms, &v);
+	tu_sleep_ms(ms);
+	return (iso_msg_pack("I", v));
+}
+
+static iso_msg *
+pid_fn(const iso_msg *arg)
+{
+	(void)arg;
+	return (iso_msg_pack("i", (int)getpid()));
+}
+
+static iso_msg *
+segv_fn(const iso_msg *arg)
+{
+	(void)arg;
+	signal(SIGSEGV, SIG_DFL);	/* a sanitizer's handler would exit */
+	raise(SIGSEGV);
+	return (NULL);
+}
+
+static iso_msg *
+exit3_fn(const iso_msg *arg)
+{
+	(void)arg;
+	exit(3);
+}
+
+static iso_msg *
+null_fn(const iso_msg *arg)
+{
+	(void)arg;
+	return (NULL);
+}
+
+static iso_msg *
+forever_fn(const iso_msg *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return (NULL);
+}
+
+static iso_msg *
+arg_is_null_fn(const iso_msg *arg)
+{
+	return (iso_msg_pack("b", arg == NULL));
+}
+
+/* ---- done callbacks ---------------------------------------------------- */
+
+#define JOBS	200
+
+struct tally {
+	int	 calls[JOBS];
+	int	 err[JOBS];
+	int64_t	 value[JOBS];
+	int	 order[JOBS];
+	int	 told;
+};
+static struct tally	tally;
+
+static void
+tally_done(int err, iso_msg *result, void *ud)
+{
+	int	i = (int)(intptr_t)ud;
+
+	tally.calls[i]++;
+	tally.err[i] = err;
+	tally.order[tally.told++] = i;
+	if (result != NULL)
+		iso_msg_int(result, &tally.value[i]);
+	iso_msg_free(result);
+}
+
+static void
+submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *), iso_msg *arg,
+    int timeout_ms, int i)
+{
+	ck_assert_msg(iso_pool_submit(p, fn, arg, timeout_ms, tally_done,
+	    (void *)(intptr_t)i) == 0, "submit %d: %s", i, iso_error());
+	iso_msg_free(arg);
+}
+
+static void
+call_ok(iso_pool *p, int64_t v)
+{
+	iso_msg	*arg, *r = NULL;
+	int64_t	 got = 0;
+
+	arg = iso_msg_pack("I", v);
+	ck_assert_msg(iso_pool_call(p, square_fn, arg, 0, &r) == 0,
+	    "call: %s", iso_error());
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_msg_int(r, &got), 0);
+	ck_assert_int_eq(got, v * v);
+	iso_msg_free(r);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+START_TEST(many_jobs_across_workers)
+{
+	iso_pool	*p;
+	int		 i, called = 0;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	p = pool_new(3);
+	for (i = 0; i < JOBS; i++)
+		submit(p, square_fn, iso_msg_pack("i", i), 0, i);
+	/* done is called from the loop, never inside submit */
+	for (i = 0; i < JOBS; i++)
+		called += tally.calls[i];
+	ck_assert_int_eq(called, 0);
+	ck_assert_int_eq(iso_run(), 0);
+	for (i = 0; i < JOBS; i++) {
+		ck_assert_int_eq(tally.calls[i], 1);
+		ck_assert_int_eq(tally.err[i], 0);
+		ck_assert_int_eq(tally.value[i], (int64_t)i * i);
+	}
+	for (i = 0; i < 50; i++)
+		call_ok(p, i);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+/* One worker runs the queue in submission order. */
+START_TEST(one_worker_in_order)
+{
+	iso_pool	*p;
+	iso_msg		*r = NULL;
+	int		 i;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	p = pool_new(1);
+	for (i = 0; i < 50; i++)
+		submit(p, square_fn, iso_msg_pack("i", i), 0, i);
+	ck_assert_int_eq(iso_run(), 0);
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(tally.order[i], i);
+	/* A NULL arg reaches fn as NULL. */
+	ck_assert_int_eq(iso_pool_call(p, arg_is_null_fn, NULL, 0, &r), 0);
+	ck_assert_int_eq(iso_msg_type(r), ISO_BOOL);
+	ck_assert_int_eq(iso_msg_bool(r, &i), 0);
+	ck_assert_int_eq(i, 1);
+	iso_msg_free(r);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+/* Whatever fn does wrong comes back as EIO naming it; a worker that
+   died is reaped and replaced, and the pool serves on. */
+static const struct {
+	iso_msg		*(*fn)(const iso_msg *);
+	const char	*says;
+	int		 dies;
+} failing[] = {
+	{ segv_fn,	"killed by SIGSEGV",		1 },
+	{ exit3_fn,	"exited with status 3",		1 },
+	{ null_fn,	"returned NULL",		0 },
+};
+
+START_TEST(function_fails)
+{
+	iso_pool	*p;
+	iso_msg		*r = NULL, *arg;
+	int		 before = -1, after = -1;
+
+	begin();
+	p = pool_new(2);
+	ck_assert_int_eq(iso_pool_call(p, pid_fn, NULL, 0, &r), 0);
+	ck_assert_int_eq(iso_msg_unpack(r, "i", &before), 0);
+	iso_msg_free(r);
+	r = NULL;
+	ck_assert_int_eq(iso_pool_call(p, failing[_i].fn, NULL, 0, &r), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_ptr_null(r);
+	ck_assert_msg(strstr(iso_error(), failing[_i].says) != NULL,
+	    "error: %s", iso_error());
+	/* n workers, the dead one reaped (a zombie is still a child) */
+	ck_assert_int_eq(iso_pool_size(p), 2);
+	ck_assert_int_eq(children_count(), 2);
+	if (failing[_i].dies)
+		ck_assert_int_eq(kill(before, 0) == -1 && errno == ESRCH, 1);
+	/* the replacement (or the same worker) serves */
+	call_ok(p, 7);
+	ck_assert_int_eq(iso_pool_call(p, pid_fn, NULL, 0, &r), 0);
+	ck_assert_int_eq(iso_msg_unpack(r, "i", &after), 0);
+	iso_msg_free(r);
+	ck_assert_int_ne(after, 0);
+	/* done is told once, through submit too */
+	memset(&tally, 0, sizeof tally);
+	arg = iso_msg_pack("i", 1);
+	submit(p, failing[_i].fn, NULL, 0, 0);
+	submit(p, square_fn, arg, 0, 1);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(tally.calls[0], 1);
+	ck_assert_int_eq(tally.err[0], EIO);
+	ck_assert_int_eq(tally.calls[1], 1);
+	ck_assert_int_eq(tally.err[1], 0);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+START_TEST(timeout_kills_and_replaces)
+{
+	iso_pool	*p;
+	iso_msg		*r = NULL;
+
+	begin();
+	p = pool_new(2);
+	ck_assert_int_eq(iso_pool_call(p, forever_fn, NULL, 100, &r), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_msg(strstr(iso_error(), "timed out after 100 ms") != NULL,
+	    "error: %s", iso_error());
+	ck_assert_int_eq(iso_pool_size(p), 2);
+	ck_assert_int_eq(children_count(), 2);
+	call_ok(p, 3);
+	/* a job within its timeout is not touched */
+	r = iso_msg_pack("[ii]", 10, 5);
+	memset(&tally, 0, sizeof tally);
+	submit(p, slow_fn, r, 5000, 0);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(tally.err[0], 0);
+	ck_assert_int_eq(tally.value[0], 5);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+START_TEST(queue_full)
+{
+	iso_pool	*p;
+	iso_msg		*arg;
+	int		 i;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	p = pool_new(1);
+	ck_assert_int_eq(iso_pool_set_queue(p, 2), 0);
+	submit(p, slow_fn, iso_msg_pack("[ii]", 100, 0), 0, 0);	/* runs */
+	submit(p, slow_fn, iso_msg_pack("[ii]", 0, 1), 0, 1);	/* queued */
+	submit(p, slow_fn, iso_msg_pack("[ii]", 0, 2), 0, 2);	/* queued */
+	arg = iso_msg_pack("[ii]", 0, 3);
+	ck_assert_int_eq(iso_pool_submit(p, slow_fn, arg, 0, tally_done,
+	    (void *)3), -1);
+	ck_assert_int_eq(errno, ENOBUFS);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_run(), 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(tally.calls[i], 1);
+		ck_assert_int_eq(tally.err[i], 0);
+		ck_assert_int_eq(tally.value[i], i);
+	}
+	ck_assert_int_eq(tally.calls[3], 0);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+START_TEST(cancel_queued)
+{
+	iso_pool	*p;
+	int		 i;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	p = pool_new(1);
+	submit(p, slow_fn, iso_msg_pack("[ii]", 50, 7), 0, 0);
+	for (i = 1; i <= 5; i++)
+		submit(p, square_fn, iso_msg_pack("i", i), 0, i);
+	ck_assert_int_eq(iso_pool_cancel(p), 5);
+	ck_assert_int_eq(tally.told, 0);	/* told from the loop */
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(tally.err[0], 0);
+	ck_assert_int_eq(tally.value[0], 7);
+	for (i = 1; i <= 5; i++) {
+		ck_assert_int_eq(tally.calls[i], 1);
+		ck_assert_int_eq(tally.err[i], ECANCELED);
+	}
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+static iso_pool	*cb_pool;
+static int	 cb_rc, cb_errno;
+
+static void
+call_inside(iso_port *port, const iso_msg *m, void *arg)
+{
+	iso_msg	*r = NULL;
+
+	(void)m;
+	(void)arg;
+	cb_rc = iso_pool_call(cb_pool, square_fn, m, 0, &r);
+	cb_errno = errno;
+	iso_port_close(port);
+}
+
+START_TEST(edeadlk_inside_a_callback)
+{
+	iso_port	*port;
+	iso_msg		*m;
+
+	begin();
+	cb_pool = pool_new(1);
+	ck_assert_ptr_nonnull(port = iso_port_new());
+	ck_assert_int_eq(iso_port_listen(port, call_inside, NULL), 0);
+	m = iso_msg_pack("i", 2);
+	ck_assert_int_eq(iso_send(iso_port_sendport(port), m), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(cb_rc, -1);
+	ck_assert_int_eq(cb_errno, EDEADLK);
+	call_ok(cb_pool, 4);	/* nothing was left half done */
+	iso_pool_free(cb_pool);
+	end();
+}
+END_TEST
+
+START_TEST(free_finishes_queued)
+{
+	iso_pool	*p;
+	int		 i;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	p = pool_new(2);
+	for (i = 0; i < 10; i++)
+		submit(p, slow_fn, iso_msg_pack("[ii]", 10, i), 0, i);
+	iso_pool_free(p);
+	for (i = 0; i < 10; i++) {
+		ck_assert_int_eq(tally.calls[i], 1);
+		ck_assert_int_eq(tally.err[i], 0);
+		ck_assert_int_eq(tally.value[i], i);
+	}
+	end();
+}
+END_TEST
+
+/* Freed inside its own done: the rest is still told, then it goes. */
+static void
+free_done(int err, iso_msg *result, void *ud)
+{
+	tally_done(err, result, ud);
+	if (tally.told == 1)
+		iso_pool_free(cb_pool);
+}
+
+START_TEST(free_inside_done)
+{
+	iso_msg	*arg;
+	int	 i;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	cb_pool = pool_new(2);
+	for (i = 0; i < 6; i++) {
+		arg = iso_msg_pack("[ii]", 5, i);
+		ck_assert_int_eq(iso_pool_submit(cb_pool, slow_fn, arg, 0,
+		    free_done, (void *)(intptr_t)i), 0);
+		iso_msg_free(arg);
+	}
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(tally.told, 6);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(tally.value[i], i);
+	end();
+}
+END_TEST
+
+/* A pool made in a spawned isolate is that isolate's; a pool of ours in
+   it is not usable there and its workers are not its children. */
+static iso_pool	*outer_pool;
+
+static void
+pool_isolate_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	iso_pool	*p;
+	iso_msg		*a, *r = NULL, *m;
+	int64_t		 v = -1;
+	int		 foreign_rc, foreign_errno, kids_before, kids, size;
+
+	iso_msg_unpack(arg, "P", &to);
+	kids_before = children_count();
+	a = iso_msg_pack("i", 9);
+	foreign_rc = iso_pool_submit(outer_pool, square_fn, a, 0, NULL,
+	    NULL);
+	foreign_errno = errno;
+	iso_pool_free(outer_pool);	/* a no-op here */
+	if ((p = iso_pool_new(2)) != NULL &&
+	    iso_pool_call(p, square_fn, a, 0, &r) == 0)
+		iso_msg_int(r, &v);
+	iso_msg_free(r);
+	iso_msg_free(a);
+	kids = children_count();
+	size = iso_pool_size(p);
+	iso_pool_free(p);
+	m = iso_msg_pack("{sI si si si si si si}", "v", v, "foreign_rc",
+	    foreign_rc, "foreign_errno", foreign_errno, "kids_before",
+	    kids_before, "kids", kids, "size", size, "kids_after",
+	    children_count());
+	iso_send(to, m);
+	iso_msg_free(m);
+}
+
+static void
+noop_entry(const iso_msg *arg)
+{
+	(void)arg;
+}
+
+/* Wait until iso has ended (reaped), then free the handle. */
+static void
+wait_end(iso_isolate *iso)
+{
+	iso_port	*done;
+	iso_msg		*m = NULL;
+
+	ck_assert_ptr_nonnull(done = iso_port_new());
+	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(done), NULL), 0);
+	ck_assert_int_eq(iso_port_first(done, &m, WAIT_MS), 0);
+	iso_msg_free(m);
+	iso_isolate_free(iso);
+}
+
+START_TEST(pool_in_spawned_isolate)
+{
+	iso_isolate	*iso;
+	iso_port	*port;
+	iso_msg		*arg, *m = NULL;
+	int64_t		 v = 0;
+	int		 frc = 0, ferr = 0, kb = -1, k = -1, size = -1, ka = -1;
+
+	/* a first spawn opens what every later spawn shares */
+	ck_assert_int_eq(iso_spawn(noop_entry, NULL, &iso), 0);
+	wait_end(iso);
+	begin();
+	outer_pool = pool_new(2);
+	ck_assert_ptr_nonnull(port = iso_port_new());
+	arg = iso_msg_pack("P", iso_port_sendport(port));
+	ck_assert_int_eq(iso_spawn(pool_isolate_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_port_first(port, &m, WAIT_MS), 0);
+	wait_end(iso);
+	ck_assert_int_eq(iso_msg_unpack(m, "{sI si si si si si si}", "v", &v,
+	    "foreign_rc", &frc, "foreign_errno", &ferr, "kids_before", &kb,
+	    "kids", &k, "size", &size, "kids_after", &ka), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(v, 81);
+	ck_assert_int_eq(frc, -1);
+	ck_assert_int_eq(ferr, EINVAL);
+	ck_assert_int_eq(kb, 0);	/* none of outer_pool's workers */
+	ck_assert_int_eq(k, 2);
+	ck_assert_int_eq(size, 2);
+	ck_assert_int_eq(ka, 0);
+	/* ours still serves, with its two workers */
+	ck_assert_int_eq(children_count(), 2);
+	call_ok(outer_pool, 5);
+	iso_pool_free(outer_pool);
+	end();
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	iso_pool	*p;
+	iso_msg		*r = NULL;
+
+	begin();
+	ck_assert_ptr_null(iso_pool_new(-1));
+	ck_assert_int_eq(errno, EINVAL);
+	p = pool_new(1);
+	ck_assert_int_eq(iso_pool_submit(p, NULL, NULL, 0, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_submit(p, square_fn, NULL, -1, NULL, NULL),
+	    -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_call(p, square_fn, NULL, 0, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_submit(NULL, square_fn, NULL, 0, NULL,
+	    NULL), -1);
+	ck_assert_int_eq(iso_pool_cancel(p), 0);
+	(void)r;
+	iso_pool_free(p);
+	iso_pool_free(NULL);
+	end();
+}
+END_TEST
+
+/* One worker per CPU for 0. */
+START_TEST(one_per_cpu)
+{
+	iso_pool	*p;
+	long		 cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	begin();
+	ck_assert_ptr_nonnull(p = iso_pool_new(0));
+	ck_assert_int_eq(iso_pool_size(p), cpus > 0 ? (int)cpus : 1);
+	call_ok(p, 6);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+static Suite *
+pool_suite(void)
+{
+	Suite	*s = suite_create("pool");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, many_jobs_across_workers);
+	tcase_add_test(tc, one_worker_in_order);
+	tcase_add_loop_test(tc, function_fails, 0,
+	    (int)(sizeof failing / sizeof failing[0]));
+	tcase_add_test(tc, timeout_kills_and_replaces);
+	tcase_add_test(tc, queue_full);
+	tcase_add_test(tc, cancel_queued);
+	tcase_add_test(tc, edeadlk_inside_a_callback);
+	tcase_add_test(tc, free_finishes_queued);
+	tcase_add_test(tc, free_inside_done);
+	tcase_add_test(tc, pool_in_spawned_isolate);
+	tcase_add_test(tc, bad_arguments);
+	tcase_add_test(tc, one_per_cpu);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	struct rlimit	 nocore = { 0, 0 };
+	SRunner		*sr;
+	int		 failed;
+
+	setrlimit(RLIMIT_CORE, &nocore);	/* crashes on purpose */
+	tu_runtime_dir();
+	sr = srunner_create(pool_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed ? 1 : 0);
+}
