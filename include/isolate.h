@@ -349,6 +349,9 @@ void		 iso_exit(iso_sendport to, const iso_msg *final)
  */
 int		 iso_compute(iso_msg *(*fn)(const iso_msg *arg),
 		    const iso_msg *arg, iso_msg **result);
+/* The same, killed after timeout_ms (0: none): -1 with ETIMEDOUT. */
+int		 iso_compute_timeout(iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *arg, int timeout_ms, iso_msg **result);
 
 /* ---- pools (pool.c) --------------------------------------------------- */
 
@@ -412,6 +415,14 @@ int		 iso_pool_size(const iso_pool *p);
  * either way. NULL, or a pool of another isolate, is a no-op.
  */
 void		 iso_pool_free(iso_pool *p);
+/*
+ * Make p the pool iso_compute and iso_compute_timeout run on (a warm
+ * worker instead of a new isolate per call; their errors are then the
+ * pool's), or NULL for a new isolate per call (the default). p stays the
+ * caller's; freeing it sets this back to NULL. An isolate spawned later
+ * starts with none.
+ */
+void		 iso_compute_set_pool(iso_pool *p);
 
 /* ---- timers and the loop (timer.c, loop.c) -------------------------- */
 

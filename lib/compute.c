@@ -38,10 +38,26 @@ struct compute {
 static int	wait_fd = -1;		/* our end, while we wait */
 static int	result_fd = -1;		/* in the computing isolate */
 
+static iso_pool	*shared;		/* iso_compute_set_pool's */
+
 void
 compute_forget(void)
 {
 	wait_fd = result_fd = -1;	/* closed with the library's others */
+	shared = NULL;			/* our spawner's */
+}
+
+void
+iso_compute_set_pool(iso_pool *p)
+{
+	shared = p;
+}
+
+void
+compute_pool_freed(const iso_pool *p)
+{
+	if (shared == p)
+		shared = NULL;
 }
 
 /* One frame: [tag] or [tag, m], encoded in place. The reason a result
@@ -178,6 +194,13 @@ int
 iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
     iso_msg **result)
 {
+	return (iso_compute_timeout(fn, arg, 0, result));
+}
+
+int
+iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
+    int timeout_ms, iso_msg **result)
+{
 	struct event_base	*base;
 	struct compute		 c;
 	struct event		*ev = NULL;
@@ -187,12 +210,15 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	int			 sv[2] = { -1, -1 }, done = 0, tag = -1, rc;
 	int			 saved, code = 0, status = 0;
 
-	if (fn == NULL || result == NULL)
-		return (msg_fail(EINVAL, "compute: no function or no result"));
+	if (fn == NULL || result == NULL || timeout_ms < 0)
+		return (msg_fail(EINVAL, "compute: no function, no result or a "
+		    "timeout < 0"));
 	*result = NULL;
 	if (loop_dispatching())
 		return (msg_fail(EDEADLK, "compute: called inside a callback, "
 		    "where the loop cannot run"));
+	if (shared != NULL)
+		return (iso_pool_call(shared, fn, arg, timeout_ms, result));
 	if ((base = loop_base()) == NULL)
 		return (-1);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
@@ -217,8 +243,12 @@ iso_compute(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 		msg_fail(ENOMEM, "compute: out of memory");
 		goto fail;
 	}
-	if (loop_wait(&done, -1) == -1)
+	if (loop_wait(&done, timeout_ms > 0 ? timeout_ms : -1) == -1) {
+		if (errno == ETIMEDOUT)
+			msg_fail(ETIMEDOUT, "compute: timed out after %d ms",
+			    timeout_ms);
 		goto fail;
+	}
 	event_free(ev);
 	ev = NULL;
 	/* It has started writing, or has gone: a blocking read is fine. */

@@ -792,6 +792,7 @@ iso_pool_free(iso_pool *p)
 
 	if (p == NULL || pool_foreign(p))
 		return;
+	compute_pool_freed(p);
 	p->freeing = 1;
 	if (p->depth > 0 || (p->jobs > 0 && loop_dispatching()))
 		return;		/* pool_settle frees it once idle */

@@ -38,6 +38,8 @@ const char *isolate_signame(int sig, char *buf, size_t len);
 /* compute.c: close the descriptors of computes in progress (in a new
    isolate, as part of isolate_forget). */
 void	 compute_forget(void);
+/* compute.c: p is being freed: iso_compute no longer runs on it. */
+void	 compute_pool_freed(const iso_pool *p);
 /* pool.c: start with no pool (a new isolate's spawner's are not its own;
    their descriptors are closed with the library's others). */
 void	 pool_forget(void);

@@ -392,6 +392,91 @@ START_TEST(unsendable_result)
 }
 END_TEST
 
+static iso_msg *
+spin_fn(const iso_msg *arg)
+{
+	volatile int	forever = 1;
+
+	(void)arg;
+	while (forever)
+		;
+	return (NULL);
+}
+
+static iso_msg *
+pid_fn(const iso_msg *arg)
+{
+	(void)arg;
+	return (iso_msg_pack("i", (int)getpid()));
+}
+
+START_TEST(a_timeout_kills_it)
+{
+	iso_msg	*r = NULL, *n = iso_msg_pack("i", 3);
+	int64_t	 v;
+
+	begin();
+	errno = 0;
+	ck_assert_int_eq(iso_compute_timeout(spin_fn, NULL, 200, &r), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_ptr_null(r);
+	ck_assert_str_eq(iso_error(), "compute: timed out after 200 ms");
+	/* Within its time it is untouched. */
+	ck_assert_int_eq(iso_compute_timeout(sum_fn, n, 10000, &r), 0);
+	ck_assert_int_eq(iso_msg_int(r, &v), 0);
+	ck_assert_int_eq(v, 6);
+	iso_msg_free(r);
+	ck_assert_int_eq(iso_compute_timeout(sum_fn, n, -1, &r), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(n);
+	end();
+}
+END_TEST
+
+/* Each call's pid: the same warm worker on a pool, a new one without. */
+static int64_t
+compute_pid(void)
+{
+	iso_msg	*r = NULL;
+	int64_t	 pid = -1;
+
+	ck_assert_msg(iso_compute(pid_fn, NULL, &r) == 0, "%s", iso_error());
+	ck_assert_int_eq(iso_msg_int(r, &pid), 0);
+	iso_msg_free(r);
+	return (pid);
+}
+
+START_TEST(on_a_shared_pool)
+{
+	iso_pool	*p;
+	iso_msg		*r = NULL;
+	int64_t		 a, b;
+
+	begin();
+	ck_assert_ptr_nonnull(p = iso_pool_new(1));
+	iso_compute_set_pool(p);
+	a = compute_pid();
+	b = compute_pid();
+	ck_assert_int_eq(a, b);
+	ck_assert_int_ne(a, getpid());
+	/* The pool's errors, and its worker replaced. */
+	ck_assert_int_eq(iso_compute_timeout(spin_fn, NULL, 100, &r), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(iso_compute(segv_fn, NULL, &r), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_msg(strstr(iso_error(), "SIGSEGV") != NULL, "%s",
+	    iso_error());
+	b = compute_pid();
+	ck_assert_int_ne(a, b);
+	/* Freed: a new isolate per call again. */
+	iso_pool_free(p);
+	a = compute_pid();
+	b = compute_pid();
+	ck_assert_int_ne(a, b);
+	end();
+}
+END_TEST
+
 static Suite *
 compute_suite(void)
 {
@@ -409,6 +494,8 @@ compute_suite(void)
 	tcase_add_test(tc, nested);
 	tcase_add_test(tc, isolates_of_fn_end_with_it);
 	tcase_add_test(tc, unsendable_result);
+	tcase_add_test(tc, a_timeout_kills_it);
+	tcase_add_test(tc, on_a_shared_pool);
 	suite_add_tcase(s, tc);
 	return (s);
 }
