@@ -58,6 +58,7 @@ static const struct rq_entry *const ops[] = {
 	&rq_ack, &rq_register, &rq_lookup, &rq_unregister, &rq_names,
 	&rq_compute, &rq_status, &rq_stop, &rq_attach, &rq_recv,
 	&rq_events, &rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
+	&rq_follow,
 };
 
 static struct event_base	*sv_base;
