@@ -226,6 +226,32 @@ lines_are "$work/f" "$(printf '"2:x2"\n"2:x3"')" ||
     die "after a killed follower, at the end: '$(cat "$work/f")'"
 ok "a killed follower's unacknowledged output goes to the next follower"
 
+# A recv and a follower wait on one outbox, the recv first: the stopped
+# follower is handed x1; killed, it gives it back, and the recv, which
+# still waits, gets it.
+conns() {
+	"$ISOCTL" daemon status --json 2>/dev/null |
+	    sed -n 's/.*"connections":\([0-9]*\).*/\1/p'
+}
+conns_are() { [ "$(conns)" = "$1" ]; }
+expect 0 spawn --name two --lines -- awk "$ECHO"
+base=$(conns)
+"$ISOCTL" recv --timeout 20 two >"$work/r" 2>"$work/r.err" &
+rpid=$!
+until_ok 10 conns_are $((base + 1)) || die "the recv does not wait"
+follow_bg "$work/f" two
+until_ok 10 conns_are $((base + 2)) || die "the follower does not follow"
+kill -STOP "$fpid"
+expect 0 send --text two x1
+until_ok 10 outbox_is two 1 || die "two: x1 is not in the outbox"
+kill -0 "$rpid" || die "the recv ended: '$(cat "$work/r")'"
+kill -9 "$fpid"
+wait "$fpid" 2>/dev/null
+wait "$rpid" || die "the recv: exit $? ($(cat "$work/r.err"))"
+lines_are "$work/r" '"2:x1"' || die "the recv got '$(cat "$work/r")'"
+ok "a waiting recv and a follower share an outbox; what the follower gives back goes to the recv"
+expect 0 send --text two quit
+
 # Errors: one line each.
 expect 0 spawn --name plain -- sleep 100
 expect 1 recv --follow plain
