@@ -195,7 +195,8 @@ struct sv_conn;
 int	 sv_listen(struct event_base *base, const char *path);
 /* Stop listening and remove the socket: new clients find none. */
 void	 sv_unlisten(void);
-/* That, and close every connection (at exit). */
+/* That, and close every connection (at exit), writing what is queued
+   for each as far as its socket takes it at once. */
 void	 sv_close(void);
 
 /* Answer c's request with rep (taken over; a map with "ok": true). A
@@ -391,6 +392,9 @@ int	 mail_keep(struct proc *p);
 
 /* p is forgotten: end its followers' streams (ESRCH). */
 void	 follow_forget(struct proc *p);
+/* The supervisor stops: end every stream (ECANCELED), so that no
+   follower starts the next supervisor. */
+void	 follow_stop_all(void);
 
 /* ---- link.c ------------------------------------------------------------ */
 

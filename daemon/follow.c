@@ -205,6 +205,14 @@ follow_forget(struct proc *p)
 	}
 }
 
+void
+follow_stop_all(void)
+{
+	while (followers != NULL)
+		follow_finish(followers, ECANCELED, "the supervisor stopped "
+		    "(what is left waits in the outbox)");
+}
+
 struct follow_args {
 	uint64_t	 after;
 	const char	*box;

@@ -262,4 +262,21 @@ expect 2 recv --follow
 expect 2 recv --follow=yes fw
 expect 0 kill plain
 
+# A follower whose command ended with a stop ends with it (exit 0); one
+# that was still sent what it had not acknowledged when the supervisor
+# stopped is told so (exit 1), and starts no supervisor.
+expect 0 spawn --name last --lines -- awk "$ECHO"
+follow_bg "$work/f" last
+until_ok 10 conns_are $((base + 1)) || die "the follower does not follow"
+kill -STOP "$fpid"
+expect 0 send --text last hi
+until_ok 10 outbox_is last 1 || die "last: hi is not in the outbox"
+expect 0 daemon stop
+kill -CONT "$fpid"
+finish_bg 1
+[ "$(wc -l <"$work/f.err")" -eq 1 ] && grep -q "supervisor stopped" "$work/f.err" ||
+    die "recv --follow at a stop said '$(cat "$work/f.err")'"
+expect 1 daemon status
+ok "daemon stop ends a follower, which starts no supervisor"
+
 echo "isoctl_stream.sh: all passed"
