@@ -77,6 +77,9 @@ struct cli_arg {
 	enum cli_type		  type;
 	const char *const	 *choices;	/* CLI_ENUM */
 	enum cli_complete	  complete;
+	/* CLI_JSON: with this flag option given, taken as it is (text),
+	   not converted; NULL: never. */
+	const char		 *raw_with;
 };
 
 #define CLI_MAXOPTS	16

@@ -16,18 +16,67 @@
 
 /* ---- send ------------------------------------------------------------------ */
 
+/* One line of text (its newline dropped) as a bytes message. */
+static int
+send_text(const struct cli_cmd *self, const char *target, const char *line,
+    size_t len)
+{
+	iso_msg	*m;
+	int	 r;
+
+	if ((m = iso_msg_pack("y#", line, len)) == NULL)
+		return (cli_fail(self, "%s", target));
+	r = iso_sup_send(target, m);
+	iso_msg_free(m);
+	return (r == -1 ? cli_fail(self, "%s", target) : CLI_OK);
+}
+
+/* --text -: each line of standard input, one message each, as it is
+   read (a line waits for nothing after it). */
+static int
+send_text_stdin(const struct cli_cmd *self, const char *target)
+{
+	char	*line = NULL;
+	size_t	 size = 0;
+	ssize_t	 n;
+	int	 r = CLI_OK;
+
+	while (r == CLI_OK && (n = getline(&line, &size, stdin)) != -1) {
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		r = send_text(self, target, line, (size_t)n);
+	}
+	if (r == CLI_OK && ferror(stdin))
+		r = cli_fail(self, "cannot read standard input");
+	free(line);
+	return (r);
+}
+
 static int
 cmd_send(const struct cli_cmd *self, struct cli_args *a)
 {
-	if (iso_sup_send(a->argv[0], a->json[1]) == -1)
-		return (cli_fail(self, "%s", a->argv[0]));
+	const char	*target = a->argv[0], *text = a->argv[1];
+
+	if (cli_has(a, "text"))
+		return (strcmp(text, "-") == 0 ? send_text_stdin(self, target) :
+		    send_text(self, target, text, strlen(text)));
+	if (iso_sup_send(target, a->json[1]) == -1)
+		return (cli_fail(self, "%s", target));
 	return (CLI_OK);
 }
+
+static const struct cli_opt send_opts[] = {
+	{ .name = "text", .letter = 'x', .type = CLI_FLAG,
+	  .help = "JSON is a line of text, sent as it is (-: each line of "
+	  "standard input)" },
+	{ .name = NULL }
+};
 
 static const struct cli_arg send_args[] = {
 	{ .name = "TARGET", .arity = CLI_REQUIRED, .type = CLI_TARGET,
 	  .complete = CLI_C_PORTNAME },
-	{ .name = "JSON", .arity = CLI_REQUIRED, .type = CLI_JSON },
+	{ .name = "JSON", .arity = CLI_REQUIRED, .type = CLI_JSON,
+	  .raw_with = "text" },
 	{ .name = NULL }
 };
 
@@ -37,8 +86,14 @@ const struct cli_cmd cli_cmd_send = {
 	.help =
 	    "Send one message, given as JSON (- reads it from standard input),\n"
 	    "to TARGET: a registered port name, else the mailbox of the\n"
-	    "supervised command with that id or name. Exits 1 when TARGET is\n"
-	    "unknown, has ended or its mailbox is full; 2 on bad JSON.\n",
+	    "supervised command with that id or name. With --text the\n"
+	    "argument is a line of text, not JSON, sent as bytes, which a\n"
+	    "spawn --lines command reads as it is (with a newline); --text -\n"
+	    "sends each line of standard input as a message of its own, as it\n"
+	    "comes. Exits 1 when TARGET is unknown, has ended or its mailbox is\n"
+	    "full (with --text -, at that line: the lines before it were\n"
+	    "sent); 2 on bad JSON.\n",
+	.opts = send_opts,
 	.args = send_args,
 	.exec = cmd_send
 };
@@ -55,28 +110,80 @@ now_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* Milliseconds left until end_ms (< 0: no end), at least 0. */
+static int
+left_ms(long long end_ms)
+{
+	long long	left;
+
+	if (end_ms < 0)
+		return (-1);
+	left = end_ms - now_ms();
+	return (left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
+}
+
+/*
+ * --follow (and --count 0): the supervisor's stream of what target
+ * prints, until it has ended for good and all is read (or count
+ * messages, count > 0). Each message is on stdout before the next is
+ * asked for, which acknowledges it: a follower killed in between leaves
+ * it, and what was streamed after it, to the next reader.
+ */
+static int
+recv_follow(const struct cli_cmd *self, const char *target, long count,
+    long long end_ms)
+{
+	iso_sup_stream	*s;
+	iso_msg		*m;
+	long		 done = 0;
+	int		 r = CLI_OK, got;
+
+	if ((s = iso_sup_follow(target)) == NULL)
+		return (cli_fail(self, "%s", target));
+	while (count == 0 || done < count) {
+		if ((got = iso_sup_stream_next(s, left_ms(end_ms), &m)) == 0)
+			break;			/* it has ended */
+		if (got == -1) {
+			if (errno == ETIMEDOUT) {
+				cli_warn(self, "%s: nothing more within the "
+				    "timeout", target);
+				r = CLI_TIMEOUT;
+			} else
+				r = cli_fail(self, "%s", target);
+			break;
+		}
+		if (cli_print_json(self, m) == -1 || fflush(stdout) == EOF) {
+			/* Not printed: not acknowledged either (no close);
+			   it comes again to the next reader. */
+			iso_msg_free(m);
+			return (CLI_FAIL);
+		}
+		iso_msg_free(m);
+		done++;
+	}
+	iso_sup_stream_close(s);
+	return (r);
+}
+
 static int
 cmd_recv(const struct cli_cmd *self, struct cli_args *a)
 {
 	const char	*target = a->argv[0];
-	iso_msg		*got, *row;
+	iso_msg		*got;
 	long		 count = (long)cli_num(a, "count"), done = 0, n;
-	long long	 end_ms, left;
-	int		 slice;
+	long long	 end_ms;
 	size_t		 i;
 
-	/* --count 0: everything, until it has ended and all is read. The
-	   timeout counts from the start, however many calls it takes. */
+	/* The timeout counts from the start, however many calls it takes. */
 	end_ms = cli_has(a, "timeout") ? now_ms() + cli_num(a, "timeout") : -1;
-	while (count == 0 || done < count) {
-		left = end_ms < 0 ? -1 : end_ms - now_ms();
-		if (end_ms >= 0 && left < 0)
-			left = 0;
-		n = count == 0 ? INT_MAX : count - done;
-		/* Without --count, look every second whether it has ended. */
-		slice = count == 0 && (left < 0 || left > 1000) ? 1000 :
-		    (int)left;
-		if (iso_sup_recv(target, (int)n, slice, &got) == -1)
+	if (cli_has(a, "follow"))
+		return (recv_follow(self, target, cli_has(a, "count") ? count :
+		    0, end_ms));
+	if (count == 0)
+		return (recv_follow(self, target, 0, end_ms));
+	while (done < count) {
+		if (iso_sup_recv(target, (int)(count - done), left_ms(end_ms),
+		    &got) == -1)
 			return (cli_fail(self, "%s", target));
 		for (i = 0; i < iso_msg_len(got); i++)
 			if (cli_print_json(self, iso_msg_at(got, i)) == -1) {
@@ -87,20 +194,7 @@ cmd_recv(const struct cli_cmd *self, struct cli_args *a)
 		n = (long)iso_msg_len(got);
 		done += n;
 		iso_msg_free(got);
-		if (n > 0)
-			continue;
-		if (count == 0 && iso_sup_wait(target, 0, &row) == 0) {
-			/* It has ended: what it printed last, then done. */
-			iso_msg_free(row);
-			if (iso_sup_recv(target, INT_MAX, 0, &got) == 0) {
-				for (i = 0; i < iso_msg_len(got); i++)
-					(void)cli_print_json(self,
-					    iso_msg_at(got, i));
-				iso_msg_free(got);
-			}
-			return (CLI_OK);
-		}
-		if (end_ms < 0 || now_ms() < end_ms)
+		if (n > 0 || end_ms < 0 || now_ms() < end_ms)
 			continue;
 		cli_warn(self, "%s: nothing more within the timeout", target);
 		return (CLI_TIMEOUT);
@@ -112,6 +206,8 @@ static const struct cli_opt recv_opts[] = {
 	{ .name = "count", .letter = 'n', .type = CLI_INT, .meta = "N",
 	  .min = 0, .max = INT_MAX, .def = "1",
 	  .help = "how many messages; 0: all until the command has ended" },
+	{ .name = "follow", .letter = 'f', .type = CLI_FLAG,
+	  .help = "stream until the command has ended (at most --count)" },
 	{ .name = "timeout", .letter = 't', .type = CLI_SECONDS,
 	  .meta = "SEC", .help = "give up after SEC seconds and exit 124" },
 	{ .name = NULL }
@@ -129,7 +225,12 @@ const struct cli_cmd cli_cmd_recv = {
 	.help =
 	    "Print what a spawn --lines command printed, one message a line\n"
 	    "of JSON, as it comes, taking it out of the supervisor's queue;\n"
-	    "without --timeout it waits for ever.\n",
+	    "without --timeout it waits for ever. With --follow (or --count 0)\n"
+	    "the supervisor streams it, across restarts of the command, and\n"
+	    "recv exits 0 once the command has ended for good and all it\n"
+	    "printed was printed here. A message is taken once it is printed\n"
+	    "and the next one is asked for: a recv killed before that leaves\n"
+	    "it to the next recv.\n",
 	.opts = recv_opts,
 	.args = recv_args,
 	.exec = cmd_recv

@@ -344,6 +344,8 @@ check_operands(const struct cli_cmd *cmd, struct cli_args *a)
 	}
 	for (k = 0; k < a->argc; k++) {
 		g = cli_arg_at(args, k);
+		if (g->raw_with != NULL && cli_has(a, g->raw_with))
+			continue;	/* text, as it is (send --text) */
 		memset(&v, 0, sizeof v);
 		if (convert(cmd, g->name, g->type, g->choices, 0, 0,
 		    a->argv[k], &v) == -1)

@@ -79,6 +79,7 @@ struct shep_spec {
  * to spec->sock, says {"op": "attach", "id", "run", "have", "read"}
  * and then speaks the link's frames (docs/protocol.md, Attach): each
  * message the supervisor sends is written to the pty as a line of JSON
+ * (a bytes message as it is, plus a newline unless it ends with one)
  * and acknowledged once the command has read it; each line of output
  * becomes a message (its JSON, else the line as a string), kept until
  * the supervisor acknowledges it. It reconnects when the supervisor
@@ -194,7 +195,8 @@ struct sv_conn;
 int	 sv_listen(struct event_base *base, const char *path);
 /* Stop listening and remove the socket: new clients find none. */
 void	 sv_unlisten(void);
-/* That, and close every connection (at exit). */
+/* That, and close every connection (at exit), writing what is queued
+   for each as far as its socket takes it at once. */
 void	 sv_close(void);
 
 /* Answer c's request with rep (taken over; a map with "ok": true). A
@@ -350,6 +352,8 @@ extern const struct rq_entry rq_spawn, rq_list, rq_kill, rq_wait,
 extern const struct rq_entry rq_logs;
 /* mail.c */
 extern const struct rq_entry rq_send, rq_take, rq_ack, rq_recv;
+/* follow.c */
+extern const struct rq_entry rq_follow;
 /* link.c: a shepherd */
 extern const struct rq_entry rq_attach;
 /* names.c */
@@ -359,6 +363,44 @@ extern const struct rq_entry rq_register, rq_lookup, rq_unregister,
 extern const struct rq_entry rq_events;
 /* isolated.c */
 extern const struct rq_entry rq_status, rq_stop, rq_compute;
+
+/* ---- mail.c: leases of what was handed out ------------------------------ */
+
+/*
+ * What a take, a recv or a follow hands out is leased to its connection
+ * until the client acknowledges it (docs/protocol.md, Delivery).
+ * lease_take: up to max messages of box after `after` that nobody else
+ * holds, oldest first, into *msgs and *seqs (owned lists): how many, or
+ * -1/ENOMEM. Leased to c (acks), else removed at once. A lease that
+ * ends just before what c takes grows rather than adding one.
+ * lease_ack: c says it has every message of box up to upto.
+ * lease_release: c's leases go back, as when it closes.
+ * lease_box_is: hex (a request's "box") is box's id.
+ */
+struct mbox;
+int	 lease_take(struct sv_conn *c, struct mbox *box, uint64_t after,
+	    size_t max, int acks, iso_msg **msgs, iso_msg **seqs);
+void	 lease_ack(struct sv_conn *c, struct mbox *box, uint64_t upto);
+void	 lease_release(struct sv_conn *c);
+int	 lease_box_is(const char *hex, struct mbox *box);
+/* mail_forget will be called for p when it is forgotten (it then ends
+   p's followers, follow_forget, and forgets the leases of its queues).
+   0 or -1/ENOMEM. */
+struct proc;
+int	 mail_keep(struct proc *p);
+
+/* ---- follow.c: streams of what a lines command prints --------------- */
+
+/* p is forgotten: end its followers' streams (ESRCH). */
+void	 follow_forget(struct proc *p);
+/* The supervisor stops: end every stream (ECANCELED), so that no
+   follower starts the next supervisor. */
+void	 follow_stop_all(void);
+
+/* ---- link.c ------------------------------------------------------------ */
+
+/* 1 while output of p's ended runs waits for room in its outbox. */
+int	 link_left_waiting(struct proc *p);
 
 /* ---- restart policies -------------------------------------------------- */
 
@@ -564,7 +606,25 @@ uint64_t mbox_next_seq(const struct mbox *b);
 /* peek(0, max) then ack of what it gave: an owned list of messages
    (maybe empty), or NULL with errno. */
 iso_msg	*mbox_take(struct mbox *b, size_t max);
-/* Call wake(arg) after each message put (one waiter at a time). */
-void	 mbox_on_put(struct mbox *b, void (*wake)(void *), void *arg);
+/*
+ * Someone waiting on a queue (a take, a recv, a follower, a link): any
+ * number may wait on one queue, each a struct of its own (the caller's,
+ * zeroed before its first use; it waits on one queue at a time).
+ * mbox_wait: call fn(arg) from the loop after each put, and after each
+ * mbox_wake, until mbox_unwait (a no-op when it does not wait; freeing
+ * the queue ends every wait). fn may stop any wait, its own included.
+ */
+struct mbox_waiter {
+	void			(*fn)(void *);
+	void			 *arg;
+	struct mbox		 *box;		/* NULL: not waiting */
+	struct mbox_waiter	 *next;
+};
+void	 mbox_wait(struct mbox *b, struct mbox_waiter *w, void (*fn)(void *),
+	    void *arg);
+void	 mbox_unwait(struct mbox_waiter *w);
+/* Wake b's waiters from the loop: what they may take has changed other
+   than by a put (a lease given back, an ack). */
+void	 mbox_wake(struct mbox *b);
 
 #endif

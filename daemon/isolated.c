@@ -106,6 +106,7 @@ stopped(void)
 {
 	/* Gone before the answer: a client that starts a supervisor next
 	   finds neither the socket nor the lock of this one. */
+	follow_stop_all();
 	sv_unlisten();
 	close(lock);
 	lock = -1;

@@ -47,6 +47,7 @@ struct link {
 	uint64_t	 sent;		/* the last seq of the mailbox sent */
 	char		 run[17];	/* the shepherd's run: its output ids */
 	iso_msg		*held;		/* a frame waiting for the outbox */
+	struct mbox_waiter feed;	/* on the mailbox: link_feed */
 };
 
 /* This file's slot in the record of a --lines command. */
@@ -99,6 +100,7 @@ link_free(struct proc *p)
 
 	if (ls(p) == NULL || (l = ls(p)->link) == NULL)
 		return;
+	mbox_unwait(&l->feed);
 	event_free(l->rev);
 	event_free(l->wev);
 	evbuffer_free(l->in);
@@ -435,6 +437,12 @@ nomem:
 	    strerror(ENOMEM));
 }
 
+int
+link_left_waiting(struct proc *p)
+{
+	return (ls(p) != NULL && ls(p)->left != NULL);
+}
+
 void
 link_adopt(struct proc *p)
 {
@@ -516,7 +524,7 @@ op_attach(struct sv_conn *c, const struct rq *r)
 	event_add(l->rev, NULL);
 	mbox_on_room(rec_outbox(p), link_room, p);
 	if (rec_box(p) != NULL)
-		mbox_on_put(rec_box(p), link_feed, p);
+		mbox_wait(rec_box(p), &l->feed, link_feed, p);
 	if (link_take(p) == -1) {
 		link_free(p);
 		return;

@@ -2,7 +2,8 @@
  * mail.c: the requests about messages for and from commands: "send" (to
  * a registered port or a command's mailbox), "take" (out of a mailbox)
  * and "recv" (what a --lines command printed), the last two waiting for
- * a message when asked to.
+ * a message when asked to; and the leases of what was handed out, which
+ * follow.c's streams use too.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,6 +26,7 @@ struct taker {
 	struct sv_conn	*conn;
 	struct event	*timer;
 	struct mbox	*box;
+	struct mbox_waiter wait;
 	int		 max;
 	int		 acks;		/* the client acknowledges */
 	uint64_t	 after;		/* what it has already */
@@ -130,7 +132,8 @@ lease_unlink(struct lease *l)
 	free(l);
 }
 
-/* c has closed: what it was handed and did not acknowledge is free. */
+/* c has closed: what it was handed and did not acknowledge is free, and
+   whoever waits on its queue may take it. */
 static void
 lease_closed(void *arg)
 {
@@ -138,13 +141,14 @@ lease_closed(void *arg)
 
 	for (l = leases; l != NULL; l = next) {
 		next = l->next;
-		if (l->conn == arg)
+		if (l->conn == arg) {
+			mbox_wake(l->box);
 			lease_unlink(l);
+		}
 	}
 }
 
-/* c's leases go back, as when it closes. */
-static void
+void
 lease_release(struct sv_conn *c)
 {
 	lease_closed(c);
@@ -199,6 +203,7 @@ lease_settle(struct mbox *box)
 		    mbox_id(box), strerror(errno));
 		return;
 	}
+	mbox_wake(box);		/* a follower may be at its end */
 	for (l = leases; l != NULL; l = next) {
 		next = l->next;
 		if (l->box == box && l->conn == NULL && l->hi <= upto)
@@ -206,8 +211,7 @@ lease_settle(struct mbox *box)
 	}
 }
 
-/* c says it has every message of box up to upto. */
-static void
+void
 lease_ack(struct sv_conn *c, struct mbox *box, uint64_t upto)
 {
 	struct lease	*l, *n;
@@ -266,12 +270,7 @@ lease_forget(struct mbox *box)
 	}
 }
 
-/*
- * Up to max messages of box after `after` that nobody else holds, oldest
- * first, into *msgs and *seqs (owned lists): how many, or -1/ENOMEM.
- * Leased to c (acks) or removed at once.
- */
-static int
+int
 lease_take(struct sv_conn *c, struct mbox *box, uint64_t after, size_t max,
     int acks, iso_msg **msgs, iso_msg **seqs)
 {
@@ -321,6 +320,12 @@ lease_take(struct sv_conn *c, struct mbox *box, uint64_t after, size_t max,
 	}
 	if (n == 0)
 		return (0);
+	/* What follows c's own lease makes it longer (a stream's). */
+	for (hold = leases; acks && hold != NULL; hold = hold->next)
+		if (hold->box == box && hold->conn == c && hold->hi + 1 == lo) {
+			hold->hi = hi;
+			return ((int)n);
+		}
 	if ((hold = calloc(1, sizeof *hold)) == NULL)
 		goto fail;
 	hold->box = box;
@@ -358,17 +363,25 @@ taker_reply(struct sv_conn *c, struct mbox *box, iso_msg *msgs,
 	iso_msg_free(seqs);
 }
 
+/* Answer a waiting take or recv with what there is for it; none: only
+   when it has to (its timeout), else it waits on. */
 static void
-taker_answer(struct taker *t)
+taker_answer(struct taker *t, int must)
 {
 	struct sv_conn	*c = t->conn;
 	iso_msg		*msgs, *seqs;
+	int		 n;
 
+	if ((n = lease_take(c, t->box, t->after, (size_t)t->max, t->acks,
+	    &msgs, &seqs)) == 0 && !must) {
+		iso_msg_free(msgs);
+		iso_msg_free(seqs);
+		return;
+	}
 	t->conn = NULL;
 	evtimer_del(t->timer);
-	mbox_on_put(t->box, NULL, NULL);
-	if (lease_take(c, t->box, t->after, (size_t)t->max, t->acks, &msgs,
-	    &seqs) == -1)
+	mbox_unwait(&t->wait);
+	if (n == -1)
 		sv_error(c, ENOMEM, "out of memory");
 	else
 		taker_reply(c, t->box, msgs, seqs);
@@ -377,7 +390,7 @@ taker_answer(struct taker *t)
 static void
 taker_wake(void *arg)
 {
-	taker_answer(arg);
+	taker_answer(arg, 0);
 }
 
 static void
@@ -385,7 +398,7 @@ taker_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	taker_answer(arg);	/* an empty list */
+	taker_answer(arg, 1);	/* an empty list, or what came meanwhile */
 }
 
 static void
@@ -395,7 +408,7 @@ taker_cancel(void *arg)
 
 	t->conn = NULL;
 	evtimer_del(t->timer);
-	mbox_on_put(t->box, NULL, NULL);
+	mbox_unwait(&t->wait);
 }
 
 /* Answer a waiting request with an error (its queue is going away). */
@@ -403,12 +416,10 @@ static void
 taker_end(struct taker *t, const char *why)
 {
 	if (t->conn != NULL) {
-		mbox_on_put(t->box, NULL, NULL);
+		mbox_unwait(&t->wait);
 		sv_error(t->conn, ESRCH, "%s", why);
 		t->conn = NULL;
 	}
-	if (t->box != NULL)
-		lease_forget(t->box);
 	if (t->timer != NULL)
 		event_free(t->timer);
 	t->timer = NULL;
@@ -419,8 +430,13 @@ mail_forget(struct proc *p)
 {
 	struct takers	*t = rec_slot(p, SLOT_MAIL);
 
+	follow_forget(p);
 	taker_end(&t->take, "forgotten");
 	taker_end(&t->recv, "forgotten");
+	if (rec_box(p) != NULL)
+		lease_forget(rec_box(p));
+	if (rec_outbox(p) != NULL)
+		lease_forget(rec_outbox(p));
 	free(t);
 	rec_set_slot(p, SLOT_MAIL, NULL);
 }
@@ -437,9 +453,18 @@ takers_of(struct proc *p)
 	return (t);
 }
 
-/* The hex id of req's "box" is box's. */
-static int
-same_box(const char *hex, struct mbox *box)
+int
+mail_keep(struct proc *p)
+{
+	if (takers_of(p) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+lease_box_is(const char *hex, struct mbox *box)
 {
 	char	*end;
 
@@ -483,7 +508,7 @@ taker_start(struct sv_conn *c, const struct rq *r, struct taker *t,
 	t->acks = iso_msg_get(r->msg, "after") != NULL;
 	/* A lease it did not acknowledge goes back first. */
 	lease_release(c);
-	if (t->acks && same_box(bhex, box)) {
+	if (t->acks && lease_box_is(bhex, box)) {
 		if (after > 0)
 			lease_ack(c, box, after);
 	} else
@@ -511,7 +536,7 @@ taker_start(struct sv_conn *c, const struct rq *r, struct taker *t,
 	t->conn = c;
 	t->max = max;
 	t->after = after;
-	mbox_on_put(box, taker_wake, t);
+	mbox_wait(box, &t->wait, taker_wake, t);
 	if (ms > 0) {
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
@@ -595,13 +620,17 @@ op_ack(struct sv_conn *c, const struct rq *r)
 	struct proc		*p = r->target.rec;
 	struct mbox		*box = NULL;
 
-	if (rec_box(p) != NULL && same_box(a->box, rec_box(p)))
+	if (rec_box(p) != NULL && lease_box_is(a->box, rec_box(p)))
 		box = rec_box(p);
-	else if (rec_outbox(p) != NULL && same_box(a->box, rec_outbox(p)))
+	else if (rec_outbox(p) != NULL && lease_box_is(a->box, rec_outbox(p)))
 		box = rec_outbox(p);
 	if (box == NULL) {
 		sv_error(c, ENOENT, "isolate %016" PRIx64 " has no mailbox "
 		    "%.32s", rec_id(p), a->box);
+		return;
+	}
+	if (mail_keep(p) == -1) {	/* its leases go with the record */
+		sv_error(c, ENOMEM, "out of memory");
 		return;
 	}
 	lease_ack(c, box, a->upto);

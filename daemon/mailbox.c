@@ -79,8 +79,8 @@ struct mbox {
 	int		 lfd;
 	struct acc	*acc;
 	struct mconn	*conns;
-	void		(*wake)(void *);
-	void		*wake_arg;
+	struct mbox_waiter *waiters;	/* mbox_wait */
+	struct mbox_waiter *wnext;	/* the next to call, while waking */
 	struct event	*wake_ev;	/* wake from the loop, not from put */
 	void		(*room)(void *);
 	void		*room_arg;
@@ -605,6 +605,8 @@ mbox_free(struct mbox *b, int forget)
 	if (b == NULL)
 		return;
 	mbox_close(b);
+	while (b->waiters != NULL)
+		mbox_unwait(b->waiters);
 	if (b->wake_ev != NULL)
 		event_free(b->wake_ev);
 	mlog_close(b->log, forget);
@@ -644,22 +646,59 @@ mbox_next_seq(const struct mbox *b)
 	return (b->next);
 }
 
+/* Call every waiter; any of them may stop waiting, itself or another,
+   while it is called (b->wnext is kept right by mbox_unwait). */
 static void
 mbox_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct mbox	*b = arg;
+	struct mbox		*b = arg;
+	struct mbox_waiter	*w;
 
 	(void)fd;
 	(void)what;
-	if (b->wake != NULL && b->qlen > 0)
-		b->wake(b->wake_arg);
+	for (w = b->waiters; w != NULL; w = b->wnext) {
+		b->wnext = w->next;
+		w->fn(w->arg);
+	}
+	b->wnext = NULL;
 }
 
 void
-mbox_on_put(struct mbox *b, void (*wake)(void *), void *arg)
+mbox_wait(struct mbox *b, struct mbox_waiter *w, void (*fn)(void *),
+    void *arg)
 {
-	b->wake = wake;
-	b->wake_arg = arg;
+	mbox_unwait(w);
+	w->fn = fn;
+	w->arg = arg;
+	w->box = b;
+	w->next = b->waiters;
+	b->waiters = w;
+}
+
+void
+mbox_unwait(struct mbox_waiter *w)
+{
+	struct mbox_waiter	**wp;
+	struct mbox		 *b = w->box;
+
+	if (b == NULL)
+		return;
+	for (wp = &b->waiters; *wp != NULL; wp = &(*wp)->next)
+		if (*wp == w) {
+			*wp = w->next;
+			break;
+		}
+	if (b->wnext == w)
+		b->wnext = w->next;
+	w->box = NULL;
+	w->next = NULL;
+}
+
+void
+mbox_wake(struct mbox *b)
+{
+	if (b->waiters != NULL && b->wake_ev != NULL)
+		event_active(b->wake_ev, EV_TIMEOUT, 0);
 }
 
 void
@@ -713,8 +752,7 @@ mbox_put(struct mbox *b, const iso_msg *m, const char *reqid)
 	mbox_gate(b);
 	/* From the loop: a taker woken here could take, make room and read
 	   the very connection this message came from, inside its read. */
-	if (b->wake != NULL && b->wake_ev != NULL)
-		event_active(b->wake_ev, EV_TIMEOUT, 0);
+	mbox_wake(b);
 	return (0);
 }
 

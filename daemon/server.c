@@ -60,6 +60,7 @@ static const struct rq_entry *const ops[] = {
 	&rq_events, &rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
 	&rq_stats,
 	&rq_restart, &rq_rm,
+	&rq_follow,
 };
 
 static struct event_base	*sv_base;
@@ -457,7 +458,12 @@ sv_unlisten(void)
 void
 sv_close(void)
 {
-	while (conns != NULL)
+	/* What is queued (a stream's last frame) goes if the socket takes
+	   it now: the loop will not turn again. */
+	while (conns != NULL) {
+		if (conns->fd != -1 && evbuffer_get_length(conns->out) > 0)
+			(void)evbuffer_write(conns->out, conns->fd);
 		sv_free(conns);
+	}
 	sv_unlisten();
 }

@@ -221,7 +221,8 @@ shep_drain(struct shep *sh, int fd)
 
 /*
  * Input. Each message the supervisor sends ("line", its mailbox seq) is
- * queued for the pty as a line of JSON; the shepherd tells the
+ * queued for the pty as a line of JSON (bytes as they are, a newline
+ * added unless they end with one); the shepherd tells the
  * supervisor ("read") the last seq whose whole line the command has
  * read, and only then does the message leave the mailbox. The terminal
  * says how much of what was written it still holds: TIOCINQ on a
@@ -604,10 +605,12 @@ lines_connect(struct shep *sh)
 static int
 lines_frame(struct shep *sh, const iso_msg *f)
 {
-	const char	*what;
+	const char	*what, *raw;
 	const iso_msg	*m;
 	uint64_t	 n;
 	char		*json;
+	size_t		 len;
+	int		 nl;
 
 	if (iso_msg_unpack(f, "[s U]", &what, &n) == -1)
 		return (-1);
@@ -629,14 +632,25 @@ lines_frame(struct shep *sh, const iso_msg *f)
 		sh->ln.pend = p;
 		sh->ln.pcap = cap;
 	}
-	if ((json = iso_msg_to_json(m)) == NULL)
-		return (-1);
-	if (buf_add(&sh->ln.tty, json, strlen(json)) == -1 ||
-	    buf_add(&sh->ln.tty, "\n", 1) == -1) {
+	if (iso_msg_type(m) == ISO_BYTES) {
+		/* Text as it is (isoctl send --text), a newline added
+		   unless it ends with one. */
+		raw = iso_msg_bytes(m, &len);
+		nl = len == 0 || raw[len - 1] != '\n';
+		json = NULL;
+	} else {
+		if ((json = iso_msg_to_json(m)) == NULL)
+			return (-1);
+		raw = json;
+		len = strlen(json);
+		nl = 1;
+	}
+	if (buf_add(&sh->ln.tty, raw, len) == -1 ||
+	    (nl && buf_add(&sh->ln.tty, "\n", 1) == -1)) {
 		free(json);
 		return (-1);
 	}
-	sh->ln.queued += strlen(json) + 1;
+	sh->ln.queued += len + (size_t)nl;
 	free(json);
 	sh->ln.pend[sh->ln.npend].seq = n;
 	sh->ln.pend[sh->ln.npend].end = sh->ln.queued;

@@ -645,9 +645,11 @@ int		 iso_sup_recv(const char *target, int max, int timeout_ms,
  * on, each a map {"event": TYPE, "time": UNIX_SECONDS, ...} (isoctl(1),
  * EVENTS); one that could not keep up is told {"event": "lost",
  * "count": N}. follow: what lines command target prints, from what waits
- * in its outbox until it has ended for good; a message is acknowledged
- * when the next is asked for (or at close), so one given to a process
- * that dies first comes again to the next follower.
+ * in its outbox until it has ended for good (across its restarts); a
+ * message is acknowledged when the next is asked for (or at close), so
+ * one given to a process that dies first comes again to the next
+ * follower; after the supervisor went away it connects again to the
+ * same command and goes on after the last message it gave.
  * NULL with errno (ENOENT: no such isolate; EINVAL: not a lines command).
  */
 typedef struct iso_sup_stream iso_sup_stream;

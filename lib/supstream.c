@@ -3,7 +3,10 @@
  * on one connection (docs/protocol.md, Streams): "events", and "follow"
  * (what a lines command prints). A follow stream acknowledges a message
  * once the caller asks for the next one, and after a supervisor went
- * away connects again and resumes after the last message it gave.
+ * away (its connection ended, reset, or cut inside a frame) connects
+ * again, to the same command by its id, and resumes after the last
+ * message it gave: "after" acknowledges what it gave, so nothing comes
+ * twice and nothing given is lost.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +20,7 @@
 #include "isolate.h"
 #include "msg.h"
 #include "supproto.h"
+#include "wire.h"
 
 /* Acknowledge at once after this many messages, else when none waits. */
 #define STREAM_ACK_EVERY	64
@@ -24,8 +28,9 @@
 struct iso_sup_stream {
 	int		 fd;
 	int		 follow;	/* else events */
-	int		 ended;
-	char		*target;
+	int		 ended;		/* 1: the end came; -1: an error */
+	int		 error;		/* ... its errno */
+	char		*target;	/* follow: as given, then its id */
 	char		 box[17];	/* follow: the outbox, once known */
 	uint64_t	 last;		/* follow: the last seq given */
 	uint64_t	 acked;		/* ... and acknowledged */
@@ -36,7 +41,8 @@ static int
 stream_open(iso_sup_stream *s)
 {
 	iso_msg		*req, *rep = NULL;
-	const char	*box;
+	const char	*box, *id;
+	char		*copy;
 	int		 r;
 
 	if (s->follow)
@@ -53,8 +59,17 @@ stream_open(iso_sup_stream *s)
 	if (s->follow && iso_msg_unpack(rep, "{s:s}", "box", &box) == 0 &&
 	    strlen(box) == 16) {
 		if (strcmp(box, s->box) != 0)
-			s->last = s->acked = 0;	/* a new command, that name */
+			s->last = 0;	/* another command */
 		memcpy(s->box, box, sizeof s->box);
+		/* "after" acknowledged what was given. */
+		s->acked = s->last;
+	}
+	/* Come back to this command, not another of its name. */
+	if (s->follow && iso_msg_unpack(rep, "{s:s}", "id", &id) == 0 &&
+	    strlen(id) == 16 && strcmp(id, s->target) != 0 &&
+	    (copy = strdup(id)) != NULL) {
+		free(s->target);
+		s->target = copy;
 	}
 	iso_msg_free(rep);
 	return (0);
@@ -114,7 +129,7 @@ stream_ack(iso_sup_stream *s)
 {
 	iso_msg	*ack;
 
-	if (!s->follow || s->fd == -1 || s->acked == s->last)
+	if (!s->follow || s->fd == -1 || s->acked == s->last || s->ended)
 		return;
 	if ((ack = iso_msg_pack("{s:s s:U}", "op", "ack", "upto",
 	    s->last)) == NULL)
@@ -139,6 +154,37 @@ stream_left(int timeout_ms, const struct timespec *start)
 	return (ms >= timeout_ms ? 0 : (int)(timeout_ms - ms));
 }
 
+/*
+ * One frame from fd: 1 and an owned *f; 0 when the supervisor went away
+ * (end of stream, a reset, or a frame cut short: it was killed while it
+ * wrote); -1 with errno when the frame is bad.
+ */
+static int
+stream_read(int fd, iso_msg **f)
+{
+	unsigned char	 hdr[WIRE_HDR];
+	char		*buf;
+	size_t		 len;
+	int		 r;
+
+	*f = NULL;
+	if ((r = frame_read_all(fd, hdr, sizeof hdr)) != 1)
+		return (r == 0 || errno == EBADMSG || errno == ECONNRESET ?
+		    0 : -1);
+	if (wire_frame_len(hdr, &len) == -1)
+		return (-1);
+	if ((buf = malloc(len)) == NULL)
+		return (msg_fail(ENOMEM, "stream: out of memory"));
+	if ((r = frame_read_all(fd, buf, len)) != 1) {
+		free(buf);
+		return (r == 0 || errno == EBADMSG || errno == ECONNRESET ?
+		    0 : -1);
+	}
+	*f = iso_msg_decode(buf, len);
+	free(buf);
+	return (*f != NULL ? 1 : -1);
+}
+
 /* One frame of s's stream: 1 with an owned *f, -1 with errno. */
 static int
 stream_frame(iso_sup_stream *s, int timeout_ms, iso_msg **f)
@@ -161,18 +207,17 @@ stream_frame(iso_sup_stream *s, int timeout_ms, iso_msg **f)
 		if (r == 0)
 			return (msg_fail(ETIMEDOUT, "nothing within %d ms",
 			    timeout_ms));
-		if ((r = iso_msg_read(s->fd, f)) == 1)
+		if ((r = stream_read(s->fd, f)) == 1)
 			return (1);
 		close(s->fd);
 		s->fd = -1;
-		if (r == -1 && errno != ECONNRESET)
+		if (r == -1)
 			return (msg_fail(EPROTO, "supervisor: bad frame: %s",
 			    iso_error()));
 		/* Gone: an events stream would miss what happens meanwhile,
 		   a follow stream resumes after what it gave. */
 		if (!s->follow)
 			return (msg_fail(ECONNRESET, "supervisor: went away"));
-		s->acked = 0;
 	}
 }
 
@@ -180,7 +225,7 @@ int
 iso_sup_stream_next(iso_sup_stream *s, int timeout_ms, iso_msg **m)
 {
 	struct pollfd	 pfd;
-	iso_msg		*f;
+	iso_msg		*f = NULL;
 	const iso_msg	*v;
 	const char	*ename = "EIO", *etext = "failed";
 	uint64_t	 seq;
@@ -188,6 +233,8 @@ iso_sup_stream_next(iso_sup_stream *s, int timeout_ms, iso_msg **m)
 
 	if (s == NULL || m == NULL)
 		return (msg_fail(EINVAL, "stream: bad argument"));
+	if (s->ended == -1)
+		return (msg_fail(s->error, "stream: ended by an error"));
 	if (s->ended)
 		return (0);
 	for (;;) {
@@ -199,15 +246,19 @@ iso_sup_stream_next(iso_sup_stream *s, int timeout_ms, iso_msg **m)
 		if (stream_frame(s, timeout_ms, &f) == -1)
 			return (-1);
 		if (iso_msg_unpack(f, "{s:b}", "ok", &ok) == 0 && !ok) {
+			/* The last frame: the connection carries requests
+			   again, and this stream none. */
 			(void)iso_msg_unpack(f, "{s?s s?s}", "errno", &ename,
 			    "error", &etext);
-			ok = msg_fail(sup_errno_value(ename), "%s", etext);
+			s->error = sup_errno_value(ename);
+			s->ended = -1;
+			ok = msg_fail(s->error, "%s", etext);
 			iso_msg_free(f);
 			return (ok);
 		}
 		if (iso_msg_unpack(f, "{s:b}", "end", &end) == 0 && end) {
+			/* (It comes once all given was acknowledged.) */
 			iso_msg_free(f);
-			stream_ack(s);
 			s->ended = 1;
 			return (0);
 		}
@@ -216,7 +267,11 @@ iso_sup_stream_next(iso_sup_stream *s, int timeout_ms, iso_msg **m)
 		if (s->follow && iso_msg_unpack(f, "{s:U s:O}", "seq", &seq,
 		    "message", &v) == 0) {
 			if (seq <= s->last) {
-				iso_msg_free(f);	/* had it */
+				/* Had it; it is acknowledged again, or the
+				   supervisor waits for that. */
+				if (s->acked >= seq)
+					s->acked = seq - 1;
+				iso_msg_free(f);
 				continue;
 			}
 			s->last = seq;
