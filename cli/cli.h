@@ -14,6 +14,7 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "isolate.h"
@@ -177,6 +178,19 @@ int		 cli_is_option(const char *word);
 int		 cli_help(const struct cli_cmd *cmd);
 /* isoctl's usage: every command's synopsis. */
 void		 cli_usage_all(FILE *f);
+
+/* cells.c: tables of rows (ps, top, events) */
+/* Characters (UTF-8 code points) in s. */
+size_t		 cli_width(const char *s);
+/* Cut s after w characters. */
+void		 cli_cut(char *s, size_t w);
+/* A string value of row, or NULL. */
+const char	*cli_row_str(const iso_msg *row, const char *key);
+/* An int value of row into *out: 1, or 0 when absent or nil. */
+int		 cli_row_int(const iso_msg *row, const char *key, int64_t *out);
+/* Append s to the cell *cell (owned), a space first when not empty;
+   control characters become '?'. -1 on ENOMEM. */
+int		 cli_cell_add(char **cell, const char *s);
 
 /* cli.c */
 /* "isoctl: NAME: <what> (see isoctl NAME --help)" on stderr: CLI_USAGE. */

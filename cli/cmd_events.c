@@ -14,7 +14,7 @@
 static const char *
 ev_str(const iso_msg *ev, const char *key, const char *none)
 {
-	const char	*s = iso_msg_str(iso_msg_get(ev, key), NULL);
+	const char	*s = cli_row_str(ev, key);
 
 	return (s != NULL ? s : none);
 }
@@ -24,7 +24,7 @@ ev_int(const iso_msg *ev, const char *key)
 {
 	int64_t	v;
 
-	return (iso_msg_int(iso_msg_get(ev, key), &v) == 0 ? v : -1);
+	return (cli_row_int(ev, key, &v) ? v : -1);
 }
 
 /* "12:00:01.123", local time, of the event's "time". */
@@ -55,7 +55,7 @@ ev_details(const iso_msg *ev, const char *type)
 
 	if (strcmp(type, "spawn") == 0) {
 		printf(" pid %" PRId64, ev_int(ev, "pid"));
-		if (iso_msg_str(iso_msg_get(ev, "entry"), NULL) != NULL)
+		if (cli_row_str(ev, "entry") != NULL)
 			printf(" %s", ev_str(ev, "entry", ""));
 	} else if (strcmp(type, "exit") == 0) {
 		printf(" pid %" PRId64, ev_int(ev, "pid"));

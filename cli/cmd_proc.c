@@ -99,49 +99,6 @@ const struct cli_cmd cli_cmd_spawn = {
 static const char *const ps_heads[PS_COLS] = { "ID", "NAME", "PID",
     "STATE", "EXIT", "RESTARTS", "COMMAND" };
 
-/* Characters (UTF-8 code points) in s. */
-static size_t
-width(const char *s)
-{
-	size_t	n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return (n);
-}
-
-/* Cut s after w characters. */
-static void
-cut(char *s, size_t w)
-{
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80 && w-- == 0) {
-			*s = '\0';
-			return;
-		}
-	}
-}
-
-/* A string value of row, or NULL. */
-static const char *
-row_str(const iso_msg *row, const char *key)
-{
-	const iso_msg	*v = iso_msg_get(row, key);
-
-	return (v != NULL && iso_msg_type(v) == ISO_STR ?
-	    iso_msg_str(v, NULL) : NULL);
-}
-
-/* An int value of row into *out: 1, or 0 when absent or nil. */
-static int
-row_int(const iso_msg *row, const char *key, int64_t *out)
-{
-	const iso_msg	*v = iso_msg_get(row, key);
-
-	return (v != NULL && iso_msg_int(v, out) == 0);
-}
-
 /* 1 if the value of key in row is true. */
 static int
 row_bool(const iso_msg *row, const char *key)
@@ -149,26 +106,6 @@ row_bool(const iso_msg *row, const char *key)
 	int	b = 0;
 
 	return (iso_msg_unpack(row, "{s?b}", key, &b) == 0 && b);
-}
-
-/* Append s to the cell *cell (owned), a space first when not empty;
-   control characters become '?'. -1 on ENOMEM. */
-static int
-cell_add(char **cell, const char *s)
-{
-	size_t	 old = *cell != NULL ? strlen(*cell) : 0, n = strlen(s), i;
-	char	*p;
-
-	if ((p = realloc(*cell, old + n + 2)) == NULL)
-		return (-1);
-	*cell = p;
-	p += old;
-	if (old > 0)
-		*p++ = ' ';
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	p[n] = '\0';
-	return (0);
 }
 
 /* The seven cells of row, owned. */
@@ -182,40 +119,40 @@ ps_cells(const iso_msg *row, char *cells[PS_COLS])
 	size_t		 i;
 	int		 r = 0;
 
-	s = row_str(row, "id");
-	r |= cell_add(&cells[0], s != NULL ? s : "?");
-	s = row_str(row, "name");
-	r |= cell_add(&cells[1], s != NULL ? s : "-");
-	if (row_int(row, "pid", &x) && x > 0)
+	s = cli_row_str(row, "id");
+	r |= cli_cell_add(&cells[0], s != NULL ? s : "?");
+	s = cli_row_str(row, "name");
+	r |= cli_cell_add(&cells[1], s != NULL ? s : "-");
+	if (cli_row_int(row, "pid", &x) && x > 0)
 		snprintf(buf, sizeof buf, "%" PRId64, x);
 	else
 		snprintf(buf, sizeof buf, "-");
-	r |= cell_add(&cells[2], buf);
-	s = row_str(row, "state");
-	r |= cell_add(&cells[3], s != NULL ? s : "?");
+	r |= cli_cell_add(&cells[2], buf);
+	s = cli_row_str(row, "state");
+	r |= cli_cell_add(&cells[3], s != NULL ? s : "?");
 	if (row_bool(row, "ended_with_spawner"))
 		snprintf(buf, sizeof buf, "spawner");
-	else if (row_int(row, "exit_code", &x))
+	else if (cli_row_int(row, "exit_code", &x))
 		snprintf(buf, sizeof buf, "%" PRId64, x);
-	else if (row_int(row, "signal", &x) && x > 0 && x < 256)
+	else if (cli_row_int(row, "signal", &x) && x > 0 && x < 256)
 		snprintf(buf, sizeof buf, "%s", cli_signame((int)x, sig));
 	else
 		snprintf(buf, sizeof buf, "-");
-	r |= cell_add(&cells[4], buf);
-	if (!row_int(row, "restarts", &x))
+	r |= cli_cell_add(&cells[4], buf);
+	if (!cli_row_int(row, "restarts", &x))
 		x = 0;
 	snprintf(buf, sizeof buf, "%" PRId64, x);
-	r |= cell_add(&cells[5], buf);
+	r |= cli_cell_add(&cells[5], buf);
 	if ((cmd = iso_msg_get(row, "command")) != NULL &&
 	    iso_msg_type(cmd) == ISO_LIST) {
 		for (i = 0; i < iso_msg_len(cmd); i++)
 			if ((s = iso_msg_str(iso_msg_at(cmd, i), NULL)) !=
 			    NULL)
-				r |= cell_add(&cells[6], s);
-	} else if ((s = row_str(row, "entry")) != NULL)
-		r |= cell_add(&cells[6], s);
+				r |= cli_cell_add(&cells[6], s);
+	} else if ((s = cli_row_str(row, "entry")) != NULL)
+		r |= cli_cell_add(&cells[6], s);
 	if (cells[6] == NULL)
-		r |= cell_add(&cells[6], "-");
+		r |= cli_cell_add(&cells[6], "-");
 	return (r);
 }
 
@@ -242,7 +179,7 @@ ps_table(const struct cli_cmd *self, const iso_msg *list)
 	if ((cells = calloc((rows + 1) * PS_COLS, sizeof *cells)) == NULL)
 		return (cli_fail(self, "out of memory"));
 	for (j = 0; j < PS_COLS; j++)
-		if (cell_add(&cells[j], ps_heads[j]) == -1)
+		if (cli_cell_add(&cells[j], ps_heads[j]) == -1)
 			r = CLI_FAIL;
 	for (i = 0; i < rows; i++)
 		if (ps_cells(iso_msg_at(list, i), cells + (i + 1) * PS_COLS)
@@ -255,8 +192,8 @@ ps_table(const struct cli_cmd *self, const iso_msg *list)
 	memset(w, 0, sizeof w);
 	for (i = 0; i <= rows; i++)
 		for (j = 0; j < PS_COLS; j++)
-			if (width(cells[i * PS_COLS + j]) > w[j])
-				w[j] = width(cells[i * PS_COLS + j]);
+			if (cli_width(cells[i * PS_COLS + j]) > w[j])
+				w[j] = cli_width(cells[i * PS_COLS + j]);
 	for (used = 0, j = 0; j < PS_COLS - 1; j++)
 		used += w[j] + 2;
 	cols = term_width();
@@ -265,15 +202,15 @@ ps_table(const struct cli_cmd *self, const iso_msg *list)
 			/* Numbers to the right, words to the left. */
 			if (j == 2 || j == 5)
 				printf("%*s%s  ", (int)(w[j] -
-				    width(cells[i * PS_COLS + j])), "",
+				    cli_width(cells[i * PS_COLS + j])), "",
 				    cells[i * PS_COLS + j]);
 			else
 				printf("%s%*s  ", cells[i * PS_COLS + j],
-				    (int)(w[j] - width(cells[i * PS_COLS +
+				    (int)(w[j] - cli_width(cells[i * PS_COLS +
 				    j])), "");
 		}
 		if (cols > 0)
-			cut(cells[i * PS_COLS + j], cols > used + 8 ?
+			cli_cut(cells[i * PS_COLS + j], cols > used + 8 ?
 			    cols - used : 8);
 		printf("%s\n", cells[i * PS_COLS + j]);
 	}
@@ -442,15 +379,15 @@ const struct cli_cmd cli_cmd_rm = {
 static int
 print_end(const iso_msg *row)
 {
-	const char	*state = row_str(row, "state"), *error;
+	const char	*state = cli_row_str(row, "state"), *error;
 	char		 how[64], sig[16];
 	int64_t		 code, signo;
 	int		 status;
 
-	if (row_int(row, "exit_code", &code)) {
+	if (cli_row_int(row, "exit_code", &code)) {
 		snprintf(how, sizeof how, "exited %" PRId64, code);
 		status = (int)(code & 0xff);
-	} else if (row_int(row, "signal", &signo) && signo > 0 &&
+	} else if (cli_row_int(row, "signal", &signo) && signo > 0 &&
 	    signo < 128) {
 		snprintf(how, sizeof how, "killed by %s",
 		    cli_signame((int)signo, sig));
@@ -464,7 +401,7 @@ print_end(const iso_msg *row)
 	if (row_bool(row, "ended_with_spawner"))
 		snprintf(how, sizeof how, "ended with its spawner");
 	if (state != NULL && strcmp(state, "failed") == 0) {
-		error = row_str(row, "error");
+		error = cli_row_str(row, "error");
 		printf("failed: %s\n", error != NULL ? error : how);
 		if (status == CLI_OK)
 			status = CLI_FAIL;

@@ -99,23 +99,13 @@ now_ms(void)
 	return (ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
 }
 
-static const char *
-row_str(const iso_msg *row, const char *key)
-{
-	const iso_msg	*v = iso_msg_get(row, key);
-
-	return (v != NULL && iso_msg_type(v) == ISO_STR ?
-	    iso_msg_str(v, NULL) : NULL);
-}
-
 /* The int of key, or -1 when absent or nil. */
 static int64_t
 row_num(const iso_msg *row, const char *key)
 {
-	const iso_msg	*v = iso_msg_get(row, key);
-	int64_t		 x;
+	int64_t	x;
 
-	return (v != NULL && iso_msg_int(v, &x) == 0 ? x : -1);
+	return (cli_row_int(row, key, &x) ? x : -1);
 }
 
 static int
@@ -136,7 +126,7 @@ prev_keep(struct top *t, const iso_msg *rows, double when)
 	if ((p = calloc(n + 1, sizeof *p)) == NULL)
 		return (-1);
 	for (i = 0; i < n; i++) {
-		if ((id = row_str(iso_msg_at(rows, i), "id")) == NULL)
+		if ((id = cli_row_str(iso_msg_at(rows, i), "id")) == NULL)
 			continue;
 		snprintf(p[k].id, sizeof p[k].id, "%s", id);
 		p[k].pid = row_num(iso_msg_at(rows, i), "pid");
@@ -157,7 +147,7 @@ cpu_of(const struct top *t, const iso_msg *row, double elapsed)
 {
 	struct prev	 key, *p;
 	int64_t		 ms = row_num(row, "cpu_ms"), used = ms;
-	const char	*id = row_str(row, "id");
+	const char	*id = cli_row_str(row, "id");
 
 	if (ms < 0 || id == NULL || elapsed <= 0)
 		return (-1);
@@ -231,9 +221,9 @@ lines_make(struct top *t, double elapsed)
 		row = iso_msg_at(t->rows, i);
 		l = &t->lines[t->nlines];
 		l->row = row;
-		l->id = row_str(row, "id");
-		l->name = row_str(row, "name");
-		l->state = row_str(row, "state");
+		l->id = cli_row_str(row, "id");
+		l->name = cli_row_str(row, "name");
+		l->state = cli_row_str(row, "state");
 		if (!t->all && !live(l->state))
 			continue;
 		l->pid = row_num(row, "pid");
@@ -258,29 +248,6 @@ static const char *const heads[TOP_COLS] = { "ID", "NAME", "PID", "STATE",
 /* Numbers to the right. */
 static const int right[TOP_COLS] = { 0, 0, 1, 0, 1, 1, 1, 1, 1, 0 };
 
-/* Characters (UTF-8 code points) in s. */
-static size_t
-width(const char *s)
-{
-	size_t	n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return (n);
-}
-
-/* s without its characters past w. */
-static void
-cut(char *s, size_t w)
-{
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80 && w-- == 0) {
-			*s = '\0';
-			return;
-		}
-}
-
 /* KiB as 512K, 1.5M, 2.0G; "-" when not known. */
 static void
 kib(char *buf, size_t len, int64_t k)
@@ -304,26 +271,6 @@ num(char *buf, size_t len, int64_t x)
 		snprintf(buf, len, "%" PRId64, x);
 }
 
-/* Append s to the cell (owned), a space first when not empty; control
-   characters as '?'. -1 on ENOMEM. */
-static int
-cell_add(char **cell, const char *s)
-{
-	size_t	 old = *cell != NULL ? strlen(*cell) : 0, n = strlen(s), i;
-	char	*p;
-
-	if ((p = realloc(*cell, old + n + 2)) == NULL)
-		return (-1);
-	*cell = p;
-	p += old;
-	if (old > 0)
-		*p++ = ' ';
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	p[n] = '\0';
-	return (0);
-}
-
 /* The cells of line l (owned). */
 static int
 cells_of(const struct line *l, char *cells[TOP_COLS])
@@ -334,33 +281,33 @@ cells_of(const struct line *l, char *cells[TOP_COLS])
 	size_t		 i;
 	int		 r = 0;
 
-	r |= cell_add(&cells[0], l->id != NULL ? l->id : "?");
-	r |= cell_add(&cells[1], l->name != NULL ? l->name : "-");
+	r |= cli_cell_add(&cells[0], l->id != NULL ? l->id : "?");
+	r |= cli_cell_add(&cells[1], l->name != NULL ? l->name : "-");
 	num(buf, sizeof buf, l->pid > 0 ? l->pid : -1);
-	r |= cell_add(&cells[2], buf);
-	r |= cell_add(&cells[3], l->state != NULL ? l->state : "?");
+	r |= cli_cell_add(&cells[2], buf);
+	r |= cli_cell_add(&cells[3], l->state != NULL ? l->state : "?");
 	if (l->cpu < 0)
 		snprintf(buf, sizeof buf, "-");
 	else
 		snprintf(buf, sizeof buf, "%.1f", l->cpu);
-	r |= cell_add(&cells[4], buf);
+	r |= cli_cell_add(&cells[4], buf);
 	kib(buf, sizeof buf, l->pss);
-	r |= cell_add(&cells[5], buf);
+	r |= cli_cell_add(&cells[5], buf);
 	num(buf, sizeof buf, l->mailbox);
-	r |= cell_add(&cells[6], buf);
+	r |= cli_cell_add(&cells[6], buf);
 	num(buf, sizeof buf, l->outbox);
-	r |= cell_add(&cells[7], buf);
+	r |= cli_cell_add(&cells[7], buf);
 	num(buf, sizeof buf, l->restarts);
-	r |= cell_add(&cells[8], buf);
+	r |= cli_cell_add(&cells[8], buf);
 	if ((cmd = iso_msg_get(l->row, "command")) != NULL &&
 	    iso_msg_type(cmd) == ISO_LIST) {
 		for (i = 0; i < iso_msg_len(cmd); i++)
 			if ((s = iso_msg_str(iso_msg_at(cmd, i), NULL)) != NULL)
-				r |= cell_add(&cells[9], s);
-	} else if ((s = row_str(l->row, "entry")) != NULL)
-		r |= cell_add(&cells[9], s);
+				r |= cli_cell_add(&cells[9], s);
+	} else if ((s = cli_row_str(l->row, "entry")) != NULL)
+		r |= cli_cell_add(&cells[9], s);
 	if (cells[9] == NULL)
-		r |= cell_add(&cells[9], "-");
+		r |= cli_cell_add(&cells[9], "-");
 	return (r);
 }
 
@@ -413,7 +360,7 @@ row_line(char **cells, const size_t w[TOP_COLS])
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return (NULL);
 	for (j = 0; j < TOP_COLS; j++) {
-		pad = w[j] - width(cells[j]);
+		pad = w[j] - cli_width(cells[j]);
 		if (j == TOP_COLS - 1)
 			fputs(cells[j], f);
 		else if (right[j])
@@ -450,7 +397,7 @@ table(FILE *f, const struct top *t, size_t cols, size_t rows)
 		goto out;
 	}
 	for (j = 0; j < TOP_COLS; j++)
-		r |= cell_add(&cells[j], heads[j]);
+		r |= cli_cell_add(&cells[j], heads[j]);
 	for (i = 0; i < n; i++)
 		r |= cells_of(&t->lines[i], cells + (i + 1) * TOP_COLS);
 	if (r != 0 || (lf = open_memstream(&text[0], &len)) == NULL) {
@@ -465,8 +412,8 @@ table(FILE *f, const struct top *t, size_t cols, size_t rows)
 	memset(w, 0, sizeof w);
 	for (i = 0; i <= n; i++)
 		for (j = 0; j < TOP_COLS; j++)
-			if (width(cells[i * TOP_COLS + j]) > w[j])
-				w[j] = width(cells[i * TOP_COLS + j]);
+			if (cli_width(cells[i * TOP_COLS + j]) > w[j])
+				w[j] = cli_width(cells[i * TOP_COLS + j]);
 	for (i = 0; i <= n; i++)
 		if ((text[i + 2] = row_line(cells + i * TOP_COLS, w)) ==
 		    NULL) {
@@ -477,7 +424,7 @@ table(FILE *f, const struct top *t, size_t cols, size_t rows)
 		count = rows;
 	for (i = 0; i < count; i++) {
 		if (cols > 0)
-			cut(text[i], cols);
+			cli_cut(text[i], cols);
 		fputs(text[i], f);
 		if (rows > 0)
 			fputs("\033[K", f);
