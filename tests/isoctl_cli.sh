@@ -27,21 +27,7 @@ done
 # shellcheck source=tests/supervised.bash
 . "$SRCDIR/tests/supervised.bash"
 
-ok() { echo "ok: $*"; }
-die() {
-	echo "FAIL: $*"
-	[ -s "$work/out" ] && sed 's/^/    stdout: /' "$work/out"
-	[ -s "$work/err" ] && sed 's/^/    stderr: /' "$work/err"
-	exit 1
-}
 
-# x ARGS...: run isoctl; sets rc, out, err.
-x() {
-	"$ISOCTL" "$@" >"$work/out" 2>"$work/err"
-	rc=$?
-	out=$(cat "$work/out")
-	err=$(cat "$work/err")
-}
 
 # usage_error TEXT ARGS...: isoctl ARGS exits 2 with exactly the one
 # line TEXT on stderr.
@@ -54,14 +40,6 @@ usage_error() {
 	ok "isoctl $* -> 2: $want"
 }
 
-# expect STATUS ARGS...
-expect() {
-	local want=$1
-	shift
-	x "$@"
-	[ "$rc" -eq "$want" ] || die "isoctl $*: exit $rc, want $want"
-	ok "isoctl $* -> $want"
-}
 
 no_supervisor() { [ ! -S "$rt/supervisor.sock" ] && ! "$ISOCTL" daemon status >/dev/null 2>&1; }
 

@@ -16,7 +16,6 @@ ISOCTL=$BUILD/isoctl
 # shellcheck source=tests/supervised.bash
 . "$SRCDIR/tests/supervised.bash"
 
-ok() { echo "ok: $*"; }
 die() {
 	echo "FAIL: $*"
 	for f in "$work"/ev.*; do

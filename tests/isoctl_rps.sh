@@ -36,37 +36,8 @@ stop_spawner() {
 }
 trap 'stop_spawner; cleanup' EXIT
 
-ok() { echo "ok: $*"; }
-die() {
-	echo "FAIL: $*"
-	[ -s "$work/out" ] && sed 's/^/    stdout: /' "$work/out"
-	[ -s "$work/err" ] && sed 's/^/    stderr: /' "$work/err"
-	exit 1
-}
 
-# x ARGS...: run isoctl; sets rc, out (stdout), err (stderr).
-x() {
-	"$ISOCTL" "$@" >"$work/out" 2>"$work/err"
-	rc=$?
-	out=$(cat "$work/out")
-	err=$(cat "$work/err")
-}
 
-# expect STATUS ARGS...: isoctl ARGS exits STATUS; a failure says why on
-# stderr in one line starting "isoctl: ".
-expect() {
-	local want=$1
-	shift
-	x "$@"
-	[ "$rc" -eq "$want" ] || die "isoctl $*: exit $rc, want $want"
-	if [ "$want" -ne 0 ] && [ "$1" != wait ]; then
-		[ "$(wc -l <"$work/err")" -eq 1 ] ||
-		    die "isoctl $*: want one line on stderr"
-		[[ $err == "isoctl: "* ]] ||
-		    die "isoctl $*: stderr does not start with 'isoctl: '"
-	fi
-	ok "isoctl $* -> $want"
-}
 
 # until_ok SECONDS CMD...: run CMD until it succeeds, at most SECONDS.
 until_ok() {

@@ -29,7 +29,6 @@ fi
 # shellcheck source=tests/supervised.bash
 . "$SRCDIR/tests/supervised.bash"
 
-ok() { echo "ok: $*"; }
 die() {
 	echo "FAIL: $*"
 	[ -s "$work/out" ] && sed 's/^/    stdout: /' "$work/out" | cat -v
@@ -37,13 +36,6 @@ die() {
 	exit 1
 }
 
-# x ARGS...: run isoctl; sets rc, out, err.
-x() {
-	"$ISOCTL" "$@" >"$work/out" 2>"$work/err"
-	rc=$?
-	out=$(cat "$work/out")
-	err=$(cat "$work/err")
-}
 
 # usage ARGS...: isoctl ARGS exits 2 with one line on stderr.
 usage() {
