@@ -224,8 +224,11 @@ $(ISOLATED): $(DAEMON_MAIN) $(DAEMON_A) $(LIB_A) | $(BUILD)
 $(BUILD)/obj/cli/%.o: cli/%.c | $(BUILD)/obj/cli
 	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
 
+# map loads modules too: isoctl has the whole library, and exports it.
 $(ISOCTL): $(CLI_OBJS) $(LIB_A) | $(BUILD)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(DEPS_LIBS) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $(CLI_OBJS) \
+	    -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
+	    $(DEPS_LIBS) -ldl $(LDLIBS)
 
 $(BUILD)/completion:
 	mkdir -p $@
