@@ -256,7 +256,8 @@ map_cut(struct map *m)
 			map_line(m, p, left);
 		left = 0;
 	}
-	memmove(m->buf, p, left);
+	if (left > 0 && p != m->buf)
+		memmove(m->buf, p, left);
 	m->len = left;
 }
 
@@ -316,7 +317,7 @@ map_flow(struct map *m)
 
 	map_cut(m);
 	want = !m->eof && !m->stop && map_in_flight(m) < m->window &&
-	    memchr(m->buf, '\n', m->len) == NULL;
+	    (m->len == 0 || memchr(m->buf, '\n', m->len) == NULL);
 	if (want && !m->reading) {
 		if (m->pollable)
 			event_add(m->in_ev, NULL);

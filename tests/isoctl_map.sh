@@ -136,6 +136,8 @@ rss() {	# rss INPUTCMD ARGS...: max RSS of isoctl map in KiB
 	tail -1 "$work/rss"
 }
 if [ -x /usr/bin/time ]; then
+	# under ASan, freed memory waits in a quarantine: keep it small
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1
 	small=$(rss 'seq 1 10000' "$MOD:square")
 	big=$(rss 'seq 1 100000' "$MOD:square")
 	held=$( (echo -2; seq 1 100000) | /usr/bin/time -f '%M' \
