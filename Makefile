@@ -224,8 +224,11 @@ $(ISOLATED): $(DAEMON_MAIN) $(DAEMON_A) $(LIB_A) | $(BUILD)
 $(BUILD)/obj/cli/%.o: cli/%.c | $(BUILD)/obj/cli
 	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
 
+# map loads modules too: isoctl has the whole library, and exports it.
 $(ISOCTL): $(CLI_OBJS) $(LIB_A) | $(BUILD)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(DEPS_LIBS) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $(CLI_OBJS) \
+	    -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
+	    $(DEPS_LIBS) -ldl $(LDLIBS)
 
 $(BUILD)/completion:
 	mkdir -p $@
@@ -372,7 +375,8 @@ $(BUILD)/obj/bench/bench_zmq.o: ALL_CFLAGS += $(ZMQ_CFLAGS)
 $(BENCH_ZMQ): $(BUILD)/obj/bench/bench_zmq.o | $(BUILD)/bench
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(ZMQ_LIBS) $(LDLIBS)
 
-bench-build: $(BENCH_BINS)
+# bench_pool's map_cli row runs isoctl map over a test module.
+bench-build: $(BENCH_BINS) $(ISOCTL) $(BUILD)/tests/prog/mod_compute
 
 # QUICK=1: 3 short rounds of each, a few seconds to half a minute.
 bench:

@@ -12,10 +12,20 @@
  *                      one worker.
  *   pool_cpu  (jobs/s) the same with a function that spins about 1 ms:
  *                      does a map scale with workers.
+ *   pool_map  (jobs/s) xargs: the shell's way, `xargs -P<cpus>` running
+ *                      a small program (expr) per item, over fewer
+ *                      items (a fork and exec each); GNU parallel, when
+ *                      installed, is slower still and not measured.
+ *   map_cli   (jobs/s) isolate: `seq 1 N | isoctl map MOD:square`, the
+ *                      module tests/prog/mod_compute; xargs: the same
+ *                      measurement as pool_map's xargs (-P2 on two CPUs).
  *
  * QUICK=1: 3 short rounds.
  */
 #include <sys/socket.h>
+
+#include <libgen.h>
+#include <limits.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -140,6 +150,31 @@ pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *), long n)
 	return ((double)n / (bench_now() - t));
 }
 
+/* Jobs a second of cmd, a shell pipeline over n items. */
+static double
+shell_rate(const char *cmd, long n)
+{
+	double	t;
+
+	t = bench_now();
+	if (system(cmd) != 0)
+		bench_fail("%s: failed", cmd);
+	return ((double)n / (bench_now() - t));
+}
+
+/* The build directory: where this program's directory is. */
+static void
+build_dir(char *buf, size_t len)
+{
+	char	exe[PATH_MAX];
+	ssize_t	r;
+
+	if ((r = readlink("/proc/self/exe", exe, sizeof exe - 1)) == -1)
+		bench_fail("readlink: %s", strerror(errno));
+	exe[r] = '\0';
+	snprintf(buf, len, "%s", dirname(dirname(exe)));
+}
+
 static iso_pool *
 pool_new(int n)
 {
@@ -195,5 +230,32 @@ main(void)
 
 	iso_pool_free(p1);
 	iso_pool_free(p);
+
+	/* The shell's way, and isoctl map, with no pool of ours about. */
+	{
+		char	build[PATH_MAX], isoctl[PATH_MAX + 32];
+		char	mod[PATH_MAX + 64], xcmd[256], mcmd[PATH_MAX * 3];
+		long	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		long	xitems = quick ? 300 : 2000;
+
+		build_dir(build, sizeof build);
+		snprintf(isoctl, sizeof isoctl, "%s/isoctl", build);
+		snprintf(mod, sizeof mod, "%s/tests/prog/mod_compute:square",
+		    build);
+		snprintf(xcmd, sizeof xcmd, "seq 1 %ld | xargs -P%ld -I{} "
+		    "expr {} '*' {} > /dev/null", xitems, cpus > 0 ? cpus : 1);
+		snprintf(mcmd, sizeof mcmd, "seq 1 %ld | %s map %s > /dev/null",
+		    items, isoctl, mod);
+		for (r = 0; r < rounds; r++) {
+			one[r] = shell_rate(xcmd, xitems);
+			iso[r] = shell_rate(mcmd, items);
+		}
+		bench_emit("pool_map", "xargs", "jobs/s", "higher", one,
+		    rounds);
+		bench_emit("map_cli", "xargs", "jobs/s", "higher", one,
+		    rounds);
+		bench_emit("map_cli", "isolate", "jobs/s", "higher", iso,
+		    rounds);
+	}
 	return (0);
 }

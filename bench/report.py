@@ -27,6 +27,8 @@ BENCHES = [
     ("pool", "iso_pool_call of a trivial function, a call"),
     ("pool_map", "trivial jobs submitted to a pool, all told"),
     ("pool_cpu", "jobs of 1 ms of CPU submitted to a pool, all told"),
+    ("map_cli", "isoctl map: JSON lines of seq through a module's "
+     "function"),
     ("scale_1", "1 isolate: spawned, one message, answer, end (total)"),
     ("scale_10", "10 isolates: spawned, one message each, answer, end"),
     ("scale_100", "100 isolates: spawned, one message each, answer, end"),
@@ -40,7 +42,7 @@ BENCHES = [
     ("mbox_take", "supervisor mailbox: a take (peek + ack), by depth"),
 ]
 IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "isolate", "zmq",
-         "python", "node", "depth_100k"]
+         "python", "node", "xargs", "depth_100k"]
 BASELINES = ["raw", "msgpack-c", "depth_0", "worker_1"]
 KEYS = ["bench", "impl", "unit", "median", "min", "max", "rounds", "better"]
 
@@ -60,6 +62,10 @@ TARGETS = [
      "pool call >= 5x faster than Python"),
     ("pool_map", "isolate", "python", ">=", 2.0,
      "pool map >= 2x Python Pool.map"),
+    ("pool_map", "isolate", "xargs", ">=", 5.0,
+     "pool map >= 5x xargs -P (a program per item)"),
+    ("map_cli", "isolate", "xargs", ">=", 5.0,
+     "isoctl map >= 5x xargs -P2 (a program per item)"),
     ("pool_cpu", "isolate", "worker_1", ">=", 1.8,
      "CPU-bound pool map >= 1.8x 1 worker"),
     ("pss_idle", "isolate", None, "<=", 200.0, "idle isolate <= 200 KiB"),

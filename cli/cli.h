@@ -138,6 +138,8 @@ extern const struct cli_cmd	cli_cmd_spawn, cli_cmd_ps, cli_cmd_kill,
 /* cmd_msg.c */
 extern const struct cli_cmd	cli_cmd_send, cli_cmd_recv, cli_cmd_names,
 				cli_cmd_compute;
+/* cmd_map.c */
+extern const struct cli_cmd	cli_cmd_map;
 /* cmd_events.c */
 extern const struct cli_cmd	cli_cmd_events;
 /* cmd_top.c */

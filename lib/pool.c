@@ -1,28 +1,41 @@
 /*
- * pool.c: iso_pool, warm workers: fn(arg) at the cost of a round trip.
+ * pool.c: iso_pool, warm workers: fn(arg) at the cost of a round trip,
+ * and many small jobs at the cost of a fraction of one.
  *
  * Each worker is an isolate forked by isolate_fork (as iso_compute's
- * child is) with a private socketpair. It loops blocking: read a job
- * frame, run fn, write a result frame. The pool gives one job at a time
- * to each idle worker and queues the rest; the loop reads results (one
- * persistent read event a worker) and calls done. A job frame is the
- * length, fn's address (valid in the worker: it is a fork of us) and
- * arg's MessagePack; a result frame the length, a tag and the result.
- * End of stream from a worker means it died: it is reaped, replaced,
- * and its job (never retried) is told why. A timeout kills the worker.
+ * child is) with a private socketpair and a shared memory region of its
+ * own. It loops blocking: read a batch frame (one job or many), run each
+ * fn, write each result as a record into the region, then one short
+ * frame that says the batch is done. The pool gives an idle worker the
+ * first queued jobs, a fair share of the queue (at most BATCH_MAX, and
+ * only jobs with the same timeout), and queues the rest; the loop reads
+ * the done frames (one persistent read event a worker) and calls done.
  *
- * No allocation per job on the way out when a worker is idle: the frame
- * is encoded into the pool's buffer and sent; job records are recycled.
- * Only a queued job keeps its frame in a buffer of its own.
+ * The region is what makes a batch fail no worse than single jobs: the
+ * worker marks each item begun (started, and when) and each record
+ * written (done) there, so when it dies, or is killed for a timeout, in
+ * the middle of a batch, the records of the items before are read from
+ * the region and told as results, the item it was running fails (EIO,
+ * ETIMEDOUT), and the items it had not begun go back to the head of the
+ * queue: they never ran, so that is no retry. A record that does not fit
+ * in what is left of the region comes inline, in a frame of its own,
+ * which the pool acknowledges once it has read the region.
+ *
+ * An item is fn's address (valid in the worker: it is a fork of us),
+ * the argument's length and MessagePack; a queued job keeps its item in
+ * a buffer of its own until it is copied into a batch.
  */
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,26 +45,52 @@
 #include "spawn.h"
 #include "wire.h"
 
-#define JOB_HDR		(WIRE_HDR + sizeof(void *))	/* length, fn */
-#define RES_HDR		(WIRE_HDR + 1)			/* length, tag */
+#define ITEM_HDR	(sizeof(void *) + 4)	/* fn, the argument's length */
+#define BATCH_HDR	(WIRE_HDR + 5)		/* length, count, flags */
+#define REC_HDR		5			/* tag, length */
 #define BUF_START	4096
+#define BATCH_MAX	1024			/* jobs in one batch */
+#define BATCH_BYTES	(256 * 1024)		/* items' bytes in one batch,
+						   unless the first alone */
+#define SHM_SIZE	(1024 * 1024)
+#define FRAME_SLACK	64			/* our headers above the limit */
 
+#define BATCH_TIMED	0x1	/* flag: the items have a timeout */
+
+/* Record tags, and the tags of frames from a worker. */
 #define RES_OK		0	/* the result follows */
 #define RES_NULL	1	/* fn returned NULL */
 #define RES_UNSENDABLE	2	/* why (a string) follows */
+#define FR_DONE		3	/* the batch is done: its records are in the
+				   region */
+#define FR_INLINE	0x80	/* | a record tag: this item's record is here,
+				   those before it in the region; ack it */
 
 typedef iso_msg *(*pool_fn)(const iso_msg *);
 typedef void (*pool_done)(int, iso_msg *, void *);
+
+/* A worker's region: written by the worker, read by the pool. */
+struct pool_shm {
+	uint32_t		 started;	/* items of the batch begun */
+	uint32_t		 done;		/* ... and recorded */
+	int64_t			 t0;		/* when the last began (ns,
+						   CLOCK_MONOTONIC; timed) */
+	char			 pad[48];
+	char			 data[];	/* records of items told.. */
+};
+#define SHM_DATA	(SHM_SIZE - offsetof(struct pool_shm, data))
 
 struct pool_job {
 	pool_fn			 fn;
 	pool_done		 done;
 	void			*ud;
-	char			*frame;		/* queued: its frame (owned) */
-	size_t			 len;
+	char			*frame;		/* queued: its item (owned) */
+	size_t			 len;		/* the item's size */
+	size_t			 off;		/* sent: its item in w->out */
 	int			 timeout_ms;
-	int			 err;		/* on the tells list: why */
-	const char		*why;
+	int			 err;		/* to be told: why, or 0 and */
+	iso_msg			*result;	/* ... this (owned) */
+	char			*why;		/* owned */
 	STAILQ_ENTRY(pool_job)	 link;
 };
 STAILQ_HEAD(pool_jobs, pool_job);
@@ -61,8 +100,14 @@ struct pool_worker {
 	iso_isolate		*iso;		/* NULL: no worker here now */
 	int			 fd;		/* our end; -1 with iso */
 	struct event		*ev;		/* fd readable */
-	struct event		*timer;		/* the job's timeout */
-	struct pool_job		*job;		/* running; NULL: idle */
+	struct event		*timer;		/* the batch's timeout */
+	struct pool_shm		*shm;		/* its region; NULL: none */
+	struct pool_jobs	 batch;		/* sent, not yet read back */
+	int			 nbatch;	/* 0: idle */
+	uint32_t		 told;		/* items read back */
+	int			 timeout_ms;	/* the batch's */
+	char			*out;		/* the batch as sent */
+	size_t			 cap;
 };
 
 struct iso_pool {
@@ -81,7 +126,7 @@ struct iso_pool {
 	int			 freeing;	/* iso_pool_free was called */
 	int			 waiting;	/* ... and runs the loop */
 	struct event		*tell_ev;	/* calls done for p->tells */
-	char			*buf;		/* frames built and read here */
+	char			*buf;		/* frames read here */
 	size_t			 cap;
 	LIST_ENTRY(iso_pool)	 link;
 };
@@ -95,9 +140,33 @@ void
 pool_forget(void)
 {
 	/* Our spawner's pools are its own: their descriptors are closed,
-	   their memory left as it is. */
+	   their regions not mapped here, their memory left as it is. */
 	loop_keep(LIST_FIRST(&pools));
 	LIST_INIT(&pools);
+}
+
+static void
+pool_put32(char *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+static uint32_t
+pool_get32(const char *p)
+{
+	uint32_t	v;
+
+	memcpy(&v, p, sizeof v);
+	return (v);
+}
+
+static int64_t
+pool_now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 }
 
 /* *buf holds at least need bytes. 0 or -1/ENOMEM. */
@@ -145,8 +214,13 @@ pool_read_frame(int fd, char **buf, size_t *cap, size_t *len)
 			    msg_fail(EBADMSG, "pool: truncated frame"));
 		have += (size_t)r;
 		if (have >= WIRE_HDR && need == WIRE_HDR) {
-			if (wire_frame_len(*buf, len) == -1)
-				return (-1);
+			*len = (size_t)(unsigned char)(*buf)[0] << 24 |
+			    (size_t)(unsigned char)(*buf)[1] << 16 |
+			    (size_t)(unsigned char)(*buf)[2] << 8 |
+			    (unsigned char)(*buf)[3];
+			if (*len == 0 || *len > msg_limit_frame + FRAME_SLACK)
+				return (msg_fail(EBADMSG, "pool: a frame of "
+				    "%zu bytes", *len));
 			need = WIRE_HDR + *len;
 			if (have > need)
 				return (msg_fail(EBADMSG, "pool: bytes after "
@@ -158,61 +232,148 @@ pool_read_frame(int fd, char **buf, size_t *cap, size_t *len)
 	return (1);
 }
 
+/* A frame of one byte, tag. 0 or -1. */
+static int
+pool_write_tag(int fd, int tag)
+{
+	char	f[WIRE_HDR + 1];
+
+	wire_frame_hdr(f, 1);
+	f[WIRE_HDR] = (char)tag;
+	return (frame_write_all(fd, f, sizeof f));
+}
+
 /* ---- the worker ---------------------------------------------------------- */
 
-/* The result frame of r (NULL: fn returned NULL) into *buf; its size,
-   or 0 with iso_error() when r cannot be sent. */
-static size_t
-pool_result(char **buf, size_t *cap, const iso_msg *r, int tag)
+/*
+ * r's record (tag, length, MessagePack) at dst if it fits in room: its
+ * size; 0 when it does not fit; -1 with iso_error() when r cannot be
+ * sent.
+ */
+static ssize_t
+pool_record(char *dst, size_t room, const iso_msg *r, int tag)
 {
 	size_t	bound = 0, n = 0;
 
-	if (r != NULL && (wire_bound(r, &bound) == -1 ||
-	    pool_room(buf, cap, RES_HDR + bound) == -1))
+	if (r != NULL && wire_bound(r, &bound) == -1)
+		return (-1);
+	if (REC_HDR + bound > room)
 		return (0);
 	if (r != NULL)
-		n = wire_encode_to(r, *buf + RES_HDR);
-	if (tag == RES_OK && 1 + n > msg_limit_frame) {
-		msg_fail(EMSGSIZE, "%zu bytes, more than the frame limit of "
-		    "%zu", n, msg_limit_frame);
-		return (0);
-	}
-	wire_frame_hdr(*buf, 1 + n);
-	(*buf)[WIRE_HDR] = (char)tag;
-	return (RES_HDR + n);
+		n = wire_encode_to(r, dst + REC_HDR);
+	if (tag == RES_OK && 1 + n > msg_limit_frame)
+		return (msg_fail(EMSGSIZE, "%zu bytes, more than the frame "
+		    "limit of %zu", n, msg_limit_frame));
+	dst[0] = (char)tag;
+	pool_put32(dst + 1, (uint32_t)n);
+	return ((ssize_t)(REC_HDR + n));
 }
 
-/* In the worker: jobs until the pool closes its end. */
+/*
+ * In the worker: r's record for item i (tag RES_OK or RES_NULL) into the
+ * region at *used, else inline (then acknowledged, and the region begins
+ * again). 0, or -1 when the worker must end.
+ */
+static int
+pool_put_result(int fd, struct pool_shm *shm, size_t *used, char **out,
+    size_t *cap, uint32_t i, const iso_msg *r, int tag)
+{
+	iso_msg	*why = NULL;
+	ssize_t	 n;
+	size_t	 len, bound = 0;
+	int	 rc = -1;
+
+	if ((n = pool_record(shm->data + *used, SHM_DATA - *used, r,
+	    tag)) == -1) {
+		if ((why = iso_msg_pack("s", iso_error())) == NULL)
+			return (-1);
+		r = why;
+		tag = RES_UNSENDABLE;
+		n = pool_record(shm->data + *used, SHM_DATA - *used, r, tag);
+	}
+	if (n > 0) {
+		*used += (size_t)n;
+		__atomic_store_n(&shm->done, i + 1, __ATOMIC_RELEASE);
+		iso_msg_free(why);
+		return (0);
+	}
+	if (n == -1 || (r != NULL && wire_bound(r, &bound) == -1) ||
+	    pool_room(out, cap, WIRE_HDR + REC_HDR + bound) == -1 ||
+	    (n = pool_record(*out + WIRE_HDR, REC_HDR + bound, r, tag)) <= 0)
+		goto out;
+	wire_frame_hdr(*out, (size_t)n);
+	(*out)[WIRE_HDR] |= (char)FR_INLINE;
+	if (frame_write_all(fd, *out, WIRE_HDR + (size_t)n) == -1 ||
+	    pool_read_frame(fd, out, cap, &len) != 1)
+		goto out;
+	*used = 0;
+	__atomic_store_n(&shm->done, i + 1, __ATOMIC_RELEASE);
+	rc = 0;
+out:
+	iso_msg_free(why);
+	return (rc);
+}
+
+struct pool_start {
+	int		 fd;
+	struct pool_shm	*shm;
+};
+
+/* In the worker: batches until the pool closes its end. */
 static void
 pool_worker_main(void *ctx)
 {
-	iso_msg	*arg, *r, *why;
-	pool_fn	 fn;
-	char	*buf = NULL;
-	size_t	 cap = 0, len, n;
-	int	 fd = *(int *)ctx, rc;
+	struct pool_start	*st = ctx;
+	struct pool_shm		*shm = st->shm;
+	iso_msg			*arg, *r;
+	pool_fn			 fn;
+	char			*buf = NULL, *out = NULL;
+	size_t			 cap = 0, ocap = 0, len, off, end, used;
+	uint32_t		 count, i, alen;
+	int			 fd = st->fd, rc, timed;
 
 	(void)loop_fd_own(fd);	/* an isolate fn spawns must not keep it */
+	(void)madvise(shm, SHM_SIZE, MADV_DONTFORK);	/* nor the region */
 	while ((rc = pool_read_frame(fd, &buf, &cap, &len)) == 1) {
-		if (len < sizeof fn)
+		if (len < BATCH_HDR - WIRE_HDR)
 			break;
-		memcpy(&fn, buf + WIRE_HDR, sizeof fn);
-		arg = NULL;
-		if (len > sizeof fn && (arg = iso_msg_decode(buf + JOB_HDR,
-		    len - sizeof fn)) == NULL)
-			break;
-		r = fn(arg);
-		iso_msg_free(arg);
-		if ((n = pool_result(&buf, &cap, r, r != NULL ? RES_OK :
-		    RES_NULL)) == 0 && (why = iso_msg_pack("s",
-		    iso_error())) != NULL) {
-			n = pool_result(&buf, &cap, why, RES_UNSENDABLE);
-			iso_msg_free(why);
+		count = pool_get32(buf + WIRE_HDR);
+		timed = buf[WIRE_HDR + 4] & BATCH_TIMED;
+		off = BATCH_HDR;
+		end = WIRE_HDR + len;
+		used = 0;
+		__atomic_store_n(&shm->started, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&shm->done, 0, __ATOMIC_RELEASE);
+		for (i = 0; i < count; i++) {
+			if (end - off < ITEM_HDR)
+				goto bad;
+			memcpy(&fn, buf + off, sizeof fn);
+			alen = pool_get32(buf + off + sizeof fn);
+			off += ITEM_HDR;
+			if (alen > end - off)
+				goto bad;
+			arg = NULL;
+			if (alen > 0 && (arg = iso_msg_decode(buf + off,
+			    alen)) == NULL)
+				goto bad;
+			off += alen;
+			if (timed)
+				shm->t0 = pool_now_ns();
+			__atomic_store_n(&shm->started, i + 1,
+			    __ATOMIC_RELEASE);
+			r = fn(arg);
+			iso_msg_free(arg);
+			rc = pool_put_result(fd, shm, &used, &out, &ocap, i, r,
+			    r != NULL ? RES_OK : RES_NULL);
+			iso_msg_free(r);
+			if (rc == -1)
+				goto bad;
 		}
-		iso_msg_free(r);
-		if (n == 0 || frame_write_all(fd, buf, n) == -1)
-			break;
+		if (pool_write_tag(fd, FR_DONE) == -1)
+			goto bad;
 	}
+bad:
+	free(out);
 	free(buf);
 	loop_fd_close(fd);
 	loop_exit(rc == 0 ? 0 : 1);
@@ -223,15 +384,25 @@ pool_worker_main(void *ctx)
 static void	pool_read_cb(evutil_socket_t, short, void *);
 static void	pool_timeout_cb(evutil_socket_t, short, void *);
 
-/* Fork a worker into slot w. 0, or -1 with iso_error(). */
+/* Fork a worker into slot w, with a new region. 0, or -1 with
+   iso_error(). */
 static int
 pool_worker_start(iso_pool *p, struct pool_worker *w)
 {
 	struct event_base	*base;
+	struct pool_start	 st;
 	int			 sv[2], saved;
 
 	if ((base = loop_base()) == NULL)
 		return (-1);
+	if (w->shm != NULL)
+		(void)munmap(w->shm, SHM_SIZE);
+	w->shm = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (w->shm == MAP_FAILED) {
+		w->shm = NULL;
+		return (msg_fail(errno, "pool: mmap: %m"));
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return (msg_fail(errno, "pool: socketpair: %m"));
 	if (loop_fd_own(sv[0]) == -1) {
@@ -239,7 +410,9 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 		close(sv[1]);
 		return (-1);
 	}
-	if (isolate_fork(pool_worker_main, &sv[1], 0,
+	st.fd = sv[1];
+	st.shm = w->shm;
+	if (isolate_fork(pool_worker_main, &st, 0,
 	    (const void *)(uintptr_t)pool_worker_main, &w->iso) == -1) {
 		saved = errno;
 		loop_fd_close(sv[0]);
@@ -248,6 +421,8 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 		return (-1);
 	}
 	close(sv[1]);
+	/* Only this worker has it: not the next workers, nor isolates. */
+	(void)madvise(w->shm, SHM_SIZE, MADV_DONTFORK);
 	w->fd = sv[0];
 	if (w->ev == NULL && (w->ev = event_new(base, -1, 0, NULL, NULL)) ==
 	    NULL)
@@ -271,8 +446,8 @@ fail:
 
 /*
  * Worker w has died, or is to die (kill): reap it and empty the slot.
- * *code and *status say how it ended (isolate_wait's). Its job, if any,
- * is the caller's.
+ * *code and *status say how it ended (isolate_wait's). Its batch, and
+ * its region, are the caller's until the slot is filled again.
  */
 static void
 pool_worker_end(iso_pool *p, struct pool_worker *w, int *code, int *status)
@@ -322,28 +497,48 @@ pool_job_new(iso_pool *p)
 		return (NULL);
 	}
 	job->frame = NULL;
+	job->result = NULL;
+	job->why = NULL;
+	job->err = 0;
 	return (job);
 }
 
+/* Set job's outcome: a result (owned), or err and why. */
+static void
+pool_outcome(struct pool_job *job, int err, iso_msg *result,
+    const char *why)
+{
+	job->err = err;
+	job->result = result;
+	free(job->why);
+	job->why = err != 0 ? strdup(why != NULL ? why : "pool: failed") :
+	    NULL;
+}
+
 /*
- * Call job's done with err (and iso_error() set to why) or result, then
+ * Call job's done with its outcome (iso_error() set to why), then
  * recycle the record. The record is recycled first: done may submit.
  */
 static void
-pool_tell(iso_pool *p, struct pool_job *job, int err, iso_msg *result,
-    const char *why)
+pool_tell(iso_pool *p, struct pool_job *job)
 {
 	pool_done	 done = job->done;
 	void		*ud = job->ud;
+	iso_msg		*result = job->result;
+	int		 err = job->err;
 
 	free(job->frame);
 	job->frame = NULL;
+	if (err != 0)
+		msg_fail(err, "%s", job->why != NULL ? job->why :
+		    "pool: out of memory");
+	free(job->why);
+	job->why = NULL;
+	job->result = NULL;
 	STAILQ_INSERT_HEAD(&p->spare, job, link);
 	p->jobs--;
 	p->empty = p->jobs == 0;
 	loop_unhold();
-	if (err != 0)
-		msg_fail(err, "%s", why);
 	p->depth++;
 	if (done != NULL)
 		done(err, result, ud);
@@ -352,12 +547,23 @@ pool_tell(iso_pool *p, struct pool_job *job, int err, iso_msg *result,
 	p->depth--;
 }
 
+/* Tell the jobs of list, in order (the list is emptied). */
+static void
+pool_tell_all(iso_pool *p, struct pool_jobs *list)
+{
+	struct pool_job	*job;
+
+	while ((job = STAILQ_FIRST(list)) != NULL) {
+		STAILQ_REMOVE_HEAD(list, link);
+		pool_tell(p, job);
+	}
+}
+
 /* Tell job later, from the loop (never from inside a call of ours). */
 static void
 pool_tell_later(iso_pool *p, struct pool_job *job, int err, const char *why)
 {
-	job->err = err;
-	job->why = why;
+	pool_outcome(job, err, NULL, why);
 	STAILQ_INSERT_TAIL(&p->tells, job, link);
 	event_active(p->tell_ev, EV_TIMEOUT, 1);
 }
@@ -373,30 +579,84 @@ pool_tell_cb(evutil_socket_t fd, short what, void *arg)
 	p->depth++;
 	while ((job = STAILQ_FIRST(&p->tells)) != NULL) {
 		STAILQ_REMOVE_HEAD(&p->tells, link);
-		pool_tell(p, job, job->err, NULL, job->why);
+		pool_tell(p, job);
 	}
 	p->depth--;
 	pool_settle(p);
 }
 
-/* Send a frame to idle worker w, which then runs job. 0, or -1 when w
-   has gone (it is then ended, the job not started). */
-static int
-pool_send(iso_pool *p, struct pool_worker *w, struct pool_job *job,
-    const char *frame, size_t len)
+/* Put the jobs of list back at the head of the queue, in order. */
+static void
+pool_requeue(iso_pool *p, struct pool_jobs *list)
+{
+	struct pool_job	*job;
+
+	STAILQ_FOREACH(job, list, link)
+		p->queued++;
+	STAILQ_CONCAT(list, &p->queue);
+	STAILQ_CONCAT(&p->queue, list);
+}
+
+static void
+pool_arm(struct pool_worker *w, int ms)
 {
 	struct timeval	tv;
 
-	if (frame_write_all(w->fd, frame, len) == -1) {
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(w->timer, &tv);
+}
+
+/*
+ * Send idle worker w a batch: the first queued jobs with the timeout of
+ * the first, a fair share of the queue. 0, or -1 when w has gone (it is
+ * then ended, the jobs back in the queue: they never ran).
+ */
+static int
+pool_dispatch(iso_pool *p, struct pool_worker *w)
+{
+	struct pool_job	*job;
+	size_t		 share, len = BATCH_HDR;
+	uint32_t	 count = 0;
+	int		 tmo = STAILQ_FIRST(&p->queue)->timeout_ms;
+
+	share = (p->queued + (size_t)p->live - 1) / (size_t)p->live;
+	if (share > BATCH_MAX)
+		share = BATCH_MAX;
+	while ((job = STAILQ_FIRST(&p->queue)) != NULL && count < share &&
+	    job->timeout_ms == tmo &&
+	    (count == 0 || len + job->len <= BATCH_BYTES)) {
+		if (pool_room(&w->out, &w->cap, len + job->len) == -1) {
+			if (count == 0)
+				return (0);	/* told nothing: later */
+			break;
+		}
+		memcpy(w->out + len, job->frame, job->len);
+		job->off = len;
+		len += job->len;
+		STAILQ_REMOVE_HEAD(&p->queue, link);
+		STAILQ_INSERT_TAIL(&w->batch, job, link);
+		p->queued--;
+		count++;
+	}
+	wire_frame_hdr(w->out, len - WIRE_HDR);
+	pool_put32(w->out + WIRE_HDR, count);
+	w->out[WIRE_HDR + 4] = tmo > 0 ? BATCH_TIMED : 0;
+	w->shm->started = w->shm->done = 0;	/* the worker's now */
+	if (frame_write_all(w->fd, w->out, len) == -1) {
 		pool_worker_end(p, w, NULL, NULL);
+		pool_requeue(p, &w->batch);
 		return (-1);
 	}
-	w->job = job;
-	if (job->timeout_ms > 0) {
-		tv.tv_sec = job->timeout_ms / 1000;
-		tv.tv_usec = (job->timeout_ms % 1000) * 1000;
-		evtimer_add(w->timer, &tv);
+	STAILQ_FOREACH(job, &w->batch, link) {
+		free(job->frame);
+		job->frame = NULL;
 	}
+	w->nbatch = (int)count;
+	w->told = 0;
+	w->timeout_ms = tmo;
+	if (tmo > 0)
+		pool_arm(w, tmo);
 	return (0);
 }
 
@@ -406,7 +666,7 @@ pool_idle(iso_pool *p)
 	int	i;
 
 	for (i = 0; i < p->n; i++)
-		if (p->w[i].iso != NULL && p->w[i].job == NULL)
+		if (p->w[i].iso != NULL && p->w[i].nbatch == 0)
 			return (&p->w[i]);
 	return (NULL);
 }
@@ -419,7 +679,7 @@ pool_kick(iso_pool *p)
 	struct pool_worker	*w;
 	struct pool_job		*job;
 
-	while ((job = STAILQ_FIRST(&p->queue)) != NULL) {
+	while (STAILQ_FIRST(&p->queue) != NULL) {
 		if ((w = pool_idle(p)) == NULL && p->live < p->n &&
 		    pool_refill(p) == 0)
 			w = pool_idle(p);
@@ -435,12 +695,9 @@ pool_kick(iso_pool *p)
 			}
 			break;
 		}
-		if (pool_send(p, w, job, job->frame, job->len) == -1)
-			continue;	/* w died idle: the job never ran */
-		STAILQ_REMOVE_HEAD(&p->queue, link);
-		p->queued--;
-		free(job->frame);
-		job->frame = NULL;
+		(void)pool_dispatch(p, w);	/* -1: w died idle; again */
+		if (w->iso != NULL && w->nbatch == 0)
+			break;			/* out of memory: later */
 	}
 }
 
@@ -470,58 +727,160 @@ pool_why(char *buf, size_t len, int code, int status)
 		snprintf(buf, len, "pool: worker ended without a result");
 }
 
+/* The outcome of the record at *rec (within end) for job. 0, or -1 when
+   the record is malformed (job then failed). */
+static int
+pool_take(struct pool_job *job, const char **rec, const char *end)
+{
+	iso_msg		*m = NULL;
+	const char	*s;
+	char		 why[256];
+	uint32_t	 n;
+	int		 tag;
+
+	if (end - *rec < REC_HDR ||
+	    (n = pool_get32(*rec + 1)) > (size_t)(end - *rec - REC_HDR)) {
+		pool_outcome(job, EIO, NULL, "pool: a malformed result");
+		return (-1);
+	}
+	tag = (unsigned char)**rec & ~FR_INLINE;
+	if (tag == RES_OK || tag == RES_UNSENDABLE)
+		m = iso_msg_decode(*rec + REC_HDR, n);
+	*rec += REC_HDR + n;
+	if (tag == RES_OK && m != NULL) {
+		pool_outcome(job, 0, m, NULL);
+		return (0);
+	}
+	if ((tag == RES_OK || tag == RES_UNSENDABLE) && m == NULL)
+		snprintf(why, sizeof why, "pool: %s", iso_error());
+	else if (tag == RES_NULL)
+		snprintf(why, sizeof why, "pool: function returned NULL");
+	else if (tag == RES_UNSENDABLE)
+		snprintf(why, sizeof why, "pool: the result cannot be sent: "
+		    "%s", (s = iso_msg_str(m, NULL)) != NULL ? s : "?");
+	else
+		snprintf(why, sizeof why, "pool: a malformed result");
+	pool_outcome(job, tag == RES_UNSENDABLE && m != NULL ? EMSGSIZE :
+	    EIO, NULL, why);
+	iso_msg_free(m);
+	return (tag <= RES_UNSENDABLE ? 0 : -1);
+}
+
+/* Read w's region: the outcomes of its items told..upto-1, their jobs
+   moved to out. -1 when a record was malformed. */
+static int
+pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
+{
+	struct pool_job	*job;
+	const char	*rec = w->shm->data, *end = rec + SHM_DATA;
+	int		 rc = 0;
+
+	if (upto > (uint32_t)w->nbatch)
+		upto = (uint32_t)w->nbatch;
+	while (w->told < upto && (job = STAILQ_FIRST(&w->batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&w->batch, link);
+		if (rc == 0)
+			rc = pool_take(job, &rec, end);
+		else
+			pool_outcome(job, EIO, NULL, "pool: a malformed "
+			    "result");
+		STAILQ_INSERT_TAIL(out, job, link);
+		w->told++;
+	}
+	return (rc);
+}
+
+/*
+ * w is ended: what it recorded is told, the job it was running (or,
+ * when it had begun none, the first) fails with err and why, the jobs it
+ * had not begun go back to the queue. The jobs to tell are added to out.
+ */
+static void
+pool_lost(iso_pool *p, struct pool_worker *w, int err, const char *why,
+    struct pool_jobs *out)
+{
+	struct pool_jobs	 back = STAILQ_HEAD_INITIALIZER(back);
+	struct pool_job		*job;
+	char			*frame;
+
+	(void)pool_collect(w, __atomic_load_n(&w->shm->done,
+	    __ATOMIC_ACQUIRE), out);
+	if ((job = STAILQ_FIRST(&w->batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&w->batch, link);
+		pool_outcome(job, err, NULL, why);
+		STAILQ_INSERT_TAIL(out, job, link);
+	}
+	while ((job = STAILQ_FIRST(&w->batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&w->batch, link);
+		if ((frame = malloc(job->len)) == NULL) {
+			pool_outcome(job, ECANCELED, NULL, "pool: out of "
+			    "memory");
+			STAILQ_INSERT_TAIL(out, job, link);
+			continue;
+		}
+		memcpy(frame, w->out + job->off, job->len);
+		job->frame = frame;
+		STAILQ_INSERT_TAIL(&back, job, link);
+	}
+	w->nbatch = 0;
+	pool_requeue(p, &back);
+}
+
 static void
 pool_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool_worker	*w = arg;
 	iso_pool		*p = w->pool;
-	struct pool_job		*job = w->job;
-	iso_msg			*m = NULL;
-	const char		*s;
+	struct pool_jobs	 out = STAILQ_HEAD_INITIALIZER(out);
+	const char		*rec;
 	char			 why[256];
 	size_t			 len;
+	uint32_t		 at;
 	int			 rc, tag = -1, code, status;
 
 	(void)what;
 	rc = pool_read_frame(fd, &p->buf, &p->cap, &len);
-	if (rc == 1 && job != NULL) {
+	if (rc == 1 && w->nbatch > 0) {
 		tag = (unsigned char)p->buf[WIRE_HDR];
-		if (tag == RES_OK || tag == RES_UNSENDABLE)
-			m = iso_msg_decode(p->buf + RES_HDR, len - 1);
-		if ((tag == RES_OK || tag == RES_UNSENDABLE) && m == NULL)
-			snprintf(why, sizeof why, "pool: %s", iso_error());
-		else if (tag == RES_NULL)
-			snprintf(why, sizeof why, "pool: function returned "
-			    "NULL");
-		else if (tag == RES_UNSENDABLE)
-			snprintf(why, sizeof why, "pool: the result cannot "
-			    "be sent: %s", (s = iso_msg_str(m, NULL)) != NULL ?
-			    s : "?");
-		w->job = NULL;
-		evtimer_del(w->timer);
-		if (tag > RES_UNSENDABLE)
+		at = __atomic_load_n(&w->shm->done, __ATOMIC_ACQUIRE);
+		if (tag == FR_DONE && len == 1) {
+			if (pool_collect(w, (uint32_t)w->nbatch, &out) == -1 ||
+			    w->told != (uint32_t)w->nbatch)
+				rc = -1;
+		} else if ((tag & FR_INLINE) && at < (uint32_t)w->nbatch) {
+			if (pool_collect(w, at, &out) == -1 ||
+			    w->told != at)
+				rc = -1;
+			else {
+				struct pool_job	*job = STAILQ_FIRST(&w->batch);
+
+				STAILQ_REMOVE_HEAD(&w->batch, link);
+				w->told++;
+				rec = p->buf + WIRE_HDR;
+				if (pool_take(job, &rec, p->buf + WIRE_HDR +
+				    len) == -1)
+					rc = -1;
+				STAILQ_INSERT_TAIL(&out, job, link);
+				if (rc == 1 && pool_write_tag(fd, 0) == -1)
+					rc = -1;
+			}
+		} else
 			rc = -1;
 	}
 	p->depth++;
-	if (rc != 1 || job == NULL) {
+	if (rc != 1 || w->nbatch == 0) {
 		/* it died, or said something unasked: it goes */
-		w->job = NULL;
 		pool_worker_end(p, w, &code, &status);
 		pool_why(why, sizeof why, code, status);
+		if (w->nbatch > 0)
+			pool_lost(p, w, EIO, why, &out);
 		(void)pool_refill(p);
-		pool_kick(p);
-		if (job != NULL)
-			pool_tell(p, job, EIO, NULL, why);
-	} else {
-		pool_kick(p);	/* the worker starts its next job now */
-		if (tag == RES_OK && m != NULL)
-			pool_tell(p, job, 0, m, NULL);
-		else {
-			iso_msg_free(m);
-			pool_tell(p, job, tag == RES_UNSENDABLE && m != NULL ?
-			    EMSGSIZE : EIO, NULL, why);
-		}
+	} else if (w->told == (uint32_t)w->nbatch) {
+		w->nbatch = 0;
+		evtimer_del(w->timer);
 	}
+	pool_kick(p);	/* the worker starts its next batch now */
+	pool_tell_all(p, &out);
 	p->depth--;
 	pool_settle(p);
 }
@@ -531,21 +890,36 @@ pool_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool_worker	*w = arg;
 	iso_pool		*p = w->pool;
-	struct pool_job		*job = w->job;
+	struct pool_jobs	 out = STAILQ_HEAD_INITIALIZER(out);
+	uint32_t		 s1, s2, done;
+	int64_t			 t0, ran, tmo;
 	char			 why[64];
 
 	(void)fd;
 	(void)what;
-	if (job == NULL)
+	if (w->nbatch == 0)
 		return;
+	tmo = (int64_t)w->timeout_ms * 1000000;
+	s1 = __atomic_load_n(&w->shm->started, __ATOMIC_ACQUIRE);
+	t0 = w->shm->t0;
+	s2 = __atomic_load_n(&w->shm->started, __ATOMIC_ACQUIRE);
+	done = __atomic_load_n(&w->shm->done, __ATOMIC_ACQUIRE);
+	if (s1 != s2 || s1 == done) {
+		pool_arm(w, w->timeout_ms);	/* between items */
+		return;
+	}
+	if ((ran = pool_now_ns() - t0) < tmo) {
+		pool_arm(w, (int)((tmo - ran) / 1000000) + 1);
+		return;
+	}
 	snprintf(why, sizeof why, "pool: timed out after %d ms",
-	    job->timeout_ms);
-	w->job = NULL;
+	    w->timeout_ms);
 	p->depth++;
 	pool_worker_end(p, w, NULL, NULL);
+	pool_lost(p, w, ETIMEDOUT, why, &out);
 	(void)pool_refill(p);
 	pool_kick(p);
-	pool_tell(p, job, ETIMEDOUT, NULL, why);
+	pool_tell_all(p, &out);
 	p->depth--;
 	pool_settle(p);
 }
@@ -594,6 +968,9 @@ iso_pool_new(int n)
 	for (i = 0; i < n; i++) {
 		p->w[i].pool = p;
 		p->w[i].fd = -1;
+		STAILQ_INIT(&p->w[i].batch);
+	}
+	for (i = 0; i < n; i++) {
 		if (pool_worker_start(p, &p->w[i]) == -1) {
 			saved = errno;
 			iso_pool_free(p);
@@ -609,10 +986,9 @@ iso_pool_submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
     const iso_msg *arg, int timeout_ms,
     void (*done)(int, iso_msg *, void *), void *ud)
 {
-	struct pool_worker	*w;
-	struct pool_job		*job;
-	size_t			 bound = 0, n = 0;
-	char			*frame;
+	struct pool_job	*job;
+	size_t		 bound = 0, n = 0;
+	char		*frame;
 
 	if (p == NULL || fn == NULL || timeout_ms < 0)
 		return (msg_fail(EINVAL, "pool: no pool, no function or a "
@@ -621,50 +997,40 @@ iso_pool_submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 		return (msg_fail(EINVAL, "pool: made by another isolate"));
 	if (p->freeing)
 		return (msg_fail(EINVAL, "pool: being freed"));
-	if ((w = pool_idle(p)) == NULL && p->queued >= p->max_queue)
+	if (p->queued >= p->max_queue && pool_idle(p) == NULL)
 		return (msg_fail(ENOBUFS, "pool: %zu jobs queued already",
 		    p->queued));
 	if (arg != NULL && wire_bound(arg, &bound) == -1)
 		return (-1);
-	if (pool_room(&p->buf, &p->cap, JOB_HDR + bound) == -1 ||
-	    (job = pool_job_new(p)) == NULL)
-		return (-1);
+	if ((frame = malloc(ITEM_HDR + bound)) == NULL)
+		return (msg_fail(ENOMEM, "pool: out of memory"));
 	if (arg != NULL)
-		n = wire_encode_to(arg, p->buf + JOB_HDR);
+		n = wire_encode_to(arg, frame + ITEM_HDR);
 	if (sizeof fn + n > msg_limit_frame) {
-		STAILQ_INSERT_HEAD(&p->spare, job, link);
+		free(frame);
 		return (msg_fail(EMSGSIZE, "pool: %zu bytes, more than the "
 		    "frame limit of %zu", n, msg_limit_frame));
 	}
-	wire_frame_hdr(p->buf, sizeof fn + n);
-	memcpy(p->buf + WIRE_HDR, &fn, sizeof fn);
+	if ((job = pool_job_new(p)) == NULL) {
+		free(frame);
+		return (-1);
+	}
+	memcpy(frame, &fn, sizeof fn);
+	pool_put32(frame + sizeof fn, (uint32_t)n);
 	job->fn = fn;
 	job->done = done;
 	job->ud = ud;
-	job->len = JOB_HDR + n;
+	job->frame = frame;
+	job->len = ITEM_HDR + n;
 	job->timeout_ms = timeout_ms;
 	p->jobs++;
 	p->empty = 0;
 	loop_hold();
-	while (w != NULL) {
-		if (pool_send(p, w, job, p->buf, job->len) == 0)
-			return (0);
-		w = pool_idle(p);	/* w had died idle */
-	}
-	/* Queued; a worker that died idle is replaced from the loop. */
-	if ((frame = malloc(job->len)) == NULL) {
-		p->jobs--;
-		p->empty = p->jobs == 0;
-		loop_unhold();
-		STAILQ_INSERT_HEAD(&p->spare, job, link);
-		return (msg_fail(ENOMEM, "pool: out of memory"));
-	}
-	memcpy(frame, p->buf, job->len);
-	job->frame = frame;
 	STAILQ_INSERT_TAIL(&p->queue, job, link);
 	p->queued++;
-	if (p->live < p->n)
-		pool_kick(p);
+	/* An idle worker takes it now; a worker that died idle is
+	   replaced (or the job cancelled, from the loop). */
+	pool_kick(p);
 	return (0);
 }
 
@@ -772,6 +1138,9 @@ pool_destroy(iso_pool *p)
 			event_free(p->w[i].ev);
 		if (p->w[i].timer != NULL)
 			event_free(p->w[i].timer);
+		if (p->w[i].shm != NULL)
+			(void)munmap(p->w[i].shm, SHM_SIZE);
+		free(p->w[i].out);
 	}
 	while ((job = STAILQ_FIRST(&p->spare)) != NULL) {
 		STAILQ_REMOVE_HEAD(&p->spare, link);
@@ -803,18 +1172,15 @@ iso_pool_free(iso_pool *p)
 		/* The loop cannot run: end the workers, cancel the rest. */
 		for (i = 0; i < p->n; i++)
 			if (p->w[i].iso != NULL) {
-				if ((job = p->w[i].job) != NULL)
-					STAILQ_INSERT_TAIL(&p->queue, job,
-					    link);
-				p->w[i].job = NULL;
+				STAILQ_CONCAT(&p->queue, &p->w[i].batch);
+				p->w[i].nbatch = 0;
 				pool_worker_end(p, &p->w[i], NULL, NULL);
 			}
 		STAILQ_CONCAT(&p->tells, &p->queue);
-		while ((job = STAILQ_FIRST(&p->tells)) != NULL) {
-			STAILQ_REMOVE_HEAD(&p->tells, link);
-			pool_tell(p, job, ECANCELED, NULL, "pool: cancelled: "
+		STAILQ_FOREACH(job, &p->tells, link)
+			pool_outcome(job, ECANCELED, NULL, "pool: cancelled: "
 			    "the loop cannot run");
-		}
+		pool_tell_all(p, &p->tells);
 	}
 	pool_destroy(p);
 }

@@ -7,6 +7,7 @@
  * no process, zombie or descriptor left behind by any of them.
  */
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <check.h>
 #include <errno.h>
@@ -140,6 +141,51 @@ arg_is_null_fn(const iso_msg *arg)
 	return (iso_msg_pack("b", arg == NULL));
 }
 
+
+/* [pid, v] */
+static iso_msg *
+pid_and_fn(const iso_msg *arg)
+{
+	int64_t	v = 0;
+
+	iso_msg_int(arg, &v);
+	return (iso_msg_pack("[iI]", (int)getpid(), v));
+}
+
+static char	crash_log[256];	/* each call of crash_logged_fn: a byte */
+
+/* A byte to crash_log, then SIGSEGV: how many times it ran is kept. */
+static iso_msg *
+crash_logged_fn(const iso_msg *arg)
+{
+	FILE	*f;
+
+	(void)arg;
+	if ((f = fopen(crash_log, "a")) != NULL) {
+		fputc('x', f);
+		fclose(f);
+	}
+	return (segv_fn(NULL));
+}
+
+/* A string of v bytes. */
+static iso_msg *
+big_fn(const iso_msg *arg)
+{
+	int64_t	 v = 0;
+	iso_msg	*r;
+	char	*s;
+
+	iso_msg_int(arg, &v);
+	if ((s = malloc((size_t)v + 1)) == NULL)
+		return (NULL);
+	memset(s, 'a' + (int)(v % 26), (size_t)v);
+	s[v] = '\0';
+	r = iso_msg_pack("s", s);
+	free(s);
+	return (r);
+}
+
 /* ---- done callbacks ---------------------------------------------------- */
 
 #define JOBS	200
@@ -163,6 +209,25 @@ tally_done(int err, iso_msg *result, void *ud)
 	tally.order[tally.told++] = i;
 	if (result != NULL)
 		iso_msg_int(result, &tally.value[i]);
+	iso_msg_free(result);
+}
+
+
+/* The length of a string result as its value, checked. */
+static void
+big_done(int err, iso_msg *result, void *ud)
+{
+	int		 i = (int)(intptr_t)ud;
+	const char	*s;
+	size_t		 len = 0, k;
+
+	tally.calls[i]++;
+	tally.err[i] = err;
+	if (result != NULL && (s = iso_msg_str(result, &len)) != NULL) {
+		for (k = 0; k < len; k++)
+			ck_assert_int_eq(s[k], 'a' + (int)(len % 26));
+		tally.value[i] = (int64_t)len;
+	}
 	iso_msg_free(result);
 }
 
@@ -562,6 +627,243 @@ START_TEST(pool_in_spawned_isolate)
 }
 END_TEST
 
+
+/*
+ * Batches: jobs queued behind a busy worker go to it many in one frame,
+ * and come back right and in order.
+ */
+#define MANY	3000
+static int	many_order[MANY], many_told;
+static int64_t	many_value[MANY];
+
+static void
+many_done(int err, iso_msg *result, void *ud)
+{
+	int	i = (int)(intptr_t)ud;
+
+	ck_assert_int_eq(err, 0);
+	many_order[many_told++] = i;
+	ck_assert_int_eq(iso_msg_int(result, &many_value[i]), 0);
+	iso_msg_free(result);
+}
+
+START_TEST(batches_in_order)
+{
+	iso_pool	*p;
+	iso_msg		*arg;
+	int		 i, n;
+
+	for (n = 1; n <= 2; n++) {
+		begin();
+		many_told = 0;
+		p = pool_new(n);
+		for (i = 0; i < MANY; i++) {
+			arg = iso_msg_pack("i", i);
+			ck_assert_int_eq(iso_pool_submit(p, square_fn, arg, 0,
+			    many_done, (void *)(intptr_t)i), 0);
+			iso_msg_free(arg);
+		}
+		ck_assert_int_eq(iso_run(), 0);
+		ck_assert_int_eq(many_told, MANY);
+		for (i = 0; i < MANY; i++) {
+			ck_assert_int_eq(many_value[i], (int64_t)i * i);
+			if (n == 1)	/* one worker: in submission order */
+				ck_assert_int_eq(many_order[i], i);
+		}
+		iso_pool_free(p);
+		end();
+	}
+}
+END_TEST
+
+/*
+ * A crash in the middle of a batch: the items before it are results
+ * (from the worker that died), the crashed one EIO and run once, the
+ * items after it run on the new worker.
+ */
+#define BATCH	40
+#define CRASH	17
+static int	bt_err[BATCH + 1], bt_pid[BATCH + 1], bt_calls[BATCH + 1];
+static int64_t	bt_v[BATCH + 1];
+
+static void
+bt_done(int err, iso_msg *result, void *ud)
+{
+	int	i = (int)(intptr_t)ud;
+
+	bt_calls[i]++;
+	bt_err[i] = err;
+	if (result != NULL)
+		ck_assert_int_eq(iso_msg_unpack(result, "[iI]", &bt_pid[i],
+		    &bt_v[i]), 0);
+	iso_msg_free(result);
+}
+
+static void
+bt_submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *), int timeout_ms,
+    int i)
+{
+	iso_msg	*arg = iso_msg_pack("i", i);
+
+	ck_assert_int_eq(iso_pool_submit(p, fn, arg, timeout_ms, bt_done,
+	    (void *)(intptr_t)i), 0);
+	iso_msg_free(arg);
+}
+
+static void
+batch_with_a_failure(iso_msg *(*bad)(const iso_msg *), int timeout_ms,
+    int err)
+{
+	iso_pool	*p;
+	iso_msg		*arg;
+	struct stat	 st;
+	int		 i, dead;
+
+	begin();
+	memset(bt_calls, 0, sizeof bt_calls);
+	memset(bt_pid, 0, sizeof bt_pid);
+	p = pool_new(1);
+	/* the worker is busy: what follows is queued, then one batch */
+	arg = iso_msg_pack("[ii]", 50, 0);
+	ck_assert_int_eq(iso_pool_submit(p, slow_fn, arg, timeout_ms,
+	    NULL, NULL), 0);
+	iso_msg_free(arg);
+	for (i = 0; i < BATCH; i++)
+		bt_submit(p, i == CRASH ? bad : pid_and_fn, timeout_ms, i);
+	ck_assert_int_eq(iso_run(), 0);
+	dead = bt_pid[0];
+	for (i = 0; i < BATCH; i++) {
+		ck_assert_int_eq(bt_calls[i], 1);
+		if (i == CRASH) {
+			ck_assert_int_eq(bt_err[i], err);
+			continue;
+		}
+		ck_assert_msg(bt_err[i] == 0, "item %d: %d", i, bt_err[i]);
+		ck_assert_int_eq(bt_v[i], i);
+		/* before: the worker that died; after: its replacement */
+		if (i < CRASH)
+			ck_assert_int_eq(bt_pid[i], dead);
+		else
+			ck_assert_int_ne(bt_pid[i], dead);
+	}
+	ck_assert_int_eq(kill(dead, 0) == -1 && errno == ESRCH, 1);
+	if (bad == crash_logged_fn) {	/* run once: never retried */
+		ck_assert_int_eq(stat(crash_log, &st), 0);
+		ck_assert_int_eq(st.st_size, 1);
+	}
+	ck_assert_int_eq(iso_pool_size(p), 1);
+	iso_pool_free(p);
+	end();
+}
+
+START_TEST(crash_in_a_batch)
+{
+	int	fd;
+
+	snprintf(crash_log, sizeof crash_log, "%s/crash.XXXXXX",
+	    tu_runtime_dir());
+	ck_assert_int_ne(fd = mkstemp(crash_log), -1);
+	close(fd);
+	batch_with_a_failure(crash_logged_fn, 0, EIO);
+	unlink(crash_log);
+}
+END_TEST
+
+START_TEST(timeout_in_a_batch)
+{
+	batch_with_a_failure(forever_fn, 300, ETIMEDOUT);
+}
+END_TEST
+
+/* Results larger than a worker's region come inline, acknowledged. */
+START_TEST(large_results_in_a_batch)
+{
+	iso_pool	*p;
+	iso_msg		*arg;
+	int		 i;
+
+	begin();
+	memset(&tally, 0, sizeof tally);
+	p = pool_new(1);
+	arg = iso_msg_pack("[ii]", 50, 0);
+	ck_assert_int_eq(iso_pool_submit(p, slow_fn, arg, 0, NULL, NULL),
+	    0);
+	iso_msg_free(arg);
+	for (i = 0; i < 12; i++) {
+		arg = iso_msg_pack("i", 300000 + i);
+		ck_assert_int_eq(iso_pool_submit(p, big_fn, arg, 0, big_done,
+		    (void *)(intptr_t)i), 0);
+		iso_msg_free(arg);
+	}
+	ck_assert_int_eq(iso_run(), 0);
+	for (i = 0; i < 12; i++) {
+		ck_assert_int_eq(tally.calls[i], 1);
+		ck_assert_int_eq(tally.err[i], 0);
+		ck_assert_int_eq(tally.value[i], 300000 + i);
+	}
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+/* Logs a byte to crash_log, returns its argument. */
+static iso_msg *
+logged_fn(const iso_msg *arg)
+{
+	FILE	*f;
+
+	if ((f = fopen(crash_log, "a")) != NULL) {
+		fputc('x', f);
+		fclose(f);
+	}
+	return (iso_msg_copy(arg));
+}
+
+static off_t	logged_at_first;
+
+static void
+logged_done(int err, iso_msg *result, void *ud)
+{
+	struct stat	st;
+
+	ck_assert_int_eq(err, 0);
+	if (ud == (void *)1 && stat(crash_log, &st) == 0)
+		logged_at_first = st.st_size;
+	iso_msg_free(result);
+}
+
+/* Jobs queued behind a busy worker go to it in one batch: all of them
+   have run by the time the first is told. */
+START_TEST(queued_jobs_go_in_one_batch)
+{
+	iso_pool	*p;
+	iso_msg		*arg;
+	int		 i, fd;
+
+	begin();
+	snprintf(crash_log, sizeof crash_log, "%s/log.XXXXXX",
+	    tu_runtime_dir());
+	ck_assert_int_ne(fd = mkstemp(crash_log), -1);
+	close(fd);
+	p = pool_new(1);
+	arg = iso_msg_pack("[ii]", 50, 0);
+	ck_assert_int_eq(iso_pool_submit(p, slow_fn, arg, 0, NULL, NULL),
+	    0);
+	iso_msg_free(arg);
+	logged_at_first = -1;
+	arg = iso_msg_pack("i", 1);
+	for (i = 1; i <= 40; i++)
+		ck_assert_int_eq(iso_pool_submit(p, logged_fn, arg, 0,
+		    logged_done, (void *)(intptr_t)i), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(logged_at_first, 40);
+	unlink(crash_log);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	iso_pool	*p;
@@ -621,6 +923,11 @@ pool_suite(void)
 	tcase_add_test(tc, free_finishes_queued);
 	tcase_add_test(tc, free_inside_done);
 	tcase_add_test(tc, pool_in_spawned_isolate);
+	tcase_add_test(tc, batches_in_order);
+	tcase_add_test(tc, queued_jobs_go_in_one_batch);
+	tcase_add_test(tc, crash_in_a_batch);
+	tcase_add_test(tc, timeout_in_a_batch);
+	tcase_add_test(tc, large_results_in_a_batch);
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, one_per_cpu);
 	suite_add_tcase(s, tc);

@@ -104,3 +104,18 @@ big_unbounded(const iso_msg *arg)
 	iso_limit_set(ISO_LIMIT_FRAME, 64 * 1024 * 1024);
 	return (big(arg));
 }
+
+iso_msg	*square_or_die(const iso_msg *);
+
+/* For isoctl map: -1 crashes (SIGSEGV), -2 spins for ever, else n * n. */
+iso_msg *
+square_or_die(const iso_msg *arg)
+{
+	int64_t	n;
+
+	if (iso_msg_int(arg, &n) == 0 && n == -1)
+		return (crash(arg));
+	if (iso_msg_int(arg, &n) == 0 && n == -2)
+		return (spin(arg));
+	return (square(arg));
+}
