@@ -313,8 +313,7 @@ dc_reap_cb(pid_t pid, int status, void *arg)
 	dc_finish(c);
 }
 
-/* "crashed: SIGSEGV" or "exited with status 3" into buf. */
-static void
+void
 dc_status_text(int status, int result_expected, char *buf, size_t len)
 {
 	const char	*abbrev;
@@ -338,22 +337,20 @@ dc_status_text(int status, int result_expected, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-/* The so form's result from its frame: 0 and *result, or -1 and *why
-   (owned) or why NULL when there is no whole frame. */
-static int
-dc_so_result(struct dc *c, iso_msg **result, char **why)
+int
+dc_result_frame(const void *frame, size_t n, iso_msg **result, char **why)
 {
-	const unsigned char	*p = (const unsigned char *)c->out;
+	const unsigned char	*p = frame;
 	iso_msg			*m;
 	const char		*s;
 	size_t			 len;
 
 	*result = NULL;
 	*why = NULL;
-	if (c->out_len < DC_HDR + 2)
+	if (n < DC_HDR + 2)
 		return (-1);
 	len = dc_frame_len((const char *)p);
-	if (c->out_len != DC_HDR + len)
+	if (n != DC_HDR + len)
 		return (-1);		/* truncated: it died writing */
 	if (p[DC_HDR] != 0x92 ||
 	    (p[DC_HDR + 1] != DC_TAG_OK && p[DC_HDR + 1] != DC_TAG_ERROR)) {
@@ -429,7 +426,7 @@ dc_finish(struct dc *c)
 				    iso_error());
 		} else
 			dc_status_text(c->status, 0, text, sizeof text);
-	} else if (dc_so_result(c, &result, &why) == -1) {
+	} else if (dc_result_frame(c->out, c->out_len, &result, &why) == -1) {
 		if (why != NULL)
 			snprintf(text, sizeof text, "%s", why);
 		else
@@ -508,13 +505,7 @@ dc_move_fd(int fd, int target, int cloexec)
 		_exit(70);
 }
 
-/*
- * In the child, before anything else: default signals, nothing blocked,
- * die with the daemon, a process group of its own, and the descriptors
- * it needs at fixed numbers with every other one closed. fds[3] are
- * stdin, stdout and 3 (-1: keep stdin/stdout, nothing at 3).
- */
-static void
+void
 dc_child_setup(pid_t parent, const int fds[3])
 {
 	struct sigaction	sa;

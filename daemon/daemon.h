@@ -135,6 +135,8 @@ struct dc_req {
 	char *const	 *argv;
 	const iso_msg	 *arg;
 	int		  timeout_ms;
+	int		  workers;	/* warm.c: the module's workers at
+					   most; 0: warm_workers */
 };
 int	 dc_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
@@ -143,6 +145,49 @@ int	 dc_start(const struct dc_req *req,
    until each is reaped; done is called for each, before this returns,
    with the error "supervisor stopping". */
 void	 dc_stop_all(void);
+/* What warm.c shares with the fresh path. In a child just forked:
+   default signals, nothing blocked, death with the daemon (parent), a
+   process group of its own, fds[0..2] at 0, 1 and 3 (-1: keep stdin or
+   stdout, nothing at 3), every other descriptor closed. */
+void	 dc_child_setup(pid_t parent, const int fds[3]);
+/* "crashed: SIGSEGV", "exited with status 3" (... "without a result"
+   when result_expected and it exited 0) into buf. */
+void	 dc_status_text(int status, int result_expected, char *buf,
+	    size_t len);
+/* A whole result frame (length, then [0, result] or [1, why]) of n
+   bytes: 0 and an owned *result, or -1 and an owned *why (NULL: the
+   frame is not whole). */
+int	 dc_result_frame(const void *frame, size_t n, iso_msg **result,
+	    char **why);
+
+/* ---- warm.c: warm compute workers -------------------------------------- */
+
+/*
+ * The so form on warm workers: per module (its path, and its device,
+ * inode, size and modification time at the request) up to req->workers
+ * processes forked from the daemon (0: warm_workers; that 0: one per
+ * CPU), each of which loads the module once and then runs one request
+ * after another. done as dc_start's, and the same reasons for a failure
+ * (a crash or a timeout ends only that worker; the next request gets a
+ * new one). Requests beyond the workers wait, at most WARM_QUEUE_MAX in
+ * all: then -1 with ENOBUFS. A module replaced on disk gets new workers;
+ * the old ones finish what they run, then end. A worker idle for
+ * warm_idle_ms ends. A module that cannot be looked at (stat) goes to
+ * dc_start, which says why. -1 with EINVAL (not the so form), ENOBUFS,
+ * or the errno of socketpair, fork, ...
+ */
+#define WARM_QUEUE_MAX	1024
+extern int	 warm_workers;		/* default workers a module; 0: CPUs */
+extern int	 warm_idle_ms;		/* an idle worker ends after this */
+int	 warm_start(const struct dc_req *req,
+	    void (*done)(iso_msg *result, const char *error, void *arg),
+	    void *arg);
+/* Workers alive (busy or idle), and requests waiting for one. */
+size_t	 warm_count(void);
+size_t	 warm_queued(void);
+/* Kill and reap every worker, blocking; done is called for each request
+   running or waiting, with "supervisor stopping". */
+void	 warm_stop_all(void);
 
 
 /* ---- restart.c: backoff and intensity ---------------------------------- */

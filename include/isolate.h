@@ -670,17 +670,31 @@ int		 iso_sup_names(iso_msg **names);
 
 /*
  * Run fn = "MODULE.so:FUNCTION" (FUNCTION: iso_msg *(*)(const iso_msg *),
- * in a shared object built without -lisolate) on arg in a fresh process
- * of the supervisor's, or (exec form) run argv with arg as one line of
+ * in a shared object built without -lisolate) on arg in one of the
+ * supervisor's warm workers of that module (forked once, the module
+ * loaded once, one call after another; new workers once the module is
+ * replaced on disk), or (exec form) run argv with arg as one line of
  * JSON on its stdin and take its stdout as the result (JSON, else a
  * string). timeout_ms <= 0: none. 0 and an owned *result, or -1 with EIO
  * (it crashed, exited, timed out or could not start: iso_error() says
- * which) or EINVAL.
+ * which; a crash or a timeout ends only that worker), ENOBUFS (too many
+ * requests wait for the module's workers) or EINVAL.
  */
 int		 iso_sup_compute(const char *fn, const iso_msg *arg,
 		    int timeout_ms, iso_msg **result);
 int		 iso_sup_compute_exec(char *const argv[], const iso_msg *arg,
 		    int timeout_ms, iso_msg **result);
+/* iso_sup_compute with more said: fresh, a new process for this call
+   only (as the exec form always is); workers, the module's warm workers
+   at most from now on (0: the supervisor's default, one per CPU unless
+   isolated --compute-workers). NULL o: the defaults. */
+struct iso_sup_compute_opt {
+	int		 timeout_ms;	/* <= 0: none */
+	int		 fresh;
+	int		 workers;	/* 0, or 1 to 1024 */
+};
+int		 iso_sup_compute_with(const char *fn, const iso_msg *arg,
+		    const struct iso_sup_compute_opt *o, iso_msg **result);
 
 /*
  * Start the supervisor unless one runs (0 either way), stop it (its

@@ -934,20 +934,50 @@ iso_sup_names(iso_msg **names)
 }
 
 int
-iso_sup_compute(const char *fn, const iso_msg *arg, int timeout_ms,
-    iso_msg **result)
+iso_sup_compute_with(const char *fn, const iso_msg *arg,
+    const struct iso_sup_compute_opt *o, iso_msg **result)
 {
+	static const struct iso_sup_compute_opt none;
 	const char	*colon;
-	iso_msg		*rep;
+	iso_msg		*req, *rep;
 
+	if (o == NULL)
+		o = &none;
 	if (fn == NULL || result == NULL || (colon = strrchr(fn, ':')) ==
 	    NULL || colon == fn || colon[1] == '\0')
 		return (msg_fail(EINVAL, "compute: want MODULE.so:FUNCTION"));
-	if (sup_call(iso_msg_pack("{s:s s:s# s:s s:O? s:i}", "op", "compute",
+	if (o->workers < 0 || o->workers > 1024)
+		return (msg_fail(EINVAL, "compute: workers %d: want 0 (the "
+		    "default) to 1024", o->workers));
+	req = iso_msg_pack("{s:s s:s# s:s s:O? s:i}", "op", "compute",
 	    "module", fn, (size_t)(colon - fn), "function", colon + 1, "arg",
-	    arg, "timeout_ms", timeout_ms), &rep, SUP_START) == -1)
+	    arg, "timeout_ms", o->timeout_ms);
+	/* Only what differs from the defaults: an older supervisor
+	   refuses no request it could serve. */
+	if (req != NULL && o->fresh &&
+	    iso_msg_put(req, iso_msg_pack("s", "fresh"),
+	    iso_msg_pack("b", 1)) == -1) {
+		iso_msg_free(req);
+		req = NULL;
+	}
+	if (req != NULL && o->workers > 0 &&
+	    iso_msg_put(req, iso_msg_pack("s", "workers"),
+	    iso_msg_pack("i", o->workers)) == -1) {
+		iso_msg_free(req);
+		req = NULL;
+	}
+	if (sup_call(req, &rep, SUP_START) == -1)
 		return (-1);
 	return (take(rep, "result", result));
+}
+
+int
+iso_sup_compute(const char *fn, const iso_msg *arg, int timeout_ms,
+    iso_msg **result)
+{
+	struct iso_sup_compute_opt	o = { .timeout_ms = timeout_ms };
+
+	return (iso_sup_compute_with(fn, arg, &o, result));
 }
 
 int
