@@ -173,12 +173,37 @@ warm_reply_error(int fd, const char *fmt, ...)
 	return (warm_reply(fd, WARM_TAG_ERROR, iso_msg_pack("s", text)));
 }
 
-/* In a worker: load module, then serve requests on fd until its end. */
+/* In a worker: answer one request for function name of the loaded
+   module (fn, when name was the last one asked for). 0, or -1 when the
+   daemon is gone. */
+static int
+warm_call(int fd, const char *module, const char *name, const iso_msg *arg)
+{
+	static iso_msg	*(*fn)(const iso_msg *);
+	iso_msg		*r;
+
+	if (warm_child_name == NULL || strcmp(warm_child_name, name) != 0) {
+		free(warm_child_name);
+		if ((warm_child_name = strdup(name)) == NULL)
+			_exit(70);
+		*(void **)&fn = dlsym(warm_child_handle, name);
+	}
+	if (fn == NULL)
+		return (warm_reply_error(fd, "no function %s in %s", name,
+		    module));
+	if ((r = fn(arg)) == NULL)
+		return (warm_reply_error(fd, "function %s returned NULL",
+		    name));
+	return (warm_reply(fd, WARM_TAG_OK, r));
+}
+
+/* In a worker: load module, then serve requests on fd until its end. A
+   module that cannot be loaded is said to each request, until it is
+   replaced or this worker has been idle long enough. */
 static void __attribute__((noreturn))
 warm_child(const char *module, int fd)
 {
-	iso_msg		*(*fn)(const iso_msg *) = NULL;
-	iso_msg		*req, *r;
+	iso_msg		*req;
 	const char	*name;
 	char		 why[1024];
 	int		 rc;
@@ -193,26 +218,10 @@ warm_child(const char *module, int fd)
 		name = iso_msg_str(iso_msg_at(req, 0), NULL);
 		if (name == NULL || iso_msg_len(req) != 2)
 			_exit(70);
-		if (warm_child_handle == NULL) {
-			/* Said once; the next request gets a new worker. */
-			(void)warm_reply_error(fd, "%s", why);
-			_exit(0);
-		}
-		if (warm_child_name == NULL ||
-		    strcmp(warm_child_name, name) != 0) {
-			free(warm_child_name);
-			if ((warm_child_name = strdup(name)) == NULL)
-				_exit(70);
-			*(void **)&fn = dlsym(warm_child_handle, name);
-		}
-		if (fn == NULL)
-			rc = warm_reply_error(fd, "no function %s in %s", name,
-			    module);
-		else if ((r = fn(iso_msg_at(req, 1))) == NULL)
-			rc = warm_reply_error(fd, "function %s returned NULL",
-			    name);
+		if (warm_child_handle == NULL)
+			rc = warm_reply_error(fd, "%s", why);
 		else
-			rc = warm_reply(fd, WARM_TAG_OK, r);
+			rc = warm_call(fd, module, name, iso_msg_at(req, 1));
 		iso_msg_free(req);
 		if (rc == -1)
 			_exit(0);
