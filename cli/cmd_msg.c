@@ -225,7 +225,8 @@ compute_exec(char **argv, const iso_msg *arg, int ms, iso_msg **result)
 
 /* The function form: MODULE.so:FUNCTION, the module made absolute. */
 static int
-compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
+compute_fn(const char *text, const iso_msg *arg,
+    const struct iso_sup_compute_opt *o, iso_msg **result)
 {
 	const char	*colon = strrchr(text, ':');
 	char		*mod, *fn = NULL;
@@ -237,7 +238,7 @@ compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
 		return (-1);
 	}
 	free(mod);
-	r = iso_sup_compute(fn, arg, ms, result);
+	r = iso_sup_compute_with(fn, arg, o, result);
 	free(fn);
 	return (r);
 }
@@ -245,9 +246,17 @@ compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
 static int
 cmd_compute(const struct cli_cmd *self, struct cli_args *a)
 {
+	struct iso_sup_compute_opt o;
 	iso_msg	*null = NULL, *result = NULL;
 	int	 ms = (int)cli_num(a, "timeout"), r;
 
+	memset(&o, 0, sizeof o);
+	o.timeout_ms = ms;
+	o.fresh = cli_has(a, "fresh");
+	o.workers = cli_has(a, "workers") ? (int)cli_num(a, "workers") : 0;
+	if (a->dashdash && cli_has(a, "workers"))
+		return (cli_usage(self, "--workers is for MODULE.so:FUNCTION "
+		    "(a command runs fresh each time)"));
 	if (a->dashdash) {
 		if ((null = iso_msg_pack("n")) == NULL)
 			return (cli_fail(self, "out of memory"));
@@ -255,7 +264,7 @@ cmd_compute(const struct cli_cmd *self, struct cli_args *a)
 		    cli_json(a, "arg") : null, ms, &result);
 		iso_msg_free(null);
 	} else
-		r = compute_fn(a->argv[0], a->json[1], ms, &result);
+		r = compute_fn(a->argv[0], a->json[1], &o, &result);
 	if (r == -1)
 		return (cli_fail(self, "%s", a->argv[0]));
 	r = cli_print_json(self, result) == 0 ? CLI_OK : CLI_FAIL;
@@ -268,6 +277,11 @@ static const struct cli_opt compute_opts[] = {
 	  .meta = "SEC", .help = "give up after SEC seconds (default: never)" },
 	{ .name = "arg", .letter = 'a', .type = CLI_JSON, .meta = "JSON",
 	  .dd_only = 1, .help = "the command form's argument (default null)" },
+	{ .name = "fresh", .type = CLI_FLAG,
+	  .help = "a new process for this call, not a warm worker" },
+	{ .name = "workers", .letter = 'w', .type = CLI_INT, .meta = "N",
+	  .min = 1, .max = 1024,
+	  .help = "the module's warm workers at most (default: one per CPU)" },
 	{ .name = NULL }
 };
 
@@ -288,13 +302,16 @@ const struct cli_cmd cli_cmd_compute = {
 	.name = "compute",
 	.summary = "run a function or a command once",
 	.help =
-	    "Compute one result in a fresh process of the supervisor's and\n"
-	    "print it as one line of JSON: FUNCTION of the shared object\n"
-	    "MODULE.so called on the JSON argument (- reads it from standard\n"
-	    "input), or (after --) CMD run with the argument as one JSON line\n"
-	    "on its stdin (null without --arg), its stdout the result (JSON,\n"
-	    "else a string). A crash, an exit or a timeout exits 1 with the\n"
-	    "reason. A relative MODULE or CMD path is taken from here.\n",
+	    "Compute one result in a process of the supervisor's and print it\n"
+	    "as one line of JSON: FUNCTION of the shared object MODULE.so\n"
+	    "called on the JSON argument (- reads it from standard input), in\n"
+	    "one of the module's warm workers (kept for the next call; new\n"
+	    "ones once the module is replaced on disk; --fresh: a new process\n"
+	    "for this call), or (after --) CMD run once with the argument as\n"
+	    "one JSON line on its stdin (null without --arg), its stdout the\n"
+	    "result (JSON, else a string). A crash, an exit or a timeout exits\n"
+	    "1 with the reason. A relative MODULE or CMD path is taken from\n"
+	    "here.\n",
 	.opts = compute_opts,
 	.args = compute_args,
 	.dd_args = compute_dd_args,

@@ -416,6 +416,25 @@ expect 0 compute -- echo not json
 expect 1 compute -- sh -c 'exit 4'
 expect 1 compute --timeout 0.3 -- sleep 10
 expect 2 compute "$MOD:square" '{bad'
+# Warm by default: one worker answers call after call; --fresh is a new
+# process each time.
+expect 0 compute --workers 1 "$MOD:pid" null
+warm=$out
+expect 0 compute "$MOD:pid" null
+[ "$out" = "$warm" ] || die "compute: warm pid $warm, then $out"
+expect 0 compute --fresh "$MOD:pid" null
+fresh=$out
+expect 0 compute --fresh "$MOD:pid" null
+[ "$out" != "$fresh" ] && [ "$fresh" != "$warm" ] ||
+    die "compute --fresh: pids $fresh, $out (warm $warm)"
+ok "compute: one warm worker; --fresh a new process each call"
+expect 0 daemon status
+grep -q '^compute_workers 1$' "$work/out" ||
+    die "daemon status: no 'compute_workers 1'"
+expect 2 compute --workers 0 "$MOD:pid" null
+expect 2 compute --workers 2 -- cat
+[[ $err == *"--workers is for MODULE.so:FUNCTION"* ]] ||
+    die "compute --workers --: '$err'"
 expect 2 compute --arg '{bad' -- cat
 expect 2 compute "$MOD:square"
 expect 2 compute square 7
