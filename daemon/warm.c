@@ -397,12 +397,20 @@ warm_read(struct warm_worker *w, int drain)
 			want = WARM_HDR + (size_t)len;
 			if (w->in_len == want)
 				return (1);
+			if (w->in_len > want) {
+				warm_fail(w, "more than one result frame");
+				return (-1);
+			}
 		}
 		if (!drain && turns++ == WARM_TURN)
 			return (0);
 		n = want - w->in_len;
 		if (n > WARM_CHUNK)
 			n = WARM_CHUNK;
+		/* A small result is one read: all there is room for. */
+		if (w->job != NULL && n < w->in_cap - w->in_len)
+			n = w->in_cap - w->in_len < WARM_CHUNK ?
+			    w->in_cap - w->in_len : WARM_CHUNK;
 		if (w->in_cap - w->in_len < n) {
 			cap = w->in_cap == 0 ? 256 : w->in_cap;
 			while (cap - w->in_len < n)
@@ -728,16 +736,20 @@ warm_job_new(const struct dc_req *req)
 	return (j);
 }
 
-/* The default number of workers a module. */
+/* The default number of workers a module (the CPUs counted once). */
 static int
 warm_default(void)
 {
-	long	n;
+	static int	cpus;
+	long		n;
 
 	if (warm_workers > 0)
 		return (warm_workers);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return (n < 1 ? 1 : n > 1024 ? 1024 : (int)n);
+	if (cpus == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		cpus = n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+	}
+	return (cpus);
 }
 
 int
