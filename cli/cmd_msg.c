@@ -254,9 +254,6 @@ cmd_compute(const struct cli_cmd *self, struct cli_args *a)
 	o.timeout_ms = ms;
 	o.fresh = cli_has(a, "fresh");
 	o.workers = cli_has(a, "workers") ? (int)cli_num(a, "workers") : 0;
-	if (a->dashdash && cli_has(a, "workers"))
-		return (cli_usage(self, "--workers is for MODULE.so:FUNCTION "
-		    "(a command runs fresh each time)"));
 	if (a->dashdash) {
 		if ((null = iso_msg_pack("n")) == NULL)
 			return (cli_fail(self, "out of memory"));
@@ -277,10 +274,10 @@ static const struct cli_opt compute_opts[] = {
 	  .meta = "SEC", .help = "give up after SEC seconds (default: never)" },
 	{ .name = "arg", .letter = 'a', .type = CLI_JSON, .meta = "JSON",
 	  .dd_only = 1, .help = "the command form's argument (default null)" },
-	{ .name = "fresh", .type = CLI_FLAG,
+	{ .name = "fresh", .type = CLI_FLAG, .no_dd = 1,
 	  .help = "a new process for this call, not a warm worker" },
 	{ .name = "workers", .letter = 'w', .type = CLI_INT, .meta = "N",
-	  .min = 1, .max = 1024,
+	  .min = 1, .max = 1024, .no_dd = 1,
 	  .help = "the module's warm workers at most (default: one per CPU)" },
 	{ .name = NULL }
 };

@@ -433,8 +433,9 @@ grep -q '^compute_workers 1$' "$work/out" ||
     die "daemon status: no 'compute_workers 1'"
 expect 2 compute --workers 0 "$MOD:pid" null
 expect 2 compute --workers 2 -- cat
-[[ $err == *"--workers is for MODULE.so:FUNCTION"* ]] ||
+[[ $err == *"--workers is not for the form with --"* ]] ||
     die "compute --workers --: '$err'"
+expect 2 compute --fresh -- cat
 expect 2 compute --arg '{bad' -- cat
 expect 2 compute "$MOD:square"
 expect 2 compute square 7
