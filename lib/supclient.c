@@ -4,6 +4,7 @@
  * start one in the background and wait for its readiness line.
  */
 #include <sys/file.h>
+#include <sys/poll.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -323,6 +324,59 @@ sup_pause(int try)
 		;
 }
 
+/*
+ * The connection SUP_KEEP calls share (compute: a round trip without a
+ * connect and an accept each call), -1 when none, and the process that
+ * opened it: a forked child forgets it without closing it (the number
+ * may be another file by then).
+ */
+static pthread_mutex_t	 sup_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 sup_kept = -1;
+static pid_t		 sup_kept_pid;
+
+/* The kept connection, taken (the slot is empty until it is given
+   back), or -1: none, another thread has it, or the supervisor closed
+   it (then it is closed here). */
+static int
+sup_kept_take(void)
+{
+	struct pollfd	pfd;
+	int		fd = -1;
+
+	if (pthread_mutex_trylock(&sup_kept_lock) != 0)
+		return (-1);
+	if (sup_kept != -1 && sup_kept_pid == getpid())
+		fd = sup_kept;
+	sup_kept = -1;
+	pthread_mutex_unlock(&sup_kept_lock);
+	if (fd == -1)
+		return (-1);
+	/* Between requests nothing comes: readable is its end. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 0) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Keep fd for the next SUP_KEEP call, or close it when one is kept. */
+static void
+sup_kept_give(int fd)
+{
+	if (pthread_mutex_trylock(&sup_kept_lock) == 0) {
+		if (sup_kept == -1 || sup_kept_pid != getpid()) {
+			sup_kept = fd;
+			sup_kept_pid = getpid();
+			fd = -1;
+		}
+		pthread_mutex_unlock(&sup_kept_lock);
+	}
+	if (fd != -1)
+		close(fd);
+}
+
 int
 sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 {
@@ -335,7 +389,8 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 		if (try > 0)
 			sup_pause(try);
 		again = 0;
-		if ((fd = sup_open_again(how & SUP_START, &again)) == -1) {
+		if ((!(how & SUP_KEEP) || (fd = sup_kept_take()) == -1) &&
+		    (fd = sup_open_again(how & SUP_START, &again)) == -1) {
 			/* Only a call already under way waits for a new
 			   supervisor to answer. */
 			if (again && (sent || (how & SUP_SAFE)))
@@ -345,6 +400,9 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 		r = sup_exchange(fd, req, &rep, &gone);
 		if (r == 0 && fdp != NULL)
 			*fdp = fd;
+		else if ((how & SUP_KEEP) && gone == 0 &&
+		    (r == 0 || errno != EPROTO))
+			sup_kept_give(fd);	/* it answered: fit for more */
 		else
 			close(fd);
 		sent |= gone;
@@ -966,7 +1024,7 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		iso_msg_free(req);
 		req = NULL;
 	}
-	if (sup_call(req, &rep, SUP_START) == -1)
+	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
 		return (-1);
 	return (take(rep, "result", result));
 }

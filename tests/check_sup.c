@@ -3420,6 +3420,18 @@ START_TEST(warm_compute_through_the_supervisor)
 	p0 = compute_pid(NULL);
 	for (i = 0; i < 10; i++)
 		ck_assert_int_eq(compute_pid(NULL), p0);
+	/* The calls shared one connection, kept open: it and status's (the
+	   first status: no other connection may still be closing). */
+	{
+		iso_msg	*info = NULL;
+		int64_t	 conns = -1;
+
+		ck_assert_int_eq(iso_sup_status(&info), 0);
+		ck_assert_int_eq(iso_msg_unpack(info, "{s:I}", "connections",
+		    &conns), 0);
+		iso_msg_free(info);
+		ck_assert_int_eq(conns, 2);
+	}
 	ck_assert_int_eq(warm_workers_now(), 1);
 	f0 = compute_pid(&fresh);
 	f1 = compute_pid(&fresh);
@@ -3448,6 +3460,10 @@ START_TEST(warm_compute_through_the_supervisor)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_int_eq(kill((pid_t)p1, 0), -1);
+	/* The kept connection is found closed: the next call connects
+	   again, to a supervisor it starts. */
+	ck_assert_int_gt(compute_pid(NULL), 0);
+	ck_assert_int_eq(iso_sup_stop(), 0);
 }
 END_TEST
 
