@@ -3407,7 +3407,7 @@ START_TEST(warm_compute_through_the_supervisor)
 		dup2(p[1], 3);
 		execl(getenv("ISO_ISOLATED"), "isolated", "--foreground",
 		    "--ready-fd", "3", "--compute-workers", "1",
-		    "--compute-idle", "0.5", (char *)NULL);
+		    "--compute-idle", "2", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
