@@ -56,6 +56,7 @@ struct dc {
 	pid_t		 pid;		/* also the process group */
 	int		 command;	/* command form, else so form */
 	char		*name;		/* argv[0] or the module, for errors */
+	char		*cwd;		/* command form: where; NULL: here */
 	int		 timeout_ms;
 
 	int		 out_fd;	/* stdout or the result pipe; -1 */
@@ -143,6 +144,7 @@ dc_free(struct dc *c)
 	free(c->out);
 	free(c->error);
 	free(c->name);
+	free(c->cwd);
 	free(c);
 }
 
@@ -417,7 +419,10 @@ dc_finish(struct dc *c)
 		do
 			r = read(c->exec_fd, &e, sizeof e);
 		while (r == -1 && errno == EINTR);
-		if (r == (ssize_t)sizeof e)
+		if (r == (ssize_t)sizeof e && e < 0)
+			snprintf(text, sizeof text, "cannot chdir to %s: %s",
+			    c->cwd, strerror(-e));
+		else if (r == (ssize_t)sizeof e)
 			snprintf(text, sizeof text, "cannot run %s: %s",
 			    c->name, strerror(e));
 		else if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) {
@@ -541,17 +546,27 @@ dc_child_setup(pid_t parent, const int fds[3])
 	closefrom(moved[2] != -1 ? 4 : 3);
 }
 
+void
+dc_exec(char *const argv[], const char *cwd)
+{
+	int	e;
+
+	if (cwd != NULL && chdir(cwd) == -1)
+		e = -errno;
+	else {
+		execvp(argv[0], argv);
+		e = errno;
+	}
+	while (write(3, &e, sizeof e) == -1 && errno == EINTR)
+		;
+	_exit(127);
+}
+
 /* In the child: the command form. */
 static void __attribute__((noreturn))
 dc_command_child(const struct dc_req *req)
 {
-	int	e;
-
-	execvp(req->argv[0], req->argv);
-	e = errno;
-	while (write(3, &e, sizeof e) == -1 && errno == EINTR)
-		;
-	_exit(127);
+	dc_exec(req->argv, req->cwd);
 }
 
 /* Make fd non-blocking. 0/-1. */
@@ -616,7 +631,8 @@ dc_new(const struct dc_req *req,
 	c->done = done;
 	c->arg = arg;
 	if ((c->name = strdup(c->command ? req->argv[0] : req->module)) ==
-	    NULL) {
+	    NULL || (c->command && req->cwd != NULL &&
+	    (c->cwd = strdup(req->cwd)) == NULL)) {
 		saved = errno;
 		dc_free(c);
 		errno = saved;

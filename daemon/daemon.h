@@ -93,6 +93,14 @@ struct shep_spec {
  * -1 with the errno of pipe2 or fork.
  */
 pid_t	 shep_start(const struct shep_spec *spec, int *ready);
+/*
+ * A pseudo-terminal in raw mode (no echo, no line editing, no CR/LF
+ * translation either way), all close-on-exec: the master returned
+ * (non-blocking), *child the terminal for a command's stdin and stdout,
+ * and *own (unless own is NULL) the terminal again, non-blocking, for
+ * asking what it holds. -1 with errno.
+ */
+int	 shep_pty(int *child, int *own);
 
 /* ---- state.c: files in the state directory ----------------------------- */
 
@@ -137,6 +145,8 @@ struct dc_req {
 	int		  timeout_ms;
 	int		  workers;	/* warm.c: the module's workers at
 					   most; 0: warm_workers */
+	const char	 *cwd;		/* command form: where it runs;
+					   NULL: the daemon's directory */
 };
 int	 dc_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
@@ -150,6 +160,12 @@ void	 dc_stop_all(void);
    process group of its own, fds[0..2] at 0, 1 and 3 (-1: keep stdin or
    stdout, nothing at 3), every other descriptor closed. */
 void	 dc_child_setup(pid_t parent, const int fds[3]);
+/* In a child set up by dc_child_setup with a close-on-exec pipe at 3:
+   chdir to cwd (unless NULL) and exec argv (argv[0] searched in PATH);
+   on failure write an int to 3, errno (negated for chdir), and exit
+   127. */
+void	 dc_exec(char *const argv[], const char *cwd)
+	    __attribute__((noreturn));
 /* "crashed: SIGSEGV", "exited with status 3" (... "without a result"
    when result_expected and it exited 0) into buf. */
 void	 dc_status_text(int status, int result_expected, char *buf,

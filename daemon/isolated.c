@@ -203,7 +203,9 @@ struct compute_args {
 	const char	*module, *function;
 	int		 timeout_ms;
 	int		 fresh;
+	int		 warm;
 	int		 workers;
+	const char	*cwd;
 };
 
 static const struct rq_field compute_fields[] = {
@@ -214,6 +216,8 @@ static const struct rq_field compute_fields[] = {
 	RQ_FIELD(struct compute_args, timeout_ms, "timeout_ms", RQ_INT, 0, 0,
 	    0),
 	RQ_FIELD(struct compute_args, fresh, "fresh", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct compute_args, warm, "warm", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct compute_args, cwd, "cwd", RQ_STR, 0, 0, 0),
 	RQ_FIELD(struct compute_args, workers, "workers", RQ_INT, 0, 1,
 	    COMPUTE_WORKERS_MAX),
 	RQ_END
@@ -233,6 +237,17 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 	r.arg = a->arg;
 	r.timeout_ms = a->timeout_ms;
 	r.workers = a->workers;
+	r.cwd = a->cwd;
+	if (a->fresh && a->warm) {
+		sv_error(c, EINVAL, "compute: \"fresh\" or \"warm\", not "
+		    "both");
+		return;
+	}
+	if (a->cwd != NULL && (a->argv == NULL || a->cwd[0] != '/')) {
+		sv_error(c, EINVAL, "compute: \"cwd\" is an absolute "
+		    "directory, for \"argv\"");
+		return;
+	}
 	if (a->argv != NULL) {
 		n = iso_msg_len(a->argv);
 		if ((av = calloc(n + 1, sizeof *av)) == NULL) {
@@ -262,8 +277,9 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 		return;
 	}
 	j->conn = c;
-	/* The so form goes to the module's warm workers unless fresh. */
-	if (r.module != NULL && !a->fresh)
+	/* The so form goes to the module's warm workers unless fresh, a
+	   command only when warm. */
+	if ((r.module != NULL && !a->fresh) || (r.argv != NULL && a->warm))
 		rc = warm_start(&r, compute_done, j);
 	else
 		rc = dc_start(&r, compute_done, j);

@@ -23,6 +23,14 @@
  * once child.c has reaped it, its request is answered with how it ended.
  * A timeout kills it the same way. A result over ISO_LIMIT_FRAME is an
  * error, and that worker is killed too.
+ *
+ * The command form (a "--lines" program kept running) is the same with
+ * another worker: the program, exec'd with its stdin and stdout a
+ * pseudo-terminal in raw mode (a pipe would be read in blocks by some,
+ * mawk for one), is keyed by its argv and directory; a request is its
+ * argument as one line of JSON, the answer the next line it prints (its
+ * JSON, else a string). An exec failure comes back on a close-on-exec
+ * pipe at 3, read once it is reaped.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -72,6 +80,7 @@ struct warm_worker {
 	struct event		*rev;
 	struct event		*wev;
 	struct event		*timer;		/* the timeout, or idle */
+	int			 ex;		/* command: exec failure; -1 */
 	struct warm_job		*job;		/* running; NULL: idle */
 	size_t			 woff;		/* of job->frame written */
 	char			*in;		/* the result frame so far */
@@ -84,7 +93,9 @@ struct warm_worker {
 
 struct warm_mod {
 	TAILQ_ENTRY(warm_mod)	 entry;
-	char			*path;
+	char			*path;		/* or the command's argv[0] */
+	char			**argv;		/* command form; else NULL */
+	char			*cwd;		/* command form; NULL: ours */
 	dev_t			 dev;
 	ino_t			 ino;
 	off_t			 size;
@@ -260,6 +271,9 @@ warm_end(struct warm_worker *w, int gently)
 	warm_close(w);
 	if (!gently && kill(-w->pid, SIGKILL) == -1)
 		(void)kill(w->pid, SIGKILL);
+	else if (gently && w->mod->argv != NULL)
+		/* A program need not end at the end of its input. */
+		(void)kill(-w->pid, SIGTERM);
 }
 
 /* Record the first failure the daemon saw and kill w. */
@@ -301,8 +315,11 @@ warm_write(struct warm_worker *w)
 	ssize_t		 n;
 
 	while (w->woff < j->len) {
-		n = send(w->fd, j->frame + w->woff, j->len - w->woff,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w->mod->argv != NULL)	/* a terminal: no SIGPIPE */
+			n = write(w->fd, j->frame + w->woff, j->len - w->woff);
+		else
+			n = send(w->fd, j->frame + w->woff, j->len - w->woff,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
@@ -345,15 +362,38 @@ warm_send(struct warm_worker *w, struct warm_job *j)
 	warm_write(w);
 }
 
-/* w's result frame is whole: answer its request; w waits for the next. */
+/* A command's answer, its line in w->in (newline included): its JSON,
+   else a string without a carriage return (bytes if not UTF-8). */
+static iso_msg *
+warm_line_result(struct warm_worker *w)
+{
+	iso_msg	*m;
+	size_t	 n = w->in_len - 1;
+
+	if (n > 0 && w->in[n - 1] == '\r')
+		n--;
+	w->in[n] = '\0';
+	if (strlen(w->in) == n && (m = iso_msg_from_json(w->in)) != NULL)
+		return (m);
+	if ((m = iso_msg_pack("s#", w->in, n)) != NULL)
+		return (m);
+	return (iso_msg_pack("y#", w->in, n));
+}
+
+/* w's result is whole: answer its request; w waits for the next. */
 static void
 warm_result(struct warm_worker *w)
 {
 	struct warm_job	*j = w->job;
 	iso_msg		*result;
-	char		*why;
+	char		*why = NULL;
 
-	(void)dc_result_frame(w->in, w->in_len, &result, &why);
+	if (w->mod->argv != NULL) {
+		if ((result = warm_line_result(w)) == NULL &&
+		    asprintf(&why, "bad output: %s", iso_error()) == -1)
+			why = NULL;
+	} else
+		(void)dc_result_frame(w->in, w->in_len, &result, &why);
 	w->job = NULL;
 	w->in_len = 0;
 	if (w->fd != -1) {
@@ -366,6 +406,74 @@ warm_result(struct warm_worker *w)
 	else
 		warm_job_done(j, NULL, why != NULL ? why : "bad result frame");
 	free(why);
+}
+
+/* Room for n more bytes in w->in. 0, or -1 after warm_fail. */
+static int
+warm_room(struct warm_worker *w, size_t n)
+{
+	size_t	 cap;
+	char	*p;
+
+	if (w->in_cap - w->in_len >= n)
+		return (0);
+	cap = w->in_cap == 0 ? 256 : w->in_cap;
+	while (cap - w->in_len < n)
+		cap *= 2;
+	if ((p = realloc(w->in, cap)) == NULL) {
+		warm_fail(w, "out of memory");
+		return (-1);
+	}
+	w->in = p;
+	w->in_cap = cap;
+	return (0);
+}
+
+/* A command's warm_read: 1 when its answer's line is whole (w->in, the
+   newline last). A line longer than the frame limit, a second line for
+   one request, or output with no request kills it. */
+static int
+warm_read_line(struct warm_worker *w, int drain)
+{
+	size_t	 limit = iso_limit_get(ISO_LIMIT_FRAME), n;
+	ssize_t	 r;
+	char	*nl;
+	int	 turns = 0;
+
+	for (;;) {
+		if (w->job != NULL && w->in_len > 0 &&
+		    (nl = memchr(w->in, '\n', w->in_len)) != NULL) {
+			if ((size_t)(nl - w->in) + 1 == w->in_len)
+				return (1);
+			warm_fail(w, "more than one line of output for one "
+			    "line of input");
+			return (-1);
+		}
+		if (w->in_len > limit) {
+			warm_fail(w, "a line of more than %zu bytes", limit);
+			return (-1);
+		}
+		if (!drain && turns++ == WARM_TURN)
+			return (0);
+		n = w->job == NULL ? 1 : WARM_CHUNK;
+		if (warm_room(w, n + 1) == -1)	/* + 1: its NUL */
+			return (-1);
+		r = read(w->fd, w->in + w->in_len, n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && errno == EAGAIN)
+			return (0);
+		if (r == 0 || r == -1) {
+			/* EIO: the terminal's last holder closed it. */
+			warm_end(w, 0);
+			return (-1);
+		}
+		if (w->job == NULL) {
+			warm_fail(w, "printed with no request");
+			return (-1);
+		}
+		w->in_len += (size_t)r;
+	}
 }
 
 /*
@@ -382,6 +490,8 @@ warm_read(struct warm_worker *w, int drain)
 	char	*p;
 	int	 turns = 0;
 
+	if (w->mod->argv != NULL)
+		return (warm_read_line(w, drain));
 	for (;;) {
 		if (w->job == NULL)
 			want = 1;	/* nothing is due: only its end */
@@ -468,6 +578,21 @@ warm_timer_cb(evutil_socket_t fd, short what, void *arg)
 		warm_end(w, 1);
 }
 
+static void
+warm_mod_free(struct warm_mod *m)
+{
+	char	**av;
+
+	if (m->argv != NULL) {
+		for (av = m->argv; *av != NULL; av++)
+			free(*av);
+		free(m->argv);
+	}
+	free(m->cwd);
+	free(m->path);
+	free(m);
+}
+
 /* Free m if nothing is left of it. */
 static void
 warm_mod_gc(struct warm_mod *m)
@@ -475,17 +600,41 @@ warm_mod_gc(struct warm_mod *m)
 	if (!TAILQ_EMPTY(&m->workers) || !TAILQ_EMPTY(&m->queue))
 		return;
 	TAILQ_REMOVE(&mods, m, entry);
-	free(m->path);
-	free(m);
+	warm_mod_free(m);
 }
 
 static void
 warm_worker_free(struct warm_worker *w)
 {
 	warm_close(w);
+	if (w->ex != -1)
+		close(w->ex);
 	free(w->in);
 	free(w->error);
 	free(w);
+}
+
+/* A command that could not start: why, into buf (0), else -1. */
+static int
+warm_exec_error(struct warm_worker *w, char *buf, size_t len)
+{
+	ssize_t	r;
+	int	e;
+
+	if (w->ex == -1)
+		return (-1);
+	do
+		r = read(w->ex, &e, sizeof e);
+	while (r == -1 && errno == EINTR);
+	if (r != (ssize_t)sizeof e)
+		return (-1);
+	if (e < 0)
+		snprintf(buf, len, "cannot chdir to %s: %s", w->mod->cwd,
+		    strerror(-e));
+	else
+		snprintf(buf, len, "cannot run %s: %s", w->mod->path,
+		    strerror(e));
+	return (0);
 }
 
 /* child.c reaped w: take down what it left in its group, answer its
@@ -512,7 +661,7 @@ warm_reap_cb(pid_t pid, int status, void *arg)
 			    j->timeout_ms);
 		else if (w->error != NULL)
 			snprintf(text, sizeof text, "%s", w->error);
-		else
+		else if (warm_exec_error(w, text, sizeof text) == -1)
 			dc_status_text(status, 1, text, sizeof text);
 		warm_job_done(j, NULL, text);
 	}
@@ -540,18 +689,25 @@ warm_worker_new(struct warm_mod *m)
 	struct warm_worker	*w;
 	sigset_t		 all, old;
 	pid_t			 pid, parent = getpid();
-	int			 sv[2] = { -1, -1 }, fds[3], saved;
+	int			 sv[2] = { -1, -1 }, ex[2] = { -1, -1 };
+	int			 fds[3], saved;
 
 	if ((base = iso_event_base()) == NULL)
 		return (NULL);
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return (NULL);
-	w->fd = -1;
+	w->fd = w->ex = -1;
 	w->mod = m;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
-	    warm_nonblock(sv[0]) == -1)
+	if (m->argv != NULL) {
+		/* sv: the terminal's master (ours) and the program's side. */
+		if ((sv[0] = shep_pty(&sv[1], NULL)) == -1 ||
+		    pipe2(ex, O_CLOEXEC) == -1 || warm_nonblock(ex[0]) == -1)
+			goto fail;
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ==
+	    -1 || warm_nonblock(sv[0]) == -1)
 		goto fail;
 	w->fd = sv[0];
+	w->ex = ex[0];
 	if ((w->rev = event_new(base, w->fd, EV_READ | EV_PERSIST,
 	    warm_read_cb, w)) == NULL ||
 	    (w->wev = event_new(base, w->fd, EV_WRITE | EV_PERSIST,
@@ -563,9 +719,11 @@ warm_worker_new(struct warm_mod *m)
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0) {
-		fds[0] = fds[1] = -1;
-		fds[2] = sv[1];
+		fds[0] = fds[1] = m->argv != NULL ? sv[1] : -1;
+		fds[2] = m->argv != NULL ? ex[1] : sv[1];
 		dc_child_setup(parent, fds);
+		if (m->argv != NULL)
+			dc_exec(m->argv, m->cwd);
 		warm_child(m->path, 3);
 	}
 	saved = errno;
@@ -576,6 +734,9 @@ warm_worker_new(struct warm_mod *m)
 	}
 	close(sv[1]);
 	sv[1] = -1;
+	if (ex[1] != -1)
+		close(ex[1]);
+	ex[1] = -1;
 	(void)setpgid(pid, pid);	/* whichever of us is first */
 	w->pid = pid;
 	if (child_watch(pid, warm_reap_cb, w) == -1) {
@@ -594,8 +755,14 @@ warm_worker_new(struct warm_mod *m)
 
 fail:
 	saved = errno;
+	if (sv[0] != -1 && w->fd == -1)
+		close(sv[0]);
 	if (sv[1] != -1)
 		close(sv[1]);
+	if (ex[0] != -1 && w->ex == -1)
+		close(ex[0]);
+	if (ex[1] != -1)
+		close(ex[1]);
 	warm_worker_free(w);
 	errno = saved;
 	return (NULL);
@@ -666,6 +833,67 @@ warm_mod_stale(struct warm_mod *m, struct warm_mod *to)
 	warm_mod_gc(m);
 }
 
+/* Whether m is the command argv run in cwd. */
+static int
+warm_mod_is(const struct warm_mod *m, char *const argv[], const char *cwd)
+{
+	size_t	i;
+
+	if (m->argv == NULL || (m->cwd == NULL) != (cwd == NULL) ||
+	    (cwd != NULL && strcmp(m->cwd, cwd) != 0))
+		return (0);
+	for (i = 0; argv[i] != NULL && m->argv[i] != NULL; i++)
+		if (strcmp(argv[i], m->argv[i]) != 0)
+			return (0);
+	return (argv[i] == NULL && m->argv[i] == NULL);
+}
+
+/* A new module, empty, on the list; NULL with ENOMEM. */
+static struct warm_mod *
+warm_mod_new(const char *path)
+{
+	struct warm_mod	*m;
+
+	if ((m = calloc(1, sizeof *m)) == NULL ||
+	    (m->path = strdup(path)) == NULL) {
+		free(m);
+		return (NULL);
+	}
+	TAILQ_INIT(&m->workers);
+	TAILQ_INIT(&m->queue);
+	TAILQ_INSERT_HEAD(&mods, m, entry);
+	return (m);
+}
+
+/* The command argv run in cwd: found, or made. NULL with ENOMEM. */
+static struct warm_mod *
+warm_cmd_get(char *const argv[], const char *cwd)
+{
+	struct warm_mod	*m;
+	size_t		 n, i;
+
+	TAILQ_FOREACH(m, &mods, entry)
+		if (warm_mod_is(m, argv, cwd))
+			return (m);
+	for (n = 0; argv[n] != NULL; n++)
+		;
+	if ((m = warm_mod_new(argv[0])) == NULL)
+		return (NULL);
+	if ((m->argv = calloc(n + 1, sizeof *m->argv)) == NULL ||
+	    (cwd != NULL && (m->cwd = strdup(cwd)) == NULL))
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((m->argv[i] = strdup(argv[i])) == NULL)
+			goto fail;
+	return (m);
+
+fail:
+	TAILQ_REMOVE(&mods, m, entry);
+	warm_mod_free(m);
+	errno = ENOMEM;
+	return (NULL);
+}
+
 /* The module at path as st describes it: found, or made (and any other
    of that path made stale). NULL with ENOMEM. */
 static struct warm_mod *
@@ -674,7 +902,7 @@ warm_mod_get(const char *path, const struct stat *st)
 	struct warm_mod	*m, *old = NULL;
 
 	TAILQ_FOREACH(m, &mods, entry) {
-		if (m->stale || strcmp(m->path, path) != 0)
+		if (m->stale || m->argv != NULL || strcmp(m->path, path) != 0)
 			continue;
 		if (m->dev == st->st_dev && m->ino == st->st_ino &&
 		    m->size == st->st_size &&
@@ -684,21 +912,39 @@ warm_mod_get(const char *path, const struct stat *st)
 		old = m;
 		break;
 	}
-	if ((m = calloc(1, sizeof *m)) == NULL ||
-	    (m->path = strdup(path)) == NULL) {
-		free(m);
+	if ((m = warm_mod_new(path)) == NULL)
 		return (NULL);
-	}
 	m->dev = st->st_dev;
 	m->ino = st->st_ino;
 	m->size = st->st_size;
 	m->mtime = st->st_mtim;
-	TAILQ_INIT(&m->workers);
-	TAILQ_INIT(&m->queue);
-	TAILQ_INSERT_HEAD(&mods, m, entry);
 	if (old != NULL)
 		warm_mod_stale(old, m);
 	return (m);
+}
+
+/* A command's job: the argument as one line of JSON. NULL with errno. */
+static struct warm_job *
+warm_job_line(const struct dc_req *req)
+{
+	struct warm_job	*j;
+	char		*json;
+	size_t		 len;
+
+	json = req->arg != NULL ? iso_msg_to_json(req->arg) : strdup("null");
+	if (json == NULL)
+		return (NULL);
+	len = strlen(json);
+	if ((j = calloc(1, sizeof *j)) == NULL ||
+	    (j->frame = realloc(json, len + 1)) == NULL) {
+		free(j);
+		free(json);
+		return (NULL);
+	}
+	j->frame[len] = '\n';
+	j->len = len + 1;
+	j->timeout_ms = req->timeout_ms;
+	return (j);
 }
 
 /* A job for req: its frame encoded, length first. NULL with errno. */
@@ -711,6 +957,8 @@ warm_job_new(const struct dc_req *req)
 	size_t		 len;
 	int		 r, saved;
 
+	if (req->argv != NULL)
+		return (warm_job_line(req));
 	if ((m = iso_msg_pack("[s O?]", req->function, req->arg)) == NULL)
 		return (NULL);
 	r = iso_msg_encode(m, &buf, &len);
@@ -761,14 +1009,20 @@ warm_start(const struct dc_req *req,
 	struct stat	 st;
 	int		 saved;
 
-	if (req == NULL || done == NULL || req->argv != NULL ||
-	    req->module == NULL || req->function == NULL) {
+	if (req == NULL || done == NULL || (req->argv != NULL ?
+	    req->argv[0] == NULL || req->module != NULL ||
+	    req->function != NULL : req->module == NULL ||
+	    req->function == NULL)) {
 		errno = EINVAL;
 		return (-1);
 	}
-	if (stat(req->module, &st) == -1)
+	if (req->argv != NULL)
+		m = warm_cmd_get(req->argv, req->cwd);
+	else if (stat(req->module, &st) == -1)
 		return (dc_start(req, done, arg));	/* it says why */
-	if ((m = warm_mod_get(req->module, &st)) == NULL)
+	else
+		m = warm_mod_get(req->module, &st);
+	if (m == NULL)
 		return (-1);
 	m->max = req->workers > 0 ? req->workers : warm_default();
 	if ((j = warm_job_new(req)) == NULL) {

@@ -684,17 +684,29 @@ int		 iso_sup_compute(const char *fn, const iso_msg *arg,
 		    int timeout_ms, iso_msg **result);
 int		 iso_sup_compute_exec(char *const argv[], const iso_msg *arg,
 		    int timeout_ms, iso_msg **result);
-/* iso_sup_compute with more said: fresh, a new process for this call
-   only (as the exec form always is); workers, the module's warm workers
-   at most from now on (0: the supervisor's default, one per CPU unless
-   isolated --compute-workers). NULL o: the defaults. */
+/*
+ * The two with more said (NULL o: the defaults). fresh (compute): a new
+ * process for this call only. warm (exec): the command kept running as a
+ * warm worker for the next call with the same argv and cwd, each call one
+ * line of JSON in and one line out (its JSON, else a string), on a
+ * pseudo-terminal; it must answer every line with exactly one line.
+ * workers: at most this many warm workers of that module or command
+ * from now on (0: the supervisor's default, one per CPU unless isolated
+ * --compute-workers). cwd (exec): an absolute directory to run in
+ * (NULL: the supervisor's, "/").
+ */
 struct iso_sup_compute_opt {
 	int		 timeout_ms;	/* <= 0: none */
 	int		 fresh;
+	int		 warm;
 	int		 workers;	/* 0, or 1 to 1024 */
+	const char	*cwd;
 };
 int		 iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		    const struct iso_sup_compute_opt *o, iso_msg **result);
+int		 iso_sup_compute_exec_with(char *const argv[],
+		    const iso_msg *arg, const struct iso_sup_compute_opt *o,
+		    iso_msg **result);
 
 /*
  * Start the supervisor unless one runs (0 either way), stop it (its

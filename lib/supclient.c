@@ -991,6 +991,19 @@ iso_sup_names(iso_msg **names)
 	return (take(rep, "names", names));
 }
 
+/* Put key: value (taken over) into the map *req, which is freed and
+   NULL on failure. */
+static void
+put_field(iso_msg **req, const char *key, iso_msg *value)
+{
+	if (*req != NULL &&
+	    iso_msg_put(*req, iso_msg_pack("s", key), value) == -1) {
+		iso_msg_free(*req);
+		*req = NULL;
+	} else if (*req == NULL)
+		iso_msg_free(value);
+}
+
 int
 iso_sup_compute_with(const char *fn, const iso_msg *arg,
     const struct iso_sup_compute_opt *o, iso_msg **result)
@@ -1012,18 +1025,10 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 	    arg, "timeout_ms", o->timeout_ms);
 	/* Only what differs from the defaults: an older supervisor
 	   refuses no request it could serve. */
-	if (req != NULL && o->fresh &&
-	    iso_msg_put(req, iso_msg_pack("s", "fresh"),
-	    iso_msg_pack("b", 1)) == -1) {
-		iso_msg_free(req);
-		req = NULL;
-	}
-	if (req != NULL && o->workers > 0 &&
-	    iso_msg_put(req, iso_msg_pack("s", "workers"),
-	    iso_msg_pack("i", o->workers)) == -1) {
-		iso_msg_free(req);
-		req = NULL;
-	}
+	if (o->fresh)
+		put_field(&req, "fresh", iso_msg_pack("b", 1));
+	if (o->workers > 0)
+		put_field(&req, "workers", iso_msg_pack("i", o->workers));
 	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
 		return (-1);
 	return (take(rep, "result", result));
@@ -1039,23 +1044,47 @@ iso_sup_compute(const char *fn, const iso_msg *arg, int timeout_ms,
 }
 
 int
+iso_sup_compute_exec_with(char *const argv[], const iso_msg *arg,
+    const struct iso_sup_compute_opt *o, iso_msg **result)
+{
+	static const struct iso_sup_compute_opt none;
+	iso_msg	*av, *req, *rep;
+
+	if (o == NULL)
+		o = &none;
+	if (argv == NULL || argv[0] == NULL || result == NULL)
+		return (msg_fail(EINVAL, "compute: no command"));
+	if (o->workers < 0 || o->workers > 1024)
+		return (msg_fail(EINVAL, "compute: workers %d: want 0 (the "
+		    "default) to 1024", o->workers));
+	if (o->cwd != NULL && o->cwd[0] != '/')
+		return (msg_fail(EINVAL, "compute: cwd %s: want an absolute "
+		    "directory", o->cwd));
+	if ((av = strv_msg(argv, 0)) == NULL)
+		return (-1);
+	req = iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute", "argv", av,
+	    "arg", arg, "timeout_ms", o->timeout_ms);
+	iso_msg_free(av);
+	/* Only what differs from the defaults: an older supervisor
+	   refuses no request it could serve. */
+	if (o->warm)
+		put_field(&req, "warm", iso_msg_pack("b", 1));
+	if (o->workers > 0)
+		put_field(&req, "workers", iso_msg_pack("i", o->workers));
+	if (o->cwd != NULL)
+		put_field(&req, "cwd", iso_msg_pack("s", o->cwd));
+	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
+		return (-1);
+	return (take(rep, "result", result));
+}
+
+int
 iso_sup_compute_exec(char *const argv[], const iso_msg *arg, int timeout_ms,
     iso_msg **result)
 {
-	iso_msg	*av, *rep;
-	int	 r;
+	struct iso_sup_compute_opt	o = { .timeout_ms = timeout_ms };
 
-	if (argv == NULL || argv[0] == NULL || result == NULL)
-		return (msg_fail(EINVAL, "compute: no command"));
-	if ((av = strv_msg(argv, 0)) == NULL)
-		return (-1);
-	r = sup_call(iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute",
-	    "argv", av, "arg", arg, "timeout_ms", timeout_ms), &rep,
-	    SUP_START);
-	iso_msg_free(av);
-	if (r == -1)
-		return (-1);
-	return (take(rep, "result", result));
+	return (iso_sup_compute_exec_with(argv, arg, &o, result));
 }
 
 int

@@ -1057,12 +1057,15 @@ END_TEST
 
 START_TEST(warm_bad_requests)
 {
-	char	*argv[] = { (char *)"true", NULL };
+	char	*argv[] = { (char *)"true", NULL }, *empty[] = { NULL };
 	struct outcome	o;
 
 	begin();
 	errno = 0;
-	ck_assert_int_eq(warm_start(&(struct dc_req){ .argv = argv },
+	ck_assert_int_eq(warm_start(&(struct dc_req){ .argv = argv,
+	    .module = module, .function = "square" }, done_cb, &o), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(warm_start(&(struct dc_req){ .argv = empty },
 	    done_cb, &o), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(warm_start(&(struct dc_req){ .module = module },
@@ -1088,6 +1091,187 @@ START_TEST(fresh_new_pid)
 	ck_assert_int_eq(iso_msg_int(o.result, &b), 0);
 	outcome_free(&o);
 	ck_assert_int_ne(a, b);
+	end();
+}
+END_TEST
+
+/* ---- warm commands ----------------------------------------------------- */
+
+/* argv kept running as a warm command (in cwd), with arg; waiting. */
+static void
+run_warm_cmd(char *const argv[], const char *cwd, const iso_msg *arg,
+    int timeout_ms, struct outcome *o)
+{
+	struct dc_req	req = { .argv = argv, .cwd = cwd, .arg = arg,
+	    .timeout_ms = timeout_ms, .workers = 1 };
+
+	memset(o, 0, sizeof *o);
+	ck_assert_int_eq(warm_start(&req, done_cb, o), 0);
+	ck_assert_int_eq(o->calls, 0);
+	wait_done(o);
+}
+
+/* The answer of a warm command that prints [x, its pid]: its pid. */
+static int64_t
+warm_cmd_pid(char *const argv[], const char *cwd, int x)
+{
+	struct outcome	 o;
+	iso_msg		*arg = iso_msg_pack("i", x), *want;
+	int64_t		 pid = -1;
+
+	run_warm_cmd(argv, cwd, arg, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_int_eq(iso_msg_int(iso_msg_at(o.result, 1), &pid), 0);
+	want = iso_msg_pack("[i I]", x, pid);
+	ck_assert(iso_msg_equal(o.result, want));
+	iso_msg_free(want);
+	iso_msg_free(arg);
+	outcome_free(&o);
+	return (pid);
+}
+
+static char *const	pid_loop[] = { (char *)"sh", (char *)"-c",
+    (char *)"while read x; do echo \"[$x, $$]\"; done", NULL };
+
+/* One program answers line after line; a line that is not JSON is a
+   string; awk (mawk buffers a pipe) answers at once on a terminal. */
+START_TEST(warm_cmd_lines)
+{
+	char	*awk[] = { (char *)"awk", (char *)"{ print $1 * $1 }", NULL };
+	char	*echo[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while read x; do echo \"got $x\"; done", NULL };
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 p0, v = 0;
+	int		 i;
+
+	begin();
+	p0 = warm_cmd_pid(pid_loop, NULL, 0);
+	for (i = 1; i < 10; i++)
+		ck_assert_int_eq(warm_cmd_pid(pid_loop, NULL, i), p0);
+	for (i = 2; i < 5; i++) {
+		arg = iso_msg_pack("i", i);
+		run_warm_cmd(awk, NULL, arg, 10000, &o);
+		ck_assert_msg(o.result != NULL, "error: %s", o.error);
+		ck_assert_int_eq(iso_msg_int(o.result, &v), 0);
+		ck_assert_int_eq(v, i * i);
+		outcome_free(&o);
+		iso_msg_free(arg);
+	}
+	arg = iso_msg_pack("s", "hi");
+	run_warm_cmd(echo, NULL, arg, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "got \"hi\"");
+	outcome_free(&o);
+	iso_msg_free(arg);
+	ck_assert_uint_eq(warm_count(), 3);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* An exit or a timeout answers that call and ends that program (and
+   what it started); the next call gets a new one. */
+START_TEST(warm_cmd_exit_timeout)
+{
+	char	*picky[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while read x; do [ \"$x\" = 0 ] && exit 3; "
+	    "[ \"$x\" = 1 ] && sleep 100; echo \"[$x, $$]\"; done", NULL };
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 p0, p1;
+
+	begin();
+	p0 = warm_cmd_pid(picky, NULL, 5);
+	arg = iso_msg_pack("i", 0);
+	run_warm_cmd(picky, NULL, arg, 10000, &o);
+	assert_error(&o, "exited with status 3");
+	outcome_free(&o);
+	iso_msg_free(arg);
+	p1 = warm_cmd_pid(picky, NULL, 6);
+	ck_assert_int_ne(p1, p0);
+	arg = iso_msg_pack("i", 1);
+	run_warm_cmd(picky, NULL, arg, 300, &o);
+	assert_error(&o, "timed out after 300 ms");
+	outcome_free(&o);
+	iso_msg_free(arg);
+	ck_assert_int_ne(warm_cmd_pid(picky, NULL, 7), p1);
+	wait_children(1);	/* sleep went with its group */
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* Keyed by argv and directory; a program that cannot start, or a
+   directory that is not there, is said. */
+START_TEST(warm_cmd_cwd_and_failures)
+{
+	char	*pwd[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while read x; do pwd; done", NULL };
+	char	*none[] = { (char *)"isolate-no-such-program", NULL };
+	struct outcome	 o;
+
+	begin();
+	run_warm_cmd(pwd, "/tmp", NULL, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "/tmp");
+	outcome_free(&o);
+	run_warm_cmd(pwd, "/", NULL, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "/");
+	outcome_free(&o);
+	ck_assert_uint_eq(warm_count(), 2);
+	ck_assert_int_ne(warm_cmd_pid(pid_loop, "/tmp", 1),
+	    warm_cmd_pid(pid_loop, "/", 1));
+	run_warm_cmd(pwd, "/nonexistent-dir", NULL, 10000, &o);
+	assert_error(&o, "cannot chdir to /nonexistent-dir: No such file");
+	outcome_free(&o);
+	run_warm_cmd(none, NULL, NULL, 10000, &o);
+	assert_error(&o, "cannot run isolate-no-such-program: No such file");
+	outcome_free(&o);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* An idle program ends (its terminal closed, SIGTERM to its group). */
+START_TEST(warm_cmd_idle_end)
+{
+	char	*stubborn[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while :; do read x && echo \"[$x, $$]\"; done", NULL };
+	int	 saved = warm_idle_ms;
+
+	begin();
+	warm_idle_ms = 200;
+	(void)warm_cmd_pid(stubborn, NULL, 1);
+	ck_assert_int_eq(children_count(), 1);
+	wait_children(0);
+	ck_assert_uint_eq(warm_count(), 0);
+	warm_idle_ms = saved;
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* The fresh command form runs in cwd too. */
+START_TEST(cmd_cwd)
+{
+	char	*pwd[] = { (char *)"pwd", NULL };
+	struct dc_req	 req = { .argv = pwd, .cwd = "/tmp" };
+	struct outcome	 o;
+
+	begin();
+	memset(&o, 0, sizeof o);
+	ck_assert_int_eq(dc_start(&req, done_cb, &o), 0);
+	wait_done(&o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "/tmp");
+	outcome_free(&o);
+	req.cwd = "/nonexistent-dir";
+	ck_assert_int_eq(dc_start(&req, done_cb, &o), 0);
+	wait_done(&o);
+	assert_error(&o, "cannot chdir to /nonexistent-dir");
+	outcome_free(&o);
 	end();
 }
 END_TEST
@@ -1140,6 +1324,11 @@ dcompute_suite(void)
 	tcase_add_test(tc, warm_stop);
 	tcase_add_test(tc, warm_bad_requests);
 	tcase_add_test(tc, fresh_new_pid);
+	tcase_add_test(tc, warm_cmd_lines);
+	tcase_add_test(tc, warm_cmd_exit_timeout);
+	tcase_add_test(tc, warm_cmd_cwd_and_failures);
+	tcase_add_test(tc, warm_cmd_idle_end);
+	tcase_add_test(tc, cmd_cwd);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -1353,6 +1353,12 @@ START_TEST(hostile_frames_get_errors)
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:s s:i}",
 	    "op", "compute", "module", "/m.so", "function", "f", "fresh", 1),
 	    buf, sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:b s:b}",
+	    "op", "compute", "argv", "true", "fresh", 1, "warm", 1), buf,
+	    sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:s}",
+	    "op", "compute", "argv", "true", "cwd", "tmp"), buf, sizeof buf),
+	    "EINVAL");
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:b}", "op",
 	    "take", "target", "s", "max", 1), buf, sizeof buf), "EINVAL");
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:i}", "op",
