@@ -189,8 +189,11 @@ int	 dc_result_frame(const void *frame, size_t n, iso_msg **result,
  * all: then -1 with ENOBUFS. A module replaced on disk gets new workers;
  * the old ones finish what they run, then end. A worker idle for
  * warm_idle_ms ends. A module that cannot be looked at (stat) goes to
- * dc_start, which says why. -1 with EINVAL (not the so form), ENOBUFS,
- * or the errno of socketpair, fork, ...
+ * dc_start, which says why. The command form (argv, and cwd) likewise:
+ * per argv and cwd, each worker the program exec'd with its stdin and
+ * stdout a raw pseudo-terminal, a request the argument as one line of
+ * JSON, its answer the next line (JSON, else a string). -1 with EINVAL
+ * (neither form whole), ENOBUFS, or the errno of socketpair, fork, ...
  */
 #define WARM_QUEUE_MAX	1024
 extern int	 warm_workers;		/* default workers a module; 0: CPUs */
