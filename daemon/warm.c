@@ -87,6 +87,7 @@ struct warm_worker {
 	size_t			 in_len;
 	size_t			 in_cap;
 	int			 ending;	/* takes no more requests */
+	int			 reaped;	/* its pid is not ours now */
 	int			 timed_out;
 	char			*error;		/* the first failure seen */
 };
@@ -269,6 +270,8 @@ warm_end(struct warm_worker *w, int gently)
 		nlive--;
 	}
 	warm_close(w);
+	if (w->reaped)
+		return;
 	if (!gently && kill(-w->pid, SIGKILL) == -1)
 		(void)kill(w->pid, SIGKILL);
 	else if (gently && w->mod->argv != NULL)
@@ -649,7 +652,8 @@ warm_reap_cb(pid_t pid, int status, void *arg)
 	char			 text[256];
 
 	(void)pid;
-	(void)kill(-w->pid, SIGKILL);
+	(void)kill(-w->pid, SIGKILL);	/* what it left in its group */
+	w->reaped = 1;
 	if (w->job != NULL && w->fd != -1 && warm_read(w, 1) == 1)
 		warm_result(w);
 	warm_end(w, 1);
@@ -1089,6 +1093,7 @@ warm_stop_all(void)
 			    errno == EINTR)
 				;
 			(void)kill(-w->pid, SIGKILL);
+			w->reaped = 1;
 			warm_end(w, 1);
 			TAILQ_REMOVE(&m->workers, w, entry);
 			j = w->job;
