@@ -719,6 +719,9 @@ warm_worker_new(struct warm_mod *m)
 	    (w->timer = evtimer_new(base, warm_timer_cb, w)) == NULL)
 		goto fail;
 
+	/* On the list before the fork: the child sees it reachable (valgrind
+	   checks forked children for leaks too). */
+	TAILQ_INSERT_TAIL(&m->workers, w, entry);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
@@ -733,6 +736,7 @@ warm_worker_new(struct warm_mod *m)
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
+		TAILQ_REMOVE(&m->workers, w, entry);
 		errno = saved;
 		goto fail;
 	}
@@ -748,11 +752,11 @@ warm_worker_new(struct warm_mod *m)
 		(void)kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
+		TAILQ_REMOVE(&m->workers, w, entry);
 		errno = saved;
 		goto fail;
 	}
 	(void)event_add(w->rev, NULL);
-	TAILQ_INSERT_TAIL(&m->workers, w, entry);
 	m->live++;
 	nlive++;
 	return (w);
