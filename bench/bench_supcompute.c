@@ -81,6 +81,20 @@ sup_batch(long iters, int fresh)
 	return ((bench_now() - t) / (double)iters * 1e6);
 }
 
+static char	rtdir[64];
+
+/* At exit, failed or not: the supervisor stopped (its workers with it)
+   and its runtime directory removed. */
+static void
+teardown(void)
+{
+	char	cmd[128];
+
+	(void)iso_sup_stop();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", rtdir);
+	(void)!system(cmd);
+}
+
 /* A runtime directory of our own, the supervisor and the module found
    from this program's path (BUILD/bench/bench_supcompute). */
 static void
@@ -102,6 +116,8 @@ setup(const char *argv0, char *rt, size_t len)
 		bench_fail("mkdtemp: %s", strerror(errno));
 	setenv("ISO_RUNTIME_DIR", rt, 1);
 	setenv("ISO_ISOLATED", isolated, 1);
+	snprintf(rtdir, sizeof rtdir, "%s", rt);
+	atexit(teardown);
 	if (iso_sup_start() == -1)
 		bench_fail("cannot start the supervisor: %s", iso_error());
 }
@@ -111,7 +127,7 @@ main(int argc, char **argv)
 {
 	double	rv[BENCH_ROUNDS_MAX], wv[BENCH_ROUNDS_MAX],
 		fv[BENCH_ROUNDS_MAX];
-	char	rt[64], cmd[128];
+	char	rt[64];
 	int	quick = bench_quick(), rounds = quick ? 3 : 9, r;
 	long	iters = quick ? 200 : 2000, fresh_iters = iters / 10;
 
@@ -126,9 +142,6 @@ main(int argc, char **argv)
 		wv[r] = sup_batch(iters, 0);
 		fv[r] = sup_batch(fresh_iters, 1);
 	}
-	(void)iso_sup_stop();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", rt);
-	(void)!system(cmd);
 	bench_emit("supcompute", "raw", "us", "lower", rv, rounds);
 	bench_emit("supcompute", "isolate", "us", "lower", wv, rounds);
 	bench_emit("supcompute", "fresh", "us", "lower", fv, rounds);
