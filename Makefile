@@ -375,8 +375,15 @@ $(BUILD)/obj/bench/bench_zmq.o: ALL_CFLAGS += $(ZMQ_CFLAGS)
 $(BENCH_ZMQ): $(BUILD)/obj/bench/bench_zmq.o | $(BUILD)/bench
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(ZMQ_LIBS) $(LDLIBS)
 
+# The compute module bench_supcompute has the supervisor run.
+BENCH_MOD	:= $(BUILD)/bench/mod_bench.so
+
+$(BENCH_MOD): bench/mod_bench.c | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $<
+
 # bench_pool's map_cli row runs isoctl map over a test module.
-bench-build: $(BENCH_BINS) $(ISOCTL) $(BUILD)/tests/prog/mod_compute
+bench-build: $(BENCH_BINS) $(BENCH_MOD) $(BUILD)/isolated $(ISOCTL) \
+    $(BUILD)/tests/prog/mod_compute
 
 # QUICK=1: 3 short rounds of each, a few seconds to half a minute.
 bench:

@@ -29,6 +29,8 @@ BENCHES = [
     ("pool_cpu", "jobs of 1 ms of CPU submitted to a pool, all told"),
     ("map_cli", "isoctl map: JSON lines of seq through a module's "
      "function"),
+    ("supcompute", "supervisor compute of a trivial function, a call "
+     "(warm worker; fresh: a fork a call)"),
     ("scale_1", "1 isolate: spawned, one message, answer, end (total)"),
     ("scale_10", "10 isolates: spawned, one message each, answer, end"),
     ("scale_100", "100 isolates: spawned, one message each, answer, end"),
@@ -41,7 +43,7 @@ BENCHES = [
     ("mbox_put", "supervisor mailbox: a put (one log record), by depth"),
     ("mbox_take", "supervisor mailbox: a take (peek + ack), by depth"),
 ]
-IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "isolate", "zmq",
+IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "isolate", "fresh", "zmq",
          "python", "node", "xargs", "depth_100k"]
 BASELINES = ["raw", "msgpack-c", "depth_0", "worker_1"]
 KEYS = ["bench", "impl", "unit", "median", "min", "max", "rounds", "better"]
@@ -68,6 +70,8 @@ TARGETS = [
      "isoctl map >= 5x xargs -P2 (a program per item)"),
     ("pool_cpu", "isolate", "worker_1", ">=", 1.8,
      "CPU-bound pool map >= 1.8x 1 worker"),
+    ("supcompute", "isolate", "raw", "<=", 3.0,
+     "supervisor warm compute <= 3x raw round trip"),
     ("pss_idle", "isolate", None, "<=", 200.0, "idle isolate <= 200 KiB"),
     ("scale_1000", "isolate", "raw", "<=", 1.5, "1000 isolates <= 1.5x raw"),
     ("mbox_put", "depth_100k", "depth_0", "<=", 1.5,

@@ -61,6 +61,7 @@ struct cli_opt {
 	long long		  min, max;	/* CLI_INT */
 	enum cli_complete	  complete;	/* the value's completion */
 	int			  dd_only;	/* only in the "--" form */
+	int			  no_dd;	/* never in the "--" form */
 	const char		 *help;		/* one line */
 };
 

@@ -306,11 +306,13 @@ here(const char *path, size_t len)
 	return (abs);
 }
 
-/* The command form: argv run with the argument on its stdin. */
+/* The command form: argv run with the argument on its stdin (o->warm:
+   kept running, here, for the next call). */
 static int
-compute_exec(char **argv, const iso_msg *arg, int ms, iso_msg **result)
+compute_exec(char **argv, const iso_msg *arg, struct iso_sup_compute_opt *o,
+    iso_msg **result)
 {
-	char	*argv0 = argv[0], *prog = NULL;
+	char	*argv0 = argv[0], *prog = NULL, cwd[PATH_MAX];
 	int	 r;
 
 	if (strchr(argv0, '/') != NULL) {
@@ -318,7 +320,9 @@ compute_exec(char **argv, const iso_msg *arg, int ms, iso_msg **result)
 			return (-1);
 		argv[0] = prog;
 	}
-	r = iso_sup_compute_exec(argv, arg, ms, result);
+	if (o->warm)
+		o->cwd = getcwd(cwd, sizeof cwd);
+	r = iso_sup_compute_exec_with(argv, arg, o, result);
 	argv[0] = argv0;
 	free(prog);
 	return (r);
@@ -326,7 +330,8 @@ compute_exec(char **argv, const iso_msg *arg, int ms, iso_msg **result)
 
 /* The function form: MODULE.so:FUNCTION, the module made absolute. */
 static int
-compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
+compute_fn(const char *text, const iso_msg *arg,
+    const struct iso_sup_compute_opt *o, iso_msg **result)
 {
 	const char	*colon = strrchr(text, ':');
 	char		*mod, *fn = NULL;
@@ -338,7 +343,7 @@ compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
 		return (-1);
 	}
 	free(mod);
-	r = iso_sup_compute(fn, arg, ms, result);
+	r = iso_sup_compute_with(fn, arg, o, result);
 	free(fn);
 	return (r);
 }
@@ -346,17 +351,26 @@ compute_fn(const char *text, const iso_msg *arg, int ms, iso_msg **result)
 static int
 cmd_compute(const struct cli_cmd *self, struct cli_args *a)
 {
+	struct iso_sup_compute_opt o;
 	iso_msg	*null = NULL, *result = NULL;
 	int	 ms = (int)cli_num(a, "timeout"), r;
 
+	memset(&o, 0, sizeof o);
+	o.timeout_ms = ms;
+	o.fresh = cli_has(a, "fresh");
+	o.warm = cli_has(a, "warm");
+	if (a->dashdash && !o.warm && cli_has(a, "workers"))
+		return (cli_usage(self, "--workers is for warm workers: "
+		    "MODULE.so:FUNCTION, or --warm -- CMD"));
+	o.workers = cli_has(a, "workers") ? (int)cli_num(a, "workers") : 0;
 	if (a->dashdash) {
 		if ((null = iso_msg_pack("n")) == NULL)
 			return (cli_fail(self, "out of memory"));
 		r = compute_exec(a->argv, cli_has(a, "arg") ?
-		    cli_json(a, "arg") : null, ms, &result);
+		    cli_json(a, "arg") : null, &o, &result);
 		iso_msg_free(null);
 	} else
-		r = compute_fn(a->argv[0], a->json[1], ms, &result);
+		r = compute_fn(a->argv[0], a->json[1], &o, &result);
 	if (r == -1)
 		return (cli_fail(self, "%s", a->argv[0]));
 	r = cli_print_json(self, result) == 0 ? CLI_OK : CLI_FAIL;
@@ -369,6 +383,14 @@ static const struct cli_opt compute_opts[] = {
 	  .meta = "SEC", .help = "give up after SEC seconds (default: never)" },
 	{ .name = "arg", .letter = 'a', .type = CLI_JSON, .meta = "JSON",
 	  .dd_only = 1, .help = "the command form's argument (default null)" },
+	{ .name = "fresh", .type = CLI_FLAG, .no_dd = 1,
+	  .help = "a new process for this call, not a warm worker" },
+	{ .name = "warm", .type = CLI_FLAG, .dd_only = 1,
+	  .help = "keep CMD running for the next call: a line in, a line out" },
+	{ .name = "workers", .letter = 'w', .type = CLI_INT, .meta = "N",
+	  .min = 1, .max = 1024,
+	  .help = "warm workers of the module or CMD at most (default: one "
+	  "per CPU)" },
 	{ .name = NULL }
 };
 
@@ -389,13 +411,18 @@ const struct cli_cmd cli_cmd_compute = {
 	.name = "compute",
 	.summary = "run a function or a command once",
 	.help =
-	    "Compute one result in a fresh process of the supervisor's and\n"
-	    "print it as one line of JSON: FUNCTION of the shared object\n"
-	    "MODULE.so called on the JSON argument (- reads it from standard\n"
-	    "input), or (after --) CMD run with the argument as one JSON line\n"
-	    "on its stdin (null without --arg), its stdout the result (JSON,\n"
-	    "else a string). A crash, an exit or a timeout exits 1 with the\n"
-	    "reason. A relative MODULE or CMD path is taken from here.\n",
+	    "Compute one result in a process of the supervisor's and print it\n"
+	    "as one line of JSON: FUNCTION of the shared object MODULE.so\n"
+	    "called on the JSON argument (- reads it from standard input), in\n"
+	    "one of the module's warm workers (kept for the next call; new\n"
+	    "ones once the module is replaced on disk; --fresh: a new process\n"
+	    "for this call), or (after --) CMD run once with the argument as\n"
+	    "one JSON line on its stdin (null without --arg), its stdout the\n"
+	    "result (JSON, else a string). With --warm, CMD is kept running\n"
+	    "here on a terminal for the next call of the same CMD: each call\n"
+	    "one line in, the next line it prints out. A crash, an exit or a\n"
+	    "timeout exits 1 with the reason. A relative MODULE or CMD path is\n"
+	    "taken from here.\n",
 	.opts = compute_opts,
 	.args = compute_args,
 	.dd_args = compute_dd_args,

@@ -33,7 +33,7 @@ synopsis(FILE *f, const struct cli_cmd *cmd, int dd)
 	const char		*sp = "";
 
 	for (o = cmd->opts; o != NULL && o->name != NULL; o++) {
-		if (o->dd_only && !dd)
+		if ((o->dd_only && !dd) || (o->no_dd && dd))
 			continue;
 		if (o->type == CLI_FLAG)
 			fprintf(f, "%s[--%s]", sp, o->name);
@@ -257,7 +257,7 @@ man_form(const struct cli_cmd *cmd, int dd)
 
 	printf(".B isoctl %s\n", cmd->name);
 	for (o = cmd->opts; o != NULL && o->name != NULL; o++) {
-		if (o->dd_only && !dd)
+		if ((o->dd_only && !dd) || (o->no_dd && dd))
 			continue;
 		fputs(".RB [ \\-\\-", stdout);
 		roff(o->name, 0);

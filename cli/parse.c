@@ -305,6 +305,15 @@ check_opts(const struct cli_cmd *cmd, struct cli_args *a)
 			    o->name, o->meta);
 			return (-1);
 		}
+		if (v->set && o->no_dd && a->dashdash) {
+			cli_usage(cmd, "--%s is not for the form with -- "
+			    "(isoctl %s [--%s%s%s] %s ...)", o->name, cmd->name,
+			    o->name, o->meta != NULL ? " " : "",
+			    o->meta != NULL ? o->meta : "",
+			    cmd->args != NULL && cmd->args[0].name != NULL ?
+			    cmd->args[0].name : "");
+			return (-1);
+		}
 		if (!v->set && o->def != NULL &&
 		    convert(cmd, o->name, o->type, o->choices, o->min, o->max,
 		    o->def, v) == -1)

@@ -56,6 +56,7 @@ struct dc {
 	pid_t		 pid;		/* also the process group */
 	int		 command;	/* command form, else so form */
 	char		*name;		/* argv[0] or the module, for errors */
+	char		*cwd;		/* command form: where; NULL: here */
 	int		 timeout_ms;
 
 	int		 out_fd;	/* stdout or the result pipe; -1 */
@@ -143,6 +144,7 @@ dc_free(struct dc *c)
 	free(c->out);
 	free(c->error);
 	free(c->name);
+	free(c->cwd);
 	free(c);
 }
 
@@ -313,8 +315,7 @@ dc_reap_cb(pid_t pid, int status, void *arg)
 	dc_finish(c);
 }
 
-/* "crashed: SIGSEGV" or "exited with status 3" into buf. */
-static void
+void
 dc_status_text(int status, int result_expected, char *buf, size_t len)
 {
 	const char	*abbrev;
@@ -338,22 +339,20 @@ dc_status_text(int status, int result_expected, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-/* The so form's result from its frame: 0 and *result, or -1 and *why
-   (owned) or why NULL when there is no whole frame. */
-static int
-dc_so_result(struct dc *c, iso_msg **result, char **why)
+int
+dc_result_frame(const void *frame, size_t n, iso_msg **result, char **why)
 {
-	const unsigned char	*p = (const unsigned char *)c->out;
+	const unsigned char	*p = frame;
 	iso_msg			*m;
 	const char		*s;
 	size_t			 len;
 
 	*result = NULL;
 	*why = NULL;
-	if (c->out_len < DC_HDR + 2)
+	if (n < DC_HDR + 2)
 		return (-1);
 	len = dc_frame_len((const char *)p);
-	if (c->out_len != DC_HDR + len)
+	if (n != DC_HDR + len)
 		return (-1);		/* truncated: it died writing */
 	if (p[DC_HDR] != 0x92 ||
 	    (p[DC_HDR + 1] != DC_TAG_OK && p[DC_HDR + 1] != DC_TAG_ERROR)) {
@@ -420,7 +419,10 @@ dc_finish(struct dc *c)
 		do
 			r = read(c->exec_fd, &e, sizeof e);
 		while (r == -1 && errno == EINTR);
-		if (r == (ssize_t)sizeof e)
+		if (r == (ssize_t)sizeof e && e < 0)
+			snprintf(text, sizeof text, "cannot chdir to %s: %s",
+			    c->cwd, strerror(-e));
+		else if (r == (ssize_t)sizeof e)
 			snprintf(text, sizeof text, "cannot run %s: %s",
 			    c->name, strerror(e));
 		else if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) {
@@ -429,7 +431,7 @@ dc_finish(struct dc *c)
 				    iso_error());
 		} else
 			dc_status_text(c->status, 0, text, sizeof text);
-	} else if (dc_so_result(c, &result, &why) == -1) {
+	} else if (dc_result_frame(c->out, c->out_len, &result, &why) == -1) {
 		if (why != NULL)
 			snprintf(text, sizeof text, "%s", why);
 		else
@@ -508,13 +510,7 @@ dc_move_fd(int fd, int target, int cloexec)
 		_exit(70);
 }
 
-/*
- * In the child, before anything else: default signals, nothing blocked,
- * die with the daemon, a process group of its own, and the descriptors
- * it needs at fixed numbers with every other one closed. fds[3] are
- * stdin, stdout and 3 (-1: keep stdin/stdout, nothing at 3).
- */
-static void
+void
 dc_child_setup(pid_t parent, const int fds[3])
 {
 	struct sigaction	sa;
@@ -550,17 +546,27 @@ dc_child_setup(pid_t parent, const int fds[3])
 	closefrom(moved[2] != -1 ? 4 : 3);
 }
 
+void
+dc_exec(char *const argv[], const char *cwd)
+{
+	int	e;
+
+	if (cwd != NULL && chdir(cwd) == -1)
+		e = -errno;
+	else {
+		execvp(argv[0], argv);
+		e = errno;
+	}
+	while (write(3, &e, sizeof e) == -1 && errno == EINTR)
+		;
+	_exit(127);
+}
+
 /* In the child: the command form. */
 static void __attribute__((noreturn))
 dc_command_child(const struct dc_req *req)
 {
-	int	e;
-
-	execvp(req->argv[0], req->argv);
-	e = errno;
-	while (write(3, &e, sizeof e) == -1 && errno == EINTR)
-		;
-	_exit(127);
+	dc_exec(req->argv, req->cwd);
 }
 
 /* Make fd non-blocking. 0/-1. */
@@ -625,7 +631,8 @@ dc_new(const struct dc_req *req,
 	c->done = done;
 	c->arg = arg;
 	if ((c->name = strdup(c->command ? req->argv[0] : req->module)) ==
-	    NULL) {
+	    NULL || (c->command && req->cwd != NULL &&
+	    (c->cwd = strdup(req->cwd)) == NULL)) {
 		saved = errno;
 		dc_free(c);
 		errno = saved;

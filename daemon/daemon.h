@@ -94,6 +94,14 @@ struct shep_spec {
  * -1 with the errno of pipe2 or fork.
  */
 pid_t	 shep_start(const struct shep_spec *spec, int *ready);
+/*
+ * A pseudo-terminal in raw mode (no echo, no line editing, no CR/LF
+ * translation either way), all close-on-exec: the master returned
+ * (non-blocking), *child the terminal for a command's stdin and stdout,
+ * and *own (unless own is NULL) the terminal again, non-blocking, for
+ * asking what it holds. -1 with errno.
+ */
+int	 shep_pty(int *child, int *own);
 
 /* ---- state.c: files in the state directory ----------------------------- */
 
@@ -136,6 +144,10 @@ struct dc_req {
 	char *const	 *argv;
 	const iso_msg	 *arg;
 	int		  timeout_ms;
+	int		  workers;	/* warm.c: the module's workers at
+					   most; 0: warm_workers */
+	const char	 *cwd;		/* command form: where it runs;
+					   NULL: the daemon's directory */
 };
 int	 dc_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
@@ -144,6 +156,58 @@ int	 dc_start(const struct dc_req *req,
    until each is reaped; done is called for each, before this returns,
    with the error "supervisor stopping". */
 void	 dc_stop_all(void);
+/* What warm.c shares with the fresh path. In a child just forked:
+   default signals, nothing blocked, death with the daemon (parent), a
+   process group of its own, fds[0..2] at 0, 1 and 3 (-1: keep stdin or
+   stdout, nothing at 3), every other descriptor closed. */
+void	 dc_child_setup(pid_t parent, const int fds[3]);
+/* In a child set up by dc_child_setup with a close-on-exec pipe at 3:
+   chdir to cwd (unless NULL) and exec argv (argv[0] searched in PATH);
+   on failure write an int to 3, errno (negated for chdir), and exit
+   127. */
+void	 dc_exec(char *const argv[], const char *cwd)
+	    __attribute__((noreturn));
+/* "crashed: SIGSEGV", "exited with status 3" (... "without a result"
+   when result_expected and it exited 0) into buf. */
+void	 dc_status_text(int status, int result_expected, char *buf,
+	    size_t len);
+/* A whole result frame (length, then [0, result] or [1, why]) of n
+   bytes: 0 and an owned *result, or -1 and an owned *why (NULL: the
+   frame is not whole). */
+int	 dc_result_frame(const void *frame, size_t n, iso_msg **result,
+	    char **why);
+
+/* ---- warm.c: warm compute workers -------------------------------------- */
+
+/*
+ * The so form on warm workers: per module (its path, and its device,
+ * inode, size and modification time at the request) up to req->workers
+ * processes forked from the daemon (0: warm_workers; that 0: one per
+ * CPU), each of which loads the module once and then runs one request
+ * after another. done as dc_start's, and the same reasons for a failure
+ * (a crash or a timeout ends only that worker; the next request gets a
+ * new one). Requests beyond the workers wait, at most WARM_QUEUE_MAX in
+ * all: then -1 with ENOBUFS. A module replaced on disk gets new workers;
+ * the old ones finish what they run, then end. A worker idle for
+ * warm_idle_ms ends. A module that cannot be looked at (stat) goes to
+ * dc_start, which says why. The command form (argv, and cwd) likewise:
+ * per argv and cwd, each worker the program exec'd with its stdin and
+ * stdout a raw pseudo-terminal, a request the argument as one line of
+ * JSON, its answer the next line (JSON, else a string). -1 with EINVAL
+ * (neither form whole), ENOBUFS, or the errno of socketpair, fork, ...
+ */
+#define WARM_QUEUE_MAX	1024
+extern int	 warm_workers;		/* default workers a module; 0: CPUs */
+extern int	 warm_idle_ms;		/* an idle worker ends after this */
+int	 warm_start(const struct dc_req *req,
+	    void (*done)(iso_msg *result, const char *error, void *arg),
+	    void *arg);
+/* Workers alive (busy or idle), and requests waiting for one. */
+size_t	 warm_count(void);
+size_t	 warm_queued(void);
+/* Kill and reap every worker, blocking; done is called for each request
+   running or waiting, with "supervisor stopping". */
+void	 warm_stop_all(void);
 
 
 /* ---- restart.c: backoff and intensity ---------------------------------- */

@@ -40,7 +40,8 @@ usage(FILE *f)
 	    "usage: isolated [--foreground] [--ready-fd FD] [--history N]\n"
 	    "                [--isolate-history N] [--log-max BYTES] "
 	    "[--grace-ms MS]\n"
-	    "                [--max-conns N]\n"
+	    "                [--max-conns N] [--compute-workers N] "
+	    "[--compute-idle SEC]\n"
 	    "  -f, --foreground   stay in the foreground, log to stderr\n"
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
@@ -54,6 +55,11 @@ usage(FILE *f)
 	    "      --max-conns N  connections each socket keeps open, the "
 	    "request\n"
 	    "                     socket and each mailbox's (4096)\n"
+	    "      --compute-workers N  warm workers a compute module keeps "
+	    "at most\n"
+	    "                     (default: one per CPU)\n"
+	    "      --compute-idle SEC  a warm worker idle this long ends "
+	    "(60)\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
 	    "The runtime directory is $ISO_RUNTIME_DIR, else "
@@ -131,6 +137,7 @@ stop(void)
 	stopping = 1;
 	log_info("stopping: ending the commands");
 	dc_stop_all();
+	warm_stop_all();
 	life_stop_all(life_grace_ms, stopped);
 }
 
@@ -153,11 +160,12 @@ static void
 op_status(struct sv_conn *c, const struct rq *r)
 {
 	(void)r;
-	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:i s:s}", "ok",
-	    1, "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
+	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:i s:i s:s}",
+	    "ok", 1, "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
 	    SUP_PROTOCOL_VERSION, "started", started, "isolates",
 	    (int)rec_count(), "connections", (int)sv_count(), "subscribers",
-	    (int)events_count(), "runtime_dir", iso_runtime_dir()));
+	    (int)events_count(), "compute_workers", (int)warm_count(),
+	    "runtime_dir", iso_runtime_dir()));
 }
 
 const struct rq_entry rq_status = { .name = "status", .exec = op_status };
@@ -189,10 +197,16 @@ compute_cancel(void *arg)
 	j->conn = NULL;
 }
 
+#define COMPUTE_WORKERS_MAX	1024	/* a module's warm workers at most */
+
 struct compute_args {
 	const iso_msg	*arg, *argv;
 	const char	*module, *function;
 	int		 timeout_ms;
+	int		 fresh;
+	int		 warm;
+	int		 workers;
+	const char	*cwd;
 };
 
 static const struct rq_field compute_fields[] = {
@@ -202,6 +216,11 @@ static const struct rq_field compute_fields[] = {
 	RQ_FIELD(struct compute_args, function, "function", RQ_STR, 0, 0, 0),
 	RQ_FIELD(struct compute_args, timeout_ms, "timeout_ms", RQ_INT, 0, 0,
 	    0),
+	RQ_FIELD(struct compute_args, fresh, "fresh", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct compute_args, warm, "warm", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct compute_args, cwd, "cwd", RQ_STR, 0, 0, 0),
+	RQ_FIELD(struct compute_args, workers, "workers", RQ_INT, 0, 1,
+	    COMPUTE_WORKERS_MAX),
 	RQ_END
 };
 
@@ -218,6 +237,18 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 	memset(&r, 0, sizeof r);
 	r.arg = a->arg;
 	r.timeout_ms = a->timeout_ms;
+	r.workers = a->workers;
+	r.cwd = a->cwd;
+	if (a->fresh && a->warm) {
+		sv_error(c, EINVAL, "compute: \"fresh\" or \"warm\", not "
+		    "both");
+		return;
+	}
+	if (a->cwd != NULL && (a->argv == NULL || a->cwd[0] != '/')) {
+		sv_error(c, EINVAL, "compute: \"cwd\" is an absolute "
+		    "directory, for \"argv\"");
+		return;
+	}
 	if (a->argv != NULL) {
 		n = iso_msg_len(a->argv);
 		if ((av = calloc(n + 1, sizeof *av)) == NULL) {
@@ -247,8 +278,20 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 		return;
 	}
 	j->conn = c;
-	rc = dc_start(&r, compute_done, j);
+	/* The so form goes to the module's warm workers unless fresh, a
+	   command only when warm. */
+	if ((r.module != NULL && !a->fresh) || (r.argv != NULL && a->warm))
+		rc = warm_start(&r, compute_done, j);
+	else
+		rc = dc_start(&r, compute_done, j);
 	free(av);
+	if (rc == -1 && errno == ENOBUFS) {
+		free(j);
+		sv_error(c, ENOBUFS, "compute: %d requests wait for workers "
+		    "already; try again later, or ask for more \"workers\"",
+		    WARM_QUEUE_MAX);
+		return;
+	}
 	if (rc == -1) {
 		free(j);
 		sv_error(c, EIO, "compute: cannot start: %s", strerror(errno));
@@ -381,6 +424,26 @@ opt_number(const char *name, const char *arg, long lo, long hi, long *out)
 	return (0);
 }
 
+/* Seconds (a fraction allowed) from 0.001 to a day for option name, in
+   milliseconds: 0, or -1 after saying so. */
+static int
+opt_seconds(const char *name, const char *arg, int *ms)
+{
+	char	*end;
+	double	 d;
+
+	errno = 0;
+	d = strtod(arg, &end);
+	if (errno != 0 || *end != '\0' || end == arg || !(d >= 0.001) ||
+	    d > 86400) {
+		fprintf(stderr, "isolated: --%s: not a number of seconds from "
+		    "0.001 to 86400: %s\n", name, arg);
+		return (-1);
+	}
+	*ms = (int)(d * 1000 + 0.5);
+	return (0);
+}
+
 /* Parse the command line into o and the settings: -1 to go on, else
    the exit status. */
 static int
@@ -394,6 +457,8 @@ options(int argc, char **argv, struct opts *o)
 		{ "log-max", required_argument, NULL, 'L' },
 		{ "grace-ms", required_argument, NULL, 'G' },
 		{ "max-conns", required_argument, NULL, 'C' },
+		{ "compute-workers", required_argument, NULL, 'W' },
+		{ "compute-idle", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -423,6 +488,17 @@ options(int argc, char **argv, struct opts *o)
 			    -1)
 				return (2);
 			sv_max_conns = mbox_max_conns = (size_t)l;
+			break;
+		case 'W':
+			if (opt_number("compute-workers", optarg, 1,
+			    COMPUTE_WORKERS_MAX, &l) == -1)
+				return (2);
+			warm_workers = (int)l;
+			break;
+		case 'D':
+			if (opt_seconds("compute-idle", optarg, &warm_idle_ms) ==
+			    -1)
+				return (2);
 			break;
 		case 'H':
 			if (opt_number("history", optarg, 0, INT_MAX, &l) == -1)

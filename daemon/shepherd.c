@@ -318,13 +318,8 @@ frame_size(const char *p)
 	return (WIRE_HDR + len);
 }
 
-/*
- * A pty in raw mode: *child for the command, *own (non-blocking, an open
- * file of its own) for the shepherd to ask what it holds; the master
- * returned.
- */
-static int
-lines_pty(int *child, int *own)
+int
+shep_pty(int *child, int *own)
 {
 	struct termios	 t;
 	const char	*name;
@@ -338,7 +333,7 @@ lines_pty(int *child, int *own)
 		close(m);
 		return (-1);
 	}
-	if ((*own = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC |
+	if (own != NULL && (*own = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC |
 	    O_NONBLOCK)) == -1) {
 		close(*child);
 		close(m);
@@ -1036,7 +1031,7 @@ shep_main(const struct shep_spec *spec, int tell)
 	sh.ln.first = 1;
 	if (getrandom(&sh.ln.run, sizeof sh.ln.run, 0) != sizeof sh.ln.run)
 		sh.ln.run = (uint64_t)self << 32 ^ (uint64_t)now_ms();
-	if (spec->lines && (sh.ln.master = lines_pty(&slave,
+	if (spec->lines && (sh.ln.master = shep_pty(&slave,
 	    &sh.ln.slave)) == -1)
 		shep_fail(&sh, "cannot make a pseudo-terminal: %s",
 		    strerror(errno));

@@ -683,17 +683,43 @@ int		 iso_sup_names(iso_msg **names);
 
 /*
  * Run fn = "MODULE.so:FUNCTION" (FUNCTION: iso_msg *(*)(const iso_msg *),
- * in a shared object built without -lisolate) on arg in a fresh process
- * of the supervisor's, or (exec form) run argv with arg as one line of
+ * in a shared object built without -lisolate) on arg in one of the
+ * supervisor's warm workers of that module (forked once, the module
+ * loaded once, one call after another; new workers once the module is
+ * replaced on disk), or (exec form) run argv with arg as one line of
  * JSON on its stdin and take its stdout as the result (JSON, else a
  * string). timeout_ms <= 0: none. 0 and an owned *result, or -1 with EIO
  * (it crashed, exited, timed out or could not start: iso_error() says
- * which) or EINVAL.
+ * which; a crash or a timeout ends only that worker), ENOBUFS (too many
+ * requests wait for the module's workers) or EINVAL.
  */
 int		 iso_sup_compute(const char *fn, const iso_msg *arg,
 		    int timeout_ms, iso_msg **result);
 int		 iso_sup_compute_exec(char *const argv[], const iso_msg *arg,
 		    int timeout_ms, iso_msg **result);
+/*
+ * The two with more said (NULL o: the defaults). fresh (compute): a new
+ * process for this call only. warm (exec): the command kept running as a
+ * warm worker for the next call with the same argv and cwd, each call one
+ * line of JSON in and one line out (its JSON, else a string), on a
+ * pseudo-terminal; it must answer every line with exactly one line.
+ * workers: at most this many warm workers of that module or command
+ * from now on (0: the supervisor's default, one per CPU unless isolated
+ * --compute-workers). cwd (exec): an absolute directory to run in
+ * (NULL: the supervisor's, "/").
+ */
+struct iso_sup_compute_opt {
+	int		 timeout_ms;	/* <= 0: none */
+	int		 fresh;
+	int		 warm;
+	int		 workers;	/* 0, or 1 to 1024 */
+	const char	*cwd;
+};
+int		 iso_sup_compute_with(const char *fn, const iso_msg *arg,
+		    const struct iso_sup_compute_opt *o, iso_msg **result);
+int		 iso_sup_compute_exec_with(char *const argv[],
+		    const iso_msg *arg, const struct iso_sup_compute_opt *o,
+		    iso_msg **result);
 
 /*
  * Start the supervisor unless one runs (0 either way), stop it (its

@@ -4,6 +4,7 @@
  * start one in the background and wait for its readiness line.
  */
 #include <sys/file.h>
+#include <sys/poll.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -323,6 +324,59 @@ sup_pause(int try)
 		;
 }
 
+/*
+ * The connection SUP_KEEP calls share (compute: a round trip without a
+ * connect and an accept each call), -1 when none, and the process that
+ * opened it: a forked child forgets it without closing it (the number
+ * may be another file by then).
+ */
+static pthread_mutex_t	 sup_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 sup_kept = -1;
+static pid_t		 sup_kept_pid;
+
+/* The kept connection, taken (the slot is empty until it is given
+   back), or -1: none, another thread has it, or the supervisor closed
+   it (then it is closed here). */
+static int
+sup_kept_take(void)
+{
+	struct pollfd	pfd;
+	int		fd = -1;
+
+	if (pthread_mutex_trylock(&sup_kept_lock) != 0)
+		return (-1);
+	if (sup_kept != -1 && sup_kept_pid == getpid())
+		fd = sup_kept;
+	sup_kept = -1;
+	pthread_mutex_unlock(&sup_kept_lock);
+	if (fd == -1)
+		return (-1);
+	/* Between requests nothing comes: readable is its end. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 0) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Keep fd for the next SUP_KEEP call, or close it when one is kept. */
+static void
+sup_kept_give(int fd)
+{
+	if (pthread_mutex_trylock(&sup_kept_lock) == 0) {
+		if (sup_kept == -1 || sup_kept_pid != getpid()) {
+			sup_kept = fd;
+			sup_kept_pid = getpid();
+			fd = -1;
+		}
+		pthread_mutex_unlock(&sup_kept_lock);
+	}
+	if (fd != -1)
+		close(fd);
+}
+
 int
 sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 {
@@ -335,7 +389,8 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 		if (try > 0)
 			sup_pause(try);
 		again = 0;
-		if ((fd = sup_open_again(how & SUP_START, &again)) == -1) {
+		if ((!(how & SUP_KEEP) || (fd = sup_kept_take()) == -1) &&
+		    (fd = sup_open_again(how & SUP_START, &again)) == -1) {
 			/* Only a call already under way waits for a new
 			   supervisor to answer. */
 			if (again && (sent || (how & SUP_SAFE)))
@@ -345,6 +400,9 @@ sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 		r = sup_exchange(fd, req, &rep, &gone);
 		if (r == 0 && fdp != NULL)
 			*fdp = fd;
+		else if ((how & SUP_KEEP) && gone == 0 &&
+		    (r == 0 || errno != EPROTO))
+			sup_kept_give(fd);	/* it answered: fit for more */
 		else
 			close(fd);
 		sent |= gone;
@@ -933,19 +991,89 @@ iso_sup_names(iso_msg **names)
 	return (take(rep, "names", names));
 }
 
+/* Put key: value (taken over) into the map *req, which is freed and
+   NULL on failure. */
+static void
+put_field(iso_msg **req, const char *key, iso_msg *value)
+{
+	if (*req != NULL &&
+	    iso_msg_put(*req, iso_msg_pack("s", key), value) == -1) {
+		iso_msg_free(*req);
+		*req = NULL;
+	} else if (*req == NULL)
+		iso_msg_free(value);
+}
+
+int
+iso_sup_compute_with(const char *fn, const iso_msg *arg,
+    const struct iso_sup_compute_opt *o, iso_msg **result)
+{
+	static const struct iso_sup_compute_opt none;
+	const char	*colon;
+	iso_msg		*req, *rep;
+
+	if (o == NULL)
+		o = &none;
+	if (fn == NULL || result == NULL || (colon = strrchr(fn, ':')) ==
+	    NULL || colon == fn || colon[1] == '\0')
+		return (msg_fail(EINVAL, "compute: want MODULE.so:FUNCTION"));
+	if (o->workers < 0 || o->workers > 1024)
+		return (msg_fail(EINVAL, "compute: workers %d: want 0 (the "
+		    "default) to 1024", o->workers));
+	req = iso_msg_pack("{s:s s:s# s:s s:O? s:i}", "op", "compute",
+	    "module", fn, (size_t)(colon - fn), "function", colon + 1, "arg",
+	    arg, "timeout_ms", o->timeout_ms);
+	/* Only what differs from the defaults: an older supervisor
+	   refuses no request it could serve. */
+	if (o->fresh)
+		put_field(&req, "fresh", iso_msg_pack("b", 1));
+	if (o->workers > 0)
+		put_field(&req, "workers", iso_msg_pack("i", o->workers));
+	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
+		return (-1);
+	return (take(rep, "result", result));
+}
+
 int
 iso_sup_compute(const char *fn, const iso_msg *arg, int timeout_ms,
     iso_msg **result)
 {
-	const char	*colon;
-	iso_msg		*rep;
+	struct iso_sup_compute_opt	o = { .timeout_ms = timeout_ms };
 
-	if (fn == NULL || result == NULL || (colon = strrchr(fn, ':')) ==
-	    NULL || colon == fn || colon[1] == '\0')
-		return (msg_fail(EINVAL, "compute: want MODULE.so:FUNCTION"));
-	if (sup_call(iso_msg_pack("{s:s s:s# s:s s:O? s:i}", "op", "compute",
-	    "module", fn, (size_t)(colon - fn), "function", colon + 1, "arg",
-	    arg, "timeout_ms", timeout_ms), &rep, SUP_START) == -1)
+	return (iso_sup_compute_with(fn, arg, &o, result));
+}
+
+int
+iso_sup_compute_exec_with(char *const argv[], const iso_msg *arg,
+    const struct iso_sup_compute_opt *o, iso_msg **result)
+{
+	static const struct iso_sup_compute_opt none;
+	iso_msg	*av, *req, *rep;
+
+	if (o == NULL)
+		o = &none;
+	if (argv == NULL || argv[0] == NULL || result == NULL)
+		return (msg_fail(EINVAL, "compute: no command"));
+	if (o->workers < 0 || o->workers > 1024)
+		return (msg_fail(EINVAL, "compute: workers %d: want 0 (the "
+		    "default) to 1024", o->workers));
+	if (o->cwd != NULL && o->cwd[0] != '/')
+		return (msg_fail(EINVAL, "compute: cwd %s: want an absolute "
+		    "directory", o->cwd));
+	if ((av = strv_msg(argv, 0)) == NULL)
+		return (-1);
+	req = iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute", "argv", av,
+	    "arg", arg, "timeout_ms", o->timeout_ms);
+	iso_msg_free(av);
+	/* Only what differs from the defaults: an older supervisor
+	   refuses no request it could serve. */
+	if (o->warm)
+		put_field(&req, "warm", iso_msg_pack("b", 1));
+	if (o->workers > 0)
+		put_field(&req, "workers", iso_msg_pack("i", o->workers));
+	if (o->cwd != NULL)
+		put_field(&req, "cwd", iso_msg_pack("s", o->cwd));
+	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
 		return (-1);
 	return (take(rep, "result", result));
 }
@@ -954,20 +1082,9 @@ int
 iso_sup_compute_exec(char *const argv[], const iso_msg *arg, int timeout_ms,
     iso_msg **result)
 {
-	iso_msg	*av, *rep;
-	int	 r;
+	struct iso_sup_compute_opt	o = { .timeout_ms = timeout_ms };
 
-	if (argv == NULL || argv[0] == NULL || result == NULL)
-		return (msg_fail(EINVAL, "compute: no command"));
-	if ((av = strv_msg(argv, 0)) == NULL)
-		return (-1);
-	r = sup_call(iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute",
-	    "argv", av, "arg", arg, "timeout_ms", timeout_ms), &rep,
-	    SUP_START);
-	iso_msg_free(av);
-	if (r == -1)
-		return (-1);
-	return (take(rep, "result", result));
+	return (iso_sup_compute_exec_with(argv, arg, &o, result));
 }
 
 int

@@ -56,10 +56,14 @@ void		 sup_note_listening(void);
  * may be made twice) also after; SUP_START starts a supervisor when none
  * runs. 0 and an owned *reply (may be NULL: dropped), or -1 with the
  * errno the supervisor named. On success *fdp (if not NULL) is the
- * connection, left open for more.
+ * connection, left open for more. SUP_KEEP: the connection is kept for
+ * the process's next SUP_KEEP call, which takes it unless the supervisor
+ * has closed it (one kept a process; a call while another thread holds
+ * it opens its own).
  */
 #define SUP_START	0x1
 #define SUP_SAFE	0x2
+#define SUP_KEEP	0x4
 int		 sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp,
 		    int how);
 

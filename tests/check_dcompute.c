@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -662,6 +663,626 @@ START_TEST(concurrent)
 }
 END_TEST
 
+/* ---- warm workers (warm.c) ------------------------------------------- */
+
+/* fn of mod on a warm worker (workers at most), waiting. */
+static void
+run_warm(const char *mod, const char *function, const iso_msg *arg,
+    int timeout_ms, int workers, struct outcome *o)
+{
+	struct dc_req	req = { .module = mod, .function = function,
+	    .arg = arg, .timeout_ms = timeout_ms, .workers = workers };
+
+	memset(o, 0, sizeof *o);
+	ck_assert_int_eq(warm_start(&req, done_cb, o), 0);
+	ck_assert_int_eq(o->calls, 0);	/* later, from the loop */
+	wait_done(o);
+}
+
+/* The int a warm call of function returned. */
+static int64_t
+warm_int(const char *mod, const char *function, int64_t in, int workers)
+{
+	struct outcome	 o;
+	iso_msg		*arg = iso_msg_pack("I", in);
+	int64_t		 v = -1;
+
+	run_warm(mod, function, arg, 10000, workers, &o);
+	ck_assert_msg(o.result != NULL, "%s: %s", function, o.error);
+	ck_assert_int_eq(iso_msg_int(o.result, &v), 0);
+	iso_msg_free(arg);
+	outcome_free(&o);
+	return (v);
+}
+
+/* Turn the loop until n workers are left and reaped (at most 10 s). */
+static void
+wait_children(int n)
+{
+	int	i;
+
+	for (i = 0; i < 1000 && children_count() != n; i++) {
+		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
+		tu_sleep_ms(10);
+	}
+	ck_assert_int_eq(children_count(), n);
+}
+
+/* The highest descriptor process pid holds (below our soft limit: what
+   valgrind keeps for itself lies above). */
+static int
+max_fd_of(int64_t pid)
+{
+	char		 path[64];
+	struct dirent	*e;
+	struct rlimit	 rl;
+	DIR		*d;
+	int		 max = -1, fd;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	ck_assert_ptr_nonnull(d = opendir(path));
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		fd = atoi(e->d_name);
+		if ((rlim_t)fd < rl.rlim_cur && fd > max)
+			max = fd;
+	}
+	closedir(d);
+	return (max);
+}
+
+/* Results right, and one worker serves them all, holding none of the
+   daemon's descriptors. */
+START_TEST(warm_same_worker)
+{
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 p0;
+	int		 i;
+
+	begin();
+	ck_assert_int_eq(warm_int(module, "square", 7, 1), 49);
+	p0 = warm_int(module, "pid", 0, 1);
+	ck_assert_int_ne(p0, getpid());
+	ck_assert_int_eq(max_fd_of(p0), 3);	/* nothing of ours but 3 */
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(warm_int(module, "square", i, 1), i * i);
+		ck_assert_int_eq(warm_int(module, "pid", 0, 1), p0);
+	}
+	ck_assert_uint_eq(warm_count(), 1);
+	arg = iso_msg_pack("{s[ifsn{sb}]s{i[]}}", "list", 1, 2.5, "x",
+	    "deep", 1, "map", 3);
+	run_warm(module, "echo", arg, 0, 1, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert(iso_msg_equal(o.result, arg));
+	outcome_free(&o);
+	iso_msg_free(arg);
+	run_warm(module, "big", NULL, 0, 1, &o);	/* more than a socket holds */
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	outcome_free(&o);
+	ck_assert_int_eq(warm_int(module, "pid", 0, 1), p0);
+	ck_assert_int_eq(children_count(), 1);
+	warm_stop_all();
+	ck_assert_uint_eq(warm_count(), 0);
+	end();
+}
+END_TEST
+
+/* A crash answers that request with the reason; the next call works, in
+   a new worker. The same for a timeout and an exit. */
+START_TEST(warm_crash_timeout_exit)
+{
+	struct outcome	o;
+	int64_t		p0, p1, p2, p3;
+
+	begin();
+	p0 = warm_int(module, "pid", 0, 1);
+	run_warm(module, "crash", NULL, 0, 1, &o);
+	assert_error(&o, "crashed: SIGSEGV");
+	outcome_free(&o);
+	ck_assert_int_eq(warm_int(module, "square", 3, 1), 9);
+	p1 = warm_int(module, "pid", 0, 1);
+	ck_assert_int_ne(p1, p0);
+	ck_assert_int_eq(kill((pid_t)p0, 0), -1);	/* gone and reaped */
+
+	run_warm(module, "spin", NULL, 300, 1, &o);
+	assert_error(&o, "timed out after 300 ms");
+	outcome_free(&o);
+	p2 = warm_int(module, "pid", 0, 1);
+	ck_assert_int_ne(p2, p1);
+	ck_assert_int_eq(kill((pid_t)p1, 0), -1);
+
+	run_warm(module, "quit", NULL, 0, 1, &o);
+	assert_error(&o, "exited with status 3");
+	outcome_free(&o);
+	p3 = warm_int(module, "pid", 0, 1);
+	ck_assert_int_ne(p3, p2);
+	ck_assert_int_eq(children_count(), 1);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* Failures the worker itself answers leave it serving. */
+START_TEST(warm_errors_keep_worker)
+{
+	struct outcome	 o;
+	char		 want[PATH_MAX + 64];
+	int64_t		 p0;
+	size_t		 old = iso_limit_get(ISO_LIMIT_FRAME);
+
+	begin();
+	/* Before the worker starts: it keeps the limit it was forked with. */
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, MIB), 0);
+	p0 = warm_int(module, "pid", 0, 1);
+	run_warm(module, "no_such_function", NULL, 0, 1, &o);
+	snprintf(want, sizeof want, "no function no_such_function in %s",
+	    module);
+	assert_error(&o, want);
+	outcome_free(&o);
+	run_warm(module, "null_result", NULL, 0, 1, &o);
+	assert_error(&o, "returned NULL");
+	outcome_free(&o);
+	run_warm(module, "big", NULL, 0, 1, &o);
+	assert_error(&o, "cannot send the result");
+	outcome_free(&o);
+	ck_assert_int_eq(warm_int(module, "pid", 0, 1), p0);
+	/* One that raised its own limit: refused here, that worker killed. */
+	run_warm(module, "big_unbounded", NULL, 0, 1, &o);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_FRAME, old), 0);
+	assert_error(&o, "more than the frame limit of 1048576");
+	outcome_free(&o);
+	ck_assert_int_ne(warm_int(module, "pid", 0, 1), p0);
+	run_warm("/nonexistent/mod_none.so", "square", NULL, 0, 1, &o);
+	assert_error(&o, "cannot load /nonexistent/mod_none.so");
+	outcome_free(&o);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* Not a shared object: said, and the next request says it again. */
+START_TEST(warm_not_a_module)
+{
+	struct outcome	o;
+	char		path[PATH_MAX];
+	FILE		*f;
+	int		i;
+
+	begin();
+	snprintf(path, sizeof path, "%s/not_a_module.so", getenv(
+	    "ISO_RUNTIME_DIR"));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("not ELF\n", f);
+	fclose(f);
+	for (i = 0; i < 2; i++) {
+		run_warm(path, "square", NULL, 0, 1, &o);
+		assert_error(&o, "cannot load");
+		outcome_free(&o);
+	}
+	warm_stop_all();
+	unlink(path);
+	end();
+}
+END_TEST
+
+/* Copy src over dst atomically (a temporary file, then rename). */
+static void
+replace_file(const char *src, const char *dst)
+{
+	char	tmp[PATH_MAX + 8], buf[65536];
+	FILE	*in, *out;
+	size_t	n;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+	ck_assert_ptr_nonnull(in = fopen(src, "rb"));
+	ck_assert_ptr_nonnull(out = fopen(tmp, "wb"));
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+	ck_assert_int_eq(rename(tmp, dst), 0);
+}
+
+/* A module replaced on disk gets new workers and their behaviour; the
+   old worker ends. */
+START_TEST(warm_module_replaced)
+{
+	char		copy[PATH_MAX], other[PATH_MAX + 8];
+	int64_t		p0, p1;
+
+	begin();
+	snprintf(copy, sizeof copy, "%s/mod_warm.so",
+	    getenv("ISO_RUNTIME_DIR"));
+	snprintf(other, sizeof other, "%s2", module);
+	replace_file(module, copy);
+	ck_assert_int_eq(warm_int(copy, "which", 0, 1), 1);
+	p0 = warm_int(copy, "pid", 0, 1);
+	ck_assert_int_eq(warm_int(copy, "pid", 0, 1), p0);
+	replace_file(other, copy);
+	ck_assert_int_eq(warm_int(copy, "which", 0, 1), 2);
+	p1 = warm_int(copy, "pid", 0, 1);
+	ck_assert_int_ne(p1, p0);
+	wait_children(1);	/* the old one ended */
+	ck_assert_int_eq(kill((pid_t)p0, 0), -1);
+	ck_assert_int_eq(warm_int(copy, "pid", 0, 1), p1);
+	warm_stop_all();
+	unlink(copy);
+	end();
+}
+END_TEST
+
+/* A busy worker of a replaced module finishes its request, then ends. */
+START_TEST(warm_replaced_while_busy)
+{
+	char		 copy[PATH_MAX], other[PATH_MAX + 8];
+	struct dc_req	 req = { .function = "nap", .workers = 1 };
+	struct outcome	 o;
+	iso_msg		*ms = iso_msg_pack("i", 300);
+	int64_t		 p0, v = 0;
+
+	begin();
+	snprintf(copy, sizeof copy, "%s/mod_warm_busy.so",
+	    getenv("ISO_RUNTIME_DIR"));
+	snprintf(other, sizeof other, "%s2", module);
+	replace_file(module, copy);
+	p0 = warm_int(copy, "pid", 0, 1);
+	req.module = copy;
+	req.arg = ms;
+	memset(&o, 0, sizeof o);
+	ck_assert_int_eq(warm_start(&req, done_cb, &o), 0);
+	replace_file(other, copy);
+	ck_assert_int_eq(warm_int(copy, "which", 0, 1), 2);
+	wait_done(&o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_int_eq(iso_msg_int(o.result, &v), 0);
+	ck_assert_int_eq(v, p0);		/* the old worker ran it */
+	outcome_free(&o);
+	wait_children(1);
+	warm_stop_all();
+	iso_msg_free(ms);
+	unlink(copy);
+	end();
+}
+END_TEST
+
+/* An idle worker ends after warm_idle_ms. */
+START_TEST(warm_idle_end)
+{
+	int	saved = warm_idle_ms;
+	int64_t	p0;
+
+	begin();
+	warm_idle_ms = 200;
+	p0 = warm_int(module, "pid", 0, 1);
+	ck_assert_int_eq(children_count(), 1);
+	wait_children(0);
+	ck_assert_uint_eq(warm_count(), 0);
+	ck_assert_int_eq(kill((pid_t)p0, 0), -1);
+	ck_assert_int_ne(warm_int(module, "pid", 0, 1), p0);
+	warm_idle_ms = saved;
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* Up to workers at once; beyond, requests wait their turn. */
+START_TEST(warm_workers_and_queue)
+{
+	struct dc_req	 req = { .module = module, .function = "nap" };
+	struct outcome	 o[4];
+	iso_msg		*ms = iso_msg_pack("i", 200);
+	int64_t		 p[4];
+	int		 i;
+
+	begin();
+	req.arg = ms;
+	req.workers = 2;
+	memset(o, 0, sizeof o);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(warm_start(&req, done_cb, &o[i]), 0);
+	ck_assert_uint_eq(warm_count(), 2);
+	ck_assert_uint_eq(warm_queued(), 2);
+	for (i = 0; i < 4; i++) {
+		wait_done(&o[i]);
+		ck_assert_msg(o[i].result != NULL, "error: %s", o[i].error);
+		ck_assert_int_eq(iso_msg_int(o[i].result, &p[i]), 0);
+		outcome_free(&o[i]);
+	}
+	ck_assert_int_ne(p[0], p[1]);		/* two at once */
+	ck_assert(p[2] == p[0] || p[2] == p[1]);	/* then they again */
+	ck_assert(p[3] == p[0] || p[3] == p[1]);
+	ck_assert_uint_eq(warm_count(), 2);
+	iso_msg_free(ms);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* The queue is bounded: past WARM_QUEUE_MAX waiting, ENOBUFS. */
+START_TEST(warm_queue_full)
+{
+	struct dc_req	 req = { .module = module, .function = "spin",
+	    .workers = 1 };
+	struct outcome	*o, extra;
+	int		 i;
+
+	begin();
+	o = calloc(WARM_QUEUE_MAX + 1, sizeof *o);
+	for (i = 0; i < WARM_QUEUE_MAX + 1; i++)
+		ck_assert_int_eq(warm_start(&req, done_cb, &o[i]), 0);
+	ck_assert_uint_eq(warm_queued(), WARM_QUEUE_MAX);
+	memset(&extra, 0, sizeof extra);
+	errno = 0;
+	ck_assert_int_eq(warm_start(&req, done_cb, &extra), -1);
+	ck_assert_int_eq(errno, ENOBUFS);
+	ck_assert_uint_eq(warm_queued(), WARM_QUEUE_MAX);
+	warm_stop_all();
+	for (i = 0; i < WARM_QUEUE_MAX + 1; i++) {
+		ck_assert_int_eq(o[i].calls, 1);
+		assert_error(&o[i], "supervisor stopping");
+		outcome_free(&o[i]);
+	}
+	ck_assert_int_eq(extra.calls, 0);
+	free(o);
+	end();
+}
+END_TEST
+
+/* Stop ends every worker, busy or idle, and answers what ran or waited. */
+START_TEST(warm_stop)
+{
+	struct dc_req	 spin = { .module = module, .function = "spin",
+	    .workers = 2 };
+	struct outcome	 a, b, c;
+
+	begin();
+	ck_assert_int_eq(warm_int(module, "square", 2, 2), 4);
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(warm_start(&spin, done_cb, &a), 0);
+	ck_assert_int_eq(warm_start(&spin, done_cb, &b), 0);
+	ck_assert_int_eq(warm_start(&spin, done_cb, &c), 0);
+	event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
+	ck_assert_int_eq(children_count(), 2);
+	warm_stop_all();
+	ck_assert_int_eq(children_count(), 0);
+	ck_assert_uint_eq(warm_count(), 0);
+	ck_assert_uint_eq(warm_queued(), 0);
+	assert_error(&a, "supervisor stopping");
+	assert_error(&b, "supervisor stopping");
+	assert_error(&c, "supervisor stopping");
+	outcome_free(&a);
+	outcome_free(&b);
+	outcome_free(&c);
+	end();
+}
+END_TEST
+
+START_TEST(warm_bad_requests)
+{
+	char	*argv[] = { (char *)"true", NULL }, *empty[] = { NULL };
+	struct outcome	o;
+
+	begin();
+	errno = 0;
+	ck_assert_int_eq(warm_start(&(struct dc_req){ .argv = argv,
+	    .module = module, .function = "square" }, done_cb, &o), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(warm_start(&(struct dc_req){ .argv = empty },
+	    done_cb, &o), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(warm_start(&(struct dc_req){ .module = module },
+	    done_cb, &o), -1);
+	ck_assert_int_eq(warm_start(NULL, done_cb, &o), -1);
+	ck_assert_int_eq(warm_start(&(struct dc_req){ .module = module,
+	    .function = "square" }, NULL, &o), -1);
+	end();
+}
+END_TEST
+
+/* The fresh path: a new process each call. */
+START_TEST(fresh_new_pid)
+{
+	struct outcome	o;
+	int64_t		a = 0, b = 0;
+
+	begin();
+	run_so(module, "pid", NULL, 0, &o);
+	ck_assert_int_eq(iso_msg_int(o.result, &a), 0);
+	outcome_free(&o);
+	run_so(module, "pid", NULL, 0, &o);
+	ck_assert_int_eq(iso_msg_int(o.result, &b), 0);
+	outcome_free(&o);
+	ck_assert_int_ne(a, b);
+	end();
+}
+END_TEST
+
+/* ---- warm commands ----------------------------------------------------- */
+
+/* argv kept running as a warm command (in cwd), with arg; waiting. */
+static void
+run_warm_cmd(char *const argv[], const char *cwd, const iso_msg *arg,
+    int timeout_ms, struct outcome *o)
+{
+	struct dc_req	req = { .argv = argv, .cwd = cwd, .arg = arg,
+	    .timeout_ms = timeout_ms, .workers = 1 };
+
+	memset(o, 0, sizeof *o);
+	ck_assert_int_eq(warm_start(&req, done_cb, o), 0);
+	ck_assert_int_eq(o->calls, 0);
+	wait_done(o);
+}
+
+/* The answer of a warm command that prints [x, its pid]: its pid. */
+static int64_t
+warm_cmd_pid(char *const argv[], const char *cwd, int x)
+{
+	struct outcome	 o;
+	iso_msg		*arg = iso_msg_pack("i", x), *want;
+	int64_t		 pid = -1;
+
+	run_warm_cmd(argv, cwd, arg, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_int_eq(iso_msg_int(iso_msg_at(o.result, 1), &pid), 0);
+	want = iso_msg_pack("[i I]", x, pid);
+	ck_assert(iso_msg_equal(o.result, want));
+	iso_msg_free(want);
+	iso_msg_free(arg);
+	outcome_free(&o);
+	return (pid);
+}
+
+static char *const	pid_loop[] = { (char *)"sh", (char *)"-c",
+    (char *)"while read x; do echo \"[$x, $$]\"; done", NULL };
+
+/* One program answers line after line; a line that is not JSON is a
+   string; awk (mawk buffers a pipe) answers at once on a terminal. */
+START_TEST(warm_cmd_lines)
+{
+	char	*awk[] = { (char *)"awk", (char *)"{ print $1 * $1 }", NULL };
+	char	*echo[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while read x; do echo \"got $x\"; done", NULL };
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 p0, v = 0;
+	int		 i;
+
+	begin();
+	p0 = warm_cmd_pid(pid_loop, NULL, 0);
+	for (i = 1; i < 10; i++)
+		ck_assert_int_eq(warm_cmd_pid(pid_loop, NULL, i), p0);
+	for (i = 2; i < 5; i++) {
+		arg = iso_msg_pack("i", i);
+		run_warm_cmd(awk, NULL, arg, 10000, &o);
+		ck_assert_msg(o.result != NULL, "error: %s", o.error);
+		ck_assert_int_eq(iso_msg_int(o.result, &v), 0);
+		ck_assert_int_eq(v, i * i);
+		outcome_free(&o);
+		iso_msg_free(arg);
+	}
+	arg = iso_msg_pack("s", "hi");
+	run_warm_cmd(echo, NULL, arg, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "got \"hi\"");
+	outcome_free(&o);
+	iso_msg_free(arg);
+	ck_assert_uint_eq(warm_count(), 3);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* An exit or a timeout answers that call and ends that program (and
+   what it started); the next call gets a new one. */
+START_TEST(warm_cmd_exit_timeout)
+{
+	char	*picky[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while read x; do [ \"$x\" = 0 ] && exit 3; "
+	    "[ \"$x\" = 1 ] && sleep 100; echo \"[$x, $$]\"; done", NULL };
+	struct outcome	 o;
+	iso_msg		*arg;
+	int64_t		 p0, p1;
+
+	begin();
+	p0 = warm_cmd_pid(picky, NULL, 5);
+	arg = iso_msg_pack("i", 0);
+	run_warm_cmd(picky, NULL, arg, 10000, &o);
+	assert_error(&o, "exited with status 3");
+	outcome_free(&o);
+	iso_msg_free(arg);
+	p1 = warm_cmd_pid(picky, NULL, 6);
+	ck_assert_int_ne(p1, p0);
+	arg = iso_msg_pack("i", 1);
+	run_warm_cmd(picky, NULL, arg, 300, &o);
+	assert_error(&o, "timed out after 300 ms");
+	outcome_free(&o);
+	iso_msg_free(arg);
+	ck_assert_int_ne(warm_cmd_pid(picky, NULL, 7), p1);
+	wait_children(1);	/* sleep went with its group */
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* Keyed by argv and directory; a program that cannot start, or a
+   directory that is not there, is said. */
+START_TEST(warm_cmd_cwd_and_failures)
+{
+	char	*pwd[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while read x; do pwd; done", NULL };
+	char	*none[] = { (char *)"isolate-no-such-program", NULL };
+	struct outcome	 o;
+
+	begin();
+	run_warm_cmd(pwd, "/tmp", NULL, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "/tmp");
+	outcome_free(&o);
+	run_warm_cmd(pwd, "/", NULL, 10000, &o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "/");
+	outcome_free(&o);
+	ck_assert_uint_eq(warm_count(), 2);
+	ck_assert_int_ne(warm_cmd_pid(pid_loop, "/tmp", 1),
+	    warm_cmd_pid(pid_loop, "/", 1));
+	run_warm_cmd(pwd, "/nonexistent-dir", NULL, 10000, &o);
+	assert_error(&o, "cannot chdir to /nonexistent-dir: No such file");
+	outcome_free(&o);
+	run_warm_cmd(none, NULL, NULL, 10000, &o);
+	assert_error(&o, "cannot run isolate-no-such-program: No such file");
+	outcome_free(&o);
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* An idle program ends (its terminal closed, SIGTERM to its group). */
+START_TEST(warm_cmd_idle_end)
+{
+	char	*stubborn[] = { (char *)"sh", (char *)"-c",
+	    (char *)"while :; do read x && echo \"[$x, $$]\"; done", NULL };
+	int	 saved = warm_idle_ms;
+
+	begin();
+	warm_idle_ms = 200;
+	(void)warm_cmd_pid(stubborn, NULL, 1);
+	ck_assert_int_eq(children_count(), 1);
+	wait_children(0);
+	ck_assert_uint_eq(warm_count(), 0);
+	warm_idle_ms = saved;
+	warm_stop_all();
+	end();
+}
+END_TEST
+
+/* The fresh command form runs in cwd too. */
+START_TEST(cmd_cwd)
+{
+	char	*pwd[] = { (char *)"pwd", NULL };
+	struct dc_req	 req = { .argv = pwd, .cwd = "/tmp" };
+	struct outcome	 o;
+
+	begin();
+	memset(&o, 0, sizeof o);
+	ck_assert_int_eq(dc_start(&req, done_cb, &o), 0);
+	wait_done(&o);
+	ck_assert_msg(o.result != NULL, "error: %s", o.error);
+	ck_assert_str_eq(iso_msg_str(o.result, NULL), "/tmp");
+	outcome_free(&o);
+	req.cwd = "/nonexistent-dir";
+	ck_assert_int_eq(dc_start(&req, done_cb, &o), 0);
+	wait_done(&o);
+	assert_error(&o, "cannot chdir to /nonexistent-dir");
+	outcome_free(&o);
+	end();
+}
+END_TEST
+
 static Suite *
 dcompute_suite(void)
 {
@@ -694,6 +1315,27 @@ dcompute_suite(void)
 	tcase_add_test(tc, stop_all);
 	tcase_add_test(tc, bad_requests);
 	tcase_add_test(tc, concurrent);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("warm");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, warm_same_worker);
+	tcase_add_test(tc, warm_crash_timeout_exit);
+	tcase_add_test(tc, warm_errors_keep_worker);
+	tcase_add_test(tc, warm_not_a_module);
+	tcase_add_test(tc, warm_module_replaced);
+	tcase_add_test(tc, warm_replaced_while_busy);
+	tcase_add_test(tc, warm_idle_end);
+	tcase_add_test(tc, warm_workers_and_queue);
+	tcase_add_test(tc, warm_queue_full);
+	tcase_add_test(tc, warm_stop);
+	tcase_add_test(tc, warm_bad_requests);
+	tcase_add_test(tc, fresh_new_pid);
+	tcase_add_test(tc, warm_cmd_lines);
+	tcase_add_test(tc, warm_cmd_exit_timeout);
+	tcase_add_test(tc, warm_cmd_cwd_and_failures);
+	tcase_add_test(tc, warm_cmd_idle_end);
+	tcase_add_test(tc, cmd_cwd);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -1347,6 +1347,18 @@ START_TEST(hostile_frames_get_errors)
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:s}", "op",
 	    "compute", "argv", "true", "timeout_ms", "x"), buf, sizeof buf),
 	    "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:s s:i}",
+	    "op", "compute", "module", "/m.so", "function", "f", "workers", 0),
+	    buf, sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:s s:i}",
+	    "op", "compute", "module", "/m.so", "function", "f", "fresh", 1),
+	    buf, sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:b s:b}",
+	    "op", "compute", "argv", "true", "fresh", 1, "warm", 1), buf,
+	    sizeof buf), "EINVAL");
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:s}",
+	    "op", "compute", "argv", "true", "cwd", "tmp"), buf, sizeof buf),
+	    "EINVAL");
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:s s:b}", "op",
 	    "take", "target", "s", "max", 1), buf, sizeof buf), "EINVAL");
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:i}", "op",
@@ -3348,6 +3360,119 @@ START_TEST(compute_through_the_supervisor)
 }
 END_TEST
 
+/* The pid a warm (or fresh) call of mod_compute:pid ran in. */
+static int64_t
+compute_pid(const struct iso_sup_compute_opt *o)
+{
+	char	 fn[PATH_MAX + 16];
+	iso_msg	*res = NULL;
+	int64_t	 v = -1;
+
+	snprintf(fn, sizeof fn, "%s/prog/mod_compute:pid", bindir);
+	ck_assert_msg(iso_sup_compute_with(fn, NULL, o, &res) == 0, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_msg_int(res, &v), 0);
+	iso_msg_free(res);
+	return (v);
+}
+
+/* The supervisor's count of warm workers. */
+static int64_t
+warm_workers_now(void)
+{
+	iso_msg	*info = NULL;
+	int64_t	 n = -1;
+
+	ck_assert_int_eq(iso_sup_status(&info), 0);
+	ck_assert_int_eq(iso_msg_unpack(info, "{s:I}", "compute_workers", &n),
+	    0);
+	iso_msg_free(info);
+	return (n);
+}
+
+/* Warm by default: one worker serves call after call, a crash costs one
+   request, fresh is a new process each call, an idle worker ends
+   (--compute-idle), and stop leaves none running. */
+START_TEST(warm_compute_through_the_supervisor)
+{
+	struct iso_sup_compute_opt fresh = { .fresh = 1 };
+	char		 fn[PATH_MAX + 16], line[64];
+	iso_msg		*res = NULL;
+	int64_t		 p0, p1, f0, f1;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 p[2], status, i;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int	null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		dup2(p[1], 3);
+		execl(getenv("ISO_ISOLATED"), "isolated", "--foreground",
+		    "--ready-fd", "3", "--compute-workers", "1",
+		    "--compute-idle", "2", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof line - 1);
+	close(p[0]);
+	ck_assert_int_gt(n, 0);
+	line[n] = '\0';
+	ck_assert_str_eq(line, "ready\n");
+
+	p0 = compute_pid(NULL);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(compute_pid(NULL), p0);
+	/* The calls shared one connection, kept open: it and status's (the
+	   first status: no other connection may still be closing). */
+	{
+		iso_msg	*info = NULL;
+		int64_t	 conns = -1;
+
+		ck_assert_int_eq(iso_sup_status(&info), 0);
+		ck_assert_int_eq(iso_msg_unpack(info, "{s:I}", "connections",
+		    &conns), 0);
+		iso_msg_free(info);
+		ck_assert_int_eq(conns, 2);
+	}
+	ck_assert_int_eq(warm_workers_now(), 1);
+	f0 = compute_pid(&fresh);
+	f1 = compute_pid(&fresh);
+	ck_assert_int_ne(f0, f1);
+	ck_assert_int_ne(f0, p0);
+	ck_assert_int_eq(compute_pid(NULL), p0);
+
+	snprintf(fn, sizeof fn, "%s/prog/mod_compute:crash", bindir);
+	ck_assert_int_eq(iso_sup_compute(fn, NULL, 5000, &res), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_msg(strstr(iso_error(), "crashed: SIGSEGV") != NULL, "%s",
+	    iso_error());
+	p1 = compute_pid(NULL);
+	ck_assert_int_ne(p1, p0);
+
+	/* Idle for --compute-idle: gone. */
+	for (i = 0; i < 1000 && warm_workers_now() != 0; i++)
+		tu_sleep_ms(10);
+	ck_assert_int_eq(warm_workers_now(), 0);
+	ck_assert_int_eq(kill((pid_t)p1, 0), -1);
+
+	/* Stop ends the workers with the supervisor. */
+	p1 = compute_pid(NULL);
+	ck_assert_int_eq(kill((pid_t)p1, 0), 0);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(kill((pid_t)p1, 0), -1);
+	/* The kept connection is found closed: the next call connects
+	   again, to a supervisor it starts. */
+	ck_assert_int_gt(compute_pid(NULL), 0);
+	ck_assert_int_eq(iso_sup_stop(), 0);
+}
+END_TEST
+
 /* The next event of s that is not an "unname"/"name" noise, owned. */
 static iso_msg *
 next_event(iso_sup_stream *s)
@@ -3486,6 +3611,7 @@ sup_suite(void)
 	tcase_add_test(tc, its_own_log_is_rotated_while_it_runs);
 	tcase_add_test(tc, planted_symlinks_are_not_followed);
 	tcase_add_test(tc, compute_through_the_supervisor);
+	tcase_add_test(tc, warm_compute_through_the_supervisor);
 	tcase_add_test(tc, a_run_killed_midway_leaves_nothing_running);
 	tcase_add_test(tc, a_mailbox_is_bounded_and_loses_nothing);
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);

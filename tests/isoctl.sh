@@ -384,6 +384,45 @@ expect 0 compute -- echo not json
 expect 1 compute -- sh -c 'exit 4'
 expect 1 compute --timeout 0.3 -- sleep 10
 expect 2 compute "$MOD:square" '{bad'
+# Warm by default: one worker answers call after call; --fresh is a new
+# process each time.
+expect 0 compute --workers 1 "$MOD:pid" null
+warm=$out
+expect 0 compute "$MOD:pid" null
+[ "$out" = "$warm" ] || die "compute: warm pid $warm, then $out"
+expect 0 compute --fresh "$MOD:pid" null
+fresh=$out
+expect 0 compute --fresh "$MOD:pid" null
+[ "$out" != "$fresh" ] && [ "$fresh" != "$warm" ] ||
+    die "compute --fresh: pids $fresh, $out (warm $warm)"
+ok "compute: one warm worker; --fresh a new process each call"
+expect 0 daemon status
+grep -q '^compute_workers 1$' "$work/out" ||
+    die "daemon status: no 'compute_workers 1'"
+expect 2 compute --workers 0 "$MOD:pid" null
+expect 2 compute --workers 2 -- cat
+[[ $err == *"--workers is for warm workers"* ]] ||
+    die "compute --workers --: '$err'"
+expect 2 compute --fresh -- cat
+expect 2 compute --warm "$MOD:pid" null
+# --warm: the command is kept, here, a line in and a line out.
+loop='while read x; do echo "[$x, $$, \"$(pwd)\"]"; done'
+(cd "$work" && "$ISOCTL" compute --warm --arg 1 -- sh -c "$loop") \
+    >"$work/out" 2>"$work/err" || die "compute --warm"
+first=$(cat "$work/out")
+(cd "$work" && "$ISOCTL" compute --warm --arg 2 -- sh -c "$loop") \
+    >"$work/out" 2>"$work/err" || die "compute --warm, again"
+second=$(cat "$work/out")
+[ "${first#\[1,}" != "$first" ] && [ "${second#\[2,}" != "$second" ] &&
+    [ "${first#\[1,}" = "${second#\[2,}" ] ||
+    die "compute --warm: '$first' then '$second' (want one process)"
+case $second in *"\"$work\"]") ;; *) die "compute --warm ran in '$second'" ;;
+esac
+ok "compute --warm -- CMD: one process, here, line by line"
+expect 0 compute --warm --arg '"x"' -- awk '{ print "got " $0 }'
+[ "$out" = '"got \"x\""' ] || die "compute --warm -- awk printed '$out'"
+expect 1 compute --warm --timeout 0.3 -- sh -c 'read x; sleep 10'
+[[ $err == *"timed out after 300 ms"* ]] || die "compute --warm timeout: '$err'"
 expect 2 compute --arg '{bad' -- cat
 expect 2 compute "$MOD:square"
 expect 2 compute square 7

@@ -119,3 +119,34 @@ square_or_die(const iso_msg *arg)
 		return (spin(arg));
 	return (square(arg));
 }
+
+iso_msg	*pid(const iso_msg *);
+iso_msg	*which(const iso_msg *);
+iso_msg	*nap(const iso_msg *);
+
+/* The pid of the process that runs it: a warm worker's stays. */
+iso_msg *
+pid(const iso_msg *arg)
+{
+	(void)arg;
+	return (iso_msg_pack("i", (int)getpid()));
+}
+
+/* Which module this is (mod_compute2 says 2). */
+iso_msg *
+which(const iso_msg *arg)
+{
+	(void)arg;
+	return (iso_msg_pack("i", 1));
+}
+
+/* Sleeps arg milliseconds, then says its pid. */
+iso_msg *
+nap(const iso_msg *arg)
+{
+	int64_t	ms = 0;
+
+	(void)iso_msg_int(arg, &ms);
+	usleep((useconds_t)ms * 1000);
+	return (iso_msg_pack("i", (int)getpid()));
+}
