@@ -21,26 +21,6 @@
 
 #define BIG	(1024 * 1024)
 
-/* Our children, zombies included (one thread). */
-static int
-children_count(void)
-{
-	char	path[64], buf[4096], *tok;
-	FILE	*f;
-	int	n = 0;
-
-	snprintf(path, sizeof path, "/proc/self/task/%d/children",
-	    (int)getpid());
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);	/* no CONFIG_PROC_CHILDREN: cannot tell */
-	if (fgets(buf, sizeof buf, f) != NULL)
-		for (tok = strtok(buf, " \n"); tok != NULL;
-		    tok = strtok(NULL, " \n"))
-			n++;
-	fclose(f);
-	return (n);
-}
-
 static int	fds_at_start;
 
 static void
@@ -49,14 +29,14 @@ begin(void)
 	ck_assert_ptr_nonnull(iso_event_base());
 	iso_port_close(iso_port_new());		/* our socket, for good */
 	fds_at_start = tu_fd_count();
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 }
 
 /* Nothing left: no process, no zombie, no descriptor. */
 static void
 end(void)
 {
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 	ck_assert_int_eq(tu_fd_count(), fds_at_start);
 }
 
@@ -263,7 +243,7 @@ compute_inside(void *arg)
 	(void)arg;
 	inside_rc = iso_compute(sum_fn, NULL, &r);
 	inside_errno = errno;
-	inside_children = children_count();
+	inside_children = tu_children();
 }
 
 START_TEST(edeadlk_inside_a_callback)

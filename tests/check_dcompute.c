@@ -5,7 +5,7 @@
  * no process, zombie or descriptor left behind by any of them.
  *
  * The test process is a child subreaper, so that whatever a computation
- * leaves behind is reparented here and counted by children_count.
+ * leaves behind is reparented here and counted by tu_children.
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -31,26 +31,6 @@
 
 static char	module[PATH_MAX];
 static int	fds_at_start;
-
-/* Our children, zombies included (one thread). */
-static int
-children_count(void)
-{
-	char	path[64], buf[4096], *tok;
-	FILE	*f;
-	int	n = 0;
-
-	snprintf(path, sizeof path, "/proc/self/task/%d/children",
-	    (int)getpid());
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);	/* no CONFIG_PROC_CHILDREN: cannot tell */
-	if (fgets(buf, sizeof buf, f) != NULL)
-		for (tok = strtok(buf, " \n"); tok != NULL;
-		    tok = strtok(NULL, " \n"))
-			n++;
-	fclose(f);
-	return (n);
-}
 
 /* $BUILD/tests/prog/mod_compute, from $BUILD or from where we run. */
 static void
@@ -84,7 +64,7 @@ begin(void)
 	find_module();
 	ck_assert_int_eq(access(module, R_OK), 0);
 	fds_at_start = tu_fd_count();
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 }
 
 /* Nothing left: no process (orphans come to us), no zombie once the
@@ -94,11 +74,11 @@ end(void)
 {
 	int	i;
 
-	for (i = 0; i < 200 && children_count() > 0; i++) {
+	for (i = 0; i < 200 && tu_children() > 0; i++) {
 		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
 		tu_sleep_ms(10);
 	}
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 	ck_assert_int_eq(tu_fd_count(), fds_at_start);
 }
 
@@ -286,7 +266,7 @@ START_TEST(so_timeout)
 	assert_error(&o, "timed out after 300 ms");
 	ck_assert_int_ge(ms, 250);
 	ck_assert_int_lt(ms, 5000);
-	ck_assert_int_eq(children_count(), 0);	/* gone and reaped */
+	ck_assert_int_eq(tu_children(), 0);	/* gone and reaped */
 	outcome_free(&o);
 	end();
 }
@@ -587,7 +567,7 @@ START_TEST(stop_all)
 	for (i = 0; i < 10; i++)
 		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
 	tu_sleep_ms(100);	/* sh has started sleep */
-	ck_assert_int_eq(children_count(), 2);
+	ck_assert_int_eq(tu_children(), 2);
 	dc_stop_all();
 	ck_assert_int_eq(oa.calls, 1);
 	ck_assert_int_eq(ob.calls, 1);
@@ -701,11 +681,11 @@ wait_children(int n)
 {
 	int	i;
 
-	for (i = 0; i < 1000 && children_count() != n; i++) {
+	for (i = 0; i < 1000 && tu_children() != n; i++) {
 		event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
 		tu_sleep_ms(10);
 	}
-	ck_assert_int_eq(children_count(), n);
+	ck_assert_int_eq(tu_children(), n);
 }
 
 /* The highest descriptor process pid holds (below our soft limit: what
@@ -763,7 +743,7 @@ START_TEST(warm_same_worker)
 	ck_assert_msg(o.result != NULL, "error: %s", o.error);
 	outcome_free(&o);
 	ck_assert_int_eq(warm_int(module, "pid", 0, 1), p0);
-	ck_assert_int_eq(children_count(), 1);
+	ck_assert_int_eq(tu_children(), 1);
 	warm_stop_all();
 	ck_assert_uint_eq(warm_count(), 0);
 	end();
@@ -799,7 +779,7 @@ START_TEST(warm_crash_timeout_exit)
 	outcome_free(&o);
 	p3 = warm_int(module, "pid", 0, 1);
 	ck_assert_int_ne(p3, p2);
-	ck_assert_int_eq(children_count(), 1);
+	ck_assert_int_eq(tu_children(), 1);
 	warm_stop_all();
 	end();
 }
@@ -957,7 +937,7 @@ START_TEST(warm_idle_end)
 	begin();
 	warm_idle_ms = 200;
 	p0 = warm_int(module, "pid", 0, 1);
-	ck_assert_int_eq(children_count(), 1);
+	ck_assert_int_eq(tu_children(), 1);
 	wait_children(0);
 	ck_assert_uint_eq(warm_count(), 0);
 	ck_assert_int_eq(kill((pid_t)p0, 0), -1);
@@ -1047,9 +1027,9 @@ START_TEST(warm_stop)
 	ck_assert_int_eq(warm_start(&spin, done_cb, &b), 0);
 	ck_assert_int_eq(warm_start(&spin, done_cb, &c), 0);
 	event_base_loop(iso_event_base(), EVLOOP_NONBLOCK);
-	ck_assert_int_eq(children_count(), 2);
+	ck_assert_int_eq(tu_children(), 2);
 	warm_stop_all();
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 	ck_assert_uint_eq(warm_count(), 0);
 	ck_assert_uint_eq(warm_queued(), 0);
 	assert_error(&a, "supervisor stopping");
@@ -1251,7 +1231,7 @@ START_TEST(warm_cmd_idle_end)
 	begin();
 	warm_idle_ms = 200;
 	(void)warm_cmd_pid(stubborn, NULL, 1);
-	ck_assert_int_eq(children_count(), 1);
+	ck_assert_int_eq(tu_children(), 1);
 	wait_children(0);
 	ck_assert_uint_eq(warm_count(), 0);
 	warm_idle_ms = saved;

@@ -22,26 +22,6 @@
 
 #define WAIT_MS	20000
 
-/* Our children, zombies included (one thread). */
-static int
-children_count(void)
-{
-	char	path[64], buf[4096], *tok;
-	FILE	*f;
-	int	n = 0;
-
-	snprintf(path, sizeof path, "/proc/self/task/%d/children",
-	    (int)getpid());
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);	/* no CONFIG_PROC_CHILDREN: cannot tell */
-	if (fgets(buf, sizeof buf, f) != NULL)
-		for (tok = strtok(buf, " \n"); tok != NULL;
-		    tok = strtok(NULL, " \n"))
-			n++;
-	fclose(f);
-	return (n);
-}
-
 static int	fds_at_start;
 
 static void
@@ -50,14 +30,14 @@ begin(void)
 	ck_assert_ptr_nonnull(iso_event_base());
 	iso_port_close(iso_port_new());		/* our socket, for good */
 	fds_at_start = tu_fd_count();
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 }
 
 /* Nothing left: no process, no zombie, no descriptor. */
 static void
 end(void)
 {
-	ck_assert_int_eq(children_count(), 0);
+	ck_assert_int_eq(tu_children(), 0);
 	ck_assert_int_eq(tu_fd_count(), fds_at_start);
 }
 
@@ -69,7 +49,7 @@ pool_new(int n)
 	p = iso_pool_new(n);
 	ck_assert_msg(p != NULL, "pool: %s", iso_error());
 	ck_assert_int_eq(iso_pool_size(p), n);
-	ck_assert_int_eq(children_count(), n);
+	ck_assert_int_eq(tu_children(), n);
 	return (p);
 }
 
@@ -341,7 +321,7 @@ START_TEST(function_fails)
 	    "error: %s", iso_error());
 	/* n workers, the dead one reaped (a zombie is still a child) */
 	ck_assert_int_eq(iso_pool_size(p), 2);
-	ck_assert_int_eq(children_count(), 2);
+	ck_assert_int_eq(tu_children(), 2);
 	if (failing[_i].dies)
 		ck_assert_int_eq(kill(before, 0) == -1 && errno == ESRCH, 1);
 	/* the replacement (or the same worker) serves */
@@ -377,7 +357,7 @@ START_TEST(timeout_kills_and_replaces)
 	ck_assert_msg(strstr(iso_error(), "timed out after 100 ms") != NULL,
 	    "error: %s", iso_error());
 	ck_assert_int_eq(iso_pool_size(p), 2);
-	ck_assert_int_eq(children_count(), 2);
+	ck_assert_int_eq(tu_children(), 2);
 	call_ok(p, 3);
 	/* a job within its timeout is not touched */
 	r = iso_msg_pack("[ii]", 10, 5);
@@ -547,7 +527,7 @@ pool_isolate_entry(const iso_msg *arg)
 	int		 foreign_rc, foreign_errno, kids_before, kids, size;
 
 	iso_msg_unpack(arg, "P", &to);
-	kids_before = children_count();
+	kids_before = tu_children();
 	a = iso_msg_pack("i", 9);
 	foreign_rc = iso_pool_submit(outer_pool, square_fn, a, 0, NULL,
 	    NULL);
@@ -558,13 +538,13 @@ pool_isolate_entry(const iso_msg *arg)
 		iso_msg_int(r, &v);
 	iso_msg_free(r);
 	iso_msg_free(a);
-	kids = children_count();
+	kids = tu_children();
 	size = iso_pool_size(p);
 	iso_pool_free(p);
 	m = iso_msg_pack("{sI si si si si si si}", "v", v, "foreign_rc",
 	    foreign_rc, "foreign_errno", foreign_errno, "kids_before",
 	    kids_before, "kids", kids, "size", size, "kids_after",
-	    children_count());
+	    tu_children());
 	iso_send(to, m);
 	iso_msg_free(m);
 }
@@ -620,7 +600,7 @@ START_TEST(pool_in_spawned_isolate)
 	ck_assert_int_eq(size, 2);
 	ck_assert_int_eq(ka, 0);
 	/* ours still serves, with its two workers */
-	ck_assert_int_eq(children_count(), 2);
+	ck_assert_int_eq(tu_children(), 2);
 	call_ok(outer_pool, 5);
 	iso_pool_free(outer_pool);
 	end();

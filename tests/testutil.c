@@ -111,3 +111,22 @@ tu_sleep_ms(int ms)
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
 }
+
+int
+tu_children(void)
+{
+	char	path[64], buf[4096], *tok;
+	FILE	*f;
+	int	n = 0;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/children",
+	    (int)getpid());
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fgets(buf, sizeof buf, f) != NULL)
+		for (tok = strtok(buf, " \n"); tok != NULL;
+		    tok = strtok(NULL, " \n"))
+			n++;
+	fclose(f);
+	return (n);
+}

@@ -18,6 +18,9 @@ int		 tu_alive(pid_t pid);
 int		 tu_gone_within(pid_t pid, int ms);
 /* Entries in the runtime directory. */
 int		 tu_rtdir_entries(void);
+/* Children of this thread, zombies included (0 where the kernel cannot
+   tell: no CONFIG_PROC_CHILDREN). */
+int		 tu_children(void);
 /* Sleep ms milliseconds. */
 void		 tu_sleep_ms(int ms);
 
