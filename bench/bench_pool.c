@@ -37,38 +37,6 @@
 #include "benchutil.h"
 #include "isolate.h"
 
-static double
-raw_rt(long iters)
-{
-	unsigned char	 frame[BENCH_SMALL_FRAME];
-	int		 sv[2];
-	pid_t		 pid;
-	long		 k;
-	double		 t;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		bench_fail("socketpair: %s", strerror(errno));
-	bench_small_frame(frame, 0);
-	if ((pid = bench_fork()) == 0) {
-		close(sv[0]);
-		while (bench_read_all(sv[1], frame, sizeof frame) == 1)
-			bench_write_all(sv[1], frame, sizeof frame);
-		_exit(0);
-	}
-	close(sv[1]);
-	t = bench_now();
-	for (k = 0; k < iters; k++) {
-		frame[BENCH_SMALL_FRAME - 1] = (unsigned char)(k & 0x7f);
-		bench_write_all(sv[0], frame, sizeof frame);
-		if (bench_read_all(sv[0], frame, sizeof frame) != 1)
-			bench_fail("raw: the echo child has gone");
-	}
-	t = bench_now() - t;
-	close(sv[0]);
-	bench_reap(pid);
-	return (t / (double)iters * 1e6);
-}
-
 static iso_msg *
 plus_one(const iso_msg *arg)
 {
@@ -203,10 +171,10 @@ main(void)
 	    iso_pool_set_queue(p1, (size_t)items) == -1)
 		bench_fail("pool: %s", iso_error());
 
-	raw_rt(iters / 10);			/* warm-up */
+	bench_raw_rt(iters / 10);			/* warm-up */
 	pool_rt(p, iters / 10);
 	for (r = 0; r < rounds; r++) {
-		raw[r] = raw_rt(iters);
+		raw[r] = bench_raw_rt(iters);
 		iso[r] = pool_rt(p, iters);
 	}
 	bench_emit("pool", "raw", "us", "lower", raw, rounds);

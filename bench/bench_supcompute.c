@@ -29,38 +29,6 @@
 static char	fn[PATH_MAX + 32];
 
 static double
-raw_rt(long iters)
-{
-	unsigned char	 frame[BENCH_SMALL_FRAME];
-	int		 sv[2];
-	pid_t		 pid;
-	long		 k;
-	double		 t;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		bench_fail("socketpair: %s", strerror(errno));
-	bench_small_frame(frame, 0);
-	if ((pid = bench_fork()) == 0) {
-		close(sv[0]);
-		while (bench_read_all(sv[1], frame, sizeof frame) == 1)
-			bench_write_all(sv[1], frame, sizeof frame);
-		_exit(0);
-	}
-	close(sv[1]);
-	t = bench_now();
-	for (k = 0; k < iters; k++) {
-		frame[BENCH_SMALL_FRAME - 1] = (unsigned char)(k & 0x7f);
-		bench_write_all(sv[0], frame, sizeof frame);
-		if (bench_read_all(sv[0], frame, sizeof frame) != 1)
-			bench_fail("raw: the echo child has gone");
-	}
-	t = bench_now() - t;
-	close(sv[0]);
-	bench_reap(pid);
-	return (t / (double)iters * 1e6);
-}
-
-static double
 sup_batch(long iters, int fresh)
 {
 	struct iso_sup_compute_opt o = { .fresh = fresh };
@@ -134,11 +102,11 @@ main(int argc, char **argv)
 	(void)argc;
 	bench_init("bench_supcompute", 300);
 	setup(argv[0], rt, sizeof rt);
-	raw_rt(iters / 10);			/* warm-up */
+	bench_raw_rt(iters / 10);			/* warm-up */
 	sup_batch(iters / 10, 0);
 	sup_batch(fresh_iters / 10 + 1, 1);
 	for (r = 0; r < rounds; r++) {
-		rv[r] = raw_rt(iters);
+		rv[r] = bench_raw_rt(iters);
 		wv[r] = sup_batch(iters, 0);
 		fv[r] = sup_batch(fresh_iters, 1);
 	}

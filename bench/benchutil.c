@@ -3,6 +3,7 @@
  * the JSON line of a measurement, raw children and their I/O, failing.
  */
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -308,4 +309,36 @@ bench_pipeline(struct iso_isolate *pi, struct iso_port *ph,
 	bench_end(pi, timeout_ms);
 	bench_end(ci, timeout_ms);
 	return (t);
+}
+
+double
+bench_raw_rt(long iters)
+{
+	unsigned char	 frame[BENCH_SMALL_FRAME];
+	int		 sv[2];
+	pid_t		 pid;
+	long		 k;
+	double		 t;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		bench_fail("socketpair: %s", strerror(errno));
+	bench_small_frame(frame, 0);
+	if ((pid = bench_fork()) == 0) {
+		close(sv[0]);
+		while (bench_read_all(sv[1], frame, sizeof frame) == 1)
+			bench_write_all(sv[1], frame, sizeof frame);
+		_exit(0);
+	}
+	close(sv[1]);
+	t = bench_now();
+	for (k = 0; k < iters; k++) {
+		frame[BENCH_SMALL_FRAME - 1] = (unsigned char)(k & 0x7f);
+		bench_write_all(sv[0], frame, sizeof frame);
+		if (bench_read_all(sv[0], frame, sizeof frame) != 1)
+			bench_fail("raw: the echo child has gone");
+	}
+	t = bench_now() - t;
+	close(sv[0]);
+	bench_reap(pid);
+	return (t / (double)iters * 1e6);
 }

@@ -50,6 +50,9 @@ int	 bench_read_all(int fd, void *p, size_t n);
 
 /* The frame isolate sends for {"msg": n} to port 1 (n & 0x7f). */
 void	 bench_small_frame(unsigned char *buf, int n);
+/* The raw baseline of a round trip: a small frame over a blocking
+   socketpair to an echoing child and back, iters times; us a trip. */
+double	 bench_raw_rt(long iters);
 
 /* The Pss of /proc/PID/smaps_rollup in KiB; fails the benchmark when it
    cannot be read. */
