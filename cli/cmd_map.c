@@ -559,13 +559,13 @@ const struct cli_cmd cli_cmd_map = {
 	    "JSON, and the next line it prints is the result (JSON, else a\n"
 	    "string); one that exits or times out is replaced for the next\n"
 	    "item. An item that fails (bad JSON, a crash, an exit, --timeout,\n"
-	    "NULL) prints null, and\n"
-	    "\"isoctl: line N: REASON\" on standard error; the others still\n"
-	    "run, and the exit status is then 1. Input streams: at most 4096\n"
-	    "items a worker (65536 in all) are between reading and printing,\n"
-	    "so memory stays flat on an endless input, and a slow item holds\n"
-	    "back output, not memory. When standard error is a terminal, a\n"
-	    "progress line (done, failed, rate) is kept there.\n",
+	    "NULL) prints null, and \"isoctl: line N: REASON\" on standard\n"
+	    "error; the others still run, and the exit status is then 1.\n"
+	    "Input streams: at most 4096 items a worker (65536 in all) are\n"
+	    "between reading and printing, so memory stays flat on an endless\n"
+	    "input, and a slow item holds back output, not memory. When\n"
+	    "standard error is a terminal, a progress line (done, failed,\n"
+	    "rate) is kept there.\n",
 	.opts = map_opts,
 	.args = map_args,
 	.dd_args = map_dd_args,
