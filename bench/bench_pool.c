@@ -19,6 +19,9 @@
  *   map_cli   (jobs/s) isolate: `seq 1 N | isoctl map MOD:square`, the
  *                      module tests/prog/mod_compute; xargs: the same
  *                      measurement as pool_map's xargs (-P2 on two CPUs).
+ *   map_cmd   (jobs/s) isolate: `seq 1 N | isoctl map -- awk ...`, a warm
+ *                      awk a job slot on a terminal, an item a round
+ *                      trip; xargs: the same as map_cli's.
  *
  * QUICK=1: 3 short rounds.
  */
@@ -203,6 +206,8 @@ main(void)
 	{
 		char	build[PATH_MAX], isoctl[PATH_MAX + 32];
 		char	mod[PATH_MAX + 64], xcmd[256], mcmd[PATH_MAX * 3];
+		char	acmd[PATH_MAX * 2];
+		double	awk[BENCH_ROUNDS_MAX];
 		long	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		long	xitems = quick ? 300 : 2000;
 
@@ -214,15 +219,23 @@ main(void)
 		    "expr {} '*' {} > /dev/null", xitems, cpus > 0 ? cpus : 1);
 		snprintf(mcmd, sizeof mcmd, "seq 1 %ld | %s map %s > /dev/null",
 		    items, isoctl, mod);
+		snprintf(acmd, sizeof acmd, "seq 1 %ld | %s map -- awk "
+		    "'{ print $1 * $1; fflush() }' > /dev/null", items,
+		    isoctl);
 		for (r = 0; r < rounds; r++) {
 			one[r] = shell_rate(xcmd, xitems);
 			iso[r] = shell_rate(mcmd, items);
+			awk[r] = shell_rate(acmd, items);
 		}
 		bench_emit("pool_map", "xargs", "jobs/s", "higher", one,
 		    rounds);
 		bench_emit("map_cli", "xargs", "jobs/s", "higher", one,
 		    rounds);
 		bench_emit("map_cli", "isolate", "jobs/s", "higher", iso,
+		    rounds);
+		bench_emit("map_cmd", "xargs", "jobs/s", "higher", one,
+		    rounds);
+		bench_emit("map_cmd", "isolate", "jobs/s", "higher", awk,
 		    rounds);
 	}
 	return (0);

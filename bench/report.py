@@ -29,6 +29,8 @@ BENCHES = [
     ("pool_cpu", "jobs of 1 ms of CPU submitted to a pool, all told"),
     ("map_cli", "isoctl map: JSON lines of seq through a module's "
      "function"),
+    ("map_cmd", "isoctl map -- awk: JSON lines of seq through warm awks "
+     "on terminals"),
     ("supcompute", "supervisor compute of a trivial function, a call "
      "(warm worker; fresh: a fork a call)"),
     ("scale_1", "1 isolate: spawned, one message, answer, end (total)"),
@@ -68,6 +70,8 @@ TARGETS = [
      "pool map >= 5x xargs -P (a program per item)"),
     ("map_cli", "isolate", "xargs", ">=", 5.0,
      "isoctl map >= 5x xargs -P2 (a program per item)"),
+    ("map_cmd", "isolate", "xargs", ">=", 5.0,
+     "isoctl map -- awk >= 5x xargs -P2 (a program per item)"),
     ("pool_cpu", "isolate", "worker_1", ">=", 1.8,
      "CPU-bound pool map >= 1.8x 1 worker"),
     ("supcompute", "isolate", "raw", "<=", 3.0,

@@ -1,6 +1,7 @@
 /*
  * cmd_map.c: isoctl map, a function of a module over the lines of
- * standard input, on a warm pool (iso_pool) in this process.
+ * standard input, on a warm pool (iso_pool) in this process; or, after
+ * --, a command's warm programs (mapcmd.c).
  *
  * The module is dlopen()ed before the pool is made, so the workers,
  * forks of isoctl, have it and the function's address is valid there;
@@ -27,6 +28,7 @@
 #include <event2/event.h>
 
 #include "cli.h"
+#include "mapcmd.h"
 
 #define MAP_WINDOW	4096		/* items in flight, per job slot */
 #define MAP_WINDOW_MAX	65536
@@ -47,6 +49,7 @@ struct map_slot {
 struct map {
 	const struct cli_cmd	*cmd;
 	iso_pool		*pool;
+	struct mapcmd		*cmdrun;	/* map -- CMD: its programs */
 	map_fn			 fn;
 	int			 timeout_ms;
 	int			 unordered;
@@ -191,6 +194,16 @@ map_done(int err, iso_msg *result, void *ud)
 	map_flow(map_self);
 }
 
+/* A program's item ended (map -- CMD). */
+static void
+map_cmd_done(int ok, char *text, void *item, void *ud)
+{
+	struct map	*m = ud;
+
+	map_told(m, (unsigned long long)(uintptr_t)item, ok, text);
+	map_flow(m);
+}
+
 /* Items between reading and printing (ordered), or running. */
 static size_t
 map_in_flight(const struct map *m)
@@ -219,6 +232,14 @@ map_line(struct map *m, char *line, size_t len)
 		if (asprintf(&why, "bad JSON: %s", iso_error()) == -1)
 			why = NULL;
 		map_told(m, n, 0, why);
+		return;
+	}
+	if (m->cmdrun != NULL) {
+		/* the line as it is: it is one JSON value */
+		iso_msg_free(arg);
+		if (mapcmd_submit(m->cmdrun, line, len, (void *)(uintptr_t)n)
+		    == -1)
+			map_told(m, n, 0, strdup(strerror(errno)));
 		return;
 	}
 	if (iso_pool_submit(m->pool, m->fn, arg, m->timeout_ms, map_done,
@@ -413,24 +434,40 @@ cmd_map(const struct cli_cmd *self, struct cli_args *a)
 {
 	struct map		 m;
 	struct timeval		 tick = { 0, 250000 };
+	char			 err[512];
 	int			 jobs = (int)cli_num(a, "jobs"), i;
+	long			 cpus;
 
 	memset(&m, 0, sizeof m);
 	m.cmd = self;
 	m.status = CLI_OK;
 	m.timeout_ms = (int)cli_num(a, "timeout");
 	m.unordered = cli_has(a, "unordered");
-	if ((m.fn = map_load(self, a->argv[0])) == NULL)
+	if (!a->dashdash && (m.fn = map_load(self, a->argv[0])) == NULL)
 		return (CLI_FAIL);
 	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is an error */
-	if ((m.base = iso_event_base()) == NULL ||
-	    (m.pool = iso_pool_new(jobs)) == NULL)
-		return (cli_fail(self, "cannot start the workers"));
-	jobs = iso_pool_size(m.pool);
+	if ((m.base = iso_event_base()) == NULL)
+		return (cli_fail(self, "cannot make an event loop"));
+	if (a->dashdash) {
+		if (jobs == 0)
+			jobs = (cpus = sysconf(_SC_NPROCESSORS_ONLN)) > 0 ?
+			    (int)cpus : 1;
+		if ((m.cmdrun = mapcmd_new(m.base, a->argv, jobs,
+		    m.timeout_ms, map_cmd_done, &m, err, sizeof err)) ==
+		    NULL) {
+			cli_warn(self, "%s", err);
+			return (CLI_FAIL);
+		}
+	} else {
+		if ((m.pool = iso_pool_new(jobs)) == NULL)
+			return (cli_fail(self, "cannot start the workers"));
+		jobs = iso_pool_size(m.pool);
+	}
 	m.window = (size_t)jobs * MAP_WINDOW;
 	if (m.window > MAP_WINDOW_MAX)
 		m.window = MAP_WINDOW_MAX;
-	(void)iso_pool_set_queue(m.pool, m.window);
+	if (m.pool != NULL)
+		(void)iso_pool_set_queue(m.pool, m.window);
 	m.pollable = map_pollable(STDIN_FILENO);
 	m.progress = isatty(STDERR_FILENO);
 	if ((m.slot = calloc(m.window, sizeof *m.slot)) == NULL ||
@@ -462,12 +499,16 @@ cmd_map(const struct cli_cmd *self, struct cli_args *a)
 		fputs("\r\033[K", stderr);
 	if (m.stop) {
 		/* No one reads on: the workers (which may run for ever)
-		   die with us (their parent-death signal). */
+		   die with us (their parent-death signal); the programs
+		   are killed and reaped now. */
+		mapcmd_free(m.cmdrun);
 		fflush(stderr);
 		_exit(m.status);
 	}
 	m.stop = 1;	/* nothing is left, but nothing would be printed */
-	iso_pool_free(m.pool);
+	if (m.pool != NULL)
+		iso_pool_free(m.pool);
+	mapcmd_free(m.cmdrun);
 	event_free(m.progress_ev);
 	event_free(m.pump_ev);
 	event_free(m.in_ev);
@@ -497,23 +538,36 @@ static const struct cli_arg map_args[] = {
 	{ .name = NULL }
 };
 
+static const struct cli_arg map_dd_args[] = {
+	{ .name = "CMD", .arity = CLI_REST, .type = CLI_WORD,
+	  .complete = CLI_C_COMMAND },
+	{ .name = NULL }
+};
+
 const struct cli_cmd cli_cmd_map = {
 	.name = "map",
-	.summary = "run a module's function over the lines of standard input",
+	.summary = "run a function or a command over the lines of standard "
+	    "input",
 	.help =
 	    "Read one JSON value a line on standard input and print, one line\n"
 	    "each, FUNCTION of MODULE.so applied to it (as JSON), in input\n"
 	    "order (--unordered: as they finish). The module is loaded here\n"
 	    "and the items run on a pool of warm workers forked from isoctl,\n"
-	    "many items a round trip; no supervisor is involved. An item that\n"
-	    "fails (bad JSON, a crash, --timeout, NULL) prints null, and\n"
-	    "\"isoctl: line N: REASON\" on standard error; the others still\n"
-	    "run, and the exit status is then 1. Input streams: at most 4096\n"
-	    "items a worker (65536 in all) are between reading and printing,\n"
-	    "so memory stays flat on an endless input, and a slow item holds\n"
-	    "back output, not memory. When standard error is a terminal, a\n"
-	    "progress line (done, failed, rate) is kept there.\n",
+	    "many items a round trip; no supervisor is involved. After --,\n"
+	    "CMD is run here once a worker and kept running, its stdin and\n"
+	    "stdout a terminal: each item is written to it as one line of\n"
+	    "JSON, and the next line it prints is the result (JSON, else a\n"
+	    "string); one that exits or times out is replaced for the next\n"
+	    "item. An item that fails (bad JSON, a crash, an exit, --timeout,\n"
+	    "NULL) prints null, and \"isoctl: line N: REASON\" on standard\n"
+	    "error; the others still run, and the exit status is then 1.\n"
+	    "Input streams: at most 4096 items a worker (65536 in all) are\n"
+	    "between reading and printing, so memory stays flat on an endless\n"
+	    "input, and a slow item holds back output, not memory. When\n"
+	    "standard error is a terminal, a progress line (done, failed,\n"
+	    "rate) is kept there.\n",
 	.opts = map_opts,
 	.args = map_args,
+	.dd_args = map_dd_args,
 	.exec = cmd_map
 };

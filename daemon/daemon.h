@@ -94,14 +94,6 @@ struct shep_spec {
  * -1 with the errno of pipe2 or fork.
  */
 pid_t	 shep_start(const struct shep_spec *spec, int *ready);
-/*
- * A pseudo-terminal in raw mode (no echo, no line editing, no CR/LF
- * translation either way), all close-on-exec: the master returned
- * (non-blocking), *child the terminal for a command's stdin and stdout,
- * and *own (unless own is NULL) the terminal again, non-blocking, for
- * asking what it holds. -1 with errno.
- */
-int	 shep_pty(int *child, int *own);
 
 /* ---- state.c: files in the state directory ----------------------------- */
 

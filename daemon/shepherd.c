@@ -38,11 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "pty.h"
 #include "wire.h"
 
 extern char	**environ;
@@ -316,36 +316,6 @@ frame_size(const char *p)
 
 	(void)wire_frame_len(p, &len);
 	return (WIRE_HDR + len);
-}
-
-int
-shep_pty(int *child, int *own)
-{
-	struct termios	 t;
-	const char	*name;
-	int		 m;
-
-	if ((m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
-		return (-1);
-	if (grantpt(m) == -1 || unlockpt(m) == -1 ||
-	    (name = ptsname(m)) == NULL ||
-	    (*child = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
-		close(m);
-		return (-1);
-	}
-	if (own != NULL && (*own = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC |
-	    O_NONBLOCK)) == -1) {
-		close(*child);
-		close(m);
-		return (-1);
-	}
-	/* No echo, no line editing, no CR/LF translation either way. */
-	if (tcgetattr(*child, &t) == 0) {
-		cfmakeraw(&t);
-		(void)tcsetattr(*child, TCSANOW, &t);
-	}
-	(void)fcntl(m, F_SETFL, O_NONBLOCK);
-	return (m);
 }
 
 /* Queue a frame for the supervisor, if one is there. */
@@ -1031,7 +1001,7 @@ shep_main(const struct shep_spec *spec, int tell)
 	sh.ln.first = 1;
 	if (getrandom(&sh.ln.run, sizeof sh.ln.run, 0) != sizeof sh.ln.run)
 		sh.ln.run = (uint64_t)self << 32 ^ (uint64_t)now_ms();
-	if (spec->lines && (sh.ln.master = shep_pty(&slave,
+	if (spec->lines && (sh.ln.master = pty_open(&slave,
 	    &sh.ln.slave)) == -1)
 		shep_fail(&sh, "cannot make a pseudo-terminal: %s",
 		    strerror(errno));

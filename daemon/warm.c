@@ -50,6 +50,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "pty.h"
 
 #define WARM_HDR	4	/* a frame's length field */
 #define WARM_CHUNK	65536	/* bytes read at a time */
@@ -704,7 +705,7 @@ warm_worker_new(struct warm_mod *m)
 	w->mod = m;
 	if (m->argv != NULL) {
 		/* sv: the terminal's master (ours) and the program's side. */
-		if ((sv[0] = shep_pty(&sv[1], NULL)) == -1 ||
+		if ((sv[0] = pty_open(&sv[1], NULL)) == -1 ||
 		    pipe2(ex, O_CLOEXEC) == -1 || warm_nonblock(ex[0]) == -1)
 			goto fail;
 	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ==

@@ -4,8 +4,12 @@
 # others right), --timeout, a bad JSON line, a last line without its
 # newline, a relative module path, 100,000 lines with memory flat (max
 # RSS against 10,000 lines, and behind an item that holds output back),
-# usage errors, and no process left behind. No supervisor: map runs its
-# pool in isoctl. Prints one line per check and stops at the first
+# usage errors, and no process left behind. The command form (map --
+# CMD): awk's squares in order and --unordered, a program that exits or
+# is killed on one item (that item alone fails, with the reason),
+# --timeout (what the program started goes too), a line that is not JSON
+# becomes a string, a program that cannot run (one line), a closed
+# stdout. No supervisor: map runs its pool, or the programs, in isoctl. Prints one line per check and stops at the first
 # failure with a line saying what was wrong.
 #
 # env: SRCDIR (repo root), BUILD (absolute build dir).
@@ -32,7 +36,7 @@ cp "$BUILD/tests/prog/mod_compute" "$MOD"
 
 cleanup() {
 	local left
-	left=$(pgrep -f "$MOD" | tr '\n' ' ')
+	left=$(pgrep -f "$work" | tr '\n' ' ')
 	# shellcheck disable=SC2086
 	[ -n "$left" ] && kill -9 $left 2>/dev/null
 	rm -rf "$work"
@@ -55,10 +59,11 @@ m() {
 	rc=$?
 }
 
-# no process of ours is left (workers are reaped by isoctl)
+# no process of ours is left (workers and programs are reaped by isoctl;
+# every program here has $work in its command line)
 none_left() {
 	local left
-	left=$(pgrep -f "$MOD" | tr '\n' ' ')
+	left=$(pgrep -f "$work" | tr '\n' ' ')
 	[ -z "$left" ] || die "$1: processes left behind: $left"
 }
 
@@ -176,5 +181,90 @@ m "$work/in" "$MOD:nosuchfunction"
 [ "$rc" -eq 1 ] && grep -q '^isoctl: map: no function nosuchfunction' \
     "$work/err" || die "a function not there: exit $rc"
 ok "usage errors: exit 2; a module or function not there: exit 1"
+
+# ---- map -- CMD: warm programs on a terminal ----
+
+seq 1 1000 > "$work/in1k"
+awk '{ printf "%d\n", $1 * $1 }' "$work/in1k" > "$work/want1k"
+# mawk buffers a pipe: the answers come because it has a terminal
+m "$work/in1k" --jobs 2 -- awk -v tag="$work" '{ print $1 * $1; fflush() }'
+[ "$rc" -eq 0 ] || die "-- awk: exit $rc"
+cmp -s "$work/out" "$work/want1k" || die "-- awk: not the squares in order"
+[ -s "$work/err" ] && die "-- awk: something on stderr"
+ok "-- awk: 1,000 squares in input order, 2 programs"
+
+m "$work/in1k" -j 3 -u -- awk -v tag="$work" '{ print $1 * $1; fflush() }'
+[ "$rc" -eq 0 ] || die "-- awk --unordered: exit $rc"
+sort -n "$work/out" | cmp -s - "$work/want1k" ||
+	die "-- awk --unordered: not the same results"
+ok "-- awk --unordered: the same results"
+
+seq 1 40 > "$work/in40"
+awk '{ if ($1 == 13) print "null"; else printf "%d\n", $1 * $1 }' \
+    "$work/in40" > "$work/want40"
+cat > "$work/exit.sh" <<'SH'
+while read -r x; do [ "$x" = 13 ] && exit 3; echo $((x * x)); done
+SH
+m "$work/in40" -j 2 -- sh "$work/exit.sh"
+[ "$rc" -eq 1 ] || die "-- a program that exits: exit $rc, not 1"
+cmp -s "$work/out" "$work/want40" ||
+	die "-- a program that exits: the other results are not right"
+[ "$(cat "$work/err")" = "isoctl: line 13: sh exited with status 3" ] ||
+	die "-- a program that exits: stderr is not one line naming line 13"
+ok "-- a program that exits on one item: that item fails, the rest right"
+
+cat > "$work/segv.sh" <<'SH'
+while read -r x; do [ "$x" = 13 ] && kill -SEGV $$; echo $((x * x)); done
+SH
+m "$work/in40" -j 2 -- sh "$work/segv.sh"
+[ "$rc" -eq 1 ] && cmp -s "$work/out" "$work/want40" &&
+    [ "$(cat "$work/err")" = "isoctl: line 13: sh killed by SIGSEGV" ] ||
+	die "-- a program killed: exit $rc"
+ok "-- a program killed by a signal: the reason names it"
+
+# item 2 hangs in a child of the program: both go at the timeout
+cat > "$work/spin.sh" <<'SH'
+while :; do sleep 0.05; done
+SH
+cat > "$work/hang.sh" <<SH
+while read -r x; do [ "\$x" = 2 ] && sh "$work/spin.sh"; echo "\$x"; done
+SH
+printf '1\n2\n3\n' > "$work/hang.in"
+m "$work/hang.in" --timeout 0.3 -- sh "$work/hang.sh"
+[ "$rc" -eq 1 ] || die "-- --timeout: exit $rc, not 1"
+[ "$(tr '\n' ' ' < "$work/out")" = "1 null 3 " ] ||
+	die "-- --timeout: wrong results"
+[ "$(cat "$work/err")" = "isoctl: line 2: timed out after 300 ms" ] ||
+	die "-- --timeout: stderr is not one line naming line 2"
+none_left "-- --timeout"
+ok "-- --timeout: that item fails, the program and its child are killed"
+
+printf '1\n{bad\n"a b"\n' > "$work/str.in"
+m "$work/str.in" -- awk -v tag="$work" '{ print "x" $0; fflush() }'
+[ "$rc" -eq 1 ] || die "-- output not JSON: exit $rc, not 1"
+[ "$(cat "$work/out")" = "$(printf '"x1"\nnull\n"x\\"a b\\""')" ] ||
+	die "-- output not JSON: not strings (or bad JSON sent on)"
+grep -q '^isoctl: line 2: bad JSON: ' "$work/err" ||
+	die "-- a bad JSON line: no line naming line 2"
+ok "-- a line out that is not JSON is a string; bad JSON in fails alone"
+
+m "$work/in1k" -- "$work/nothere" arg
+[ "$rc" -eq 1 ] && [ ! -s "$work/out" ] &&
+    [ "$(wc -l < "$work/err")" -eq 1 ] &&
+    grep -q "^isoctl: map: cannot run $work/nothere: " "$work/err" ||
+	die "-- a program not there: exit $rc, not one line"
+ok "-- a program that cannot run: one line, exit 1"
+
+# a closed stdout ends map, with its programs
+seq 1 100000 | "$ISOCTL" map -j 2 -- awk -v tag="$work" \
+    '{ print $1 * $1; fflush() }' 2>"$work/err" | head -1 > "$work/out"
+[ "$(cat "$work/out")" = 1 ] || die "-- into head: not 1"
+[ -s "$work/err" ] && die "-- into head: something on stderr"
+none_left "-- into head"
+ok "-- into head: ends, its programs with it"
+
+m "$work/in1k" --
+[ "$rc" -eq 2 ] || die "-- without CMD: exit $rc, not 2"
+ok "-- without CMD: a usage error"
 none_left "at the end"
 echo "isoctl_map: all passed"
