@@ -1135,6 +1135,58 @@ START_TEST(map_edeadlk_inside_a_callback)
 }
 END_TEST
 
+
+static void
+cancel_done(int err, iso_msg *result, void *ud)
+{
+	(void)err;
+	iso_msg_free(result);
+	cb_rc = iso_pool_cancel(ud);
+}
+
+/* iso_pool_cancel during a map fails its items not yet sent, and only
+   those: the map returns with every item told. */
+START_TEST(map_cancelled)
+{
+	static int	 errs[MAP_N];
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL, *arg;
+	int64_t		 v;
+	int		 i, ok = 0, cancelled = 0;
+
+	begin();
+	p = pool_new(1);
+	arg = iso_msg_pack("[ii]", 20, 0);
+	ck_assert_int_eq(iso_pool_submit(p, slow_fn, arg, 0, cancel_done, p),
+	    0);
+	iso_msg_free(arg);
+	args = int_list(MAP_N);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, args, 0, &res, errs), -1);
+	ck_assert_int_eq(errno, ECANCELED);
+	for (i = 0; i < MAP_N; i++) {
+		if (errs[i] == ECANCELED) {
+			ck_assert_int_eq(iso_msg_type(iso_msg_at(res, i)),
+			    ISO_NIL);
+			cancelled++;
+			continue;
+		}
+		ck_assert_int_eq(errs[i], 0);
+		ck_assert_int_eq(cancelled, 0);	/* a prefix ran, no more */
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(res, i), &v), 0);
+		ck_assert_int_eq(v, (int64_t)i * i);
+		ok++;
+	}
+	ck_assert_int_eq(cb_rc, cancelled);
+	ck_assert_int_gt(cancelled, 0);
+	ck_assert_int_eq(ok + cancelled, MAP_N);
+	iso_msg_free(res);
+	iso_msg_free(args);
+	call_ok(p, 3);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
 /* One worker per CPU for 0. */
 START_TEST(one_per_cpu)
 {
@@ -1181,6 +1233,7 @@ pool_suite(void)
 	tcase_add_test(tc, map_large_results);
 	tcase_add_test(tc, map_empty_and_bad_arguments);
 	tcase_add_test(tc, map_edeadlk_inside_a_callback);
+	tcase_add_test(tc, map_cancelled);
 	suite_add_tcase(s, tc);
 	return (s);
 }
