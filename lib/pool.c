@@ -163,6 +163,8 @@ static LIST_HEAD(, iso_pool)	pools = LIST_HEAD_INITIALIZER(pools);
 static void	pool_kick(iso_pool *);
 static size_t	pool_map_cancel(iso_pool *, int, const char *);
 static void	pool_map_feed(iso_pool *);
+static void	pool_map_left(struct pool_map *);
+static void	pool_map_stored(iso_pool *, struct pool_job *);
 static void	pool_settle(iso_pool *);
 
 void
@@ -774,6 +776,13 @@ pool_map_told(iso_pool *p, struct pool_map *map, size_t idx, int err,
 			    why != NULL ? why : "pool: failed");
 		}
 	}
+	pool_map_left(map);
+}
+
+/* One item of map fewer to tell; the last frees an orphan. */
+static void
+pool_map_left(struct pool_map *map)
+{
 	if (--map->left > 0)
 		return;
 	map->done = 1;
@@ -781,6 +790,20 @@ pool_map_told(iso_pool *p, struct pool_map *map, size_t idx, int err,
 		iso_msg_free(map->results);
 		free(map);
 	}
+}
+
+/* Map item job succeeded, its result in its slot already: told now,
+   without the round of a done (the record recycled). */
+static void
+pool_map_stored(iso_pool *p, struct pool_job *job)
+{
+	struct pool_map	*map = job->map;
+
+	STAILQ_INSERT_HEAD(&p->spare, job, link);
+	p->jobs--;
+	p->empty = p->jobs == 0;
+	loop_unhold();
+	pool_map_left(map);
 }
 
 /* The items of p's map not queued yet fail with err: how many. */
@@ -964,13 +987,16 @@ pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
 		upto = (uint32_t)w->nbatch;
 	while (w->told < upto && (job = STAILQ_FIRST(&w->batch)) != NULL) {
 		STAILQ_REMOVE_HEAD(&w->batch, link);
+		w->told++;
 		if (rc == 0)
 			rc = pool_take(job, &rec, end);
 		else
 			pool_outcome(job, EIO, NULL, "pool: a malformed "
 			    "result");
-		STAILQ_INSERT_TAIL(out, job, link);
-		w->told++;
+		if (job->map != NULL && job->err == 0 && job->result == NULL)
+			pool_map_stored(w->pool, job);
+		else
+			STAILQ_INSERT_TAIL(out, job, link);
 	}
 	return (rc);
 }
