@@ -56,6 +56,8 @@
 #define FRAME_SLACK	64			/* our headers above the limit */
 
 #define BATCH_TIMED	0x1	/* flag: the items have a timeout */
+#define BATCH_HALF	0x2	/* flag: records go to the region's second
+				   half (batches alternate halves) */
 
 /* Record tags, and the tags of frames from a worker. */
 #define RES_OK		0	/* the result follows */
@@ -79,6 +81,7 @@ struct pool_shm {
 	char			 data[];	/* records of items told.. */
 };
 #define SHM_DATA	(SHM_SIZE - offsetof(struct pool_shm, data))
+#define SHM_HALF	(SHM_DATA / 2)
 
 struct pool_map;
 
@@ -128,6 +131,11 @@ struct pool_worker {
 	struct event		*ev;		/* fd readable */
 	struct event		*timer;		/* the batch's timeout */
 	struct pool_shm		*shm;		/* its region; NULL: none */
+	struct pool_shm		*old;		/* a region still being read,
+						   to unmap then; or NULL */
+	int			 reading;	/* the pool reads shm now */
+	int			 half;		/* the batch's records: in the
+						   second half of the region */
 	struct pool_jobs	 batch;		/* sent, not yet read back */
 	int			 nbatch;	/* 0: idle */
 	uint32_t		 told;		/* items read back */
@@ -163,6 +171,10 @@ static LIST_HEAD(, iso_pool)	pools = LIST_HEAD_INITIALIZER(pools);
 static void	pool_kick(iso_pool *);
 static size_t	pool_map_cancel(iso_pool *, int, const char *);
 static void	pool_map_feed(iso_pool *);
+struct pool_worker;
+struct pool_jobs;
+static void	pool_lost(iso_pool *, struct pool_worker *, int,
+		    const char *, struct pool_jobs *);
 static void	pool_map_left(struct pool_map *);
 static void	pool_map_stored(iso_pool *, struct pool_job *);
 static void	pool_settle(iso_pool *);
@@ -306,7 +318,8 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
  * again). 0, or -1 when the worker must end.
  */
 static int
-pool_put_result(int fd, struct pool_shm *shm, size_t *used, char **out,
+pool_put_result(int fd, struct pool_shm *shm, char *base, size_t *used,
+    char **out,
     size_t *cap, uint32_t i, const iso_msg *r, int tag)
 {
 	iso_msg	*why = NULL;
@@ -314,13 +327,13 @@ pool_put_result(int fd, struct pool_shm *shm, size_t *used, char **out,
 	size_t	 len, bound = 0;
 	int	 rc = -1;
 
-	if ((n = pool_record(shm->data + *used, SHM_DATA - *used, r,
+	if ((n = pool_record(base + *used, SHM_HALF - *used, r,
 	    tag)) == -1) {
 		if ((why = iso_msg_pack("s", iso_error())) == NULL)
 			return (-1);
 		r = why;
 		tag = RES_UNSENDABLE;
-		n = pool_record(shm->data + *used, SHM_DATA - *used, r, tag);
+		n = pool_record(base + *used, SHM_HALF - *used, r, tag);
 	}
 	if (n > 0) {
 		*used += (size_t)n;
@@ -358,7 +371,7 @@ pool_worker_main(void *ctx)
 	struct pool_shm		*shm = st->shm;
 	iso_msg			*arg, *r, scalar;
 	pool_fn			 fn;
-	char			*buf = NULL, *out = NULL;
+	char			*buf = NULL, *out = NULL, *base;
 	size_t			 cap = 0, ocap = 0, len, off, end, used;
 	uint32_t		 count, i, alen;
 	int			 fd = st->fd, rc, timed;
@@ -370,6 +383,8 @@ pool_worker_main(void *ctx)
 			break;
 		count = pool_get32(buf + WIRE_HDR);
 		timed = buf[WIRE_HDR + 4] & BATCH_TIMED;
+		base = shm->data + (buf[WIRE_HDR + 4] & BATCH_HALF ? SHM_HALF :
+		    0);
 		off = BATCH_HDR;
 		end = WIRE_HDR + len;
 		used = 0;
@@ -398,7 +413,8 @@ pool_worker_main(void *ctx)
 			r = fn(arg);
 			if (arg != &scalar)
 				iso_msg_free(arg);
-			rc = pool_put_result(fd, shm, &used, &out, &ocap, i, r,
+			rc = pool_put_result(fd, shm, base, &used, &out, &ocap,
+			    i, r,
 			    r != NULL ? RES_OK : RES_NULL);
 			iso_msg_free(r);
 			if (rc == -1)
@@ -430,8 +446,11 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 
 	if ((base = loop_base()) == NULL)
 		return (-1);
-	if (w->shm != NULL)
+	if (w->shm != NULL && w->reading)
+		w->old = w->shm;	/* unmapped once read */
+	else if (w->shm != NULL)
 		(void)munmap(w->shm, SHM_SIZE);
+	w->half = 0;
 	w->shm = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (w->shm == MAP_FAILED) {
@@ -733,7 +752,9 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 		return (0);	/* what there was failed: told */
 	wire_frame_hdr(w->out, len - WIRE_HDR);
 	pool_put32(w->out + WIRE_HDR, count);
-	w->out[WIRE_HDR + 4] = tmo > 0 ? BATCH_TIMED : 0;
+	w->half = !w->half;
+	w->out[WIRE_HDR + 4] = (tmo > 0 ? BATCH_TIMED : 0) |
+	    (w->half ? BATCH_HALF : 0);
 	w->shm->started = w->shm->done = 0;	/* the worker's now */
 	if (frame_write_all(w->fd, w->out, len) == -1) {
 		pool_worker_end(p, w, NULL, NULL);
@@ -977,28 +998,83 @@ pool_take(struct pool_job *job, const char **rec, const char *end)
 /* Read w's region: the outcomes of its items told..upto-1, their jobs
    moved to out. -1 when a record was malformed. */
 static int
-pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
+pool_collect_from(iso_pool *p, struct pool_jobs *batch, const char *base,
+    uint32_t *told, uint32_t upto, struct pool_jobs *out)
 {
 	struct pool_job	*job;
-	const char	*rec = w->shm->data, *end = rec + SHM_DATA;
+	const char	*rec = base, *end = rec + SHM_HALF;
 	int		 rc = 0;
 
-	if (upto > (uint32_t)w->nbatch)
-		upto = (uint32_t)w->nbatch;
-	while (w->told < upto && (job = STAILQ_FIRST(&w->batch)) != NULL) {
-		STAILQ_REMOVE_HEAD(&w->batch, link);
-		w->told++;
+	while (*told < upto && (job = STAILQ_FIRST(batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(batch, link);
+		(*told)++;
 		if (rc == 0)
 			rc = pool_take(job, &rec, end);
 		else
 			pool_outcome(job, EIO, NULL, "pool: a malformed "
 			    "result");
 		if (job->map != NULL && job->err == 0 && job->result == NULL)
-			pool_map_stored(w->pool, job);
+			pool_map_stored(p, job);
 		else
 			STAILQ_INSERT_TAIL(out, job, link);
 	}
 	return (rc);
+}
+
+/* The records of w's half now. */
+static const char *
+pool_base(const struct pool_worker *w)
+{
+	return (w->shm->data + (w->half ? SHM_HALF : 0));
+}
+
+static int
+pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
+{
+	if (upto > (uint32_t)w->nbatch)
+		upto = (uint32_t)w->nbatch;
+	return (pool_collect_from(w->pool, &w->batch, pool_base(w), &w->told,
+	    upto, out));
+}
+
+/*
+ * w's batch is done: w is given its next batch first (its records go to
+ * the other half of the region), then this one's records are read, so
+ * that the worker does not wait while the pool reads.
+ */
+static void
+pool_batch_done(iso_pool *p, struct pool_worker *w)
+{
+	struct pool_jobs	 prev = STAILQ_HEAD_INITIALIZER(prev);
+	struct pool_jobs	 out = STAILQ_HEAD_INITIALIZER(out);
+	struct pool_shm		*shm = w->shm;
+	const char		*base = pool_base(w);
+	uint32_t		 told = w->told, n = (uint32_t)w->nbatch;
+	int			 rc;
+
+	STAILQ_CONCAT(&prev, &w->batch);
+	w->nbatch = 0;
+	evtimer_del(w->timer);
+	p->depth++;
+	w->reading = 1;
+	pool_kick(p);
+	rc = pool_collect_from(p, &prev, base, &told, n, &out);
+	w->reading = 0;
+	if (w->old != NULL) {
+		(void)munmap(w->old, SHM_SIZE);
+		w->old = NULL;
+	}
+	if ((rc == -1 || told != n) && w->iso != NULL && w->shm == shm) {
+		/* malformed: w goes, and what it has begun since fails */
+		pool_worker_end(p, w, NULL, NULL);
+		if (w->nbatch > 0)
+			pool_lost(p, w, EIO, "pool: a malformed result", &out);
+		(void)pool_refill(p);
+		pool_kick(p);
+	}
+	pool_tell_all(p, &out);
+	p->depth--;
+	pool_settle(p);
 }
 
 /*
@@ -1066,9 +1142,8 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 		tag = (unsigned char)p->buf[WIRE_HDR];
 		at = __atomic_load_n(&w->shm->done, __ATOMIC_ACQUIRE);
 		if (tag == FR_DONE && len == 1) {
-			if (pool_collect(w, (uint32_t)w->nbatch, &out) == -1 ||
-			    w->told != (uint32_t)w->nbatch)
-				rc = -1;
+			pool_batch_done(p, w);
+			return;
 		} else if ((tag & FR_INLINE) && at < (uint32_t)w->nbatch) {
 			if (pool_collect(w, at, &out) == -1 ||
 			    w->told != at)
@@ -1097,11 +1172,9 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (w->nbatch > 0)
 			pool_lost(p, w, EIO, why, &out);
 		(void)pool_refill(p);
-	} else if (w->told == (uint32_t)w->nbatch) {
-		w->nbatch = 0;
-		evtimer_del(w->timer);
 	}
-	pool_kick(p);	/* the worker starts its next batch now */
+	/* after an inline record, even the batch's last, FR_DONE follows */
+	pool_kick(p);
 	pool_tell_all(p, &out);
 	p->depth--;
 	pool_settle(p);
