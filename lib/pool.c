@@ -446,7 +446,7 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 
 	if ((base = loop_base()) == NULL)
 		return (-1);
-	if (w->shm != NULL && w->reading)
+	if (w->shm != NULL && w->reading && w->old == NULL)
 		w->old = w->shm;	/* unmapped once read */
 	else if (w->shm != NULL)
 		(void)munmap(w->shm, SHM_SIZE);
