@@ -21,9 +21,15 @@
  * in what is left of the region comes inline, in a frame of its own,
  * which the pool acknowledges once it has read the region.
  *
+ * Batches alternate between the region's two halves: a worker that
+ * says its batch is done is sent the next at once, and the pool reads
+ * the records of the last one while it runs.
+ *
  * An item is fn's address (valid in the worker: it is a fork of us),
  * the argument's length and MessagePack; a queued job keeps its item in
- * a buffer of its own until it is copied into a batch.
+ * a buffer of its own until it is copied into a batch. iso_pool_map's
+ * items are jobs without a buffer: encoded from the caller's list into
+ * the batch, their results decoded into one list.
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
