@@ -6,10 +6,13 @@
  *                      CPU; raw: a blocking socketpair ping-pong of the
  *                      same 11 bytes each way with a forked child, as
  *                      bench_rt's raw. Rounds alternate.
- *   pool_map  (jobs/s) isolate: N trivial submits (plus one) on a pool
- *                      of one worker per CPU, then iso_run until every
- *                      done was called; worker_1: the same on a pool of
- *                      one worker.
+ *   pool_map  (jobs/s) isolate: iso_pool_map of a trivial function
+ *                      (plus one) over a list of N ints, on a pool of
+ *                      one worker per CPU; worker_1: the same on a pool
+ *                      of one worker.
+ *   pool_submit (jobs/s) isolate: N trivial submits on the pool of one
+ *                      worker per CPU, then iso_run until every done was
+ *                      called; the same work as pool_map's, job by job.
  *   pool_cpu  (jobs/s) the same with a function that spins about 1 ms:
  *                      does a map scale with workers.
  *   pool_map  (jobs/s) xargs: the shell's way, `xargs -P<cpus>` running
@@ -121,6 +124,42 @@ pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *), long n)
 	return ((double)n / (bench_now() - t));
 }
 
+/* Jobs a second: iso_pool_map of fn over args (n ints). */
+static double
+pool_map_array(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
+    const iso_msg *args)
+{
+	iso_msg	*res;
+	int64_t	 v;
+	size_t	 k, n = iso_msg_len(args);
+	double	 t = bench_now();
+
+	if (iso_pool_map(p, fn, args, 0, &res, NULL) == -1)
+		bench_fail("pool_map: %s", iso_error());
+	t = bench_now() - t;
+	for (k = 0; k < n; k++)
+		if (iso_msg_int(iso_msg_at(res, k), &v) == -1 ||
+		    v != (int64_t)(k & 0x7f) + 1)
+			bench_fail("pool_map: item %zu wrong", k);
+	iso_msg_free(res);
+	return ((double)n / t);
+}
+
+static iso_msg *
+int_list(long n)
+{
+	iso_msg	*l;
+	long	 k;
+
+	if ((l = iso_msg_pack("[]")) == NULL)
+		bench_fail("pool_map: %s", iso_error());
+	for (k = 0; k < n; k++)
+		if (iso_msg_append(l, iso_msg_pack("I",
+		    (int64_t)(k & 0x7f))) == -1)
+			bench_fail("pool_map: %s", iso_error());
+	return (l);
+}
+
 /* Jobs a second of cmd, a shell pipeline over n items. */
 static double
 shell_rate(const char *cmd, long n)
@@ -162,6 +201,7 @@ main(void)
 	double		 raw[BENCH_ROUNDS_MAX], iso[BENCH_ROUNDS_MAX];
 	double		 one[BENCH_ROUNDS_MAX];
 	iso_pool	*p, *p1;
+	iso_msg		*args, *small;
 	int		 quick = bench_quick(), r, rounds = quick ? 3 : 9;
 	long		 iters = quick ? 3000 : 30000;
 	long		 items = quick ? 10000 : 100000;
@@ -183,14 +223,23 @@ main(void)
 	bench_emit("pool", "raw", "us", "lower", raw, rounds);
 	bench_emit("pool", "isolate", "us", "lower", iso, rounds);
 
-	pool_map(p, plus_one, items / 10);
-	pool_map(p1, plus_one, items / 10);
+	args = int_list(items);
+	small = int_list(items / 10);
+	pool_map_array(p, plus_one, small);
+	pool_map_array(p1, plus_one, small);
 	for (r = 0; r < rounds; r++) {
-		one[r] = pool_map(p1, plus_one, items);
-		iso[r] = pool_map(p, plus_one, items);
+		one[r] = pool_map_array(p1, plus_one, args);
+		iso[r] = pool_map_array(p, plus_one, args);
 	}
 	bench_emit("pool_map", "worker_1", "jobs/s", "higher", one, rounds);
 	bench_emit("pool_map", "isolate", "jobs/s", "higher", iso, rounds);
+	iso_msg_free(small);
+	iso_msg_free(args);
+
+	pool_map(p, plus_one, items / 10);
+	for (r = 0; r < rounds; r++)
+		iso[r] = pool_map(p, plus_one, items);
+	bench_emit("pool_submit", "isolate", "jobs/s", "higher", iso, rounds);
 
 	for (r = 0; r < rounds; r++) {
 		one[r] = pool_map(p1, spin, cpu_items);

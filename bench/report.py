@@ -25,7 +25,8 @@ BENCHES = [
     ("spawn", "spawn + first message back + reap"),
     ("compute", "iso_compute of a trivial function, a call"),
     ("pool", "iso_pool_call of a trivial function, a call"),
-    ("pool_map", "trivial jobs submitted to a pool, all told"),
+    ("pool_map", "iso_pool_map of a trivial function over a list"),
+    ("pool_submit", "trivial jobs submitted to a pool one by one, all told"),
     ("pool_cpu", "jobs of 1 ms of CPU submitted to a pool, all told"),
     ("map_cli", "isoctl map: JSON lines of seq through a module's "
      "function"),

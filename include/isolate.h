@@ -399,8 +399,28 @@ int		 iso_pool_submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *arg),
    the job's errors, iso_pool_submit's, or EDEADLK inside a callback. */
 int		 iso_pool_call(iso_pool *p, iso_msg *(*fn)(const iso_msg *arg),
 		    const iso_msg *arg, int timeout_ms, iso_msg **result);
-/* Cancel the jobs still queued (not those running): each done gets
-   ECANCELED, from the loop. The number cancelled, or -1/EINVAL. */
+/*
+ * fn over each item of the list args (borrowed; not changed until this
+ * returns), spread over the workers in batches, waiting (runs the loop).
+ * Each item is a job as above, with the same errors and timeout_ms each,
+ * but without a copy, a done or a record of its own. *results (owned) is
+ * a list as long as args, in its order: each item's result, nil where
+ * the item failed. errs, when not NULL, is the caller's array of
+ * iso_msg_len(args) ints: each item's errno, 0 where it succeeded.
+ * Items not yet sent to a worker do not count against the queue limit,
+ * and iso_pool_cancel fails them with ECANCELED. 0 when every item
+ * succeeded. -1 with errno: an item's error (that of the first that
+ * failed, which iso_error() names; *results is still set); EINVAL (no
+ * pool or fn, timeout < 0, args not a list, a pool of another isolate or
+ * being freed); EDEADLK inside a callback; ENOMEM; or the loop's error
+ * (*results NULL; the items not begun are cancelled).
+ */
+int		 iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *args, int timeout_ms, iso_msg **results,
+		    int *errs);
+/* Cancel the jobs still queued (not those running), and a running
+   map's items not yet sent: each done gets ECANCELED, from the loop.
+   The number cancelled, or -1/EINVAL. */
 int		 iso_pool_cancel(iso_pool *p);
 /* Jobs that may wait for a worker before a submit fails with ENOBUFS
    (ISO_POOL_QUEUE by default). 0, or -1/EINVAL. */

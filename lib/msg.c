@@ -538,6 +538,43 @@ iso_msg_append(iso_msg *list, iso_msg *item)
 	return (0);
 }
 
+iso_msg *
+msg_list_new(size_t n)
+{
+	iso_msg	*list;
+
+	if (n > UINT32_MAX - 1) {
+		msg_fail(EMSGSIZE, "message: a list of %zu items", n);
+		return (NULL);
+	}
+	if ((list = iso_msg_pack("[]")) == NULL)
+		return (NULL);
+	if (n > 0 && msg_reserve(list, n) == -1) {
+		iso_msg_free(list);
+		return (NULL);
+	}
+	memset(list->v.items, 0, n * sizeof *list->v.items);	/* nils */
+	list->len = (uint32_t)n;
+	return (list);
+}
+
+void
+msg_list_set(iso_msg *list, size_t i, iso_msg *item)
+{
+	iso_msg	*slot = &list->v.items[i];
+
+	msg_release(slot);
+	if (item->own == NULL && !(item->flags & MSG_HEAP) &&
+	    item->type != ISO_STR && item->type != ISO_BYTES &&
+	    item->type != ISO_LIST && item->type != ISO_MAP) {
+		/* a scalar needs no block: its block goes back as spare */
+		*slot = *item;
+		slot->own = NULL;
+		msg_block_free(item);
+	} else
+		msg_adopt(slot, item);
+}
+
 int
 iso_msg_put(iso_msg *map, iso_msg *key, iso_msg *value)
 {

@@ -86,6 +86,13 @@ void	 msg_measure(const iso_msg *m, struct msg_size *sz);
 /* Deep-copy m into node dst of block b. */
 void	 msg_fill_copy(iso_msg *dst, const iso_msg *m, struct msg_block *b);
 
+/* A root list of n nils (a heap array), its slots set by msg_list_set:
+   NULL/ENOMEM or EMSGSIZE. */
+iso_msg	*msg_list_new(size_t n);
+/* Put root item (owned) in slot i of a list from msg_list_new, freeing
+   what was there; a scalar is copied into the slot, its block freed. */
+void	 msg_list_set(iso_msg *list, size_t i, iso_msg *item);
+
 /* Nesting depth: 0 for a scalar, 1 + the deepest item for a container. */
 int	 msg_depth(const iso_msg *m);
 

@@ -21,9 +21,15 @@
  * in what is left of the region comes inline, in a frame of its own,
  * which the pool acknowledges once it has read the region.
  *
+ * Batches alternate between the region's two halves: a worker that
+ * says its batch is done is sent the next at once, and the pool reads
+ * the records of the last one while it runs.
+ *
  * An item is fn's address (valid in the worker: it is a fork of us),
  * the argument's length and MessagePack; a queued job keeps its item in
- * a buffer of its own until it is copied into a batch.
+ * a buffer of its own until it is copied into a batch. iso_pool_map's
+ * items are jobs without a buffer: encoded from the caller's list into
+ * the batch, their results decoded into one list.
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -56,6 +62,8 @@
 #define FRAME_SLACK	64			/* our headers above the limit */
 
 #define BATCH_TIMED	0x1	/* flag: the items have a timeout */
+#define BATCH_HALF	0x2	/* flag: records go to the region's second
+				   half (batches alternate halves) */
 
 /* Record tags, and the tags of frames from a worker. */
 #define RES_OK		0	/* the result follows */
@@ -79,6 +87,9 @@ struct pool_shm {
 	char			 data[];	/* records of items told.. */
 };
 #define SHM_DATA	(SHM_SIZE - offsetof(struct pool_shm, data))
+#define SHM_HALF	(SHM_DATA / 2)
+
+struct pool_map;
 
 struct pool_job {
 	pool_fn			 fn;
@@ -91,9 +102,33 @@ struct pool_job {
 	int			 err;		/* to be told: why, or 0 and */
 	iso_msg			*result;	/* ... this (owned) */
 	char			*why;		/* owned */
+	struct pool_map		*map;		/* an item of this map, or NULL */
+	size_t			 idx;		/* ... its index */
 	STAILQ_ENTRY(pool_job)	 link;
 };
 STAILQ_HEAD(pool_jobs, pool_job);
+
+/*
+ * An iso_pool_map call: its items are queued a window at a time (a job
+ * record each, recycled), encoded from the caller's list when sent, and
+ * told into one result list. An orphan is a map whose caller has gone
+ * (the loop failed): what runs still is told into it, nothing is sent.
+ */
+struct pool_map {
+	const iso_msg		*args;		/* the caller's; NULL: orphan */
+	pool_fn			 fn;
+	int			 timeout_ms;
+	size_t			 n;
+	size_t			 next;		/* items not queued yet: next.. */
+	size_t			 left;		/* not told yet */
+	iso_msg			*results;	/* owned until returned */
+	int			*errs;		/* the caller's, or NULL */
+	size_t			 failed;
+	size_t			 first;		/* the first failed item */
+	int			 first_err;
+	char			 why[256];	/* ... and why */
+	int			 done;		/* left == 0 */
+};
 
 struct pool_worker {
 	iso_pool		*pool;
@@ -102,6 +137,11 @@ struct pool_worker {
 	struct event		*ev;		/* fd readable */
 	struct event		*timer;		/* the batch's timeout */
 	struct pool_shm		*shm;		/* its region; NULL: none */
+	struct pool_shm		*old;		/* a region still being read,
+						   to unmap then; or NULL */
+	int			 reading;	/* the pool reads shm now */
+	int			 half;		/* the batch's records: in the
+						   second half of the region */
 	struct pool_jobs	 batch;		/* sent, not yet read back */
 	int			 nbatch;	/* 0: idle */
 	uint32_t		 told;		/* items read back */
@@ -126,6 +166,7 @@ struct iso_pool {
 	int			 freeing;	/* iso_pool_free was called */
 	int			 waiting;	/* ... and runs the loop */
 	struct event		*tell_ev;	/* calls done for p->tells */
+	struct pool_map		*map;		/* a map feeding the queue */
 	char			*buf;		/* frames read here */
 	size_t			 cap;
 	LIST_ENTRY(iso_pool)	 link;
@@ -134,6 +175,14 @@ struct iso_pool {
 static LIST_HEAD(, iso_pool)	pools = LIST_HEAD_INITIALIZER(pools);
 
 static void	pool_kick(iso_pool *);
+static size_t	pool_map_cancel(iso_pool *, int, const char *);
+static void	pool_map_feed(iso_pool *);
+struct pool_worker;
+struct pool_jobs;
+static void	pool_lost(iso_pool *, struct pool_worker *, int,
+		    const char *, struct pool_jobs *);
+static void	pool_map_left(struct pool_map *);
+static void	pool_map_stored(iso_pool *, struct pool_job *);
 static void	pool_settle(iso_pool *);
 
 void
@@ -275,7 +324,8 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
  * again). 0, or -1 when the worker must end.
  */
 static int
-pool_put_result(int fd, struct pool_shm *shm, size_t *used, char **out,
+pool_put_result(int fd, struct pool_shm *shm, char *base, size_t *used,
+    char **out,
     size_t *cap, uint32_t i, const iso_msg *r, int tag)
 {
 	iso_msg	*why = NULL;
@@ -283,13 +333,13 @@ pool_put_result(int fd, struct pool_shm *shm, size_t *used, char **out,
 	size_t	 len, bound = 0;
 	int	 rc = -1;
 
-	if ((n = pool_record(shm->data + *used, SHM_DATA - *used, r,
+	if ((n = pool_record(base + *used, SHM_HALF - *used, r,
 	    tag)) == -1) {
 		if ((why = iso_msg_pack("s", iso_error())) == NULL)
 			return (-1);
 		r = why;
 		tag = RES_UNSENDABLE;
-		n = pool_record(shm->data + *used, SHM_DATA - *used, r, tag);
+		n = pool_record(base + *used, SHM_HALF - *used, r, tag);
 	}
 	if (n > 0) {
 		*used += (size_t)n;
@@ -325,9 +375,9 @@ pool_worker_main(void *ctx)
 {
 	struct pool_start	*st = ctx;
 	struct pool_shm		*shm = st->shm;
-	iso_msg			*arg, *r;
+	iso_msg			*arg, *r, scalar;
 	pool_fn			 fn;
-	char			*buf = NULL, *out = NULL;
+	char			*buf = NULL, *out = NULL, *base;
 	size_t			 cap = 0, ocap = 0, len, off, end, used;
 	uint32_t		 count, i, alen;
 	int			 fd = st->fd, rc, timed;
@@ -339,6 +389,8 @@ pool_worker_main(void *ctx)
 			break;
 		count = pool_get32(buf + WIRE_HDR);
 		timed = buf[WIRE_HDR + 4] & BATCH_TIMED;
+		base = shm->data + (buf[WIRE_HDR + 4] & BATCH_HALF ? SHM_HALF :
+		    0);
 		off = BATCH_HDR;
 		end = WIRE_HDR + len;
 		used = 0;
@@ -353,7 +405,10 @@ pool_worker_main(void *ctx)
 			if (alen > end - off)
 				goto bad;
 			arg = NULL;
-			if (alen > 0 && (arg = iso_msg_decode(buf + off,
+			if (alen > 0 && wire_decode_scalar(buf + off, alen,
+			    &scalar))
+				arg = &scalar;	/* no block to allocate */
+			else if (alen > 0 && (arg = iso_msg_decode(buf + off,
 			    alen)) == NULL)
 				goto bad;
 			off += alen;
@@ -362,8 +417,10 @@ pool_worker_main(void *ctx)
 			__atomic_store_n(&shm->started, i + 1,
 			    __ATOMIC_RELEASE);
 			r = fn(arg);
-			iso_msg_free(arg);
-			rc = pool_put_result(fd, shm, &used, &out, &ocap, i, r,
+			if (arg != &scalar)
+				iso_msg_free(arg);
+			rc = pool_put_result(fd, shm, base, &used, &out, &ocap,
+			    i, r,
 			    r != NULL ? RES_OK : RES_NULL);
 			iso_msg_free(r);
 			if (rc == -1)
@@ -395,8 +452,11 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 
 	if ((base = loop_base()) == NULL)
 		return (-1);
-	if (w->shm != NULL)
+	if (w->shm != NULL && w->reading && w->old == NULL)
+		w->old = w->shm;	/* unmapped once read */
+	else if (w->shm != NULL)
 		(void)munmap(w->shm, SHM_SIZE);
+	w->half = 0;
 	w->shm = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (w->shm == MAP_FAILED) {
@@ -500,6 +560,7 @@ pool_job_new(iso_pool *p)
 	job->result = NULL;
 	job->why = NULL;
 	job->err = 0;
+	job->map = NULL;
 	return (job);
 }
 
@@ -519,12 +580,17 @@ pool_outcome(struct pool_job *job, int err, iso_msg *result,
  * Call job's done with its outcome (iso_error() set to why), then
  * recycle the record. The record is recycled first: done may submit.
  */
+static void	pool_map_told(iso_pool *, struct pool_map *, size_t, int,
+		    iso_msg *, const char *);
+
 static void
 pool_tell(iso_pool *p, struct pool_job *job)
 {
 	pool_done	 done = job->done;
 	void		*ud = job->ud;
 	iso_msg		*result = job->result;
+	struct pool_map	*map = job->map;
+	size_t		 idx = job->idx;
 	int		 err = job->err;
 
 	free(job->frame);
@@ -540,7 +606,10 @@ pool_tell(iso_pool *p, struct pool_job *job)
 	p->empty = p->jobs == 0;
 	loop_unhold();
 	p->depth++;
-	if (done != NULL)
+	if (map != NULL)
+		pool_map_told(p, map, idx, err, result, err != 0 ?
+		    iso_error() : NULL);
+	else if (done != NULL)
 		done(err, result, ud);
 	else
 		iso_msg_free(result);
@@ -608,6 +677,31 @@ pool_arm(struct pool_worker *w, int ms)
 }
 
 /*
+ * Encode map item job at w->out + off (grown): 1 and job->len; 0 when
+ * out of memory (later); -1 with errno and iso_error() when the item
+ * cannot be sent (its outcome).
+ */
+static int
+pool_map_item(struct pool_worker *w, size_t off, struct pool_job *job)
+{
+	const iso_msg	*arg = iso_msg_at(job->map->args, job->idx);
+	size_t		 bound = 0, n;
+
+	if (wire_bound(arg, &bound) == -1)
+		return (-1);
+	if (pool_room(&w->out, &w->cap, off + ITEM_HDR + bound) == -1)
+		return (0);
+	n = wire_encode_to(arg, w->out + off + ITEM_HDR);
+	if (sizeof job->fn + n > msg_limit_frame)
+		return (msg_fail(EMSGSIZE, "pool: %zu bytes, more than the "
+		    "frame limit of %zu", n, msg_limit_frame));
+	memcpy(w->out + off, &job->fn, sizeof job->fn);
+	pool_put32(w->out + off + sizeof job->fn, (uint32_t)n);
+	job->len = ITEM_HDR + n;
+	return (1);
+}
+
+/*
  * Send idle worker w a batch: the first queued jobs with the timeout of
  * the first, a fair share of the queue. 0, or -1 when w has gone (it is
  * then ended, the jobs back in the queue: they never ran).
@@ -618,20 +712,41 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	struct pool_job	*job;
 	size_t		 share, len = BATCH_HDR;
 	uint32_t	 count = 0;
-	int		 tmo = STAILQ_FIRST(&p->queue)->timeout_ms;
+	int		 tmo = 0, rc;
 
 	share = (p->queued + (size_t)p->live - 1) / (size_t)p->live;
 	if (share > BATCH_MAX)
 		share = BATCH_MAX;
-	while ((job = STAILQ_FIRST(&p->queue)) != NULL && count < share &&
-	    job->timeout_ms == tmo &&
-	    (count == 0 || len + job->len <= BATCH_BYTES)) {
-		if (pool_room(&w->out, &w->cap, len + job->len) == -1) {
-			if (count == 0)
-				return (0);	/* told nothing: later */
+	while ((job = STAILQ_FIRST(&p->queue)) != NULL && count < share) {
+		if (count == 0)
+			tmo = job->timeout_ms;
+		else if (job->timeout_ms != tmo)
 			break;
+		if (job->frame == NULL) {
+			/* a map's item: encoded here, from its list */
+			if ((rc = pool_map_item(w, len, job)) == -1) {
+				STAILQ_REMOVE_HEAD(&p->queue, link);
+				p->queued--;
+				pool_tell_later(p, job, errno, iso_error());
+				continue;
+			}
+			if (rc == 0 || (count > 0 && len + job->len >
+			    BATCH_BYTES)) {
+				if (count == 0 && rc == 0)
+					return (0);	/* told nothing: later */
+				break;
+			}
+		} else {
+			if (count > 0 && len + job->len > BATCH_BYTES)
+				break;
+			if (pool_room(&w->out, &w->cap, len + job->len) ==
+			    -1) {
+				if (count == 0)
+					return (0);	/* told nothing: later */
+				break;
+			}
+			memcpy(w->out + len, job->frame, job->len);
 		}
-		memcpy(w->out + len, job->frame, job->len);
 		job->off = len;
 		len += job->len;
 		STAILQ_REMOVE_HEAD(&p->queue, link);
@@ -639,9 +754,13 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 		p->queued--;
 		count++;
 	}
+	if (count == 0)
+		return (0);	/* what there was failed: told */
 	wire_frame_hdr(w->out, len - WIRE_HDR);
 	pool_put32(w->out + WIRE_HDR, count);
-	w->out[WIRE_HDR + 4] = tmo > 0 ? BATCH_TIMED : 0;
+	w->half = !w->half;
+	w->out[WIRE_HDR + 4] = (tmo > 0 ? BATCH_TIMED : 0) |
+	    (w->half ? BATCH_HALF : 0);
 	w->shm->started = w->shm->done = 0;	/* the worker's now */
 	if (frame_write_all(w->fd, w->out, len) == -1) {
 		pool_worker_end(p, w, NULL, NULL);
@@ -658,6 +777,112 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	if (tmo > 0)
 		pool_arm(w, tmo);
 	return (0);
+}
+
+/*
+ * Item idx of map is told (result owned): into its slot, or its error
+ * (why) into errs and the map's first failure. The last frees an
+ * orphan.
+ */
+static void
+pool_map_told(iso_pool *p, struct pool_map *map, size_t idx, int err,
+    iso_msg *result, const char *why)
+{
+	(void)p;
+	if (result != NULL && map->results != NULL)
+		msg_list_set(map->results, idx, result);
+	else
+		iso_msg_free(result);	/* NULL: in its slot already */
+	if (err != 0) {
+		if (map->errs != NULL)
+			map->errs[idx] = err;
+		if (map->failed++ == 0 || idx < map->first) {
+			map->first = idx;
+			map->first_err = err;
+			snprintf(map->why, sizeof map->why, "%s",
+			    why != NULL ? why : "pool: failed");
+		}
+	}
+	pool_map_left(map);
+}
+
+/* One item of map fewer to tell; the last frees an orphan. */
+static void
+pool_map_left(struct pool_map *map)
+{
+	if (--map->left > 0)
+		return;
+	map->done = 1;
+	if (map->args == NULL) {
+		iso_msg_free(map->results);
+		free(map);
+	}
+}
+
+/* Map item job succeeded, its result in its slot already: told now,
+   without the round of a done (the record recycled). */
+static void
+pool_map_stored(iso_pool *p, struct pool_job *job)
+{
+	struct pool_map	*map = job->map;
+
+	STAILQ_INSERT_HEAD(&p->spare, job, link);
+	p->jobs--;
+	p->empty = p->jobs == 0;
+	loop_unhold();
+	pool_map_left(map);
+}
+
+/* The items of p's map not queued yet fail with err: how many. */
+static size_t
+pool_map_cancel(iso_pool *p, int err, const char *why)
+{
+	struct pool_map	*map = p->map;
+	size_t		 n = 0;
+
+	if (map == NULL)
+		return (0);
+	p->map = NULL;
+	while (map->next < map->n) {
+		p->jobs--;
+		n++;
+		pool_map_told(p, map, map->next++, err, NULL, why);
+	}
+	p->empty = p->jobs == 0;
+	return (n);
+}
+
+/* Queue the next items of p's map while the queue is short of what
+   the workers can take next. */
+static void
+pool_map_feed(iso_pool *p)
+{
+	struct pool_map	*map = p->map;
+	struct pool_job	*job;
+	size_t		 want = (size_t)BATCH_MAX * ((size_t)p->n + 1);
+
+	if (map == NULL)
+		return;
+	while (map->next < map->n && p->queued < want) {
+		if ((job = pool_job_new(p)) == NULL) {
+			if (p->queued == 0)
+				(void)pool_map_cancel(p, ENOMEM,
+				    "pool: out of memory");
+			return;
+		}
+		job->fn = map->fn;
+		job->done = NULL;
+		job->ud = NULL;
+		job->len = 0;
+		job->timeout_ms = map->timeout_ms;
+		job->map = map;
+		job->idx = map->next++;
+		loop_hold();
+		STAILQ_INSERT_TAIL(&p->queue, job, link);
+		p->queued++;
+	}
+	if (map->next == map->n)
+		p->map = NULL;
 }
 
 static struct pool_worker *
@@ -679,7 +904,7 @@ pool_kick(iso_pool *p)
 	struct pool_worker	*w;
 	struct pool_job		*job;
 
-	while (STAILQ_FIRST(&p->queue) != NULL) {
+	while (pool_map_feed(p), STAILQ_FIRST(&p->queue) != NULL) {
 		if ((w = pool_idle(p)) == NULL && p->live < p->n &&
 		    pool_refill(p) == 0)
 			w = pool_idle(p);
@@ -693,6 +918,8 @@ pool_kick(iso_pool *p)
 				    "pool: no worker left and none can be "
 				    "started");
 			}
+			(void)pool_map_cancel(p, ECANCELED, "pool: no worker "
+			    "left and none can be started");
 			break;
 		}
 		(void)pool_dispatch(p, w);	/* -1: w died idle; again */
@@ -744,6 +971,14 @@ pool_take(struct pool_job *job, const char **rec, const char *end)
 		return (-1);
 	}
 	tag = (unsigned char)**rec & ~FR_INLINE;
+	if (tag == RES_OK && job->map != NULL && job->map->results != NULL &&
+	    wire_decode_scalar(*rec + REC_HDR, n,
+	    &job->map->results->v.items[job->idx])) {
+		/* straight into the map's list: no block */
+		*rec += REC_HDR + n;
+		pool_outcome(job, 0, NULL, NULL);
+		return (0);
+	}
 	if (tag == RES_OK || tag == RES_UNSENDABLE)
 		m = iso_msg_decode(*rec + REC_HDR, n);
 	*rec += REC_HDR + n;
@@ -769,25 +1004,83 @@ pool_take(struct pool_job *job, const char **rec, const char *end)
 /* Read w's region: the outcomes of its items told..upto-1, their jobs
    moved to out. -1 when a record was malformed. */
 static int
-pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
+pool_collect_from(iso_pool *p, struct pool_jobs *batch, const char *base,
+    uint32_t *told, uint32_t upto, struct pool_jobs *out)
 {
 	struct pool_job	*job;
-	const char	*rec = w->shm->data, *end = rec + SHM_DATA;
+	const char	*rec = base, *end = rec + SHM_HALF;
 	int		 rc = 0;
 
-	if (upto > (uint32_t)w->nbatch)
-		upto = (uint32_t)w->nbatch;
-	while (w->told < upto && (job = STAILQ_FIRST(&w->batch)) != NULL) {
-		STAILQ_REMOVE_HEAD(&w->batch, link);
+	while (*told < upto && (job = STAILQ_FIRST(batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(batch, link);
+		(*told)++;
 		if (rc == 0)
 			rc = pool_take(job, &rec, end);
 		else
 			pool_outcome(job, EIO, NULL, "pool: a malformed "
 			    "result");
-		STAILQ_INSERT_TAIL(out, job, link);
-		w->told++;
+		if (job->map != NULL && job->err == 0 && job->result == NULL)
+			pool_map_stored(p, job);
+		else
+			STAILQ_INSERT_TAIL(out, job, link);
 	}
 	return (rc);
+}
+
+/* The records of w's half now. */
+static const char *
+pool_base(const struct pool_worker *w)
+{
+	return (w->shm->data + (w->half ? SHM_HALF : 0));
+}
+
+static int
+pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
+{
+	if (upto > (uint32_t)w->nbatch)
+		upto = (uint32_t)w->nbatch;
+	return (pool_collect_from(w->pool, &w->batch, pool_base(w), &w->told,
+	    upto, out));
+}
+
+/*
+ * w's batch is done: w is given its next batch first (its records go to
+ * the other half of the region), then this one's records are read, so
+ * that the worker does not wait while the pool reads.
+ */
+static void
+pool_batch_done(iso_pool *p, struct pool_worker *w)
+{
+	struct pool_jobs	 prev = STAILQ_HEAD_INITIALIZER(prev);
+	struct pool_jobs	 out = STAILQ_HEAD_INITIALIZER(out);
+	struct pool_shm		*shm = w->shm;
+	const char		*base = pool_base(w);
+	uint32_t		 told = w->told, n = (uint32_t)w->nbatch;
+	int			 rc;
+
+	STAILQ_CONCAT(&prev, &w->batch);
+	w->nbatch = 0;
+	evtimer_del(w->timer);
+	p->depth++;
+	w->reading = 1;
+	pool_kick(p);
+	rc = pool_collect_from(p, &prev, base, &told, n, &out);
+	w->reading = 0;
+	if (w->old != NULL) {
+		(void)munmap(w->old, SHM_SIZE);
+		w->old = NULL;
+	}
+	if ((rc == -1 || told != n) && w->iso != NULL && w->shm == shm) {
+		/* malformed: w goes, and what it has begun since fails */
+		pool_worker_end(p, w, NULL, NULL);
+		if (w->nbatch > 0)
+			pool_lost(p, w, EIO, "pool: a malformed result", &out);
+		(void)pool_refill(p);
+		pool_kick(p);
+	}
+	pool_tell_all(p, &out);
+	p->depth--;
+	pool_settle(p);
 }
 
 /*
@@ -812,6 +1105,17 @@ pool_lost(iso_pool *p, struct pool_worker *w, int err, const char *why,
 	}
 	while ((job = STAILQ_FIRST(&w->batch)) != NULL) {
 		STAILQ_REMOVE_HEAD(&w->batch, link);
+		if (job->map != NULL && job->map->args == NULL) {
+			pool_outcome(job, ECANCELED, NULL, "pool: cancelled: "
+			    "the map's caller has gone");
+			STAILQ_INSERT_TAIL(out, job, link);
+			continue;
+		}
+		if (job->map != NULL) {
+			/* encoded again from its list when sent */
+			STAILQ_INSERT_TAIL(&back, job, link);
+			continue;
+		}
 		if ((frame = malloc(job->len)) == NULL) {
 			pool_outcome(job, ECANCELED, NULL, "pool: out of "
 			    "memory");
@@ -844,9 +1148,8 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 		tag = (unsigned char)p->buf[WIRE_HDR];
 		at = __atomic_load_n(&w->shm->done, __ATOMIC_ACQUIRE);
 		if (tag == FR_DONE && len == 1) {
-			if (pool_collect(w, (uint32_t)w->nbatch, &out) == -1 ||
-			    w->told != (uint32_t)w->nbatch)
-				rc = -1;
+			pool_batch_done(p, w);
+			return;
 		} else if ((tag & FR_INLINE) && at < (uint32_t)w->nbatch) {
 			if (pool_collect(w, at, &out) == -1 ||
 			    w->told != at)
@@ -875,11 +1178,9 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (w->nbatch > 0)
 			pool_lost(p, w, EIO, why, &out);
 		(void)pool_refill(p);
-	} else if (w->told == (uint32_t)w->nbatch) {
-		w->nbatch = 0;
-		evtimer_del(w->timer);
 	}
-	pool_kick(p);	/* the worker starts its next batch now */
+	/* after an inline record, even the batch's last, FR_DONE follows */
+	pool_kick(p);
 	pool_tell_all(p, &out);
 	p->depth--;
 	pool_settle(p);
@@ -1078,6 +1379,83 @@ iso_pool_call(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 }
 
 int
+iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
+    const iso_msg *args, int timeout_ms, iso_msg **results, int *errs)
+{
+	struct pool_jobs	 keep = STAILQ_HEAD_INITIALIZER(keep);
+	struct pool_map		*map;
+	struct pool_job		*job;
+	size_t			 n;
+	int			 saved;
+
+	if (results == NULL)
+		return (msg_fail(EINVAL, "pool: map: no results"));
+	*results = NULL;
+	if (p == NULL || fn == NULL || timeout_ms < 0 || args == NULL ||
+	    iso_msg_type(args) != ISO_LIST)
+		return (msg_fail(EINVAL, "pool: map: no pool, no function, a "
+		    "negative timeout, or args not a list"));
+	if (pool_foreign(p))
+		return (msg_fail(EINVAL, "pool: made by another isolate"));
+	if (p->freeing)
+		return (msg_fail(EINVAL, "pool: being freed"));
+	if (loop_dispatching())
+		return (msg_fail(EDEADLK, "pool: a map inside a callback, "
+		    "where the loop cannot run (use iso_pool_submit)"));
+	n = iso_msg_len(args);
+	if (errs != NULL && n > 0)
+		memset(errs, 0, n * sizeof *errs);
+	if ((map = calloc(1, sizeof *map)) == NULL)
+		return (msg_fail(ENOMEM, "pool: out of memory"));
+	if ((map->results = msg_list_new(n)) == NULL) {
+		free(map);
+		return (-1);
+	}
+	if (n == 0) {
+		*results = map->results;
+		free(map);
+		return (0);
+	}
+	map->args = args;
+	map->fn = fn;
+	map->timeout_ms = timeout_ms;
+	map->n = map->left = n;
+	map->errs = errs;
+	p->map = map;
+	p->jobs += n;
+	p->empty = 0;
+	pool_kick(p);
+	if (loop_wait(&map->done, -1) == -1) {
+		/* The loop cannot run: what is queued is cancelled, what
+		   runs is told into the map, which is then freed. */
+		saved = errno;
+		map->args = NULL;
+		map->errs = NULL;
+		if (p->map == map)
+			(void)pool_map_cancel(p, ECANCELED, "pool: cancelled");
+		while ((job = STAILQ_FIRST(&p->queue)) != NULL) {
+			STAILQ_REMOVE_HEAD(&p->queue, link);
+			if (job->map != map) {
+				STAILQ_INSERT_TAIL(&keep, job, link);
+				continue;
+			}
+			p->queued--;
+			pool_tell_later(p, job, ECANCELED, "pool: cancelled");
+		}
+		STAILQ_CONCAT(&p->queue, &keep);
+		errno = saved;
+		return (-1);
+	}
+	*results = map->results;
+	saved = map->first_err;
+	if (map->failed > 0)
+		msg_fail(saved, "pool: %zu of %zu items failed; the first, "
+		    "item %zu: %s", map->failed, n, map->first, map->why);
+	free(map);
+	return (saved != 0 ? -1 : 0);
+}
+
+int
 iso_pool_cancel(iso_pool *p)
 {
 	struct pool_job	*job;
@@ -1092,6 +1470,7 @@ iso_pool_cancel(iso_pool *p)
 		pool_tell_later(p, job, ECANCELED, "pool: cancelled");
 		n++;
 	}
+	n += (int)pool_map_cancel(p, ECANCELED, "pool: cancelled");
 	return (n);
 }
 

@@ -495,6 +495,32 @@ iso_msg_decode(const void *buf, size_t len)
 	return (root);
 }
 
+int
+wire_decode_scalar(const void *buf, size_t len, iso_msg *dst)
+{
+	const uint8_t	*p = buf;
+	size_t		 need;
+	uint8_t		 c;
+
+	if (p == NULL || len == 0)
+		return (0);
+	c = p[0];
+	if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+		need = 1;
+	else if (c >= 0xcc && c <= 0xcf)
+		need = 1 + ((size_t)1 << (c - 0xcc));
+	else if (c >= 0xd0 && c <= 0xd3)
+		need = 1 + ((size_t)1 << (c - 0xd0));
+	else if (c == 0xca || c == 0xcb)
+		need = 1 + ((size_t)4 << (c - 0xca));
+	else
+		return (0);
+	if (len != need)
+		return (0);
+	(void)wire_fill_at(dst, p, NULL, 0);
+	return (1);
+}
+
 iso_msg *
 wire_decode_in(void *block, size_t head, const void *buf, size_t len,
     int *taken)

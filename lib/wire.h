@@ -30,6 +30,10 @@ size_t	 wire_encode_to(const iso_msg *m, void *dst);
 iso_msg	*wire_decode_in(void *block, size_t head, const void *buf,
 	    size_t len, int *taken);
 
+/* Decode buf[0..len) into node dst when it is one scalar (nil, bool,
+   int, float): 1; 0 (dst untouched) when it is anything else. */
+int	 wire_decode_scalar(const void *buf, size_t len, iso_msg *dst);
+
 /* Payload length from a frame header; -1 with EMSGSIZE (over the limit)
    or EBADMSG (zero). */
 int	 wire_frame_len(const void *hdr, size_t *len);

@@ -3,8 +3,10 @@
  * workers, functions that crash, exit or return NULL (the pool replaces
  * the worker and still serves), timeouts, a full queue, cancel, EDEADLK
  * inside a callback, free with jobs queued (and inside a callback), a
- * pool inside a spawned isolate and a spawned isolate beside a pool, and
- * no process, zombie or descriptor left behind by any of them.
+ * pool inside a spawned isolate and a spawned isolate beside a pool,
+ * iso_pool_map (order, a crash or a timeout at one item, results too
+ * large for the region, an empty list, bad arguments, EDEADLK), and no
+ * process, zombie or descriptor left behind by any of them.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -870,6 +872,301 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+
+/* ---- iso_pool_map ------------------------------------------------------ */
+
+/* A list of the ints 0..n-1. */
+static iso_msg *
+int_list(int n)
+{
+	iso_msg	*l;
+	int	 i;
+
+	ck_assert_ptr_nonnull(l = iso_msg_pack("[]"));
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(iso_msg_append(l, iso_msg_pack("i", i)), 0);
+	return (l);
+}
+
+#define MAP_N	10000
+
+/* 10,000 items over two workers: every result in its place, from both. */
+START_TEST(map_in_order)
+{
+	static int	 errs[MAP_N];
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL, *sq = NULL;
+	int64_t		 v, w;
+	int		 i, pid, first = 0, both = 0;
+
+	begin();
+	p = pool_new(2);
+	args = int_list(MAP_N);
+	memset(errs, 0x55, sizeof errs);
+	ck_assert_msg(iso_pool_map(p, pid_and_fn, args, 0, &res, errs) == 0,
+	    "map: %s", iso_error());
+	ck_assert_int_eq(iso_msg_type(res), ISO_LIST);
+	ck_assert_int_eq(iso_msg_len(res), MAP_N);
+	for (i = 0; i < MAP_N; i++) {
+		ck_assert_int_eq(errs[i], 0);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(res, i), "[iI]",
+		    &pid, &v), 0);
+		ck_assert_int_eq(v, i);
+		if (i == 0)
+			first = pid;
+		else if (pid != first)
+			both = 1;
+	}
+	ck_assert_int_eq(both, 1);
+	/* scalar results, and no errs array */
+	ck_assert_int_eq(iso_pool_map(p, square_fn, args, 0, &sq, NULL), 0);
+	for (i = 0; i < MAP_N; i++) {
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(sq, i), &w), 0);
+		ck_assert_int_eq(w, (int64_t)i * i);
+	}
+	iso_msg_free(sq);
+	iso_msg_free(res);
+	iso_msg_free(args);
+	call_ok(p, 3);		/* the pool serves on */
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+#define MAP_K	17
+static iso_msg	*(*map_bad)(const iso_msg *);
+
+/* map_bad at item MAP_K, [pid, v] elsewhere. */
+static iso_msg *
+bad_at_k_fn(const iso_msg *arg)
+{
+	int64_t	v = 0;
+
+	iso_msg_int(arg, &v);
+	if (v == MAP_K)
+		return (map_bad(arg));
+	return (pid_and_fn(arg));
+}
+
+static void
+map_with_a_failure(iso_msg *(*bad)(const iso_msg *), int timeout_ms,
+    int err)
+{
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL;
+	int		 errs[BATCH], i, pid, dead = 0;
+	int64_t		 v;
+	struct stat	 st;
+
+	begin();
+	map_bad = bad;
+	p = pool_new(1);
+	args = int_list(BATCH);
+	ck_assert_int_eq(iso_pool_map(p, bad_at_k_fn, args, timeout_ms, &res,
+	    errs), -1);
+	ck_assert_int_eq(errno, err);
+	ck_assert_msg(strstr(iso_error(), "item 17") != NULL, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_msg_len(res), BATCH);
+	for (i = 0; i < BATCH; i++) {
+		if (i == MAP_K) {
+			ck_assert_int_eq(errs[i], err);
+			ck_assert_int_eq(iso_msg_type(iso_msg_at(res, i)),
+			    ISO_NIL);
+			continue;
+		}
+		ck_assert_msg(errs[i] == 0, "item %d: %d", i, errs[i]);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(res, i), "[iI]",
+		    &pid, &v), 0);
+		ck_assert_int_eq(v, i);
+		/* before: the worker that died; after: its replacement */
+		if (i == 0)
+			dead = pid;
+		else if (i < MAP_K)
+			ck_assert_int_eq(pid, dead);
+		else
+			ck_assert_int_ne(pid, dead);
+	}
+	ck_assert_int_eq(kill(dead, 0) == -1 && errno == ESRCH, 1);
+	if (bad == crash_logged_fn) {	/* run once: never retried */
+		ck_assert_int_eq(stat(crash_log, &st), 0);
+		ck_assert_int_eq(st.st_size, 1);
+	}
+	ck_assert_int_eq(iso_pool_size(p), 1);
+	iso_msg_free(res);
+	iso_msg_free(args);
+	iso_pool_free(p);
+	end();
+}
+
+START_TEST(map_crash_at_k)
+{
+	int	fd;
+
+	snprintf(crash_log, sizeof crash_log, "%s/crash.XXXXXX",
+	    tu_runtime_dir());
+	ck_assert_int_ne(fd = mkstemp(crash_log), -1);
+	close(fd);
+	map_with_a_failure(crash_logged_fn, 0, EIO);
+	unlink(crash_log);
+}
+END_TEST
+
+START_TEST(map_timeout_at_k)
+{
+	map_with_a_failure(forever_fn, 300, ETIMEDOUT);
+}
+END_TEST
+
+/* Results larger than the region come inline; strings are kept. */
+START_TEST(map_large_results)
+{
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL;
+	int		 sizes[] = { 300000, 10, 400000, 500000, 3, 600000 };
+	size_t		 i, len;
+
+	begin();
+	p = pool_new(1);
+	ck_assert_ptr_nonnull(args = iso_msg_pack("[]"));
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		ck_assert_int_eq(iso_msg_append(args, iso_msg_pack("i",
+		    sizes[i])), 0);
+	ck_assert_msg(iso_pool_map(p, big_fn, args, 0, &res, NULL) == 0,
+	    "map: %s", iso_error());
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		ck_assert_ptr_nonnull(iso_msg_str(iso_msg_at(res, i), &len));
+		ck_assert_uint_eq(len, (size_t)sizes[i]);
+	}
+	iso_msg_free(res);
+	iso_msg_free(args);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+START_TEST(map_empty_and_bad_arguments)
+{
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL, *one;
+
+	begin();
+	p = pool_new(1);
+	args = iso_msg_pack("[]");
+	ck_assert_int_eq(iso_pool_map(p, segv_fn, args, 0, &res, NULL), 0);
+	ck_assert_int_eq(iso_msg_type(res), ISO_LIST);
+	ck_assert_int_eq(iso_msg_len(res), 0);
+	iso_msg_free(res);
+	one = iso_msg_pack("i", 1);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, one, 0, &res, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(res);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, NULL, 0, &res, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_map(p, NULL, args, 0, &res, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, args, -1, &res, NULL),
+	    -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, args, 0, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_pool_map(NULL, square_fn, args, 0, &res, NULL),
+	    -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(one);
+	iso_msg_free(args);
+	call_ok(p, 5);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+static void
+map_inside(iso_port *port, const iso_msg *m, void *arg)
+{
+	iso_msg	*r = NULL, *args = iso_msg_pack("[i]", 2);
+
+	(void)m;
+	(void)arg;
+	cb_rc = iso_pool_map(cb_pool, square_fn, args, 0, &r, NULL);
+	cb_errno = errno;
+	iso_msg_free(args);
+	iso_port_close(port);
+}
+
+START_TEST(map_edeadlk_inside_a_callback)
+{
+	iso_port	*port;
+	iso_msg		*m;
+
+	begin();
+	cb_pool = pool_new(1);
+	ck_assert_ptr_nonnull(port = iso_port_new());
+	ck_assert_int_eq(iso_port_listen(port, map_inside, NULL), 0);
+	m = iso_msg_pack("i", 2);
+	ck_assert_int_eq(iso_send(iso_port_sendport(port), m), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(cb_rc, -1);
+	ck_assert_int_eq(cb_errno, EDEADLK);
+	call_ok(cb_pool, 4);
+	iso_pool_free(cb_pool);
+	end();
+}
+END_TEST
+
+
+static void
+cancel_done(int err, iso_msg *result, void *ud)
+{
+	(void)err;
+	iso_msg_free(result);
+	cb_rc = iso_pool_cancel(ud);
+}
+
+/* iso_pool_cancel during a map fails its items not yet sent, and only
+   those: the map returns with every item told. */
+START_TEST(map_cancelled)
+{
+	static int	 errs[MAP_N];
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL, *arg;
+	int64_t		 v;
+	int		 i, ok = 0, cancelled = 0;
+
+	begin();
+	p = pool_new(1);
+	arg = iso_msg_pack("[ii]", 20, 0);
+	ck_assert_int_eq(iso_pool_submit(p, slow_fn, arg, 0, cancel_done, p),
+	    0);
+	iso_msg_free(arg);
+	args = int_list(MAP_N);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, args, 0, &res, errs), -1);
+	ck_assert_int_eq(errno, ECANCELED);
+	for (i = 0; i < MAP_N; i++) {
+		if (errs[i] == ECANCELED) {
+			ck_assert_int_eq(iso_msg_type(iso_msg_at(res, i)),
+			    ISO_NIL);
+			cancelled++;
+			continue;
+		}
+		ck_assert_int_eq(errs[i], 0);
+		ck_assert_int_eq(cancelled, 0);	/* a prefix ran, no more */
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(res, i), &v), 0);
+		ck_assert_int_eq(v, (int64_t)i * i);
+		ok++;
+	}
+	ck_assert_int_eq(cb_rc, cancelled);
+	ck_assert_int_gt(cancelled, 0);
+	ck_assert_int_eq(ok + cancelled, MAP_N);
+	iso_msg_free(res);
+	iso_msg_free(args);
+	call_ok(p, 3);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
 /* One worker per CPU for 0. */
 START_TEST(one_per_cpu)
 {
@@ -910,6 +1207,13 @@ pool_suite(void)
 	tcase_add_test(tc, large_results_in_a_batch);
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, one_per_cpu);
+	tcase_add_test(tc, map_in_order);
+	tcase_add_test(tc, map_crash_at_k);
+	tcase_add_test(tc, map_timeout_at_k);
+	tcase_add_test(tc, map_large_results);
+	tcase_add_test(tc, map_empty_and_bad_arguments);
+	tcase_add_test(tc, map_edeadlk_inside_a_callback);
+	tcase_add_test(tc, map_cancelled);
 	suite_add_tcase(s, tc);
 	return (s);
 }
