@@ -528,13 +528,34 @@ strv_msg(char *const *v, int env)
 static const char *const restart_names[] = { "never", "on-failure",
     "always" };
 
+/* The "id" of rep (taken over) into *id (if not NULL): 0, or -1/EPROTO. */
+static int
+reply_id(iso_msg *rep, const char *op, uint64_t *id)
+{
+	const char	*hex;
+	char		*end;
+	uint64_t	 v = 0;
+	int		 r;
+
+	r = iso_msg_unpack(rep, "{s:s}", "id", &hex);
+	if (r == 0) {
+		errno = 0;
+		v = strtoull(hex, &end, 16);
+		if (errno != 0 || *end != '\0' || end == hex)
+			r = -1;
+	}
+	iso_msg_free(rep);
+	if (r == -1)
+		return (msg_fail(EPROTO, "supervisor: %s reply without id", op));
+	if (id != NULL)
+		*id = v;
+	return (0);
+}
+
 int
 iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 {
 	iso_msg		*argv, *envp, *req, *rep;
-	const char	*hex;
-	char		*end;
-	int		 r;
 
 	if (o == NULL || o->argv == NULL || o->argv[0] == NULL ||
 	    (unsigned)o->restart > ISO_RESTART_ALWAYS)
@@ -557,17 +578,7 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, SUP_START) == -1)
 		return (-1);
-	r = iso_msg_unpack(rep, "{s:s}", "id", &hex);
-	if (r == 0 && id != NULL) {
-		errno = 0;
-		*id = strtoull(hex, &end, 16);
-		if (errno != 0 || *end != '\0')
-			r = -1;
-	}
-	iso_msg_free(rep);
-	if (r == -1)
-		return (msg_fail(EPROTO, "supervisor: spawn reply without id"));
-	return (0);
+	return (reply_id(rep, "spawn", id));
 }
 
 /* Take the value under key out of an ok reply as an owned message. */
@@ -606,27 +617,13 @@ int
 iso_sup_restart(const char *target, int now, uint64_t *id)
 {
 	iso_msg		*rep;
-	const char	*hex;
-	char		*end;
-	int		 r;
 
 	if (target == NULL)
 		return (msg_fail(EINVAL, "restart: no target"));
 	if (sup_call(iso_msg_pack("{s:s s:s s:b}", "op", "restart", "target",
 	    target, "now", now != 0), &rep, SUP_START) == -1)
 		return (-1);
-	r = iso_msg_unpack(rep, "{s:s}", "id", &hex);
-	if (r == 0 && id != NULL) {
-		errno = 0;
-		*id = strtoull(hex, &end, 16);
-		if (errno != 0 || *end != '\0')
-			r = -1;
-	}
-	iso_msg_free(rep);
-	if (r == -1)
-		return (msg_fail(EPROTO, "supervisor: restart reply without "
-		    "id"));
-	return (0);
+	return (reply_id(rep, "restart", id));
 }
 
 int
