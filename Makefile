@@ -55,7 +55,8 @@ QUICK		?=
 
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
-		   check valgrind procps binutils zsh
+		   check valgrind procps binutils zsh libnats-dev nats-server \
+		   libssl-dev
 BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules
@@ -68,14 +69,17 @@ MSGPACK_PC	:= $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
 PC_MODULES	:= libevent $(MSGPACK_PC) jansson
 DEPS_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 DEPS_LIBS	:= $(shell $(PKG_CONFIG) --libs $(PC_MODULES) 2>/dev/null)
+# The supervisor joins a cluster over NATS (nats.c, its libevent adapter).
+DAEMON_PC	:= libnats libevent_pthreads
+DAEMON_LIBS	:= $(shell $(PKG_CONFIG) --libs $(DAEMON_PC) 2>/dev/null)
 CHECK_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 # Goals that must work before the libraries are there (or need none).
 NODEPS_GOALS	:= deps bench-deps check bench clean demo help uninstall
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
-ifneq ($(shell $(PKG_CONFIG) --exists $(PC_MODULES) 2>/dev/null && echo y),y)
-$(error pkg-config cannot find $(PC_MODULES): run `make deps`)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PC_MODULES) $(DAEMON_PC) 2>/dev/null && echo y),y)
+$(error pkg-config cannot find $(PC_MODULES) $(DAEMON_PC): run `make deps`)
 endif
 endif
 
@@ -217,7 +221,7 @@ EXPORT_ISO	:= -Wl,--export-dynamic-symbol=iso_*
 
 $(ISOLATED): $(DAEMON_MAIN) $(DAEMON_A) $(LIB_A) | $(BUILD)
 	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $< $(DAEMON_A) $(LIB_A) \
-	    $(DEPS_LIBS) -ldl $(LDLIBS)
+	    $(DEPS_LIBS) $(DAEMON_LIBS) -ldl $(LDLIBS)
 
 # ---- the command line -------------------------------------------------------
 
@@ -257,7 +261,8 @@ $(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/obj/tests
 $(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL_OBJS) \
     $(DAEMON_A) $(LIB_A) $(ISOLATED) | $(BUILD)/tests
 	$(CC) $(ALL_LDFLAGS) $(EXPORT_ISO) -o $@ $< $(TESTUTIL_OBJS) \
-	    $(DAEMON_A) $(LIB_A) $(DEPS_LIBS) $(CHECK_LIBS) -ldl $(LDLIBS)
+	    $(DAEMON_A) $(LIB_A) $(DEPS_LIBS) $(DAEMON_LIBS) $(CHECK_LIBS) \
+	    -ldl $(LDLIBS)
 
 # A compute module is a shared object; other helpers are programs.
 $(BUILD)/tests/prog/%: tests/prog/%.c $(LIB_A) | $(BUILD)/tests/prog

@@ -147,6 +147,13 @@ extern const struct cli_cmd	cli_cmd_events;
 extern const struct cli_cmd	cli_cmd_top;
 /* cmd_daemon.c */
 extern const struct cli_cmd	cli_cmd_daemon;
+/* cmd_cluster.c */
+extern const struct cli_cmd	cli_cmd_nodes;
+/* Every up node's rows of iso_sup_list_filter, each with its "node":
+   0 and owned *rows (*failed: a node could not be asked, said on
+   stderr), or -1 with iso_error(). */
+int		 cli_cluster_list(const iso_sup_list_opts *o, iso_msg **rows,
+		    int *failed);
 /* help.c */
 extern const struct cli_cmd	cli_cmd_help, cli_cmd_man_synopsis;
 /* complete.c */

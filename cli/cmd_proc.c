@@ -113,8 +113,8 @@ static int
 ps_cells(const iso_msg *row, char *cells[PS_COLS])
 {
 	const iso_msg	*cmd;
-	const char	*s;
-	char		 buf[32], sig[16];
+	const char	*s, *node;
+	char		 buf[32], sig[16], named[400];
 	int64_t		 x;
 	size_t		 i;
 	int		 r = 0;
@@ -122,6 +122,12 @@ ps_cells(const iso_msg *row, char *cells[PS_COLS])
 	s = cli_row_str(row, "id");
 	r |= cli_cell_add(&cells[0], s != NULL ? s : "?");
 	s = cli_row_str(row, "name");
+	if ((node = cli_row_str(row, "node")) != NULL) {
+		/* ps --cluster: the target that reaches it. */
+		snprintf(named, sizeof named, "%s@%s", s != NULL ? s : "",
+		    node);
+		s = named;
+	}
 	r |= cli_cell_add(&cells[1], s != NULL ? s : "-");
 	if (cli_row_int(row, "pid", &x) && x > 0)
 		snprintf(buf, sizeof buf, "%" PRId64, x);
@@ -230,21 +236,24 @@ cmd_ps(const struct cli_cmd *self, struct cli_args *a)
 {
 	iso_sup_list_opts	 o;
 	iso_msg			*list;
-	int			 r;
+	int			 r, failed = 0;
 
 	memset(&o, 0, sizeof o);
 	o.name = cli_str(a, "name");
 	o.state = cli_has(a, "state") ? (iso_sup_state)(cli_num(a, "state") +
 	    1) : ISO_SUP_ANY;
 	o.all = cli_has(a, "all");
-	if (iso_sup_list_filter(&o, &list) == -1)
+	if (cli_has(a, "cluster")) {
+		if (cli_cluster_list(&o, &list, &failed) == -1)
+			return (cli_fail(self, "cannot list the cluster"));
+	} else if (iso_sup_list_filter(&o, &list) == -1)
 		return (cli_fail(self, "cannot list"));
 	if (cli_has(a, "json"))
 		r = cli_print_json(self, list) == 0 ? CLI_OK : CLI_FAIL;
 	else
 		r = ps_table(self, list);
 	iso_msg_free(list);
-	return (r);
+	return (r == CLI_OK && failed ? CLI_FAIL : r);
 }
 
 static const struct cli_opt ps_opts[] = {
@@ -257,6 +266,9 @@ static const struct cli_opt ps_opts[] = {
 	  .help = "only the rows in STATE (ended: exited or failed)" },
 	{ .name = "all", .letter = 'a', .type = CLI_FLAG,
 	  .help = "with the ended isolates of C programs too" },
+	{ .name = "cluster", .letter = 'c', .type = CLI_FLAG,
+	  .help = "the rows of every node of the cluster; NAME as "
+	  "NAME@NODE" },
 	{ .name = NULL }
 };
 

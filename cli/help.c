@@ -66,7 +66,8 @@ cli_usage_all(FILE *f)
 	const struct cli_cmd *const	*c;
 	const char *const		*al;
 
-	fputs("usage: isoctl [--help | --version] COMMAND [ARG...]\n\n"
+	fputs("usage: isoctl [--help | --version] [--node NODE] COMMAND "
+	    "[ARG...]\n\n"
 	    "commands:\n", f);
 	for (c = cli_cmds; *c != NULL; c++) {
 		if ((*c)->hidden)

@@ -15,7 +15,7 @@ const struct cli_cmd *const cli_cmds[] = {
 	&cli_cmd_rm, &cli_cmd_wait, &cli_cmd_logs, &cli_cmd_send,
 	&cli_cmd_recv, &cli_cmd_names, &cli_cmd_compute, &cli_cmd_map,
 	&cli_cmd_events,
-	&cli_cmd_top, &cli_cmd_daemon, &cli_cmd_completion, &cli_cmd_help,
+	&cli_cmd_top, &cli_cmd_nodes, &cli_cmd_daemon, &cli_cmd_completion, &cli_cmd_help,
 	&cli_cmd_man_synopsis, &cli_cmd_complete, NULL
 };
 
@@ -39,6 +39,9 @@ cli_find(const char *name)
 static const struct cli_opt root_opts[] = {
 	{ .name = "version", .letter = 'V', .type = CLI_FLAG,
 	  .help = "print isoctl's version" },
+	{ .name = "node", .type = CLI_STRING, .meta = "NODE",
+	  .help = "run the command on NODE's supervisor, through ours (a "
+	  "cluster's)" },
 	{ .name = NULL }
 };
 
@@ -87,6 +90,9 @@ main(int argc, char **argv)
 	}
 	if (a.argc == 0)
 		return (cli_usage(&cli_root, "no command"));
+	if (cli_has(&a, "node") && iso_sup_set_node(cli_str(&a, "node")) ==
+	    -1)
+		return (cli_usage(&cli_root, "--node: %s", iso_error()));
 	if ((cmd = cli_find(a.argv[0])) == NULL)
 		return (cli_usage(NULL, "unknown command %s", a.argv[0]));
 	r = run(cmd, a.argc, a.argv);

@@ -303,6 +303,52 @@ extern size_t	sv_max_conns;
    the connection is no more the server's. The socket's fd. */
 struct evbuffer;
 int	 sv_detach(struct sv_conn *c, struct evbuffer **in);
+/* Serve fd (a socketpair's end, taken over) as a client that sent the
+   request req (len bytes of MessagePack, copied): its reply is written
+   to fd. 0, or -1 (fd closed). */
+int	 sv_adopt(int fd, const void *req, size_t len);
+/* Call fwd_closed(c) when c closes. */
+void	 sv_mark_forwarded(struct sv_conn *c);
+
+/* ---- cluster.c, forward.c: this node among others, over NATS ---------- */
+
+/* isolated's options (--nats, --node, ...); url NULL: no cluster. */
+struct cluster_conf {
+	const char	*url;
+	const char	*node;		/* NULL: the host's name */
+	const char	*creds;		/* a .creds file */
+	const char	*nkey;		/* PUBLIC_KEY:SEED_FILE */
+	const char	*tls_ca;
+	const char	*tls_cert;
+	const char	*tls_key;
+};
+extern struct cluster_conf	cluster_conf;
+
+/* 1 if s can name a node: 1 to 64 letters, digits, '-' or '_'. */
+int	 cluster_node_valid(const char *s);
+/* This node's name: --node, else the host's name. */
+const char *cluster_node(void);
+/* 1 once cluster_start connected us (or is connecting). */
+int	 cluster_on(void);
+/* Join the cluster cluster_conf names (nothing without a url): 0, or
+   -1 with why. The NATS server need not be up yet. The base must have
+   been made after natsev_threads(). */
+int	 cluster_start(struct event_base *base, char *why, size_t len);
+void	 cluster_stop(void);
+/* Make libevent thread-safe (before the base is made): nats.c's
+   reconnect thread touches our events. 0 or -1. */
+int	 natsev_threads(void);
+/* Hand what NATS brought to the subscriptions (natsev.c calls it). */
+void	 cluster_pump(void);
+/* The nodes known: an owned list of rows; NULL with errno. */
+iso_msg	*cluster_nodes(void);
+/* status's "cluster": nil, or {"url", "connected", "nodes"}; owned. */
+iso_msg	*cluster_status(void);
+/* If req is for another node (its "node", or a NAME@NODE target), send
+   it there and answer c later (or now, with an error): 1. Else 0. */
+int	 fwd_route(struct sv_conn *c, const char *op, const iso_msg *req);
+/* c (marked by sv_mark_forwarded) closes: end its sessions elsewhere. */
+void	 fwd_closed(struct sv_conn *c);
 
 /* ---- request.c: requests as tables of fields -------------------------- */
 
@@ -520,6 +566,7 @@ size_t	 events_count(void);
 /* ---- stats.c: what each isolate costs now -------------------------- */
 
 extern const struct rq_entry rq_stats;
+extern const struct rq_entry rq_nodes;
 /* A row per record (docs/protocol.md, stats), its processes read from
    /proc now: an owned list, or NULL with ENOMEM. */
 iso_msg	*stats_rows(void);

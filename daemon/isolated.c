@@ -42,6 +42,10 @@ usage(FILE *f)
 	    "[--grace-ms MS]\n"
 	    "                [--max-conns N] [--compute-workers N] "
 	    "[--compute-idle SEC]\n"
+	    "                [--nats URL [--node NAME] [--nats-creds FILE] "
+	    "[--nats-nkey PUB:SEED]\n"
+	    "                 [--nats-tls-ca FILE] [--nats-tls-cert FILE] "
+	    "[--nats-tls-key FILE]]\n"
 	    "  -f, --foreground   stay in the foreground, log to stderr\n"
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
@@ -60,6 +64,19 @@ usage(FILE *f)
 	    "                     (default: one per CPU)\n"
 	    "      --compute-idle SEC  a warm worker idle this long ends "
 	    "(60)\n"
+	    "      --nats URL     join the cluster of the NATS server(s) at "
+	    "URL\n"
+	    "                     (nats://host:4222, comma-separated; "
+	    "$ISO_NATS_URL)\n"
+	    "      --node NAME    this node's name ($ISO_NODE; default: "
+	    "the host's)\n"
+	    "      --nats-creds FILE  NATS user credentials "
+	    "($ISO_NATS_CREDS)\n"
+	    "      --nats-nkey PUB:SEED  an nkey: its public key and seed "
+	    "file\n"
+	    "      --nats-tls-ca FILE, --nats-tls-cert FILE, --nats-tls-key "
+	    "FILE\n"
+	    "                     TLS to the NATS server\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
 	    "The runtime directory is $ISO_RUNTIME_DIR, else "
@@ -159,13 +176,21 @@ const struct rq_entry rq_stop = { .name = "stop", .exec = op_stop };
 static void
 op_status(struct sv_conn *c, const struct rq *r)
 {
+	iso_msg	*rep;
+
 	(void)r;
-	sv_reply(c, iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:i s:i s:s}",
-	    "ok", 1, "pid", (int)getpid(), "version", ISO_VERSION, "protocol",
-	    SUP_PROTOCOL_VERSION, "started", started, "isolates",
+	rep = iso_msg_pack("{s:b s:i s:s s:i s:f s:i s:i s:i s:i s:s "
+	    "s:s}", "ok", 1, "pid", (int)getpid(), "version", ISO_VERSION,
+	    "protocol", SUP_PROTOCOL_VERSION, "started", started, "isolates",
 	    (int)rec_count(), "connections", (int)sv_count(), "subscribers",
 	    (int)events_count(), "compute_workers", (int)warm_count(),
-	    "runtime_dir", iso_runtime_dir()));
+	    "runtime_dir", iso_runtime_dir(), "node", cluster_node());
+	if (rep != NULL && iso_msg_put(rep, iso_msg_pack("s", "cluster"),
+	    cluster_status()) == -1) {
+		iso_msg_free(rep);
+		rep = NULL;
+	}
+	sv_reply(c, rep);
 }
 
 const struct rq_entry rq_status = { .name = "status", .exec = op_status };
@@ -407,6 +432,15 @@ struct opts {
 	int	readyfd;	/* -1: none */
 };
 
+/* The value of environment variable name, NULL when unset or empty. */
+static const char *
+env_nonempty(const char *name)
+{
+	const char	*v = getenv(name);
+
+	return (v != NULL && *v != '\0' ? v : NULL);
+}
+
 /* A number for option name within [lo, hi]: 0, or -1 after saying so. */
 static int
 opt_number(const char *name, const char *arg, long lo, long hi, long *out)
@@ -459,6 +493,13 @@ options(int argc, char **argv, struct opts *o)
 		{ "max-conns", required_argument, NULL, 'C' },
 		{ "compute-workers", required_argument, NULL, 'W' },
 		{ "compute-idle", required_argument, NULL, 'D' },
+		{ "nats", required_argument, NULL, 'N' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "nats-creds", required_argument, NULL, 'c' },
+		{ "nats-nkey", required_argument, NULL, 'k' },
+		{ "nats-tls-ca", required_argument, NULL, 'a' },
+		{ "nats-tls-cert", required_argument, NULL, 't' },
+		{ "nats-tls-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -468,6 +509,9 @@ options(int argc, char **argv, struct opts *o)
 
 	o->foreground = 0;
 	o->readyfd = -1;
+	cluster_conf.url = env_nonempty("ISO_NATS_URL");
+	cluster_conf.node = env_nonempty("ISO_NODE");
+	cluster_conf.creds = env_nonempty("ISO_NATS_CREDS");
 	while ((ch = getopt_long(argc, argv, "fhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -522,6 +566,27 @@ options(int argc, char **argv, struct opts *o)
 				return (2);
 			life_grace_ms = (int)l;
 			break;
+		case 'N':
+			cluster_conf.url = optarg;
+			break;
+		case 'n':
+			cluster_conf.node = optarg;
+			break;
+		case 'c':
+			cluster_conf.creds = optarg;
+			break;
+		case 'k':
+			cluster_conf.nkey = optarg;
+			break;
+		case 'a':
+			cluster_conf.tls_ca = optarg;
+			break;
+		case 't':
+			cluster_conf.tls_cert = optarg;
+			break;
+		case 'K':
+			cluster_conf.tls_key = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return (0);
@@ -537,6 +602,19 @@ options(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "isolated: unexpected argument: %s\n",
 		    argv[optind]);
 		usage(stderr);
+		return (2);
+	}
+	if (cluster_conf.node != NULL &&
+	    !cluster_node_valid(cluster_conf.node)) {
+		fprintf(stderr, "isolated: --node: want 1 to 64 letters, "
+		    "digits, '-' or '_', not \"%s\"\n", cluster_conf.node);
+		return (2);
+	}
+	if (cluster_conf.url != NULL && cluster_conf.node == NULL &&
+	    !cluster_node_valid(cluster_node())) {
+		fprintf(stderr, "isolated: the host's name \"%s\" cannot "
+		    "name a node (letters, digits, '-' and '_' only): give "
+		    "--node NAME\n", cluster_node());
 		return (2);
 	}
 	return (-1);
@@ -608,6 +686,8 @@ serve(const char *sdir, int sfd, const char *sock, struct event *sigs[3])
 	static const int	signos[3] = { SIGTERM, SIGINT, SIGHUP };
 	int			i;
 
+	if (cluster_conf.url != NULL && natsev_threads() == -1)
+		return (-1);
 	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
 	    names_load(sdir) == -1 || life_init(base, sdir, sfd, sock) == -1 ||
 	    sv_listen(base, sock) == -1 || sweep_init(base) == -1)
@@ -626,6 +706,7 @@ shutdown_all(struct event *sigs[3])
 	int	i;
 
 	sv_close();
+	cluster_stop();
 	for (i = 0; i < 3; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
@@ -668,6 +749,12 @@ main(int argc, char **argv)
 		log_warn("cannot start: %s", strerror(errno));
 		return (start_failed(&o.readyfd, "cannot start: %s",
 		    strerror(errno)));
+	}
+	if (cluster_start(base, why, sizeof why) == -1) {
+		log_warn("cannot join the cluster: %s", why);
+		shutdown_all(sigs);
+		return (start_failed(&o.readyfd, "cannot join the cluster: %s",
+		    why));
 	}
 	log_info("serving on %s (pid %d)", sock, (int)getpid());
 	ready(&o.readyfd, "ready");

@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "rtdir.h"
 #include "supproto.h"
+#include "wire.h"
 
 #define SV_READ_MAX	(64 * 1024)	/* bytes read per turn per peer */
 
@@ -42,6 +43,8 @@ struct sv_conn {
 	int		 busy;		/* SV_*: a request is being answered */
 	int		 detached;	/* handed over by sv_detach */
 	int		 closing;	/* close once out is written */
+	int		 adopted;	/* sv_adopt: not the acceptor's */
+	int		 forwarded;	/* asked another node: fwd_closed */
 	void		(*cancel)(void *);
 	void		*cancel_arg;
 	void		(*on_close)(void *);	/* sv_on_close */
@@ -60,7 +63,7 @@ static const struct rq_entry *const ops[] = {
 	&rq_events, &rq_spawned, &rq_exited, &rq_listening, &rq_spawning,
 	&rq_stats,
 	&rq_restart, &rq_rm,
-	&rq_follow,
+	&rq_follow, &rq_nodes,
 };
 
 static struct event_base	*sv_base;
@@ -85,6 +88,8 @@ sv_free(struct sv_conn *c)
 		c->cancel(c->cancel_arg);
 	if (c->on_close != NULL)
 		c->on_close(c->on_close_arg);
+	if (c->forwarded)
+		fwd_closed(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -92,7 +97,8 @@ sv_free(struct sv_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	nconns--;
-	acc_closed(sv_acc);
+	if (!c->adopted)
+		acc_closed(sv_acc);
 	event_free(c->rev);
 	event_free(c->wev);
 	if (c->in != NULL)
@@ -229,6 +235,12 @@ sv_drop(struct sv_conn *c)
 }
 
 void
+sv_mark_forwarded(struct sv_conn *c)
+{
+	c->forwarded = 1;
+}
+
+void
 sv_on_close(struct sv_conn *c, void (*fn)(void *), void *arg)
 {
 	c->on_close = fn;
@@ -295,6 +307,11 @@ sv_dispatch(struct sv_conn *c, const iso_msg *req)
 		sv_error(c, EINVAL, "a request is a map with a string \"op\"");
 		return;
 	}
+	/* Another node's request goes there (forward.c). */
+	c->busy = SV_BUSY;
+	if (fwd_route(c, op, req))
+		return;
+	c->busy = SV_IDLE;
 	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
 		if (strcmp(ops[i]->name, op) == 0) {
 			c->busy = SV_BUSY;
@@ -380,14 +397,12 @@ sv_acc_log(const char *line, void *arg)
 	log_warn("%s", line);
 }
 
-/* A client of our uid (accept.c checked it). */
-static void
-sv_take(int fd, pid_t pid, void *arg)
+/* A connection on fd, read from the loop: c, or NULL (fd closed). */
+static struct sv_conn *
+sv_new(int fd, int adopted)
 {
 	struct sv_conn	*c;
 
-	(void)pid;
-	(void)arg;
 	if ((c = calloc(1, sizeof *c)) == NULL ||
 	    (c->in = evbuffer_new()) == NULL ||
 	    (c->out = evbuffer_new()) == NULL ||
@@ -405,15 +420,45 @@ sv_take(int fd, pid_t pid, void *arg)
 			free(c);
 		}
 		close(fd);
-		acc_closed(sv_acc);
-		return;
+		if (!adopted)
+			acc_closed(sv_acc);
+		return (NULL);
 	}
 	c->fd = fd;
+	c->adopted = adopted;
 	c->next = conns;
 	if (conns != NULL)
 		conns->prev = c;
 	conns = c;
 	nconns++;
+	return (c);
+}
+
+/* A client of our uid (accept.c checked it). */
+static void
+sv_take(int fd, pid_t pid, void *arg)
+{
+	(void)pid;
+	(void)arg;
+	(void)sv_new(fd, 0);
+}
+
+int
+sv_adopt(int fd, const void *req, size_t len)
+{
+	struct sv_conn	*c;
+	unsigned char	 hdr[WIRE_HDR];
+
+	if ((c = sv_new(fd, 1)) == NULL)
+		return (-1);
+	wire_frame_hdr(hdr, len);
+	if (evbuffer_add(c->in, hdr, sizeof hdr) == -1 ||
+	    evbuffer_add(c->in, req, len) == -1) {
+		sv_free(c);
+		return (-1);
+	}
+	sv_process(c);
+	return (0);
 }
 
 int

@@ -20,11 +20,7 @@
 const char *
 target_node(void)
 {
-	static char	node[256];
-
-	if (node[0] == '\0' && gethostname(node, sizeof node - 1) == -1)
-		snprintf(node, sizeof node, "localhost");
-	return (node);
+	return (cluster_node());
 }
 
 /* s as an id: at most 16 hex digits; 0 when it is not one. */
@@ -109,9 +105,14 @@ target_resolve(const char *s, int kinds, struct target *t, char *err,
 		return (0);
 	if ((at = strrchr(s, '@')) != NULL && !(kinds & TGT_ID)) {
 		if (at[1] != '\0' && strcmp(at + 1, target_node()) != 0) {
-			snprintf(err, errlen, "no node \"%.64s\" (not in a "
-			    "cluster; this node is \"%.64s\")", at + 1,
-			    target_node());
+			if (cluster_on())
+				snprintf(err, errlen, "no node \"%.64s\" in "
+				    "the cluster (isoctl nodes lists them)",
+				    at + 1);
+			else
+				snprintf(err, errlen, "no node \"%.64s\" (not "
+				    "in a cluster; this node is \"%.64s\")",
+				    at + 1, target_node());
 			errno = ENOENT;
 			return (-1);
 		}

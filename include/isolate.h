@@ -702,6 +702,20 @@ int		 iso_sup_unregister(const char *name);
 int		 iso_sup_names(iso_msg **names);
 
 /*
+ * Clusters (isolated --nats URL --node NAME). iso_sup_set_node: the
+ * requests this process makes from now on go to node's supervisor,
+ * passed on by ours (NULL or "": ours again); streams (iso_sup_events,
+ * iso_sup_follow) stay on this node and are refused for another. 0, or
+ * -1 with EINVAL (not 1 to 64 letters, digits, '-' or '_'). A node that
+ * is unknown or lost fails each call with ENOENT or EHOSTUNREACH.
+ * iso_sup_nodes: the nodes this supervisor knows, an owned list of maps
+ * {"node", "self", "state": "up"|"lost", "isolates", "load",
+ * "last_ms"}; ENOENT when it is in no cluster.
+ */
+int		 iso_sup_set_node(const char *node);
+int		 iso_sup_nodes(iso_msg **nodes);
+
+/*
  * Run fn = "MODULE.so:FUNCTION" (FUNCTION: iso_msg *(*)(const iso_msg *),
  * in a shared object built without -lisolate) on arg in one of the
  * supervisor's warm workers of that module (forked once, the module

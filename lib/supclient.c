@@ -46,6 +46,7 @@ static const struct {
 	{ EBUSY, "EBUSY" }, { EPERM, "EPERM" }, { EAGAIN, "EAGAIN" },
 	{ ECANCELED, "ECANCELED" }, { EBADMSG, "EBADMSG" },
 	{ ENAMETOOLONG, "ENAMETOOLONG" }, { EMFILE, "EMFILE" },
+	{ EHOSTUNREACH, "EHOSTUNREACH" }, { EXDEV, "EXDEV" },
 };
 
 const char *
@@ -218,6 +219,23 @@ sup_open(int start)
 #define SUP_GONE	1	/* it read the request, or may have */
 #define SUP_UNREAD	2	/* it never read the request whole */
 
+/* The node whose supervisor this process's requests go to; "": ours. */
+static char	sup_node[65];
+
+int
+iso_sup_set_node(const char *node)
+{
+	size_t	len = node != NULL ? strlen(node) : 0;
+
+	if (len >= sizeof sup_node || strspn(node != NULL ? node : "",
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_") != len)
+		return (msg_fail(EINVAL, "not a node's name (1 to 64 letters, "
+		    "digits, '-' or '_'): %.80s", node));
+	memcpy(sup_node, len > 0 ? node : "", len + 1);
+	return (0);
+}
+
 /*
  * Write req on fd and read its reply: 0 and an owned *reply, or -1 with
  * the errno the supervisor named. *gone is set when the failure was the
@@ -231,12 +249,24 @@ sup_open(int start)
 static int
 sup_exchange(int fd, const iso_msg *req, iso_msg **reply, int *gone)
 {
-	iso_msg		*rep = NULL;
+	iso_msg		*rep = NULL, *routed = NULL;
 	const char	*ename = "EIO", *etext = "failed";
 	int		 ok = 0, r;
 
 	*gone = 0;
-	if (iso_msg_write(fd, req) == -1) {
+	/* For another node: the local supervisor passes it on. */
+	if (sup_node[0] != '\0' && iso_msg_get(req, "node") == NULL) {
+		if ((routed = iso_msg_copy(req)) == NULL ||
+		    iso_msg_put(routed, iso_msg_pack("s", "node"),
+		    iso_msg_pack("s", sup_node)) == -1) {
+			iso_msg_free(routed);
+			return (msg_fail(ENOMEM, "out of memory"));
+		}
+		req = routed;
+	}
+	r = iso_msg_write(fd, req);
+	iso_msg_free(routed);
+	if (r == -1) {
 		/* A supervisor that refused us said why before it closed. */
 		ok = errno;
 		if ((ok != EPIPE && ok != ECONNRESET) ||
@@ -975,6 +1005,25 @@ iso_sup_unregister(const char *name)
 		return (msg_fail(EINVAL, "unregister: no name"));
 	return (sup_call(iso_msg_pack("{s:s s:s}", "op", "unregister",
 	    "name", name), NULL, SUP_START));
+}
+
+int
+iso_sup_nodes(iso_msg **nodes)
+{
+	iso_msg		*rep;
+	const iso_msg	*list;
+
+	if (sup_call(iso_msg_pack("{s:s}", "op", "nodes"), &rep, SUP_START |
+	    SUP_SAFE) == -1)
+		return (-1);
+	if (iso_msg_unpack(rep, "{s:O}", "nodes", &list) == -1 ||
+	    iso_msg_type(list) != ISO_LIST ||
+	    (*nodes = iso_msg_copy(list)) == NULL) {
+		iso_msg_free(rep);
+		return (msg_fail(EPROTO, "supervisor: nodes without a list"));
+	}
+	iso_msg_free(rep);
+	return (0);
 }
 
 int
