@@ -70,7 +70,7 @@ PC_MODULES	:= libevent $(MSGPACK_PC) jansson
 DEPS_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 DEPS_LIBS	:= $(shell $(PKG_CONFIG) --libs $(PC_MODULES) 2>/dev/null)
 # The supervisor joins a cluster over NATS (nats.c, its libevent adapter).
-DAEMON_PC	:= libnats libevent_pthreads
+DAEMON_PC	:= libnats libevent_pthreads libcrypto
 DAEMON_LIBS	:= $(shell $(PKG_CONFIG) --libs $(DAEMON_PC) 2>/dev/null)
 CHECK_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell $(PKG_CONFIG) --libs check 2>/dev/null)

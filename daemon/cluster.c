@@ -141,15 +141,16 @@ cl_publish(const char *subject, const char *reply, const void *data,
 
 int
 cl_publish_hdr(const char *subject, const char *reply, const void *data,
-    size_t len, const char *k1, const char *v1, const char *k2,
-    const char *v2)
+    size_t len, const char *const *hdrs)
 {
 	natsMsg		*m = NULL;
 	natsStatus	 st;
 
-	if ((st = natsMsg_Create(&m, subject, reply, data, (int)len)) ==
-	    NATS_OK && (st = natsMsgHeader_Set(m, k1, v1)) == NATS_OK &&
-	    (k2 == NULL || (st = natsMsgHeader_Set(m, k2, v2)) == NATS_OK))
+	st = natsMsg_Create(&m, subject, reply, data, (int)len);
+	for (; st == NATS_OK && hdrs[0] != NULL; hdrs += 2)
+		if (hdrs[1] != NULL && hdrs[1][0] != '\0')
+			st = natsMsgHeader_Set(m, hdrs[0], hdrs[1]);
+	if (st == NATS_OK)
 		st = natsConnection_PublishMsg(cl_nc, m);
 	natsMsg_Destroy(m);
 	if (st != NATS_OK) {
@@ -170,6 +171,7 @@ cluster_pump(void)
 		while (natsSubscription_NextMsg(&m, cl_subs[i].sub, 0) ==
 		    NATS_OK)
 			cl_subs[i].fn(m, cl_subs[i].arg);
+	ib_flush();
 }
 
 static struct cl_node *
@@ -282,6 +284,9 @@ cl_on_hb(natsMsg *msg, void *arg)
 		/* A new supervisor there knows none of our sessions. */
 		if (!n->lost && n->boot != b)
 			fwd_node_lost(name);
+		/* Lost, its ports were given up: a new run starts clean. */
+		if (n->lost)
+			ib_node_lost(name);
 		/* Tell a newcomer of us now rather than in a second. */
 		cl_heartbeat();
 	}
@@ -310,9 +315,15 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 			    cluster_node());
 		else if (cl_was_connected == 1)
 			log_warn("cluster: lost NATS; reconnecting");
+		/* Silence while we heard nothing is not theirs: start
+		   counting again. */
+		for (i = 0; up && i < cl_nnodes; i++)
+			cl_nodes[i].last_ms = now;
 		cl_was_connected = up;
 	}
 	cluster_pump();
+	if (!up)
+		return;
 	cl_heartbeat();
 	for (i = 0; i < cl_nnodes; i++) {
 		if (cl_nodes[i].lost || now - cl_nodes[i].last_ms < CL_LOST_MS)
@@ -321,6 +332,7 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 		log_warn("cluster: node %s lost (silent for %d ms)",
 		    cl_nodes[i].name, (int)(now - cl_nodes[i].last_ms));
 		fwd_node_lost(cl_nodes[i].name);
+		gw_node_lost(cl_nodes[i].name);
 	}
 }
 
@@ -367,7 +379,8 @@ cl_auth(natsOptions *o, char *why, size_t len)
 }
 
 int
-cluster_start(struct event_base *base, char *why, size_t len)
+cluster_start(struct event_base *base, const char *sdir, char *why,
+    size_t len)
 {
 	const struct timeval	 tv = { CL_HB_MS / 1000, (CL_HB_MS % 1000) *
 				    1000 };
@@ -376,6 +389,11 @@ cluster_start(struct event_base *base, char *why, size_t len)
 
 	if (cluster_conf.url == NULL)
 		return (0);
+	if (pk_init(sdir) == -1) {
+		snprintf(why, len, "%s/cluster.key: %s", sdir,
+		    strerror(errno));
+		return (-1);
+	}
 	if (getrandom(&cl_boot, sizeof cl_boot, 0) != sizeof cl_boot)
 		cl_boot = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	snprintf(name, sizeof name, "isolated %s", cluster_node());
@@ -407,7 +425,7 @@ cluster_start(struct event_base *base, char *why, size_t len)
 		log_warn("cluster: NATS at %s not there yet; trying on",
 		    cluster_conf.url);
 	if (cl_subscribe("iso.hb", NULL, cl_on_hb, NULL) == -1 ||
-	    fwd_init(base) == -1 ||
+	    fwd_init(base) == -1 || gw_init(base) == -1 || ib_init() == -1 ||
 	    (cl_timer = event_new(base, -1, EV_PERSIST, cl_tick, NULL)) ==
 	    NULL || event_add(cl_timer, &tv) == -1) {
 		snprintf(why, len, "cluster: cannot subscribe (see the log)");
@@ -425,6 +443,8 @@ cluster_stop(void)
 	if (cl_nc == NULL)
 		return;
 	fwd_free();
+	gw_free();
+	ib_free_all();
 	if (cl_timer != NULL)
 		event_free(cl_timer);
 	cl_timer = NULL;

@@ -9,6 +9,8 @@
  *   iso.hb			heartbeats, every node's
  *   iso.node.NODE.req		requests for NODE's supervisor
  *   iso.node.NODE.cancel	a requester gave up on a request
+ *   iso.node.NODE.port		frames for isolates of NODE (inbound.c)
+ *   iso.node.NODE.ack		their acknowledgements (gateway.c)
  */
 #ifndef ISO_CLUSTER_H
 #define ISO_CLUSTER_H
@@ -34,12 +36,47 @@ int	 cl_subscribe(const char *subject, const char *queue,
    lost is acknowledged by the receiver. */
 int	 cl_publish(const char *subject, const char *reply, const void *data,
 	    size_t len);
-/* The same, with headers k1: v1 and (k2 not NULL) k2: v2. */
+/* The same, with headers: hdrs is key, value, ..., NULL (a NULL or
+   empty value: that header left out). */
 int	 cl_publish_hdr(const char *subject, const char *reply,
-	    const void *data, size_t len, const char *k1, const char *v1,
-	    const char *k2, const char *v2);
+	    const void *data, size_t len, const char *const *hdrs);
 /* A node's state: is it known and not lost? */
 int	 cl_node_up(const char *node);
+
+/* portkey.c: keys of our ports, and the SendPorts a message carries */
+#define PK_HEX	32		/* hex digits of a port's key */
+/* Load supervisor/cluster.key, or make it: 0, or -1 with errno. */
+int	 pk_init(const char *sdir);
+/* The key of port of our isolate iso. */
+void	 pk_secret(uint64_t iso, uint32_t port, char out[PK_HEX + 1]);
+/* 1 if hex is that key. */
+int	 pk_check(uint64_t iso, uint32_t port, const char *hex);
+/* The Iso-Ports value for the SendPorts of a message (encoded, or a
+   tree): owned, "" when none; NULL on ENOMEM. */
+char	*pk_export(const void *buf, size_t len);
+char	*pk_export_msg(const iso_msg *m);
+/* Proxies for the other nodes' ports in an Iso-Ports value: 0, or -1
+   when an item was bad (the good ones are taken). */
+int	 pk_import(const char *hdr);
+
+/* gateway.c: proxies for other nodes' isolates */
+int	 gw_init(struct event_base *base);
+void	 gw_free(void);
+/* Serve a proxy for isolate iso of node (once), and learn port's key. */
+int	 gw_proxy_add(uint64_t iso, uint32_t pid, const char *node,
+	    uint32_t port, const char *key);
+/* The node and key of a proxy's port: 0, or -1 (not a proxy's). */
+int	 gw_port_key(uint64_t iso, uint32_t port, const char **node,
+	    const char **key);
+/* Node is lost: its proxies' senders are told. */
+void	 gw_node_lost(const char *node);
+
+/* inbound.c: frames from other nodes for our isolates */
+int	 ib_init(void);
+void	 ib_free_all(void);
+/* Send the acknowledgements due (after each batch). */
+void	 ib_flush(void);
+void	 ib_node_lost(const char *node);
 
 /* forward.c */
 int	 fwd_init(struct event_base *base);

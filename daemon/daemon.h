@@ -333,7 +333,8 @@ int	 cluster_on(void);
 /* Join the cluster cluster_conf names (nothing without a url): 0, or
    -1 with why. The NATS server need not be up yet. The base must have
    been made after natsev_threads(). */
-int	 cluster_start(struct event_base *base, char *why, size_t len);
+int	 cluster_start(struct event_base *base, const char *sdir, char *why,
+	    size_t len);
 void	 cluster_stop(void);
 /* Make libevent thread-safe (before the base is made): nats.c's
    reconnect thread touches our events. 0 or -1. */

@@ -213,7 +213,7 @@ fwd_node_lost(const char *node)
 static void
 fwd_on_reply(natsMsg *msg, void *arg)
 {
-	const char	*subj = natsMsg_GetSubject(msg), *dot;
+	const char	*subj = natsMsg_GetSubject(msg), *dot, *ports;
 	struct fwd_out	*f;
 	struct sv_conn	*c;
 	iso_msg		*rep;
@@ -231,6 +231,8 @@ fwd_on_reply(natsMsg *msg, void *arg)
 	}
 	c = f->c;
 	snprintf(node, sizeof node, "%s", f->node);
+	if (natsMsgHeader_Get(msg, "Iso-Ports", &ports) == NATS_OK)
+		(void)pk_import(ports);
 	rep = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
 	natsMsg_Destroy(msg);
@@ -289,7 +291,10 @@ fwd_send(struct sv_conn *c, const char *op, const char *node,
 	size_t			 len;
 	uint64_t		 sid;
 	char			 subj[CL_SUBJ_MAX], reply[CL_SUBJ_MAX];
-	char			 key[CL_SUBJ_MAX];
+	char			 key[CL_SUBJ_MAX], *ports;
+	const char		*hdrs[] = { "Iso-Session", NULL, "Iso-From",
+				    NULL, "Iso-Ports", NULL, NULL };
+	int			 r;
 
 	if (fwd_in_list(fwd_local_only, op)) {
 		sv_error(c, EINVAL, "%s: cannot go to another node; run it "
@@ -331,8 +336,12 @@ fwd_send(struct sv_conn *c, const char *op, const char *node,
 		return;
 	}
 	snprintf(key, sizeof key, "%s.%" PRIu64, fwd_inbox, sid);
-	if (cl_publish_hdr(subj, reply, buf, len, "Iso-Session", key,
-	    "Iso-From", cluster_node()) == -1) {
+	hdrs[1] = key;
+	hdrs[3] = cluster_node();
+	hdrs[5] = ports = pk_export(buf, len);
+	r = cl_publish_hdr(subj, reply, buf, len, hdrs);
+	free(ports);
+	if (r == -1) {
 		free(buf);
 		if (f->timer != NULL)
 			event_free(f->timer);
@@ -428,6 +437,8 @@ fwd_in_read(evutil_socket_t fd, short what, void *arg)
 	struct fwd_reply *r;
 	unsigned char	 *p;
 	size_t		  len;
+	char		 *ports;
+	const char	 *hdrs[] = { "Iso-Ports", NULL, NULL };
 	int		  n;
 
 	(void)what;
@@ -442,7 +453,10 @@ fwd_in_read(evutil_socket_t fd, short what, void *arg)
 			break;
 		p = evbuffer_pullup(f->in, (ssize_t)(WIRE_HDR + len));
 		if ((r = f->replies) != NULL) {
-			(void)cl_publish(r->subject, NULL, p + WIRE_HDR, len);
+			hdrs[1] = ports = pk_export(p + WIRE_HDR, len);
+			(void)cl_publish_hdr(r->subject, NULL, p + WIRE_HDR, len,
+			    hdrs);
+			free(ports);
 			if ((f->replies = r->next) == NULL)
 				f->last = &f->replies;
 			free(r->subject);
@@ -512,7 +526,7 @@ fwd_on_request(natsMsg *msg, void *arg)
 {
 	struct fwd_in	 *f;
 	struct fwd_reply *r;
-	const char	 *reply = natsMsg_GetReply(msg), *key, *from;
+	const char	 *reply = natsMsg_GetReply(msg), *key, *from, *ports;
 	const void	 *data = natsMsg_GetData(msg);
 	size_t		  len = (size_t)natsMsg_GetDataLength(msg);
 	unsigned char	  hdr[WIRE_HDR];
@@ -531,6 +545,8 @@ fwd_on_request(natsMsg *msg, void *arg)
 		natsMsg_Destroy(msg);
 		return;
 	}
+	if (natsMsgHeader_Get(msg, "Iso-Ports", &ports) == NATS_OK)
+		(void)pk_import(ports);
 	for (f = ins; f != NULL && strcmp(f->key, key) != 0; f = f->next)
 		;
 	if (f != NULL) {

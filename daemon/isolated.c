@@ -750,7 +750,7 @@ main(int argc, char **argv)
 		return (start_failed(&o.readyfd, "cannot start: %s",
 		    strerror(errno)));
 	}
-	if (cluster_start(base, why, sizeof why) == -1) {
+	if (cluster_start(base, sdir, why, sizeof why) == -1) {
 		log_warn("cannot join the cluster: %s", why);
 		shutdown_all(sigs);
 		return (start_failed(&o.readyfd, "cannot join the cluster: %s",

@@ -1,0 +1,588 @@
+/*
+ * gateway.c: SendPorts of other nodes, usable here. A SendPort is the
+ * same value on every node (isolate ids are random, 64 bits, never
+ * reused), so it needs no rewriting: when one of another node's comes
+ * in (a message, a reply; portkey.c's Iso-Ports), we serve a proxy, a
+ * listening socket "<isolate id>.sock" in our runtime directory, and
+ * local senders reach it as they reach any isolate. Frames read from a
+ * proxy's senders go out, in the order read, as one stream to the
+ * isolate's node (iso.node.NODE.port, inbound.c there), each with a
+ * sequence number, and are kept until that node acknowledges them: a
+ * window of GW_WINDOW bytes, beyond which we stop reading the senders
+ * (their queues fill, their sends say ENOBUFS). What is not acknowledged
+ * within GW_RESEND_MS goes again (the receiver drops what it has had).
+ * When the isolate is gone, its node is lost, or a key is refused, each
+ * sender is told with a refusal frame (what was lost, and why), the
+ * socket is removed, and their next send says ECONNREFUSED.
+ */
+#include <sys/socket.h>
+#include <sys/random.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "accept.h"
+#include "cluster.h"
+#include "rtdir.h"
+#include "supproto.h"
+#include "wire.h"
+
+#define GW_WINDOW	(4 << 20)	/* bytes out unacknowledged */
+#define GW_RESEND_MS	1000
+#define GW_TICK_MS	250
+#define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
+
+struct gw_key {
+	uint32_t	 port;
+	char		 key[PK_HEX + 1];
+};
+
+/* A frame sent and not yet acknowledged. */
+struct gw_msg {
+	uint64_t	 seq;
+	uint32_t	 port;
+	char		*ports;		/* Iso-Ports, NULL: none */
+	size_t		 len;
+	struct gw_msg	*next;
+	unsigned char	 data[];	/* the frame's payload */
+};
+
+struct proxy;
+
+struct gw_conn {
+	struct proxy	*px;
+	int		 fd;
+	struct event	*ev;
+	struct evbuffer	*in;
+	struct gw_conn	*next;
+};
+
+struct proxy {
+	uint64_t	 iso;
+	uint32_t	 pid;
+	char		 node[65];
+	char		 sock[32];	/* <iso>.sock */
+	struct gw_key	*keys;
+	size_t		 nkeys;
+	int		 lfd;
+	struct acc	*acc;
+	struct gw_conn	*conns;
+	char		 stream[17];
+	uint64_t	 next_seq;	/* the next frame's */
+	uint64_t	 acked;		/* acknowledged up to */
+	struct gw_msg	*head, **tail;
+	size_t		 out, nout;	/* bytes, frames unacknowledged */
+	int64_t		 sent_ms;	/* last progress or resend */
+	int		 held;		/* window full: senders not read */
+	struct proxy	*next;
+};
+
+static struct event_base	*gw_base;
+static struct event		*gw_timer;
+static struct proxy		*proxies;
+static size_t			 gw_max_conns = ACC_MAX_DEFAULT;
+
+static int64_t
+gw_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static struct proxy *
+gw_find(uint64_t iso)
+{
+	struct proxy	*px;
+
+	for (px = proxies; px != NULL && px->iso != iso; px = px->next)
+		;
+	return (px);
+}
+
+static const char *
+gw_key(const struct proxy *px, uint32_t port)
+{
+	size_t	i;
+
+	for (i = 0; i < px->nkeys; i++)
+		if (px->keys[i].port == port)
+			return (px->keys[i].key);
+	return (NULL);
+}
+
+int
+gw_port_key(uint64_t iso, uint32_t port, const char **node,
+    const char **key)
+{
+	struct proxy	*px;
+
+	if ((px = gw_find(iso)) == NULL || (*key = gw_key(px, port)) == NULL)
+		return (-1);
+	*node = px->node;
+	return (0);
+}
+
+/* Publish m of px's stream (again, after a loss). */
+static void
+gw_publish(struct proxy *px, const struct gw_msg *m)
+{
+	natsMsg		*nm = NULL;
+	natsStatus	 st;
+	char		 subj[CL_SUBJ_MAX], seq[24], base[24], to[17];
+	const char	*key = gw_key(px, m->port);
+
+	snprintf(subj, sizeof subj, "iso.node.%s.port", px->node);
+	snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
+	snprintf(base, sizeof base, "%" PRIu64, px->acked);
+	snprintf(to, sizeof to, "%016" PRIx64, px->iso);
+	if ((st = natsMsg_Create(&nm, subj, NULL, (const char *)m->data,
+	    (int)m->len)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-From", cluster_node())) ==
+	    NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-Stream", px->stream)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-Seq", seq)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-Base", base)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-To", to)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-Key", key)) == NATS_OK &&
+	    (m->ports == NULL || (st = natsMsgHeader_Set(nm, "Iso-Ports",
+	    m->ports)) == NATS_OK))
+		st = natsConnection_PublishMsg(cl_nc, nm);
+	natsMsg_Destroy(nm);
+	/* Not sent is as lost on the way: the resend timer sends it. */
+	if (st != NATS_OK && st != NATS_CONNECTION_CLOSED)
+		log_warn("cluster: to isolate %016" PRIx64 " on %s: %s",
+		    px->iso, px->node, natsStatus_GetText(st));
+}
+
+static void	gw_conn_read(evutil_socket_t, short, void *);
+
+static void
+gw_conn_free(struct gw_conn *c)
+{
+	struct gw_conn	**cp;
+
+	for (cp = &c->px->conns; *cp != NULL; cp = &(*cp)->next)
+		if (*cp == c) {
+			*cp = c->next;
+			break;
+		}
+	event_free(c->ev);
+	evbuffer_free(c->in);
+	close(c->fd);
+	acc_closed(c->px->acc);
+	free(c);
+}
+
+/* The window has room again: read the senders. */
+static void
+gw_unhold(struct proxy *px)
+{
+	struct gw_conn	*c;
+
+	if (!px->held || px->out > GW_WINDOW / 2)
+		return;
+	px->held = 0;
+	acc_resume(px->acc);
+	for (c = px->conns; c != NULL; c = c->next) {
+		event_add(c->ev, NULL);
+		/* What was read before the hold is taken now. */
+		event_active(c->ev, EV_READ, 0);
+	}
+}
+
+static void
+gw_hold(struct proxy *px)
+{
+	struct gw_conn	*c;
+
+	px->held = 1;
+	acc_pause(px->acc);
+	for (c = px->conns; c != NULL; c = c->next)
+		event_del(c->ev);
+}
+
+/* One frame's payload from a sender: out to the isolate's node. */
+static void
+gw_frame(struct proxy *px, const unsigned char *p, size_t len)
+{
+	struct gw_msg	*m;
+	uint32_t	 port;
+	size_t		 off;
+
+	/* The port number: a positive fixint, or uint 8/16/32. */
+	if (len > 0 && p[0] < 0x80) {
+		port = p[0];
+		off = 1;
+	} else if (len > 1 && p[0] == 0xcc) {
+		port = p[1];
+		off = 2;
+	} else if (len > 2 && p[0] == 0xcd) {
+		port = (uint32_t)p[1] << 8 | p[2];
+		off = 3;
+	} else if (len > 4 && p[0] == 0xce) {
+		port = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+		    (uint32_t)p[3] << 8 | p[4];
+		off = 5;
+	} else
+		return;			/* not a port number: as a bad frame */
+	if (port == 0)
+		return;			/* control frames stay on this node */
+	if (gw_key(px, port) == NULL) {
+		log_warn("cluster: a message for port %" PRIu32 " of isolate "
+		    "%016" PRIx64 " on %s dropped: that port's SendPort never "
+		    "came to this node", port, px->iso, px->node);
+		return;
+	}
+	if ((m = malloc(sizeof *m + len)) == NULL) {
+		log_warn("cluster: out of memory: a message to isolate %016"
+		    PRIx64 " dropped", px->iso);
+		return;
+	}
+	memcpy(m->data, p, len);
+	m->len = len;
+	m->port = port;
+	m->seq = px->next_seq++;
+	m->next = NULL;
+	m->ports = pk_export(p + off, len - off);
+	if (m->ports != NULL && m->ports[0] == '\0') {
+		free(m->ports);
+		m->ports = NULL;
+	}
+	if (px->head == NULL)
+		px->sent_ms = gw_now_ms();
+	*px->tail = m;
+	px->tail = &m->next;
+	px->out += len;
+	px->nout++;
+	gw_publish(px, m);
+}
+
+static void
+gw_conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_conn	*c = arg;
+	struct proxy	*px = c->px;
+	unsigned char	*p;
+	size_t		 len;
+	int		 n = 1;
+
+	(void)what;
+	if (!(what & EV_READ) || px->held)
+		return;
+	n = evbuffer_read(c->in, fd, GW_READ_MAX);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		n = 1;
+	while (evbuffer_get_length(c->in) >= WIRE_HDR) {
+		if (px->out >= GW_WINDOW) {
+			gw_hold(px);
+			return;
+		}
+		p = evbuffer_pullup(c->in, WIRE_HDR);
+		if (wire_frame_len(p, &len) == -1) {
+			log_warn("cluster: a bad frame for isolate %016" PRIx64
+			    "; closed that connection", px->iso);
+			gw_conn_free(c);
+			return;
+		}
+		if (evbuffer_get_length(c->in) < WIRE_HDR + len)
+			break;
+		p = evbuffer_pullup(c->in, (ssize_t)(WIRE_HDR + len));
+		gw_frame(px, p + WIRE_HDR, len);
+		evbuffer_drain(c->in, WIRE_HDR + len);
+	}
+	if (n <= 0)
+		gw_conn_free(c);
+}
+
+static void
+gw_acc_log(const char *line, void *arg)
+{
+	(void)arg;
+	log_warn("%s", line);
+}
+
+static void
+gw_take(int fd, pid_t pid, void *arg)
+{
+	struct proxy	*px = arg;
+	struct gw_conn	*c;
+
+	(void)pid;
+	if ((c = calloc(1, sizeof *c)) == NULL ||
+	    (c->in = evbuffer_new()) == NULL ||
+	    (c->ev = event_new(gw_base, fd, EV_READ | EV_PERSIST,
+	    gw_conn_read, c)) == NULL) {
+		if (c != NULL && c->in != NULL)
+			evbuffer_free(c->in);
+		free(c);
+		close(fd);
+		acc_closed(px->acc);
+		return;
+	}
+	c->px = px;
+	c->fd = fd;
+	c->next = px->conns;
+	px->conns = c;
+	if (!px->held)
+		event_add(c->ev, NULL);
+}
+
+static void
+gw_free_msgs(struct proxy *px)
+{
+	struct gw_msg	*m;
+
+	while ((m = px->head) != NULL) {
+		px->head = m->next;
+		free(m->ports);
+		free(m);
+	}
+	px->tail = &px->head;
+	px->out = px->nout = 0;
+}
+
+static void
+gw_proxy_free(struct proxy *px)
+{
+	struct proxy	**pp;
+
+	for (pp = &proxies; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == px) {
+			*pp = px->next;
+			break;
+		}
+	while (px->conns != NULL)
+		gw_conn_free(px->conns);
+	acc_free(px->acc);
+	if (px->lfd != -1) {
+		close(px->lfd);
+		(void)rtdir_unlink(px->sock);
+	}
+	gw_free_msgs(px);
+	free(px->keys);
+	free(px);
+}
+
+/* Tell px's senders it is gone (e, why), and forget it. */
+static void
+gw_gone(struct proxy *px, int e, const char *why)
+{
+	struct gw_conn	*c;
+	iso_msg		*m;
+	void		*buf = NULL;
+	size_t		 len = 0;
+	unsigned char	 hdr[WIRE_HDR], zero = 0;
+	char		 text[400];
+
+	snprintf(text, sizeof text, "isolate %016" PRIx64 " on node %s %s; "
+	    "%zu message%s sent to it not delivered", px->iso, px->node, why,
+	    px->nout, px->nout == 1 ? "" : "s");
+	log_info("cluster: %s", text);
+	m = iso_msg_pack("{s:s s:s s:s}", "op", "refused", "errno",
+	    sup_errno_name(e), "error", text);
+	if (m != NULL && iso_msg_encode(m, &buf, &len) == 0) {
+		wire_frame_hdr(hdr, len + 1);
+		/* A refusal is the one frame a receiver writes (protocol.md);
+		   a sender that does not read it sees the connection end. */
+		for (c = px->conns; c != NULL; c = c->next)
+			if (write(c->fd, hdr, sizeof hdr) == sizeof hdr &&
+			    write(c->fd, &zero, 1) == 1)
+				(void)!write(c->fd, buf, len);
+	}
+	free(buf);
+	iso_msg_free(m);
+	gw_proxy_free(px);
+}
+
+int
+gw_proxy_add(uint64_t iso, uint32_t pid, const char *node, uint32_t port,
+    const char *key)
+{
+	static const struct acc_ops ops = { gw_take, gw_acc_log };
+	struct proxy	*px;
+	struct gw_key	*grown;
+	char		 name[64];
+	size_t		 i;
+
+	if ((px = gw_find(iso)) == NULL) {
+		if ((px = calloc(1, sizeof *px)) == NULL)
+			return (-1);
+		px->iso = iso;
+		px->pid = pid;
+		px->lfd = -1;
+		px->next_seq = 1;
+		px->tail = &px->head;
+		snprintf(px->node, sizeof px->node, "%s", node);
+		snprintf(px->sock, sizeof px->sock, "%016" PRIx64 ".sock", iso);
+		if (getrandom(name, 8, 0) != 8)
+			memcpy(name, &px, sizeof px < 8 ? sizeof px : 8);
+		for (i = 0; i < 8; i++)
+			snprintf(px->stream + 2 * i, 3, "%02x",
+			    (unsigned char)name[i]);
+		/* An isolate of this node by that id is not ours to take. */
+		if (faccessat(rtdir_fd(), px->sock, F_OK, AT_SYMLINK_NOFOLLOW)
+		    == 0) {
+			free(px);
+			return (0);
+		}
+		snprintf(name, sizeof name, "isolate %016" PRIx64 " of node %s",
+		    iso, node);
+		if ((px->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0)) == -1 ||
+		    rtdir_listen(px->lfd, px->sock, SOMAXCONN) == -1 ||
+		    (px->acc = acc_new(gw_base, px->lfd, ACC_ISOLATE,
+		    &gw_max_conns, name, &ops, px)) == NULL) {
+			log_warn("cluster: cannot serve a proxy for %s: %s",
+			    name, strerror(errno));
+			if (px->lfd != -1) {
+				close(px->lfd);
+				(void)rtdir_unlink(px->sock);
+			}
+			free(px);
+			return (-1);
+		}
+		px->next = proxies;
+		proxies = px;
+	}
+	if (strcmp(px->node, node) != 0)
+		return (0);		/* an id claimed by two nodes: the first */
+	for (i = 0; i < px->nkeys; i++)
+		if (px->keys[i].port == port)
+			return (0);
+	if ((grown = realloc(px->keys, (px->nkeys + 1) * sizeof *grown)) ==
+	    NULL)
+		return (-1);
+	px->keys = grown;
+	px->keys[px->nkeys].port = port;
+	snprintf(px->keys[px->nkeys].key, sizeof px->keys[0].key, "%s", key);
+	px->nkeys++;
+	return (0);
+}
+
+/* An acknowledgement from a node that our frames reached. */
+static void
+gw_on_ack(natsMsg *msg, void *arg)
+{
+	struct proxy	*px;
+	struct gw_msg	*m;
+	iso_msg		*a;
+	const char	*stream, *ename = NULL, *why = NULL;
+	uint64_t	 upto = 0;
+	int		 resend = 0;
+
+	(void)arg;
+	a = iso_msg_decode(natsMsg_GetData(msg),
+	    (size_t)natsMsg_GetDataLength(msg));
+	natsMsg_Destroy(msg);
+	if (a == NULL || iso_msg_unpack(a, "{s:s s:U s?b s?s s?s}", "stream",
+	    &stream, "upto", &upto, "resend", &resend, "gone", &ename,
+	    "error", &why) == -1) {
+		iso_msg_free(a);
+		return;
+	}
+	for (px = proxies; px != NULL && strcmp(px->stream, stream) != 0;
+	    px = px->next)
+		;
+	if (px == NULL) {
+		iso_msg_free(a);
+		return;
+	}
+	while ((m = px->head) != NULL && m->seq <= upto) {
+		px->head = m->next;
+		px->out -= m->len;
+		px->nout--;
+		free(m->ports);
+		free(m);
+	}
+	if (px->head == NULL)
+		px->tail = &px->head;
+	if (upto > px->acked) {
+		px->acked = upto;
+		px->sent_ms = gw_now_ms();
+	}
+	if (ename != NULL) {
+		gw_gone(px, sup_errno_value(ename), why != NULL ? why :
+		    "is gone");
+		iso_msg_free(a);
+		return;
+	}
+	if (resend) {
+		for (m = px->head; m != NULL; m = m->next)
+			gw_publish(px, m);
+		px->sent_ms = gw_now_ms();
+	}
+	gw_unhold(px);
+	iso_msg_free(a);
+}
+
+/* Send again what waits too long for its acknowledgement. */
+static void
+gw_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy	*px;
+	struct gw_msg	*m;
+	int64_t		 now = gw_now_ms();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (natsConnection_Status(cl_nc) != NATS_CONN_STATUS_CONNECTED)
+		return;
+	for (px = proxies; px != NULL; px = px->next) {
+		if (px->head == NULL || now - px->sent_ms < GW_RESEND_MS)
+			continue;
+		for (m = px->head; m != NULL; m = m->next)
+			gw_publish(px, m);
+		px->sent_ms = now;
+	}
+}
+
+void
+gw_node_lost(const char *node)
+{
+	struct proxy	*px, *next;
+
+	for (px = proxies; px != NULL; px = next) {
+		next = px->next;
+		if (strcmp(px->node, node) == 0)
+			gw_gone(px, ECONNREFUSED, "is out of reach (its node "
+			    "was lost)");
+	}
+}
+
+int
+gw_init(struct event_base *base)
+{
+	const struct timeval	tv = { 0, GW_TICK_MS * 1000 };
+	char			subj[CL_SUBJ_MAX];
+
+	gw_base = base;
+	snprintf(subj, sizeof subj, "iso.node.%s.ack", cluster_node());
+	if (cl_subscribe(subj, NULL, gw_on_ack, NULL) == -1)
+		return (-1);
+	if ((gw_timer = event_new(base, -1, EV_PERSIST, gw_tick, NULL)) ==
+	    NULL || event_add(gw_timer, &tv) == -1)
+		return (-1);
+	return (0);
+}
+
+void
+gw_free(void)
+{
+	while (proxies != NULL)
+		gw_proxy_free(proxies);
+	if (gw_timer != NULL)
+		event_free(gw_timer);
+	gw_timer = NULL;
+}
