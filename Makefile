@@ -56,7 +56,7 @@ QUICK		?=
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
 		   check valgrind procps binutils zsh libnats-dev nats-server \
-		   libssl-dev
+		   libssl-dev zlib1g-dev
 BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules
@@ -70,7 +70,7 @@ PC_MODULES	:= libevent $(MSGPACK_PC) jansson
 DEPS_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 DEPS_LIBS	:= $(shell $(PKG_CONFIG) --libs $(PC_MODULES) 2>/dev/null)
 # The supervisor joins a cluster over NATS (nats.c, its libevent adapter).
-DAEMON_PC	:= libnats libevent_pthreads libcrypto
+DAEMON_PC	:= libnats libevent_pthreads libcrypto zlib
 DAEMON_LIBS	:= $(shell $(PKG_CONFIG) --libs $(DAEMON_PC) 2>/dev/null)
 CHECK_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
@@ -268,6 +268,12 @@ $(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTUTIL_OBJS) \
 $(BUILD)/tests/prog/%: tests/prog/%.c $(LIB_A) | $(BUILD)/tests/prog
 	$(if $(filter mod_%,$*),$(CC) $(ALL_CFLAGS) -shared -o $@ $<,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	    $(LIB_A) $(DEPS_LIBS) $(LDLIBS))
+
+# A hostile cluster peer speaks NATS itself.
+$(BUILD)/tests/prog/cl_forge: tests/prog/cl_forge.c $(LIB_A) | \
+    $(BUILD)/tests/prog
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(DEPS_LIBS) \
+	    $(DAEMON_LIBS) $(LDLIBS)
 
 $(TESTPROG_NOPIE): tests/prog/sup_spawner.c $(LIB_A) | $(BUILD)/tests/prog
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -no-pie -o $@ $< $(LIB_A) \

@@ -26,12 +26,15 @@
 #define CL_LOST_MS	3500	/* a node silent this long is lost */
 #define CL_SUBS_MAX	16
 #define CL_NODE_MAX	64	/* bytes of a node's name */
+#define CL_CONNECT_MS	1000	/* a connect's handshake, at most */
 
 struct cluster_conf	 cluster_conf;
 natsConnection		*cl_nc;
 
 struct cl_sub {
-	natsSubscription	*sub;
+	char			*subject;
+	char			*queue;		/* NULL: none */
+	natsSubscription	*sub;		/* NULL while not connected */
 	void			(*fn)(natsMsg *, void *);
 	void			*arg;
 };
@@ -53,6 +56,8 @@ static struct cl_node	*cl_nodes;
 static size_t		 cl_nnodes, cl_cap;
 static uint64_t		 cl_boot;
 static int		 cl_was_connected = -1;
+static int		 cl_configured;
+static int		 cl_said_down;	/* "not there" logged this outage */
 static int		 cl_twin_warned;
 
 static int64_t
@@ -91,7 +96,27 @@ cluster_node(void)
 int
 cluster_on(void)
 {
-	return (cl_nc != NULL);
+	return (cl_configured);
+}
+
+/* Subscribe s on the connection: 0, or -1 after logging why. */
+static int
+cl_sub_open(struct cl_sub *s)
+{
+	natsStatus	st;
+
+	st = s->queue != NULL ? natsConnection_QueueSubscribeSync(&s->sub,
+	    cl_nc, s->subject, s->queue) : natsConnection_SubscribeSync(&s->sub,
+	    cl_nc, s->subject);
+	if (st != NATS_OK) {
+		log_warn("cluster: cannot subscribe to %s: %s", s->subject,
+		    natsStatus_GetText(st));
+		s->sub = NULL;
+		return (-1);
+	}
+	/* Drained after every read: the limits only guard a burst. */
+	(void)natsSubscription_SetPendingLimits(s->sub, 1 << 20, 256 << 20);
+	return (0);
 }
 
 int
@@ -99,27 +124,78 @@ cl_subscribe(const char *subject, const char *queue,
     void (*fn)(natsMsg *, void *), void *arg)
 {
 	struct cl_sub	*s;
-	natsStatus	 st;
 
 	if (cl_nsubs == CL_SUBS_MAX) {
 		log_warn("cluster: too many subscriptions (%s)", subject);
 		return (-1);
 	}
 	s = &cl_subs[cl_nsubs];
-	st = queue != NULL ? natsConnection_QueueSubscribeSync(&s->sub, cl_nc,
-	    subject, queue) : natsConnection_SubscribeSync(&s->sub, cl_nc,
-	    subject);
-	if (st != NATS_OK) {
-		log_warn("cluster: cannot subscribe to %s: %s", subject,
-		    natsStatus_GetText(st));
+	memset(s, 0, sizeof *s);
+	if ((s->subject = strdup(subject)) == NULL ||
+	    (queue != NULL && (s->queue = strdup(queue)) == NULL)) {
+		free(s->subject);
 		return (-1);
 	}
-	/* Drained after every read: the limits only guard a burst. */
-	(void)natsSubscription_SetPendingLimits(s->sub, 1 << 20, 256 << 20);
 	s->fn = fn;
 	s->arg = arg;
 	cl_nsubs++;
+	/* Not connected: cl_connect subscribes it. */
+	return (cl_nc != NULL ? cl_sub_open(s) : 0);
+}
+
+/* Let go of a connection that ended (or is ending): its subscriptions
+   too; the tick makes a new one. */
+static void
+cl_drop(void)
+{
+	size_t	i;
+
+	for (i = 0; i < cl_nsubs; i++) {
+		natsSubscription_Destroy(cl_subs[i].sub);
+		cl_subs[i].sub = NULL;
+	}
+	if (cl_nc != NULL) {
+		natsConnection_Close(cl_nc);
+		natsConnection_Destroy(cl_nc);
+	}
+	cl_nc = NULL;
+}
+
+/*
+ * Connect, and subscribe again to every subject: 0, or -1 (the tick
+ * tries again). We reconnect ourselves, from the loop, rather than let
+ * nats.c's reconnect thread do it: with an event loop its reconnect was
+ * seen to stall for tens of seconds, and one thread is simpler.
+ */
+static int
+cl_connect(void)
+{
+	natsStatus	st;
+	size_t		i;
+
+	if ((st = natsConnection_Connect(&cl_nc, cl_opts)) != NATS_OK) {
+		cl_nc = NULL;
+		if (!cl_said_down)
+			log_warn("cluster: NATS at %s: %s; trying on",
+			    cluster_conf.url, nats_GetLastError(NULL) != NULL ?
+			    nats_GetLastError(NULL) : natsStatus_GetText(st));
+		cl_said_down = 1;
+		return (-1);
+	}
+	cl_said_down = 0;
+	for (i = 0; i < cl_nsubs; i++)
+		if (cl_sub_open(&cl_subs[i]) == -1) {
+			cl_drop();
+			return (-1);
+		}
 	return (0);
+}
+
+int
+cl_connected(void)
+{
+	return (cl_nc != NULL && natsConnection_Status(cl_nc) ==
+	    NATS_CONN_STATUS_CONNECTED);
 }
 
 int
@@ -127,6 +203,9 @@ cl_publish(const char *subject, const char *reply, const void *data,
     size_t len)
 {
 	natsStatus	st;
+
+	if (!cl_connected())
+		return (-1);
 
 	st = reply != NULL ? natsConnection_PublishRequest(cl_nc, subject,
 	    reply, data, (int)len) : natsConnection_Publish(cl_nc, subject,
@@ -146,6 +225,8 @@ cl_publish_hdr(const char *subject, const char *reply, const void *data,
 	natsMsg		*m = NULL;
 	natsStatus	 st;
 
+	if (!cl_connected())
+		return (-1);
 	st = natsMsg_Create(&m, subject, reply, data, (int)len);
 	for (; st == NATS_OK && hdrs[0] != NULL; hdrs += 2)
 		if (hdrs[1] != NULL && hdrs[1][0] != '\0')
@@ -168,8 +249,8 @@ cluster_pump(void)
 	size_t	 i;
 
 	for (i = 0; i < cl_nsubs; i++)
-		while (natsSubscription_NextMsg(&m, cl_subs[i].sub, 0) ==
-		    NATS_OK)
+		while (cl_subs[i].sub != NULL &&
+		    natsSubscription_NextMsg(&m, cl_subs[i].sub, 0) == NATS_OK)
 			cl_subs[i].fn(m, cl_subs[i].arg);
 	ib_flush();
 }
@@ -284,8 +365,8 @@ cl_on_hb(natsMsg *msg, void *arg)
 		/* A new supervisor there knows none of our sessions. */
 		if (!n->lost && n->boot != b)
 			fwd_node_lost(name);
-		/* Lost, its ports were given up: a new run starts clean. */
-		if (n->lost)
+		/* A new run there: the streams of the old one are done. */
+		if (n->boot != 0 && n->boot != b)
 			ib_node_lost(name);
 		/* Tell a newcomer of us now rather than in a second. */
 		cl_heartbeat();
@@ -308,7 +389,12 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	up = natsConnection_Status(cl_nc) == NATS_CONN_STATUS_CONNECTED;
+	if (cl_nc != NULL && natsConnection_Status(cl_nc) ==
+	    NATS_CONN_STATUS_CLOSED)
+		cl_drop();
+	if (cl_nc == NULL)
+		(void)cl_connect();
+	up = cl_connected();
 	if (up != cl_was_connected) {
 		if (up)
 			log_info("cluster: connected to NATS as node %s",
@@ -385,7 +471,6 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	const struct timeval	 tv = { CL_HB_MS / 1000, (CL_HB_MS % 1000) *
 				    1000 };
 	char			 name[160];
-	natsStatus		 st;
 
 	if (cluster_conf.url == NULL)
 		return (0);
@@ -401,10 +486,8 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	    natsOptions_SetURL(cl_opts, cluster_conf.url) != NATS_OK ||
 	    natsOptions_SetName(cl_opts, name) != NATS_OK ||
 	    natsOptions_SetNoEcho(cl_opts, true) != NATS_OK ||
-	    natsOptions_SetMaxReconnect(cl_opts, -1) != NATS_OK ||
-	    natsOptions_SetReconnectWait(cl_opts, 250) != NATS_OK ||
-	    natsOptions_SetRetryOnFailedConnect(cl_opts, true, NULL, NULL) !=
-	    NATS_OK ||
+	    natsOptions_SetAllowReconnect(cl_opts, false) != NATS_OK ||
+	    natsOptions_SetTimeout(cl_opts, CL_CONNECT_MS) != NATS_OK ||
 	    natsOptions_DisableNoResponders(cl_opts, true) != NATS_OK ||
 	    natsev_options(cl_opts, base) == -1) {
 		snprintf(why, len, "NATS options: %s", nats_GetLastError(NULL)
@@ -413,17 +496,8 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	}
 	if (cl_auth(cl_opts, why, len) == -1)
 		return (-1);
-	st = natsConnection_Connect(&cl_nc, cl_opts);
-	if (st != NATS_OK && st != NATS_NOT_YET_CONNECTED) {
-		snprintf(why, len, "NATS at %s: %s", cluster_conf.url,
-		    nats_GetLastError(NULL) != NULL ? nats_GetLastError(NULL) :
-		    natsStatus_GetText(st));
-		cl_nc = NULL;
-		return (-1);
-	}
-	if (st == NATS_NOT_YET_CONNECTED)
-		log_warn("cluster: NATS at %s not there yet; trying on",
-		    cluster_conf.url);
+	cl_configured = 1;
+	(void)cl_connect();
 	if (cl_subscribe("iso.hb", NULL, cl_on_hb, NULL) == -1 ||
 	    fwd_init(base) == -1 || gw_init(base) == -1 || ib_init() == -1 ||
 	    (cl_timer = event_new(base, -1, EV_PERSIST, cl_tick, NULL)) ==
@@ -440,7 +514,7 @@ cluster_stop(void)
 {
 	size_t	i;
 
-	if (cl_nc == NULL)
+	if (!cl_configured)
 		return;
 	fwd_free();
 	gw_free();
@@ -448,18 +522,20 @@ cluster_stop(void)
 	if (cl_timer != NULL)
 		event_free(cl_timer);
 	cl_timer = NULL;
-	for (i = 0; i < cl_nsubs; i++)
-		natsSubscription_Destroy(cl_subs[i].sub);
+	if (cl_nc != NULL)
+		(void)natsConnection_FlushTimeout(cl_nc, 500);
+	cl_drop();
+	for (i = 0; i < cl_nsubs; i++) {
+		free(cl_subs[i].subject);
+		free(cl_subs[i].queue);
+	}
 	cl_nsubs = 0;
-	(void)natsConnection_FlushTimeout(cl_nc, 500);
-	natsConnection_Close(cl_nc);
-	natsConnection_Destroy(cl_nc);
-	cl_nc = NULL;
 	natsOptions_Destroy(cl_opts);
 	cl_opts = NULL;
 	free(cl_nodes);
 	cl_nodes = NULL;
 	cl_nnodes = cl_cap = 0;
+	cl_configured = 0;
 	nats_Close();
 }
 
@@ -499,18 +575,17 @@ cluster_nodes(void)
 iso_msg *
 cluster_status(void)
 {
-	if (cl_nc == NULL)
+	if (!cl_configured)
 		return (iso_msg_pack("n"));
 	return (iso_msg_pack("{s:s s:b s:i}", "url", cluster_conf.url,
-	    "connected", natsConnection_Status(cl_nc) ==
-	    NATS_CONN_STATUS_CONNECTED, "nodes", (int)cl_nnodes + 1));
+	    "connected", cl_connected(), "nodes", (int)cl_nnodes + 1));
 }
 
 static void
 op_nodes(struct sv_conn *c, const struct rq *r)
 {
 	(void)r;
-	if (cl_nc == NULL) {
+	if (!cl_configured) {
 		sv_error(c, ENOENT, "nodes: not in a cluster (start isolated "
 		    "with --nats URL)");
 		return;

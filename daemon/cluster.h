@@ -30,10 +30,13 @@ extern natsConnection	*cl_nc;		/* NULL: not in a cluster */
    the callee's to destroy). 0, or -1 after logging why. */
 int	 cl_subscribe(const char *subject, const char *queue,
 	    void (*fn)(natsMsg *, void *), void *arg);
+/* 1 while connected to NATS. */
+int	 cl_connected(void);
 /* Publish data on subject (reply: NULL or the subject to answer on):
-   0, or -1 with the reason logged. Queued by nats.c while disconnected
-   (its reconnect buffer), dropped when that is full: what must not be
-   lost is acknowledged by the receiver. */
+   0, or -1 with the reason logged. Nothing is published while we are
+   not connected (nats.c's reconnect buffer is not used: its flush on
+   reconnect has been seen to garble frames published meanwhile); what
+   must not be lost is acknowledged by the receiver and sent again. */
 int	 cl_publish(const char *subject, const char *reply, const void *data,
 	    size_t len);
 /* The same, with headers: hdrs is key, value, ..., NULL (a NULL or
@@ -58,6 +61,11 @@ char	*pk_export_msg(const iso_msg *m);
 /* Proxies for the other nodes' ports in an Iso-Ports value: 0, or -1
    when an item was bad (the good ones are taken). */
 int	 pk_import(const char *hdr);
+
+/* Iso-Sum of a port frame: CRC-32 of its routing and payload, so that a
+   frame garbled on the way is asked for again rather than delivered. */
+void	 pk_sum(const char *stream, uint64_t seq, const char *to,
+	    const char *key, const void *data, size_t len, char out[9]);
 
 /* gateway.c: proxies for other nodes' isolates */
 int	 gw_init(struct event_base *base);

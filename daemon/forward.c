@@ -301,6 +301,11 @@ fwd_send(struct sv_conn *c, const char *op, const char *node,
 		    "there", op);
 		return;
 	}
+	if (!cl_connected()) {
+		sv_error(c, EHOSTUNREACH, "%s: this supervisor is not connected "
+		    "to NATS now (reconnecting); try again", op);
+		return;
+	}
 	if (!cl_node_up(node)) {
 		sv_error(c, ENOENT, "no node \"%.64s\" in the cluster (isoctl "
 		    "nodes lists them)", node);

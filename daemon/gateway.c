@@ -36,8 +36,10 @@
 #include "supproto.h"
 #include "wire.h"
 
-#define GW_WINDOW	(4 << 20)	/* bytes out unacknowledged */
-#define GW_RESEND_MS	1000
+#define GW_WINDOW	(1 << 20)	/* bytes out unacknowledged */
+#define GW_BURST	(128 << 10)	/* bytes sent again at once */
+#define GW_RESEND_MS	1000	/* no acknowledgement this long: again */
+#define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
 #define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
 
@@ -82,6 +84,7 @@ struct proxy {
 	struct gw_msg	*head, **tail;
 	size_t		 out, nout;	/* bytes, frames unacknowledged */
 	int64_t		 sent_ms;	/* last progress or resend */
+	int64_t		 resent_ms;	/* last resend */
 	int		 held;		/* window full: senders not read */
 	struct proxy	*next;
 };
@@ -139,13 +142,16 @@ gw_publish(struct proxy *px, const struct gw_msg *m)
 {
 	natsMsg		*nm = NULL;
 	natsStatus	 st;
-	char		 subj[CL_SUBJ_MAX], seq[24], base[24], to[17];
+	char		 subj[CL_SUBJ_MAX], seq[24], base[24], to[17], sum[9];
 	const char	*key = gw_key(px, m->port);
 
+	if (!cl_connected())
+		return;			/* the resend timer sends it */
 	snprintf(subj, sizeof subj, "iso.node.%s.port", px->node);
 	snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
 	snprintf(base, sizeof base, "%" PRIu64, px->acked);
 	snprintf(to, sizeof to, "%016" PRIx64, px->iso);
+	pk_sum(px->stream, m->seq, to, key, m->data, m->len, sum);
 	if ((st = natsMsg_Create(&nm, subj, NULL, (const char *)m->data,
 	    (int)m->len)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-From", cluster_node())) ==
@@ -155,6 +161,7 @@ gw_publish(struct proxy *px, const struct gw_msg *m)
 	    (st = natsMsgHeader_Set(nm, "Iso-Base", base)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-To", to)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-Key", key)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-Sum", sum)) == NATS_OK &&
 	    (m->ports == NULL || (st = natsMsgHeader_Set(nm, "Iso-Ports",
 	    m->ports)) == NATS_OK))
 		st = natsConnection_PublishMsg(cl_nc, nm);
@@ -166,6 +173,25 @@ gw_publish(struct proxy *px, const struct gw_msg *m)
 }
 
 static void	gw_conn_read(evutil_socket_t, short, void *);
+
+/*
+ * Send again what is not acknowledged, from the oldest, GW_BURST bytes
+ * at most: nats.c writes a large backlog in one blocking go, and a peer
+ * that does the same to us meanwhile would wait on us as we wait on it
+ * (the server ends such a slow consumer). The rest goes on the next ask.
+ */
+static void
+gw_resend(struct proxy *px)
+{
+	struct gw_msg	*m;
+	size_t		 sent = 0;
+
+	for (m = px->head; m != NULL && sent < GW_BURST; m = m->next) {
+		gw_publish(px, m);
+		sent += m->len;
+	}
+	px->sent_ms = px->resent_ms = gw_now_ms();
+}
 
 static void
 gw_conn_free(struct gw_conn *c)
@@ -517,11 +543,9 @@ gw_on_ack(natsMsg *msg, void *arg)
 		iso_msg_free(a);
 		return;
 	}
-	if (resend) {
-		for (m = px->head; m != NULL; m = m->next)
-			gw_publish(px, m);
-		px->sent_ms = gw_now_ms();
-	}
+	/* Each frame after a gap asks; the first answer serves them all. */
+	if (resend && gw_now_ms() - px->resent_ms >= GW_ASKED_MS)
+		gw_resend(px);
 	gw_unhold(px);
 	iso_msg_free(a);
 }
@@ -531,20 +555,16 @@ static void
 gw_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy	*px;
-	struct gw_msg	*m;
 	int64_t		 now = gw_now_ms();
 
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (natsConnection_Status(cl_nc) != NATS_CONN_STATUS_CONNECTED)
+	if (!cl_connected())
 		return;
 	for (px = proxies; px != NULL; px = px->next) {
-		if (px->head == NULL || now - px->sent_ms < GW_RESEND_MS)
-			continue;
-		for (m = px->head; m != NULL; m = m->next)
-			gw_publish(px, m);
-		px->sent_ms = now;
+		if (px->head != NULL && now - px->sent_ms >= GW_RESEND_MS)
+			gw_resend(px);
 	}
 }
 

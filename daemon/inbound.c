@@ -22,6 +22,7 @@ struct ib_stream {
 	char		 from[65];
 	char		 stream[17];
 	uint64_t	 expected;	/* the next seq to deliver */
+	uint64_t	 asked;		/* a resend asked from this seq */
 	int		 due;		/* an ack to send */
 	int		 resend;	/* ... asking for what follows */
 	int		 waiting;	/* for room at its isolate */
@@ -78,6 +79,7 @@ ib_room(void *arg)
 		return;			/* gone meanwhile */
 	s->waiting = 0;
 	s->due = s->resend = 1;
+	s->asked = s->expected;
 	ib_flush();
 }
 
@@ -146,6 +148,22 @@ ib_deliver(struct ib_stream *s, natsMsg *msg)
 	return (0);
 }
 
+/* Does msg's Iso-Sum match what came? */
+static int
+ib_intact(natsMsg *msg, const char *stream, uint64_t seq)
+{
+	const char	*to, *key, *sum;
+	char		 want[9];
+
+	if (natsMsgHeader_Get(msg, "Iso-To", &to) != NATS_OK ||
+	    natsMsgHeader_Get(msg, "Iso-Key", &key) != NATS_OK ||
+	    natsMsgHeader_Get(msg, "Iso-Sum", &sum) != NATS_OK)
+		return (0);
+	pk_sum(stream, seq, to, key, natsMsg_GetData(msg),
+	    (size_t)natsMsg_GetDataLength(msg), want);
+	return (strcmp(want, sum) == 0);
+}
+
 static void
 ib_on_port(natsMsg *msg, void *arg)
 {
@@ -164,13 +182,24 @@ ib_on_port(natsMsg *msg, void *arg)
 		return;
 	}
 	seq = strtoull(seqs, NULL, 10);
-	if (s->gone != NULL || s->waiting) {
+	if (!ib_intact(msg, stream, seq)) {
+		/* Garbled on the way: as lost, asked for again. */
+		if (s->gone == NULL && !s->waiting && seq >= s->expected &&
+		    s->asked != s->expected) {
+			s->due = s->resend = 1;
+			s->asked = s->expected;
+		}
+	} else if (s->gone != NULL || s->waiting) {
 		/* Said already, or held: it comes again when asked. */
 	} else if (seq < s->expected)
 		s->due = 1;		/* had it: say so again */
-	else if (seq > s->expected)
-		s->due = s->resend = 1;	/* one was lost on the way */
-	else if (ib_deliver(s, msg) == 0) {
+	else if (seq > s->expected) {
+		/* One was lost on the way: ask once from there. */
+		if (s->asked != s->expected) {
+			s->due = s->resend = 1;
+			s->asked = s->expected;
+		}
+	} else if (ib_deliver(s, msg) == 0) {
 		s->expected++;
 		s->due = 1;
 	}

@@ -686,8 +686,6 @@ serve(const char *sdir, int sfd, const char *sock, struct event *sigs[3])
 	static const int	signos[3] = { SIGTERM, SIGINT, SIGHUP };
 	int			i;
 
-	if (cluster_conf.url != NULL && natsev_threads() == -1)
-		return (-1);
 	if ((base = iso_event_base()) == NULL || child_init(base) == -1 ||
 	    names_load(sdir) == -1 || life_init(base, sdir, sfd, sock) == -1 ||
 	    sv_listen(base, sock) == -1 || sweep_init(base) == -1)
@@ -729,6 +727,11 @@ main(int argc, char **argv)
 
 	if ((rc = options(argc, argv, &o)) != -1)
 		return (rc);
+	/* Before any event base is made (libevent's rule). */
+	if (cluster_conf.url != NULL && natsev_threads() == -1) {
+		fprintf(stderr, "isolated: cannot make libevent thread-safe\n");
+		return (1);
+	}
 	if (!o.foreground && o.readyfd == -1 && background(&o.readyfd) == -1)
 		return (1);
 	signal(SIGPIPE, SIG_IGN);

@@ -5,9 +5,10 @@
  * what came in to the cluster (cluster_pump), which takes it from
  * synchronous subscriptions without waiting. So every message is
  * handled on the daemon's one thread, with no delivery thread and no
- * hand-over between threads. nats.c's reconnect thread calls attach and
- * detach; the base is then made thread-safe (natsev_threads, before it
- * is created), as libevent requires.
+ * hand-over between threads. nats.c's ping timer still runs on a thread
+ * of its own and asks for write events from there; the base is then made
+ * thread-safe (natsev_threads, before it is created), as libevent
+ * requires.
  */
 #include <stdlib.h>
 
@@ -16,6 +17,7 @@
 #include <nats/nats.h>
 
 #include "cluster.h"
+#include "loop.h"
 
 struct natsev {
 	natsConnection		*nc;
@@ -27,21 +29,27 @@ struct natsev {
 int
 natsev_threads(void)
 {
-	return (evthread_use_pthreads());
+	if (evthread_use_pthreads() == -1)
+		return (-1);
+	loop_threaded();
+	return (0);
 }
 
 static void
 natsev_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct natsev	*ne = arg;
+	natsConnection	*nc = ne->nc;
 
 	(void)fd;
+	/* A read that finds the connection ended detaches it: ne is
+	   freed then, so only nc is used after. */
+	if (what & EV_WRITE)
+		natsConnection_ProcessWriteEvent(nc);
 	if (what & EV_READ) {
-		natsConnection_ProcessReadEvent(ne->nc);
+		natsConnection_ProcessReadEvent(nc);
 		cluster_pump();
 	}
-	if (what & EV_WRITE)
-		natsConnection_ProcessWriteEvent(ne->nc);
 }
 
 static natsStatus

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -218,4 +220,20 @@ pk_import(const char *hdr)
 			p++;
 	}
 	return (bad ? -1 : 0);
+}
+
+void
+pk_sum(const char *stream, uint64_t seq, const char *to, const char *key,
+    const void *data, size_t len, char out[9])
+{
+	char	head[128];
+	uLong	crc;
+	int	n;
+
+	n = snprintf(head, sizeof head, "%s:%" PRIu64 ":%s:%s", stream, seq,
+	    to, key != NULL ? key : "");
+	crc = crc32(0L, Z_NULL, 0);
+	crc = crc32(crc, (const Bytef *)head, (uInt)n);
+	crc = crc32(crc, (const Bytef *)data, (uInt)len);
+	snprintf(out, 9, "%08lx", (unsigned long)(crc & 0xffffffffUL));
 }

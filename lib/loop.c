@@ -230,6 +230,15 @@ loop_raise_nofile(void)
 	}
 }
 
+/* loop_threaded: the base is made with libevent's locks. */
+static int	threaded;
+
+void
+loop_threaded(void)
+{
+	threaded = 1;
+}
+
 struct event_base *
 loop_base(void)
 {
@@ -241,8 +250,8 @@ loop_base(void)
 	/* One thread, and no EVENT_* variables to read: libevent otherwise
 	   checks each with four uid/gid calls, on every spawn. */
 	if ((cfg = event_config_new()) == NULL ||
-	    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
-	    EVENT_BASE_FLAG_IGNORE_ENV) == -1 ||
+	    event_config_set_flag(cfg, (threaded ? 0 :
+	    EVENT_BASE_FLAG_NOLOCK) | EVENT_BASE_FLAG_IGNORE_ENV) == -1 ||
 	    (base = loop_base_new(cfg)) == NULL) {
 		if (cfg != NULL)
 			event_config_free(cfg);

@@ -23,6 +23,10 @@ struct event_base;
 
 /* The base, made on first use; NULL with errno. */
 struct event_base *loop_base(void);
+/* The base made after this call takes libevent's locks, for a process
+   where another thread adds events (the supervisor in a cluster: nats.c's
+   reconnect thread); evthread_use_pthreads() must come first. */
+void	 loop_threaded(void);
 /* This isolate's id (made on first use, never 0). */
 uint64_t	 loop_self(void);
 /* A fresh random id, never 0. */

@@ -18,7 +18,7 @@ nats_port=
 # nats_start [PORT]: a nats-server on PORT (default: any free one).
 nats_start() {
 	local i
-	: > "$work/nats.log"
+	[ -f "$work/nats.log" ] || : > "$work/nats.log"
 	# Not ours to sweep: cleanup kills what carries $rt.
 	env -u ISO_RUNTIME_DIR nats-server -a 127.0.0.1 -p "${1:--1}" \
 	    -l "$work/nats.log" &
@@ -71,6 +71,18 @@ nodes_up() {
 		sleep 0.1
 	done
 	die "not $1 nodes up: $("$ISOCTL" nodes 2>&1)"
+}
+
+# connected NODE: wait (10 s at most) until NODE's supervisor is
+# connected to NATS.
+connected() {
+	local i
+	for i in $(seq 100); do
+		on "$1" "$ISOCTL" daemon --json status 2>/dev/null |
+		    grep -q '"connected":true' && return 0
+		sleep 0.1
+	done
+	die "node $1 is not connected to NATS"
 }
 
 # Whatever carries runtime directory $1 in its environment.

@@ -127,6 +127,8 @@ port=$nats_port
 nats_stop
 sleep 1
 nats_start "$port"
+connected a
+connected b
 nodes_up 2
 expect 0 --node b ps
 ok "NATS restarted: the nodes found each other again"

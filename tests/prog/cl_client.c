@@ -5,15 +5,24 @@
  * echoes. Prints one line: "sent=N got=N lost=N dup=N reordered=N", or
  * the error that stopped it ("error: send: ..."), and exits 0 only when
  * every echo came once and in order.
+ *
+ * cl_client NODE NAME gone: one echo, then {"exit": true}, then a send
+ * every 50 ms until one fails (30 s at most): prints "told=ERRNO TEXT"
+ * and exits 0 when the sender was told ECONNREFUSED. "hold": the same
+ * without the exit (the test ends the echo's node), "ready" printed after
+ * the echo.
  */
+#include <errno.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "isolate.h"
 
-static int64_t	want, got, nrecv, dup, reordered;
+static int64_t	want, got, nrecv, ndup, reordered;
+static unsigned char *seen;	/* by n: came already */
 static iso_port	*port;
 static iso_timer *deadline;
 static const char *why;
@@ -26,14 +35,20 @@ on_echo(iso_port *p, const iso_msg *m, void *arg)
 	(void)arg;
 	if (iso_msg_unpack(m, "{s:I}", "n", &n) == -1)
 		return;
-	nrecv++;
-	if (n <= got)
-		dup++;
-	else {
-		if (n != got + 1)
-			reordered++;
-		got = n;
+	if (n < 1 || n > want)
+		return;
+	if (seen[n]) {
+		ndup++;
+		if (getenv("CL_DBG"))
+			fprintf(stderr, "dup %lld\n", (long long)n);
+		return;
 	}
+	seen[n] = 1;
+	nrecv++;
+	if (n != got + 1)
+		reordered++;
+	if (n > got)
+		got = n;
 	if (nrecv == want) {
 		iso_timer_cancel(deadline);
 		iso_port_close(p);
@@ -46,6 +61,48 @@ too_late(void *arg)
 	(void)arg;
 	why = "timed out waiting for the echoes";
 	iso_port_close(port);
+}
+
+/* The "gone" and "hold" forms: 0 when told. */
+static int
+gone(iso_sendport to, int say_exit)
+{
+	iso_msg		*m, *echo;
+	iso_port	*idle;
+	int		 i, r;
+
+	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
+	    (int64_t)1);
+	if (m == NULL || iso_send(to, m) == -1 ||
+	    iso_port_first(port, &echo, 20000) == -1 ||
+	    (idle = iso_port_new()) == NULL) {
+		printf("error: no first echo: %s\n", iso_error());
+		return (1);
+	}
+	iso_msg_free(m);
+	iso_msg_free(echo);
+	if (!say_exit) {
+		printf("ready\n");
+		fflush(stdout);
+	}
+	if ((m = iso_msg_pack("{s:b}", "exit", say_exit)) == NULL ||
+	    iso_send(to, m) == -1) {
+		printf("error: exit: %s\n", iso_error());
+		return (1);
+	}
+	for (i = 0; i < 600; i++) {
+		r = iso_send(to, m);
+		if (r == -1) {
+			printf("told=%s %s\n", errno == ECONNREFUSED ?
+			    "ECONNREFUSED" : "other", iso_error());
+			return (errno == ECONNREFUSED ? 0 : 1);
+		}
+		/* The loop runs meanwhile: the refusal is read. */
+		if (iso_port_first(idle, &echo, 50) == 0)
+			iso_msg_free(echo);
+	}
+	printf("error: never told\n");
+	return (1);
 }
 
 int
@@ -63,7 +120,8 @@ main(int argc, char **argv)
 	}
 	want = strtoll(argv[3], NULL, 10);
 	bytes = argc == 5 ? strtoul(argv[4], NULL, 10) : 0;
-	if ((pad = calloc(1, bytes + 1)) == NULL)
+	if ((pad = calloc(1, bytes + 1)) == NULL ||
+	    (seen = calloc(1, (size_t)want + 2)) == NULL)
 		return (2);
 	memset(pad, 'x', bytes);
 	if (iso_sup_set_node(argv[1]) == -1 ||
@@ -73,6 +131,9 @@ main(int argc, char **argv)
 		    iso_error());
 		return (1);
 	}
+	if (strcmp(argv[3], "gone") == 0 || strcmp(argv[3], "hold") == 0)
+		return ((port = iso_port_new()) == NULL ? 2 : gone(to,
+		    argv[3][0] == 'g'));
 	if ((port = iso_port_new()) == NULL ||
 	    iso_port_listen(port, on_echo, NULL) == -1 ||
 	    (deadline = iso_timer_after(60000, too_late, NULL)) == NULL)
@@ -89,8 +150,8 @@ main(int argc, char **argv)
 	}
 	(void)iso_run();
 	printf("sent=%lld got=%lld lost=%lld dup=%lld reordered=%lld%s%s\n",
-	    (long long)want, (long long)nrecv, (long long)(want - nrecv +
-	    dup), (long long)dup, (long long)reordered, why != NULL ?
+	    (long long)want, (long long)nrecv, (long long)(want - nrecv),
+	    (long long)ndup, (long long)reordered, why != NULL ?
 	    " error=" : "", why != NULL ? why : "");
-	return (nrecv == want && dup == 0 && reordered == 0 ? 0 : 1);
+	return (nrecv == want && ndup == 0 && reordered == 0 ? 0 : 1);
 }

@@ -1,13 +1,17 @@
 /*
- * cl_echo: a libisolate program the cluster tests run under a node's
- * supervisor: it registers a port of its own under argv[1] and sends
- * every message it gets that says where ({"reply": SendPort, ...}) back
- * there, as it came; {"exit": true} ends it.
+ * cl_echo NAME [DELAY_US]: a libisolate program the cluster tests run
+ * under a node's supervisor: it registers a port of its own under NAME
+ * and sends every message it gets that says where ({"reply": SendPort,
+ * ...}) back there, as it came, after DELAY_US microseconds (a slow
+ * reader); {"exit": true} ends it.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "isolate.h"
+
+static useconds_t	delay;
 
 static void
 echo(iso_port *p, const iso_msg *m, void *arg)
@@ -22,6 +26,8 @@ echo(iso_port *p, const iso_msg *m, void *arg)
 	}
 	if (iso_msg_unpack(m, "{s:P}", "reply", &to) == -1)
 		return;
+	if (delay > 0)
+		usleep(delay);
 	if (iso_send_wait(to, m, -1) == -1)
 		fprintf(stderr, "cl_echo: send: %s\n", iso_error());
 }
@@ -31,7 +37,9 @@ main(int argc, char **argv)
 {
 	iso_port	*p;
 
-	if (argc != 2 || (p = iso_port_new()) == NULL ||
+	if (argc == 3)
+		delay = (useconds_t)strtoul(argv[2], NULL, 10);
+	if (argc < 2 || argc > 3 || (p = iso_port_new()) == NULL ||
 	    iso_port_listen(p, echo, NULL) == -1) {
 		fprintf(stderr, "cl_echo: %s\n", iso_error());
 		return (2);

@@ -1,0 +1,113 @@
+#!/bin/bash
+# SendPorts across nodes: a C program on node a looks up a port another
+# node's isolate registered (an echo, tests/prog/cl_echo) and sends it
+# messages carrying a SendPort of its own, which the echo sends back
+# through: every message once, in order, both ways; a slow reader there
+# (the senders wait, nothing lost); the nats-server stopped and started
+# again mid-stream (what was accepted still arrives, once, in order); a
+# forged key refused (EACCES) by the node it was sent to; the isolate
+# ending (the sender told ECONNREFUSED); its node killed (the same).
+#
+# env: SRCDIR (repo root), BUILD (absolute build dir).
+
+set -u
+export LC_ALL=C
+
+SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILD=${BUILD:-$SRCDIR/build}
+ISOCTL=$BUILD/isoctl
+P=$BUILD/tests/prog
+
+for f in "$ISOCTL" "$BUILD/isolated" "$P/cl_echo" "$P/cl_client" \
+    "$P/cl_forge"; do
+	if [ ! -x "$f" ]; then
+		echo "FAIL: $f is not built"
+		exit 1
+	fi
+done
+
+# shellcheck source=tests/supervised.bash
+. "$SRCDIR/tests/supervised.bash"
+# shellcheck source=tests/cluster.bash
+. "$SRCDIR/tests/cluster.bash"
+
+"$ISOCTL" daemon start >/dev/null || die "node a did not start"
+node_start b
+nodes_up 2
+
+# echo_on NODE NAME [DELAY_US]: an echo registered as NAME on NODE.
+echo_on() {
+	local i
+	on "$1" "$ISOCTL" spawn --name "$2" -- "$P/cl_echo" "$2" ${3:+"$3"} \
+	    >/dev/null || die "spawn $2 on $1"
+	for i in $(seq 100); do
+		on "$1" "$ISOCTL" logs "$2" 2>/dev/null | grep -q registered &&
+		    return 0
+		sleep 0.05
+	done
+	die "$2 on $1 did not register"
+}
+
+# client ARGS...: cl_client on node a; out is its line.
+client() {
+	out=$(timeout 120 "$P/cl_client" "$@" 2>"$work/err")
+	rc=$?
+}
+
+echo_on b echo
+client b echo 2000 100
+[ "$rc" -eq 0 ] || die "2000 echoes: $out"
+ok "2000 messages to b and back: $out"
+
+# A reader slower than the sender: the window fills, the senders wait.
+echo_on b slow 2000
+client b slow 300 20000
+[ "$rc" -eq 0 ] || die "a slow reader: $out"
+ok "a slow reader on b: $out"
+
+# NATS stopped and started again while messages are on their way.
+"$P/cl_client" b echo 20000 100 >"$work/stream" 2>"$work/err" &
+streamer=$!
+sleep 0.3
+port=$nats_port
+nats_stop
+sleep 1
+nats_start "$port"
+wait "$streamer"
+rc=$?
+out=$(cat "$work/stream")
+[ "$rc" -eq 0 ] || die "through a NATS restart: $out"
+ok "through a NATS restart: $out"
+
+# A made-up key is refused by the node, not delivered.
+id=$(on b "$ISOCTL" names --json | sed -n 's/.*"echo":{"\$port":"\([0-9a-f]*\):.*/\1/p')
+[ -n "$id" ] || die "no id for echo"
+out=$(timeout 20 "$P/cl_forge" "$NATS_URL" b "$id")
+rc=$?
+[ "$rc" -eq 0 ] || die "a forged key: $out"
+ok "a forged key is refused: $out"
+
+# The isolate ends: the next sends are refused, with the reason.
+echo_on b brief
+client b brief gone
+[ "$rc" -eq 0 ] || die "an isolate gone: $out"
+ok "an isolate gone: $out"
+
+# Its node is killed: the same, once the node is lost.
+echo_on b lasting
+"$P/cl_client" b lasting hold >"$work/hold" 2>&1 &
+holder=$!
+for _ in $(seq 100); do
+	grep -q ready "$work/hold" && break
+	sleep 0.1
+done
+grep -q ready "$work/hold" || die "hold: no echo: $(cat "$work/hold")"
+kill -9 "$(cat "${node_rt[b]}/supervisor.lock")"
+wait "$holder"
+rc=$?
+out=$(tail -n 1 "$work/hold")
+[ "$rc" -eq 0 ] || die "a killed node: $out"
+case $out in *lost*) ;; *) die "a killed node, no reason: $out" ;; esac
+ok "a killed node: $out"
+
+echo "cluster_ports: all passed"
