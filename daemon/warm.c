@@ -24,6 +24,19 @@
  * A timeout kills it the same way. A result over ISO_LIMIT_FRAME is an
  * error, and that worker is killed too.
  *
+ * A lease lends an idle worker to the client whose call it has just
+ * answered (docs/design.md, "Leases"): the worker gets one end of a new
+ * socketpair with [1, idle_ms], the client the other, and the worker
+ * serves calls on it directly ([function, arg, timeout_ms]; its own
+ * timer kills it at the deadline, written to a page shared with us)
+ * until the client closes it, we ask it back ([2]: requests wait, the
+ * module was replaced, the client closed its connection to us) or it has
+ * been idle; then it says [2, why] and is ours again. It looks at our
+ * socket before the client's, and closes the client's end only between
+ * calls: a call the client wrote then is never read, which a reset tells
+ * it. A leased worker that dies is answered for on the lease's
+ * connection, once, when it is reaped.
+ *
  * The command form (a "--lines" program kept running) is the same with
  * another worker: the program, exec'd with its stdin and stdout a
  * pseudo-terminal in raw mode (a pipe would be read in blocks by some,
