@@ -2,10 +2,10 @@
  * bench_supcompute.c: a compute request through the supervisor, a call.
  *
  *   supcompute (us)  isolate: iso_sup_compute of mod_bench.so:plus_one,
- *                    the module's warm worker answering (a connection to
- *                    the supervisor, the request, the worker's round
- *                    trip, the reply); fresh: the same with "fresh", a
- *                    process forked for each call.
+ *                    the module's warm worker answering (after the first
+ *                    call, on the lease the supervisor gave this process:
+ *                    a round trip to the worker alone); fresh: the same
+ *                    with "fresh", a process forked for each call.
  *   raw:             a round trip of one 11-byte frame over a socketpair
  *                    with a forked echo child, blocking.
  *

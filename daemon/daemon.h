@@ -140,6 +140,8 @@ struct dc_req {
 					   most; 0: warm_workers */
 	const char	 *cwd;		/* command form: where it runs;
 					   NULL: the daemon's directory */
+	int		  lease;	/* warm.c, module form: the client
+					   would take the worker (warm_lease) */
 };
 int	 dc_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
@@ -194,6 +196,21 @@ extern int	 warm_idle_ms;		/* an idle worker ends after this */
 int	 warm_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
 	    void *arg);
+/*
+ * Leases. In the done callback of a request with lease set, when
+ * warm_offered() says the worker that answered may be lent: warm_lease
+ * takes cfd (the client's connection, out of server.c: sv_handover) and
+ * rep (the reply), adds the module's identity to rep as "lease", writes
+ * it, then one byte carrying the client's end of a new socketpair whose
+ * other end went to the worker. The client then calls the worker
+ * directly until it closes cfd, the worker is asked back (requests wait
+ * for the module, or it was replaced) or it has been idle warm_idle_ms;
+ * the daemon writes one error reply on cfd when the lease ends (why: a
+ * crash, a timeout the worker's own timer enforced) and closes it. 0, or
+ * -1 when no lease could be made (rep was written alone, cfd closed).
+ */
+int	 warm_offered(void);
+int	 warm_lease(int cfd, iso_msg *rep);
 /* Workers alive (busy or idle), and requests waiting for one. */
 size_t	 warm_count(void);
 size_t	 warm_queued(void);
@@ -303,6 +320,10 @@ extern size_t	sv_max_conns;
    the connection is no more the server's. The socket's fd. */
 struct evbuffer;
 int	 sv_detach(struct sv_conn *c, struct evbuffer **in);
+/* A deferred request's connection with nothing more read from it or
+   still to write: its descriptor, taken over (c freed). -1 with EBUSY
+   otherwise (c untouched). */
+int	 sv_handover(struct sv_conn *c);
 /* Serve fd (a socketpair's end, taken over) as a client that sent the
    request req (len bytes of MessagePack, copied): its reply is written
    to fd. 0, or -1 (fd closed). */
@@ -328,7 +349,7 @@ extern struct cluster_conf	cluster_conf;
 int	 cluster_node_valid(const char *s);
 /* This node's name: --node, else the host's name. */
 const char *cluster_node(void);
-/* 1 once cluster_start connected us (or is connecting). */
+/* 1 once cluster_start was given a url (connected or not). */
 int	 cluster_on(void);
 /* Join the cluster cluster_conf names (nothing without a url): 0, or
    -1 with why. The NATS server need not be up yet. The base must have
@@ -336,8 +357,9 @@ int	 cluster_on(void);
 int	 cluster_start(struct event_base *base, const char *sdir, char *why,
 	    size_t len);
 void	 cluster_stop(void);
-/* Make libevent thread-safe (before the base is made): nats.c's
-   reconnect thread touches our events. 0 or -1. */
+/* Make libevent thread-safe, and the library's base take its locks
+   (before the base is made): nats.c's ping thread asks for events. 0
+   or -1. */
 int	 natsev_threads(void);
 /* Hand what NATS brought to the subscriptions (natsev.c calls it). */
 void	 cluster_pump(void);

@@ -198,18 +198,32 @@ const struct rq_entry rq_status = { .name = "status", .exec = op_status };
 /* A computation in flight; conn is NULL once its client has gone. */
 struct job {
 	struct sv_conn	*conn;
+	int		 lease;		/* asked for one */
 };
 
 static void
 compute_done(iso_msg *result, const char *error, void *arg)
 {
 	struct job	*j = arg;
+	iso_msg		*rep;
+	int		 fd;
 
 	if (j->conn == NULL)
 		iso_msg_free(result);	/* nobody to tell */
 	else if (result == NULL)
 		sv_error(j->conn, EIO, "%s", error);
-	else
+	else if (j->lease && warm_offered() &&
+	    (fd = sv_handover(j->conn)) != -1) {
+		/* The connection is the lease's from now on. */
+		if ((rep = iso_msg_pack("{s:b}", "ok", 1)) == NULL)
+			iso_msg_free(result);
+		else if (iso_msg_put(rep, iso_msg_pack("s", "result"),
+		    result) == -1) {
+			iso_msg_free(rep);
+			rep = NULL;
+		}
+		(void)warm_lease(fd, rep);
+	} else
 		sv_reply_with(j->conn, "result", result);
 	free(j);
 }
@@ -232,6 +246,7 @@ struct compute_args {
 	int		 warm;
 	int		 workers;
 	const char	*cwd;
+	int		 lease;
 };
 
 static const struct rq_field compute_fields[] = {
@@ -246,6 +261,7 @@ static const struct rq_field compute_fields[] = {
 	RQ_FIELD(struct compute_args, cwd, "cwd", RQ_STR, 0, 0, 0),
 	RQ_FIELD(struct compute_args, workers, "workers", RQ_INT, 0, 1,
 	    COMPUTE_WORKERS_MAX),
+	RQ_FIELD(struct compute_args, lease, "lease", RQ_BOOL, 0, 0, 0),
 	RQ_END
 };
 
@@ -264,6 +280,7 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 	r.timeout_ms = a->timeout_ms;
 	r.workers = a->workers;
 	r.cwd = a->cwd;
+	r.lease = a->lease;
 	if (a->fresh && a->warm) {
 		sv_error(c, EINVAL, "compute: \"fresh\" or \"warm\", not "
 		    "both");
@@ -303,6 +320,7 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 		return;
 	}
 	j->conn = c;
+	j->lease = a->lease;
 	/* The so form goes to the module's warm workers unless fresh, a
 	   command only when warm. */
 	if ((r.module != NULL && !a->fresh) || (r.argv != NULL && a->warm))

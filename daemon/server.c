@@ -123,6 +123,24 @@ sv_detach(struct sv_conn *c, struct evbuffer **in)
 	return (fd);
 }
 
+int
+sv_handover(struct sv_conn *c)
+{
+	int	fd = c->fd;
+
+	if (c->busy != SV_DEFERRED || c->closing || c->on_close != NULL ||
+	    evbuffer_get_length(c->in) > 0 ||
+	    evbuffer_get_length(c->out) > 0) {
+		errno = EBUSY;
+		return (-1);
+	}
+	c->busy = SV_IDLE;
+	c->cancel = NULL;
+	c->fd = -1;
+	sv_free(c);
+	return (fd);
+}
+
 /* Write what is queued; 0, or -1 when c was freed. */
 static int
 sv_flush(struct sv_conn *c)

@@ -24,6 +24,19 @@
  * A timeout kills it the same way. A result over ISO_LIMIT_FRAME is an
  * error, and that worker is killed too.
  *
+ * A lease lends an idle worker to the client whose call it has just
+ * answered (docs/design.md, "Leases"): the worker gets one end of a new
+ * socketpair with [1, idle_ms], the client the other, and the worker
+ * serves calls on it directly ([function, arg, timeout_ms]; its own
+ * timer kills it at the deadline, written to a page shared with us)
+ * until the client closes it, we ask it back ([2]: requests wait, the
+ * module was replaced, the client closed its connection to us) or it has
+ * been idle; then it says [2, why] and is ours again. It looks at our
+ * socket before the client's, and closes the client's end only between
+ * calls: a call the client wrote then is never read, which a reset tells
+ * it. A leased worker that dies is answered for on the lease's
+ * connection, once, when it is reaped.
+ *
  * The command form (a "--lines" program kept running) is the same with
  * another worker: the program, exec'd with its stdin and stdout a
  * pseudo-terminal in raw mode (a pipe would be read in blocks by some,
@@ -32,6 +45,7 @@
  * JSON, else a string). An exec failure comes back on a close-on-exec
  * pipe at 3, read once it is reaped.
  */
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,11 +54,13 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -58,6 +74,23 @@
 
 #define WARM_TAG_OK	0
 #define WARM_TAG_ERROR	1
+#define WARM_TAG_BACK	2	/* a lease has ended: [2, why] */
+
+/* What the daemon sends a worker besides [function, arg]. */
+#define WARM_CTL_LEASE	1	/* [1, idle_ms], the client's end passed */
+#define WARM_CTL_REVOKE	2	/* [2]: end the lease between calls */
+
+#define WARM_LEASE_MAX	(32 * 1024)	/* a result a lease comes with */
+
+/*
+ * A module worker's page shared with the daemon: the deadline of the
+ * leased call it runs (its own timer kills it then), 0 between calls.
+ * The daemon reads it when it reaps the worker, to say "timed out".
+ */
+struct warm_slot {
+	volatile int64_t	 deadline_ns;	/* CLOCK_MONOTONIC */
+	volatile int		 timeout_ms;
+};
 
 struct warm_mod;
 
@@ -68,6 +101,7 @@ struct warm_job {
 	size_t			 len;
 	int			 timeout_ms;
 	int			 queued;
+	int			 lease;		/* the client would take one */
 	void			(*done)(iso_msg *, const char *, void *);
 	void			*arg;
 };
@@ -91,6 +125,11 @@ struct warm_worker {
 	int			 reaped;	/* its pid is not ours now */
 	int			 timed_out;
 	char			*error;		/* the first failure seen */
+	struct warm_slot	*slot;		/* module form; else NULL */
+	int			 leased;	/* to a client, until it is back */
+	int			 revoked;	/* asked back */
+	int			 lfd;		/* the client's connection; -1 */
+	struct event		*lev;
 };
 
 struct warm_mod {
@@ -210,24 +249,204 @@ warm_call(int fd, const char *module, const char *name, const iso_msg *arg)
 	return (warm_reply(fd, WARM_TAG_OK, r));
 }
 
+/* The monotonic clock in nanoseconds. */
+static int64_t
+warm_now_ns(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* In a worker: one frame from the daemon, and the descriptor that came
+   with its first bytes (*passed, -1 when none). As iso_msg_read. */
+static int
+warm_child_recv(int fd, iso_msg **req, int *passed)
+{
+	unsigned char	 hdr[WARM_HDR];
+	char		 cbuf[CMSG_SPACE(sizeof(int))], *buf;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	size_t		 got = 0, len;
+	ssize_t		 r;
+
+	*passed = -1;
+	while (got < WARM_HDR) {
+		iov.iov_base = hdr + got;
+		iov.iov_len = WARM_HDR - got;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return (r == 0 && got == 0 ? 0 : -1);
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET &&
+			    cm->cmsg_type == SCM_RIGHTS && *passed == -1)
+				memcpy(passed, CMSG_DATA(cm), sizeof *passed);
+		got += (size_t)r;
+	}
+	len = warm_frame_len((char *)hdr);
+	if (len > iso_limit_get(ISO_LIMIT_FRAME) || (buf = malloc(len)) ==
+	    NULL)
+		return (-1);
+	for (got = 0; got < len; got += (size_t)r)
+		if ((r = read(fd, buf + got, len - got)) <= 0 &&
+		    (r == 0 || errno != EINTR)) {
+			free(buf);
+			return (-1);
+		} else if (r == -1)
+			r = 0;
+	*req = iso_msg_decode(buf, len);
+	free(buf);
+	return (*req == NULL ? -1 : 1);
+}
+
+/* In a worker: a leased call's deadline, its timer armed (a SIGKILL the
+   call cannot catch), or with 0 disarmed. */
+static void
+warm_child_deadline(struct warm_slot *slot, int timeout_ms)
+{
+	static timer_t		 timer;
+	static int		 made;
+	struct sigevent		 sev;
+	struct itimerspec	 its;
+
+	if (timeout_ms <= 0 && slot->deadline_ns == 0)
+		return;
+	if (!made) {
+		memset(&sev, 0, sizeof sev);
+		sev.sigev_notify = SIGEV_SIGNAL;
+		sev.sigev_signo = SIGKILL;
+		if (timer_create(CLOCK_MONOTONIC, &sev, &timer) == -1)
+			_exit(70);
+		made = 1;
+	}
+	memset(&its, 0, sizeof its);
+	if (timeout_ms > 0) {
+		slot->timeout_ms = timeout_ms;
+		slot->deadline_ns = warm_now_ns() +
+		    (int64_t)timeout_ms * 1000000;
+		its.it_value.tv_sec = timeout_ms / 1000;
+		its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
+	}
+	if (timer_settime(timer, 0, &its, NULL) == -1)
+		_exit(70);
+	if (timeout_ms <= 0)
+		slot->deadline_ns = 0;
+}
+
+/*
+ * In a worker: serve the client on cfd (taken over) directly, a call
+ * ([function, arg, timeout_ms]) and its result at a time, until the
+ * client closes it, the daemon asks for the worker back (looked at
+ * first, so a call the client sends then stays unread, which tells it
+ * to go through the daemon), or idle_ms pass with nothing. Then say so
+ * to the daemon on fd: [2, why], why "" or "idle" or what was wrong.
+ * 0, or -1 when the daemon is gone.
+ */
+static int
+warm_leased(int fd, int cfd, const char *module, struct warm_slot *slot,
+    int idle_ms)
+{
+	struct pollfd	 pfd[2];
+	iso_msg		*req;
+	const char	*why = "", *name;
+	int64_t		 tmo;
+	int		 rc, passed;
+
+	for (;;) {
+		pfd[0].fd = fd;
+		pfd[1].fd = cfd;
+		pfd[0].events = pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		rc = poll(pfd, 2, idle_ms > 0 ? idle_ms : -1);
+		if (rc == -1 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			why = "idle";
+			break;
+		}
+		if (rc == -1)
+			_exit(70);
+		if (pfd[0].revents != 0) {
+			if ((rc = warm_child_recv(fd, &req, &passed)) <= 0)
+				_exit(0);
+			if (passed != -1)
+				close(passed);
+			iso_msg_free(req);	/* a revoke */
+			break;
+		}
+		if ((rc = iso_msg_read(cfd, &req)) == 0 ||
+		    (rc == -1 && errno == ECONNRESET))
+			break;
+		if (rc == -1 || iso_msg_len(req) != 3 ||
+		    (name = iso_msg_str(iso_msg_at(req, 0), NULL)) == NULL ||
+		    iso_msg_int(iso_msg_at(req, 2), &tmo) == -1 ||
+		    tmo > INT32_MAX) {
+			why = "bad request on a leased connection";
+			if (rc == 1)
+				iso_msg_free(req);
+			break;
+		}
+		warm_child_deadline(slot, (int)tmo);
+		if (warm_child_handle == NULL)
+			rc = warm_reply_error(cfd, "cannot load %s", module);
+		else
+			rc = warm_call(cfd, module, name, iso_msg_at(req, 1));
+		warm_child_deadline(slot, 0);
+		iso_msg_free(req);
+		if (rc == -1)
+			break;		/* the client has gone */
+	}
+	close(cfd);
+	return (warm_reply(fd, WARM_TAG_BACK, iso_msg_pack("s", why)));
+}
+
 /* In a worker: load module, then serve requests on fd until its end. A
    module that cannot be loaded is said to each request, until it is
-   replaced or this worker has been idle long enough. */
+   replaced or this worker has been idle long enough. A lease serves a
+   client directly until it is back. */
 static void __attribute__((noreturn))
-warm_child(const char *module, int fd)
+warm_child(const char *module, int fd, struct warm_slot *slot)
 {
 	iso_msg		*req;
 	const char	*name;
 	char		 why[1024];
-	int		 rc;
+	int64_t		 kind, idle;
+	int		 rc, passed;
 
 	if ((warm_child_handle = dlopen(module, RTLD_NOW | RTLD_LOCAL)) ==
 	    NULL)
 		snprintf(why, sizeof why, "cannot load %s: %s", module,
 		    dlerror());
 	for (;;) {
-		if ((rc = iso_msg_read(fd, &req)) <= 0)
+		if ((rc = warm_child_recv(fd, &req, &passed)) <= 0)
 			_exit(rc == 0 ? 0 : 70);
+		if (iso_msg_int(iso_msg_at(req, 0), &kind) == 0) {
+			if (kind == WARM_CTL_LEASE && passed != -1 &&
+			    iso_msg_int(iso_msg_at(req, 1), &idle) == 0) {
+				rc = warm_leased(fd, passed, module, slot,
+				    idle > INT32_MAX ? INT32_MAX : (int)idle);
+				passed = -1;
+			} else
+				rc = 0;	/* a revoke come late */
+			if (passed != -1)
+				close(passed);
+			iso_msg_free(req);
+			if (rc == -1)
+				_exit(0);
+			continue;
+		}
+		if (passed != -1)
+			close(passed);
 		name = iso_msg_str(iso_msg_at(req, 0), NULL);
 		if (name == NULL || iso_msg_len(req) != 2)
 			_exit(70);
@@ -311,6 +530,246 @@ warm_idle(struct warm_worker *w)
 	(void)evtimer_add(w->timer, &tv);
 }
 
+/* ---- leases: a worker lent to one client, which calls it directly ---- */
+
+/* The worker that has just answered a request that asked for a lease,
+   while its done callback runs (warm_offered, warm_lease). */
+static struct warm_worker	*warm_offer;
+
+/* Encode m (taken over) as a frame into *buf; 0, or -1 with errno. */
+static int
+warm_frame(iso_msg *m, char **buf, size_t *len)
+{
+	void	*p;
+	size_t	 n;
+	int	 r, saved;
+
+	if (m == NULL)
+		return (-1);
+	r = iso_msg_encode(m, &p, &n);
+	iso_msg_free(m);
+	if (r == -1)
+		return (-1);
+	if ((*buf = malloc(WARM_HDR + n)) == NULL) {
+		saved = errno;
+		free(p);
+		errno = saved;
+		return (-1);
+	}
+	(*buf)[0] = (char)(n >> 24);
+	(*buf)[1] = (char)(n >> 16);
+	(*buf)[2] = (char)(n >> 8);
+	(*buf)[3] = (char)n;
+	memcpy(*buf + WARM_HDR, p, n);
+	free(p);
+	*len = WARM_HDR + n;
+	return (0);
+}
+
+/* Send buf whole on fd, non-blocking, with pass (a descriptor, -1:
+   none) on its first byte; 0, or -1 (EAGAIN: no room, nothing sent). */
+static int
+warm_send_bytes(int fd, const char *buf, size_t len, int pass)
+{
+	char		 cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	ssize_t		 r;
+
+	iov.iov_base = (void *)(uintptr_t)buf;
+	iov.iov_len = len;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (pass != -1) {
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass, sizeof pass);
+	}
+	do
+		r = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r == -1 && errno == EINTR);
+	if (r >= 0 && (size_t)r != len) {
+		/* Small frames into a socket with nothing queued go whole;
+		   a part of one leaves the stream cut. */
+		errno = EPIPE;
+		return (-1);
+	}
+	return (r == -1 ? -1 : 0);
+}
+
+/* The frame m (taken over) sent as warm_send_bytes does. */
+static int
+warm_send_frame(int fd, iso_msg *m, int pass)
+{
+	char	*buf;
+	size_t	 len;
+	int	 r, saved;
+
+	if (warm_frame(m, &buf, &len) == -1)
+		return (-1);
+	r = warm_send_bytes(fd, buf, len, pass);
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return (r);
+}
+
+/* The lease of w has ended for its client: tell it why (an error reply
+   with ename, for a client waiting on a call its worker took), and close
+   the connection. */
+static void
+warm_lease_close(struct warm_worker *w, const char *ename, const char *text)
+{
+	if (w->lfd == -1)
+		return;
+	(void)warm_send_frame(w->lfd, iso_msg_pack("{s:b s:s s:s}", "ok", 0,
+	    "errno", ename, "error", text), -1);
+	event_free(w->lev);
+	w->lev = NULL;
+	close(w->lfd);
+	w->lfd = -1;
+}
+
+/* Ask the leased w back; it comes between calls ([2, why] read). */
+static void
+warm_revoke(struct warm_worker *w)
+{
+	if (!w->leased || w->revoked || w->fd == -1)
+		return;
+	w->revoked = 1;
+	if (warm_send_frame(w->fd, iso_msg_pack("[i]", WARM_CTL_REVOKE),
+	    -1) == -1)
+		warm_fail(w, "cannot take it back from a lease: %s",
+		    strerror(errno));
+}
+
+/* The client closed its lease's connection (or wrote on it, which it
+   may not): the worker is asked back. */
+static void
+warm_lfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct warm_worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(w->lev);
+	w->lev = NULL;
+	close(w->lfd);
+	w->lfd = -1;
+	warm_revoke(w);
+}
+
+/* The leased w is back ([2, why] whole in w->in): its client is told,
+   and w is idle, or ends when it came back for its idle time. */
+static void
+warm_back(struct warm_worker *w)
+{
+	iso_msg		*m;
+	const char	*why = NULL;
+	int64_t		 tag;
+
+	m = iso_msg_decode(w->in + WARM_HDR, w->in_len - WARM_HDR);
+	w->in_len = 0;
+	if (m == NULL || iso_msg_unpack(m, "[Is]", &tag, &why) == -1 ||
+	    tag != WARM_TAG_BACK) {
+		iso_msg_free(m);
+		warm_fail(w, "bad frame at the end of a lease");
+		return;
+	}
+	w->leased = w->revoked = 0;
+	if (why[0] != '\0' && strcmp(why, "idle") != 0)
+		warm_lease_close(w, "EPROTO", why);
+	else
+		warm_lease_close(w, "EAGAIN", "the lease has ended; call "
+		    "again");
+	if (strcmp(why, "idle") == 0)
+		warm_end(w, 1);
+	else
+		warm_idle(w);
+	iso_msg_free(m);
+}
+
+int
+warm_offered(void)
+{
+	return (warm_offer != NULL);
+}
+
+int
+warm_lease(int cfd, iso_msg *rep)
+{
+	struct warm_worker	*w = warm_offer;
+	struct warm_mod		*m;
+	struct event_base	*base;
+	iso_msg			*l;
+	char			 one = 'L';
+	int			 sv[2] = { -1, -1 }, r, saved;
+
+	warm_offer = NULL;
+	if (w == NULL || rep == NULL) {
+		iso_msg_free(rep);
+		close(cfd);
+		errno = EINVAL;
+		return (-1);
+	}
+	m = w->mod;
+	base = iso_event_base();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    (w->lev = event_new(base, cfd, EV_READ, warm_lfd_cb, w)) ==
+	    NULL ||
+	    warm_send_frame(w->fd, iso_msg_pack("[ii]", WARM_CTL_LEASE,
+	    warm_idle_ms), sv[0]) == -1) {
+		/* No lease: the reply alone. */
+		saved = errno;
+		if (w->lev != NULL)
+			event_free(w->lev);
+		w->lev = NULL;
+		if (sv[0] != -1) {
+			close(sv[0]);
+			close(sv[1]);
+		}
+		(void)warm_send_frame(cfd, rep, -1);
+		close(cfd);
+		errno = saved;
+		return (-1);
+	}
+	close(sv[0]);
+	(void)evtimer_del(w->timer);
+	w->leased = 1;
+	w->revoked = 0;
+	w->lfd = cfd;
+	l = iso_msg_pack("{s:I s:I s:I s:I s:I}", "dev", (int64_t)m->dev,
+	    "ino", (int64_t)m->ino, "size", (int64_t)m->size, "mtime_s",
+	    (int64_t)m->mtime.tv_sec, "mtime_ns", (int64_t)m->mtime.tv_nsec);
+	if (l == NULL || iso_msg_put(rep, iso_msg_pack("s", "lease"), l) ==
+	    -1) {
+		iso_msg_free(rep);
+		r = -1;
+	} else
+		r = warm_send_frame(cfd, rep, -1);
+	if (r == 0)	/* its end, on a byte of its own after the reply */
+		r = warm_send_bytes(cfd, &one, 1, sv[1]);
+	close(sv[1]);
+	if (r == -1) {
+		/* The client cannot have it: the worker, which reads the end
+		   of its connection, comes back. */
+		event_free(w->lev);
+		w->lev = NULL;
+		close(cfd);
+		w->lfd = -1;
+		return (-1);
+	}
+	(void)event_add(w->lev, NULL);
+	return (0);
+}
+
 /* Write what the loop lets us of w's request. */
 static void
 warm_write(struct warm_worker *w)
@@ -391,6 +850,7 @@ warm_result(struct warm_worker *w)
 	struct warm_job	*j = w->job;
 	iso_msg		*result;
 	char		*why = NULL;
+	size_t		 len = w->in_len;
 
 	if (w->mod->argv != NULL) {
 		if ((result = warm_line_result(w)) == NULL &&
@@ -405,10 +865,17 @@ warm_result(struct warm_worker *w)
 		(void)event_del(w->wev);
 		warm_idle(w);
 	}
+	/* A lease when asked for, and nothing waits for this module. */
+	if (result != NULL && j->lease && w->fd != -1 && !w->ending &&
+	    !w->reaped && !w->mod->stale && w->mod->argv == NULL &&
+	    TAILQ_EMPTY(&w->mod->queue) && w->slot != NULL &&
+	    len <= WARM_LEASE_MAX)
+		warm_offer = w;
 	if (result != NULL)
 		warm_job_done(j, result, NULL);
 	else
 		warm_job_done(j, NULL, why != NULL ? why : "bad result frame");
+	warm_offer = NULL;
 	free(why);
 }
 
@@ -497,7 +964,7 @@ warm_read(struct warm_worker *w, int drain)
 	if (w->mod->argv != NULL)
 		return (warm_read_line(w, drain));
 	for (;;) {
-		if (w->job == NULL)
+		if (w->job == NULL && !w->leased)
 			want = 1;	/* nothing is due: only its end */
 		else if (w->in_len < WARM_HDR)
 			want = WARM_HDR;
@@ -522,7 +989,8 @@ warm_read(struct warm_worker *w, int drain)
 		if (n > WARM_CHUNK)
 			n = WARM_CHUNK;
 		/* A small result is one read: all there is room for. */
-		if (w->job != NULL && n < w->in_cap - w->in_len)
+		if ((w->job != NULL || w->leased) &&
+		    n < w->in_cap - w->in_len)
 			n = w->in_cap - w->in_len < WARM_CHUNK ?
 			    w->in_cap - w->in_len : WARM_CHUNK;
 		if (w->in_cap - w->in_len < n) {
@@ -545,7 +1013,7 @@ warm_read(struct warm_worker *w, int drain)
 			warm_end(w, 0);	/* it died, or will: the reap says */
 			return (-1);
 		}
-		if (w->job == NULL) {
+		if (w->job == NULL && !w->leased) {
 			warm_fail(w, "wrote with no request");
 			return (-1);
 		}
@@ -562,7 +1030,10 @@ warm_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (warm_read(w, 0) == 1) {
-		warm_result(w);
+		if (w->leased)
+			warm_back(w);
+		else
+			warm_result(w);
 		warm_pump(m);
 	}
 }
@@ -611,6 +1082,12 @@ static void
 warm_worker_free(struct warm_worker *w)
 {
 	warm_close(w);
+	if (w->lev != NULL)
+		event_free(w->lev);
+	if (w->lfd != -1)
+		close(w->lfd);
+	if (w->slot != NULL)
+		(void)munmap(w->slot, sizeof *w->slot);
 	if (w->ex != -1)
 		close(w->ex);
 	free(w->in);
@@ -655,10 +1132,28 @@ warm_reap_cb(pid_t pid, int status, void *arg)
 	(void)pid;
 	(void)kill(-w->pid, SIGKILL);	/* what it left in its group */
 	w->reaped = 1;
-	if (w->job != NULL && w->fd != -1 && warm_read(w, 1) == 1)
-		warm_result(w);
+	if ((w->job != NULL || w->leased) && w->fd != -1 &&
+	    warm_read(w, 1) == 1) {
+		if (w->leased)
+			warm_back(w);
+		else
+			warm_result(w);
+	}
 	warm_end(w, 1);
 	TAILQ_REMOVE(&m->workers, w, entry);
+	if (w->leased) {
+		/* What a client waiting on a call it made is told. */
+		if (w->slot->deadline_ns != 0 && WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGKILL &&
+		    warm_now_ns() >= w->slot->deadline_ns)
+			snprintf(text, sizeof text, "timed out after %d ms",
+			    w->slot->timeout_ms);
+		else if (w->error != NULL)
+			snprintf(text, sizeof text, "%s", w->error);
+		else
+			dc_status_text(status, 1, text, sizeof text);
+		warm_lease_close(w, "EIO", text);
+	}
 	if ((j = w->job) != NULL) {
 		w->job = NULL;
 		if (w->timed_out)
@@ -701,7 +1196,7 @@ warm_worker_new(struct warm_mod *m)
 		return (NULL);
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return (NULL);
-	w->fd = w->ex = -1;
+	w->fd = w->ex = w->lfd = -1;
 	w->mod = m;
 	if (m->argv != NULL) {
 		/* sv: the terminal's master (ours) and the program's side. */
@@ -711,6 +1206,11 @@ warm_worker_new(struct warm_mod *m)
 	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ==
 	    -1 || warm_nonblock(sv[0]) == -1)
 		goto fail;
+	else if ((w->slot = mmap(NULL, sizeof *w->slot, PROT_READ |
+	    PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+		w->slot = NULL;
+		goto fail;
+	}
 	w->fd = sv[0];
 	w->ex = ex[0];
 	if ((w->rev = event_new(base, w->fd, EV_READ | EV_PERSIST,
@@ -732,7 +1232,7 @@ warm_worker_new(struct warm_mod *m)
 		dc_child_setup(parent, fds);
 		if (m->argv != NULL)
 			dc_exec(m->argv, m->cwd);
-		warm_child(m->path, 3);
+		warm_child(m->path, 3, w->slot);
 	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -784,9 +1284,34 @@ warm_idle_worker(struct warm_mod *m)
 	struct warm_worker	*w;
 
 	TAILQ_FOREACH(w, &m->workers, entry)
-		if (!w->ending && w->job == NULL)
+		if (!w->ending && w->job == NULL && !w->leased)
 			return (w);
 	return (NULL);
+}
+
+/* Requests wait for m while workers of it are leased: as many of those
+   as there are requests are asked back (a lease is for a client that
+   has the module to itself). */
+static void
+warm_revoke_for(struct warm_mod *m)
+{
+	struct warm_worker	*w;
+	struct warm_job		*j;
+	size_t			 want = 0;
+
+	TAILQ_FOREACH(j, &m->queue, entry)
+		want++;
+	TAILQ_FOREACH(w, &m->workers, entry)
+		if (w->leased && w->revoked && want > 0)
+			want--;
+	TAILQ_FOREACH(w, &m->workers, entry) {
+		if (want == 0)
+			break;
+		if (w->leased && !w->revoked) {
+			warm_revoke(w);
+			want--;
+		}
+	}
 }
 
 /* Hand m's waiting requests to idle workers, starting workers up to
@@ -800,8 +1325,10 @@ warm_pump(struct warm_mod *m)
 
 	while ((j = TAILQ_FIRST(&m->queue)) != NULL) {
 		if ((w = warm_idle_worker(m)) == NULL) {
-			if (m->stale || m->live >= m->max)
+			if (m->stale || m->live >= m->max) {
+				warm_revoke_for(m);
 				return;
+			}
 			if ((w = warm_worker_new(m)) == NULL) {
 				if (m->live > 0)
 					return;	/* they will take it */
@@ -836,8 +1363,10 @@ warm_mod_stale(struct warm_mod *m, struct warm_mod *to)
 	}
 	for (w = TAILQ_FIRST(&m->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (!w->ending && w->job == NULL)
+		if (!w->ending && w->job == NULL && !w->leased)
 			warm_end(w, 1);
+		else if (w->leased)
+			warm_revoke(w);	/* it ends when back */
 	}
 	warm_mod_gc(m);
 }
@@ -1042,6 +1571,7 @@ warm_start(const struct dc_req *req,
 	}
 	j->done = done;
 	j->arg = arg;
+	j->lease = req->lease && req->argv == NULL;
 	j->queued = 1;
 	TAILQ_INSERT_TAIL(&m->queue, j, entry);
 	nqueued++;
@@ -1101,6 +1631,7 @@ warm_stop_all(void)
 			w->reaped = 1;
 			warm_end(w, 1);
 			TAILQ_REMOVE(&m->workers, w, entry);
+			warm_lease_close(w, "EIO", "supervisor stopping");
 			j = w->job;
 			warm_worker_free(w);
 			if (j != NULL)

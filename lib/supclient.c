@@ -7,6 +7,7 @@
 #include <sys/poll.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -1050,13 +1051,207 @@ put_field(iso_msg **req, const char *key, iso_msg *value)
 		iso_msg_free(value);
 }
 
+/*
+ * A lease: a warm worker the supervisor lent this process (one at a
+ * time), called directly on fd, a connection to it alone; ctl is the
+ * connection the lease came on, which the supervisor closes when the
+ * lease ends, saying why first (a crash or a timeout while the worker
+ * had a call of ours). The module was the file of that identity when it
+ * was leased: a file replaced since is another module, and the lease is
+ * given up. A forked child forgets a lease without closing it.
+ */
+static pthread_mutex_t	 lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int		 fd, ctl;
+	pid_t		 pid;
+	char		*module;
+	int64_t		 dev, ino, size, mtime_s, mtime_ns;
+} lease = { -1, -1, 0, NULL, 0, 0, 0, 0, 0 };
+
+/* Give the lease up (lease_lock held). */
+static void
+lease_drop(void)
+{
+	if (lease.pid == getpid()) {
+		if (lease.fd != -1)
+			close(lease.fd);
+		if (lease.ctl != -1)
+			close(lease.ctl);
+	}
+	lease.fd = lease.ctl = -1;
+	free(lease.module);
+	lease.module = NULL;
+}
+
+/* Whether the file at path is still the one leased. */
+static int
+lease_same(const char *path)
+{
+	struct stat	st;
+
+	return (stat(path, &st) == 0 && (int64_t)st.st_dev == lease.dev &&
+	    (int64_t)st.st_ino == lease.ino &&
+	    (int64_t)st.st_size == lease.size &&
+	    (int64_t)st.st_mtim.tv_sec == lease.mtime_s &&
+	    (int64_t)st.st_mtim.tv_nsec == lease.mtime_ns);
+}
+
+/* Whether a call for module may ask for a lease: its path is absolute
+   (the supervisor's directory is not ours) and none is held. */
+static int
+lease_wanted(const char *module)
+{
+	int	want = 0;
+
+	if (module[0] != '/' || pthread_mutex_trylock(&lease_lock) != 0)
+		return (0);
+	if (lease.fd != -1 && lease.pid != getpid())
+		lease_drop();
+	want = lease.fd == -1;
+	pthread_mutex_unlock(&lease_lock);
+	return (want);
+}
+
+/* The reply rep came on ctl with "lease": the worker's end follows on a
+   byte of its own. Kept as the lease, else ctl closed. */
+static void
+lease_take(int ctl, const char *module, const iso_msg *rep)
+{
+	char		 cbuf[CMSG_SPACE(sizeof(int))], one;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	ssize_t		 r;
+	int		 fd = -1;
+
+	iov.iov_base = &one;
+	iov.iov_len = 1;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof cbuf;
+	do
+		r = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	while (r == -1 && errno == EINTR);
+	for (cm = r == 1 ? CMSG_FIRSTHDR(&mh) : NULL; cm != NULL;
+	    cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS && fd == -1)
+			memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+	if (fd == -1 || pthread_mutex_trylock(&lease_lock) != 0) {
+		if (fd != -1)
+			close(fd);
+		close(ctl);
+		return;
+	}
+	lease_drop();
+	if ((lease.module = strdup(module)) == NULL ||
+	    iso_msg_unpack(iso_msg_get(rep, "lease"), "{s:I s:I s:I s:I s:I}",
+	    "dev", &lease.dev, "ino", &lease.ino, "size", &lease.size,
+	    "mtime_s", &lease.mtime_s, "mtime_ns", &lease.mtime_ns) == -1) {
+		free(lease.module);
+		lease.module = NULL;
+		close(fd);
+		close(ctl);
+	} else {
+		lease.fd = fd;
+		lease.ctl = ctl;
+		lease.pid = getpid();
+	}
+	pthread_mutex_unlock(&lease_lock);
+}
+
+/*
+ * A call on the lease of module, if this process holds one and no other
+ * thread uses it: 1 when made (0 and *result, or -1 with errno and
+ * iso_error), else 0 and the caller goes through the supervisor. The
+ * worker reads a call only while the lease stands: a call it never read
+ * (the write fails, or the connection is reset under it) is made through
+ * the supervisor; one it read is answered once, by its result or by the
+ * reason the supervisor gives (it died with it).
+ */
+static int
+lease_call(const char *module, const char *function, const iso_msg *arg,
+    int timeout_ms, iso_msg **result, int *rc)
+{
+	iso_msg		*req, *rep = NULL;
+	const char	*ename = "EIO", *etext = "failed";
+	int64_t		 tag;
+	int		 r, ok = 0;
+
+	if (module[0] != '/' || pthread_mutex_trylock(&lease_lock) != 0)
+		return (0);
+	if (lease.fd == -1 || lease.pid != getpid() ||
+	    strcmp(lease.module, module) != 0) {
+		if (lease.fd != -1 && lease.pid != getpid())
+			lease_drop();
+		pthread_mutex_unlock(&lease_lock);
+		return (0);
+	}
+	if (!lease_same(module) ||
+	    (req = iso_msg_pack("[s O? i]", function, arg, timeout_ms)) ==
+	    NULL) {
+		lease_drop();
+		pthread_mutex_unlock(&lease_lock);
+		return (0);
+	}
+	r = iso_msg_write(lease.fd, req);
+	iso_msg_free(req);
+	if (r == 0)
+		r = iso_msg_read(lease.fd, &rep);
+	else
+		r = -2;
+	if (r == -2 || (r == -1 && errno == ECONNRESET)) {
+		/* Never read: the lease had ended. */
+		lease_drop();
+		pthread_mutex_unlock(&lease_lock);
+		return (0);
+	}
+	if (r == 0) {
+		/* It took the call and ended: the supervisor says why. */
+		if ((r = iso_msg_read(lease.ctl, &rep)) == 1 &&
+		    iso_msg_unpack(rep, "{s:b s?s s?s}", "ok", &ok, "errno",
+		    &ename, "error", &etext) == 0)
+			*rc = msg_fail(sup_errno_value(ename), "%s", etext);
+		else
+			*rc = msg_fail(ECONNRESET, "supervisor: went away "
+			    "before answering");
+		iso_msg_free(rep);
+		lease_drop();
+	} else if (r == -1) {
+		*rc = msg_fail(EPROTO, "compute: bad reply from a leased "
+		    "worker: %s", iso_error());
+		lease_drop();
+	} else if (iso_msg_len(rep) != 2 ||
+	    iso_msg_int(iso_msg_at(rep, 0), &tag) == -1 ||
+	    (tag != 0 && tag != 1)) {
+		*rc = msg_fail(EPROTO, "compute: bad reply from a leased "
+		    "worker");
+		iso_msg_free(rep);
+		lease_drop();
+	} else if (tag == 1) {
+		etext = iso_msg_str(iso_msg_at(rep, 1), NULL);
+		*rc = msg_fail(EIO, "%s", etext != NULL ? etext : "failed");
+		iso_msg_free(rep);
+	} else {
+		*rc = (*result = iso_msg_copy(iso_msg_at(rep, 1))) == NULL ?
+		    -1 : 0;
+		iso_msg_free(rep);
+	}
+	pthread_mutex_unlock(&lease_lock);
+	return (1);
+}
+
 int
 iso_sup_compute_with(const char *fn, const iso_msg *arg,
     const struct iso_sup_compute_opt *o, iso_msg **result)
 {
 	static const struct iso_sup_compute_opt none;
 	const char	*colon;
+	char		*module = NULL;
 	iso_msg		*req, *rep;
+	int		 r, fd;
 
 	if (o == NULL)
 		o = &none;
@@ -1066,16 +1261,33 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 	if (o->workers < 0 || o->workers > 1024)
 		return (msg_fail(EINVAL, "compute: workers %d: want 0 (the "
 		    "default) to 1024", o->workers));
+	if (!o->fresh && (module = strndup(fn, (size_t)(colon - fn))) ==
+	    NULL)
+		return (msg_fail(ENOMEM, "compute: out of memory"));
+	if (module != NULL &&
+	    lease_call(module, colon + 1, arg, o->timeout_ms, result, &r)) {
+		free(module);
+		return (r);
+	}
 	req = iso_msg_pack("{s:s s:s# s:s s:O? s:i}", "op", "compute",
 	    "module", fn, (size_t)(colon - fn), "function", colon + 1, "arg",
 	    arg, "timeout_ms", o->timeout_ms);
 	/* Only what differs from the defaults: an older supervisor
-	   refuses no request it could serve. */
+	   refuses no request it could serve (and ignores "lease"). */
 	if (o->fresh)
 		put_field(&req, "fresh", iso_msg_pack("b", 1));
 	if (o->workers > 0)
 		put_field(&req, "workers", iso_msg_pack("i", o->workers));
-	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
+	if (module != NULL && lease_wanted(module))
+		put_field(&req, "lease", iso_msg_pack("b", 1));
+	r = sup_call_again(req, &rep, &fd, SUP_START | SUP_KEEP);
+	iso_msg_free(req);
+	if (r == 0 && iso_msg_get(rep, "lease") != NULL)
+		lease_take(fd, module, rep);
+	else if (r == 0)
+		sup_kept_give(fd);
+	free(module);
+	if (r == -1)
 		return (-1);
 	return (take(rep, "result", result));
 }

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "isolate.h"
@@ -3426,7 +3427,8 @@ START_TEST(warm_compute_through_the_supervisor)
 	p0 = compute_pid(NULL);
 	for (i = 0; i < 10; i++)
 		ck_assert_int_eq(compute_pid(NULL), p0);
-	/* The calls shared one connection, kept open: it and status's (the
+	/* The first call leased the worker, the others called it directly:
+	   the supervisor holds no connection of them, only status's (the
 	   first status: no other connection may still be closing). */
 	{
 		iso_msg	*info = NULL;
@@ -3436,7 +3438,7 @@ START_TEST(warm_compute_through_the_supervisor)
 		ck_assert_int_eq(iso_msg_unpack(info, "{s:I}", "connections",
 		    &conns), 0);
 		iso_msg_free(info);
-		ck_assert_int_eq(conns, 2);
+		ck_assert_int_eq(conns, 1);
 	}
 	ck_assert_int_eq(warm_workers_now(), 1);
 	f0 = compute_pid(&fresh);
@@ -3471,6 +3473,292 @@ START_TEST(warm_compute_through_the_supervisor)
 	   again, to a supervisor it starts. */
 	ck_assert_int_gt(compute_pid(NULL), 0);
 	ck_assert_int_eq(iso_sup_stop(), 0);
+}
+END_TEST
+
+/* ---- leases: a warm worker called directly ------------------------------ */
+
+/* A supervisor in the foreground with --compute-workers workers and
+   --compute-idle idle (seconds); its pid. */
+static pid_t
+sup_foreground(const char *workers, const char *idle)
+{
+	char	line[64];
+	ssize_t	n;
+	pid_t	pid;
+	int	p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int	null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		dup2(p[1], 3);
+		execl(getenv("ISO_ISOLATED"), "isolated", "--foreground",
+		    "--ready-fd", "3", "--compute-workers", workers,
+		    "--compute-idle", idle, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof line - 1);
+	close(p[0]);
+	ck_assert_int_gt(n, 0);
+	line[n] = '\0';
+	ck_assert_str_eq(line, "ready\n");
+	return (pid);
+}
+
+/* Stop the supervisor sup_foreground started, and reap it. */
+static void
+sup_foreground_stop(pid_t pid)
+{
+	int	status;
+
+	ck_assert_int_eq(iso_sup_stop(), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+
+/* mod_compute's function with the int arg, on module path mod. */
+static int
+call_int(const char *mod, const char *function, int64_t arg, int timeout_ms,
+    int64_t *v)
+{
+	char	 fn[PATH_MAX + 64];
+	iso_msg	*a = iso_msg_pack("I", arg), *res = NULL;
+	int	 r;
+
+	snprintf(fn, sizeof fn, "%s:%s", mod, function);
+	r = iso_sup_compute(fn, a, timeout_ms, &res);
+	iso_msg_free(a);
+	if (r == 0 && iso_msg_int(res, v) == -1)
+		r = -1;
+	iso_msg_free(res);
+	return (r);
+}
+
+/* A leased worker that crashes or runs past its timeout mid-call: that
+   call gets the reason, once; the next call a new worker. */
+START_TEST(a_leased_worker_crashing_or_timing_out_answers_once)
+{
+	char	mod[PATH_MAX];
+	int64_t	p0, p1, p2, v = 0;
+	pid_t	sup;
+	long	ms;
+	struct timespec	t0, t1;
+
+	snprintf(mod, sizeof mod, "%s/prog/mod_compute", bindir);
+	sup = sup_foreground("1", "60");
+	p0 = compute_pid(NULL);
+	ck_assert_int_eq(compute_pid(NULL), p0);	/* on the lease */
+	ck_assert_int_eq(call_int(mod, "crash", 0, 0, &v), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_msg(strstr(iso_error(), "crashed: SIGSEGV") != NULL, "%s",
+	    iso_error());
+	ck_assert_int_eq(call_int(mod, "square", 9, 0, &v), 0);
+	ck_assert_int_eq(v, 81);
+	p1 = compute_pid(NULL);
+	ck_assert_int_ne(p1, p0);
+	ck_assert_int_eq(compute_pid(NULL), p1);	/* leased again */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(call_int(mod, "spin", 0, 300, &v), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_msg(strstr(iso_error(), "timed out after 300 ms") != NULL,
+	    "%s", iso_error());
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) /
+	    1000000;
+	ck_assert_int_ge(ms, 290);
+	p2 = compute_pid(NULL);
+	ck_assert_int_ne(p2, p1);
+	ck_assert_int_eq(kill((pid_t)p1, 0), -1);
+	/* A worker's own failures keep the lease and the worker. */
+	ck_assert_int_eq(call_int(mod, "null_result", 0, 0, &v), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_int_eq(compute_pid(NULL), p2);
+	ck_assert_int_eq(warm_workers_now(), 1);
+	sup_foreground_stop(sup);
+	ck_assert_int_eq(kill((pid_t)p2, 0), -1);
+}
+END_TEST
+
+/* A client killed in the middle of a leased call loses that call only:
+   the worker finishes it, comes back, and serves the next client. And
+   a client holding a lease it does not use gives the worker up when
+   another's call waits for it. */
+START_TEST(a_lease_ends_with_its_client_and_yields_to_waiting_calls)
+{
+	char	mod[PATH_MAX], c;
+	int64_t	p0, v = 0;
+	pid_t	sup, kid;
+	int	p[2], q[2], status;
+
+	snprintf(mod, sizeof mod, "%s/prog/mod_compute", bindir);
+	sup = sup_foreground("1", "60");
+	p0 = compute_pid(NULL);
+	ck_assert_int_eq(compute_pid(NULL), p0);
+	/* This process holds the lease, idle: a child's call gets the
+	   worker all the same. */
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		_exit(call_int(mod, "pid", 0, 0, &v) == 0 && v == p0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(compute_pid(NULL), p0);
+
+	/* A child with the lease, killed while its call runs. */
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe(q), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		close(p[0]);
+		close(q[1]);
+		if (call_int(mod, "pid", 0, 0, &v) == -1 ||
+		    call_int(mod, "pid", 0, 0, &v) == -1)
+			_exit(1);
+		(void)!write(p[1], "g", 1);
+		(void)!read(q[0], &c, 1);
+		(void)call_int(mod, "nap", 300, 0, &v);
+		_exit(0);
+	}
+	close(p[1]);
+	close(q[0]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	ck_assert_int_eq(write(q[1], "g", 1), 1);
+	kill(kid, SIGKILL);
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	close(p[0]);
+	close(q[1]);
+	ck_assert_int_eq(call_int(mod, "square", 5, 0, &v), 0);
+	ck_assert_int_eq(v, 25);
+	ck_assert_int_eq(compute_pid(NULL), p0);	/* not killed */
+	ck_assert_int_eq(warm_workers_now(), 1);
+	sup_foreground_stop(sup);
+}
+END_TEST
+
+/* Many clients at once on two workers: every call answered, right,
+   once; never more than two workers. */
+START_TEST(many_clients_share_the_leased_workers)
+{
+	char	mod[PATH_MAX];
+	pid_t	sup, kids[6];
+	int	i, k, status, bad = 0;
+	int64_t	v;
+
+	snprintf(mod, sizeof mod, "%s/prog/mod_compute", bindir);
+	sup = sup_foreground("2", "60");
+	for (k = 0; k < 6; k++) {
+		kids[k] = fork();
+		ck_assert_int_ge(kids[k], 0);
+		if (kids[k] == 0) {
+			for (i = 0; i < 300; i++)
+				if (call_int(mod, "square", i, 0, &v) == -1 ||
+				    v != (int64_t)i * i)
+					_exit(1);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < 6; k++) {
+		ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad++;
+	}
+	ck_assert_int_eq(bad, 0);
+	ck_assert_int_le(warm_workers_now(), 2);
+	sup_foreground_stop(sup);
+}
+END_TEST
+
+/* A module replaced on disk while a lease of it is held: the next call
+   runs the new module. A leased worker idle for --compute-idle ends,
+   and the next call gets another. */
+START_TEST(a_lease_follows_the_module_and_its_idle_time)
+{
+	char	src[PATH_MAX], copy[PATH_MAX], cmd[3 * PATH_MAX];
+	int64_t	v = 0, p0, p1;
+	pid_t	sup;
+	int	i;
+
+	sup = sup_foreground("1", "1");
+	snprintf(copy, sizeof copy, "%s/mod_lease.so", rt);
+	snprintf(src, sizeof src, "%s/prog/mod_compute", bindir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s.tmp' && mv '%s.tmp' '%s'", src,
+	    copy, copy, copy);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(call_int(copy, "which", 0, 0, &v), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(call_int(copy, "pid", 0, 0, &p0), 0);
+	ck_assert_int_eq(call_int(copy, "which", 0, 0, &v), 0);
+	snprintf(src, sizeof src, "%s/prog/mod_compute2", bindir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s.tmp' && mv '%s.tmp' '%s'", src,
+	    copy, copy, copy);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(call_int(copy, "which", 0, 0, &v), 0);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(call_int(copy, "pid", 0, 0, &p1), 0);
+	ck_assert_int_ne(p1, p0);
+	for (i = 0; i < 500 && tu_alive((pid_t)p0); i++)
+		tu_sleep_ms(10);
+	ck_assert(!tu_alive((pid_t)p0));	/* the old one ended */
+	/* Idle: the leased worker comes back and ends. */
+	for (i = 0; i < 1000 && (warm_workers_now() != 0 ||
+	    tu_alive((pid_t)p1)); i++)
+		tu_sleep_ms(10);
+	ck_assert_int_eq(warm_workers_now(), 0);
+	ck_assert_int_eq(call_int(copy, "which", 0, 0, &v), 0);
+	ck_assert_int_eq(v, 2);
+	sup_foreground_stop(sup);
+}
+END_TEST
+
+/* A supervisor killed under a lease: a call under way fails with the
+   supervisor gone (never hangs), and the next call starts a new
+   supervisor and works. */
+START_TEST(a_killed_supervisor_ends_its_leases_cleanly)
+{
+	char	mod[PATH_MAX], c;
+	int64_t	p0, v = 0;
+	pid_t	sup, kid;
+	int	p[2], status, i;
+
+	snprintf(mod, sizeof mod, "%s/prog/mod_compute", bindir);
+	p0 = compute_pid(NULL);
+	ck_assert_int_eq(compute_pid(NULL), p0);
+	sup = sup_pid();
+	ck_assert_int_gt(sup, 0);
+	ck_assert_int_eq(pipe(p), 0);
+	kid = fork();
+	ck_assert_int_ge(kid, 0);
+	if (kid == 0) {
+		close(p[0]);
+		if (call_int(mod, "pid", 0, 0, &v) == -1 ||
+		    call_int(mod, "pid", 0, 0, &v) == -1)
+			_exit(1);
+		(void)!write(p[1], "g", 1);
+		if (call_int(mod, "nap", 5000, 0, &v) == 0)
+			_exit(2);
+		_exit(errno == ECONNRESET ? 0 : 3);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	/* Its worker in the nap, then the supervisor killed. */
+	for (i = 0; i < 500 && warm_workers_now() < 2; i++)
+		tu_sleep_ms(10);
+	ck_assert_int_eq(kill(sup, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status %d", status);
+	for (i = 0; i < 500 && tu_alive((pid_t)p0); i++)
+		tu_sleep_ms(10);
+	ck_assert(!tu_alive((pid_t)p0));
+	ck_assert_int_gt(compute_pid(NULL), 0);
+	ck_assert_int_ne(sup_pid(), sup);
 }
 END_TEST
 
@@ -3613,6 +3901,13 @@ sup_suite(void)
 	tcase_add_test(tc, planted_symlinks_are_not_followed);
 	tcase_add_test(tc, compute_through_the_supervisor);
 	tcase_add_test(tc, warm_compute_through_the_supervisor);
+	tcase_add_test(tc,
+	    a_leased_worker_crashing_or_timing_out_answers_once);
+	tcase_add_test(tc,
+	    a_lease_ends_with_its_client_and_yields_to_waiting_calls);
+	tcase_add_test(tc, many_clients_share_the_leased_workers);
+	tcase_add_test(tc, a_lease_follows_the_module_and_its_idle_time);
+	tcase_add_test(tc, a_killed_supervisor_ends_its_leases_cleanly);
 	tcase_add_test(tc, a_run_killed_midway_leaves_nothing_running);
 	tcase_add_test(tc, a_mailbox_is_bounded_and_loses_nothing);
 	tcase_add_test(tc, plain_iso_send_to_a_mailbox_waits_when_full);
