@@ -120,6 +120,7 @@ STAILQ_HEAD(pool_jobs, pool_job);
  */
 struct pool_map {
 	const iso_msg		*args;		/* the caller's; NULL: orphan */
+	uint64_t		 seq;		/* which map of the pool */
 	pool_fn			 fn;
 	int			 timeout_ms;
 	size_t			 n;
@@ -154,6 +155,23 @@ struct pool_worker {
 	size_t			 cap;
 };
 
+/*
+ * Items of a map encoded ahead, while the workers run, so that a worker
+ * that asks for its next batch is sent it without waiting for its
+ * encoding: map seq's items first..end-1, at buf + off. Only a cache:
+ * the items are queued as ever, and one sent from elsewhere (requeued,
+ * cut differently) makes the next fill start again.
+ */
+struct pool_ahead {
+	uint64_t		 seq;
+	size_t			 first;
+	size_t			 end;
+	char			*buf;
+	size_t			 off;
+	size_t			 len;
+	size_t			 cap;
+};
+
 struct iso_pool {
 	uint64_t		 owner;		/* the isolate that made it */
 	int			 n;		/* workers wanted */
@@ -171,6 +189,8 @@ struct iso_pool {
 	int			 waiting;	/* ... and runs the loop */
 	struct event		*tell_ev;	/* calls done for p->tells */
 	struct pool_map		*map;		/* a map feeding the queue */
+	uint64_t		 maps;		/* maps begun */
+	struct pool_ahead	 ahead;
 	char			*buf;		/* frames read here */
 	size_t			 cap;
 	LIST_ENTRY(iso_pool)	 link;
@@ -307,6 +327,9 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
 {
 	size_t	bound = 0, n = 0;
 
+	if (r != NULL && room >= REC_HDR + WIRE_SCALAR_MAX &&
+	    (n = wire_encode_scalar(r, dst + REC_HDR)) > 0)
+		goto done;	/* no measure first: it fits */
 	if (r != NULL && wire_bound(r, &bound) == -1)
 		return (-1);
 	if (REC_HDR + bound > room)
@@ -316,6 +339,7 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
 	if (tag == RES_OK && 1 + n > msg_limit_frame)
 		return (msg_fail(EMSGSIZE, "%zu bytes, more than the frame "
 		    "limit of %zu", n, msg_limit_frame));
+done:
 	dst[0] = (char)tag;
 	pool_put32(dst + 1, (uint32_t)n);
 	return ((ssize_t)(REC_HDR + n));
@@ -686,52 +710,132 @@ pool_arm(struct pool_worker *w, int ms)
 }
 
 /*
- * Encode the items of map range job, from its first, at w->out + *len
- * (grown; *len moved past them), while the batch has fewer than max
- * items and fits BATCH_BYTES (its first item always). How many; *stop
- * says why fewer than max: 0 the range ended, 1 the batch is full or
- * out of memory (later), -1 the next item cannot be sent (errno and
- * iso_error()).
+ * Encode items of map range job from item from (at most max) at *buf +
+ * *len (grown; *len moved past them) while *len stays within limit,
+ * unless first (then the first item in any case). How many; *stop says
+ * why fewer than max: 0 the range ended, 1 the limit or out of memory,
+ * -1 the next item cannot be sent (errno and iso_error()).
  */
 static size_t
-pool_map_encode(struct pool_worker *w, size_t *len, uint32_t count,
-    const struct pool_job *job, size_t max, int *stop)
+pool_map_encode(char **buf, size_t *cap, size_t *len, size_t limit,
+    int first, const struct pool_job *job, size_t from, size_t max,
+    int *stop)
 {
-	const iso_msg	*arg = job->map->args->v.items + job->idx;
+	const iso_msg	*arg = job->map->args->v.items + from;
 	size_t		 k, n, bound = 0, off = *len;
 	pool_fn		 fn = job->fn;
 
 	*stop = 0;
-	if (max > job->count)
-		max = job->count;
+	if (max > job->idx + job->count - from)
+		max = job->idx + job->count - from;
 	for (k = 0; k < max; k++, arg++) {
-		if (wire_bound(arg, &bound) == -1) {
-			*stop = -1;
-			break;
-		}
-		if (pool_room(&w->out, &w->cap, off + ITEM_HDR + bound) ==
+		if (pool_room(buf, cap, off + ITEM_HDR + WIRE_SCALAR_MAX) ==
 		    -1) {
 			*stop = 1;
 			break;
 		}
-		n = wire_encode_to(arg, w->out + off + ITEM_HDR);
-		if (sizeof fn + n > msg_limit_frame) {
-			msg_fail(EMSGSIZE, "pool: %zu bytes, more than the "
-			    "frame limit of %zu", n, msg_limit_frame);
-			errno = EMSGSIZE;
-			*stop = -1;
-			break;
+		if ((n = wire_encode_scalar(arg, *buf + off + ITEM_HDR)) ==
+		    0) {
+			if (wire_bound(arg, &bound) == -1) {
+				*stop = -1;
+				break;
+			}
+			if (pool_room(buf, cap, off + ITEM_HDR + bound) ==
+			    -1) {
+				*stop = 1;
+				break;
+			}
+			n = wire_encode_to(arg, *buf + off + ITEM_HDR);
+			if (sizeof fn + n > msg_limit_frame) {
+				msg_fail(EMSGSIZE, "pool: %zu bytes, more "
+				    "than the frame limit of %zu", n,
+				    msg_limit_frame);
+				*stop = -1;
+				break;
+			}
 		}
-		if (count + k > 0 && off + ITEM_HDR + n > BATCH_BYTES) {
+		if ((k > 0 || !first) && off + ITEM_HDR + n > limit) {
 			*stop = 1;
 			break;
 		}
-		memcpy(w->out + off, &fn, sizeof fn);
-		pool_put32(w->out + off + sizeof fn, (uint32_t)n);
+		memcpy(*buf + off, &fn, sizeof fn);
+		pool_put32(*buf + off + sizeof fn, (uint32_t)n);
 		off += ITEM_HDR + n;
 	}
 	*len = off;
 	return (k);
+}
+
+/*
+ * The items of map range job encoded ahead, from its first (at most
+ * max), copied to w->out + *len as pool_map_encode would. How many;
+ * *stop as pool_map_encode's (0 also when the cache has no more).
+ */
+static size_t
+pool_ahead_take(iso_pool *p, struct pool_worker *w, size_t *len,
+    int first, const struct pool_job *job, size_t max, int *stop)
+{
+	struct pool_ahead	*a = &p->ahead;
+	const char		*src = a->buf + a->off, *it = src;
+	size_t			 k, n, bytes = 0;
+
+	*stop = 0;
+	if (a->seq != job->map->seq || a->first != job->idx)
+		return (0);
+	if (max > job->count)
+		max = job->count;
+	if (max > a->end - a->first)
+		max = a->end - a->first;
+	for (k = 0; k < max; k++) {
+		n = ITEM_HDR + pool_get32(it + sizeof(pool_fn));
+		if ((k > 0 || !first) && *len + bytes + n > BATCH_BYTES) {
+			*stop = 1;
+			break;
+		}
+		bytes += n;
+		it += n;
+	}
+	if (k > 0 && pool_room(&w->out, &w->cap, *len + bytes) == -1) {
+		*stop = 1;
+		return (0);
+	}
+	memcpy(w->out + *len, src, bytes);
+	*len += bytes;
+	a->first += k;
+	a->off += bytes;
+	return (k);
+}
+
+/*
+ * Encode ahead the items of the map range at the head of the queue, up
+ * to what the workers take in their next batches.
+ */
+static void
+pool_ahead_fill(iso_pool *p)
+{
+	struct pool_ahead	*a = &p->ahead;
+	struct pool_job		*job = STAILQ_FIRST(&p->queue);
+	size_t			 want;
+	int			 stop;
+
+	if (job == NULL || job->map == NULL || job->map->args == NULL)
+		return;
+	if (a->seq != job->map->seq || a->first != job->idx ||
+	    a->end < a->first) {
+		a->seq = job->map->seq;
+		a->first = a->end = job->idx;
+		a->off = a->len = 0;
+	}
+	want = (size_t)BATCH_MAX * (size_t)p->n;
+	if (a->end - a->first >= want)
+		return;
+	if (a->off > 0) {
+		memmove(a->buf, a->buf + a->off, a->len - a->off);
+		a->len -= a->off;
+		a->off = 0;
+	}
+	a->end += pool_map_encode(&a->buf, &a->cap, &a->len, SIZE_MAX, 0,
+	    job, a->end, a->first + want - a->end, &stop);
 }
 
 /*
@@ -786,8 +890,11 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 		if (job->map != NULL) {
 			/* a map's items: encoded here, from its list */
 			start = len;
-			k = pool_map_encode(w, &len, count, job, share - count,
-			    &stop);
+			if ((k = pool_ahead_take(p, w, &len, count == 0, job,
+			    share - count, &stop)) == 0 && stop == 0)
+				k = pool_map_encode(&w->out, &w->cap, &len,
+				    BATCH_BYTES, count == 0, job, job->idx,
+				    share - count, &stop);
 			err = errno;
 			if (k > 0 && pool_map_cut(p, w, job, k) == -1) {
 				len = start;
@@ -994,6 +1101,7 @@ pool_kick(iso_pool *p)
 		if (w->iso != NULL && w->nbatch == 0)
 			break;			/* out of memory: later */
 	}
+	pool_ahead_fill(p);
 }
 
 /* Free p when it was asked to go and has nothing left to do; never
@@ -1577,6 +1685,7 @@ iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 		return (0);
 	}
 	map->args = args;
+	map->seq = ++p->maps;
 	map->fn = fn;
 	map->timeout_ms = timeout_ms;
 	map->n = map->left = n;
@@ -1688,6 +1797,7 @@ pool_destroy(iso_pool *p)
 	}
 	event_free(p->tell_ev);
 	LIST_REMOVE(p, link);
+	free(p->ahead.buf);
 	free(p->buf);
 	free(p->w);
 	free(p);
