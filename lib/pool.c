@@ -58,6 +58,7 @@
 #define REC_HDR		5			/* tag, length */
 #define BUF_START	4096
 #define BATCH_MAX	1024			/* jobs in one batch */
+#define MAP_BATCH_MAX	16384			/* ... of a map's items */
 #define BATCH_BYTES	(256 * 1024)		/* items' bytes in one batch,
 						   unless the first alone */
 #define SHM_SIZE	(1024 * 1024)
@@ -124,6 +125,8 @@ struct pool_map {
 	pool_fn			 fn;
 	int			 timeout_ms;
 	size_t			 n;
+	size_t			 cut;		/* its next batches' most items */
+	size_t			 chunk;		/* ... which grows up to this */
 	size_t			 next;		/* items not queued yet: next.. */
 	size_t			 left;		/* not told yet */
 	iso_msg			*results;	/* owned until returned */
@@ -826,7 +829,7 @@ pool_ahead_fill(iso_pool *p)
 		a->first = a->end = job->idx;
 		a->off = a->len = 0;
 	}
-	want = (size_t)BATCH_MAX * (size_t)p->n;
+	want = job->map->cut * (size_t)p->n;
 	if (a->end - a->first >= want)
 		return;
 	if (a->off > 0) {
@@ -882,6 +885,16 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	share = (p->queued + (size_t)p->live - 1) / (size_t)p->live;
 	if (share > BATCH_MAX)
 		share = BATCH_MAX;
+	if ((job = STAILQ_FIRST(&p->queue)) != NULL &&
+	    (map = job->map) != NULL) {
+		/* a map's: larger, and the last split evenly */
+		k = p->queued + (p->map == map ? map->n - map->next : 0);
+		if ((share = (k + (size_t)p->live - 1) / (size_t)p->live) >
+		    map->cut)
+			share = map->cut;
+		if ((map->cut *= 2) > map->chunk)
+			map->cut = map->chunk;
+	}
 	while ((job = STAILQ_FIRST(&p->queue)) != NULL && count < share) {
 		if (count == 0)
 			tmo = job->timeout_ms;
@@ -1033,9 +1046,10 @@ pool_map_feed(iso_pool *p)
 {
 	struct pool_map	*map = p->map;
 	struct pool_job	*job;
-	size_t		 want = (size_t)BATCH_MAX * ((size_t)p->n + 1), k;
+	size_t		 want, k;
 
-	if (map == NULL || p->queued >= want)
+	if (map == NULL || p->queued >= (want = map->cut * ((size_t)p->n +
+	    1)))
 		return;
 	if ((job = pool_job_new(p)) == NULL) {
 		if (p->queued == 0)
@@ -1686,6 +1700,12 @@ iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 	}
 	map->args = args;
 	map->seq = ++p->maps;
+	map->cut = BATCH_MAX;
+	map->chunk = n / (4 * (size_t)p->n);
+	if (map->chunk < BATCH_MAX)
+		map->chunk = BATCH_MAX;
+	else if (map->chunk > MAP_BATCH_MAX)
+		map->chunk = MAP_BATCH_MAX;
 	map->fn = fn;
 	map->timeout_ms = timeout_ms;
 	map->n = map->left = n;
