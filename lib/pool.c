@@ -54,6 +54,7 @@
 #include "wire.h"
 
 #define ITEM_HDR	(sizeof(void *) + 4)	/* fn, the argument's length */
+#define ARG_HDR		4			/* ... in a BATCH_ONEFN batch */
 #define BATCH_HDR	(WIRE_HDR + 5)		/* length, count, flags */
 #define REC_HDR		5			/* tag, length */
 #define BUF_START	4096
@@ -67,6 +68,9 @@
 #define BATCH_TIMED	0x1	/* flag: the items have a timeout */
 #define BATCH_HALF	0x2	/* flag: records go to the region's second
 				   half (batches alternate halves) */
+#define BATCH_ONEFN	0x4	/* flag: one fn for every item, after the
+				   flags; an item is only ARG_HDR and the
+				   argument (a map's batch) */
 
 /* Record tags, and the tags of frames from a worker. */
 #define RES_OK		0	/* the result follows */
@@ -161,7 +165,8 @@ struct pool_worker {
 /*
  * Items of a map encoded ahead, while the workers run, so that a worker
  * that asks for its next batch is sent it without waiting for its
- * encoding: map seq's items first..end-1, at buf + off. Only a cache:
+ * encoding: map seq's items first..end-1, at buf + off, as items of a
+ * BATCH_ONEFN batch. Only a cache:
  * the items are queued as ever, and one sent from elsewhere (requeued,
  * cut differently) makes the next fill start again.
  */
@@ -406,11 +411,11 @@ pool_worker_main(void *ctx)
 	struct pool_start	*st = ctx;
 	struct pool_shm		*shm = st->shm;
 	iso_msg			*arg, *r, scalar;
-	pool_fn			 fn;
+	pool_fn			 fn = NULL;
 	char			*buf = NULL, *out = NULL, *base;
-	size_t			 cap = 0, ocap = 0, len, off, end, used;
+	size_t			 cap = 0, ocap = 0, len, off, end, used, ih;
 	uint32_t		 count, i, alen;
-	int			 fd = st->fd, rc, timed;
+	int			 fd = st->fd, rc, timed, onefn;
 
 	(void)loop_fd_own(fd);	/* an isolate fn spawns must not keep it */
 	(void)madvise(shm, SHM_SIZE, MADV_DONTFORK);	/* nor the region */
@@ -423,15 +428,23 @@ pool_worker_main(void *ctx)
 		    0);
 		off = BATCH_HDR;
 		end = WIRE_HDR + len;
+		if ((onefn = buf[WIRE_HDR + 4] & BATCH_ONEFN)) {
+			if (end - off < sizeof fn)
+				break;
+			memcpy(&fn, buf + off, sizeof fn);
+			off += sizeof fn;
+		}
+		ih = onefn ? ARG_HDR : ITEM_HDR;
 		used = 0;
 		__atomic_store_n(&shm->started, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&shm->done, 0, __ATOMIC_RELEASE);
 		for (i = 0; i < count; i++) {
-			if (end - off < ITEM_HDR)
+			if (end - off < ih)
 				goto bad;
-			memcpy(&fn, buf + off, sizeof fn);
-			alen = pool_get32(buf + off + sizeof fn);
-			off += ITEM_HDR;
+			if (!onefn)
+				memcpy(&fn, buf + off, sizeof fn);
+			alen = pool_get32(buf + off + ih - ARG_HDR);
+			off += ih;
 			if (alen > end - off)
 				goto bad;
 			arg = NULL;
@@ -713,42 +726,38 @@ pool_arm(struct pool_worker *w, int ms)
 }
 
 /*
- * Encode items of map range job from item from (at most max) at *buf +
- * *len (grown; *len moved past them) while *len stays within limit,
- * unless first (then the first item in any case). How many; *stop says
- * why fewer than max: 0 the range ended, 1 the limit or out of memory,
- * -1 the next item cannot be sent (errno and iso_error()).
+ * Encode map's items from item from (at most max) at *buf + *len (grown;
+ * *len moved past them) while *len stays within limit, unless first
+ * (then the first item in any case). How many; *stop says why fewer
+ * than max: 1 the limit or out of memory, -1 the next item cannot be
+ * sent (errno and iso_error()).
  */
 static size_t
 pool_map_encode(char **buf, size_t *cap, size_t *len, size_t limit,
-    int first, const struct pool_job *job, size_t from, size_t max,
-    int *stop)
+    int first, int onefn, const struct pool_map *map, size_t from,
+    size_t max, int *stop)
 {
-	const iso_msg	*arg = job->map->args->v.items + from;
+	const iso_msg	*arg = map->args->v.items + from;
 	size_t		 k, n, bound = 0, off = *len;
-	pool_fn		 fn = job->fn;
+	size_t		 ih = onefn ? ARG_HDR : ITEM_HDR;
+	pool_fn		 fn = map->fn;
 
 	*stop = 0;
-	if (max > job->idx + job->count - from)
-		max = job->idx + job->count - from;
 	for (k = 0; k < max; k++, arg++) {
-		if (pool_room(buf, cap, off + ITEM_HDR + WIRE_SCALAR_MAX) ==
-		    -1) {
+		if (pool_room(buf, cap, off + ih + WIRE_SCALAR_MAX) == -1) {
 			*stop = 1;
 			break;
 		}
-		if ((n = wire_encode_scalar(arg, *buf + off + ITEM_HDR)) ==
-		    0) {
+		if ((n = wire_encode_scalar(arg, *buf + off + ih)) == 0) {
 			if (wire_bound(arg, &bound) == -1) {
 				*stop = -1;
 				break;
 			}
-			if (pool_room(buf, cap, off + ITEM_HDR + bound) ==
-			    -1) {
+			if (pool_room(buf, cap, off + ih + bound) == -1) {
 				*stop = 1;
 				break;
 			}
-			n = wire_encode_to(arg, *buf + off + ITEM_HDR);
+			n = wire_encode_to(arg, *buf + off + ih);
 			if (sizeof fn + n > msg_limit_frame) {
 				msg_fail(EMSGSIZE, "pool: %zu bytes, more "
 				    "than the frame limit of %zu", n,
@@ -757,13 +766,14 @@ pool_map_encode(char **buf, size_t *cap, size_t *len, size_t limit,
 				break;
 			}
 		}
-		if ((k > 0 || !first) && off + ITEM_HDR + n > limit) {
+		if ((k > 0 || !first) && off + ih + n > limit) {
 			*stop = 1;
 			break;
 		}
-		memcpy(*buf + off, &fn, sizeof fn);
-		pool_put32(*buf + off + sizeof fn, (uint32_t)n);
-		off += ITEM_HDR + n;
+		if (!onefn)
+			memcpy(*buf + off, &fn, sizeof fn);
+		pool_put32(*buf + off + ih - ARG_HDR, (uint32_t)n);
+		off += ih + n;
 	}
 	*len = off;
 	return (k);
@@ -790,7 +800,7 @@ pool_ahead_take(iso_pool *p, struct pool_worker *w, size_t *len,
 	if (max > a->end - a->first)
 		max = a->end - a->first;
 	for (k = 0; k < max; k++) {
-		n = ITEM_HDR + pool_get32(it + sizeof(pool_fn));
+		n = ARG_HDR + pool_get32(it);
 		if ((k > 0 || !first) && *len + bytes + n > BATCH_BYTES) {
 			*stop = 1;
 			break;
@@ -810,35 +820,40 @@ pool_ahead_take(iso_pool *p, struct pool_worker *w, size_t *len,
 }
 
 /*
- * Encode ahead the items of the map range at the head of the queue, up
- * to what the workers take in their next batches.
+ * Encode ahead the items of the map whose range heads the queue, from
+ * that range on, in order (they are queued in order): what the workers
+ * take in their next batches.
  */
 static void
 pool_ahead_fill(iso_pool *p)
 {
 	struct pool_ahead	*a = &p->ahead;
 	struct pool_job		*job = STAILQ_FIRST(&p->queue);
+	struct pool_map		*map;
 	size_t			 want;
 	int			 stop;
 
-	if (job == NULL || job->map == NULL || job->map->args == NULL)
+	if (job == NULL || (map = job->map) == NULL || map->args == NULL)
 		return;
-	if (a->seq != job->map->seq || a->first != job->idx ||
-	    a->end < a->first) {
-		a->seq = job->map->seq;
+	if (a->seq != map->seq || a->first != job->idx) {
+		a->seq = map->seq;
 		a->first = a->end = job->idx;
 		a->off = a->len = 0;
 	}
-	want = job->map->cut * (size_t)p->n;
+	want = map->cut * (size_t)p->n;
+	if (want > map->n - a->first)
+		want = map->n - a->first;
 	if (a->end - a->first >= want)
 		return;
-	if (a->off > 0) {
+	if (a->first == a->end)
+		a->off = a->len = 0;
+	else if (a->off > a->cap / 2) {
 		memmove(a->buf, a->buf + a->off, a->len - a->off);
 		a->len -= a->off;
 		a->off = 0;
 	}
-	a->end += pool_map_encode(&a->buf, &a->cap, &a->len, SIZE_MAX, 0,
-	    job, a->end, a->first + want - a->end, &stop);
+	a->end += pool_map_encode(&a->buf, &a->cap, &a->len, SIZE_MAX, 0, 1,
+	    map, a->end, a->first + want - a->end, &stop);
 }
 
 /*
@@ -869,6 +884,40 @@ pool_map_cut(iso_pool *p, struct pool_worker *w, struct pool_job *job,
 }
 
 /*
+ * How many of map's items idle worker w takes: what is left to run
+ * (those not sent, and those the other workers have not run yet) over
+ * the workers, so that the last batches end together; at most map->cut,
+ * which doubles each batch up to map->chunk.
+ */
+static size_t
+pool_map_share(iso_pool *p, struct pool_worker *w, struct pool_map *map)
+{
+	struct pool_worker	*o;
+	size_t			 unsent, left, share;
+	uint32_t		 done;
+	int			 i;
+
+	unsent = p->queued + (p->map == map ? map->n - map->next : 0);
+	left = unsent;
+	for (i = 0; i < p->n; i++) {
+		o = &p->w[i];
+		if (o == w || o->iso == NULL || o->nbatch == 0)
+			continue;
+		done = __atomic_load_n(&o->shm->done, __ATOMIC_RELAXED);
+		if (done < (uint32_t)o->nbatch)
+			left += (uint32_t)o->nbatch - done;
+	}
+	share = (left + (size_t)p->live - 1) / (size_t)p->live;
+	if (share > unsent)
+		share = unsent;
+	if (share > map->cut)
+		share = map->cut;
+	if ((map->cut *= 2) > map->chunk)
+		map->cut = map->chunk;
+	return (share > 0 ? share : 1);
+}
+
+/*
  * Send idle worker w a batch: the first queued jobs with the timeout of
  * the first, a fair share of the queue. 0, or -1 when w has gone (it is
  * then ended, the jobs back in the queue: they never ran).
@@ -880,34 +929,42 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	struct pool_map	*map;
 	size_t		 share, k, idx, len = BATCH_HDR, start;
 	uint32_t	 count = 0;
-	int		 tmo = 0, stop, err;
+	int		 tmo = 0, stop, err, onefn = 0;
+	pool_fn		 fn = NULL;
 
 	share = (p->queued + (size_t)p->live - 1) / (size_t)p->live;
 	if (share > BATCH_MAX)
 		share = BATCH_MAX;
 	if ((job = STAILQ_FIRST(&p->queue)) != NULL &&
 	    (map = job->map) != NULL) {
-		/* a map's: larger, and the last split evenly */
-		k = p->queued + (p->map == map ? map->n - map->next : 0);
-		if ((share = (k + (size_t)p->live - 1) / (size_t)p->live) >
-		    map->cut)
-			share = map->cut;
-		if ((map->cut *= 2) > map->chunk)
-			map->cut = map->chunk;
+		share = pool_map_share(p, w, map);
+		onefn = 1;
+		fn = job->fn;
+		if (pool_room(&w->out, &w->cap, BATCH_HDR + sizeof fn) == -1)
+			return (0);		/* told nothing: later */
+		memcpy(w->out + BATCH_HDR, &fn, sizeof fn);
+		len += sizeof fn;
 	}
 	while ((job = STAILQ_FIRST(&p->queue)) != NULL && count < share) {
 		if (count == 0)
 			tmo = job->timeout_ms;
 		else if (job->timeout_ms != tmo)
 			break;
+		if (onefn && (job->map == NULL || job->fn != fn))
+			break;
 		if (job->map != NULL) {
 			/* a map's items: encoded here, from its list */
 			start = len;
-			if ((k = pool_ahead_take(p, w, &len, count == 0, job,
-			    share - count, &stop)) == 0 && stop == 0)
+			k = 0;
+			stop = 0;
+			if (onefn)
+				k = pool_ahead_take(p, w, &len, count == 0,
+				    job, share - count, &stop);
+			if (k == 0 && stop == 0)
 				k = pool_map_encode(&w->out, &w->cap, &len,
-				    BATCH_BYTES, count == 0, job, job->idx,
-				    share - count, &stop);
+				    BATCH_BYTES, count == 0, onefn, job->map,
+				    job->idx, share - count < job->count ?
+				    share - count : job->count, &stop);
 			err = errno;
 			if (k > 0 && pool_map_cut(p, w, job, k) == -1) {
 				len = start;
@@ -960,7 +1017,7 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	pool_put32(w->out + WIRE_HDR, count);
 	w->half = !w->half;
 	w->out[WIRE_HDR + 4] = (tmo > 0 ? BATCH_TIMED : 0) |
-	    (w->half ? BATCH_HALF : 0);
+	    (w->half ? BATCH_HALF : 0) | (onefn ? BATCH_ONEFN : 0);
 	w->shm->started = w->shm->done = 0;	/* the worker's now */
 	if (frame_write_all(w->fd, w->out, len) == -1) {
 		pool_worker_end(p, w, NULL, NULL);
