@@ -748,7 +748,13 @@ pool_map_encode(char **buf, size_t *cap, size_t *len, size_t limit,
 			*stop = 1;
 			break;
 		}
-		if ((n = wire_encode_scalar(arg, *buf + off + ih)) == 0) {
+		if (arg->type == ISO_INT && arg->flags == 0 &&
+		    (uint64_t)arg->v.i <= 0x7f) {
+			/* a positive fixint: the value is the byte */
+			(*buf)[off + ih] = (char)arg->v.i;
+			n = 1;
+		} else if ((n = wire_encode_scalar(arg, *buf + off + ih)) ==
+		    0) {
 			if (wire_bound(arg, &bound) == -1) {
 				*stop = -1;
 				break;
