@@ -29,9 +29,13 @@
  * the argument's length and MessagePack; a queued job keeps its item in
  * a buffer of its own until it is copied into a batch. iso_pool_map's
  * items have no record each: a record stands for a range of a map's
- * items, a batch is cut from it (encoded from the caller's list), and
- * its records are read back in one loop, scalar results decoded
- * straight into the map's list.
+ * items, a batch is cut from it (encoded from the caller's list, fn
+ * named once for the batch), and its records are read back in one loop,
+ * scalar results decoded straight into the map's list. A map's batches
+ * grow past BATCH_MAX (a round trip a batch is what many tiny items
+ * cost), its last ones are cut so that the workers end together, and
+ * its next items are encoded ahead while the workers run, so that a
+ * worker that says it is done is sent its next batch at once.
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
