@@ -28,8 +28,14 @@
  * An item is fn's address (valid in the worker: it is a fork of us),
  * the argument's length and MessagePack; a queued job keeps its item in
  * a buffer of its own until it is copied into a batch. iso_pool_map's
- * items are jobs without a buffer: encoded from the caller's list into
- * the batch, their results decoded into one list.
+ * items have no record each: a record stands for a range of a map's
+ * items, a batch is cut from it (encoded from the caller's list, fn
+ * named once for the batch), and its records are read back in one loop,
+ * scalar results decoded straight into the map's list. A map's batches
+ * grow past BATCH_MAX (a round trip a batch is what many tiny items
+ * cost), its last ones are cut so that the workers end together, and
+ * its next items are encoded ahead while the workers run, so that a
+ * worker that says it is done is sent its next batch at once.
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -52,10 +58,12 @@
 #include "wire.h"
 
 #define ITEM_HDR	(sizeof(void *) + 4)	/* fn, the argument's length */
+#define ARG_HDR		4			/* ... in a BATCH_ONEFN batch */
 #define BATCH_HDR	(WIRE_HDR + 5)		/* length, count, flags */
 #define REC_HDR		5			/* tag, length */
 #define BUF_START	4096
 #define BATCH_MAX	1024			/* jobs in one batch */
+#define MAP_BATCH_MAX	16384			/* ... of a map's items */
 #define BATCH_BYTES	(256 * 1024)		/* items' bytes in one batch,
 						   unless the first alone */
 #define SHM_SIZE	(1024 * 1024)
@@ -64,6 +72,9 @@
 #define BATCH_TIMED	0x1	/* flag: the items have a timeout */
 #define BATCH_HALF	0x2	/* flag: records go to the region's second
 				   half (batches alternate halves) */
+#define BATCH_ONEFN	0x4	/* flag: one fn for every item, after the
+				   flags; an item is only ARG_HDR and the
+				   argument (a map's batch) */
 
 /* Record tags, and the tags of frames from a worker. */
 #define RES_OK		0	/* the result follows */
@@ -102,23 +113,28 @@ struct pool_job {
 	int			 err;		/* to be told: why, or 0 and */
 	iso_msg			*result;	/* ... this (owned) */
 	char			*why;		/* owned */
-	struct pool_map		*map;		/* an item of this map, or NULL */
-	size_t			 idx;		/* ... its index */
+	struct pool_map		*map;		/* items of this map, or NULL */
+	size_t			 idx;		/* ... the first */
+	size_t			 count;		/* ... how many (a job: 1) */
 	STAILQ_ENTRY(pool_job)	 link;
 };
 STAILQ_HEAD(pool_jobs, pool_job);
 
 /*
- * An iso_pool_map call: its items are queued a window at a time (a job
- * record each, recycled), encoded from the caller's list when sent, and
- * told into one result list. An orphan is a map whose caller has gone
- * (the loop failed): what runs still is told into it, nothing is sent.
+ * An iso_pool_map call: its items are queued a window at a time (a
+ * record for a range of them), encoded from the caller's list when sent,
+ * and told into one result list. It holds the loop until its last item
+ * is told. An orphan is a map whose caller has gone (the loop failed):
+ * what runs still is told into it, nothing is sent.
  */
 struct pool_map {
 	const iso_msg		*args;		/* the caller's; NULL: orphan */
+	uint64_t		 seq;		/* which map of the pool */
 	pool_fn			 fn;
 	int			 timeout_ms;
 	size_t			 n;
+	size_t			 cut;		/* its next batches' most items */
+	size_t			 chunk;		/* ... which grows up to this */
 	size_t			 next;		/* items not queued yet: next.. */
 	size_t			 left;		/* not told yet */
 	iso_msg			*results;	/* owned until returned */
@@ -150,6 +166,24 @@ struct pool_worker {
 	size_t			 cap;
 };
 
+/*
+ * Items of a map encoded ahead, while the workers run, so that a worker
+ * that asks for its next batch is sent it without waiting for its
+ * encoding: map seq's items first..end-1, at buf + off, as items of a
+ * BATCH_ONEFN batch. Only a cache:
+ * the items are queued as ever, and one sent from elsewhere (requeued,
+ * cut differently) makes the next fill start again.
+ */
+struct pool_ahead {
+	uint64_t		 seq;
+	size_t			 first;
+	size_t			 end;
+	char			*buf;
+	size_t			 off;
+	size_t			 len;
+	size_t			 cap;
+};
+
 struct iso_pool {
 	uint64_t		 owner;		/* the isolate that made it */
 	int			 n;		/* workers wanted */
@@ -158,7 +192,7 @@ struct iso_pool {
 	struct pool_jobs	 queue;		/* waiting for a worker */
 	struct pool_jobs	 tells;		/* ended, done not yet called */
 	struct pool_jobs	 spare;		/* recycled records */
-	size_t			 queued;
+	size_t			 queued;	/* items in queue */
 	size_t			 max_queue;
 	size_t			 jobs;		/* accepted, done not yet called */
 	int			 empty;		/* jobs == 0, for loop_wait */
@@ -167,6 +201,8 @@ struct iso_pool {
 	int			 waiting;	/* ... and runs the loop */
 	struct event		*tell_ev;	/* calls done for p->tells */
 	struct pool_map		*map;		/* a map feeding the queue */
+	uint64_t		 maps;		/* maps begun */
+	struct pool_ahead	 ahead;
 	char			*buf;		/* frames read here */
 	size_t			 cap;
 	LIST_ENTRY(iso_pool)	 link;
@@ -181,8 +217,7 @@ struct pool_worker;
 struct pool_jobs;
 static void	pool_lost(iso_pool *, struct pool_worker *, int,
 		    const char *, struct pool_jobs *);
-static void	pool_map_left(struct pool_map *);
-static void	pool_map_stored(iso_pool *, struct pool_job *);
+static void	pool_map_left(struct pool_map *, size_t);
 static void	pool_settle(iso_pool *);
 
 void
@@ -304,6 +339,9 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
 {
 	size_t	bound = 0, n = 0;
 
+	if (r != NULL && room >= REC_HDR + WIRE_SCALAR_MAX &&
+	    (n = wire_encode_scalar(r, dst + REC_HDR)) > 0)
+		goto done;	/* no measure first: it fits */
 	if (r != NULL && wire_bound(r, &bound) == -1)
 		return (-1);
 	if (REC_HDR + bound > room)
@@ -313,6 +351,7 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
 	if (tag == RES_OK && 1 + n > msg_limit_frame)
 		return (msg_fail(EMSGSIZE, "%zu bytes, more than the frame "
 		    "limit of %zu", n, msg_limit_frame));
+done:
 	dst[0] = (char)tag;
 	pool_put32(dst + 1, (uint32_t)n);
 	return ((ssize_t)(REC_HDR + n));
@@ -376,11 +415,11 @@ pool_worker_main(void *ctx)
 	struct pool_start	*st = ctx;
 	struct pool_shm		*shm = st->shm;
 	iso_msg			*arg, *r, scalar;
-	pool_fn			 fn;
+	pool_fn			 fn = NULL;
 	char			*buf = NULL, *out = NULL, *base;
-	size_t			 cap = 0, ocap = 0, len, off, end, used;
+	size_t			 cap = 0, ocap = 0, len, off, end, used, ih;
 	uint32_t		 count, i, alen;
-	int			 fd = st->fd, rc, timed;
+	int			 fd = st->fd, rc, timed, onefn;
 
 	(void)loop_fd_own(fd);	/* an isolate fn spawns must not keep it */
 	(void)madvise(shm, SHM_SIZE, MADV_DONTFORK);	/* nor the region */
@@ -393,15 +432,23 @@ pool_worker_main(void *ctx)
 		    0);
 		off = BATCH_HDR;
 		end = WIRE_HDR + len;
+		if ((onefn = buf[WIRE_HDR + 4] & BATCH_ONEFN)) {
+			if (end - off < sizeof fn)
+				break;
+			memcpy(&fn, buf + off, sizeof fn);
+			off += sizeof fn;
+		}
+		ih = onefn ? ARG_HDR : ITEM_HDR;
 		used = 0;
 		__atomic_store_n(&shm->started, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&shm->done, 0, __ATOMIC_RELEASE);
 		for (i = 0; i < count; i++) {
-			if (end - off < ITEM_HDR)
+			if (end - off < ih)
 				goto bad;
-			memcpy(&fn, buf + off, sizeof fn);
-			alen = pool_get32(buf + off + sizeof fn);
-			off += ITEM_HDR;
+			if (!onefn)
+				memcpy(&fn, buf + off, sizeof fn);
+			alen = pool_get32(buf + off + ih - ARG_HDR);
+			off += ih;
 			if (alen > end - off)
 				goto bad;
 			arg = NULL;
@@ -561,6 +608,7 @@ pool_job_new(iso_pool *p)
 	job->why = NULL;
 	job->err = 0;
 	job->map = NULL;
+	job->count = 1;
 	return (job);
 }
 
@@ -579,6 +627,7 @@ pool_outcome(struct pool_job *job, int err, iso_msg *result,
 /*
  * Call job's done with its outcome (iso_error() set to why), then
  * recycle the record. The record is recycled first: done may submit.
+ * A map's range: each of its items is told the outcome.
  */
 static void	pool_map_told(iso_pool *, struct pool_map *, size_t, int,
 		    iso_msg *, const char *);
@@ -590,7 +639,7 @@ pool_tell(iso_pool *p, struct pool_job *job)
 	void		*ud = job->ud;
 	iso_msg		*result = job->result;
 	struct pool_map	*map = job->map;
-	size_t		 idx = job->idx;
+	size_t		 idx = job->idx, count = job->count, i;
 	int		 err = job->err;
 
 	free(job->frame);
@@ -602,17 +651,21 @@ pool_tell(iso_pool *p, struct pool_job *job)
 	job->why = NULL;
 	job->result = NULL;
 	STAILQ_INSERT_HEAD(&p->spare, job, link);
-	p->jobs--;
+	p->jobs -= count;
 	p->empty = p->jobs == 0;
-	loop_unhold();
 	p->depth++;
-	if (map != NULL)
-		pool_map_told(p, map, idx, err, result, err != 0 ?
-		    iso_error() : NULL);
-	else if (done != NULL)
-		done(err, result, ud);
-	else
-		iso_msg_free(result);
+	if (map != NULL) {
+		/* the last may free an orphan map: nothing of it after */
+		for (i = 0; i < count; i++)
+			pool_map_told(p, map, idx + i, err, i == 0 ? result :
+			    NULL, err != 0 ? iso_error() : NULL);
+	} else {
+		loop_unhold();
+		if (done != NULL)
+			done(err, result, ud);
+		else
+			iso_msg_free(result);
+	}
 	p->depth--;
 }
 
@@ -661,7 +714,7 @@ pool_requeue(iso_pool *p, struct pool_jobs *list)
 	struct pool_job	*job;
 
 	STAILQ_FOREACH(job, list, link)
-		p->queued++;
+		p->queued += job->count;
 	STAILQ_CONCAT(list, &p->queue);
 	STAILQ_CONCAT(&p->queue, list);
 }
@@ -677,28 +730,201 @@ pool_arm(struct pool_worker *w, int ms)
 }
 
 /*
- * Encode map item job at w->out + off (grown): 1 and job->len; 0 when
- * out of memory (later); -1 with errno and iso_error() when the item
- * cannot be sent (its outcome).
+ * Encode map's items from item from (at most max) at *buf + *len (grown;
+ * *len moved past them) while *len stays within limit, unless first
+ * (then the first item in any case). How many; *stop says why fewer
+ * than max: 1 the limit or out of memory, -1 the next item cannot be
+ * sent (errno and iso_error()).
+ */
+static size_t
+pool_map_encode(char **buf, size_t *cap, size_t *len, size_t limit,
+    int first, int onefn, const struct pool_map *map, size_t from,
+    size_t max, int *stop)
+{
+	const iso_msg	*arg = map->args->v.items + from;
+	size_t		 k, n, bound = 0, off = *len;
+	size_t		 ih = onefn ? ARG_HDR : ITEM_HDR;
+	pool_fn		 fn = map->fn;
+
+	*stop = 0;
+	for (k = 0; k < max; k++, arg++) {
+		if (pool_room(buf, cap, off + ih + WIRE_SCALAR_MAX) == -1) {
+			*stop = 1;
+			break;
+		}
+		if (arg->type == ISO_INT && arg->flags == 0 &&
+		    (uint64_t)arg->v.i <= 0x7f) {
+			/* a positive fixint: the value is the byte */
+			(*buf)[off + ih] = (char)arg->v.i;
+			n = 1;
+		} else if ((n = wire_encode_scalar(arg, *buf + off + ih)) ==
+		    0) {
+			if (wire_bound(arg, &bound) == -1) {
+				*stop = -1;
+				break;
+			}
+			if (pool_room(buf, cap, off + ih + bound) == -1) {
+				*stop = 1;
+				break;
+			}
+			n = wire_encode_to(arg, *buf + off + ih);
+			if (sizeof fn + n > msg_limit_frame) {
+				msg_fail(EMSGSIZE, "pool: %zu bytes, more "
+				    "than the frame limit of %zu", n,
+				    msg_limit_frame);
+				*stop = -1;
+				break;
+			}
+		}
+		if ((k > 0 || !first) && off + ih + n > limit) {
+			*stop = 1;
+			break;
+		}
+		if (!onefn)
+			memcpy(*buf + off, &fn, sizeof fn);
+		pool_put32(*buf + off + ih - ARG_HDR, (uint32_t)n);
+		off += ih + n;
+	}
+	*len = off;
+	return (k);
+}
+
+/*
+ * The items of map range job encoded ahead, from its first (at most
+ * max), copied to w->out + *len as pool_map_encode would. How many;
+ * *stop as pool_map_encode's (0 also when the cache has no more).
+ */
+static size_t
+pool_ahead_take(iso_pool *p, struct pool_worker *w, size_t *len,
+    int first, const struct pool_job *job, size_t max, int *stop)
+{
+	struct pool_ahead	*a = &p->ahead;
+	const char		*src = a->buf + a->off, *it = src;
+	size_t			 k, n, bytes = 0;
+
+	*stop = 0;
+	if (a->seq != job->map->seq || a->first != job->idx)
+		return (0);
+	if (max > job->count)
+		max = job->count;
+	if (max > a->end - a->first)
+		max = a->end - a->first;
+	for (k = 0; k < max; k++) {
+		n = ARG_HDR + pool_get32(it);
+		if ((k > 0 || !first) && *len + bytes + n > BATCH_BYTES) {
+			*stop = 1;
+			break;
+		}
+		bytes += n;
+		it += n;
+	}
+	if (k > 0 && pool_room(&w->out, &w->cap, *len + bytes) == -1) {
+		*stop = 1;
+		return (0);
+	}
+	memcpy(w->out + *len, src, bytes);
+	*len += bytes;
+	a->first += k;
+	a->off += bytes;
+	return (k);
+}
+
+/*
+ * Encode ahead the items of the map whose range heads the queue, from
+ * that range on, in order (they are queued in order): what the workers
+ * take in their next batches.
+ */
+static void
+pool_ahead_fill(iso_pool *p)
+{
+	struct pool_ahead	*a = &p->ahead;
+	struct pool_job		*job = STAILQ_FIRST(&p->queue);
+	struct pool_map		*map;
+	size_t			 want;
+	int			 stop;
+
+	if (job == NULL || (map = job->map) == NULL || map->args == NULL)
+		return;
+	if (a->seq != map->seq || a->first != job->idx) {
+		a->seq = map->seq;
+		a->first = a->end = job->idx;
+		a->off = a->len = 0;
+	}
+	want = map->cut * (size_t)p->n;
+	if (want > map->n - a->first)
+		want = map->n - a->first;
+	if (a->end - a->first >= want)
+		return;
+	if (a->first == a->end)
+		a->off = a->len = 0;
+	else if (a->off > a->cap / 2) {
+		memmove(a->buf, a->buf + a->off, a->len - a->off);
+		a->len -= a->off;
+		a->off = 0;
+	}
+	a->end += pool_map_encode(&a->buf, &a->cap, &a->len, SIZE_MAX, 0, 1,
+	    map, a->end, a->first + want - a->end, &stop);
+}
+
+/*
+ * The first k items of queued range job go to w's batch: the record
+ * itself when they are all of it, else a new one for them. 0, or -1
+ * (out of memory: they stay queued).
  */
 static int
-pool_map_item(struct pool_worker *w, size_t off, struct pool_job *job)
+pool_map_cut(iso_pool *p, struct pool_worker *w, struct pool_job *job,
+    size_t k)
 {
-	const iso_msg	*arg = iso_msg_at(job->map->args, job->idx);
-	size_t		 bound = 0, n;
+	struct pool_job	*cut;
 
-	if (wire_bound(arg, &bound) == -1)
-		return (-1);
-	if (pool_room(&w->out, &w->cap, off + ITEM_HDR + bound) == -1)
-		return (0);
-	n = wire_encode_to(arg, w->out + off + ITEM_HDR);
-	if (sizeof job->fn + n > msg_limit_frame)
-		return (msg_fail(EMSGSIZE, "pool: %zu bytes, more than the "
-		    "frame limit of %zu", n, msg_limit_frame));
-	memcpy(w->out + off, &job->fn, sizeof job->fn);
-	pool_put32(w->out + off + sizeof job->fn, (uint32_t)n);
-	job->len = ITEM_HDR + n;
-	return (1);
+	if (k == job->count) {
+		STAILQ_REMOVE_HEAD(&p->queue, link);
+		cut = job;
+	} else {
+		if ((cut = pool_job_new(p)) == NULL)
+			return (-1);
+		*cut = *job;
+		cut->count = k;
+		job->idx += k;
+		job->count -= k;
+	}
+	STAILQ_INSERT_TAIL(&w->batch, cut, link);
+	p->queued -= k;
+	return (0);
+}
+
+/*
+ * How many of map's items idle worker w takes: what is left to run
+ * (those not sent, and those the other workers have not run yet) over
+ * the workers, so that the last batches end together; at most map->cut,
+ * which doubles each batch up to map->chunk.
+ */
+static size_t
+pool_map_share(iso_pool *p, struct pool_worker *w, struct pool_map *map)
+{
+	struct pool_worker	*o;
+	size_t			 unsent, left, share;
+	uint32_t		 done;
+	int			 i;
+
+	unsent = p->queued + (p->map == map ? map->n - map->next : 0);
+	left = unsent;
+	for (i = 0; i < p->n; i++) {
+		o = &p->w[i];
+		if (o == w || o->iso == NULL || o->nbatch == 0)
+			continue;
+		done = __atomic_load_n(&o->shm->done, __ATOMIC_RELAXED);
+		if (done < (uint32_t)o->nbatch)
+			left += (uint32_t)o->nbatch - done;
+	}
+	share = (left + (size_t)p->live - 1) / (size_t)p->live;
+	if (share > unsent)
+		share = unsent;
+	if (share > map->cut)
+		share = map->cut;
+	if ((map->cut *= 2) > map->chunk)
+		map->cut = map->chunk;
+	return (share > 0 ? share : 1);
 }
 
 /*
@@ -710,43 +936,84 @@ static int
 pool_dispatch(iso_pool *p, struct pool_worker *w)
 {
 	struct pool_job	*job;
-	size_t		 share, len = BATCH_HDR;
+	struct pool_map	*map;
+	size_t		 share, k, idx, len = BATCH_HDR, start;
 	uint32_t	 count = 0;
-	int		 tmo = 0, rc;
+	int		 tmo = 0, stop, err, onefn = 0;
+	pool_fn		 fn = NULL;
 
 	share = (p->queued + (size_t)p->live - 1) / (size_t)p->live;
 	if (share > BATCH_MAX)
 		share = BATCH_MAX;
+	if ((job = STAILQ_FIRST(&p->queue)) != NULL &&
+	    (map = job->map) != NULL) {
+		share = pool_map_share(p, w, map);
+		onefn = 1;
+		fn = job->fn;
+		if (pool_room(&w->out, &w->cap, BATCH_HDR + sizeof fn) == -1)
+			return (0);		/* told nothing: later */
+		memcpy(w->out + BATCH_HDR, &fn, sizeof fn);
+		len += sizeof fn;
+	}
 	while ((job = STAILQ_FIRST(&p->queue)) != NULL && count < share) {
 		if (count == 0)
 			tmo = job->timeout_ms;
 		else if (job->timeout_ms != tmo)
 			break;
-		if (job->frame == NULL) {
-			/* a map's item: encoded here, from its list */
-			if ((rc = pool_map_item(w, len, job)) == -1) {
-				STAILQ_REMOVE_HEAD(&p->queue, link);
+		if (onefn && (job->map == NULL || job->fn != fn))
+			break;
+		if (job->map != NULL) {
+			/* a map's items: encoded here, from its list */
+			start = len;
+			k = 0;
+			stop = 0;
+			if (onefn)
+				k = pool_ahead_take(p, w, &len, count == 0,
+				    job, share - count, &stop);
+			if (k == 0 && stop == 0)
+				k = pool_map_encode(&w->out, &w->cap, &len,
+				    BATCH_BYTES, count == 0, onefn, job->map,
+				    job->idx, share - count < job->count ?
+				    share - count : job->count, &stop);
+			err = errno;
+			if (k > 0 && pool_map_cut(p, w, job, k) == -1) {
+				len = start;
+				k = 0;
+				stop = 1;
+			}
+			count += (uint32_t)k;
+			if (stop == -1) {
+				/* that item fails alone, from here */
+				map = job->map;
+				idx = job->idx;
+				if (--job->count == 0) {
+					STAILQ_REMOVE_HEAD(&p->queue, link);
+					STAILQ_INSERT_HEAD(&p->spare, job,
+					    link);
+				} else
+					job->idx++;
 				p->queued--;
-				pool_tell_later(p, job, errno, iso_error());
+				p->jobs--;
+				pool_map_told(p, map, idx, err, NULL,
+				    iso_error());
+				p->empty = p->jobs == 0;
 				continue;
 			}
-			if (rc == 0 || (count > 0 && len + job->len >
-			    BATCH_BYTES)) {
-				if (count == 0 && rc == 0)
-					return (0);	/* told nothing: later */
-				break;
-			}
-		} else {
-			if (count > 0 && len + job->len > BATCH_BYTES)
-				break;
-			if (pool_room(&w->out, &w->cap, len + job->len) ==
-			    -1) {
+			if (stop == 1) {
 				if (count == 0)
 					return (0);	/* told nothing: later */
 				break;
 			}
-			memcpy(w->out + len, job->frame, job->len);
+			continue;
 		}
+		if (count > 0 && len + job->len > BATCH_BYTES)
+			break;
+		if (pool_room(&w->out, &w->cap, len + job->len) == -1) {
+			if (count == 0)
+				return (0);	/* told nothing: later */
+			break;
+		}
+		memcpy(w->out + len, job->frame, job->len);
 		job->off = len;
 		len += job->len;
 		STAILQ_REMOVE_HEAD(&p->queue, link);
@@ -760,7 +1027,7 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	pool_put32(w->out + WIRE_HDR, count);
 	w->half = !w->half;
 	w->out[WIRE_HDR + 4] = (tmo > 0 ? BATCH_TIMED : 0) |
-	    (w->half ? BATCH_HALF : 0);
+	    (w->half ? BATCH_HALF : 0) | (onefn ? BATCH_ONEFN : 0);
 	w->shm->started = w->shm->done = 0;	/* the worker's now */
 	if (frame_write_all(w->fd, w->out, len) == -1) {
 		pool_worker_end(p, w, NULL, NULL);
@@ -803,34 +1070,21 @@ pool_map_told(iso_pool *p, struct pool_map *map, size_t idx, int err,
 			    why != NULL ? why : "pool: failed");
 		}
 	}
-	pool_map_left(map);
+	pool_map_left(map, 1);
 }
 
-/* One item of map fewer to tell; the last frees an orphan. */
+/* k items of map fewer to tell; the last frees an orphan. */
 static void
-pool_map_left(struct pool_map *map)
+pool_map_left(struct pool_map *map, size_t k)
 {
-	if (--map->left > 0)
+	if ((map->left -= k) > 0)
 		return;
 	map->done = 1;
+	loop_unhold();
 	if (map->args == NULL) {
 		iso_msg_free(map->results);
 		free(map);
 	}
-}
-
-/* Map item job succeeded, its result in its slot already: told now,
-   without the round of a done (the record recycled). */
-static void
-pool_map_stored(iso_pool *p, struct pool_job *job)
-{
-	struct pool_map	*map = job->map;
-
-	STAILQ_INSERT_HEAD(&p->spare, job, link);
-	p->jobs--;
-	p->empty = p->jobs == 0;
-	loop_unhold();
-	pool_map_left(map);
 }
 
 /* The items of p's map not queued yet fail with err: how many. */
@@ -852,36 +1106,38 @@ pool_map_cancel(iso_pool *p, int err, const char *why)
 	return (n);
 }
 
-/* Queue the next items of p's map while the queue is short of what
-   the workers can take next. */
+/* Queue the next items of p's map (a range) while the queue is short of
+   what the workers can take next. */
 static void
 pool_map_feed(iso_pool *p)
 {
 	struct pool_map	*map = p->map;
 	struct pool_job	*job;
-	size_t		 want = (size_t)BATCH_MAX * ((size_t)p->n + 1);
+	size_t		 want, k;
 
-	if (map == NULL)
+	if (map == NULL || p->queued >= (want = map->cut * ((size_t)p->n +
+	    1)))
 		return;
-	while (map->next < map->n && p->queued < want) {
-		if ((job = pool_job_new(p)) == NULL) {
-			if (p->queued == 0)
-				(void)pool_map_cancel(p, ENOMEM,
-				    "pool: out of memory");
-			return;
-		}
-		job->fn = map->fn;
-		job->done = NULL;
-		job->ud = NULL;
-		job->len = 0;
-		job->timeout_ms = map->timeout_ms;
-		job->map = map;
-		job->idx = map->next++;
-		loop_hold();
-		STAILQ_INSERT_TAIL(&p->queue, job, link);
-		p->queued++;
+	if ((job = pool_job_new(p)) == NULL) {
+		if (p->queued == 0)
+			(void)pool_map_cancel(p, ENOMEM,
+			    "pool: out of memory");
+		return;
 	}
-	if (map->next == map->n)
+	k = map->n - map->next;
+	if (k > want - p->queued)
+		k = want - p->queued;
+	job->fn = map->fn;
+	job->done = NULL;
+	job->ud = NULL;
+	job->len = 0;
+	job->timeout_ms = map->timeout_ms;
+	job->map = map;
+	job->idx = map->next;
+	job->count = k;
+	STAILQ_INSERT_TAIL(&p->queue, job, link);
+	p->queued += k;
+	if ((map->next += k) == map->n)
 		p->map = NULL;
 }
 
@@ -913,7 +1169,7 @@ pool_kick(iso_pool *p)
 				break;		/* all busy */
 			while ((job = STAILQ_FIRST(&p->queue)) != NULL) {
 				STAILQ_REMOVE_HEAD(&p->queue, link);
-				p->queued--;
+				p->queued -= job->count;
 				pool_tell_later(p, job, ECANCELED,
 				    "pool: no worker left and none can be "
 				    "started");
@@ -926,6 +1182,7 @@ pool_kick(iso_pool *p)
 		if (w->iso != NULL && w->nbatch == 0)
 			break;			/* out of memory: later */
 	}
+	pool_ahead_fill(p);
 }
 
 /* Free p when it was asked to go and has nothing left to do; never
@@ -954,64 +1211,150 @@ pool_why(char *buf, size_t len, int code, int status)
 		snprintf(buf, len, "pool: worker ended without a result");
 }
 
+/*
+ * The outcome of the record at rec (tag, then n bytes of MessagePack)
+ * when it is not a result decoded in place: 0 and *m, or an errno with
+ * why.
+ */
+static int
+pool_outcome_of(const char *rec, uint32_t n, iso_msg **m, char *why,
+    size_t len)
+{
+	const char	*s;
+	int		 tag = (unsigned char)*rec & ~FR_INLINE, err;
+
+	*m = NULL;
+	if (tag == RES_OK || tag == RES_UNSENDABLE)
+		*m = iso_msg_decode(rec + REC_HDR, n);
+	if (tag == RES_OK && *m != NULL)
+		return (0);
+	if ((tag == RES_OK || tag == RES_UNSENDABLE) && *m == NULL)
+		snprintf(why, len, "pool: %s", iso_error());
+	else if (tag == RES_NULL)
+		snprintf(why, len, "pool: function returned NULL");
+	else if (tag == RES_UNSENDABLE)
+		snprintf(why, len, "pool: the result cannot be sent: %s",
+		    (s = iso_msg_str(*m, NULL)) != NULL ? s : "?");
+	else
+		snprintf(why, len, "pool: a malformed result");
+	err = tag == RES_UNSENDABLE && *m != NULL ? EMSGSIZE : EIO;
+	iso_msg_free(*m);
+	*m = NULL;
+	return (err);
+}
+
+/* The length of the record at rec (within end), or -1 when it is
+   malformed. */
+static ssize_t
+pool_record_len(const char *rec, const char *end)
+{
+	uint32_t	n;
+
+	if (end - rec < REC_HDR ||
+	    (n = pool_get32(rec + 1)) > (size_t)(end - rec - REC_HDR))
+		return (-1);
+	return ((ssize_t)n);
+}
+
 /* The outcome of the record at *rec (within end) for job. 0, or -1 when
    the record is malformed (job then failed). */
 static int
 pool_take(struct pool_job *job, const char **rec, const char *end)
 {
-	iso_msg		*m = NULL;
-	const char	*s;
+	iso_msg		*m;
 	char		 why[256];
-	uint32_t	 n;
-	int		 tag;
+	ssize_t		 n;
+	int		 tag, err;
 
-	if (end - *rec < REC_HDR ||
-	    (n = pool_get32(*rec + 1)) > (size_t)(end - *rec - REC_HDR)) {
+	if ((n = pool_record_len(*rec, end)) == -1) {
 		pool_outcome(job, EIO, NULL, "pool: a malformed result");
 		return (-1);
 	}
 	tag = (unsigned char)**rec & ~FR_INLINE;
-	if (tag == RES_OK && job->map != NULL && job->map->results != NULL &&
-	    wire_decode_scalar(*rec + REC_HDR, n,
-	    &job->map->results->v.items[job->idx])) {
-		/* straight into the map's list: no block */
-		*rec += REC_HDR + n;
-		pool_outcome(job, 0, NULL, NULL);
-		return (0);
-	}
-	if (tag == RES_OK || tag == RES_UNSENDABLE)
-		m = iso_msg_decode(*rec + REC_HDR, n);
+	err = pool_outcome_of(*rec, (uint32_t)n, &m, why, sizeof why);
 	*rec += REC_HDR + n;
-	if (tag == RES_OK && m != NULL) {
-		pool_outcome(job, 0, m, NULL);
-		return (0);
-	}
-	if ((tag == RES_OK || tag == RES_UNSENDABLE) && m == NULL)
-		snprintf(why, sizeof why, "pool: %s", iso_error());
-	else if (tag == RES_NULL)
-		snprintf(why, sizeof why, "pool: function returned NULL");
-	else if (tag == RES_UNSENDABLE)
-		snprintf(why, sizeof why, "pool: the result cannot be sent: "
-		    "%s", (s = iso_msg_str(m, NULL)) != NULL ? s : "?");
-	else
-		snprintf(why, sizeof why, "pool: a malformed result");
-	pool_outcome(job, tag == RES_UNSENDABLE && m != NULL ? EMSGSIZE :
-	    EIO, NULL, why);
-	iso_msg_free(m);
+	pool_outcome(job, err, m, err != 0 ? why : NULL);
 	return (tag <= RES_UNSENDABLE ? 0 : -1);
 }
 
-/* Read w's region: the outcomes of its items told..upto-1, their jobs
-   moved to out. -1 when a record was malformed. */
+/*
+ * Tell the first k items of map range job from the records at *rec
+ * (within end): a scalar result straight into the map's list, any other
+ * outcome as pool_take's. The range keeps the rest. rc: -1 once a record
+ * was malformed (the items from there fail); returned, updated.
+ */
+static int
+pool_take_range(iso_pool *p, struct pool_job *job, size_t k,
+    const char **rec, const char *end, int rc)
+{
+	struct pool_map	*map = job->map;
+	iso_msg		*m, *slot = map->results->v.items + job->idx;
+	const char	*r = *rec;
+	char		 why[256];
+	size_t		 i, ok = 0, idx = job->idx;
+	ssize_t		 n;
+	int		 err, tag;
+
+	job->idx += k;
+	job->count -= k;
+	p->jobs -= k;
+	p->empty = p->jobs == 0;
+	for (i = 0; i < k; i++) {
+		if (rc == 0 && (n = pool_record_len(r, end)) != -1) {
+			tag = (unsigned char)*r & ~FR_INLINE;
+			if (tag == RES_OK && wire_decode_scalar(r + REC_HDR,
+			    (size_t)n, &slot[i])) {
+				r += REC_HDR + n;
+				ok++;
+				continue;
+			}
+			err = pool_outcome_of(r, (uint32_t)n, &m, why,
+			    sizeof why);
+			r += REC_HDR + n;
+			if (tag > RES_UNSENDABLE)
+				rc = -1;
+		} else {
+			rc = -1;
+			err = EIO;
+			m = NULL;
+			snprintf(why, sizeof why, "pool: a malformed result");
+		}
+		/* ok > 0 is still to count: this is not the map's last */
+		pool_map_told(p, map, idx + i, err, m, err != 0 ? why : NULL);
+	}
+	*rec = r;
+	if (ok > 0)
+		pool_map_left(map, ok);	/* may free an orphan: the last */
+	return (rc);
+}
+
+/*
+ * Read the records at base (within end) of the items told..upto-1 of
+ * batch: single jobs are moved to out with their outcomes, a map's
+ * items are told. -1 when a record was malformed.
+ */
 static int
 pool_collect_from(iso_pool *p, struct pool_jobs *batch, const char *base,
-    uint32_t *told, uint32_t upto, struct pool_jobs *out)
+    const char *end, uint32_t *told, uint32_t upto, struct pool_jobs *out)
 {
 	struct pool_job	*job;
-	const char	*rec = base, *end = rec + SHM_HALF;
+	const char	*rec = base;
+	size_t		 k;
 	int		 rc = 0;
 
 	while (*told < upto && (job = STAILQ_FIRST(batch)) != NULL) {
+		if (job->map != NULL) {
+			k = upto - *told;
+			if (k > job->count)
+				k = job->count;
+			rc = pool_take_range(p, job, k, &rec, end, rc);
+			*told += (uint32_t)k;
+			if (job->count == 0) {
+				STAILQ_REMOVE_HEAD(batch, link);
+				STAILQ_INSERT_HEAD(&p->spare, job, link);
+			}
+			continue;
+		}
 		STAILQ_REMOVE_HEAD(batch, link);
 		(*told)++;
 		if (rc == 0)
@@ -1019,10 +1362,7 @@ pool_collect_from(iso_pool *p, struct pool_jobs *batch, const char *base,
 		else
 			pool_outcome(job, EIO, NULL, "pool: a malformed "
 			    "result");
-		if (job->map != NULL && job->err == 0 && job->result == NULL)
-			pool_map_stored(p, job);
-		else
-			STAILQ_INSERT_TAIL(out, job, link);
+		STAILQ_INSERT_TAIL(out, job, link);
 	}
 	return (rc);
 }
@@ -1039,8 +1379,8 @@ pool_collect(struct pool_worker *w, uint32_t upto, struct pool_jobs *out)
 {
 	if (upto > (uint32_t)w->nbatch)
 		upto = (uint32_t)w->nbatch;
-	return (pool_collect_from(w->pool, &w->batch, pool_base(w), &w->told,
-	    upto, out));
+	return (pool_collect_from(w->pool, &w->batch, pool_base(w),
+	    pool_base(w) + SHM_HALF, &w->told, upto, out));
 }
 
 /*
@@ -1064,7 +1404,8 @@ pool_batch_done(iso_pool *p, struct pool_worker *w)
 	p->depth++;
 	w->reading = 1;
 	pool_kick(p);
-	rc = pool_collect_from(p, &prev, base, &told, n, &out);
+	rc = pool_collect_from(p, &prev, base, base + SHM_HALF, &told, n,
+	    &out);
 	w->reading = 0;
 	if (w->old != NULL) {
 		(void)munmap(w->old, SHM_SIZE);
@@ -1094,11 +1435,24 @@ pool_lost(iso_pool *p, struct pool_worker *w, int err, const char *why,
 {
 	struct pool_jobs	 back = STAILQ_HEAD_INITIALIZER(back);
 	struct pool_job		*job;
+	struct pool_map		*map;
+	size_t			 idx;
 	char			*frame;
 
 	(void)pool_collect(w, __atomic_load_n(&w->shm->done,
 	    __ATOMIC_ACQUIRE), out);
-	if ((job = STAILQ_FIRST(&w->batch)) != NULL) {
+	if ((job = STAILQ_FIRST(&w->batch)) != NULL && job->map != NULL) {
+		/* the first item of a range fails, the rest go back */
+		map = job->map;
+		idx = job->idx++;
+		if (--job->count == 0) {
+			STAILQ_REMOVE_HEAD(&w->batch, link);
+			STAILQ_INSERT_HEAD(&p->spare, job, link);
+		}
+		p->jobs--;
+		p->empty = p->jobs == 0;
+		pool_map_told(p, map, idx, err, NULL, why);
+	} else if (job != NULL) {
 		STAILQ_REMOVE_HEAD(&w->batch, link);
 		pool_outcome(job, err, NULL, why);
 		STAILQ_INSERT_TAIL(out, job, link);
@@ -1155,15 +1509,10 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 			    w->told != at)
 				rc = -1;
 			else {
-				struct pool_job	*job = STAILQ_FIRST(&w->batch);
-
-				STAILQ_REMOVE_HEAD(&w->batch, link);
-				w->told++;
 				rec = p->buf + WIRE_HDR;
-				if (pool_take(job, &rec, p->buf + WIRE_HDR +
-				    len) == -1)
+				if (pool_collect_from(p, &w->batch, rec, rec +
+				    len, &w->told, at + 1, &out) == -1)
 					rc = -1;
-				STAILQ_INSERT_TAIL(&out, job, link);
 				if (rc == 1 && pool_write_tag(fd, 0) == -1)
 					rc = -1;
 			}
@@ -1417,6 +1766,13 @@ iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 		return (0);
 	}
 	map->args = args;
+	map->seq = ++p->maps;
+	map->cut = BATCH_MAX;
+	map->chunk = n / (4 * (size_t)p->n);
+	if (map->chunk < BATCH_MAX)
+		map->chunk = BATCH_MAX;
+	else if (map->chunk > MAP_BATCH_MAX)
+		map->chunk = MAP_BATCH_MAX;
 	map->fn = fn;
 	map->timeout_ms = timeout_ms;
 	map->n = map->left = n;
@@ -1424,6 +1780,7 @@ iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 	p->map = map;
 	p->jobs += n;
 	p->empty = 0;
+	loop_hold();		/* until its last item is told */
 	pool_kick(p);
 	if (loop_wait(&map->done, -1) == -1) {
 		/* The loop cannot run: what is queued is cancelled, what
@@ -1439,7 +1796,7 @@ iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 				STAILQ_INSERT_TAIL(&keep, job, link);
 				continue;
 			}
-			p->queued--;
+			p->queued -= job->count;
 			pool_tell_later(p, job, ECANCELED, "pool: cancelled");
 		}
 		STAILQ_CONCAT(&p->queue, &keep);
@@ -1466,9 +1823,9 @@ iso_pool_cancel(iso_pool *p)
 		    "isolate"));
 	while ((job = STAILQ_FIRST(&p->queue)) != NULL) {
 		STAILQ_REMOVE_HEAD(&p->queue, link);
-		p->queued--;
+		p->queued -= job->count;
 		pool_tell_later(p, job, ECANCELED, "pool: cancelled");
-		n++;
+		n += (int)job->count;
 	}
 	n += (int)pool_map_cancel(p, ECANCELED, "pool: cancelled");
 	return (n);
@@ -1527,6 +1884,7 @@ pool_destroy(iso_pool *p)
 	}
 	event_free(p->tell_ev);
 	LIST_REMOVE(p, link);
+	free(p->ahead.buf);
 	free(p->buf);
 	free(p->w);
 	free(p);

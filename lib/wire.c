@@ -505,6 +505,10 @@ wire_decode_scalar(const void *buf, size_t len, iso_msg *dst)
 	if (p == NULL || len == 0)
 		return (0);
 	c = p[0];
+	if (len == 1 && (c <= 0x7f || c >= 0xe0)) {
+		wire_fill_int(dst, c <= 0x7f ? (int64_t)c : (int8_t)c, 0);
+		return (1);
+	}
 	if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
 		need = 1;
 	else if (c >= 0xcc && c <= 0xcf)
@@ -688,6 +692,29 @@ wire_pack(char **pk, const iso_msg *m)
 		wire_mp_ext_body(pk, port, WIRE_PORT_LEN);
 		break;
 	}
+}
+
+size_t
+wire_encode_scalar(const iso_msg *m, void *dst)
+{
+	char	*p = dst;
+
+	switch (m->type) {
+	case ISO_INT:
+		if (m->flags & MSG_BIG)
+			wire_mp_uint64(&p, m->v.u);
+		else
+			wire_mp_int64(&p, m->v.i);
+		break;
+	case ISO_NIL:
+	case ISO_BOOL:
+	case ISO_FLOAT:
+		wire_pack(&p, m);
+		break;
+	default:
+		return (0);
+	}
+	return ((size_t)(p - (char *)dst));
 }
 
 size_t

@@ -20,6 +20,10 @@ int	 wire_bound(const iso_msg *m, size_t *bound);
    bytes written. */
 size_t	 wire_encode_to(const iso_msg *m, void *dst);
 
+/* Encode m at dst (room for WIRE_SCALAR_MAX bytes) when it is one scalar
+   (nil, bool, int, float): the bytes written; 0 for anything else. */
+#define WIRE_SCALAR_MAX	9
+size_t	 wire_encode_scalar(const iso_msg *m, void *dst);
 /*
  * Decode buf[0..len), which lies inside `block` (malloc'd) after `head`
  * free bytes at its start: when the message has no strings and its nodes

@@ -4,15 +4,18 @@
  * the worker and still serves), timeouts, a full queue, cancel, EDEADLK
  * inside a callback, free with jobs queued (and inside a callback), a
  * pool inside a spawned isolate and a spawned isolate beside a pool,
- * iso_pool_map (order, a crash or a timeout at one item, results too
- * large for the region, an empty list, bad arguments, EDEADLK), and no
- * process, zombie or descriptor left behind by any of them.
+ * iso_pool_map (order, a crash or a timeout at one item, also in a batch
+ * of thousands, an item that cannot be sent, results too large for the
+ * region, an empty list, bad arguments, EDEADLK, jobs of another
+ * function queued before and during a map, a map after a cancelled one),
+ * and no process, zombie or descriptor left behind by any of them.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +118,15 @@ forever_fn(const iso_msg *arg)
 	for (;;)
 		pause();
 	return (NULL);
+}
+
+static iso_msg *
+negate_fn(const iso_msg *arg)
+{
+	int64_t	v = 0;
+
+	iso_msg_int(arg, &v);
+	return (iso_msg_pack("I", -v));
 }
 
 static iso_msg *
@@ -935,6 +947,7 @@ END_TEST
 
 #define MAP_K	17
 static iso_msg	*(*map_bad)(const iso_msg *);
+static int64_t	 map_k = MAP_K;
 
 /* map_bad at item MAP_K, [pid, v] elsewhere. */
 static iso_msg *
@@ -943,7 +956,7 @@ bad_at_k_fn(const iso_msg *arg)
 	int64_t	v = 0;
 
 	iso_msg_int(arg, &v);
-	if (v == MAP_K)
+	if (v == map_k)
 		return (map_bad(arg));
 	return (pid_and_fn(arg));
 }
@@ -1167,6 +1180,249 @@ START_TEST(map_cancelled)
 }
 END_TEST
 
+#define MAP_BIG	20000
+#define MAP_BIG_K	15000
+
+/* A crash deep in a map, where batches are thousands of items: only that
+   item fails, run once; the rest of its batch goes to the next worker. */
+START_TEST(map_crash_in_a_large_batch)
+{
+	static int	 errs[MAP_BIG];
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL;
+	int64_t		 v;
+	int		 fd, i, pid, dead = 0;
+	struct stat	 st;
+
+	begin();
+	snprintf(crash_log, sizeof crash_log, "%s/crash.XXXXXX",
+	    tu_runtime_dir());
+	ck_assert_int_ne(fd = mkstemp(crash_log), -1);
+	close(fd);
+	map_bad = crash_logged_fn;
+	map_k = MAP_BIG_K;
+	p = pool_new(1);
+	args = int_list(MAP_BIG);
+	ck_assert_int_eq(iso_pool_map(p, bad_at_k_fn, args, 0, &res, errs),
+	    -1);
+	ck_assert_int_eq(errno, EIO);
+	for (i = 0; i < MAP_BIG; i++) {
+		if (i == MAP_BIG_K) {
+			ck_assert_int_eq(errs[i], EIO);
+			continue;
+		}
+		ck_assert_msg(errs[i] == 0, "item %d: %d", i, errs[i]);
+		ck_assert_int_eq(iso_msg_unpack(iso_msg_at(res, i), "[iI]",
+		    &pid, &v), 0);
+		ck_assert_int_eq(v, i);
+		if (i == 0)
+			dead = pid;
+		else if (i < MAP_BIG_K)
+			ck_assert_int_eq(pid, dead);
+		else
+			ck_assert_int_ne(pid, dead);
+	}
+	ck_assert_int_eq(stat(crash_log, &st), 0);
+	ck_assert_int_eq(st.st_size, 1);
+	map_k = MAP_K;
+	unlink(crash_log);
+	iso_msg_free(res);
+	iso_msg_free(args);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+/* An item the pool cannot encode (nested deeper than the limit) fails
+   alone with EMSGSIZE, in the middle of a large map. */
+START_TEST(map_item_cannot_be_sent)
+{
+	static int	 errs[MAP_BIG];
+	iso_pool	*p;
+	iso_msg		*args, *res = NULL, *deep;
+	size_t		 depth = iso_limit_get(ISO_LIMIT_DEPTH);
+	int64_t		 v;
+	int		 i;
+
+	begin();
+	p = pool_new(2);
+	ck_assert_ptr_nonnull(args = iso_msg_pack("[]"));
+	for (i = 0; i < MAP_BIG; i++) {
+		deep = i == MAP_BIG_K ? iso_msg_pack("[[[i]]]", i) :
+		    iso_msg_pack("i", i);
+		ck_assert_int_eq(iso_msg_append(args, deep), 0);
+	}
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, 2), 0);
+	ck_assert_int_eq(iso_pool_map(p, square_fn, args, 0, &res, errs), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_DEPTH, depth), 0);
+	ck_assert_msg(strstr(iso_error(), "item 15000") != NULL, "%s",
+	    iso_error());
+	for (i = 0; i < MAP_BIG; i++) {
+		if (i == MAP_BIG_K) {
+			ck_assert_int_eq(errs[i], EMSGSIZE);
+			ck_assert_int_eq(iso_msg_type(iso_msg_at(res, i)),
+			    ISO_NIL);
+			continue;
+		}
+		ck_assert_msg(errs[i] == 0, "item %d: %d", i, errs[i]);
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(res, i), &v), 0);
+		ck_assert_int_eq(v, (int64_t)i * i);
+	}
+	iso_msg_free(res);
+	iso_msg_free(args);
+	call_ok(p, 6);
+	iso_pool_free(p);
+	end();
+}
+END_TEST
+
+#define NEG_N	50
+
+static int64_t	neg_got[NEG_N + 1];
+static int	neg_told;
+
+/* A negate job told; the first submits one more, queued behind the
+   map's items. */
+static void
+neg_done(int err, iso_msg *result, void *ud)
+{
+	iso_msg	*arg;
+	int	 i = (int)(intptr_t)ud;
+
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(iso_msg_int(result, &neg_got[i]), 0);
+	iso_msg_free(result);
+	neg_told++;
+	if (i == 0) {
+		arg = iso_msg_pack("i", NEG_N);
+		ck_assert_int_eq(iso_pool_submit(cb_pool, negate_fn, arg, 0,
+		    neg_done, (void *)(intptr_t)NEG_N), 0);
+		iso_msg_free(arg);
+	}
+}
+
+/* Jobs of another function queued before a map, and one submitted while
+   it runs: each item runs its own function (a map's batch names its
+   function once, a job's item its own). */
+START_TEST(map_among_other_jobs)
+{
+	static int	 errs[MAP_BIG];
+	iso_msg		*args, *res = NULL, *arg;
+	int64_t		 v;
+	int		 i;
+
+	begin();
+	cb_pool = pool_new(1);
+	arg = iso_msg_pack("[ii]", 100, 0);
+	ck_assert_int_eq(iso_pool_submit(cb_pool, slow_fn, arg, 0, NULL,
+	    NULL), 0);
+	iso_msg_free(arg);
+	neg_told = 0;
+	for (i = 0; i < NEG_N; i++) {
+		arg = iso_msg_pack("i", i);
+		ck_assert_int_eq(iso_pool_submit(cb_pool, negate_fn, arg, 0,
+		    neg_done, (void *)(intptr_t)i), 0);
+		iso_msg_free(arg);
+	}
+	args = int_list(MAP_BIG);
+	ck_assert_msg(iso_pool_map(cb_pool, square_fn, args, 0, &res, errs) ==
+	    0, "map: %s", iso_error());
+	for (i = 0; i < MAP_BIG; i++) {
+		ck_assert_int_eq(errs[i], 0);
+		ck_assert_int_eq(iso_msg_int(iso_msg_at(res, i), &v), 0);
+		ck_assert_int_eq(v, (int64_t)i * i);
+	}
+	ck_assert_int_eq(iso_run(), 0);
+	ck_assert_int_eq(neg_told, NEG_N + 1);
+	for (i = 0; i <= NEG_N; i++)
+		ck_assert_int_eq(neg_got[i], -i);
+	iso_msg_free(res);
+	iso_msg_free(args);
+	iso_pool_free(cb_pool);
+	end();
+}
+END_TEST
+
+static int	gate[2];	/* gate_fn waits for a byte on it */
+
+static iso_msg *
+gate_fn(const iso_msg *arg)
+{
+	char	c;
+
+	(void)arg;
+	while (read(gate[0], &c, 1) == -1 && errno == EINTR)
+		;
+	return (iso_msg_pack("i", 1));
+}
+
+static void
+cancel_on_message(iso_port *port, const iso_msg *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	cb_rc = iso_pool_cancel(cb_pool);
+	iso_port_close(port);
+}
+
+/*
+ * A map cancelled before any of its items was sent (its worker busy),
+ * then another over a list as long: the second gives its own list's
+ * results (nothing the first had encoded ahead is taken for them).
+ */
+START_TEST(map_after_a_cancelled_map)
+{
+	static int	 errs[MAP_N];
+	iso_port	*port;
+	iso_msg		*args, *args2, *res, *res2, *m;
+	int64_t		 v;
+	int		 i, round;
+
+	begin();
+	ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
+	cb_pool = pool_new(1);
+	args = int_list(MAP_N);
+	for (round = 1; round <= 4; round++) {
+		ck_assert_int_eq(iso_pool_submit(cb_pool, gate_fn, NULL, 0,
+		    NULL, NULL), 0);
+		ck_assert_ptr_nonnull(port = iso_port_new());
+		ck_assert_int_eq(iso_port_listen(port, cancel_on_message,
+		    NULL), 0);
+		m = iso_msg_pack("i", 1);
+		ck_assert_int_eq(iso_send(iso_port_sendport(port), m), 0);
+		iso_msg_free(m);
+		ck_assert_ptr_nonnull(args2 = iso_msg_pack("[]"));
+		for (i = 0; i < MAP_N; i++)
+			ck_assert_int_eq(iso_msg_append(args2,
+			    iso_msg_pack("i", round * i)), 0);
+		res = res2 = NULL;
+		ck_assert_int_eq(iso_pool_map(cb_pool, square_fn, args, 0,
+		    &res, errs), -1);
+		ck_assert_int_eq(errno, ECANCELED);
+		ck_assert_int_eq(write(gate[1], "x", 1), 1);
+		/* at once: its record may well be where the first's was */
+		ck_assert_int_eq(iso_pool_map(cb_pool, negate_fn, args2, 0,
+		    &res2, NULL), 0);
+		ck_assert_int_eq(cb_rc, MAP_N);
+		for (i = 0; i < MAP_N; i++) {
+			ck_assert_int_eq(errs[i], ECANCELED);
+			ck_assert_int_eq(iso_msg_int(iso_msg_at(res2, i), &v),
+			    0);
+			ck_assert_int_eq(v, -(int64_t)round * i);
+		}
+		iso_msg_free(res2);
+		iso_msg_free(res);
+		iso_msg_free(args2);
+	}
+	iso_msg_free(args);
+	iso_pool_free(cb_pool);
+	close(gate[0]);
+	close(gate[1]);
+	end();
+}
+END_TEST
+
 /* One worker per CPU for 0. */
 START_TEST(one_per_cpu)
 {
@@ -1214,6 +1470,10 @@ pool_suite(void)
 	tcase_add_test(tc, map_empty_and_bad_arguments);
 	tcase_add_test(tc, map_edeadlk_inside_a_callback);
 	tcase_add_test(tc, map_cancelled);
+	tcase_add_test(tc, map_crash_in_a_large_batch);
+	tcase_add_test(tc, map_item_cannot_be_sent);
+	tcase_add_test(tc, map_among_other_jobs);
+	tcase_add_test(tc, map_after_a_cancelled_map);
 	suite_add_tcase(s, tc);
 	return (s);
 }
