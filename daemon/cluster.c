@@ -24,7 +24,7 @@
 
 #define CL_HB_MS	1000	/* a heartbeat this often */
 #define CL_LOST_MS	3500	/* a node silent this long is lost */
-#define CL_SUBS_MAX	16
+#define CL_SUBS_MAX	64
 #define CL_NODE_MAX	64	/* bytes of a node's name */
 
 struct cluster_conf	 cluster_conf;
@@ -191,6 +191,17 @@ cl_node_up(const char *node)
 	return (n != NULL && !n->lost);
 }
 
+size_t
+cl_nodes_up(const char **names, size_t max)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < cl_nnodes && n < max; i++)
+		if (!cl_nodes[i].lost)
+			names[n++] = cl_nodes[i].name;
+	return (n);
+}
+
 static int
 cl_live(void)
 {
@@ -280,8 +291,12 @@ cl_on_hb(natsMsg *msg, void *arg)
 		log_info("cluster: node %s is up%s", name, n->boot != 0 &&
 		    n->boot != b ? " (a new supervisor)" : "");
 		/* A new supervisor there knows none of our sessions. */
-		if (!n->lost && n->boot != b)
+		if (!n->lost && n->boot != b) {
 			fwd_node_lost(name);
+			ccompute_node_lost(name);
+		}
+		cnames_node_up(name);
+		ccompute_node_up(name);
 		/* Tell a newcomer of us now rather than in a second. */
 		cl_heartbeat();
 	}
@@ -308,8 +323,10 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 		if (up)
 			log_info("cluster: connected to NATS as node %s",
 			    cluster_node());
-		else if (cl_was_connected == 1)
+		else if (cl_was_connected == 1) {
 			log_warn("cluster: lost NATS; reconnecting");
+			ccompute_nats_lost();
+		}
 		cl_was_connected = up;
 	}
 	cluster_pump();
@@ -321,6 +338,7 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 		log_warn("cluster: node %s lost (silent for %d ms)",
 		    cl_nodes[i].name, (int)(now - cl_nodes[i].last_ms));
 		fwd_node_lost(cl_nodes[i].name);
+		ccompute_node_lost(cl_nodes[i].name);
 	}
 }
 
@@ -407,7 +425,8 @@ cluster_start(struct event_base *base, char *why, size_t len)
 		log_warn("cluster: NATS at %s not there yet; trying on",
 		    cluster_conf.url);
 	if (cl_subscribe("iso.hb", NULL, cl_on_hb, NULL) == -1 ||
-	    fwd_init(base) == -1 ||
+	    fwd_init(base) == -1 || cnames_init(base) == -1 ||
+	    ccompute_init(base) == -1 ||
 	    (cl_timer = event_new(base, -1, EV_PERSIST, cl_tick, NULL)) ==
 	    NULL || event_add(cl_timer, &tv) == -1) {
 		snprintf(why, len, "cluster: cannot subscribe (see the log)");
@@ -424,6 +443,8 @@ cluster_stop(void)
 
 	if (cl_nc == NULL)
 		return;
+	ccompute_free();
+	cnames_free();
 	fwd_free();
 	if (cl_timer != NULL)
 		event_free(cl_timer);

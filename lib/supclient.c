@@ -1075,6 +1075,8 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		put_field(&req, "fresh", iso_msg_pack("b", 1));
 	if (o->workers > 0)
 		put_field(&req, "workers", iso_msg_pack("i", o->workers));
+	if (o->cluster)
+		put_field(&req, "cluster", iso_msg_pack("b", 1));
 	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
 		return (-1);
 	return (take(rep, "result", result));
@@ -1106,6 +1108,9 @@ iso_sup_compute_exec_with(char *const argv[], const iso_msg *arg,
 	if (o->cwd != NULL && o->cwd[0] != '/')
 		return (msg_fail(EINVAL, "compute: cwd %s: want an absolute "
 		    "directory", o->cwd));
+	if (o->cluster)
+		return (msg_fail(EINVAL, "compute: cluster is for "
+		    "MODULE.so:FUNCTION"));
 	if ((av = strv_msg(argv, 0)) == NULL)
 		return (-1);
 	req = iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute", "argv", av,
