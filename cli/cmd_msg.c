@@ -280,7 +280,8 @@ const struct cli_cmd cli_cmd_names = {
 	.summary = "the name registry",
 	.help =
 	    "Print the registered port names, one a line: the name, a space,\n"
-	    "and its SendPort as JSON ({\"$port\": \"...\"}).\n",
+	    "and its SendPort as JSON ({\"$port\": \"...\"}). In a cluster, every\n"
+	    "node up's names, each as NAME@NODE.\n",
 	.opts = names_opts,
 	.exec = cmd_names
 };
