@@ -322,7 +322,8 @@ cc_on_reply(natsMsg *msg, void *arg)
 		return;
 	}
 	if (iso_msg_unpack(rep, "{s:b}", "ack", &ack) == 0 && ack) {
-		if (iso_msg_unpack(rep, "{s:s}", "node", &node) == 0 &&
+		if (f->timer != NULL &&
+		    iso_msg_unpack(rep, "{s:s}", "node", &node) == 0 &&
 		    cluster_node_valid(node)) {
 			snprintf(f->node, sizeof f->node, "%s", node);
 			event_free(f->timer);
