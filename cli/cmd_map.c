@@ -1,7 +1,8 @@
 /*
  * cmd_map.c: isoctl map, a function of a module over the lines of
  * standard input, on a warm pool (iso_pool) in this process; or, after
- * --, a command's warm programs (mapcmd.c).
+ * --, a command's warm programs (mapcmd.c); or, with --cluster, the warm
+ * workers of the cluster's nodes serving the module (mapcluster.c).
  *
  * The module is dlopen()ed before the pool is made, so the workers,
  * forks of isoctl, have it and the function's address is valid there;
@@ -28,12 +29,14 @@
 #include <event2/event.h>
 
 #include "cli.h"
+#include "mapcluster.h"
 #include "mapcmd.h"
 
 #define MAP_WINDOW	4096		/* items in flight, per job slot */
 #define MAP_WINDOW_MAX	65536
 #define MAP_READ	65536		/* bytes one read asks for */
 #define MAP_LINE_MAX	(64 * 1024 * 1024)
+#define MAP_CLUSTER_JOBS 64		/* --cluster: requests in flight */
 
 typedef iso_msg *(*map_fn)(const iso_msg *);
 
@@ -50,6 +53,7 @@ struct map {
 	const struct cli_cmd	*cmd;
 	iso_pool		*pool;
 	struct mapcmd		*cmdrun;	/* map -- CMD: its programs */
+	struct mapcl		*clrun;		/* map --cluster */
 	map_fn			 fn;
 	int			 timeout_ms;
 	int			 unordered;
@@ -232,6 +236,12 @@ map_line(struct map *m, char *line, size_t len)
 		if (asprintf(&why, "bad JSON: %s", iso_error()) == -1)
 			why = NULL;
 		map_told(m, n, 0, why);
+		return;
+	}
+	if (m->clrun != NULL) {
+		if (mapcl_submit(m->clrun, arg, (void *)(uintptr_t)n) == -1)
+			map_told(m, n, 0, strdup(strerror(errno)));
+		iso_msg_free(arg);
 		return;
 	}
 	if (m->cmdrun != NULL) {
@@ -443,12 +453,23 @@ cmd_map(const struct cli_cmd *self, struct cli_args *a)
 	m.status = CLI_OK;
 	m.timeout_ms = (int)cli_num(a, "timeout");
 	m.unordered = cli_has(a, "unordered");
-	if (!a->dashdash && (m.fn = map_load(self, a->argv[0])) == NULL)
+	if (a->dashdash && cli_has(a, "cluster"))
+		return (cli_usage(self, "--cluster is for MODULE.so:FUNCTION"));
+	if (!a->dashdash && !cli_has(a, "cluster") &&
+	    (m.fn = map_load(self, a->argv[0])) == NULL)
 		return (CLI_FAIL);
 	signal(SIGPIPE, SIG_IGN);	/* a closed stdout is an error */
 	if ((m.base = iso_event_base()) == NULL)
 		return (cli_fail(self, "cannot make an event loop"));
-	if (a->dashdash) {
+	if (cli_has(a, "cluster")) {
+		if (jobs == 0)
+			jobs = MAP_CLUSTER_JOBS;
+		if ((m.clrun = mapcl_new(m.base, a->argv[0], jobs,
+		    m.timeout_ms, map_cmd_done, &m, err, sizeof err)) == NULL) {
+			cli_warn(self, "%s", err);
+			return (CLI_FAIL);
+		}
+	} else if (a->dashdash) {
 		if (jobs == 0)
 			jobs = (cpus = sysconf(_SC_NPROCESSORS_ONLN)) > 0 ?
 			    (int)cpus : 1;
@@ -502,6 +523,7 @@ cmd_map(const struct cli_cmd *self, struct cli_args *a)
 		   die with us (their parent-death signal); the programs
 		   are killed and reaped now. */
 		mapcmd_free(m.cmdrun);
+		mapcl_free(m.clrun);
 		fflush(stderr);
 		_exit(m.status);
 	}
@@ -509,6 +531,7 @@ cmd_map(const struct cli_cmd *self, struct cli_args *a)
 	if (m.pool != NULL)
 		iso_pool_free(m.pool);
 	mapcmd_free(m.cmdrun);
+	mapcl_free(m.clrun);
 	event_free(m.progress_ev);
 	event_free(m.pump_ev);
 	event_free(m.in_ev);
@@ -529,6 +552,9 @@ static const struct cli_opt map_opts[] = {
 	  "(default: never)" },
 	{ .name = "unordered", .letter = 'u', .type = CLI_FLAG,
 	  .help = "print each result as it comes, not in input order" },
+	{ .name = "cluster", .letter = 'c', .type = CLI_FLAG, .no_dd = 1,
+	  .help = "on the warm workers of the cluster's nodes serving the "
+	  "module (-j: requests in flight, default 64)" },
 	{ .name = NULL }
 };
 
@@ -565,7 +591,10 @@ const struct cli_cmd cli_cmd_map = {
 	    "between reading and printing, so memory stays flat on an endless\n"
 	    "input, and a slow item holds back output, not memory. When\n"
 	    "standard error is a terminal, a progress line (done, failed,\n"
-	    "rate) is kept there.\n",
+	    "rate) is kept there. With --cluster, the items are compute\n"
+	    "requests the supervisor passes on to the nodes of its cluster\n"
+	    "that serve MODULE (isolated --serve-module), many in flight at\n"
+	    "once; the module is not loaded here.\n",
 	.opts = map_opts,
 	.args = map_args,
 	.dd_args = map_dd_args,

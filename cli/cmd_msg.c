@@ -280,7 +280,8 @@ const struct cli_cmd cli_cmd_names = {
 	.summary = "the name registry",
 	.help =
 	    "Print the registered port names, one a line: the name, a space,\n"
-	    "and its SendPort as JSON ({\"$port\": \"...\"}).\n",
+	    "and its SendPort as JSON ({\"$port\": \"...\"}). In a cluster, every\n"
+	    "node up's names, each as NAME@NODE.\n",
 	.opts = names_opts,
 	.exec = cmd_names
 };
@@ -359,6 +360,10 @@ cmd_compute(const struct cli_cmd *self, struct cli_args *a)
 	o.timeout_ms = ms;
 	o.fresh = cli_has(a, "fresh");
 	o.warm = cli_has(a, "warm");
+	o.cluster = cli_has(a, "cluster");
+	if (o.cluster && o.fresh)
+		return (cli_usage(self, "--cluster goes to warm workers: not "
+		    "with --fresh"));
 	if (a->dashdash && !o.warm && cli_has(a, "workers"))
 		return (cli_usage(self, "--workers is for warm workers: "
 		    "MODULE.so:FUNCTION, or --warm -- CMD"));
@@ -385,6 +390,8 @@ static const struct cli_opt compute_opts[] = {
 	  .dd_only = 1, .help = "the command form's argument (default null)" },
 	{ .name = "fresh", .type = CLI_FLAG, .no_dd = 1,
 	  .help = "a new process for this call, not a warm worker" },
+	{ .name = "cluster", .letter = 'c', .type = CLI_FLAG, .no_dd = 1,
+	  .help = "on whichever node of the cluster serves the module" },
 	{ .name = "warm", .type = CLI_FLAG, .dd_only = 1,
 	  .help = "keep CMD running for the next call: a line in, a line out" },
 	{ .name = "workers", .letter = 'w', .type = CLI_INT, .meta = "N",
@@ -422,7 +429,9 @@ const struct cli_cmd cli_cmd_compute = {
 	    "here on a terminal for the next call of the same CMD: each call\n"
 	    "one line in, the next line it prints out. A crash, an exit or a\n"
 	    "timeout exits 1 with the reason. A relative MODULE or CMD path is\n"
-	    "taken from here.\n",
+	    "taken from here. With --cluster, the call goes to the warm workers\n"
+	    "of whichever node of the supervisor's cluster serves MODULE\n"
+	    "(isolated --serve-module; this node included); none: exit 1.\n",
 	.opts = compute_opts,
 	.args = compute_args,
 	.dd_args = compute_dd_args,

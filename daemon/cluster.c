@@ -24,7 +24,7 @@
 
 #define CL_HB_MS	1000	/* a heartbeat this often */
 #define CL_LOST_MS	3500	/* a node silent this long is lost */
-#define CL_SUBS_MAX	16
+#define CL_SUBS_MAX	64
 #define CL_NODE_MAX	64	/* bytes of a node's name */
 #define CL_CONNECT_MS	1000	/* a connect's handshake, at most */
 
@@ -274,6 +274,17 @@ cl_node_up(const char *node)
 	return (n != NULL && !n->lost);
 }
 
+size_t
+cl_nodes_up(const char **names, size_t max)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < cl_nnodes && n < max; i++)
+		if (!cl_nodes[i].lost)
+			names[n++] = cl_nodes[i].name;
+	return (n);
+}
+
 static int
 cl_live(void)
 {
@@ -363,11 +374,15 @@ cl_on_hb(natsMsg *msg, void *arg)
 		log_info("cluster: node %s is up%s", name, n->boot != 0 &&
 		    n->boot != b ? " (a new supervisor)" : "");
 		/* A new supervisor there knows none of our sessions. */
-		if (!n->lost && n->boot != b)
+		if (!n->lost && n->boot != b) {
 			fwd_node_lost(name);
+			ccompute_node_lost(name);
+		}
 		/* A new run there: the streams of the old one are done. */
 		if (n->boot != 0 && n->boot != b)
 			ib_node_lost(name);
+		cnames_node_up(name);
+		ccompute_node_up(name);
 		/* Tell a newcomer of us now rather than in a second. */
 		cl_heartbeat();
 	}
@@ -399,8 +414,10 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 		if (up)
 			log_info("cluster: connected to NATS as node %s",
 			    cluster_node());
-		else if (cl_was_connected == 1)
+		else if (cl_was_connected == 1) {
 			log_warn("cluster: lost NATS; reconnecting");
+			ccompute_nats_lost();
+		}
 		/* Silence while we heard nothing is not theirs: start
 		   counting again. */
 		for (i = 0; up && i < cl_nnodes; i++)
@@ -419,6 +436,7 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 		    cl_nodes[i].name, (int)(now - cl_nodes[i].last_ms));
 		fwd_node_lost(cl_nodes[i].name);
 		gw_node_lost(cl_nodes[i].name);
+		ccompute_node_lost(cl_nodes[i].name);
 	}
 }
 
@@ -500,6 +518,7 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	(void)cl_connect();
 	if (cl_subscribe("iso.hb", NULL, cl_on_hb, NULL) == -1 ||
 	    fwd_init(base) == -1 || gw_init(base) == -1 || ib_init() == -1 ||
+	    cnames_init(base) == -1 || ccompute_init(base) == -1 ||
 	    (cl_timer = event_new(base, -1, EV_PERSIST, cl_tick, NULL)) ==
 	    NULL || event_add(cl_timer, &tv) == -1) {
 		snprintf(why, len, "cluster: cannot subscribe (see the log)");
@@ -516,6 +535,8 @@ cluster_stop(void)
 
 	if (!cl_configured)
 		return;
+	ccompute_free();
+	cnames_free();
 	fwd_free();
 	gw_free();
 	ib_free_all();

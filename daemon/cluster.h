@@ -11,6 +11,11 @@
  *   iso.node.NODE.cancel	a requester gave up on a request
  *   iso.node.NODE.port		frames for isolates of NODE (inbound.c)
  *   iso.node.NODE.ack		their acknowledgements (gateway.c)
+ *   iso.names			every node's names (cnames.c)
+ *   iso.serves			the modules each node serves (ccompute.c)
+ *   iso.compute.HASH		a module's requests, queue group "iso":
+ *				HASH is 16 hex digits of the FNV-1a of
+ *				its path (ccompute.c)
  */
 #ifndef ISO_CLUSTER_H
 #define ISO_CLUSTER_H
@@ -45,6 +50,10 @@ int	 cl_publish_hdr(const char *subject, const char *reply,
 	    const void *data, size_t len, const char *const *hdrs);
 /* A node's state: is it known and not lost? */
 int	 cl_node_up(const char *node);
+/* The other nodes up, at most max of them, names borrowed until the
+   next heartbeat: how many. */
+#define CL_NODES_MAX	256
+size_t	 cl_nodes_up(const char **names, size_t max);
 
 /* portkey.c: keys of our ports, and the SendPorts a message carries */
 #define PK_HEX	32		/* hex digits of a port's key */
@@ -90,5 +99,24 @@ void	 ib_node_lost(const char *node);
 int	 fwd_init(struct event_base *base);
 void	 fwd_node_lost(const char *node);
 void	 fwd_free(void);
+/* Send req (borrowed) to node's supervisor, as a session of its own,
+   and call done(rep, 0, NULL, arg) with its answer (owned), or done(NULL,
+   e, why, arg) once it is lost (EHOSTUNREACH), silent for timeout_ms
+   (ETIMEDOUT) or we stop (ECANCELED); never from within fwd_ask. 0, or
+   -1 with errno (EHOSTUNREACH: not up, or NATS refused it). */
+int	 fwd_ask(const char *node, const iso_msg *req, int timeout_ms,
+	    void (*done)(iso_msg *rep, int e, const char *why, void *arg),
+	    void *arg);
+
+/* cnames.c, ccompute.c: node names NODE came up (or restarted) or
+   went; our connection to NATS was lost. */
+int	 cnames_init(struct event_base *base);
+void	 cnames_node_up(const char *node);
+void	 cnames_free(void);
+int	 ccompute_init(struct event_base *base);
+void	 ccompute_node_up(const char *node);
+void	 ccompute_node_lost(const char *node);
+void	 ccompute_nats_lost(void);
+void	 ccompute_free(void);
 
 #endif

@@ -372,6 +372,25 @@ iso_msg	*cluster_status(void);
 int	 fwd_route(struct sv_conn *c, const char *op, const iso_msg *req);
 /* c (marked by sv_mark_forwarded) closes: end its sessions elsewhere. */
 void	 fwd_closed(struct sv_conn *c);
+/* cnames.c: names across the cluster (docs/supervisor.md, "Names").
+   A local name changed: tell the other nodes. The node holding name
+   among the up nodes (borrowed), or NULL. */
+void	 cnames_changed(void);
+const char *cnames_holder(const char *name);
+/* names in a cluster: every up node's, keys NAME@NODE; NULL/ENOMEM. */
+iso_msg	*cnames_list(void);
+/* Look name (NAME, or NAME@NODE of another node) up on the other nodes
+   and answer c; err: why it is not here. */
+void	 cnames_lookup(struct sv_conn *c, const char *name, const char *err);
+/* ccompute.c: compute across the cluster. Serve module (a path; made
+   absolute) to the cluster once in one: 0, or -1 after saying why on
+   stderr (isolated --serve-module). */
+int	 ccompute_serve(const char *module);
+/* A compute request with "cluster": answer c (1), or 0 when it is to
+   run here, this node being the one chosen among those serving it. */
+int	 ccompute_route(struct sv_conn *c, const char *module,
+	    const char *function, const iso_msg *arg, int timeout_ms,
+	    int workers);
 
 /* ---- request.c: requests as tables of fields -------------------------- */
 
@@ -568,6 +587,12 @@ void	 names_clear(void);
 int	 names_load(const char *dir);
 /* The port registered as name (if its isolate lives): 0, or -1/ENOENT. */
 int	 names_get(const char *name, iso_sendport *out);
+/* The i-th name (i < names_count()), its port and when it was
+   registered (ms of the real-time clock); borrowed. */
+size_t	 names_count(void);
+const char *names_at(size_t i, iso_sendport *port, int64_t *since);
+/* Drop name as an isolate's end would ("unname"): 0, or -1/ENOENT. */
+int	 names_remove(const char *name);
 #define NAME_MAX_LEN	255	/* bytes of a name */
 
 /* ---- events.c: the event stream ------------------------------------- */

@@ -16,6 +16,10 @@
  * its request's reply subject. The session ends when our client's
  * connection closes (we publish on iso.node.NODE.cancel), when its
  * node is lost or restarted, or when that connection ends there.
+ *
+ * fwd_ask is the same trip for the daemon's own use (cnames.c's
+ * lookups): a session of one request, ended (cancel) once it is
+ * answered, the answer handed to a function rather than a client.
  */
 #include <sys/socket.h>
 
@@ -44,9 +48,13 @@ static const char *const fwd_waiting[] = {
 	"wait", "take", "recv", "compute", "stop", NULL
 };
 
-/* A request of ours out on another node. */
+/* A request of ours out on another node: for client c, or (fwd_ask)
+   for done(arg), in session sid. */
 struct fwd_out {
 	struct sv_conn	*c;
+	void		(*done)(iso_msg *, int, const char *, void *);
+	void		*arg;
+	uint64_t	 sid;
 	char		 node[65];
 	uint64_t	 token;
 	struct event	*timer;
@@ -160,6 +168,24 @@ fwd_session(struct sv_conn *c, const char *node)
 	return (x->sid);
 }
 
+/* The end of a fwd_ask: its session ended there, done told (rep, owned,
+   or an errno and why). */
+static void
+fwd_ask_end(struct fwd_out *f, iso_msg *rep, int e, const char *why)
+{
+	void	(*done)(iso_msg *, int, const char *, void *) = f->done;
+	void	*arg = f->arg;
+	char	 subj[CL_SUBJ_MAX], key[CL_SUBJ_MAX];
+
+	if (e != EHOSTUNREACH && e != ECANCELED) {
+		snprintf(subj, sizeof subj, "iso.node.%s.cancel", f->node);
+		snprintf(key, sizeof key, "%s.%" PRIu64, fwd_inbox, f->sid);
+		(void)cl_publish(subj, NULL, key, strlen(key));
+	}
+	fwd_out_free(f);
+	done(rep, e, why, arg);
+}
+
 static void
 fwd_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -170,6 +196,10 @@ fwd_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	snprintf(node, sizeof node, "%s", f->node);
+	if (f->done != NULL) {
+		fwd_ask_end(f, NULL, ETIMEDOUT, "did not answer in time");
+		return;
+	}
 	fwd_cancel(f);
 	sv_error(c, ETIMEDOUT, "node \"%s\" did not answer within %d s",
 	    node, FWD_TIMEOUT_MS / 1000);
@@ -202,6 +232,10 @@ fwd_node_lost(const char *node)
 		next = f->next;
 		if (strcmp(f->node, node) != 0)
 			continue;
+		if (f->done != NULL) {
+			fwd_ask_end(f, NULL, EHOSTUNREACH, "was lost");
+			continue;
+		}
 		c = f->c;
 		fwd_out_free(f);
 		sv_error(c, EHOSTUNREACH, "node \"%s\" was lost before it "
@@ -236,6 +270,11 @@ fwd_on_reply(natsMsg *msg, void *arg)
 	rep = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
 	natsMsg_Destroy(msg);
+	if (f->done != NULL) {
+		fwd_ask_end(f, rep, rep == NULL ? EPROTO : 0, rep == NULL ?
+		    "answered with a bad frame" : NULL);
+		return;
+	}
 	fwd_out_free(f);
 	if (rep == NULL)
 		sv_error(c, EPROTO, "node \"%s\" answered with a bad frame: %s",
@@ -359,6 +398,54 @@ fwd_send(struct sv_conn *c, const char *op, const char *node,
 	f->next = outs;
 	outs = f;
 	sv_defer(c, fwd_cancel, f);
+}
+
+int
+fwd_ask(const char *node, const iso_msg *req, int timeout_ms,
+    void (*done)(iso_msg *, int, const char *, void *), void *arg)
+{
+	const struct timeval	 tv = { timeout_ms / 1000,
+				    (timeout_ms % 1000) * 1000 };
+	struct fwd_out		*f;
+	void			*buf;
+	size_t			 len;
+	char			 subj[CL_SUBJ_MAX], reply[CL_SUBJ_MAX];
+	char			 key[CL_SUBJ_MAX];
+	const char		*hdrs[] = { "Iso-Session", key, "Iso-From",
+				    cluster_node(), NULL };
+
+	if (!cl_node_up(node)) {
+		errno = EHOSTUNREACH;
+		return (-1);
+	}
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return (-1);
+	if (iso_msg_encode(req, &buf, &len) == -1) {
+		free(f);
+		return (-1);
+	}
+	f->done = done;
+	f->arg = arg;
+	f->sid = fwd_next_sid++;
+	f->token = fwd_next_token++;
+	snprintf(f->node, sizeof f->node, "%s", node);
+	snprintf(subj, sizeof subj, "iso.node.%s.req", node);
+	snprintf(reply, sizeof reply, "%s.%" PRIu64, fwd_inbox, f->token);
+	snprintf(key, sizeof key, "%s.%" PRIu64, fwd_inbox, f->sid);
+	if ((f->timer = evtimer_new(fwd_base, fwd_timeout, f)) == NULL ||
+	    evtimer_add(f->timer, &tv) == -1 ||
+	    cl_publish_hdr(subj, reply, buf, len, hdrs) == -1) {
+		free(buf);
+		if (f->timer != NULL)
+			event_free(f->timer);
+		free(f);
+		errno = EHOSTUNREACH;
+		return (-1);
+	}
+	free(buf);
+	f->next = outs;
+	outs = f;
+	return (0);
 }
 
 int
@@ -626,6 +713,11 @@ fwd_free(void)
 	struct sv_conn	*c;
 
 	while (outs != NULL) {
+		if (outs->done != NULL) {
+			fwd_ask_end(outs, NULL, ECANCELED, "the supervisor is "
+			    "stopping");
+			continue;
+		}
 		c = outs->c;
 		fwd_out_free(outs);
 		sv_error(c, ECANCELED, "the supervisor is stopping");

@@ -45,7 +45,8 @@ usage(FILE *f)
 	    "                [--nats URL [--node NAME] [--nats-creds FILE] "
 	    "[--nats-nkey PUB:SEED]\n"
 	    "                 [--nats-tls-ca FILE] [--nats-tls-cert FILE] "
-	    "[--nats-tls-key FILE]]\n"
+	    "[--nats-tls-key FILE]\n"
+	    "                 [--serve-module PATH.so ...]]\n"
 	    "  -f, --foreground   stay in the foreground, log to stderr\n"
 	    "      --ready-fd FD  write \"ready\" (or why not) on FD once\n"
 	    "                     serving, then close it\n"
@@ -77,6 +78,9 @@ usage(FILE *f)
 	    "      --nats-tls-ca FILE, --nats-tls-cert FILE, --nats-tls-key "
 	    "FILE\n"
 	    "                     TLS to the NATS server\n"
+	    "      --serve-module PATH.so  serve compute --cluster requests "
+	    "for this\n"
+	    "                     module on warm workers (repeatable)\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      the version\n"
 	    "The runtime directory is $ISO_RUNTIME_DIR, else "
@@ -247,6 +251,7 @@ struct compute_args {
 	int		 workers;
 	const char	*cwd;
 	int		 lease;
+	int		 cluster;
 };
 
 static const struct rq_field compute_fields[] = {
@@ -262,6 +267,7 @@ static const struct rq_field compute_fields[] = {
 	RQ_FIELD(struct compute_args, workers, "workers", RQ_INT, 0, 1,
 	    COMPUTE_WORKERS_MAX),
 	RQ_FIELD(struct compute_args, lease, "lease", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct compute_args, cluster, "cluster", RQ_BOOL, 0, 0, 0),
 	RQ_END
 };
 
@@ -284,6 +290,11 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 	if (a->fresh && a->warm) {
 		sv_error(c, EINVAL, "compute: \"fresh\" or \"warm\", not "
 		    "both");
+		return;
+	}
+	if (a->cluster && (a->argv != NULL || a->fresh)) {
+		sv_error(c, EINVAL, "compute: \"cluster\" is for a module's "
+		    "warm workers, not \"%s\"", a->fresh ? "fresh" : "argv");
 		return;
 	}
 	if (a->cwd != NULL && (a->argv == NULL || a->cwd[0] != '/')) {
@@ -314,6 +325,10 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 		sv_error(c, EBUSY, "compute: the supervisor is stopping");
 		return;
 	}
+	/* Another node's, or ours when this node is the one chosen. */
+	if (a->cluster && ccompute_route(c, r.module, r.function, r.arg,
+	    r.timeout_ms, r.workers))
+		return;
 	if ((j = malloc(sizeof *j)) == NULL) {
 		free(av);
 		sv_error(c, ENOMEM, "out of memory");
@@ -518,6 +533,7 @@ options(int argc, char **argv, struct opts *o)
 		{ "nats-tls-ca", required_argument, NULL, 'a' },
 		{ "nats-tls-cert", required_argument, NULL, 't' },
 		{ "nats-tls-key", required_argument, NULL, 'K' },
+		{ "serve-module", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -604,6 +620,10 @@ options(int argc, char **argv, struct opts *o)
 			break;
 		case 'K':
 			cluster_conf.tls_key = optarg;
+			break;
+		case 'S':
+			if (ccompute_serve(optarg) == -1)
+				return (2);
 			break;
 		case 'h':
 			usage(stdout);

@@ -4,6 +4,8 @@
  * Saved to names.json in the state directory on every change, so a
  * restarted supervisor knows them again. An isolate's end is learnt from
  * lifecycle.c, or found at lookup: its socket refuses connections.
+ * In a cluster, cnames.c makes them cluster-wide: it hears of every
+ * change here (names_save), and lookup, register and names ask it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -20,6 +23,7 @@
 struct name {
 	char		*name;
 	iso_sendport	 port;
+	int64_t		 since;		/* ms, real time: older wins a clash */
 };
 
 static struct name	*names;
@@ -32,6 +36,7 @@ names_save(void)
 	iso_msg	*m;
 	size_t	 i;
 
+	cnames_changed();
 	if (names_file[0] == '\0')
 		return;
 	if ((m = iso_msg_pack("{}")) == NULL)
@@ -89,6 +94,7 @@ static int
 names_add(const char *name, iso_sendport port)
 {
 	struct name	*p;
+	struct timespec	 ts;
 	size_t		 cap;
 
 	if (nnames == names_cap) {
@@ -100,6 +106,8 @@ names_add(const char *name, iso_sendport port)
 	}
 	if ((names[nnames].name = strdup(name)) == NULL)
 		return (-1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	names[nnames].since = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	names[nnames++].port = port;
 	return (0);
 }
@@ -195,17 +203,52 @@ names_get(const char *name, iso_sendport *out)
 	return (0);
 }
 
+size_t
+names_count(void)
+{
+	return (nnames);
+}
+
+const char *
+names_at(size_t i, iso_sendport *port, int64_t *since)
+{
+	*port = names[i].port;
+	*since = names[i].since;
+	return (names[i].name);
+}
+
+int
+names_remove(const char *name)
+{
+	ssize_t	i;
+
+	if ((i = names_index(name)) == -1) {
+		errno = ENOENT;
+		return (-1);
+	}
+	names_drop((size_t)i);
+	names_save();
+	return (0);
+}
+
 struct name_args {
 	const char	*name;
 	iso_sendport	 port;
+	int		 local;
 };
 
 static void
 op_register(struct sv_conn *c, const struct rq *r)
 {
 	const struct name_args	*a = r->args;
+	const char		*node;
 	ssize_t			 i;
 
+	if ((node = cnames_holder(a->name)) != NULL) {
+		sv_error(c, EEXIST, "register: name \"%s\" is taken on node "
+		    "%s", a->name, node);
+		return;
+	}
 	if ((i = names_index(a->name)) != -1) {
 		if (names_alive(names[i].port)) {
 			sv_error(c, EEXIST, "register: name \"%s\" is taken",
@@ -236,27 +279,39 @@ const struct rq_entry rq_register = {
 };
 
 /* A registered name, else a supervised command's mailbox (the target's
-   rules: target.c). */
+   rules: target.c); in a cluster, then the other nodes' names (unless
+   "local": another node asking). */
 static void
 op_lookup(struct sv_conn *c, const struct rq *r)
 {
-	iso_sendport	 port;
+	const struct name_args	*a = r->args;
+	struct target		 t;
+	iso_sendport		 port;
+	char			 err[256];
 
-	if (r->target.has_port)
-		port = r->target.port;
-	else if (rec_box(r->target.rec) != NULL)
-		port = mbox_port(rec_box(r->target.rec));
-	else {
-		sv_error(c, ENOENT, "no name \"%s\"", iso_msg_str(
-		    iso_msg_get(r->msg, "name"), NULL));
+	if (target_resolve(a->name, TGT_PORT | TGT_LIVE, &t, err,
+	    sizeof err) == 0 && (t.has_port || rec_box(t.rec) != NULL)) {
+		port = t.has_port ? t.port : mbox_port(rec_box(t.rec));
+		sv_reply(c, iso_msg_pack("{s:b s:P}", "ok", 1, "port", port));
 		return;
 	}
-	sv_reply(c, iso_msg_pack("{s:b s:P}", "ok", 1, "port", port));
+	if (strncmp(err, "no node", 7) != 0)
+		snprintf(err, sizeof err, "no name \"%.64s\"", a->name);
+	if (cluster_on() && !a->local)
+		cnames_lookup(c, a->name, err);
+	else
+		sv_error(c, ENOENT, "%s", err);
 }
 
+static const struct rq_field lookup_fields[] = {
+	RQ_FIELD(struct name_args, name, "name", RQ_STR, RQ_REQ, 0, 0),
+	RQ_FIELD(struct name_args, local, "local", RQ_BOOL, 0, 0, 0),
+	RQ_END
+};
+
 const struct rq_entry rq_lookup = {
-	.name = "lookup", .exec = op_lookup, .target = TGT_PORT | TGT_LIVE,
-	.target_key = "name", .target_what = "name"
+	.name = "lookup", .exec = op_lookup,
+	.size = sizeof(struct name_args), .fields = lookup_fields
 };
 
 static void
@@ -292,6 +347,10 @@ op_names(struct sv_conn *c, const struct rq *r)
 
 	(void)r;
 	(void)names_sweep();
+	if (cluster_on()) {
+		sv_reply_with(c, "names", cnames_list());
+		return;
+	}
 	if ((m = iso_msg_pack("{}")) == NULL) {
 		sv_error(c, ENOMEM, "out of memory");
 		return;

@@ -740,7 +740,10 @@ int		 iso_sup_compute_exec(char *const argv[], const iso_msg *arg,
  * workers: at most this many warm workers of that module or command
  * from now on (0: the supervisor's default, one per CPU unless isolated
  * --compute-workers). cwd (exec): an absolute directory to run in
- * (NULL: the supervisor's, "/").
+ * (NULL: the supervisor's, "/"). cluster (compute, not fresh): on
+ * whichever node of the supervisor's cluster serves the module (isolated
+ * --serve-module), this one included; -1 with ENOENT when none does,
+ * EHOSTUNREACH when the node that took it is lost before it answers.
  */
 struct iso_sup_compute_opt {
 	int		 timeout_ms;	/* <= 0: none */
@@ -748,6 +751,7 @@ struct iso_sup_compute_opt {
 	int		 warm;
 	int		 workers;	/* 0, or 1 to 1024 */
 	const char	*cwd;
+	int		 cluster;
 };
 int		 iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		    const struct iso_sup_compute_opt *o, iso_msg **result);

@@ -1264,6 +1264,11 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 	if (!o->fresh && (module = strndup(fn, (size_t)(colon - fn))) ==
 	    NULL)
 		return (msg_fail(ENOMEM, "compute: out of memory"));
+	/* A lease is a local worker's: not for another node's compute. */
+	if (o->cluster || sup_node[0] != '\0') {
+		free(module);
+		module = NULL;
+	}
 	if (module != NULL &&
 	    lease_call(module, colon + 1, arg, o->timeout_ms, result, &r)) {
 		free(module);
@@ -1278,6 +1283,8 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		put_field(&req, "fresh", iso_msg_pack("b", 1));
 	if (o->workers > 0)
 		put_field(&req, "workers", iso_msg_pack("i", o->workers));
+	if (o->cluster)
+		put_field(&req, "cluster", iso_msg_pack("b", 1));
 	if (module != NULL && lease_wanted(module))
 		put_field(&req, "lease", iso_msg_pack("b", 1));
 	r = sup_call_again(req, &rep, &fd, SUP_START | SUP_KEEP);
@@ -1318,6 +1325,9 @@ iso_sup_compute_exec_with(char *const argv[], const iso_msg *arg,
 	if (o->cwd != NULL && o->cwd[0] != '/')
 		return (msg_fail(EINVAL, "compute: cwd %s: want an absolute "
 		    "directory", o->cwd));
+	if (o->cluster)
+		return (msg_fail(EINVAL, "compute: cluster is for "
+		    "MODULE.so:FUNCTION"));
 	if ((av = strv_msg(argv, 0)) == NULL)
 		return (-1);
 	req = iso_msg_pack("{s:s s:O s:O? s:i}", "op", "compute", "argv", av,

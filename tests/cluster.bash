@@ -50,16 +50,18 @@ on() {
 	ISO_RUNTIME_DIR=${node_rt[$n]} ISO_NODE=$n "$@"
 }
 
-# node_start NAME: NAME's supervisor, in a runtime directory of its own.
+# node_start NAME [ARGS...]: NAME's supervisor, in a runtime directory
+# of its own (a's is $rt), with isolated's options ARGS.
 node_start() {
-	local dir
-	if [ -z "${node_rt[$1]:-}" ]; then
+	local dir n=$1
+	shift
+	if [ -z "${node_rt[$n]:-}" ]; then
 		dir=$(mktemp -d) || die "mktemp"
 		chmod 700 "$dir"
-		node_rt[$1]=$dir
+		node_rt[$n]=$dir
 	fi
-	on "$1" "$BUILD/isolated" --nats "$NATS_URL" --node "$1" ||
-	    die "node $1 did not start"
+	on "$n" "$BUILD/isolated" --nats "$NATS_URL" --node "$n" "$@" ||
+	    die "node $n did not start"
 }
 
 # nodes_up N: wait (10 s at most) until node a sees N nodes up.

@@ -150,3 +150,15 @@ nap(const iso_msg *arg)
 	usleep((useconds_t)ms * 1000);
 	return (iso_msg_pack("i", (int)getpid()));
 }
+
+iso_msg	*node(const iso_msg *);
+
+/* The node whose supervisor runs it (its ISO_NODE, inherited). */
+iso_msg *
+node(const iso_msg *arg)
+{
+	const char	*n = getenv("ISO_NODE");
+
+	(void)arg;
+	return (iso_msg_pack("s", n != NULL ? n : ""));
+}
