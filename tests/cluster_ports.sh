@@ -80,7 +80,7 @@ out=$(cat "$work/stream")
 ok "through a NATS restart: $out"
 
 # A made-up key is refused by the node, not delivered.
-id=$(on b "$ISOCTL" names --json | sed -n 's/.*"echo":{"\$port":"\([0-9a-f]*\):.*/\1/p')
+id=$(on b "$ISOCTL" names --json | sed -n 's/.*"echo@b":{"\$port":"\([0-9a-f]*\):.*/\1/p')
 [ -n "$id" ] || die "no id for echo"
 out=$(timeout 20 "$P/cl_forge" "$NATS_URL" b "$id")
 rc=$?
