@@ -37,7 +37,6 @@
 #include "wire.h"
 
 #define GW_WINDOW	(1 << 20)	/* bytes out unacknowledged */
-#define GW_BURST	(128 << 10)	/* bytes sent again at once */
 #define GW_RESEND_MS	1000	/* no acknowledgement this long: again */
 #define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
@@ -175,21 +174,18 @@ gw_publish(struct proxy *px, const struct gw_msg *m)
 static void	gw_conn_read(evutil_socket_t, short, void *);
 
 /*
- * Send again what is not acknowledged, from the oldest, GW_BURST bytes
- * at most: nats.c writes a large backlog in one blocking go, and a peer
- * that does the same to us meanwhile would wait on us as we wait on it
- * (the server ends such a slow consumer). The rest goes on the next ask.
+ * Send again all that is not acknowledged, from the oldest: the receiver
+ * dropped everything after the frame it lacks. The window bounds it (1
+ * MiB), and a resend at most every GW_ASKED_MS keeps a burst of asks
+ * from multiplying it.
  */
 static void
 gw_resend(struct proxy *px)
 {
 	struct gw_msg	*m;
-	size_t		 sent = 0;
 
-	for (m = px->head; m != NULL && sent < GW_BURST; m = m->next) {
+	for (m = px->head; m != NULL; m = m->next)
 		gw_publish(px, m);
-		sent += m->len;
-	}
 	px->sent_ms = px->resent_ms = gw_now_ms();
 }
 
