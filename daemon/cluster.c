@@ -69,6 +69,19 @@ cl_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* nats.c's last error for people: without its "(file.c:line): ". */
+static const char *
+cl_error(natsStatus st)
+{
+	const char	*e = nats_GetLastError(NULL), *p;
+
+	if (e == NULL || *e == '\0')
+		return (natsStatus_GetText(st));
+	if (*e == '(' && (p = strstr(e, "): ")) != NULL)
+		return (p + 3);
+	return (e);
+}
+
 int
 cluster_node_valid(const char *s)
 {
@@ -177,8 +190,7 @@ cl_connect(void)
 		cl_nc = NULL;
 		if (!cl_said_down)
 			log_warn("cluster: NATS at %s: %s; trying on",
-			    cluster_conf.url, nats_GetLastError(NULL) != NULL ?
-			    nats_GetLastError(NULL) : natsStatus_GetText(st));
+			    cluster_conf.url, cl_error(st));
 		cl_said_down = 1;
 		return (-1);
 	}
@@ -440,6 +452,16 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A file an option names must be readable now: 0, or -1 with why. */
+static int
+cl_readable(const char *opt, const char *path, char *why, size_t len)
+{
+	if (path == NULL || access(path, R_OK) == 0)
+		return (0);
+	snprintf(why, len, "--%s %s: %s", opt, path, strerror(errno));
+	return (-1);
+}
+
 /* Pass the credentials, nkey and TLS options on: 0, or -1 with why. */
 static int
 cl_auth(natsOptions *o, char *why, size_t len)
@@ -449,6 +471,11 @@ cl_auth(natsOptions *o, char *why, size_t len)
 	const char			*what = NULL;
 	char				 pub[128], *colon;
 
+	if (cl_readable("nats-creds", c->creds, why, len) == -1 ||
+	    cl_readable("nats-tls-ca", c->tls_ca, why, len) == -1 ||
+	    cl_readable("nats-tls-cert", c->tls_cert, why, len) == -1 ||
+	    cl_readable("nats-tls-key", c->tls_key, why, len) == -1)
+		return (-1);
 	if (c->creds != NULL && (st = natsOptions_SetUserCredentialsFromFiles(
 	    o, c->creds, NULL)) != NATS_OK)
 		what = c->creds;
@@ -460,6 +487,9 @@ cl_auth(natsOptions *o, char *why, size_t len)
 			return (-1);
 		}
 		*colon = '\0';
+		if (cl_readable("nats-nkey", c->nkey + (colon - pub) + 1, why,
+		    len) == -1)
+			return (-1);
 		if ((st = natsOptions_SetNKeyFromSeed(o, pub,
 		    c->nkey + (colon - pub) + 1)) != NATS_OK)
 			what = c->nkey;
@@ -475,8 +505,7 @@ cl_auth(natsOptions *o, char *why, size_t len)
 		what = c->tls_cert;
 	if (st != NATS_OK) {
 		snprintf(why, len, "NATS options: %s%s%s", what != NULL ? what :
-		    "", what != NULL ? ": " : "", nats_GetLastError(NULL) !=
-		    NULL ? nats_GetLastError(NULL) : natsStatus_GetText(st));
+		    "", what != NULL ? ": " : "", cl_error(st));
 		return (-1);
 	}
 	return (0);
@@ -508,8 +537,7 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	    natsOptions_SetTimeout(cl_opts, CL_CONNECT_MS) != NATS_OK ||
 	    natsOptions_DisableNoResponders(cl_opts, true) != NATS_OK ||
 	    natsev_options(cl_opts, base) == -1) {
-		snprintf(why, len, "NATS options: %s", nats_GetLastError(NULL)
-		    != NULL ? nats_GetLastError(NULL) : "failed");
+		snprintf(why, len, "NATS options: %s", cl_error(NATS_ERR));
 		return (-1);
 	}
 	if (cl_auth(cl_opts, why, len) == -1)

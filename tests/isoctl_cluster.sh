@@ -133,4 +133,21 @@ nodes_up 2
 expect 0 --node b ps
 ok "NATS restarted: the nodes found each other again"
 
+# Bad options: a clear line and a non-zero exit, before anything runs.
+bad=$(mktemp -d)
+chmod 700 "$bad"
+out=$(ISO_RUNTIME_DIR=$bad timeout 10 "$BUILD/isolated" --foreground \
+    --nats "$NATS_URL" --node 'a.b' 2>&1)
+rc=$?
+[ "$rc" -eq 2 ] || die "--node a.b: exit $rc"
+case $out in *"--node: want 1 to 64 letters"*) ;; *) die "--node a.b: $out" ;; esac
+out=$(ISO_RUNTIME_DIR=$bad timeout 10 "$BUILD/isolated" --foreground \
+    --nats "$NATS_URL" --node z --nats-creds "$bad/none.creds" 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || die "--nats-creds missing: exit $rc"
+case $out in *"--nats-creds $bad/none.creds: No such file"*) ;;
+*) die "--nats-creds missing: $out" ;; esac
+rm -rf "$bad"
+ok "bad cluster options refused with the reason"
+
 echo "isoctl_cluster: all passed"
