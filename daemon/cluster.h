@@ -76,6 +76,12 @@ int	 pk_import(const char *hdr);
 void	 pk_sum(const char *stream, uint64_t seq, const char *to,
 	    const char *key, const void *data, size_t len, char out[9]);
 
+/* The port number that starts a frame's payload (a positive fixint, or
+   uint 8/16/32) and the offset of the message after it: 0, or -1 when
+   it is not one. */
+int	 pk_frame_port(const void *buf, size_t len, uint32_t *port,
+	    size_t *off);
+
 /* gateway.c: proxies for other nodes' isolates */
 int	 gw_init(struct event_base *base);
 void	 gw_free(void);

@@ -242,21 +242,7 @@ gw_frame(struct proxy *px, const unsigned char *p, size_t len)
 	uint32_t	 port;
 	size_t		 off;
 
-	/* The port number: a positive fixint, or uint 8/16/32. */
-	if (len > 0 && p[0] < 0x80) {
-		port = p[0];
-		off = 1;
-	} else if (len > 1 && p[0] == 0xcc) {
-		port = p[1];
-		off = 2;
-	} else if (len > 2 && p[0] == 0xcd) {
-		port = (uint32_t)p[1] << 8 | p[2];
-		off = 3;
-	} else if (len > 4 && p[0] == 0xce) {
-		port = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-		    (uint32_t)p[3] << 8 | p[4];
-		off = 5;
-	} else
+	if (pk_frame_port(p, len, &port, &off) == -1)
 		return;			/* not a port number: as a bad frame */
 	if (port == 0)
 		return;			/* control frames stay on this node */

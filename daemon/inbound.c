@@ -99,20 +99,7 @@ ib_deliver(struct ib_stream *s, natsMsg *msg)
 		return (0);
 	memset(&sp, 0, sizeof sp);
 	sp.isolate = strtoull(to, NULL, 16);
-	if (len > 0 && p[0] < 0x80) {
-		port = p[0];
-		off = 1;
-	} else if (len > 1 && p[0] == 0xcc) {
-		port = p[1];
-		off = 2;
-	} else if (len > 2 && p[0] == 0xcd) {
-		port = (uint32_t)p[1] << 8 | p[2];
-		off = 3;
-	} else if (len > 4 && p[0] == 0xce) {
-		port = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-		    (uint32_t)p[3] << 8 | p[4];
-		off = 5;
-	} else {
+	if (pk_frame_port(p, len, &port, &off) == -1) {
 		log_warn("cluster: a frame from node %s without a port; "
 		    "dropped", s->from);
 		return (0);

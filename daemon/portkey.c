@@ -237,3 +237,26 @@ pk_sum(const char *stream, uint64_t seq, const char *to, const char *key,
 	crc = crc32(crc, (const Bytef *)data, (uInt)len);
 	snprintf(out, 9, "%08lx", (unsigned long)(crc & 0xffffffffUL));
 }
+
+int
+pk_frame_port(const void *buf, size_t len, uint32_t *port, size_t *off)
+{
+	const unsigned char	*p = buf;
+
+	if (len > 0 && p[0] < 0x80) {
+		*port = p[0];
+		*off = 1;
+	} else if (len > 1 && p[0] == 0xcc) {
+		*port = p[1];
+		*off = 2;
+	} else if (len > 2 && p[0] == 0xcd) {
+		*port = (uint32_t)p[1] << 8 | p[2];
+		*off = 3;
+	} else if (len > 4 && p[0] == 0xce) {
+		*port = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+		    (uint32_t)p[3] << 8 | p[4];
+		*off = 5;
+	} else
+		return (-1);
+	return (0);
+}
