@@ -93,15 +93,18 @@ gone(iso_sendport to, int say_exit)
 	for (i = 0; i < 600; i++) {
 		r = iso_send(to, m);
 		if (r == -1) {
-			printf("told=%s %s\n", errno == ECONNREFUSED ?
-			    "ECONNREFUSED" : "other", iso_error());
-			return (errno == ECONNREFUSED ? 0 : 1);
+			r = errno == ECONNREFUSED ? 0 : 1;
+			printf("told=%s %s\n", r == 0 ? "ECONNREFUSED" :
+			    "other", iso_error());
+			iso_msg_free(m);
+			return (r);
 		}
 		/* The loop runs meanwhile: the refusal is read. */
 		if (iso_port_first(idle, &echo, 50) == 0)
 			iso_msg_free(echo);
 	}
 	printf("error: never told\n");
+	iso_msg_free(m);
 	return (1);
 }
 
@@ -131,9 +134,12 @@ main(int argc, char **argv)
 		    iso_error());
 		return (1);
 	}
-	if (strcmp(argv[3], "gone") == 0 || strcmp(argv[3], "hold") == 0)
+	if (strcmp(argv[3], "gone") == 0 || strcmp(argv[3], "hold") == 0) {
+		free(pad);
+		free(seen);
 		return ((port = iso_port_new()) == NULL ? 2 : gone(to,
 		    argv[3][0] == 'g'));
+	}
 	if ((port = iso_port_new()) == NULL ||
 	    iso_port_listen(port, on_echo, NULL) == -1 ||
 	    (deadline = iso_timer_after(60000, too_late, NULL)) == NULL)
@@ -153,5 +159,7 @@ main(int argc, char **argv)
 	    (long long)want, (long long)nrecv, (long long)(want - nrecv),
 	    (long long)ndup, (long long)reordered, why != NULL ?
 	    " error=" : "", why != NULL ? why : "");
+	free(pad);
+	free(seen);
 	return (nrecv == want && ndup == 0 && reordered == 0 ? 0 : 1);
 }
