@@ -221,6 +221,10 @@ s7_tick(iso_timer *t, void *arg)
 
 	if (!st->have)
 		return;
+	/* "bye" closes our port: only once the five answers are in, which
+	   a slow machine (valgrind) may take longer than a tick to bring. */
+	if (st->sent == 5 && st->n < 5)
+		return;
 	if (++st->sent <= 5)
 		m = iso_msg_pack("{s:i}", "msg", st->sent);
 	else {
