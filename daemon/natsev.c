@@ -122,5 +122,6 @@ int
 natsev_options(natsOptions *o, struct event_base *base)
 {
 	return (natsOptions_SetEventLoop(o, base, natsev_attach, natsev_read,
-	    natsev_write, natsev_detach) == NATS_OK ? 0 : -1);
+	    natsev_write, natsev_detach) == NATS_OK &&
+	    natsOptions_SetSendAsap(o, true) == NATS_OK ? 0 : -1);
 }
