@@ -365,10 +365,12 @@ $(BUILD)/obj/bench/%.o: bench/%.c | $(BUILD)/obj/bench
 BENCH_UTIL	:= $(BUILD)/obj/bench/benchutil.o
 BENCH_ZMQ	:= $(BUILD)/bench/bench_zmq
 BENCH_MBOX	:= $(BUILD)/bench/bench_mbox
+BENCH_CLUSTER	:= $(BUILD)/bench/bench_cluster
 ZMQ_CFLAGS	= $(shell $(PKG_CONFIG) --cflags libzmq)
 ZMQ_LIBS	= $(shell $(PKG_CONFIG) --libs libzmq)
 
-$(filter-out $(BENCH_ZMQ) $(BENCH_MBOX),$(BENCH_BINS)): $(BUILD)/bench/%: \
+$(filter-out $(BENCH_ZMQ) $(BENCH_MBOX) $(BENCH_CLUSTER),$(BENCH_BINS)): \
+    $(BUILD)/bench/%: \
     $(BUILD)/obj/bench/%.o $(BENCH_UTIL) $(LIB_A) | $(BUILD)/bench
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BENCH_UTIL) $(LIB_A) $(DEPS_LIBS) \
 	    -lm $(LDLIBS)
@@ -380,6 +382,12 @@ $(BENCH_MBOX): $(BUILD)/obj/bench/bench_mbox.o $(BENCH_UTIL) $(DAEMON_A) \
     $(LIB_A) | $(BUILD)/bench
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BENCH_UTIL) $(DAEMON_A) $(LIB_A) \
 	    $(DEPS_LIBS) -ldl -lm $(LDLIBS)
+
+# bench_cluster's raw rows speak NATS themselves (nats.c).
+$(BENCH_CLUSTER): $(BUILD)/obj/bench/bench_cluster.o $(BENCH_UTIL) $(LIB_A) \
+    | $(BUILD)/bench
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BENCH_UTIL) $(LIB_A) $(DEPS_LIBS) \
+	    $(DAEMON_LIBS) -lm $(LDLIBS)
 
 $(BUILD)/obj/bench/bench_zmq.o: ALL_CFLAGS += $(ZMQ_CFLAGS)
 

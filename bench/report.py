@@ -45,6 +45,10 @@ BENCHES = [
     ("codec_1mib", "1 MiB bytes pack + encode + decode + free"),
     ("mbox_put", "supervisor mailbox: a put (one log record), by depth"),
     ("mbox_take", "supervisor mailbox: a take (peek + ack), by depth"),
+    ("cluster_rt", 'round trip of {"msg": n} between isolates on two nodes '
+     "(raw: nats.c request/reply)"),
+    ("cluster_oneway", "small messages one way to an isolate on another "
+     "node (raw: nats.c publish/subscribe)"),
 ]
 IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "isolate", "fresh", "zmq",
          "python", "node", "xargs", "depth_100k"]
@@ -83,6 +87,10 @@ TARGETS = [
      "mailbox put 100k deep <= 1.5x empty"),
     ("mbox_take", "depth_100k", "depth_0", "<=", 1.5,
      "mailbox take 100k deep <= 1.5x empty"),
+    ("cluster_rt", "isolate", "raw", "<=", 1.5,
+     "round trip across nodes <= 1.5x NATS"),
+    ("cluster_oneway", "isolate", "raw", ">=", 0.5,
+     "one way across nodes >= 0.5x NATS"),
 ]
 
 

@@ -27,6 +27,7 @@
 #define CL_SUBS_MAX	64
 #define CL_NODE_MAX	64	/* bytes of a node's name */
 #define CL_CONNECT_MS	1000	/* a connect's handshake, at most */
+#define CL_URLS_MAX	32	/* servers in --nats */
 
 struct cluster_conf	 cluster_conf;
 natsConnection		*cl_nc;
@@ -462,6 +463,53 @@ cl_readable(const char *opt, const char *path, char *why, size_t len)
 	return (-1);
 }
 
+/*
+ * The servers of url, a comma-separated list: 0, or -1 with why. One by
+ * one (natsOptions_SetServers): nats.c 3.4 takes a list given as one URL
+ * for a single server it can never reach.
+ */
+static int
+cl_servers(natsOptions *o, const char *url, char *why, size_t len)
+{
+	const char	*list[CL_URLS_MAX];
+	char		*copy, *item, *save = NULL, *end;
+	int		 n = 0, rc = -1;
+
+	if ((copy = strdup(url)) == NULL) {
+		snprintf(why, len, "NATS options: %s", strerror(errno));
+		return (-1);
+	}
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save)) {
+		item += strspn(item, " \t");
+		for (end = item + strlen(item); end > item &&
+		    (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		if (*item == '\0')
+			continue;
+		if (n == CL_URLS_MAX) {
+			snprintf(why, len, "--nats: more than %d servers",
+			    CL_URLS_MAX);
+			goto out;
+		}
+		list[n++] = item;
+	}
+	if (n == 0) {
+		snprintf(why, len, "--nats: no server in \"%s\"", url);
+		goto out;
+	}
+	if (natsOptions_SetServers(o, list, n) != NATS_OK) {
+		snprintf(why, len, "--nats: %s", nats_GetLastError(NULL) !=
+		    NULL ? nats_GetLastError(NULL) : "bad server list");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(copy);
+	return (rc);
+}
+
 /* Pass the credentials, nkey and TLS options on: 0, or -1 with why. */
 static int
 cl_auth(natsOptions *o, char *why, size_t len)
@@ -529,9 +577,13 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	if (getrandom(&cl_boot, sizeof cl_boot, 0) != sizeof cl_boot)
 		cl_boot = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	snprintf(name, sizeof name, "isolated %s", cluster_node());
-	if (natsOptions_Create(&cl_opts) != NATS_OK ||
-	    natsOptions_SetURL(cl_opts, cluster_conf.url) != NATS_OK ||
-	    natsOptions_SetName(cl_opts, name) != NATS_OK ||
+	if (natsOptions_Create(&cl_opts) != NATS_OK) {
+		snprintf(why, len, "NATS options: out of memory");
+		return (-1);
+	}
+	if (cl_servers(cl_opts, cluster_conf.url, why, len) == -1)
+		return (-1);
+	if (natsOptions_SetName(cl_opts, name) != NATS_OK ||
 	    natsOptions_SetNoEcho(cl_opts, true) != NATS_OK ||
 	    natsOptions_SetAllowReconnect(cl_opts, false) != NATS_OK ||
 	    natsOptions_SetTimeout(cl_opts, CL_CONNECT_MS) != NATS_OK ||

@@ -5,7 +5,8 @@
 # through: every message once, in order, both ways; a slow reader there
 # (the senders wait, nothing lost); the nats-server stopped and started
 # again mid-stream (what was accepted still arrives, once, in order); a
-# forged key refused (EACCES) by the node it was sent to; the isolate
+# forged key refused (EACCES) by the node it was sent to, also right
+# after a frame with the true key on the same stream; the isolate
 # ending (the sender told ECONNREFUSED); its node killed (the same).
 #
 # env: SRCDIR (repo root), BUILD (absolute build dir).
@@ -86,6 +87,15 @@ out=$(timeout 20 "$P/cl_forge" "$NATS_URL" b "$id")
 rc=$?
 [ "$rc" -eq 0 ] || die "a forged key: $out"
 ok "a forged key is refused: $out"
+
+# The true key (made from b's key file) is taken; a made-up one sent next
+# on the same stream is still refused: a key found good once does not
+# open the port to the next.
+out=$(timeout 20 "$P/cl_forge" "$NATS_URL" b "$id" \
+    "${node_rt[b]}/supervisor/cluster.key")
+rc=$?
+[ "$rc" -eq 0 ] || die "a forged key after a true one: $out"
+ok "a forged key after a true one is refused: $(echo "$out" | tr '\n' ' ')"
 
 # The isolate ends: the next sends are refused, with the reason.
 echo_on b brief
