@@ -364,6 +364,15 @@ fwd_send(struct sv_conn *c, const char *op, const char *node,
 		return;
 	}
 	iso_msg_free(m);
+	if ((int64_t)len + 1024 > natsConnection_GetMaxPayload(cl_nc)) {
+		free(buf);
+		free(f);
+		sv_error(c, EMSGSIZE, "%s: a request of %zu bytes is over what "
+		    "the cluster's NATS carries (%" PRId64 " bytes: raise "
+		    "max_payload)", op, len,
+		    (int64_t)natsConnection_GetMaxPayload(cl_nc));
+		return;
+	}
 	f->c = c;
 	f->token = fwd_next_token++;
 	snprintf(f->node, sizeof f->node, "%s", node);

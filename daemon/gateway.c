@@ -41,6 +41,7 @@
 #define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
 #define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
+#define GW_HEADROOM	1024		/* NATS headers of a frame, at most */
 
 struct gw_key {
 	uint32_t	 port;
@@ -172,6 +173,7 @@ gw_publish(struct proxy *px, const struct gw_msg *m)
 }
 
 static void	gw_conn_read(evutil_socket_t, short, void *);
+static void	gw_refuse(int, int, const char *);
 
 /*
  * Send again all that is not acknowledged, from the oldest: the receiver
@@ -283,6 +285,7 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct proxy	*px = c->px;
 	unsigned char	*p;
 	size_t		 len;
+	char		 text[400];
 	int		 n = 1;
 
 	(void)what;
@@ -300,6 +303,20 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 		if (wire_frame_len(p, &len) == -1) {
 			log_warn("cluster: a bad frame for isolate %016" PRIx64
 			    "; closed that connection", px->iso);
+			gw_conn_free(c);
+			return;
+		}
+		if (len + GW_HEADROOM > (size_t)natsConnection_GetMaxPayload(
+		    cl_nc) && cl_connected()) {
+			/* NATS would refuse it on every try: say so, once. */
+			snprintf(text, sizeof text, "a message of %zu bytes for "
+			    "isolate %016" PRIx64 " on node %s is over what the "
+			    "cluster's NATS carries (%" PRId64 " bytes: raise "
+			    "max_payload); it and what followed it on this "
+			    "connection were not sent", len, px->iso, px->node,
+			    (int64_t)natsConnection_GetMaxPayload(cl_nc));
+			log_warn("cluster: %s", text);
+			gw_refuse(c->fd, EMSGSIZE, text);
 			gw_conn_free(c);
 			return;
 		}
@@ -382,34 +399,41 @@ gw_proxy_free(struct proxy *px)
 	free(px);
 }
 
+/* One refusal frame (protocol.md) on fd: the one frame a receiver
+   writes; a sender that does not read it sees the connection end. */
+static void
+gw_refuse(int fd, int e, const char *text)
+{
+	iso_msg		*m;
+	void		*buf = NULL;
+	size_t		 len = 0;
+	unsigned char	 hdr[WIRE_HDR], zero = 0;
+
+	m = iso_msg_pack("{s:s s:s s:s}", "op", "refused", "errno",
+	    sup_errno_name(e), "error", text);
+	if (m != NULL && iso_msg_encode(m, &buf, &len) == 0) {
+		wire_frame_hdr(hdr, len + 1);
+		if (write(fd, hdr, sizeof hdr) == sizeof hdr &&
+		    write(fd, &zero, 1) == 1)
+			(void)!write(fd, buf, len);
+	}
+	free(buf);
+	iso_msg_free(m);
+}
+
 /* Tell px's senders it is gone (e, why), and forget it. */
 static void
 gw_gone(struct proxy *px, int e, const char *why)
 {
 	struct gw_conn	*c;
-	iso_msg		*m;
-	void		*buf = NULL;
-	size_t		 len = 0;
-	unsigned char	 hdr[WIRE_HDR], zero = 0;
 	char		 text[400];
 
 	snprintf(text, sizeof text, "isolate %016" PRIx64 " on node %s %s; "
 	    "%zu message%s sent to it not delivered", px->iso, px->node, why,
 	    px->nout, px->nout == 1 ? "" : "s");
 	log_info("cluster: %s", text);
-	m = iso_msg_pack("{s:s s:s s:s}", "op", "refused", "errno",
-	    sup_errno_name(e), "error", text);
-	if (m != NULL && iso_msg_encode(m, &buf, &len) == 0) {
-		wire_frame_hdr(hdr, len + 1);
-		/* A refusal is the one frame a receiver writes (protocol.md);
-		   a sender that does not read it sees the connection end. */
-		for (c = px->conns; c != NULL; c = c->next)
-			if (write(c->fd, hdr, sizeof hdr) == sizeof hdr &&
-			    write(c->fd, &zero, 1) == 1)
-				(void)!write(c->fd, buf, len);
-	}
-	free(buf);
-	iso_msg_free(m);
+	for (c = px->conns; c != NULL; c = c->next)
+		gw_refuse(c->fd, e, text);
 	gw_proxy_free(px);
 }
 

@@ -97,6 +97,11 @@ rc=$?
 [ "$rc" -eq 0 ] || die "a forged key after a true one: $out"
 ok "a forged key after a true one is refused: $(echo "$out" | tr '\n' ' ')"
 
+# A message NATS cannot carry (over max_payload): refused, told.
+client b echo big
+[ "$rc" -eq 0 ] || die "a message over max_payload: $out"
+ok "a message over max_payload: $out"
+
 # The isolate ends: the next sends are refused, with the reason.
 echo_on b brief
 client b brief gone

@@ -11,6 +11,10 @@
  * and exits 0 when the sender was told ECONNREFUSED. "hold": the same
  * without the exit (the test ends the echo's node), "ready" printed after
  * the echo.
+ *
+ * cl_client NODE NAME big: one message of 2 MB (over NATS's default
+ * max_payload), then small ones every 50 ms until a send fails: prints
+ * "told=ERRNO TEXT" and exits 0 when that was EMSGSIZE.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -117,6 +121,45 @@ free_all(void)
 	free(seen);
 }
 
+/* The "big" form: 0 when told EMSGSIZE. */
+static int
+big(iso_sendport to)
+{
+	iso_msg		*m, *echo;
+	char		*blob;
+	int		 i, r;
+
+	if ((blob = malloc(2 << 20)) == NULL)
+		return (2);
+	memset(blob, 'x', (2 << 20) - 1);
+	blob[(2 << 20) - 1] = '\0';
+	m = iso_msg_pack("{s:P s:s}", "reply", iso_port_sendport(port),
+	    "pad", blob);
+	free(blob);
+	if (m == NULL || iso_send(to, m) == -1) {
+		printf("error: big: %s\n", iso_error());
+		iso_msg_free(m);
+		return (1);
+	}
+	iso_msg_free(m);
+	if ((m = iso_msg_pack("{s:i}", "n", 0)) == NULL)
+		return (2);
+	for (i = 0; i < 600; i++) {
+		if (iso_port_first(port, &echo, 50) == 0)
+			iso_msg_free(echo);
+		if (iso_send(to, m) == -1) {
+			r = errno == EMSGSIZE ? 0 : 1;
+			printf("told=%s %s\n", r == 0 ? "EMSGSIZE" : "other",
+			    iso_error());
+			iso_msg_free(m);
+			return (r);
+		}
+	}
+	printf("error: never told\n");
+	iso_msg_free(m);
+	return (1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,9 +188,10 @@ main(int argc, char **argv)
 		    iso_error());
 		return (1);
 	}
+	if (strcmp(argv[3], "big") == 0) {
+		return ((port = iso_port_new()) == NULL ? 2 : big(to));
+	}
 	if (strcmp(argv[3], "gone") == 0 || strcmp(argv[3], "hold") == 0) {
-		free(pad);
-		free(seen);
 		return ((port = iso_port_new()) == NULL ? 2 : gone(to,
 		    argv[3][0] == 'g'));
 	}
@@ -170,7 +214,5 @@ main(int argc, char **argv)
 	    (long long)want, (long long)nrecv, (long long)(want - nrecv),
 	    (long long)ndup, (long long)reordered, why != NULL ?
 	    " error=" : "", why != NULL ? why : "");
-	free(pad);
-	free(seen);
 	return (nrecv == want && ndup == 0 && reordered == 0 ? 0 : 1);
 }
