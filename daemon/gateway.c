@@ -173,7 +173,6 @@ gw_publish(struct proxy *px, const struct gw_msg *m)
 }
 
 static void	gw_conn_read(evutil_socket_t, short, void *);
-static void	gw_refuse(int, int, const char *);
 
 /*
  * Send again all that is not acknowledged, from the oldest: the receiver
@@ -316,7 +315,7 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 			    "connection were not sent", len, px->iso, px->node,
 			    (int64_t)natsConnection_GetMaxPayload(cl_nc));
 			log_warn("cluster: %s", text);
-			gw_refuse(c->fd, EMSGSIZE, text);
+			acc_tell(c->fd, ACC_ISOLATE, EMSGSIZE, text);
 			gw_conn_free(c);
 			return;
 		}
@@ -399,28 +398,6 @@ gw_proxy_free(struct proxy *px)
 	free(px);
 }
 
-/* One refusal frame (protocol.md) on fd: the one frame a receiver
-   writes; a sender that does not read it sees the connection end. */
-static void
-gw_refuse(int fd, int e, const char *text)
-{
-	iso_msg		*m;
-	void		*buf = NULL;
-	size_t		 len = 0;
-	unsigned char	 hdr[WIRE_HDR], zero = 0;
-
-	m = iso_msg_pack("{s:s s:s s:s}", "op", "refused", "errno",
-	    sup_errno_name(e), "error", text);
-	if (m != NULL && iso_msg_encode(m, &buf, &len) == 0) {
-		wire_frame_hdr(hdr, len + 1);
-		if (write(fd, hdr, sizeof hdr) == sizeof hdr &&
-		    write(fd, &zero, 1) == 1)
-			(void)!write(fd, buf, len);
-	}
-	free(buf);
-	iso_msg_free(m);
-}
-
 /* Tell px's senders it is gone (e, why), and forget it. */
 static void
 gw_gone(struct proxy *px, int e, const char *why)
@@ -433,7 +410,7 @@ gw_gone(struct proxy *px, int e, const char *why)
 	    px->nout, px->nout == 1 ? "" : "s");
 	log_info("cluster: %s", text);
 	for (c = px->conns; c != NULL; c = c->next)
-		gw_refuse(c->fd, e, text);
+		acc_tell(c->fd, ACC_ISOLATE, e, text);
 	gw_proxy_free(px);
 }
 

@@ -96,21 +96,15 @@ acc_update(struct acc *a)
 		event_add(a->ev, NULL);
 }
 
-/*
- * Tell a refused peer why, in one frame, without waiting: the socket is
- * fresh, so its buffer has room. An isolate's peer gets a control frame
- * (port 0); a supervisor's client gets an error reply, which it reads as
- * the answer to its request.
- */
-static void
-acc_tell(struct acc *a, int fd, int err, const char *why)
+void
+acc_tell(int fd, enum acc_kind kind, int err, const char *why)
 {
 	unsigned char	 buf[512];
 	iso_msg		*m;
 	void		*p = NULL;
 	size_t		 len, k = 0;
 
-	if (a->kind == ACC_ISOLATE)
+	if (kind == ACC_ISOLATE)
 		m = iso_msg_pack("{s:s s:s s:s}", "op", "refused", "errno",
 		    sup_errno_name(err), "error", why);
 	else
@@ -122,7 +116,7 @@ acc_tell(struct acc *a, int fd, int err, const char *why)
 		free(p);
 		return;
 	}
-	if (a->kind == ACC_ISOLATE)
+	if (kind == ACC_ISOLATE)
 		buf[WIRE_HDR + k++] = 0;	/* port 0: control */
 	memcpy(buf + WIRE_HDR + k, p, len);
 	wire_frame_hdr(buf, k + len);
@@ -148,7 +142,7 @@ acc_starve(struct acc *a, int err)
 		spare = -1;
 		if ((fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC)) != -1) {
-			acc_tell(a, fd, EAGAIN, why);
+			acc_tell(fd, a->kind, EAGAIN, why);
 			close(fd);
 		}
 		(void)acc_spare();
@@ -195,7 +189,7 @@ acc_ceiling(const struct acc *a)
 static void
 acc_refuse(struct acc *a, int fd, const char *why)
 {
-	acc_tell(a, fd, EAGAIN, why);
+	acc_tell(fd, a->kind, EAGAIN, why);
 	close(fd);
 	acc_log(a, "%s: refused a connection: %s", a->name, why);
 }

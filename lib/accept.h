@@ -51,6 +51,14 @@ struct acc_ops {
 struct acc	*acc_new(struct event_base *base, int lfd, enum acc_kind kind,
 		    const size_t *max, const char *name,
 		    const struct acc_ops *ops, void *arg);
+/*
+ * Tell a peer on fd why it is refused, in one frame, without waiting
+ * (why short enough to fit a small frame): an isolate's peer (ACC_ISOLATE)
+ * gets a control frame on port 0, {"op": "refused", "errno", "error"},
+ * which is the one frame a receiver writes; a supervisor's client gets
+ * an error reply. Also for a connection already taken that must end.
+ */
+void		 acc_tell(int fd, enum acc_kind kind, int err, const char *why);
 /* Stop accepting and free a (lfd stays the caller's). NULL: no-op. */
 void		 acc_free(struct acc *a);
 /* Accept, now, every peer waiting in the backlog that the listener may
