@@ -11,8 +11,10 @@
  *                         subscription publishing the reply), both with
  *                         SendAsap, nats.c's setting for latency.
  *   cluster_oneway (msg/s) isolate: {"msg": n} from this program to a
- *                         counting isolate on b, from the first send to
- *                         its report that it has them all. raw: the same
+ *                         counting isolate on b, CHUNK sends a callback
+ *                         of its loop (written together when it returns,
+ *                         as bench_oneway sends), from the first send to
+ *                         the sink's report that it has them all. raw: the same
  *                         7 bytes published (nats.c's buffered writes)
  *                         to a subscriber process that counts them in an
  *                         asynchronous subscription and says when it has
@@ -26,6 +28,7 @@
  * exit, failed or not, the supervisors are stopped (their isolates with
  * them), then the nats-server, and the directories removed. Rounds
  * alternate between raw and isolate. QUICK=1: 3 short rounds.
+ * CLBENCH_ONLY=rt or oneway runs one of the two (for a profile).
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,6 +53,7 @@
 #define START_MS	10000		/* nats-server, supervisors, nodes */
 #define SUBJ_ECHO	"clbench.echo"
 #define SUBJ_SINK	"clbench.sink"
+#define CHUNK		5000		/* sends a callback: ~55 KB */
 
 /* {"msg": 1} as an isolate frame's payload: port 1, then the map. */
 static const char	payload[] = { 0x01, (char)0x81, (char)0xa3, 'm', 's',
@@ -567,34 +571,66 @@ iso_rt(long iters)
 	return (rt_start / (double)iters * 1e6);
 }
 
+/* The sender of iso_oneway: CHUNK sends a callback, written together
+   when it returns (as nats.c buffers publishes), then the loop again. */
+struct producer {
+	iso_msg		*m;
+	long		 left;
+};
+
+static void
+produce_cb(void *arg)
+{
+	struct producer	*pr = arg;
+	long		 k;
+
+	for (k = 0; k < CHUNK && pr->left > 0; k++) {
+		if (iso_send(sink_port, pr->m) == -1) {
+			if (errno != ENOBUFS)
+				bench_fail("isolate: send: %s", iso_error());
+			break;		/* the queue is full: when it has room */
+		}
+		pr->left--;
+	}
+	if (pr->left > 0 && (k == CHUNK ? iso_timer_after(0, produce_cb, pr)
+	    == NULL : iso_on_writable(sink_port, produce_cb, pr) == -1))
+		bench_fail("isolate: send: %s", iso_error());
+}
+
+static void
+got_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	int64_t	*had = arg;
+
+	if (iso_msg_unpack(m, "{s:I}", "got", had) == -1)
+		*had = -1;
+	iso_port_close(p);
+}
+
 static double
 iso_oneway(long n)
 {
+	struct producer	 pr = { NULL, n };
 	iso_port	*p;
-	iso_msg		*m, *ctl, *r;
-	int64_t		 had;
-	long		 k;
+	iso_msg		*ctl;
+	int64_t		 had = -1;
 	double		 t;
 
 	if ((p = iso_port_new()) == NULL ||
+	    iso_port_listen(p, got_cb, &had) == -1 ||
 	    (ctl = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(p),
 	    "count", (int64_t)n)) == NULL ||
-	    (m = iso_msg_pack("{s:i}", "msg", 1)) == NULL)
+	    (pr.m = iso_msg_pack("{s:i}", "msg", 1)) == NULL)
 		bench_fail("isolate: %s", iso_error());
 	t = bench_now();
 	if (iso_send_wait(sink_port, ctl, WAIT_MS) == -1)
 		bench_fail("isolate: count: %s", iso_error());
-	for (k = 0; k < n; k++)
-		if (iso_send_wait(sink_port, m, WAIT_MS) == -1)
-			bench_fail("isolate: send %ld: %s", k, iso_error());
-	if (iso_port_first(p, &r, WAIT_MS) == -1)
-		bench_fail("isolate: waiting for the sink's count: %s",
-		    iso_error());
+	if (iso_timer_after(0, produce_cb, &pr) == NULL || iso_run() == -1)
+		bench_fail("isolate: %s", iso_error());
 	t = bench_now() - t;
-	if (iso_msg_unpack(r, "{s:I}", "got", &had) == -1 || had != n)
+	if (had != n)
 		bench_fail("isolate: the sink got a wrong count");
-	iso_msg_free(r);
-	iso_msg_free(m);
+	iso_msg_free(pr.m);
 	iso_msg_free(ctl);
 	return ((double)n / t);
 }
@@ -647,6 +683,7 @@ main(int argc, char **argv)
 			 ro[BENCH_ROUNDS_MAX], io[BENCH_ROUNDS_MAX];
 	char		 self[PATH_MAX], isolated[PATH_MAX + 16], nstr[24];
 	char		*slash;
+	const char	*only;
 	struct raw_kid	 echo_kid, sink_kid;
 	int		 quick = bench_quick(), rounds = quick ? 3 : 9, r, i;
 	long		 iters = quick ? 300 : 2000;
@@ -696,11 +733,18 @@ main(int argc, char **argv)
 	/* Warm-up: every path once, the proxies made. */
 	(void)raw_rt(iters / 10);
 	(void)iso_rt(iters / 10);
+	/* CLBENCH_ONLY=rt or oneway: the other rows 0 (to profile one). */
+	only = getenv("CLBENCH_ONLY");
 	for (r = 0; r < rounds; r++) {
-		rr[r] = raw_rt(iters);
-		ir[r] = iso_rt(iters);
-		ro[r] = raw_oneway(&sink_kid, n);
-		io[r] = iso_oneway(n);
+		rr[r] = ir[r] = ro[r] = io[r] = 0;
+		if (only == NULL || strcmp(only, "rt") == 0) {
+			rr[r] = raw_rt(iters);
+			ir[r] = iso_rt(iters);
+		}
+		if (only == NULL || strcmp(only, "oneway") == 0) {
+			ro[r] = raw_oneway(&sink_kid, n);
+			io[r] = iso_oneway(n);
+		}
 	}
 	natsConnection_Destroy(nc_rt);
 	natsConnection_Destroy(nc_pub);

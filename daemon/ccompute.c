@@ -184,7 +184,7 @@ cc_on_serves(natsMsg *msg, void *arg)
 	(void)arg;
 	m = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 	if (m == NULL || iso_msg_unpack(m, "{s:s s:O}", "node", &node,
 	    "modules", &mods) == -1 || iso_msg_type(mods) != ISO_LIST ||
 	    !cluster_node_valid(node)) {
@@ -314,7 +314,7 @@ cc_on_reply(natsMsg *msg, void *arg)
 		;
 	rep = f == NULL ? NULL : iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 	if (f == NULL)
 		return;
 	if (rep == NULL) {
@@ -490,7 +490,7 @@ cc_on_request(natsMsg *msg, void *arg)
 	int64_t			 timeout_ms = 0, workers = 0;
 
 	if (reply == NULL || strlen(reply) >= CL_SUBJ_MAX) {
-		natsMsg_Destroy(msg);
+		natsev_dispose(msg);
 		return;
 	}
 	m = iso_msg_decode(natsMsg_GetData(msg),
@@ -534,7 +534,7 @@ cc_on_request(natsMsg *msg, void *arg)
 	}
 done:
 	iso_msg_free(m);
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 }
 
 int

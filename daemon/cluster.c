@@ -246,7 +246,7 @@ cl_publish_hdr(const char *subject, const char *reply, const void *data,
 			st = natsMsgHeader_Set(m, hdrs[0], hdrs[1]);
 	if (st == NATS_OK)
 		st = natsConnection_PublishMsg(cl_nc, m);
-	natsMsg_Destroy(m);
+	natsev_dispose(m);
 	if (st != NATS_OK) {
 		log_warn("cluster: cannot publish on %s: %s", subject,
 		    natsStatus_GetText(st));
@@ -350,7 +350,7 @@ cl_on_hb(natsMsg *msg, void *arg)
 	(void)arg;
 	m = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 	if (m == NULL || iso_msg_unpack(m, "{s:s s:s s?I s?f}", "node", &name,
 	    "boot", &boot, "isolates", &isolates, "load", &load) == -1 ||
 	    !cluster_node_valid(name)) {
@@ -597,7 +597,7 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	cl_configured = 1;
 	(void)cl_connect();
 	if (cl_subscribe("iso.hb", NULL, cl_on_hb, NULL) == -1 ||
-	    fwd_init(base) == -1 || gw_init(base) == -1 || ib_init() == -1 ||
+	    fwd_init(base) == -1 || gw_init(base) == -1 || ib_init(base) == -1 ||
 	    cnames_init(base) == -1 || ccompute_init(base) == -1 ||
 	    (cl_timer = event_new(base, -1, EV_PERSIST, cl_tick, NULL)) ==
 	    NULL || event_add(cl_timer, &tv) == -1) {
@@ -626,6 +626,7 @@ cluster_stop(void)
 	if (cl_nc != NULL)
 		(void)natsConnection_FlushTimeout(cl_nc, 500);
 	cl_drop();
+	natsev_free();
 	for (i = 0; i < cl_nsubs; i++) {
 		free(cl_subs[i].subject);
 		free(cl_subs[i].queue);

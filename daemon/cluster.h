@@ -28,6 +28,12 @@
 
 /* natsev.c: nats.c on the daemon's loop. */
 int	 natsev_options(natsOptions *o, struct event_base *base);
+/* Destroy m (NULL: nothing) soon, with others: natsMsg_Destroy as the
+   daemon calls it. */
+void	 natsev_dispose(natsMsg *m);
+/* Destroy what waits now; and before nats_Close, free the rest. */
+void	 natsev_bury(void);
+void	 natsev_free(void);
 
 /* cluster.c */
 extern natsConnection	*cl_nc;		/* NULL: not in a cluster */
@@ -71,10 +77,11 @@ char	*pk_export_msg(const iso_msg *m);
    when an item was bad (the good ones are taken). */
 int	 pk_import(const char *hdr);
 
-/* Iso-Sum of a port frame: CRC-32 of its routing and payload, so that a
-   frame garbled on the way is asked for again rather than delivered. */
+/* Iso-Sum of a batch of port frames: CRC-32 of its routing, keys and
+   frames, so that a batch garbled on the way is asked for again rather
+   than delivered. */
 void	 pk_sum(const char *stream, uint64_t seq, const char *to,
-	    const char *key, const void *data, size_t len, char out[9]);
+	    const char *keys, const void *data, size_t len, char out[9]);
 
 /* The port number that starts a frame's payload (a positive fixint, or
    uint 8/16/32) and the offset of the message after it: 0, or -1 when
@@ -95,7 +102,7 @@ int	 gw_port_key(uint64_t iso, uint32_t port, const char **node,
 void	 gw_node_lost(const char *node);
 
 /* inbound.c: frames from other nodes for our isolates */
-int	 ib_init(void);
+int	 ib_init(struct event_base *base);
 void	 ib_free_all(void);
 /* Send the acknowledgements due (after each batch). */
 void	 ib_flush(void);

@@ -195,7 +195,7 @@ cn_on_names(natsMsg *msg, void *arg)
 	(void)arg;
 	m = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 	if (m == NULL || iso_msg_unpack(m, "{s:s s:O}", "node", &node,
 	    "names", &names) == -1 || iso_msg_type(names) != ISO_MAP ||
 	    !cluster_node_valid(node)) {

@@ -260,7 +260,7 @@ fwd_on_reply(natsMsg *msg, void *arg)
 	for (f = outs; f != NULL && f->token != token; f = f->next)
 		;
 	if (f == NULL) {
-		natsMsg_Destroy(msg);
+		natsev_dispose(msg);
 		return;
 	}
 	c = f->c;
@@ -269,7 +269,7 @@ fwd_on_reply(natsMsg *msg, void *arg)
 		(void)pk_import(ports);
 	rep = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 	if (f->done != NULL) {
 		fwd_ask_end(f, rep, rep == NULL ? EPROTO : 0, rep == NULL ?
 		    "answered with a bad frame" : NULL);
@@ -638,12 +638,12 @@ fwd_on_request(natsMsg *msg, void *arg)
 	    natsMsgHeader_Get(msg, "Iso-From", &from) != NATS_OK ||
 	    !cluster_node_valid(from) ||
 	    (r = calloc(1, sizeof *r)) == NULL) {
-		natsMsg_Destroy(msg);
+		natsev_dispose(msg);
 		return;
 	}
 	if ((r->subject = strdup(reply)) == NULL) {
 		free(r);
-		natsMsg_Destroy(msg);
+		natsev_dispose(msg);
 		return;
 	}
 	if (natsMsgHeader_Get(msg, "Iso-Ports", &ports) == NATS_OK)
@@ -659,18 +659,18 @@ fwd_on_request(natsMsg *msg, void *arg)
 			free(r->subject);
 			free(r);
 			fwd_in_free(f);
-			natsMsg_Destroy(msg);
+			natsev_dispose(msg);
 			return;
 		}
 	} else if ((f = fwd_in_new(key, from, data, len)) == NULL) {
 		free(r->subject);
 		free(r);
-		natsMsg_Destroy(msg);
+		natsev_dispose(msg);
 		return;
 	}
 	*f->last = r;
 	f->last = &r->next;
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 }
 
 /* A requester's client went away: end its session (its op cancelled). */
@@ -695,7 +695,7 @@ fwd_on_cancel(natsMsg *msg, void *arg)
 			fwd_in_free(f);
 			break;
 		}
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 }
 
 int

@@ -7,13 +7,16 @@
  * local senders reach it as they reach any isolate. Frames read from a
  * proxy's senders go out, in the order read, as one stream to the
  * isolate's node (iso.node.NODE.port, inbound.c there), each with a
- * sequence number, and are kept until that node acknowledges them: a
- * window of GW_WINDOW bytes, beyond which we stop reading the senders
- * (their queues fill, their sends say ENOBUFS). What is not acknowledged
- * within GW_RESEND_MS goes again (the receiver drops what it has had).
- * When the isolate is gone, its node is lost, or a key is refused, each
- * sender is told with a refusal frame (what was lost, and why), the
- * socket is removed, and their next send says ECONNREFUSED.
+ * sequence number; the frames of one read go together, as one NATS
+ * message (a batch) of at most GW_BATCH bytes, so that a stream of small
+ * messages costs NATS a message per read, not per frame. Batches are
+ * kept until that node acknowledges their frames: a window of GW_WINDOW
+ * bytes, beyond which we stop reading the senders (their queues fill,
+ * their sends say ENOBUFS). What is not acknowledged within GW_RESEND_MS
+ * goes again (the receiver drops what it has had). When the isolate is
+ * gone, its node is lost, or a key is refused, each sender is told with a
+ * refusal frame (what was lost, and why), the socket is removed, and
+ * their next send says ECONNREFUSED.
  */
 #include <sys/socket.h>
 #include <sys/random.h>
@@ -41,21 +44,26 @@
 #define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
 #define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
-#define GW_HEADROOM	1024		/* NATS headers of a frame, at most */
+#define GW_HEADROOM	2048		/* NATS headers of a batch, at most */
+#define GW_BATCH	(64 * 1024)	/* bytes of frames per NATS message */
+#define GW_BATCH_PORTS	8		/* ports (keys) per batch */
 
 struct gw_key {
 	uint32_t	 port;
 	char		 key[PK_HEX + 1];
 };
 
-/* A frame sent and not yet acknowledged. */
-struct gw_msg {
-	uint64_t	 seq;
-	uint32_t	 port;
-	char		*ports;		/* Iso-Ports, NULL: none */
-	size_t		 len;
-	struct gw_msg	*next;
-	unsigned char	 data[];	/* the frame's payload */
+/* Frames sent together and not all acknowledged yet: as on the wire,
+   each its length and payload. */
+struct gw_batch {
+	uint64_t	 seq, last;	/* the first frame's and the last's */
+	uint32_t	 ports[GW_BATCH_PORTS];	/* of its frames */
+	size_t		 nports;
+	char		 keys[GW_BATCH_PORTS * (12 + PK_HEX)];	/* Iso-Keys */
+	char		*exports;	/* Iso-Ports, NULL: none */
+	size_t		 len, cap;
+	unsigned char	*data;
+	struct gw_batch	*next;
 };
 
 struct proxy;
@@ -81,8 +89,9 @@ struct proxy {
 	char		 stream[17];
 	uint64_t	 next_seq;	/* the next frame's */
 	uint64_t	 acked;		/* acknowledged up to */
-	struct gw_msg	*head, **tail;
-	size_t		 out, nout;	/* bytes, frames unacknowledged */
+	struct gw_batch	*head, **tail;
+	struct gw_batch	*open;		/* being filled by a read */
+	size_t		 out;		/* bytes unacknowledged */
 	int64_t		 sent_ms;	/* last progress or resend */
 	int64_t		 resent_ms;	/* last resend */
 	int		 held;		/* window full: senders not read */
@@ -136,36 +145,35 @@ gw_port_key(uint64_t iso, uint32_t port, const char **node,
 	return (0);
 }
 
-/* Publish m of px's stream (again, after a loss). */
+/* Publish b of px's stream (again, after a loss). */
 static void
-gw_publish(struct proxy *px, const struct gw_msg *m)
+gw_publish(struct proxy *px, const struct gw_batch *b)
 {
 	natsMsg		*nm = NULL;
 	natsStatus	 st;
 	char		 subj[CL_SUBJ_MAX], seq[24], base[24], to[17], sum[9];
-	const char	*key = gw_key(px, m->port);
 
 	if (!cl_connected())
 		return;			/* the resend timer sends it */
 	snprintf(subj, sizeof subj, "iso.node.%s.port", px->node);
-	snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
+	snprintf(seq, sizeof seq, "%" PRIu64, b->seq);
 	snprintf(base, sizeof base, "%" PRIu64, px->acked);
 	snprintf(to, sizeof to, "%016" PRIx64, px->iso);
-	pk_sum(px->stream, m->seq, to, key, m->data, m->len, sum);
-	if ((st = natsMsg_Create(&nm, subj, NULL, (const char *)m->data,
-	    (int)m->len)) == NATS_OK &&
+	pk_sum(px->stream, b->seq, to, b->keys, b->data, b->len, sum);
+	if ((st = natsMsg_Create(&nm, subj, NULL, (const char *)b->data,
+	    (int)b->len)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-From", cluster_node())) ==
 	    NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-Stream", px->stream)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-Seq", seq)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-Base", base)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-To", to)) == NATS_OK &&
-	    (st = natsMsgHeader_Set(nm, "Iso-Key", key)) == NATS_OK &&
+	    (st = natsMsgHeader_Set(nm, "Iso-Keys", b->keys)) == NATS_OK &&
 	    (st = natsMsgHeader_Set(nm, "Iso-Sum", sum)) == NATS_OK &&
-	    (m->ports == NULL || (st = natsMsgHeader_Set(nm, "Iso-Ports",
-	    m->ports)) == NATS_OK))
+	    (b->exports == NULL || (st = natsMsgHeader_Set(nm, "Iso-Ports",
+	    b->exports)) == NATS_OK))
 		st = natsConnection_PublishMsg(cl_nc, nm);
-	natsMsg_Destroy(nm);
+	natsev_dispose(nm);
 	/* Not sent is as lost on the way: the resend timer sends it. */
 	if (st != NATS_OK && st != NATS_CONNECTION_CLOSED)
 		log_warn("cluster: to isolate %016" PRIx64 " on %s: %s",
@@ -183,10 +191,10 @@ static void	gw_conn_read(evutil_socket_t, short, void *);
 static void
 gw_resend(struct proxy *px)
 {
-	struct gw_msg	*m;
+	struct gw_batch	*b;
 
-	for (m = px->head; m != NULL; m = m->next)
-		gw_publish(px, m);
+	for (b = px->head; b != NULL; b = b->next)
+		gw_publish(px, b);
 	px->sent_ms = px->resent_ms = gw_now_ms();
 }
 
@@ -235,46 +243,143 @@ gw_hold(struct proxy *px)
 		event_del(c->ev);
 }
 
-/* One frame's payload from a sender: out to the isolate's node. */
 static void
+gw_batch_free(struct gw_batch *b)
+{
+	free(b->exports);
+	free(b->data);
+	free(b);
+}
+
+/* Frames sent and not acknowledged. */
+static uint64_t
+gw_unacked(const struct proxy *px)
+{
+	return (px->next_seq - 1 - px->acked);
+}
+
+/* px's open batch is complete: keep it until acknowledged, and send it. */
+static void
+gw_close(struct proxy *px)
+{
+	struct gw_batch	*b = px->open;
+	size_t		 i, n = 0;
+
+	if (b == NULL)
+		return;
+	px->open = NULL;
+	for (i = 0; i < b->nports; i++)
+		n += (size_t)snprintf(b->keys + n, sizeof b->keys - n,
+		    "%s%" PRIu32 ":%s", i > 0 ? "," : "", b->ports[i],
+		    gw_key(px, b->ports[i]));
+	if (px->head == NULL)
+		px->sent_ms = gw_now_ms();
+	*px->tail = b;
+	px->tail = &b->next;
+	px->out += b->len;
+	gw_publish(px, b);
+}
+
+/* Append a's Iso-Ports items to *list. */
+static int
+gw_exports_add(char **list, const char *a)
+{
+	size_t	 n = *list != NULL ? strlen(*list) : 0;
+	char	*grown;
+
+	if ((grown = realloc(*list, n + 1 + strlen(a) + 1)) == NULL)
+		return (-1);
+	if (n > 0)
+		grown[n++] = ',';
+	strcpy(grown + n, a);
+	*list = grown;
+	return (0);
+}
+
+/*
+ * One frame from a sender (its header and payload, len bytes in all):
+ * into px's open batch, which goes out at the end of the read, or before
+ * when it is full. 0, or -1 when it could not be taken (out of memory:
+ * said, and the connection ends).
+ */
+static int
 gw_frame(struct proxy *px, const unsigned char *p, size_t len)
 {
-	struct gw_msg	*m;
+	struct gw_batch	*b;
 	uint32_t	 port;
-	size_t		 off;
+	size_t		 off, i, cap;
+	char		*ex = NULL;
 
-	if (pk_frame_port(p, len, &port, &off) == -1)
-		return;			/* not a port number: as a bad frame */
+	if (pk_frame_port(p + WIRE_HDR, len - WIRE_HDR, &port, &off) == -1)
+		return (0);		/* not a port number: as a bad frame */
 	if (port == 0)
-		return;			/* control frames stay on this node */
+		return (0);		/* control frames stay on this node */
 	if (gw_key(px, port) == NULL) {
 		log_warn("cluster: a message for port %" PRIu32 " of isolate "
 		    "%016" PRIx64 " on %s dropped: that port's SendPort never "
 		    "came to this node", port, px->iso, px->node);
-		return;
+		return (0);
 	}
-	if ((m = malloc(sizeof *m + len)) == NULL) {
-		log_warn("cluster: out of memory: a message to isolate %016"
-		    PRIx64 " dropped", px->iso);
-		return;
+	off += WIRE_HDR;
+	/* A SendPort is fixext 16 of type 1: none without that byte. */
+	if (memchr(p + off, 0xd8, len - off) != NULL &&
+	    (ex = pk_export(p + off, len - off)) != NULL && ex[0] == '\0') {
+		free(ex);
+		ex = NULL;
 	}
-	memcpy(m->data, p, len);
-	m->len = len;
-	m->port = port;
-	m->seq = px->next_seq++;
-	m->next = NULL;
-	m->ports = pk_export(p + off, len - off);
-	if (m->ports != NULL && m->ports[0] == '\0') {
-		free(m->ports);
-		m->ports = NULL;
+	if ((b = px->open) != NULL) {
+		for (i = 0; i < b->nports && b->ports[i] != port; i++)
+			;
+		if (b->len + len > GW_BATCH ||
+		    (i == b->nports && i == GW_BATCH_PORTS))
+			gw_close(px);
 	}
-	if (px->head == NULL)
-		px->sent_ms = gw_now_ms();
-	*px->tail = m;
-	px->tail = &m->next;
-	px->out += len;
-	px->nout++;
-	gw_publish(px, m);
+	if ((b = px->open) == NULL) {
+		cap = len > GW_BATCH ? len : GW_BATCH;
+		if ((b = calloc(1, sizeof *b)) == NULL ||
+		    (b->data = malloc(cap)) == NULL) {
+			free(b);
+			free(ex);
+			return (-1);
+		}
+		b->cap = cap;
+		b->seq = px->next_seq;
+		px->open = b;
+	}
+	for (i = 0; i < b->nports && b->ports[i] != port; i++)
+		;
+	if (i == b->nports)
+		b->ports[b->nports++] = port;
+	if (ex != NULL && gw_exports_add(&b->exports, ex) == -1) {
+		free(ex);
+		return (-1);
+	}
+	free(ex);
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+	b->last = px->next_seq++;
+	return (0);
+}
+
+/* Is a frame of len bytes more than NATS carries? Then c's sender is
+   told, once, and c ends: 1. */
+static int
+gw_too_big(struct gw_conn *c, size_t len)
+{
+	struct proxy	*px = c->px;
+	char		 text[400];
+
+	if (len + GW_HEADROOM <= (size_t)natsConnection_GetMaxPayload(cl_nc) ||
+	    !cl_connected())
+		return (0);
+	snprintf(text, sizeof text, "a message of %zu bytes for isolate %016"
+	    PRIx64 " on node %s is over what the cluster's NATS carries (%"
+	    PRId64 " bytes: raise max_payload); it and what followed it on "
+	    "this connection were not sent", len, px->iso, px->node,
+	    (int64_t)natsConnection_GetMaxPayload(cl_nc));
+	log_warn("cluster: %s", text);
+	acc_tell(c->fd, ACC_ISOLATE, EMSGSIZE, text);
+	return (1);
 }
 
 static void
@@ -283,50 +388,50 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct gw_conn	*c = arg;
 	struct proxy	*px = c->px;
 	unsigned char	*p;
-	size_t		 len;
-	char		 text[400];
-	int		 n = 1;
+	size_t		 len, avail, off = 0;
+	int		 n;
 
-	(void)what;
 	if (!(what & EV_READ) || px->held)
 		return;
 	n = evbuffer_read(c->in, fd, GW_READ_MAX);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		n = 1;
-	while (evbuffer_get_length(c->in) >= WIRE_HDR) {
-		if (px->out >= GW_WINDOW) {
+	avail = evbuffer_get_length(c->in);
+	p = evbuffer_pullup(c->in, -1);
+	while (avail - off >= WIRE_HDR) {
+		if (px->out + (px->open != NULL ? px->open->len : 0) >=
+		    GW_WINDOW) {
+			gw_close(px);
 			gw_hold(px);
+			evbuffer_drain(c->in, off);
 			return;
 		}
-		p = evbuffer_pullup(c->in, WIRE_HDR);
-		if (wire_frame_len(p, &len) == -1) {
+		if (wire_frame_len(p + off, &len) == -1) {
 			log_warn("cluster: a bad frame for isolate %016" PRIx64
 			    "; closed that connection", px->iso);
-			gw_conn_free(c);
-			return;
-		}
-		if (len + GW_HEADROOM > (size_t)natsConnection_GetMaxPayload(
-		    cl_nc) && cl_connected()) {
-			/* NATS would refuse it on every try: say so, once. */
-			snprintf(text, sizeof text, "a message of %zu bytes for "
-			    "isolate %016" PRIx64 " on node %s is over what the "
-			    "cluster's NATS carries (%" PRId64 " bytes: raise "
-			    "max_payload); it and what followed it on this "
-			    "connection were not sent", len, px->iso, px->node,
-			    (int64_t)natsConnection_GetMaxPayload(cl_nc));
-			log_warn("cluster: %s", text);
-			acc_tell(c->fd, ACC_ISOLATE, EMSGSIZE, text);
-			gw_conn_free(c);
-			return;
-		}
-		if (evbuffer_get_length(c->in) < WIRE_HDR + len)
+			n = 0;
 			break;
-		p = evbuffer_pullup(c->in, (ssize_t)(WIRE_HDR + len));
-		gw_frame(px, p + WIRE_HDR, len);
-		evbuffer_drain(c->in, WIRE_HDR + len);
+		}
+		if (gw_too_big(c, len)) {
+			n = 0;
+			break;
+		}
+		if (avail - off - WIRE_HDR < len)
+			break;
+		if (gw_frame(px, p + off, WIRE_HDR + len) == -1) {
+			log_warn("cluster: out of memory: a message to isolate "
+			    "%016" PRIx64 " not sent; closed that connection",
+			    px->iso);
+			n = 0;
+			break;
+		}
+		off += WIRE_HDR + len;
 	}
+	gw_close(px);
 	if (n <= 0)
 		gw_conn_free(c);
+	else
+		evbuffer_drain(c->in, off);
 }
 
 static void
@@ -363,17 +468,19 @@ gw_take(int fd, pid_t pid, void *arg)
 }
 
 static void
-gw_free_msgs(struct proxy *px)
+gw_free_batches(struct proxy *px)
 {
-	struct gw_msg	*m;
+	struct gw_batch	*b;
 
-	while ((m = px->head) != NULL) {
-		px->head = m->next;
-		free(m->ports);
-		free(m);
+	while ((b = px->head) != NULL) {
+		px->head = b->next;
+		gw_batch_free(b);
 	}
+	if (px->open != NULL)
+		gw_batch_free(px->open);
+	px->open = NULL;
 	px->tail = &px->head;
-	px->out = px->nout = 0;
+	px->out = 0;
 }
 
 static void
@@ -393,7 +500,7 @@ gw_proxy_free(struct proxy *px)
 		close(px->lfd);
 		(void)rtdir_unlink(px->sock);
 	}
-	gw_free_msgs(px);
+	gw_free_batches(px);
 	free(px->keys);
 	free(px);
 }
@@ -406,8 +513,8 @@ gw_gone(struct proxy *px, int e, const char *why)
 	char		 text[400];
 
 	snprintf(text, sizeof text, "isolate %016" PRIx64 " on node %s %s; "
-	    "%zu message%s sent to it not delivered", px->iso, px->node, why,
-	    px->nout, px->nout == 1 ? "" : "s");
+	    "%" PRIu64 " message%s sent to it not delivered", px->iso,
+	    px->node, why, gw_unacked(px), gw_unacked(px) == 1 ? "" : "s");
 	log_info("cluster: %s", text);
 	for (c = px->conns; c != NULL; c = c->next)
 		acc_tell(c->fd, ACC_ISOLATE, e, text);
@@ -484,7 +591,7 @@ static void
 gw_on_ack(natsMsg *msg, void *arg)
 {
 	struct proxy	*px;
-	struct gw_msg	*m;
+	struct gw_batch	*b;
 	iso_msg		*a;
 	const char	*stream, *ename = NULL, *why = NULL;
 	uint64_t	 upto = 0;
@@ -493,7 +600,7 @@ gw_on_ack(natsMsg *msg, void *arg)
 	(void)arg;
 	a = iso_msg_decode(natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	natsev_dispose(msg);
 	if (a == NULL || iso_msg_unpack(a, "{s:s s:U s?b s?s s?s}", "stream",
 	    &stream, "upto", &upto, "resend", &resend, "gone", &ename,
 	    "error", &why) == -1) {
@@ -507,12 +614,12 @@ gw_on_ack(natsMsg *msg, void *arg)
 		iso_msg_free(a);
 		return;
 	}
-	while ((m = px->head) != NULL && m->seq <= upto) {
-		px->head = m->next;
-		px->out -= m->len;
-		px->nout--;
-		free(m->ports);
-		free(m);
+	if (upto >= px->next_seq)
+		upto = px->acked;	/* never sent: not believed */
+	while ((b = px->head) != NULL && b->last <= upto) {
+		px->head = b->next;
+		px->out -= b->len;
+		gw_batch_free(b);
 	}
 	if (px->head == NULL)
 		px->tail = &px->head;

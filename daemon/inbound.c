@@ -1,20 +1,21 @@
 /*
  * inbound.c: frames other nodes send to our isolates (gateway.c there),
- * on iso.node.NODE.port. Each sending proxy is a stream of numbered
- * frames; we deliver them in order, each once, with iso_send as any
- * local sender would, and acknowledge on iso.node.FROM.ack what has been
- * delivered, once per batch that NATS brought (ib_flush, after each
- * read). A frame out of order is dropped and asked for again; a frame
- * whose key is wrong, or whose isolate is gone, ends the stream with the
- * reason. An isolate that reads slowly (iso_send: ENOBUFS) holds its
- * stream: nothing more is taken until it has room, and then the sender
- * sends again from there, so the wait reaches back to the senders.
+ * on iso.node.NODE.port, in batches: a NATS message holds the frames of
+ * one read of the sending proxy, numbered from its Iso-Seq. Each sending
+ * proxy is a stream; we deliver its frames in order, each once, with
+ * iso_send as any local sender would, and acknowledge on
+ * iso.node.FROM.ack what has been delivered. A frame after a gap is
+ * dropped, with what follows it, and asked for again; a key that is
+ * wrong, or an isolate that is gone, ends the stream with the reason. An
+ * isolate that reads slowly (iso_send: ENOBUFS) holds its stream:
+ * nothing more is taken until it has room, and then the sender sends
+ * again from there, so the wait reaches back to the senders.
  *
- * Per small frame, two costs dominated a stream of them (perf): the key's
- * HMAC, now checked once per stream and port (the last good key is kept,
- * compared in constant time), and nats.c's freeing of each message on
- * its collector thread, woken for every message destroyed alone; they
- * are now destroyed together once the batch is handled (ib_flush).
+ * Acknowledgements wait (IB_ACK_MS, or IB_ACK_BYTES delivered) unless
+ * the sender needs one now: one per message of a request and reply
+ * exchange doubled the NATS traffic and the wake-ups of both
+ * supervisors. A key's HMAC is checked once per stream and port (the
+ * last good key is kept, compared in constant time).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,9 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <openssl/crypto.h>
 
 #include "cluster.h"
+#include "loop.h"
+#include "wire.h"
 
 struct ib_stream {
 	char		 from[65];
@@ -32,6 +36,7 @@ struct ib_stream {
 	uint64_t	 expected;	/* the next seq to deliver */
 	uint64_t	 asked;		/* a resend asked from this seq */
 	int		 due;		/* an ack to send */
+	size_t		 unacked;	/* bytes delivered since the last */
 	int		 resend;	/* ... asking for what follows */
 	int		 waiting;	/* for room at its isolate */
 	const char	*gone;		/* errno name: the stream ends */
@@ -42,35 +47,11 @@ struct ib_stream {
 	struct ib_stream *next;
 };
 
+#define IB_ACK_MS	10		/* an acknowledgement waits at most */
+#define IB_ACK_BYTES	(256 * 1024)	/* ... or for this much delivered */
+
 static struct ib_stream	*streams;
-static natsMsg		**dead;		/* handled, destroyed by ib_flush */
-static size_t		  ndead, dead_cap;
-
-/* Destroy m with the batch's others (ib_flush). */
-static void
-ib_dispose(natsMsg *m)
-{
-	natsMsg	**grown;
-	size_t	  cap;
-
-	if (ndead == dead_cap) {
-		cap = dead_cap ? dead_cap * 2 : 256;
-		if ((grown = realloc(dead, cap * sizeof *grown)) == NULL) {
-			natsMsg_Destroy(m);
-			return;
-		}
-		dead = grown;
-		dead_cap = cap;
-	}
-	dead[ndead++] = m;
-}
-
-static void
-ib_bury(void)
-{
-	while (ndead > 0)
-		natsMsg_Destroy(dead[--ndead]);
-}
+static struct event	*ack_ev;
 
 static struct ib_stream *
 ib_find(const char *from, const char *stream, uint64_t base)
@@ -138,37 +119,60 @@ ib_key_ok(struct ib_stream *s, uint64_t iso, uint32_t port, const char *key)
 	return (1);
 }
 
-/* Deliver one frame of s: 0, or -1 when it must come again later. */
-static int
-ib_deliver(struct ib_stream *s, natsMsg *msg)
+/* The key of port in an Iso-Keys value ("PORT:KEY,..."), or NULL. */
+static const char *
+ib_key_of(const char *keys, uint32_t port, char out[PK_HEX + 1])
 {
-	const unsigned char	*p = (const unsigned char *)natsMsg_GetData(msg);
-	size_t			 len = (size_t)natsMsg_GetDataLength(msg), off;
-	const char		*to, *key, *ports;
-	iso_sendport		 sp;
-	iso_msg			*m;
-	uint32_t		 port;
+	const char	*p = keys;
+	char		*end;
+	unsigned long	 n;
 
-	if (natsMsgHeader_Get(msg, "Iso-To", &to) != NATS_OK ||
-	    natsMsgHeader_Get(msg, "Iso-Key", &key) != NATS_OK)
-		return (0);
+	while (*p != '\0') {
+		n = strtoul(p, &end, 10);
+		if (end == p || *end != ':' || strspn(end + 1,
+		    "0123456789abcdef") != PK_HEX)
+			return (NULL);
+		if (n == port) {
+			memcpy(out, end + 1, PK_HEX);
+			out[PK_HEX] = '\0';
+			return (out);
+		}
+		p = end + 1 + PK_HEX;
+		if (*p == ',')
+			p++;
+		else if (*p != '\0')
+			return (NULL);
+	}
+	return (NULL);
+}
+
+/* Deliver one frame (its payload, len bytes) of s, for isolate iso:
+   0, or -1 when it must come again later. */
+static int
+ib_deliver(struct ib_stream *s, uint64_t iso, const char *keys,
+    const unsigned char *p, size_t len)
+{
+	iso_sendport	 sp;
+	iso_msg		*m;
+	uint32_t	 port;
+	size_t		 off;
+	char		 key[PK_HEX + 1];
+
 	memset(&sp, 0, sizeof sp);
-	sp.isolate = strtoull(to, NULL, 16);
+	sp.isolate = iso;
 	if (pk_frame_port(p, len, &port, &off) == -1) {
 		log_warn("cluster: a frame from node %s without a port; "
 		    "dropped", s->from);
 		return (0);
 	}
 	sp.port = port;
-	if (port == 0 || !ib_key_ok(s, sp.isolate, port, key)) {
+	if (port == 0 || ib_key_of(keys, port, key) == NULL ||
+	    !ib_key_ok(s, iso, port, key)) {
 		s->gone = "EACCES";
 		snprintf(s->why, sizeof s->why, "refused a forged or stale "
 		    "key for port %" PRIu32, port);
 		return (0);
 	}
-	if (natsMsgHeader_Get(msg, "Iso-Ports", &ports) == NATS_OK &&
-	    pk_import(ports) == -1)
-		log_warn("cluster: a bad Iso-Ports from node %s", s->from);
 	if ((m = iso_msg_decode(p + off, len - off)) == NULL) {
 		log_warn("cluster: a bad frame from node %s: %s; dropped",
 		    s->from, iso_error());
@@ -176,6 +180,7 @@ ib_deliver(struct ib_stream *s, natsMsg *msg)
 	}
 	if (iso_send(sp, m) == 0) {
 		iso_msg_free(m);
+		s->unacked += len;
 		return (0);
 	}
 	iso_msg_free(m);
@@ -190,101 +195,167 @@ ib_deliver(struct ib_stream *s, natsMsg *msg)
 	return (0);
 }
 
-/* Does msg's Iso-Sum match what came? */
-static int
-ib_intact(natsMsg *msg, const char *stream, uint64_t seq)
+/* Ask s's sender, once per gap, for what follows what was delivered. */
+static void
+ib_ask(struct ib_stream *s)
 {
-	const char	*to, *key, *sum;
-	char		 want[9];
+	if (s->asked != s->expected) {
+		s->due = s->resend = 1;
+		s->asked = s->expected;
+	}
+}
 
-	if (natsMsgHeader_Get(msg, "Iso-To", &to) != NATS_OK ||
-	    natsMsgHeader_Get(msg, "Iso-Key", &key) != NATS_OK ||
-	    natsMsgHeader_Get(msg, "Iso-Sum", &sum) != NATS_OK)
-		return (0);
-	pk_sum(stream, seq, to, key, natsMsg_GetData(msg),
-	    (size_t)natsMsg_GetDataLength(msg), want);
-	return (strcmp(want, sum) == 0);
+/* The frames of a batch that came whole, from the first numbered seq. */
+static void
+ib_batch(struct ib_stream *s, natsMsg *msg, uint64_t seq, const char *to,
+    const char *keys)
+{
+	const unsigned char	*p = (const unsigned char *)natsMsg_GetData(msg);
+	size_t			 len = (size_t)natsMsg_GetDataLength(msg);
+	size_t			 off = 0, flen;
+	uint64_t		 iso = strtoull(to, NULL, 16);
+	const char		*ports;
+	int			 imported = 0;
+
+	for (; off < len && s->gone == NULL && !s->waiting; seq++) {
+		if (len - off < WIRE_HDR || wire_frame_len(p + off, &flen) ==
+		    -1 || len - off - WIRE_HDR < flen) {
+			s->gone = "EINVAL";
+			snprintf(s->why, sizeof s->why, "refused a batch "
+			    "whose frames were cut");
+			return;
+		}
+		if (seq > s->expected) {
+			ib_ask(s);	/* one was lost on the way */
+			return;
+		}
+		if (seq == s->expected) {
+			if (!imported &&
+			    natsMsgHeader_Get(msg, "Iso-Ports", &ports) ==
+			    NATS_OK && pk_import(ports) == -1)
+				log_warn("cluster: a bad Iso-Ports from node "
+				    "%s", s->from);
+			imported = 1;
+			if (ib_deliver(s, iso, keys, p + off + WIRE_HDR,
+			    flen) == -1)
+				return;
+			s->expected++;
+		}
+		s->due = 1;	/* a frame had before: said again */
+		off += WIRE_HDR + flen;
+	}
 }
 
 static void
 ib_on_port(natsMsg *msg, void *arg)
 {
 	struct ib_stream	*s;
-	const char		*from, *stream, *seqs, *bases;
+	const char		*from, *stream, *seqs, *bases, *to, *keys, *sum;
 	uint64_t		 seq;
+	char			 want[9];
 
 	(void)arg;
+	log_info("DBG on_port hdrs %d data %d", (int)natsMsgHeader_Get(msg, "Iso-From", &from), natsMsg_GetDataLength(msg));
 	if (natsMsgHeader_Get(msg, "Iso-From", &from) != NATS_OK ||
 	    natsMsgHeader_Get(msg, "Iso-Stream", &stream) != NATS_OK ||
 	    natsMsgHeader_Get(msg, "Iso-Seq", &seqs) != NATS_OK ||
 	    natsMsgHeader_Get(msg, "Iso-Base", &bases) != NATS_OK ||
+	    natsMsgHeader_Get(msg, "Iso-To", &to) != NATS_OK ||
+	    natsMsgHeader_Get(msg, "Iso-Keys", &keys) != NATS_OK ||
+	    natsMsgHeader_Get(msg, "Iso-Sum", &sum) != NATS_OK ||
 	    !cluster_node_valid(from) || strlen(stream) != 16 ||
 	    (s = ib_find(from, stream, strtoull(bases, NULL, 10))) == NULL) {
-		ib_dispose(msg);
+		natsev_dispose(msg);
 		return;
 	}
 	seq = strtoull(seqs, NULL, 10);
-	if (!ib_intact(msg, stream, seq)) {
-		/* Garbled on the way: as lost, asked for again. */
-		if (s->gone == NULL && !s->waiting && seq >= s->expected &&
-		    s->asked != s->expected) {
-			s->due = s->resend = 1;
-			s->asked = s->expected;
-		}
-	} else if (s->gone != NULL || s->waiting) {
+	log_info("DBG from %s seq %s keys %s", from, seqs, keys);
+	pk_sum(stream, seq, to, keys, natsMsg_GetData(msg),
+	    (size_t)natsMsg_GetDataLength(msg), want);
+	if (s->gone != NULL || s->waiting) {
 		/* Said already, or held: it comes again when asked. */
-	} else if (seq < s->expected)
-		s->due = 1;		/* had it: say so again */
-	else if (seq > s->expected) {
-		/* One was lost on the way: ask once from there. */
-		if (s->asked != s->expected) {
-			s->due = s->resend = 1;
-			s->asked = s->expected;
-		}
-	} else if (ib_deliver(s, msg) == 0) {
-		s->expected++;
-		s->due = 1;
+	} else if (log_info("DBG sum %s %s", want, sum), strcmp(want, sum) != 0) {
+		/* Garbled on the way: as lost, asked for again. */
+		if (seq >= s->expected)
+			ib_ask(s);
+	} else
+		ib_batch(s, msg, seq, to, keys);
+	natsev_dispose(msg);
+}
+
+/* Send s's acknowledgement. */
+static void
+ib_ack(struct ib_stream *s)
+{
+	iso_msg		*a;
+	void		*buf;
+	size_t		 len;
+	char		 subj[CL_SUBJ_MAX];
+
+	a = iso_msg_pack("{s:s s:U}", "stream", s->stream, "upto",
+	    s->expected - 1);
+	if (a != NULL && s->resend)
+		(void)iso_msg_put(a, iso_msg_pack("s", "resend"),
+		    iso_msg_pack("b", 1));
+	if (a != NULL && s->gone != NULL &&
+	    (iso_msg_put(a, iso_msg_pack("s", "gone"),
+	    iso_msg_pack("s", s->gone)) == -1 ||
+	    iso_msg_put(a, iso_msg_pack("s", "error"),
+	    iso_msg_pack("s", s->why)) == -1)) {
+		iso_msg_free(a);
+		a = NULL;
 	}
-	ib_dispose(msg);
+	if (a != NULL && iso_msg_encode(a, &buf, &len) == 0) {
+		snprintf(subj, sizeof subj, "iso.node.%s.ack", s->from);
+		log_info("DBG ack %s: %d", subj, cl_publish(subj, NULL, buf, len));
+		free(buf);
+	}
+	iso_msg_free(a);
+	s->due = s->resend = 0;
+	s->unacked = 0;
+}
+
+/* Acknowledge what is due: at once what the sender waits for (a resend,
+   the end, a quarter of its window), the rest within IB_ACK_MS, so that
+   a stream of messages one at a time is not one acknowledgement each. */
+static void
+ib_acks(int all)
+{
+	struct ib_stream	*s, *next;
+	const struct timeval	 tv = { 0, IB_ACK_MS * 1000 };
+	int			 later = 0;
+
+	for (s = streams; s != NULL; s = next) {
+		next = s->next;
+		if (!s->due && s->gone == NULL)
+			continue;
+		if (all || s->resend || s->gone != NULL ||
+		    s->unacked >= IB_ACK_BYTES)
+			ib_ack(s);
+		else
+			later = 1;
+		if (s->gone != NULL)
+			ib_free(s);
+	}
+	if (later && ack_ev != NULL && !evtimer_pending(ack_ev, NULL))
+		evtimer_add(ack_ev, &tv);
+}
+
+static void
+ib_ack_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	ib_acks(1);
 }
 
 void
 ib_flush(void)
 {
-	struct ib_stream	*s, *next;
-	iso_msg			*a;
-	void			*buf;
-	size_t			 len;
-	char			 subj[CL_SUBJ_MAX];
-
-	ib_bury();
-	for (s = streams; s != NULL; s = next) {
-		next = s->next;
-		if (!s->due && s->gone == NULL)
-			continue;
-		a = iso_msg_pack("{s:s s:U}", "stream", s->stream, "upto",
-		    s->expected - 1);
-		if (a != NULL && s->resend)
-			(void)iso_msg_put(a, iso_msg_pack("s", "resend"),
-			    iso_msg_pack("b", 1));
-		if (a != NULL && s->gone != NULL &&
-		    (iso_msg_put(a, iso_msg_pack("s", "gone"),
-		    iso_msg_pack("s", s->gone)) == -1 ||
-		    iso_msg_put(a, iso_msg_pack("s", "error"),
-		    iso_msg_pack("s", s->why)) == -1)) {
-			iso_msg_free(a);
-			a = NULL;
-		}
-		if (a != NULL && iso_msg_encode(a, &buf, &len) == 0) {
-			snprintf(subj, sizeof subj, "iso.node.%s.ack", s->from);
-			(void)cl_publish(subj, NULL, buf, len);
-			free(buf);
-		}
-		iso_msg_free(a);
-		s->due = s->resend = 0;
-		if (s->gone != NULL)
-			ib_free(s);
-	}
+	/* What was delivered goes to its isolates before we say so. */
+	conn_flush();
+	ib_acks(0);
 }
 
 void
@@ -300,10 +371,12 @@ ib_node_lost(const char *node)
 }
 
 int
-ib_init(void)
+ib_init(struct event_base *base)
 {
 	char	subj[CL_SUBJ_MAX];
 
+	if ((ack_ev = evtimer_new(base, ib_ack_cb, NULL)) == NULL)
+		return (-1);
 	snprintf(subj, sizeof subj, "iso.node.%s.port", cluster_node());
 	return (cl_subscribe(subj, NULL, ib_on_port, NULL));
 }
@@ -311,10 +384,9 @@ ib_init(void)
 void
 ib_free_all(void)
 {
-	ib_bury();
-	free(dead);
-	dead = NULL;
-	dead_cap = 0;
 	while (streams != NULL)
 		ib_free(streams);
+	if (ack_ev != NULL)
+		event_free(ack_ev);
+	ack_ev = NULL;
 }

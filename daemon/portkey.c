@@ -223,17 +223,18 @@ pk_import(const char *hdr)
 }
 
 void
-pk_sum(const char *stream, uint64_t seq, const char *to, const char *key,
+pk_sum(const char *stream, uint64_t seq, const char *to, const char *keys,
     const void *data, size_t len, char out[9])
 {
-	char	head[128];
+	char	head[80];
 	uLong	crc;
 	int	n;
 
-	n = snprintf(head, sizeof head, "%s:%" PRIu64 ":%s:%s", stream, seq,
-	    to, key != NULL ? key : "");
+	n = snprintf(head, sizeof head, "%s:%" PRIu64 ":%s:", stream, seq, to);
 	crc = crc32(0L, Z_NULL, 0);
 	crc = crc32(crc, (const Bytef *)head, (uInt)n);
+	if (keys != NULL)
+		crc = crc32(crc, (const Bytef *)keys, (uInt)strlen(keys));
 	crc = crc32(crc, (const Bytef *)data, (uInt)len);
 	snprintf(out, 9, "%08lx", (unsigned long)(crc & 0xffffffffUL));
 }

@@ -94,6 +94,7 @@ static LIST_HEAD(, conn)	conns = LIST_HEAD_INITIALIZER(conns);
 static struct room_waits	room_waits = TAILQ_HEAD_INITIALIZER(room_waits);
 static struct event		*room_ev;	/* calls those that have room */
 static TAILQ_HEAD(, conn)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static int			defer_writes;	/* conn_defer_writes */
 static struct table		peers;
 static int			listen_fd = -1;
 static struct acc		*listen_acc;
@@ -1131,7 +1132,7 @@ conn_queue(iso_sendport to, const iso_msg *m)
 		    "frame limit of %zu", n, msg_limit_frame));
 	wire_frame_hdr(p, n);
 	c->out_len += WIRE_HDR + n;
-	if (loop_dispatching()) {
+	if (loop_dispatching() || defer_writes) {
 		if (!c->dirty) {
 			c->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, c, dirty_link);
@@ -1169,6 +1170,12 @@ conn_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 	rc = conn_queue(sp, ctl);
 	iso_msg_free(ctl);
 	return (rc);
+}
+
+void
+conn_defer_writes(int on)
+{
+	defer_writes = on;
 }
 
 void

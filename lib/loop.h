@@ -127,6 +127,9 @@ int		 conn_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 void		 conn_prebind(void);
 /* Write what callbacks queued, before the loop waits again. */
 void		 conn_flush(void);
+/* For a program that runs the base itself (the supervisor): 1, sends
+   are queued as inside iso_run, until conn_flush; 0, written at once. */
+void		 conn_defer_writes(int on);
 /* send calls made so far (tests check that sends are coalesced). */
 extern unsigned long conn_writes;
 /* At exit: write everything queued while each reader makes progress

@@ -17,15 +17,19 @@ nats_port=
 
 # nats_start [PORT]: a nats-server on PORT (default: any free one).
 nats_start() {
-	local i
+	local i from
 	[ -f "$work/nats.log" ] || : > "$work/nats.log"
+	# This server's lines only: an earlier one's said the same.
+	from=$(($(wc -l <"$work/nats.log") + 1))
 	# Not ours to sweep: cleanup kills what carries $rt.
 	env -u ISO_RUNTIME_DIR nats-server -a 127.0.0.1 -p "${1:--1}" \
 	    -l "$work/nats.log" &
 	nats_pid=$!
+	nats_port=
 	for i in $(seq 100); do
-		nats_port=$(sed -n 's/.*client connections on 127.0.0.1:\([0-9]*\).*/\1/p' \
-		    "$work/nats.log" | tail -1)
+		nats_port=$(tail -n "+$from" "$work/nats.log" | sed -n \
+		    's/.*client connections on 127.0.0.1:\([0-9]*\).*/\1/p' |
+		    tail -1)
 		[ -n "$nats_port" ] && break
 		sleep 0.05
 	done

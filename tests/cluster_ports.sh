@@ -67,9 +67,12 @@ client b slow 300 20000
 ok "a slow reader on b: $out"
 
 # NATS stopped and started again while messages are on their way.
-"$P/cl_client" b echo 20000 100 >"$work/stream" 2>"$work/err" &
+"$P/cl_client" b echo 300000 100 >"$work/stream" 2>"$work/err" &
 streamer=$!
 sleep 0.3
+kill -0 "$streamer" 2>/dev/null ||
+    die "the stream ended before NATS was stopped (make it longer): \
+$(cat "$work/stream")"
 port=$nats_port
 nats_stop
 sleep 1
@@ -81,6 +84,7 @@ out=$(cat "$work/stream")
 ok "through a NATS restart: $out"
 
 # A made-up key is refused by the node, not delivered.
+connected b
 id=$(on b "$ISOCTL" names --json | sed -n 's/.*"echo@b":{"\$port":"\([0-9a-f]*\):.*/\1/p')
 [ -n "$id" ] || die "no id for echo"
 out=$(timeout 20 "$P/cl_forge" "$NATS_URL" b "$id")

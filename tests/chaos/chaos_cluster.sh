@@ -21,9 +21,9 @@ P=$BUILD/tests/prog
 # shellcheck source=tests/cluster.bash
 . "$SRCDIR/tests/cluster.bash"
 
-messages=50000 restarts=3 pauses=1
+messages=600000 restarts=3 pauses=1
 if [ "${CHAOS_LONG:-0}" = 1 ]; then
-	messages=500000 restarts=15 pauses=5
+	messages=4000000 restarts=15 pauses=5
 fi
 
 "$ISOCTL" daemon start >/dev/null || die "node a did not start"
@@ -75,6 +75,12 @@ echo "chaos cluster: messages=$messages nats_restarts=$done_restarts" \
 if [ "$rc" -ne 0 ]; then
 	echo "FAIL: $line"
 	sed 's/^/    client: /' "$work/client.err" | head -5
+	exit 1
+fi
+if [ "$done_restarts" -lt "$restarts" ] || [ "$done_pauses" -lt "$pauses" ]
+then
+	echo "FAIL: the stream ended before its faults were done (more" \
+	    "messages needed)"
 	exit 1
 fi
 exit 0

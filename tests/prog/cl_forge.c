@@ -28,22 +28,23 @@ static natsConnection	*nc;
 static natsSubscription	*sub;
 static const char	*node, *iso;
 
-/* port 1, then the string "hi" */
-static const char	 frame[] = { 0x01, (char)0xa2, 'h', 'i' };
+/* A batch of one frame: its length, port 1, then the string "hi". */
+static const char	 frame[] = { 0, 0, 0, 4, 0x01, (char)0xa2, 'h', 'i' };
 
 /* Publish the frame as seq of our stream, with key: 0, or -1. */
 static int
 forge(int seq, const char *key)
 {
 	natsMsg	*m = NULL;
-	char	 subj[128], head[128], sum[9], seqs[16];
+	char	 subj[128], head[128], sum[9], seqs[16], keys[64];
 	uLong	 crc;
 	int	 ok;
 
 	snprintf(subj, sizeof subj, "iso.node.%s.port", node);
 	snprintf(seqs, sizeof seqs, "%d", seq);
+	snprintf(keys, sizeof keys, "1:%s", key);
 	/* Iso-Sum is a checksum, not a secret: a forger computes it. */
-	snprintf(head, sizeof head, "0123456789abcdef:%d:%s:%s", seq, iso,
+	snprintf(head, sizeof head, "0123456789abcdef:%d:%s:1:%s", seq, iso,
 	    key);
 	crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)head,
 	    (uInt)strlen(head));
@@ -56,7 +57,7 @@ forge(int seq, const char *key)
 	    natsMsgHeader_Set(m, "Iso-Sum", sum) == NATS_OK &&
 	    natsMsgHeader_Set(m, "Iso-Base", "0") == NATS_OK &&
 	    natsMsgHeader_Set(m, "Iso-To", iso) == NATS_OK &&
-	    natsMsgHeader_Set(m, "Iso-Key", key) == NATS_OK &&
+	    natsMsgHeader_Set(m, "Iso-Keys", keys) == NATS_OK &&
 	    natsConnection_PublishMsg(nc, m) == NATS_OK;
 	natsMsg_Destroy(m);
 	if (!ok)
