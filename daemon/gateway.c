@@ -382,6 +382,28 @@ gw_too_big(struct gw_conn *c, size_t len)
 	return (1);
 }
 
+/* Read what fd has, at most GW_READ_MAX, into in: read's count (1 when
+   there was nothing yet), 0 at the end, -1 on an error. One read(2), not
+   evbuffer_read's ioctl first. */
+static int
+gw_read(struct evbuffer *in, int fd)
+{
+	struct evbuffer_iovec	v;
+	ssize_t			r;
+
+	if (evbuffer_reserve_space(in, GW_READ_MAX, &v, 1) != 1)
+		return (-1);
+	while ((r = read(fd, v.iov_base, v.iov_len)) == -1 && errno == EINTR)
+		;
+	if (r <= 0) {
+		(void)evbuffer_commit_space(in, NULL, 0);
+		return (r == -1 && errno == EAGAIN ? 1 : (int)r);
+	}
+	v.iov_len = (size_t)r;
+	(void)evbuffer_commit_space(in, &v, 1);
+	return ((int)r);
+}
+
 static void
 gw_conn_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -393,9 +415,7 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 
 	if (!(what & EV_READ) || px->held)
 		return;
-	n = evbuffer_read(c->in, fd, GW_READ_MAX);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		n = 1;
+	n = gw_read(c->in, fd);
 	avail = evbuffer_get_length(c->in);
 	p = evbuffer_pullup(c->in, -1);
 	while (avail - off >= WIRE_HDR) {
