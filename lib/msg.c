@@ -25,32 +25,38 @@
 #endif
 
 /*
- * One spare block, kept by iso_msg_free for the next message: a stream of
- * messages of one size (pack, send, free; decode, deliver, free) reuses
- * one block instead of a malloc and a free each. Blocks up to
- * MSG_SPARE_MAX usable bytes (malloc_usable_size says how large).
- * Atomic so that threads may share it. A spare is hidden from ASan and
- * memcheck, so a use after iso_msg_free is still reported.
+ * A few spare blocks, kept by iso_msg_free for the next messages: a
+ * stream of messages of one size (pack, send, free; decode, deliver,
+ * free) reuses blocks instead of a malloc and a free each. MSG_SPARES of
+ * them, so that a message and its decoded copy, alive together, both
+ * reuse one. Blocks up to MSG_SPARE_MAX usable bytes (malloc_usable_size
+ * says how large). Atomic so that threads may share them. A spare is
+ * hidden from ASan and memcheck, so a use after iso_msg_free is still
+ * reported.
  */
 #define MSG_SPARE_MAX	1024
+#define MSG_SPARES	4
 
-static void	*msg_spare;
+static void	*msg_spare[MSG_SPARES];
 static int	 msg_grind = -1;	/* under valgrind; -1: not known yet */
 
 /* Hide the spare p of n bytes, or show it again. */
 static void
 msg_spare_hide(void *p, size_t n, int hide)
 {
-	if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED) == -1)
-		__atomic_store_n(&msg_grind, RUNNING_ON_VALGRIND ? 1 : 0,
-		    __ATOMIC_RELAXED);
+	int	grind = __atomic_load_n(&msg_grind, __ATOMIC_RELAXED);
+
+	if (grind == -1) {
+		grind = RUNNING_ON_VALGRIND ? 1 : 0;
+		__atomic_store_n(&msg_grind, grind, __ATOMIC_RELAXED);
+	}
 	if (hide) {
 		ASAN_POISON_MEMORY_REGION(p, n);
-		if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED))
+		if (grind)
 			(void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
 	} else {
 		ASAN_UNPOISON_MEMORY_REGION(p, n);
-		if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED))
+		if (grind)
 			(void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
 	}
 }
@@ -60,11 +66,15 @@ msg_block_alloc(size_t n)
 {
 	void	*p;
 	size_t	 cap;
+	int	 i;
 
-	if (n <= MSG_SPARE_MAX &&
-	    __atomic_load_n(&msg_spare, __ATOMIC_RELAXED) != NULL &&
-	    (p = __atomic_exchange_n(&msg_spare, NULL, __ATOMIC_ACQUIRE)) !=
-	    NULL) {
+	if (n > MSG_SPARE_MAX)
+		return (malloc(n));
+	for (i = 0; i < MSG_SPARES; i++) {
+		if (__atomic_load_n(&msg_spare[i], __ATOMIC_RELAXED) == NULL ||
+		    (p = __atomic_exchange_n(&msg_spare[i], NULL,
+		    __ATOMIC_ACQUIRE)) == NULL)
+			continue;
 		/* Its size from the allocator, not from the block: every
 		   byte of a spare stays hidden while it is one. */
 		cap = malloc_usable_size(p);
@@ -72,6 +82,7 @@ msg_block_alloc(size_t n)
 		if (cap >= n)
 			return (p);
 		free(p);
+		break;
 	}
 	return (malloc(n));
 }
@@ -79,16 +90,23 @@ msg_block_alloc(size_t n)
 static void
 msg_block_free(void *p)
 {
-	void	*none = NULL;
+	void	*none;
 	size_t	 cap;
+	int	 i;
 
 	if (p == NULL)
 		return;
 	cap = malloc_usable_size(p);
-	if (cap <= MSG_SPARE_MAX &&
-	    __atomic_load_n(&msg_spare, __ATOMIC_RELAXED) == NULL) {
+	if (cap > MSG_SPARE_MAX) {
+		free(p);
+		return;
+	}
+	for (i = 0; i < MSG_SPARES; i++) {
+		if (__atomic_load_n(&msg_spare[i], __ATOMIC_RELAXED) != NULL)
+			continue;
 		msg_spare_hide(p, cap, 1);
-		if (__atomic_compare_exchange_n(&msg_spare, &none, p, 0,
+		none = NULL;
+		if (__atomic_compare_exchange_n(&msg_spare[i], &none, p, 0,
 		    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			return;
 		msg_spare_hide(p, cap, 0);
