@@ -280,6 +280,20 @@ gw_close(struct proxy *px)
 	gw_publish(px, b);
 }
 
+/* Out of memory for a frame of c's: c's sender is told; -1. */
+static int
+gw_nomem(struct gw_conn *c)
+{
+	char	text[200];
+
+	snprintf(text, sizeof text, "the supervisor is out of memory: a "
+	    "message to isolate %016" PRIx64 " on node %s and what followed "
+	    "it on this connection were not sent", c->px->iso, c->px->node);
+	log_warn("cluster: %s", text);
+	acc_tell(c->fd, ACC_ISOLATE, ENOMEM, text);
+	return (-1);
+}
+
 /* Append a's Iso-Ports items to *list. */
 static int
 gw_exports_add(char **list, const char *a)
@@ -297,28 +311,35 @@ gw_exports_add(char **list, const char *a)
 }
 
 /*
- * One frame from a sender (its header and payload, len bytes in all):
+ * One frame from sender c (its header and payload, len bytes in all):
  * into px's open batch, which goes out at the end of the read, or before
- * when it is full. 0, or -1 when it could not be taken (out of memory:
- * said, and the connection ends).
+ * when it is full. 0; or -1 when it was not taken and c must end: the
+ * sender was told why (a port whose key never came here: a SendPort
+ * made up, or copied by hand from another node), or we are out of
+ * memory.
  */
 static int
-gw_frame(struct proxy *px, const unsigned char *p, size_t len)
+gw_frame(struct gw_conn *c, const unsigned char *p, size_t len)
 {
+	struct proxy	*px = c->px;
 	struct gw_batch	*b;
 	uint32_t	 port;
 	size_t		 off, i, cap;
-	char		*ex = NULL;
+	char		*ex = NULL, text[300];
 
 	if (pk_frame_port(p + WIRE_HDR, len - WIRE_HDR, &port, &off) == -1)
 		return (0);		/* not a port number: as a bad frame */
 	if (port == 0)
 		return (0);		/* control frames stay on this node */
 	if (gw_key(px, port) == NULL) {
-		log_warn("cluster: a message for port %" PRIu32 " of isolate "
-		    "%016" PRIx64 " on %s dropped: that port's SendPort never "
-		    "came to this node", port, px->iso, px->node);
-		return (0);
+		snprintf(text, sizeof text, "port %" PRIu32 " of isolate %016"
+		    PRIx64 " on node %s: no SendPort of it came to this node "
+		    "in a message, so it cannot be reached from here; this "
+		    "message and what followed it on this connection were not "
+		    "sent", port, px->iso, px->node);
+		log_warn("cluster: %s", text);
+		acc_tell(c->fd, ACC_ISOLATE, EACCES, text);
+		return (-1);
 	}
 	off += WIRE_HDR;
 	/* A SendPort is fixext 16 of type 1: none without that byte. */
@@ -340,7 +361,7 @@ gw_frame(struct proxy *px, const unsigned char *p, size_t len)
 		    (b->data = malloc(cap)) == NULL) {
 			free(b);
 			free(ex);
-			return (-1);
+			return (gw_nomem(c));
 		}
 		b->cap = cap;
 		b->seq = px->next_seq;
@@ -352,7 +373,7 @@ gw_frame(struct proxy *px, const unsigned char *p, size_t len)
 		b->ports[b->nports++] = port;
 	if (ex != NULL && gw_exports_add(&b->exports, ex) == -1) {
 		free(ex);
-		return (-1);
+		return (gw_nomem(c));
 	}
 	free(ex);
 	memcpy(b->data + b->len, p, len);
@@ -438,10 +459,7 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 		}
 		if (avail - off - WIRE_HDR < len)
 			break;
-		if (gw_frame(px, p + off, WIRE_HDR + len) == -1) {
-			log_warn("cluster: out of memory: a message to isolate "
-			    "%016" PRIx64 " not sent; closed that connection",
-			    px->iso);
+		if (gw_frame(c, p + off, WIRE_HDR + len) == -1) {
 			n = 0;
 			break;
 		}

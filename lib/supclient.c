@@ -48,6 +48,7 @@ static const struct {
 	{ ECANCELED, "ECANCELED" }, { EBADMSG, "EBADMSG" },
 	{ ENAMETOOLONG, "ENAMETOOLONG" }, { EMFILE, "EMFILE" },
 	{ EHOSTUNREACH, "EHOSTUNREACH" }, { EXDEV, "EXDEV" },
+	{ EACCES, "EACCES" },
 };
 
 const char *

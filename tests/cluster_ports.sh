@@ -6,8 +6,10 @@
 # (the senders wait, nothing lost); the nats-server stopped and started
 # again mid-stream (what was accepted still arrives, once, in order); a
 # forged key refused (EACCES) by the node it was sent to, also right
-# after a frame with the true key on the same stream; the isolate
-# ending (the sender told ECONNREFUSED); its node killed (the same).
+# after a frame with the true key on the same stream; a SendPort made up
+# on the sending node (the sender told EACCES); a message over NATS's
+# max_payload (EMSGSIZE); the isolate ending (the sender told
+# ECONNREFUSED); its node killed (the same).
 #
 # env: SRCDIR (repo root), BUILD (absolute build dir).
 
@@ -100,6 +102,12 @@ out=$(timeout 20 "$P/cl_forge" "$NATS_URL" b "$id" \
 rc=$?
 [ "$rc" -eq 0 ] || die "a forged key after a true one: $out"
 ok "a forged key after a true one is refused: $(echo "$out" | tr '\n' ' ')"
+
+# A SendPort made up here (a port of the echo whose key never came to
+# this node): the sender is told, not silently dropped.
+client b echo madeup
+[ "$rc" -eq 0 ] || die "a made-up SendPort: $out"
+ok "a made-up SendPort: $out"
 
 # A message NATS cannot carry (over max_payload): refused, told.
 client b echo big

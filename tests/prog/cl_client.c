@@ -15,6 +15,11 @@
  * cl_client NODE NAME big: one message of 2 MB (over NATS's default
  * max_payload), then small ones every 50 ms until a send fails: prints
  * "told=ERRNO TEXT" and exits 0 when that was EMSGSIZE.
+ *
+ * cl_client NODE NAME madeup: one echo from NAME's port, then messages to
+ * the next port of that isolate, a SendPort made up here (no key for it
+ * came to this node), every 50 ms until a send fails: prints "told=ERRNO
+ * TEXT" and exits 0 when that was EACCES.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -163,6 +168,41 @@ big(iso_sendport to)
 	return (1);
 }
 
+/* The "madeup" form: 0 when told EACCES. */
+static int
+madeup(iso_sendport to)
+{
+	iso_sendport	 fake = to;
+	iso_msg		*m, *echo;
+	int		 i, r;
+
+	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
+	    (int64_t)1);
+	if (m == NULL || iso_send(to, m) == -1 ||
+	    iso_port_first(port, &echo, 20000) == -1) {
+		printf("error: no first echo: %s\n", iso_error());
+		iso_msg_free(m);
+		return (1);
+	}
+	iso_msg_free(echo);
+	fake.port = to.port + 1;
+	for (i = 0; i < 600; i++) {
+		if (iso_send(fake, m) == -1) {
+			r = errno == EACCES ? 0 : 1;
+			printf("told=%s %s\n", r == 0 ? "EACCES" : "other",
+			    iso_error());
+			iso_msg_free(m);
+			return (r);
+		}
+		/* The loop runs meanwhile: the refusal is read. */
+		if (iso_port_first(port, &echo, 50) == 0)
+			iso_msg_free(echo);
+	}
+	printf("error: never told\n");
+	iso_msg_free(m);
+	return (1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -191,6 +231,8 @@ main(int argc, char **argv)
 		    iso_error());
 		return (1);
 	}
+	if (strcmp(argv[3], "madeup") == 0)
+		return ((port = iso_port_new()) == NULL ? 2 : madeup(to));
 	if (strcmp(argv[3], "big") == 0) {
 		return ((port = iso_port_new()) == NULL ? 2 : big(to));
 	}
