@@ -22,9 +22,16 @@
 #include "msg.h"
 #include "rtdir.h"
 
-static char	rtdir_path[PATH_MAX];
 static int	rtdir_dfd = -1;
-static char	rtdir_via[PATH_MAX];	/* what reaches it: rtdir_fd_path */
+/* Made on first use (the spawner makes it before its first spawn): 8 KiB
+   in .bss would sit among the variables a new isolate writes and spread
+   them over more pages. */
+static struct rtdir_paths {
+	char	path[PATH_MAX];
+	char	via[PATH_MAX];		/* what reaches it: rtdir_fd_path */
+}		*paths;
+#define rtdir_path	(paths->path)
+#define rtdir_via	(paths->via)
 
 /* What a file type is, for an error line. */
 static const char *
@@ -99,6 +106,8 @@ rtdir_fd(void)
 
 	if (rtdir_dfd != -1)
 		return (rtdir_dfd);
+	if (paths == NULL && (paths = calloc(1, sizeof *paths)) == NULL)
+		return (msg_fail(ENOMEM, "runtime directory: out of memory"));
 	if ((env = getenv("ISO_RUNTIME_DIR")) != NULL && *env != '\0')
 		n = snprintf(rtdir_path, sizeof rtdir_path, "%s", env);
 	else if ((env = getenv("XDG_RUNTIME_DIR")) != NULL && *env != '\0')
