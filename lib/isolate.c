@@ -301,7 +301,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
 	rtdir_sock_name(iso->id, name);
-	(void)rtdir_unlink(name);
+	(void)rtdir_remove(name);	/* unless it removed it */
 	if (fire)
 		isolate_fire(iso);
 	else

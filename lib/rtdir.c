@@ -263,8 +263,12 @@ rtdir_listen(int fd, const char *name, int backlog)
 		    name));
 	if (rtdir_addr(tmp, &sun) == -1)
 		return (-1);
-	(void)unlinkat(dfd, tmp, 0);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+	/* A leftover (our pid reused) is removed only when bind finds one:
+	   unlinkat locks the directory even to find nothing, and a thousand
+	   isolates starting and ending at once queue on that lock. */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
+	    (errno != EADDRINUSE || unlinkat(dfd, tmp, 0) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1))
 		return (msg_fail(errno, "%s/%s: cannot bind: %s", rtdir_path,
 		    tmp, strerror(errno)));
 	if (fchmodat(dfd, tmp, 0600, 0) == -1 || listen(fd, backlog) == -1 ||
@@ -274,6 +278,21 @@ rtdir_listen(int fd, const char *name, int backlog)
 		return (msg_fail(saved, "%s/%s: cannot listen: %s",
 		    rtdir_path, name, strerror(saved)));
 	}
+	return (0);
+}
+
+int
+rtdir_remove(const char *name)
+{
+	struct stat	st;
+	int		dfd;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return (-1);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT)
+		return (-1);
 	return (0);
 }
 
