@@ -10,6 +10,7 @@
  * into a shared scratch buffer, delivers every whole frame from there,
  * and keeps only a partial frame in the connection.
  */
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -37,7 +38,12 @@
 #define IN_HEAD		(8 * sizeof(iso_msg)) /* free room before c->in */
 #define IN_WHOLE	(4 * SCRATCH)	/* a partial frame up to this size
 					   gets its whole buffer at once */
-#define OUT_FIRST	1024		/* a queue's first size */
+#define OUT_FIRST	512		/* a queue's first size: below
+					   malloc's large requests, which
+					   first consolidate its free chunks
+					   (a new isolate's first send would
+					   write pages all over the heap it
+					   shares with its spawner) */
 #define OUT_KEEP	(4 * SCRATCH)	/* a larger queue goes when empty */
 #define RETRY_FIRST_MS	1
 #define RETRY_MAX_MS	100
@@ -99,7 +105,7 @@ static struct table		peers;
 static int			listen_fd = -1;
 static struct acc		*listen_acc;
 static char			listen_path[RTDIR_NAME_MAX];	/* our socket's name */
-static char			scratch[SCRATCH];
+static char			*scratch;	/* conn_scratch */
 static char			*spare;		/* see conn_keep */
 unsigned long			 conn_writes;	/* send calls, for tests */
 static size_t			 spare_cap;
@@ -270,6 +276,29 @@ conn_frames(struct conn *c, const char *buf, size_t len, size_t *need)
 	return ((ssize_t)off);
 }
 
+/*
+ * The shared scratch buffer, mapped on first use and wiped in a new
+ * isolate, NULL without memory. Not in .bss, where its 64 KiB would
+ * spread this file's variables over two pages that every new isolate
+ * writes; and wiped rather than shared, so that neither the spawner's
+ * next read nor the isolate's first copies a page of it.
+ */
+static char *
+conn_scratch(void)
+{
+	void	*p;
+
+	if (scratch != NULL)
+		return (scratch);
+	if ((p = mmap(NULL, SCRATCH, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		return (NULL);
+#ifdef MADV_WIPEONFORK
+	(void)madvise(p, SCRATCH, MADV_WIPEONFORK);	/* Linux 4.14 */
+#endif
+	return (scratch = p);
+}
+
 /* The spare buffer if it holds *cap bytes or more (*cap is set to its
    size), or NULL. */
 static char *
@@ -380,12 +409,12 @@ static int
 conn_read(struct conn *c)
 {
 	static int	 depth;
-	char		*buf, *scr = scratch;
+	char		*buf, *scr;
 	size_t		 room, len, need;
 	ssize_t		 n, used;
 	int		 rc = 0;
 
-	if (depth > 0 && (scr = malloc(SCRATCH)) == NULL)
+	if ((scr = depth > 0 ? malloc(SCRATCH) : conn_scratch()) == NULL)
 		return (0);	/* the loop reads it later */
 	depth++;
 	c->reading = 1;
@@ -928,12 +957,18 @@ conn_refused_fail(struct conn *c)
 static void
 conn_eof_cb(evutil_socket_t fd, short what, void *arg)
 {
-	ssize_t	n;
+	char	 small[256], *buf = conn_scratch();
+	size_t	 len = SCRATCH;
+	ssize_t	 n;
 
 	(void)what;
 	if (conn_refusal(arg))
 		return;
-	while ((n = read(fd, scratch, sizeof scratch)) > 0 ||
+	if (buf == NULL) {
+		buf = small;
+		len = sizeof small;
+	}
+	while ((n = read(fd, buf, len)) > 0 ||
 	    (n == -1 && errno == EINTR))
 		;
 	if (n == 0 || errno != EAGAIN)

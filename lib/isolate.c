@@ -192,6 +192,7 @@ isolate_prebind(void)
 
 	sigemptyset(&set);
 	(void)sigaction(SIGTERM, NULL, &sa);	/* a query */
+	(void)fcntl(-1, F_GETFD);		/* EBADF */
 	conn_prebind();
 }
 
@@ -300,7 +301,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
 	rtdir_sock_name(iso->id, name);
-	(void)rtdir_unlink(name);
+	(void)rtdir_remove(name);	/* unless it removed it */
 	if (fire)
 		isolate_fire(iso);
 	else
@@ -650,6 +651,28 @@ isolate_start(struct start *st, iso_isolate **out)
 }
 
 /*
+ * In a new isolate: fd moved down to the lowest free descriptor. The
+ * spawner's numbers run high (a pair and a pidfd an isolate), and
+ * libevent sizes a table by the highest descriptor it watches: at 1 KiB,
+ * that allocation would first consolidate the spawner's free chunks,
+ * writing (copying) pages all over the heap we share with it.
+ */
+static int
+isolate_lowfd(int fd)
+{
+	int	low;
+
+	if ((low = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return (fd);
+	if (low > fd) {
+		close(low);
+		return (fd);
+	}
+	close(fd);
+	return (low);
+}
+
+/*
  * In the child of isolate_fork: become an isolate, run fn. The spawner's
  * handle on us (st->iso) is left alone, as is all its state.
  */
@@ -662,7 +685,7 @@ fork_child(struct start *st)
 	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
 	loop_child(st->id, (st->flags & ISOLATE_WATCH) != 0);
 	if (st->pairfd != -1)
-		conn_spawner(st->pairfd, st->spawner);
+		conn_spawner(isolate_lowfd(st->pairfd), st->spawner);
 	fn(ctx);
 	loop_exit(0);
 }

@@ -48,9 +48,16 @@ static int			 forked;	/* 1 from loop_child until the
 						   base is made: one thread */
 static uint64_t			*fd_bits;	/* the library's descriptors */
 static size_t			 fd_words;
+static uint64_t			 fd_first[16];	/* fd_bits until it grows: a
+						   spawn allocates nothing
+						   for it */
+static struct event_config	*base_cfg;	/* kept for a new isolate's
+						   base: no allocation */
+static int			 base_cfg_flags;
 
 /* What a new isolate inherited and leaves untouched (see loop_child),
-   kept reachable for leak checkers, one link for each generation. */
+   kept reachable for leak checkers, one link for each generation (the
+   first in .bss, so that a spawn allocates nothing for it). */
 #define KEEP_MAX	16
 struct keep {
 	struct keep	*prev;
@@ -58,6 +65,11 @@ struct keep {
 	int		 n;
 };
 static struct keep	*kept;
+static struct keep	 keep_first;
+
+#ifndef nitems
+#define nitems(a)	(sizeof (a) / sizeof (a)[0])
+#endif
 
 static void	loop_atexit(void);
 
@@ -71,10 +83,17 @@ loop_fd_own(int fd)
 
 	if (fd < 0)
 		return (msg_fail(EBADF, "loop: not a descriptor"));
-	if (w >= fd_words) {
+	if (w >= fd_words && fd_bits == NULL && w < nitems(fd_first)) {
+		memset(fd_first, 0, sizeof fd_first);	/* a spawner's, maybe */
+		fd_bits = fd_first;
+		fd_words = nitems(fd_first);
+	} else if (w >= fd_words) {
 		words = w + 1 > fd_words * 2 ? w + 1 : fd_words * 2;
-		if ((bits = realloc(fd_bits, words * sizeof *bits)) == NULL)
+		if ((bits = fd_bits == fd_first ? malloc(words * sizeof *bits) :
+		    realloc(fd_bits, words * sizeof *bits)) == NULL)
 			return (msg_fail(ENOMEM, "loop: out of memory"));
+		if (fd_bits == fd_first)
+			memcpy(bits, fd_first, sizeof fd_first);
 		memset(bits + fd_words, 0, (words - fd_words) * sizeof *bits);
 		fd_bits = bits;
 		fd_words = words;
@@ -242,23 +261,33 @@ loop_threaded(void)
 struct event_base *
 loop_base(void)
 {
-	struct event_config	*cfg;
+	int	flags;
 
 	if (base != NULL)
 		return (base);
 	loop_raise_nofile();
 	/* One thread, and no EVENT_* variables to read: libevent otherwise
-	   checks each with four uid/gid calls, on every spawn. */
-	if ((cfg = event_config_new()) == NULL ||
-	    event_config_set_flag(cfg, (threaded ? 0 :
-	    EVENT_BASE_FLAG_NOLOCK) | EVENT_BASE_FLAG_IGNORE_ENV) == -1 ||
-	    (base = loop_base_new(cfg)) == NULL) {
-		if (cfg != NULL)
-			event_config_free(cfg);
+	   checks each with four uid/gid calls, on every spawn. The config
+	   is kept for the bases of new isolates, which only read it. */
+	flags = (threaded ? 0 : EVENT_BASE_FLAG_NOLOCK) |
+	    EVENT_BASE_FLAG_IGNORE_ENV;
+	if (base_cfg != NULL && base_cfg_flags != flags) {
+		event_config_free(base_cfg);
+		base_cfg = NULL;
+	}
+	if (base_cfg == NULL && ((base_cfg = event_config_new()) == NULL ||
+	    event_config_set_flag(base_cfg, flags) == -1)) {
+		if (base_cfg != NULL)
+			event_config_free(base_cfg);
+		base_cfg = NULL;
 		msg_fail(ENOMEM, "loop: cannot make an event base");
 		return (NULL);
 	}
-	event_config_free(cfg);
+	base_cfg_flags = flags;
+	if ((base = loop_base_new(base_cfg)) == NULL) {
+		msg_fail(ENOMEM, "loop: cannot make an event base");
+		return (NULL);
+	}
 	forked = 0;
 	base_pid = loop_pid();
 	if (!atexit_done) {
@@ -537,7 +566,8 @@ loop_child(uint64_t id, int eager)
 {
 	struct keep	*k;
 
-	if ((k = calloc(1, sizeof *k)) != NULL) {
+	if ((k = kept == NULL ? &keep_first : calloc(1, sizeof *k)) !=
+	    NULL) {
 		k->prev = kept;
 		kept = k;
 	}

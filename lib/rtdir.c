@@ -22,9 +22,16 @@
 #include "msg.h"
 #include "rtdir.h"
 
-static char	rtdir_path[PATH_MAX];
 static int	rtdir_dfd = -1;
-static char	rtdir_via[PATH_MAX];	/* what reaches it: rtdir_fd_path */
+/* Made on first use (the spawner makes it before its first spawn): 8 KiB
+   in .bss would sit among the variables a new isolate writes and spread
+   them over more pages. */
+static struct rtdir_paths {
+	char	path[PATH_MAX];
+	char	via[PATH_MAX];		/* what reaches it: rtdir_fd_path */
+}		*paths;
+#define rtdir_path	(paths->path)
+#define rtdir_via	(paths->via)
 
 /* What a file type is, for an error line. */
 static const char *
@@ -99,6 +106,8 @@ rtdir_fd(void)
 
 	if (rtdir_dfd != -1)
 		return (rtdir_dfd);
+	if (paths == NULL && (paths = calloc(1, sizeof *paths)) == NULL)
+		return (msg_fail(ENOMEM, "runtime directory: out of memory"));
 	if ((env = getenv("ISO_RUNTIME_DIR")) != NULL && *env != '\0')
 		n = snprintf(rtdir_path, sizeof rtdir_path, "%s", env);
 	else if ((env = getenv("XDG_RUNTIME_DIR")) != NULL && *env != '\0')
@@ -254,8 +263,12 @@ rtdir_listen(int fd, const char *name, int backlog)
 		    name));
 	if (rtdir_addr(tmp, &sun) == -1)
 		return (-1);
-	(void)unlinkat(dfd, tmp, 0);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+	/* A leftover (our pid reused) is removed only when bind finds one:
+	   unlinkat locks the directory even to find nothing, and a thousand
+	   isolates starting and ending at once queue on that lock. */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
+	    (errno != EADDRINUSE || unlinkat(dfd, tmp, 0) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1))
 		return (msg_fail(errno, "%s/%s: cannot bind: %s", rtdir_path,
 		    tmp, strerror(errno)));
 	if (fchmodat(dfd, tmp, 0600, 0) == -1 || listen(fd, backlog) == -1 ||
@@ -265,6 +278,21 @@ rtdir_listen(int fd, const char *name, int backlog)
 		return (msg_fail(saved, "%s/%s: cannot listen: %s",
 		    rtdir_path, name, strerror(saved)));
 	}
+	return (0);
+}
+
+int
+rtdir_remove(const char *name)
+{
+	struct stat	st;
+	int		dfd;
+
+	if ((dfd = rtdir_fd()) == -1)
+		return (-1);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT)
+		return (-1);
 	return (0);
 }
 

@@ -67,5 +67,9 @@ int	 rtdir_listen(int fd, const char *name, int backlog);
 /* unlinkat name in the runtime directory (a symlink itself, never what
    it points to). 0 or -1 with errno. */
 int	 rtdir_unlink(const char *name);
+/* The same where name is likely gone already: looked up first, which
+   does not lock the directory as unlinkat does. 0 (removed, or not
+   there) or -1 with errno. */
+int	 rtdir_remove(const char *name);
 
 #endif /* ISO_LIB_RTDIR_H */

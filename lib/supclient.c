@@ -797,7 +797,9 @@ iso_sup_send(const char *target, const iso_msg *m)
  * box (its id, from the replies) and the highest seq handed out, so a
  * message given again (its ack lost with a killed supervisor) is dropped
  * and the next take acknowledges what the last one could not. A small
- * table, the least recently used entry replaced.
+ * table, the least recently used entry replaced, made on first use (9 KiB
+ * in .bss would sit among the variables a new isolate writes and spread
+ * them over more pages).
  */
 #define SEEN_MAX	32
 
@@ -807,7 +809,7 @@ static struct seen {
 	uint64_t	 box;
 	uint64_t	 upto;
 	unsigned long	 used;
-} seen[SEEN_MAX];
+} *seen;
 static unsigned long	seen_clock;
 static pthread_mutex_t	seen_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -889,6 +891,10 @@ sup_take(const char *op, const char *target, int max, int timeout_ms,
 	if (target == NULL || messages == NULL || max <= 0)
 		return (msg_fail(EINVAL, "%s: bad argument", op));
 	pthread_mutex_lock(&seen_lock);
+	if (seen == NULL && (seen = calloc(SEEN_MAX, sizeof *seen)) == NULL) {
+		pthread_mutex_unlock(&seen_lock);
+		return (msg_fail(ENOMEM, "%s: out of memory", op));
+	}
 	e = seen_find(op, target);
 	box = e->box;
 	after = box != 0 ? seen_upto(box) : 0;
@@ -1412,9 +1418,16 @@ fail:
  * waited on. A frame that does not fit the socket buffer at once closes
  * the connection (the supervisor drops the piece) rather than block.
  */
-static int	note_fd = -1;
-static time_t	note_retry;		/* no supervisor: look again then */
-static int	note_spawned;		/* our spawner told of us */
+/* Initialised, so in .data with the other variables a new isolate
+   writes (sup_forget), not on a page of .bss of their own. */
+static struct {
+	int	fd;
+	int	spawned;		/* our spawner told of us */
+	time_t	retry;			/* no supervisor: look again then */
+} note = { -1, 0, 0 };
+#define note_fd		(note.fd)
+#define note_retry	(note.retry)
+#define note_spawned	(note.spawned)
 
 void
 sup_forget(void)

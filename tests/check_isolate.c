@@ -1162,6 +1162,71 @@ START_TEST(spawned_isolate_has_no_library_fd)
 }
 END_TEST
 
+/* The highest of the library's descriptors (sockets, epoll): -1 if none. */
+static int
+fd_library_top(void)
+{
+	int	fds[MAX_FDS], n, i, top = -1;
+
+	n = fd_list(fds, MAX_FDS, 0);
+	for (i = 0; i < n; i++)
+		if (fds[i] > top && is_library_fd(fds[i]))
+			top = fds[i];
+	return (top);
+}
+
+/* Sends {"top": fd_library_top()}. */
+static void
+fdtop_entry(const iso_msg *arg)
+{
+	iso_sendport	to;
+
+	iso_msg_unpack(arg, "P", &to);
+	send_to(to, iso_msg_pack("{s:i}", "top", fd_library_top()));
+}
+
+/*
+ * A new isolate's descriptors are the lowest free ones, whatever the
+ * spawner's numbers: its spawn socketpair too, which the spawner made
+ * above the pair and pidfd of every isolate it has (libevent sizes a
+ * table by the highest descriptor it watches).
+ */
+START_TEST(a_new_isolates_descriptors_are_low)
+{
+	struct coll	 c;
+	iso_isolate	*idle[40], *iso;
+	iso_msg		*arg;
+	const iso_msg	*r;
+	int		 i, top = -1, before;
+
+	begin();
+	coll_open(&c);
+	before = fd_library_top();
+	for (i = 0; i < 40; i++)
+		ck_assert_int_eq(iso_spawn(forever_entry, NULL, &idle[i]), 0);
+	arg = iso_msg_pack("P", coll_port(&c));
+	ck_assert_int_eq(iso_spawn(fdtop_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "top"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:i}", "top", &top), 0);
+	/* Its own: the base's epoll and pipe, its SIGTERM pair, the pair
+	   to us, its listening socket; the spawner's reach 80 higher. */
+	ck_assert_msg(top <= before + 12, "the isolate's highest socket is "
+	    "%d, the spawner's were up to %d before 40 spawns", top, before);
+	for (i = 0; i < 40; i++) {
+		ck_assert_int_eq(iso_kill(idle[i], ISO_IMMEDIATE), 0);
+		iso_isolate_free(idle[i]);
+	}
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    arg = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(arg);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* A SendPort that went to the spawner over the spawn socketpair, then on
    to a third isolate: the third sends to it directly. */
 static void
@@ -1805,6 +1870,7 @@ isolate_suite(void)
 	tcase_add_test(tc, own_children_are_the_programs);
 	tcase_add_test(tc, pid_reuse_cannot_misroute);
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
+	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
 	tcase_add_test(tc, spawners_handles_are_not_ours);
 	tcase_add_test(tc, listeners_fire_once_each_after_free);
 	tcase_add_loop_test(tc, isolate_exit_hands_final_message, 0, 2);

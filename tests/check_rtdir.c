@@ -285,6 +285,34 @@ START_TEST(sockets_are_bound_through_the_opened_directory)
 }
 END_TEST
 
+START_TEST(a_leftover_temporary_name_is_replaced)
+{
+	char		 tmp[160], name[160];
+	struct stat	 st;
+	int		 fd, lfd;
+
+	/* What a process of our pid left (killed between bind and rename). */
+	ck_assert_int_ge(rtdir_fd(), 0);
+	snprintf(tmp, sizeof tmp, "%s/00000000000000aa.%d.new", rt,
+	    (int)getpid());
+	snprintf(name, sizeof name, "%s/00000000000000aa.sock", rt);
+	lfd = listener(tmp);
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0), 0);
+	ck_assert_int_eq(rtdir_listen(fd, "00000000000000aa.sock", 8), 0);
+	ck_assert_int_eq(lstat(name, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(lstat(tmp, &st), -1);
+	ck_assert_int_eq(rtdir_remove("00000000000000aa.sock"), 0);
+	ck_assert_int_eq(lstat(name, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(rtdir_remove("00000000000000aa.sock"), 0); /* gone */
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
 static Suite *
 rtdir_suite(void)
 {
@@ -300,6 +328,7 @@ rtdir_suite(void)
 	tcase_add_test(tc, a_peer_served_by_another_user_is_refused);
 	tcase_add_test(tc, a_planted_supervisor_socket_is_refused);
 	tcase_add_test(tc, sockets_are_bound_through_the_opened_directory);
+	tcase_add_test(tc, a_leftover_temporary_name_is_replaced);
 	suite_add_tcase(s, tc);
 	return (s);
 }
