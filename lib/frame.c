@@ -46,6 +46,82 @@ frame_write_nosig(int fd, const void *p, size_t n)
 	return (r);
 }
 
+ssize_t
+frame_sendmsg(int fd, const void *p, size_t n, const int *fds, size_t nfds,
+    int flags)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(WIRE_FDS_MAX * sizeof(int))];
+	}		 ctl;
+	struct iovec	 iov = { (void *)p, n };
+	struct msghdr	 mh;
+
+	memset(&mh, 0, sizeof mh);
+	memset(&ctl, 0, sizeof ctl);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds > 0) {
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		ctl.h.cmsg_level = SOL_SOCKET;
+		ctl.h.cmsg_type = SCM_RIGHTS;
+		ctl.h.cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(&ctl.h), fds, nfds * sizeof(int));
+	}
+	return (sendmsg(fd, &mh, MSG_NOSIGNAL | flags));
+}
+
+ssize_t
+frame_recvmsg(int fd, void *buf, size_t n, int *fds, size_t *nfds)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(WIRE_FDS_MAX * sizeof(int))];
+	}		 ctl;
+	struct iovec	 iov = { buf, n };
+	struct msghdr	 mh;
+	struct cmsghdr	*cm;
+	size_t		 i, k;
+	ssize_t		 r;
+
+	*nfds = 0;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof ctl.b;
+	if ((r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) == -1 ||
+	    mh.msg_controllen == 0)
+		return (r);
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k; i++) {
+			if (*nfds < WIRE_FDS_MAX)
+				memcpy(&fds[(*nfds)++], CMSG_DATA(cm) +
+				    i * sizeof(int), sizeof(int));
+			else {
+				int	extra;
+
+				memcpy(&extra, CMSG_DATA(cm) + i * sizeof(int),
+				    sizeof extra);
+				close(extra);
+				mh.msg_flags |= MSG_CTRUNC;
+			}
+		}
+	}
+	if (!(mh.msg_flags & MSG_CTRUNC))
+		return (r);
+	for (i = 0; i < *nfds; i++)
+		close(fds[i]);
+	*nfds = 0;
+	msg_fail(EBADMSG, "frame: descriptors cut short (more than a frame "
+	    "may carry, or none left here)");
+	return (-2);
+}
+
 int
 frame_write_all(int fd, const char *p, size_t n)
 {
