@@ -686,6 +686,131 @@ START_TEST(many_in_one_message)
 }
 END_TEST
 
+/* compute's result carries a descriptor opened in the computing isolate. */
+static iso_msg *
+memfd_fn(const iso_msg *arg)
+{
+	iso_msg	*r;
+	int	 fd;
+
+	(void)arg;
+	if ((fd = memfd_create("compute", MFD_CLOEXEC)) == -1 ||
+	    write(fd, "computed", 8) != 8)
+		return (NULL);
+	r = iso_msg_pack("[h s]", fd, "memfd");
+	close(fd);
+	return (r);
+}
+
+START_TEST(through_compute)
+{
+	iso_msg	*r = NULL;
+	char	 buf[16] = "";
+	int	 fd = -1, before = tu_fd_count();
+
+	ck_assert_msg(iso_compute(memfd_fn, NULL, &r) == 0, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_msg_unpack(r, "[h s]", &fd, &(const char *){0}),
+	    0);
+	ck_assert_int_eq(pread(fd, buf, sizeof buf, 0), 8);
+	ck_assert_str_eq(buf, "computed");
+	ck_assert_int_eq(tu_fd_count(), before + 1);
+	iso_msg_free(r);
+	ck_assert_int_eq(fds_settle(before), before);
+}
+END_TEST
+
+/* The blocking frame helpers carry them on a Unix socket, not a pipe. */
+START_TEST(blocking_frames)
+{
+	iso_msg	*m, *r = NULL;
+	char	 c = 0;
+	int	 sv[2], pfd[2], fd, before = tu_fd_count();
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+	m = iso_msg_pack("{s:i s:[h h]}", "n", 1, "w", pfd[1], pfd[1]);
+	ck_assert_int_eq(iso_msg_write(sv[0], m), 0);
+	ck_assert_int_eq(iso_msg_write(sv[0], m), 0);
+	ck_assert_int_eq(iso_msg_read(sv[1], &r), 1);
+	ck_assert(iso_msg_equal(m, r));
+	fd = iso_msg_fd(iso_msg_at(iso_msg_get(r, "w"), 1));
+	ck_assert_int_eq(write(fd, "b", 1), 1);
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	iso_msg_free(r);
+	ck_assert_int_eq(iso_msg_read(sv[1], &r), 1);
+	iso_msg_free(r);
+	close(sv[0]);
+	close(sv[1]);
+	/* a pipe cannot carry them */
+	errno = 0;
+	ck_assert_int_eq(iso_msg_write(pfd[1], m), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(m);
+	close(pfd[1]);
+	ck_assert(eof_within(pfd[0], 1000));
+	close(pfd[0]);
+	ck_assert_int_eq(tu_fd_count(), before);
+}
+END_TEST
+
+static iso_msg *
+echo_fn(const iso_msg *arg)
+{
+	return (iso_msg_copy(arg));
+}
+
+/* Where a descriptor cannot go, the call fails, saying why. */
+START_TEST(refused_where_they_cannot_go)
+{
+	char		 tru[] = "true", *argv[] = { tru, NULL };
+	iso_pool	*pool;
+	iso_msg		*m, *r = NULL, *list;
+	int		 before = tu_fd_count();
+
+	m = iso_msg_pack("{s:h}", "fd", 0);
+	/* JSON */
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_to_json(m));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(strstr(iso_error(), "descriptor") != NULL, "%s",
+	    iso_error());
+	/* the supervisor: refused before anything is written (it is not
+	   even started: that would fail with ESRCH) */
+	iso_sup_autostart(0);
+	errno = 0;
+	ck_assert_int_eq(iso_sup_send("mbox", m), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(strstr(iso_error(), "descriptor") != NULL, "%s",
+	    iso_error());
+	ck_assert_int_eq(iso_sup_compute("x.so:f", m, 0, &r), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(iso_sup_compute_exec(argv, m, 0, &r), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* exec */
+	errno = 0;
+	ck_assert_int_eq(iso_spawn_exec(argv, m, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* a pool's shared memory: arguments and results */
+	pool = iso_pool_new(1);
+	ck_assert_ptr_nonnull(pool);
+	errno = 0;
+	ck_assert_int_eq(iso_pool_call(pool, echo_fn, m, 0, &r), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	list = iso_msg_pack("[O]", m);
+	ck_assert_int_eq(iso_pool_map(pool, echo_fn, list, 0, &r, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	iso_msg_free(list);
+	ck_assert_int_eq(iso_pool_call(pool, memfd_fn, NULL, 0, &r), -1);
+	ck_assert_msg(strstr(iso_error(), "descriptor") != NULL, "%s",
+	    iso_error());
+	iso_pool_free(pool);
+	iso_msg_free(m);
+	ck_assert_int_eq(fds_settle(before), before);
+}
+END_TEST
+
 static void
 nop_entry(const iso_msg *arg)
 {
@@ -729,6 +854,9 @@ fd_suite(void)
 	tcase_add_test(tc, through_iso_exit);
 	tcase_add_test(tc, in_a_spawn_argument);
 	tcase_add_test(tc, many_in_one_message);
+	tcase_add_test(tc, through_compute);
+	tcase_add_test(tc, blocking_frames);
+	tcase_add_test(tc, refused_where_they_cannot_go);
 	suite_add_tcase(s, tc);
 	return (s);
 }
