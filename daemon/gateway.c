@@ -388,14 +388,26 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct gw_conn	*c = arg;
 	struct proxy	*px = c->px;
 	unsigned char	*p;
+	char		 text[300];
 	size_t		 len, avail, off = 0;
-	int		 n;
+	int		 n, fds = 0;
 
 	if (!(what & EV_READ) || px->held)
 		return;
-	n = evbuffer_read(c->in, fd, GW_READ_MAX);
+	n = evf_read(c->in, fd, GW_READ_MAX, &fds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		n = 1;
+	if (fds > 0) {
+		snprintf(text, sizeof text, "a message for isolate %016" PRIx64
+		    " on node %s carries descriptors, which cannot go to "
+		    "another machine; it and what followed it on this "
+		    "connection were not sent", px->iso, px->node);
+		log_warn("cluster: %s", text);
+		acc_tell(c->fd, ACC_ISOLATE, EXDEV, text);
+		gw_close(px);
+		gw_conn_free(c);
+		return;
+	}
 	avail = evbuffer_get_length(c->in);
 	p = evbuffer_pullup(c->in, -1);
 	while (avail - off >= WIRE_HDR) {
