@@ -42,23 +42,30 @@ eof_within(int rfd, int ms)
 	}
 }
 
-/* The same, running the loop meanwhile (what it must close is ours). */
+/* Run the loop for about ms. */
+static void
+loop_ms(int ms)
+{
+	iso_port	*p = iso_port_new();
+	iso_msg		*m;
+
+	ck_assert_ptr_nonnull(p);
+	if (iso_port_first(p, &m, ms) == 0)
+		iso_msg_free(m);
+	else
+		iso_port_close(p);
+}
+
+/* eof_within, running the loop meanwhile (what it must close is ours). */
 static int
 eof_within_loop(int rfd, int ms)
 {
-	iso_port	*p;
-	iso_msg		*m;
-	int		 waited;
+	int	waited;
 
 	for (waited = 0; waited < ms; waited += 20) {
 		if (eof_within(rfd, 0))
 			return (1);
-		p = iso_port_new();
-		ck_assert_ptr_nonnull(p);
-		if (iso_port_first(p, &m, 20) == 0)
-			iso_msg_free(m);
-		else
-			iso_port_close(p);
+		loop_ms(20);
 	}
 	return (eof_within(rfd, 0));
 }
@@ -811,6 +818,178 @@ START_TEST(refused_where_they_cannot_go)
 }
 END_TEST
 
+static int
+raw_connect(const char *name)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s",
+	    tu_runtime_dir(), name);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0,
+	    "connect %s: %s", sun.sun_path, strerror(errno));
+	return (fd);
+}
+
+/* bytes with fd attached (SCM_RIGHTS), n of it (0: none). */
+static void
+raw_send(int sock, const void *bytes, size_t len, int fd, int n)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(4 * sizeof(int))];
+	}		ctl;
+	struct iovec	iov = { (void *)bytes, len };
+	struct msghdr	mh;
+	int		fds[4] = { fd, fd, fd, fd };
+
+	memset(&mh, 0, sizeof mh);
+	memset(&ctl, 0, sizeof ctl);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (n > 0) {
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		ctl.h.cmsg_level = SOL_SOCKET;
+		ctl.h.cmsg_type = SCM_RIGHTS;
+		ctl.h.cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(&ctl.h), fds, n * sizeof(int));
+	}
+	ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* The peer (this process's loop) closes the connection within 5 s,
+   saying nothing: read sees EOF. */
+static int
+dropped(int sock)
+{
+	int	eof = eof_within_loop(sock, 5000);
+
+	close(sock);
+	return (eof);
+}
+
+/*
+ * Hostile peers on our socket: a frame that refers to descriptors that
+ * did not come, descriptors with no frame, more than the frame takes:
+ * each connection dropped with its descriptors closed; we go on.
+ */
+START_TEST(hostile_peers)
+{
+	static const struct {
+		const char	*bytes;
+		size_t		 len;
+		int		 nfds;
+	} bad[] = {
+		/* port 1, [fd]: none came */
+		{ "\x00\x00\x00\x05\x01\x91\xd4\x02\x00", 9, 0 },
+		/* port 1, [fd, fd]: one came */
+		{ "\x00\x00\x00\x08\x01\x92\xd4\x02\x00\xd4\x02\x00", 12, 1 },
+		/* port 1, nil, with one: it belongs to no frame */
+		{ "\x00\x00\x00\x02\x01\xc0", 6, 1 },
+		/* port 1, [fd], with three: two belong to no frame */
+		{ "\x00\x00\x00\x05\x01\x91\xd4\x02\x00", 9, 3 },
+		/* a reserved kind byte */
+		{ "\x00\x00\x00\x05\x01\x91\xd4\x02\x07", 9, 1 },
+	};
+	iso_port	*p = iso_port_new();
+	iso_msg		*m;
+	char		 name[64];
+	size_t		 k;
+	int		 sock, pfd[2], before;
+
+	ck_assert_ptr_nonnull(p);
+	snprintf(name, sizeof name, "%016" PRIx64 ".sock",
+	    iso_port_sendport(p).isolate);
+	before = tu_fd_count();
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+		sock = raw_connect(name);
+		raw_send(sock, bad[k].bytes, bad[k].len, pfd[1], bad[k].nfds);
+		close(pfd[1]);
+		ck_assert_msg(eof_within_loop(pfd[0], 5000), "case %zu", k);
+		ck_assert_msg(dropped(sock), "case %zu", k);
+		close(pfd[0]);
+		/* still serving */
+		m = iso_msg_pack("i", (int)k);
+		ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
+		iso_msg_free(m);
+		ck_assert_int_eq(iso_port_first(p, &m, 5000), 0);
+		iso_msg_free(m);
+		p = iso_port_new();
+	}
+	iso_port_close(p);
+	ck_assert_int_eq(fds_settle(before), before);
+}
+END_TEST
+
+/* The supervisor: a mailbox refuses a message with descriptors (the
+   sender is told, its next send fails), and a request with some is
+   closed; none kept there. */
+static void
+sup_stop(void)
+{
+	(void)iso_sup_stop();
+}
+
+START_TEST(supervisor_refuses)
+{
+	char		 sleep_[] = "sleep", secs[] = "30";
+	char		*argv[] = { sleep_, secs, NULL };
+	iso_sup_spawn_opts o;
+	iso_sendport	 box;
+	iso_msg		*m;
+	char		 name[32], buf[256];
+	ssize_t		 n;
+	int		 pfd[2], sock, rc, k;
+
+	memset(&o, 0, sizeof o);
+	o.argv = argv;
+	o.name = "fdbox";
+	ck_assert_msg(iso_sup_spawn(&o, NULL) == 0, "%s", iso_error());
+	ck_assert_int_eq(iso_sup_lookup("fdbox", &box), 0);
+	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+	m = iso_msg_pack("[s h]", "keep this", pfd[1]);
+	close(pfd[1]);
+	rc = iso_send(box, m);
+	iso_msg_free(m);
+	/* the supervisor holds no copy, and says why: the next send fails */
+	ck_assert(eof_within_loop(pfd[0], 5000));
+	close(pfd[0]);
+	m = iso_msg_pack("s", "after");
+	for (k = 0; rc == 0 && k < 500; k++)
+		if ((rc = iso_send(box, m)) == 0)
+			loop_ms(10);
+	iso_msg_free(m);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(strstr(iso_error(), "descriptor") != NULL, "%s",
+	    iso_error());
+	/* nothing was kept */
+	ck_assert_int_eq(iso_sup_take("fdbox", 10, 0, &m), 0);
+	ck_assert_int_eq(iso_msg_len(m), 0);
+	iso_msg_free(m);
+	/* a request with one: that connection closed, the fd too */
+	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+	snprintf(name, sizeof name, "supervisor.sock");
+	sock = raw_connect(name);
+	raw_send(sock, "\x00\x00\x00\x09\x82\xa2op\xa4list\xc0", 13, pfd[1],
+	    1);
+	close(pfd[1]);
+	ck_assert(eof_within(pfd[0], 5000));
+	while ((n = read(sock, buf, sizeof buf)) > 0)
+		;
+	ck_assert_int_eq(n, 0);
+	close(sock);
+	close(pfd[0]);
+	ck_assert_int_eq(iso_sup_kill("fdbox", ISO_IMMEDIATE), 0);
+}
+END_TEST
+
 static void
 nop_entry(const iso_msg *arg)
 {
@@ -857,16 +1036,31 @@ fd_suite(void)
 	tcase_add_test(tc, through_compute);
 	tcase_add_test(tc, blocking_frames);
 	tcase_add_test(tc, refused_where_they_cannot_go);
+	tcase_add_test(tc, hostile_peers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("sup");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, NULL, sup_stop);
+	tcase_add_test(tc, supervisor_refuses);
 	suite_add_tcase(s, tc);
 	return (s);
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	SRunner	*sr;
+	char	 path[4096], *slash;
 	int	 failed;
 
+	(void)argc;
+	/* the supervisor the sup case starts: the one built here */
+	if (realpath(argv[0], path) != NULL &&
+	    (slash = strrchr(path, '/')) != NULL) {
+		snprintf(slash, sizeof path - (size_t)(slash - path),
+		    "/../isolated");
+		setenv("ISO_ISOLATED", path, 0);
+	}
 	tu_runtime_dir();
 	sr = srunner_create(fd_suite());
 	srunner_run_all(sr, CK_NORMAL);
