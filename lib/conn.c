@@ -59,12 +59,14 @@ enum conn_state {
 					   next send fails with that */
 };
 
-/* The descriptors of a queued frame: the library's own duplicates, sent
-   with the frame's first byte, then closed. */
+/* The descriptors of a queued frame, sent with its first byte: the
+   message's own while its send writes at once, else the library's
+   duplicates, closed once sent. */
 struct out_fds {
 	uint64_t		 at;	/* the frame's first byte, counted
 					   as c->sent counts */
 	size_t			 n;
+	int			 own;	/* duplicates of ours: close them */
 	STAILQ_ENTRY(out_fds)	 link;
 	int			 fd[];
 };
@@ -158,7 +160,7 @@ conn_out_drop(struct conn *c)
 	c->out_off = c->out_len = 0;
 	while ((f = STAILQ_FIRST(&c->ofds)) != NULL) {
 		STAILQ_REMOVE_HEAD(&c->ofds, link);
-		for (i = 0; i < f->n; i++)
+		for (i = 0; f->own && i < f->n; i++)
 			loop_fd_close(f->fd[i]);
 		free(f);
 	}
@@ -850,7 +852,7 @@ conn_send_some(struct conn *c)
 	    MSG_DONTWAIT)) > 0) {
 		/* the kernel holds them now */
 		STAILQ_REMOVE_HEAD(&c->ofds, link);
-		for (n = 0; n < f->n; n++)
+		for (n = 0; f->own && n < f->n; n++)
 			loop_fd_close(f->fd[n]);
 		free(f);
 	}
@@ -1253,8 +1255,9 @@ conn_put_port(unsigned char *p, uint32_t port)
 }
 
 /*
- * The descriptors of m for its frame: the library's duplicates, in the
- * order the frame refers to them, or NULL (*out: none, or -1 with errno).
+ * The descriptors of m for its frame, in the order the frame refers to
+ * them, borrowed from m; NULL when it has none (*rc 0) or cannot carry
+ * them (*rc -1, errno).
  */
 static struct out_fds *
 conn_fds_of(const iso_msg *m, int *rc)
@@ -1262,48 +1265,69 @@ conn_fds_of(const iso_msg *m, int *rc)
 	struct out_fds	*f;
 	int		 fds[WIRE_FDS_MAX];
 	size_t		 i, n;
-	int		 saved;
 
 	*rc = 0;
-	if (!(iso_msg_type(m) == ISO_FD || (m->flags & MSG_FDS)))
+	if (!(m->flags & MSG_FDS))
 		return (NULL);
 	if ((n = msg_fds_list(m, fds, WIRE_FDS_MAX)) > WIRE_FDS_MAX) {
 		*rc = msg_fail(EMSGSIZE, "send: %zu descriptors in one message, "
 		    "more than %d", n, WIRE_FDS_MAX);
 		return (NULL);
 	}
+	for (i = 0; i < n; i++)
+		if (fds[i] < 0) {
+			*rc = msg_fail(EBADF, "send: a descriptor was taken "
+			    "out of the message");
+			return (NULL);
+		}
 	if (n == 0)
 		return (NULL);
 	if ((f = malloc(sizeof *f + n * sizeof f->fd[0])) == NULL) {
 		*rc = msg_fail(ENOMEM, "send: out of memory");
 		return (NULL);
 	}
-	for (f->n = 0; f->n < n; f->n++) {
-		if (fds[f->n] < 0) {
-			msg_fail(EBADF, "send: a descriptor was taken out of "
-			    "the message");
-			goto fail;
-		}
-		if ((f->fd[f->n] = fcntl(fds[f->n], F_DUPFD_CLOEXEC, 0)) ==
-		    -1) {
-			msg_fail(errno, "send: descriptor %d: %s", fds[f->n],
-			    strerror(errno));
-			goto fail;
-		}
-		if (loop_fd_own(f->fd[f->n]) == -1) {
-			close(f->fd[f->n]);
-			goto fail;
-		}
-	}
+	f->n = n;
+	f->own = 0;
+	memcpy(f->fd, fds, n * sizeof fds[0]);
 	return (f);
-fail:
-	saved = errno;
-	for (i = 0; i < f->n; i++)
-		loop_fd_close(f->fd[i]);
-	free(f);
-	*rc = -1;
-	errno = saved;
-	return (NULL);
+}
+
+/* f's frame waits in c's queue, not a byte of it sent: its descriptors
+   become duplicates of ours (the message's are the caller's once the
+   send returns). 0, or -1 with errno. */
+static int
+conn_fds_keep(struct out_fds *f)
+{
+	size_t	i, k;
+	int	fd, saved;
+
+	for (i = 0; i < f->n; i++) {
+		if ((fd = fcntl(f->fd[i], F_DUPFD_CLOEXEC, 0)) == -1 ||
+		    loop_fd_own(fd) == -1) {
+			saved = fd == -1 ? errno : ENOMEM;
+			if (fd != -1)
+				close(fd);
+			for (k = 0; k < i; k++)
+				loop_fd_close(f->fd[k]);
+			return (msg_fail(saved, "send: a descriptor: %s",
+			    strerror(saved)));
+		}
+		f->fd[i] = fd;
+	}
+	f->own = 1;
+	return (0);
+}
+
+/* 1 if f is still in c's queue of descriptors (not sent). */
+static int
+conn_fds_waiting(const struct conn *c, const struct out_fds *f)
+{
+	const struct out_fds	*g;
+
+	STAILQ_FOREACH(g, &c->ofds, link)
+		if (g == f)
+			return (1);
+	return (0);
 }
 
 /* Queue m for port `to.port` of isolate `to.isolate` (0: a control
@@ -1315,7 +1339,7 @@ conn_queue(iso_sendport to, const iso_msg *m)
 	struct conn		*c;
 	struct out_fds		*f;
 	unsigned char		*p;
-	size_t			 bound, queued, k, n, i;
+	size_t			 bound, queued, k, n;
 	int			 rc;
 
 	if (wire_bound(m, &bound) == -1)
@@ -1348,7 +1372,9 @@ conn_queue(iso_sendport to, const iso_msg *m)
 		STAILQ_INSERT_TAIL(&c->ofds, f, link);
 	}
 	c->out_len += WIRE_HDR + n;
-	if (loop_dispatching() || defer_writes) {
+	/* A frame with descriptors is written at once, even in a callback:
+	   what the kernel took needs no duplicate. */
+	if (f == NULL && (loop_dispatching() || defer_writes)) {
 		if (!c->dirty) {
 			c->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, c, dirty_link);
@@ -1362,13 +1388,16 @@ conn_queue(iso_sendport to, const iso_msg *m)
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
 		    (unsigned long long)to.isolate));
 	}
+	if (f != NULL && conn_fds_waiting(c, f) && conn_fds_keep(f) == -1) {
+		/* the frame is the queue's last, untouched: take it back */
+		STAILQ_REMOVE(&c->ofds, f, out_fds, link);
+		free(f);
+		c->out_len -= WIRE_HDR + n;
+		return (-1);
+	}
 	return (0);
 fail:
-	if (f != NULL) {
-		for (i = 0; i < f->n; i++)
-			loop_fd_close(f->fd[i]);
-		free(f);
-	}
+	free(f);
 	return (rc);
 }
 
