@@ -174,6 +174,8 @@ conn_in_fds_drop(struct conn *c, size_t n)
 
 	if (n > c->ifd_n)
 		n = c->ifd_n;
+	if (n == 0)
+		return;
 	for (i = 0; i < n; i++)
 		loop_fd_close(c->ifd[i]);
 	c->ifd_n -= n;
