@@ -328,7 +328,7 @@ kinds_entry(const iso_msg *arg)
 		close(fd);
 	}
 	/* (m itself cannot be sent or copied now: one of it was taken) */
-	r = iso_msg_pack("[s {s:O s:O}]", seen, "pipe", iso_msg_get(m, "pipe"),
+	r = iso_msg_pack("[s {s:O s:O?}]", seen, "pipe", iso_msg_get(m, "pipe"),
 	    "pidfd", iso_msg_get(m, "pidfd"));
 	if (iso_msg_unpack(m, "{s:[P]}", "reply", &back) == -1 ||
 	    r == NULL || iso_send(back, r) == -1) {
@@ -383,16 +383,23 @@ START_TEST(kinds_through_a_port)
 	ck_assert_int_ge(mfd = memfd_create("check_fd", MFD_CLOEXEC), 0);
 	ck_assert_int_eq(write(mfd, "memfd", 5), 5);
 	ck_assert_int_ge(efd = eventfd(0, EFD_CLOEXEC), 0);
-	ck_assert_int_ge(pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0), 0);
-	m = iso_msg_pack("{s:h s:h s:h s:h s:h s:h s:h s:[P]}", "pipe",
+	/* valgrind knows no pidfd_open: the other kinds then */
+	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	ck_assert(pidfd >= 0 || errno == ENOSYS);
+	m = iso_msg_pack("{s:h s:h s:h s:h s:h s:h s:[P]}", "pipe",
 	    pfd[1], "sock", sv[1], "file", file, "memfd", mfd, "event", efd,
-	    "pidfd", pidfd, "take", tfd[1], "reply", iso_port_sendport(back));
+	    "take", tfd[1], "reply", iso_port_sendport(back));
 	ck_assert_ptr_nonnull(m);
+	if (pidfd >= 0)
+		ck_assert_int_eq(iso_msg_put(m, iso_msg_pack("s", "pidfd"),
+		    iso_msg_pack("h", pidfd)), 0);
 	ck_assert_int_eq(iso_send(to, m), 0);
 	close(tfd[1]);
 	r = take(back, 10000);
 	ck_assert_int_eq(iso_msg_unpack(r, "[s O!]", &seen, &echo), 0);
-	ck_assert_str_eq(seen, "pipe sock file memfd event pidfd take ");
+	ck_assert_str_eq(seen, pidfd >= 0 ?
+	    "pipe sock file memfd event pidfd take " :
+	    "pipe sock file memfd event take ");
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	ck_assert_int_eq(c, 'p');
 	ck_assert_int_eq(read(sv[0], &c, 1), 1);
@@ -406,8 +413,9 @@ START_TEST(kinds_through_a_port)
 	/* back here: the same open files */
 	ck_assert(iso_msg_equal(iso_msg_get(echo, "pipe"),
 	    iso_msg_get(m, "pipe")));
-	ck_assert(iso_msg_equal(iso_msg_get(echo, "pidfd"),
-	    iso_msg_get(m, "pidfd")));
+	if (pidfd >= 0)
+		ck_assert(iso_msg_equal(iso_msg_get(echo, "pidfd"),
+		    iso_msg_get(m, "pidfd")));
 	iso_msg_free(r);
 	iso_msg_free(m);
 	m = take(ex, 10000);
@@ -422,7 +430,8 @@ START_TEST(kinds_through_a_port)
 	close(file);
 	close(mfd);
 	close(efd);
-	close(pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
 	ck_assert_int_eq(fds_settle(before), before);
 }
 END_TEST
@@ -774,7 +783,7 @@ START_TEST(refused_where_they_cannot_go)
 	char		 tru[] = "true", *argv[] = { tru, NULL };
 	iso_pool	*pool;
 	iso_msg		*m, *r = NULL, *list;
-	int		 before = tu_fd_count();
+	int		 before = tu_fd_count(), auto_was;
 
 	m = iso_msg_pack("{s:h}", "fd", 0);
 	/* JSON */
@@ -785,7 +794,7 @@ START_TEST(refused_where_they_cannot_go)
 	    iso_error());
 	/* the supervisor: refused before anything is written (it is not
 	   even started: that would fail with ESRCH) */
-	iso_sup_autostart(0);
+	auto_was = iso_sup_autostart(0);
 	errno = 0;
 	ck_assert_int_eq(iso_sup_send("mbox", m), -1);
 	ck_assert_int_eq(errno, EINVAL);
@@ -795,6 +804,7 @@ START_TEST(refused_where_they_cannot_go)
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(iso_sup_compute_exec(argv, m, 0, &r), -1);
 	ck_assert_int_eq(errno, EINVAL);
+	iso_sup_autostart(auto_was);
 	/* exec */
 	errno = 0;
 	ck_assert_int_eq(iso_spawn_exec(argv, m, NULL), -1);
