@@ -19,6 +19,8 @@ import tempfile
 
 BENCHES = [
     ("rt", 'round trip of {"msg": n}, listen callbacks on both sides'),
+    ("fd_rt", 'round trip of {"msg": n, "fd": h}, a descriptor passed '
+     "both ways (message: the plain round trip of this run)"),
     ("oneway", "small messages one way"),
     ("bw_1mib", "1 MiB bytes values one way"),
     ("bw_64mib", "64 MiB bytes values one way"),
@@ -50,15 +52,17 @@ BENCHES = [
     ("cluster_oneway", "small messages one way to an isolate on another "
      "node (raw: nats.c publish/subscribe)"),
 ]
-IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "isolate", "fresh", "zmq",
+IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "message", "isolate", "fresh", "zmq",
          "python", "node", "xargs", "depth_100k"]
-BASELINES = ["raw", "msgpack-c", "depth_0", "worker_1"]
+BASELINES = ["raw", "msgpack-c", "depth_0", "worker_1", "message"]
 KEYS = ["bench", "impl", "unit", "median", "min", "max", "rounds", "better"]
 
 # (bench, impl, reference impl or None for an absolute figure, op, bound,
 #  the target as the issue says it)
 TARGETS = [
     ("rt", "isolate", "raw", "<=", 1.3, "round trip <= 1.3x raw"),
+    ("fd_rt", "isolate", "message", "<=", 1.5,
+     "a descriptor passed, round trip <= 1.5x a message round trip"),
     ("oneway", "isolate", "zmq", ">=", 2.0, "one way >= 2x ZeroMQ"),
     ("bw_1mib", "isolate", "raw", ">=", 0.7, "1 MiB >= 0.7x raw bandwidth"),
     ("spawn", "isolate", "raw", "<=", 1.5, "spawn <= 1.5x raw"),

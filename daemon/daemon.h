@@ -255,6 +255,13 @@ int	 evf_add(struct evbuffer *out, const iso_msg *m);
  * as on an isolate's socket, a port number (into *port) then a message.
  */
 int	 evf_next(struct evbuffer *in, iso_msg **m);
+/*
+ * evbuffer_read for a socket whose peer may attach descriptors
+ * (SCM_RIGHTS), which the daemon never keeps: at most max bytes into in;
+ * the descriptors that came are closed and counted in *fds (descriptors
+ * cut short count as one). read's result.
+ */
+int	 evf_read(struct evbuffer *in, int fd, size_t max, int *fds);
 int	 evf_next_port(struct evbuffer *in, uint64_t *port, iso_msg **m);
 
 /* ---- server.c: the socket, connections, requests ----------------------- */

@@ -6,11 +6,43 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
 #include "daemon.h"
 #include "wire.h"
+
+int
+evf_read(struct evbuffer *in, int fd, size_t max, int *fds)
+{
+	struct evbuffer_iovec	 v;
+	int			 fdv[WIRE_FDS_MAX];
+	size_t			 i, k = 0;
+	ssize_t			 n;
+
+	if (evbuffer_reserve_space(in, (ev_ssize_t)max, &v, 1) < 1) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	if (v.iov_len > max)
+		v.iov_len = max;
+	do
+		n = frame_recvmsg(fd, v.iov_base, v.iov_len, fdv, &k);
+	while (n == -1 && errno == EINTR);
+	for (i = 0; i < k; i++)
+		close(fdv[i]);
+	*fds += (int)k + (n == -2);
+	if (n == -2)
+		n = 0;		/* hostile: the caller sees *fds */
+	if (n <= 0) {
+		evbuffer_commit_space(in, NULL, 0);
+		return ((int)n);
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(in, &v, 1);
+	return ((int)n);
+}
 
 int
 evf_add(struct evbuffer *out, const iso_msg *m)

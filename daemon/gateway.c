@@ -71,6 +71,7 @@ struct proxy;
 struct gw_conn {
 	struct proxy	*px;
 	int		 fd;
+	int		 fds;		/* descriptors came (closed): look */
 	struct event	*ev;
 	struct evbuffer	*in;
 	struct gw_conn	*next;
@@ -403,26 +404,30 @@ gw_too_big(struct gw_conn *c, size_t len)
 	return (1);
 }
 
-/* Read what fd has, at most GW_READ_MAX, into in: read's count (1 when
-   there was nothing yet), 0 at the end, -1 on an error. One read(2), not
-   evbuffer_read's ioctl first. */
+/*
+ * Is the frame payload p[0..len) of c's, read after descriptors came, one
+ * that refers to descriptors? They cannot go to another machine: its
+ * sender is told (EXDEV), and c ends: 1. A frame that is not a valid
+ * message goes on as any other (the receiver drops a bad frame).
+ */
 static int
-gw_read(struct evbuffer *in, int fd)
+gw_refuse_fds(struct gw_conn *c, const unsigned char *p, size_t len)
 {
-	struct evbuffer_iovec	v;
-	ssize_t			r;
+	struct proxy	*px = c->px;
+	uint32_t	 port;
+	size_t		 off, n;
+	char		 text[300];
 
-	if (evbuffer_reserve_space(in, GW_READ_MAX, &v, 1) != 1)
-		return (-1);
-	while ((r = read(fd, v.iov_base, v.iov_len)) == -1 && errno == EINTR)
-		;
-	if (r <= 0) {
-		(void)evbuffer_commit_space(in, NULL, 0);
-		return (r == -1 && errno == EAGAIN ? 1 : (int)r);
-	}
-	v.iov_len = (size_t)r;
-	(void)evbuffer_commit_space(in, &v, 1);
-	return ((int)r);
+	if (pk_frame_port(p, len, &port, &off) == -1 ||
+	    wire_count_fds(p + off, len - off, &n) == -1 || n == 0)
+		return (0);
+	snprintf(text, sizeof text, "a message for isolate %016" PRIx64 " on "
+	    "node %s carries descriptors, which cannot go to another machine; "
+	    "it and what followed it on this connection were not sent",
+	    px->iso, px->node);
+	log_warn("cluster: %s", text);
+	acc_tell(c->fd, ACC_ISOLATE, EXDEV, text);
+	return (1);
 }
 
 static void
@@ -432,11 +437,17 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct proxy	*px = c->px;
 	unsigned char	*p;
 	size_t		 len, avail, off = 0;
-	int		 n;
+	int		 n, fds = 0;
 
 	if (!(what & EV_READ) || px->held)
 		return;
-	n = gw_read(c->in, fd);
+	n = evf_read(c->in, fd, GW_READ_MAX, &fds);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		n = 1;
+	/* Descriptors came: the frame that refers to them is this read's
+	   or a later one's; every frame is looked at until it is found. */
+	if (fds > 0)
+		c->fds = 1;
 	avail = evbuffer_get_length(c->in);
 	p = evbuffer_pullup(c->in, -1);
 	while (avail - off >= WIRE_HDR) {
@@ -459,7 +470,8 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 		}
 		if (avail - off - WIRE_HDR < len)
 			break;
-		if (gw_frame(c, p + off, WIRE_HDR + len) == -1) {
+		if ((c->fds && gw_refuse_fds(c, p + off + WIRE_HDR, len)) ||
+		    gw_frame(c, p + off, WIRE_HDR + len) == -1) {
 			n = 0;
 			break;
 		}

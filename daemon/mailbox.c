@@ -148,7 +148,8 @@ static void
 mconn_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct mconn	*c = arg;
-	int		 n, r = 0;
+	char		 why[256];
+	int		 n, r = 0, fds = 0;
 
 	(void)what;
 	if (c->box->qlen >= c->box->limit) {
@@ -156,9 +157,20 @@ mconn_read(evutil_socket_t fd, short what, void *arg)
 		event_del(c->ev);
 		return;
 	}
-	n = evbuffer_read(c->in, fd, MBOX_READ_MAX);
+	n = evf_read(c->in, fd, MBOX_READ_MAX, &fds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (fds > 0) {
+		/* before anything of it is logged: the sender is told */
+		snprintf(why, sizeof why, "mailbox %016" PRIx64 " keeps no "
+		    "descriptors (its messages outlive processes); a message "
+		    "that carried them, and what followed it on this "
+		    "connection, were not kept", c->box->id);
+		log_warn("%s", why);
+		acc_tell(c->fd, ACC_ISOLATE, EINVAL, why);
+		mconn_free(c);
+		return;
+	}
 	if (n <= 0 || (r = mconn_take(c)) < 0) {
 		if (r == -1)
 			log_warn("mailbox %016" PRIx64 ": a bad frame; closed "

@@ -384,10 +384,16 @@ static void
 sv_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_conn	*c = arg;
-	int		 n;
+	int		 n, fds = 0;
 
 	(void)what;
-	n = evbuffer_read(c->in, fd, SV_READ_MAX);
+	n = evf_read(c->in, fd, SV_READ_MAX, &fds);
+	if (fds > 0) {
+		/* our clients never send any: closed, and so is it */
+		log_warn("a client sent descriptors; closed that connection");
+		sv_free(c);
+		return;
+	}
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		n = -2;

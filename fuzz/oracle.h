@@ -9,12 +9,17 @@
 #define ISO_FUZZ_ORACLE_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <msgpack.h>
 
 #include "isolate.h"
+#include "msg.h"
+#include "wire.h"
 
 static uint64_t
 oracle_be(const unsigned char *p, int n)
@@ -83,6 +88,10 @@ oracle_same(const msgpack_object *o, const iso_msg *m)
 				return (0);
 		return (1);
 	case MSGPACK_OBJECT_EXT:
+		if (o->via.ext.type == 2)	/* a descriptor */
+			return (o->via.ext.size == 1 &&
+			    o->via.ext.ptr[0] == 0 &&
+			    iso_msg_type(m) == ISO_FD);
 		if (o->via.ext.type != 1 || o->via.ext.size != 16 ||
 		    iso_msg_sendport(m, &port) == -1)
 			return (0);
@@ -99,6 +108,45 @@ oracle_same(const msgpack_object *o, const iso_msg *m)
  * 1 when they agree (or iso_msg_decode refused with EBADMSG or EMSGSIZE),
  * 0 when they differ. *out (may be NULL) gets the message.
  */
+/*
+ * Decode buf as a frame that came with ORACLE_FDS descriptors (duplicates
+ * of /dev/null): the decoder without any must refuse a frame that refers
+ * to one (EBADMSG), and with them it takes one per reference, in order;
+ * the rest are closed here.
+ */
+#define ORACLE_FDS	8
+
+static iso_msg *
+oracle_decode_with(const void *buf, size_t len)
+{
+	static int	 null = -1;
+	int		 fdv[ORACLE_FDS];
+	struct wire_fds	 fds = { fdv, 0, 0 };
+	iso_msg		*m;
+	size_t		 i;
+	int		 saved;
+
+	if ((m = iso_msg_decode(buf, len)) != NULL) {
+		if (msg_fds_list(m, NULL, 0) != 0)
+			abort();	/* accepted what it cannot satisfy */
+		return (m);
+	}
+	if (errno != EBADMSG)
+		return (NULL);
+	if (null == -1 && (null = open("/dev/null", O_RDONLY | O_CLOEXEC)) ==
+	    -1)
+		abort();
+	for (fds.n = 0; fds.n < ORACLE_FDS; fds.n++)
+		if ((fdv[fds.n] = fcntl(null, F_DUPFD_CLOEXEC, 0)) == -1)
+			abort();
+	m = wire_decode_fds(buf, len, &fds);
+	saved = errno;
+	for (i = fds.used; i < fds.n; i++)
+		close(fdv[i]);
+	errno = saved;
+	return (m);
+}
+
 static int
 oracle_decode(const void *buf, size_t len, iso_msg **out)
 {
@@ -110,7 +158,7 @@ oracle_decode(const void *buf, size_t len, iso_msg **out)
 
 	if (out != NULL)
 		*out = NULL;
-	if ((m = iso_msg_decode(buf, len)) == NULL)
+	if ((m = oracle_decode_with(buf, len)) == NULL)
 		return (errno == EBADMSG || errno == EMSGSIZE);
 	msgpack_zone_init(&z, 4096);
 	rc = msgpack_unpack(buf, len, &off, &z, &obj);

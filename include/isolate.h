@@ -80,10 +80,20 @@ typedef struct iso_sendport {
 
 /*
  * A message value: nil, bool, integer (int64, and uint64 above INT64_MAX),
- * double, UTF-8 string, bytes, list, map (any value as key) or SendPort.
+ * double, UTF-8 string, bytes, list, map (any value as key), SendPort or
+ * an open file descriptor (ISO_FD).
  * A message is a tree; an iso_msg * returned "owned" is the root of one and
  * is released with iso_msg_free. Values reached through the accessors are
  * borrowed from their root and live until it is freed or changed.
+ *
+ * A descriptor value owns a descriptor of its own (close-on-exec): pack
+ * duplicates the caller's, iso_msg_copy duplicates the message's,
+ * iso_msg_free closes what the message still owns, and a message that
+ * is dropped anywhere (a closed port, an isolate that ends before
+ * reading it, a queue given up) closes its descriptors. It travels to
+ * isolates of this machine (SCM_RIGHTS: the receiver's message holds a
+ * new descriptor for the same open file), never as JSON, to the
+ * supervisor or to another machine: those refuse it (docs/api.md).
  */
 typedef struct iso_msg iso_msg;
 
@@ -96,7 +106,8 @@ typedef enum iso_type {
 	ISO_BYTES,
 	ISO_LIST,
 	ISO_MAP,
-	ISO_PORT
+	ISO_PORT,
+	ISO_FD		/* an open file descriptor (any kind) */
 } iso_type;
 
 /*
@@ -105,10 +116,13 @@ typedef enum iso_type {
  *   U uint64_t       f double           s string (NUL-terminated)
  *   s# string, size_t length            y# bytes, size_t length
  *   P iso_sendport   O const iso_msg * (deep-copied)
+ *   h int, an open descriptor: the message holds its own duplicate
+ *     (F_DUPFD_CLOEXEC); the caller keeps and closes theirs
  *   [ ... ] list     { k v ... } map: each key is any one value, usually s
  * s? and O? give nil for a NULL argument. Spaces, ':' and ',' are ignored.
  * Returns an owned message, or NULL with EINVAL (bad format, NULL string,
- * invalid UTF-8), EMSGSIZE (deeper than ISO_LIMIT_DEPTH) or ENOMEM.
+ * invalid UTF-8), EMSGSIZE (deeper than ISO_LIMIT_DEPTH), EBADF (h: not
+ * an open descriptor; O: a descriptor taken out of it), EMFILE or ENOMEM.
  */
 iso_msg		*iso_msg_pack(const char *fmt, ...);
 iso_msg		*iso_msg_vpack(const char *fmt, va_list ap);
@@ -118,27 +132,33 @@ iso_msg		*iso_msg_vpack(const char *fmt, va_list ap);
  *   n  (no argument)  b int *   i int *   I int64_t *   U uint64_t *
  *   f double *   s const char **   s# const char **, size_t *
  *   y# const void **, size_t *   P iso_sendport *   O const iso_msg **
+ *   h int * (the descriptor, borrowed: it stays the message's)
  *   [ ... ] list items in order; { s ... } values by string key.
  * In a map, `s?` makes the key optional: when absent its value's pointers
  * are left untouched. A `!` before `]` or `}` demands that nothing else is
  * there. Strings, bytes and O are borrowed from m.
  * Returns 0, or -1 with EINVAL (format and message disagree, or a bad
- * format) or ERANGE (a number does not fit the C type); outputs may be
- * partly written on failure.
+ * format), ERANGE (a number does not fit the C type) or EBADF (h: the
+ * descriptor was taken); outputs may be partly written on failure.
  */
 int		 iso_msg_unpack(const iso_msg *m, const char *fmt, ...);
 int		 iso_msg_vunpack(const iso_msg *m, const char *fmt, va_list ap);
 
-/* Free an owned message (and everything under it). NULL is a no-op. */
+/* Free an owned message (and everything under it), closing the
+   descriptors it still owns. NULL is a no-op. */
 void		 iso_msg_free(iso_msg *m);
 
-/* An owned deep copy, or NULL/ENOMEM. */
+/* An owned deep copy, its descriptors duplicated; NULL with ENOMEM,
+   EMFILE, or EBADF (a descriptor was taken out of m). */
 iso_msg		*iso_msg_copy(const iso_msg *m);
 
 /*
  * 1 if a and b are the same value: same type, same items in the same
  * order (maps too), doubles compared bit for bit except that every NaN
- * equals every NaN (so 0.0 and -0.0 differ). Else 0.
+ * equals every NaN (so 0.0 and -0.0 differ), descriptors equal when they
+ * refer to the same open file description (kcmp(2); where it is not
+ * available, the same file and access mode by fstat and F_GETFL), and a
+ * taken descriptor equal only to another taken one. Else 0.
  */
 int		 iso_msg_equal(const iso_msg *a, const iso_msg *b);
 
@@ -163,6 +183,17 @@ int		 iso_msg_int(const iso_msg *m, int64_t *out);
 int		 iso_msg_uint(const iso_msg *m, uint64_t *out);
 int		 iso_msg_float(const iso_msg *m, double *out);
 int		 iso_msg_sendport(const iso_msg *m, iso_sendport *out);
+/*
+ * A descriptor value. iso_msg_fd: the descriptor, borrowed: it stays the
+ * message's, closed when the message is freed (dup it to keep it).
+ * iso_msg_fd_take: the descriptor, now the caller's to close; the message
+ * no longer owns it (it stays a descriptor value, taken: iso_msg_fd and a
+ * second take fail with EBADF, a send or copy of the message too). Both
+ * take a borrowed value, a listener's message included. -1 with EINVAL
+ * (not a descriptor) or EBADF (already taken).
+ */
+int		 iso_msg_fd(const iso_msg *m);
+int		 iso_msg_fd_take(const iso_msg *m);
 /* Borrowed data and its length (len may be NULL); NULL/EINVAL if m is not
    a string (bytes). A string is NUL-terminated and may contain NULs. */
 const char	*iso_msg_str(const iso_msg *m, size_t *len);

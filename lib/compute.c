@@ -7,6 +7,7 @@
  * result could not be sent. End of stream without a frame means fn
  * crashed or exited; its wait status says how. The caller's loop runs
  * while it waits; the child is always reaped before iso_compute returns.
+ * A result's descriptors come with the frame's first byte (SCM_RIGHTS).
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -60,6 +61,33 @@ compute_pool_freed(const iso_pool *p)
 		shared = NULL;
 }
 
+/* The frame at buf (len bytes), m's descriptors with its first byte. */
+static int
+compute_write(int fd, const char *buf, size_t len, const iso_msg *m)
+{
+	int	fds[WIRE_FDS_MAX];
+	size_t	i, nfds = 0;
+	ssize_t	r;
+
+	if (m != NULL && (iso_msg_type(m) == ISO_FD || (m->flags & MSG_FDS)))
+		nfds = msg_fds_list(m, fds, WIRE_FDS_MAX);
+	if (nfds > WIRE_FDS_MAX)
+		return (msg_fail(EMSGSIZE, "%zu descriptors, more than %d",
+		    nfds, WIRE_FDS_MAX));
+	for (i = 0; i < nfds; i++)
+		if (fds[i] < 0)
+			return (msg_fail(EBADF, "a descriptor was taken out "
+			    "of it"));
+	if (nfds == 0)
+		return (frame_write_all(fd, buf, len));
+	while ((r = frame_sendmsg(fd, buf, len, fds, nfds, 0)) == -1 &&
+	    errno == EINTR)
+		;
+	if (r == -1)
+		return (msg_fail(errno, "%s", strerror(errno)));
+	return (frame_write_all(fd, buf + r, len - (size_t)r));
+}
+
 /* One frame: [tag] or [tag, m], encoded in place. The reason a result
    could not be sent goes whatever this isolate's frame limit. */
 static int
@@ -83,7 +111,7 @@ compute_send(int fd, int tag, const iso_msg *m)
 		    "limit of %zu", n, msg_limit_frame));
 	}
 	wire_frame_hdr(buf, 2 + n);
-	rc = frame_write_all(fd, buf, WIRE_HDR + 2 + n);
+	rc = compute_write(fd, buf, WIRE_HDR + 2 + n, m);
 	saved = errno;
 	free(buf);
 	errno = saved;
@@ -118,21 +146,58 @@ compute_child(void *arg)
  * Read the one frame: 1 with *tag and *out (NULL for COMPUTE_NULL), 0 at
  * end of stream, -1 with errno.
  */
+/* The header, and the descriptors that came with it into fds: 1, 0 at
+   the end of stream, -1. */
+static int
+compute_read_hdr(int fd, unsigned char *hdr, struct wire_fds *fds)
+{
+	size_t	got = 0, k;
+	ssize_t	r;
+
+	while (got < WIRE_HDR) {
+		r = frame_recvmsg(fd, hdr + got, WIRE_HDR - got,
+		    fds->fd + fds->n, &k);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -2 || (k > 0 && fds->n > 0))
+			return (msg_fail(EBADMSG, "compute: descriptors cut "
+			    "short"));
+		if (r == -1)
+			return (-1);
+		fds->n += k;
+		if (r == 0)
+			return (got == 0 ? 0 : msg_fail(EBADMSG,
+			    "compute: truncated result"));
+		got += (size_t)r;
+	}
+	return (1);
+}
+
 static int
 compute_read(int fd, int *tag, iso_msg **out)
 {
+	int		 fdv[WIRE_FDS_MAX];
+	struct wire_fds	 fds = { fdv, 0, 0 };
 	unsigned char	 hdr[WIRE_HDR], *buf;
-	size_t		 len;
+	size_t		 len, i;
 	int		 rc, saved;
 
-	if ((rc = frame_read_all(fd, hdr, sizeof hdr)) != 1)
-		return (rc);
+	if ((rc = compute_read_hdr(fd, hdr, &fds)) != 1)
+		goto out;
+	if (wire_frame_len(hdr, &len) == -1) {
+		rc = -1;
+		goto out;
+	}
 	if (wire_frame_len(hdr, &len) == -1)
 		return (-1);
-	if (len < 2)
-		return (msg_fail(EBADMSG, "compute: bad frame"));
-	if ((buf = malloc(len)) == NULL)
-		return (msg_fail(ENOMEM, "compute: out of memory"));
+	if (len < 2) {
+		rc = msg_fail(EBADMSG, "compute: bad frame");
+		goto out;
+	}
+	if ((buf = malloc(len)) == NULL) {
+		rc = msg_fail(ENOMEM, "compute: out of memory");
+		goto out;
+	}
 	if ((rc = frame_read_all(fd, buf, len)) == 0)
 		rc = msg_fail(EBADMSG, "compute: truncated result");
 	if (rc == 1) {
@@ -141,11 +206,14 @@ compute_read(int fd, int *tag, iso_msg **out)
 		    (*tag == COMPUTE_NULL) != (len == 2))
 			rc = msg_fail(EBADMSG, "compute: bad frame");
 		else if (len > 2 &&
-		    (*out = iso_msg_decode(buf + 2, len - 2)) == NULL)
+		    (*out = wire_decode_fds(buf + 2, len - 2, &fds)) == NULL)
 			rc = -1;
 	}
-	saved = errno;
 	free(buf);
+out:
+	saved = errno;
+	for (i = fds.used; i < fds.n; i++)	/* what no value took */
+		close(fds.fd[i]);
 	errno = saved;
 	return (rc);
 }

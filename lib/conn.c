@@ -9,6 +9,13 @@
  * batch is over (conn_flush), so a burst is one send. Receiving reads
  * into a shared scratch buffer, delivers every whole frame from there,
  * and keeps only a partial frame in the connection.
+ *
+ * Descriptors (SCM_RIGHTS): a queued frame that carries some has a
+ * record of them (the library's duplicates) and of where it starts in
+ * the stream; the frame is written by a sendmsg that starts at its first
+ * byte, with them attached, so the kernel hands them over with that
+ * byte. The receiver keeps what each recvmsg brings in a FIFO, and each
+ * frame, in order, takes as many as it refers to (docs/protocol.md).
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -16,6 +23,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +65,19 @@ enum conn_state {
 					   next send fails with that */
 };
 
+/* The descriptors of a queued frame, sent with its first byte: the
+   message's own while its send writes at once, else the library's
+   duplicates, closed once sent. */
+struct out_fds {
+	uint64_t		 at;	/* the frame's first byte, counted
+					   as c->sent counts */
+	size_t			 n;
+	int			 own;	/* duplicates of ours: close them */
+	STAILQ_ENTRY(out_fds)	 link;
+	int			 fd[];
+};
+STAILQ_HEAD(out_fds_q, out_fds);
+
 struct conn {
 	int			 fd;
 	uint64_t		 peer;	/* outgoing: the peer's id; 0: incoming */
@@ -69,6 +90,12 @@ struct conn {
 	int			 progress_ms;	/* conn_drain: last write */
 	char			*out;	/* queued frames: out[out_off..out_len) */
 	size_t			 out_off, out_len, out_cap;
+	uint64_t		 sent;	/* bytes written (or dropped) so far:
+					   out[out_off] is byte `sent` */
+	struct out_fds_q	 ofds;	/* frames' descriptors, in order */
+	int			*ifd;	/* descriptors received, not yet
+					   taken by a frame, in order */
+	size_t			 ifd_n, ifd_cap;
 	char			*in;	/* a partial frame, IN_HEAD bytes into
 					   its malloc'd block */
 	size_t			 in_len, in_cap;
@@ -128,9 +155,45 @@ conn_log(const char *fmt, ...)
 	fprintf(stderr, "isolate %d: %s\n", (int)getpid(), buf);
 }
 
+/* Forget what waits in c's queue, closing its frames' descriptors. */
+static void
+conn_out_drop(struct conn *c)
+{
+	struct out_fds	*f;
+	size_t		 i;
+
+	c->sent += c->out_len - c->out_off;
+	c->out_off = c->out_len = 0;
+	while ((f = STAILQ_FIRST(&c->ofds)) != NULL) {
+		STAILQ_REMOVE_HEAD(&c->ofds, link);
+		for (i = 0; f->own && i < f->n; i++)
+			loop_fd_close(f->fd[i]);
+		free(f);
+	}
+}
+
+/* Close the first n received descriptors (n: all) and forget them. */
+static void
+conn_in_fds_drop(struct conn *c, size_t n)
+{
+	size_t	i;
+
+	if (n > c->ifd_n)
+		n = c->ifd_n;
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		loop_fd_close(c->ifd[i]);
+	c->ifd_n -= n;
+	memmove(c->ifd, c->ifd + n, c->ifd_n * sizeof *c->ifd);
+}
+
 static void
 conn_free(struct conn *c)
 {
+	conn_out_drop(c);
+	conn_in_fds_drop(c, c->ifd_n);
+	free(c->ifd);
 	if (c->peer != 0)
 		table_del(&peers, c->peer);
 	if (c->dirty)
@@ -161,6 +224,7 @@ conn_new(int fd)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return (NULL);
 	c->fd = fd;
+	STAILQ_INIT(&c->ofds);
 	LIST_INSERT_HEAD(&conns, c, link);
 	return (c);
 }
@@ -204,6 +268,7 @@ conn_control(struct conn *c, iso_msg *m)
 static int
 conn_deliver(struct conn *c, const unsigned char *p, size_t n, int whole)
 {
+	struct wire_fds	 fds = { c->ifd, c->ifd_n, 0 };
 	uint32_t	 port;
 	size_t		 i, k;
 	iso_msg		*m;
@@ -224,9 +289,16 @@ conn_deliver(struct conn *c, const unsigned char *p, size_t n, int whole)
 		goto bad;
 	if (whole)
 		m = wire_decode_in(c->in - IN_HEAD, IN_HEAD, p + k, n - k,
-		    &taken);
+		    &taken, &fds);
 	else
-		m = iso_msg_decode(p + k, n - k);
+		m = wire_decode_fds(p + k, n - k, &fds);
+	if (fds.used > 0) {
+		/* the message's now, the program's, not the library's */
+		for (i = 0; i < fds.used; i++)
+			loop_fd_disown(c->ifd[i]);
+		c->ifd_n -= fds.used;
+		memmove(c->ifd, c->ifd + fds.used, c->ifd_n * sizeof *c->ifd);
+	}
 	if (taken) {
 		c->in = NULL;
 		c->in_len = c->in_cap = 0;
@@ -400,6 +472,46 @@ conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
 }
 
 /*
+ * recvmsg into buf, keeping the descriptors that come (close-on-exec) at
+ * the end of c's FIFO: read's result, or -2 after a hostile peer (more
+ * than fit, or cut short), said on stderr.
+ */
+static ssize_t
+conn_recv(struct conn *c, char *buf, size_t room)
+{
+	int	fds[WIRE_FDS_MAX], *p;
+	size_t	i, k = 0, cap;
+	ssize_t	n;
+
+	if ((n = frame_recvmsg(c->fd, buf, room, fds, &k)) == -2)
+		goto bad;
+	if (n <= 0 || k == 0)
+		return (n);
+	if (c->ifd_n + k > c->ifd_cap) {
+		cap = c->ifd_cap * 2 > c->ifd_n + k ? c->ifd_cap * 2 :
+		    c->ifd_n + k;
+		if ((p = realloc(c->ifd, cap * sizeof *p)) == NULL) {
+			for (i = 0; i < k; i++)
+				close(fds[i]);
+			conn_log("dropped a connection from pid %d: out of "
+			    "memory for its descriptors", (int)c->pid);
+			return (-2);
+		}
+		c->ifd = p;
+		c->ifd_cap = cap;
+	}
+	for (i = 0; i < k; i++) {
+		c->ifd[c->ifd_n++] = fds[i];
+		(void)loop_fd_own(fds[i]);
+	}
+	return (n);
+bad:
+	conn_log("dropped a connection from pid %d: %s", (int)c->pid,
+	    iso_error());
+	return (-2);
+}
+
+/*
  * Read what c's peer sent and deliver every whole frame, until the socket
  * is drained. A listener may end up here again for another connection
  * (conn_settle): only the outermost read uses the shared scratch buffer.
@@ -427,11 +539,13 @@ conn_read(struct conn *c)
 			buf = c->in + c->in_len;
 			room = c->in_cap - c->in_len;
 		}
-		n = read(c->fd, buf, room);
+		n = conn_recv(c, buf, room);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
 			break;
+		if (n == -2)
+			goto gone;
 		if (n <= 0) {
 			if (n == 0 && c->in_len > 0)
 				conn_log("dropped a connection from pid %d: "
@@ -453,6 +567,14 @@ conn_read(struct conn *c)
 		    len - (size_t)used, need) == -1) {
 			conn_log("dropped a connection from pid %d: out of "
 			    "memory", (int)c->pid);
+			goto gone;
+		}
+		/* A frame's descriptors come with its first byte: with no
+		   partial frame left, any still here belong to none. */
+		if (c->in_len == 0 && c->ifd_n > 0) {
+			conn_log("dropped a connection from pid %d: %zu "
+			    "descriptors came with no frame", (int)c->pid,
+			    c->ifd_n);
 			goto gone;
 		}
 		if ((size_t)n < room)
@@ -737,6 +859,37 @@ conn_reserve(struct conn *c, size_t n)
 	return (c->out + c->out_len);
 }
 
+/* Write what c's queue holds up to its next frame with descriptors, or
+   that frame (and what follows it up to the next such) with them. */
+static ssize_t
+conn_send_some(struct conn *c)
+{
+	struct out_fds	*f = STAILQ_FIRST(&c->ofds), *next;
+	size_t		 n = conn_queued(c);
+	ssize_t		 r;
+
+	if (f == NULL)
+		return (send(c->fd, c->out + c->out_off, n,
+		    MSG_NOSIGNAL | MSG_DONTWAIT));
+	if (f->at > c->sent) {
+		if (f->at - c->sent < n)
+			n = (size_t)(f->at - c->sent);
+		return (send(c->fd, c->out + c->out_off, n,
+		    MSG_NOSIGNAL | MSG_DONTWAIT));
+	}
+	if ((next = STAILQ_NEXT(f, link)) != NULL && next->at - c->sent < n)
+		n = (size_t)(next->at - c->sent);
+	if ((r = frame_sendmsg(c->fd, c->out + c->out_off, n, f->fd, f->n,
+	    MSG_DONTWAIT)) > 0) {
+		/* the kernel holds them now */
+		STAILQ_REMOVE_HEAD(&c->ofds, link);
+		for (n = 0; f->own && n < f->n; n++)
+			loop_fd_close(f->fd[n]);
+		free(f);
+	}
+	return (r);
+}
+
 /* Write c's queue: 0, or -1 when the peer is gone: what waited for it is
    dropped, as Dart drops it, and c freed (a pair: no longer a peer, and
    freed once what the peer sent before it went is read). */
@@ -748,8 +901,7 @@ conn_write(struct conn *c)
 	if (c->state != CONN_OPEN)
 		return (0);
 	while (conn_queued(c) > 0) {
-		r = send(c->fd, c->out + c->out_off, conn_queued(c),
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		r = conn_send_some(c);
 		conn_writes++;
 		if (r == -1) {
 			if (errno == EINTR)
@@ -764,7 +916,7 @@ conn_write(struct conn *c)
 				   conn_read_cb takes that, and frees c at EOF. */
 				table_del(&peers, c->peer);
 				c->peer = 0;
-				c->out_off = c->out_len = 0;
+				conn_out_drop(c);
 				c->state = CONN_DEAD;
 				if (c->wev != NULL)
 					event_del(c->wev);
@@ -776,6 +928,7 @@ conn_write(struct conn *c)
 			return (-1);
 		}
 		c->out_off += (size_t)r;
+		c->sent += (uint64_t)r;
 	}
 	c->out_off = c->out_len = 0;
 	if (c->out_cap > OUT_KEEP) {
@@ -928,7 +1081,7 @@ conn_refusal(struct conn *c)
 	c->why = strdup(why);
 	iso_msg_free(m);
 	c->state = CONN_REFUSED;
-	c->out_off = c->out_len = 0;
+	conn_out_drop(c);
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->retry);
@@ -1119,6 +1272,7 @@ conn_prebind(void)
 		free(p);
 	}
 	(void)send(-1, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);	/* EBADF */
+	(void)recvmsg(-1, NULL, 0);				/* EBADF */
 }
 
 /* The port number as a MessagePack uint, shortest form. */
@@ -1137,6 +1291,82 @@ conn_put_port(unsigned char *p, uint32_t port)
 	return (5);
 }
 
+/*
+ * The descriptors of m for its frame, in the order the frame refers to
+ * them, borrowed from m; NULL when it has none (*rc 0) or cannot carry
+ * them (*rc -1, errno).
+ */
+static struct out_fds *
+conn_fds_of(const iso_msg *m, int *rc)
+{
+	struct out_fds	*f;
+	int		 fds[WIRE_FDS_MAX];
+	size_t		 i, n;
+
+	*rc = 0;
+	if (!(m->flags & MSG_FDS))
+		return (NULL);
+	if ((n = msg_fds_list(m, fds, WIRE_FDS_MAX)) > WIRE_FDS_MAX) {
+		*rc = msg_fail(EMSGSIZE, "send: %zu descriptors in one message, "
+		    "more than %d", n, WIRE_FDS_MAX);
+		return (NULL);
+	}
+	for (i = 0; i < n; i++)
+		if (fds[i] < 0) {
+			*rc = msg_fail(EBADF, "send: a descriptor was taken "
+			    "out of the message");
+			return (NULL);
+		}
+	if (n == 0)
+		return (NULL);
+	if ((f = malloc(sizeof *f + n * sizeof f->fd[0])) == NULL) {
+		*rc = msg_fail(ENOMEM, "send: out of memory");
+		return (NULL);
+	}
+	f->n = n;
+	f->own = 0;
+	memcpy(f->fd, fds, n * sizeof fds[0]);
+	return (f);
+}
+
+/* f's frame waits in c's queue, not a byte of it sent: its descriptors
+   become duplicates of ours (the message's are the caller's once the
+   send returns). 0, or -1 with errno. */
+static int
+conn_fds_keep(struct out_fds *f)
+{
+	size_t	i, k;
+	int	fd, saved;
+
+	for (i = 0; i < f->n; i++) {
+		if ((fd = fcntl(f->fd[i], F_DUPFD_CLOEXEC, 0)) == -1 ||
+		    loop_fd_own(fd) == -1) {
+			saved = fd == -1 ? errno : ENOMEM;
+			if (fd != -1)
+				close(fd);
+			for (k = 0; k < i; k++)
+				loop_fd_close(f->fd[k]);
+			return (msg_fail(saved, "send: a descriptor: %s",
+			    strerror(saved)));
+		}
+		f->fd[i] = fd;
+	}
+	f->own = 1;
+	return (0);
+}
+
+/* 1 if f is still in c's queue of descriptors (not sent). */
+static int
+conn_fds_waiting(const struct conn *c, const struct out_fds *f)
+{
+	const struct out_fds	*g;
+
+	STAILQ_FOREACH(g, &c->ofds, link)
+		if (g == f)
+			return (1);
+	return (0);
+}
+
 /* Queue m for port `to.port` of isolate `to.isolate` (0: a control
    frame, which the queue's bound does not stop) and write it when it is
    time. */
@@ -1144,8 +1374,10 @@ static int
 conn_queue(iso_sendport to, const iso_msg *m)
 {
 	struct conn		*c;
+	struct out_fds		*f;
 	unsigned char		*p;
 	size_t			 bound, queued, k, n;
+	int			 rc;
 
 	if (wire_bound(m, &bound) == -1)
 		return (-1);
@@ -1157,17 +1389,29 @@ conn_queue(iso_sendport to, const iso_msg *m)
 	if (to.port != 0 && queued > 0 && queued + bound > msg_limit_queue)
 		return (msg_fail(ENOBUFS, "send: %zu bytes already wait for "
 		    "isolate %016llx", queued, (unsigned long long)to.isolate));
+	if ((f = conn_fds_of(m, &rc)) == NULL && rc == -1)
+		return (-1);
 	if ((p = (unsigned char *)conn_reserve(c, WIRE_HDR + PORT_MAX_LEN +
-	    bound)) == NULL)
-		return (msg_fail(ENOMEM, "send: out of memory"));
+	    bound)) == NULL) {
+		rc = msg_fail(ENOMEM, "send: out of memory");
+		goto fail;
+	}
 	k = conn_put_port(p + WIRE_HDR, to.port);
 	n = k + wire_encode_to(m, p + WIRE_HDR + k);
-	if (n > msg_limit_frame)
-		return (msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
-		    "frame limit of %zu", n, msg_limit_frame));
+	if (n > msg_limit_frame) {
+		rc = msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
+		    "frame limit of %zu", n, msg_limit_frame);
+		goto fail;
+	}
 	wire_frame_hdr(p, n);
+	if (f != NULL) {
+		f->at = c->sent + conn_queued(c);
+		STAILQ_INSERT_TAIL(&c->ofds, f, link);
+	}
 	c->out_len += WIRE_HDR + n;
-	if (loop_dispatching() || defer_writes) {
+	/* A frame with descriptors is written at once, even in a callback:
+	   what the kernel took needs no duplicate. */
+	if (f == NULL && (loop_dispatching() || defer_writes)) {
 		if (!c->dirty) {
 			c->dirty = 1;
 			TAILQ_INSERT_TAIL(&dirty, c, dirty_link);
@@ -1181,7 +1425,17 @@ conn_queue(iso_sendport to, const iso_msg *m)
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
 		    (unsigned long long)to.isolate));
 	}
+	if (f != NULL && conn_fds_waiting(c, f) && conn_fds_keep(f) == -1) {
+		/* the frame is the queue's last, untouched: take it back */
+		STAILQ_REMOVE(&c->ofds, f, out_fds, link);
+		free(f);
+		c->out_len -= WIRE_HDR + n;
+		return (-1);
+	}
 	return (0);
+fail:
+	free(f);
+	return (rc);
 }
 
 int
@@ -1289,7 +1543,7 @@ conn_drain(void)
 				    "%016llx: it read nothing for %d ms",
 				    conn_queued(c), (unsigned long long)c->peer,
 				    now - c->progress_ms);
-				c->out_off = c->out_len = 0;
+				conn_out_drop(c);
 				continue;
 			}
 			if (c->state == CONN_OPEN &&

@@ -811,6 +811,9 @@ iso_spawn_exec(char *const argv[], const iso_msg *arg, iso_isolate **out)
 	st.memfd = -1;
 	if (argv == NULL || argv[0] == NULL)
 		return (msg_fail(EINVAL, "spawn_exec: no program"));
+	if (arg != NULL && (arg->flags & MSG_FDS))
+		return (msg_fail(EINVAL, "spawn_exec: a descriptor cannot go "
+		    "through exec (send it to the new isolate's port)"));
 	if (arg == NULL && (arg = nil = iso_msg_pack("n")) == NULL)
 		return (-1);
 	st.child = exec_child;

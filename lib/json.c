@@ -257,6 +257,10 @@ iso_msg_to_json(const iso_msg *m)
 		msg_fail(EINVAL, "json: no message");
 		return (NULL);
 	}
+	if (m->flags & MSG_FDS) {
+		msg_fail(EINVAL, "json: a descriptor has no JSON form");
+		return (NULL);
+	}
 	if ((j = tojson_value(m)) == NULL) {
 		msg_fail(ENOMEM, "json: out of memory");
 		return (NULL);
@@ -636,7 +640,7 @@ fromjson_fill(iso_msg *dst, json_t *j, struct msg_block *b)
 iso_msg *
 iso_msg_from_json(const char *text)
 {
-	struct msg_size		 sz = { 0, 0 };
+	struct msg_size		 sz = { 0, 0, 0 };
 	struct msg_block	 b;
 	json_error_t		 err;
 	json_t			*j;

@@ -1,12 +1,20 @@
 /*
  * msg.c: the value tree: blocks, copy, free, equality, accessors, and
- * growing a root with append/put. The layout is in msg.h.
+ * growing a root with append/put; descriptor values (dup, close, take).
+ * The layout is in msg.h.
  */
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/kcmp.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "msg.h"
 
@@ -171,6 +179,9 @@ msg_measure(const iso_msg *m, struct msg_size *sz)
 	case ISO_BYTES:
 		sz->bytes += m->len;
 		break;
+	case ISO_FD:
+		sz->fds++;
+		break;
 	case ISO_LIST:
 	case ISO_MAP:
 		for (i = 0; i < msg_items(m); i++)
@@ -186,7 +197,7 @@ msg_fill_copy(iso_msg *dst, const iso_msg *m, struct msg_block *b)
 	size_t	 i, n;
 
 	dst->type = m->type;
-	dst->flags = m->flags & MSG_BIG;
+	dst->flags = m->flags & (MSG_BIG | MSG_FDS);
 	dst->len = m->len;
 	dst->own = NULL;
 	switch (m->type) {
@@ -226,7 +237,7 @@ msg_depth(const iso_msg *m)
 iso_msg *
 iso_msg_copy(const iso_msg *m)
 {
-	struct msg_size		sz = { 0, 0 };
+	struct msg_size		sz = { 0, 0, 0 };
 	struct msg_block	b;
 	iso_msg			*root;
 
@@ -238,10 +249,165 @@ iso_msg_copy(const iso_msg *m)
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		return (NULL);
 	msg_fill_copy(root, m, &b);
+	if (sz.fds > 0 && msg_fds_dup(root) == -1) {
+		iso_msg_free(root);
+		return (NULL);
+	}
 	return (root);
 }
 
-/* Free what n owns; by the invariant in msg.h nothing else needs a walk. */
+/* ---- descriptors ---------------------------------------------------- */
+
+struct fds_walk {
+	int	dup;	/* duplicate each, else only mark */
+	int	err;	/* the first failure; the rest become -1 */
+	int	bad;	/* its descriptor */
+};
+
+/* Mark (and duplicate) the descriptors under n; 1 if there is one. */
+static int
+msg_fds_walk(iso_msg *n, struct fds_walk *w)
+{
+	size_t	i;
+	int	any = 0, fd;
+
+	switch (n->type) {
+	case ISO_FD:
+		n->flags |= MSG_FDS;
+		if (!w->dup)
+			return (1);
+		fd = -1;
+		if (w->err == 0 && n->v.fd < 0)
+			w->err = EBADF;
+		else if (w->err == 0 && (fd = fcntl(n->v.fd, F_DUPFD_CLOEXEC,
+		    0)) == -1) {
+			w->err = errno;
+			w->bad = n->v.fd;
+		}
+		n->v.fd = fd;
+		return (1);
+	case ISO_LIST:
+	case ISO_MAP:
+		for (i = 0; i < msg_items(n); i++)
+			any |= msg_fds_walk(&n->v.items[i], w);
+		if (any)
+			n->flags |= MSG_FDS;
+		return (any);
+	}
+	return (0);
+}
+
+int
+msg_fds_dup(iso_msg *root)
+{
+	struct fds_walk	w = { 1, 0, -1 };
+
+	(void)msg_fds_walk(root, &w);
+	if (w.err == EBADF && w.bad == -1)
+		return (msg_fail(EBADF, "message: a descriptor was taken out "
+		    "of it"));
+	if (w.err != 0)
+		return (msg_fail(w.err, "message: descriptor %d: %s", w.bad,
+		    strerror(w.err)));
+	return (0);
+}
+
+void
+msg_fds_mark(iso_msg *root)
+{
+	struct fds_walk	w = { 0, 0, -1 };
+
+	(void)msg_fds_walk(root, &w);
+}
+
+static size_t
+msg_fds_list_at(const iso_msg *m, int *out, size_t max, size_t n)
+{
+	size_t	i;
+
+	if (!(m->flags & MSG_FDS))
+		return (n);
+	if (m->type == ISO_FD) {
+		if (n < max)
+			out[n] = m->v.fd;
+		return (n + 1);
+	}
+	if (m->type == ISO_LIST || m->type == ISO_MAP)
+		for (i = 0; i < msg_items(m); i++)
+			n = msg_fds_list_at(&m->v.items[i], out, max, n);
+	return (n);
+}
+
+size_t
+msg_fds_list(const iso_msg *m, int *out, size_t max)
+{
+	return (msg_fds_list_at(m, out, max, 0));
+}
+
+/* Close the descriptors under n, a node of a block. */
+static void
+msg_fds_close(iso_msg *n)
+{
+	size_t	i;
+
+	if (n->type == ISO_FD) {
+		if (n->v.fd >= 0)
+			(void)close(n->v.fd);
+		n->v.fd = -1;
+		return;
+	}
+	if (n->type == ISO_LIST || n->type == ISO_MAP)
+		for (i = 0; i < msg_items(n); i++)
+			if (n->v.items[i].flags & MSG_FDS)
+				msg_fds_close(&n->v.items[i]);
+}
+
+/* 1 if descriptors a and b refer to the same open file description. */
+static int
+msg_fd_same(int a, int b)
+{
+	struct stat	sa, sb;
+	pid_t		pid;
+	long		r;
+	int		fa, fb;
+
+	if (a < 0 || b < 0)
+		return (a < 0 && b < 0);
+	if (a == b)
+		return (1);
+	pid = getpid();
+	if ((r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b)) >= 0)
+		return (r == 0);
+	if (fstat(a, &sa) == -1 || fstat(b, &sb) == -1 ||
+	    (fa = fcntl(a, F_GETFL)) == -1 || (fb = fcntl(b, F_GETFL)) == -1)
+		return (0);
+	return (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+	    (fa & O_ACCMODE) == (fb & O_ACCMODE));
+}
+
+int
+iso_msg_fd(const iso_msg *m)
+{
+	if (m == NULL || m->type != ISO_FD)
+		return (msg_fail(EINVAL, "message: not a descriptor"));
+	if (m->v.fd < 0)
+		return (msg_fail(EBADF, "message: its descriptor was taken"));
+	return (m->v.fd);
+}
+
+int
+iso_msg_fd_take(const iso_msg *m)
+{
+	int	fd;
+
+	if ((fd = iso_msg_fd(m)) == -1)
+		return (-1);
+	((iso_msg *)m)->v.fd = -1;	/* the value stays; its owner changed */
+	return (fd);
+}
+
+/* Free what n owns; by the invariant in msg.h nothing else needs a walk
+   but for descriptors, found through MSG_FDS. */
 static void
 msg_release(iso_msg *n)
 {
@@ -251,7 +417,8 @@ msg_release(iso_msg *n)
 		for (i = 0; i < msg_items(n); i++)
 			msg_release(&n->v.items[i]);
 		free(n->v.items);
-	}
+	} else if (n->flags & MSG_FDS)
+		msg_fds_close(n);
 	if (n->own != NULL)
 		msg_block_free(n->own);
 }
@@ -301,6 +468,8 @@ iso_msg_equal(const iso_msg *a, const iso_msg *b)
 		return (a->v.port.isolate == b->v.port.isolate &&
 		    a->v.port.pid == b->v.port.pid &&
 		    a->v.port.port == b->v.port.port);
+	case ISO_FD:
+		return (msg_fd_same(a->v.fd, b->v.fd));
 	}
 	return (0);
 }
@@ -552,6 +721,7 @@ iso_msg_append(iso_msg *list, iso_msg *item)
 			iso_msg_free(item);
 		return (-1);
 	}
+	list->flags |= item->flags & MSG_FDS;
 	msg_adopt(&list->v.items[list->len++], item);
 	return (0);
 }
@@ -582,6 +752,7 @@ msg_list_set(iso_msg *list, size_t i, iso_msg *item)
 	iso_msg	*slot = &list->v.items[i];
 
 	msg_release(slot);
+	list->flags |= item->flags & MSG_FDS;
 	if (item->own == NULL && !(item->flags & MSG_HEAP) &&
 	    item->type != ISO_STR && item->type != ISO_BYTES &&
 	    item->type != ISO_LIST && item->type != ISO_MAP) {
@@ -608,6 +779,7 @@ iso_msg_put(iso_msg *map, iso_msg *key, iso_msg *value)
 	if (msg_fits(map, key) == -1 || msg_fits(map, value) == -1 ||
 	    msg_reserve(map, 2) == -1)
 		goto fail;
+	map->flags |= (key->flags | value->flags) & MSG_FDS;
 	for (i = 0; i < map->len; i++) {
 		slot = &map->v.items[2 * i];
 		if (iso_msg_equal(slot, key)) {

@@ -24,6 +24,8 @@
 
 #define MSG_BIG		0x01	/* ISO_INT holding a uint64 > INT64_MAX */
 #define MSG_HEAP	0x02	/* items are a malloc'd array owned here */
+#define MSG_FDS		0x04	/* a descriptor is here or below: freeing,
+				   copying and sending walk only such nodes */
 
 struct iso_msg {
 	uint8_t		 type;	/* iso_type */
@@ -37,6 +39,7 @@ struct iso_msg {
 		const char	*s;	/* str (NUL-terminated) or bytes */
 		iso_msg		*items;	/* list: len; map: 2*len, key first */
 		iso_sendport	 port;
+		int		 fd;	/* ISO_FD: owned here; -1 once taken */
 	} v;
 	void		*own;	/* a block freed with this node, or NULL */
 };
@@ -45,12 +48,14 @@ struct iso_msg {
 struct msg_size {
 	size_t	nodes;
 	size_t	bytes;
+	size_t	fds;	/* ISO_FD nodes (msg_measure, pack) */
 };
 
 /* Bump allocator over one block. */
 struct msg_block {
 	iso_msg	*node;
 	char	*data;
+	int	*fd;	/* decode: the frame's descriptors, taken in order */
 };
 
 /* Allocate a block for sz and return its root, the first node; b->node
@@ -85,6 +90,21 @@ const char *msg_block_data(struct msg_block *b, const void *p, size_t n,
 void	 msg_measure(const iso_msg *m, struct msg_size *sz);
 /* Deep-copy m into node dst of block b. */
 void	 msg_fill_copy(iso_msg *dst, const iso_msg *m, struct msg_block *b);
+
+/*
+ * Descriptors (ISO_FD). msg_fds_dup: after a fill that copied descriptor
+ * numbers (copy, pack's h and O), give each ISO_FD node of root its own
+ * duplicate (F_DUPFD_CLOEXEC) and mark MSG_FDS up the tree; 0, or -1 with
+ * errno (the nodes not duplicated are -1, so iso_msg_free(root) closes
+ * exactly what was made). msg_fds_mark: MSG_FDS up the tree of a message
+ * whose ISO_FD nodes hold descriptors of its own (decode).
+ * msg_fds_list: the descriptors of m in encoding order (depth first,
+ * a map's key before its value) into out[0..max); the count, which may
+ * be more than max; a taken one (-1) is listed as -1.
+ */
+int	 msg_fds_dup(iso_msg *root);
+void	 msg_fds_mark(iso_msg *root);
+size_t	 msg_fds_list(const iso_msg *m, int *out, size_t max);
 
 /* A root list of n nils (a heap array), its slots set by msg_list_set:
    NULL/ENOMEM or EMSGSIZE. */

@@ -28,7 +28,7 @@ struct fmt {
  * brackets are not kept), and fills the block from the array.
  */
 struct spec {
-	char			 c;	/* n b I U f s y P O [ {, or ] } 0 */
+	char			 c;	/* n b I U f s y P O h [ {, or ] } 0 */
 	size_t			 len;	/* s y: bytes; [ {: items (keys too) */
 	union {
 		int64_t		 i;
@@ -128,6 +128,14 @@ pack_next(struct fmt *f, struct spec *sp)
 	case 'P':
 		sp->v.port = va_arg(f->ap, iso_sendport);
 		return (0);
+	case 'h':
+		sp->v.i = va_arg(f->ap, int);
+		if (sp->v.i < 0) {
+			fmt_bad(f, "pack: h is not a descriptor");
+			errno = EBADF;
+			return (-1);
+		}
+		return (0);
 	case 'O':
 		sp->v.o = va_arg(f->ap, const iso_msg *);
 		if (*f->p == '?') {
@@ -226,6 +234,9 @@ pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 				    "long"));
 			sz->bytes += sp->len + (c == 's');
 			break;
+		case 'h':
+			sz->fds++;
+			break;
 		case 'O':
 			if (top + (size_t)msg_depth(sp->v.o) > msg_limit_depth)
 				return (msg_fail(EMSGSIZE, "pack: nesting "
@@ -279,6 +290,10 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 	case 'P':
 		dst->type = ISO_PORT;
 		dst->v.port = sp->v.port;
+		break;
+	case 'h':	/* the caller's: msg_fds_dup makes it the message's */
+		dst->type = ISO_FD;
+		dst->v.fd = (int)sp->v.i;
 		break;
 	case 's':
 	case 'y':
@@ -604,7 +619,7 @@ static iso_msg *
 pack_cached(const struct fc_entry *e, va_list *ap)
 {
 	struct spec		 v[FC_OPS];
-	struct msg_size		 sz = { 0, 0 };
+	struct msg_size		 sz = { 0, 0, 0 };
 	struct msg_block	 b;
 	iso_msg			*root;
 	size_t			 k;
@@ -620,6 +635,10 @@ pack_cached(const struct fc_entry *e, va_list *ap)
 		pack_fill(v, root, &b);
 	else
 		fc_fill(e, v, root, &b);
+	if (sz.fds > 0 && msg_fds_dup(root) == -1) {
+		iso_msg_free(root);
+		return (NULL);
+	}
 	return (root);
 }
 
@@ -628,7 +647,7 @@ iso_msg_vpack(const char *fmt, va_list ap)
 {
 	struct fmt		 f;
 	struct specs		 a;
-	struct msg_size		 sz = { 0, 0 };
+	struct msg_size		 sz = { 0, 0, 0 };
 	struct msg_block	 b;
 	struct spec		 end;
 	struct fc_entry		*e;
@@ -667,6 +686,11 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		goto out;
 	pack_fill(a.v, root, &b);
+	if (sz.fds > 0 && msg_fds_dup(root) == -1) {
+		iso_msg_free(root);
+		root = NULL;
+		goto out;
+	}
 	if (!hit) {
 		struct fc_entry	c;
 
@@ -696,7 +720,7 @@ iso_msg_pack(const char *fmt, ...)
 
 static const char *const type_names[] = {
 	"nil", "bool", "int", "float", "string", "bytes", "list", "map",
-	"SendPort"
+	"SendPort", "descriptor"
 };
 
 static int
@@ -853,6 +877,16 @@ unpack_scalar(struct fmt *f, char c, const iso_msg *m, void *out)
 			return (-1);
 		*(iso_sendport *)out = m->v.port;
 		return (0);
+	case 'h':
+		if (unpack_want(f, m, ISO_FD) == -1)
+			return (-1);
+		if (m->v.fd < 0) {
+			fmt_bad(f, "unpack: the descriptor was taken");
+			errno = EBADF;
+			return (-1);
+		}
+		*(int *)out = m->v.fd;
+		return (0);
 	}
 	*(const iso_msg **)out = m;	/* O */
 	return (0);
@@ -906,7 +940,7 @@ unpack_value(struct fmt *f, const iso_msg *m)
 	case 'y':
 		return (unpack_data(f, c, m));
 	case 'b': case 'i': case 'I': case 'U': case 'f': case 'F':
-	case 'P': case 'O':
+	case 'P': case 'O': case 'h':
 		if ((out = va_arg(f->ap, void *)) == NULL)
 			return (fmt_bad(f, "unpack: NULL output"));
 		return (m != NULL ? unpack_scalar(f, c, m, out) : 0);

@@ -327,6 +327,11 @@ pool_write_tag(int fd, int tag)
 	return (frame_write_all(fd, f, sizeof f));
 }
 
+/* Arguments and results cross in shared memory, where no descriptor can
+   go. */
+#define POOL_NO_FDS	"pool: a descriptor cannot go to or from a pool " \
+			"worker (use iso_compute or a port)"
+
 /* ---- the worker ---------------------------------------------------------- */
 
 /*
@@ -339,6 +344,8 @@ pool_record(char *dst, size_t room, const iso_msg *r, int tag)
 {
 	size_t	bound = 0, n = 0;
 
+	if (r != NULL && (r->flags & MSG_FDS))
+		return (msg_fail(EINVAL, POOL_NO_FDS));
 	if (r != NULL && room >= REC_HDR + WIRE_SCALAR_MAX &&
 	    (n = wire_encode_scalar(r, dst + REC_HDR)) > 0)
 		goto done;	/* no measure first: it fits */
@@ -1650,6 +1657,8 @@ iso_pool_submit(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 	if (p->queued >= p->max_queue && pool_idle(p) == NULL)
 		return (msg_fail(ENOBUFS, "pool: %zu jobs queued already",
 		    p->queued));
+	if (arg != NULL && (arg->flags & MSG_FDS))
+		return (msg_fail(EINVAL, POOL_NO_FDS));
 	if (arg != NULL && wire_bound(arg, &bound) == -1)
 		return (-1);
 	if ((frame = malloc(ITEM_HDR + bound)) == NULL)
@@ -1748,6 +1757,8 @@ iso_pool_map(iso_pool *p, iso_msg *(*fn)(const iso_msg *),
 		return (msg_fail(EINVAL, "pool: made by another isolate"));
 	if (p->freeing)
 		return (msg_fail(EINVAL, "pool: being freed"));
+	if (args->flags & MSG_FDS)
+		return (msg_fail(EINVAL, POOL_NO_FDS));
 	if (loop_dispatching())
 		return (msg_fail(EDEADLK, "pool: a map inside a callback, "
 		    "where the loop cannot run (use iso_pool_submit)"));

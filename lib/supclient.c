@@ -409,13 +409,25 @@ sup_kept_give(int fd)
 		close(fd);
 }
 
+/* Refuse m before anything is written when it holds a descriptor: the
+   supervisor keeps messages (mailboxes outlive processes, and their
+   logs are files), runs them elsewhere, or hands them to other nodes. */
+static int
+sup_no_fds(const iso_msg *m)
+{
+	if (m != NULL && (m->flags & MSG_FDS))
+		return (msg_fail(EINVAL, "supervisor: a descriptor cannot go "
+		    "to the supervisor (send it to an isolate's port)"));
+	return (0);
+}
+
 int
 sup_call_again(const iso_msg *req, iso_msg **reply, int *fdp, int how)
 {
 	iso_msg	*rep = NULL;
 	int	 fd, gone = 0, again = 0, sent = 0, r = -1, try;
 
-	if (req == NULL)
+	if (req == NULL || sup_no_fds(req) == -1)
 		return (-1);
 	for (try = 0; try < SUP_TRIES; try++) {
 		if (try > 0)
@@ -774,6 +786,8 @@ iso_sup_send(const char *target, const iso_msg *m)
 
 	if (target == NULL || m == NULL)
 		return (msg_fail(EINVAL, "send: no target or message"));
+	if (sup_no_fds(m) == -1)
+		return (-1);
 	/* One id for this send, however many times it is sent: a mailbox
 	   keeps it once. */
 	if (sup_reqid(reqid) == -1)
@@ -1262,6 +1276,8 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 
 	if (o == NULL)
 		o = &none;
+	if (sup_no_fds(arg) == -1)
+		return (-1);
 	if (fn == NULL || result == NULL || (colon = strrchr(fn, ':')) ==
 	    NULL || colon == fn || colon[1] == '\0')
 		return (msg_fail(EINVAL, "compute: want MODULE.so:FUNCTION"));
@@ -1324,6 +1340,8 @@ iso_sup_compute_exec_with(char *const argv[], const iso_msg *arg,
 
 	if (o == NULL)
 		o = &none;
+	if (sup_no_fds(arg) == -1)
+		return (-1);
 	if (argv == NULL || argv[0] == NULL || result == NULL)
 		return (msg_fail(EINVAL, "compute: no command"));
 	if (o->workers < 0 || o->workers > 1024)

@@ -22,6 +22,7 @@ struct wire_in {
 	const uint8_t	*end;
 	struct msg_size	 sz;
 	size_t		 strs;	/* strings among the values */
+	size_t		 fds;	/* descriptor references */
 };
 
 /* An n-byte big-endian field, n being 1, 2, 4 or 8. */
@@ -94,6 +95,16 @@ wire_check_ext(struct wire_in *in, const uint8_t *at, uint64_t n)
 {
 	if (in->p == in->end)
 		return (wire_bad(in, at, "truncated value"));
+	if ((int8_t)*in->p == WIRE_EXT_FD && n == 1) {
+		if (in->end - in->p < 2)
+			return (wire_bad(in, at, "truncated value"));
+		if (in->p[1] != 0)
+			return (wire_bad(in, at, "unknown descriptor kind"));
+		if (++in->fds > WIRE_FDS_MAX)
+			return (wire_bad(in, at, "more than 253 descriptors"));
+		in->p += 2;
+		return (0);
+	}
 	if ((int8_t)*in->p != WIRE_EXT_PORT || n != WIRE_PORT_LEN)
 		return (wire_bad(in, at, "unknown ext type"));
 	in->p++;
@@ -260,6 +271,19 @@ wire_fill_port(iso_msg *dst, const uint8_t *p)
 	return (p + WIRE_PORT_LEN);
 }
 
+/* An ext value from its type byte at p: a SendPort or a descriptor, the
+   block's next (wire_check counted them against what came). */
+static inline const uint8_t *
+wire_fill_ext(iso_msg *dst, const uint8_t *p, struct msg_block *b)
+{
+	if ((int8_t)p[0] != WIRE_EXT_FD)
+		return (wire_fill_port(dst, p));
+	wire_node(dst, ISO_FD, 0);
+	dst->flags = MSG_FDS;
+	dst->v.fd = *b->fd++;
+	return (p + 2);
+}
+
 /* Dispatch on the type byte; the length fields are read here. */
 static const uint8_t *
 wire_fill_at(iso_msg *dst, const uint8_t *p, struct msg_block *b, int at)
@@ -322,11 +346,11 @@ wire_fill_at(iso_msg *dst, const uint8_t *p, struct msg_block *b, int at)
 		w = 4 << (c - 0xca);
 		wire_fill_float(dst, wire_float(p, w));
 		return (p + w);
-	case 0xc7: case 0xc8: case 0xc9:	/* the length (16) first */
-		return (wire_fill_port(dst, p + (1 << (c - 0xc7))));
+	case 0xc7: case 0xc8: case 0xc9:	/* the length first */
+		return (wire_fill_ext(dst, p + (1 << (c - 0xc7)), b));
 	}
-	/* fixext 1, 2, 4, 8, 16: wire_check let only 16 through */
-	return (wire_fill_port(dst, p));
+	/* fixext 1, 2, 4, 8, 16: wire_check let only 1 and 16 through */
+	return (wire_fill_ext(dst, p, b));
 }
 
 static inline const uint8_t *
@@ -469,8 +493,9 @@ wire_check_all(struct wire_in *in, const void *buf, size_t len)
 		    "limit of %zu", len, msg_limit_frame));
 	in->start = in->p = buf;
 	in->end = in->start + len;
-	in->sz.nodes = in->sz.bytes = 0;
+	in->sz.nodes = in->sz.bytes = in->sz.fds = 0;
 	in->strs = 0;
+	in->fds = 0;
 	if (wire_check(in, 0) == -1)
 		return (-1);
 	if (in->p != in->end)
@@ -478,21 +503,68 @@ wire_check_all(struct wire_in *in, const void *buf, size_t len)
 	return (0);
 }
 
+/* The frame's descriptor references against what came with it: 0, or
+   -1 (EBADMSG). */
+static int
+wire_check_fds(const struct wire_in *in, const struct wire_fds *fds)
+{
+	size_t	n = fds != NULL ? fds->n : 0;
+
+	if (in->fds > n)
+		return (msg_fail(EBADMSG, "frame: refers to %zu descriptors, "
+		    "%zu came with it", in->fds, n));
+	return (0);
+}
+
+/* After a fill: the descriptors the message took. */
+static void
+wire_took_fds(iso_msg *root, const struct wire_in *in,
+    struct wire_fds *fds)
+{
+	if (fds != NULL)
+		fds->used = root != NULL ? in->fds : 0;
+	if (root != NULL && in->fds > 0)
+		msg_fds_mark(root);
+}
+
 iso_msg *
-iso_msg_decode(const void *buf, size_t len)
+wire_decode_fds(const void *buf, size_t len, struct wire_fds *fds)
 {
 	struct wire_in		 in;
 	struct msg_block	 b;
 	iso_msg			*root;
 
+	if (fds != NULL)
+		fds->used = 0;
 	if (buf != NULL && len > 0 && len <= msg_limit_frame &&
 	    wire_decode_flat(buf, len, &root))
 		return (root);
-	if (wire_check_all(&in, buf, len) == -1)
+	if (wire_check_all(&in, buf, len) == -1 ||
+	    wire_check_fds(&in, fds) == -1)
 		return (NULL);
-	if ((root = msg_block_new(&in.sz, &b)) != NULL)
+	if ((root = msg_block_new(&in.sz, &b)) != NULL) {
+		b.fd = fds != NULL ? fds->fd : NULL;
 		wire_fill(root, buf, &b);
+	}
+	wire_took_fds(root, &in, fds);
 	return (root);
+}
+
+int
+wire_count_fds(const void *buf, size_t len, size_t *n)
+{
+	struct wire_in	in;
+
+	if (wire_check_all(&in, buf, len) == -1)
+		return (-1);
+	*n = in.fds;
+	return (0);
+}
+
+iso_msg *
+iso_msg_decode(const void *buf, size_t len)
+{
+	return (wire_decode_fds(buf, len, NULL));
 }
 
 int
@@ -527,25 +599,33 @@ wire_decode_scalar(const void *buf, size_t len, iso_msg *dst)
 
 iso_msg *
 wire_decode_in(void *block, size_t head, const void *buf, size_t len,
-    int *taken)
+    int *taken, struct wire_fds *fds)
 {
 	struct wire_in		 in;
 	struct msg_block	 b;
 	iso_msg			*root;
 
 	*taken = 0;
-	if (wire_check_all(&in, buf, len) == -1)
+	if (fds != NULL)
+		fds->used = 0;
+	if (wire_check_all(&in, buf, len) == -1 ||
+	    wire_check_fds(&in, fds) == -1)
 		return (NULL);
 	if (in.strs > 0 || in.sz.nodes > head / sizeof *root) {
-		if ((root = msg_block_new(&in.sz, &b)) != NULL)
+		if ((root = msg_block_new(&in.sz, &b)) != NULL) {
+			b.fd = fds != NULL ? fds->fd : NULL;
 			wire_fill(root, buf, &b);
+		}
+		wire_took_fds(root, &in, fds);
 		return (root);
 	}
 	root = block;
 	b.node = root + 1;
 	b.data = NULL;		/* no strings: nothing is copied */
+	b.fd = fds != NULL ? fds->fd : NULL;
 	wire_fill_at(root, buf, &b, 1);
 	*taken = 1;
+	wire_took_fds(root, &in, fds);
 	return (root);
 }
 
@@ -680,6 +760,11 @@ wire_pack(char **pk, const iso_msg *m)
 		wire_mp_map(pk, m->len);
 		for (i = 0; i < 2 * m->len; i++)
 			wire_pack(pk, &m->v.items[i]);
+		break;
+	case ISO_FD:
+		wire_mp_ext(pk, 1, WIRE_EXT_FD);
+		port[0] = 0;
+		wire_mp_ext_body(pk, port, 1);
 		break;
 	case ISO_PORT:
 		for (k = 0; k < 8; k++)

@@ -5,6 +5,8 @@
 #ifndef ISO_LIB_WIRE_H
 #define ISO_LIB_WIRE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include "isolate.h"
@@ -12,6 +14,21 @@
 #define WIRE_HDR	4
 #define WIRE_EXT_PORT	1	/* ext type of a SendPort */
 #define WIRE_PORT_LEN	16	/* isolate u64, pid u32, port u32, big-endian */
+#define WIRE_EXT_FD	2	/* ext type of a descriptor: fixext 1, data 0,
+				   the frame's next descriptor (SCM_RIGHTS) */
+#define WIRE_FDS_MAX	253	/* descriptors in one frame (SCM_MAX_FD) */
+
+/*
+ * The descriptors that came with a frame, for its decode: the frame's
+ * references take fd[0], fd[1], ... in the order they appear; `used` is
+ * set to how many it took, which the message then owns (the caller
+ * forgets them). A frame referring to more than n is invalid (EBADMSG).
+ */
+struct wire_fds {
+	int	*fd;
+	size_t	 n;
+	size_t	 used;
+};
 
 /* An upper bound of m's encoded size; -1/EMSGSIZE if a peer would refuse
    m (too deep, too many values). */
@@ -32,7 +49,13 @@ size_t	 wire_encode_scalar(const iso_msg *m, void *dst);
  * it). Otherwise as iso_msg_decode, and block stays the caller's.
  */
 iso_msg	*wire_decode_in(void *block, size_t head, const void *buf,
-	    size_t len, int *taken);
+	    size_t len, int *taken, struct wire_fds *fds);
+/* iso_msg_decode with the descriptors that came with the frame (fds may
+   be NULL: none came). */
+iso_msg	*wire_decode_fds(const void *buf, size_t len, struct wire_fds *fds);
+/* The descriptor references of a valid encoded message (a check, no
+   decode): 0 and *n, or -1 when it is not one. */
+int	 wire_count_fds(const void *buf, size_t len, size_t *n);
 
 /* Decode buf[0..len) into node dst when it is one scalar (nil, bool,
    int, float): 1; 0 (dst untouched) when it is anything else. */
@@ -48,5 +71,17 @@ void	 wire_frame_hdr(void *hdr, size_t len);
    end of stream before any, -1 (EBADMSG when it ends part way). */
 int	 frame_write_all(int fd, const char *p, size_t n);
 int	 frame_read_all(int fd, void *buf, size_t n);
+/*
+ * On a Unix socket. sendmsg: one sendmsg(MSG_NOSIGNAL | flags) of
+ * p[0..n) with fds[0..nfds) (at most WIRE_FDS_MAX) attached to its first
+ * byte; its result (EINTR is the caller's). recvmsg: one
+ * recvmsg(MSG_CMSG_CLOEXEC) into buf; the descriptors that came go to
+ * fds (room for WIRE_FDS_MAX), their count to *nfds; its result, or -2
+ * when they were cut short (MSG_CTRUNC; those that came are closed,
+ * iso_error() says so).
+ */
+ssize_t	 frame_sendmsg(int fd, const void *p, size_t n, const int *fds,
+	    size_t nfds, int flags);
+ssize_t	 frame_recvmsg(int fd, void *buf, size_t n, int *fds, size_t *nfds);
 
 #endif /* ISO_LIB_WIRE_H */

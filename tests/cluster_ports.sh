@@ -7,7 +7,8 @@
 # again mid-stream (what was accepted still arrives, once, in order); a
 # forged key refused (EACCES) by the node it was sent to, also right
 # after a frame with the true key on the same stream; a SendPort made up
-# on the sending node (the sender told EACCES); a message over NATS's
+# on the sending node (the sender told EACCES); a message carrying a
+# descriptor (EXDEV); a message over NATS's
 # max_payload (EMSGSIZE); the isolate ending (the sender told
 # ECONNREFUSED); its node killed (the same).
 #
@@ -108,6 +109,11 @@ ok "a forged key after a true one is refused: $(echo "$out" | tr '\n' ' ')"
 client b echo madeup
 [ "$rc" -eq 0 ] || die "a made-up SendPort: $out"
 ok "a made-up SendPort: $out"
+
+# A message carrying a descriptor: it cannot go to another machine.
+client b echo fd
+[ "$rc" -eq 0 ] || die "a descriptor to another node: $out"
+ok "a descriptor to another node: $out"
 
 # A message NATS cannot carry (over max_payload): refused, told.
 client b echo big

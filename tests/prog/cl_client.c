@@ -16,12 +16,17 @@
  * max_payload), then small ones every 50 ms until a send fails: prints
  * "told=ERRNO TEXT" and exits 0 when that was EMSGSIZE.
  *
+ * cl_client NODE NAME fd: one echo, then messages carrying a descriptor
+ * (a pipe's) every 50 ms until a send fails: prints "told=ERRNO TEXT"
+ * and exits 0 when that was EXDEV (descriptors cannot cross machines).
+ *
  * cl_client NODE NAME madeup: one echo from NAME's port, then messages to
  * the next port of that isolate, a SendPort made up here (no key for it
  * came to this node), every 50 ms until a send fails: prints "told=ERRNO
  * TEXT" and exits 0 when that was EACCES.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -168,6 +173,45 @@ big(iso_sendport to)
 	return (1);
 }
 
+/* The "fd" form: 0 when told EXDEV. */
+static int
+with_fd(iso_sendport to)
+{
+	iso_msg		*m, *echo;
+	int		 i, r, pfd[2];
+
+	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
+	    (int64_t)1);
+	if (m == NULL || iso_send(to, m) == -1 ||
+	    iso_port_first(port, &echo, 20000) == -1) {
+		printf("error: no first echo: %s\n", iso_error());
+		iso_msg_free(m);
+		return (1);
+	}
+	iso_msg_free(echo);
+	iso_msg_free(m);
+	if (pipe2(pfd, O_CLOEXEC) == -1 ||
+	    (m = iso_msg_pack("{s:P s:I s:h}", "reply",
+	    iso_port_sendport(port), "n", (int64_t)2, "fd", pfd[0])) == NULL)
+		return (2);
+	close(pfd[0]);
+	close(pfd[1]);
+	for (i = 0; i < 600; i++) {
+		if (iso_send(to, m) == -1) {
+			r = errno == EXDEV ? 0 : 1;
+			printf("told=%s %s\n", r == 0 ? "EXDEV" : "other",
+			    iso_error());
+			iso_msg_free(m);
+			return (r);
+		}
+		if (iso_port_first(port, &echo, 50) == 0)
+			iso_msg_free(echo);
+	}
+	printf("error: never told\n");
+	iso_msg_free(m);
+	return (1);
+}
+
 /* The "madeup" form: 0 when told EACCES. */
 static int
 madeup(iso_sendport to)
@@ -231,6 +275,8 @@ main(int argc, char **argv)
 		    iso_error());
 		return (1);
 	}
+	if (strcmp(argv[3], "fd") == 0)
+		return ((port = iso_port_new()) == NULL ? 2 : with_fd(to));
 	if (strcmp(argv[3], "madeup") == 0)
 		return ((port = iso_port_new()) == NULL ? 2 : madeup(to));
 	if (strcmp(argv[3], "big") == 0) {
