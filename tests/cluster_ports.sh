@@ -107,7 +107,11 @@ ok "a forged key after a true one is refused: $(echo "$out" | tr '\n' ' ')"
 # A SendPort made up here (a port of the echo whose key never came to
 # this node): the sender is told, not silently dropped.
 client b echo madeup
-[ "$rc" -eq 0 ] || die "a made-up SendPort: $out"
+if [ "$rc" -ne 0 ]; then
+	tail -20 "${node_rt[a]}/supervisor/isolated.log" 2>/dev/null |
+	    sed 's/^/    a: /'
+	die "a made-up SendPort: $out"
+fi
 ok "a made-up SendPort: $out"
 
 # A message carrying a descriptor: it cannot go to another machine.
