@@ -136,6 +136,7 @@ static int
 big(iso_sendport to)
 {
 	iso_msg		*m, *echo;
+	iso_port	*idle;
 	char		*blob;
 	int		 i, r;
 
@@ -155,10 +156,13 @@ big(iso_sendport to)
 		return (r);
 	}
 	iso_msg_free(m);
-	if ((m = iso_msg_pack("{s:i}", "n", 0)) == NULL)
+	/* The loop runs on a port of its own: a successful iso_port_first
+	   closes its port. */
+	if ((m = iso_msg_pack("{s:i}", "n", 0)) == NULL ||
+	    (idle = iso_port_new()) == NULL)
 		return (2);
 	for (i = 0; i < 600; i++) {
-		if (iso_port_first(port, &echo, 50) == 0)
+		if (iso_port_first(idle, &echo, 50) == 0)
 			iso_msg_free(echo);
 		if (iso_send(to, m) == -1) {
 			r = errno == EMSGSIZE ? 0 : 1;
@@ -178,12 +182,16 @@ static int
 with_fd(iso_sendport to)
 {
 	iso_msg		*m, *echo;
+	iso_port	*idle;
 	int		 i, r, pfd[2];
 
+	/* A successful iso_port_first closes port: idle replies and runs
+	   the loop. */
 	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
 	    (int64_t)1);
 	if (m == NULL || iso_send(to, m) == -1 ||
-	    iso_port_first(port, &echo, 20000) == -1) {
+	    iso_port_first(port, &echo, 20000) == -1 ||
+	    (idle = iso_port_new()) == NULL) {
 		printf("error: no first echo: %s\n", iso_error());
 		iso_msg_free(m);
 		return (1);
@@ -192,7 +200,7 @@ with_fd(iso_sendport to)
 	iso_msg_free(m);
 	if (pipe2(pfd, O_CLOEXEC) == -1 ||
 	    (m = iso_msg_pack("{s:P s:I s:h}", "reply",
-	    iso_port_sendport(port), "n", (int64_t)2, "fd", pfd[0])) == NULL)
+	    iso_port_sendport(idle), "n", (int64_t)2, "fd", pfd[0])) == NULL)
 		return (2);
 	close(pfd[0]);
 	close(pfd[1]);
@@ -204,7 +212,7 @@ with_fd(iso_sendport to)
 			iso_msg_free(m);
 			return (r);
 		}
-		if (iso_port_first(port, &echo, 50) == 0)
+		if (iso_port_first(idle, &echo, 50) == 0)
 			iso_msg_free(echo);
 	}
 	printf("error: never told\n");
@@ -218,12 +226,15 @@ madeup(iso_sendport to)
 {
 	iso_sendport	 fake = to;
 	iso_msg		*m, *echo;
+	iso_port	*idle;
 	int		 i, r;
 
+	/* A successful iso_port_first closes port: idle runs the loop. */
 	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
 	    (int64_t)1);
 	if (m == NULL || iso_send(to, m) == -1 ||
-	    iso_port_first(port, &echo, 20000) == -1) {
+	    iso_port_first(port, &echo, 20000) == -1 ||
+	    (idle = iso_port_new()) == NULL) {
 		printf("error: no first echo: %s\n", iso_error());
 		iso_msg_free(m);
 		return (1);
@@ -239,7 +250,7 @@ madeup(iso_sendport to)
 			return (r);
 		}
 		/* The loop runs meanwhile: the refusal is read. */
-		if (iso_port_first(port, &echo, 50) == 0)
+		if (iso_port_first(idle, &echo, 50) == 0)
 			iso_msg_free(echo);
 	}
 	printf("error: never told\n");
