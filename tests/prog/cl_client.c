@@ -77,24 +77,63 @@ too_late(void *arg)
 	iso_port_close(port);
 }
 
+/* One echo from to, on port: 0, with *idle a new port to run the loop
+   on (a successful iso_port_first closes its port); -1 said. */
+static int
+first_echo(iso_sendport to, iso_port **idle)
+{
+	iso_msg	*m, *echo = NULL;
+	int	 rc = -1;
+
+	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
+	    (int64_t)1);
+	if (m != NULL && iso_send(to, m) == 0 &&
+	    iso_port_first(port, &echo, 20000) == 0 &&
+	    (*idle = iso_port_new()) != NULL)
+		rc = 0;
+	else
+		printf("error: no first echo: %s\n", iso_error());
+	iso_msg_free(m);
+	iso_msg_free(echo);
+	return (rc);
+}
+
+/* Send m (freed here) to `to` every 50 ms, running the loop on idle
+   meanwhile (a refusal is read then), until a send fails: prints
+   "told=NAME TEXT" and returns 0 when it failed with e (named name),
+   else 1. */
+static int
+until_told(iso_sendport to, iso_msg *m, iso_port *idle, int e,
+    const char *name)
+{
+	iso_msg	*echo;
+	int	 i, r;
+
+	for (i = 0; i < 600; i++) {
+		if (iso_send(to, m) == -1) {
+			r = errno == e ? 0 : 1;
+			printf("told=%s %s\n", r == 0 ? name : "other",
+			    iso_error());
+			iso_msg_free(m);
+			return (r);
+		}
+		if (iso_port_first(idle, &echo, 50) == 0)
+			iso_msg_free(echo);
+	}
+	printf("error: never told\n");
+	iso_msg_free(m);
+	return (1);
+}
+
 /* The "gone" and "hold" forms: 0 when told. */
 static int
 gone(iso_sendport to, int say_exit)
 {
-	iso_msg		*m, *echo;
 	iso_port	*idle;
-	int		 i, r;
+	iso_msg		*m;
 
-	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
-	    (int64_t)1);
-	if (m == NULL || iso_send(to, m) == -1 ||
-	    iso_port_first(port, &echo, 20000) == -1 ||
-	    (idle = iso_port_new()) == NULL) {
-		printf("error: no first echo: %s\n", iso_error());
+	if (first_echo(to, &idle) == -1)
 		return (1);
-	}
-	iso_msg_free(m);
-	iso_msg_free(echo);
 	if (!say_exit) {
 		printf("ready\n");
 		fflush(stdout);
@@ -104,22 +143,7 @@ gone(iso_sendport to, int say_exit)
 		printf("error: exit: %s\n", iso_error());
 		return (1);
 	}
-	for (i = 0; i < 600; i++) {
-		r = iso_send(to, m);
-		if (r == -1) {
-			r = errno == ECONNREFUSED ? 0 : 1;
-			printf("told=%s %s\n", r == 0 ? "ECONNREFUSED" :
-			    "other", iso_error());
-			iso_msg_free(m);
-			return (r);
-		}
-		/* The loop runs meanwhile: the refusal is read. */
-		if (iso_port_first(idle, &echo, 50) == 0)
-			iso_msg_free(echo);
-	}
-	printf("error: never told\n");
-	iso_msg_free(m);
-	return (1);
+	return (until_told(to, m, idle, ECONNREFUSED, "ECONNREFUSED"));
 }
 
 static char	*pad;
@@ -135,10 +159,10 @@ free_all(void)
 static int
 big(iso_sendport to)
 {
-	iso_msg		*m, *echo;
+	iso_msg		*m;
 	iso_port	*idle;
 	char		*blob;
-	int		 i, r;
+	int		 r;
 
 	if ((blob = malloc(2 << 20)) == NULL)
 		return (2);
@@ -156,68 +180,29 @@ big(iso_sendport to)
 		return (r);
 	}
 	iso_msg_free(m);
-	/* The loop runs on a port of its own: a successful iso_port_first
-	   closes its port. */
 	if ((m = iso_msg_pack("{s:i}", "n", 0)) == NULL ||
 	    (idle = iso_port_new()) == NULL)
 		return (2);
-	for (i = 0; i < 600; i++) {
-		if (iso_port_first(idle, &echo, 50) == 0)
-			iso_msg_free(echo);
-		if (iso_send(to, m) == -1) {
-			r = errno == EMSGSIZE ? 0 : 1;
-			printf("told=%s %s\n", r == 0 ? "EMSGSIZE" : "other",
-			    iso_error());
-			iso_msg_free(m);
-			return (r);
-		}
-	}
-	printf("error: never told\n");
-	iso_msg_free(m);
-	return (1);
+	return (until_told(to, m, idle, EMSGSIZE, "EMSGSIZE"));
 }
 
 /* The "fd" form: 0 when told EXDEV. */
 static int
 with_fd(iso_sendport to)
 {
-	iso_msg		*m, *echo;
 	iso_port	*idle;
-	int		 i, r, pfd[2];
+	iso_msg		*m;
+	int		 pfd[2];
 
-	/* A successful iso_port_first closes port: idle replies and runs
-	   the loop. */
-	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
-	    (int64_t)1);
-	if (m == NULL || iso_send(to, m) == -1 ||
-	    iso_port_first(port, &echo, 20000) == -1 ||
-	    (idle = iso_port_new()) == NULL) {
-		printf("error: no first echo: %s\n", iso_error());
-		iso_msg_free(m);
+	if (first_echo(to, &idle) == -1)
 		return (1);
-	}
-	iso_msg_free(echo);
-	iso_msg_free(m);
 	if (pipe2(pfd, O_CLOEXEC) == -1 ||
 	    (m = iso_msg_pack("{s:P s:I s:h}", "reply",
 	    iso_port_sendport(idle), "n", (int64_t)2, "fd", pfd[0])) == NULL)
 		return (2);
 	close(pfd[0]);
 	close(pfd[1]);
-	for (i = 0; i < 600; i++) {
-		if (iso_send(to, m) == -1) {
-			r = errno == EXDEV ? 0 : 1;
-			printf("told=%s %s\n", r == 0 ? "EXDEV" : "other",
-			    iso_error());
-			iso_msg_free(m);
-			return (r);
-		}
-		if (iso_port_first(idle, &echo, 50) == 0)
-			iso_msg_free(echo);
-	}
-	printf("error: never told\n");
-	iso_msg_free(m);
-	return (1);
+	return (until_told(to, m, idle, EXDEV, "EXDEV"));
 }
 
 /* The "madeup" form: 0 when told EACCES. */
@@ -225,37 +210,15 @@ static int
 madeup(iso_sendport to)
 {
 	iso_sendport	 fake = to;
-	iso_msg		*m, *echo;
 	iso_port	*idle;
-	int		 i, r;
+	iso_msg		*m;
 
-	/* A successful iso_port_first closes port: idle runs the loop. */
-	m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(port), "n",
-	    (int64_t)1);
-	if (m == NULL || iso_send(to, m) == -1 ||
-	    iso_port_first(port, &echo, 20000) == -1 ||
-	    (idle = iso_port_new()) == NULL) {
-		printf("error: no first echo: %s\n", iso_error());
-		iso_msg_free(m);
+	if (first_echo(to, &idle) == -1 ||
+	    (m = iso_msg_pack("{s:P s:I}", "reply", iso_port_sendport(idle),
+	    "n", (int64_t)2)) == NULL)
 		return (1);
-	}
-	iso_msg_free(echo);
 	fake.port = to.port + 1;
-	for (i = 0; i < 600; i++) {
-		if (iso_send(fake, m) == -1) {
-			r = errno == EACCES ? 0 : 1;
-			printf("told=%s %s\n", r == 0 ? "EACCES" : "other",
-			    iso_error());
-			iso_msg_free(m);
-			return (r);
-		}
-		/* The loop runs meanwhile: the refusal is read. */
-		if (iso_port_first(idle, &echo, 50) == 0)
-			iso_msg_free(echo);
-	}
-	printf("error: never told\n");
-	iso_msg_free(m);
-	return (1);
+	return (until_told(fake, m, idle, EACCES, "EACCES"));
 }
 
 int
