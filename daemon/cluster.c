@@ -60,6 +60,7 @@ static int		 cl_was_connected = -1;
 static int		 cl_configured;
 static int		 cl_said_down;	/* "not there" logged this outage */
 static int		 cl_twin_warned;
+static int64_t		 cl_last_tick;	/* monotonic, of cl_tick's last run */
 
 static int64_t
 cl_now_ms(void)
@@ -279,6 +280,16 @@ cl_find(const char *name)
 	return (NULL);
 }
 
+void
+cl_node_heard(const char *node)
+{
+	struct cl_node	*n = cl_find(node);
+
+	/* Only a node known up: coming back takes a heartbeat (its state). */
+	if (n != NULL && !n->lost)
+		n->last_ms = cl_now_ms();
+}
+
 int
 cl_node_up(const char *node)
 {
@@ -437,6 +448,12 @@ cl_tick(evutil_socket_t fd, short what, void *arg)
 			cl_nodes[i].last_ms = now;
 		cl_was_connected = up;
 	}
+	/* Time we did not run (stopped, or starved of CPU) is not their
+	   silence: what they said meanwhile waits unread on our socket. */
+	if (cl_last_tick != 0 && now - cl_last_tick > 2 * CL_HB_MS)
+		for (i = 0; i < cl_nnodes; i++)
+			cl_nodes[i].last_ms += now - cl_last_tick - CL_HB_MS;
+	cl_last_tick = now;
 	cluster_pump();
 	if (!up)
 		return;
@@ -638,6 +655,7 @@ cluster_stop(void)
 	cl_nodes = NULL;
 	cl_nnodes = cl_cap = 0;
 	cl_configured = 0;
+	cl_last_tick = 0;
 	nats_Close();
 }
 

@@ -54,6 +54,9 @@ int	 cl_publish(const char *subject, const char *reply, const void *data,
    empty value: that header left out). */
 int	 cl_publish_hdr(const char *subject, const char *reply,
 	    const void *data, size_t len, const char *const *hdrs);
+/* Something came from node: it is alive, even when its heartbeats wait
+   behind its data. */
+void	 cl_node_heard(const char *node);
 /* A node's state: is it known and not lost? */
 int	 cl_node_up(const char *node);
 /* The other nodes up, at most max of them, names borrowed until the

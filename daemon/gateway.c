@@ -664,6 +664,7 @@ gw_on_ack(natsMsg *msg, void *arg)
 		iso_msg_free(a);
 		return;
 	}
+	cl_node_heard(px->node);
 	if (upto >= px->next_seq)
 		upto = px->acked;	/* never sent: not believed */
 	while ((b = px->head) != NULL && b->last <= upto) {

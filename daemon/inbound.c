@@ -255,7 +255,6 @@ ib_on_port(natsMsg *msg, void *arg)
 	char			 want[9];
 
 	(void)arg;
-	log_info("DBG on_port hdrs %d data %d", (int)natsMsgHeader_Get(msg, "Iso-From", &from), natsMsg_GetDataLength(msg));
 	if (natsMsgHeader_Get(msg, "Iso-From", &from) != NATS_OK ||
 	    natsMsgHeader_Get(msg, "Iso-Stream", &stream) != NATS_OK ||
 	    natsMsgHeader_Get(msg, "Iso-Seq", &seqs) != NATS_OK ||
@@ -269,12 +268,12 @@ ib_on_port(natsMsg *msg, void *arg)
 		return;
 	}
 	seq = strtoull(seqs, NULL, 10);
-	log_info("DBG from %s seq %s keys %s", from, seqs, keys);
+	cl_node_heard(from);
 	pk_sum(stream, seq, to, keys, natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg), want);
 	if (s->gone != NULL || s->waiting) {
 		/* Said already, or held: it comes again when asked. */
-	} else if (log_info("DBG sum %s %s", want, sum), strcmp(want, sum) != 0) {
+	} else if (strcmp(want, sum) != 0) {
 		/* Garbled on the way: as lost, asked for again. */
 		if (seq >= s->expected)
 			ib_ask(s);
@@ -307,7 +306,7 @@ ib_ack(struct ib_stream *s)
 	}
 	if (a != NULL && iso_msg_encode(a, &buf, &len) == 0) {
 		snprintf(subj, sizeof subj, "iso.node.%s.ack", s->from);
-		log_info("DBG ack %s: %d", subj, cl_publish(subj, NULL, buf, len));
+		(void)cl_publish(subj, NULL, buf, len);
 		free(buf);
 	}
 	iso_msg_free(a);

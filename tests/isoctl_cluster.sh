@@ -100,7 +100,13 @@ case $err in *'lost'*|*'no node'*) ;; *) die "ps on a paused node" ;; esac
 kill -CONT "$bpid"
 nodes_up 3
 expect 0 --node b ps
-ok "a node paused: lost and told in seconds; resumed: up again"
+# Its own pause is not the others' silence: b lost nobody.
+if grep 'cluster: node [ac] lost' "${node_rt[b]}/supervisor/isolated.log"
+then
+	die "the paused node took its own pause for the others' silence"
+fi
+ok "a node paused: lost and told in seconds; resumed: up again, and it" \
+    "lost nobody"
 
 # A node killed while a wait on it is pending: the wait is answered.
 expect 0 --node c spawn --name long sleep 60
