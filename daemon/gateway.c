@@ -419,7 +419,7 @@ gw_refuse_fds(struct gw_conn *c, const unsigned char *p, size_t len)
 	char		 text[300];
 
 	if (pk_frame_port(p, len, &port, &off) == -1 ||
-	    wire_count_fds(p + off, len - off, &n) == -1 || n == 0)
+	    wire_count_fds(p + off, len - off, &n, NULL) == -1 || n == 0)
 		return (0);
 	snprintf(text, sizeof text, "a message for isolate %016" PRIx64 " on "
 	    "node %s carries descriptors, which cannot go to another machine; "
