@@ -162,8 +162,7 @@ echo_start(void)
 	    NULL), 0);
 	m = take(r, 10000);
 	ck_assert_int_eq(iso_msg_sendport(m, &echo_to), 0);
-	iso_msg_free(m);
-	iso_port_close(r);
+	iso_msg_free(m);		/* r went with its first message */
 }
 
 static void
@@ -175,7 +174,6 @@ echo_stop(void)
 	iso_isolate_free(echo_iso);
 	m = take(echo_ex, 10000);
 	iso_msg_free(m);
-	iso_port_close(echo_ex);
 }
 
 /* Send v to the echo isolate: its answer. */
@@ -328,6 +326,11 @@ START_TEST(sealed_once_sent)
 	void	*buf;
 	size_t	 len;
 
+	if ((p = getenv("CK_FORK")) != NULL && strcmp(p, "no") == 0) {
+		/* no process of its own to fault in (as under valgrind) */
+		fprintf(stderr, "sealed_once_sent skipped: CK_FORK=no\n");
+		return;
+	}
 	m = iso_bytes_new(1 << 20, &p);
 	ck_assert_ptr_nonnull(m);
 	memset(p, 1, 1 << 20);
