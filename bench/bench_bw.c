@@ -7,6 +7,10 @@
  *            producer keeps WINDOW_BYTES in flight (at least one message)
  *            and waits for acks, as a sender must with a bounded queue.
  *            Timed by the main isolate from "go" to the consumer's "done".
+ *   fresh    the same, but each message is new: the producer makes it
+ *            with iso_bytes_new and writes every byte in place (the
+ *            sender's one write), and the consumer reads every byte of
+ *            what it receives (a receiver that uses the data).
  *   raw      the same frames (length, port, bin32 header, the bytes)
  *            written whole by a forked child, read by the parent frame by
  *            frame into one buffer: header, then payload.
@@ -111,7 +115,8 @@ raw_bw(size_t size, long count)
 struct consumer {
 	iso_sendport	done, ack;
 	int		have_ack;
-	int64_t		want, got, size;
+	int64_t		want, got, size, fresh;
+	uint64_t	sum;
 	iso_msg		*ackmsg;
 };
 
@@ -129,9 +134,18 @@ consume_cb(iso_port *p, const iso_msg *m, void *arg)
 		c->have_ack = 1;
 		return;
 	}
-	if (iso_msg_bytes(m, &len) == NULL || (int64_t)len != c->size ||
+	const uint64_t	*w;
+	size_t		 i;
+
+	if ((w = iso_msg_bytes(m, &len)) == NULL || (int64_t)len != c->size ||
 	    iso_send(c->ack, c->ackmsg) == -1)
 		bench_child_fail("consumer");
+	if (c->fresh) {
+		for (i = 0; i < len / sizeof *w; i++)
+			c->sum += w[i];
+		if (c->sum == 1)	/* keeps the reads */
+			bench_child_fail("consumer sum");
+	}
 	if (++c->got < c->want)
 		return;
 	if ((done = iso_msg_pack("I", c->got)) == NULL ||
@@ -150,8 +164,8 @@ consumer_entry(const iso_msg *arg)
 	iso_port		*p;
 	iso_msg			*m;
 
-	if (iso_msg_unpack(arg, "[PPII]", &hello, &c.done, &c.want,
-	    &c.size) == -1 ||
+	if (iso_msg_unpack(arg, "[PPIII]", &hello, &c.done, &c.want,
+	    &c.size, &c.fresh) == -1 ||
 	    (c.ackmsg = iso_msg_pack("n")) == NULL ||
 	    (p = iso_port_new()) == NULL ||
 	    iso_port_listen(p, consume_cb, &c) == -1 ||
@@ -165,7 +179,7 @@ struct producer {
 	iso_sendport	 to;
 	iso_port	*acks;
 	iso_msg		*data;
-	int64_t		 left, size;
+	int64_t		 left, size, fresh;
 	long		 inflight, window;
 };
 
@@ -185,7 +199,16 @@ retry_cb(void *arg)
 static void
 produce(struct producer *pr)
 {
+	void	*p;
+
 	while (pr->left > 0 && pr->inflight < pr->window) {
+		if (pr->fresh) {
+			iso_msg_free(pr->data);
+			if ((pr->data = iso_bytes_new((size_t)pr->size, &p)) ==
+			    NULL)
+				bench_child_fail("producer bytes");
+			memset(p, (int)pr->left, (size_t)pr->size);
+		}
 		if (iso_send(pr->to, pr->data) == -1) {
 			if (errno != ENOBUFS)
 				bench_child_fail("producer send");
@@ -239,7 +262,7 @@ producer_entry(const iso_msg *arg)
 	iso_msg			*m;
 	char			*bytes;
 
-	if (iso_msg_unpack(arg, "[PI]", &hello, &pr.size) == -1 ||
+	if (iso_msg_unpack(arg, "[PII]", &hello, &pr.size, &pr.fresh) == -1 ||
 	    (bytes = malloc((size_t)pr.size)) == NULL)
 		bench_child_fail("producer start");
 	memset(bytes, 0x5a, (size_t)pr.size);
@@ -260,7 +283,7 @@ producer_entry(const iso_msg *arg)
 }
 
 static double
-iso_bw(size_t size, long count)
+iso_bw(size_t size, long count, int fresh)
 {
 	iso_isolate	*ci, *pi;
 	iso_port	*ch, *ph, *done;
@@ -269,13 +292,14 @@ iso_bw(size_t size, long count)
 
 	if ((ch = iso_port_new()) == NULL || (ph = iso_port_new()) == NULL ||
 	    (done = iso_port_new()) == NULL ||
-	    (arg = iso_msg_pack("[PPII]", iso_port_sendport(ch),
-	    iso_port_sendport(done), (int64_t)count, (int64_t)size)) ==
+	    (arg = iso_msg_pack("[PPIII]", iso_port_sendport(ch),
+	    iso_port_sendport(done), (int64_t)count, (int64_t)size,
+	    (int64_t)fresh)) ==
 	    NULL || iso_spawn(consumer_entry, arg, &ci) == -1)
 		bench_fail("isolate: consumer: %s", iso_error());
 	iso_msg_free(arg);
-	if ((arg = iso_msg_pack("[PI]", iso_port_sendport(ph),
-	    (int64_t)size)) == NULL ||
+	if ((arg = iso_msg_pack("[PII]", iso_port_sendport(ph),
+	    (int64_t)size, (int64_t)fresh)) == NULL ||
 	    iso_spawn(producer_entry, arg, &pi) == -1)
 		bench_fail("isolate: producer: %s", iso_error());
 	iso_msg_free(arg);
@@ -287,16 +311,20 @@ static void
 measure(const char *bench, size_t size, long count, int rounds)
 {
 	double	raw[BENCH_ROUNDS_MAX], iso[BENCH_ROUNDS_MAX];
+	double	fresh[BENCH_ROUNDS_MAX];
 	int	r;
 
 	raw_bw(size, count / 8 + 1);		/* warm-up */
-	iso_bw(size, count / 8 + 1);
+	iso_bw(size, count / 8 + 1, 0);
+	iso_bw(size, count / 8 + 1, 1);
 	for (r = 0; r < rounds; r++) {
 		raw[r] = raw_bw(size, count);
-		iso[r] = iso_bw(size, count);
+		iso[r] = iso_bw(size, count, 0);
+		fresh[r] = iso_bw(size, count, 1);
 	}
 	bench_emit(bench, "raw", "GB/s", "higher", raw, rounds);
 	bench_emit(bench, "isolate", "GB/s", "higher", iso, rounds);
+	bench_emit(bench, "fresh", "GB/s", "higher", fresh, rounds);
 }
 
 int

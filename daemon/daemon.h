@@ -263,6 +263,26 @@ int	 evf_next(struct evbuffer *in, iso_msg **m);
  */
 int	 evf_read(struct evbuffer *in, int fd, size_t max, int *fds);
 int	 evf_next_port(struct evbuffer *in, uint64_t *port, iso_msg **m);
+/*
+ * Large bytes values come as sealed memfds with their frames (shared
+ * bytes, docs/protocol.md); where the daemon passes or keeps messages
+ * (a mailbox, the gateway) they become plain bytes. struct evf_fds: the
+ * descriptors a connection received, in order, not yet taken by a frame
+ * (evf_fds_free closes them). evf_read_fds: evf_read keeping them in q.
+ * evf_inline: each whole frame of in (port first) that refers to shared
+ * bytes and nothing else is decoded with q's descriptors and put back
+ * encoded plain; it stops at a frame that refers to other descriptors,
+ * which it leaves as it is: 1 then, else 0; -1 with iso_error() for a bad
+ * frame or a shared value its sender can change (the connection is bad).
+ */
+struct evf_fds {
+	int	*fd;
+	size_t	 n, cap;
+};
+int	 evf_read_fds(struct evbuffer *in, int fd, size_t max,
+	    struct evf_fds *q, int *fds);
+int	 evf_inline(struct evbuffer *in, struct evf_fds *q);
+void	 evf_fds_free(struct evf_fds *q);
 
 /* ---- server.c: the socket, connections, requests ----------------------- */
 

@@ -6,15 +6,61 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 
 #include "daemon.h"
+#include "msg.h"
 #include "wire.h"
 
 int
 evf_read(struct evbuffer *in, int fd, size_t max, int *fds)
+{
+	return (evf_read_fds(in, fd, max, NULL, fds));
+}
+
+/* Keep k descriptors at fdv in q: 0, or -1 (closed) when out of memory. */
+static int
+evf_keep(struct evf_fds *q, const int *fdv, size_t k)
+{
+	size_t	 cap, i;
+	int	*p;
+
+	if (q->n + k > q->cap) {
+		cap = q->cap > 0 ? q->cap : 16;
+		while (cap < q->n + k)
+			cap *= 2;
+		if ((p = realloc(q->fd, cap * sizeof *p)) == NULL) {
+			for (i = 0; i < k; i++)
+				close(fdv[i]);
+			return (-1);
+		}
+		q->fd = p;
+		q->cap = cap;
+	}
+	memcpy(q->fd + q->n, fdv, k * sizeof *fdv);
+	q->n += k;
+	return (0);
+}
+
+void
+evf_fds_free(struct evf_fds *q)
+{
+	size_t	i;
+
+	for (i = 0; i < q->n; i++)
+		if (q->fd[i] >= 0)
+			close(q->fd[i]);
+	free(q->fd);
+	q->fd = NULL;
+	q->n = q->cap = 0;
+}
+
+int
+evf_read_fds(struct evbuffer *in, int fd, size_t max, struct evf_fds *q,
+    int *fds)
 {
 	struct evbuffer_iovec	 v;
 	int			 fdv[WIRE_FDS_MAX];
@@ -30,6 +76,11 @@ evf_read(struct evbuffer *in, int fd, size_t max, int *fds)
 	do
 		n = frame_recvmsg(fd, v.iov_base, v.iov_len, fdv, &k);
 	while (n == -1 && errno == EINTR);
+	if (q != NULL && n != -2 && k > 0) {
+		if (evf_keep(q, fdv, k) == -1)
+			*fds += 1;	/* lost: the frame will be refused */
+		k = 0;
+	}
 	for (i = 0; i < k; i++)
 		close(fdv[i]);
 	*fds += (int)k + (n == -2);
@@ -123,4 +174,106 @@ int
 evf_next_port(struct evbuffer *in, uint64_t *port, iso_msg **m)
 {
 	return (evf_take(in, port, m));
+}
+
+/* The port prefix of payload p[0..len): its length, or 0 if it is bad. */
+static size_t
+evf_port_len(const unsigned char *p, size_t len)
+{
+	size_t	k;
+
+	if (p[0] <= 0x7f)
+		k = 1;
+	else if (p[0] >= 0xcc && p[0] <= 0xce)
+		k = 1 + ((size_t)1 << (p[0] - 0xcc));
+	else
+		return (0);
+	return (k < len ? k : 0);
+}
+
+/* Frame payload p[0..len), which refers to shared bytes only, encoded
+   plain onto out with q's first descriptors (taken): 0 or -1. */
+static int
+evf_plain(struct evbuffer *out, const unsigned char *p, size_t len,
+    struct evf_fds *q)
+{
+	struct wire_fds	 wf = { q->fd, q->n, 0 };
+	unsigned char	 hdr[WIRE_HDR];
+	iso_msg		*m;
+	void		*buf;
+	size_t		 k = evf_port_len(p, len), n, i;
+	int		 r;
+
+	if (k == 0)
+		return (msg_fail(EBADMSG, "frame: a bad port number"));
+	m = wire_decode_fds(p + k, len - k, &wf);
+	for (i = 0; i < wf.used; i++)	/* the message's now */
+		q->fd[i] = -1;
+	if (m == NULL)
+		return (-1);
+	r = iso_msg_encode(m, &buf, &n);
+	iso_msg_free(m);
+	if (r == -1)
+		return (-1);
+	memmove(q->fd, q->fd + wf.used, (q->n - wf.used) * sizeof *q->fd);
+	q->n -= wf.used;
+	wire_frame_hdr(hdr, k + n);
+	r = evbuffer_add(out, hdr, WIRE_HDR) == -1 ||
+	    evbuffer_add(out, p, k) == -1 ||
+	    evbuffer_add(out, buf, n) == -1 ? -1 : 0;
+	free(buf);
+	if (r == -1)
+		return (msg_fail(ENOMEM, "frame: out of memory"));
+	return (0);
+}
+
+int
+evf_inline(struct evbuffer *in, struct evf_fds *q)
+{
+	struct evbuffer	*out;
+	unsigned char	*p;
+	size_t		 avail, off = 0, len, k, n, shared;
+	int		 rc = 0, any = 0;
+
+	if (q->n == 0)
+		return (0);
+	avail = evbuffer_get_length(in);
+	if ((p = evbuffer_pullup(in, -1)) == NULL && avail > 0)
+		return (msg_fail(ENOMEM, "frame: out of memory"));
+	if ((out = evbuffer_new()) == NULL)
+		return (msg_fail(ENOMEM, "frame: out of memory"));
+	while (avail - off >= WIRE_HDR) {
+		if (wire_frame_len(p + off, &len) == -1) {
+			rc = -1;
+			break;
+		}
+		if (avail - off - WIRE_HDR < len)
+			break;
+		k = evf_port_len(p + off + WIRE_HDR, len);
+		if (k > 0 && wire_count_fds(p + off + WIRE_HDR + k, len - k,
+		    &n, &shared) == 0 && n > 0) {
+			if (n != shared) {
+				rc = 1;
+				break;
+			}
+			if (evf_plain(out, p + off + WIRE_HDR, len, q) == -1) {
+				rc = -1;
+				break;
+			}
+			any = 1;
+		} else if (evbuffer_add(out, p + off, WIRE_HDR + len) == -1) {
+			rc = msg_fail(ENOMEM, "frame: out of memory");
+			break;
+		}
+		off += WIRE_HDR + len;
+	}
+	if (rc != -1 && any) {
+		/* what follows goes as it came; then out replaces in */
+		if (evbuffer_add(out, p + off, avail - off) == -1 ||
+		    evbuffer_drain(in, avail) == -1 ||
+		    evbuffer_add_buffer(in, out) == -1)
+			rc = msg_fail(ENOMEM, "frame: out of memory");
+	}
+	evbuffer_free(out);
+	return (rc);
 }

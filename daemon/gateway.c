@@ -72,6 +72,7 @@ struct gw_conn {
 	struct proxy	*px;
 	int		 fd;
 	int		 fds;		/* descriptors came (closed): look */
+	struct evf_fds	 q;		/* shared bytes' memfds: evf_inline */
 	struct event	*ev;
 	struct evbuffer	*in;
 	struct gw_conn	*next;
@@ -211,6 +212,7 @@ gw_conn_free(struct gw_conn *c)
 		}
 	event_free(c->ev);
 	evbuffer_free(c->in);
+	evf_fds_free(&c->q);
 	close(c->fd);
 	acc_closed(c->px->acc);
 	free(c);
@@ -419,7 +421,7 @@ gw_refuse_fds(struct gw_conn *c, const unsigned char *p, size_t len)
 	char		 text[300];
 
 	if (pk_frame_port(p, len, &port, &off) == -1 ||
-	    wire_count_fds(p + off, len - off, &n) == -1 || n == 0)
+	    wire_count_fds(p + off, len - off, &n, NULL) == -1 || n == 0)
 		return (0);
 	snprintf(text, sizeof text, "a message for isolate %016" PRIx64 " on "
 	    "node %s carries descriptors, which cannot go to another machine; "
@@ -437,17 +439,26 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct proxy	*px = c->px;
 	unsigned char	*p;
 	size_t		 len, avail, off = 0;
-	int		 n, fds = 0;
+	int		 n, r, fds = 0;
 
 	if (!(what & EV_READ) || px->held)
 		return;
-	n = evf_read(c->in, fd, GW_READ_MAX, &fds);
+	n = evf_read_fds(c->in, fd, GW_READ_MAX, &c->q, &fds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		n = 1;
 	/* Descriptors came: the frame that refers to them is this read's
-	   or a later one's; every frame is looked at until it is found. */
+	   or a later one's; every frame is looked at until it is found.
+	   Large bytes that came as memfds go on as plain bytes. */
 	if (fds > 0)
 		c->fds = 1;
+	if ((r = evf_inline(c->in, &c->q)) == 1)
+		c->fds = 1;
+	else if (r == -1) {
+		log_warn("cluster: a bad frame for isolate %016" PRIx64 " (%s); "
+		    "closed that connection", px->iso, iso_error());
+		gw_conn_free(c);
+		return;
+	}
 	avail = evbuffer_get_length(c->in);
 	p = evbuffer_pullup(c->in, -1);
 	while (avail - off >= WIRE_HDR) {

@@ -46,6 +46,7 @@ struct mconn {
 	int		 fd;
 	struct event	*ev;
 	struct evbuffer	*in;
+	struct evf_fds	 q;	/* shared bytes' memfds, for evf_inline */
 	struct mconn	*next;
 };
 
@@ -109,6 +110,7 @@ mconn_free(struct mconn *c)
 		}
 	event_free(c->ev);
 	evbuffer_free(c->in);
+	evf_fds_free(&c->q);
 	close(c->fd);
 	acc_closed(c->box->acc);
 	free(c);
@@ -157,9 +159,21 @@ mconn_read(evutil_socket_t fd, short what, void *arg)
 		event_del(c->ev);
 		return;
 	}
-	n = evf_read(c->in, fd, MBOX_READ_MAX, &fds);
+	n = evf_read_fds(c->in, fd, MBOX_READ_MAX, &c->q, &fds);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
+	/* Large bytes that came as memfds are kept as plain bytes; other
+	   descriptors are refused. */
+	if (fds == 0 && (r = evf_inline(c->in, &c->q)) != 0) {
+		if (r == -1) {
+			log_warn("mailbox %016" PRIx64 ": a bad frame (%s); "
+			    "closed that connection", c->box->id, iso_error());
+			mconn_free(c);
+			return;
+		}
+		fds = 1;
+		r = 0;
+	}
 	if (fds > 0) {
 		/* before anything of it is logged: the sender is told */
 		snprintf(why, sizeof why, "mailbox %016" PRIx64 " keeps no "

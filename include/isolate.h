@@ -52,10 +52,14 @@ enum iso_limit {
 				   before dropping it (said on stderr); a
 				   peer that keeps reading is waited for.
 				   Default 2000 */
-	ISO_LIMIT_CONNS		/* connections open at once on this isolate's
+	ISO_LIMIT_CONNS,	/* connections open at once on this isolate's
 				   socket; default 4096. Beyond, a peer is
 				   refused and its next send fails with
 				   EAGAIN */
+	ISO_LIMIT_ZEROCOPY	/* bytes values of this many bytes or more
+				   (pack y#, iso_bytes_new) live in a sealed
+				   shared memory file that goes between
+				   isolates without a copy; default 64 KiB */
 };
 
 /* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */
@@ -198,6 +202,15 @@ int		 iso_msg_fd_take(const iso_msg *m);
    a string (bytes). A string is NUL-terminated and may contain NULs. */
 const char	*iso_msg_str(const iso_msg *m, size_t *len);
 const void	*iso_msg_bytes(const iso_msg *m, size_t *len);
+/*
+ * A bytes value of len bytes for the caller to fill in place: *ptr, which
+ * may be written until the message (or one it was packed into with O) is
+ * first sent, copied or encoded. From then on the bytes are read-only
+ * (ISO_LIMIT_ZEROCOPY bytes or more: sealed, and writing faults; fewer:
+ * a write is not seen by what was sent). NULL with EMSGSIZE (over 4 GiB
+ * - 1), EINVAL, ENOMEM.
+ */
+iso_msg		*iso_bytes_new(size_t len, void **ptr);
 
 /*
  * Growing a message whose shape is known only at run time. `list` and

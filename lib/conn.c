@@ -1035,7 +1035,7 @@ conn_frame_need(const iso_msg *m)
 {
 	size_t	bound;
 
-	if (wire_bound(m, &bound) == -1)
+	if (wire_bound_fds(m, &bound) == -1)
 		return (0);
 	return (WIRE_HDR + PORT_MAX_LEN + bound);
 }
@@ -1304,9 +1304,9 @@ conn_fds_of(const iso_msg *m, int *rc)
 	size_t		 i, n;
 
 	*rc = 0;
-	if (!(m->flags & MSG_FDS))
+	if (!(m->flags & (MSG_FDS | MSG_MFD)))
 		return (NULL);
-	if ((n = msg_fds_list(m, fds, WIRE_FDS_MAX)) > WIRE_FDS_MAX) {
+	if ((n = msg_fds_list_all(m, fds, WIRE_FDS_MAX)) > WIRE_FDS_MAX) {
 		*rc = msg_fail(EMSGSIZE, "send: %zu descriptors in one message, "
 		    "more than %d", n, WIRE_FDS_MAX);
 		return (NULL);
@@ -1379,7 +1379,7 @@ conn_queue(iso_sendport to, const iso_msg *m)
 	size_t			 bound, queued, k, n;
 	int			 rc;
 
-	if (wire_bound(m, &bound) == -1)
+	if (wire_bound_fds(m, &bound) == -1)
 		return (-1);
 	if ((c = conn_peer(to.isolate)) != NULL && c->state == CONN_REFUSED)
 		return (conn_refused_fail(c));
@@ -1397,7 +1397,7 @@ conn_queue(iso_sendport to, const iso_msg *m)
 		goto fail;
 	}
 	k = conn_put_port(p + WIRE_HDR, to.port);
-	n = k + wire_encode_to(m, p + WIRE_HDR + k);
+	n = k + wire_encode_fds(m, p + WIRE_HDR + k);
 	if (n > msg_limit_frame) {
 		rc = msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
 		    "frame limit of %zu", n, msg_limit_frame);

@@ -640,7 +640,7 @@ fromjson_fill(iso_msg *dst, json_t *j, struct msg_block *b)
 iso_msg *
 iso_msg_from_json(const char *text)
 {
-	struct msg_size		 sz = { 0, 0, 0 };
+	struct msg_size		 sz = { 0, 0, 0, 0 };
 	struct msg_block	 b;
 	json_error_t		 err;
 	json_t			*j;

@@ -16,6 +16,7 @@ size_t	msg_limit_nodes = 8u << 20;
 size_t	msg_limit_queue = 16u << 20;
 size_t	msg_limit_stall = 2000;
 size_t	msg_limit_conns = 4096;
+size_t	msg_limit_zerocopy = 64u << 10;
 
 int
 iso_limit_set(enum iso_limit which, size_t value)
@@ -51,6 +52,11 @@ iso_limit_set(enum iso_limit which, size_t value)
 			break;
 		msg_limit_conns = value;
 		return (0);
+	case ISO_LIMIT_ZEROCOPY:
+		if (value == 0)
+			break;
+		msg_limit_zerocopy = value;
+		return (0);
 	}
 	errno = EINVAL;
 	return (-1);
@@ -72,6 +78,8 @@ iso_limit_get(enum iso_limit which)
 		return (msg_limit_stall);
 	case ISO_LIMIT_CONNS:
 		return (msg_limit_conns);
+	case ISO_LIMIT_ZEROCOPY:
+		return (msg_limit_zerocopy);
 	}
 	errno = EINVAL;
 	return (0);

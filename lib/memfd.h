@@ -38,4 +38,28 @@ const void *mfd_map(int fd, size_t len);
 /* Unmap a mapping of len bytes from mfd_map or mfd_seal. */
 void	 mfd_unmap(const void *p, size_t len);
 
+/*
+ * Shared values: the bytes of a bytes value (MSG_MFD in msg.h), a memfd
+ * mapped after a header page of this process's own that holds its
+ * descriptor, its length and a count of the messages referring to it.
+ * The pointer p is the bytes; the mapping and the descriptor go with the
+ * last reference (mfd_unref). A copy is a reference: no bytes are copied.
+ *
+ * mfd_attach: a peer's memfd fd of len bytes, checked as mfd_map does,
+ * one reference; it then owns fd (on failure fd stays the caller's).
+ * mfd_share: a sealed copy of p[0..len). mfd_alloc: len writable bytes,
+ * not sealed until mfd_freeze (which maps them read-only at the same
+ * address and seals them; 0 or -1; nothing when already sealed).
+ * mfd_abandon: unmap, leaving the descriptor open (a decode that failed:
+ * the descriptors are still the connection's).
+ */
+const char *mfd_attach(int fd, size_t len);
+const char *mfd_share(const void *p, size_t len);
+char	*mfd_alloc(size_t len);
+int	 mfd_freeze(const char *p);
+int	 mfd_fd(const char *p);
+void	 mfd_ref(const char *p);
+void	 mfd_unref(const char *p);
+void	 mfd_abandon(const char *p);
+
 #endif /* ISO_LIB_MEMFD_H */

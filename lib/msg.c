@@ -1,6 +1,7 @@
 /*
  * msg.c: the value tree: blocks, copy, free, equality, accessors, and
- * growing a root with append/put; descriptor values (dup, close, take).
+ * growing a root with append/put; descriptor values (dup, close, take);
+ * shared bytes values (memfd.h: references, sealing, iso_bytes_new).
  * The layout is in msg.h.
  */
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memfd.h"
 #include "msg.h"
 
 #if __has_include(<valgrind/memcheck.h>)
@@ -177,7 +179,10 @@ msg_measure(const iso_msg *m, struct msg_size *sz)
 		sz->bytes += (size_t)m->len + 1;
 		break;
 	case ISO_BYTES:
-		sz->bytes += m->len;
+		if (m->flags & MSG_MFD)
+			sz->mfds++;
+		else
+			sz->bytes += m->len;
 		break;
 	case ISO_FD:
 		sz->fds++;
@@ -197,12 +202,18 @@ msg_fill_copy(iso_msg *dst, const iso_msg *m, struct msg_block *b)
 	size_t	 i, n;
 
 	dst->type = m->type;
-	dst->flags = m->flags & (MSG_BIG | MSG_FDS);
+	dst->flags = m->flags & (MSG_BIG | MSG_FDS | MSG_MFD);
 	dst->len = m->len;
 	dst->own = NULL;
 	switch (m->type) {
-	case ISO_STR:
 	case ISO_BYTES:
+		if (m->flags & MSG_MFD) {	/* frozen by the caller */
+			dst->v.s = m->v.s;
+			mfd_ref(m->v.s);
+			break;
+		}
+		/* FALLTHROUGH */
+	case ISO_STR:
 		dst->v.s = msg_block_data(b, m->v.s, m->len,
 		    m->type == ISO_STR);
 		break;
@@ -237,7 +248,7 @@ msg_depth(const iso_msg *m)
 iso_msg *
 iso_msg_copy(const iso_msg *m)
 {
-	struct msg_size		sz = { 0, 0, 0 };
+	struct msg_size		sz = { 0, 0, 0, 0 };
 	struct msg_block	b;
 	iso_msg			*root;
 
@@ -245,6 +256,8 @@ iso_msg_copy(const iso_msg *m)
 		errno = EINVAL;
 		return (NULL);
 	}
+	if ((m->flags & MSG_MFD) && msg_mfd_freeze(m) == -1)
+		return (NULL);
 	msg_measure(m, &sz);
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		return (NULL);
@@ -264,7 +277,8 @@ struct fds_walk {
 	int	bad;	/* its descriptor */
 };
 
-/* Mark (and duplicate) the descriptors under n; 1 if there is one. */
+/* Mark (and duplicate) the descriptors under n, and mark its shared
+   values: the flags (MSG_FDS, MSG_MFD) of what is there. */
 static int
 msg_fds_walk(iso_msg *n, struct fds_walk *w)
 {
@@ -272,10 +286,12 @@ msg_fds_walk(iso_msg *n, struct fds_walk *w)
 	int	any = 0, fd;
 
 	switch (n->type) {
+	case ISO_BYTES:
+		return (n->flags & MSG_MFD);
 	case ISO_FD:
 		n->flags |= MSG_FDS;
 		if (!w->dup)
-			return (1);
+			return (MSG_FDS);
 		fd = -1;
 		if (w->err == 0 && n->v.fd < 0)
 			w->err = EBADF;
@@ -285,13 +301,12 @@ msg_fds_walk(iso_msg *n, struct fds_walk *w)
 			w->bad = n->v.fd;
 		}
 		n->v.fd = fd;
-		return (1);
+		return (MSG_FDS);
 	case ISO_LIST:
 	case ISO_MAP:
 		for (i = 0; i < msg_items(n); i++)
 			any |= msg_fds_walk(&n->v.items[i], w);
-		if (any)
-			n->flags |= MSG_FDS;
+		n->flags |= any;
 		return (any);
 	}
 	return (0);
@@ -320,31 +335,40 @@ msg_fds_mark(iso_msg *root)
 	(void)msg_fds_walk(root, &w);
 }
 
+/* List the descriptors under m (flags: which kinds) from out[n]. */
 static size_t
-msg_fds_list_at(const iso_msg *m, int *out, size_t max, size_t n)
+msg_fds_list_at(const iso_msg *m, int *out, size_t max, size_t n,
+    int flags)
 {
 	size_t	i;
 
-	if (!(m->flags & MSG_FDS))
+	if (!(m->flags & flags))
 		return (n);
-	if (m->type == ISO_FD) {
+	if (m->type == ISO_FD || m->type == ISO_BYTES) {
 		if (n < max)
-			out[n] = m->v.fd;
+			out[n] = m->type == ISO_FD ? m->v.fd : mfd_fd(m->v.s);
 		return (n + 1);
 	}
 	if (m->type == ISO_LIST || m->type == ISO_MAP)
 		for (i = 0; i < msg_items(m); i++)
-			n = msg_fds_list_at(&m->v.items[i], out, max, n);
+			n = msg_fds_list_at(&m->v.items[i], out, max, n, flags);
 	return (n);
 }
 
 size_t
 msg_fds_list(const iso_msg *m, int *out, size_t max)
 {
-	return (msg_fds_list_at(m, out, max, 0));
+	return (msg_fds_list_at(m, out, max, 0, MSG_FDS));
 }
 
-/* Close the descriptors under n, a node of a block. */
+size_t
+msg_fds_list_all(const iso_msg *m, int *out, size_t max)
+{
+	return (msg_fds_list_at(m, out, max, 0, MSG_FDS | MSG_MFD));
+}
+
+/* Close the descriptors under n, a node of a block, and let go of its
+   shared values. */
 static void
 msg_fds_close(iso_msg *n)
 {
@@ -356,10 +380,88 @@ msg_fds_close(iso_msg *n)
 		n->v.fd = -1;
 		return;
 	}
+	if (n->type == ISO_BYTES) {
+		if ((n->flags & (MSG_MFD | MSG_LENT)) == MSG_MFD)
+			mfd_unref(n->v.s);
+		n->flags &= ~(MSG_MFD | MSG_LENT);
+		return;
+	}
 	if (n->type == ISO_LIST || n->type == ISO_MAP)
 		for (i = 0; i < msg_items(n); i++)
-			if (n->v.items[i].flags & MSG_FDS)
+			if (n->v.items[i].flags & (MSG_FDS | MSG_MFD))
 				msg_fds_close(&n->v.items[i]);
+}
+
+/* Apply fn to each shared value under m; the first failure. */
+static int
+msg_mfd_each(const iso_msg *m, int (*fn)(iso_msg *))
+{
+	size_t	i;
+
+	if (!(m->flags & MSG_MFD))
+		return (0);
+	if (m->type == ISO_BYTES)
+		return (fn((iso_msg *)(uintptr_t)m));
+	if (m->type == ISO_LIST || m->type == ISO_MAP)
+		for (i = 0; i < msg_items(m); i++)
+			if (msg_mfd_each(&m->v.items[i], fn) == -1)
+				return (-1);
+	return (0);
+}
+
+static int
+msg_mfd_freeze_one(iso_msg *n)
+{
+	return (mfd_freeze(n->v.s));
+}
+
+int
+msg_mfd_freeze(const iso_msg *m)
+{
+	return (msg_mfd_each(m, msg_mfd_freeze_one));
+}
+
+/* Each MSG_LENT node under n into a sealed memfd of its own; after a
+   failure (*err set) the rest become empty bytes values owning nothing. */
+static void
+msg_mfd_adopt_at(iso_msg *n, int *err)
+{
+	const char	*p;
+	size_t		 i;
+
+	if (n->type == ISO_LIST || n->type == ISO_MAP) {
+		for (i = 0; i < msg_items(n); i++)
+			if (n->v.items[i].flags & MSG_MFD)
+				msg_mfd_adopt_at(&n->v.items[i], err);
+		return;
+	}
+	if (n->type != ISO_BYTES || !(n->flags & MSG_LENT))
+		return;
+	if (*err == 0 && (p = mfd_share(n->v.s, n->len)) != NULL) {
+		n->v.s = p;
+		n->flags &= ~MSG_LENT;
+		return;
+	}
+	if (*err == 0)
+		*err = errno;
+	n->flags &= ~(MSG_MFD | MSG_LENT);
+	n->v.s = "";
+	n->len = 0;
+}
+
+int
+msg_mfd_adopt(iso_msg *root)
+{
+	struct fds_walk	w = { 0, 0, -1 };
+	int		err = 0;
+
+	(void)msg_fds_walk(root, &w);		/* MSG_MFD up the tree */
+	msg_mfd_adopt_at(root, &err);
+	if (err != 0) {
+		errno = err;
+		return (-1);
+	}
+	return (0);
 }
 
 /* 1 if descriptors a and b refer to the same open file description. */
@@ -417,7 +519,7 @@ msg_release(iso_msg *n)
 		for (i = 0; i < msg_items(n); i++)
 			msg_release(&n->v.items[i]);
 		free(n->v.items);
-	} else if (n->flags & MSG_FDS)
+	} else if (n->flags & (MSG_FDS | MSG_MFD))
 		msg_fds_close(n);
 	if (n->own != NULL)
 		msg_block_free(n->own);
@@ -721,7 +823,7 @@ iso_msg_append(iso_msg *list, iso_msg *item)
 			iso_msg_free(item);
 		return (-1);
 	}
-	list->flags |= item->flags & MSG_FDS;
+	list->flags |= item->flags & (MSG_FDS | MSG_MFD);
 	msg_adopt(&list->v.items[list->len++], item);
 	return (0);
 }
@@ -752,7 +854,7 @@ msg_list_set(iso_msg *list, size_t i, iso_msg *item)
 	iso_msg	*slot = &list->v.items[i];
 
 	msg_release(slot);
-	list->flags |= item->flags & MSG_FDS;
+	list->flags |= item->flags & (MSG_FDS | MSG_MFD);
 	if (item->own == NULL && !(item->flags & MSG_HEAP) &&
 	    item->type != ISO_STR && item->type != ISO_BYTES &&
 	    item->type != ISO_LIST && item->type != ISO_MAP) {
@@ -779,7 +881,7 @@ iso_msg_put(iso_msg *map, iso_msg *key, iso_msg *value)
 	if (msg_fits(map, key) == -1 || msg_fits(map, value) == -1 ||
 	    msg_reserve(map, 2) == -1)
 		goto fail;
-	map->flags |= (key->flags | value->flags) & MSG_FDS;
+	map->flags |= (key->flags | value->flags) & (MSG_FDS | MSG_MFD);
 	for (i = 0; i < map->len; i++) {
 		slot = &map->v.items[2 * i];
 		if (iso_msg_equal(slot, key)) {
@@ -799,4 +901,36 @@ fail:
 	if (value != map && value != key)
 		iso_msg_free(value);
 	return (-1);
+}
+
+iso_msg *
+iso_bytes_new(size_t len, void **ptr)
+{
+	struct msg_size		 sz = { 1, 0, 0, 0 };
+	struct msg_block	 b;
+	iso_msg			*m;
+	char			*p = NULL;
+
+	if (ptr == NULL || len > UINT32_MAX) {
+		msg_fail(ptr == NULL ? EINVAL : EMSGSIZE, "bytes: %zu bytes",
+		    len);
+		return (NULL);
+	}
+	if (len > 0 && len >= msg_limit_zerocopy) {
+		if ((p = mfd_alloc(len)) == NULL)
+			return (NULL);
+	} else
+		sz.bytes = len;
+	if ((m = msg_block_new(&sz, &b)) == NULL) {
+		if (p != NULL)
+			mfd_unref(p);
+		return (NULL);
+	}
+	m->type = ISO_BYTES;
+	m->flags = p != NULL ? MSG_MFD : 0;
+	m->len = (uint32_t)len;
+	m->own = NULL;
+	m->v.s = p != NULL ? p : msg_block_reserve(&b, len);
+	*ptr = (void *)(uintptr_t)m->v.s;
+	return (m);
 }

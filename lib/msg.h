@@ -26,6 +26,12 @@
 #define MSG_HEAP	0x02	/* items are a malloc'd array owned here */
 #define MSG_FDS		0x04	/* a descriptor is here or below: freeing,
 				   copying and sending walk only such nodes */
+#define MSG_MFD		0x08	/* a shared bytes value (memfd.h) is here
+				   or below: walked as MSG_FDS is; it goes
+				   as its memfd where descriptors go, as
+				   plain bytes everywhere else */
+#define MSG_LENT	0x10	/* pack: a MSG_MFD node whose v.s is still
+				   the caller's, until msg_mfd_adopt */
 
 struct iso_msg {
 	uint8_t		 type;	/* iso_type */
@@ -49,6 +55,7 @@ struct msg_size {
 	size_t	nodes;
 	size_t	bytes;
 	size_t	fds;	/* ISO_FD nodes (msg_measure, pack) */
+	size_t	mfds;	/* pack: large bytes to share (MSG_LENT) */
 };
 
 /* Bump allocator over one block. */
@@ -56,6 +63,7 @@ struct msg_block {
 	iso_msg	*node;
 	char	*data;
 	int	*fd;	/* decode: the frame's descriptors, taken in order */
+	const char **map; /* decode: their shared bytes (wire.c), or NULL */
 };
 
 /* Allocate a block for sz and return its root, the first node; b->node
@@ -106,6 +114,18 @@ int	 msg_fds_dup(iso_msg *root);
 void	 msg_fds_mark(iso_msg *root);
 size_t	 msg_fds_list(const iso_msg *m, int *out, size_t max);
 
+/*
+ * Shared bytes (MSG_MFD). msg_fds_list_all: as msg_fds_list, with the
+ * memfds of shared values in their places (a frame on a Unix socket).
+ * msg_mfd_freeze: seal the values of m made by iso_bytes_new (before m is
+ * sent, copied or encoded); 0, or -1 with errno. msg_mfd_adopt: after a
+ * pack, a sealed copy of each MSG_LENT node's bytes, MSG_MFD marked up
+ * the tree; 0, or -1 (root may then be freed).
+ */
+size_t	 msg_fds_list_all(const iso_msg *m, int *out, size_t max);
+int	 msg_mfd_freeze(const iso_msg *m);
+int	 msg_mfd_adopt(iso_msg *root);
+
 /* A root list of n nils (a heap array), its slots set by msg_list_set:
    NULL/ENOMEM or EMSGSIZE. */
 iso_msg	*msg_list_new(size_t n);
@@ -130,5 +150,6 @@ extern size_t	msg_limit_nodes;
 extern size_t	msg_limit_queue;
 extern size_t	msg_limit_stall;
 extern size_t	msg_limit_conns;
+extern size_t	msg_limit_zerocopy;
 
 #endif /* ISO_LIB_MSG_H */

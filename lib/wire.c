@@ -13,6 +13,7 @@
 
 #include <msgpack.h>
 
+#include "memfd.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -23,6 +24,9 @@ struct wire_in {
 	struct msg_size	 sz;
 	size_t		 strs;	/* strings among the values */
 	size_t		 fds;	/* descriptor references */
+	size_t		 mfds;	/* of which shared bytes values */
+	uint32_t	 mlen[WIRE_FDS_MAX]; /* their lengths, by reference;
+					    0: a descriptor value */
 };
 
 /* An n-byte big-endian field, n being 1, 2, 4 or 8. */
@@ -100,9 +104,23 @@ wire_check_ext(struct wire_in *in, const uint8_t *at, uint64_t n)
 			return (wire_bad(in, at, "truncated value"));
 		if (in->p[1] != 0)
 			return (wire_bad(in, at, "unknown descriptor kind"));
-		if (++in->fds > WIRE_FDS_MAX)
+		if (in->fds >= WIRE_FDS_MAX)
 			return (wire_bad(in, at, "more than 253 descriptors"));
+		in->mlen[in->fds++] = 0;
 		in->p += 2;
+		return (0);
+	}
+	if ((int8_t)*in->p == WIRE_EXT_BYTES && n == 8) {
+		if (in->end - in->p < 9)
+			return (wire_bad(in, at, "truncated value"));
+		n = wire_be(in->p + 1, 8);
+		if (n == 0 || n > UINT32_MAX)
+			return (wire_bad(in, at, "shared bytes of a bad length"));
+		if (in->fds >= WIRE_FDS_MAX)
+			return (wire_bad(in, at, "more than 253 descriptors"));
+		in->mlen[in->fds++] = (uint32_t)n;
+		in->mfds++;
+		in->p += 9;
 		return (0);
 	}
 	if ((int8_t)*in->p != WIRE_EXT_PORT || n != WIRE_PORT_LEN)
@@ -271,16 +289,26 @@ wire_fill_port(iso_msg *dst, const uint8_t *p)
 	return (p + WIRE_PORT_LEN);
 }
 
-/* An ext value from its type byte at p: a SendPort or a descriptor, the
-   block's next (wire_check counted them against what came). */
+/* An ext value from its type byte at p: a SendPort, a descriptor (the
+   block's next: wire_check counted them against what came) or a shared
+   bytes value (mapped by wire_map, in the same order). */
 static inline const uint8_t *
 wire_fill_ext(iso_msg *dst, const uint8_t *p, struct msg_block *b)
 {
+	if ((int8_t)p[0] == WIRE_EXT_BYTES) {
+		wire_node(dst, ISO_BYTES, (uint32_t)wire_be(p + 1, 8));
+		dst->flags = MSG_MFD;
+		dst->v.s = *b->map++;
+		b->fd++;
+		return (p + 9);
+	}
 	if ((int8_t)p[0] != WIRE_EXT_FD)
 		return (wire_fill_port(dst, p));
 	wire_node(dst, ISO_FD, 0);
 	dst->flags = MSG_FDS;
 	dst->v.fd = *b->fd++;
+	if (b->map != NULL)
+		b->map++;
 	return (p + 2);
 }
 
@@ -495,7 +523,7 @@ wire_check_all(struct wire_in *in, const void *buf, size_t len)
 	in->end = in->start + len;
 	in->sz.nodes = in->sz.bytes = in->sz.fds = 0;
 	in->strs = 0;
-	in->fds = 0;
+	in->fds = in->mfds = 0;
 	if (wire_check(in, 0) == -1)
 		return (-1);
 	if (in->p != in->end)
@@ -516,15 +544,47 @@ wire_check_fds(const struct wire_in *in, const struct wire_fds *fds)
 	return (0);
 }
 
-/* After a fill: the descriptors the message took. */
+/*
+ * Before a fill: map the frame's shared bytes values into map[] (by
+ * reference; NULL for a descriptor value), each checked (mfd_attach): 0,
+ * or -1 with none mapped (a hostile or broken sender: EBADMSG).
+ */
+static int
+wire_map(const struct wire_in *in, const struct wire_fds *fds,
+    const char **map)
+{
+	size_t	i;
+
+	for (i = 0; i < in->fds; i++) {
+		map[i] = NULL;
+		if (in->mlen[i] > 0 &&
+		    (map[i] = mfd_attach(fds->fd[i], in->mlen[i])) == NULL) {
+			while (i-- > 0)
+				if (map[i] != NULL)
+					mfd_abandon(map[i]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* After a fill: the descriptors the message took; on failure (no root)
+   the shared values are let go of, their descriptors left to the
+   caller. */
 static void
 wire_took_fds(iso_msg *root, const struct wire_in *in,
-    struct wire_fds *fds)
+    struct wire_fds *fds, const char **map)
 {
+	size_t	i;
+
 	if (fds != NULL)
 		fds->used = root != NULL ? in->fds : 0;
 	if (root != NULL && in->fds > 0)
 		msg_fds_mark(root);
+	if (root == NULL && in->mfds > 0)
+		for (i = 0; i < in->fds; i++)
+			if (map[i] != NULL)
+				mfd_abandon(map[i]);
 }
 
 iso_msg *
@@ -532,6 +592,7 @@ wire_decode_fds(const void *buf, size_t len, struct wire_fds *fds)
 {
 	struct wire_in		 in;
 	struct msg_block	 b;
+	const char		*map[WIRE_FDS_MAX];
 	iso_msg			*root;
 
 	if (fds != NULL)
@@ -540,24 +601,28 @@ wire_decode_fds(const void *buf, size_t len, struct wire_fds *fds)
 	    wire_decode_flat(buf, len, &root))
 		return (root);
 	if (wire_check_all(&in, buf, len) == -1 ||
-	    wire_check_fds(&in, fds) == -1)
+	    wire_check_fds(&in, fds) == -1 ||
+	    (in.mfds > 0 && wire_map(&in, fds, map) == -1))
 		return (NULL);
 	if ((root = msg_block_new(&in.sz, &b)) != NULL) {
 		b.fd = fds != NULL ? fds->fd : NULL;
+		b.map = in.mfds > 0 ? map : NULL;
 		wire_fill(root, buf, &b);
 	}
-	wire_took_fds(root, &in, fds);
+	wire_took_fds(root, &in, fds, map);
 	return (root);
 }
 
 int
-wire_count_fds(const void *buf, size_t len, size_t *n)
+wire_count_fds(const void *buf, size_t len, size_t *n, size_t *shared)
 {
 	struct wire_in	in;
 
 	if (wire_check_all(&in, buf, len) == -1)
 		return (-1);
 	*n = in.fds;
+	if (shared != NULL)
+		*shared = in.mfds;
 	return (0);
 }
 
@@ -603,29 +668,33 @@ wire_decode_in(void *block, size_t head, const void *buf, size_t len,
 {
 	struct wire_in		 in;
 	struct msg_block	 b;
+	const char		*map[WIRE_FDS_MAX];
 	iso_msg			*root;
 
 	*taken = 0;
 	if (fds != NULL)
 		fds->used = 0;
 	if (wire_check_all(&in, buf, len) == -1 ||
-	    wire_check_fds(&in, fds) == -1)
+	    wire_check_fds(&in, fds) == -1 ||
+	    (in.mfds > 0 && wire_map(&in, fds, map) == -1))
 		return (NULL);
+	b.fd = fds != NULL ? fds->fd : NULL;
 	if (in.strs > 0 || in.sz.nodes > head / sizeof *root) {
 		if ((root = msg_block_new(&in.sz, &b)) != NULL) {
 			b.fd = fds != NULL ? fds->fd : NULL;
+			b.map = in.mfds > 0 ? map : NULL;
 			wire_fill(root, buf, &b);
 		}
-		wire_took_fds(root, &in, fds);
+		wire_took_fds(root, &in, fds, map);
 		return (root);
 	}
 	root = block;
 	b.node = root + 1;
 	b.data = NULL;		/* no strings: nothing is copied */
-	b.fd = fds != NULL ? fds->fd : NULL;
+	b.map = in.mfds > 0 ? map : NULL;
 	wire_fill_at(root, buf, &b, 1);
 	*taken = 1;
-	wire_took_fds(root, &in, fds);
+	wire_took_fds(root, &in, fds, map);
 	return (root);
 }
 
@@ -633,7 +702,7 @@ wire_decode_in(void *block, size_t head, const void *buf, size_t len,
    it. Scalar items are summed in the loop, containers recurse. */
 static int
 wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
-    size_t *nodes)
+    size_t *nodes, int fds)
 {
 	const iso_msg	*it, *end;
 	size_t		 b = 5;
@@ -648,8 +717,13 @@ wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
 		    msg_limit_nodes));
 	for (; it < end; it++) {
 		switch (it->type) {
-		case ISO_STR:
 		case ISO_BYTES:
+			if (fds && (it->flags & MSG_MFD)) {
+				b += 10;
+				break;
+			}
+			/* FALLTHROUGH */
+		case ISO_STR:
 			b += 5 + (size_t)it->len;
 			break;
 		case ISO_PORT:
@@ -657,7 +731,8 @@ wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
 			break;
 		case ISO_LIST:
 		case ISO_MAP:
-			if (wire_bound_walk(it, depth + 1, bound, nodes) == -1)
+			if (wire_bound_walk(it, depth + 1, bound, nodes,
+			    fds) == -1)
 				return (-1);
 			break;
 		default:
@@ -669,17 +744,24 @@ wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
 	return (0);
 }
 
-int
-wire_bound(const iso_msg *m, size_t *bound)
+static int
+wire_bound_as(const iso_msg *m, size_t *bound, int fds)
 {
 	size_t	nodes = 1;
 
 	*bound = 0;
 	if (m == NULL)
 		return (msg_fail(EINVAL, "encode: NULL message"));
+	if ((m->flags & MSG_MFD) && msg_mfd_freeze(m) == -1)
+		return (-1);
 	switch (m->type) {
-	case ISO_STR:
 	case ISO_BYTES:
+		if (fds && (m->flags & MSG_MFD)) {
+			*bound = 10;
+			return (0);
+		}
+		/* FALLTHROUGH */
+	case ISO_STR:
 		*bound = 5 + (size_t)m->len;
 		return (0);
 	case ISO_PORT:
@@ -687,10 +769,22 @@ wire_bound(const iso_msg *m, size_t *bound)
 		return (0);
 	case ISO_LIST:
 	case ISO_MAP:
-		return (wire_bound_walk(m, 0, bound, &nodes));
+		return (wire_bound_walk(m, 0, bound, &nodes, fds));
 	}
 	*bound = 9;
 	return (0);
+}
+
+int
+wire_bound(const iso_msg *m, size_t *bound)
+{
+	return (wire_bound_as(m, bound, 0));
+}
+
+int
+wire_bound_fds(const iso_msg *m, size_t *bound)
+{
+	return (wire_bound_as(m, bound, 1));
 }
 
 /*
@@ -718,7 +812,7 @@ wire_append(char **p, const void *buf, size_t len)
 #include <msgpack/pack_template.h>
 
 static void
-wire_pack(char **pk, const iso_msg *m)
+wire_pack(char **pk, const iso_msg *m, int fds)
 {
 	uint8_t		port[2 + WIRE_PORT_LEN];
 	uint32_t	i;
@@ -748,18 +842,26 @@ wire_pack(char **pk, const iso_msg *m)
 		wire_mp_str_body(pk, m->v.s, m->len);
 		break;
 	case ISO_BYTES:
+		if (fds && (m->flags & MSG_MFD)) {
+			for (k = 0; k < 8; k++)
+				port[k] = (uint8_t)((uint64_t)m->len >>
+				    (56 - 8 * k));
+			wire_mp_ext(pk, 8, WIRE_EXT_BYTES);
+			wire_mp_ext_body(pk, port, 8);
+			break;
+		}
 		wire_mp_bin(pk, m->len);
 		wire_mp_bin_body(pk, m->v.s, m->len);
 		break;
 	case ISO_LIST:
 		wire_mp_array(pk, m->len);
 		for (i = 0; i < m->len; i++)
-			wire_pack(pk, &m->v.items[i]);
+			wire_pack(pk, &m->v.items[i], fds);
 		break;
 	case ISO_MAP:
 		wire_mp_map(pk, m->len);
 		for (i = 0; i < 2 * m->len; i++)
-			wire_pack(pk, &m->v.items[i]);
+			wire_pack(pk, &m->v.items[i], fds);
 		break;
 	case ISO_FD:
 		wire_mp_ext(pk, 1, WIRE_EXT_FD);
@@ -794,7 +896,7 @@ wire_encode_scalar(const iso_msg *m, void *dst)
 	case ISO_NIL:
 	case ISO_BOOL:
 	case ISO_FLOAT:
-		wire_pack(&p, m);
+		wire_pack(&p, m, 0);
 		break;
 	default:
 		return (0);
@@ -807,7 +909,16 @@ wire_encode_to(const iso_msg *m, void *dst)
 {
 	char	*p = dst;
 
-	wire_pack(&p, m);
+	wire_pack(&p, m, 0);
+	return ((size_t)(p - (char *)dst));
+}
+
+size_t
+wire_encode_fds(const iso_msg *m, void *dst)
+{
+	char	*p = dst;
+
+	wire_pack(&p, m, 1);
 	return ((size_t)(p - (char *)dst));
 }
 

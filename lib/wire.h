@@ -16,6 +16,10 @@
 #define WIRE_PORT_LEN	16	/* isolate u64, pid u32, port u32, big-endian */
 #define WIRE_EXT_FD	2	/* ext type of a descriptor: fixext 1, data 0,
 				   the frame's next descriptor (SCM_RIGHTS) */
+#define WIRE_EXT_BYTES	3	/* ext type of a shared bytes value: fixext
+				   8, its length (big-endian); its bytes are
+				   the frame's next descriptor, a sealed
+				   memfd of exactly that length */
 #define WIRE_FDS_MAX	253	/* descriptors in one frame (SCM_MAX_FD) */
 
 /*
@@ -31,11 +35,15 @@ struct wire_fds {
 };
 
 /* An upper bound of m's encoded size; -1/EMSGSIZE if a peer would refuse
-   m (too deep, too many values). */
+   m (too deep, too many values). Seals m's iso_bytes_new values. */
 int	 wire_bound(const iso_msg *m, size_t *bound);
 /* Encode m at dst, which has room for wire_bound(m) bytes; returns the
-   bytes written. */
+   bytes written. Shared bytes values (MSG_MFD) go as plain bytes. */
 size_t	 wire_encode_to(const iso_msg *m, void *dst);
+/* The same for a frame whose descriptors go with it (a Unix socket,
+   msg_fds_list_all): shared bytes values go as WIRE_EXT_BYTES. */
+int	 wire_bound_fds(const iso_msg *m, size_t *bound);
+size_t	 wire_encode_fds(const iso_msg *m, void *dst);
 
 /* Encode m at dst (room for WIRE_SCALAR_MAX bytes) when it is one scalar
    (nil, bool, int, float): the bytes written; 0 for anything else. */
@@ -54,8 +62,10 @@ iso_msg	*wire_decode_in(void *block, size_t head, const void *buf,
    be NULL: none came). */
 iso_msg	*wire_decode_fds(const void *buf, size_t len, struct wire_fds *fds);
 /* The descriptor references of a valid encoded message (a check, no
-   decode): 0 and *n, or -1 when it is not one. */
-int	 wire_count_fds(const void *buf, size_t len, size_t *n);
+   decode): 0, *n of them, *shared of which are shared bytes values
+   (shared may be NULL), or -1 when it is not one. */
+int	 wire_count_fds(const void *buf, size_t len, size_t *n,
+	    size_t *shared);
 
 /* Decode buf[0..len) into node dst when it is one scalar (nil, bool,
    int, float): 1; 0 (dst untouched) when it is anything else. */

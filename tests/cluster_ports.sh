@@ -8,7 +8,8 @@
 # forged key refused (EACCES) by the node it was sent to, also right
 # after a frame with the true key on the same stream; a SendPort made up
 # on the sending node (the sender told EACCES); a message carrying a
-# descriptor (EXDEV); a message over NATS's
+# descriptor (EXDEV); large bytes values (plain bytes over NATS, though
+# they leave the sender as a memfd); a message over NATS's
 # max_payload (EMSGSIZE); the isolate ending (the sender told
 # ECONNREFUSED); its node killed (the same).
 #
@@ -113,6 +114,11 @@ if [ "$rc" -ne 0 ]; then
 	die "a made-up SendPort: $out"
 fi
 ok "a made-up SendPort: $out"
+
+# Large bytes (a memfd between isolates of one node) go as plain bytes.
+client b echo shared
+[ "$rc" -eq 0 ] || die "large bytes to another node: $out"
+ok "large bytes to another node and back: $out"
 
 # A message carrying a descriptor: it cannot go to another machine.
 client b echo fd

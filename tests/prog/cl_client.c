@@ -20,6 +20,10 @@
  * (a pipe's) every 50 ms until a send fails: prints "told=ERRNO TEXT"
  * and exits 0 when that was EXDEV (descriptors cannot cross machines).
  *
+ * cl_client NODE NAME shared: 20 messages as above whose pad is a bytes
+ * value of 200,000 bytes, over the size that goes between isolates as a
+ * memfd: the gateway sends it as plain bytes; every echo is checked.
+ *
  * cl_client NODE NAME madeup: one echo from NAME's port, then messages to
  * the next port of that isolate, a SendPort made up here (no key for it
  * came to this node), every 50 ms until a send fails: prints "told=ERRNO
@@ -40,6 +44,9 @@ static unsigned char *seen;	/* by n: came already */
 static iso_port	*port;
 static iso_timer *deadline;
 static const char *why;
+static int	 shared;	/* the "shared" form: pad is bytes */
+static char	*pad;
+static size_t	 padlen;
 
 static void
 on_echo(iso_port *p, const iso_msg *m, void *arg)
@@ -51,6 +58,16 @@ on_echo(iso_port *p, const iso_msg *m, void *arg)
 		return;
 	if (n < 1 || n > want)
 		return;
+	if (shared) {
+		const void	*b;
+		size_t		 len;
+
+		if ((b = iso_msg_bytes(iso_msg_get(m, "pad"), &len)) == NULL ||
+		    len != padlen || memcmp(b, pad, len) != 0) {
+			why = "an echo's bytes differ";
+			return;
+		}
+	}
 	if (seen[n]) {
 		ndup++;
 		if (getenv("CL_DBG"))
@@ -146,8 +163,6 @@ gone(iso_sendport to, int say_exit)
 	return (until_told(to, m, idle, ECONNREFUSED, "ECONNREFUSED"));
 }
 
-static char	*pad;
-
 static void
 free_all(void)
 {
@@ -235,10 +250,17 @@ main(int argc, char **argv)
 	}
 	want = strtoll(argv[3], NULL, 10);
 	bytes = argc == 5 ? strtoul(argv[4], NULL, 10) : 0;
+	if (strcmp(argv[3], "shared") == 0) {
+		shared = 1;
+		want = 20;
+		bytes = 200000;
+	}
+	padlen = bytes;
 	if ((pad = calloc(1, bytes + 1)) == NULL ||
 	    (seen = calloc(1, (size_t)want + 2)) == NULL)
 		return (2);
-	memset(pad, 'x', bytes);
+	for (i = 0; i < (int64_t)bytes; i++)
+		pad[i] = shared ? (char)(i * 7 + (i >> 10)) : 'x';
 	/* Freed at exit, whichever way (a leak checker runs the tests). */
 	if (atexit(free_all) != 0)
 		return (2);
@@ -265,7 +287,9 @@ main(int argc, char **argv)
 	    (deadline = iso_timer_after(60000, too_late, NULL)) == NULL)
 		return (2);
 	for (i = 1; i <= want; i++) {
-		m = iso_msg_pack("{s:P s:I s:s}", "reply",
+		m = shared ? iso_msg_pack("{s:P s:I s:y#}", "reply",
+		    iso_port_sendport(port), "n", i, "pad", pad, bytes) :
+		    iso_msg_pack("{s:P s:I s:s}", "reply",
 		    iso_port_sendport(port), "n", i, "pad", pad);
 		if (m == NULL || iso_send_wait(to, m, 30000) == -1) {
 			printf("error: send %lld: %s\n", (long long)i,
