@@ -757,17 +757,11 @@ int
 main(int argc, char **argv)
 {
 	SRunner	*sr;
-	char	 path[4096], *slash;
 	int	 failed;
 
 	(void)argc;
 	/* the supervisor the sup case starts: the one built here */
-	if (realpath(argv[0], path) != NULL &&
-	    (slash = strrchr(path, '/')) != NULL) {
-		snprintf(slash, sizeof path - (size_t)(slash - path),
-		    "/../isolated");
-		setenv("ISO_ISOLATED", path, 0);
-	}
+	tu_use_built_isolated(argv[0]);
 	tu_runtime_dir();
 	sr = srunner_create(zerocopy_suite());
 	srunner_run_all(sr, CK_NORMAL);

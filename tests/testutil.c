@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,19 @@ tu_cleanup(void)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "testutil: cannot remove %s\n", tu_dir);
+}
+
+void
+tu_use_built_isolated(const char *argv0)
+{
+	char	path[4096], *slash;
+
+	if (realpath(argv0, path) != NULL &&
+	    (slash = strrchr(path, '/')) != NULL) {
+		snprintf(slash, sizeof path - (size_t)(slash - path),
+		    "/../isolated");
+		setenv("ISO_ISOLATED", path, 0);
+	}
 }
 
 const char *

@@ -10,6 +10,9 @@
 /* Make a fresh 0700 runtime directory and point ISO_RUNTIME_DIR at it;
    removed (with what is left in it) at exit. Returns its path. */
 const char	*tu_runtime_dir(void);
+/* Point ISO_ISOLATED (unless set) at the supervisor built beside the
+   test binary argv0 (BUILD/tests/X: BUILD/isolated). */
+void		 tu_use_built_isolated(const char *argv0);
 /* Open descriptors of this process. */
 int		 tu_fd_count(void);
 /* 1 if pid exists and is not a zombie. */
