@@ -44,9 +44,10 @@
 #define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
 #define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
-#define GW_HEADROOM	2048		/* NATS headers of a batch, at most */
 #define GW_BATCH	(64 * 1024)	/* bytes of frames per NATS message */
 #define GW_BATCH_PORTS	8		/* ports (keys) per batch */
+#define GW_EXPORTS	(16 * 1024)	/* Iso-Ports bytes per batch */
+#define GW_HEADROOM	(GW_EXPORTS + 2048)	/* NATS headers of a batch */
 
 struct gw_key {
 	uint32_t	 port;
@@ -61,6 +62,8 @@ struct gw_batch {
 	size_t		 nports;
 	char		 keys[GW_BATCH_PORTS * (12 + PK_HEX)];	/* Iso-Keys */
 	char		*exports;	/* Iso-Ports, NULL: none */
+	size_t		 exports_len;	/* its length */
+	size_t		 exports_last;	/* where its last item starts */
 	size_t		 len, cap;
 	unsigned char	*data;
 	struct gw_batch	*next;
@@ -297,19 +300,25 @@ gw_nomem(struct gw_conn *c)
 	return (-1);
 }
 
-/* Append a's Iso-Ports items to *list. */
+/* Append a frame's Iso-Ports items a to b's, unless they are the last
+   ones added (a stream of requests carries the same reply port). */
 static int
-gw_exports_add(char **list, const char *a)
+gw_exports_add(struct gw_batch *b, const char *a)
 {
-	size_t	 n = *list != NULL ? strlen(*list) : 0;
+	size_t	 alen = strlen(a), n = b->exports_len;
 	char	*grown;
 
-	if ((grown = realloc(*list, n + 1 + strlen(a) + 1)) == NULL)
+	if (b->exports != NULL && n - b->exports_last == alen &&
+	    memcmp(b->exports + b->exports_last, a, alen) == 0)
+		return (0);
+	if ((grown = realloc(b->exports, n + 1 + alen + 1)) == NULL)
 		return (-1);
 	if (n > 0)
 		grown[n++] = ',';
-	strcpy(grown + n, a);
-	*list = grown;
+	memcpy(grown + n, a, alen + 1);
+	b->exports = grown;
+	b->exports_last = n;
+	b->exports_len = n + alen;
 	return (0);
 }
 
@@ -355,7 +364,8 @@ gw_frame(struct gw_conn *c, const unsigned char *p, size_t len)
 		for (i = 0; i < b->nports && b->ports[i] != port; i++)
 			;
 		if (b->len + len > GW_BATCH ||
-		    (i == b->nports && i == GW_BATCH_PORTS))
+		    (i == b->nports && i == GW_BATCH_PORTS) ||
+		    (ex != NULL && b->exports_len + strlen(ex) > GW_EXPORTS))
 			gw_close(px);
 	}
 	if ((b = px->open) == NULL) {
@@ -374,7 +384,7 @@ gw_frame(struct gw_conn *c, const unsigned char *p, size_t len)
 		;
 	if (i == b->nports)
 		b->ports[b->nports++] = port;
-	if (ex != NULL && gw_exports_add(&b->exports, ex) == -1) {
+	if (ex != NULL && gw_exports_add(b, ex) == -1) {
 		free(ex);
 		return (gw_nomem(c));
 	}
