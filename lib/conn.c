@@ -172,6 +172,15 @@ conn_out_drop(struct conn *c)
 	}
 }
 
+/* Forget the first n received descriptors (a frame took them, or they
+   were closed). */
+static void
+conn_in_fds_shift(struct conn *c, size_t n)
+{
+	c->ifd_n -= n;
+	memmove(c->ifd, c->ifd + n, c->ifd_n * sizeof *c->ifd);
+}
+
 /* Close the first n received descriptors (n: all) and forget them. */
 static void
 conn_in_fds_drop(struct conn *c, size_t n)
@@ -184,8 +193,7 @@ conn_in_fds_drop(struct conn *c, size_t n)
 		return;
 	for (i = 0; i < n; i++)
 		loop_fd_close(c->ifd[i]);
-	c->ifd_n -= n;
-	memmove(c->ifd, c->ifd + n, c->ifd_n * sizeof *c->ifd);
+	conn_in_fds_shift(c, n);
 }
 
 static void
@@ -296,8 +304,7 @@ conn_deliver(struct conn *c, const unsigned char *p, size_t n, int whole)
 		/* the message's now, the program's, not the library's */
 		for (i = 0; i < fds.used; i++)
 			loop_fd_disown(c->ifd[i]);
-		c->ifd_n -= fds.used;
-		memmove(c->ifd, c->ifd + fds.used, c->ifd_n * sizeof *c->ifd);
+		conn_in_fds_shift(c, fds.used);
 	}
 	if (taken) {
 		c->in = NULL;
