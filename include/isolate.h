@@ -377,6 +377,58 @@ int		 iso_on_error(iso_isolate *iso, iso_sendport to);
 /* Let go of a handle. The isolate runs on (and still ends with its
    spawner); its listeners still fire. NULL is a no-op. */
 void		 iso_isolate_free(iso_isolate *iso);
+/* ---- spawn options (attr.c) ------------------------------------------- */
+
+/*
+ * Options for iso_spawn_with / iso_spawn_exec_with, in the manner of
+ * posix_spawnattr_t: made empty (every option as iso_spawn has it), set
+ * one by one, used by any number of spawns, freed by the caller. A setter
+ * returns 0, or -1 with EINVAL (and iso_error()) for a value it refuses.
+ */
+typedef struct iso_spawn_attr iso_spawn_attr;
+
+/* What iso_spawn_attr_set_limit limits (setrlimit in the new isolate). */
+enum iso_rlimit {
+	ISO_RLIMIT_MEMORY,	/* bytes of address space (RLIMIT_AS) */
+	ISO_RLIMIT_CPU,		/* seconds of CPU time (RLIMIT_CPU) */
+	ISO_RLIMIT_NOFILE,	/* open descriptors (RLIMIT_NOFILE) */
+	ISO_RLIMIT_NPROC	/* processes of the user (RLIMIT_NPROC) */
+};
+
+/* NULL with ENOMEM. */
+iso_spawn_attr	*iso_spawn_attr_new(void);
+/* NULL is a no-op. */
+void		 iso_spawn_attr_free(iso_spawn_attr *a);
+/*
+ * Isolate.spawn's debugName: shown by isoctl ps, in error texts, and as
+ * the process's name (/proc/PID/comm, cut to 15 bytes). 1 to 255 bytes of
+ * UTF-8 without control characters; copied.
+ */
+int		 iso_spawn_attr_set_name(iso_spawn_attr *a, const char *name);
+/* Isolate.spawn's paused: the isolate is made and stopped before its
+   entry (or exec) runs; iso_resume starts it. */
+int		 iso_spawn_attr_set_paused(iso_spawn_attr *a, int paused);
+/* Isolate.spawn's onExit / onError, listening from before the isolate
+   runs: iso_on_exit and iso_on_error on the new handle. response is
+   copied (NULL: nil). Setting again replaces. */
+int		 iso_spawn_attr_set_on_exit(iso_spawn_attr *a, iso_sendport to,
+		    const iso_msg *response);
+int		 iso_spawn_attr_set_on_error(iso_spawn_attr *a,
+		    iso_sendport to);
+/* A hard limit for the new isolate (0 < value). */
+int		 iso_spawn_attr_set_limit(iso_spawn_attr *a,
+		    enum iso_rlimit which, uint64_t value);
+/* A sandbox profile for the new isolate (docs/api.md lists them); an
+   unknown profile or one this machine cannot enforce is refused here. */
+int		 iso_spawn_attr_set_sandbox(iso_spawn_attr *a,
+		    const char *profile);
+/* iso_spawn and iso_spawn_exec with options; a NULL a is iso_spawn's. */
+int		 iso_spawn_with(void (*entry)(const iso_msg *arg),
+		    const iso_msg *arg, const iso_spawn_attr *a,
+		    iso_isolate **out);
+int		 iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
+		    const iso_spawn_attr *a, iso_isolate **out);
+
 /*
  * Isolate.exit: send final (NULL: nil) to `to`, write out everything
  * queued, and end this isolate with status 0. Does not return.

@@ -300,7 +300,8 @@ iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	c.fn = fn;
 	c.arg = arg;
 	c.fd = sv[1];
-	if (isolate_fork(compute_child, &c, 0, (const void *)(uintptr_t)fn,
+	if (isolate_fork(compute_child, &c, 0, NULL,
+	    (const void *)(uintptr_t)fn,
 	    &iso) == -1)
 		goto fail;
 	close(sv[1]);

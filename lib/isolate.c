@@ -32,6 +32,7 @@
 
 #include <event2/event.h>
 
+#include "attr.h"
 #include "loop.h"
 #include "msg.h"
 #include "spawn.h"
@@ -40,6 +41,9 @@
 #define ISO_P_PIDFD	((idtype_t)3)	/* P_PIDFD (Linux 5.4), whatever
 					   the headers say */
 #define INIT_FD		3		/* iso_spawn_exec's argument */
+#define NOTE_FD		4		/* ... and its note (attr.h) */
+#define EXEC_HIGH_FD	10		/* exec_child's descriptors go above
+					   this before taking their places */
 #define REAP_BATCH	64		/* pidfds polled at once */
 #define POLL_MS		20		/* without pidfds: how often */
 
@@ -80,6 +84,9 @@ struct iso_isolate {
 						   CLD_DUMPED; 0 unknown */
 	int			 status;	/* exit status or signal */
 	int			 killed;	/* KILLED_*: not an error */
+	char			*name;		/* iso_spawn_attr_set_name */
+	int			 notefd;	/* read end of its note, -1 */
+	char			*note;		/* "desc\0detail" it left */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -93,6 +100,8 @@ struct start {
 	uint64_t	 spawner;	/* our id, for the child */
 	sigset_t	 mask;		/* the caller's, restored in both */
 	iso_isolate	*iso;
+	const iso_spawn_attr *attr;	/* NULL: none */
+	int		 notefd;	/* the child's end of its note, -1 */
 	/* fork */
 	void		(*fn)(void *);
 	void		*ctx;
@@ -207,6 +216,16 @@ isolate_unwatch(iso_isolate *iso)
 	iso->pidfd = -1;
 }
 
+static void
+isolate_free(iso_isolate *iso)
+{
+	if (iso->notefd != -1)
+		close(iso->notefd);
+	free(iso->name);
+	free(iso->note);
+	free(iso);
+}
+
 /* Free iso once nothing needs it: not held, and reaped. Our spawner's
    handles stay as they are in our copy of its memory. */
 static void
@@ -217,7 +236,7 @@ isolate_release(iso_isolate *iso)
 	LIST_REMOVE(iso, link);
 	listeners_free(&iso->listeners);
 	isolate_unwatch(iso);
-	free(iso);
+	isolate_free(iso);
 }
 
 /* 1 if iso's end is an error for its error listeners. */
@@ -231,27 +250,49 @@ isolate_abnormal(const iso_isolate *iso)
 	return (iso->code == CLD_KILLED || iso->code == CLD_DUMPED);
 }
 
+/* "isolate 123" or "isolate 123 (name)", in buf. */
+static const char *
+isolate_who(const iso_isolate *iso, char *buf, size_t len)
+{
+	if (iso->name != NULL)
+		snprintf(buf, len, "isolate %d (%s)", (int)iso->pid, iso->name);
+	else
+		snprintf(buf, len, "isolate %d", (int)iso->pid);
+	return (buf);
+}
+
+/* [desc, detail] for an abnormal end: the note the isolate left when it
+   could name the cause (attr.h), else what waitid said. */
 static void
 isolate_describe(const iso_isolate *iso, char *desc, size_t dlen,
     char *detail, size_t tlen)
 {
+	char	who[300];
+
+	isolate_who(iso, who, sizeof who);
+	if (iso->note != NULL) {
+		snprintf(desc, dlen, "%s", iso->note);
+		snprintf(detail, tlen, "%s %s", who,
+		    iso->note + strlen(iso->note) + 1);
+		return;
+	}
 	switch (iso->code) {
 	case CLD_EXITED:
 		snprintf(desc, dlen, "exit %d", iso->status);
-		snprintf(detail, tlen, "isolate %d exited with status %d",
-		    (int)iso->pid, iso->status);
+		snprintf(detail, tlen, "%s exited with status %d", who,
+		    iso->status);
 		break;
 	case CLD_KILLED:
 	case CLD_DUMPED:
 		isolate_signame(iso->status, desc, dlen);
-		snprintf(detail, tlen, "isolate %d killed by signal %d (%s)%s",
-		    (int)iso->pid, iso->status, strsignal(iso->status),
+		snprintf(detail, tlen, "%s killed by signal %d (%s)%s", who,
+		    iso->status, strsignal(iso->status),
 		    iso->code == CLD_DUMPED ? ", core dumped" : "");
 		break;
 	default:
 		snprintf(desc, dlen, "unknown");
-		snprintf(detail, tlen, "isolate %d ended, reaped by someone "
-		    "else", (int)iso->pid);
+		snprintf(detail, tlen, "%s ended, reaped by someone else",
+		    who);
 		break;
 	}
 }
@@ -262,7 +303,7 @@ isolate_fire(iso_isolate *iso)
 {
 	struct listener	*l;
 	iso_msg		*m;
-	char		 desc[32], detail[160];
+	char		 desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX + 320];
 	int		 abnormal = isolate_abnormal(iso);
 
 	if (abnormal)
@@ -283,6 +324,25 @@ isolate_fire(iso_isolate *iso)
 	}
 }
 
+/* Keep the note iso left before it died, if any, as "desc\0detail". */
+static void
+isolate_note(iso_isolate *iso)
+{
+	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
+	size_t	dl, tl;
+
+	if (!attr_note_read(iso->notefd, desc, sizeof desc, detail,
+	    sizeof detail))
+		return;
+	dl = strlen(desc);
+	tl = strlen(detail);
+	free(iso->note);
+	if ((iso->note = malloc(dl + tl + 2)) == NULL)
+		return;
+	memcpy(iso->note, desc, dl + 1);
+	memcpy(iso->note + dl + 1, detail, tl + 1);
+}
+
 /*
  * iso has been reaped: record how it ended, stop watching it, remove the
  * socket it could not remove itself if killed, fire its listeners (or
@@ -296,6 +356,11 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
+	if (iso->notefd != -1) {
+		isolate_note(iso);
+		close(iso->notefd);
+		iso->notefd = -1;
+	}
 	sup_note_exited(iso->id, code, status,
 	    iso->killed == KILLED_WITH_SPAWNER);
 	conn_pair_reaped(iso->id);
@@ -494,6 +559,51 @@ isolate_forget(void)
 
 /* ---- starting a child -------------------------------------------------- */
 
+static int
+listener_add(iso_isolate *iso, int error, iso_sendport to,
+    const iso_msg *response)
+{
+	struct listener	*l;
+
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		return (msg_fail(ENOMEM, "listener: out of memory"));
+	if (!error && (l->msg = response != NULL ? iso_msg_copy(response) :
+	    iso_msg_pack("n")) == NULL) {
+		free(l);
+		return (msg_fail(ENOMEM, "listener: out of memory"));
+	}
+	l->error = error;
+	l->to = to;
+	STAILQ_INSERT_TAIL(&iso->listeners, l, link);
+	return (0);
+}
+
+/* What st->attr gives the new handle before the child exists: its name,
+   its listeners (so none can miss its end) and its note pipe. */
+static int
+isolate_new_attr(struct start *st)
+{
+	const iso_spawn_attr	*a = st->attr;
+	iso_isolate		*iso = st->iso;
+	int			 fds[2];
+
+	if (a == NULL)
+		return (0);
+	if (a->name != NULL && (iso->name = strdup(a->name)) == NULL)
+		return (msg_fail(ENOMEM, "spawn: out of memory"));
+	if ((a->on_exit && listener_add(iso, 0, a->exit_to,
+	    a->exit_msg) == -1) || (a->on_error && listener_add(iso, 1,
+	    a->error_to, NULL) == -1))
+		return (-1);
+	if (!attr_wants_note(a))
+		return (0);
+	if (attr_note_pipe(fds) == -1)
+		return (msg_fail(errno, "spawn: pipe: %s", strerror(errno)));
+	iso->notefd = fds[0];
+	st->notefd = fds[1];
+	return (0);
+}
+
 /* st->iso, a new handle, and st->pairfd, the child's end of its pair
    when st asks for one (-1: none). 0, or -1 with iso_error(). */
 static int
@@ -506,28 +616,45 @@ isolate_new(struct start *st)
 		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	STAILQ_INIT(&iso->listeners);
 	iso->pidfd = -1;
+	iso->notefd = -1;
 	iso->id = st->id;
 	iso->owner = st->spawner = loop_self();
 	iso->held = 1;
 	st->iso = iso;
 	st->pairfd = -1;
+	st->notefd = -1;
+	if (isolate_new_attr(st) == -1) {
+		saved = errno;
+		if (st->notefd != -1)
+			close(st->notefd);
+		listeners_free(&iso->listeners);
+		isolate_free(iso);
+		errno = saved;
+		return (-1);
+	}
 	if (!(st->flags & ISOLATE_PAIR))
 		return (0);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0, sv) == -1) {
 		saved = errno;
-		free(iso);
-		return (msg_fail(saved, "spawn: socketpair: %s",
-		    strerror(saved)));
+		msg_fail(saved, "spawn: socketpair: %s", strerror(saved));
+		goto fail;
 	}
 	if (conn_pair(sv[0], st->id) == -1) {	/* closes sv[0] */
 		saved = errno;
 		close(sv[1]);
-		free(iso);
-		return (msg_fail(saved, "spawn: %s", iso_error()));
+		msg_fail(saved, "spawn: %s", iso_error());
+		goto fail;
 	}
 	st->pairfd = sv[1];
 	return (0);
+fail:
+	if (st->notefd != -1)
+		close(st->notefd);
+	listeners_free(&iso->listeners);
+	isolate_free(iso);
+	errno = saved;
+	return (-1);
 }
 
 /*
@@ -556,6 +683,8 @@ isolate_fork_child(struct start *st, pid_t parent)
 	saved = errno;
 	if (st->pairfd != -1)
 		close(st->pairfd);
+	if (st->notefd != -1)
+		close(st->notefd);
 	errno = saved;
 	return (pid);
 }
@@ -626,7 +755,8 @@ isolate_start(struct start *st, iso_isolate **out)
 		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
 		if (paired)
 			conn_unpair(st->id);
-		free(iso);
+		listeners_free(&iso->listeners);
+		isolate_free(iso);
 		return (msg_fail(saved, "spawn: %s: %s", pid == -1 ? "fork" :
 		    "pidfd_open", strerror(saved)));
 	}
@@ -672,6 +802,19 @@ isolate_lowfd(int fd)
 	return (low);
 }
 
+/* In a new isolate whose options could not be taken: say why (as its
+   note, and on stderr) and end with status 127, as exec's failure. */
+static void
+isolate_child_failed(void)
+{
+	char	detail[ATTR_NOTE_MAX];
+
+	snprintf(detail, sizeof detail, "could not start: %s",
+	    iso_error()[0] != '\0' ? iso_error() : strerror(errno));
+	attr_note_write("spawn failed", detail);
+	_exit(127);
+}
+
 /*
  * In the child of isolate_fork: become an isolate, run fn. The spawner's
  * handle on us (st->iso) is left alone, as is all its state.
@@ -686,17 +829,21 @@ fork_child(struct start *st)
 	loop_child(st->id, (st->flags & ISOLATE_WATCH) != 0);
 	if (st->pairfd != -1)
 		conn_spawner(isolate_lowfd(st->pairfd), st->spawner);
+	if (attr_note_child(st->notefd, -1) == -1 ||
+	    attr_child(st->attr, 0) == -1)
+		isolate_child_failed();
 	fn(ctx);
 	loop_exit(0);
 }
 
 int
-isolate_fork(void (*fn)(void *), void *ctx, int flags, const void *entry,
-    iso_isolate **out)
+isolate_fork(void (*fn)(void *), void *ctx, int flags,
+    const iso_spawn_attr *a, const void *entry, iso_isolate **out)
 {
 	struct start	st;
 
 	memset(&st, 0, sizeof st);
+	st.attr = a;
 	st.child = fork_child;
 	st.id = loop_new_id();
 	st.flags = flags;
@@ -719,6 +866,13 @@ int
 iso_spawn(void (*entry)(const iso_msg *), const iso_msg *arg,
     iso_isolate **out)
 {
+	return (iso_spawn_with(entry, arg, NULL, out));
+}
+
+int
+iso_spawn_with(void (*entry)(const iso_msg *), const iso_msg *arg,
+    const iso_spawn_attr *a, iso_isolate **out)
+{
 	struct spawn_ctx	 c;
 	iso_isolate		*iso;
 
@@ -726,9 +880,8 @@ iso_spawn(void (*entry)(const iso_msg *), const iso_msg *arg,
 		return (msg_fail(EINVAL, "spawn: no entry function"));
 	c.entry = entry;
 	c.arg = arg;
-	if (isolate_fork(spawn_entry, &c, ISOLATE_PAIR | ISOLATE_WATCH,
-	    (const void *)(uintptr_t)entry, &iso) ==
-	    -1)
+	if (isolate_fork(spawn_entry, &c, ISOLATE_PAIR | ISOLATE_WATCH, a,
+	    (const void *)(uintptr_t)entry, &iso) == -1)
 		return (-1);
 	if (out != NULL)
 		*out = iso;
@@ -747,7 +900,8 @@ exec_child(struct start *st)
 {
 	struct sigaction	sa;
 	sigset_t		none;
-	int			sig, efd = st->errfd, e;
+	int			sig, efd = st->errfd, e, memfd;
+	int			notefd = -1;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
@@ -755,15 +909,19 @@ exec_child(struct start *st)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			(void)sigaction(sig, &sa, NULL);	/* EINVAL for
 								   libc's own */
-	if (efd == INIT_FD && (efd = fcntl(efd, F_DUPFD_CLOEXEC,
-	    INIT_FD + 1)) == -1) {
+	/* Out of the way of the places they take (3 and 4) first. */
+	if ((efd = fcntl(efd, F_DUPFD_CLOEXEC, EXEC_HIGH_FD)) == -1) {
 		efd = st->errfd;
 		goto fail;
 	}
-	if (st->memfd == INIT_FD) {
-		if (fcntl(INIT_FD, F_SETFD, 0) == -1)
-			goto fail;
-	} else if (dup2(st->memfd, INIT_FD) == -1)	/* not CLOEXEC */
+	if ((memfd = fcntl(st->memfd, F_DUPFD_CLOEXEC, EXEC_HIGH_FD)) == -1 ||
+	    (st->notefd != -1 && (notefd = fcntl(st->notefd,
+	    F_DUPFD_CLOEXEC, EXEC_HIGH_FD)) == -1))
+		goto fail;
+	if (dup2(memfd, INIT_FD) == -1)		/* not CLOEXEC */
+		goto fail;
+	if (attr_note_child(notefd, notefd != -1 ? NOTE_FD : -1) == -1 ||
+	    attr_child(st->attr, 1) == -1)
 		goto fail;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -774,31 +932,43 @@ fail:
 	_exit(127);
 }
 
-/* environ without our variables, plus ISO_INIT_FD and ISO_ISOLATE_ID. */
+/* environ without our variables, plus ISO_INIT_FD and ISO_ISOLATE_ID, and
+   ISO_NOTE_FD when the isolate has a note (attr.h). */
 static char **
-exec_env(char *idvar, size_t len, uint64_t id)
+exec_env(char *idvar, size_t len, uint64_t id, int note)
 {
 	static char	 fdvar[] = "ISO_INIT_FD=3";
+	static char	 notevar[] = "ISO_NOTE_FD=4";
 	char		**env;
 	size_t		 n = 0, i, k = 0;
 
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	if ((env = calloc(n + 3, sizeof *env)) == NULL)
+	if ((env = calloc(n + 4, sizeof *env)) == NULL)
 		return (NULL);
 	for (i = 0; i < n; i++)
 		if (strncmp(environ[i], "ISO_INIT_FD=", 12) != 0 &&
+		    strncmp(environ[i], "ISO_NOTE_FD=", 12) != 0 &&
 		    strncmp(environ[i], "ISO_ISOLATE_ID=", 15) != 0)
 			env[k++] = environ[i];
 	snprintf(idvar, len, "ISO_ISOLATE_ID=%016" PRIx64, id);
 	env[k++] = fdvar;
 	env[k++] = idvar;
+	if (note)
+		env[k++] = notevar;
 	env[k] = NULL;
 	return (env);
 }
 
 int
 iso_spawn_exec(char *const argv[], const iso_msg *arg, iso_isolate **out)
+{
+	return (iso_spawn_exec_with(argv, arg, NULL, out));
+}
+
+int
+iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
+    const iso_spawn_attr *a, iso_isolate **out)
 {
 	struct start	 st;
 	iso_isolate	*iso = NULL;
@@ -817,6 +987,7 @@ iso_spawn_exec(char *const argv[], const iso_msg *arg, iso_isolate **out)
 	if (arg == NULL && (arg = nil = iso_msg_pack("n")) == NULL)
 		return (-1);
 	st.child = exec_child;
+	st.attr = a;
 	st.id = loop_new_id();
 	st.flags = ISOLATE_WATCH;
 	st.argv = argv;
@@ -832,7 +1003,8 @@ iso_spawn_exec(char *const argv[], const iso_msg *arg, iso_isolate **out)
 		goto fail;
 	}
 	st.errfd = errpipe[1];
-	if ((st.envp = exec_env(idvar, sizeof idvar, st.id)) == NULL) {
+	if ((st.envp = exec_env(idvar, sizeof idvar, st.id,
+	    attr_wants_note(a))) == NULL) {
 		msg_fail(ENOMEM, "spawn_exec: out of memory");
 		goto fail;
 	}
@@ -971,23 +1143,13 @@ static int
 isolate_listen(iso_isolate *iso, int error, iso_sendport to,
     const iso_msg *response)
 {
-	struct listener	*l;
-
 	if (iso == NULL || to.isolate == 0 || to.port == 0)
 		return (msg_fail(EINVAL, "listener: no isolate or no port"));
 	if (isolate_foreign(iso))
 		return (msg_fail(ESRCH, "listener: isolate %d is not ours",
 		    (int)iso->pid));
-	if ((l = calloc(1, sizeof *l)) == NULL)
-		return (msg_fail(ENOMEM, "listener: out of memory"));
-	if (!error && (l->msg = response != NULL ? iso_msg_copy(response) :
-	    iso_msg_pack("n")) == NULL) {
-		free(l);
-		return (msg_fail(ENOMEM, "listener: out of memory"));
-	}
-	l->error = error;
-	l->to = to;
-	STAILQ_INSERT_TAIL(&iso->listeners, l, link);
+	if (listener_add(iso, error, to, response) == -1)
+		return (-1);
 	/* Ended already (told or not yet): fire at once with what is known. */
 	if (iso->ended)
 		isolate_fire(iso);

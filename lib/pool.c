@@ -526,7 +526,7 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 	}
 	st.fd = sv[1];
 	st.shm = w->shm;
-	if (isolate_fork(pool_worker_main, &st, 0,
+	if (isolate_fork(pool_worker_main, &st, 0, NULL,
 	    (const void *)(uintptr_t)pool_worker_main, &w->iso) == -1) {
 		saved = errno;
 		loop_fd_close(sv[0]);

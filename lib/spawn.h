@@ -21,11 +21,11 @@
 /*
  * Fork a new isolate that runs fn(ctx) (ctx points into its copy of
  * memory) and then ends with loop_exit(0) if fn returns; no iso_run.
- * *out gets an owned handle; entry is what it runs, for the supervisor's
- * list. 0, or -1 with errno.
+ * a (NULL: none) gives its options. *out gets an owned handle; entry is
+ * what it runs, for the supervisor's list. 0, or -1 with errno.
  */
 int	 isolate_fork(void (*fn)(void *ctx), void *ctx, int flags,
-	    const void *entry, iso_isolate **out);
+	    const iso_spawn_attr *a, const void *entry, iso_isolate **out);
 /*
  * Wait (blocking, no signal sent) until iso has ended and is reaped.
  * *code is CLD_EXITED, CLD_KILLED or CLD_DUMPED, *status the exit status

@@ -1,0 +1,55 @@
+/*
+ * attr.h: spawn options (iso_spawn_attr) as isolate.c and the supervisor
+ * use them, and the note a dying isolate leaves its spawner. Internal.
+ */
+#ifndef ISO_LIB_ATTR_H
+#define ISO_LIB_ATTR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isolate.h"
+
+#define ATTR_RLIMITS	4		/* enum iso_rlimit's values */
+#define ATTR_NOTE_MAX	240		/* bytes of one note, "desc\tdetail" */
+
+struct iso_spawn_attr {
+	char		*name;		/* NULL: none */
+	int		 paused;
+	int		 on_exit;	/* exit_to and exit_msg are set */
+	iso_sendport	 exit_to;
+	iso_msg		*exit_msg;	/* owned; nil when set with NULL */
+	int		 on_error;
+	iso_sendport	 error_to;
+	unsigned	 limits;	/* bit (1 << which): limit[which] set */
+	uint64_t	 limit[ATTR_RLIMITS];
+	char		*sandbox;	/* a profile, NULL: none */
+};
+
+/* 1 when a's isolate may die of something only it can name (a limit, a
+   blocked system call): it gets a note pipe. */
+int	 attr_wants_note(const iso_spawn_attr *a);
+
+/*
+ * The note: a pipe made before fork. In the child, attr_note_child keeps
+ * the write end (to descriptor `at` when at >= 0, for exec, without
+ * O_CLOEXEC; fd -1: none, and a note inherited from the spawner is closed) and attr_note_write writes one note on it, async-signal-safe:
+ * "desc\tdetail" (["SIGSYS", "blocked system call openat"]). The spawner
+ * reads it with attr_note_read once the child has ended. 0 or -1 + errno.
+ */
+int	 attr_note_pipe(int fds[2]);
+int	 attr_note_child(int fd, int at);
+void	 attr_note_write(const char *desc, const char *detail);
+/* The note in fd (read end, non-blocking), split at its tab: 1 when there
+   was one, 0 when none. */
+int	 attr_note_read(int fd, char *desc, size_t dlen, char *detail,
+	    size_t tlen);
+
+/*
+ * In a new isolate before its entry (or exec, exec != 0: only
+ * async-signal-safe calls): take a's name, limits and sandbox, in that
+ * order. 0, or -1 with errno (the child then ends with a note).
+ */
+int	 attr_child(const iso_spawn_attr *a, int exec);
+
+#endif /* ISO_LIB_ATTR_H */
