@@ -96,8 +96,8 @@ through(const iso_msg *m)
 	    (block = malloc(HEAD + bound)) == NULL)
 		die("through");
 	len = wire_encode_to(m, block + HEAD);
-	if ((out = wire_decode_in(block, HEAD, block + HEAD, len, &taken)) ==
-	    NULL)
+	if ((out = wire_decode_in(block, HEAD, block + HEAD, len, &taken,
+	    NULL)) == NULL)
 		die("through");
 	if (!taken)
 		free(block);

@@ -87,6 +87,7 @@ struct conn {
 	struct event		*wev;	/* writable again */
 	struct event		*retry;	/* connect again */
 	int			 retry_ms;
+	int			 refs_wait; /* retry: conn_refs_wait */
 	int			 progress_ms;	/* conn_drain: last write */
 	char			*out;	/* queued frames: out[out_off..out_len) */
 	size_t			 out_off, out_len, out_cap;
@@ -897,6 +898,36 @@ conn_send_some(struct conn *c)
 	return (r);
 }
 
+static void	conn_retry_cb(evutil_socket_t, short, void *);
+
+/*
+ * The descriptors this user has in flight (sent, not yet received by
+ * anyone) are at its RLIMIT_NOFILE: the kernel takes more once receivers
+ * take some, and says nothing when. Keep the queue and try again on a
+ * timer (backing off to RETRY_MAX_MS); the peer is not gone. 0.
+ */
+static int
+conn_refs_wait(struct conn *c)
+{
+	struct event_base	*base;
+	struct timeval		 tv;
+
+	if (c->retry == NULL && ((base = loop_base()) == NULL ||
+	    (c->retry = evtimer_new(base, conn_retry_cb, c)) == NULL)) {
+		event_add(c->wev, NULL);	/* a busy wait beats a loss */
+		return (0);
+	}
+	if (!c->refs_wait || c->retry_ms < 1)
+		c->retry_ms = RETRY_FIRST_MS;
+	else if (c->retry_ms < RETRY_MAX_MS)
+		c->retry_ms *= 2;
+	c->refs_wait = 1;
+	tv.tv_sec = 0;
+	tv.tv_usec = c->retry_ms * 1000;
+	evtimer_add(c->retry, &tv);
+	return (0);
+}
+
 /* Write c's queue: 0, or -1 when the peer is gone: what waited for it is
    dropped, as Dart drops it, and c freed (a pair: no longer a peer, and
    freed once what the peer sent before it went is read). */
@@ -918,6 +949,8 @@ conn_write(struct conn *c)
 				conn_room_wake();
 				return (0);
 			}
+			if (errno == ETOOMANYREFS)
+				return (conn_refs_wait(c));
 			if (c->pair) {
 				/* The peer may have written before it went:
 				   conn_read_cb takes that, and frees c at EOF. */
@@ -1135,7 +1168,6 @@ conn_eof_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(arg);
 }
 
-static void	conn_retry_cb(evutil_socket_t, short, void *);
 
 /* Give c what sending needs, on first use for a pair: 0 or -1. */
 static int
@@ -1185,6 +1217,11 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->state == CONN_OPEN) {		/* conn_refs_wait */
+		c->refs_wait = 0;
+		conn_write(c);
+		return;
+	}
 	if ((rc = conn_connect(c)) == 0) {
 		conn_opened(c);
 		conn_write(c);
@@ -1553,7 +1590,7 @@ conn_drain(void)
 				conn_out_drop(c);
 				continue;
 			}
-			if (c->state == CONN_OPEN &&
+			if (c->state == CONN_OPEN && !c->refs_wait &&
 			    n < (int)(sizeof pfd / sizeof pfd[0])) {
 				pfd[n].fd = c->fd;
 				pfd[n].events = POLLOUT;

@@ -7,6 +7,9 @@
  * pipe, JSON, compute, pools).
  */
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -15,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,8 @@
 #else
 #define RUNNING_ON_VALGRIND	0
 #endif
+
+static const char	*self_path;
 
 /* FNV-1a over p[0..n): what the sender and receiver compare. */
 static uint64_t
@@ -728,6 +734,149 @@ warm_up(void)
 	iso_msg_free(m);
 }
 
+/*
+ * Descriptors in flight (sent, not yet received) are limited per user to
+ * RLIMIT_NOFILE; beyond, sendmsg fails with ETOOMANYREFS. A sender whose
+ * receiver stalls must keep what it accepted until the receiver reads.
+ * Root is not limited: the probe runs as nobody, in a program of its own.
+ */
+#define REFS_SENT	100
+#define REFS_NOFILE	64
+#define REFS_BYTES	(64 * 1024)	/* shared: ISO_LIMIT_ZEROCOPY */
+
+static int		refs_gate[2];
+static iso_sendport	refs_res;
+static int		refs_n, refs_in_order = 1;
+
+static void
+refs_take(iso_port *p, const iso_msg *m, void *ud)
+{
+	const void	*bp;
+	size_t		 bl;
+	int64_t		 k;
+	iso_msg		*r;
+
+	(void)ud;
+	if (iso_msg_unpack(m, "[Iy#]", &k, &bp, &bl) == -1 || k != refs_n ||
+	    bl != REFS_BYTES || ((const unsigned char *)bp)[bl - 1] !=
+	    (unsigned char)refs_n)
+		refs_in_order = 0;
+	if (++refs_n < REFS_SENT)
+		return;
+	r = iso_msg_pack("[ib]", refs_n, refs_in_order);
+	(void)iso_send(refs_res, r);
+	iso_msg_free(r);
+	iso_port_close(p);
+}
+
+static void
+refs_receiver(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	iso_port	*p = iso_port_new();
+	iso_msg		*m;
+	char		 c;
+
+	if (iso_msg_unpack(arg, "[PP]", &to, &refs_res) == -1 || p == NULL ||
+	    iso_port_listen(p, refs_take, NULL) == -1)
+		_exit(2);
+	m = iso_msg_pack("P", iso_port_sendport(p));
+	(void)iso_send(to, m);
+	iso_msg_free(m);
+	/* Stall, reading nothing, until the sender has sent everything. */
+	while (read(refs_gate[0], &c, 1) == -1 && errno == EINTR)
+		;
+}
+
+/* In the probe: 0 when every value sent while the receiver stalled
+   arrived, in order. */
+static int
+refs_probe(void)
+{
+	struct rlimit	 rl = { REFS_NOFILE, REFS_NOFILE };
+	iso_port	*ex = iso_port_new(), *res = iso_port_new();
+	iso_msg		*m, *v;
+	iso_sendport	 rx;
+	void		*b;
+	int		 n, got = -1, in_order = 0;
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || pipe2(refs_gate,
+	    O_CLOEXEC) == -1)
+		return (10);
+	m = iso_msg_pack("[PP]", iso_port_sendport(ex),
+	    iso_port_sendport(res));
+	if (iso_spawn(refs_receiver, m, NULL) == -1) {
+		fprintf(stderr, "refs probe: spawn: %s\n", iso_error());
+		return (11);
+	}
+	iso_msg_free(m);
+	if (iso_port_first(ex, &m, 20000) == -1 ||
+	    iso_msg_unpack(m, "P", &rx) == -1) {
+		fprintf(stderr, "refs probe: the receiver's port: %s\n",
+		    iso_error());
+		return (12);
+	}
+	iso_msg_free(m);
+	for (n = 0; n < REFS_SENT; n++) {
+		if ((v = iso_bytes_new(REFS_BYTES, &b)) == NULL)
+			return (13);
+		memset(b, n, REFS_BYTES);
+		m = iso_msg_pack("[iO]", n, v);
+		iso_msg_free(v);
+		if (m == NULL || iso_send(rx, m) == -1) {
+			fprintf(stderr, "refs probe: send %d: %s\n", n,
+			    iso_error());
+			return (14);
+		}
+		iso_msg_free(m);
+	}
+	(void)!write(refs_gate[1], "g", 1);
+	if (iso_port_first(res, &m, 30000) == -1 ||
+	    iso_msg_unpack(m, "[ib]", &got, &in_order) == -1) {
+		fprintf(stderr, "refs probe: no count: %s\n", iso_error());
+		return (15);
+	}
+	iso_msg_free(m);
+	if (got != REFS_SENT || !in_order) {
+		fprintf(stderr, "refs probe: %d of %d arrived%s\n", got,
+		    REFS_SENT, in_order ? "" : ", out of order");
+		return (16);
+	}
+	return (0);
+}
+
+START_TEST(stalled_receiver_in_flight_limit)
+{
+	struct passwd	*pw;
+	char		 dir[64], cmd[96];
+	pid_t		 pid;
+	int		 status;
+
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		fprintf(stderr, "stalled_receiver_in_flight_limit: skipped, "
+		    "needs root and a user nobody\n");
+		return;
+	}
+	/* not under ours: its 0700 keeps nobody out */
+	snprintf(dir, sizeof dir, "/tmp/iso-refs-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chown(dir, pw->pw_uid, pw->pw_gid), 0);
+	if ((pid = fork()) == 0) {
+		setenv("ISO_RUNTIME_DIR", dir, 1);
+		if (setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+			_exit(3);
+		execl(self_path, self_path, "--refs-probe", (char *)NULL);
+		_exit(4);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the probe ended with status %d", WIFEXITED(status) ?
+	    WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+END_TEST
+
 static Suite *
 zerocopy_suite(void)
 {
@@ -750,6 +899,10 @@ zerocopy_suite(void)
 	tcase_add_checked_fixture(tc, NULL, sup_stop);
 	tcase_add_test(tc, through_a_mailbox);
 	suite_add_tcase(s, tc);
+	tc = tcase_create("user");
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, stalled_receiver_in_flight_limit);
+	suite_add_tcase(s, tc);
 	return (s);
 }
 
@@ -759,7 +912,9 @@ main(int argc, char **argv)
 	SRunner	*sr;
 	int	 failed;
 
-	(void)argc;
+	if (argc == 2 && strcmp(argv[1], "--refs-probe") == 0)
+		return (refs_probe());
+	self_path = argv[0];
 	/* the supervisor the sup case starts: the one built here */
 	tu_use_built_isolated(argv[0]);
 	tu_runtime_dir();
