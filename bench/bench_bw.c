@@ -1,9 +1,10 @@
 /*
  * bench_bw.c: bytes values one way, GB/s (benches "bw_1mib", "bw_64mib").
  *
- *   isolate  a producer isolate sends one prebuilt message, a bytes value
- *            of 1 MiB (64 MiB), over and over to a consumer isolate's
- *            listener, which checks its length and acks each one; the
+ *   isolate  a producer isolate sends one prebuilt message, a shared
+ *            bytes value (iso_bytes_new) of 1 MiB (64 MiB), over and
+ *            over to a consumer isolate's listener, which checks its
+ *            length and acks each one; the
  *            producer keeps WINDOW_BYTES in flight (at least one message)
  *            and waits for acks, as a sender must with a bounded queue.
  *            Timed by the main isolate from "go" to the consumer's "done".
@@ -11,11 +12,14 @@
  *            with iso_bytes_new and writes every byte in place (the
  *            sender's one write), and the consumer reads every byte of
  *            what it receives (a receiver that uses the data).
+ *   packed   as fresh, but the producer writes every byte into a buffer
+ *            of its own and packs it (y#: a copy, plain bytes through
+ *            the socket).
  *   raw      the same frames (length, port, bin32 header, the bytes)
  *            written whole by a forked child, read by the parent frame by
  *            frame into one buffer: header, then payload.
  *
- * Rounds alternate between the two. QUICK=1: 3 short rounds.
+ * Rounds alternate between them. QUICK=1: 3 short rounds.
  */
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -32,6 +36,8 @@
 
 #define WINDOW_BYTES	(8u << 20)	/* half the default send queue */
 #define WAIT_MS		120000
+#define FRESH_IN_PLACE	1		/* iso_bw's fresh: iso_bytes_new */
+#define FRESH_PACKED	2		/* ... y# of the producer's buffer */
 
 /* ---- raw --------------------------------------------------------------- */
 
@@ -179,6 +185,7 @@ struct producer {
 	iso_sendport	 to;
 	iso_port	*acks;
 	iso_msg		*data;
+	char		*buf;		/* FRESH_PACKED: what is packed */
 	int64_t		 left, size, fresh;
 	long		 inflight, window;
 };
@@ -202,12 +209,18 @@ produce(struct producer *pr)
 	void	*p;
 
 	while (pr->left > 0 && pr->inflight < pr->window) {
-		if (pr->fresh) {
+		if (pr->fresh == FRESH_IN_PLACE) {
 			iso_msg_free(pr->data);
 			if ((pr->data = iso_bytes_new((size_t)pr->size, &p)) ==
 			    NULL)
 				bench_child_fail("producer bytes");
 			memset(p, (int)pr->left, (size_t)pr->size);
+		} else if (pr->fresh == FRESH_PACKED) {
+			iso_msg_free(pr->data);
+			memset(pr->buf, (int)pr->left, (size_t)pr->size);
+			if ((pr->data = iso_msg_pack("y#", pr->buf,
+			    (size_t)pr->size)) == NULL)
+				bench_child_fail("producer bytes");
 		}
 		if (iso_send(pr->to, pr->data) == -1) {
 			if (errno != ENOBUFS)
@@ -260,15 +273,15 @@ producer_entry(const iso_msg *arg)
 	iso_sendport		 hello;
 	iso_port		*p;
 	iso_msg			*m;
-	char			*bytes;
+	void			*bytes;
 
 	if (iso_msg_unpack(arg, "[PII]", &hello, &pr.size, &pr.fresh) == -1 ||
-	    (bytes = malloc((size_t)pr.size)) == NULL)
+	    (pr.data = iso_bytes_new((size_t)pr.size, &bytes)) == NULL)
 		bench_child_fail("producer start");
 	memset(bytes, 0x5a, (size_t)pr.size);
-	if ((pr.data = iso_msg_pack("y#", bytes, (size_t)pr.size)) == NULL)
+	if (pr.fresh == FRESH_PACKED && (pr.buf = malloc((size_t)pr.size)) ==
+	    NULL)
 		bench_child_fail("producer start");
-	free(bytes);
 	pr.window = (long)(WINDOW_BYTES / (uint64_t)pr.size);
 	if (pr.window < 1)
 		pr.window = 1;
@@ -311,20 +324,23 @@ static void
 measure(const char *bench, size_t size, long count, int rounds)
 {
 	double	raw[BENCH_ROUNDS_MAX], iso[BENCH_ROUNDS_MAX];
-	double	fresh[BENCH_ROUNDS_MAX];
+	double	fresh[BENCH_ROUNDS_MAX], packed[BENCH_ROUNDS_MAX];
 	int	r;
 
 	raw_bw(size, count / 8 + 1);		/* warm-up */
 	iso_bw(size, count / 8 + 1, 0);
-	iso_bw(size, count / 8 + 1, 1);
+	iso_bw(size, count / 8 + 1, FRESH_IN_PLACE);
+	iso_bw(size, count / 8 + 1, FRESH_PACKED);
 	for (r = 0; r < rounds; r++) {
 		raw[r] = raw_bw(size, count);
 		iso[r] = iso_bw(size, count, 0);
-		fresh[r] = iso_bw(size, count, 1);
+		fresh[r] = iso_bw(size, count, FRESH_IN_PLACE);
+		packed[r] = iso_bw(size, count, FRESH_PACKED);
 	}
 	bench_emit(bench, "raw", "GB/s", "higher", raw, rounds);
 	bench_emit(bench, "isolate", "GB/s", "higher", iso, rounds);
 	bench_emit(bench, "fresh", "GB/s", "higher", fresh, rounds);
+	bench_emit(bench, "packed", "GB/s", "higher", packed, rounds);
 }
 
 int

@@ -56,10 +56,11 @@ enum iso_limit {
 				   socket; default 4096. Beyond, a peer is
 				   refused and its next send fails with
 				   EAGAIN */
-	ISO_LIMIT_ZEROCOPY	/* bytes values of this many bytes or more
-				   (pack y#, iso_bytes_new) live in a sealed
+	ISO_LIMIT_ZEROCOPY	/* bytes values made by iso_bytes_new with
+				   this many bytes or more live in a sealed
 				   shared memory file that goes between
-				   isolates without a copy; default 64 KiB */
+				   isolates without a copy (y# copies into
+				   plain bytes); default 64 KiB */
 };
 
 /* Process-wide. set: -1/EINVAL for an unknown limit or a value out of range. */

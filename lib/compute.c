@@ -289,6 +289,10 @@ iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 		return (iso_pool_call(shared, fn, arg, timeout_ms, result));
 	if ((base = loop_base()) == NULL)
 		return (-1);
+	/* The child reads arg in its copy of memory: a value being filled
+	   in place (iso_bytes_new) is not in that copy until sealed. */
+	if (arg != NULL && (arg->flags & MSG_MFD) && msg_mfd_freeze(arg) == -1)
+		return (-1);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return (msg_fail(errno, "compute: socketpair: %m"));
 	if (loop_fd_own(sv[0]) == -1) {

@@ -878,6 +878,10 @@ iso_spawn_with(void (*entry)(const iso_msg *), const iso_msg *arg,
 
 	if (entry == NULL)
 		return (msg_fail(EINVAL, "spawn: no entry function"));
+	/* entry reads arg in its copy of memory: a value being filled in
+	   place (iso_bytes_new) is not in that copy until sealed. */
+	if (arg != NULL && (arg->flags & MSG_MFD) && msg_mfd_freeze(arg) == -1)
+		return (-1);
 	c.entry = entry;
 	c.arg = arg;
 	if (isolate_fork(spawn_entry, &c, ISOLATE_PAIR | ISOLATE_WATCH, a,

@@ -229,19 +229,6 @@ mfd_attach(int fd, size_t len)
 	return (mfd_place(fd, len, PROT_READ, 1));
 }
 
-const char *
-mfd_share(const void *p, size_t len)
-{
-	const char	*q;
-	int		 fd;
-
-	if ((fd = mfd_from(p, len)) == -1)
-		return (NULL);
-	if ((q = mfd_place(fd, len, PROT_READ, 1)) == NULL)
-		close(fd);
-	return (q);
-}
-
 char *
 mfd_alloc(size_t len)
 {

@@ -47,14 +47,13 @@ void	 mfd_unmap(const void *p, size_t len);
  *
  * mfd_attach: a peer's memfd fd of len bytes, checked as mfd_map does,
  * one reference; it then owns fd (on failure fd stays the caller's).
- * mfd_share: a sealed copy of p[0..len). mfd_alloc: len writable bytes,
+ * mfd_alloc: len writable bytes,
  * not sealed until mfd_freeze (which maps them read-only at the same
  * address and seals them; 0 or -1; nothing when already sealed).
  * mfd_abandon: unmap, leaving the descriptor open (a decode that failed:
  * the descriptors are still the connection's).
  */
 const char *mfd_attach(int fd, size_t len);
-const char *mfd_share(const void *p, size_t len);
 char	*mfd_alloc(size_t len);
 int	 mfd_freeze(const char *p);
 int	 mfd_fd(const char *p);

@@ -381,9 +381,9 @@ msg_fds_close(iso_msg *n)
 		return;
 	}
 	if (n->type == ISO_BYTES) {
-		if ((n->flags & (MSG_MFD | MSG_LENT)) == MSG_MFD)
+		if (n->flags & MSG_MFD)
 			mfd_unref(n->v.s);
-		n->flags &= ~(MSG_MFD | MSG_LENT);
+		n->flags &= ~MSG_MFD;
 		return;
 	}
 	if (n->type == ISO_LIST || n->type == ISO_MAP)
@@ -419,49 +419,6 @@ int
 msg_mfd_freeze(const iso_msg *m)
 {
 	return (msg_mfd_each(m, msg_mfd_freeze_one));
-}
-
-/* Each MSG_LENT node under n into a sealed memfd of its own; after a
-   failure (*err set) the rest become empty bytes values owning nothing. */
-static void
-msg_mfd_adopt_at(iso_msg *n, int *err)
-{
-	const char	*p;
-	size_t		 i;
-
-	if (n->type == ISO_LIST || n->type == ISO_MAP) {
-		for (i = 0; i < msg_items(n); i++)
-			if (n->v.items[i].flags & MSG_MFD)
-				msg_mfd_adopt_at(&n->v.items[i], err);
-		return;
-	}
-	if (n->type != ISO_BYTES || !(n->flags & MSG_LENT))
-		return;
-	if (*err == 0 && (p = mfd_share(n->v.s, n->len)) != NULL) {
-		n->v.s = p;
-		n->flags &= ~MSG_LENT;
-		return;
-	}
-	if (*err == 0)
-		*err = errno;
-	n->flags &= ~(MSG_MFD | MSG_LENT);
-	n->v.s = "";
-	n->len = 0;
-}
-
-int
-msg_mfd_adopt(iso_msg *root)
-{
-	struct fds_walk	w = { 0, 0, -1 };
-	int		err = 0;
-
-	(void)msg_fds_walk(root, &w);		/* MSG_MFD up the tree */
-	msg_mfd_adopt_at(root, &err);
-	if (err != 0) {
-		errno = err;
-		return (-1);
-	}
-	return (0);
 }
 
 /* 1 if descriptors a and b refer to the same open file description. */

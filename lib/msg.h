@@ -30,8 +30,6 @@
 				   or below: walked as MSG_FDS is; it goes
 				   as its memfd where descriptors go, as
 				   plain bytes everywhere else */
-#define MSG_LENT	0x10	/* pack: a MSG_MFD node whose v.s is still
-				   the caller's, until msg_mfd_adopt */
 
 struct iso_msg {
 	uint8_t		 type;	/* iso_type */
@@ -55,7 +53,7 @@ struct msg_size {
 	size_t	nodes;
 	size_t	bytes;
 	size_t	fds;	/* ISO_FD nodes (msg_measure, pack) */
-	size_t	mfds;	/* pack: large bytes to share (MSG_LENT) */
+	size_t	mfds;	/* shared bytes values (not in the block) */
 };
 
 /* Bump allocator over one block. */
@@ -118,13 +116,10 @@ size_t	 msg_fds_list(const iso_msg *m, int *out, size_t max);
  * Shared bytes (MSG_MFD). msg_fds_list_all: as msg_fds_list, with the
  * memfds of shared values in their places (a frame on a Unix socket).
  * msg_mfd_freeze: seal the values of m made by iso_bytes_new (before m is
- * sent, copied or encoded); 0, or -1 with errno. msg_mfd_adopt: after a
- * pack, a sealed copy of each MSG_LENT node's bytes, MSG_MFD marked up
- * the tree; 0, or -1 (root may then be freed).
+ * sent, copied or encoded); 0, or -1 with errno.
  */
 size_t	 msg_fds_list_all(const iso_msg *m, int *out, size_t max);
 int	 msg_mfd_freeze(const iso_msg *m);
-int	 msg_mfd_adopt(iso_msg *root);
 
 /* A root list of n nils (a heap array), its slots set by msg_list_set:
    NULL/ENOMEM or EMSGSIZE. */

@@ -179,19 +179,6 @@ pack_next(struct fmt *f, struct spec *sp)
 	return (fmt_bad(f, "pack: unexpected character"));
 }
 
-/* A bytes value of ISO_LIMIT_ZEROCOPY bytes or more is shared (memfd.h):
-   sp becomes 'Y', its bytes copied by msg_mfd_adopt after the fill, not
-   into the block: 1 then. */
-static inline int
-pack_shared(struct spec *sp, struct msg_size *sz)
-{
-	if (sp->len == 0 || sp->len < msg_limit_zerocopy)
-		return (0);
-	sp->c = 'Y';
-	sz->mfds++;
-	return (1);
-}
-
 /*
  * Read the format's one value into a, checking it and adding what the tree
  * needs to sz. Containers are read in a loop with a stack of the open ones
@@ -245,8 +232,6 @@ pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 			if (sp->len > UINT32_MAX)
 				return (msg_fail(EMSGSIZE, "pack: string too "
 				    "long"));
-			if (c == 'y' && pack_shared(sp, sz))
-				break;
 			sz->bytes += sp->len + (c == 's');
 			break;
 		case 'h':
@@ -318,12 +303,6 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 		dst->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
 		dst->len = (uint32_t)sp->len;
 		dst->v.s = msg_block_data(b, sp->v.s, sp->len, sp->c == 's');
-		break;
-	case 'Y':	/* the caller's until msg_mfd_adopt */
-		dst->type = ISO_BYTES;
-		dst->flags = MSG_MFD | MSG_LENT;
-		dst->len = (uint32_t)sp->len;
-		dst->v.s = sp->v.s;
 		break;
 	case 'O':
 		msg_fill_copy(dst, sp->v.o, b);
@@ -613,8 +592,7 @@ fc_fetch(const struct fc_op *op, struct spec *sp, va_list *ap,
 		sp->len = va_arg(*ap, size_t);
 		if ((sp->v.s == NULL && sp->len > 0) || sp->len > UINT32_MAX)
 			return (-1);
-		if (!pack_shared(sp, sz))
-			sz->bytes += sp->len;
+		sz->bytes += sp->len;
 		break;
 	}
 	return (0);
@@ -661,11 +639,12 @@ pack_cached(const struct fc_entry *e, va_list *ap)
 		pack_fill(v, root, &b);
 	else
 		fc_fill(e, v, root, &b);
-	if ((sz.fds > 0 && msg_fds_dup(root) == -1) ||
-	    (sz.mfds > 0 && msg_mfd_adopt(root) == -1)) {
+	if (sz.fds > 0 && msg_fds_dup(root) == -1) {
 		iso_msg_free(root);
 		return (NULL);
 	}
+	if (sz.fds == 0 && sz.mfds > 0)
+		msg_fds_mark(root);	/* shared values come in with O */
 	return (root);
 }
 
@@ -713,12 +692,13 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	if ((root = msg_block_new(&sz, &b)) == NULL)
 		goto out;
 	pack_fill(a.v, root, &b);
-	if ((sz.fds > 0 && msg_fds_dup(root) == -1) ||
-	    (sz.mfds > 0 && msg_mfd_adopt(root) == -1)) {
+	if (sz.fds > 0 && msg_fds_dup(root) == -1) {
 		iso_msg_free(root);
 		root = NULL;
 		goto out;
 	}
+	if (sz.fds == 0 && sz.mfds > 0)
+		msg_fds_mark(root);	/* shared values come in with O */
 	if (!hit) {
 		struct fc_entry	c;
 

@@ -217,6 +217,20 @@ is_shared(const iso_msg *v)
 	return (yes);
 }
 
+/* A shared bytes value holding a copy of p[0..n) (n >= the limit). */
+static iso_msg *
+shared_of(const void *p, size_t n)
+{
+	iso_msg	*v;
+	void	*q;
+
+	v = iso_bytes_new(n, &q);
+	ck_assert_ptr_nonnull(v);
+	memcpy(q, p, n);
+	ck_assert(is_shared(v));
+	return (v);
+}
+
 static const size_t sizes[] = {
 	1024, 64 * 1024 - 1, 64 * 1024, 1 << 20, (1 << 20) + 4097, 64 << 20,
 	1u << 30
@@ -226,10 +240,10 @@ START_TEST(sizes_through_a_port)
 {
 	iso_port	*back = iso_port_new();
 	const iso_msg	*got;
-	iso_msg		*m, *r;
+	iso_msg		*m, *r, *c;
 	uint64_t	 s, n;
 	size_t		 len = sizes[_i];
-	char		*buf;
+	void		*buf;
 	int		 maps, before;
 
 	if (len >= (1u << 30) && RUNNING_ON_VALGRIND) {
@@ -240,14 +254,25 @@ START_TEST(sizes_through_a_port)
 	before = tu_fd_count();
 	maps = mfd_maps();
 	echo_start();
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
-	    MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(buf, MAP_FAILED);
-	fill(buf, len, (unsigned)_i);
-	m = iso_msg_pack("y#", buf, len);
+	m = iso_bytes_new(len, &buf);
 	ck_assert_ptr_nonnull(m);
+	fill(buf, len, (unsigned)_i);
 	ck_assert_int_eq(is_shared(m), len >= 64 * 1024);
-	munmap(buf, len);
+	if (len <= (1u << 20) + 4097) {
+		/* y# copies into the message, whatever the size: plain */
+		r = iso_msg_pack("y#", buf, len);
+		ck_assert_ptr_nonnull(r);
+		ck_assert(!is_shared(r));
+		c = echo(r, back);
+		ck_assert_int_eq(iso_msg_unpack(c, "[U U i O]", &s, &n,
+		    &maps, &got), 0);
+		ck_assert_uint_eq(s, sum(buf, len));
+		ck_assert_int_eq(maps, 0);
+		ck_assert(!is_shared(got));
+		ck_assert(iso_msg_equal(got, m));
+		iso_msg_free(c);
+		iso_msg_free(r);
+	}
 	s = sum(iso_msg_bytes(m, NULL), len);
 	r = echo(m, back);
 	ck_assert_int_eq(iso_msg_unpack(r, "[U U i O]", &s, &n, &maps, &got),
@@ -369,12 +394,15 @@ START_TEST(copies_share_and_nest)
 {
 	iso_msg		*m, *l, *c, *big;
 	const iso_msg	*it;
+	void		*p;
 	char		*buf = malloc(1 << 20);
 	int		 before = tu_fd_count();
 
 	ck_assert_ptr_nonnull(buf);
 	fill(buf, 1 << 20, 3);
-	big = iso_msg_pack("y#", buf, (size_t)1 << 20);
+	big = iso_bytes_new((size_t)1 << 20, &p);
+	ck_assert_ptr_nonnull(big);
+	memcpy(p, buf, 1 << 20);
 	m = iso_msg_pack("{s:[O O] s:i}", "v", big, big, "n", 1);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_int_eq(tu_fd_count(), before + 1);	/* one memfd */
@@ -398,11 +426,11 @@ START_TEST(copies_share_and_nest)
 	ck_assert_int_eq(iso_limit_get(ISO_LIMIT_ZEROCOPY), 64 * 1024);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_ZEROCOPY, 0), -1);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_ZEROCOPY, 4096), 0);
-	m = iso_msg_pack("y#", buf, (size_t)5000);
+	m = iso_bytes_new(5000, &p);
 	ck_assert(is_shared(m));
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_ZEROCOPY, 64 * 1024), 0);
-	m = iso_msg_pack("y#", buf, (size_t)5000);
+	m = iso_bytes_new(5000, &p);
 	ck_assert(!is_shared(m));
 	iso_msg_free(m);
 	free(buf);
@@ -412,7 +440,7 @@ END_TEST
 /* Where descriptors cannot go, the bytes go as plain bytes. */
 START_TEST(plain_where_descriptors_cannot_go)
 {
-	iso_msg		*m, *d;
+	iso_msg		*m, *d, *v;
 	char		*buf = malloc(300000), *json;
 	void		*enc;
 	size_t		 len;
@@ -420,7 +448,9 @@ START_TEST(plain_where_descriptors_cannot_go)
 
 	ck_assert_ptr_nonnull(buf);
 	fill(buf, 300000, 5);
-	m = iso_msg_pack("[s y#]", "k", buf, (size_t)300000);
+	v = shared_of(buf, 300000);
+	m = iso_msg_pack("[s O]", "k", v);
+	iso_msg_free(v);
 	ck_assert_ptr_nonnull(m);
 	/* encode: bin 32, the bytes inline */
 	ck_assert_int_eq(iso_msg_encode(m, &enc, &len), 0);
@@ -474,8 +504,7 @@ START_TEST(through_compute_and_pools)
 
 	ck_assert_ptr_nonnull(buf);
 	fill(buf, 2 << 20, 7);
-	m = iso_msg_pack("y#", buf, (size_t)2 << 20);
-	ck_assert_ptr_nonnull(m);
+	m = shared_of(buf, (size_t)2 << 20);
 	ck_assert_msg(iso_compute(sum_fn, m, &r) == 0, "%s", iso_error());
 	ck_assert_int_eq(iso_msg_unpack(r, "[U O]", &s, &got), 0);
 	ck_assert_uint_eq(s, sum(buf, 2 << 20));
@@ -493,6 +522,44 @@ START_TEST(through_compute_and_pools)
 	iso_msg_free(m);
 	free(buf);
 	ck_assert_int_eq(fds_settle(before), before);
+}
+END_TEST
+
+static iso_sendport	spawn_sum_to;
+
+static void
+spawn_sum_entry(const iso_msg *arg)
+{
+	const void	*p;
+	size_t		 n;
+	iso_msg		*r;
+
+	p = iso_msg_bytes(arg, &n);
+	r = iso_msg_pack("U", sum(p, n));
+	(void)iso_send(spawn_sum_to, r);
+	iso_msg_free(r);
+}
+
+/* A value still being filled in place is sealed by the spawn that takes
+   it as its argument: the new isolate reads it in its copy of memory. */
+START_TEST(spawn_argument_filled_in_place)
+{
+	iso_port	*back = iso_port_new();
+	iso_msg		*v, *r;
+	uint64_t	 s;
+	void		*p;
+
+	v = iso_bytes_new((size_t)1 << 20, &p);
+	ck_assert_ptr_nonnull(v);
+	fill(p, (size_t)1 << 20, 13);
+	spawn_sum_to = iso_port_sendport(back);
+	ck_assert_msg(iso_spawn(spawn_sum_entry, v, NULL) == 0, "%s",
+	    iso_error());
+	r = take(back, 30000);
+	ck_assert_int_eq(iso_msg_uint(r, &s), 0);
+	ck_assert_uint_eq(s, sum(p, (size_t)1 << 20));
+	iso_msg_free(r);
+	iso_msg_free(v);
 }
 END_TEST
 
@@ -664,7 +731,9 @@ START_TEST(through_a_mailbox)
 	o.name = "zcbox";
 	ck_assert_msg(iso_sup_spawn(&o, NULL) == 0, "%s", iso_error());
 	ck_assert_int_eq(iso_sup_lookup("zcbox", &box), 0);
-	m = iso_msg_pack("[s y#]", "big", buf, (size_t)1 << 20);
+	got = shared_of(buf, (size_t)1 << 20);
+	m = iso_msg_pack("[s O]", "big", got);
+	iso_msg_free(got);
 	ck_assert_ptr_nonnull(m);
 	ck_assert(is_shared(iso_msg_at(m, 1)));
 	ck_assert_msg(iso_send(box, m) == 0, "%s", iso_error());
@@ -690,7 +759,9 @@ START_TEST(through_a_mailbox)
 	/* real descriptors are still refused there */
 	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
 	iso_msg_free(m);
-	m = iso_msg_pack("[y# h]", buf, (size_t)1 << 20, pfd[1]);
+	got = shared_of(buf, (size_t)1 << 20);
+	m = iso_msg_pack("[O h]", got, pfd[1]);
+	iso_msg_free(got);
 	close(pfd[1]);
 	(void)iso_send(box, m);
 	iso_msg_free(m);
@@ -892,6 +963,7 @@ zerocopy_suite(void)
 	tcase_add_test(tc, copies_share_and_nest);
 	tcase_add_test(tc, plain_where_descriptors_cannot_go);
 	tcase_add_test(tc, through_compute_and_pools);
+	tcase_add_test(tc, spawn_argument_filled_in_place);
 	tcase_add_test(tc, hostile_senders);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sup");

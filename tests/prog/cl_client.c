@@ -21,8 +21,9 @@
  * and exits 0 when that was EXDEV (descriptors cannot cross machines).
  *
  * cl_client NODE NAME shared: 20 messages as above whose pad is a bytes
- * value of 200,000 bytes, over the size that goes between isolates as a
- * memfd: the gateway sends it as plain bytes; every echo is checked.
+ * value of 200,000 bytes made with iso_bytes_new, over the size that goes
+ * between isolates as a memfd: the gateway sends it as plain bytes; every
+ * echo is checked.
  *
  * cl_client NODE NAME madeup: one echo from NAME's port, then messages to
  * the next port of that isolate, a SendPort made up here (no key for it
@@ -236,6 +237,22 @@ madeup(iso_sendport to)
 	return (until_told(fake, m, idle, EACCES, "EACCES"));
 }
 
+/* Message i of the shared form: pad in a shared bytes value. */
+static iso_msg *
+shared_msg(int64_t i)
+{
+	iso_msg	*v, *m;
+	void	*p;
+
+	if ((v = iso_bytes_new(padlen, &p)) == NULL)
+		return (NULL);
+	memcpy(p, pad, padlen);
+	m = iso_msg_pack("{s:P s:I s:O}", "reply", iso_port_sendport(port),
+	    "n", i, "pad", v);
+	iso_msg_free(v);
+	return (m);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,10 +304,8 @@ main(int argc, char **argv)
 	    (deadline = iso_timer_after(60000, too_late, NULL)) == NULL)
 		return (2);
 	for (i = 1; i <= want; i++) {
-		m = shared ? iso_msg_pack("{s:P s:I s:y#}", "reply",
-		    iso_port_sendport(port), "n", i, "pad", pad, bytes) :
-		    iso_msg_pack("{s:P s:I s:s}", "reply",
-		    iso_port_sendport(port), "n", i, "pad", pad);
+		m = shared ? shared_msg(i) : iso_msg_pack("{s:P s:I s:s}",
+		    "reply", iso_port_sendport(port), "n", i, "pad", pad);
 		if (m == NULL || iso_send_wait(to, m, 30000) == -1) {
 			printf("error: send %lld: %s\n", (long long)i,
 			    iso_error());
