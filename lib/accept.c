@@ -219,8 +219,9 @@ acc_batch(struct acc *a)
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ==
 		    -1 || (cred.uid != geteuid() && cred.uid != 0)) {
 			snprintf(why, sizeof why, "%s takes connections from "
-			    "uid %u (and root) only, not uid %d", a->name,
-			    (unsigned)geteuid(), clen == sizeof cred ?
+			    "uid %u%s only, not uid %d", a->name,
+			    (unsigned)geteuid(), geteuid() == 0 ? "" :
+			    " and root", clen == sizeof cred ?
 			    (int)cred.uid : -1);
 			acc_tell(fd, a->kind, EACCES, why);
 			close(fd);
