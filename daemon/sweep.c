@@ -99,7 +99,7 @@ sweep_entry(int dfd, const char *name, pid_t pid, int tmp)
 int
 sock_alive(uint64_t id)
 {
-	int	fd, r;
+	int	fd, r, alive;
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
@@ -107,11 +107,12 @@ sock_alive(uint64_t id)
 	do
 		r = rtdir_id_connect(fd, id);
 	while (r == -1 && errno == EINTR);
-	/* A full backlog is someone there; another uid's is not ours. */
-	r = r == 0 || errno == EAGAIN ? 1 : errno == ECONNREFUSED ||
-	    errno == EACCES ? 0 : 1;
+	if (r == 0 || errno == EAGAIN)
+		alive = 1;	/* a full backlog is someone there */
+	else	/* nobody, or another uid's: not ours; else cannot tell */
+		alive = errno != ECONNREFUSED && errno != EACCES;
 	close(fd);
-	return (r);
+	return (alive);
 }
 
 /* The pid in a temporary name "X.<pid>.new", else 0. */

@@ -150,7 +150,6 @@ rtdir_forget(void)
 	rtdir_dfd = -1;
 }
 
-
 int
 rtdir_fd_path(int dfd, const char *path, char *buf, size_t len)
 {
