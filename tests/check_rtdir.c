@@ -362,12 +362,14 @@ static void
 intruder_wait_cb(iso_timer *t, void *arg)
 {
 	struct intruder	*in = arg;
+	iso_msg		*m;
 
 	if (waitpid(in->pid, &in->status, WNOHANG) != in->pid)
 		return;
 	iso_timer_cancel(t);
-	ck_assert_int_eq(iso_send(iso_port_sendport(in->p),
-	    iso_msg_pack("s", "ours")), 0);
+	ck_assert_ptr_nonnull(m = iso_msg_pack("s", "ours"));
+	ck_assert_int_eq(iso_send(iso_port_sendport(in->p), m), 0);
+	iso_msg_free(m);
 }
 
 /* A process of another uid connecting to an isolate is refused and told
