@@ -351,8 +351,37 @@ START_TEST(a_name_held_by_another_user_is_checked_after_a_full_backlog)
 }
 END_TEST
 
+/* An isolate that sends a port of its own to the first port of its
+   argument, then forwards what comes there to the second. */
+static void
+forward_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	iso_sendport	*to = arg;
+
+	(void)p;
+	(void)iso_send(*to, m);
+}
+
+static void
+forwarder(const iso_msg *arg)
+{
+	static iso_sendport	 to;
+	iso_sendport		 hello;
+	iso_port		*p;
+	iso_msg			*m;
+
+	if (iso_msg_unpack(arg, "[P P]", &hello, &to) == -1 ||
+	    (p = iso_port_new()) == NULL ||
+	    iso_port_listen(p, forward_cb, &to) == -1 ||
+	    (m = iso_msg_pack("P", iso_port_sendport(p))) == NULL ||
+	    iso_send(hello, m) == -1)
+		exit(2);
+	iso_msg_free(m);
+	(void)iso_run();
+}
+
 struct intruder {
-	iso_port	*p;
+	iso_sendport	 to;
 	pid_t		 pid;
 	int		 status;
 };
@@ -368,7 +397,7 @@ intruder_wait_cb(iso_timer *t, void *arg)
 		return;
 	iso_timer_cancel(t);
 	ck_assert_ptr_nonnull(m = iso_msg_pack("s", "ours"));
-	ck_assert_int_eq(iso_send(iso_port_sendport(in->p), m), 0);
+	ck_assert_int_eq(iso_send(in->to, m), 0);
 	iso_msg_free(m);
 }
 
@@ -384,6 +413,8 @@ START_TEST(a_peer_of_another_user_is_refused)
 	unsigned char		 frame[6] = { 0, 0, 0, 2, 0, 7 };
 	char			 buf[512];
 	const char		*s;
+	iso_isolate		*iso;
+	iso_port		*hello, *fwd;
 	iso_msg			*m;
 	ssize_t			 n, got = 0;
 	int			 fd;
@@ -391,11 +422,21 @@ START_TEST(a_peer_of_another_user_is_refused)
 	if ((pw = nobody("a_peer_of_another_user_is_refused")) == NULL)
 		return;
 	memset(&in, 0, sizeof in);
-	ck_assert_ptr_nonnull(in.p = iso_port_new());
-	ck_assert_uint_lt(iso_port_sendport(in.p).port, 128);
-	frame[4] = (unsigned char)iso_port_sendport(in.p).port;
-	ck_assert_int_eq(rtdir_id_addr(iso_port_sendport(in.p).isolate, &sun,
-	    &len), 0);
+	/* An isolate of its own to intrude on: this process may have run
+	   other tests and listen under another directory's name (valgrind
+	   runs the suite with CK_FORK=no). */
+	ck_assert_ptr_nonnull(hello = iso_port_new());
+	ck_assert_ptr_nonnull(fwd = iso_port_new());
+	ck_assert_ptr_nonnull(m = iso_msg_pack("[P P]",
+	    iso_port_sendport(hello), iso_port_sendport(fwd)));
+	ck_assert_int_eq(iso_spawn(forwarder, m, &iso), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_port_first(hello, &m, 10000), 0);
+	ck_assert_int_eq(iso_msg_sendport(m, &in.to), 0);
+	iso_msg_free(m);
+	ck_assert_uint_lt(in.to.port, 128);
+	frame[4] = (unsigned char)in.to.port;
+	ck_assert_int_eq(rtdir_id_addr(in.to.isolate, &sun, &len), 0);
 	ck_assert_int_ge(in.pid = fork(), 0);
 	if (in.pid == 0) {
 		/* 0: refused and told; 1: could not try; 2: not told */
@@ -415,11 +456,13 @@ START_TEST(a_peer_of_another_user_is_refused)
 		    != NULL ? 0 : 2);
 	}
 	ck_assert_ptr_nonnull(iso_timer_every(5, intruder_wait_cb, &in));
-	ck_assert_int_eq(iso_port_first(in.p, &m, 10000), 0);
+	ck_assert_int_eq(iso_port_first(fwd, &m, 10000), 0);
 	/* the first message is ours: the intruder's 7 never came */
 	ck_assert_ptr_nonnull(s = iso_msg_str(m, NULL));
 	ck_assert_str_eq(s, "ours");
 	iso_msg_free(m);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+	iso_isolate_free(iso);
 	ck_assert(WIFEXITED(in.status));
 	ck_assert_int_eq(WEXITSTATUS(in.status), 0);
 }
@@ -491,9 +534,9 @@ START_TEST(sockets_are_named_after_the_opened_directory)
 	struct sockaddr_un	 sun;
 	struct stat		 st;
 	socklen_t		 len;
-	iso_port		*p;
 	char			 moved[96], want[64];
 	uint64_t		 id;
+	int			 fd;
 
 	/* Opened once: the directory renamed away and another put in its
 	   place, the name is still the first one's. */
@@ -502,8 +545,12 @@ START_TEST(sockets_are_named_after_the_opened_directory)
 	snprintf(moved, sizeof moved, "%s/moved", out);
 	ck_assert_int_eq(rename(rt, moved), 0);
 	ck_assert_int_eq(mkdir(rt, 0700), 0);
-	ck_assert_ptr_nonnull(p = iso_port_new());
-	id = iso_port_sendport(p).isolate;
+	/* Bound as an isolate binds (the process's own isolate may listen
+	   under an earlier test's directory: CK_FORK=no). */
+	id = PEER + 1;
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+	    0), 0);
+	ck_assert_int_eq(rtdir_id_listen(fd, id, 8), 0);
 	ck_assert_int_eq(rtdir_id_addr(id, &sun, &len), 0);
 	ck_assert_int_eq(sun.sun_path[0], '\0');
 	snprintf(want, sizeof want, "isolate/%jx:%jx/%016jx",
@@ -512,7 +559,8 @@ START_TEST(sockets_are_named_after_the_opened_directory)
 	    strlen(want));
 	ck_assert(memcmp(sun.sun_path + 1, want, strlen(want)) == 0);
 	ck_assert_int_eq(tu_iso_bound(id), 1);
-	iso_port_close(p);
+	close(fd);
+	ck_assert_int_eq(tu_iso_bound(id), 0);
 	ck_assert_int_eq(rmdir(rt), 0);		/* nothing made there */
 	ck_assert_int_eq(rename(moved, rt), 0);
 	ck_assert_int_eq(tu_rtdir_entries(), 0);	/* nor there */
