@@ -650,22 +650,12 @@ iso_msg	*stats_rows(void);
 
 /* Sweep now, then every minute, from base. 0 or -1. */
 int	 sweep_init(struct event_base *base);
-/* Remove every stale socket and temporary bind: how many, or -1. */
+/* Remove every stale temporary bind and older library's socket: how
+   many, or -1. */
 int	 sweep_all(void);
-/*
- * 1 if isolate id takes connections on its socket (or cannot be told),
- * 0 if it does not; sweep: then remove the socket a dead isolate left.
- */
-int	 sock_alive(uint64_t id, int sweep);
-/* Isolate id, process pid, has ended: remove what it left (its socket,
-   a temporary bind). */
-void	 sweep_id(uint64_t id, pid_t pid);
-/* Process pid listens as isolate id: sweep_id once it ends. */
-void	 sweep_watch(uint64_t id, pid_t pid);
-/* Isolate id (process pid) is about to spawn isolate kid: should it end
-   before kid is announced (sweep_spawned), kid's socket is swept too. */
-void	 sweep_spawning(uint64_t id, pid_t pid, uint64_t kid);
-void	 sweep_spawned(uint64_t kid);
+/* 1 if isolate id takes connections on its socket (or cannot be told),
+   0 if nobody of ours listens as it. */
+int	 sock_alive(uint64_t id);
 /* Stop (at exit). */
 void	 sweep_free(void);
 

@@ -3,8 +3,8 @@
  * same value on every node (isolate ids are random, 64 bits, never
  * reused), so it needs no rewriting: when one of another node's comes
  * in (a message, a reply; portkey.c's Iso-Ports), we serve a proxy, a
- * listening socket "<isolate id>.sock" in our runtime directory, and
- * local senders reach it as they reach any isolate. Frames read from a
+ * socket listening under the isolate's name (rtdir_id_listen), and local
+ * senders reach it as they reach any isolate. Frames read from a
  * proxy's senders go out, in the order read, as one stream to the
  * isolate's node (iso.node.NODE.port, inbound.c there), each with a
  * sequence number; the frames of one read go together, as one NATS
@@ -15,7 +15,7 @@
  * their sends say ENOBUFS). What is not acknowledged within GW_RESEND_MS
  * goes again (the receiver drops what it has had). When the isolate is
  * gone, its node is lost, or a key is refused, each sender is told with a
- * refusal frame (what was lost, and why), the socket is removed, and
+ * refusal frame (what was lost, and why), the socket is closed, and
  * their next send says ECONNREFUSED.
  */
 #include <sys/socket.h>
@@ -85,7 +85,6 @@ struct proxy {
 	uint64_t	 iso;
 	uint32_t	 pid;
 	char		 node[65];
-	char		 sock[32];	/* <iso>.sock */
 	struct gw_key	*keys;
 	size_t		 nkeys;
 	int		 lfd;
@@ -567,10 +566,8 @@ gw_proxy_free(struct proxy *px)
 	while (px->conns != NULL)
 		gw_conn_free(px->conns);
 	acc_free(px->acc);
-	if (px->lfd != -1) {
+	if (px->lfd != -1)
 		close(px->lfd);
-		(void)rtdir_unlink(px->sock);
-	}
 	gw_free_batches(px);
 	free(px->keys);
 	free(px);
@@ -601,6 +598,7 @@ gw_proxy_add(uint64_t iso, uint32_t pid, const char *node, uint32_t port,
 	struct gw_key	*grown;
 	char		 name[64];
 	size_t		 i;
+	int		 rc;
 
 	if ((px = gw_find(iso)) == NULL) {
 		if ((px = calloc(1, sizeof *px)) == NULL)
@@ -611,33 +609,28 @@ gw_proxy_add(uint64_t iso, uint32_t pid, const char *node, uint32_t port,
 		px->next_seq = 1;
 		px->tail = &px->head;
 		snprintf(px->node, sizeof px->node, "%s", node);
-		snprintf(px->sock, sizeof px->sock, "%016" PRIx64 ".sock", iso);
 		if (getrandom(name, 8, 0) != 8)
 			memcpy(name, &px, sizeof px < 8 ? sizeof px : 8);
 		for (i = 0; i < 8; i++)
 			snprintf(px->stream + 2 * i, 3, "%02x",
 			    (unsigned char)name[i]);
-		/* An isolate of this node by that id is not ours to take. */
-		if (faccessat(rtdir_fd(), px->sock, F_OK, AT_SYMLINK_NOFOLLOW)
-		    == 0) {
-			free(px);
-			return (0);
-		}
 		snprintf(name, sizeof name, "isolate %016" PRIx64 " of node %s",
 		    iso, node);
 		if ((px->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0)) == -1 ||
-		    rtdir_listen(px->lfd, px->sock, SOMAXCONN) == -1 ||
+		    rtdir_id_listen(px->lfd, iso, SOMAXCONN) == -1 ||
 		    (px->acc = acc_new(gw_base, px->lfd, ACC_ISOLATE,
 		    &gw_max_conns, name, &ops, px)) == NULL) {
-			log_warn("cluster: cannot serve a proxy for %s: %s",
-			    name, strerror(errno));
-			if (px->lfd != -1) {
+			/* Taken: an isolate of this node by that id is not
+			   ours to stand in for. */
+			rc = errno == EADDRINUSE ? 0 : -1;
+			if (rc == -1)
+				log_warn("cluster: cannot serve a proxy for "
+				    "%s: %s", name, strerror(errno));
+			if (px->lfd != -1)
 				close(px->lfd);
-				(void)rtdir_unlink(px->sock);
-			}
 			free(px);
-			return (-1);
+			return (rc);
 		}
 		px->next = proxies;
 		proxies = px;

@@ -309,9 +309,6 @@ life_ended(struct proc *p, int code, int sig, const char *error)
 	r->ended = now();
 	ran = r->ended - r->started;
 	names_isolate_ended(rec_id(p));
-	/* A program killed by a signal leaves its socket (a library
-	   isolate's spawner removes it, unless it was killed too). */
-	sweep_id(rec_id(p), rec_is_command(p) ? 0 : r->pid);
 	/* Its spawner gone before it, with no word of how it ended: the
 	   library's death signal ended it with its spawner. */
 	if (!rec_is_command(p) && code < 0 && sig < 0 && r->parent_pid > 0 &&

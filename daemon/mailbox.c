@@ -76,7 +76,6 @@ struct mbox {
 	struct mids	*ids;		/* NULL until a put has a reqid */
 	struct mlog	*log;
 	char		 file[PATH_MAX];	/* ID.mbox */
-	char		 sock[RTDIR_NAME_MAX];	/* its socket's name */
 	int		 lfd;
 	struct acc	*acc;
 	struct mconn	*conns;
@@ -254,16 +253,12 @@ mbox_listen(struct mbox *b)
 	    0);
 	if (b->lfd == -1)
 		return (-1);
-	if (rtdir_listen(b->lfd, b->sock, SOMAXCONN) == -1)
+	if (rtdir_id_listen(b->lfd, b->id, SOMAXCONN) == -1)
 		goto fail;
 	snprintf(name, sizeof name, "mailbox %016" PRIx64, b->id);
 	if ((b->acc = acc_new(mbox_base, b->lfd, ACC_ISOLATE, &mbox_max_conns,
-	    name, &ops, b)) == NULL) {
-		saved = errno;
-		(void)rtdir_unlink(b->sock);
-		errno = saved;
+	    name, &ops, b)) == NULL)
 		goto fail;
-	}
 	mbox_gate(b);
 	return (0);
 fail:
@@ -581,7 +576,6 @@ mbox_open(const char *dir, uint64_t owner, const char *suffix, uint64_t id,
 		errno = ENAMETOOLONG;
 		return (NULL);
 	}
-	rtdir_sock_name(b->id, b->sock);
 	/* What an earlier supervisor had accepted. */
 	if (mbox_import(b) == -1 || (b->log == NULL &&
 	    (b->log = mlog_open(b->file, &replay, b)) == NULL) ||
@@ -612,10 +606,8 @@ mbox_close(struct mbox *b)
 		mconn_free(b->conns);
 	acc_free(b->acc);
 	b->acc = NULL;
-	if (b->lfd != -1) {
+	if (b->lfd != -1)
 		close(b->lfd);
-		(void)rtdir_unlink(b->sock);
-	}
 	b->lfd = -1;
 }
 

@@ -67,7 +67,7 @@ names_drop(size_t i)
 static int
 names_alive(iso_sendport port)
 {
-	return (rec_running(port.isolate) || sock_alive(port.isolate, 0));
+	return (rec_running(port.isolate) || sock_alive(port.isolate));
 }
 
 /* Forget names whose isolates have gone; 1 if any was. */

@@ -438,7 +438,6 @@ op_spawned(struct sv_conn *c, const struct rq *r)
 	(void)c;
 	if (a->pid <= 0)
 		return;
-	sweep_spawned(a->id);
 	if (a->id == 0 || rec_by_id(a->id) != NULL)
 		return;
 	memset(&spec, 0, sizeof spec);
@@ -446,10 +445,6 @@ op_spawned(struct sv_conn *c, const struct rq *r)
 	spec.parent = a->parent;
 	if ((p = rec_new(a->id, &spec)) == NULL)
 		return;
-	/* A spawner that is not a record of ours: its socket is swept when
-	   it ends. */
-	if (a->parent_pid > 0 && a->parent != 0 && rec_by_id(a->parent) == NULL)
-		sweep_watch(a->parent, a->parent_pid);
 	if (life_isolate(p, a->pid, a->parent_pid) == -1)
 		rec_free(p);
 }
@@ -493,50 +488,22 @@ const struct rq_entry rq_exited = {
 	.size = sizeof(struct note_args), .fields = exited_fields
 };
 
-/* An isolate is about to fork isolate "id": {"id", "parent",
-   "parent_pid"}. */
+/*
+ * "spawning" and "listening": what an older library sends so that its
+ * sockets are swept when their owners die. Sockets named by an id are
+ * abstract now and leave nothing: accepted and ignored.
+ */
 static void
-op_spawning(struct sv_conn *c, const struct rq *r)
+op_ignored(struct sv_conn *c, const struct rq *r)
 {
-	const struct note_args	*a = r->args;
-
 	(void)c;
-	sweep_spawning(a->parent, a->parent_pid, a->id);
+	(void)r;
 }
-
-static const struct rq_field spawning_fields[] = {
-	RQ_FIELD(struct note_args, id, "id", RQ_HEX, RQ_REQ, 0, 0),
-	RQ_FIELD(struct note_args, parent, "parent", RQ_HEX, RQ_REQ, 0, 0),
-	RQ_FIELD(struct note_args, parent_pid, "parent_pid", RQ_INT, RQ_REQ,
-	    0, 0),
-	RQ_END
-};
 
 const struct rq_entry rq_spawning = {
-	.name = "spawning", .exec = op_spawning, .flags = RQ_NOREPLY,
-	.size = sizeof(struct note_args), .fields = spawning_fields
-};
-
-/* A program not spawned by the library listens as isolate "id": sweep
-   its socket once "pid" ends. */
-static void
-op_listening(struct sv_conn *c, const struct rq *r)
-{
-	const struct note_args	*a = r->args;
-
-	(void)c;
-	if (a->id == 0 || rec_by_id(a->id) != NULL)
-		return;
-	sweep_watch(a->id, a->pid);
-}
-
-static const struct rq_field listening_fields[] = {
-	RQ_FIELD(struct note_args, id, "id", RQ_HEX, RQ_REQ, 0, 0),
-	RQ_FIELD(struct note_args, pid, "pid", RQ_INT, RQ_REQ, 0, 0),
-	RQ_END
+	.name = "spawning", .exec = op_ignored, .flags = RQ_NOREPLY
 };
 
 const struct rq_entry rq_listening = {
-	.name = "listening", .exec = op_listening, .flags = RQ_NOREPLY,
-	.size = sizeof(struct note_args), .fields = listening_fields
+	.name = "listening", .exec = op_ignored, .flags = RQ_NOREPLY
 };

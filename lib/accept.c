@@ -1,8 +1,8 @@
 /*
  * accept.c: accepting on a listening socket (acc_*), the same way for
- * every listener of the process: our uid only, a cap on open connections,
- * the last descriptors kept for the supervisor's own socket, a refusal
- * told in one frame, and no spinning when descriptors run out.
+ * every listener of the process: our uid (or root) only, a cap on open
+ * connections, the last descriptors kept for the supervisor's own socket,
+ * a refusal told in one frame, and no spinning when descriptors run out.
  *
  * Out of descriptors, accept4 fails with EMFILE (or ENFILE) while the
  * connection stays in the backlog, so a level-triggered loop would call
@@ -215,11 +215,18 @@ acc_batch(struct acc *a)
 			return (0);
 		}
 		clen = sizeof cred;
+		/* Abstract names have no permissions: the uid is the gate. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ==
-		    -1 || cred.uid != geteuid()) {
-			acc_log(a, "%s: refused a peer of uid %d", a->name,
-			    clen == sizeof cred ? (int)cred.uid : -1);
+		    -1 || (cred.uid != geteuid() && cred.uid != 0)) {
+			snprintf(why, sizeof why, "%s takes connections from "
+			    "uid %u%s only, not uid %d", a->name,
+			    (unsigned)geteuid(), geteuid() == 0 ? "" :
+			    " and root", clen == sizeof cred ?
+			    (int)cred.uid : -1);
+			acc_tell(fd, a->kind, EACCES, why);
 			close(fd);
+			acc_log(a, "%s: refused a peer (pid %d): %s", a->name,
+			    clen == sizeof cred ? (int)cred.pid : -1, why);
 			continue;
 		}
 		/* The lowest free descriptor came back: all below are used. */

@@ -4,11 +4,11 @@
  * socket and mailbox sockets (daemon/). Internal: the daemon includes it
  * as it includes supproto.h.
  *
- * A listener accepts peers of our uid only, at most `max` open at once,
- * and never takes the process's last descriptors; a peer it refuses is
- * told why in one frame before it is closed (docs/protocol.md). Out of
- * descriptors (EMFILE, ENFILE), it accepts the pending connection on a
- * spare descriptor kept for that, tells and closes it, and stops
+ * A listener accepts peers of our uid (or root) only, at most `max` open
+ * at once, and never takes the process's last descriptors; a peer it
+ * refuses is told why in one frame before it is closed (docs/protocol.md).
+ * Out of descriptors (EMFILE, ENFILE), it accepts the pending connection
+ * on a spare descriptor kept for that, tells and closes it, and stops
  * accepting for a short while, so a backlog that cannot be served never
  * spins the loop. A listener can be paused by its owner (a full mailbox):
  * new peers then wait in the kernel's backlog, costing no descriptor.
@@ -35,8 +35,8 @@ enum acc_kind {
 #define ACC_PAUSE_MS	100	/* out of descriptors: accept again after */
 
 struct acc_ops {
-	/* A new peer of our uid: fd (non-blocking, close-on-exec) is the
-	   owner's, who calls acc_closed once it is closed. */
+	/* A new peer of our uid (or root): fd (non-blocking, close-on-exec)
+	   is the owner's, who calls acc_closed once it is closed. */
 	void	(*take)(int fd, pid_t pid, void *arg);
 	/* One line for the owner's log (refusals, descriptors). */
 	void	(*log)(const char *line, void *arg);

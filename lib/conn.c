@@ -132,7 +132,6 @@ static int			defer_writes;	/* conn_defer_writes */
 static struct table		peers;
 static int			listen_fd = -1;
 static struct acc		*listen_acc;
-static char			listen_path[RTDIR_NAME_MAX];	/* our socket's name */
 static char			*scratch;	/* conn_scratch */
 static char			*spare;		/* see conn_keep */
 unsigned long			 conn_writes;	/* send calls, for tests */
@@ -756,7 +755,6 @@ conn_listen(void)
 		(void)conn_spawner_open();
 	if ((base = loop_base()) == NULL || rtdir_fd() == -1)
 		return (-1);
-	rtdir_sock_name(loop_self(), listen_path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
 		goto fail;
@@ -766,14 +764,11 @@ conn_listen(void)
 		errno = ENOMEM;
 		goto fail;
 	}
-	/* The supervisor told first: it sweeps the socket should we die
-	   with it. Listening before its name is there (rtdir_listen). */
-	sup_note_listening();
-	if (rtdir_listen(fd, listen_path, SOMAXCONN) == -1) {
+	if (rtdir_id_listen(fd, loop_self(), SOMAXCONN) == -1) {
 		saved = errno;
 		loop_fd_close(fd);
 		errno = saved;
-		return (-1);
+		return (-1);	/* iso_error() says why */
 	}
 	snprintf(name, sizeof name, "isolate %016llx",
 	    (unsigned long long)loop_self());
@@ -784,12 +779,10 @@ conn_listen(void)
 	return (0);
 fail:
 	saved = errno;
-	if (fd != -1) {
+	if (fd != -1)
 		loop_fd_close(fd);
-		(void)rtdir_unlink(listen_path);
-	}
-	return (msg_fail(saved, "cannot listen on %s/%s: %s",
-	    iso_runtime_dir(), listen_path, strerror(saved)));
+	return (msg_fail(saved, "cannot listen as isolate %016llx: %s",
+	    (unsigned long long)loop_self(), strerror(saved)));
 }
 
 /*
@@ -1179,26 +1172,23 @@ conn_outbuf(struct conn *c)
 	return (0);
 }
 
-/* 0 connected, 1 try again later, -1 with errno. */
+/*
+ * 0 connected, 1 try again later, -1 with errno. A connect that would
+ * block (a full backlog) is made again from conn_retry_cb, through here:
+ * the peer's uid is checked whichever call connects.
+ */
 static int
 conn_connect(struct conn *c)
 {
-	char	name[RTDIR_NAME_MAX];
-
-	rtdir_sock_name(c->peer, name);
-	if (rtdir_connect(c->fd, name) == 0)
+	if (rtdir_id_connect(c->fd, c->peer) == 0)
 		return (0);
 	if (errno == EAGAIN || errno == EINTR)
 		return (1);
-	if (errno == ECONNREFUSED) {
-		/* Its isolate is gone: ids are not reused. */
-		(void)rtdir_unlink(name);
-		errno = ECONNREFUSED;
-	}
-	if (errno == ENOENT || errno == ECONNREFUSED)
+	/* Nobody listens as it: its isolate is gone (ids are not reused). */
+	if (errno == ECONNREFUSED)
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
 		    (unsigned long long)c->peer));
-	return (-1);	/* iso_error() says what rtdir_connect found */
+	return (-1);	/* iso_error() says what rtdir_id_connect found */
 }
 
 static void
@@ -1535,8 +1525,8 @@ conn_now_ms(void)
 /*
  * Write out everything queued, for as long as each reader makes progress:
  * a peer that takes nothing for msg_limit_stall ms loses what waits for
- * it (said on stderr), the others are still written. Then remove our
- * socket.
+ * it (said on stderr), the others are still written. Our socket's name
+ * goes with the process: it is abstract.
  */
 void
 conn_drain(void)
@@ -1552,7 +1542,7 @@ conn_drain(void)
 	/* Only now: a first clock_gettime would be bound here, writing
 	   pages, in every new isolate that ends with nothing queued. */
 	if (c == NULL)
-		goto out;
+		return;
 	now = conn_now_ms();
 	LIST_FOREACH(c, &conns, link)
 		c->progress_ms = now;
@@ -1605,9 +1595,6 @@ conn_drain(void)
 			break;
 		now = conn_now_ms();
 	}
-out:
-	if (listen_fd != -1)
-		(void)rtdir_unlink(listen_path);
 }
 
 void
@@ -1628,7 +1615,7 @@ conn_forget(void)
 	spare_cap = 0;
 	listen_acc = NULL;
 	acc_forget();
-	listen_fd = -1;		/* the spawner's: closed, never unlinked */
+	listen_fd = -1;		/* the spawner's: closed */
 	spawner_fd = -1;
 	spawner_id = 0;
 }

@@ -344,15 +344,12 @@ isolate_note(iso_isolate *iso)
 }
 
 /*
- * iso has been reaped: record how it ended, stop watching it, remove the
- * socket it could not remove itself if killed, fire its listeners (or
- * drop them). iso may be freed on return unless the caller holds it.
+ * iso has been reaped: record how it ended, stop watching it, fire its
+ * listeners (or drop them). iso may be freed on return unless the caller holds it.
  */
 static void
 isolate_ended(iso_isolate *iso, int code, int status, int fire)
 {
-	char	name[RTDIR_NAME_MAX];
-
 	iso->ended = 1;
 	iso->code = code;
 	iso->status = status;
@@ -365,8 +362,6 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	    iso->killed == KILLED_WITH_SPAWNER);
 	conn_pair_reaped(iso->id);
 	isolate_unwatch(iso);
-	rtdir_sock_name(iso->id, name);
-	(void)rtdir_remove(name);	/* unless it removed it */
 	if (fire)
 		isolate_fire(iso);
 	else
@@ -748,7 +743,6 @@ isolate_start(struct start *st, iso_isolate **out)
 	iso = st->iso;
 	paired = st->pairfd != -1;
 	parent = loop_pid();
-	sup_note_spawning(st->id);
 	if ((pid = isolate_fork_child(st, parent)) == -1 ||
 	    isolate_pidfd(pid, &pidfd) == -1) {
 		saved = errno;

@@ -607,7 +607,7 @@ loop_exit(int status)
 /*
  * A program that returns from main or calls exit: write what waits, then
  * take its isolates with it. Not in a plain fork() of it that exits: that
- * copy must not write the parent's queue again or remove its socket.
+ * copy must not write the parent's queue again.
  */
 static void
 loop_atexit(void)

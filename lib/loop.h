@@ -133,7 +133,7 @@ void		 conn_defer_writes(int on);
 /* send calls made so far (tests check that sends are coalesced). */
 extern unsigned long conn_writes;
 /* At exit: write everything queued while each reader makes progress
-   (ISO_LIMIT_STALL), and remove this isolate's socket. */
+   (ISO_LIMIT_STALL). */
 void		 conn_drain(void);
 
 /* ---- port.c ---------------------------------------------------------- */

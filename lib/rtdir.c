@@ -1,9 +1,10 @@
 /*
- * rtdir.c: the per-user runtime directory that holds isolates' sockets:
- * $ISO_RUNTIME_DIR, else $XDG_RUNTIME_DIR/isolate, else /tmp/isolate-$UID.
- * It must be a real directory (not a symlink) owned by us with mode 0700.
- * It is opened once; what is in it is reached through that descriptor
- * (rtdir.h).
+ * rtdir.c: the per-user runtime directory: $ISO_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/isolate, else /tmp/isolate-$UID. It must be a real
+ * directory (not a symlink) owned by us with mode 0700. It is opened
+ * once; what is in it (the supervisor's socket, locks) is reached through
+ * that descriptor. Sockets named by an id live in the abstract namespace
+ * under a name that carries the directory's identity (rtdir.h).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ static int	rtdir_dfd = -1;
 static struct rtdir_paths {
 	char	path[PATH_MAX];
 	char	via[PATH_MAX];		/* what reaches it: rtdir_fd_path */
+	char	abs[48];		/* "isolate/<dev>:<ino>/": rtdir_id_addr */
 }		*paths;
 #define rtdir_path	(paths->path)
 #define rtdir_via	(paths->via)
@@ -101,6 +104,7 @@ rtdir_open(const char *path)
 int
 rtdir_fd(void)
 {
+	struct stat	 st;
 	const char	*env;
 	int		 n;
 
@@ -120,13 +124,15 @@ rtdir_fd(void)
 		    "long; set ISO_RUNTIME_DIR to a shorter one"));
 	if ((rtdir_dfd = rtdir_open(rtdir_path)) == -1)
 		return (-1);
-	if (rtdir_fd_path(rtdir_dfd, rtdir_path, rtdir_via,
-	    sizeof rtdir_via) == -1) {
+	if (fstat(rtdir_dfd, &st) == -1 || rtdir_fd_path(rtdir_dfd,
+	    rtdir_path, rtdir_via, sizeof rtdir_via) == -1) {
 		close(rtdir_dfd);
 		rtdir_dfd = -1;
 		return (msg_fail(ENAMETOOLONG, "runtime directory %s: too "
 		    "long", rtdir_path));
 	}
+	snprintf(paths->abs, sizeof paths->abs, "isolate/%jx:%jx/",
+	    (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
 	return (rtdir_dfd);
 }
 
@@ -142,12 +148,6 @@ rtdir_forget(void)
 	if (rtdir_dfd != -1)
 		close(rtdir_dfd);
 	rtdir_dfd = -1;
-}
-
-void
-rtdir_sock_name(uint64_t id, char name[RTDIR_NAME_MAX])
-{
-	snprintf(name, RTDIR_NAME_MAX, "%016" PRIx64 ".sock", id);
 }
 
 int
@@ -210,14 +210,16 @@ rtdir_sock_check(const char *name)
 }
 
 int
-rtdir_peer_check(int fd)
+rtdir_peer_check(int fd, uid_t *uid)
 {
 	struct ucred	cred;
 	socklen_t	len = sizeof cred;
 
+	*uid = (uid_t)-1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
 		return (-1);
-	if (cred.uid != geteuid()) {
+	*uid = cred.uid;
+	if (cred.uid != geteuid() && cred.uid != 0) {
 		errno = EACCES;
 		return (-1);
 	}
@@ -228,6 +230,7 @@ int
 rtdir_connect(int fd, const char *name)
 {
 	struct sockaddr_un	sun;
+	uid_t			uid;
 	int			r, saved;
 
 	if (rtdir_addr(name, &sun) == -1 || rtdir_sock_check(name) == -1)
@@ -241,9 +244,10 @@ rtdir_connect(int fd, const char *name)
 		errno = saved;
 		return (-1);
 	}
-	if (rtdir_peer_check(fd) == -1)
-		return (msg_fail(EACCES, "%s/%s is served by another user: "
-		    "refused; remove it", rtdir_path, name));
+	if (rtdir_peer_check(fd, &uid) == -1)
+		return (msg_fail(EACCES, "%s/%s is served by uid %d, not ours "
+		    "(uid %u): refused; remove it", rtdir_path, name, (int)uid,
+		    (unsigned)geteuid()));
 	return (0);
 }
 
@@ -282,21 +286,6 @@ rtdir_listen(int fd, const char *name, int backlog)
 }
 
 int
-rtdir_remove(const char *name)
-{
-	struct stat	st;
-	int		dfd;
-
-	if ((dfd = rtdir_fd()) == -1)
-		return (-1);
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		return (errno == ENOENT ? 0 : -1);
-	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT)
-		return (-1);
-	return (0);
-}
-
-int
 rtdir_unlink(const char *name)
 {
 	int	dfd;
@@ -304,4 +293,68 @@ rtdir_unlink(const char *name)
 	if ((dfd = rtdir_fd()) == -1)
 		return (-1);
 	return (unlinkat(dfd, name, 0));
+}
+
+int
+rtdir_id_addr(uint64_t id, struct sockaddr_un *sun, socklen_t *len)
+{
+	int	n;
+
+	if (rtdir_fd() == -1)
+		return (-1);
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	/* sun_path[0] stays 0: abstract; the name is not NUL-terminated. */
+	n = snprintf(sun->sun_path + 1, sizeof sun->sun_path - 1,
+	    "%s%016" PRIx64, paths->abs, id);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	return (0);
+}
+
+int
+rtdir_id_listen(int fd, uint64_t id, int backlog)
+{
+	struct sockaddr_un	sun;
+	socklen_t		len;
+
+	if (rtdir_id_addr(id, &sun, &len) == -1)
+		return (-1);
+	if (bind(fd, (struct sockaddr *)&sun, len) == -1) {
+		if (errno == EADDRINUSE)
+			return (msg_fail(EADDRINUSE, "@%s: the socket name of "
+			    "%016" PRIx64 " is taken: another process listens "
+			    "as it", sun.sun_path + 1, id));
+		return (msg_fail(errno, "@%s: cannot bind: %s",
+		    sun.sun_path + 1, strerror(errno)));
+	}
+	if (listen(fd, backlog) == -1)
+		return (msg_fail(errno, "@%s: cannot listen: %s",
+		    sun.sun_path + 1, strerror(errno)));
+	return (0);
+}
+
+int
+rtdir_id_connect(int fd, uint64_t id)
+{
+	struct sockaddr_un	sun;
+	socklen_t		len;
+	uid_t			uid;
+	int			saved;
+
+	if (rtdir_id_addr(id, &sun, &len) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sun, len) == -1) {
+		saved = errno;
+		if (saved != EAGAIN && saved != EINTR)
+			(void)msg_fail(saved, "@%s: cannot connect: %s",
+			    sun.sun_path + 1, strerror(saved));
+		errno = saved;
+		return (-1);
+	}
+	if (rtdir_peer_check(fd, &uid) == -1)
+		return (msg_fail(EACCES, "@%s (%016" PRIx64 ") is held by a "
+		    "process of uid %d, not ours (uid %u): refused, nothing "
+		    "sent", sun.sun_path + 1, id, (int)uid,
+		    (unsigned)geteuid()));
+	return (0);
 }

@@ -5,11 +5,19 @@
  * The directory is found, checked (a real directory, ours, mode 0700)
  * and opened once a process; everything in it is then reached through
  * that descriptor, never through its path again: files with openat and
- * O_NOFOLLOW, sockets (bind and connect take a path) through
- * /proc/self/fd/N/NAME, after fstatat(AT_SYMLINK_NOFOLLOW) has shown a
- * socket of ours, and the peer's uid is checked once connected. The
- * descriptor is not one an isolate owns: a spawned isolate keeps it (the
- * same directory), exec closes it.
+ * O_NOFOLLOW, the supervisor's socket (bind and connect take a path)
+ * through /proc/self/fd/N/NAME, after fstatat(AT_SYMLINK_NOFOLLOW) has
+ * shown a socket of ours, and the peer's uid is checked once connected.
+ * The descriptor is not one an isolate owns: a spawned isolate keeps it
+ * (the same directory), exec closes it.
+ *
+ * Sockets named by an id (isolates, mailboxes, cluster proxies) are not
+ * in the directory: they are Linux abstract sockets named
+ * "isolate/<st_dev>:<st_ino>/<16 hex id>" (the directory's device and
+ * inode in hex), so that two runtime directories never see each other's,
+ * no inode is made or removed, and nothing is left when a process dies.
+ * Abstract names have no permissions: both ends check the peer's uid
+ * (ours or root) with SO_PEERCRED, rtdir_id_connect here and accept.c.
  */
 #ifndef ISO_LIB_RTDIR_H
 #define ISO_LIB_RTDIR_H
@@ -21,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Room for an entry's name: "<16 hex>.<pid>.new" and "supervisor.sock". */
+/* Room for an entry's name: "supervisor.sock" and its "X.<pid>.new". */
 #define RTDIR_NAME_MAX	48
 
 /* The directory's descriptor (opened on first use), or -1 with errno and
@@ -31,8 +39,6 @@ int	 rtdir_fd(void);
    (the supervisor's tests). */
 void	 rtdir_forget(void);
 
-/* The name of isolate id's socket, "<16 hex>.sock". */
-void	 rtdir_sock_name(uint64_t id, char name[RTDIR_NAME_MAX]);
 /*
  * A path that reaches dfd's directory without looking its path up again:
  * "/proc/self/fd/N" when /proc shows it, else path itself. 0, or -1 with
@@ -48,9 +54,9 @@ int	 rtdir_addr(const char *name, struct sockaddr_un *sun);
  * user's socket: iso_error() says which and what to do).
  */
 int	 rtdir_sock_check(const char *name);
-/* 0 if the peer of the connected socket fd runs as our uid, else -1 with
-   EACCES. */
-int	 rtdir_peer_check(int fd);
+/* 0 if the peer of the connected socket fd runs as our uid or root, else
+   -1 with EACCES (or getsockopt's errno); *uid: the peer's, or -1. */
+int	 rtdir_peer_check(int fd, uid_t *uid);
 /*
  * Connect the socket fd to name (rtdir_sock_check first, rtdir_peer_check
  * once connected). 0, or -1 with connect's errno (EAGAIN, EINTR,
@@ -67,9 +73,22 @@ int	 rtdir_listen(int fd, const char *name, int backlog);
 /* unlinkat name in the runtime directory (a symlink itself, never what
    it points to). 0 or -1 with errno. */
 int	 rtdir_unlink(const char *name);
-/* The same where name is likely gone already: looked up first, which
-   does not lock the directory as unlinkat does. 0 (removed, or not
-   there) or -1 with errno. */
-int	 rtdir_remove(const char *name);
+
+/* The abstract address of the socket named by id, and its length. 0, or
+   -1 when there is no runtime directory (iso_error() says why). */
+int	 rtdir_id_addr(uint64_t id, struct sockaddr_un *sun, socklen_t *len);
+/*
+ * Bind the socket fd to id's name and listen. 0, or -1 with EADDRINUSE
+ * (a process listens as id already) or bind's or listen's errno;
+ * iso_error() says which.
+ */
+int	 rtdir_id_listen(int fd, uint64_t id, int backlog);
+/*
+ * Connect the socket fd to id's name, then check the peer's uid. 0, or -1
+ * with EAGAIN or EINTR (try again: a full backlog), ECONNREFUSED (nobody
+ * listens as id), EACCES (a process of another uid does: nothing may be
+ * sent to it; iso_error() says so), or connect's errno.
+ */
+int	 rtdir_id_connect(int fd, uint64_t id);
 
 #endif /* ISO_LIB_RTDIR_H */

@@ -1558,19 +1558,6 @@ note_entry(const void *fn)
 }
 
 void
-sup_note_spawning(uint64_t id)
-{
-	char	hex[17], parent[17];
-
-	if (note_fd == -1 && time(NULL) < note_retry)
-		return;
-	snprintf(hex, sizeof hex, "%016" PRIx64, id);
-	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
-	note_send(iso_msg_pack("{s:s s:s s:s s:i}", "op", "spawning", "id",
-	    hex, "parent", parent, "parent_pid", (int)loop_pid()));
-}
-
-void
 sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 {
 	char	hex[17], parent[17];
@@ -1600,16 +1587,4 @@ sup_note_exited(uint64_t id, int code, int status, int with_spawner)
 	else
 		note_send(iso_msg_pack("{s:s s:s s:b}", "op", "exited", "id",
 		    hex, "with_spawner", with_spawner));
-}
-
-void
-sup_note_listening(void)
-{
-	char	hex[17];
-
-	if (note_spawned || (note_fd == -1 && time(NULL) < note_retry))
-		return;
-	snprintf(hex, sizeof hex, "%016" PRIx64, loop_self());
-	note_send(iso_msg_pack("{s:s s:s s:i}", "op", "listening", "id", hex,
-	    "pid", (int)loop_pid()));
 }

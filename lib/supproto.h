@@ -32,22 +32,16 @@ const char	*sup_errno_name(int e);
 int		 sup_errno_value(const char *name);
 
 /*
- * Tell the supervisor, if one runs, that this isolate is about to fork
- * isolate id (so that its socket is swept should we both be killed before
- * the next note), that it forked it (pid; running fn, or the program
- * prog), that it ended (code as
+ * Tell the supervisor, if one runs, that this isolate forked isolate id
+ * (pid; running fn, or the program prog), or that it ended (code as
  * waitid's si_code, status; with_spawner: killed because this isolate,
- * its spawner, is ending), or that this isolate, not spawned by the
- * library, now listens on its socket (so that the socket is removed
- * once it ends, however it ends). Never blocks and never fails: without
- * a supervisor (looked for at most once a second) nothing is sent.
+ * its spawner, is ending). Never blocks and never fails: without a
+ * supervisor (looked for at most once a second) nothing is sent.
  */
-void		 sup_note_spawning(uint64_t id);
 void		 sup_note_spawned(uint64_t id, pid_t pid, const void *fn,
 		    const char *prog);
 void		 sup_note_exited(uint64_t id, int code, int status,
 		    int with_spawner);
-void		 sup_note_listening(void);
 
 /*
  * supclient.c, for the library's other clients (supstream.c): send req

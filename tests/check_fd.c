@@ -908,17 +908,15 @@ START_TEST(hostile_peers)
 	};
 	iso_port	*p = iso_port_new();
 	iso_msg		*m;
-	char		 name[64];
 	size_t		 k;
 	int		 sock, pfd[2], before;
 
 	ck_assert_ptr_nonnull(p);
-	snprintf(name, sizeof name, "%016" PRIx64 ".sock",
-	    iso_port_sendport(p).isolate);
 	before = tu_fd_count();
 	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
 		ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
-		sock = raw_connect(name);
+		sock = tu_iso_connect(iso_port_sendport(p).isolate);
+		ck_assert_int_ne(sock, -1);
 		raw_send(sock, bad[k].bytes, bad[k].len, pfd[1], bad[k].nfds);
 		close(pfd[1]);
 		ck_assert_msg(eof_within_loop(pfd[0], 5000), "case %zu", k);

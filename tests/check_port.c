@@ -795,23 +795,20 @@ START_TEST(connect_retried_when_backlog_full)
 	iso_sendport		 to = { 0x0123456789abcdefULL, 1, 5 };
 	iso_msg			*m;
 	double			 t0;
+	socklen_t		 len;
 
 	/* a peer of its own each time (one process under valgrind) */
 	to.isolate += (uint64_t)_i;
 	struct timespec		 ts;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    tu_runtime_dir(), to.isolate);
+	len = tu_iso_addr(to.isolate, &sun);
 	b.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0);
-	ck_assert_int_eq(bind(b.lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(bind(b.lfd, (struct sockaddr *)&sun, len), 0);
 	ck_assert_int_eq(listen(b.lfd, 0), 0);
 	b.filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0);
-	ck_assert_int_eq(connect(b.filler, (struct sockaddr *)&sun,
-	    sizeof sun), 0);
+	ck_assert_int_eq(connect(b.filler, (struct sockaddr *)&sun, len), 0);
 
 	m = num(42);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -827,24 +824,16 @@ START_TEST(connect_retried_when_backlog_full)
 	ck_assert_int_eq(b.got, 1);
 	close(b.filler);
 	close(b.lfd);
-	unlink(sun.sun_path);
 }
 END_TEST
 
 static int
 raw_connect(iso_sendport to)
 {
-	struct sockaddr_un	sun;
-	int			fd;
+	int	fd = tu_iso_connect(to.isolate);
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    tu_runtime_dir(), to.isolate);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0,
-	    "connect %s: %s", sun.sun_path, strerror(errno));
+	ck_assert_msg(fd != -1, "connect %016" PRIx64 ": %s", to.isolate,
+	    strerror(errno));
 	return (fd);
 }
 
@@ -1091,13 +1080,9 @@ START_TEST(a_refused_send_fails_with_the_peers_reason)
 	iso_msg			*m = num(1);
 	int			 lfd, fd;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    tu_runtime_dir(), to.isolate);
-	(void)unlink(sun.sun_path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun,
+	    tu_iso_addr(to.isolate, &sun)), 0);
 	ck_assert_int_eq(listen(lfd, 8), 0);
 	ck_assert_uint_eq(sizeof refusal, 4 + 0x2a);
 
@@ -1118,7 +1103,6 @@ START_TEST(a_refused_send_fails_with_the_peers_reason)
 	ck_assert_int_ge(fd = accept(lfd, NULL, NULL), 0);
 	close(fd);
 	close(lfd);
-	unlink(sun.sun_path);
 	iso_msg_free(m);
 	idle(50);
 }

@@ -566,18 +566,11 @@ END_TEST
 /* ---- hostile senders ---------------------------------------------------- */
 
 static int
-raw_connect(const char *name)
+raw_connect(uint64_t id)
 {
-	struct sockaddr_un	sun;
-	int			fd;
+	int	fd = tu_iso_connect(id);
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s",
-	    tu_runtime_dir(), name);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_msg(fd != -1, "connect: %s", strerror(errno));
 	return (fd);
 }
 
@@ -635,13 +628,10 @@ START_TEST(hostile_senders)
 	};
 	iso_port	*p = iso_port_new();
 	iso_msg		*m;
-	char		 name[64];
 	void		*w;
 	int		 k, fd, sock, before;
 
 	ck_assert_ptr_nonnull(p);
-	snprintf(name, sizeof name, "%016" PRIx64 ".sock",
-	    iso_port_sendport(p).isolate);
 	before = tu_fd_count();
 	for (k = 0; k < 5; k++) {
 		fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -682,7 +672,7 @@ START_TEST(hostile_senders)
 			    F_SEAL_SHRINK), 0);
 			break;
 		}
-		sock = raw_connect(name);
+		sock = raw_connect(iso_port_sendport(p).isolate);
 		raw_send(sock, frame, sizeof frame, fd);
 		close(fd);
 		ck_assert_msg(dropped(sock), "case %d", k);
@@ -696,8 +686,6 @@ START_TEST(hostile_senders)
 		m = take(p, 5000);
 		iso_msg_free(m);
 		p = iso_port_new();
-		snprintf(name, sizeof name, "%016" PRIx64 ".sock",
-		    iso_port_sendport(p).isolate);
 	}
 	iso_port_close(p);
 	ck_assert_int_eq(mfd_maps(), 0);

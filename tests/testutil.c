@@ -6,12 +6,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "rtdir.h"
 #include "testutil.h"
 
 static char	tu_dir[64];
@@ -84,6 +86,57 @@ int
 tu_rtdir_entries(void)
 {
 	return (tu_count(tu_runtime_dir()));
+}
+
+socklen_t
+tu_iso_addr(uint64_t id, struct sockaddr_un *sun)
+{
+	socklen_t	len;
+
+	if (rtdir_id_addr(id, sun, &len) == -1) {
+		fprintf(stderr, "testutil: no runtime directory\n");
+		abort();
+	}
+	return (len);
+}
+
+int
+tu_iso_connect(uint64_t id)
+{
+	struct sockaddr_un	sun;
+	socklen_t		len = tu_iso_addr(id, &sun);
+	int			fd, saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sun, len) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return (-1);
+	}
+	return (fd);
+}
+
+int
+tu_iso_bound(uint64_t id)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = tu_iso_addr(id, &sun);
+	char			 want[128], line[512];
+	size_t			 n;
+	FILE			*f;
+	int			 found = 0;
+
+	n = len - offsetof(struct sockaddr_un, sun_path) - 1;
+	snprintf(want, sizeof want, " @%.*s\n", (int)n, sun.sun_path + 1);
+	if ((f = fopen("/proc/net/unix", "re")) == NULL)
+		return (-1);
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = strlen(line) > strlen(want) && strcmp(line +
+		    strlen(line) - strlen(want), want) == 0;
+	fclose(f);
+	return (found);
 }
 
 int

@@ -6,6 +6,10 @@
 #define ISO_TESTUTIL_H
 
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <stdint.h>
 
 /* Make a fresh 0700 runtime directory and point ISO_RUNTIME_DIR at it;
    removed (with what is left in it) at exit. Returns its path. */
@@ -21,6 +25,13 @@ int		 tu_alive(pid_t pid);
 int		 tu_gone_within(pid_t pid, int ms);
 /* Entries in the runtime directory. */
 int		 tu_rtdir_entries(void);
+/* The abstract address isolate id listens on, for the runtime directory
+   in use (rtdir.h); its length. */
+socklen_t	 tu_iso_addr(uint64_t id, struct sockaddr_un *sun);
+/* A blocking socket connected to isolate id's name, or -1 with errno. */
+int		 tu_iso_connect(uint64_t id);
+/* 1 if a socket is bound to isolate id's name (/proc/net/unix). */
+int		 tu_iso_bound(uint64_t id);
 /* Children of this thread, zombies included (0 where the kernel cannot
    tell: no CONFIG_PROC_CHILDREN). */
 int		 tu_children(void);

@@ -159,6 +159,8 @@ refused(int fd, int wait_ms)
 	}
 }
 
+static socklen_t	box_len;	/* of the mailbox's address */
+
 static int
 box_connect(const struct sockaddr_un *sun)
 {
@@ -167,7 +169,7 @@ box_connect(const struct sockaddr_un *sun)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
 		return (-1);
-	if (connect(fd, (const struct sockaddr *)sun, sizeof *sun) == -1) {
+	if (connect(fd, (const struct sockaddr *)sun, box_len) == -1) {
 		int	e = errno;
 
 		close(fd);
@@ -238,10 +240,7 @@ main(void)
 		return (1);
 	}
 	iso_msg_free(l);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%016" PRIx64 ".sock",
-	    rt, port.isolate);
+	box_len = tu_iso_addr(port.isolate, &sun);
 	fds_base = chaos_fds(sup);
 
 	for (round = 0; round < rounds; round++) {

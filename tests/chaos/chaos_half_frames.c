@@ -98,18 +98,39 @@ answers_late(void *arg)
 	iso_port_close(a->p);	/* iso_run returns; what is missing is lost */
 }
 
-static int
-dial(const char *path)
-{
+/* Where to connect: a path, or an isolate's abstract name. */
+struct addr {
 	struct sockaddr_un	sun;
-	int			fd;
+	socklen_t		len;
+	char			what[64];
+};
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+static void
+addr_path(struct addr *a, const char *path)
+{
+	memset(&a->sun, 0, sizeof a->sun);
+	a->sun.sun_family = AF_UNIX;
+	memcpy(a->sun.sun_path, path, strnlen(path, sizeof a->sun.sun_path -
+	    1));
+	a->len = sizeof a->sun;
+	snprintf(a->what, sizeof a->what, "the supervisor's socket");
+}
+
+static void
+addr_id(struct addr *a, uint64_t id)
+{
+	a->len = tu_iso_addr(id, &a->sun);
+	snprintf(a->what, sizeof a->what, "isolate %016" PRIx64, id);
+}
+
+static int
+dial(const struct addr *a)
+{
+	int	fd;
+
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return (-1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+	if (connect(fd, (const struct sockaddr *)&a->sun, a->len) == -1) {
 		close(fd);
 		return (-1);
 	}
@@ -186,7 +207,8 @@ main(void)
 			    strcmp(getenv("CHAOS_LONG"), "1") == 0;
 	int		 rounds = longrun ? 6 : 2, peers = longrun ? 1000 : 200;
 	char *const	 argv[] = { (char *)"sleep", (char *)"3600", NULL };
-	char		 supsock[4200], boxsock[4200], isosock[4200];
+	char		 supsock[4200];
+	struct addr	 to[3];
 	iso_sup_spawn_opts o;
 	iso_sendport	 box, echo;
 	iso_isolate	*iso;
@@ -235,17 +257,15 @@ main(void)
 	iso_msg_free(l);
 	ipid = iso_pid(iso);
 	snprintf(supsock, sizeof supsock, "%s/supervisor.sock", rt);
-	snprintf(boxsock, sizeof boxsock, "%s/%016" PRIx64 ".sock", rt,
-	    box.isolate);
-	snprintf(isosock, sizeof isosock, "%s/%016" PRIx64 ".sock", rt,
-	    echo.isolate);
+	addr_path(&to[0], supsock);
+	addr_id(&to[1], box.isolate);
+	addr_id(&to[2], echo.isolate);
 	sup0 = chaos_vm(sup);
 	iso0 = chaos_vm(ipid);
 
 	for (round = 0; round < rounds; round++) {
 		nfd = 0;
 		for (k = 0; k < peers; k++) {
-			const char	*path[3] = { supsock, boxsock, isosock };
 			uint32_t	 port[3] = { 0, 1, echo.port };
 			int		 t;
 
@@ -254,11 +274,11 @@ main(void)
 				    (random() % ((256 << 20) - (1 << 20) - 16));
 				size_t	 n = 1 + (size_t)(random() % 4000);
 
-				if ((fds[nfd] = dial(path[t])) == -1 ||
+				if ((fds[nfd] = dial(&to[t])) == -1 ||
 				    half_frame(fds[nfd], len, port[t], n) ==
 				    -1) {
 					fprintf(stderr, "chaos half_frames: "
-					    "cannot reach %s: %s\n", path[t],
+					    "cannot reach %s: %s\n", to[t].what,
 					    strerror(errno));
 					return (1);
 				}
@@ -271,7 +291,7 @@ main(void)
 		   through a good connection of its socket, in order. */
 		memset(&ans, 0, sizeof ans);
 		ans.p = iso_port_new();
-		good = dial(isosock);
+		good = dial(&to[2]);
 		for (k = 0; k < ANSWERS; k++) {
 			if (iso_sup_status(&info) == -1) {
 				fprintf(stderr, "chaos half_frames: status: "

@@ -3,9 +3,10 @@
  * supervisor running. Each spawner (this program run again as
  * "--spawner") makes a port, spawns three isolates that make ports of
  * their own and tell it so, and waits; it is SIGKILLed anywhere from
- * before its first port to long after. Nobody removes the sockets they
- * leave but the supervisor's sweeping. At the end the runtime directory
- * holds at most a handful of stale entries and no process is left.
+ * before its first port to long after. Their sockets are abstract and
+ * go with them; at the end the runtime directory holds at most a handful
+ * of stale entries (temporary binds, an older library's sockets) and no
+ * process is left.
  *
  *   chaos spawner_kill: spawners=N kills=N stale=K orphans=0 zombies=0
  *
