@@ -87,6 +87,7 @@ struct iso_isolate {
 	char			*name;		/* iso_spawn_attr_set_name */
 	int			 notefd;	/* read end of its note, -1 */
 	char			*note;		/* "desc\0detail" it left */
+	uint64_t		 cpu_limit;	/* seconds, 0: none */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -270,6 +271,14 @@ isolate_describe(const iso_isolate *iso, char *desc, size_t dlen,
 	char	who[300];
 
 	isolate_who(iso, who, sizeof who);
+	/* The kernel's SIGXCPU at the limit we gave: said here, no note. */
+	if (iso->cpu_limit != 0 && (iso->code == CLD_KILLED ||
+	    iso->code == CLD_DUMPED) && iso->status == SIGXCPU) {
+		snprintf(desc, dlen, "SIGXCPU");
+		snprintf(detail, tlen, "%s CPU limit of %llu s reached", who,
+		    (unsigned long long)iso->cpu_limit);
+		return;
+	}
 	if (iso->note != NULL) {
 		snprintf(desc, dlen, "%s", iso->note);
 		snprintf(detail, tlen, "%s %s", who,
@@ -595,6 +604,8 @@ isolate_new_attr(struct start *st)
 	    a->exit_msg) == -1) || (a->on_error && listener_add(iso, 1,
 	    a->error_to, NULL) == -1))
 		return (-1);
+	if (a->limits & (1u << ISO_RLIMIT_CPU))
+		iso->cpu_limit = a->limit[ISO_RLIMIT_CPU];
 	if (!attr_wants_note(a))
 		return (0);
 	if (attr_note_pipe(fds) == -1)
