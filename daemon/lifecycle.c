@@ -856,6 +856,7 @@ int
 life_init(struct event_base *b, const char *d, int dfd, const char *s)
 {
 	struct proc	*p;
+	const char	*why;
 	int		 n;
 
 	rec_base = b;
@@ -868,6 +869,11 @@ life_init(struct event_base *b, const char *d, int dfd, const char *s)
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
+	/* Commands' limits by cgroup too where ours is delegated. */
+	if (cg_delegate(&why) == 0)
+		log_info("limits: setrlimit, and a cgroup v2 per command");
+	else
+		log_info("limits: setrlimit alone (%s)", why);
 	/* Load them all before acting: a restart looks names up. */
 	if (rec_load_all() == -1)
 		return (-1);

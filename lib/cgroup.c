@@ -162,8 +162,10 @@ cg_look(void)
 		usable = cg_given(dir);
 		return;
 	}
+	/* In cg_delegate's leaf: its parent is ours to use. */
 	cg_copy(path, dir, sizeof path);
-	if ((slash = strrchr(path, '/')) != NULL && slash != path) {
+	if ((slash = strrchr(path, '/')) != NULL && slash != path &&
+	    strcmp(slash + 1, LEAF) == 0) {
 		*slash = '\0';
 		if (cg_given(path) != 0 && access(path, W_OK) == 0) {
 			cg_copy(base, path, sizeof base);
@@ -196,6 +198,23 @@ cg_usable(const char **why)
 	return (usable);
 }
 
+/* 1 if the cgroup.procs at path lists a process other than us. */
+static int
+cg_others(const char *path)
+{
+	char	 line[64];
+	FILE	*f;
+	int	 others = 0;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return (1);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strtol(line, NULL, 10) != (long)getpid())
+			others = 1;
+	fclose(f);
+	return (others);
+}
+
 int
 cg_delegate(const char **why)
 {
@@ -216,6 +235,15 @@ cg_delegate(const char **why)
 	}
 	if (want[0] == '\0' || access(dir, W_OK) == -1)
 		goto fail;	/* cg_look said why */
+	/* Only a cgroup of our own: others' processes are not ours to move
+	   (and would keep its controllers from its children). */
+	snprintf(ctl, sizeof ctl, "%s/cgroup.procs", dir);
+	if (cg_read(ctl, buf, sizeof buf) == -1 ||
+	    strtol(buf, NULL, 10) != (long)getpid() || cg_others(ctl)) {
+		snprintf(why_text, sizeof why_text, "the cgroup v2 at %s holds "
+		    "other processes: not moved", dir);
+		goto fail;
+	}
 	/* No process may stay in a cgroup that gives controllers away. */
 	snprintf(leaf, sizeof leaf, "%s/" LEAF, dir);
 	if ((mkdir(leaf, 0755) == -1 && errno != EEXIST)) {

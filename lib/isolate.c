@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,8 +34,10 @@
 #include <event2/event.h>
 
 #include "attr.h"
+#include "cgroup.h"
 #include "loop.h"
 #include "msg.h"
+#include "rlimit.h"
 #include "spawn.h"
 #include "supproto.h"
 
@@ -88,6 +91,8 @@ struct iso_isolate {
 	int			 notefd;	/* read end of its note, -1 */
 	char			*note;		/* "desc\0detail" it left */
 	uint64_t		 cpu_limit;	/* seconds, 0: none */
+	uint64_t		 mem_limit;	/* bytes, 0: none */
+	char			*cgroup;	/* its own (cgroup.c), NULL */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -103,6 +108,7 @@ struct start {
 	iso_isolate	*iso;
 	const iso_spawn_attr *attr;	/* NULL: none */
 	int		 notefd;	/* the child's end of its note, -1 */
+	const char	*cgroup;	/* to enter before the entry, NULL */
 	/* fork */
 	void		(*fn)(void *);
 	void		*ctx;
@@ -220,6 +226,10 @@ isolate_unwatch(iso_isolate *iso)
 static void
 isolate_free(iso_isolate *iso)
 {
+	if (iso->cgroup != NULL) {	/* never started, or not reaped */
+		cg_remove(iso->cgroup);
+		free(iso->cgroup);
+	}
 	if (iso->notefd != -1)
 		close(iso->notefd);
 	free(iso->name);
@@ -352,6 +362,31 @@ isolate_note(iso_isolate *iso)
 	memcpy(iso->note + dl + 1, detail, tl + 1);
 }
 
+/* iso's cgroup once it is reaped: the kernel's OOM kill told as out of
+   memory (unless it left a note), the cgroup removed. */
+static void
+isolate_cgroup_ended(iso_isolate *iso)
+{
+	static const char	 desc[] = "out of memory";
+	char			 size[32], detail[96];
+
+	if (iso->note == NULL && iso->mem_limit != 0 &&
+	    cg_oom_killed(iso->cgroup)) {
+		rlimit_size(size, sizeof size, iso->mem_limit);
+		snprintf(detail, sizeof detail, "memory limit of %s reached "
+		    "(cgroup)", size);
+		if ((iso->note = malloc(sizeof desc + strlen(detail) + 1)) !=
+		    NULL) {
+			memcpy(iso->note, desc, sizeof desc);
+			memcpy(iso->note + sizeof desc, detail,
+			    strlen(detail) + 1);
+		}
+	}
+	cg_remove(iso->cgroup);
+	free(iso->cgroup);
+	iso->cgroup = NULL;
+}
+
 /*
  * iso has been reaped: record how it ended, stop watching it, remove the
  * socket it could not remove itself if killed, fire its listeners (or
@@ -370,6 +405,8 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 		close(iso->notefd);
 		iso->notefd = -1;
 	}
+	if (iso->cgroup != NULL)
+		isolate_cgroup_ended(iso);
 	sup_note_exited(iso->id, code, status,
 	    iso->killed == KILLED_WITH_SPAWNER);
 	conn_pair_reaped(iso->id);
@@ -595,6 +632,7 @@ isolate_new_attr(struct start *st)
 	const iso_spawn_attr	*a = st->attr;
 	iso_isolate		*iso = st->iso;
 	int			 fds[2];
+	char			 cgpath[PATH_MAX];
 
 	if (a == NULL)
 		return (0);
@@ -606,6 +644,18 @@ isolate_new_attr(struct start *st)
 		return (-1);
 	if (a->limits & (1u << ISO_RLIMIT_CPU))
 		iso->cpu_limit = a->limit[ISO_RLIMIT_CPU];
+	if (a->limits & (1u << ISO_RLIMIT_MEMORY))
+		iso->mem_limit = a->limit[ISO_RLIMIT_MEMORY];
+	/* A cgroup of its own too, where ours is delegated; setrlimit
+	   alone where it is not, or cannot be made. */
+	if ((a->limits & cg_usable(NULL)) != 0 && cg_make(st->id, a->limits,
+	    a->limit, cgpath, sizeof cgpath) == 0) {
+		if ((iso->cgroup = strdup(cgpath)) == NULL) {
+			cg_remove(cgpath);
+			return (msg_fail(ENOMEM, "spawn: out of memory"));
+		}
+		st->cgroup = iso->cgroup;
+	}
 	if (!attr_wants_note(a))
 		return (0);
 	if (attr_note_pipe(fds) == -1)
@@ -841,6 +891,7 @@ fork_child(struct start *st)
 	if (st->pairfd != -1)
 		conn_spawner(isolate_lowfd(st->pairfd), st->spawner);
 	if (attr_note_child(st->notefd, -1) == -1 ||
+	    (st->cgroup != NULL && cg_enter(st->cgroup) == -1) ||
 	    attr_child(st->attr, 0) == -1)
 		isolate_child_failed();
 	fn(ctx);
@@ -932,6 +983,7 @@ exec_child(struct start *st)
 	if (dup2(memfd, INIT_FD) == -1)		/* not CLOEXEC */
 		goto fail;
 	if (attr_note_child(notefd, notefd != -1 ? NOTE_FD : -1) == -1 ||
+	    (st->cgroup != NULL && cg_enter(st->cgroup) == -1) ||
 	    attr_child(st->attr, 1) == -1)
 		goto fail;
 	sigemptyset(&none);

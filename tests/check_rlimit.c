@@ -4,7 +4,8 @@
  * words), memory (an allocation loop, a large allocation the program
  * handles, an exec'd program; a plain fault stays a fault), open files
  * (EMFILE inside), processes (under a non-root uid; root is not bound);
- * a spawn without limits keeps no note pipe; cgroup v2 where delegated.
+ * a spawn without limits keeps no note pipe; a cgroup v2 of its own
+ * where ours is delegated (skipped, with the reason, where it is not).
  *
  * The binary re-executes itself for the processes limit: main() looks for
  * --nproc-child before running Check.
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "isolate.h"
 #include "testutil.h"
 
@@ -605,6 +607,85 @@ START_TEST(no_limits_no_note_pipe)
 }
 END_TEST
 
+/* ---- cgroup v2 ------------------------------------------------------------ */
+
+/* Reports its cgroup (/proc/self/cgroup's "0::" line) and RLIMIT_AS. */
+static void
+cgroup_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	iso_msg		*m;
+	struct rlimit	 rl;
+	char		 line[4096], cg[4096] = "";
+	FILE		*f;
+
+	iso_msg_unpack(arg, "P", &to);
+	if ((f = fopen("/proc/self/cgroup", "re")) != NULL) {
+		while (fgets(line, sizeof line, f) != NULL)
+			if (strncmp(line, "0::", 3) == 0) {
+				line[strcspn(line, "\n")] = '\0';
+				snprintf(cg, sizeof cg, "%s", line + 3);
+			}
+		fclose(f);
+	}
+	getrlimit(RLIMIT_AS, &rl);
+	m = iso_msg_pack("[sU]", cg, (uint64_t)rl.rlim_cur);
+	iso_send(to, m);
+	iso_msg_free(m);
+	for (;;)
+		pause();
+}
+
+/* Where our cgroup is delegated, a limited isolate runs in a cgroup of
+   its own (memory.max set), removed once it is reaped; where it is not
+   (this machine's v1/v2 hybrid), setrlimit alone, and the test says why
+   it checked no more. */
+START_TEST(cgroup_of_its_own_where_delegated)
+{
+	iso_spawn_attr	*a;
+	iso_port	*p;
+	iso_isolate	*iso;
+	iso_msg		*arg, *m;
+	const char	*why, *cg;
+	char		 path[8300], dir[4096], buf[64];
+	uint64_t	 as;
+	FILE		*f;
+
+	begin();
+	p = iso_port_new();
+	ck_assert_ptr_nonnull(p);
+	a = attr_with(ISO_RLIMIT_MEMORY, 1024 * MIB, NULL);
+	arg = iso_msg_pack("P", iso_port_sendport(p));
+	ck_assert_int_eq(iso_spawn_with(cgroup_entry, arg, a, &iso), 0);
+	iso_msg_free(arg);
+	iso_spawn_attr_free(a);
+	ck_assert_int_eq(iso_port_first(p, &m, WAIT_MS), 0);
+	ck_assert_int_eq(iso_msg_unpack(m, "[sU]", &cg, &as), 0);
+	ck_assert(as == 1024 * MIB);	/* setrlimit in every case */
+	if (!(cg_usable(&why) & (1u << ISO_RLIMIT_MEMORY))) {
+		fprintf(stderr, "cgroup test skipped: %s\n", why);
+		ck_assert_ptr_null(strstr(cg, "/isolate-"));
+	} else {
+		ck_assert_msg(strstr(cg, "/isolate-") != NULL, "in %s", cg);
+		ck_assert_int_eq(cg_path(0, dir, sizeof dir), 0);
+		*strrchr(dir, '/') = '\0';	/* where they are made */
+		snprintf(path, sizeof path, "%s%s/memory.max", dir,
+		    strrchr(cg, '/'));
+		ck_assert_ptr_nonnull(f = fopen(path, "r"));
+		ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+		fclose(f);
+		ck_assert_int_eq(strtoull(buf, NULL, 10), 1024 * MIB);
+		*strrchr(path, '/') = '\0';
+		ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
+		ck_assert_int_eq(access(path, F_OK), -1);	/* removed */
+	}
+	iso_msg_free(m);
+	(void)iso_kill(iso, ISO_IMMEDIATE);
+	iso_isolate_free(iso);
+	end();
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------------ */
 
 static Suite *
@@ -625,6 +706,7 @@ rlimit_suite(void)
 	tcase_add_test(tc, nproc_limit_binds_a_non_root_user);
 	tcase_add_test(tc, nproc_limit_does_not_bind_root);
 	tcase_add_test(tc, no_limits_no_note_pipe);
+	tcase_add_test(tc, cgroup_of_its_own_where_delegated);
 	suite_add_tcase(s, tc);
 	return (s);
 }
