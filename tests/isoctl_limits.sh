@@ -79,6 +79,10 @@ expect 0 kill spin
 
 # ---- --memory: a library program's allocation -----------------------------
 
+if [ "${SAN:-}" = 1 ]; then
+	echo "skipped: --memory: an ASan program reserves terabytes of" \
+	    "address space, RLIMIT_AS cannot be tested with it"
+else
 expect 0 spawn --name mem --memory 64M -- "$HOG" alloc
 until_field mem 'r["state"]' exited
 [ "$(field mem 'r["reason"]')" = \
@@ -94,6 +98,7 @@ until_field memnolib 'r["state"]' exited
 [ "$(field memnolib 'r["reason"]')" = None ] || die "memnolib: $(row memnolib)"
 [ "$(field memnolib 'r["signal"]')" = 11 ] || die "memnolib signal"
 ok "--memory: a program without the library: SIGSEGV, no reason"
+fi
 
 # ---- --max-memory: restarted, said in ps and in the event stream ----------
 
