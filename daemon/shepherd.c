@@ -42,10 +42,10 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "cgroup.h"
 #include "daemon.h"
 #include "pty.h"
 #include "rlimit.h"
-#include "cgroup.h"
 #include "wire.h"
 
 extern char	**environ;
@@ -58,6 +58,7 @@ struct shep_report {
 #define SHEP_CHDIR	1
 #define SHEP_EXEC	2
 #define SHEP_LIMIT	3		/* error: which limit << 16 | errno */
+#define SHEP_CGROUP	4		/* ... "which" of entering the cgroup */
 
 #define SHEP_DIR_FD	3		/* the state directory, in a shepherd */
 #define SHEP_NOTE_FD	4		/* the command's note (lib/attr.h) */
@@ -863,7 +864,7 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 			goto fail;
 		rep.stage = SHEP_LIMIT;
 		if (spec->cgroup != NULL && cg_enter(spec->cgroup) == -1) {
-			rep.error = ISO_RLIMIT_MEMORY << 16 | errno;
+			rep.error = SHEP_CGROUP << 16 | errno;
 			goto limit;
 		}
 		if ((which = rlimit_apply(spec->limits, spec->limit)) != 0) {
@@ -880,9 +881,9 @@ limit:
 	_exit(127);
 }
 
-/* In the order of enum iso_rlimit. */
+/* In the order of enum iso_rlimit, then the cgroup. */
 static const char *const shep_limit_names[] = { "memory", "CPU",
-    "open files", "processes" };
+    "open files", "processes", "cgroup" };
 
 /* A command with limits has ended with status: why, in words, when a
    limit is what ended it (the kernel's SIGXCPU at our CPU limit, or the
@@ -1096,7 +1097,7 @@ shep_main(const struct shep_spec *spec, int tell)
 			    strerror(rep.error));
 		if (rep.stage == SHEP_LIMIT)
 			shep_fail(&sh, "cannot set its %s limit: %s",
-			    shep_limit_names[(rep.error >> 16) & 3],
+			    shep_limit_names[(rep.error >> 16) % 5],
 			    strerror(rep.error & 0xffff));
 		shep_fail(&sh, "cannot run %s: %s", spec->argv[0],
 		    strerror(rep.error));

@@ -7,6 +7,7 @@
  */
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,6 +189,7 @@ void
 rlimit_exec_start(void)
 {
 	struct rlimit	 rl;
+	struct stat	 st;
 	const char	*env;
 	char		*end;
 	long		 fd;
@@ -197,8 +199,10 @@ rlimit_exec_start(void)
 	errno = 0;
 	fd = strtol(env, &end, 10);
 	unsetenv(ENV_NOTE);
+	/* Only the pipe a spawner made: nothing else is written to. */
 	if (errno != 0 || end == env || *end != '\0' || fd < 3 ||
-	    fd > 1024 || fcntl((int)fd, F_SETFD, FD_CLOEXEC) == -1)
+	    fd > 1024 || fstat((int)fd, &st) == -1 || !S_ISFIFO(st.st_mode) ||
+	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) == -1)
 		return;
 	if (attr_note_child((int)fd, -1) == -1)
 		return;

@@ -445,6 +445,25 @@ START_TEST(nofile_limit_makes_open_fail_with_emfile)
 }
 END_TEST
 
+/* A limit the kernel refuses (above fs.nr_open, for root too): the
+   isolate ends with 127 and says so, its entry never runs. */
+START_TEST(a_limit_that_cannot_be_set_fails_the_spawn)
+{
+	iso_spawn_attr	*a;
+	char		 desc[64], detail[400];
+
+	begin();
+	a = attr_with(ISO_RLIMIT_NOFILE, 1ULL << 40, "toomany");
+	spawn_for_error(a, spin_entry, NULL, NULL, desc, sizeof desc, detail,
+	    sizeof detail);
+	iso_spawn_attr_free(a);
+	ck_assert_str_eq(desc, "spawn failed");
+	ck_assert_msg(strstr(detail, "(toomany) could not start") != NULL,
+	    "detail: %s", detail);
+	end();
+}
+END_TEST
+
 /* ---- processes ------------------------------------------------------------ */
 
 /* Tries one fork and reports 0 or its errno. */
@@ -708,6 +727,7 @@ rlimit_suite(void)
 	tcase_add_test(tc, memory_limit_plain_fault_is_a_fault);
 	tcase_add_test(tc, memory_limit_of_an_exec);
 	tcase_add_test(tc, nofile_limit_makes_open_fail_with_emfile);
+	tcase_add_test(tc, a_limit_that_cannot_be_set_fails_the_spawn);
 	tcase_add_test(tc, nproc_limit_binds_a_non_root_user);
 	tcase_add_test(tc, nproc_limit_does_not_bind_root);
 	tcase_add_test(tc, no_limits_no_note_pipe);

@@ -63,6 +63,15 @@ expect 2 spawn --nofile 0 -- true
 expect 2 spawn --nproc -1 -- true
 [ "$(field x 1)" = "" ] || die "a refused spawn left a row"
 
+# A limit the kernel refuses (above fs.nr_open): failed, and why.
+expect 0 spawn --name toomany --nofile 2000000000 -- true
+until_field toomany 'r["state"]' failed
+case $(field toomany 'r["error"]') in
+"cannot set its open files limit: "*) ;;
+*) die "toomany: $(row toomany)" ;;
+esac
+ok "a limit that cannot be set: failed, with the reason"
+
 # ---- --cpu: SIGXCPU, restarted by policy ----------------------------------
 
 expect 0 spawn --name spin --cpu 1s --restart on-failure -- "$HOG" spin
