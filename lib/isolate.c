@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,9 +89,6 @@ struct iso_isolate {
 	char			*name;		/* iso_spawn_attr_set_name */
 	int			 notefd;	/* read end of its note, -1 */
 	char			*note;		/* "desc\0detail" it left */
-	uint64_t		 cpu_limit;	/* seconds, 0: none */
-	uint64_t		 mem_limit;	/* bytes, 0: none */
-	char			*cgroup;	/* its own (cgroup.c), NULL */
 	struct listeners	 listeners;
 	LIST_ENTRY(iso_isolate)	 link;
 };
@@ -226,12 +222,10 @@ isolate_unwatch(iso_isolate *iso)
 static void
 isolate_free(iso_isolate *iso)
 {
-	if (iso->cgroup != NULL) {	/* never started, or not reaped */
-		cg_remove(iso->cgroup);
-		free(iso->cgroup);
-	}
-	if (iso->notefd != -1)
+	if (iso->notefd != -1) {	/* never started, or not reaped */
+		rlimit_drop(iso);
 		close(iso->notefd);
+	}
 	free(iso->name);
 	free(iso->note);
 	free(iso);
@@ -281,14 +275,6 @@ isolate_describe(const iso_isolate *iso, char *desc, size_t dlen,
 	char	who[300];
 
 	isolate_who(iso, who, sizeof who);
-	/* The kernel's SIGXCPU at the limit we gave: said here, no note. */
-	if (iso->cpu_limit != 0 && (iso->code == CLD_KILLED ||
-	    iso->code == CLD_DUMPED) && iso->status == SIGXCPU) {
-		snprintf(desc, dlen, "SIGXCPU");
-		snprintf(detail, tlen, "%s CPU limit of %llu s reached", who,
-		    (unsigned long long)iso->cpu_limit);
-		return;
-	}
 	if (iso->note != NULL) {
 		snprintf(desc, dlen, "%s", iso->note);
 		snprintf(detail, tlen, "%s %s", who,
@@ -362,29 +348,24 @@ isolate_note(iso_isolate *iso)
 	memcpy(iso->note + dl + 1, detail, tl + 1);
 }
 
-/* iso's cgroup once it is reaped: the kernel's OOM kill told as out of
-   memory (unless it left a note), the cgroup removed. */
+/* A limit's words for iso's end (rlimit.c: a SIGXCPU at its CPU limit,
+   an OOM kill in its cgroup) replace its note. */
 static void
-isolate_cgroup_ended(iso_isolate *iso)
+isolate_limit_ended(iso_isolate *iso)
 {
-	static const char	 desc[] = "out of memory";
-	char			 size[32], detail[96];
+	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
+	size_t	dl, tl;
 
-	if (iso->note == NULL && iso->mem_limit != 0 &&
-	    cg_oom_killed(iso->cgroup)) {
-		rlimit_size(size, sizeof size, iso->mem_limit);
-		snprintf(detail, sizeof detail, "memory limit of %s reached "
-		    "(cgroup)", size);
-		if ((iso->note = malloc(sizeof desc + strlen(detail) + 1)) !=
-		    NULL) {
-			memcpy(iso->note, desc, sizeof desc);
-			memcpy(iso->note + sizeof desc, detail,
-			    strlen(detail) + 1);
-		}
-	}
-	cg_remove(iso->cgroup);
-	free(iso->cgroup);
-	iso->cgroup = NULL;
+	if (!rlimit_ended(iso, iso->code, iso->status, iso->note != NULL,
+	    desc, sizeof desc, detail, sizeof detail))
+		return;
+	dl = strlen(desc);
+	tl = strlen(detail);
+	free(iso->note);
+	if ((iso->note = malloc(dl + tl + 2)) == NULL)
+		return;
+	memcpy(iso->note, desc, dl + 1);
+	memcpy(iso->note + dl + 1, detail, tl + 1);
 }
 
 /*
@@ -404,9 +385,8 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 		isolate_note(iso);
 		close(iso->notefd);
 		iso->notefd = -1;
+		isolate_limit_ended(iso);
 	}
-	if (iso->cgroup != NULL)
-		isolate_cgroup_ended(iso);
 	sup_note_exited(iso->id, code, status,
 	    iso->killed == KILLED_WITH_SPAWNER);
 	conn_pair_reaped(iso->id);
@@ -591,6 +571,7 @@ isolate_forget(void)
 	loop_keep(reap_ev);
 	loop_keep(poll_ev);
 	LIST_INIT(&isolates);
+	rlimit_forget();
 	reap_ep = -1;
 	reap_ev = NULL;
 	poll_ev = NULL;
@@ -632,7 +613,6 @@ isolate_new_attr(struct start *st)
 	const iso_spawn_attr	*a = st->attr;
 	iso_isolate		*iso = st->iso;
 	int			 fds[2];
-	char			 cgpath[PATH_MAX];
 
 	if (a == NULL)
 		return (0);
@@ -642,26 +622,16 @@ isolate_new_attr(struct start *st)
 	    a->exit_msg) == -1) || (a->on_error && listener_add(iso, 1,
 	    a->error_to, NULL) == -1))
 		return (-1);
-	if (a->limits & (1u << ISO_RLIMIT_CPU))
-		iso->cpu_limit = a->limit[ISO_RLIMIT_CPU];
-	if (a->limits & (1u << ISO_RLIMIT_MEMORY))
-		iso->mem_limit = a->limit[ISO_RLIMIT_MEMORY];
-	/* A cgroup of its own too, where ours is delegated; setrlimit
-	   alone where it is not, or cannot be made. */
-	if ((a->limits & cg_usable(NULL)) != 0 && cg_make(st->id, a->limits,
-	    a->limit, cgpath, sizeof cgpath) == 0) {
-		if ((iso->cgroup = strdup(cgpath)) == NULL) {
-			cg_remove(cgpath);
-			return (msg_fail(ENOMEM, "spawn: out of memory"));
-		}
-		st->cgroup = iso->cgroup;
-	}
 	if (!attr_wants_note(a))
 		return (0);
 	if (attr_note_pipe(fds) == -1)
 		return (msg_fail(errno, "spawn: pipe: %s", strerror(errno)));
 	iso->notefd = fds[0];
 	st->notefd = fds[1];
+	/* Its limits kept apart from the handle (rlimit.c), and a cgroup. */
+	if (a->limits != 0 && rlimit_keep(iso, st->id, a->limits, a->limit,
+	    &st->cgroup) == -1)
+		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	return (0);
 }
 

@@ -2,15 +2,19 @@
  * rlimit.c: resource limits in a new isolate (setrlimit), and telling an
  * allocation failing under the memory limit from a plain fault: handlers
  * that leave the spawner the note "out of memory" (attr.h) before the
- * signal takes its course. The spawner words a SIGXCPU itself: it knows
- * the CPU limit it gave.
+ * signal takes its course. The spawner keeps what it gave (the CPU limit,
+ * to word a SIGXCPU itself; the cgroup, to read its OOM kills and remove
+ * it) apart from the handle until the isolate is reaped.
  */
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,8 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "cgroup.h"
+#include "loop.h"
 #include "rlimit.h"
 
 #define ALT_STACK	(64 * 1024)	/* the handlers' stack */
@@ -208,4 +214,111 @@ rlimit_exec_start(void)
 		return;
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		(void)rlimit_arm(rl.rlim_cur);
+}
+
+/* ---- the spawner's side ---------------------------------------------------- */
+
+struct kept {
+	const void		*iso;
+	uint64_t		 cpu, mem;	/* 0: none */
+	char			*cgroup;	/* NULL: none */
+	LIST_ENTRY(kept)	 link;
+};
+static LIST_HEAD(, kept)	 kept = LIST_HEAD_INITIALIZER(kept);
+
+int
+rlimit_keep(const void *iso, uint64_t id, unsigned set,
+    const uint64_t limit[], const char **cgroup)
+{
+	struct kept	*k;
+	char		 path[PATH_MAX];
+
+	*cgroup = NULL;
+	if ((k = calloc(1, sizeof *k)) == NULL)
+		return (-1);
+	k->iso = iso;
+	if (set & (1u << ISO_RLIMIT_CPU))
+		k->cpu = limit[ISO_RLIMIT_CPU];
+	if (set & (1u << ISO_RLIMIT_MEMORY))
+		k->mem = limit[ISO_RLIMIT_MEMORY];
+	/* setrlimit alone where no cgroup is usable or it cannot be made */
+	if ((set & cg_usable(NULL)) != 0 &&
+	    cg_make(id, set, limit, path, sizeof path) == 0 &&
+	    (k->cgroup = strdup(path)) == NULL) {
+		cg_remove(path);
+		free(k);
+		return (-1);
+	}
+	*cgroup = k->cgroup;
+	LIST_INSERT_HEAD(&kept, k, link);
+	return (0);
+}
+
+static struct kept *
+rlimit_find(const void *iso)
+{
+	struct kept	*k;
+
+	LIST_FOREACH(k, &kept, link)
+		if (k->iso == iso)
+			return (k);
+	return (NULL);
+}
+
+static void
+rlimit_free(struct kept *k)
+{
+	LIST_REMOVE(k, link);
+	if (k->cgroup != NULL)
+		cg_remove(k->cgroup);
+	free(k->cgroup);
+	free(k);
+}
+
+int
+rlimit_ended(const void *iso, int code, int status, int noted, char *desc,
+    size_t dlen, char *detail, size_t tlen)
+{
+	struct kept	*k;
+	char		 size[32];
+	int		 said = 0;
+
+	if ((k = rlimit_find(iso)) == NULL)
+		return (0);
+	/* The kernel's SIGXCPU at the limit we gave (its note, if any,
+	   came before). */
+	if (k->cpu != 0 && (code == CLD_KILLED || code == CLD_DUMPED) &&
+	    status == SIGXCPU) {
+		snprintf(desc, dlen, "SIGXCPU");
+		snprintf(detail, tlen, "CPU limit of %llu s reached",
+		    (unsigned long long)k->cpu);
+		said = 1;
+	} else if (!noted && k->mem != 0 && k->cgroup != NULL &&
+	    cg_oom_killed(k->cgroup)) {
+		rlimit_size(size, sizeof size, k->mem);
+		snprintf(desc, dlen, "out of memory");
+		snprintf(detail, tlen, "memory limit of %s reached (cgroup)",
+		    size);
+		said = 1;
+	}
+	rlimit_free(k);
+	return (said);
+}
+
+void
+rlimit_drop(const void *iso)
+{
+	struct kept	*k;
+
+	if ((k = rlimit_find(iso)) != NULL)
+		rlimit_free(k);
+}
+
+void
+rlimit_forget(void)
+{
+	/* Still reachable from our copy of the spawner's memory; its
+	   cgroups are its own to remove. */
+	loop_keep(LIST_FIRST(&kept));
+	LIST_INIT(&kept);
 }

@@ -30,6 +30,26 @@ void	 rlimit_nomem(void);
 /* An exec'd program's first entry into the library: take the note that
    ISO_NOTE_FD gives, and arm for RLIMIT_AS if it is set. */
 void	 rlimit_exec_start(void);
+/*
+ * The spawner's side. What it keeps of an isolate with limits until it is
+ * reaped, apart from the handle, so that a spawn without limits costs
+ * nothing more (iso is the handle, only compared).
+ * rlimit_keep: keep a's limits for iso, and make its cgroup where one is
+ * usable (*cgroup: its path for the child to enter, else NULL). 0 or -1
+ * with ENOMEM.
+ * rlimit_ended: iso has been reaped with code and status (waitid's);
+ * when a limit is what ended it (a SIGXCPU at its CPU limit; an OOM kill
+ * in its cgroup, unless noted, a note left already), 1 with the words in
+ * desc and detail; its cgroup removed, what was kept freed.
+ * rlimit_drop: iso goes without being reaped: the same, wordless.
+ * rlimit_forget: in a new isolate, the spawner's records are not ours.
+ */
+int	 rlimit_keep(const void *iso, uint64_t id, unsigned set,
+	    const uint64_t limit[], const char **cgroup);
+int	 rlimit_ended(const void *iso, int code, int status, int noted,
+	    char *desc, size_t dlen, char *detail, size_t tlen);
+void	 rlimit_drop(const void *iso);
+void	 rlimit_forget(void);
 /* bytes in words ("64 MiB", "1.5 GiB" is "1536 MiB", "1000 bytes"). */
 void	 rlimit_size(char *buf, size_t len, uint64_t bytes);
 
