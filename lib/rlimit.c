@@ -35,6 +35,7 @@
 static const int	 fault_sigs[] = { SIGSEGV, SIGBUS, SIGABRT };
 
 static uint64_t		 oom_limit;	/* armed: the memory limit */
+static uint64_t		 oom_page;	/* the page size, learnt then */
 static char		 oom_detail[64];
 static volatile sig_atomic_t oom_noted;
 
@@ -100,7 +101,7 @@ rlimit_vsize(void)
 	close(fd);
 	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
 		pages = pages * 10 + (uint64_t)(buf[i] - '0');
-	return (pages * (uint64_t)sysconf(_SC_PAGESIZE));
+	return (pages * oom_page);
 }
 
 /* 1 if the memory limit is what a fault or abort came of: a few pages
@@ -172,6 +173,7 @@ rlimit_arm(uint64_t bytes)
 	rlimit_size(size, sizeof size, bytes);
 	snprintf(oom_detail, sizeof oom_detail, "memory limit of %s reached",
 	    size);
+	oom_page = (uint64_t)sysconf(_SC_PAGESIZE);
 	oom_limit = bytes;
 	oom_noted = 0;
 	memset(&sa, 0, sizeof sa);
