@@ -1,5 +1,7 @@
 #!/bin/bash
-# isoctl spawn's limits: bad values refused in one line; a command ended
+# isoctl spawn's limits: bad values refused in one line, units taken; the
+# note (descriptor 4) given only with limits; a limit the kernel refuses
+# failing the run with the reason; a command ended
 # by --cpu restarted by its policy with the reason in ps (table and
 # JSON) and the mechanism in ps --json; a library program ended by
 # --memory told "out of memory"; --max-memory restarting a command whose
@@ -62,6 +64,28 @@ expect 2 spawn --cpu 0s -- true
 expect 2 spawn --nofile 0 -- true
 expect 2 spawn --nproc -1 -- true
 [ "$(field x 1)" = "" ] || die "a refused spawn left a row"
+
+# Sizes and times with their units.
+expect 0 spawn --name units --memory 1GiB --max-memory 512K --cpu 2m -- true
+until_field units 'r["state"]' exited
+[ "$(field units 'r["limits"]["memory"]["value"]')" = 1073741824 ] ||
+    die "1GiB: $(row units)"
+[ "$(field units 'r["limits"]["max_memory"]["value"]')" = 524288 ] ||
+    die "512K: $(row units)"
+[ "$(field units 'r["limits"]["cpu"]["value"]')" = 120 ] || die "2m"
+[ "$(field units 'r["reason"]')" = None ] || die "units: a reason"
+ok "sizes and times with units"
+
+# Without limits a command gets no note; with one, descriptor 4.
+expect 0 spawn --name plain -- "$HOG" fds
+until_field plain 'r["state"]' exited
+expect 0 logs plain
+[ "$out" = "ISO_NOTE_FD=none" ] || die "plain: $out"
+expect 0 spawn --name noted --nofile 64 -- "$HOG" fds
+until_field noted 'r["state"]' exited
+expect 0 logs noted
+[ "$out" = "ISO_NOTE_FD=4"$'\n'"fd 4" ] || die "noted: $out"
+ok "the note: descriptor 4 only with limits"
 
 # A limit the kernel refuses (above fs.nr_open): failed, and why.
 expect 0 spawn --name toomany --nofile 2000000000 -- true
