@@ -219,6 +219,12 @@ int		 cli_seconds(const char *text, long long *ms);
 iso_msg		*cli_json_arg(const struct cli_cmd *cmd, const char *text);
 /* m as one line of JSON on stdout: 0, or -1 after a message. */
 int		 cli_print_json(const struct cli_cmd *cmd, const iso_msg *m);
+/* units.c */
+/* A size above 0: bytes, or a number with K, M, G or T (binary; "64M",
+   "64MiB"). 0, or -1 if text is not one. */
+int		 cli_size(const char *text, uint64_t *bytes);
+/* A duration above 0 in whole seconds: N, Ns, Nm or Nh. 0 or -1. */
+int		 cli_duration(const char *text, uint64_t *seconds);
 /* "SIGKILL" for 9 (static storage, or buf). */
 const char	*cli_signame(int sig, char buf[16]);
 

@@ -19,6 +19,39 @@ extern char	**environ;
 
 /* ---- spawn ---------------------------------------------------------------- */
 
+/* --memory, --cpu, --nofile, --nproc, --max-memory into o: 0, or -1
+   after a one-line usage error. */
+static int
+spawn_limits(const struct cli_cmd *self, struct cli_args *a,
+    iso_sup_spawn_opts *o)
+{
+	const char	*t;
+
+	if ((t = cli_str(a, "memory")) != NULL && cli_size(t, &o->memory) ==
+	    -1) {
+		cli_usage(self, "--memory: \"%s\" is not a size (bytes, or a "
+		    "number with K, M or G)", t);
+		return (-1);
+	}
+	if ((t = cli_str(a, "max-memory")) != NULL && cli_size(t,
+	    &o->max_memory) == -1) {
+		cli_usage(self, "--max-memory: \"%s\" is not a size (bytes, "
+		    "or a number with K, M or G)", t);
+		return (-1);
+	}
+	if ((t = cli_str(a, "cpu")) != NULL && cli_duration(t, &o->cpu) ==
+	    -1) {
+		cli_usage(self, "--cpu: \"%s\" is not a duration (seconds, or "
+		    "a number with s, m or h)", t);
+		return (-1);
+	}
+	if (cli_has(a, "nofile"))
+		o->nofile = (uint64_t)cli_num(a, "nofile");
+	if (cli_has(a, "nproc"))
+		o->nproc = (uint64_t)cli_num(a, "nproc");
+	return (0);
+}
+
 static int
 cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 {
@@ -32,6 +65,8 @@ cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 	o.mailbox = (int)cli_num(a, "mailbox");
 	o.lines = cli_has(a, "lines");
 	o.mailbox_sync = cli_has(a, "mailbox-sync");
+	if (spawn_limits(self, a, &o) == -1)
+		return (CLI_USAGE);
 	/* The command runs as if the caller had run it. */
 	o.argv = a->argv;
 	o.envp = environ;
@@ -65,6 +100,17 @@ static const struct cli_opt spawn_opts[] = {
 	  .help = "messages in as JSON lines on its stdin, lines out for recv" },
 	{ .name = "mailbox-sync", .type = CLI_FLAG,
 	  .help = "sync its mailbox to disk before each answer (slower)" },
+	/* limits */
+	{ .name = "memory", .type = CLI_STRING, .meta = "SIZE",
+	  .help = "its address space at most SIZE (64M, 1G)" },
+	{ .name = "cpu", .type = CLI_STRING, .meta = "TIME",
+	  .help = "CPU time at most TIME (2s, 5m), then SIGXCPU" },
+	{ .name = "nofile", .type = CLI_INT, .meta = "N", .min = 1,
+	  .max = INT_MAX, .help = "open descriptors at most N" },
+	{ .name = "nproc", .type = CLI_INT, .meta = "N", .min = 1,
+	  .max = INT_MAX, .help = "processes of its user at most N (not root)" },
+	{ .name = "max-memory", .type = CLI_STRING, .meta = "SIZE",
+	  .help = "restart it once its resident memory passes SIZE" },
 	{ .name = NULL }
 };
 
@@ -86,7 +132,11 @@ const struct cli_cmd cli_cmd_spawn = {
 	    "what follows it is its own. With --lines any program is an\n"
 	    "isolate: each message sent to it is a JSON line on its stdin,\n"
 	    "each line it prints a message for recv. With --mailbox-sync what\n"
-	    "its mailbox accepted outlives a machine crash too.\n",
+	    "its mailbox accepted outlives a machine crash too.\n"
+	    "Limits (--memory, --cpu, --nofile, --nproc) are set in it before\n"
+	    "it runs; one that ends it is a failure for --restart, and ps\n"
+	    "says which in words. --max-memory restarts it, whatever its\n"
+	    "policy, once its resident memory passes SIZE.\n",
 	.opts = spawn_opts,
 	.args = spawn_args,
 	.exec = cmd_spawn
@@ -138,13 +188,15 @@ ps_cells(const iso_msg *row, char *cells[PS_COLS])
 	r |= cli_cell_add(&cells[3], s != NULL ? s : "?");
 	if (row_bool(row, "ended_with_spawner"))
 		snprintf(buf, sizeof buf, "spawner");
+	else if ((s = cli_row_str(row, "reason")) != NULL)
+		buf[0] = '\0';		/* a limit, in words: below */
 	else if (cli_row_int(row, "exit_code", &x))
 		snprintf(buf, sizeof buf, "%" PRId64, x);
 	else if (cli_row_int(row, "signal", &x) && x > 0 && x < 256)
 		snprintf(buf, sizeof buf, "%s", cli_signame((int)x, sig));
 	else
 		snprintf(buf, sizeof buf, "-");
-	r |= cli_cell_add(&cells[4], buf);
+	r |= cli_cell_add(&cells[4], buf[0] != '\0' ? buf : s);
 	if (!cli_row_int(row, "restarts", &x))
 		x = 0;
 	snprintf(buf, sizeof buf, "%" PRId64, x);
@@ -284,8 +336,9 @@ const struct cli_cmd cli_cmd_ps = {
 	    "ended ones too, a history of their own). --name and --state\n"
 	    "keep the rows that match; a row without a name matches no GLOB.\n"
 	    "Columns: ID NAME PID STATE EXIT RESTARTS COMMAND; EXIT is the\n"
-	    "exit code, the signal that ended it, or \"spawner\" for an\n"
-	    "isolate ended because its spawner ended. On a terminal the\n"
+	    "exit code, the signal that ended it, \"spawner\" for an\n"
+	    "isolate ended because its spawner ended, or the limit that\n"
+	    "ended (or restarted) it in words. On a terminal the\n"
 	    "COMMAND column is cut to fit.\n",
 	.opts = ps_opts,
 	.exec = cmd_ps

@@ -15,6 +15,8 @@
  *             {"pid": N, "shepherd": N}
  *   ID.exit   written by the shepherd when the command has ended:
  *             {"code": N|null, "signal": N|null, "error": "..."|null}
+ *             and "reason" when a limit ended it ("SIGXCPU: CPU limit
+ *             of 2 s reached", "out of memory: memory limit of ...")
  *             and for --lines "lines" (link.c takes it)
  *   ID.left   --lines: output of ended runs waiting for the outbox
  *   ID.log    stdout and stderr of the command, ID.log.1 the older half
@@ -60,6 +62,12 @@ struct shep_spec {
 	size_t		  log_max;	/* rotate ID.log beyond this many bytes */
 	int		  lines;	/* stdin/stdout on a pty, as messages */
 	const char	 *sock;		/* lines: the supervisor's socket */
+	/* Limits (bit 1 << enum iso_rlimit set: limit[] holds it), set in
+	   the command before exec, with a note at descriptor 4 (lib/attr.h);
+	   cgroup: the command's own cgroup v2 to enter, NULL: none. */
+	unsigned	  limits;
+	uint64_t	  limit[4];
+	const char	 *cgroup;
 };
 
 /*

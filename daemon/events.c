@@ -148,13 +148,13 @@ events_rec(const char *type, struct proc *p, int delay)
 	/* The keys of p's row (rec_row) each type carries. */
 	static const struct {
 		const char	*type;
-		const char	*keys[8];
+		const char	*keys[9];
 	} carry[] = {
 		{ "spawn", { "id", "name", "pid", "kind", "entry", "parent",
 		    "restarts", NULL } },
 		{ "exit", { "id", "name", "pid", "kind", "exit_code",
-		    "signal", "error", NULL } },
-		{ "restart", { "id", "name", "restarts", NULL } },
+		    "signal", "error", "reason", NULL } },
+		{ "restart", { "id", "name", "restarts", "reason", NULL } },
 		{ "failed", { "id", "name", "error", NULL } },
 	};
 	const iso_msg	*v;

@@ -23,8 +23,10 @@
 
 #include <event2/event.h>
 
+#include "cgroup.h"
 #include "daemon.h"
 #include "records.h"
+#include "rlimit.h"
 
 size_t	life_log_max = 512 * 1024;	/* bytes of ID.log, and ID.log.1 */
 int	life_grace_ms = 5000;		/* SIGTERM, then SIGKILL */
@@ -315,10 +317,11 @@ life_ended(struct proc *p, int code, int sig, const char *error)
 	    (r->parent_start == 0 ||	/* gone before we heard of it */
 	    pid_start_of(r->parent_pid, 1) != r->parent_start))
 		r->with_spawner = 1;
-	log_info("isolate %016" PRIx64 " (%s) ended: %s%d%s%s", rec_id(p),
+	log_info("isolate %016" PRIx64 " (%s) ended: %s%d%s%s%s%s", rec_id(p),
 	    rec_name(p) != NULL ? rec_name(p) : "-", sig > 0 ? "signal " :
 	    "status ", sig > 0 ? sig : code, error != NULL ? ": " : "",
-	    error != NULL ? error : "");
+	    error != NULL ? error : "", rec_reason(p) != NULL ? ": " : "",
+	    rec_reason(p) != NULL ? rec_reason(p) : "");
 
 	if (l->again && stop_done == NULL) {
 		/* Restarted by hand: at once, whatever the policy. */
@@ -374,6 +377,41 @@ life_ended(struct proc *p, int code, int sig, const char *error)
 	life_stop_check();
 }
 
+/*
+ * Why p's run ended, when a limit ended it: the shepherd's words in
+ * ID.exit (exit), the kernel's OOM kill in its cgroup, or rss.c's
+ * restart; its cgroup removed.
+ */
+static void
+life_reason(struct proc *p, const iso_msg *exit)
+{
+	struct rec_run	*r = rec_run(p);
+	const iso_msg	*v;
+	const char	*s = NULL;
+	char		 path[PATH_MAX], text[128], size[32];
+	uint64_t	 limit[4];
+	int		 oom = 0;
+
+	if ((rec_limits(p, limit) & cg_usable(NULL)) != 0 &&
+	    cg_path(rec_id(p), path, sizeof path) == 0) {
+		oom = cg_oom_killed(path);
+		cg_remove(path);
+	}
+	if (exit != NULL && (v = iso_msg_get(exit, "reason")) != NULL)
+		s = iso_msg_str(v, NULL);
+	if (s == NULL && oom) {
+		rlimit_size(size, sizeof size, limit[ISO_RLIMIT_MEMORY]);
+		snprintf(text, sizeof text, "out of memory: memory limit of %s "
+		    "reached (cgroup)", size);
+		s = text;
+	}
+	if (s != NULL)
+		rec_set_reason(p, s);
+	else if (!r->over_memory)
+		rec_set_reason(p, NULL);
+	r->over_memory = 0;
+}
+
 /* What the shepherd wrote in ID.exit, then life_ended. */
 static void
 life_collect(struct proc *p, const char *fallback)
@@ -387,6 +425,7 @@ life_collect(struct proc *p, const char *fallback)
 	if (state_path(rec_dir, rec_id(p), ".exit", path, sizeof path) == 0)
 		m = state_read(path);
 	if (m == NULL) {
+		life_reason(p, NULL);
 		life_ended(p, -1, -1, fallback);
 		return;
 	}
@@ -396,6 +435,7 @@ life_collect(struct proc *p, const char *fallback)
 		(void)iso_msg_int(v, &sig);
 	if ((v = iso_msg_get(m, "error")) != NULL)
 		err = iso_msg_str(v, NULL);
+	life_reason(p, m);
 	if (rec_lines(p))
 		link_collect(p, m);
 	rec_learn_pid(p);
@@ -494,7 +534,7 @@ life_run(struct proc *p)
 	struct rec_run	*r = rec_run(p);
 	struct shep_spec spec;
 	char		 path[PATH_MAX], **argv = NULL, **envp = NULL;
-	char		 text[128];
+	char		 text[128], cgpath[PATH_MAX];
 	pid_t		 pid;
 
 	r->state = REC_RUNNING;
@@ -523,6 +563,16 @@ life_run(struct proc *p)
 	spec.log_max = life_log_max;
 	spec.lines = rec_lines(p);
 	spec.sock = sock;
+	spec.limits = rec_limits(p, spec.limit);
+	/* A cgroup of its own too where ours is delegated (cgroup.c). */
+	if ((spec.limits & cg_usable(NULL)) != 0) {
+		if (cg_make(rec_id(p), spec.limits, spec.limit, cgpath,
+		    sizeof cgpath) == 0)
+			spec.cgroup = cgpath;
+		else
+			log_warn("isolate %016" PRIx64 ": cgroup: %s",
+			    rec_id(p), strerror(errno));
+	}
 	if ((pid = shep_start(&spec, &l->ready_fd)) == -1)
 		goto fail;
 	free(argv);
@@ -540,6 +590,8 @@ life_run(struct proc *p)
 		life_watch(p, pid);
 	}
 	rec_save(p);
+	if (rec_max_memory(p) != 0)
+		rss_watch();
 	return;
 fail:
 	free(argv);
@@ -638,7 +690,8 @@ life_restart(struct proc *p, int now, struct sv_conn *c)
 		return (-1);
 	l->again = 1;
 	l->restarter = c;
-	sv_defer(c, life_starter_cancel, p);
+	if (c != NULL)
+		sv_defer(c, life_starter_cancel, p);
 	if (!now)
 		evtimer_add(l->timer, &tv);
 	return (0);
@@ -800,6 +853,7 @@ int
 life_init(struct event_base *b, const char *d, int dfd, const char *s)
 {
 	struct proc	*p;
+	const char	*why;
 	int		 n;
 
 	rec_base = b;
@@ -812,6 +866,11 @@ life_init(struct event_base *b, const char *d, int dfd, const char *s)
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
+	/* Commands' limits by cgroup too where ours is delegated. */
+	if (cg_delegate(&why) == 0)
+		log_info("limits: setrlimit, and a cgroup v2 per command");
+	else
+		log_info("limits: setrlimit alone (%s)", why);
 	/* Load them all before acting: a restart looks names up. */
 	if (rec_load_all() == -1)
 		return (-1);
@@ -827,5 +886,6 @@ life_init(struct event_base *b, const char *d, int dfd, const char *s)
 	for (p = rec_first(); p != NULL; p = rec_next(p))
 		rec_release(p);
 	rec_trim();
+	rss_watch();
 	return (0);
 }

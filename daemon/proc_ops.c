@@ -26,6 +26,8 @@ struct spawn_args {
 	const char	*name, *cwd;
 	int		 restart, lines, sync;
 	int		 pol[6];	/* only checked here: rec_set_policy */
+	uint64_t	 limit[4];	/* enum iso_rlimit; 0: none */
+	uint64_t	 max_memory;
 };
 
 static const struct rq_field spawn_fields[] = {
@@ -50,6 +52,13 @@ static const struct rq_field spawn_fields[] = {
 	    86400000, 0),
 	RQ_FIELD_DEF(struct spawn_args, pol[5], "mailbox", RQ_INT, 0, 1000000,
 	    0),
+	/* limits (lifecycle.c, shepherd.c, rss.c) */
+	RQ_FIELD_DEF(struct spawn_args, limit[0], "memory", RQ_U64, 0, 0, 0),
+	RQ_FIELD_DEF(struct spawn_args, limit[1], "cpu", RQ_U64, 0, 0, 0),
+	RQ_FIELD_DEF(struct spawn_args, limit[2], "nofile", RQ_U64, 0, 0, 0),
+	RQ_FIELD_DEF(struct spawn_args, limit[3], "nproc", RQ_U64, 0, 0, 0),
+	RQ_FIELD_DEF(struct spawn_args, max_memory, "max_memory", RQ_U64, 0,
+	    0, 0),
 	RQ_END
 };
 
@@ -59,6 +68,7 @@ op_spawn(struct sv_conn *c, const struct rq *r)
 	const struct spawn_args	*a = r->args;
 	struct rec_spec		 spec;
 	struct proc		*p, *q;
+	unsigned		 i;
 
 	if (a->name != NULL) {
 		for (q = rec_first(); q != NULL; q = rec_next(q)) {
@@ -84,6 +94,16 @@ op_spawn(struct sv_conn *c, const struct rq *r)
 	spec.restart = (enum restart_policy)a->restart;
 	spec.lines = a->lines;
 	spec.box_sync = a->sync;
+	for (i = 0; i < 4; i++) {
+		if (a->limit[i] == UINT64_MAX) {
+			sv_error(c, EINVAL, "spawn: a limit is finite");
+			return;
+		}
+		if (a->limit[i] != 0)
+			spec.limits |= 1u << i;
+		spec.limit[i] = a->limit[i];
+	}
+	spec.max_memory = a->max_memory;
 	if ((p = rec_new(0, &spec)) == NULL)
 		goto nomem;
 	if (rec_set_policy(p, r->msg) == -1) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "daemon.h"
 #include "records.h"
 
@@ -42,6 +43,10 @@ struct proc {
 	int		 box_sync;
 	uint64_t	 parent;
 	uint64_t	 box_id;	/* as saved, before the box opens */
+	unsigned	 limits;	/* bits of limit[] set */
+	uint64_t	 limit[4];
+	uint64_t	 max_memory;
+	char		*reason;	/* why the last run ended, or NULL */
 	struct rec_run	 run;
 	struct mbox	*box;		/* commands: their mailbox */
 	struct mbox	*outbox;	/* lines: what it printed */
@@ -113,6 +118,72 @@ rec_set_error(struct proc *p, const char *text)
 {
 	free(p->run.error);
 	p->run.error = text != NULL ? strdup(text) : NULL;
+}
+
+unsigned
+rec_limits(const struct proc *p, uint64_t limit[])
+{
+	memcpy(limit, p->limit, sizeof p->limit);
+	return (p->limits);
+}
+
+uint64_t rec_max_memory(const struct proc *p) { return (p->max_memory); }
+const char *rec_reason(const struct proc *p) { return (p->reason); }
+
+void
+rec_set_reason(struct proc *p, const char *text)
+{
+	free(p->reason);
+	p->reason = text != NULL ? strdup(text) : NULL;
+}
+
+/* In the order of enum iso_rlimit, as rows and requests name them. */
+static const char *const limit_keys[] = { "memory", "cpu", "nofile",
+    "nproc" };
+
+/* {"memory": {"value": N, "by": "setrlimit"}, ...} of p's limits. */
+static iso_msg *
+rec_limits_row(const struct proc *p)
+{
+	iso_msg		*m;
+	unsigned	 cg = cg_usable(NULL), i;
+
+	if ((m = iso_msg_pack("{}")) == NULL)
+		return (NULL);
+	for (i = 0; i < 4; i++)
+		if ((p->limits & (1u << i)) && iso_msg_put(m,
+		    iso_msg_pack("s", limit_keys[i]), iso_msg_pack(
+		    "{s:U s:s}", "value", p->limit[i], "by", (cg & (1u << i)) ?
+		    "setrlimit+cgroup" : "setrlimit")) == -1)
+			goto fail;
+	if (p->max_memory != 0 && iso_msg_put(m, iso_msg_pack("s",
+	    "max_memory"), iso_msg_pack("{s:U s:s}", "value", p->max_memory,
+	    "by", "supervisor")) == -1)
+		goto fail;
+	return (m);
+fail:
+	iso_msg_free(m);
+	return (NULL);
+}
+
+/* p's limits back from the row saved (rec_limits_row). */
+static void
+rec_limits_load(struct proc *p, const iso_msg *m)
+{
+	const iso_msg	*lim = iso_msg_get(m, "limits");
+	uint64_t	 v;
+	unsigned	 i;
+
+	if (lim == NULL || iso_msg_type(lim) != ISO_MAP)
+		return;
+	for (i = 0; i < 4; i++)
+		if (iso_msg_unpack(lim, "{s:{s:U}}", limit_keys[i], "value",
+		    &v) == 0 && v != 0) {
+			p->limit[i] = v;
+			p->limits |= 1u << i;
+		}
+	if (iso_msg_unpack(lim, "{s:{s:U}}", "max_memory", "value", &v) == 0)
+		p->max_memory = v;
 }
 
 size_t
@@ -216,6 +287,9 @@ rec_new(uint64_t id, const struct rec_spec *s)
 	p->lines = s->lines;
 	p->box_sync = s->box_sync;
 	p->parent = s->parent;
+	p->limits = s->limits;
+	memcpy(p->limit, s->limit, sizeof p->limit);
+	p->max_memory = s->max_memory;
 	if (s->box_limit > 0)
 		p->box_limit = s->box_limit;
 	if ((s->name != NULL && (p->name = strdup(s->name)) == NULL) ||
@@ -306,6 +380,7 @@ rec_free(struct proc *p)
 	free(p->cwd);
 	free(p->entry);
 	free(p->run.error);
+	free(p->reason);
 	restart_clear(&p->run.rs);
 	free(p);
 }
@@ -360,7 +435,10 @@ rec_row(struct proc *p)
 	    iso_msg_put(m, iso_msg_pack("s", "exit_code"), r->exit_code >= 0 ?
 	    iso_msg_pack("i", r->exit_code) : iso_msg_pack("n")) == -1 ||
 	    iso_msg_put(m, iso_msg_pack("s", "signal"), r->sig > 0 ?
-	    iso_msg_pack("i", r->sig) : iso_msg_pack("n")) == -1) {
+	    iso_msg_pack("i", r->sig) : iso_msg_pack("n")) == -1 ||
+	    (p->command && (iso_msg_put(m, iso_msg_pack("s", "limits"),
+	    rec_limits_row(p)) == -1 || iso_msg_put(m, iso_msg_pack("s",
+	    "reason"), iso_msg_pack("s?", p->reason)) == -1))) {
 		iso_msg_free(m);
 		return (NULL);
 	}
@@ -489,6 +567,8 @@ rec_load(const char *path)
 	if ((v = iso_msg_get(m, "signal")) != NULL && iso_msg_int(v, &x) == 0)
 		r->sig = (int)x;
 	r->error = str_copy(m, "error");
+	p->reason = str_copy(m, "reason");
+	rec_limits_load(p, m);
 	r->state = (enum rec_state)name_index(m, "state", rec_state_names,
 	    REC_RUNNING);
 	p->restart = (enum restart_policy)name_index(m, "restart",

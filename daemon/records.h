@@ -38,6 +38,11 @@ struct rec_spec {
 	int		 box_limit;	/* messages its mailbox holds */
 	int		 box_sync;	/* fdatasync each record of its log */
 	uint64_t	 parent;	/* isolates: their spawner's id */
+	/* commands: limits, bit (1 << enum iso_rlimit) of limit[] set;
+	   max_memory: restart once its RSS passes that many bytes (0: no) */
+	unsigned	 limits;
+	uint64_t	 limit[4];
+	uint64_t	 max_memory;
 };
 
 /* What is known of the latest run; lifecycle.c changes it, then calls
@@ -56,6 +61,7 @@ struct rec_run {
 	int		 exit_code, sig;	/* -1: none */
 	char		*error;
 	int		 restarts, killed;
+	int		 over_memory;	/* ended by rss.c: reason is set */
 	struct restart	 rs;		/* backoff and intensity */
 };
 
@@ -130,6 +136,14 @@ enum rec_state	 rec_state(const struct proc *p);
 /* 1 while running or restarting. */
 int		 rec_live(const struct proc *p);
 void		 rec_set_error(struct proc *p, const char *text);
+/* Limits: the bits set, limit[] filled (4 values); bytes of RSS that
+   restart it (0: none). */
+unsigned	 rec_limits(const struct proc *p, uint64_t limit[]);
+uint64_t	 rec_max_memory(const struct proc *p);
+/* Why its last run ended, in words, when a limit (or --max-memory)
+   ended it; NULL otherwise. Copied. */
+const char	*rec_reason(const struct proc *p);
+void		 rec_set_reason(struct proc *p, const char *text);
 
 /* Queues: opened by lifecycle.c, freed with the record. */
 struct mbox	*rec_box(const struct proc *p);
@@ -157,6 +171,10 @@ void		 rec_release(struct proc *p);
 
 /* id as 16 hex digits in buf. */
 char		*rec_hex(uint64_t id, char buf[17]);
+
+/* rss.c: watch the RSS of commands with a max_memory (started once
+   one exists; stops itself when none runs). */
+void		 rss_watch(void);
 
 /* The slots' owners: free what they keep for p (called by rec_free). */
 void		 life_forget(struct proc *p);

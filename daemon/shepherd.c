@@ -41,8 +41,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attr.h"
+#include "cgroup.h"
 #include "daemon.h"
 #include "pty.h"
+#include "rlimit.h"
 #include "wire.h"
 
 extern char	**environ;
@@ -54,8 +57,12 @@ struct shep_report {
 };
 #define SHEP_CHDIR	1
 #define SHEP_EXEC	2
+#define SHEP_LIMIT	3		/* error: which limit << 16 | errno */
+#define SHEP_CGROUP	4		/* ... "which" of entering the cgroup */
 
 #define SHEP_DIR_FD	3		/* the state directory, in a shepherd */
+#define SHEP_NOTE_FD	4		/* the command's note (lib/attr.h) */
+#define SHEP_HIGH_FD	10		/* out of the way of 3 and 4 */
 
 /* A growing byte buffer. */
 struct buf {
@@ -105,6 +112,7 @@ struct shep {
 	char			 path_log[PATH_MAX], path_log1[PATH_MAX];
 	int			 logfd;
 	size_t			 logsize;
+	char			 reason[2 * ATTR_NOTE_MAX + 8];	/* "" */
 };
 
 /* Read, retrying on EINTR. */
@@ -134,6 +142,11 @@ shep_exit_file(struct shep *sh, int code, int sig, const char *error,
 	else
 		m = iso_msg_pack("{s n s i s s?}", "code", "signal", sig,
 		    "error", error);
+	if (m != NULL && sh->reason[0] != '\0' && iso_msg_put(m,
+	    iso_msg_pack("s", "reason"), iso_msg_pack("s", sh->reason)) == -1) {
+		iso_msg_free(m);
+		m = NULL;
+	}
 	if (m != NULL && lines != NULL && iso_msg_put(m, iso_msg_pack("s",
 	    "lines"), lines) == -1) {
 		iso_msg_free(m);
@@ -784,23 +797,28 @@ lines_finish(struct shep *sh)
 	return (lines);
 }
 
-/* The environment of the command: envp or environ, with our id. */
+/* The environment of the command: envp or environ, with our id (and
+   ISO_NOTE_FD when it has limits). */
 static char **
 shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 {
 	char *const	 *from = spec->envp != NULL ? spec->envp : environ;
 	char		**env;
 	size_t		  n = 0, i, k = 0;
+	static char	  notevar[] = "ISO_NOTE_FD=4";
 
 	while (from != NULL && from[n] != NULL)
 		n++;
-	if ((env = calloc(n + 2, sizeof *env)) == NULL)
+	if ((env = calloc(n + 3, sizeof *env)) == NULL)
 		return (NULL);
 	for (i = 0; i < n; i++)
-		if (strncmp(from[i], "ISO_ISOLATE_ID=", 15) != 0)
+		if (strncmp(from[i], "ISO_ISOLATE_ID=", 15) != 0 &&
+		    strncmp(from[i], "ISO_NOTE_FD=", 12) != 0)
 			env[k++] = from[i];
 	snprintf(idvar, len, "ISO_ISOLATE_ID=%016" PRIx64, spec->id);
 	env[k++] = idvar;
+	if (spec->limits != 0)
+		env[k++] = notevar;
 	env[k] = NULL;
 	return (env);
 }
@@ -808,7 +826,7 @@ shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 /* In the command's child: its group, stdio, signals, cwd, exec. */
 static void __attribute__((noreturn))
 shep_child(const struct shep_spec *spec, char **env, pid_t parent,
-    int out, int efd, int slave)
+    int out, int efd, int slave, int note)
 {
 	struct shep_report	rep = { SHEP_EXEC, 0 };
 	struct sigaction	sa;
@@ -836,11 +854,55 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 		rep.stage = SHEP_CHDIR;
 		goto fail;
 	}
+	if (spec->limits != 0) {
+		int	which;
+
+		/* efd may sit where the note goes */
+		if ((efd = fcntl(efd, F_DUPFD_CLOEXEC, SHEP_HIGH_FD)) == -1)
+			_exit(127);
+		if (dup2(note, SHEP_NOTE_FD) == -1)	/* not CLOEXEC */
+			goto fail;
+		rep.stage = SHEP_LIMIT;
+		if (spec->cgroup != NULL && cg_enter(spec->cgroup) == -1) {
+			rep.error = SHEP_CGROUP << 16 | errno;
+			goto limit;
+		}
+		if ((which = rlimit_apply(spec->limits, spec->limit)) != 0) {
+			rep.error = (which - 1) << 16 | errno;
+			goto limit;
+		}
+		rep.stage = SHEP_EXEC;
+	}
 	execvpe(spec->argv[0], spec->argv, env);
 fail:
 	rep.error = errno;
+limit:
 	(void)!write(efd, &rep, sizeof rep);
 	_exit(127);
+}
+
+/* In the order of enum iso_rlimit, then the cgroup. */
+static const char *const shep_limit_names[] = { "memory", "CPU",
+    "open files", "processes", "cgroup" };
+
+/* A command with limits has ended with status: why, in words, when a
+   limit is what ended it (the kernel's SIGXCPU at our CPU limit, or the
+   note a library in it left). */
+static void
+shep_reason(struct shep *sh, int status, int note)
+{
+	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
+
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU &&
+	    (sh->spec->limits & (1u << ISO_RLIMIT_CPU))) {
+		snprintf(sh->reason, sizeof sh->reason, "SIGXCPU: CPU limit of "
+		    "%" PRIu64 " s reached", sh->spec->limit[ISO_RLIMIT_CPU]);
+		return;
+	}
+	if ((WIFSIGNALED(status) || WEXITSTATUS(status) != 0) &&
+	    attr_note_read(note, desc, sizeof desc, detail, sizeof detail))
+		snprintf(sh->reason, sizeof sh->reason, "%s: %s", desc,
+		    detail);
 }
 
 /* Ignore SIGPIPE/SIGHUP/SIGINT, default the rest; a signalfd for ours. */
@@ -943,6 +1005,7 @@ shep_main(const struct shep_spec *spec, int tell)
 	struct shep_report	 rep;
 	char			 idvar[64], **env;
 	int			 fd, sigfd, out[2], efd[2], status;
+	int			 note[2] = { -1, -1 };
 	pid_t			 pid, self = getpid();
 	ssize_t			 n;
 	iso_msg			*m, *lines = NULL;
@@ -1007,15 +1070,18 @@ shep_main(const struct shep_spec *spec, int tell)
 		    strerror(errno));
 	if ((env = shep_env(spec, idvar, sizeof idvar)) == NULL ||
 	    pipe2(out, O_CLOEXEC) == -1 || pipe2(efd, O_CLOEXEC) == -1 ||
+	    (spec->limits != 0 && attr_note_pipe(note) == -1) ||
 	    (pid = fork()) == -1)
 		shep_fail(&sh, "cannot start: %s", strerror(errno));
 	if (pid == 0)
-		shep_child(spec, env, self, out[1], efd[1], slave);
+		shep_child(spec, env, self, out[1], efd[1], slave, note[1]);
 	(void)setpgid(pid, pid);	/* as the child does: no race */
 	if (slave != -1)
 		close(slave);
 	close(out[1]);
 	close(efd[1]);
+	if (note[1] != -1)
+		close(note[1]);
 	free(env);
 
 	/* End of file on efd: exec worked. */
@@ -1029,6 +1095,10 @@ shep_main(const struct shep_spec *spec, int tell)
 		if (rep.stage == SHEP_CHDIR)
 			shep_fail(&sh, "cannot chdir to %s: %s", spec->cwd,
 			    strerror(rep.error));
+		if (rep.stage == SHEP_LIMIT)
+			shep_fail(&sh, "cannot set its %s limit: %s",
+			    shep_limit_names[(rep.error >> 16) % 5],
+			    strerror(rep.error & 0xffff));
 		shep_fail(&sh, "cannot run %s: %s", spec->argv[0],
 		    strerror(rep.error));
 	}
@@ -1040,6 +1110,10 @@ shep_main(const struct shep_spec *spec, int tell)
 	close(tell);		/* the command runs: spawn can answer */
 
 	status = shep_wait(&sh, pid, out[0], sigfd, &lines);
+	if (note[0] != -1) {
+		shep_reason(&sh, status, note[0]);
+		close(note[0]);
+	}
 	if (WIFSIGNALED(status))
 		n = shep_exit_file(&sh, -1, WTERMSIG(status), NULL, lines);
 	else

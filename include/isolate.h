@@ -628,6 +628,19 @@ typedef struct iso_sup_spawn_opts {
 	   accepted outlives a machine crash too; slower. Without it what
 	   was accepted outlives the supervisor, not the machine. */
 	int		  mailbox_sync;
+	/* Limits (0: none), set in the command before exec as
+	   iso_spawn_attr_set_limit's (docs/api.md): bytes of address space,
+	   seconds of CPU, open descriptors, processes of its user. A
+	   command a limit ends is restarted by its policy; the row's
+	   "reason" says which limit in words. */
+	uint64_t	  memory;
+	uint64_t	  cpu;
+	uint64_t	  nofile;
+	uint64_t	  nproc;
+	/* Restart the command (whatever its policy) once its resident
+	   memory passes this many bytes, looked at every second, as pm2's
+	   max_memory_restart; 0: never. */
+	uint64_t	  max_memory;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -644,7 +657,11 @@ int		 iso_sup_spawn(const iso_sup_spawn_opts *opts, uint64_t *id);
  * own commands), "kind" ("command" or "isolate"), "command" (list of
  * strings) or "entry" (string), "state" ("running", "restarting",
  * "exited", "failed"), "started" (Unix time, float), "exit_code" and
- * "signal" (int or nil), "restarts", "error" (string or nil).
+ * "signal" (int or nil), "restarts", "error" (string or nil); commands
+ * also "limits" (a map: "memory", "cpu", "nofile", "nproc", "max_memory"
+ * as set, each {"value": N, "by": "setrlimit", "setrlimit+cgroup" or
+ * "supervisor"}) and "reason" (why its last run ended when a limit or
+ * max_memory ended it, in words, else nil).
  */
 int		 iso_sup_list(iso_msg **list);
 /*

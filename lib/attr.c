@@ -4,7 +4,6 @@
  * spawner when it can say better than a signal number why it died.
  */
 #include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +14,7 @@
 
 #include "attr.h"
 #include "msg.h"
+#include "rlimit.h"
 
 #define NAME_MAX_LEN	255
 
@@ -213,22 +213,16 @@ attr_note_read(int fd, char *desc, size_t dlen, char *detail, size_t tlen)
 
 /* ---- in the new isolate --------------------------------------------------- */
 
+/* setrlimit (rlimit.c); before it, in a fork, the handlers that tell a
+   fault of exhausted memory from another (an exec'd program's library
+   sets its own). 0, or which + 1 of the limit that failed. */
 static int
-attr_limits(const iso_spawn_attr *a)
+attr_limits(const iso_spawn_attr *a, int exec)
 {
-	static const int	 res[ATTR_RLIMITS] = { RLIMIT_AS, RLIMIT_CPU,
-	    RLIMIT_NOFILE, RLIMIT_NPROC };
-	struct rlimit		 rl;
-	unsigned		 i;
-
-	for (i = 0; i < ATTR_RLIMITS; i++) {
-		if (!(a->limits & (1u << i)))
-			continue;
-		rl.rlim_cur = rl.rlim_max = (rlim_t)a->limit[i];
-		if (setrlimit(res[i], &rl) == -1)
-			return (i + 1);
-	}
-	return (0);
+	if (!exec && (a->limits & (1u << ISO_RLIMIT_MEMORY)) &&
+	    rlimit_arm(a->limit[ISO_RLIMIT_MEMORY]) == -1)
+		return (ISO_RLIMIT_MEMORY + 1);
+	return (rlimit_apply(a->limits, a->limit));
 }
 
 int
@@ -240,7 +234,7 @@ attr_child(const iso_spawn_attr *a, int exec)
 		return (0);
 	if (a->name != NULL)
 		(void)prctl(PR_SET_NAME, a->name, 0, 0, 0);
-	if ((failed = attr_limits(a)) != 0) {
+	if ((failed = attr_limits(a, exec)) != 0) {
 		if (!exec)	/* msg_fail formats: not async-signal-safe */
 			msg_fail(errno, "limit %d of %" PRIu64 ": setrlimit: "
 			    "%s", failed - 1, a->limit[failed - 1],

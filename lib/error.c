@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "msg.h"
+#include "rlimit.h"
 
 static __thread char	error_text[256];
 
@@ -23,6 +24,8 @@ msg_fail(int errnum, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(error_text, sizeof error_text, fmt, ap);
 	va_end(ap);
+	if (errnum == ENOMEM)
+		rlimit_nomem();
 	errno = errnum;
 	return (-1);
 }

@@ -33,8 +33,10 @@
 #include <event2/event.h>
 
 #include "attr.h"
+#include "cgroup.h"
 #include "loop.h"
 #include "msg.h"
+#include "rlimit.h"
 #include "spawn.h"
 #include "supproto.h"
 
@@ -102,6 +104,7 @@ struct start {
 	iso_isolate	*iso;
 	const iso_spawn_attr *attr;	/* NULL: none */
 	int		 notefd;	/* the child's end of its note, -1 */
+	const char	*cgroup;	/* to enter before the entry, NULL */
 	/* fork */
 	void		(*fn)(void *);
 	void		*ctx;
@@ -219,8 +222,10 @@ isolate_unwatch(iso_isolate *iso)
 static void
 isolate_free(iso_isolate *iso)
 {
-	if (iso->notefd != -1)
+	if (iso->notefd != -1) {	/* never started, or not reaped */
+		rlimit_drop(iso);
 		close(iso->notefd);
+	}
 	free(iso->name);
 	free(iso->note);
 	free(iso);
@@ -343,6 +348,26 @@ isolate_note(iso_isolate *iso)
 	memcpy(iso->note + dl + 1, detail, tl + 1);
 }
 
+/* A limit's words for iso's end (rlimit.c: a SIGXCPU at its CPU limit,
+   an OOM kill in its cgroup) replace its note. */
+static void
+isolate_limit_ended(iso_isolate *iso)
+{
+	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
+	size_t	dl, tl;
+
+	if (!rlimit_ended(iso, iso->code, iso->status, iso->note != NULL,
+	    desc, sizeof desc, detail, sizeof detail))
+		return;
+	dl = strlen(desc);
+	tl = strlen(detail);
+	free(iso->note);
+	if ((iso->note = malloc(dl + tl + 2)) == NULL)
+		return;
+	memcpy(iso->note, desc, dl + 1);
+	memcpy(iso->note + dl + 1, detail, tl + 1);
+}
+
 /*
  * iso has been reaped: record how it ended, stop watching it, fire its
  * listeners (or drop them). iso may be freed on return unless the caller holds it.
@@ -357,6 +382,7 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 		isolate_note(iso);
 		close(iso->notefd);
 		iso->notefd = -1;
+		isolate_limit_ended(iso);
 	}
 	sup_note_exited(iso->id, code, status,
 	    iso->killed == KILLED_WITH_SPAWNER);
@@ -540,6 +566,7 @@ isolate_forget(void)
 	loop_keep(reap_ev);
 	loop_keep(poll_ev);
 	LIST_INIT(&isolates);
+	rlimit_forget();
 	reap_ep = -1;
 	reap_ev = NULL;
 	poll_ev = NULL;
@@ -596,6 +623,10 @@ isolate_new_attr(struct start *st)
 		return (msg_fail(errno, "spawn: pipe: %s", strerror(errno)));
 	iso->notefd = fds[0];
 	st->notefd = fds[1];
+	/* Its limits kept apart from the handle (rlimit.c), and a cgroup. */
+	if (a->limits != 0 && rlimit_keep(iso, st->id, a->limits, a->limit,
+	    &st->cgroup) == -1)
+		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	return (0);
 }
 
@@ -824,6 +855,7 @@ fork_child(struct start *st)
 	if (st->pairfd != -1)
 		conn_spawner(isolate_lowfd(st->pairfd), st->spawner);
 	if (attr_note_child(st->notefd, -1) == -1 ||
+	    (st->cgroup != NULL && cg_enter(st->cgroup) == -1) ||
 	    attr_child(st->attr, 0) == -1)
 		isolate_child_failed();
 	fn(ctx);
@@ -919,6 +951,7 @@ exec_child(struct start *st)
 	if (dup2(memfd, INIT_FD) == -1)		/* not CLOEXEC */
 		goto fail;
 	if (attr_note_child(notefd, notefd != -1 ? NOTE_FD : -1) == -1 ||
+	    (st->cgroup != NULL && cg_enter(st->cgroup) == -1) ||
 	    attr_child(st->attr, 1) == -1)
 		goto fail;
 	sigemptyset(&none);

@@ -611,13 +611,15 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 		return (-1);
 	}
 	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
-	    "s:i s:b s:b}",
+	    "s:i s:b s:b s:U s:U s:U s:U s:U}",
 	    "op", "spawn", "argv", argv, "name", o->name, "env", envp,
 	    "cwd", o->cwd, "restart", restart_names[o->restart],
 	    "backoff_ms", o->backoff_ms, "backoff_max_ms", o->backoff_max_ms,
 	    "reset_ms", o->reset_ms, "max_restarts", o->max_restarts,
 	    "period_ms", o->period_ms, "mailbox", o->mailbox, "lines",
-	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0);
+	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0,
+	    "memory", o->memory, "cpu", o->cpu, "nofile", o->nofile,
+	    "nproc", o->nproc, "max_memory", o->max_memory);
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, SUP_START) == -1)
