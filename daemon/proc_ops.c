@@ -424,6 +424,7 @@ struct note_args {
 	uint64_t	 id, parent;
 	int		 pid, parent_pid, code, sig, with;
 	const char	*entry;
+	const char	*name;		/* spawned: its debug name, or NULL */
 };
 
 /* An isolate the library forked: {"id", "pid", "parent", "entry",
@@ -443,6 +444,7 @@ op_spawned(struct sv_conn *c, const struct rq *r)
 		return;
 	memset(&spec, 0, sizeof spec);
 	spec.entry = a->entry;
+	spec.name = a->name;
 	spec.parent = a->parent;
 	if ((p = rec_new(a->id, &spec)) == NULL)
 		return;
@@ -460,6 +462,8 @@ static const struct rq_field spawned_fields[] = {
 	RQ_FIELD(struct note_args, parent, "parent", RQ_HEX, 0, 0, 0),
 	RQ_FIELD(struct note_args, entry, "entry", RQ_STR, 0, 0, 0),
 	RQ_FIELD(struct note_args, parent_pid, "parent_pid", RQ_INT, 0, 0, 0),
+	RQ_FIELD(struct note_args, name, "name", RQ_STR, RQ_NIL, 1,
+	    NAME_MAX_LEN),
 	RQ_END
 };
 

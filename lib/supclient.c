@@ -1571,7 +1571,8 @@ sup_note_spawning(uint64_t id)
 }
 
 void
-sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
+sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog,
+    const char *name)
 {
 	char	hex[17], parent[17];
 
@@ -1580,9 +1581,10 @@ sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 		return;
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
-	note_send(iso_msg_pack("{s:s s:s s:i s:s s:i s:s}", "op", "spawned",
-	    "id", hex, "pid", (int)pid, "parent", parent, "parent_pid",
-	    (int)loop_pid(), "entry", prog != NULL ? prog : note_entry(fn)));
+	note_send(iso_msg_pack("{s:s s:s s:i s:s s:i s:s s:s?}", "op",
+	    "spawned", "id", hex, "pid", (int)pid, "parent", parent,
+	    "parent_pid", (int)loop_pid(), "entry", prog != NULL ? prog :
+	    note_entry(fn), "name", name));
 }
 
 void

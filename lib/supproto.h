@@ -35,7 +35,7 @@ int		 sup_errno_value(const char *name);
  * Tell the supervisor, if one runs, that this isolate is about to fork
  * isolate id (so that its socket is swept should we both be killed before
  * the next note), that it forked it (pid; running fn, or the program
- * prog), that it ended (code as
+ * prog; its name, NULL: none), that it ended (code as
  * waitid's si_code, status; with_spawner: killed because this isolate,
  * its spawner, is ending), or that this isolate, not spawned by the
  * library, now listens on its socket (so that the socket is removed
@@ -44,7 +44,7 @@ int		 sup_errno_value(const char *name);
  */
 void		 sup_note_spawning(uint64_t id);
 void		 sup_note_spawned(uint64_t id, pid_t pid, const void *fn,
-		    const char *prog);
+		    const char *prog, const char *name);
 void		 sup_note_exited(uint64_t id, int code, int status,
 		    int with_spawner);
 void		 sup_note_listening(void);
