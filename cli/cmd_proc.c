@@ -32,6 +32,7 @@ cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 	o.mailbox = (int)cli_num(a, "mailbox");
 	o.lines = cli_has(a, "lines");
 	o.mailbox_sync = cli_has(a, "mailbox-sync");
+	o.paused = cli_has(a, "paused");
 	/* The command runs as if the caller had run it. */
 	o.argv = a->argv;
 	o.envp = environ;
@@ -65,6 +66,8 @@ static const struct cli_opt spawn_opts[] = {
 	  .help = "messages in as JSON lines on its stdin, lines out for recv" },
 	{ .name = "mailbox-sync", .type = CLI_FLAG,
 	  .help = "sync its mailbox to disk before each answer (slower)" },
+	{ .name = "paused", .type = CLI_FLAG,
+	  .help = "stopped before it runs, until isoctl resume" },
 	{ .name = NULL }
 };
 
@@ -86,7 +89,8 @@ const struct cli_cmd cli_cmd_spawn = {
 	    "what follows it is its own. With --lines any program is an\n"
 	    "isolate: each message sent to it is a JSON line on its stdin,\n"
 	    "each line it prints a message for recv. With --mailbox-sync what\n"
-	    "its mailbox accepted outlives a machine crash too.\n",
+	    "its mailbox accepted outlives a machine crash too. With --paused\n"
+	    "it is stopped before exec (ps: paused) until isoctl resume.\n",
 	.opts = spawn_opts,
 	.args = spawn_args,
 	.exec = cmd_spawn
@@ -135,6 +139,8 @@ ps_cells(const iso_msg *row, char *cells[PS_COLS])
 		snprintf(buf, sizeof buf, "-");
 	r |= cli_cell_add(&cells[2], buf);
 	s = cli_row_str(row, "state");
+	if (s != NULL && strcmp(s, "running") == 0 && row_bool(row, "paused"))
+		s = "paused";
 	r |= cli_cell_add(&cells[3], s != NULL ? s : "?");
 	if (row_bool(row, "ended_with_spawner"))
 		snprintf(buf, sizeof buf, "spawner");

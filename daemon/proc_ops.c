@@ -24,7 +24,7 @@
 struct spawn_args {
 	const iso_msg	*argv, *env;
 	const char	*name, *cwd;
-	int		 restart, lines, sync;
+	int		 restart, lines, sync, paused;
 	int		 pol[6];	/* only checked here: rec_set_policy */
 };
 
@@ -38,6 +38,7 @@ static const struct rq_field spawn_fields[] = {
 	    RESTART_NEVER),
 	RQ_FIELD(struct spawn_args, lines, "lines", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD(struct spawn_args, sync, "mailbox_sync", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct spawn_args, paused, "paused", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD_DEF(struct spawn_args, pol[0], "backoff_ms", RQ_INT, 0,
 	    86400000, 0),
 	RQ_FIELD_DEF(struct spawn_args, pol[1], "backoff_max_ms", RQ_INT, 0,
@@ -102,7 +103,7 @@ op_spawn(struct sv_conn *c, const struct rq *r)
 	log_info("spawn %016" PRIx64 " (%s): %s", rec_id(p),
 	    a->name != NULL ? a->name : "-",
 	    iso_msg_str(iso_msg_at(a->argv, 0), NULL));
-	if (life_spawn(p, c) == -1) {
+	if (life_spawn(p, c, a->paused) == -1) {
 		rec_free(p);
 		goto nomem;
 	}

@@ -178,10 +178,10 @@ void		 link_adopt(struct proc *p);
 /* lifecycle.c: call fn(p) when a record has ended for good (exited or
    failed, no restart to come), before the history is trimmed. */
 void		 life_on_end(void (*fn)(struct proc *));
-/* Command p (new, not in the table) is added and run; c is answered
-   with its id once it runs (or could not start). 0, or -1/ENOMEM
-   (p is the caller's still). */
-int		 life_spawn(struct proc *p, struct sv_conn *c);
+/* Command p (new, not in the table) is added and run (paused: its first
+   run stopped before exec); c is answered with its id once it runs (or
+   could not start). 0, or -1/ENOMEM (p is the caller's still). */
+int		 life_spawn(struct proc *p, struct sv_conn *c, int paused);
 /* Isolate p (new, not in the table), process pid, spawned by ppid, is
    added and watched until it ends. 0, or -1/ENOMEM (the caller's). */
 int		 life_isolate(struct proc *p, pid_t pid, pid_t ppid);
@@ -192,6 +192,10 @@ void		 life_exited(struct proc *p, int code, int sig,
    waiting out a backoff is not restarted. 0, or -1 with ESRCH when it
    is not running (or its process is gone). */
 int		 life_kill(struct proc *p, int graceful);
+/* Send sig to running p: SIGSTOP (pause), SIGCONT (resume), 0 (is it
+   there?), to a command's process group or an isolate's process. 0, or
+   -1 with ESRCH (not running), EAGAIN (a command not started yet). */
+int		 life_control(struct proc *p, int sig);
 /*
  * Restart command p by hand: a running one is ended (SIGTERM, SIGKILL
  * after the grace; now: SIGKILL) and run again at once whatever its

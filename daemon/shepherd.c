@@ -836,6 +836,8 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 		rep.stage = SHEP_CHDIR;
 		goto fail;
 	}
+	if (spec->paused)
+		(void)raise(SIGSTOP);	/* isoctl resume goes on */
 	execvpe(spec->argv[0], spec->argv, env);
 fail:
 	rep.error = errno;
@@ -908,8 +910,11 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd, iso_msg **lines)
 		}
 		while (shep_read(sigfd, &si, sizeof si) == sizeof si) {
 			/* Unreaped, the pid and its group cannot be reused. */
-			if (si.ssi_signo == SIGTERM)
+			if (si.ssi_signo == SIGTERM) {
 				(void)kill(-pid, SIGTERM);
+				/* a paused group takes it once it runs */
+				(void)kill(-pid, SIGCONT);
+			}
 			else if (si.ssi_signo == SIGUSR2)
 				(void)kill(-pid, SIGKILL);
 		}
@@ -929,6 +934,21 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd, iso_msg **lines)
 	return (status);
 }
 
+/* 1 once the command, started paused, has stopped itself; 0 if it ended
+   first (left unreaped). */
+static int
+shep_stopped(pid_t pid)
+{
+	siginfo_t	si;
+	int		rc;
+
+	memset(&si, 0, sizeof si);
+	while ((rc = waitid(P_PID, (id_t)pid, &si, WSTOPPED | WEXITED |
+	    WNOWAIT)) == -1 && errno == EINTR)
+		;
+	return (rc == 0 && si.si_code == CLD_STOPPED);
+}
+
 /*
  * The shepherd itself. tell is the pipe the daemon waits on: a byte once
  * nothing of the daemon's is left here, its end once the command runs
@@ -943,6 +963,8 @@ shep_main(const struct shep_spec *spec, int tell)
 	struct shep_report	 rep;
 	char			 idvar[64], **env;
 	int			 fd, sigfd, out[2], efd[2], status;
+	int			 paused_efd = -1;
+	char			 why[PATH_MAX + 256];
 	pid_t			 pid, self = getpid();
 	ssize_t			 n;
 	iso_msg			*m, *lines = NULL;
@@ -1018,9 +1040,17 @@ shep_main(const struct shep_spec *spec, int tell)
 	close(efd[1]);
 	free(env);
 
-	/* End of file on efd: exec worked. */
-	n = shep_read(efd[0], &rep, sizeof rep);
-	close(efd[0]);
+	/* Paused: stopped before exec (its exec's failure, if any, is read
+	   once it has ended), or ended already (read below). */
+	if (spec->paused && shep_stopped(pid)) {
+		(void)fcntl(efd[0], F_SETFL, O_NONBLOCK);
+		paused_efd = efd[0];
+		n = 0;
+	} else {
+		/* End of file on efd: exec worked. */
+		n = shep_read(efd[0], &rep, sizeof rep);
+		close(efd[0]);
+	}
 	if (n == sizeof rep) {
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
@@ -1040,6 +1070,18 @@ shep_main(const struct shep_spec *spec, int tell)
 	close(tell);		/* the command runs: spawn can answer */
 
 	status = shep_wait(&sh, pid, out[0], sigfd, &lines);
+	if (paused_efd != -1) {
+		n = shep_read(paused_efd, &rep, sizeof rep);
+		close(paused_efd);
+		if (n == sizeof rep) {
+			snprintf(why, sizeof why, "cannot %s %s: %s",
+			    rep.stage == SHEP_CHDIR ? "chdir to" : "run",
+			    rep.stage == SHEP_CHDIR ? spec->cwd :
+			    spec->argv[0], strerror(rep.error));
+			n = shep_exit_file(&sh, 127, -1, why, lines);
+			_exit(n == 0 ? 0 : 1);
+		}
+	}
 	if (WIFSIGNALED(status))
 		n = shep_exit_file(&sh, -1, WTERMSIG(status), NULL, lines);
 	else

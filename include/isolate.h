@@ -653,6 +653,9 @@ typedef struct iso_sup_spawn_opts {
 	   accepted outlives a machine crash too; slower. Without it what
 	   was accepted outlives the supervisor, not the machine. */
 	int		  mailbox_sync;
+	/* spawn options (isoctl spawn --paused) */
+	int		  paused;	/* stopped before exec, until
+					   iso_sup_resume; its first run only */
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -712,6 +715,20 @@ int		 iso_sup_wait(const char *target, int timeout_ms,
  */
 int		 iso_sup_restart(const char *target, int now, uint64_t *id);
 int		 iso_sup_rm(const char *target);
+
+/*
+ * Pause (SIGSTOP: a command's process group, or an isolate's process)
+ * and resume (SIGCONT) a running target; its row says "paused": true.
+ * Ping: ISO_IMMEDIATE answers (0) if its process is there, paused or
+ * not; otherwise an isolate's own loop is asked, on its socket, as
+ * iso_ping asks it (it must have a port open), and a command, which has
+ * no loop of ours, counts as answering while it is not paused. -1 with
+ * ENOENT, ESRCH (not running), ETIMEDOUT (no answer within timeout_ms;
+ * < 0: no limit), ECONNREFUSED (an isolate with no port open).
+ */
+int		 iso_sup_pause(const char *target);
+int		 iso_sup_resume(const char *target);
+int		 iso_sup_ping(const char *target, int priority, int timeout_ms);
 
 typedef enum iso_sup_state {
 	ISO_SUP_ANY,			/* every state */

@@ -618,6 +618,11 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 	    "reset_ms", o->reset_ms, "max_restarts", o->max_restarts,
 	    "period_ms", o->period_ms, "mailbox", o->mailbox, "lines",
 	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0);
+	if (req != NULL && o->paused && iso_msg_put(req, iso_msg_pack("s",
+	    "paused"), iso_msg_pack("b", 1)) == -1) {
+		iso_msg_free(req);
+		req = NULL;
+	}
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, SUP_START) == -1)
