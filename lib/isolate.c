@@ -995,6 +995,40 @@ iso_spawn_with(void (*entry)(const iso_msg *), const iso_msg *arg,
 	return (0);
 }
 
+/* In the child of a paused iso_spawn_exec, before it stops: close what
+   exec would (O_CLOEXEC), as it lists /proc/self/fd (async-signal-safe:
+   system calls only). */
+static void
+exec_close_cloexec(void)
+{
+	char		 buf[4096];
+	const char	*name;
+	unsigned short	 reclen;
+	long		 n, off;
+	int		 dfd, fd, flags;
+
+	if ((dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	/* struct linux_dirent64: ino (8), off (8), reclen (2), type, name */
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
+		for (off = 0; off + 19 < n; off += reclen) {
+			memcpy(&reclen, buf + off + 16, sizeof reclen);
+			if (reclen == 0)
+				break;
+			name = buf + off + 19;
+			if (*name < '0' || *name > '9')
+				continue;
+			for (fd = 0; *name >= '0' && *name <= '9'; name++)
+				fd = fd * 10 + (*name - '0');
+			if (fd == dfd || (flags = fcntl(fd, F_GETFD)) == -1 ||
+			    !(flags & FD_CLOEXEC))
+				continue;
+			close(fd);
+		}
+	close(dfd);
+}
+
 /* In the child of a paused iso_spawn_exec whose exec failed once resumed:
    the note "spawn failed", "could not exec PROG: ENAME" (async-signal-safe:
    no formatting calls). */
@@ -1071,7 +1105,10 @@ exec_child(struct start *st)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (st->attr != NULL && st->attr->paused) {
-		/* The spawner no longer reads efd once we are stopped. */
+		/* Stopped, we must not hold what exec would have closed (the
+		   spawner's connections: their peers would miss its EOF); and
+		   the spawner no longer reads efd once we are stopped. */
+		exec_close_cloexec();
 		(void)kill(getpid(), SIGSTOP);
 		execvpe(st->argv[0], st->argv, st->envp);
 		exec_failed_note(st->argv[0], errno);

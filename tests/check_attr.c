@@ -525,6 +525,45 @@ START_TEST(test_paused_exec)
 }
 END_TEST
 
+/* Stopped before exec, it holds none of the spawner's close-on-exec
+   descriptors (a peer would miss the spawner's EOF); an exec that fails
+   once resumed is told in words. */
+START_TEST(test_paused_exec_fds)
+{
+	iso_spawn_attr	*a = iso_spawn_attr_new();
+	struct coll	*c = coll_open();
+	iso_isolate	*iso;
+	char		*argv[] = { (char *)"/", NULL };
+	char		 path[64];
+	const char	*d1, *d2;
+	int		 pfd[2];
+
+	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+	ck_assert_int_eq(iso_spawn_attr_set_paused(a, 1), 0);
+	ck_assert_int_eq(iso_spawn_attr_set_on_error(a,
+	    iso_port_sendport(c->p)), 0);
+	/* a directory passes access(X_OK); its exec fails with EACCES */
+	ck_assert_int_eq(iso_spawn_exec_with(argv, NULL, a, &iso), 0);
+	ck_assert_int_eq(proc_stat(iso_pid(iso), NULL), 'T');
+	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)iso_pid(iso),
+	    pfd[1]);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	snprintf(path, sizeof path, "/proc/%d/fd/3", (int)iso_pid(iso));
+	ck_assert_int_eq(access(path, F_OK), 0);	/* its argument */
+	ck_assert_int_eq(iso_resume(iso), 0);
+	ck_assert_int_eq(coll_wait(c, 1), 1);
+	ck_assert_int_eq(iso_msg_unpack(c->m[0], "[ss]", &d1, &d2), 0);
+	ck_assert_str_eq(d1, "spawn failed");
+	ck_assert_msg(strstr(d2, "could not exec /: EACCES") != NULL, "%s",
+	    d2);
+	iso_isolate_free(iso);
+	iso_spawn_attr_free(a);
+	close(pfd[0]);
+	close(pfd[1]);
+	coll_close(c);
+}
+END_TEST
+
 /* Messages sent while it is paused wait, and come in order after. */
 START_TEST(test_paused_queue_order)
 {
@@ -771,6 +810,7 @@ attr_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_paused_spawn);
 	tcase_add_test(tc, test_paused_exec);
+	tcase_add_test(tc, test_paused_exec_fds);
 	tcase_add_test(tc, test_paused_queue_order);
 	tcase_add_test(tc, test_paused_enobufs);
 	tcase_add_test(tc, test_kill_paused);
