@@ -334,6 +334,12 @@ rec_stopped(pid_t pid)
 	    p[2] == 'T');
 }
 
+int
+rec_paused(struct proc *p)
+{
+	return (p->run.state == REC_RUNNING && rec_stopped(p->run.pid));
+}
+
 void
 rec_learn_pid(struct proc *p)
 {
@@ -382,7 +388,7 @@ rec_row(struct proc *p)
 	    (!p->command && iso_msg_put(m, iso_msg_pack("s",
 	    "ended_with_spawner"), iso_msg_pack("b", r->with_spawner)) == -1) ||
 	    iso_msg_put(m, iso_msg_pack("s", "paused"), iso_msg_pack("b",
-	    r->state == REC_RUNNING && rec_stopped(r->pid))) == -1 ||
+	    rec_paused(p))) == -1 ||
 	    iso_msg_put(m, iso_msg_pack("s", "exit_code"), r->exit_code >= 0 ?
 	    iso_msg_pack("i", r->exit_code) : iso_msg_pack("n")) == -1 ||
 	    iso_msg_put(m, iso_msg_pack("s", "signal"), r->sig > 0 ?

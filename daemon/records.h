@@ -145,6 +145,8 @@ int		 rec_open_boxes(struct proc *p, uint64_t box_id, int fresh);
 iso_msg		*rec_row(struct proc *p);
 /* The pid from ID.run once the shepherd has written it. */
 void		 rec_learn_pid(struct proc *p);
+/* 1 if p runs but is stopped (paused), as /proc says now. */
+int		 rec_paused(struct proc *p);
 
 /* A module's slot. */
 void		*rec_slot(const struct proc *p, enum rec_slot which);

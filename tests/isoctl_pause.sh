@@ -62,7 +62,9 @@ still "$pid"
     die "ps --json: a paused command is not running"
 "$ISOCTL" ps --json --name spin | grep -q '"paused":true' ||
     die "ps --json: no paused: true"
-ok "spawn --paused: stopped before exec, no CPU, ps says paused"
+expect 0 top --once
+grep -qE " spin +$pid +paused " "$work/out" || die "top: spin is not paused"
+ok "spawn --paused: stopped before exec, no CPU, ps and top say paused"
 
 expect 124 ping --timeout 0.5 spin
 expect 0 ping --immediate spin
