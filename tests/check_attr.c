@@ -276,6 +276,8 @@ echo_spawn(struct coll *c, int fd, const iso_spawn_attr *a)
 	return (iso);
 }
 
+static void	ping(iso_isolate *, struct coll *, const char *, int);
+
 /* ---- the setters ---------------------------------------------------------- */
 
 START_TEST(test_setters)
@@ -516,9 +518,15 @@ START_TEST(test_paused_exec)
 	assert_still(iso_pid(iso));
 	run_for(50);
 	ck_assert_int_eq(c->n, 0);
+	/* no socket before exec: only the spawner can answer for it */
+	ck_assert_int_eq(iso_ping(iso, iso_port_sendport(c->p), NULL,
+	    ISO_BEFORE_NEXT_EVENT), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	ping(iso, c, "now", ISO_IMMEDIATE);
+	ck_assert_int_eq(coll_wait_str(c, "now"), 1);
 	ck_assert_int_eq(iso_resume(iso), 0);
-	ck_assert_int_eq(coll_wait(c, 1), 1);
-	ck_assert(is_str(c->m[0], "late-exec"));
+	ck_assert_int_eq(coll_wait(c, 2), 1);
+	ck_assert(is_str(c->m[1], "late-exec"));
 	kill_free(iso);
 	iso_spawn_attr_free(a);
 	coll_close(c);
