@@ -174,6 +174,34 @@ proc_comm(pid_t pid, char *buf, size_t len)
 	fclose(f);
 }
 
+/* Descriptors once the library has made what it keeps for good (its
+   socket, the epoll it watches its children in): a test's start. */
+static void	exit3_entry(const iso_msg *);
+
+static int
+fd_base(void)
+{
+	iso_isolate	*iso;
+
+	ck_assert_int_eq(iso_spawn(exit3_entry, NULL, &iso), 0);
+	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE) == 0 || errno == ESRCH,
+	    1);
+	iso_isolate_free(iso);
+	run_for(20);
+	return (tu_fd_count());
+}
+
+/* ... and at its end, every isolate gone: the same again. */
+static void
+fd_check(int base)
+{
+	long	end = now_ms() + WAIT_MS;
+
+	while (tu_fd_count() != base && now_ms() < end)
+		run_for(10);
+	ck_assert_int_eq(tu_fd_count(), base);
+}
+
 static void
 kill_free(iso_isolate *iso)
 {
@@ -343,11 +371,7 @@ START_TEST(test_name_fork)
 	const char	*d1, *d2;
 	int		 fds;
 
-	/* what the library keeps for good: its socket, its epoll */
-	ck_assert_int_eq(iso_spawn(exit3_entry, NULL, &iso), 0);
-	kill_free(iso);
-	run_for(20);
-	fds = tu_fd_count();
+	fds = fd_base();
 	ck_assert_int_eq(iso_spawn_attr_set_name(a, "sorter-of-widgets"), 0);
 	arg = iso_msg_pack("P", iso_port_sendport(c->p));
 	ck_assert_int_eq(iso_spawn_with(spin_entry, arg, a, &iso), 0);
@@ -369,13 +393,13 @@ START_TEST(test_name_fork)
 	iso_isolate_free(iso);
 	iso_spawn_attr_free(a);
 	coll_close(c);
-	run_for(20);
-	ck_assert_int_eq(tu_fd_count(), fds);
+	fd_check(fds);
 }
 END_TEST
 
 START_TEST(test_name_exec)
 {
+	int		 fds = fd_base();
 	iso_spawn_attr	*a = iso_spawn_attr_new();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso;
@@ -396,6 +420,7 @@ START_TEST(test_name_exec)
 	kill_free(iso);
 	iso_spawn_attr_free(a);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
@@ -463,6 +488,7 @@ assert_still(pid_t pid)
 
 START_TEST(test_paused_spawn)
 {
+	int		 fds = fd_base();
 	iso_spawn_attr		*a = iso_spawn_attr_new();
 	struct coll		*c = coll_open();
 	iso_isolate		*iso;
@@ -494,6 +520,7 @@ START_TEST(test_paused_spawn)
 	kill_free(iso);
 	iso_spawn_attr_free(a);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
@@ -501,6 +528,7 @@ END_TEST
    resumed, and a missing program is refused at once. */
 START_TEST(test_paused_exec)
 {
+	int		 fds = fd_base();
 	iso_spawn_attr	*a = iso_spawn_attr_new();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso;
@@ -530,6 +558,7 @@ START_TEST(test_paused_exec)
 	kill_free(iso);
 	iso_spawn_attr_free(a);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
@@ -538,6 +567,7 @@ END_TEST
    once resumed is told in words. */
 START_TEST(test_paused_exec_fds)
 {
+	int		 fds = fd_base();
 	iso_spawn_attr	*a = iso_spawn_attr_new();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso;
@@ -569,12 +599,14 @@ START_TEST(test_paused_exec_fds)
 	close(pfd[0]);
 	close(pfd[1]);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
 /* Messages sent while it is paused wait, and come in order after. */
 START_TEST(test_paused_queue_order)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso = echo_spawn(c, -1, NULL);
 	iso_sendport	 to = echo_port(c);
@@ -599,12 +631,14 @@ START_TEST(test_paused_queue_order)
 	}
 	kill_free(iso);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
 /* A sender filling the bound sees ENOBUFS; nothing it had is lost. */
 START_TEST(test_paused_enobufs)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso = echo_spawn(c, -1, NULL);
 	iso_sendport	 to = echo_port(c);
@@ -646,6 +680,7 @@ START_TEST(test_paused_enobufs)
 	ck_assert_int_eq(c->n, accepted + 1);	/* none twice */
 	kill_free(iso);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
@@ -663,6 +698,7 @@ ping(iso_isolate *iso, struct coll *c, const char *s, int priority)
 
 START_TEST(test_ping_live)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso = echo_spawn(c, -1, NULL);
 	iso_sendport	 none;
@@ -683,11 +719,13 @@ START_TEST(test_ping_live)
 	ck_assert_int_eq(errno, ESRCH);
 	iso_isolate_free(iso);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
 START_TEST(test_ping_busy)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso;
 	int		 release[2];
@@ -707,11 +745,13 @@ START_TEST(test_ping_busy)
 	close(release[0]);
 	close(release[1]);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
 START_TEST(test_ping_paused)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso = echo_spawn(c, -1, NULL);
 
@@ -726,12 +766,14 @@ START_TEST(test_ping_paused)
 	ck_assert_int_eq(coll_wait_str(c, "loop"), 1);
 	kill_free(iso);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
 /* An exec'd isolate is pinged through its socket. */
 START_TEST(test_ping_exec)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso;
 	iso_msg		*arg;
@@ -745,12 +787,14 @@ START_TEST(test_ping_exec)
 	ck_assert_int_eq(coll_wait_str(c, "pong"), 1);
 	kill_free(iso);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
 /* A graceful kill of a paused isolate ends it (it is let run to end). */
 START_TEST(test_kill_paused)
 {
+	int		 fds = fd_base();
 	struct coll	*c = coll_open();
 	iso_isolate	*iso = echo_spawn(c, -1, NULL);
 	iso_msg		*gone = iso_msg_pack("s", "gone");
@@ -763,6 +807,7 @@ START_TEST(test_kill_paused)
 	iso_msg_free(gone);
 	iso_isolate_free(iso);
 	coll_close(c);
+	fd_check(fds);
 }
 END_TEST
 
