@@ -136,6 +136,8 @@ const struct cli_cmd	*cli_find(const char *name);
 extern const struct cli_cmd	cli_cmd_spawn, cli_cmd_ps, cli_cmd_kill,
 				cli_cmd_restart, cli_cmd_rm, cli_cmd_wait,
 				cli_cmd_logs;
+/* cmd_ctl.c */
+extern const struct cli_cmd	cli_cmd_pause, cli_cmd_resume, cli_cmd_ping;
 /* cmd_msg.c */
 extern const struct cli_cmd	cli_cmd_send, cli_cmd_recv, cli_cmd_names,
 				cli_cmd_compute;

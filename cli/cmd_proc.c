@@ -67,6 +67,7 @@ cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 	o.mailbox_sync = cli_has(a, "mailbox-sync");
 	if (spawn_limits(self, a, &o) == -1)
 		return (CLI_USAGE);
+	o.paused = cli_has(a, "paused");
 	/* The command runs as if the caller had run it. */
 	o.argv = a->argv;
 	o.envp = environ;
@@ -111,6 +112,8 @@ static const struct cli_opt spawn_opts[] = {
 	  .max = INT_MAX, .help = "processes of its user at most N (not root)" },
 	{ .name = "max-memory", .type = CLI_STRING, .meta = "SIZE",
 	  .help = "restart it once its resident memory passes SIZE" },
+	{ .name = "paused", .type = CLI_FLAG,
+	  .help = "stopped before it runs, until isoctl resume" },
 	{ .name = NULL }
 };
 
@@ -132,7 +135,8 @@ const struct cli_cmd cli_cmd_spawn = {
 	    "what follows it is its own. With --lines any program is an\n"
 	    "isolate: each message sent to it is a JSON line on its stdin,\n"
 	    "each line it prints a message for recv. With --mailbox-sync what\n"
-	    "its mailbox accepted outlives a machine crash too.\n"
+	    "its mailbox accepted outlives a machine crash too. With --paused\n"
+	    "it is stopped before exec (ps: paused) until isoctl resume.\n"
 	    "Limits (--memory, --cpu, --nofile, --nproc) are set in it before\n"
 	    "it runs; one that ends it is a failure for --restart, and ps\n"
 	    "says which in words. --max-memory restarts it, whatever its\n"
@@ -185,6 +189,8 @@ ps_cells(const iso_msg *row, char *cells[PS_COLS])
 		snprintf(buf, sizeof buf, "-");
 	r |= cli_cell_add(&cells[2], buf);
 	s = cli_row_str(row, "state");
+	if (s != NULL && strcmp(s, "running") == 0 && row_bool(row, "paused"))
+		s = "paused";
 	r |= cli_cell_add(&cells[3], s != NULL ? s : "?");
 	if (row_bool(row, "ended_with_spawner"))
 		snprintf(buf, sizeof buf, "spawner");

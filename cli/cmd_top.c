@@ -39,6 +39,7 @@ static const char sort_keys[] = "cmbrn";
 struct line {
 	const iso_msg	*row;
 	const char	*id, *name, *state;
+	int		 paused;	/* running, but stopped */
 	int64_t		 pid, pss, mailbox, outbox, restarts;
 	double		 cpu;		/* percent; < 0: not known */
 };
@@ -226,6 +227,8 @@ lines_make(struct top *t, double elapsed)
 		l->state = cli_row_str(row, "state");
 		if (!t->all && !live(l->state))
 			continue;
+		l->paused = 0;
+		(void)iso_msg_unpack(row, "{s?b}", "paused", &l->paused);
 		l->pid = row_num(row, "pid");
 		l->pss = row_num(row, "pss_kb");
 		l->mailbox = row_num(row, "mailbox");
@@ -285,7 +288,8 @@ cells_of(const struct line *l, char *cells[TOP_COLS])
 	r |= cli_cell_add(&cells[1], l->name != NULL ? l->name : "-");
 	num(buf, sizeof buf, l->pid > 0 ? l->pid : -1);
 	r |= cli_cell_add(&cells[2], buf);
-	r |= cli_cell_add(&cells[3], l->state != NULL ? l->state : "?");
+	r |= cli_cell_add(&cells[3], l->state == NULL ? "?" : l->paused &&
+	    strcmp(l->state, "running") == 0 ? "paused" : l->state);
 	if (l->cpu < 0)
 		snprintf(buf, sizeof buf, "-");
 	else

@@ -12,7 +12,8 @@
 
 const struct cli_cmd *const cli_cmds[] = {
 	&cli_cmd_spawn, &cli_cmd_ps, &cli_cmd_kill, &cli_cmd_restart,
-	&cli_cmd_rm, &cli_cmd_wait, &cli_cmd_logs, &cli_cmd_send,
+	&cli_cmd_rm, &cli_cmd_wait, &cli_cmd_logs,
+	&cli_cmd_pause, &cli_cmd_resume, &cli_cmd_ping, &cli_cmd_send,
 	&cli_cmd_recv, &cli_cmd_names, &cli_cmd_compute, &cli_cmd_map,
 	&cli_cmd_events,
 	&cli_cmd_top, &cli_cmd_nodes, &cli_cmd_daemon, &cli_cmd_completion, &cli_cmd_help,

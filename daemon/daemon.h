@@ -68,6 +68,8 @@ struct shep_spec {
 	unsigned	  limits;
 	uint64_t	  limit[4];
 	const char	 *cgroup;
+	int		  paused;	/* stopped before exec (SIGSTOP): the
+					   shepherd goes on once it is */
 };
 
 /*
@@ -527,6 +529,8 @@ const char *target_node(void);
 /* proc_ops.c: supervised isolates */
 extern const struct rq_entry rq_spawn, rq_list, rq_kill, rq_wait,
 	rq_restart, rq_rm, rq_spawned, rq_exited, rq_listening, rq_spawning;
+/* control.c: pause, resume, ping */
+extern const struct rq_entry rq_pause, rq_resume, rq_ping;
 /* logs.c */
 extern const struct rq_entry rq_logs;
 /* mail.c */

@@ -45,6 +45,7 @@ struct life {
 					   that follows this one */
 	int		 again;		/* run again at the end, by hand */
 	int		 ours;		/* the shepherd is our child */
+	int		 start_paused;	/* the next run starts stopped */
 };
 
 static char	  sock[PATH_MAX];	/* supervisor.sock */
@@ -562,6 +563,8 @@ life_run(struct proc *p)
 	    rec_dirfd : -1;
 	spec.log_max = life_log_max;
 	spec.lines = rec_lines(p);
+	spec.paused = l->start_paused;	/* its first run only */
+	l->start_paused = 0;
 	spec.sock = sock;
 	spec.limits = rec_limits(p, spec.limit);
 	/* A cgroup of its own too where ours is delegated (cgroup.c). */
@@ -601,12 +604,13 @@ fail:
 }
 
 int
-life_spawn(struct proc *p, struct sv_conn *c)
+life_spawn(struct proc *p, struct sv_conn *c, int paused)
 {
 	char	hex[17];
 
 	if (life_new(p) == -1)
 		return (-1);
+	life_of(p)->start_paused = paused;
 	rec_add(p);
 	life_run(p);
 	/* Once the command runs: a list right after shows its pid. */
@@ -776,9 +780,33 @@ life_kill(struct proc *p, int graceful)
 		rec_save(p);
 		return (-1);
 	}
+	/* A paused isolate takes its SIGTERM once it runs (a command's
+	   shepherd does the same for its group). */
+	if (graceful && !rec_is_command(p))
+		(void)life_signal(p, SIGCONT);
 	if (graceful)
 		evtimer_add(l->timer, &tv);
 	return (0);
+}
+
+int
+life_control(struct proc *p, int sig)
+{
+	struct rec_run	*r = rec_run(p);
+
+	if (r->state != REC_RUNNING) {
+		errno = ESRCH;
+		return (-1);
+	}
+	if (!rec_is_command(p))
+		return (life_signal(p, sig));
+	rec_learn_pid(p);
+	if (r->pid <= 0) {
+		errno = EAGAIN;		/* not started yet */
+		return (-1);
+	}
+	/* Its group, which its shepherd keeps until it has reaped it. */
+	return (kill(-r->pid, sig));
 }
 
 void

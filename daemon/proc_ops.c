@@ -24,7 +24,7 @@
 struct spawn_args {
 	const iso_msg	*argv, *env;
 	const char	*name, *cwd;
-	int		 restart, lines, sync;
+	int		 restart, lines, sync, paused;
 	int		 pol[6];	/* only checked here: rec_set_policy */
 	uint64_t	 limit[4];	/* enum iso_rlimit; 0: none */
 	uint64_t	 max_memory;
@@ -40,6 +40,7 @@ static const struct rq_field spawn_fields[] = {
 	    RESTART_NEVER),
 	RQ_FIELD(struct spawn_args, lines, "lines", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD(struct spawn_args, sync, "mailbox_sync", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct spawn_args, paused, "paused", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD_DEF(struct spawn_args, pol[0], "backoff_ms", RQ_INT, 0,
 	    86400000, 0),
 	RQ_FIELD_DEF(struct spawn_args, pol[1], "backoff_max_ms", RQ_INT, 0,
@@ -122,7 +123,7 @@ op_spawn(struct sv_conn *c, const struct rq *r)
 	log_info("spawn %016" PRIx64 " (%s): %s", rec_id(p),
 	    a->name != NULL ? a->name : "-",
 	    iso_msg_str(iso_msg_at(a->argv, 0), NULL));
-	if (life_spawn(p, c) == -1) {
+	if (life_spawn(p, c, a->paused) == -1) {
 		rec_free(p);
 		goto nomem;
 	}
@@ -444,6 +445,7 @@ struct note_args {
 	uint64_t	 id, parent;
 	int		 pid, parent_pid, code, sig, with;
 	const char	*entry;
+	const char	*name;		/* spawned: its debug name, or NULL */
 };
 
 /* An isolate the library forked: {"id", "pid", "parent", "entry",
@@ -462,6 +464,7 @@ op_spawned(struct sv_conn *c, const struct rq *r)
 		return;
 	memset(&spec, 0, sizeof spec);
 	spec.entry = a->entry;
+	spec.name = a->name;
 	spec.parent = a->parent;
 	if ((p = rec_new(a->id, &spec)) == NULL)
 		return;
@@ -475,6 +478,8 @@ static const struct rq_field spawned_fields[] = {
 	RQ_FIELD(struct note_args, parent, "parent", RQ_HEX, 0, 0, 0),
 	RQ_FIELD(struct note_args, entry, "entry", RQ_STR, 0, 0, 0),
 	RQ_FIELD(struct note_args, parent_pid, "parent_pid", RQ_INT, 0, 0, 0),
+	RQ_FIELD(struct note_args, name, "name", RQ_STR, RQ_NIL, 1,
+	    NAME_MAX_LEN),
 	RQ_END
 };
 

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -385,6 +386,35 @@ rec_free(struct proc *p)
 	free(p);
 }
 
+/* 1 if pid is stopped (paused: SIGSTOP), as /proc says now. */
+static int
+rec_stopped(pid_t pid)
+{
+	char	 path[64], buf[512], *p;
+	ssize_t	 n;
+	int	 fd;
+
+	if (pid <= 0)
+		return (0);
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	while ((n = read(fd, buf, sizeof buf - 1)) == -1 && errno == EINTR)
+		;
+	close(fd);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	return ((p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+	    p[2] == 'T');
+}
+
+int
+rec_paused(struct proc *p)
+{
+	return (p->run.state == REC_RUNNING && rec_stopped(p->run.pid));
+}
+
 void
 rec_learn_pid(struct proc *p)
 {
@@ -432,6 +462,8 @@ rec_row(struct proc *p)
 	    mbox_port(p->box))) == -1)) ||
 	    (!p->command && iso_msg_put(m, iso_msg_pack("s",
 	    "ended_with_spawner"), iso_msg_pack("b", r->with_spawner)) == -1) ||
+	    iso_msg_put(m, iso_msg_pack("s", "paused"), iso_msg_pack("b",
+	    rec_paused(p))) == -1 ||
 	    iso_msg_put(m, iso_msg_pack("s", "exit_code"), r->exit_code >= 0 ?
 	    iso_msg_pack("i", r->exit_code) : iso_msg_pack("n")) == -1 ||
 	    iso_msg_put(m, iso_msg_pack("s", "signal"), r->sig > 0 ?

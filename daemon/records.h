@@ -159,6 +159,8 @@ int		 rec_open_boxes(struct proc *p, uint64_t box_id, int fresh);
 iso_msg		*rec_row(struct proc *p);
 /* The pid from ID.run once the shepherd has written it. */
 void		 rec_learn_pid(struct proc *p);
+/* 1 if p runs but is stopped (paused), as /proc says now. */
+int		 rec_paused(struct proc *p);
 
 /* A module's slot. */
 void		*rec_slot(const struct proc *p, enum rec_slot which);
@@ -196,10 +198,10 @@ void		 link_adopt(struct proc *p);
 /* lifecycle.c: call fn(p) when a record has ended for good (exited or
    failed, no restart to come), before the history is trimmed. */
 void		 life_on_end(void (*fn)(struct proc *));
-/* Command p (new, not in the table) is added and run; c is answered
-   with its id once it runs (or could not start). 0, or -1/ENOMEM
-   (p is the caller's still). */
-int		 life_spawn(struct proc *p, struct sv_conn *c);
+/* Command p (new, not in the table) is added and run (paused: its first
+   run stopped before exec); c is answered with its id once it runs (or
+   could not start). 0, or -1/ENOMEM (p is the caller's still). */
+int		 life_spawn(struct proc *p, struct sv_conn *c, int paused);
 /* Isolate p (new, not in the table), process pid, spawned by ppid, is
    added and watched until it ends. 0, or -1/ENOMEM (the caller's). */
 int		 life_isolate(struct proc *p, pid_t pid, pid_t ppid);
@@ -210,6 +212,10 @@ void		 life_exited(struct proc *p, int code, int sig,
    waiting out a backoff is not restarted. 0, or -1 with ESRCH when it
    is not running (or its process is gone). */
 int		 life_kill(struct proc *p, int graceful);
+/* Send sig to running p: SIGSTOP (pause), SIGCONT (resume), 0 (is it
+   there?), to a command's process group or an isolate's process. 0, or
+   -1 with ESRCH (not running), EAGAIN (a command not started yet). */
+int		 life_control(struct proc *p, int sig);
 /*
  * Restart command p by hand: a running one is ended (SIGTERM, SIGKILL
  * after the grace; now: SIGKILL) and run again at once whatever its

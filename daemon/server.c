@@ -64,6 +64,7 @@ static const struct rq_entry *const ops[] = {
 	&rq_stats,
 	&rq_restart, &rq_rm,
 	&rq_follow, &rq_nodes,
+	&rq_pause, &rq_resume, &rq_ping,
 };
 
 static struct event_base	*sv_base;

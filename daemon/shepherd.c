@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -823,6 +824,28 @@ shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 	return (env);
 }
 
+/* Close our O_CLOEXEC descriptors but keep. */
+static void
+shep_close_cloexec(int keep)
+{
+	struct dirent	*e;
+	DIR		*d;
+	int		 fd, flags;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd == keep || fd == dirfd(d) ||
+		    (flags = fcntl(fd, F_GETFD)) == -1 || !(flags & FD_CLOEXEC))
+			continue;
+		close(fd);
+	}
+	closedir(d);
+}
+
 /* In the command's child: its group, stdio, signals, cwd, exec. */
 static void __attribute__((noreturn))
 shep_child(const struct shep_spec *spec, char **env, pid_t parent,
@@ -872,6 +895,12 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 			goto limit;
 		}
 		rep.stage = SHEP_EXEC;
+	}
+	if (spec->paused) {
+		/* Stopped, hold nothing exec would have closed but efd (the
+		   shepherd's pipe to the daemon must end when it says so). */
+		shep_close_cloexec(efd);
+		(void)raise(SIGSTOP);	/* isoctl resume goes on */
 	}
 	execvpe(spec->argv[0], spec->argv, env);
 fail:
@@ -970,8 +999,11 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd, iso_msg **lines)
 		}
 		while (shep_read(sigfd, &si, sizeof si) == sizeof si) {
 			/* Unreaped, the pid and its group cannot be reused. */
-			if (si.ssi_signo == SIGTERM)
+			if (si.ssi_signo == SIGTERM) {
 				(void)kill(-pid, SIGTERM);
+				/* a paused group takes it once it runs */
+				(void)kill(-pid, SIGCONT);
+			}
 			else if (si.ssi_signo == SIGUSR2)
 				(void)kill(-pid, SIGKILL);
 		}
@@ -991,6 +1023,21 @@ shep_wait(struct shep *sh, pid_t pid, int out, int sigfd, iso_msg **lines)
 	return (status);
 }
 
+/* 1 once the command, started paused, has stopped itself; 0 if it ended
+   first (left unreaped). */
+static int
+shep_stopped(pid_t pid)
+{
+	siginfo_t	si;
+	int		rc;
+
+	memset(&si, 0, sizeof si);
+	while ((rc = waitid(P_PID, (id_t)pid, &si, WSTOPPED | WEXITED |
+	    WNOWAIT)) == -1 && errno == EINTR)
+		;
+	return (rc == 0 && si.si_code == CLD_STOPPED);
+}
+
 /*
  * The shepherd itself. tell is the pipe the daemon waits on: a byte once
  * nothing of the daemon's is left here, its end once the command runs
@@ -1006,6 +1053,8 @@ shep_main(const struct shep_spec *spec, int tell)
 	char			 idvar[64], **env;
 	int			 fd, sigfd, out[2], efd[2], status;
 	int			 note[2] = { -1, -1 };
+	int			 paused_efd = -1;
+	char			 why[PATH_MAX + 256];
 	pid_t			 pid, self = getpid();
 	ssize_t			 n;
 	iso_msg			*m, *lines = NULL;
@@ -1084,9 +1133,17 @@ shep_main(const struct shep_spec *spec, int tell)
 		close(note[1]);
 	free(env);
 
-	/* End of file on efd: exec worked. */
-	n = shep_read(efd[0], &rep, sizeof rep);
-	close(efd[0]);
+	/* Paused: stopped before exec (its exec's failure, if any, is read
+	   once it has ended), or ended already (read below). */
+	if (spec->paused && shep_stopped(pid)) {
+		(void)fcntl(efd[0], F_SETFL, O_NONBLOCK);
+		paused_efd = efd[0];
+		n = 0;
+	} else {
+		/* End of file on efd: exec worked. */
+		n = shep_read(efd[0], &rep, sizeof rep);
+		close(efd[0]);
+	}
 	if (n == sizeof rep) {
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
@@ -1113,6 +1170,18 @@ shep_main(const struct shep_spec *spec, int tell)
 	if (note[0] != -1) {
 		shep_reason(&sh, status, note[0]);
 		close(note[0]);
+	}
+	if (paused_efd != -1) {
+		n = shep_read(paused_efd, &rep, sizeof rep);
+		close(paused_efd);
+		if (n == sizeof rep) {
+			snprintf(why, sizeof why, "cannot %s %s: %s",
+			    rep.stage == SHEP_CHDIR ? "chdir to" : "run",
+			    rep.stage == SHEP_CHDIR ? spec->cwd :
+			    spec->argv[0], strerror(rep.error));
+			n = shep_exit_file(&sh, 127, -1, why, lines);
+			_exit(n == 0 ? 0 : 1);
+		}
 	}
 	if (WIFSIGNALED(status))
 		n = shep_exit_file(&sh, -1, WTERMSIG(status), NULL, lines);

@@ -258,7 +258,8 @@ stats_row(struct proc *p, const struct want *w, long tck)
 	    put_num(m, "procs", 1, (uint64_t)w->procs) == -1 ||
 	    put_num(m, "mailbox", box != NULL, box != NULL ? mbox_len(box) :
 	    0) == -1 || put_num(m, "outbox", out != NULL, out != NULL ?
-	    mbox_len(out) : 0) == -1) {
+	    mbox_len(out) : 0) == -1 || iso_msg_put(m, iso_msg_pack("s",
+	    "paused"), iso_msg_pack("b", rec_paused(p))) == -1) {
 		iso_msg_free(m);
 		return (NULL);
 	}

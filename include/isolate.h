@@ -430,6 +430,32 @@ int		 iso_spawn_with(void (*entry)(const iso_msg *arg),
 int		 iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
 		    const iso_spawn_attr *a, iso_isolate **out);
 
+/* ---- pause, resume, ping (isolate.c, ping.c) ---------------------------- */
+
+/*
+ * Isolate.pause / resume: stop our isolate (SIGSTOP; returns once it is
+ * stopped) and let it go on (SIGCONT). A paused isolate runs no code;
+ * messages to it wait in the socket's buffer and then in each sender's
+ * queue, and once ISO_LIMIT_QUEUE bytes wait there iso_send fails with
+ * ENOBUFS: nothing accepted is lost. Pausing twice is pausing once.
+ * iso_kill(ISO_BEFORE_NEXT_EVENT) resumes a paused isolate so that it
+ * can end. 0, or -1 with ESRCH (ended, or not ours), EINVAL.
+ */
+int		 iso_pause(iso_isolate *iso);
+int		 iso_resume(iso_isolate *iso);
+/*
+ * Isolate.ping: send a copy of response (NULL: nil; no descriptors) to
+ * `to` from the isolate's own loop, when it next reads its connections:
+ * a reply proves the loop is responsive (a busy or paused one answers
+ * only once it yields or is resumed). ISO_IMMEDIATE: this process answers
+ * at once for it if its process exists, even paused. An isolate started
+ * by iso_spawn_exec is reached through its socket: it answers once it has
+ * opened a port. 0, or -1 with ESRCH (ended), EINVAL (priority, response),
+ * or iso_send's errors.
+ */
+int		 iso_ping(iso_isolate *iso, iso_sendport to,
+		    const iso_msg *response, int priority);
+
 /*
  * Isolate.exit: send final (NULL: nil) to `to`, write out everything
  * queued, and end this isolate with status 0. Does not return.
@@ -641,6 +667,9 @@ typedef struct iso_sup_spawn_opts {
 	   memory passes this many bytes, looked at every second, as pm2's
 	   max_memory_restart; 0: never. */
 	uint64_t	  max_memory;
+	/* spawn options (isoctl spawn --paused) */
+	int		  paused;	/* stopped before exec, until
+					   iso_sup_resume; its first run only */
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -704,6 +733,20 @@ int		 iso_sup_wait(const char *target, int timeout_ms,
  */
 int		 iso_sup_restart(const char *target, int now, uint64_t *id);
 int		 iso_sup_rm(const char *target);
+
+/*
+ * Pause (SIGSTOP: a command's process group, or an isolate's process)
+ * and resume (SIGCONT) a running target; its row says "paused": true.
+ * Ping: ISO_IMMEDIATE answers (0) if its process is there, paused or
+ * not; otherwise an isolate's own loop is asked, on its socket, as
+ * iso_ping asks it (it must have a port open), and a command, which has
+ * no loop of ours, counts as answering while it is not paused. -1 with
+ * ENOENT, ESRCH (not running), ETIMEDOUT (no answer within timeout_ms;
+ * < 0: no limit), ECONNREFUSED (an isolate with no port open).
+ */
+int		 iso_sup_pause(const char *target);
+int		 iso_sup_resume(const char *target);
+int		 iso_sup_ping(const char *target, int priority, int timeout_ms);
 
 typedef enum iso_sup_state {
 	ISO_SUP_ANY,			/* every state */

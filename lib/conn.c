@@ -240,7 +240,8 @@ conn_new(int fd)
 /* ---- receiving ---------------------------------------------------------- */
 
 /*
- * A control frame (port 0; takes m). ["ended", id, pid, port, message]:
+ * A control frame (port 0; takes m). ["ping", ...]: ping.c's.
+ * ["ended", id, pid, port, message]:
  * isolate id (process pid) has ended; read what it sent us, then
  * deliver message to port (an exit or error notice comes after the
  * messages of the isolate it is about). Others are ignored, so that
@@ -256,6 +257,10 @@ conn_control(struct conn *c, iso_msg *m)
 	int64_t		 pid, port;
 
 	(void)c;
+	if (ping_control(m)) {		/* ping.c */
+		iso_msg_free(m);
+		return;
+	}
 	if (iso_msg_unpack(m, "[sUIIO!]", &kind, &id, &pid, &port,
 	    &notice) == 0 && strcmp(kind, "ended") == 0 && port > 0 &&
 	    port <= UINT32_MAX && pid > 0 && pid <= INT32_MAX &&

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ struct iso_isolate {
 	int			 status;	/* exit status or signal */
 	int			 killed;	/* KILLED_*: not an error */
 	char			*name;		/* iso_spawn_attr_set_name */
+	int			 paused;	/* iso_pause, or spawned paused */
 	int			 notefd;	/* read end of its note, -1 */
 	char			*note;		/* "desc\0detail" it left */
 	struct listeners	 listeners;
@@ -579,6 +581,96 @@ isolate_forget(void)
 	initial_errno = ENOENT;
 }
 
+/* ---- pause and resume ---------------------------------------------------- */
+
+/*
+ * Wait until iso (ours, unreaped, sent SIGSTOP or stopping itself) is
+ * stopped: iso->paused then. If it ends instead it is left to the reaper
+ * (WNOWAIT) and iso->paused stays 0.
+ */
+static void
+isolate_until_stopped(iso_isolate *iso)
+{
+	siginfo_t	si;
+	int		rc;
+
+	memset(&si, 0, sizeof si);
+	do
+		rc = iso->pidfd != -1 ?
+		    waitid(ISO_P_PIDFD, (id_t)iso->pidfd, &si,
+		    WSTOPPED | WEXITED | WNOWAIT) :
+		    waitid(P_PID, (id_t)iso->pid, &si,
+		    WSTOPPED | WEXITED | WNOWAIT);
+	while (rc == -1 && errno == EINTR);
+	iso->paused = rc == 0 && si.si_code == CLD_STOPPED;
+}
+
+int
+iso_pause(iso_isolate *iso)
+{
+	int	saved;
+
+	if (iso == NULL)
+		return (msg_fail(EINVAL, "pause: no isolate"));
+	if (isolate_foreign(iso))
+		return (msg_fail(ESRCH, "pause: isolate %d is not ours",
+		    (int)iso->pid));
+	if (isolate_reap(iso, 0, 1))
+		return (msg_fail(ESRCH, "pause: isolate %d has ended",
+		    (int)iso->pid));
+	if (iso->paused)
+		return (0);
+	if (isolate_signal(iso, SIGSTOP) == -1) {
+		saved = errno;
+		return (msg_fail(saved, "pause: isolate %d: %s", (int)iso->pid,
+		    strerror(saved)));
+	}
+	isolate_until_stopped(iso);
+	if (!iso->paused)
+		return (msg_fail(ESRCH, "pause: isolate %d has ended",
+		    (int)iso->pid));
+	return (0);
+}
+
+int
+iso_resume(iso_isolate *iso)
+{
+	int	saved;
+
+	if (iso == NULL)
+		return (msg_fail(EINVAL, "resume: no isolate"));
+	if (isolate_foreign(iso))
+		return (msg_fail(ESRCH, "resume: isolate %d is not ours",
+		    (int)iso->pid));
+	if (isolate_reap(iso, 0, 1))
+		return (msg_fail(ESRCH, "resume: isolate %d has ended",
+		    (int)iso->pid));
+	/* Sent whether or not we paused it: a stop from elsewhere ends too. */
+	if (isolate_signal(iso, SIGCONT) == -1) {
+		saved = errno;
+		return (msg_fail(saved, "resume: isolate %d: %s",
+		    (int)iso->pid, strerror(saved)));
+	}
+	iso->paused = 0;
+	return (0);
+}
+
+int
+isolate_target(iso_isolate *iso, uint64_t *id, pid_t *pid)
+{
+	if (iso == NULL)
+		return (msg_fail(EINVAL, "ping: no isolate"));
+	if (isolate_foreign(iso))
+		return (msg_fail(ESRCH, "ping: isolate %d is not ours",
+		    (int)iso->pid));
+	if (isolate_reap(iso, 0, 1))
+		return (msg_fail(ESRCH, "ping: isolate %d has ended",
+		    (int)iso->pid));
+	*id = iso->id;
+	*pid = iso->pid;
+	return (0);
+}
+
 /* ---- starting a child -------------------------------------------------- */
 
 static int
@@ -600,6 +692,15 @@ listener_add(iso_isolate *iso, int error, iso_sendport to,
 	return (0);
 }
 
+/* 1 when a's isolate gets a note pipe: attr.h's, or an exec paused
+   before it runs (its exec failing is told as a note: no one waits on
+   its error pipe then). */
+static int
+isolate_wants_note(const iso_spawn_attr *a, int exec)
+{
+	return (attr_wants_note(a) || (exec && a != NULL && a->paused));
+}
+
 /* What st->attr gives the new handle before the child exists: its name,
    its listeners (so none can miss its end) and its note pipe. */
 static int
@@ -617,7 +718,7 @@ isolate_new_attr(struct start *st)
 	    a->exit_msg) == -1) || (a->on_error && listener_add(iso, 1,
 	    a->error_to, NULL) == -1))
 		return (-1);
-	if (!attr_wants_note(a))
+	if (!isolate_wants_note(a, st->argv != NULL))
 		return (0);
 	if (attr_note_pipe(fds) == -1)
 		return (msg_fail(errno, "spawn: pipe: %s", strerror(errno)));
@@ -800,7 +901,9 @@ isolate_start(struct start *st, iso_isolate **out)
 		return (msg_fail(ENOMEM, "spawn: cannot watch the child"));
 	}
 	sup_note_spawned(iso->id, pid, st->entry, st->argv != NULL ?
-	    st->argv[0] : NULL);
+	    st->argv[0] : NULL, iso->name);
+	if (st->attr != NULL && st->attr->paused)
+		isolate_until_stopped(iso);
 	*out = iso;
 	return (0);
 }
@@ -858,6 +961,8 @@ fork_child(struct start *st)
 	    (st->cgroup != NULL && cg_enter(st->cgroup) == -1) ||
 	    attr_child(st->attr, 0) == -1)
 		isolate_child_failed();
+	if (st->attr != NULL && st->attr->paused)	/* iso_resume goes on */
+		(void)syscall(SYS_kill, (pid_t)syscall(SYS_getpid), SIGSTOP);
 	fn(ctx);
 	loop_exit(0);
 }
@@ -920,6 +1025,80 @@ iso_spawn_with(void (*entry)(const iso_msg *), const iso_msg *arg,
 	return (0);
 }
 
+/* In the child of a paused iso_spawn_exec, before it stops: close what
+   exec would (O_CLOEXEC), as it lists /proc/self/fd (async-signal-safe:
+   system calls only). */
+static void
+exec_close_cloexec(void)
+{
+	char		 buf[4096];
+	const char	*name;
+	unsigned short	 reclen;
+	long		 n, off;
+	int		 dfd, fd, flags;
+
+	if ((dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	/* struct linux_dirent64: ino (8), off (8), reclen (2), type, name */
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
+		for (off = 0; off + 19 < n; off += reclen) {
+			memcpy(&reclen, buf + off + 16, sizeof reclen);
+			if (reclen == 0)
+				break;
+			name = buf + off + 19;
+			if (*name < '0' || *name > '9')
+				continue;
+			for (fd = 0; *name >= '0' && *name <= '9'; name++)
+				fd = fd * 10 + (*name - '0');
+			if (fd == dfd || (flags = fcntl(fd, F_GETFD)) == -1 ||
+			    !(flags & FD_CLOEXEC))
+				continue;
+			close(fd);
+		}
+	close(dfd);
+}
+
+/* In the child of a paused iso_spawn_exec whose exec failed once resumed:
+   the note "spawn failed", "could not exec PROG: ENAME" (async-signal-safe:
+   no formatting calls). */
+static void
+exec_failed_note(const char *prog, int e)
+{
+	char		 buf[ATTR_NOTE_MAX];
+	const char	*name = NULL;
+	size_t		 n = 0, i;
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || \
+    (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+	name = strerrorname_np(e);
+#endif
+	for (i = 0; "could not exec "[i] != '\0'; i++)
+		buf[n++] = "could not exec "[i];
+	for (i = 0; prog[i] != '\0' && n < 160; i++)
+		buf[n++] = prog[i];
+	buf[n++] = ':';
+	buf[n++] = ' ';
+	if (name != NULL)
+		for (i = 0; name[i] != '\0' && n < sizeof buf - 1; i++)
+			buf[n++] = name[i];
+	else {
+		buf[n++] = 'e';
+		buf[n++] = 'r';
+		buf[n++] = 'r';
+		buf[n++] = 'n';
+		buf[n++] = 'o';
+		buf[n++] = ' ';
+		if (e >= 100)
+			buf[n++] = (char)('0' + e / 100 % 10);
+		if (e >= 10)
+			buf[n++] = (char)('0' + e / 10 % 10);
+		buf[n++] = (char)('0' + e % 10);
+	}
+	buf[n] = '\0';
+	attr_note_write("spawn failed", buf);
+}
+
 /*
  * In the child of iso_spawn_exec: default signals, an empty mask, the
  * argument on descriptor 3 and exec. Only async-signal-safe calls: the
@@ -956,6 +1135,16 @@ exec_child(struct start *st)
 		goto fail;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (st->attr != NULL && st->attr->paused) {
+		/* Stopped, we must not hold what exec would have closed (the
+		   spawner's connections: their peers would miss its EOF); and
+		   the spawner no longer reads efd once we are stopped. */
+		exec_close_cloexec();
+		(void)kill(getpid(), SIGSTOP);
+		execvpe(st->argv[0], st->argv, st->envp);
+		exec_failed_note(st->argv[0], errno);
+		_exit(127);
+	}
 	execvpe(st->argv[0], st->argv, st->envp);
 fail:
 	e = errno;
@@ -963,23 +1152,35 @@ fail:
 	_exit(127);
 }
 
-/* environ without our variables, plus ISO_INIT_FD and ISO_ISOLATE_ID, and
-   ISO_NOTE_FD when the isolate has a note (attr.h). */
+/*
+ * environ without our variables, plus ISO_INIT_FD and ISO_ISOLATE_ID,
+ * ISO_NOTE_FD when the isolate has a note (attr.h), and ISO_NAME (*namevar,
+ * owned by the caller) when it has a name: exec drops PR_SET_NAME's, and
+ * the library takes it again from there (loop.c, loop_self).
+ */
 static char **
-exec_env(char *idvar, size_t len, uint64_t id, int note)
+exec_env(char *idvar, size_t len, uint64_t id, int note, const char *name,
+    char **namevar)
 {
 	static char	 fdvar[] = "ISO_INIT_FD=3";
 	static char	 notevar[] = "ISO_NOTE_FD=4";
 	char		**env;
 	size_t		 n = 0, i, k = 0;
 
+	*namevar = NULL;
+	if (name != NULL && asprintf(namevar, "ISO_NAME=%s", name) == -1)
+		return (NULL);
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	if ((env = calloc(n + 4, sizeof *env)) == NULL)
+	if ((env = calloc(n + 5, sizeof *env)) == NULL) {
+		free(*namevar);
+		*namevar = NULL;
 		return (NULL);
+	}
 	for (i = 0; i < n; i++)
 		if (strncmp(environ[i], "ISO_INIT_FD=", 12) != 0 &&
 		    strncmp(environ[i], "ISO_NOTE_FD=", 12) != 0 &&
+		    strncmp(environ[i], "ISO_NAME=", 9) != 0 &&
 		    strncmp(environ[i], "ISO_ISOLATE_ID=", 15) != 0)
 			env[k++] = environ[i];
 	snprintf(idvar, len, "ISO_ISOLATE_ID=%016" PRIx64, id);
@@ -987,8 +1188,39 @@ exec_env(char *idvar, size_t len, uint64_t id, int note)
 	env[k++] = idvar;
 	if (note)
 		env[k++] = notevar;
+	if (*namevar != NULL)
+		env[k++] = *namevar;
 	env[k] = NULL;
 	return (env);
+}
+
+/* 0 when prog is a file exec can try: a path, or found in PATH (for a
+   paused exec, which cannot wait for exec's answer); -1 with errno. */
+static int
+exec_findable(const char *prog)
+{
+	const char	*path, *p, *end;
+	char		 buf[PATH_MAX];
+	int		 saved = ENOENT;
+
+	if (strchr(prog, '/') != NULL)
+		return (access(prog, X_OK));
+	if ((path = getenv("PATH")) == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path; ; p = end + 1) {
+		end = strchrnul(p, ':');
+		if (snprintf(buf, sizeof buf, "%.*s%s%s", (int)(end - p), p,
+		    end > p ? "/" : "", prog) < (int)sizeof buf) {
+			if (access(buf, X_OK) == 0)
+				return (0);
+			if (errno != ENOENT && errno != ENOTDIR)
+				saved = errno;
+		}
+		if (*end == '\0')
+			break;
+	}
+	errno = saved;
+	return (-1);
 }
 
 int
@@ -1004,7 +1236,7 @@ iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
 	struct start	 st;
 	iso_isolate	*iso = NULL;
 	iso_msg		*nil = NULL;
-	char		 idvar[40];
+	char		 idvar[40], *namevar = NULL;
 	int		 errpipe[2] = { -1, -1 }, e = 0, saved, code, status;
 	ssize_t		 r;
 
@@ -1035,17 +1267,27 @@ iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
 	}
 	st.errfd = errpipe[1];
 	if ((st.envp = exec_env(idvar, sizeof idvar, st.id,
-	    attr_wants_note(a))) == NULL) {
+	    isolate_wants_note(a, 1), a != NULL ? a->name : NULL,
+	    &namevar)) == NULL) {
 		msg_fail(ENOMEM, "spawn_exec: out of memory");
+		goto fail;
+	}
+	if (a != NULL && a->paused && exec_findable(argv[0]) == -1) {
+		msg_fail(errno, "spawn_exec: %s: %s", argv[0],
+		    strerror(errno));
 		goto fail;
 	}
 	if (isolate_start(&st, &iso) == -1)
 		goto fail;
 	close(errpipe[1]);
 	errpipe[1] = -1;
-	/* EOF: exec worked, and closed the write end. */
-	while ((r = read(errpipe[0], &e, sizeof e)) == -1 && errno == EINTR)
-		;
+	/* EOF: exec worked, and closed the write end. Paused (stopped before
+	   exec): exec's failure, if any, comes later, as its note. */
+	r = 0;
+	if (!iso->paused)
+		while ((r = read(errpipe[0], &e, sizeof e)) == -1 &&
+		    errno == EINTR)
+			;
 	if (r == (ssize_t)sizeof e) {
 		isolate_wait(iso, &code, &status);
 		iso_isolate_free(iso);
@@ -1056,6 +1298,7 @@ iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
 	close(errpipe[0]);
 	close(st.memfd);
 	free(st.envp);
+	free(namevar);
 	iso_msg_free(nil);
 	if (out != NULL)
 		*out = iso;
@@ -1071,6 +1314,7 @@ fail:
 	if (st.memfd != -1)
 		close(st.memfd);
 	free(st.envp);
+	free(namevar);
 	iso_msg_free(nil);
 	errno = saved;
 	return (-1);
@@ -1155,6 +1399,10 @@ iso_kill(iso_isolate *iso, int priority)
 		return (msg_fail(saved, "kill: isolate %d: %s", (int)iso->pid,
 		    strerror(saved)));
 	}
+	/* A stopped isolate takes its SIGTERM only once it runs again. */
+	if (sig == SIGTERM)
+		(void)isolate_signal(iso, SIGCONT);
+	iso->paused = 0;
 	if (priority == ISO_IMMEDIATE)
 		isolate_reap(iso, 1, 1);
 	return (0);

@@ -7,6 +7,7 @@
  * sends costs one write, and a lone message is not delayed. When a
  * program runs the base itself, every send is written at once.
  */
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -376,6 +377,11 @@ loop_self(void)
 		if (errno == 0 && *end == '\0' && end != env && id != 0)
 			self_id = id;
 		unsetenv("ISO_ISOLATE_ID");
+		/* Its name (iso_spawn_attr_set_name), which exec dropped. */
+		if ((env = getenv("ISO_NAME")) != NULL) {
+			(void)prctl(PR_SET_NAME, env, 0, 0, 0);
+			unsetenv("ISO_NAME");
+		}
 	}
 	if (self_id == 0)
 		self_id = loop_new_id();

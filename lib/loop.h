@@ -136,6 +136,12 @@ extern unsigned long conn_writes;
    (ISO_LIMIT_STALL). */
 void		 conn_drain(void);
 
+/* ---- ping.c ---------------------------------------------------------- */
+
+/* A control frame m (borrowed) that is ["ping", to, response]: response
+   sent to `to`, and 1; 0 when m is not one. */
+int		 ping_control(const iso_msg *m);
+
 /* ---- port.c ---------------------------------------------------------- */
 
 /* A message arrived for port number `port` of this isolate; takes m. */

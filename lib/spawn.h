@@ -6,7 +6,10 @@
 #ifndef ISO_LIB_SPAWN_H
 #define ISO_LIB_SPAWN_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
+#include <stdint.h>
 
 #include "isolate.h"
 
@@ -32,6 +35,9 @@ int	 isolate_fork(void (*fn)(void *ctx), void *ctx, int flags,
  * or the signal. 0, or -1/ESRCH for a handle that is not our child.
  */
 int	 isolate_wait(iso_isolate *iso, int *code, int *status);
+/* iso's isolate id and pid, to reach it (ping.c): 0, or -1 with ESRCH
+   (ended, not ours) or EINVAL. */
+int	 isolate_target(iso_isolate *iso, uint64_t *id, pid_t *pid);
 /* "SIGSEGV" for 11, "SIG45"... for signals without a name; in buf. */
 const char *isolate_signame(int sig, char *buf, size_t len);
 

@@ -620,6 +620,11 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0,
 	    "memory", o->memory, "cpu", o->cpu, "nofile", o->nofile,
 	    "nproc", o->nproc, "max_memory", o->max_memory);
+	if (req != NULL && o->paused && iso_msg_put(req, iso_msg_pack("s",
+	    "paused"), iso_msg_pack("b", 1)) == -1) {
+		iso_msg_free(req);
+		req = NULL;
+	}
 	iso_msg_free(argv);
 	iso_msg_free(envp);
 	if (sup_call(req, &rep, SUP_START) == -1)
@@ -1560,7 +1565,8 @@ note_entry(const void *fn)
 }
 
 void
-sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
+sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog,
+    const char *name)
 {
 	char	hex[17], parent[17];
 
@@ -1569,9 +1575,10 @@ sup_note_spawned(uint64_t id, pid_t pid, const void *fn, const char *prog)
 		return;
 	snprintf(hex, sizeof hex, "%016" PRIx64, id);
 	snprintf(parent, sizeof parent, "%016" PRIx64, loop_self());
-	note_send(iso_msg_pack("{s:s s:s s:i s:s s:i s:s}", "op", "spawned",
-	    "id", hex, "pid", (int)pid, "parent", parent, "parent_pid",
-	    (int)loop_pid(), "entry", prog != NULL ? prog : note_entry(fn)));
+	note_send(iso_msg_pack("{s:s s:s s:i s:s s:i s:s s:s?}", "op",
+	    "spawned", "id", hex, "pid", (int)pid, "parent", parent,
+	    "parent_pid", (int)loop_pid(), "entry", prog != NULL ? prog :
+	    note_entry(fn), "name", name));
 }
 
 void

@@ -33,13 +33,13 @@ int		 sup_errno_value(const char *name);
 
 /*
  * Tell the supervisor, if one runs, that this isolate forked isolate id
- * (pid; running fn, or the program prog), or that it ended (code as
- * waitid's si_code, status; with_spawner: killed because this isolate,
- * its spawner, is ending). Never blocks and never fails: without a
+ * (pid; running fn, or the program prog; its name, NULL: none), or that
+ * it ended (code as waitid's si_code, status; with_spawner: killed
+ * because this isolate, its spawner, is ending). Never blocks and never fails: without a
  * supervisor (looked for at most once a second) nothing is sent.
  */
 void		 sup_note_spawned(uint64_t id, pid_t pid, const void *fn,
-		    const char *prog);
+		    const char *prog, const char *name);
 void		 sup_note_exited(uint64_t id, int code, int status,
 		    int with_spawner);
 

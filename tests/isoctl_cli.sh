@@ -200,7 +200,7 @@ comp_is "on-failure" spawn --restart = o
 comp_is "=always =never =on-failure" spawn --restart =
 comp_is "start status stop" daemon st
 comp_is "bash zsh" completion ""
-comp_is "ps" help p
+comp_is "pause ping ps" help p
 comp_has spawn --name x sle :: sleep
 comp_has compute -- ech :: echo
 # After the command: its own arguments (files, without bash-completion).

@@ -2,11 +2,12 @@
  * sup_spawner: a libisolate program that spawns isolates and then either
  * waits to be killed or ends, for the tests of what a spawner's end does
  * to its isolates and their sockets.
- *   sup_spawner N wait|exit
+ *   sup_spawner N wait|exit [NAME]
  * It makes a port (so it listens on a socket of its own), spawns N
  * isolates that each make a port and wait, prints "ready ID" (its own
  * isolate id) once each has told it it listens, then waits forever
- * (wait) or returns from main (exit), which kills them.
+ * (wait) or returns from main (exit), which kills them. With NAME its
+ * isolates are spawned with that name (iso_spawn_attr_set_name).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -50,13 +51,19 @@ heard(iso_port *p, const iso_msg *m, void *arg)
 int
 main(int argc, char **argv)
 {
+	iso_spawn_attr	*a = NULL;
 	iso_port	*p;
 	iso_msg		*arg;
 	int		 i;
 
-	if (argc != 3 || (want = atoi(argv[1])) <= 0 ||
+	if (argc == 4 && ((a = iso_spawn_attr_new()) == NULL ||
+	    iso_spawn_attr_set_name(a, argv[3]) == -1)) {
+		fprintf(stderr, "sup_spawner: %s\n", iso_error());
+		return (2);
+	}
+	if ((argc != 3 && argc != 4) || (want = atoi(argv[1])) <= 0 ||
 	    (strcmp(argv[2], "wait") != 0 && strcmp(argv[2], "exit") != 0)) {
-		fprintf(stderr, "usage: sup_spawner N wait|exit\n");
+		fprintf(stderr, "usage: sup_spawner N wait|exit [NAME]\n");
 		return (2);
 	}
 	ending = strcmp(argv[2], "exit") == 0;
@@ -68,11 +75,12 @@ main(int argc, char **argv)
 	}
 	self = iso_port_sendport(p).isolate;
 	for (i = 0; i < want; i++)
-		if (iso_spawn(child, arg, NULL) == -1) {
+		if (iso_spawn_with(child, arg, a, NULL) == -1) {
 			fprintf(stderr, "sup_spawner: %s\n", iso_error());
 			return (1);
 		}
 	iso_msg_free(arg);
+	iso_spawn_attr_free(a);
 	/* wait: the port stays open, so this runs until killed. */
 	return (iso_run() == 0 ? 0 : 1);
 }
