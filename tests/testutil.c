@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rtdir.h"
+#include "isolate.h"
 #include "testutil.h"
 
 static char	tu_dir[64];
@@ -26,6 +27,10 @@ tu_cleanup(void)
 
 	if (getpid() != tu_owner || tu_dir[0] == '\0')
 		return;
+	/* A test that failed before its teardown may have left a supervisor
+	   running in our directory: stop it (never start one to do so). */
+	iso_sup_autostart(0);
+	(void)iso_sup_stop();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "testutil: cannot remove %s\n", tu_dir);
