@@ -448,6 +448,15 @@ int		 iso_compute(iso_msg *(*fn)(const iso_msg *arg),
 /* The same, killed after timeout_ms (0: none): -1 with ETIMEDOUT. */
 int		 iso_compute_timeout(iso_msg *(*fn)(const iso_msg *arg),
 		    const iso_msg *arg, int timeout_ms, iso_msg **result);
+/*
+ * The same in a new isolate spawned with a's name, limits and sandbox
+ * (NULL: none; never on iso_compute_set_pool's pool). A function its
+ * sandbox stops fails with EIO and iso_error() naming the call
+ * ("compute: function killed by SIGSYS: blocked system call openat").
+ */
+int		 iso_compute_with(iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *arg, const iso_spawn_attr *a,
+		    int timeout_ms, iso_msg **result);
 
 /* ---- pools (pool.c) --------------------------------------------------- */
 
@@ -476,6 +485,10 @@ typedef struct iso_pool iso_pool;
 /* n workers forked now (0: one per online CPU). Owned: iso_pool_free.
    NULL with EINVAL or spawn's errno. */
 iso_pool	*iso_pool_new(int n);
+/* The same, each worker (and each that replaces one) spawned with a's
+   name, limits and sandbox, copied now (NULL: none). A job its sandbox
+   stops fails with EIO naming the call, and its worker is replaced. */
+iso_pool	*iso_pool_new_with(int n, const iso_spawn_attr *a);
 /*
  * Run fn(arg) on a worker (arg is copied before the call returns; NULL
  * passes NULL to fn), queued while all are busy, in submission order.

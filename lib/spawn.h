@@ -32,6 +32,9 @@ int	 isolate_fork(void (*fn)(void *ctx), void *ctx, int flags,
  * or the signal. 0, or -1/ESRCH for a handle that is not our child.
  */
 int	 isolate_wait(iso_isolate *iso, int *code, int *status);
+/* What iso said of its end in its note (attr.h: "blocked system call
+   openat"), once reaped; NULL when it left none. */
+const char *isolate_note_detail(const iso_isolate *iso);
 /* "SIGSEGV" for 11, "SIG45"... for signals without a name; in buf. */
 const char *isolate_signame(int sig, char *buf, size_t len);
 
