@@ -32,6 +32,7 @@ cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 	o.mailbox = (int)cli_num(a, "mailbox");
 	o.lines = cli_has(a, "lines");
 	o.mailbox_sync = cli_has(a, "mailbox-sync");
+	o.sandbox = cli_str(a, "sandbox");
 	/* The command runs as if the caller had run it. */
 	o.argv = a->argv;
 	o.envp = environ;
@@ -65,6 +66,8 @@ static const struct cli_opt spawn_opts[] = {
 	  .help = "messages in as JSON lines on its stdin, lines out for recv" },
 	{ .name = "mailbox-sync", .type = CLI_FLAG,
 	  .help = "sync its mailbox to disk before each answer (slower)" },
+	{ .name = "sandbox", .type = CLI_STRING, .meta = "PROFILE",
+	  .help = "run it under a sandbox: nonet, readonly:PATH or both" },
 	{ .name = NULL }
 };
 

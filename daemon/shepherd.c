@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attr.h"
 #include "daemon.h"
 #include "pty.h"
 #include "wire.h"
@@ -54,6 +55,7 @@ struct shep_report {
 };
 #define SHEP_CHDIR	1
 #define SHEP_EXEC	2
+#define SHEP_ATTR	3		/* its options (attr_child) */
 
 #define SHEP_DIR_FD	3		/* the state directory, in a shepherd */
 
@@ -807,8 +809,8 @@ shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 
 /* In the command's child: its group, stdio, signals, cwd, exec. */
 static void __attribute__((noreturn))
-shep_child(const struct shep_spec *spec, char **env, pid_t parent,
-    int out, int efd, int slave)
+shep_child(const struct shep_spec *spec, const iso_spawn_attr *attr,
+    char **env, pid_t parent, int out, int efd, int slave)
 {
 	struct shep_report	rep = { SHEP_EXEC, 0 };
 	struct sigaction	sa;
@@ -834,6 +836,10 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (spec->cwd != NULL && chdir(spec->cwd) == -1) {
 		rep.stage = SHEP_CHDIR;
+		goto fail;
+	}
+	if (attr_child(attr, 1) == -1) {
+		rep.stage = SHEP_ATTR;
 		goto fail;
 	}
 	execvpe(spec->argv[0], spec->argv, env);
@@ -941,6 +947,7 @@ shep_main(const struct shep_spec *spec, int tell)
 	const char		*dir = spec->dir;
 	int			 slave = -1;
 	struct shep_report	 rep;
+	iso_spawn_attr		*attr = NULL;
 	char			 idvar[64], **env;
 	int			 fd, sigfd, out[2], efd[2], status;
 	pid_t			 pid, self = getpid();
@@ -1005,13 +1012,18 @@ shep_main(const struct shep_spec *spec, int tell)
 	    &sh.ln.slave)) == -1)
 		shep_fail(&sh, "cannot make a pseudo-terminal: %s",
 		    strerror(errno));
+	/* Built here: the sandbox's Landlock ruleset is a descriptor. */
+	if (spec->sandbox != NULL && ((attr = iso_spawn_attr_new()) == NULL ||
+	    iso_spawn_attr_set_sandbox(attr, spec->sandbox) == -1))
+		shep_fail(&sh, "cannot start: %s", iso_error());
 	if ((env = shep_env(spec, idvar, sizeof idvar)) == NULL ||
 	    pipe2(out, O_CLOEXEC) == -1 || pipe2(efd, O_CLOEXEC) == -1 ||
 	    (pid = fork()) == -1)
 		shep_fail(&sh, "cannot start: %s", strerror(errno));
 	if (pid == 0)
-		shep_child(spec, env, self, out[1], efd[1], slave);
+		shep_child(spec, attr, env, self, out[1], efd[1], slave);
 	(void)setpgid(pid, pid);	/* as the child does: no race */
+	iso_spawn_attr_free(attr);
 	if (slave != -1)
 		close(slave);
 	close(out[1]);
@@ -1028,6 +1040,9 @@ shep_main(const struct shep_spec *spec, int tell)
 			;
 		if (rep.stage == SHEP_CHDIR)
 			shep_fail(&sh, "cannot chdir to %s: %s", spec->cwd,
+			    strerror(rep.error));
+		if (rep.stage == SHEP_ATTR)
+			shep_fail(&sh, "cannot take its options (sandbox): %s",
 			    strerror(rep.error));
 		shep_fail(&sh, "cannot run %s: %s", spec->argv[0],
 		    strerror(rep.error));

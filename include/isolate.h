@@ -640,6 +640,10 @@ typedef struct iso_sup_spawn_opts {
 	   accepted outlives a machine crash too; slower. Without it what
 	   was accepted outlives the supervisor, not the machine. */
 	int		  mailbox_sync;
+	/* A sandbox profile (iso_spawn_attr_set_sandbox) the command runs
+	   under; NULL: none. compute and noexec are refused: they would
+	   block the exec that starts it. */
+	const char	 *sandbox;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -861,6 +865,11 @@ struct iso_sup_compute_opt {
 	int		 workers;	/* 0, or 1 to 1024 */
 	const char	*cwd;
 	int		 cluster;
+	/* A sandbox profile (iso_spawn_attr_set_sandbox) for one fresh
+	   process (taken after the module is loaded; before the command's
+	   exec: not compute or noexec there); NULL: none. Not with warm or
+	   cluster. A blocked call fails the call with its name. */
+	const char	*sandbox;
 };
 int		 iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		    const struct iso_sup_compute_opt *o, iso_msg **result);

@@ -80,6 +80,7 @@ struct sandbox {
 
 static char	*names[NAMES_MAX];	/* system calls by number */
 static int	 names_made;
+static void	(*on_trap)(const char *);	/* sandbox_on_trap */
 
 /* ---- the handler ----------------------------------------------------------- */
 
@@ -147,6 +148,8 @@ sandbox_sigsys(int sig, siginfo_t *si, void *uc)
 	}
 	detail[n] = '\0';
 	attr_note_write("SIGSYS", detail);
+	if (on_trap != NULL)
+		on_trap(detail);
 	(void)syscall(SYS_prlimit64, 0, RLIMIT_CORE, &nocore, NULL);
 	sandbox_again(si->si_syscall, uc);
 	_exit(128 + SIGSYS);		/* not reached */
@@ -162,6 +165,12 @@ sandbox_handler(void)
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	return (sigaction(SIGSYS, &sa, NULL));
+}
+
+void
+sandbox_on_trap(void (*fn)(const char *))
+{
+	on_trap = fn;
 }
 
 void

@@ -30,6 +30,11 @@ int		 sandbox_exec_check(const struct sandbox *sb);
  */
 int		 sandbox_child(const struct sandbox *sb, int exec);
 
+/* In a sandboxed process: fn(detail) is called by the SIGSYS handler
+   after the note, before the process dies ("blocked system call
+   openat"); async-signal-safe calls only. NULL: none. */
+void		 sandbox_on_trap(void (*fn)(const char *detail));
+
 /*
  * In a program started by iso_spawn_exec under a seccomp filter with a
  * note on ISO_NOTE_FD: the SIGSYS handler, so that a blocked call is
