@@ -421,6 +421,26 @@ out:
 	return (rc);
 }
 
+/* 0 when this kernel loads seccomp filters that trap (valgrind, for
+   one, passes no seccomp call through), else -1 with iso_error(). */
+static int
+sandbox_seccomp_ok(void)
+{
+	static int	known, ok;
+	uint32_t	action = SECCOMP_RET_TRAP;
+
+	if (!known) {
+		ok = syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0,
+		    &action) == 0;
+		known = 1;
+		if (!ok)
+			return (msg_fail(ENOTSUP, "sandbox: this system cannot "
+			    "load seccomp filters (%s)", strerror(errno)));
+	}
+	return (ok ? 0 : msg_fail(ENOTSUP, "sandbox: this system cannot "
+	    "load seccomp filters"));
+}
+
 /* The Landlock ABI version, 0 where there is none. */
 static int
 sandbox_landlock_abi(void)
@@ -527,6 +547,7 @@ sandbox_new(const char *profile)
 	sb->refs = 1;
 	sb->ruleset = -1;
 	if (sandbox_parse(sb, profile, &path) == -1 ||
+	    sandbox_seccomp_ok() == -1 ||
 	    (path != NULL && sandbox_landlock(sb, path) == -1) ||
 	    sandbox_filter(sb) == -1) {
 		sandbox_free(sb);
