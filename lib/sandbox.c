@@ -301,14 +301,15 @@ sandbox_nonet(scmp_filter_ctx ctx)
 }
 
 /*
- * readonly: every call that writes, makes or removes a path, and an open
- * for writing (flags with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC); reading
- * outside PATH is Landlock's (EACCES: it cannot end the isolate).
+ * readonly: an open for writing (flags with O_WRONLY, O_RDWR, O_CREAT or
+ * O_TRUNC) and every call that writes what Landlock does not guard
+ * (data, modes, owners, times, attributes, mounts). Making, removing and
+ * renaming entries, and reading outside PATH, are Landlock's: EACCES
+ * (EEXIST for a mkdir of what is there, as the library's runtime
+ * directory), for it cannot end the isolate.
  */
 static const char *const write_calls[] = {
-	"creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink",
-	"unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
-	"symlink", "symlinkat", "mknod", "mknodat", "chmod", "fchmodat",
+	"creat", "truncate", "chmod", "fchmodat",
 	"fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes",
 	"utimensat", "futimesat", "setxattr", "lsetxattr", "removexattr",
 	"lremovexattr", "openat2", "open_by_handle_at", "mount",

@@ -440,6 +440,13 @@ START_TEST(exec_program_with_the_library)
 	run("nonet", NULL, argv, "unix", &o);
 	ck_assert_msg(o.desc[0] == '\0', "%s: %s", o.desc, o.detail);
 	ck_assert_str_eq(o.said, "unix ok");
+	if (landlock_abi() > 0) {	/* Landlock kept through exec */
+		run("readonly:/", NULL, argv, "read", &o);
+		ck_assert_msg(o.desc[0] == '\0', "%s: %s", o.desc, o.detail);
+		ck_assert_str_eq(o.said, "read sandboxed, outside ok");
+		run("readonly:/", NULL, argv, "write", &o);
+		assert_blocked(&o, "openat");
+	}
 	end();
 }
 END_TEST
@@ -564,8 +571,11 @@ sandboxed_main(int raw)
 	}
 	if ((arg = iso_initial_message()) == NULL)
 		return (2);
+	if (getenv("CHECK_SANDBOX_DIR") != NULL)
+		snprintf(tmpdir, sizeof tmpdir, "%s",
+		    getenv("CHECK_SANDBOX_DIR"));
 	what = iso_msg_str(iso_msg_at(arg, 1), NULL);
-	if (what != NULL && strcmp(what, "inet") == 0)
+	if (what != NULL && strcmp(what, "unix") != 0)
 		act(arg);
 	else
 		say(arg, "unix ok");
@@ -615,7 +625,8 @@ main(int argc, char **argv)
 	self_exe[n] = '\0';
 	tu_runtime_dir();
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/check_sandbox.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
+	if (mkdtemp(tmpdir) == NULL || setenv("CHECK_SANDBOX_DIR", tmpdir,
+	    1) == -1)
 		return (1);
 	snprintf(path, sizeof path, "%s/file", tmpdir);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
