@@ -44,6 +44,8 @@
 #define SB_READONLY	0x8
 
 #define NAMES_MAX	512		/* system call numbers named */
+#define SI_SECCOMP	1		/* SIGSYS's si_code from a filter
+					   (SYS_SECCOMP: not in every libc) */
 #define PROFILE_MAX	4096
 
 /* Landlock, as the kernel has it (Debian 12's headers stop at ABI 2). */
@@ -133,7 +135,11 @@ sandbox_sigsys(int sig, siginfo_t *si, void *uc)
 	int		 k = 0;
 	struct rlimit	 nocore = { 0, 0 };	/* a trap is no bug to debug */
 
-	(void)sig;
+	if (si->si_code != SI_SECCOMP) {	/* kill -SYS: as if unhandled */
+		signal(sig, SIG_DFL);
+		raise(sig);		/* delivered once this returns */
+		return;
+	}
 	if (nr < NAMES_MAX)
 		name = names[nr];
 	if (name != NULL) {

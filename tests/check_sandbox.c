@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 
 #include <check.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,8 @@
 #define WAIT_MS		10000
 
 static char	self_exe[PATH_MAX];
+static pid_t	last_pid;		/* run's isolate */
+static int	sys_on_ready;		/* collect: kill -SYS it at "ready" */
 static char	tmpdir[PATH_MAX];	/* readonly's PATH, with a file */
 static int	fds_at_start;
 
@@ -121,8 +124,11 @@ collect(iso_port *p, const iso_msg *m, void *arg)
 	} else if ((s = iso_msg_str(m, NULL)) != NULL &&
 	    strcmp(s, "exit!") == 0)
 		iso_port_close(p);
-	else if (s != NULL)
+	else if (s != NULL) {
 		snprintf(o->said, sizeof o->said, "%s", s);
+		if (sys_on_ready && strcmp(s, "ready") == 0)
+			ck_assert_int_eq(kill(last_pid, SIGSYS), 0);
+	}
 }
 
 /*
@@ -159,6 +165,7 @@ run(const char *profile, void (*entry)(const iso_msg *), char *const *argv,
 	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(port), exit_msg),
 	    0);
 	iso_msg_free(exit_msg);
+	last_pid = iso_pid(iso);
 	iso_isolate_free(iso);
 	ck_assert_int_eq(iso_port_listen(port, collect, o), 0);
 	ck_assert_int_eq(iso_run(), 0);		/* until the exit notice */
@@ -238,6 +245,9 @@ act(const iso_msg *arg)
 		snprintf(path, sizeof path, "%s/new", tmpdir);
 		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		say(arg, "write %s", fd >= 0 ? "ok" : strerror(errno));
+	} else if (strcmp(what, "wait") == 0) {
+		(void)iso_port_new();	/* iso_run goes on */
+		say(arg, "ready");
 	} else if (strcmp(what, "read") == 0) {
 		snprintf(path, sizeof path, "%s/file", tmpdir);
 		n = -1;
@@ -341,6 +351,24 @@ START_TEST(compute_answers_on_its_pair)
 	run("compute", act, NULL, "compute", &o);
 	ck_assert_msg(o.desc[0] == '\0', "%s: %s", o.desc, o.detail);
 	ck_assert_str_eq(o.said, "computed 1");
+	end();
+}
+END_TEST
+
+/* A SIGSYS that is no trap is not told as a blocked call. */
+START_TEST(a_sigsys_sent_is_no_blocked_call)
+{
+	struct outcome	o;
+
+	if (!have_sandboxes(__func__))
+		return;
+	begin();
+	sys_on_ready = 1;
+	run("nonet", act, NULL, "wait", &o);
+	sys_on_ready = 0;
+	ck_assert_str_eq(o.desc, "SIGSYS");
+	ck_assert_msg(strstr(o.detail, "killed by signal 31") != NULL &&
+	    strstr(o.detail, "blocked") == NULL, "%s", o.detail);
 	end();
 }
 END_TEST
@@ -593,6 +621,7 @@ sandbox_suite(void)
 	tcase_add_test(tc, exec_refused_where_the_profile_blocks_it);
 	tcase_add_test(tc, compute_blocks_open);
 	tcase_add_test(tc, compute_answers_on_its_pair);
+	tcase_add_test(tc, a_sigsys_sent_is_no_blocked_call);
 	tcase_add_test(tc, noexec_blocks_exec_not_open);
 	tcase_add_test(tc, nonet_blocks_inet_not_unix);
 	tcase_add_test(tc, readonly_reads_under_path_only);
