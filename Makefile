@@ -56,7 +56,7 @@ QUICK		?=
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
 		   check valgrind procps binutils zsh libnats-dev nats-server \
-		   libssl-dev zlib1g-dev
+		   libssl-dev zlib1g-dev libseccomp-dev
 BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules
@@ -66,7 +66,7 @@ MAKEFLAGS	+= --no-builtin-rules
 # Debian 12 calls msgpack's module `msgpack`, newer upstream `msgpack-c`.
 MSGPACK_PC	:= $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
 		     echo msgpack-c || echo msgpack)
-PC_MODULES	:= libevent $(MSGPACK_PC) jansson
+PC_MODULES	:= libevent $(MSGPACK_PC) jansson libseccomp
 DEPS_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(PC_MODULES) 2>/dev/null)
 DEPS_LIBS	:= $(shell $(PKG_CONFIG) --libs $(PC_MODULES) 2>/dev/null)
 # The supervisor joins a cluster over NATS (nats.c, its libevent adapter).

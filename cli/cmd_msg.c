@@ -361,6 +361,7 @@ cmd_compute(const struct cli_cmd *self, struct cli_args *a)
 	o.fresh = cli_has(a, "fresh");
 	o.warm = cli_has(a, "warm");
 	o.cluster = cli_has(a, "cluster");
+	o.sandbox = cli_str(a, "sandbox");
 	if (o.cluster && o.fresh)
 		return (cli_usage(self, "--cluster goes to warm workers: not "
 		    "with --fresh"));
@@ -398,6 +399,9 @@ static const struct cli_opt compute_opts[] = {
 	  .min = 1, .max = 1024,
 	  .help = "warm workers of the module or CMD at most (default: one "
 	  "per CPU)" },
+	{ .name = "sandbox", .type = CLI_STRING, .meta = "PROFILE",
+	  .help = "in a fresh process under a sandbox (compute: no files, "
+	  "sockets or processes)" },
 	{ .name = NULL }
 };
 

@@ -68,6 +68,7 @@ cmd_spawn(const struct cli_cmd *self, struct cli_args *a)
 	if (spawn_limits(self, a, &o) == -1)
 		return (CLI_USAGE);
 	o.paused = cli_has(a, "paused");
+	o.sandbox = cli_str(a, "sandbox");
 	/* The command runs as if the caller had run it. */
 	o.argv = a->argv;
 	o.envp = environ;
@@ -114,6 +115,8 @@ static const struct cli_opt spawn_opts[] = {
 	  .help = "restart it once its resident memory passes SIZE" },
 	{ .name = "paused", .type = CLI_FLAG,
 	  .help = "stopped before it runs, until isoctl resume" },
+	{ .name = "sandbox", .type = CLI_STRING, .meta = "PROFILE",
+	  .help = "run it under a sandbox: nonet, readonly:PATH or both" },
 	{ .name = NULL }
 };
 

@@ -41,7 +41,9 @@
 
 #include <event2/event.h>
 
+#include "attr.h"
 #include "daemon.h"
+#include "sandbox.h"
 
 #define DC_HDR		4	/* a frame's length field */
 #define DC_CHUNK	65536	/* bytes read at a time */
@@ -470,6 +472,69 @@ dc_so_reply(int fd, int tag, iso_msg *m)
 	_exit(0);
 }
 
+/* In a sandboxed so child: the frame [1, "blocked system call X"] on
+   3, written by the SIGSYS handler (no allocation, one write). */
+static void
+dc_trap_frame(const char *detail)
+{
+	unsigned char	buf[DC_HDR + 4 + 255];
+	size_t		n = strlen(detail), len;
+
+	if (n > 255)
+		n = 255;
+	len = 4 + n;
+	buf[0] = buf[1] = 0;
+	buf[2] = (unsigned char)(len >> 8);
+	buf[3] = (unsigned char)len;
+	buf[DC_HDR] = 0x92;			/* fixarray of 2 */
+	buf[DC_HDR + 1] = DC_TAG_ERROR;
+	buf[DC_HDR + 2] = 0xd9;			/* str 8 */
+	buf[DC_HDR + 3] = (unsigned char)n;
+	memcpy(buf + DC_HDR + 4, detail, n);
+	(void)!write(3, buf, DC_HDR + len);
+}
+
+int
+dc_sandbox_check(const char *profile)
+{
+	iso_spawn_attr	*a;
+	int		 rc, saved;
+
+	if ((a = iso_spawn_attr_new()) == NULL)
+		return (-1);
+	rc = iso_spawn_attr_set_sandbox(a, profile);
+	saved = errno;
+	iso_spawn_attr_free(a);
+	errno = saved;
+	return (rc);
+}
+
+/* In the child: req's sandbox taken (after what it needs to load), or
+   end with [1, why] (fd: the so form's frame pipe) or exit 127. */
+static void
+dc_sandbox(const struct dc_req *req, int fd)
+{
+	iso_spawn_attr	*a;
+	char		 text[1024];
+
+	if (req->sandbox == NULL)
+		return;
+	if ((a = iso_spawn_attr_new()) != NULL &&
+	    iso_spawn_attr_set_sandbox(a, req->sandbox) == 0) {
+		if (fd != -1)
+			sandbox_on_trap(dc_trap_frame);
+		if (attr_child(a, 0) == 0)
+			return;		/* a stays: the filter is loaded */
+	}
+	snprintf(text, sizeof text, "cannot take the sandbox: %s",
+	    iso_error());
+	if (fd == -1) {
+		(void)!write(STDERR_FILENO, text, strlen(text));
+		_exit(127);
+	}
+	dc_so_reply(fd, DC_TAG_ERROR, iso_msg_pack("s", text));
+}
+
 /* In the child: the so form. */
 static void __attribute__((noreturn))
 dc_so_child(const struct dc_req *req, int fd)
@@ -493,6 +558,7 @@ dc_so_child(const struct dc_req *req, int fd)
 	}
 	if (req->arg == NULL && (dc_child_nil = iso_msg_pack("n")) == NULL)
 		_exit(70);
+	dc_sandbox(req, fd);
 	r = fn(req->arg != NULL ? req->arg : dc_child_nil);
 	if (r == NULL) {
 		snprintf(text, sizeof text, "function %s returned NULL",
@@ -566,6 +632,7 @@ dc_exec(char *const argv[], const char *cwd)
 static void __attribute__((noreturn))
 dc_command_child(const struct dc_req *req)
 {
+	dc_sandbox(req, -1);
 	dc_exec(req->argv, req->cwd);
 }
 

@@ -70,6 +70,9 @@ struct shep_spec {
 	const char	 *cgroup;
 	int		  paused;	/* stopped before exec (SIGSTOP): the
 					   shepherd goes on once it is */
+	const char	 *sandbox;	/* a profile (sandbox.h), NULL: none;
+					   built by the shepherd, taken by
+					   the command before exec */
 };
 
 /*
@@ -152,7 +155,12 @@ struct dc_req {
 					   NULL: the daemon's directory */
 	int		  lease;	/* warm.c, module form: the client
 					   would take the worker (warm_lease) */
+	const char	 *sandbox;	/* fresh only: a profile the child
+					   takes (after dlopen; before exec) */
 };
+/* 0 if profile is a sandbox the so form can run under; -1 with errno
+   and iso_error(). */
+int	 dc_sandbox_check(const char *profile);
 int	 dc_start(const struct dc_req *req,
 	    void (*done)(iso_msg *result, const char *error, void *arg),
 	    void *arg);
@@ -609,6 +617,9 @@ int	 life_init(struct event_base *base, const char *dir, int dfd,
 	    const char *sock);
 /* Isolates known (status). */
 size_t	 rec_count(void);
+/* 0 if a command can run under the sandbox profile; -1 with errno and
+   iso_error() saying why not (unknown, or it would block exec). */
+int	 life_sandbox_check(const char *profile);
 /* End every command gracefully (SIGTERM, SIGKILL after grace_ms); call
    done() once all have ended. */
 void	 life_stop_all(int grace_ms, void (*done)(void));

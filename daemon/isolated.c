@@ -252,6 +252,7 @@ struct compute_args {
 	const char	*cwd;
 	int		 lease;
 	int		 cluster;
+	const char	*sandbox;
 };
 
 static const struct rq_field compute_fields[] = {
@@ -268,6 +269,7 @@ static const struct rq_field compute_fields[] = {
 	    COMPUTE_WORKERS_MAX),
 	RQ_FIELD(struct compute_args, lease, "lease", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD(struct compute_args, cluster, "cluster", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct compute_args, sandbox, "sandbox", RQ_STR, 0, 1, 4096),
 	RQ_END
 };
 
@@ -297,6 +299,19 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 		    "warm workers, not \"%s\"", a->fresh ? "fresh" : "argv");
 		return;
 	}
+	/* A sandbox is one process's, for one call: the fresh path. */
+	if (a->sandbox != NULL && (a->warm || a->cluster)) {
+		sv_error(c, EINVAL, "compute: \"sandbox\" runs a fresh "
+		    "process: not with \"%s\"", a->warm ? "warm" : "cluster");
+		return;
+	}
+	if (a->sandbox != NULL && (a->argv != NULL ?
+	    life_sandbox_check(a->sandbox) : dc_sandbox_check(a->sandbox)) ==
+	    -1) {
+		sv_error(c, errno, "compute: %s", iso_error());
+		return;
+	}
+	r.sandbox = a->sandbox;
 	if (a->cwd != NULL && (a->argv == NULL || a->cwd[0] != '/')) {
 		sv_error(c, EINVAL, "compute: \"cwd\" is an absolute "
 		    "directory, for \"argv\"");
@@ -335,10 +350,11 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 		return;
 	}
 	j->conn = c;
-	j->lease = a->lease;
+	j->lease = a->lease && a->sandbox == NULL;
 	/* The so form goes to the module's warm workers unless fresh, a
 	   command only when warm. */
-	if ((r.module != NULL && !a->fresh) || (r.argv != NULL && a->warm))
+	if ((r.module != NULL && !a->fresh && a->sandbox == NULL) ||
+	    (r.argv != NULL && a->warm))
 		rc = warm_start(&r, compute_done, j);
 	else
 		rc = dc_start(&r, compute_done, j);

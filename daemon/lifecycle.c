@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "cgroup.h"
+#include "attr.h"
 #include "daemon.h"
 #include "records.h"
 #include "rlimit.h"
@@ -527,6 +528,22 @@ life_vector(const iso_msg *l)
 	return (v);
 }
 
+int
+life_sandbox_check(const char *profile)
+{
+	iso_spawn_attr	*a;
+	int		 rc, saved;
+
+	if ((a = iso_spawn_attr_new()) == NULL)
+		return (-1);
+	rc = iso_spawn_attr_set_sandbox(a, profile) == -1 ||
+	    attr_exec_check(a) == -1 ? -1 : 0;
+	saved = errno;
+	iso_spawn_attr_free(a);
+	errno = saved;
+	return (rc);
+}
+
 /* One run of command p: its shepherd. */
 static void
 life_run(struct proc *p)
@@ -554,6 +571,7 @@ life_run(struct proc *p)
 	    (envp = life_vector(rec_env(p))) == NULL))
 		goto fail;
 	memset(&spec, 0, sizeof spec);
+	spec.sandbox = rec_sandbox(p);
 	spec.id = rec_id(p);
 	spec.argv = argv;
 	spec.envp = envp;

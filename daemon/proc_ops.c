@@ -24,6 +24,7 @@
 struct spawn_args {
 	const iso_msg	*argv, *env;
 	const char	*name, *cwd;
+	const char	*sandbox;	/* a profile (sandbox.h), NULL */
 	int		 restart, lines, sync, paused;
 	int		 pol[6];	/* only checked here: rec_set_policy */
 	uint64_t	 limit[4];	/* enum iso_rlimit; 0: none */
@@ -41,6 +42,8 @@ static const struct rq_field spawn_fields[] = {
 	RQ_FIELD(struct spawn_args, lines, "lines", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD(struct spawn_args, sync, "mailbox_sync", RQ_BOOL, 0, 0, 0),
 	RQ_FIELD(struct spawn_args, paused, "paused", RQ_BOOL, 0, 0, 0),
+	RQ_FIELD(struct spawn_args, sandbox, "sandbox", RQ_STR, RQ_NIL, 1,
+	    4096),
 	RQ_FIELD_DEF(struct spawn_args, pol[0], "backoff_ms", RQ_INT, 0,
 	    86400000, 0),
 	RQ_FIELD_DEF(struct spawn_args, pol[1], "backoff_max_ms", RQ_INT, 0,
@@ -86,8 +89,13 @@ op_spawn(struct sv_conn *c, const struct rq *r)
 			rec_drop_name(q);
 		}
 	}
+	if (a->sandbox != NULL && life_sandbox_check(a->sandbox) == -1) {
+		sv_error(c, errno, "spawn: %s", iso_error());
+		return;
+	}
 	memset(&spec, 0, sizeof spec);
 	spec.command = 1;
+	spec.sandbox = a->sandbox;
 	spec.name = a->name;
 	spec.argv = a->argv;
 	spec.env = a->env;

@@ -38,6 +38,7 @@ struct proc {
 	iso_msg		*env;
 	char		*cwd;
 	char		*entry;
+	char		*sandbox;	/* commands: a profile, or NULL */
 	enum restart_policy restart;
 	int		 lines;
 	int		 box_limit;
@@ -84,6 +85,7 @@ int rec_is_command(const struct proc *p) { return (p->command); }
 const iso_msg *rec_argv(const struct proc *p) { return (p->argv); }
 const iso_msg *rec_env(const struct proc *p) { return (p->env); }
 const char *rec_cwd(const struct proc *p) { return (p->cwd); }
+const char *rec_sandbox(const struct proc *p) { return (p->sandbox); }
 const char *rec_entry(const struct proc *p) { return (p->entry); }
 enum restart_policy rec_restart(const struct proc *p) { return (p->restart); }
 int rec_lines(const struct proc *p) { return (p->lines); }
@@ -296,6 +298,8 @@ rec_new(uint64_t id, const struct rec_spec *s)
 	if ((s->name != NULL && (p->name = strdup(s->name)) == NULL) ||
 	    (s->cwd != NULL && (p->cwd = strdup(s->cwd)) == NULL) ||
 	    (s->entry != NULL && (p->entry = strdup(s->entry)) == NULL) ||
+	    (s->sandbox != NULL && (p->sandbox = strdup(s->sandbox)) ==
+	    NULL) ||
 	    (s->argv != NULL && (p->argv = iso_msg_copy(s->argv)) == NULL) ||
 	    (s->env != NULL && iso_msg_type(s->env) == ISO_LIST &&
 	    (p->env = iso_msg_copy(s->env)) == NULL)) {
@@ -380,6 +384,7 @@ rec_free(struct proc *p)
 	iso_msg_free(p->env);
 	free(p->cwd);
 	free(p->entry);
+	free(p->sandbox);
 	free(p->run.error);
 	free(p->reason);
 	restart_clear(&p->run.rs);
@@ -454,6 +459,8 @@ rec_row(struct proc *p)
 		return (NULL);
 	if ((p->command && iso_msg_put(m, iso_msg_pack("s", "lines"),
 	    iso_msg_pack("b", p->lines)) == -1) ||
+	    (p->command && iso_msg_put(m, iso_msg_pack("s", "sandbox"),
+	    iso_msg_pack("s?", p->sandbox)) == -1) ||
 	    (p->outbox != NULL && iso_msg_put(m, iso_msg_pack("s", "outbox"),
 	    iso_msg_pack("i", (int)mbox_len(p->outbox))) == -1) ||
 	    (p->box != NULL && (iso_msg_put(m, iso_msg_pack("s", "mailbox"),
@@ -583,6 +590,7 @@ rec_load(const char *path)
 	    strcmp(s, "command") == 0;
 	p->name = str_copy(m, "name");
 	p->entry = str_copy(m, "entry");
+	p->sandbox = str_copy(m, "sandbox");
 	p->cwd = str_copy(m, "cwd");
 	p->argv = strlist_copy(iso_msg_get(m, "command"));
 	p->env = strlist_copy(iso_msg_get(m, "env"));

@@ -43,6 +43,7 @@ struct rec_spec {
 	unsigned	 limits;
 	uint64_t	 limit[4];
 	uint64_t	 max_memory;
+	const char	*sandbox;	/* commands: a profile, NULL: none */
 };
 
 /* What is known of the latest run; lifecycle.c changes it, then calls
@@ -126,6 +127,7 @@ int		 rec_is_command(const struct proc *p);
 const iso_msg	*rec_argv(const struct proc *p);
 const iso_msg	*rec_env(const struct proc *p);
 const char	*rec_cwd(const struct proc *p);
+const char	*rec_sandbox(const struct proc *p);	/* NULL: none */
 /* Isolates: what they run (NULL for commands). */
 const char	*rec_entry(const struct proc *p);
 enum restart_policy rec_restart(const struct proc *p);

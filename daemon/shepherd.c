@@ -60,6 +60,7 @@ struct shep_report {
 #define SHEP_EXEC	2
 #define SHEP_LIMIT	3		/* error: which limit << 16 | errno */
 #define SHEP_CGROUP	4		/* ... "which" of entering the cgroup */
+#define SHEP_ATTR	5		/* its sandbox (attr_child) */
 
 #define SHEP_DIR_FD	3		/* the state directory, in a shepherd */
 #define SHEP_NOTE_FD	4		/* the command's note (lib/attr.h) */
@@ -799,7 +800,7 @@ lines_finish(struct shep *sh)
 }
 
 /* The environment of the command: envp or environ, with our id (and
-   ISO_NOTE_FD when it has limits). */
+   ISO_NOTE_FD when it has limits or a sandbox). */
 static char **
 shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 {
@@ -818,7 +819,7 @@ shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 			env[k++] = from[i];
 	snprintf(idvar, len, "ISO_ISOLATE_ID=%016" PRIx64, spec->id);
 	env[k++] = idvar;
-	if (spec->limits != 0)
+	if (spec->limits != 0 || spec->sandbox != NULL)
 		env[k++] = notevar;
 	env[k] = NULL;
 	return (env);
@@ -848,8 +849,8 @@ shep_close_cloexec(int keep)
 
 /* In the command's child: its group, stdio, signals, cwd, exec. */
 static void __attribute__((noreturn))
-shep_child(const struct shep_spec *spec, char **env, pid_t parent,
-    int out, int efd, int slave, int note)
+shep_child(const struct shep_spec *spec, const iso_spawn_attr *attr,
+    char **env, pid_t parent, int out, int efd, int slave, int note)
 {
 	struct shep_report	rep = { SHEP_EXEC, 0 };
 	struct sigaction	sa;
@@ -877,14 +878,16 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 		rep.stage = SHEP_CHDIR;
 		goto fail;
 	}
-	if (spec->limits != 0) {
-		int	which;
-
+	if (note != -1) {
 		/* efd may sit where the note goes */
 		if ((efd = fcntl(efd, F_DUPFD_CLOEXEC, SHEP_HIGH_FD)) == -1)
 			_exit(127);
 		if (dup2(note, SHEP_NOTE_FD) == -1)	/* not CLOEXEC */
 			goto fail;
+	}
+	if (spec->limits != 0) {
+		int	which;
+
 		rep.stage = SHEP_LIMIT;
 		if (spec->cgroup != NULL && cg_enter(spec->cgroup) == -1) {
 			rep.error = SHEP_CGROUP << 16 | errno;
@@ -902,6 +905,11 @@ shep_child(const struct shep_spec *spec, char **env, pid_t parent,
 		shep_close_cloexec(efd);
 		(void)raise(SIGSTOP);	/* isoctl resume goes on */
 	}
+	/* Last: the sandbox may forbid what comes before. */
+	if (attr_child(attr, 1) == -1) {
+		rep.stage = SHEP_ATTR;
+		goto fail;
+	}
 	execvpe(spec->argv[0], spec->argv, env);
 fail:
 	rep.error = errno;
@@ -914,9 +922,10 @@ limit:
 static const char *const shep_limit_names[] = { "memory", "CPU",
     "open files", "processes", "cgroup" };
 
-/* A command with limits has ended with status: why, in words, when a
-   limit is what ended it (the kernel's SIGXCPU at our CPU limit, or the
-   note a library in it left). */
+/* A command with limits or a sandbox has ended with status: why, in
+   words, when a limit or the sandbox is what ended it (the kernel's
+   SIGXCPU at our CPU limit, or the note a library in it left: out of
+   memory, a blocked system call). */
 static void
 shep_reason(struct shep *sh, int status, int note)
 {
@@ -1050,6 +1059,7 @@ shep_main(const struct shep_spec *spec, int tell)
 	const char		*dir = spec->dir;
 	int			 slave = -1;
 	struct shep_report	 rep;
+	iso_spawn_attr		*attr = NULL;
 	char			 idvar[64], **env;
 	int			 fd, sigfd, out[2], efd[2], status;
 	int			 note[2] = { -1, -1 };
@@ -1117,14 +1127,21 @@ shep_main(const struct shep_spec *spec, int tell)
 	    &sh.ln.slave)) == -1)
 		shep_fail(&sh, "cannot make a pseudo-terminal: %s",
 		    strerror(errno));
+	/* Built here: the sandbox's Landlock ruleset is a descriptor. */
+	if (spec->sandbox != NULL && ((attr = iso_spawn_attr_new()) == NULL ||
+	    iso_spawn_attr_set_sandbox(attr, spec->sandbox) == -1))
+		shep_fail(&sh, "cannot start: %s", iso_error());
 	if ((env = shep_env(spec, idvar, sizeof idvar)) == NULL ||
 	    pipe2(out, O_CLOEXEC) == -1 || pipe2(efd, O_CLOEXEC) == -1 ||
-	    (spec->limits != 0 && attr_note_pipe(note) == -1) ||
+	    ((spec->limits != 0 || spec->sandbox != NULL) &&
+	    attr_note_pipe(note) == -1) ||
 	    (pid = fork()) == -1)
 		shep_fail(&sh, "cannot start: %s", strerror(errno));
 	if (pid == 0)
-		shep_child(spec, env, self, out[1], efd[1], slave, note[1]);
+		shep_child(spec, attr, env, self, out[1], efd[1], slave,
+		    note[1]);
 	(void)setpgid(pid, pid);	/* as the child does: no race */
+	iso_spawn_attr_free(attr);
 	if (slave != -1)
 		close(slave);
 	close(out[1]);
@@ -1156,6 +1173,9 @@ shep_main(const struct shep_spec *spec, int tell)
 			shep_fail(&sh, "cannot set its %s limit: %s",
 			    shep_limit_names[(rep.error >> 16) % 5],
 			    strerror(rep.error & 0xffff));
+		if (rep.stage == SHEP_ATTR)
+			shep_fail(&sh, "cannot take its options (sandbox): %s",
+			    strerror(rep.error));
 		shep_fail(&sh, "cannot run %s: %s", spec->argv[0],
 		    strerror(rep.error));
 	}

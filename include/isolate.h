@@ -475,6 +475,15 @@ int		 iso_compute(iso_msg *(*fn)(const iso_msg *arg),
 /* The same, killed after timeout_ms (0: none): -1 with ETIMEDOUT. */
 int		 iso_compute_timeout(iso_msg *(*fn)(const iso_msg *arg),
 		    const iso_msg *arg, int timeout_ms, iso_msg **result);
+/*
+ * The same in a new isolate spawned with a's name, limits and sandbox
+ * (NULL: none; never on iso_compute_set_pool's pool). A function its
+ * sandbox stops fails with EIO and iso_error() naming the call
+ * ("compute: function killed by SIGSYS: blocked system call openat").
+ */
+int		 iso_compute_with(iso_msg *(*fn)(const iso_msg *arg),
+		    const iso_msg *arg, const iso_spawn_attr *a,
+		    int timeout_ms, iso_msg **result);
 
 /* ---- pools (pool.c) --------------------------------------------------- */
 
@@ -503,6 +512,10 @@ typedef struct iso_pool iso_pool;
 /* n workers forked now (0: one per online CPU). Owned: iso_pool_free.
    NULL with EINVAL or spawn's errno. */
 iso_pool	*iso_pool_new(int n);
+/* The same, each worker (and each that replaces one) spawned with a's
+   name, limits and sandbox, copied now (NULL: none). A job its sandbox
+   stops fails with EIO naming the call, and its worker is replaced. */
+iso_pool	*iso_pool_new_with(int n, const iso_spawn_attr *a);
 /*
  * Run fn(arg) on a worker (arg is copied before the call returns; NULL
  * passes NULL to fn), queued while all are busy, in submission order.
@@ -670,6 +683,10 @@ typedef struct iso_sup_spawn_opts {
 	/* spawn options (isoctl spawn --paused) */
 	int		  paused;	/* stopped before exec, until
 					   iso_sup_resume; its first run only */
+	/* A sandbox profile (iso_spawn_attr_set_sandbox) the command runs
+	   under; NULL: none. compute and noexec are refused: they would
+	   block the exec that starts it. */
+	const char	 *sandbox;
 } iso_sup_spawn_opts;
 
 /* Start opts->argv as a supervised isolate; *id (may be NULL) gets its
@@ -909,6 +926,11 @@ struct iso_sup_compute_opt {
 	int		 workers;	/* 0, or 1 to 1024 */
 	const char	*cwd;
 	int		 cluster;
+	/* A sandbox profile (iso_spawn_attr_set_sandbox) for one fresh
+	   process (taken after the module is loaded; before the command's
+	   exec: not compute or noexec there); NULL: none. Not with warm or
+	   cluster. A blocked call fails the call with its name. */
+	const char	*sandbox;
 };
 int		 iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		    const struct iso_sup_compute_opt *o, iso_msg **result);

@@ -15,6 +15,7 @@
 #include "attr.h"
 #include "msg.h"
 #include "rlimit.h"
+#include "sandbox.h"
 
 #define NAME_MAX_LEN	255
 
@@ -38,6 +39,7 @@ iso_spawn_attr_free(iso_spawn_attr *a)
 	free(a->name);
 	iso_msg_free(a->exit_msg);
 	free(a->sandbox);
+	sandbox_free(a->sb);
 	free(a);
 }
 
@@ -124,10 +126,48 @@ iso_spawn_attr_set_limit(iso_spawn_attr *a, enum iso_rlimit which,
 int
 iso_spawn_attr_set_sandbox(iso_spawn_attr *a, const char *profile)
 {
+	struct sandbox	*sb;
+	char		*copy;
+
 	if (a == NULL || profile == NULL)
 		return (msg_fail(EINVAL, "spawn attr: no attr or no profile"));
-	return (msg_fail(ENOTSUP, "spawn attr: sandbox profile \"%s\": "
-	    "sandboxes are not in this build", profile));
+	if ((sb = sandbox_new(profile)) == NULL)
+		return (-1);
+	if ((copy = strdup(profile)) == NULL) {
+		sandbox_free(sb);
+		return (msg_fail(ENOMEM, "spawn attr: out of memory"));
+	}
+	free(a->sandbox);
+	sandbox_free(a->sb);
+	a->sandbox = copy;
+	a->sb = sb;
+	return (0);
+}
+
+iso_spawn_attr *
+attr_copy(const iso_spawn_attr *a)
+{
+	iso_spawn_attr	*c;
+
+	if ((c = iso_spawn_attr_new()) == NULL)
+		return (NULL);
+	if ((a->name != NULL && (c->name = strdup(a->name)) == NULL) ||
+	    (a->sandbox != NULL && (c->sandbox = strdup(a->sandbox)) ==
+	    NULL)) {
+		iso_spawn_attr_free(c);
+		msg_fail(ENOMEM, "spawn attr: out of memory");
+		return (NULL);
+	}
+	c->limits = a->limits;
+	memcpy(c->limit, a->limit, sizeof c->limit);
+	c->sb = sandbox_ref(a->sb);
+	return (c);
+}
+
+int
+attr_exec_check(const iso_spawn_attr *a)
+{
+	return (a != NULL ? sandbox_exec_check(a->sb) : 0);
 }
 
 int
@@ -238,6 +278,12 @@ attr_child(const iso_spawn_attr *a, int exec)
 		if (!exec)	/* msg_fail formats: not async-signal-safe */
 			msg_fail(errno, "limit %d of %" PRIu64 ": setrlimit: "
 			    "%s", failed - 1, a->limit[failed - 1],
+			    strerror(errno));
+		return (-1);
+	}
+	if (sandbox_child(a->sb, exec) == -1) {
+		if (!exec)
+			msg_fail(errno, "sandbox %s: %s", a->sandbox,
 			    strerror(errno));
 		return (-1);
 	}

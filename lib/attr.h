@@ -24,7 +24,14 @@ struct iso_spawn_attr {
 	unsigned	 limits;	/* bit (1 << which): limit[which] set */
 	uint64_t	 limit[ATTR_RLIMITS];
 	char		*sandbox;	/* a profile, NULL: none */
+	struct sandbox	*sb;		/* ... built (sandbox.h), a ref */
 };
+
+/* A copy of a's name, limits and sandbox (not its listeners, nor
+   paused): what a pool's workers take. NULL with iso_error(). */
+iso_spawn_attr	*attr_copy(const iso_spawn_attr *a);
+/* 0, or -1/EINVAL when a's sandbox would block exec itself. */
+int	 attr_exec_check(const iso_spawn_attr *a);
 
 /* 1 when a's isolate may die of something only it can name (a limit, a
    blocked system call): it gets a note pipe. */

@@ -233,7 +233,7 @@ compute_ready_cb(evutil_socket_t fd, short what, void *arg)
  */
 static void
 compute_why(int rc, int tag, const iso_msg *m, int saved, int code,
-    int status)
+    int status, const char *note)
 {
 	const char	*why;
 	char		 name[32];
@@ -248,9 +248,10 @@ compute_why(int rc, int tag, const iso_msg *m, int saved, int code,
 		msg_fail(saved, "compute: cannot read the result: %s",
 		    strerror(saved));
 	else if (code == CLD_KILLED || code == CLD_DUMPED)
-		msg_fail(EIO, "compute: function killed by %s%s",
+		msg_fail(EIO, "compute: function killed by %s%s%s%s",
 		    isolate_signame(status, name, sizeof name),
-		    code == CLD_DUMPED ? " (core dumped)" : "");
+		    code == CLD_DUMPED ? " (core dumped)" : "",
+		    note != NULL ? ": " : "", note != NULL ? note : "");
 	else if (code == CLD_EXITED)
 		msg_fail(EIO, "compute: function exited with status %d",
 		    status);
@@ -269,6 +270,13 @@ int
 iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
     int timeout_ms, iso_msg **result)
 {
+	return (iso_compute_with(fn, arg, NULL, timeout_ms, result));
+}
+
+int
+iso_compute_with(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
+    const iso_spawn_attr *a, int timeout_ms, iso_msg **result)
+{
 	struct event_base	*base;
 	struct compute		 c;
 	struct event		*ev = NULL;
@@ -285,7 +293,7 @@ iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	if (loop_dispatching())
 		return (msg_fail(EDEADLK, "compute: called inside a callback, "
 		    "where the loop cannot run"));
-	if (shared != NULL)
+	if (shared != NULL && a == NULL)
 		return (iso_pool_call(shared, fn, arg, timeout_ms, result));
 	if ((base = loop_base()) == NULL)
 		return (-1);
@@ -304,8 +312,7 @@ iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	c.fn = fn;
 	c.arg = arg;
 	c.fd = sv[1];
-	if (isolate_fork(compute_child, &c, 0, NULL,
-	    (const void *)(uintptr_t)fn,
+	if (isolate_fork(compute_child, &c, 0, a, (const void *)(uintptr_t)fn,
 	    &iso) == -1)
 		goto fail;
 	close(sv[1]);
@@ -330,14 +337,14 @@ iso_compute_timeout(iso_msg *(*fn)(const iso_msg *), const iso_msg *arg,
 	loop_fd_close(sv[0]);
 	sv[0] = wait_fd = -1;
 	isolate_wait(iso, &code, &status);
-	iso_isolate_free(iso);
-	iso = NULL;
-
 	if (rc == 1 && tag == COMPUTE_OK) {
+		iso_isolate_free(iso);
 		*result = m;
 		return (0);
 	}
-	compute_why(rc, tag, m, saved, code, status);
+	compute_why(rc, tag, m, saved, code, status,
+	    isolate_note_detail(iso));
+	iso_isolate_free(iso);
 	iso_msg_free(m);
 	return (-1);
 

@@ -38,6 +38,7 @@
 #include "loop.h"
 #include "msg.h"
 #include "rlimit.h"
+#include "sandbox.h"
 #include "spawn.h"
 #include "supproto.h"
 
@@ -1247,6 +1248,8 @@ iso_spawn_exec_with(char *const argv[], const iso_msg *arg,
 	if (arg != NULL && (arg->flags & MSG_FDS))
 		return (msg_fail(EINVAL, "spawn_exec: a descriptor cannot go "
 		    "through exec (send it to the new isolate's port)"));
+	if (attr_exec_check(a) == -1)
+		return (-1);
 	if (arg == NULL && (arg = nil = iso_msg_pack("n")) == NULL)
 		return (-1);
 	st.child = exec_child;
@@ -1335,6 +1338,7 @@ iso_initial_message(void)
 	}
 	initial_done = 1;
 	(void)loop_self();	/* takes ISO_ISOLATE_ID out of the way */
+	sandbox_exec_start();	/* a blocked call named in the note */
 	if ((env = getenv("ISO_INIT_FD")) == NULL) {
 		initial_errno = ENOENT;
 		msg_fail(ENOENT, "not started by iso_spawn_exec");
@@ -1364,6 +1368,12 @@ iso_initial_message(void)
 }
 
 /* ---- the handle ---------------------------------------------------------- */
+
+const char *
+isolate_note_detail(const iso_isolate *iso)
+{
+	return (iso->note != NULL ? iso->note + strlen(iso->note) + 1 : NULL);
+}
 
 int
 isolate_wait(iso_isolate *iso, int *code, int *status)

@@ -52,6 +52,7 @@
 
 #include <event2/event.h>
 
+#include "attr.h"
 #include "loop.h"
 #include "msg.h"
 #include "spawn.h"
@@ -186,6 +187,7 @@ struct pool_ahead {
 
 struct iso_pool {
 	uint64_t		 owner;		/* the isolate that made it */
+	iso_spawn_attr		*attr;		/* the workers', owned; NULL */
 	int			 n;		/* workers wanted */
 	int			 live;		/* workers there */
 	struct pool_worker	*w;
@@ -526,7 +528,7 @@ pool_worker_start(iso_pool *p, struct pool_worker *w)
 	}
 	st.fd = sv[1];
 	st.shm = w->shm;
-	if (isolate_fork(pool_worker_main, &st, 0, NULL,
+	if (isolate_fork(pool_worker_main, &st, 0, p->attr,
 	    (const void *)(uintptr_t)pool_worker_main, &w->iso) == -1) {
 		saved = errno;
 		loop_fd_close(sv[0]);
@@ -558,13 +560,15 @@ fail:
 	return (msg_fail(ENOMEM, "pool: out of memory"));
 }
 
+static void	pool_why(char *, size_t, int, int, const char *);
+
 /*
  * Worker w has died, or is to die (kill): reap it and empty the slot.
- * *code and *status say how it ended (isolate_wait's). Its batch, and
+ * why (len bytes; NULL: not wanted) says how it ended. Its batch, and
  * its region, are the caller's until the slot is filled again.
  */
 static void
-pool_worker_end(iso_pool *p, struct pool_worker *w, int *code, int *status)
+pool_worker_end(iso_pool *p, struct pool_worker *w, char *why, size_t len)
 {
 	int	c = 0, s = 0;
 
@@ -576,13 +580,11 @@ pool_worker_end(iso_pool *p, struct pool_worker *w, int *code, int *status)
 	   change how: unless fn closed our descriptor, which this ends. */
 	(void)iso_kill(w->iso, ISO_IMMEDIATE);
 	(void)isolate_wait(w->iso, &c, &s);
+	if (why != NULL)
+		pool_why(why, len, c, s, isolate_note_detail(w->iso));
 	iso_isolate_free(w->iso);
 	w->iso = NULL;
 	p->live--;
-	if (code != NULL)
-		*code = c;
-	if (status != NULL)
-		*status = s;
 }
 
 /* Replace what has died; 0 if at least one worker is there. */
@@ -1037,7 +1039,7 @@ pool_dispatch(iso_pool *p, struct pool_worker *w)
 	    (w->half ? BATCH_HALF : 0) | (onefn ? BATCH_ONEFN : 0);
 	w->shm->started = w->shm->done = 0;	/* the worker's now */
 	if (frame_write_all(w->fd, w->out, len) == -1) {
-		pool_worker_end(p, w, NULL, NULL);
+		pool_worker_end(p, w, NULL, 0);
 		pool_requeue(p, &w->batch);
 		return (-1);
 	}
@@ -1201,16 +1203,17 @@ pool_settle(iso_pool *p)
 		iso_pool_free(p);
 }
 
-/* Why w's process ended, for its job. */
+/* Why w's process ended, for its job; note: what it said (NULL). */
 static void
-pool_why(char *buf, size_t len, int code, int status)
+pool_why(char *buf, size_t len, int code, int status, const char *note)
 {
 	char	name[32];
 
 	if (code == CLD_KILLED || code == CLD_DUMPED)
-		snprintf(buf, len, "pool: function killed by %s%s",
+		snprintf(buf, len, "pool: function killed by %s%s%s%s",
 		    isolate_signame(status, name, sizeof name),
-		    code == CLD_DUMPED ? " (core dumped)" : "");
+		    code == CLD_DUMPED ? " (core dumped)" : "",
+		    note != NULL ? ": " : "", note != NULL ? note : "");
 	else if (code == CLD_EXITED)
 		snprintf(buf, len, "pool: function exited with status %d",
 		    status);
@@ -1420,7 +1423,7 @@ pool_batch_done(iso_pool *p, struct pool_worker *w)
 	}
 	if ((rc == -1 || told != n) && w->iso != NULL && w->shm == shm) {
 		/* malformed: w goes, and what it has begun since fails */
-		pool_worker_end(p, w, NULL, NULL);
+		pool_worker_end(p, w, NULL, 0);
 		if (w->nbatch > 0)
 			pool_lost(p, w, EIO, "pool: a malformed result", &out);
 		(void)pool_refill(p);
@@ -1501,7 +1504,7 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 	char			 why[256];
 	size_t			 len;
 	uint32_t		 at;
-	int			 rc, tag = -1, code, status;
+	int			 rc, tag = -1;
 
 	(void)what;
 	rc = pool_read_frame(fd, &p->buf, &p->cap, &len);
@@ -1529,8 +1532,7 @@ pool_read_cb(evutil_socket_t fd, short what, void *arg)
 	p->depth++;
 	if (rc != 1 || w->nbatch == 0) {
 		/* it died, or said something unasked: it goes */
-		pool_worker_end(p, w, &code, &status);
-		pool_why(why, sizeof why, code, status);
+		pool_worker_end(p, w, why, sizeof why);
 		if (w->nbatch > 0)
 			pool_lost(p, w, EIO, why, &out);
 		(void)pool_refill(p);
@@ -1572,7 +1574,7 @@ pool_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	snprintf(why, sizeof why, "pool: timed out after %d ms",
 	    w->timeout_ms);
 	p->depth++;
-	pool_worker_end(p, w, NULL, NULL);
+	pool_worker_end(p, w, NULL, 0);
 	pool_lost(p, w, ETIMEDOUT, why, &out);
 	(void)pool_refill(p);
 	pool_kick(p);
@@ -1591,6 +1593,12 @@ pool_foreign(const iso_pool *p)
 
 iso_pool *
 iso_pool_new(int n)
+{
+	return (iso_pool_new_with(n, NULL));
+}
+
+iso_pool *
+iso_pool_new_with(int n, const iso_spawn_attr *a)
 {
 	struct event_base	*base;
 	iso_pool		*p;
@@ -1612,6 +1620,12 @@ iso_pool_new(int n)
 			free(p->w);
 		free(p);
 		msg_fail(ENOMEM, "pool: out of memory");
+		return (NULL);
+	}
+	if (a != NULL && (p->attr = attr_copy(a)) == NULL) {
+		event_free(p->tell_ev);
+		free(p->w);
+		free(p);
 		return (NULL);
 	}
 	p->owner = loop_self();
@@ -1898,6 +1912,7 @@ pool_destroy(iso_pool *p)
 	free(p->ahead.buf);
 	free(p->buf);
 	free(p->w);
+	iso_spawn_attr_free(p->attr);
 	free(p);
 }
 
@@ -1922,7 +1937,7 @@ iso_pool_free(iso_pool *p)
 			if (p->w[i].iso != NULL) {
 				STAILQ_CONCAT(&p->queue, &p->w[i].batch);
 				p->w[i].nbatch = 0;
-				pool_worker_end(p, &p->w[i], NULL, NULL);
+				pool_worker_end(p, &p->w[i], NULL, 0);
 			}
 		STAILQ_CONCAT(&p->tells, &p->queue);
 		STAILQ_FOREACH(job, &p->tells, link)

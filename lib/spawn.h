@@ -38,6 +38,9 @@ int	 isolate_wait(iso_isolate *iso, int *code, int *status);
 /* iso's isolate id and pid, to reach it (ping.c): 0, or -1 with ESRCH
    (ended, not ours) or EINVAL. */
 int	 isolate_target(iso_isolate *iso, uint64_t *id, pid_t *pid);
+/* What iso said of its end in its note (attr.h: "blocked system call
+   openat"), once reaped; NULL when it left none. */
+const char *isolate_note_detail(const iso_isolate *iso);
 /* "SIGSEGV" for 11, "SIG45"... for signals without a name; in buf. */
 const char *isolate_signame(int sig, char *buf, size_t len);
 

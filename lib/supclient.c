@@ -611,7 +611,7 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 		return (-1);
 	}
 	req = iso_msg_pack("{s:s s:O s:s? s:O s:s? s:s s:i s:i s:i s:i s:i "
-	    "s:i s:b s:b s:U s:U s:U s:U s:U}",
+	    "s:i s:b s:b s:U s:U s:U s:U s:U s:s?}",
 	    "op", "spawn", "argv", argv, "name", o->name, "env", envp,
 	    "cwd", o->cwd, "restart", restart_names[o->restart],
 	    "backoff_ms", o->backoff_ms, "backoff_max_ms", o->backoff_max_ms,
@@ -619,7 +619,8 @@ iso_sup_spawn(const iso_sup_spawn_opts *o, uint64_t *id)
 	    "period_ms", o->period_ms, "mailbox", o->mailbox, "lines",
 	    o->lines != 0, "mailbox_sync", o->mailbox_sync != 0,
 	    "memory", o->memory, "cpu", o->cpu, "nofile", o->nofile,
-	    "nproc", o->nproc, "max_memory", o->max_memory);
+	    "nproc", o->nproc, "max_memory", o->max_memory,
+	    "sandbox", o->sandbox);
 	if (req != NULL && o->paused && iso_msg_put(req, iso_msg_pack("s",
 	    "paused"), iso_msg_pack("b", 1)) == -1) {
 		iso_msg_free(req);
@@ -1294,8 +1295,9 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 	if (!o->fresh && (module = strndup(fn, (size_t)(colon - fn))) ==
 	    NULL)
 		return (msg_fail(ENOMEM, "compute: out of memory"));
-	/* A lease is a local worker's: not for another node's compute. */
-	if (o->cluster || sup_node[0] != '\0') {
+	/* A lease is a local worker's: not for another node's compute,
+	   nor for a sandboxed one (a fresh process). */
+	if (o->cluster || sup_node[0] != '\0' || o->sandbox != NULL) {
 		free(module);
 		module = NULL;
 	}
@@ -1315,6 +1317,8 @@ iso_sup_compute_with(const char *fn, const iso_msg *arg,
 		put_field(&req, "workers", iso_msg_pack("i", o->workers));
 	if (o->cluster)
 		put_field(&req, "cluster", iso_msg_pack("b", 1));
+	if (o->sandbox != NULL)
+		put_field(&req, "sandbox", iso_msg_pack("s", o->sandbox));
 	if (module != NULL && lease_wanted(module))
 		put_field(&req, "lease", iso_msg_pack("b", 1));
 	r = sup_call_again(req, &rep, &fd, SUP_START | SUP_KEEP);
@@ -1373,6 +1377,8 @@ iso_sup_compute_exec_with(char *const argv[], const iso_msg *arg,
 		put_field(&req, "workers", iso_msg_pack("i", o->workers));
 	if (o->cwd != NULL)
 		put_field(&req, "cwd", iso_msg_pack("s", o->cwd));
+	if (o->sandbox != NULL)
+		put_field(&req, "sandbox", iso_msg_pack("s", o->sandbox));
 	if (sup_call(req, &rep, SUP_START | SUP_KEEP) == -1)
 		return (-1);
 	return (take(rep, "result", result));
