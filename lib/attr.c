@@ -4,6 +4,7 @@
  * spawner when it can say better than a signal number why it died.
  */
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +250,28 @@ attr_note_read(int fd, char *desc, size_t dlen, char *detail, size_t tlen)
 	strncpy(detail, tab, tlen - 1);
 	detail[tlen - 1] = '\0';
 	return (1);
+}
+
+void
+attr_exec_start(void)
+{
+	struct stat	 st;
+	const char	*env;
+	char		*end;
+	long		 fd;
+
+	if ((env = getenv("ISO_NOTE_FD")) == NULL)
+		return;
+	errno = 0;
+	fd = strtol(env, &end, 10);
+	unsetenv("ISO_NOTE_FD");
+	if (errno != 0 || end == env || *end != '\0' || fd < 3 ||
+	    fd > 1024 || fstat((int)fd, &st) == -1 || !S_ISFIFO(st.st_mode) ||
+	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) == -1 ||
+	    attr_note_child((int)fd, -1) == -1)
+		return;
+	rlimit_exec_arm();
+	sandbox_exec_arm();
 }
 
 /* ---- in the new isolate --------------------------------------------------- */

@@ -47,6 +47,10 @@ int	 attr_wants_note(const iso_spawn_attr *a);
 int	 attr_note_pipe(int fds[2]);
 int	 attr_note_child(int fd, int at);
 void	 attr_note_write(const char *desc, const char *detail);
+/* In an exec'd program's first call into the library: take the note
+   ISO_NOTE_FD gives (only a pipe: nothing else is written to), and set
+   what tells of a death on it (rlimit_exec_arm, sandbox_exec_arm). */
+void	 attr_exec_start(void);
 /* The note in fd (read end, non-blocking), split at its tab: 1 when there
    was one, 0 when none. */
 int	 attr_note_read(int fd, char *desc, size_t dlen, char *detail,

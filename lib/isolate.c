@@ -1338,7 +1338,6 @@ iso_initial_message(void)
 	}
 	initial_done = 1;
 	(void)loop_self();	/* takes ISO_ISOLATE_ID out of the way */
-	sandbox_exec_start();	/* a blocked call named in the note */
 	if ((env = getenv("ISO_INIT_FD")) == NULL) {
 		initial_errno = ENOENT;
 		msg_fail(ENOENT, "not started by iso_spawn_exec");

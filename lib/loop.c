@@ -28,9 +28,9 @@
 
 #include <event2/event.h>
 
+#include "attr.h"
 #include "loop.h"
 #include "msg.h"
-#include "rlimit.h"
 
 static struct event_base	*base;
 static uint64_t			 self_id;
@@ -367,8 +367,8 @@ loop_self(void)
 
 	if (self_id != 0)
 		return (self_id);
-	/* An exec'd program's first call: its note and memory handlers. */
-	rlimit_exec_start();
+	/* An exec'd program's first call: its note and its handlers. */
+	attr_exec_start();
 	/* An isolate started by iso_spawn_exec takes the id its spawner
 	   chose, so that the spawner can clean up after it. */
 	if ((env = getenv("ISO_ISOLATE_ID")) != NULL) {

@@ -30,7 +30,6 @@
 #define PROBE_BYTES	(64 * 1024)	/* an mmap this size fails: out */
 #define SLACK_MIN	(1024 * 1024)	/* or less than this (or 1/16 of
 					   the limit) is left of it */
-#define ENV_NOTE	"ISO_NOTE_FD"
 
 static const int	 fault_sigs[] = { SIGSEGV, SIGBUS, SIGABRT };
 
@@ -194,26 +193,10 @@ rlimit_nomem(void)
 }
 
 void
-rlimit_exec_start(void)
+rlimit_exec_arm(void)
 {
 	struct rlimit	 rl;
-	struct stat	 st;
-	const char	*env;
-	char		*end;
-	long		 fd;
 
-	if ((env = getenv(ENV_NOTE)) == NULL)
-		return;
-	errno = 0;
-	fd = strtol(env, &end, 10);
-	unsetenv(ENV_NOTE);
-	/* Only the pipe a spawner made: nothing else is written to. */
-	if (errno != 0 || end == env || *end != '\0' || fd < 3 ||
-	    fd > 1024 || fstat((int)fd, &st) == -1 || !S_ISFIFO(st.st_mode) ||
-	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) == -1)
-		return;
-	if (attr_note_child((int)fd, -1) == -1)
-		return;
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		(void)rlimit_arm(rl.rlim_cur);
 }

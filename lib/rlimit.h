@@ -27,9 +27,9 @@ int	 rlimit_apply(unsigned set, const uint64_t limit[]);
 int	 rlimit_arm(uint64_t bytes);
 /* msg_fail's hook: an allocation of the library failed. */
 void	 rlimit_nomem(void);
-/* An exec'd program's first entry into the library: take the note that
-   ISO_NOTE_FD gives, and arm for RLIMIT_AS if it is set. */
-void	 rlimit_exec_start(void);
+/* In an exec'd program that took its note (attr_exec_start): arm for
+   RLIMIT_AS if it is set. */
+void	 rlimit_exec_arm(void);
 /*
  * The spawner's side. What it keeps of an isolate with limits until it is
  * reaped, apart from the handle, so that a spawn without limits costs

@@ -180,19 +180,9 @@ sandbox_on_trap(void (*fn)(const char *))
 }
 
 void
-sandbox_exec_start(void)
+sandbox_exec_arm(void)
 {
-	const char	*env;
-	char		*end;
-	long		 fd;
-
-	if ((env = getenv("ISO_NOTE_FD")) == NULL ||
-	    prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2)
-		return;
-	fd = strtol(env, &end, 10);
-	if (end == env || *end != '\0' || fd < 0 || fd > INT32_MAX ||
-	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) == -1 ||
-	    attr_note_child((int)fd, -1) == -1)
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2)
 		return;
 	sandbox_names();
 	(void)sandbox_handler();

@@ -36,12 +36,11 @@ int		 sandbox_child(const struct sandbox *sb, int exec);
 void		 sandbox_on_trap(void (*fn)(const char *detail));
 
 /*
- * In a program started by iso_spawn_exec under a seccomp filter with a
- * note on ISO_NOTE_FD: the SIGSYS handler, so that a blocked call is
- * named in the note (the filter survives exec, handlers do not). Called
- * where the program starts using the library (iso_initial_message); a
- * no-op without a filter or a note.
+ * In an exec'd program that took its note (attr_exec_start), under a
+ * seccomp filter: the SIGSYS handler, so that a blocked call is named in
+ * the note (the filter survives exec, handlers do not). A no-op without
+ * a filter.
  */
-void		 sandbox_exec_start(void);
+void		 sandbox_exec_arm(void);
 
 #endif /* ISO_LIB_SANDBOX_H */
