@@ -56,7 +56,7 @@ QUICK		?=
 # Debian packages `make check` needs; `make bench` adds BENCH_PKGS.
 DEPS_PKGS	:= pkg-config libevent-dev libmsgpack-dev libjansson-dev \
 		   check valgrind procps binutils zsh libnats-dev nats-server \
-		   libssl-dev zlib1g-dev libseccomp-dev
+		   libssl-dev zlib1g-dev libseccomp-dev python3
 BENCH_PKGS	:= libzmq3-dev python3 nodejs gnuplot-nox
 
 MAKEFLAGS	+= --no-builtin-rules
