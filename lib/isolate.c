@@ -606,19 +606,29 @@ isolate_until_stopped(iso_isolate *iso)
 	iso->paused = rc == 0 && si.si_code == CLD_STOPPED;
 }
 
+/* 0 if iso is our child and has not ended (reaping it if it has), else
+   -1 with EINVAL or ESRCH and a line for op. */
+static int
+isolate_live(iso_isolate *iso, const char *op)
+{
+	if (iso == NULL)
+		return (msg_fail(EINVAL, "%s: no isolate", op));
+	if (isolate_foreign(iso))
+		return (msg_fail(ESRCH, "%s: isolate %d is not ours", op,
+		    (int)iso->pid));
+	if (isolate_reap(iso, 0, 1))
+		return (msg_fail(ESRCH, "%s: isolate %d has ended", op,
+		    (int)iso->pid));
+	return (0);
+}
+
 int
 iso_pause(iso_isolate *iso)
 {
 	int	saved;
 
-	if (iso == NULL)
-		return (msg_fail(EINVAL, "pause: no isolate"));
-	if (isolate_foreign(iso))
-		return (msg_fail(ESRCH, "pause: isolate %d is not ours",
-		    (int)iso->pid));
-	if (isolate_reap(iso, 0, 1))
-		return (msg_fail(ESRCH, "pause: isolate %d has ended",
-		    (int)iso->pid));
+	if (isolate_live(iso, "pause") == -1)
+		return (-1);
 	if (iso->paused)
 		return (0);
 	if (isolate_signal(iso, SIGSTOP) == -1) {
@@ -638,14 +648,8 @@ iso_resume(iso_isolate *iso)
 {
 	int	saved;
 
-	if (iso == NULL)
-		return (msg_fail(EINVAL, "resume: no isolate"));
-	if (isolate_foreign(iso))
-		return (msg_fail(ESRCH, "resume: isolate %d is not ours",
-		    (int)iso->pid));
-	if (isolate_reap(iso, 0, 1))
-		return (msg_fail(ESRCH, "resume: isolate %d has ended",
-		    (int)iso->pid));
+	if (isolate_live(iso, "resume") == -1)
+		return (-1);
 	/* Sent whether or not we paused it: a stop from elsewhere ends too. */
 	if (isolate_signal(iso, SIGCONT) == -1) {
 		saved = errno;
@@ -659,14 +663,8 @@ iso_resume(iso_isolate *iso)
 int
 isolate_target(iso_isolate *iso, uint64_t *id, pid_t *pid)
 {
-	if (iso == NULL)
-		return (msg_fail(EINVAL, "ping: no isolate"));
-	if (isolate_foreign(iso))
-		return (msg_fail(ESRCH, "ping: isolate %d is not ours",
-		    (int)iso->pid));
-	if (isolate_reap(iso, 0, 1))
-		return (msg_fail(ESRCH, "ping: isolate %d has ended",
-		    (int)iso->pid));
+	if (isolate_live(iso, "ping") == -1)
+		return (-1);
 	*id = iso->id;
 	*pid = iso->pid;
 	return (0);
@@ -1394,13 +1392,9 @@ iso_kill(iso_isolate *iso, int priority)
 	if (iso == NULL ||
 	    (priority != ISO_IMMEDIATE && priority != ISO_BEFORE_NEXT_EVENT))
 		return (msg_fail(EINVAL, "kill: bad priority"));
-	if (isolate_foreign(iso))
-		return (msg_fail(ESRCH, "kill: isolate %d is not ours",
-		    (int)iso->pid));
 	/* An end of its own is told as it was, not as a kill. */
-	if (isolate_reap(iso, 0, 1))
-		return (msg_fail(ESRCH, "kill: isolate %d has ended",
-		    (int)iso->pid));
+	if (isolate_live(iso, "kill") == -1)
+		return (-1);
 	iso->killed = KILLED_BY_CALL;
 	sig = priority == ISO_IMMEDIATE ? SIGKILL : SIGTERM;
 	if (isolate_signal(iso, sig) == -1) {
