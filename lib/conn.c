@@ -1078,6 +1078,12 @@ conn_frame_need(const iso_msg *m)
 	return (WIRE_HDR + PORT_MAX_LEN + bound);
 }
 
+int
+conn_room(uint64_t peer, size_t need)
+{
+	return (conn_has_room(peer, need));
+}
+
 static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {

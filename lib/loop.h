@@ -117,6 +117,10 @@ int		 conn_on_room(uint64_t peer, size_t need, void (*cb)(void *),
 void		 conn_on_room_cancel(void (*cb)(void *), void *ud);
 /* The room m's frame takes in a queue (0 if it cannot be sent). */
 size_t		 conn_frame_need(const iso_msg *m);
+/* 1 if a frame of need bytes would be taken for peer now, as a message
+   would (control frames are not held to the bound: a caller that could
+   send them without end asks first). */
+int		 conn_room(uint64_t peer, size_t need);
 /* Isolate id (process pid) has ended: deliver what it sent us first. */
 void		 conn_settle(uint64_t id, pid_t pid);
 /* Send notice to `to` (a port of another isolate) as a control frame:

@@ -46,7 +46,13 @@ iso_ping(iso_isolate *iso, iso_sendport to, const iso_msg *response,
 	peer.isolate = id;
 	peer.pid = (uint32_t)pid;
 	peer.port = 0;
-	rc = conn_send(peer, ctl);
+	/* Held to the bound of a message: pings to an isolate that reads
+	   nothing must not grow our queue without end. */
+	if (!conn_room(id, conn_frame_need(ctl)))
+		rc = msg_fail(ENOBUFS, "ping: the queue to isolate %d is full",
+		    (int)pid);
+	else
+		rc = conn_send(peer, ctl);
 	iso_msg_free(ctl);
 	iso_msg_free(nil);
 	return (rc);

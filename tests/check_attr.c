@@ -770,6 +770,51 @@ START_TEST(test_ping_paused)
 }
 END_TEST
 
+static void
+count_cb(iso_port *p, const iso_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(*(int *)arg)++;
+}
+
+/* Pings to a paused isolate are held to the queue's bound: ENOBUFS, not
+   a queue that grows without end; the ones taken are all answered. */
+START_TEST(test_ping_bounded)
+{
+	int		 fds = fd_base();
+	struct coll	*c = coll_open();
+	iso_isolate	*iso = echo_spawn(c, -1, NULL);
+	iso_port	*cnt = iso_port_new();
+	iso_msg		*m = iso_msg_pack("s", "p");
+	int		 n, rc = 0, got = 0;
+	long		 end;
+
+	ck_assert_ptr_nonnull(cnt);
+	ck_assert_int_eq(iso_port_listen(cnt, count_cb, &got), 0);
+	(void)echo_port(c);
+	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 64 * 1024), 0);
+	ck_assert_int_eq(iso_pause(iso), 0);
+	for (n = 0; n < 1000000; n++)
+		if ((rc = iso_ping(iso, iso_port_sendport(cnt), m,
+		    ISO_BEFORE_NEXT_EVENT)) == -1)
+			break;
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(errno, ENOBUFS);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(iso_resume(iso), 0);
+	end = now_ms() + WAIT_MS;
+	while (got < n && now_ms() < end)
+		run_for(10);
+	ck_assert_int_eq(got, n);
+	iso_port_close(cnt);
+	iso_msg_free(m);
+	kill_free(iso);
+	coll_close(c);
+	fd_check(fds);
+}
+END_TEST
+
 /* An exec'd isolate is pinged through its socket. */
 START_TEST(test_ping_exec)
 {
@@ -874,6 +919,7 @@ attr_suite(void)
 	tcase_add_test(tc, test_ping_live);
 	tcase_add_test(tc, test_ping_busy);
 	tcase_add_test(tc, test_ping_paused);
+	tcase_add_test(tc, test_ping_bounded);
 	tcase_add_test(tc, test_ping_exec);
 	suite_add_tcase(s, tc);
 	return (s);
