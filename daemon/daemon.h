@@ -502,6 +502,9 @@ struct rq {
 
 #define RQ_NOREPLY	0x1	/* a notification: never answered */
 #define RQ_DROPBAD	0x2	/* bad: close the connection, no answer */
+#define RQ_STRICT	0x4	/* a field not in the table is refused: a
+				   client newer than us must not have an
+				   option (a sandbox, a limit) ignored */
 
 struct rq_entry {
 	const char		*name;

@@ -376,7 +376,7 @@ op_compute(struct sv_conn *c, const struct rq *rq)
 }
 
 const struct rq_entry rq_compute = {
-	.name = "compute", .exec = op_compute,
+	.name = "compute", .exec = op_compute, .flags = RQ_STRICT,
 	.size = sizeof(struct compute_args), .fields = compute_fields
 };
 

@@ -142,7 +142,7 @@ nomem:
 
 const struct rq_entry rq_spawn = {
 	.name = "spawn", .exec = op_spawn, .size = sizeof(struct spawn_args),
-	.fields = spawn_fields
+	.fields = spawn_fields, .flags = RQ_STRICT
 };
 
 /* ---- list ----------------------------------------------------------------- */

@@ -173,6 +173,35 @@ rq_parse(const struct rq_entry *e, const iso_msg *req, void *args,
 	return (0);
 }
 
+/* Under RQ_STRICT, every key of req is "op", "node" (forward.c) or one
+   of e's fields: 0, or -1 with the reason in err. */
+static int
+rq_known(const struct rq_entry *e, const iso_msg *req, char *err,
+    size_t len)
+{
+	const struct rq_field	*f;
+	const char		*k;
+	size_t			 i;
+
+	for (i = 0; i < iso_msg_len(req); i++) {
+		if ((k = iso_msg_str(iso_msg_key_at(req, i), NULL)) == NULL)
+			k = "";
+		if (strcmp(k, "op") == 0 || strcmp(k, "node") == 0)
+			continue;
+		for (f = e->fields; f != NULL && f->key != NULL; f++)
+			if (strcmp(k, f->key) == 0)
+				break;
+		if (f != NULL && f->key != NULL)
+			continue;
+		snprintf(err, len, "%s: unknown field \"%.64s\" (a client "
+		    "newer than this supervisor? stop it with isoctl daemon "
+		    "stop: the next request starts the installed one)",
+		    e->name, k);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Resolve e's target in req: 0, or -1 with errno and err. */
 static int
 rq_target(const struct rq_entry *e, const iso_msg *req, struct target *t,
@@ -214,7 +243,9 @@ rq_run(const struct rq_entry *e, struct sv_conn *c, const iso_msg *req)
 	}
 	memset(args, 0, e->size > sizeof small ? e->size : sizeof small);
 	r.args = args;
-	if (rq_parse(e, req, args, err, sizeof err) == -1)
+	if (((e->flags & RQ_STRICT) && rq_known(e, req, err,
+	    sizeof err) == -1) || rq_parse(e, req, args, err,
+	    sizeof err) == -1)
 		bad = 1;
 	else if (e->target != 0 && rq_target(e, req, &r.target, err,
 	    sizeof err) == -1) {

@@ -1358,6 +1358,14 @@ START_TEST(hostile_frames_get_errors)
 	    "take", "target", "s", "max", 1), buf, sizeof buf), "EINVAL");
 	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:i}", "op",
 	    "spawn", "argv", "true", "lines", 1), buf, sizeof buf), "EINVAL");
+	/* An option this supervisor does not know (a newer client's: a
+	   sandbox, a limit) is refused, never run without. */
+	ck_assert_str_eq(raw_request(fd, iso_msg_pack("{s:s s:[s] s:s}", "op",
+	    "spawn", "argv", "true", "jail", "tight"), buf, sizeof buf),
+	    "EINVAL");
+	ck_assert_ptr_nonnull(strstr(raw_error(fd, iso_msg_pack(
+	    "{s:s s:[s] s:s}", "op", "compute", "argv", "true", "jail",
+	    "tight"), buf, sizeof buf), "unknown field \"jail\""));
 	/* An attach for no --lines command: nothing more is read from that
 	   connection (what would follow is a program's output). */
 	{
