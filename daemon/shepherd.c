@@ -28,7 +28,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -825,28 +824,6 @@ shep_env(const struct shep_spec *spec, char *idvar, size_t len)
 	return (env);
 }
 
-/* Close our O_CLOEXEC descriptors but keep. */
-static void
-shep_close_cloexec(int keep)
-{
-	struct dirent	*e;
-	DIR		*d;
-	int		 fd, flags;
-
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		fd = atoi(e->d_name);
-		if (fd == keep || fd == dirfd(d) ||
-		    (flags = fcntl(fd, F_GETFD)) == -1 || !(flags & FD_CLOEXEC))
-			continue;
-		close(fd);
-	}
-	closedir(d);
-}
-
 /* In the command's child: its group, stdio, signals, cwd, exec. */
 static void __attribute__((noreturn))
 shep_child(const struct shep_spec *spec, const iso_spawn_attr *attr,
@@ -902,7 +879,7 @@ shep_child(const struct shep_spec *spec, const iso_spawn_attr *attr,
 	if (spec->paused) {
 		/* Stopped, hold nothing exec would have closed but efd (the
 		   shepherd's pipe to the daemon must end when it says so). */
-		shep_close_cloexec(efd);
+		attr_close_cloexec(efd);
 		(void)raise(SIGSTOP);	/* isoctl resume goes on */
 	}
 	/* Last: the sandbox may forbid what comes before. */

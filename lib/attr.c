@@ -5,6 +5,7 @@
  */
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -272,6 +273,43 @@ attr_exec_start(void)
 		return;
 	rlimit_exec_arm();
 	sandbox_exec_arm();
+}
+
+/* Close every O_CLOEXEC descriptor but keep (-1: none), as exec would,
+   listing /proc/self/fd (async-signal-safe: system calls only). For a
+   child stopped before its exec: it must not hold what its exec would
+   have closed (the spawner's connections: their peers would miss an end
+   of file). */
+void
+attr_close_cloexec(int keep)
+{
+	char		 buf[4096];
+	const char	*name;
+	unsigned short	 reclen;
+	long		 n, off;
+	int		 dfd, fd, flags;
+
+	if ((dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	/* struct linux_dirent64: ino (8), off (8), reclen (2), type, name */
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
+		for (off = 0; off + 19 < n; off += reclen) {
+			memcpy(&reclen, buf + off + 16, sizeof reclen);
+			if (reclen == 0)
+				break;
+			name = buf + off + 19;
+			if (*name < '0' || *name > '9')
+				continue;
+			for (fd = 0; *name >= '0' && *name <= '9'; name++)
+				fd = fd * 10 + (*name - '0');
+			if (fd == dfd || fd == keep ||
+			    (flags = fcntl(fd, F_GETFD)) == -1 ||
+			    !(flags & FD_CLOEXEC))
+				continue;
+			close(fd);
+		}
+	close(dfd);
 }
 
 /* ---- in the new isolate --------------------------------------------------- */

@@ -56,6 +56,10 @@ void	 attr_exec_start(void);
 int	 attr_note_read(int fd, char *desc, size_t dlen, char *detail,
 	    size_t tlen);
 
+/* Close every O_CLOEXEC descriptor but keep (-1: none), as exec would;
+   async-signal-safe (a child stopped before its exec). */
+void	 attr_close_cloexec(int keep);
+
 /*
  * In a new isolate before its entry (or exec, exec != 0: only
  * async-signal-safe calls): take a's name, limits and sandbox, in that

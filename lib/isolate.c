@@ -332,23 +332,28 @@ isolate_fire(iso_isolate *iso)
 	}
 }
 
-/* Keep the note iso left before it died, if any, as "desc\0detail". */
+/* iso's note becomes [desc, detail], kept as "desc\0detail". */
 static void
-isolate_note(iso_isolate *iso)
+isolate_note_set(iso_isolate *iso, const char *desc, const char *detail)
 {
-	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
-	size_t	dl, tl;
+	size_t	dl = strlen(desc), tl = strlen(detail);
 
-	if (!attr_note_read(iso->notefd, desc, sizeof desc, detail,
-	    sizeof detail))
-		return;
-	dl = strlen(desc);
-	tl = strlen(detail);
 	free(iso->note);
 	if ((iso->note = malloc(dl + tl + 2)) == NULL)
 		return;
 	memcpy(iso->note, desc, dl + 1);
 	memcpy(iso->note + dl + 1, detail, tl + 1);
+}
+
+/* Keep the note iso left before it died, if any. */
+static void
+isolate_note(iso_isolate *iso)
+{
+	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
+
+	if (attr_note_read(iso->notefd, desc, sizeof desc, detail,
+	    sizeof detail))
+		isolate_note_set(iso, desc, detail);
 }
 
 /* A limit's words for iso's end (rlimit.c: a SIGXCPU at its CPU limit,
@@ -357,18 +362,10 @@ static void
 isolate_limit_ended(iso_isolate *iso)
 {
 	char	desc[ATTR_NOTE_MAX], detail[ATTR_NOTE_MAX];
-	size_t	dl, tl;
 
-	if (!rlimit_ended(iso, iso->code, iso->status, iso->note != NULL,
+	if (rlimit_ended(iso, iso->code, iso->status, iso->note != NULL,
 	    desc, sizeof desc, detail, sizeof detail))
-		return;
-	dl = strlen(desc);
-	tl = strlen(detail);
-	free(iso->note);
-	if ((iso->note = malloc(dl + tl + 2)) == NULL)
-		return;
-	memcpy(iso->note, desc, dl + 1);
-	memcpy(iso->note + dl + 1, detail, tl + 1);
+		isolate_note_set(iso, desc, detail);
 }
 
 /*
@@ -1024,40 +1021,6 @@ iso_spawn_with(void (*entry)(const iso_msg *), const iso_msg *arg,
 	return (0);
 }
 
-/* In the child of a paused iso_spawn_exec, before it stops: close what
-   exec would (O_CLOEXEC), as it lists /proc/self/fd (async-signal-safe:
-   system calls only). */
-static void
-exec_close_cloexec(void)
-{
-	char		 buf[4096];
-	const char	*name;
-	unsigned short	 reclen;
-	long		 n, off;
-	int		 dfd, fd, flags;
-
-	if ((dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return;
-	/* struct linux_dirent64: ino (8), off (8), reclen (2), type, name */
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
-		for (off = 0; off + 19 < n; off += reclen) {
-			memcpy(&reclen, buf + off + 16, sizeof reclen);
-			if (reclen == 0)
-				break;
-			name = buf + off + 19;
-			if (*name < '0' || *name > '9')
-				continue;
-			for (fd = 0; *name >= '0' && *name <= '9'; name++)
-				fd = fd * 10 + (*name - '0');
-			if (fd == dfd || (flags = fcntl(fd, F_GETFD)) == -1 ||
-			    !(flags & FD_CLOEXEC))
-				continue;
-			close(fd);
-		}
-	close(dfd);
-}
-
 /* In the child of a paused iso_spawn_exec whose exec failed once resumed:
    the note "spawn failed", "could not exec PROG: ENAME" (async-signal-safe:
    no formatting calls). */
@@ -1138,7 +1101,7 @@ exec_child(struct start *st)
 		/* Stopped, we must not hold what exec would have closed (the
 		   spawner's connections: their peers would miss its EOF); and
 		   the spawner no longer reads efd once we are stopped. */
-		exec_close_cloexec();
+		attr_close_cloexec(-1);
 		(void)kill(getpid(), SIGSTOP);
 		execvpe(st->argv[0], st->argv, st->envp);
 		exec_failed_note(st->argv[0], errno);
