@@ -14,20 +14,6 @@
 #include "daemon.h"
 #include "records.h"
 
-/* "ID (NAME)", or "ID", for an error line. */
-static const char *
-ctl_who(struct proc *p, char *buf, size_t len)
-{
-	char	hex[17];
-
-	if (rec_name(p) != NULL)
-		snprintf(buf, len, "%s (%.64s)", rec_hex(rec_id(p), hex),
-		    rec_name(p));
-	else
-		snprintf(buf, len, "%s", rec_hex(rec_id(p), hex));
-	return (buf);
-}
-
 /* sig to the target's process; the error said to c. 0 or -1. */
 static int
 ctl_signal(struct sv_conn *c, struct proc *p, int sig, const char *what)
@@ -36,7 +22,7 @@ ctl_signal(struct sv_conn *c, struct proc *p, int sig, const char *what)
 
 	if (life_control(p, sig) == 0)
 		return (0);
-	ctl_who(p, w, sizeof w);
+	rec_who(p, w, sizeof w);
 	if (errno == EAGAIN)
 		sv_error(c, EAGAIN, "%s: isolate %s is starting; try again "
 		    "once it runs", what, w);

@@ -256,20 +256,6 @@ static const struct rq_field restart_fields[] = {
 	RQ_END
 };
 
-/* "ID (NAME)", or "ID", for an error line. */
-static const char *
-who(struct proc *p, char *buf, size_t len)
-{
-	char	hex[17];
-
-	if (rec_name(p) != NULL)
-		snprintf(buf, len, "%s (%.64s)", rec_hex(rec_id(p), hex),
-		    rec_name(p));
-	else
-		snprintf(buf, len, "%s", rec_hex(rec_id(p), hex));
-	return (buf);
-}
-
 /* Answered by lifecycle.c once the new run runs, with its id. */
 static void
 op_restart(struct sv_conn *c, const struct rq *r)
@@ -280,7 +266,7 @@ op_restart(struct sv_conn *c, const struct rq *r)
 
 	if (life_restart(p, a->now, c) == 0)
 		return;
-	who(p, w, sizeof w);
+	rec_who(p, w, sizeof w);
 	switch (errno) {
 	case EINVAL:
 		sv_error(c, EINVAL, "isolate %s was forked by a program "
@@ -316,13 +302,13 @@ op_rm(struct sv_conn *c, const struct rq *r)
 
 	if (rec_live(p)) {
 		sv_error(c, EBUSY, "isolate %s is %s: kill it first (isoctl "
-		    "kill %016" PRIx64 ")", who(p, w, sizeof w),
+		    "kill %016" PRIx64 ")", rec_who(p, w, sizeof w),
 		    rec_state_names[rec_state(p)], id);
 		return;
 	}
 	if (rec_forget(p) == -1) {
 		sv_error(c, EBUSY, "isolate %s is waited for; try again "
-		    "once that is over", who(p, w, sizeof w));
+		    "once that is over", rec_who(p, w, sizeof w));
 		return;
 	}
 	log_info("forgot %016" PRIx64, id);

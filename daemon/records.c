@@ -77,6 +77,18 @@ rec_hex(uint64_t id, char buf[17])
 	return (buf);
 }
 
+const char *
+rec_who(const struct proc *p, char *buf, size_t len)
+{
+	char	hex[17];
+
+	if (p->name != NULL)
+		snprintf(buf, len, "%s (%.64s)", rec_hex(p->id, hex), p->name);
+	else
+		snprintf(buf, len, "%s", rec_hex(p->id, hex));
+	return (buf);
+}
+
 struct proc *rec_first(void) { return (recs); }
 struct proc *rec_next(struct proc *p) { return (p->next); }
 uint64_t rec_id(const struct proc *p) { return (p->id); }

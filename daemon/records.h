@@ -175,6 +175,8 @@ void		 rec_release(struct proc *p);
 
 /* id as 16 hex digits in buf. */
 char		*rec_hex(uint64_t id, char buf[17]);
+/* "ID (NAME)", or "ID", in buf: p for an error line. */
+const char	*rec_who(const struct proc *p, char *buf, size_t len);
 
 /* rss.c: watch the RSS of commands with a max_memory (started once
    one exists; stops itself when none runs). */

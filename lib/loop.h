@@ -145,6 +145,10 @@ void		 conn_drain(void);
 /* A control frame m (borrowed) that is ["ping", to, response]: response
    sent to `to`, and 1; 0 when m is not one. */
 int		 ping_control(const iso_msg *m);
+/* Ask isolate id (pid)'s loop to send response to `to` (a control frame,
+   held to the queue's bound: ENOBUFS). 0, or -1 with errno. */
+int		 ping_send(uint64_t id, pid_t pid, iso_sendport to,
+		    const iso_msg *response);
 
 /* ---- port.c ---------------------------------------------------------- */
 

@@ -16,8 +16,7 @@ int
 iso_ping(iso_isolate *iso, iso_sendport to, const iso_msg *response,
     int priority)
 {
-	iso_sendport	 peer;
-	iso_msg		*ctl, *nil = NULL;
+	iso_msg		*nil = NULL;
 	uint64_t	 id;
 	pid_t		 pid;
 	int		 rc;
@@ -38,14 +37,23 @@ iso_ping(iso_isolate *iso, iso_sendport to, const iso_msg *response,
 		iso_msg_free(nil);
 		return (rc);
 	}
-	if ((ctl = iso_msg_pack("[sPO]", "ping", to, response)) == NULL) {
-		iso_msg_free(nil);
+	rc = ping_send(id, pid, to, response);
+	iso_msg_free(nil);
+	return (rc);
+}
+
+int
+ping_send(uint64_t id, pid_t pid, iso_sendport to, const iso_msg *response)
+{
+	iso_sendport	 peer;
+	iso_msg		*ctl;
+	int		 rc;
+
+	if ((ctl = iso_msg_pack("[sPO]", "ping", to, response)) == NULL)
 		return (-1);
-	}
 	memset(&peer, 0, sizeof peer);
 	peer.isolate = id;
 	peer.pid = (uint32_t)pid;
-	peer.port = 0;
 	/* Held to the bound of a message: pings to an isolate that reads
 	   nothing must not grow our queue without end. */
 	if (!conn_room(id, conn_frame_need(ctl)))
@@ -54,7 +62,6 @@ iso_ping(iso_isolate *iso, iso_sendport to, const iso_msg *response,
 	else
 		rc = conn_send(peer, ctl);
 	iso_msg_free(ctl);
-	iso_msg_free(nil);
 	return (rc);
 }
 

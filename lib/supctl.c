@@ -58,23 +58,18 @@ supctl_now_ms(void)
 static int
 supctl_ping_loop(const char *target, uint64_t id, pid_t pid, int timeout_ms)
 {
-	iso_sendport	 peer;
 	iso_port	*p;
-	iso_msg		*ctl, *m = NULL;
+	iso_msg		*nil, *m = NULL;
 	int		 rc;
 
 	if ((p = iso_port_new()) == NULL)
 		return (-1);
-	memset(&peer, 0, sizeof peer);
-	peer.isolate = id;
-	peer.pid = (uint32_t)pid;
-	if ((ctl = iso_msg_pack("[sPn]", "ping", iso_port_sendport(p))) ==
-	    NULL) {
+	if ((nil = iso_msg_pack("n")) == NULL) {
 		iso_port_close(p);
 		return (-1);
 	}
-	rc = conn_send(peer, ctl);
-	iso_msg_free(ctl);
+	rc = ping_send(id, pid, iso_port_sendport(p), nil);
+	iso_msg_free(nil);
 	if (rc == -1) {
 		iso_port_close(p);
 		if (errno == ECONNREFUSED)
