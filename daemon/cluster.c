@@ -402,9 +402,6 @@ cl_on_hb(natsMsg *msg, void *arg)
 			fwd_node_lost(name);
 			ccompute_node_lost(name);
 		}
-		/* A new run there: the streams of the old one are done. */
-		if (n->boot != 0 && n->boot != b)
-			ib_node_lost(name);
 		cnames_node_up(name);
 		ccompute_node_up(name);
 		/* Tell a newcomer of us now rather than in a second. */
@@ -614,7 +611,7 @@ cluster_start(struct event_base *base, const char *sdir, char *why,
 	cl_configured = 1;
 	(void)cl_connect();
 	if (cl_subscribe("iso.hb", NULL, cl_on_hb, NULL) == -1 ||
-	    fwd_init(base) == -1 || gw_init(base) == -1 || ib_init(base) == -1 ||
+	    fwd_init(base) == -1 || gw_init(base, sdir) == -1 || ib_init(base, sdir) == -1 ||
 	    cnames_init(base) == -1 || ccompute_init(base) == -1 ||
 	    (cl_timer = event_new(base, -1, EV_PERSIST, cl_tick, NULL)) ==
 	    NULL || event_add(cl_timer, &tv) == -1) {

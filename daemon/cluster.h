@@ -93,7 +93,7 @@ int	 pk_frame_port(const void *buf, size_t len, uint32_t *port,
 	    size_t *off);
 
 /* gateway.c: proxies for other nodes' isolates */
-int	 gw_init(struct event_base *base);
+int	 gw_init(struct event_base *base, const char *sdir);
 void	 gw_free(void);
 /* Serve a proxy for isolate iso of node (once), and learn port's key. */
 int	 gw_proxy_add(uint64_t iso, uint32_t pid, const char *node,
@@ -104,12 +104,81 @@ int	 gw_port_key(uint64_t iso, uint32_t port, const char **node,
 /* Node is lost: its proxies' senders are told. */
 void	 gw_node_lost(const char *node);
 
+/*
+ * fdhold.c: the keeper, a process of its own that holds duplicates of
+ * the proxies' sockets so that they outlive a killed supervisor.
+ * fh_open: reach it (starting one if there is none), and take what it
+ * holds; 0, or -1 (logged; we go on without one). fh_take: a descriptor
+ * it held under name when we came (ours), or -1; fh_take_next: the same
+ * for the next name that starts with prefix (copied to name); fh_untaken: those not
+ * taken are closed and dropped. fh_put: hold a duplicate of fd (ours
+ * stays ours) under name; fh_drop: close it there. fh_close: we stop;
+ * end (a clean stop): the keeper closes everything and ends.
+ */
+#define FH_NAME	40
+int	 fh_open(void);
+int	 fh_take(const char *name);
+int	 fh_take_next(const char *prefix, char name[FH_NAME + 1]);
+void	 fh_untaken(void);
+void	 fh_put(const char *name, int fd);
+void	 fh_drop(const char *name);
+void	 fh_close(int end);
+
+/*
+ * gwlog.c: a proxy's log, read again by the next supervisor. Records are
+ * queued (data borrowed until the commit) and written by gwl_commit in
+ * one write; gwl_create's tmp log replaces the old by gwl_replace (the
+ * old is closed; on failure tmp is removed and old returned). gwl_close:
+ * remove, or keep (what is queued written first). gwl_pending: bytes
+ * queued. gwl_taking marks the bytes of sender conn of iso's proxy being
+ * taken (took of them, peeked the socket's peek offset before, end the
+ * log's size once their frames are in it) until gwl_taken;
+ * gwl_was_taking: the mark a killed supervisor left (1), cleared.
+ */
+struct gwlog;
+struct gwl_ops {
+	/* each 0, or -1: the log is not ours (it ends there) */
+	int	(*head)(void *arg, uint64_t iso, uint32_t pid,
+		    const char *node, const char *stream);
+	int	(*key)(void *arg, uint32_t port, const char *key);
+	int	(*batch)(void *arg, uint64_t seq, uint64_t last,
+		    const char *keys, const char *exports, const void *data,
+		    size_t len);
+	int	(*ack)(void *arg, uint64_t upto);
+	int	(*part)(void *arg, uint64_t conn, const void *data,
+		    size_t len);
+};
+int	 gwl_init(const char *sdir);
+void	 gwl_fini(void);
+/* Every log found: begin(iso) makes what ops fill (NULL: skip it), then
+   end(arg, l) with the log (NULL: nothing of use in it; removed). */
+int	 gwl_load_all(const struct gwl_ops *ops, void *(*begin)(uint64_t),
+	    void (*end)(void *, struct gwlog *));
+struct gwlog *gwl_create(uint64_t iso, uint32_t pid, const char *node,
+	    const char *stream, int tmp);
+int	 gwl_key(struct gwlog *l, uint32_t port, const char *key);
+int	 gwl_batch(struct gwlog *l, uint64_t seq, uint64_t last,
+	    const char *keys, const char *exports, const void *data,
+	    size_t len);
+int	 gwl_ack(struct gwlog *l, uint64_t upto);
+int	 gwl_part(struct gwlog *l, uint64_t conn, const void *data,
+	    size_t len);
+int	 gwl_commit(struct gwlog *l);
+uint64_t gwl_size(const struct gwlog *l);
+struct gwlog *gwl_replace(struct gwlog *old, struct gwlog *tmp);
+void	 gwl_close(struct gwlog *l, int remove);
+uint64_t gwl_pending(const struct gwlog *l);
+void	 gwl_taking(uint64_t iso, uint64_t conn, uint64_t end,
+	    uint64_t peeked, uint64_t took);
+void	 gwl_taken(void);
+int	 gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *end,
+	    uint64_t *peeked, uint64_t *took);
+
 /* inbound.c: frames from other nodes for our isolates */
-int	 ib_init(struct event_base *base);
+int	 ib_init(struct event_base *base, const char *sdir);
 void	 ib_free_all(void);
 /* Send the acknowledgements due (after each batch). */
 void	 ib_flush(void);
-void	 ib_node_lost(const char *node);
 
 /* forward.c */
 int	 fwd_init(struct event_base *base);

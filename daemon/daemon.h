@@ -292,6 +292,10 @@ int	 evf_next_port(struct evbuffer *in, uint64_t *port, iso_msg **m);
  * encoded plain; it stops at a frame that refers to other descriptors,
  * which it leaves as it is: 1 then, else 0; -1 with iso_error() for a bad
  * frame or a shared value its sender can change (the connection is bad).
+ * evf_recv_fds: evf_read_fds with recvmsg's flags (MSG_PEEK). evf_plain:
+ * one frame payload p[0..len), which refers to shared bytes only,
+ * encoded plain onto out (its frame header first) with q's first
+ * descriptors (taken): 0 or -1.
  */
 struct evf_fds {
 	int	*fd;
@@ -299,7 +303,11 @@ struct evf_fds {
 };
 int	 evf_read_fds(struct evbuffer *in, int fd, size_t max,
 	    struct evf_fds *q, int *fds);
+int	 evf_recv_fds(struct evbuffer *in, int fd, size_t max, int flags,
+	    struct evf_fds *q, int *fds);
 int	 evf_inline(struct evbuffer *in, struct evf_fds *q);
+int	 evf_plain(struct evbuffer *out, const unsigned char *p, size_t len,
+	    struct evf_fds *q);
 void	 evf_fds_free(struct evf_fds *q);
 
 /* ---- server.c: the socket, connections, requests ----------------------- */

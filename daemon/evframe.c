@@ -62,6 +62,13 @@ int
 evf_read_fds(struct evbuffer *in, int fd, size_t max, struct evf_fds *q,
     int *fds)
 {
+	return (evf_recv_fds(in, fd, max, 0, q, fds));
+}
+
+int
+evf_recv_fds(struct evbuffer *in, int fd, size_t max, int flags,
+    struct evf_fds *q, int *fds)
+{
 	struct evbuffer_iovec	 v;
 	int			 fdv[WIRE_FDS_MAX];
 	size_t			 i, k = 0;
@@ -74,7 +81,8 @@ evf_read_fds(struct evbuffer *in, int fd, size_t max, struct evf_fds *q,
 	if (v.iov_len > max)
 		v.iov_len = max;
 	do
-		n = frame_recvmsg(fd, v.iov_base, v.iov_len, fdv, &k);
+		n = frame_recvmsg_flags(fd, v.iov_base, v.iov_len, flags, fdv,
+		    &k);
 	while (n == -1 && errno == EINTR);
 	if (q != NULL && n != -2 && k > 0) {
 		if (evf_keep(q, fdv, k) == -1)
@@ -191,9 +199,7 @@ evf_port_len(const unsigned char *p, size_t len)
 	return (k < len ? k : 0);
 }
 
-/* Frame payload p[0..len), which refers to shared bytes only, encoded
-   plain onto out with q's first descriptors (taken): 0 or -1. */
-static int
+int
 evf_plain(struct evbuffer *out, const unsigned char *p, size_t len,
     struct evf_fds *q)
 {

@@ -17,6 +17,14 @@
  * gone, its node is lost, or a key is refused, each sender is told with a
  * refusal frame (what was lost, and why), the socket is closed, and
  * their next send says ECONNREFUSED.
+ *
+ * A killed supervisor loses none of it: a sender's socket is only peeked
+ * at (SO_PEEK_OFF), and the bytes of its whole frames are taken out of it
+ * once they are in the proxy's log (gwlog.c), before they are published;
+ * the sockets are held by the keeper (fdhold.c). The next supervisor
+ * takes them back, sends again what was not acknowledged, and reads on
+ * from the first byte not taken (gw_restore). A clean stop ends the
+ * proxies and tells their senders.
  */
 #include <sys/socket.h>
 #include <sys/random.h>
@@ -48,6 +56,9 @@
 #define GW_BATCH_PORTS	8		/* ports (keys) per batch */
 #define GW_EXPORTS	(16 * 1024)	/* Iso-Ports bytes per batch */
 #define GW_HEADROOM	(GW_EXPORTS + 2048)	/* NATS headers of a batch */
+#define GW_LOG_COMPACT	(4 << 20)	/* a log this big is written anew */
+#define GW_PART		(64 * 1024)	/* a frame's start this big is taken
+					   out of its socket before it is whole */
 
 struct gw_key {
 	uint32_t	 port;
@@ -73,6 +84,10 @@ struct proxy;
 
 struct gw_conn {
 	struct proxy	*px;
+	uint64_t	 id;		/* its name at the keeper */
+	int		 peek;		/* in: peeked, taken once logged */
+	size_t		 hold;		/* in's first bytes already taken (a
+					   "part" in the log) */
 	int		 fd;
 	int		 fds;		/* descriptors came (closed): look */
 	struct evf_fds	 q;		/* shared bytes' memfds: evf_inline */
@@ -94,7 +109,9 @@ struct proxy {
 	uint64_t	 next_seq;	/* the next frame's */
 	uint64_t	 acked;		/* acknowledged up to */
 	struct gw_batch	*head, **tail;
+	struct gw_batch	*pend;		/* the first not logged and sent */
 	struct gw_batch	*open;		/* being filled by a read */
+	struct gwlog	*log;		/* NULL: none (logged why) */
 	size_t		 out;		/* bytes unacknowledged */
 	int64_t		 sent_ms;	/* last progress or resend */
 	int64_t		 resent_ms;	/* last resend */
@@ -106,6 +123,7 @@ static struct event_base	*gw_base;
 static struct event		*gw_timer;
 static struct proxy		*proxies;
 static size_t			 gw_max_conns = ACC_MAX_DEFAULT;
+static uint64_t			 gw_conn_ids;	/* the last given */
 
 static int64_t
 gw_now_ms(void)
@@ -202,6 +220,36 @@ gw_resend(struct proxy *px)
 	px->sent_ms = px->resent_ms = gw_now_ms();
 }
 
+/* The keeper's name of a proxy's listening socket ('L') or of one of its
+   senders' connections ('C'). */
+static void
+gw_keeper_name(char kind, uint64_t iso, uint64_t id, char name[FH_NAME + 1])
+{
+	if (kind == 'L')
+		snprintf(name, FH_NAME + 1, "L%016" PRIx64, iso);
+	else
+		snprintf(name, FH_NAME + 1, "C%016" PRIx64 ".%016" PRIx64, iso,
+		    id);
+}
+
+static void
+gw_keeper_put(char kind, uint64_t iso, uint64_t id, int fd)
+{
+	char	name[FH_NAME + 1];
+
+	gw_keeper_name(kind, iso, id, name);
+	fh_put(name, fd);
+}
+
+static void
+gw_keeper_drop(char kind, uint64_t iso, uint64_t id)
+{
+	char	name[FH_NAME + 1];
+
+	gw_keeper_name(kind, iso, id, name);
+	fh_drop(name);
+}
+
 static void
 gw_conn_free(struct gw_conn *c)
 {
@@ -212,6 +260,7 @@ gw_conn_free(struct gw_conn *c)
 			*cp = c->next;
 			break;
 		}
+	gw_keeper_drop('C', c->px->iso, c->id);
 	event_free(c->ev);
 	evbuffer_free(c->in);
 	evf_fds_free(&c->q);
@@ -282,7 +331,85 @@ gw_close(struct proxy *px)
 	*px->tail = b;
 	px->tail = &b->next;
 	px->out += b->len;
-	gw_publish(px, b);
+	if (px->pend == NULL)
+		px->pend = b;
+}
+
+/*
+ * Take n bytes out of c's socket, which we had only peeked at: the frames
+ * they make up are in the log. 0, or -1 (the connection is bad).
+ */
+static int
+gw_take_bytes(struct gw_conn *c, size_t n)
+{
+	static char	 buf[64 * 1024];
+	int		 fdv[WIRE_FDS_MAX];
+	size_t		 k, i;
+	ssize_t		 r;
+
+	while (n > 0) {
+		do
+			r = frame_recvmsg(c->fd, buf, n < sizeof buf ? n :
+			    sizeof buf, fdv, &k);
+		while (r == -1 && errno == EINTR);
+		if (r <= 0)
+			return (-1);
+		/* The peek gave us their duplicates already. */
+		for (i = 0; i < k; i++)
+			close(fdv[i]);
+		n -= (size_t)r;
+	}
+	return (0);
+}
+
+/*
+ * The end of a read of sender c, whose first off bytes were whole frames
+ * (then a frame not whole, if cut): the batches it closed into the log,
+ * in one write with the start of a cut frame too big to wait in the
+ * socket (its sender could never finish it);
+ * then what that covers taken out of c's socket, and the batches
+ * published. Logged first: a batch published and then lost with a killed
+ * supervisor would have its numbers given again to other frames, which
+ * the receiver would drop as had. -1: c is bad.
+ */
+static int
+gw_commit(struct proxy *px, struct gw_conn *c, size_t off, int cut)
+{
+	struct gw_batch	*b;
+	size_t		 len = evbuffer_get_length(c->in), hold, took;
+	int		 rc = 0, part;
+
+	gw_close(px);
+	/* What stays taken after off, and what is taken now. */
+	hold = c->hold > off ? c->hold - off : 0;
+	if (cut && c->peek && len - off >= GW_PART)
+		hold = len - off;
+	took = off + hold - c->hold;
+	part = hold != c->hold || (off > 0 && c->hold > 0);
+	if (px->log != NULL && (px->pend != NULL || part)) {
+		for (b = px->pend; b != NULL; b = b->next)
+			(void)gwl_batch(px->log, b->seq, b->last, b->keys,
+			    b->exports, b->data, b->len);
+		if (part)
+			(void)gwl_part(px->log, c->id, evbuffer_pullup(c->in,
+			    -1) + off, hold);
+	}
+	if (took > 0 && c->peek)
+		gwl_taking(px->iso, c->id, px->log != NULL ?
+		    gwl_size(px->log) + gwl_pending(px->log) : 0,
+		    len - c->hold, took);
+	if (px->log != NULL)
+		(void)gwl_commit(px->log);
+	if (took > 0 && c->peek) {
+		rc = gw_take_bytes(c, took);
+		gwl_taken();
+	}
+	evbuffer_drain(c->in, off);
+	c->hold = hold;
+	for (b = px->pend; b != NULL; b = b->next)
+		gw_publish(px, b);
+	px->pend = NULL;
+	return (rc);
 }
 
 /* Out of memory for a frame of c's: c's sender is told; -1. */
@@ -441,41 +568,75 @@ gw_refuse_fds(struct gw_conn *c, const unsigned char *p, size_t len)
 	return (1);
 }
 
+/*
+ * Frame p[0..WIRE_HDR + len) of c's, which may refer to descriptors
+ * (some came on c): *frame and *flen are what goes on, p itself or, for
+ * a frame whose descriptors are all shared bytes, that frame made plain
+ * in tmp. 0; 1 when it refers to other descriptors (its sender told,
+ * EXDEV: c ends); -1 when it is bad (c ends).
+ */
+static int
+gw_plain(struct gw_conn *c, const unsigned char *p, size_t len,
+    struct evbuffer *tmp, const unsigned char **frame, size_t *flen)
+{
+	uint32_t	port;
+	size_t		off, n, shared;
+
+	*frame = p;
+	*flen = WIRE_HDR + len;
+	if (pk_frame_port(p + WIRE_HDR, len, &port, &off) == -1 ||
+	    wire_count_fds(p + WIRE_HDR + off, len - off, &n, &shared) == -1 ||
+	    n == 0)
+		return (0);	/* a bad one goes on: the receiver drops it */
+	if (n != shared)
+		return (gw_refuse_fds(c, p + WIRE_HDR, len));
+	evbuffer_drain(tmp, evbuffer_get_length(tmp));
+	if (evf_plain(tmp, p + WIRE_HDR, len, &c->q) == -1)
+		return (-1);
+	*flen = evbuffer_get_length(tmp);
+	*frame = evbuffer_pullup(tmp, -1);
+	return (0);
+}
+
 static void
 gw_conn_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct gw_conn	*c = arg;
-	struct proxy	*px = c->px;
-	unsigned char	*p;
-	size_t		 len, avail, off = 0;
-	int		 n, r, fds = 0;
+	static struct evbuffer	*tmp;
+	struct gw_conn		*c = arg;
+	struct proxy		*px = c->px;
+	const unsigned char	*frame;
+	unsigned char		*p;
+	size_t			 len, flen, avail, off = 0, got = 0;
+	int			 n, r, fds = 0, cut = 0;
 
 	if (!(what & EV_READ) || px->held)
 		return;
-	n = evf_read_fds(c->in, fd, GW_READ_MAX, &c->q, &fds);
+	if (tmp == NULL && (tmp = evbuffer_new()) == NULL)
+		return;
+	/* Edge-triggered (what was peeked stays readable): read until
+	   the socket has no more, or GW_READ_MAX and again next turn. A
+	   read ends at each message that carries descriptors. */
+	do
+		n = evf_recv_fds(c->in, fd, GW_READ_MAX - got, c->peek ?
+		    MSG_PEEK : 0, &c->q, &fds);
+	while (c->peek && n > 0 && (got += (size_t)n) < GW_READ_MAX);
+	if (c->peek && got >= GW_READ_MAX)
+		event_active(c->ev, EV_READ, 0);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		n = 1;
 	/* Descriptors came: the frame that refers to them is this read's
 	   or a later one's; every frame is looked at until it is found.
 	   Large bytes that came as memfds go on as plain bytes. */
-	if (fds > 0)
+	if (fds > 0 || c->q.n > 0)
 		c->fds = 1;
-	if ((r = evf_inline(c->in, &c->q)) == 1)
-		c->fds = 1;
-	else if (r == -1) {
-		log_warn("cluster: a bad frame for isolate %016" PRIx64 " (%s); "
-		    "closed that connection", px->iso, iso_error());
-		gw_conn_free(c);
-		return;
-	}
 	avail = evbuffer_get_length(c->in);
 	p = evbuffer_pullup(c->in, -1);
 	while (avail - off >= WIRE_HDR) {
 		if (px->out + (px->open != NULL ? px->open->len : 0) >=
 		    GW_WINDOW) {
-			gw_close(px);
+			if (gw_commit(px, c, off, 0) == -1)
+				gw_conn_free(c);
 			gw_hold(px);
-			evbuffer_drain(c->in, off);
 			return;
 		}
 		if (wire_frame_len(p + off, &len) == -1) {
@@ -488,20 +649,29 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 			n = 0;
 			break;
 		}
-		if (avail - off - WIRE_HDR < len)
+		if (avail - off - WIRE_HDR < len) {
+			cut = 1;
 			break;
-		if ((c->fds && gw_refuse_fds(c, p + off + WIRE_HDR, len)) ||
-		    gw_frame(c, p + off, WIRE_HDR + len) == -1) {
+		}
+		frame = p + off;
+		flen = WIRE_HDR + len;
+		if (c->fds && (r = gw_plain(c, p + off, len, tmp, &frame,
+		    &flen)) != 0) {
+			if (r == -1)
+				log_warn("cluster: a bad frame for isolate "
+				    "%016" PRIx64 " (%s); closed that "
+				    "connection", px->iso, iso_error());
+			n = 0;
+			break;
+		}
+		if (gw_frame(c, frame, flen) == -1) {
 			n = 0;
 			break;
 		}
 		off += WIRE_HDR + len;
 	}
-	gw_close(px);
-	if (n <= 0)
+	if (gw_commit(px, c, off, cut) == -1 || n <= 0)
 		gw_conn_free(c);
-	else
-		evbuffer_drain(c->in, off);
 }
 
 static void
@@ -511,30 +681,57 @@ gw_acc_log(const char *line, void *arg)
 	log_warn("%s", line);
 }
 
-static void
-gw_take(int fd, pid_t pid, void *arg)
+/* A sender's connection fd, named id at the keeper (put: told now).
+   The connection, or NULL (fd closed). */
+static struct gw_conn *
+gw_conn_add(struct proxy *px, int fd, uint64_t id, int put)
 {
-	struct proxy	*px = arg;
+	static int	 gw_nopeek_said;
 	struct gw_conn	*c;
+	int		 zero = 0, peek;
+	socklen_t	 zlen = sizeof zero;
 
-	(void)pid;
+	/* Peeked at, so that what is not yet in the log stays in the
+	   socket; a connection kept by the keeper keeps its offset until
+	   gw_conn_resume has looked at it. */
+	peek = put ? setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero,
+	    sizeof zero) == 0 : getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero,
+	    &zlen) == 0;
 	if ((c = calloc(1, sizeof *c)) == NULL ||
 	    (c->in = evbuffer_new()) == NULL ||
-	    (c->ev = event_new(gw_base, fd, EV_READ | EV_PERSIST,
-	    gw_conn_read, c)) == NULL) {
+	    (c->ev = event_new(gw_base, fd, EV_READ | EV_PERSIST |
+	    (peek ? EV_ET : 0), gw_conn_read, c)) == NULL) {
 		if (c != NULL && c->in != NULL)
 			evbuffer_free(c->in);
 		free(c);
 		close(fd);
 		acc_closed(px->acc);
-		return;
+		return (NULL);
 	}
 	c->px = px;
 	c->fd = fd;
+	c->id = id;
 	c->next = px->conns;
 	px->conns = c;
+	c->peek = peek;
+	if (!c->peek && !gw_nopeek_said) {
+		gw_nopeek_said = 1;
+		log_warn("cluster: this kernel cannot peek at Unix sockets "
+		    "(SO_PEEK_OFF: %s): a supervisor killed while it reads "
+		    "a sender loses what it had read", strerror(errno));
+	}
+	if (put)
+		gw_keeper_put('C', px->iso, c->id, fd);
 	if (!px->held)
 		event_add(c->ev, NULL);
+	return (c);
+}
+
+static void
+gw_take(int fd, pid_t pid, void *arg)
+{
+	(void)pid;
+	(void)gw_conn_add(arg, fd, ++gw_conn_ids, 1);
 }
 
 static void
@@ -566,8 +763,11 @@ gw_proxy_free(struct proxy *px)
 	while (px->conns != NULL)
 		gw_conn_free(px->conns);
 	acc_free(px->acc);
-	if (px->lfd != -1)
+	if (px->lfd != -1) {
+		gw_keeper_drop('L', px->iso, 0);
 		close(px->lfd);
+	}
+	gwl_close(px->log, 1);
 	gw_free_batches(px);
 	free(px->keys);
 	free(px);
@@ -589,54 +789,76 @@ gw_gone(struct proxy *px, int e, const char *why)
 	gw_proxy_free(px);
 }
 
-int
-gw_proxy_add(uint64_t iso, uint32_t pid, const char *node, uint32_t port,
-    const char *key)
+/*
+ * A proxy for isolate iso of node, listening on lfd (-1: a socket of its
+ * own, new), on stream (NULL: a new one, with a new log). The proxy, or
+ * NULL with errno (EADDRINUSE: an isolate of this node by that id is
+ * not ours to stand in for).
+ */
+static struct proxy *
+gw_proxy_new(uint64_t iso, uint32_t pid, const char *node, const char *stream,
+    int lfd)
 {
 	static const struct acc_ops ops = { gw_take, gw_acc_log };
 	struct proxy	*px;
-	struct gw_key	*grown;
-	char		 name[64];
+	unsigned char	 r[8];
+	char		 name[100];
 	size_t		 i;
-	int		 rc;
+	int		 saved;
 
-	if ((px = gw_find(iso)) == NULL) {
-		if ((px = calloc(1, sizeof *px)) == NULL)
-			return (-1);
-		px->iso = iso;
-		px->pid = pid;
-		px->lfd = -1;
-		px->next_seq = 1;
-		px->tail = &px->head;
-		snprintf(px->node, sizeof px->node, "%s", node);
-		if (getrandom(name, 8, 0) != 8)
-			memcpy(name, &px, sizeof px < 8 ? sizeof px : 8);
-		for (i = 0; i < 8; i++)
-			snprintf(px->stream + 2 * i, 3, "%02x",
-			    (unsigned char)name[i]);
-		snprintf(name, sizeof name, "isolate %016" PRIx64 " of node %s",
-		    iso, node);
-		if ((px->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0)) == -1 ||
-		    rtdir_id_listen(px->lfd, iso, SOMAXCONN) == -1 ||
-		    (px->acc = acc_new(gw_base, px->lfd, ACC_ISOLATE,
-		    &gw_max_conns, name, &ops, px)) == NULL) {
-			/* Taken: an isolate of this node by that id is not
-			   ours to stand in for. */
-			rc = errno == EADDRINUSE ? 0 : -1;
-			if (rc == -1)
-				log_warn("cluster: cannot serve a proxy for "
-				    "%s: %s", name, strerror(errno));
-			if (px->lfd != -1)
-				close(px->lfd);
-			free(px);
-			return (rc);
-		}
-		px->next = proxies;
-		proxies = px;
+	if ((px = calloc(1, sizeof *px)) == NULL) {
+		if (lfd != -1)
+			close(lfd);
+		return (NULL);
 	}
-	if (strcmp(px->node, node) != 0)
-		return (0);		/* an id claimed by two nodes: the first */
+	px->iso = iso;
+	px->pid = pid;
+	px->lfd = lfd;
+	px->next_seq = 1;
+	px->tail = &px->head;
+	snprintf(px->node, sizeof px->node, "%s", node);
+	if (stream != NULL)
+		snprintf(px->stream, sizeof px->stream, "%s", stream);
+	else {
+		if (getrandom(r, sizeof r, 0) != sizeof r)
+			memcpy(r, &px, sizeof px < 8 ? sizeof px : 8);
+		for (i = 0; i < 8; i++)
+			snprintf(px->stream + 2 * i, 3, "%02x", r[i]);
+	}
+	snprintf(name, sizeof name, "isolate %016" PRIx64 " of node %s", iso,
+	    node);
+	if ((px->lfd == -1 && ((px->lfd = socket(AF_UNIX, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    rtdir_id_listen(px->lfd, iso, SOMAXCONN) == -1)) ||
+	    (px->acc = acc_new(gw_base, px->lfd, ACC_ISOLATE, &gw_max_conns,
+	    name, &ops, px)) == NULL) {
+		saved = errno;
+		if (saved != EADDRINUSE)
+			log_warn("cluster: cannot serve a proxy for %s: %s",
+			    name, strerror(saved));
+		if (px->lfd != -1)
+			close(px->lfd);
+		free(px);
+		errno = saved;
+		return (NULL);
+	}
+	gw_keeper_put('L', iso, 0, px->lfd);
+	if (stream == NULL && (px->log = gwl_create(iso, pid, node,
+	    px->stream, 0)) == NULL)
+		log_warn("cluster: the log of the proxy of %s: %s; a killed "
+		    "supervisor loses what it holds", name, strerror(errno));
+	px->next = proxies;
+	proxies = px;
+	return (px);
+}
+
+/* Learn port's key (once). 0, or -1 with ENOMEM. */
+static int
+gw_key_add(struct proxy *px, uint32_t port, const char *key)
+{
+	struct gw_key	*grown;
+	size_t		 i;
+
 	for (i = 0; i < px->nkeys; i++)
 		if (px->keys[i].port == port)
 			return (0);
@@ -647,7 +869,62 @@ gw_proxy_add(uint64_t iso, uint32_t pid, const char *node, uint32_t port,
 	px->keys[px->nkeys].port = port;
 	snprintf(px->keys[px->nkeys].key, sizeof px->keys[0].key, "%s", key);
 	px->nkeys++;
+	if (px->log != NULL && (gwl_key(px->log, port, key) == -1 ||
+	    gwl_commit(px->log) == -1))
+		return (0);		/* said by gwl_commit */
 	return (0);
+}
+
+int
+gw_proxy_add(uint64_t iso, uint32_t pid, const char *node, uint32_t port,
+    const char *key)
+{
+	struct proxy	*px;
+
+	if ((px = gw_find(iso)) == NULL &&
+	    (px = gw_proxy_new(iso, pid, node, NULL, -1)) == NULL)
+		return (errno == EADDRINUSE ? 0 : -1);
+	if (strcmp(px->node, node) != 0)
+		return (0);		/* an id claimed by two nodes: the first */
+	return (gw_key_add(px, port, key));
+}
+
+/* A new log for px from what it holds: what is not acknowledged, and
+   the starts of frames taken out of their sockets. */
+static void
+gw_compact(struct proxy *px)
+{
+	struct gwlog	*l;
+	struct gw_batch	*b;
+	struct gw_conn	*c;
+	size_t		 i;
+
+	if ((l = gwl_create(px->iso, px->pid, px->node, px->stream, 1)) ==
+	    NULL)
+		return;
+	for (i = 0; i < px->nkeys; i++)
+		(void)gwl_key(l, px->keys[i].port, px->keys[i].key);
+	(void)gwl_ack(l, px->acked);
+	for (b = px->head; b != NULL; b = b->next)
+		(void)gwl_batch(l, b->seq, b->last, b->keys, b->exports,
+		    b->data, b->len);
+	for (c = px->conns; c != NULL; c = c->next)
+		if (c->hold > 0)
+			(void)gwl_part(l, c->id, evbuffer_pullup(c->in, -1),
+			    c->hold);
+	px->log = gwl_replace(px->log, l);
+}
+
+/* px's frames up to px->acked were delivered: said in its log. */
+static void
+gw_log_ack(struct proxy *px)
+{
+	if (px->log == NULL)
+		return;
+	if (gwl_size(px->log) >= GW_LOG_COMPACT)
+		gw_compact(px);
+	else if (gwl_ack(px->log, px->acked) == 0)
+		(void)gwl_commit(px->log);
 }
 
 /* An acknowledgement from a node that our frames reached. */
@@ -691,6 +968,7 @@ gw_on_ack(natsMsg *msg, void *arg)
 	if (upto > px->acked) {
 		px->acked = upto;
 		px->sent_ms = gw_now_ms();
+		gw_log_ack(px);
 	}
 	if (ename != NULL) {
 		gw_gone(px, sup_errno_value(ename), why != NULL ? why :
@@ -736,13 +1014,261 @@ gw_node_lost(const char *node)
 	}
 }
 
+/*
+ * What a killed supervisor's logs hold, taken back: each a proxy again,
+ * on its stream, with its keys, its batches not acknowledged (sent again
+ * by the first tick) and its sockets from the keeper, read again from
+ * the first byte not taken.
+ */
+
+/* The bytes a killed supervisor was taking, if it was. */
+static struct {
+	int		 was;
+	uint64_t	 iso, conn, end, peeked, took;
+}			 gw_mark;
+
+struct gw_part {
+	uint64_t	 conn;
+	size_t		 len;
+	unsigned char	*data;
+	struct gw_part	*next;
+};
+
+struct gw_found {
+	struct proxy	*px;		/* made at the head record */
+	struct gw_part	*parts;
+	uint64_t	 iso;
+};
+
+static void *
+gwr_begin(uint64_t iso)
+{
+	struct gw_found	*f;
+
+	if (gw_find(iso) != NULL || (f = calloc(1, sizeof *f)) == NULL)
+		return (NULL);
+	f->iso = iso;
+	return (f);
+}
+
+static int
+gwr_head(void *arg, uint64_t iso, uint32_t pid, const char *node,
+    const char *stream)
+{
+	struct gw_found	*f = arg;
+	char		 name[FH_NAME + 1];
+
+	if (iso != f->iso || !cluster_node_valid(node) || strlen(stream) != 16)
+		return (-1);
+	gw_keeper_name('L', iso, 0, name);
+	/* Without the keeper's socket (it ended too): a socket anew. */
+	if ((f->px = gw_proxy_new(iso, pid, node, stream, fh_take(name))) ==
+	    NULL)
+		return (-1);
+	return (0);
+}
+
+static int
+gwr_key(void *arg, uint32_t port, const char *key)
+{
+	struct gw_found	*f = arg;
+
+	if (strlen(key) != PK_HEX)
+		return (-1);
+	return (gw_key_add(f->px, port, key));
+}
+
+static int
+gwr_batch(void *arg, uint64_t seq, uint64_t last, const char *keys,
+    const char *exports, const void *data, size_t len)
+{
+	struct gw_found	*f = arg;
+	struct proxy	*px = f->px;
+	struct gw_batch	*b;
+
+	if (seq < px->next_seq || strlen(keys) >= sizeof b->keys)
+		return (-1);
+	if ((b = calloc(1, sizeof *b)) == NULL ||
+	    (b->data = malloc(len > 0 ? len : 1)) == NULL ||
+	    (exports != NULL && (b->exports = strdup(exports)) == NULL)) {
+		if (b != NULL)
+			gw_batch_free(b);
+		return (-1);
+	}
+	b->seq = seq;
+	b->last = last;
+	snprintf(b->keys, sizeof b->keys, "%s", keys);
+	if (exports != NULL)
+		b->exports_len = strlen(exports);
+	memcpy(b->data, data, len);
+	b->len = b->cap = len;
+	*px->tail = b;
+	px->tail = &b->next;
+	px->out += len;
+	px->next_seq = last + 1;
+	return (0);
+}
+
+static int
+gwr_ack(void *arg, uint64_t upto)
+{
+	struct gw_found	*f = arg;
+	struct proxy	*px = f->px;
+	struct gw_batch	*b;
+
+	if (upto > px->acked)
+		px->acked = upto;
+	while ((b = px->head) != NULL && b->last <= px->acked) {
+		px->head = b->next;
+		px->out -= b->len;
+		gw_batch_free(b);
+	}
+	if (px->head == NULL)
+		px->tail = &px->head;
+	return (0);
+}
+
+static int
+gwr_part(void *arg, uint64_t conn, const void *data, size_t len)
+{
+	struct gw_found	*f = arg;
+	struct gw_part	*t;
+
+	for (t = f->parts; t != NULL && t->conn != conn; t = t->next)
+		;
+	if (t == NULL) {
+		if ((t = calloc(1, sizeof *t)) == NULL)
+			return (-1);
+		t->conn = conn;
+		t->next = f->parts;
+		f->parts = t;
+	}
+	free(t->data);
+	t->data = NULL;
+	if (len > 0 && (t->data = malloc(len)) == NULL)
+		return (-1);
+	if (len > 0)
+		memcpy(t->data, data, len);
+	t->len = len;
+	return (0);
+}
+
+/*
+ * Sender c comes back from the keeper: its socket is read again from the
+ * first byte not taken. If the last supervisor was about to take bytes
+ * from it when it was killed: were their frames in the log (as long as
+ * the mark says it would be), and not yet taken (the socket's peek
+ * offset still where the mark says it was before), they are taken now.
+ * 0, or -1 (c is bad).
+ */
+static int
+gw_conn_resume(struct gw_conn *c)
+{
+	int		off = 0;
+	socklen_t	len = sizeof off;
+
+	if (!c->peek)
+		return (0);
+	if (gw_mark.was && gw_mark.iso == c->px->iso &&
+	    gw_mark.conn == c->id) {
+		gw_mark.was = 0;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEEK_OFF, &off, &len) ==
+		    -1)
+			return (-1);
+		if (c->px->log != NULL && gwl_size(c->px->log) >=
+		    gw_mark.end && (uint64_t)off == gw_mark.peeked &&
+		    gw_take_bytes(c, gw_mark.took) == -1)
+			return (-1);
+	}
+	off = 0;
+	return (setsockopt(c->fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off));
+}
+
+static void
+gwr_end(void *arg, struct gwlog *l)
+{
+	struct gw_found	*f = arg;
+	struct proxy	*px = f->px;
+	struct gw_part	*t, *tn;
+	struct gw_conn	*c;
+	uint64_t	 id;
+	char		 prefix[FH_NAME + 1], name[FH_NAME + 1];
+	int		 fd;
+
+	if (px == NULL) {
+		gwl_close(l, 1);
+		goto out;
+	}
+	if (l == NULL) {
+		gw_proxy_free(px);
+		goto out;
+	}
+	px->log = l;
+	if (px->next_seq <= px->acked)
+		px->next_seq = px->acked + 1;
+	snprintf(prefix, sizeof prefix, "C%016" PRIx64 ".", px->iso);
+	while ((fd = fh_take_next(prefix, name)) != -1) {
+		id = strtoull(name + strlen(prefix), NULL, 16);
+		acc_adopt(px->acc);
+		if ((c = gw_conn_add(px, fd, id, 0)) == NULL) {
+			fh_drop(name);
+			continue;
+		}
+		if (id > gw_conn_ids)
+			gw_conn_ids = id;
+		for (t = f->parts; t != NULL && t->conn != id; t = t->next)
+			;
+		if (gw_conn_resume(c) == -1 || (t != NULL && t->len > 0 &&
+		    evbuffer_add(c->in, t->data, t->len) == -1)) {
+			log_warn("cluster: a sender's connection to the proxy of "
+			    "isolate %016" PRIx64 " could not be read again: %s",
+			    px->iso, strerror(errno));
+			gw_conn_free(c);
+			continue;
+		}
+		if (t != NULL)
+			c->hold = t->len;
+		event_active(c->ev, EV_READ, 0);
+	}
+	if (px->head != NULL)
+		log_info("cluster: took back the proxy of isolate %016" PRIx64
+		    " of node %s: %" PRIu64 " messages to send again",
+		    px->iso, px->node, px->next_seq - 1 - px->acked);
+	if (px->out >= GW_WINDOW)
+		gw_hold(px);
+out:
+	for (t = f->parts; t != NULL; t = tn) {
+		tn = t->next;
+		free(t->data);
+		free(t);
+	}
+	free(f);
+}
+
+static void
+gw_restore(void)
+{
+	static const struct gwl_ops ops = { gwr_head, gwr_key, gwr_batch,
+	    gwr_ack, gwr_part };
+
+	gw_mark.was = gwl_was_taking(&gw_mark.iso, &gw_mark.conn,
+	    &gw_mark.end, &gw_mark.peeked, &gw_mark.took);
+	(void)gwl_load_all(&ops, gwr_begin, gwr_end);
+	fh_untaken();
+}
+
 int
-gw_init(struct event_base *base)
+gw_init(struct event_base *base, const char *sdir)
 {
 	const struct timeval	tv = { 0, GW_TICK_MS * 1000 };
 	char			subj[CL_SUBJ_MAX];
 
 	gw_base = base;
+	if (gwl_init(sdir) == -1)
+		log_warn("cluster: %s/proxies: %s; a killed supervisor loses "
+		    "what its proxies hold", sdir, strerror(errno));
+	(void)fh_open();
+	gw_restore();
 	snprintf(subj, sizeof subj, "iso.node.%s.ack", cluster_node());
 	if (cl_subscribe(subj, NULL, gw_on_ack, NULL) == -1)
 		return (-1);
@@ -755,8 +1281,12 @@ gw_init(struct event_base *base)
 void
 gw_free(void)
 {
+	/* A clean stop: nothing goes on after us, so senders are told. */
 	while (proxies != NULL)
-		gw_proxy_free(proxies);
+		gw_gone(proxies, ECONNREFUSED, "is out of reach (this node's "
+		    "supervisor stopped)");
+	fh_close(1);
+	gwl_fini();
 	if (gw_timer != NULL)
 		event_free(gw_timer);
 	gw_timer = NULL;

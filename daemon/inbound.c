@@ -16,13 +16,28 @@
  * exchange doubled the NATS traffic and the wake-ups of both
  * supervisors. A key's HMAC is checked once per stream and port (the
  * last good key is kept, compared in constant time).
+ *
+ * What is acknowledged is what has been written to the isolate's socket,
+ * not what waits in our queue for it (conn_progress), and each stream's
+ * position is saved (supervisor/inbound) before it is acknowledged: a
+ * supervisor killed and started again goes on with the same streams, so
+ * nothing is lost and nothing it had written comes twice, save the
+ * frames written in the instant between the write and the record.
+ * Streams are kept across their node's loss or restart (the sender's
+ * proxy may outlive its supervisor), and forgotten once idle for
+ * IB_IDLE_MS, when everything in them has long been acknowledged.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
@@ -30,10 +45,24 @@
 #include "loop.h"
 #include "wire.h"
 
+/* A frame handed to our queue for an isolate, not yet known written. */
+struct ib_pend {
+	uint64_t	 seq;
+	uint64_t	 end;		/* the queue's byte count after it */
+	uint64_t	 serial;	/* of the connection it went to */
+};
+
 struct ib_stream {
 	char		 from[65];
 	char		 stream[17];
+	uint64_t	 iso;		/* its isolate: 0 until a frame came */
 	uint64_t	 expected;	/* the next seq to deliver */
+	uint64_t	 written;	/* delivered and out of our hands */
+	uint64_t	 saved;		/* written, as the file says */
+	uint64_t	 told;		/* written, as the last ack said */
+	struct ib_pend	*pend;		/* pend[phead..npend) */
+	size_t		 phead, npend, pcap;
+	int64_t		 last_ms;	/* a frame came */
 	uint64_t	 asked;		/* a resend asked from this seq */
 	int		 due;		/* an ack to send */
 	size_t		 unacked;	/* bytes delivered since the last */
@@ -49,9 +78,24 @@ struct ib_stream {
 
 #define IB_ACK_MS	10		/* an acknowledgement waits at most */
 #define IB_ACK_BYTES	(256 * 1024)	/* ... or for this much delivered */
+#define IB_IDLE_MS	(10 * 60 * 1000)	/* a silent stream is forgotten */
+#define IB_FILE		"inbound"
+#define IB_COMPACT	(256 * 1024)	/* the file is written anew above */
 
 static struct ib_stream	*streams;
 static struct event	*ack_ev;
+static int		 ib_fd = -1;	/* supervisor/inbound */
+static int		 ib_dfd = -1;
+static uint64_t		 ib_size;
+
+static int64_t
+ib_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
 
 static struct ib_stream *
 ib_find(const char *from, const char *stream, uint64_t base)
@@ -67,8 +111,10 @@ ib_find(const char *from, const char *stream, uint64_t base)
 	snprintf(s->from, sizeof s->from, "%s", from);
 	snprintf(s->stream, sizeof s->stream, "%s", stream);
 	/* A stream new to us starts after what its sender knows was
-	   delivered (we may be a new supervisor). */
+	   delivered (its record may be gone, or it was idle long). */
 	s->expected = base + 1;
+	s->written = s->saved = s->told = base;
+	s->last_ms = ib_now_ms();
 	s->next = streams;
 	streams = s;
 	return (s);
@@ -84,6 +130,7 @@ ib_free(struct ib_stream *s)
 			*pp = s->next;
 			break;
 		}
+	free(s->pend);
 	free(s);
 }
 
@@ -146,6 +193,65 @@ ib_key_of(const char *keys, uint32_t port, char out[PK_HEX + 1])
 	return (NULL);
 }
 
+/* Frame seq of s went to our queue for isolate iso: written when the
+   queue's byte count passes where it is now. */
+static void
+ib_pend_add(struct ib_stream *s, uint64_t iso, uint64_t seq)
+{
+	struct ib_pend	*grown;
+	uint64_t	 serial, queued, sent;
+
+	if (conn_progress(iso, &serial, &queued, &sent) == -1 ||
+	    queued == sent) {
+		/* Out already, and all before it (or no connection holds
+		   it: dropped, and its isolate's end comes with the next
+		   send). */
+		s->phead = s->npend = 0;
+		s->written = seq;
+		return;
+	}
+	if (s->npend == s->pcap) {
+		if (s->phead > 0) {
+			memmove(s->pend, s->pend + s->phead, (s->npend -
+			    s->phead) * sizeof *s->pend);
+			s->npend -= s->phead;
+			s->phead = 0;
+		} else {
+			if ((grown = realloc(s->pend, (s->pcap ? s->pcap * 2 :
+			    64) * sizeof *grown)) == NULL) {
+				/* Counted as written: at worst a frame comes
+				   twice after a killed supervisor. */
+				s->written = seq;
+				return;
+			}
+			s->pend = grown;
+			s->pcap = s->pcap ? s->pcap * 2 : 64;
+		}
+	}
+	s->pend[s->npend].seq = seq;
+	s->pend[s->npend].end = queued;
+	s->pend[s->npend].serial = serial;
+	s->npend++;
+}
+
+/* What of s's frames in our queue has been written since. */
+static void
+ib_progress(struct ib_stream *s)
+{
+	uint64_t	serial = 0, queued, sent = 0;
+	int		have;
+
+	if (s->phead == s->npend)
+		return;
+	have = conn_progress(s->iso, &serial, &queued, &sent) == 0;
+	while (s->phead < s->npend && (!have ||
+	    s->pend[s->phead].serial != serial ||
+	    s->pend[s->phead].end <= sent))
+		s->written = s->pend[s->phead++].seq;
+	if (s->phead == s->npend)
+		s->phead = s->npend = 0;
+}
+
 /* Deliver one frame (its payload, len bytes) of s, for isolate iso:
    0, or -1 when it must come again later. */
 static int
@@ -181,6 +287,7 @@ ib_deliver(struct ib_stream *s, uint64_t iso, const char *keys,
 	if (iso_send(sp, m) == 0) {
 		iso_msg_free(m);
 		s->unacked += len;
+		ib_pend_add(s, iso, s->expected);
 		return (0);
 	}
 	iso_msg_free(m);
@@ -217,6 +324,8 @@ ib_batch(struct ib_stream *s, natsMsg *msg, uint64_t seq, const char *to,
 	const char		*ports;
 	int			 imported = 0;
 
+	s->iso = iso;
+	s->last_ms = ib_now_ms();
 	for (; off < len && s->gone == NULL && !s->waiting; seq++) {
 		if (len - off < WIRE_HDR || wire_frame_len(p + off, &flen) ==
 		    -1 || len - off - WIRE_HDR < flen) {
@@ -292,7 +401,7 @@ ib_ack(struct ib_stream *s)
 	char		 subj[CL_SUBJ_MAX];
 
 	a = iso_msg_pack("{s:s s:U}", "stream", s->stream, "upto",
-	    s->expected - 1);
+	    s->written);
 	if (a != NULL && s->resend)
 		(void)iso_msg_put(a, iso_msg_pack("s", "resend"),
 		    iso_msg_pack("b", 1));
@@ -310,24 +419,111 @@ ib_ack(struct ib_stream *s)
 		free(buf);
 	}
 	iso_msg_free(a);
+	s->told = s->written;
 	s->due = s->resend = 0;
 	s->unacked = 0;
 }
 
+/* One record of the file: ["s", FROM, STREAM, WRITTEN], framed. */
+static int
+ib_record(struct evbuffer *out, const struct ib_stream *s)
+{
+	iso_msg		*r;
+	unsigned char	 hdr[WIRE_HDR];
+	void		*buf;
+	size_t		 len;
+	int		 rc = -1;
+
+	if ((r = iso_msg_pack("[s s s U]", "s", s->from, s->stream,
+	    s->written)) != NULL && iso_msg_encode(r, &buf, &len) == 0) {
+		wire_frame_hdr(hdr, len);
+		rc = evbuffer_add(out, hdr, sizeof hdr) == 0 &&
+		    evbuffer_add(out, buf, len) == 0 ? 0 : -1;
+		free(buf);
+	}
+	iso_msg_free(r);
+	return (rc);
+}
+
+/* Write out (one write at the end, or a new file when it is big). */
+static void
+ib_write(struct evbuffer *out, int all)
+{
+	size_t	len = evbuffer_get_length(out);
+	ssize_t	w;
+	int	fd;
+
+	if (all) {
+		if ((fd = openat(ib_dfd, IB_FILE ".new", O_WRONLY | O_CREAT |
+		    O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+			return;
+		if ((len == 0 || write(fd, evbuffer_pullup(out, -1), len) ==
+		    (ssize_t)len) && renameat(ib_dfd, IB_FILE ".new", ib_dfd,
+		    IB_FILE) == 0) {
+			close(ib_fd);
+			ib_fd = fd;
+			ib_size = len;
+			return;
+		}
+		close(fd);
+		(void)unlinkat(ib_dfd, IB_FILE ".new", 0);
+		return;
+	}
+	do
+		w = pwrite(ib_fd, evbuffer_pullup(out, -1), len, (off_t)ib_size);
+	while (w == -1 && errno == EINTR);
+	if (w == (ssize_t)len)
+		ib_size += len;
+	else
+		(void)ftruncate(ib_fd, (off_t)ib_size);
+}
+
+/* Save the positions that moved (before they are acknowledged); all: a
+   new file with every stream's. */
+static void
+ib_save(int all)
+{
+	struct ib_stream	*s;
+	struct evbuffer		*out;
+
+	if (ib_fd == -1 || (out = evbuffer_new()) == NULL)
+		return;
+	for (s = streams; s != NULL; s = s->next)
+		if ((all || s->written != s->saved) && s->gone == NULL &&
+		    ib_record(out, s) == 0)
+			s->saved = s->written;
+	if (all || evbuffer_get_length(out) > 0)
+		ib_write(out, all);
+	evbuffer_free(out);
+}
+
 /* Acknowledge what is due: at once what the sender waits for (a resend,
    the end, a quarter of its window), the rest within IB_ACK_MS, so that
-   a stream of messages one at a time is not one acknowledgement each. */
+   a stream of messages one at a time is not one acknowledgement each.
+   Frames still in our queue are looked at again then. */
 static void
 ib_acks(int all)
 {
 	struct ib_stream	*s, *next;
 	const struct timeval	 tv = { 0, IB_ACK_MS * 1000 };
+	int64_t			 now = ib_now_ms();
 	int			 later = 0;
 
+	for (s = streams; s != NULL; s = s->next)
+		ib_progress(s);
+	ib_save(ib_size >= IB_COMPACT);
 	for (s = streams; s != NULL; s = next) {
 		next = s->next;
-		if (!s->due && s->gone == NULL)
+		if (s->phead < s->npend)
+			later = 1;
+		if (s->written > s->told)
+			s->due = 1;
+		if (!s->due && s->gone == NULL) {
+			if (s->phead == s->npend && !s->waiting &&
+			    now - s->last_ms >= IB_IDLE_MS)
+				ib_free(s);
 			continue;
+		}
 		if (all || s->resend || s->gone != NULL ||
 		    s->unacked >= IB_ACK_BYTES)
 			ib_ack(s);
@@ -357,23 +553,64 @@ ib_flush(void)
 	ib_acks(0);
 }
 
-void
-ib_node_lost(const char *node)
-{
-	struct ib_stream	*s, *next;
 
-	for (s = streams; s != NULL; s = next) {
-		next = s->next;
-		if (strcmp(s->from, node) == 0 && !s->waiting)
-			ib_free(s);
+/* The positions a killed supervisor saved, taken back; the file then
+   written anew with them. */
+static void
+ib_load(const char *sdir)
+{
+	struct ib_stream	*s;
+	struct evbuffer		*in;
+	iso_msg			*r;
+	const char		*tag, *from, *stream;
+	unsigned char		*p;
+	uint64_t		 written;
+	size_t			 len, off = 0, flen;
+	int			 n = 0;
+
+	if ((ib_dfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || (ib_fd = openat(ib_dfd, IB_FILE, O_RDWR |
+	    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		log_warn("cluster: %s/%s: %s; a killed supervisor may deliver "
+		    "messages from other nodes twice", sdir, IB_FILE,
+		    strerror(errno));
+		return;
 	}
+	if ((in = evbuffer_new()) == NULL)
+		return;
+	while (evbuffer_read(in, ib_fd, 65536) > 0)
+		;
+	len = evbuffer_get_length(in);
+	p = evbuffer_pullup(in, -1);
+	while (len - off >= WIRE_HDR && wire_frame_len(p + off, &flen) == 0 &&
+	    len - off - WIRE_HDR >= flen) {
+		r = iso_msg_decode(p + off + WIRE_HDR, flen);
+		off += WIRE_HDR + flen;
+		if (r == NULL || iso_msg_unpack(r, "[s s s U]", &tag, &from,
+		    &stream, &written) == -1 || strcmp(tag, "s") != 0 ||
+		    !cluster_node_valid(from) || strlen(stream) != 16 ||
+		    (s = ib_find(from, stream, written)) == NULL) {
+			iso_msg_free(r);
+			break;
+		}
+		if (written > s->written) {
+			s->written = s->saved = s->told = written;
+			s->expected = written + 1;
+		}
+		n++;
+		iso_msg_free(r);
+	}
+	evbuffer_free(in);
+	if (n > 0)
+		log_info("cluster: took back %d streams from other nodes", n);
+	ib_save(1);
 }
 
 int
-ib_init(struct event_base *base)
+ib_init(struct event_base *base, const char *sdir)
 {
 	char	subj[CL_SUBJ_MAX];
 
+	ib_load(sdir);
 	if ((ack_ev = evtimer_new(base, ib_ack_cb, NULL)) == NULL)
 		return (-1);
 	snprintf(subj, sizeof subj, "iso.node.%s.port", cluster_node());
@@ -385,6 +622,12 @@ ib_free_all(void)
 {
 	while (streams != NULL)
 		ib_free(streams);
+	if (ib_fd != -1)
+		close(ib_fd);
+	if (ib_dfd != -1)
+		close(ib_dfd);
+	ib_fd = ib_dfd = -1;
+	ib_size = 0;
 	if (ack_ev != NULL)
 		event_free(ack_ev);
 	ack_ev = NULL;

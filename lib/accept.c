@@ -310,6 +310,13 @@ acc_closed(struct acc *a)
 		a->open--;
 }
 
+void
+acc_adopt(struct acc *a)
+{
+	if (a != NULL)
+		a->open++;
+}
+
 size_t
 acc_open(const struct acc *a)
 {

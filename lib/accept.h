@@ -66,6 +66,9 @@ void		 acc_free(struct acc *a);
 void		 acc_now(struct acc *a);
 /* One connection the listener handed over has been closed. */
 void		 acc_closed(struct acc *a);
+/* A connection of this listener's that came by other means (a socket
+   kept across a restart) counts as handed over. */
+void		 acc_adopt(struct acc *a);
 /* Open connections it handed over and not yet told closed. */
 size_t		 acc_open(const struct acc *a);
 /* The owner cannot serve more now (a full mailbox): leave new peers in

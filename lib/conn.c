@@ -110,6 +110,7 @@ struct conn {
 	int			 incoming; /* accepted on our socket */
 	int			 refused; /* CONN_REFUSED: the errno ... */
 	char			*why;	/* ... and the peer's words */
+	uint64_t		 serial; /* conn_progress: which one */
 	LIST_ENTRY(conn)	 link;
 	TAILQ_ENTRY(conn)	 dirty_link;
 };
@@ -231,7 +232,10 @@ conn_new(int fd)
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return (NULL);
+	static uint64_t	 serials;
+
 	c->fd = fd;
+	c->serial = ++serials;
 	STAILQ_INIT(&c->ofds);
 	LIST_INSERT_HEAD(&conns, c, link);
 	return (c);
@@ -830,6 +834,20 @@ static size_t
 conn_queued(const struct conn *c)
 {
 	return (c->out_len - c->out_off);
+}
+
+int
+conn_progress(uint64_t peer, uint64_t *serial, uint64_t *queued,
+    uint64_t *sent)
+{
+	struct conn	*c;
+
+	if ((c = table_get(&peers, peer)) == NULL)
+		return (-1);
+	*serial = c->serial;
+	*sent = c->sent;
+	*queued = c->sent + conn_queued(c);
+	return (0);
 }
 
 /* Room for n more bytes at the end of c's queue, or NULL. */

@@ -75,6 +75,13 @@ frame_sendmsg(int fd, const void *p, size_t n, const int *fds, size_t nfds,
 ssize_t
 frame_recvmsg(int fd, void *buf, size_t n, int *fds, size_t *nfds)
 {
+	return (frame_recvmsg_flags(fd, buf, n, 0, fds, nfds));
+}
+
+ssize_t
+frame_recvmsg_flags(int fd, void *buf, size_t n, int flags, int *fds,
+    size_t *nfds)
+{
 	union {
 		struct cmsghdr	h;
 		char		b[CMSG_SPACE(WIRE_FDS_MAX * sizeof(int))];
@@ -91,7 +98,7 @@ frame_recvmsg(int fd, void *buf, size_t n, int *fds, size_t *nfds)
 	mh.msg_iovlen = 1;
 	mh.msg_control = ctl.b;
 	mh.msg_controllen = sizeof ctl.b;
-	if ((r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) == -1 ||
+	if ((r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags)) == -1 ||
 	    mh.msg_controllen == 0)
 		return (r);
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {

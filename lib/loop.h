@@ -131,6 +131,12 @@ int		 conn_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 void		 conn_prebind(void);
 /* Write what callbacks queued, before the loop waits again. */
 void		 conn_flush(void);
+/* What became of what was sent to peer (for the supervisor, which says
+   what it delivered only once it is out of its hands): the connection's
+   serial (a new connection, a new one), bytes it ever queued, and bytes
+   written (or dropped with a gone peer) so far. 0, or -1: none open. */
+int		 conn_progress(uint64_t peer, uint64_t *serial,
+		    uint64_t *queued, uint64_t *sent);
 /* For a program that runs the base itself (the supervisor): 1, sends
    are queued as inside iso_run, until conn_flush; 0, written at once. */
 void		 conn_defer_writes(int on);

@@ -93,5 +93,8 @@ int	 frame_read_all(int fd, void *buf, size_t n);
 ssize_t	 frame_sendmsg(int fd, const void *p, size_t n, const int *fds,
 	    size_t nfds, int flags);
 ssize_t	 frame_recvmsg(int fd, void *buf, size_t n, int *fds, size_t *nfds);
+/* The same with recvmsg's flags (MSG_PEEK). */
+ssize_t	 frame_recvmsg_flags(int fd, void *buf, size_t n, int flags,
+	    int *fds, size_t *nfds);
 
 #endif /* ISO_LIB_WIRE_H */

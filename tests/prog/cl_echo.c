@@ -3,8 +3,11 @@
  * under a node's supervisor: it registers a port of its own under NAME
  * and sends every message it gets that says where ({"reply": SendPort,
  * ...}) back there, as it came, after DELAY_US microseconds (a slow
- * reader); {"exit": true} ends it.
+ * reader); {"exit": true} ends it. A reply that finds the queue full
+ * waits, in order with those after it, until iso_on_writable says there
+ * is room (a wait inside the listen callback cannot run the loop).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,10 +16,38 @@
 
 static useconds_t	delay;
 
+/* Replies waiting for room, oldest first. */
+static struct wait {
+	iso_sendport	 to;
+	iso_msg		*m;
+	struct wait	*next;
+}			*waits, **waits_tail = &waits;
+
+static void
+flush(void *arg)
+{
+	struct wait	*w;
+
+	(void)arg;
+	while ((w = waits) != NULL) {
+		if (iso_send(w->to, w->m) == -1) {
+			if (errno == ENOBUFS &&
+			    iso_on_writable(w->to, flush, NULL) == 0)
+				return;
+			fprintf(stderr, "cl_echo: send: %s\n", iso_error());
+		}
+		waits = w->next;
+		iso_msg_free(w->m);
+		free(w);
+	}
+	waits_tail = &waits;
+}
+
 static void
 echo(iso_port *p, const iso_msg *m, void *arg)
 {
 	iso_sendport	to;
+	struct wait	*w;
 	int		stop = 0;
 
 	(void)arg;
@@ -28,8 +59,23 @@ echo(iso_port *p, const iso_msg *m, void *arg)
 		return;
 	if (delay > 0)
 		usleep(delay);
-	if (iso_send_wait(to, m, -1) == -1)
+	if (waits == NULL && iso_send(to, m) == 0)
+		return;
+	if (waits == NULL && errno != ENOBUFS) {
 		fprintf(stderr, "cl_echo: send: %s\n", iso_error());
+		return;
+	}
+	if ((w = malloc(sizeof *w)) == NULL || (w->m = iso_msg_copy(m)) ==
+	    NULL) {
+		fprintf(stderr, "cl_echo: out of memory\n");
+		exit(1);
+	}
+	w->to = to;
+	w->next = NULL;
+	*waits_tail = w;
+	waits_tail = &w->next;
+	if (waits == w && iso_on_writable(to, flush, NULL) == -1)
+		fprintf(stderr, "cl_echo: on_writable: %s\n", iso_error());
 }
 
 int

@@ -1,0 +1,99 @@
+#!/bin/bash
+# chaos_cluster_kill: messages between two nodes while their supervisors
+# are killed with SIGKILL and started again. A program on node a streams
+# numbered messages to an echo on node b (through a's proxy of the echo,
+# NATS, b's supervisor; the echoes back through b's proxy of the
+# program's port); meanwhile a's and b's supervisors are each killed
+# several times, at random moments, and started again at once (within
+# the time after which a node counts as lost). Every message accepted
+# must come back once and in order: the proxies' sockets outlive their
+# supervisor (the keeper), what they had read is in their logs, and each
+# node's positions in the streams it receives are saved.
+#
+#   chaos cluster kill: messages=N kills_a=N kills_b=N lost=0 dup=0 reordered=0
+#
+# env: SRCDIR, BUILD (absolute). CHAOS_LONG=1: more messages, more kills.
+
+set -u
+SRCDIR=${SRCDIR:?}
+BUILD=${BUILD:?}
+ISOCTL=$BUILD/isoctl
+P=$BUILD/tests/prog
+# shellcheck source=tests/supervised.bash
+. "$SRCDIR/tests/supervised.bash"
+# shellcheck source=tests/cluster.bash
+. "$SRCDIR/tests/cluster.bash"
+
+messages=400000 kills=3
+if [ "${CHAOS_LONG:-0}" = 1 ]; then
+	messages=3000000 kills=15
+fi
+
+"$ISOCTL" daemon start >/dev/null || die "node a did not start"
+node_start b
+nodes_up 2
+on b "$ISOCTL" spawn --name echo -- "$P/cl_echo" echo >/dev/null ||
+    die "spawn echo"
+for _ in $(seq 100); do
+	on b "$ISOCTL" logs echo 2>/dev/null | grep -q registered && break
+	sleep 0.05
+done
+
+# kill_node NODE: SIGKILL NODE's supervisor, wait for it to be gone, and
+# start it again.
+kill_node() {
+	local pid
+	pid=$(cat "${node_rt[$1]}/supervisor.lock")
+	kill -9 "$pid"
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	if [ "$1" = a ]; then
+		"$ISOCTL" daemon start >/dev/null || die "node a did not start again"
+	else
+		node_start b
+	fi
+}
+
+"$P/cl_client" b echo "$messages" 100 >"$work/client" 2>"$work/client.err" &
+client=$!
+killed_a=0 killed_b=0
+while kill -0 "$client" 2>/dev/null &&
+    [ $((killed_a + killed_b)) -lt $((2 * kills)) ]; do
+	sleep "0.$((RANDOM % 9 + 1))"
+	if [ "$killed_b" -ge "$kills" ] ||
+	    { [ "$killed_a" -lt "$kills" ] && [ $((RANDOM % 2)) -eq 0 ]; }; then
+		kill_node a
+		killed_a=$((killed_a + 1))
+	else
+		kill_node b
+		killed_b=$((killed_b + 1))
+	fi
+done
+stream_alive=0
+kill -0 "$client" 2>/dev/null && stream_alive=1
+wait "$client"
+rc=$?
+line=$(cat "$work/client")
+lost=$(echo "$line" | sed -n 's/.*lost=\([0-9]*\).*/\1/p')
+dup=$(echo "$line" | sed -n 's/.*dup=\([0-9]*\).*/\1/p')
+reordered=$(echo "$line" | sed -n 's/.*reordered=\([0-9]*\).*/\1/p')
+echo "chaos cluster kill: messages=$messages kills_a=$killed_a" \
+    "kills_b=$killed_b lost=${lost:-?} dup=${dup:-?}" \
+    "reordered=${reordered:-?}"
+if [ "$rc" -ne 0 ]; then
+	echo "FAIL: $line"
+	sed 's/^/    client: /' "$work/client.err" | head -5
+	for n in a b; do
+		grep -h "cluster:" "${node_rt[$n]}"/supervisor/*.log 2>/dev/null |
+		    tail -5 | sed "s/^/    $n: /"
+	done
+	exit 1
+fi
+if [ "$stream_alive" -ne 1 ]; then
+	echo "FAIL: the stream ended before its kills were done (more" \
+	    "messages needed)"
+	exit 1
+fi
+exit 0
