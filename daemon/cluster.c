@@ -62,7 +62,7 @@ static int		 cl_said_down;	/* "not there" logged this outage */
 static int		 cl_twin_warned;
 static int64_t		 cl_last_tick;	/* monotonic, of cl_tick's last run */
 
-static int64_t
+int64_t
 cl_now_ms(void)
 {
 	struct timespec	ts;

@@ -57,6 +57,8 @@ int	 cl_publish_hdr(const char *subject, const char *reply,
 /* Something came from node: it is alive, even when its heartbeats wait
    behind its data. */
 void	 cl_node_heard(const char *node);
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t	 cl_now_ms(void);
 /* A node's state: is it known and not lost? */
 int	 cl_node_up(const char *node);
 /* The other nodes up, at most max of them, names borrowed until the

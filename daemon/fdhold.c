@@ -140,15 +140,6 @@ fh_recv(int s, char *op, char name[FH_NAME + 1], int *fd)
 	return (1);
 }
 
-static int64_t
-fh_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* The keeper's table. */
 static struct fh_item	*held;
 static size_t		 nheld, capheld;
@@ -216,7 +207,7 @@ keep_main(int lfd, int dfd)
 	struct rlimit	 rl;
 	sigset_t	 none;
 	char		 op, name[FH_NAME + 1];
-	int64_t		 alone = fh_now_ms();
+	int64_t		 alone = cl_now_ms();
 	int		 s = -1, fd, n, i;
 	uid_t		 uid;
 
@@ -240,7 +231,7 @@ keep_main(int lfd, int dfd)
 		n = poll(pfd, 2, s == -1 ? FH_GRACE_MS : -1);
 		if (n == -1 && errno != EINTR)
 			break;
-		if (s == -1 && fh_now_ms() - alone >= FH_GRACE_MS)
+		if (s == -1 && cl_now_ms() - alone >= FH_GRACE_MS)
 			break;
 		if (n > 0 && (pfd[0].revents & POLLIN) &&
 		    (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
@@ -264,7 +255,7 @@ keep_main(int lfd, int dfd)
 				continue;
 			close(s);
 			s = -1;
-			alone = fh_now_ms();
+			alone = cl_now_ms();
 			continue;
 		}
 		if (op == '+' && fd != -1)

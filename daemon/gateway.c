@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,15 +126,6 @@ static struct proxy		*proxies;
 static size_t			 gw_max_conns = ACC_MAX_DEFAULT;
 static uint64_t			 gw_conn_ids;	/* the last given */
 
-static int64_t
-gw_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 static struct proxy *
 gw_find(uint64_t iso)
 {
@@ -217,7 +209,7 @@ gw_resend(struct proxy *px)
 
 	for (b = px->head; b != NULL; b = b->next)
 		gw_publish(px, b);
-	px->sent_ms = px->resent_ms = gw_now_ms();
+	px->sent_ms = px->resent_ms = cl_now_ms();
 }
 
 /* The keeper's name of a proxy's listening socket ('L') or of one of its
@@ -327,12 +319,23 @@ gw_close(struct proxy *px)
 		    "%s%" PRIu32 ":%s", i > 0 ? "," : "", b->ports[i],
 		    gw_key(px, b->ports[i]));
 	if (px->head == NULL)
-		px->sent_ms = gw_now_ms();
+		px->sent_ms = cl_now_ms();
 	*px->tail = b;
 	px->tail = &b->next;
 	px->out += b->len;
 	if (px->pend == NULL)
 		px->pend = b;
+}
+
+/* The tests' worst moments: $ISO_FAULT_KILL names one, where we die
+   with SIGKILL the first time we get there. */
+static const char	*gw_fault_at;
+
+static void
+gw_fault(const char *point)
+{
+	if (gw_fault_at != NULL && strcmp(gw_fault_at, point) == 0)
+		raise(SIGKILL);
 }
 
 /*
@@ -401,7 +404,9 @@ gw_commit(struct proxy *px, struct gw_conn *c, size_t off, int cut)
 	if (px->log != NULL)
 		(void)gwl_commit(px->log);
 	if (took > 0 && c->peek) {
+		gw_fault("gateway-logged");
 		rc = gw_take_bytes(c, took);
+		gw_fault("gateway-taken");
 		gwl_taken();
 	}
 	evbuffer_drain(c->in, off);
@@ -967,7 +972,7 @@ gw_on_ack(natsMsg *msg, void *arg)
 		px->tail = &px->head;
 	if (upto > px->acked) {
 		px->acked = upto;
-		px->sent_ms = gw_now_ms();
+		px->sent_ms = cl_now_ms();
 		gw_log_ack(px);
 	}
 	if (ename != NULL) {
@@ -977,7 +982,7 @@ gw_on_ack(natsMsg *msg, void *arg)
 		return;
 	}
 	/* Each frame after a gap asks; the first answer serves them all. */
-	if (resend && gw_now_ms() - px->resent_ms >= GW_ASKED_MS)
+	if (resend && cl_now_ms() - px->resent_ms >= GW_ASKED_MS)
 		gw_resend(px);
 	gw_unhold(px);
 	iso_msg_free(a);
@@ -988,7 +993,7 @@ static void
 gw_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy	*px;
-	int64_t		 now = gw_now_ms();
+	int64_t		 now = cl_now_ms();
 
 	(void)fd;
 	(void)what;
@@ -1264,6 +1269,7 @@ gw_init(struct event_base *base, const char *sdir)
 	char			subj[CL_SUBJ_MAX];
 
 	gw_base = base;
+	gw_fault_at = getenv("ISO_FAULT_KILL");
 	if (gwl_init(sdir) == -1)
 		log_warn("cluster: %s/proxies: %s; a killed supervisor loses "
 		    "what its proxies hold", sdir, strerror(errno));

@@ -88,15 +88,6 @@ static int		 ib_fd = -1;	/* supervisor/inbound */
 static int		 ib_dfd = -1;
 static uint64_t		 ib_size;
 
-static int64_t
-ib_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 static struct ib_stream *
 ib_find(const char *from, const char *stream, uint64_t base)
 {
@@ -114,7 +105,7 @@ ib_find(const char *from, const char *stream, uint64_t base)
 	   delivered (its record may be gone, or it was idle long). */
 	s->expected = base + 1;
 	s->written = s->saved = s->told = base;
-	s->last_ms = ib_now_ms();
+	s->last_ms = cl_now_ms();
 	s->next = streams;
 	streams = s;
 	return (s);
@@ -325,7 +316,7 @@ ib_batch(struct ib_stream *s, natsMsg *msg, uint64_t seq, const char *to,
 	int			 imported = 0;
 
 	s->iso = iso;
-	s->last_ms = ib_now_ms();
+	s->last_ms = cl_now_ms();
 	for (; off < len && s->gone == NULL && !s->waiting; seq++) {
 		if (len - off < WIRE_HDR || wire_frame_len(p + off, &flen) ==
 		    -1 || len - off - WIRE_HDR < flen) {
@@ -506,7 +497,7 @@ ib_acks(int all)
 {
 	struct ib_stream	*s, *next;
 	const struct timeval	 tv = { 0, IB_ACK_MS * 1000 };
-	int64_t			 now = ib_now_ms();
+	int64_t			 now = cl_now_ms();
 	int			 later = 0;
 
 	for (s = streams; s != NULL; s = s->next)

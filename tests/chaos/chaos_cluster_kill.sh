@@ -10,6 +10,11 @@
 # supervisor (the keeper), what they had read is in their logs, and each
 # node's positions in the streams it receives are saved.
 #
+# First, the worst moments, each once: a's supervisor killed (by itself,
+# ISO_FAULT_KILL) right after it logged frames it read and before it took
+# their bytes out of the sender's socket, and right after it took them
+# and before it published them.
+#
 #   chaos cluster kill: messages=N kills_a=N kills_b=N lost=0 dup=0 reordered=0
 #
 # env: SRCDIR, BUILD (absolute). CHAOS_LONG=1: more messages, more kills.
@@ -55,6 +60,38 @@ kill_node() {
 		node_start b
 	fi
 }
+
+# A stream of n messages while a dies at point and is started again.
+at_point() {
+	local point=$1 n=20000 pid line i
+	pid=$(cat "$rt/supervisor.lock")
+	"$ISOCTL" daemon stop >/dev/null 2>&1
+	for i in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	ISO_FAULT_KILL=$point "$ISOCTL" daemon start >/dev/null ||
+	    die "$point: node a did not start"
+	nodes_up 2
+	pid=$(cat "$rt/supervisor.lock")
+	"$P/cl_client" b echo "$n" 100 >"$work/point" 2>"$work/point.err" &
+	local cl=$!
+	for i in $(seq 500); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	kill -0 "$pid" 2>/dev/null && die "$point: a never got there"
+	"$ISOCTL" daemon start >/dev/null || die "$point: a did not start again"
+	wait "$cl"
+	line=$(cat "$work/point")
+	case $line in
+	*"lost=0 dup=0 reordered=0"*) ;;
+	*) die "killed at $point: $line $(head -3 "$work/point.err")" ;;
+	esac
+	echo "ok: killed at $point: $line"
+}
+at_point gateway-logged
+at_point gateway-taken
 
 "$P/cl_client" b echo "$messages" 100 >"$work/client" 2>"$work/client.err" &
 client=$!
