@@ -176,6 +176,19 @@ void	 gwl_taken(void);
 int	 gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *end,
 	    uint64_t *peeked, uint64_t *took);
 
+/*
+ * ibpos.c: each inbound stream's position, saved. ibp_open calls fn(from,
+ * stream, written, slot, arg) for each saved; 0, or -1 with errno (then
+ * nothing is saved). ibp_take: a slot for a new stream (-1: none);
+ * ibp_set: its position now; ibp_drop: it is forgotten.
+ */
+int	 ibp_open(const char *sdir, void (*fn)(const char *, const char *,
+	    uint64_t, int, void *), void *arg);
+int	 ibp_take(const char *from, const char *stream, uint64_t written);
+void	 ibp_set(int slot, uint64_t written);
+void	 ibp_drop(int slot);
+void	 ibp_close(void);
+
 /* inbound.c: frames from other nodes for our isolates */
 int	 ib_init(struct event_base *base, const char *sdir);
 void	 ib_free_all(void);

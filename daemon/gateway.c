@@ -611,7 +611,7 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 	struct proxy		*px = c->px;
 	const unsigned char	*frame;
 	unsigned char		*p;
-	size_t			 len, flen, avail, off = 0, got = 0;
+	size_t			 len, flen, avail, off = 0, got = 0, had;
 	int			 n, r, fds = 0, cut = 0;
 
 	if (!(what & EV_READ) || px->held)
@@ -620,11 +620,14 @@ gw_conn_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Edge-triggered (what was peeked stays readable): read until
 	   the socket has no more, or GW_READ_MAX and again next turn. A
-	   read ends at each message that carries descriptors. */
-	do
+	   read ends early at a message that carries descriptors, else only
+	   when the socket had no more. */
+	do {
+		had = c->q.n + (size_t)fds;
 		n = evf_recv_fds(c->in, fd, GW_READ_MAX - got, c->peek ?
 		    MSG_PEEK : 0, &c->q, &fds);
-	while (c->peek && n > 0 && (got += (size_t)n) < GW_READ_MAX);
+	} while (c->peek && n > 0 && (got += (size_t)n) < GW_READ_MAX &&
+	    c->q.n + (size_t)fds > had);
 	if (c->peek && got >= GW_READ_MAX)
 		event_active(c->ev, EV_READ, 0);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -920,16 +923,15 @@ gw_compact(struct proxy *px)
 	px->log = gwl_replace(px->log, l);
 }
 
-/* px's frames up to px->acked were delivered: said in its log. */
+/* px's frames up to px->acked were delivered. The log says so only when
+   it is written anew: an acknowledgement it lacks costs a next
+   supervisor a resend (the receiver drops what it had), not a write on
+   every acknowledgement. */
 static void
 gw_log_ack(struct proxy *px)
 {
-	if (px->log == NULL)
-		return;
-	if (gwl_size(px->log) >= GW_LOG_COMPACT)
+	if (px->log != NULL && gwl_size(px->log) >= GW_LOG_COMPACT)
 		gw_compact(px);
-	else if (gwl_ack(px->log, px->acked) == 0)
-		(void)gwl_commit(px->log);
 }
 
 /* An acknowledgement from a node that our frames reached. */

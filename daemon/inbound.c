@@ -19,7 +19,7 @@
  *
  * What is acknowledged is what has been written to the isolate's socket,
  * not what waits in our queue for it (conn_progress), and each stream's
- * position is saved (supervisor/inbound) before it is acknowledged: a
+ * position is saved (ibpos.c) before it is acknowledged: a
  * supervisor killed and started again goes on with the same streams, so
  * nothing is lost and nothing it had written comes twice, save the
  * frames written in the instant between the write and the record.
@@ -59,6 +59,7 @@ struct ib_stream {
 	uint64_t	 expected;	/* the next seq to deliver */
 	uint64_t	 written;	/* delivered and out of our hands */
 	uint64_t	 saved;		/* written, as the file says */
+	int		 slot;		/* its place in the file, or -1 */
 	uint64_t	 told;		/* written, as the last ack said */
 	struct ib_pend	*pend;		/* pend[phead..npend) */
 	size_t		 phead, npend, pcap;
@@ -79,14 +80,9 @@ struct ib_stream {
 #define IB_ACK_MS	10		/* an acknowledgement waits at most */
 #define IB_ACK_BYTES	(256 * 1024)	/* ... or for this much delivered */
 #define IB_IDLE_MS	(10 * 60 * 1000)	/* a silent stream is forgotten */
-#define IB_FILE		"inbound"
-#define IB_COMPACT	(256 * 1024)	/* the file is written anew above */
 
 static struct ib_stream	*streams;
 static struct event	*ack_ev;
-static int		 ib_fd = -1;	/* supervisor/inbound */
-static int		 ib_dfd = -1;
-static uint64_t		 ib_size;
 
 static struct ib_stream *
 ib_find(const char *from, const char *stream, uint64_t base)
@@ -105,6 +101,7 @@ ib_find(const char *from, const char *stream, uint64_t base)
 	   delivered (its record may be gone, or it was idle long). */
 	s->expected = base + 1;
 	s->written = s->saved = s->told = base;
+	s->slot = ibp_take(from, stream, base);
 	s->last_ms = cl_now_ms();
 	s->next = streams;
 	streams = s;
@@ -121,6 +118,7 @@ ib_free(struct ib_stream *s)
 			*pp = s->next;
 			break;
 		}
+	ibp_drop(s->slot);
 	free(s->pend);
 	free(s);
 }
@@ -415,79 +413,6 @@ ib_ack(struct ib_stream *s)
 	s->unacked = 0;
 }
 
-/* One record of the file: ["s", FROM, STREAM, WRITTEN], framed. */
-static int
-ib_record(struct evbuffer *out, const struct ib_stream *s)
-{
-	iso_msg		*r;
-	unsigned char	 hdr[WIRE_HDR];
-	void		*buf;
-	size_t		 len;
-	int		 rc = -1;
-
-	if ((r = iso_msg_pack("[s s s U]", "s", s->from, s->stream,
-	    s->written)) != NULL && iso_msg_encode(r, &buf, &len) == 0) {
-		wire_frame_hdr(hdr, len);
-		rc = evbuffer_add(out, hdr, sizeof hdr) == 0 &&
-		    evbuffer_add(out, buf, len) == 0 ? 0 : -1;
-		free(buf);
-	}
-	iso_msg_free(r);
-	return (rc);
-}
-
-/* Write out (one write at the end, or a new file when it is big). */
-static void
-ib_write(struct evbuffer *out, int all)
-{
-	size_t	len = evbuffer_get_length(out);
-	ssize_t	w;
-	int	fd;
-
-	if (all) {
-		if ((fd = openat(ib_dfd, IB_FILE ".new", O_WRONLY | O_CREAT |
-		    O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
-			return;
-		if ((len == 0 || write(fd, evbuffer_pullup(out, -1), len) ==
-		    (ssize_t)len) && renameat(ib_dfd, IB_FILE ".new", ib_dfd,
-		    IB_FILE) == 0) {
-			close(ib_fd);
-			ib_fd = fd;
-			ib_size = len;
-			return;
-		}
-		close(fd);
-		(void)unlinkat(ib_dfd, IB_FILE ".new", 0);
-		return;
-	}
-	do
-		w = pwrite(ib_fd, evbuffer_pullup(out, -1), len, (off_t)ib_size);
-	while (w == -1 && errno == EINTR);
-	if (w == (ssize_t)len)
-		ib_size += len;
-	else
-		(void)ftruncate(ib_fd, (off_t)ib_size);
-}
-
-/* Save the positions that moved (before they are acknowledged); all: a
-   new file with every stream's. */
-static void
-ib_save(int all)
-{
-	struct ib_stream	*s;
-	struct evbuffer		*out;
-
-	if (ib_fd == -1 || (out = evbuffer_new()) == NULL)
-		return;
-	for (s = streams; s != NULL; s = s->next)
-		if ((all || s->written != s->saved) && s->gone == NULL &&
-		    ib_record(out, s) == 0)
-			s->saved = s->written;
-	if (all || evbuffer_get_length(out) > 0)
-		ib_write(out, all);
-	evbuffer_free(out);
-}
-
 /* Acknowledge what is due: at once what the sender waits for (a resend,
    the end, a quarter of its window), the rest within IB_ACK_MS, so that
    a stream of messages one at a time is not one acknowledgement each.
@@ -500,9 +425,13 @@ ib_acks(int all)
 	int64_t			 now = cl_now_ms();
 	int			 later = 0;
 
-	for (s = streams; s != NULL; s = s->next)
+	for (s = streams; s != NULL; s = s->next) {
 		ib_progress(s);
-	ib_save(ib_size >= IB_COMPACT);
+		if (s->written != s->saved && s->gone == NULL) {
+			ibp_set(s->slot, s->written);
+			s->saved = s->written;
+		}
+	}
 	for (s = streams; s != NULL; s = next) {
 		next = s->next;
 		if (s->phead < s->npend)
@@ -545,55 +474,27 @@ ib_flush(void)
 }
 
 
-/* The positions a killed supervisor saved, taken back; the file then
-   written anew with them. */
+/* A position a killed supervisor saved, taken back. */
 static void
-ib_load(const char *sdir)
+ib_found(const char *from, const char *stream, uint64_t written, int slot,
+    void *arg)
 {
 	struct ib_stream	*s;
-	struct evbuffer		*in;
-	iso_msg			*r;
-	const char		*tag, *from, *stream;
-	unsigned char		*p;
-	uint64_t		 written;
-	size_t			 len, off = 0, flen;
-	int			 n = 0;
 
-	if ((ib_dfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || (ib_fd = openat(ib_dfd, IB_FILE, O_RDWR |
-	    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
-		log_warn("cluster: %s/%s: %s; a killed supervisor may deliver "
-		    "messages from other nodes twice", sdir, IB_FILE,
-		    strerror(errno));
+	(void)arg;
+	if (!cluster_node_valid(from) || strlen(stream) != 16 ||
+	    (s = calloc(1, sizeof *s)) == NULL) {
+		ibp_drop(slot);
 		return;
 	}
-	if ((in = evbuffer_new()) == NULL)
-		return;
-	while (evbuffer_read(in, ib_fd, 65536) > 0)
-		;
-	len = evbuffer_get_length(in);
-	p = evbuffer_pullup(in, -1);
-	while (len - off >= WIRE_HDR && wire_frame_len(p + off, &flen) == 0 &&
-	    len - off - WIRE_HDR >= flen) {
-		r = iso_msg_decode(p + off + WIRE_HDR, flen);
-		off += WIRE_HDR + flen;
-		if (r == NULL || iso_msg_unpack(r, "[s s s U]", &tag, &from,
-		    &stream, &written) == -1 || strcmp(tag, "s") != 0 ||
-		    !cluster_node_valid(from) || strlen(stream) != 16 ||
-		    (s = ib_find(from, stream, written)) == NULL) {
-			iso_msg_free(r);
-			break;
-		}
-		if (written > s->written) {
-			s->written = s->saved = s->told = written;
-			s->expected = written + 1;
-		}
-		n++;
-		iso_msg_free(r);
-	}
-	evbuffer_free(in);
-	if (n > 0)
-		log_info("cluster: took back %d streams from other nodes", n);
-	ib_save(1);
+	snprintf(s->from, sizeof s->from, "%s", from);
+	snprintf(s->stream, sizeof s->stream, "%s", stream);
+	s->expected = written + 1;
+	s->written = s->saved = s->told = written;
+	s->slot = slot;
+	s->last_ms = cl_now_ms();
+	s->next = streams;
+	streams = s;
 }
 
 int
@@ -601,7 +502,10 @@ ib_init(struct event_base *base, const char *sdir)
 {
 	char	subj[CL_SUBJ_MAX];
 
-	ib_load(sdir);
+	if (ibp_open(sdir, ib_found, NULL) == -1)
+		log_warn("cluster: %s/inbound.pos: %s; a killed supervisor "
+		    "may deliver messages from other nodes twice", sdir,
+		    strerror(errno));
 	if ((ack_ev = evtimer_new(base, ib_ack_cb, NULL)) == NULL)
 		return (-1);
 	snprintf(subj, sizeof subj, "iso.node.%s.port", cluster_node());
@@ -613,12 +517,7 @@ ib_free_all(void)
 {
 	while (streams != NULL)
 		ib_free(streams);
-	if (ib_fd != -1)
-		close(ib_fd);
-	if (ib_dfd != -1)
-		close(ib_dfd);
-	ib_fd = ib_dfd = -1;
-	ib_size = 0;
+	ibp_close();
 	if (ack_ev != NULL)
 		event_free(ack_ev);
 	ack_ev = NULL;
