@@ -57,6 +57,9 @@ int	 cl_publish_hdr(const char *subject, const char *reply,
 /* Something came from node: it is alive, even when its heartbeats wait
    behind its data. */
 void	 cl_node_heard(const char *node);
+/* The tests' worst moments: $ISO_FAULT_KILL names one, where we die
+   with SIGKILL the first time we get there. */
+void	 cl_fault(const char *point);
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t	 cl_now_ms(void);
 /* A node's state: is it known and not lost? */

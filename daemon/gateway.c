@@ -52,6 +52,7 @@
 #define GW_RESEND_MS	1000	/* no acknowledgement this long: again */
 #define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
+#define GW_UNHEARD_MS	5000	/* a taken-back proxy's node, connected */
 #define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
 #define GW_BATCH	(64 * 1024)	/* bytes of frames per NATS message */
 #define GW_BATCH_PORTS	8		/* ports (keys) per batch */
@@ -117,6 +118,7 @@ struct proxy {
 	int64_t		 sent_ms;	/* last progress or resend */
 	int64_t		 resent_ms;	/* last resend */
 	int		 held;		/* window full: senders not read */
+	int		 restored;	/* its node not yet heard of since */
 	struct proxy	*next;
 };
 
@@ -327,17 +329,6 @@ gw_close(struct proxy *px)
 		px->pend = b;
 }
 
-/* The tests' worst moments: $ISO_FAULT_KILL names one, where we die
-   with SIGKILL the first time we get there. */
-static const char	*gw_fault_at;
-
-static void
-gw_fault(const char *point)
-{
-	if (gw_fault_at != NULL && strcmp(gw_fault_at, point) == 0)
-		raise(SIGKILL);
-}
-
 /*
  * Take n bytes out of c's socket, which we had only peeked at: the frames
  * they make up are in the log. 0, or -1 (the connection is bad).
@@ -404,9 +395,9 @@ gw_commit(struct proxy *px, struct gw_conn *c, size_t off, int cut)
 	if (px->log != NULL)
 		(void)gwl_commit(px->log);
 	if (took > 0 && c->peek) {
-		gw_fault("gateway-logged");
+		cl_fault("gateway-logged");
 		rc = gw_take_bytes(c, took);
-		gw_fault("gateway-taken");
+		cl_fault("gateway-taken");
 		gwl_taken();
 	}
 	evbuffer_drain(c->in, off);
@@ -994,15 +985,30 @@ gw_on_ack(natsMsg *msg, void *arg)
 static void
 gw_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct proxy	*px;
+	static int64_t	 connected;	/* since, or 0 */
+	struct proxy	*px, *next;
 	int64_t		 now = cl_now_ms();
 
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (!cl_connected())
+	if (!cl_connected()) {
+		connected = 0;
 		return;
-	for (px = proxies; px != NULL; px = px->next) {
+	}
+	if (connected == 0)
+		connected = now;
+	for (px = proxies; px != NULL; px = next) {
+		next = px->next;
+		/* Taken back from a killed supervisor: its node is known
+		   once heard from; one never heard from is as lost. */
+		if (px->restored && cl_node_up(px->node))
+			px->restored = 0;
+		else if (px->restored && now - connected >= GW_UNHEARD_MS) {
+			gw_gone(px, ECONNREFUSED, "is out of reach (its node "
+			    "was not heard from since this supervisor started)");
+			continue;
+		}
 		if (px->head != NULL && now - px->sent_ms >= GW_RESEND_MS)
 			gw_resend(px);
 	}
@@ -1203,6 +1209,10 @@ gwr_end(void *arg, struct gwlog *l)
 	int		 fd;
 
 	if (px == NULL) {
+		if (l != NULL)
+			log_warn("cluster: the log of the proxy of isolate %016"
+			    PRIx64 " could not be taken back (see above); what "
+			    "was in it is not sent", f->iso);
 		gwl_close(l, 1);
 		goto out;
 	}
@@ -1211,6 +1221,7 @@ gwr_end(void *arg, struct gwlog *l)
 		goto out;
 	}
 	px->log = l;
+	px->restored = 1;
 	if (px->next_seq <= px->acked)
 		px->next_seq = px->acked + 1;
 	snprintf(prefix, sizeof prefix, "C%016" PRIx64 ".", px->iso);
@@ -1271,7 +1282,6 @@ gw_init(struct event_base *base, const char *sdir)
 	char			subj[CL_SUBJ_MAX];
 
 	gw_base = base;
-	gw_fault_at = getenv("ISO_FAULT_KILL");
 	if (gwl_init(sdir) == -1)
 		log_warn("cluster: %s/proxies: %s; a killed supervisor loses "
 		    "what its proxies hold", sdir, strerror(errno));

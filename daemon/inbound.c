@@ -83,6 +83,7 @@ struct ib_stream {
 
 static struct ib_stream	*streams;
 static struct event	*ack_ev;
+static int		 ib_delivered;	/* since the last flush */
 
 static struct ib_stream *
 ib_find(const char *from, const char *stream, uint64_t base)
@@ -273,9 +274,11 @@ ib_deliver(struct ib_stream *s, uint64_t iso, const char *keys,
 		    s->from, iso_error());
 		return (0);
 	}
-	if (iso_send(sp, m) == 0) {
+	if (conn_send_via(sp, strtoull(s->stream, NULL, 16), s->expected,
+	    m) == 0) {
 		iso_msg_free(m);
 		s->unacked += len;
+		ib_delivered = 1;
 		ib_pend_add(s, iso, s->expected);
 		return (0);
 	}
@@ -470,6 +473,10 @@ ib_flush(void)
 {
 	/* What was delivered goes to its isolates before we say so. */
 	conn_flush();
+	if (ib_delivered) {
+		ib_delivered = 0;
+		cl_fault("inbound-written");
+	}
 	ib_acks(0);
 }
 

@@ -111,6 +111,9 @@ struct conn {
 	int			 refused; /* CONN_REFUSED: the errno ... */
 	char			*why;	/* ... and the peer's words */
 	uint64_t		 serial; /* conn_progress: which one */
+	uint64_t		 via_stream; /* incoming: the next frame's ... */
+	uint64_t		 via_seq; /* ... place in a stream, if via */
+	int			 via;
 	LIST_ENTRY(conn)	 link;
 	TAILQ_ENTRY(conn)	 dirty_link;
 };
@@ -244,6 +247,41 @@ conn_new(int fd)
 /* ---- receiving ---------------------------------------------------------- */
 
 /*
+ * Frames a supervisor carried from another node come each with its
+ * stream and number (a ["via", STREAM, SEQ] control frame before it), so
+ * that one delivered again by the next supervisor after a killed one is
+ * dropped here: the last number seen of each stream, for the VIA_MAX
+ * streams used last.
+ */
+#define VIA_MAX	256
+static struct via {
+	uint64_t	stream, seq, used;
+}		vias[VIA_MAX];
+static uint64_t	via_clock;
+
+/* 1 if frame seq of stream was delivered here already; else it is now. */
+static int
+via_seen(uint64_t stream, uint64_t seq)
+{
+	struct via	*v, *old = &vias[0];
+
+	for (v = vias; v < vias + VIA_MAX; v++) {
+		if (v->used != 0 && v->stream == stream)
+			break;
+		if (v->used < old->used)
+			old = v;
+	}
+	if (v == vias + VIA_MAX) {
+		v = old;
+		v->stream = stream;
+	} else if (seq <= v->seq)
+		return (1);
+	v->seq = seq;
+	v->used = ++via_clock;
+	return (0);
+}
+
+/*
  * A control frame (port 0; takes m). ["ping", ...]: ping.c's.
  * ["ended", id, pid, port, message]:
  * isolate id (process pid) has ended; read what it sent us, then
@@ -260,8 +298,13 @@ conn_control(struct conn *c, iso_msg *m)
 	uint64_t	 id;
 	int64_t		 pid, port;
 
-	(void)c;
 	if (ping_control(m)) {		/* ping.c */
+		iso_msg_free(m);
+		return;
+	}
+	if (iso_msg_unpack(m, "[sUU!]", &kind, &c->via_stream, &c->via_seq) ==
+	    0 && strcmp(kind, "via") == 0) {
+		c->via = c->via_stream != 0;
 		iso_msg_free(m);
 		return;
 	}
@@ -326,6 +369,8 @@ conn_deliver(struct conn *c, const unsigned char *p, size_t n, int whole)
 	}
 	if (port == 0)
 		conn_control(c, m);
+	else if (c->via && (c->via = 0, via_seen(c->via_stream, c->via_seq)))
+		iso_msg_free(m);	/* had it, from a killed supervisor */
 	else
 		port_deliver(port, m);
 	return (0);
@@ -1505,6 +1550,35 @@ int
 conn_send(iso_sendport to, const iso_msg *m)
 {
 	return (conn_queue(to, m));
+}
+
+int
+conn_send_via(iso_sendport to, uint64_t stream, uint64_t seq,
+    const iso_msg *m)
+{
+	iso_sendport	 sp = to;
+	iso_msg		*ctl;
+	int		 rc;
+
+	if (!conn_has_room(to.isolate, conn_frame_need(m) + 32))
+		return (msg_fail(ENOBUFS, "send: the queue to isolate %016llx "
+		    "is full", (unsigned long long)to.isolate));
+	sp.port = 0;
+	if ((ctl = iso_msg_pack("[sUU]", "via", stream, seq)) == NULL)
+		return (-1);
+	rc = conn_queue(sp, ctl);
+	iso_msg_free(ctl);
+	if (rc == -1)
+		return (-1);
+	if ((rc = conn_queue(to, m)) == -1 &&
+	    table_get(&peers, to.isolate) != NULL &&
+	    (ctl = iso_msg_pack("[sUU]", "via", (uint64_t)0, (uint64_t)0)) !=
+	    NULL) {
+		/* Not queued: the next frame is no longer this one. */
+		(void)conn_queue(sp, ctl);
+		iso_msg_free(ctl);
+	}
+	return (rc);
 }
 
 int

@@ -137,6 +137,10 @@ void		 conn_flush(void);
    written (or dropped with a gone peer) so far. 0, or -1: none open. */
 int		 conn_progress(uint64_t peer, uint64_t *serial,
 		    uint64_t *queued, uint64_t *sent);
+/* Send m to `to` as frame seq of another node's stream (the supervisor's
+   inbound): a receiver that had it already drops it. As conn_send. */
+int		 conn_send_via(iso_sendport to, uint64_t stream, uint64_t seq,
+		    const iso_msg *m);
 /* For a program that runs the base itself (the supervisor): 1, sends
    are queued as inside iso_run, until conn_flush; 0, written at once. */
 void		 conn_defer_writes(int on);

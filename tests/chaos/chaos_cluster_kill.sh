@@ -12,8 +12,10 @@
 #
 # First, the worst moments, each once: a's supervisor killed (by itself,
 # ISO_FAULT_KILL) right after it logged frames it read and before it took
-# their bytes out of the sender's socket, and right after it took them
-# and before it published them.
+# their bytes out of the sender's socket; right after it took them and
+# before it published them; and right after it wrote echoes to the
+# program and before it saved its place in their stream (the next
+# supervisor delivers them again; the program's library drops them).
 #
 #   chaos cluster kill: messages=N kills_a=N kills_b=N lost=0 dup=0 reordered=0
 #
@@ -92,6 +94,7 @@ at_point() {
 }
 at_point gateway-logged
 at_point gateway-taken
+at_point inbound-written
 
 "$P/cl_client" b echo "$messages" 100 >"$work/client" 2>"$work/client.err" &
 client=$!
@@ -133,4 +136,22 @@ if [ "$stream_alive" -ne 1 ]; then
 	    "messages needed)"
 	exit 1
 fi
+
+# b's supervisor killed for good, then a's: the supervisor a takes its
+# proxy of the echo back, never hears of b, and tells the sender.
+"$P/cl_client" b echo hold >"$work/hold" 2>&1 &
+holder=$!
+for _ in $(seq 100); do
+	grep -q ready "$work/hold" && break
+	sleep 0.1
+done
+grep -q ready "$work/hold" || die "hold: no echo: $(cat "$work/hold")"
+kill -9 "$(cat "${node_rt[b]}/supervisor.lock")"
+kill_node a
+wait "$holder"
+rc=$?
+out=$(tail -n 1 "$work/hold")
+[ "$rc" -eq 0 ] || die "b gone while a was killed: $out"
+case $out in *"not heard"*) ;; *) die "b gone while a was killed, no reason: $out" ;; esac
+echo "ok: b gone while a was killed: $out"
 exit 0
