@@ -21,8 +21,9 @@
  * not what waits in our queue for it (conn_progress), and each stream's
  * position is saved (ibpos.c) before it is acknowledged: a
  * supervisor killed and started again goes on with the same streams, so
- * nothing is lost and nothing it had written comes twice, save the
- * frames written in the instant between the write and the record.
+ * nothing is lost. Frames written between the last save and the kill
+ * come again; each goes with its stream and number (conn_send_via), and
+ * the isolate drops those it had.
  * Streams are kept across their node's loss or restart (the sender's
  * proxy may outlive its supervisor), and forgotten once idle for
  * IB_IDLE_MS, when everything in them has long been acknowledged.
