@@ -28,8 +28,8 @@ struct fmt {
  * brackets are not kept), and fills the block from the array.
  */
 struct spec {
-	char			 c;	/* n b I U f s y P O h [ {, or ] } 0 */
-	size_t			 len;	/* s y: bytes; [ {: items (keys too) */
+	char			 c;	/* n b I U f s y Y P O h [ {, or ] } 0 */
+	size_t			 len;	/* s y Y: bytes; [ {: items (keys too) */
 	union {
 		int64_t		 i;
 		uint64_t	 u;
@@ -167,8 +167,10 @@ pack_next(struct fmt *f, struct spec *sp)
 		}
 		return (0);
 	case 'y':
+	case 'Y':
 		if (*f->p++ != '#')
-			return (fmt_bad(f, "pack: y without #"));
+			return (fmt_bad(f, sp->c == 'y' ? "pack: y without #" :
+			    "pack: Y without #"));
 		sp->v.s = va_arg(f->ap, const char *);
 		sp->len = va_arg(f->ap, size_t);
 		if (sp->v.s == NULL && sp->len > 0)
@@ -229,10 +231,12 @@ pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 				    "UTF-8"));
 			/* FALLTHROUGH */
 		case 'y':
+		case 'Y':
 			if (sp->len > UINT32_MAX)
 				return (msg_fail(EMSGSIZE, "pack: string too "
 				    "long"));
-			sz->bytes += sp->len + (c == 's');
+			if (c != 'Y')	/* borrowed: not in the block */
+				sz->bytes += sp->len + (c == 's');
 			break;
 		case 'h':
 			sz->fds++;
@@ -304,6 +308,11 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 		dst->len = (uint32_t)sp->len;
 		dst->v.s = msg_block_data(b, sp->v.s, sp->len, sp->c == 's');
 		break;
+	case 'Y':	/* the caller's, borrowed */
+		dst->type = ISO_BYTES;
+		dst->len = (uint32_t)sp->len;
+		dst->v.s = sp->v.s != NULL ? sp->v.s : "";
+		break;
 	case 'O':
 		msg_fill_copy(dst, sp->v.o, b);
 		break;
@@ -353,7 +362,8 @@ pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 #define FC_OPS		24
 
 struct fc_op {
-	char		c;	/* n b i I U f P [ {, O o(O?) s S(s#) z(s?) y */
+	char		c;	/* n b i I U f P [ {, O o(O?) s S(s#) z(s?) y
+				   Y */
 	uint8_t		level;	/* containers around it */
 	uint16_t	len;	/* [ {: items (keys too) */
 	uint8_t		node;	/* its node in the block, without O */
@@ -459,6 +469,7 @@ pack_compile(const char *fmt, struct fc_entry *e)
 			}
 			break;
 		case 'y':
+		case 'Y':
 			if (*p++ != '#')
 				return (-1);
 			break;
@@ -588,11 +599,13 @@ fc_fetch(const struct fc_op *op, struct spec *sp, va_list *ap,
 	case 'z':
 		return (fc_fetch_str(op, sp, ap, sz));
 	case 'y':
+	case 'Y':
 		sp->v.s = va_arg(*ap, const char *);
 		sp->len = va_arg(*ap, size_t);
 		if ((sp->v.s == NULL && sp->len > 0) || sp->len > UINT32_MAX)
 			return (-1);
-		sz->bytes += sp->len;
+		if (op->c == 'y')
+			sz->bytes += sp->len;
 		break;
 	}
 	return (0);

@@ -23,6 +23,7 @@ struct wire_in {
 	const uint8_t	*end;
 	struct msg_size	 sz;
 	size_t		 strs;	/* strings among the values */
+	size_t		 bin;	/* bytes of bytes values, in sz.bytes */
 	size_t		 fds;	/* descriptor references */
 	size_t		 mfds;	/* of which shared bytes values */
 	uint32_t	 mlen[WIRE_FDS_MAX]; /* their lengths, by reference;
@@ -91,6 +92,8 @@ wire_check_data(struct wire_in *in, const uint8_t *at, uint64_t n, int str)
 	in->p += n;
 	in->sz.bytes += n + (str != 0);
 	in->strs += str != 0;
+	if (!str)
+		in->bin += n;
 	return (0);
 }
 
@@ -522,7 +525,7 @@ wire_check_all(struct wire_in *in, const void *buf, size_t len)
 	in->start = in->p = buf;
 	in->end = in->start + len;
 	in->sz.nodes = in->sz.bytes = in->sz.fds = 0;
-	in->strs = 0;
+	in->strs = in->bin = 0;
 	in->fds = in->mfds = 0;
 	if (wire_check(in, 0) == -1)
 		return (-1);
@@ -630,6 +633,28 @@ iso_msg *
 iso_msg_decode(const void *buf, size_t len)
 {
 	return (wire_decode_fds(buf, len, NULL));
+}
+
+iso_msg *
+iso_msg_decode_borrow(const void *buf, size_t len)
+{
+	struct wire_in		 in;
+	struct msg_block	 b;
+	iso_msg			*root;
+
+	if (buf != NULL && len > 0 && len <= msg_limit_frame &&
+	    wire_decode_flat(buf, len, &root))
+		return (root);		/* no bytes values in it */
+	if (wire_check_all(&in, buf, len) == -1 ||
+	    wire_check_fds(&in, NULL) == -1)
+		return (NULL);
+	in.sz.bytes -= in.bin;
+	if ((root = msg_block_new(&in.sz, &b)) == NULL)
+		return (NULL);
+	b.fd = NULL;
+	b.map = NULL;
+	wire_fill_at(root, buf, &b, 1);
+	return (root);
 }
 
 int

@@ -658,6 +658,73 @@ START_TEST(copy)
 }
 END_TEST
 
+/* Y# borrows the caller's bytes, through the slow path and the compiled
+   format alike; what is made from the message copies them. */
+START_TEST(pack_borrows_Y)
+{
+	enum { N = 1000 };
+	unsigned char	*buf = malloc(N), *keep;
+	iso_msg		*m, *c, *o, *out;
+	const void	*p;
+	void		*enc;
+	size_t		 len, k;
+	int		 round;
+
+	ck_assert_ptr_nonnull(buf);
+	for (k = 0; k < N; k++)
+		buf[k] = (unsigned char)(k * 7);
+	keep = malloc(N);
+	memcpy(keep, buf, N);
+	for (round = 0; round < 3; round++) {	/* slow, then cached */
+		m = iso_msg_pack("{s:Y# s:y#}", "b", buf, (size_t)N, "c", buf,
+		    (size_t)N);
+		ck_assert_msg(m != NULL, "pack: %s", iso_error());
+		p = iso_msg_bytes(iso_msg_get(m, "b"), &len);
+		ck_assert_ptr_eq(p, buf);
+		ck_assert_uint_eq(len, N);
+		ck_assert_ptr_ne(iso_msg_bytes(iso_msg_get(m, "c"), NULL), buf);
+		iso_msg_free(m);
+	}
+	m = iso_msg_pack("[Y#]", buf, (size_t)N);
+	ck_assert_ptr_eq(iso_msg_bytes(iso_msg_at(m, 0), NULL), buf);
+	c = iso_msg_copy(m);
+	o = iso_msg_pack("[O]", m);
+	ck_assert_int_eq(iso_msg_encode(m, &enc, &len), 0);
+	iso_msg_free(m);	/* must not touch buf */
+	memset(buf, 0, N);	/* nor may what was made from m see this */
+	free(buf);
+	ck_assert_int_eq(memcmp(iso_msg_bytes(iso_msg_at(c, 0), NULL), keep,
+	    N), 0);
+	ck_assert_int_eq(memcmp(iso_msg_bytes(iso_msg_at(iso_msg_at(o, 0), 0),
+	    NULL), keep, N), 0);
+	out = iso_msg_decode(enc, len);
+	ck_assert(iso_msg_equal(out, c));
+	free(enc);
+	iso_msg_free(out);
+	iso_msg_free(o);
+	iso_msg_free(c);
+	free(keep);
+
+	/* empty, and the errors y# has */
+	m = iso_msg_pack("Y#", NULL, (size_t)0);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(iso_msg_type(m), ISO_BYTES);
+	ck_assert_ptr_nonnull(iso_msg_bytes(m, &len));
+	ck_assert_uint_eq(len, 0);
+	iso_msg_free(m);
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("Y#", NULL, (size_t)1));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("[Y]", "x"));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(strstr(iso_error(), "Y without #"));
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("Y#", "x", (size_t)UINT32_MAX + 1));
+	ck_assert_int_eq(errno, EMSGSIZE);
+}
+END_TEST
+
 START_TEST(grow_list)
 {
 	iso_msg	*list, *inner, *expect;
@@ -775,6 +842,7 @@ msg_suite(void)
 	tcase_add_test(tc, accessors);
 	tcase_add_test(tc, equality);
 	tcase_add_test(tc, copy);
+	tcase_add_test(tc, pack_borrows_Y);
 	tcase_add_test(tc, grow_list);
 	tcase_add_test(tc, grow_map);
 	tcase_add_test(tc, grow_depth);
