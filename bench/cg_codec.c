@@ -2,7 +2,8 @@
  * cg_codec.c: the codec's hot paths at a fixed count, for instruction
  * counts under callgrind rather than time (repeatable on a busy machine).
  * Not one of the bench_* programs: it prints nothing but a checksum, and
- * make does not build it. One mode a run:
+ * make does not build it. One mode a run, its own count of iterations
+ * unless a second argument gives one (for timing it natively):
  *
  *   small    bench_msg's codec_small: {"msg": k} pack, encode, decode
  *   mpsmall  the same with msgpack-c (bench_msg's baseline)
@@ -342,14 +343,15 @@ main(int argc, char **argv)
 	};
 	size_t	i;
 
-	for (i = 0; argc == 2 && i < sizeof modes / sizeof modes[0]; i++) {
+	for (i = 0; (argc == 2 || argc == 3) &&
+	    i < sizeof modes / sizeof modes[0]; i++) {
 		if (strcmp(argv[1], modes[i].name) == 0) {
-			modes[i].fn(modes[i].iters);
+			modes[i].fn(argc == 3 ? atol(argv[2]) : modes[i].iters);
 			printf("%llu\n", (unsigned long long)sink);
 			return (0);
 		}
 	}
 	fprintf(stderr, "usage: cg_codec small|mpsmall|big|bigcopy|mpbig|rt|"
-	    "nested|inplace|pack|unpack\n");
+	    "nested|inplace|pack|unpack [iterations]\n");
 	return (2);
 }

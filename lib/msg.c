@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +36,37 @@
 #endif
 
 /*
- * A few spare blocks, kept by iso_msg_free for the next messages: a
- * stream of messages of one size (pack, send, free; decode, deliver,
- * free) reuses blocks instead of a malloc and a free each. MSG_SPARES of
- * them, so that a message and its decoded copy, alive together, both
- * reuse one. Blocks up to MSG_SPARE_MAX usable bytes (malloc_usable_size
- * says how large). Atomic so that threads may share them. A spare is
- * hidden from ASan and memcheck, so a use after iso_msg_free is still
- * reported.
+ * A block starts with a header (MSG_HDR bytes: its usable size, 0 for a
+ * block that is only ever freed), the root after it. A few spare blocks
+ * are kept by iso_msg_free for the next messages: a stream of messages
+ * of one size (pack, send, free; decode, deliver, free) reuses blocks
+ * instead of a malloc and a free each. MSG_SPARES of them, so that a
+ * message and its decoded copy, alive together, both reuse one. Blocks
+ * up to MSG_SPARE_MAX usable bytes. Per thread, so no atomic operation
+ * (a block freed in another thread becomes that thread's spare); a
+ * thread's spares are freed when it ends. A spare is hidden from ASan and
+ * memcheck, so a use after iso_msg_free is still reported.
  */
 #define MSG_SPARE_MAX	1024
 #define MSG_SPARES	4
 
-static void	*msg_spare[MSG_SPARES];
-static int	 msg_grind = -1;	/* under valgrind; -1: not known yet */
+struct msg_spares {
+	void	*v[MSG_SPARES];	/* blocks (their headers) */
+	int	 n;
+	int	 keyed;		/* msg_spares_key set for this thread */
+};
+
+static __thread struct msg_spares	msg_spares;
+static pthread_key_t			msg_spares_key;
+static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
+static int				msg_grind = -1;	/* under valgrind;
+							   -1: not known */
+
+static inline size_t *
+msg_hdr(void *root)
+{
+	return ((size_t *)(void *)((char *)root - MSG_HDR));
+}
 
 /* Hide the spare p of n bytes, or show it again. */
 static void
@@ -71,57 +89,90 @@ msg_spare_hide(void *p, size_t n, int hide)
 	}
 }
 
-static void *
-msg_block_alloc(size_t n)
+/* A thread's end: its spares go back to malloc. */
+static void
+msg_spares_end(void *arg)
 {
-	void	*p;
-	size_t	 cap;
-	int	 i;
+	struct msg_spares	*sp = arg;
+	char			*p;
 
-	if (n > MSG_SPARE_MAX)
-		return (malloc(n));
-	for (i = 0; i < MSG_SPARES; i++) {
-		if (__atomic_load_n(&msg_spare[i], __ATOMIC_RELAXED) == NULL ||
-		    (p = __atomic_exchange_n(&msg_spare[i], NULL,
-		    __ATOMIC_ACQUIRE)) == NULL)
-			continue;
-		/* Its size from the allocator, not from the block: every
-		   byte of a spare stays hidden while it is one. */
-		cap = malloc_usable_size(p);
-		msg_spare_hide(p, cap, 0);
-		if (cap >= n)
-			return (p);
+	while (sp->n > 0) {
+		p = sp->v[--sp->n];
+		msg_spare_hide(p + MSG_HDR, *(size_t *)(void *)p, 0);
 		free(p);
-		break;
 	}
-	return (malloc(n));
 }
 
 static void
-msg_block_free(void *p)
+msg_spares_init(void)
 {
-	void	*none;
-	size_t	 cap;
-	int	 i;
+	if (pthread_key_create(&msg_spares_key, msg_spares_end) != 0)
+		msg_spares_key = (pthread_key_t)-1;
+}
 
-	if (p == NULL)
+/* A block of n usable bytes: its root. */
+static void *
+msg_block_alloc(size_t n)
+{
+	struct msg_spares	*sp = &msg_spares;
+	char			*p;
+	size_t			 cap;
+
+	if (n <= MSG_SPARE_MAX && sp->n > 0) {
+		p = sp->v[--sp->n];
+		cap = *(size_t *)(void *)p;
+		msg_spare_hide(p + MSG_HDR, cap, 0);
+		if (cap >= n)
+			return (p + MSG_HDR);
+		free(p);
+	}
+	if (n > SIZE_MAX - MSG_HDR || (p = malloc(MSG_HDR + n)) == NULL)
+		return (NULL);
+	/* Its size from the allocator: every byte of a spare stays hidden
+	   while it is one. */
+	cap = malloc_usable_size(p) - MSG_HDR;
+	*(size_t *)(void *)p = cap <= MSG_SPARE_MAX ? cap : 0;
+	return (p + MSG_HDR);
+}
+
+/* Free the block whose root is m, or keep it as a spare. */
+static void
+msg_block_free(void *m)
+{
+	struct msg_spares	*sp = &msg_spares;
+	char			*p;
+	size_t			 cap;
+
+	if (m == NULL)
 		return;
-	cap = malloc_usable_size(p);
-	if (cap > MSG_SPARE_MAX) {
+	p = (char *)m - MSG_HDR;
+	cap = *(size_t *)(void *)p;
+	if (cap == 0 || sp->n == MSG_SPARES) {
 		free(p);
 		return;
 	}
-	for (i = 0; i < MSG_SPARES; i++) {
-		if (__atomic_load_n(&msg_spare[i], __ATOMIC_RELAXED) != NULL)
-			continue;
-		msg_spare_hide(p, cap, 1);
-		none = NULL;
-		if (__atomic_compare_exchange_n(&msg_spare[i], &none, p, 0,
-		    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-			return;
-		msg_spare_hide(p, cap, 0);
+	if (!sp->keyed) {
+		sp->keyed = 1;
+		if (pthread_once(&msg_spares_once, msg_spares_init) != 0 ||
+		    msg_spares_key == (pthread_key_t)-1 ||
+		    pthread_setspecific(msg_spares_key, sp) != 0)
+			sp->keyed = -1;	/* not freed at its end: none kept */
 	}
-	free(p);
+	if (sp->keyed < 0) {
+		free(p);
+		return;
+	}
+	msg_spare_hide(m, cap, 1);	/* not the header: no user's */
+	sp->v[sp->n++] = p;
+}
+
+void *
+msg_block_root(void *block, size_t size)
+{
+	if (size < MSG_HDR)
+		return (NULL);
+	*(size_t *)block = 0;
+	return ((char *)block + MSG_HDR);
 }
 
 iso_msg *
@@ -136,7 +187,7 @@ msg_block_new(const struct msg_size *sz, struct msg_block *b)
 		return (NULL);
 	}
 	nodes = sz->nodes * sizeof *root;
-	if (sz->bytes > SIZE_MAX - nodes) {
+	if (sz->bytes > SIZE_MAX - MSG_HDR - nodes) {
 		msg_fail(EMSGSIZE, "message: too large");
 		return (NULL);
 	}

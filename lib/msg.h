@@ -2,13 +2,14 @@
  * msg.h: the value tree's layout, shared by msg.c, wire.c and json.c.
  * Internal; nothing here is part of the public header.
  *
- * Every message made by pack, copy, decode or from_json is one block: the
- * nodes first (root at the start, each container's items contiguous), then
- * the string and bytes data. A large frame without strings may be decoded
- * in place (wire_decode_in): its nodes at the start of the block the frame
- * was read into, its bytes values pointing into the frame after them.
- * iso_msg_free of such a root is one free() (or keeps the block as the
- * spare for the next small message: msg.c). Only iso_msg_append and
+ * Every message made by pack, copy, decode or from_json is one block: a
+ * header (msg.c), the nodes (root first, each container's items
+ * contiguous), then the string and bytes data; bytes values packed with
+ * Y# or decoded by iso_msg_decode_borrow point outside it, at memory the
+ * caller keeps. A large frame without strings may be decoded in place
+ * (wire_decode_in): its header and nodes at the start of the block the
+ * frame was read into, its bytes values pointing into the frame after
+ * them; iso_msg_free of such a root is one free(). Only iso_msg_append and
  * iso_msg_put make a root grow; they move its items to a heap array
  * (MSG_HEAP) whose slots may own a block of their own (`own`).
  * Invariant: MSG_HEAP and `own` appear only on a root or in a heap array,
@@ -64,10 +65,16 @@ struct msg_block {
 	const char **map; /* decode: their shared bytes (wire.c), or NULL */
 };
 
-/* Allocate a block for sz and return its root, the first node; b->node
-   then points past the root. NULL/ENOMEM, or EMSGSIZE when sz exceeds
-   ISO_LIMIT_NODES or the address space. */
+/* Allocate a block for sz and return its root, the first node after the
+   block's header (MSG_HDR bytes, msg.c); b->node then points past the
+   root. NULL/ENOMEM, or EMSGSIZE when sz exceeds ISO_LIMIT_NODES or the
+   address space. */
+#define MSG_HDR		16
 iso_msg	*msg_block_new(const struct msg_size *sz, struct msg_block *b);
+/* Make block (malloc'd, size bytes) one whose root iso_msg_free frees
+   with free(block): the root's address, MSG_HDR bytes in, or NULL when
+   size is too small. */
+void	*msg_block_root(void *block, size_t size);
 
 static inline iso_msg *
 msg_block_nodes(struct msg_block *b, size_t n)
