@@ -56,7 +56,8 @@ struct msg_spares {
 	int	 keyed;		/* msg_spares_key set for this thread */
 };
 
-static __thread struct msg_spares	msg_spares;
+static __thread struct msg_spares	msg_spares
+				    __attribute__((tls_model("initial-exec")));
 static pthread_key_t			msg_spares_key;
 static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
 static int				msg_grind = -1;	/* under valgrind;
@@ -69,11 +70,15 @@ msg_hdr(void *root)
 }
 
 /* Hide the spare p of n bytes, or show it again. */
-static void
+static inline void
 msg_spare_hide(void *p, size_t n, int hide)
 {
 	int	grind = __atomic_load_n(&msg_grind, __ATOMIC_RELAXED);
 
+#if !defined(__SANITIZE_ADDRESS__)
+	if (grind == 0)
+		return;
+#endif
 	if (grind == -1) {
 		grind = RUNNING_ON_VALGRIND ? 1 : 0;
 		__atomic_store_n(&msg_grind, grind, __ATOMIC_RELAXED);
@@ -135,7 +140,17 @@ msg_block_alloc(size_t n)
 	return (p + MSG_HDR);
 }
 
-/* Free the block whose root is m, or keep it as a spare. */
+/* free(p), errno as it was (iso_msg_free promises it). */
+static void
+msg_free_keep_errno(void *p)
+{
+	int	saved = errno;
+
+	free(p);
+	errno = saved;
+}
+
+/* Free the block whose root is m, or keep it as a spare; errno is kept. */
 static void
 msg_block_free(void *m)
 {
@@ -148,7 +163,7 @@ msg_block_free(void *m)
 	p = (char *)m - MSG_HDR;
 	cap = *(size_t *)(void *)p;
 	if (cap == 0 || sp->n == MSG_SPARES) {
-		free(p);
+		msg_free_keep_errno(p);
 		return;
 	}
 	if (!sp->keyed) {
@@ -159,7 +174,7 @@ msg_block_free(void *m)
 			sp->keyed = -1;	/* not freed at its end: none kept */
 	}
 	if (sp->keyed < 0) {
-		free(p);
+		msg_free_keep_errno(p);
 		return;
 	}
 	msg_spare_hide(m, cap, 1);	/* not the header: no user's */
@@ -536,10 +551,15 @@ msg_release(iso_msg *n)
 void
 iso_msg_free(iso_msg *m)
 {
-	int	saved = errno;
+	int	saved;
 
 	if (m == NULL)
 		return;
+	if (!(m->flags & (MSG_HEAP | MSG_FDS | MSG_MFD)) && m->own == NULL) {
+		msg_block_free(m);	/* one block: the common case */
+		return;
+	}
+	saved = errno;
 	msg_release(m);
 	msg_block_free(m);
 	errno = saved;

@@ -388,6 +388,16 @@ fc_slot(struct fc_entry *cache, const char *fmt)
 	    >> 60) % FC_SLOTS]);
 }
 
+/* strcmp(a, b) == 0, inline: formats are a few bytes long. */
+static inline int
+fc_same(const char *a, const char *b)
+{
+	for (; *a == *b; a++, b++)
+		if (*a == '\0')
+			return (1);
+	return (0);
+}
+
 static inline const char *
 fc_skip(const char *p)
 {
@@ -677,16 +687,16 @@ iso_msg_vpack(const char *fmt, va_list ap)
 		msg_fail(EINVAL, "pack: NULL format");
 		return (NULL);
 	}
-	saved = errno;
 	e = fc_slot(pack_cache, fmt);
-	hit = e->key == fmt && strcmp(e->text, fmt) == 0;
+	hit = e->key == fmt && fc_same(e->text, fmt);
 	if (hit) {
+		saved = errno;
 		va_copy(f.ap, ap);
 		root = pack_cached(e, &f.ap);
 		va_end(f.ap);
-		errno = saved;
 		if (root != NULL)
 			return (root);
+		errno = saved;
 	}
 	f.start = f.p = fmt;
 	va_copy(f.ap, ap);

@@ -456,9 +456,11 @@ static inline void
 wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
     struct msg_block *b)
 {
-	iso_msg	*it;
-	size_t	 k;
-	uint8_t	 c;
+	iso_msg		*it;
+	uint64_t	 u;
+	size_t		 k;
+	char		*d;
+	uint8_t		 c;
 
 	for (it = items; it < items + n; it++) {
 		c = *q;
@@ -468,9 +470,14 @@ wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
 		} else if (c >= 0xa0 && c <= 0xbf) {
 			k = c & 0x1f;
 			wire_node(it, ISO_STR, (uint32_t)k);
-			it->v.s = msg_block_reserve(b, k + 1);
-			memcpy(b->data - k - 1, q + 1, k);
-			b->data[-1] = '\0';
+			it->v.s = d = msg_block_reserve(b, k + 1);
+			for (q++; k > 0; k--)	/* at most 31: no call */
+				*d++ = (char)*q++;
+			*d = '\0';
+		} else if (c >= 0xcc && c <= 0xcf) {
+			k = (size_t)1 << (c - 0xcc);
+			u = wire_be(q + 1, (int)k);
+			wire_fill_int(it, (int64_t)u, u > INT64_MAX);
 			q += 1 + k;
 		} else
 			q = wire_fill(it, q, b);
@@ -484,7 +491,7 @@ wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
  * or meets a limit: the general walk then decides and words the error.
  * Otherwise 1, with *out the message (NULL when out of memory).
  */
-static int
+static inline __attribute__((always_inline)) int
 wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
 {
 	struct msg_size		 sz;
