@@ -215,19 +215,6 @@ msg_block_new(const struct msg_size *sz, struct msg_block *b)
 	return (root);
 }
 
-const char *
-msg_block_data(struct msg_block *b, const void *p, size_t n, int str)
-{
-	char	*d = b->data;
-
-	if (n > 0)
-		memcpy(d, p, n);
-	if (str)
-		d[n++] = '\0';
-	b->data += n;
-	return (d);
-}
-
 static size_t
 msg_items(const iso_msg *m)
 {

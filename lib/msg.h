@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "isolate.h"
 
@@ -95,9 +96,25 @@ msg_block_reserve(struct msg_block *b, size_t n)
 	return (r);
 }
 
-/* Copy n bytes into the block, NUL-terminated when str is set. */
-const char *msg_block_data(struct msg_block *b, const void *p, size_t n,
-	    int str);
+/* Copy n bytes into the block, NUL-terminated when str is set. A key or
+   short string is copied without a call. */
+static inline const char *
+msg_block_data(struct msg_block *b, const void *p, size_t n, int str)
+{
+	const char	*q = p;
+	char		*d = b->data, *e;
+	size_t		 i;
+
+	if (n <= 16)
+		for (e = d, i = 0; i < n; i++)
+			*e++ = *q++;
+	else
+		memcpy(d, p, n);
+	if (str)
+		d[n++] = '\0';
+	b->data += n;
+	return (d);
+}
 
 /* Add what m needs to sz. */
 void	 msg_measure(const iso_msg *m, struct msg_size *sz);

@@ -551,19 +551,33 @@ static inline int
 fc_fetch_str(const struct fc_op *op, struct spec *sp, va_list *ap,
     struct msg_size *sz)
 {
+	const char	*s;
+	size_t		 n;
+	unsigned char	 hi = 0;
+
 	sp->c = 's';
-	sp->v.s = va_arg(*ap, const char *);
+	sp->v.s = s = va_arg(*ap, const char *);
 	if (op->c == 'S')
 		sp->len = va_arg(*ap, size_t);
-	else
-		sp->len = sp->v.s != NULL ? strlen(sp->v.s) : 0;
-	if (sp->v.s == NULL) {
+	if (s == NULL) {
 		if (op->c != 'z')
 			return (-1);
 		sp->c = 'n';
 		return (0);
 	}
-	if (sp->len > UINT32_MAX || !pack_utf8(sp->v.s, sp->len))
+	if (op->c != 'S') {
+		/* A key: its length and whether it is ASCII in one loop. */
+		for (n = 0; n < 32 && s[n] != '\0'; n++)
+			hi |= (unsigned char)s[n];
+		if (n == 32 || (hi & 0x80)) {
+			n += strlen(s + n);
+			hi = 0x80;
+		}
+		sp->len = n;
+	} else
+		hi = 0x80;
+	if (sp->len > UINT32_MAX || ((hi & 0x80) &&
+	    !pack_utf8(sp->v.s, sp->len)))
 		return (-1);
 	sz->bytes += sp->len + 1;
 	return (0);

@@ -449,6 +449,39 @@ pack_case(int c, const char *fmt, const iso_msg *deep, int bad)
 	return (NULL);
 }
 
+/* Strings through the compiled format: short and long (past the inline
+   scan's 32 bytes), ASCII or not, valid or not, each as the slow path
+   packs it. */
+START_TEST(pack_cache_strings)
+{
+	static const char *ok[] = { "", "msg", "h\xc3\xa9llo",
+	    "0123456789012345678901234567890123456789",
+	    "01234567890123456789012345678901234567\xc3\xa9" };
+	static const char *bad[] = { "\xff", "ab\xc3",
+	    "0123456789012345678901234567890123456789\xff" };
+	const char	*got;
+	iso_msg		*m;
+	size_t		 i, len;
+	int		 round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+			m = iso_msg_pack("[s]", ok[i]);
+			ck_assert_msg(m != NULL, "%zu: %s", i, iso_error());
+			got = iso_msg_str(iso_msg_at(m, 0), &len);
+			ck_assert_uint_eq(len, strlen(ok[i]));
+			ck_assert_str_eq(got, ok[i]);
+			iso_msg_free(m);
+		}
+		for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			errno = 0;
+			ck_assert_ptr_null(iso_msg_pack("[s]", bad[i]));
+			ck_assert_int_eq(errno, EINVAL);
+		}
+	}
+}
+END_TEST
+
 START_TEST(pack_cache_errors)
 {
 	static const char *fmts[] = { "{s:s}", "[i s]", "[O]", "[y#]",
@@ -874,6 +907,7 @@ msg_suite(void)
 	tcase_add_test(tc, pack_cache_same_tree);
 	tcase_add_test(tc, pack_cache_stale);
 	tcase_add_test(tc, pack_cache_errors);
+	tcase_add_test(tc, pack_cache_strings);
 	tcase_add_test(tc, unpack_mismatch);
 	tcase_add_test(tc, unpack_all_types);
 	tcase_add_test(tc, accessors);
