@@ -69,16 +69,12 @@ msg_hdr(void *root)
 	return ((size_t *)(void *)((char *)root - MSG_HDR));
 }
 
-/* Hide the spare p of n bytes, or show it again. */
-static inline void
-msg_spare_hide(void *p, size_t n, int hide)
+/* Hide the spare p of n bytes, or show it again (msg_spare_hide). */
+static void
+msg_spare_hide_now(void *p, size_t n, int hide)
 {
 	int	grind = __atomic_load_n(&msg_grind, __ATOMIC_RELAXED);
 
-#if !defined(__SANITIZE_ADDRESS__)
-	if (grind == 0)
-		return;
-#endif
 	if (grind == -1) {
 		grind = RUNNING_ON_VALGRIND ? 1 : 0;
 		__atomic_store_n(&msg_grind, grind, __ATOMIC_RELAXED);
@@ -92,6 +88,17 @@ msg_spare_hide(void *p, size_t n, int hide)
 		if (grind)
 			(void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
 	}
+}
+
+/* The same, without a call when there is nothing to tell. */
+static inline void
+msg_spare_hide(void *p, size_t n, int hide)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+	if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED) == 0)
+		return;
+#endif
+	msg_spare_hide_now(p, n, hide);
 }
 
 /* A thread's end: its spares go back to malloc. */
