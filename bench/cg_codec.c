@@ -154,7 +154,7 @@ mpbig(long iters)
 	}
 }
 
-#define HEAD	(MSG_HDR + 8 * sizeof(iso_msg))	/* conn.c's IN_HEAD */
+#define HEAD	(8 * sizeof(iso_msg))	/* conn.c's IN_HEAD */
 
 /* Encode m into a block with HEAD bytes free before it, then decode it
    there as conn.c does. */

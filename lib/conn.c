@@ -43,7 +43,7 @@
 
 #define SCRATCH		(64 * 1024)
 #define PORT_MAX_LEN	5		/* msgpack uint32: 0xce + 4 bytes */
-#define IN_HEAD		(MSG_HDR + 8 * sizeof(iso_msg)) /* room before c->in */
+#define IN_HEAD		(8 * sizeof(iso_msg)) /* free room before c->in */
 #define IN_WHOLE	(4 * SCRATCH)	/* a partial frame up to this size
 					   gets its whole buffer at once */
 #define OUT_FIRST	512		/* a queue's first size: below

@@ -36,22 +36,23 @@
 #endif
 
 /*
- * A block starts with a header (MSG_HDR bytes: its usable size, 0 for a
- * block that is only ever freed), the root after it. A few spare blocks
- * are kept by iso_msg_free for the next messages: a stream of messages
- * of one size (pack, send, free; decode, deliver, free) reuses blocks
- * instead of a malloc and a free each. MSG_SPARES of them, so that a
- * message and its decoded copy, alive together, both reuse one. Blocks
- * up to MSG_SPARE_MAX usable bytes. Per thread, so no atomic operation
- * (a block freed in another thread becomes that thread's spare); a
- * thread's spares are freed when it ends. A spare is hidden from ASan and
- * memcheck, so a use after iso_msg_free is still reported.
+ * A few spare blocks, kept by iso_msg_free for the next messages: a
+ * stream of messages of one size (pack, send, free; decode, deliver,
+ * free) reuses blocks instead of a malloc and a free each. MSG_SPARES of
+ * them, so that a message and its decoded copy, alive together, both
+ * reuse one. Blocks up to MSG_SPARE_MAX usable bytes (malloc_usable_size
+ * says how large, once, when the block becomes a spare). Per thread, so
+ * no atomic operation (a block freed in another thread becomes that
+ * thread's spare); a thread's spares are freed when it ends. A spare is
+ * hidden from ASan and memcheck, so a use after iso_msg_free is still
+ * reported.
  */
 #define MSG_SPARE_MAX	1024
 #define MSG_SPARES	4
 
 struct msg_spares {
-	void	*v[MSG_SPARES];	/* blocks (their headers) */
+	void	*v[MSG_SPARES];
+	size_t	 cap[MSG_SPARES];	/* their usable sizes */
 	int	 n;
 	int	 keyed;		/* msg_spares_key set for this thread */
 };
@@ -62,12 +63,6 @@ static pthread_key_t			msg_spares_key;
 static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
 static int				msg_grind = -1;	/* under valgrind;
 							   -1: not known */
-
-static inline size_t *
-msg_hdr(void *root)
-{
-	return ((size_t *)(void *)((char *)root - MSG_HDR));
-}
 
 /* Hide the spare p of n bytes, or show it again (msg_spare_hide). */
 static void
@@ -106,12 +101,11 @@ static void
 msg_spares_end(void *arg)
 {
 	struct msg_spares	*sp = arg;
-	char			*p;
 
 	while (sp->n > 0) {
-		p = sp->v[--sp->n];
-		msg_spare_hide(p + MSG_HDR, *(size_t *)(void *)p, 0);
-		free(p);
+		sp->n--;
+		msg_spare_hide(sp->v[sp->n], sp->cap[sp->n], 0);
+		free(sp->v[sp->n]);
 	}
 }
 
@@ -122,29 +116,22 @@ msg_spares_init(void)
 		msg_spares_key = (pthread_key_t)-1;
 }
 
-/* A block of n usable bytes: its root. */
+/* A block of n bytes. */
 static void *
 msg_block_alloc(size_t n)
 {
 	struct msg_spares	*sp = &msg_spares;
-	char			*p;
-	size_t			 cap;
+	void			*p;
 
 	if (n <= MSG_SPARE_MAX && sp->n > 0) {
-		p = sp->v[--sp->n];
-		cap = *(size_t *)(void *)p;
-		msg_spare_hide(p + MSG_HDR, cap, 0);
-		if (cap >= n)
-			return (p + MSG_HDR);
+		sp->n--;
+		p = sp->v[sp->n];
+		msg_spare_hide(p, sp->cap[sp->n], 0);
+		if (sp->cap[sp->n] >= n)
+			return (p);
 		free(p);
 	}
-	if (n > SIZE_MAX - MSG_HDR || (p = malloc(MSG_HDR + n)) == NULL)
-		return (NULL);
-	/* Its size from the allocator: every byte of a spare stays hidden
-	   while it is one. */
-	cap = malloc_usable_size(p) - MSG_HDR;
-	*(size_t *)(void *)p = cap <= MSG_SPARE_MAX ? cap : 0;
-	return (p + MSG_HDR);
+	return (malloc(n));
 }
 
 /* free(p), errno as it was (iso_msg_free promises it). */
@@ -157,19 +144,19 @@ msg_free_keep_errno(void *p)
 	errno = saved;
 }
 
-/* Free the block whose root is m, or keep it as a spare; errno is kept. */
+/* Free block p, or keep it as a spare; errno is kept. */
 static void
-msg_block_free(void *m)
+msg_block_free(void *p)
 {
 	struct msg_spares	*sp = &msg_spares;
-	char			*p;
 	size_t			 cap;
 
-	if (m == NULL)
+	if (p == NULL)
 		return;
-	p = (char *)m - MSG_HDR;
-	cap = *(size_t *)(void *)p;
-	if (cap == 0 || sp->n == MSG_SPARES) {
+	/* Its size from the allocator: every byte of a spare stays hidden
+	   while it is one. */
+	if (sp->n == MSG_SPARES || (cap = malloc_usable_size(p)) >
+	    MSG_SPARE_MAX) {
 		msg_free_keep_errno(p);
 		return;
 	}
@@ -184,17 +171,9 @@ msg_block_free(void *m)
 		msg_free_keep_errno(p);
 		return;
 	}
-	msg_spare_hide(m, cap, 1);	/* not the header: no user's */
-	sp->v[sp->n++] = p;
-}
-
-void *
-msg_block_root(void *block, size_t size)
-{
-	if (size < MSG_HDR)
-		return (NULL);
-	*(size_t *)block = 0;
-	return ((char *)block + MSG_HDR);
+	msg_spare_hide(p, cap, 1);
+	sp->v[sp->n] = p;
+	sp->cap[sp->n++] = cap;
 }
 
 iso_msg *
@@ -209,7 +188,7 @@ msg_block_new(const struct msg_size *sz, struct msg_block *b)
 		return (NULL);
 	}
 	nodes = sz->nodes * sizeof *root;
-	if (sz->bytes > SIZE_MAX - MSG_HDR - nodes) {
+	if (sz->bytes > SIZE_MAX - nodes) {
 		msg_fail(EMSGSIZE, "message: too large");
 		return (NULL);
 	}

@@ -2,12 +2,12 @@
  * msg.h: the value tree's layout, shared by msg.c, wire.c and json.c.
  * Internal; nothing here is part of the public header.
  *
- * Every message made by pack, copy, decode or from_json is one block: a
- * header (msg.c), the nodes (root first, each container's items
- * contiguous), then the string and bytes data; bytes values packed with
+ * Every message made by pack, copy, decode or from_json is one block:
+ * the nodes (root first, each container's items contiguous), then the
+ * string and bytes data; bytes values packed with
  * Y# or decoded by iso_msg_decode_borrow point outside it, at memory the
  * caller keeps. A large frame without strings may be decoded in place
- * (wire_decode_in): its header and nodes at the start of the block the
+ * (wire_decode_in): its nodes at the start of the block the
  * frame was read into, its bytes values pointing into the frame after
  * them; iso_msg_free of such a root is one free(). Only iso_msg_append and
  * iso_msg_put make a root grow; they move its items to a heap array
@@ -66,16 +66,10 @@ struct msg_block {
 	const char **map; /* decode: their shared bytes (wire.c), or NULL */
 };
 
-/* Allocate a block for sz and return its root, the first node after the
-   block's header (MSG_HDR bytes, msg.c); b->node then points past the
-   root. NULL/ENOMEM, or EMSGSIZE when sz exceeds ISO_LIMIT_NODES or the
-   address space. */
-#define MSG_HDR		16
+/* Allocate a block for sz and return its root, the first node; b->node
+   then points past the root. NULL/ENOMEM, or EMSGSIZE when sz exceeds
+   ISO_LIMIT_NODES or the address space. */
 iso_msg	*msg_block_new(const struct msg_size *sz, struct msg_block *b);
-/* Make block (malloc'd, size bytes) one whose root iso_msg_free frees
-   with free(block): the root's address, MSG_HDR bytes in, or NULL when
-   size is too small. */
-void	*msg_block_root(void *block, size_t size);
 
 static inline iso_msg *
 msg_block_nodes(struct msg_block *b, size_t n)

@@ -711,8 +711,7 @@ wire_decode_in(void *block, size_t head, const void *buf, size_t len,
 	    (in.mfds > 0 && wire_map(&in, fds, map) == -1))
 		return (NULL);
 	b.fd = fds != NULL ? fds->fd : NULL;
-	if (in.strs > 0 || head < MSG_HDR ||
-	    in.sz.nodes > (head - MSG_HDR) / sizeof *root) {
+	if (in.strs > 0 || in.sz.nodes > head / sizeof *root) {
 		if ((root = msg_block_new(&in.sz, &b)) != NULL) {
 			b.fd = fds != NULL ? fds->fd : NULL;
 			b.map = in.mfds > 0 ? map : NULL;
@@ -721,7 +720,7 @@ wire_decode_in(void *block, size_t head, const void *buf, size_t len,
 		wire_took_fds(root, &in, fds, map);
 		return (root);
 	}
-	root = msg_block_root(block, head);
+	root = block;
 	b.node = root + 1;
 	b.data = NULL;		/* no strings: nothing is copied */
 	b.map = in.mfds > 0 ? map : NULL;
