@@ -60,6 +60,7 @@ struct msg_spares {
 static __thread struct msg_spares	msg_spares
 				    __attribute__((tls_model("initial-exec")));
 static pthread_key_t			msg_spares_key;
+static int				msg_spares_keyed; /* the key made */
 static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
 static int				msg_grind = -1;	/* under valgrind;
 							   -1: not known */
@@ -96,12 +97,14 @@ msg_spare_hide(void *p, size_t n, int hide)
 	msg_spare_hide_now(p, n, hide);
 }
 
-/* A thread's end: its spares go back to malloc. */
+/* A thread's end: its spares go back to malloc, and what it frees after
+   this (another key's destructor) is freed at once. */
 static void
 msg_spares_end(void *arg)
 {
 	struct msg_spares	*sp = arg;
 
+	sp->keyed = -1;
 	while (sp->n > 0) {
 		sp->n--;
 		msg_spare_hide(sp->v[sp->n], sp->cap[sp->n], 0);
@@ -112,8 +115,8 @@ msg_spares_end(void *arg)
 static void
 msg_spares_init(void)
 {
-	if (pthread_key_create(&msg_spares_key, msg_spares_end) != 0)
-		msg_spares_key = (pthread_key_t)-1;
+	msg_spares_keyed = pthread_key_create(&msg_spares_key,
+	    msg_spares_end) == 0;
 }
 
 /* A block of n bytes. */
@@ -163,7 +166,7 @@ msg_block_free(void *p)
 	if (!sp->keyed) {
 		sp->keyed = 1;
 		if (pthread_once(&msg_spares_once, msg_spares_init) != 0 ||
-		    msg_spares_key == (pthread_key_t)-1 ||
+		    !msg_spares_keyed ||
 		    pthread_setspecific(msg_spares_key, sp) != 0)
 			sp->keyed = -1;	/* not freed at its end: none kept */
 	}

@@ -4,14 +4,14 @@
  *
  * Every message made by pack, copy, decode or from_json is one block:
  * the nodes (root first, each container's items contiguous), then the
- * string and bytes data; bytes values packed with
- * Y# or decoded by iso_msg_decode_borrow point outside it, at memory the
- * caller keeps. A large frame without strings may be decoded in place
- * (wire_decode_in): its nodes at the start of the block the
- * frame was read into, its bytes values pointing into the frame after
- * them; iso_msg_free of such a root is one free(). Only iso_msg_append and
- * iso_msg_put make a root grow; they move its items to a heap array
- * (MSG_HEAP) whose slots may own a block of their own (`own`).
+ * string and bytes data; bytes values packed with Y# or decoded by
+ * iso_msg_decode_borrow point outside it, at memory the caller keeps. A
+ * large frame without strings may be decoded in place (wire_decode_in):
+ * its nodes at the start of the block the frame was read into, its bytes
+ * values pointing into the frame after them; iso_msg_free of such a root
+ * is one free(). Only iso_msg_append and iso_msg_put make a root grow;
+ * they move its items to a heap array (MSG_HEAP) whose slots may own a
+ * block of their own (`own`).
  * Invariant: MSG_HEAP and `own` appear only on a root or in a heap array,
  * never inside a block, so freeing never walks a block.
  */

@@ -566,7 +566,7 @@ fc_fetch_str(const struct fc_op *op, struct spec *sp, va_list *ap,
 		return (0);
 	}
 	if (op->c != 'S') {
-		/* A key: its length and whether it is ASCII in one loop. */
+		/* Its length and whether it is ASCII, in one loop. */
 		for (n = 0; n < 32 && s[n] != '\0'; n++)
 			hi |= (unsigned char)s[n];
 		if (n == 32 || (hi & 0x80)) {
