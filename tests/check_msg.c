@@ -795,6 +795,51 @@ START_TEST(spares_freed_at_thread_end)
 }
 END_TEST
 
+static pthread_key_t	late_key;
+
+/* A destructor that runs after the library's: frees what it held. */
+static void
+late_free(void *arg)
+{
+	iso_msg	**m = arg;
+	int	  i;
+
+	for (i = 0; i < 6; i++)
+		iso_msg_free(m[i]);
+	free(m);
+}
+
+static void *
+late_thread(void *arg)
+{
+	iso_msg	**m = malloc(6 * sizeof *m);
+	int	  i;
+
+	(void)arg;
+	for (i = 0; i < 6; i++)
+		m[i] = iso_msg_pack("{s:i}", "late", i);
+	iso_msg_free(iso_msg_pack("i", 1));	/* the thread's spares begin */
+	pthread_setspecific(late_key, m);
+	return (NULL);
+}
+
+/* Messages freed by a thread-specific destructor that runs after the
+   library let go of the thread's spares are freed, not kept. */
+START_TEST(spares_after_thread_end)
+{
+	pthread_t	t;
+
+	iso_msg_free(iso_msg_pack("i", 1));	/* the library's key first */
+	ck_assert_int_eq(pthread_key_create(&late_key, late_free), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, late_thread, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(pthread_key_delete(late_key), 0);
+#if defined(__SANITIZE_ADDRESS__)
+	ck_assert_int_eq(__lsan_do_recoverable_leak_check(), 0);
+#endif
+}
+END_TEST
+
 START_TEST(grow_list)
 {
 	iso_msg	*list, *inner, *expect;
@@ -915,6 +960,7 @@ msg_suite(void)
 	tcase_add_test(tc, copy);
 	tcase_add_test(tc, pack_borrows_Y);
 	tcase_add_test(tc, spares_freed_at_thread_end);
+	tcase_add_test(tc, spares_after_thread_end);
 	tcase_add_test(tc, grow_list);
 	tcase_add_test(tc, grow_map);
 	tcase_add_test(tc, grow_depth);
