@@ -5,7 +5,12 @@
  * (benchutil.h):
  *
  *   codec_small  {"msg": n} pack + encode + decode + free, ns a message
- *   codec_1mib   1 MiB bytes pack + encode + decode + free, MB/s
+ *   codec_1mib   1 MiB bytes pack + encode + decode + free, MB/s: impl
+ *                "isolate" the path for speed, the bytes borrowed at pack
+ *                (Y#) and at decode (iso_msg_decode_borrow), so copied
+ *                once, by the encode, as msgpack-c copies them once into
+ *                its sbuffer; impl "copy" the copying path (y#,
+ *                iso_msg_decode), three copies
  *
  * QUICK=1 in the environment runs a few rounds of fewer iterations.
  */
@@ -74,8 +79,31 @@ mp_small(long iters)
 static char	*big;
 static size_t	 big_len = 1u << 20;
 
+/* The caller's bytes borrowed at pack, the input's at decode. */
 static void
 iso_big(long iters)
+{
+	iso_msg	*m, *out;
+	void	*buf;
+	size_t	 len;
+	long	 k;
+
+	for (k = 0; k < iters; k++) {
+		m = iso_msg_pack("Y#", big, big_len);
+		if (iso_msg_encode(m, &buf, &len) == -1 ||
+		    (out = iso_msg_decode_borrow(buf, len)) == NULL)
+			bench_fail("codec_1mib: %s", iso_error());
+		sink += ((const unsigned char *)iso_msg_bytes(out, NULL))[k %
+		    (long)big_len];
+		iso_msg_free(out);
+		free(buf);
+		iso_msg_free(m);
+	}
+}
+
+/* Every step copies: pack, encode, decode. */
+static void
+iso_big_copy(long iters)
 {
 	iso_msg	*m, *out;
 	void	*buf;
@@ -120,23 +148,23 @@ mp_big(long iters)
 	}
 }
 
-/* Seconds per iteration over rounds, interleaving the two contenders. */
+/* Seconds per iteration over rounds of each of n contenders fn[i] into
+   t[i], the contenders interleaved in every round. */
 static void
-measure(void (*a)(long), void (*b)(long), long iters, int rounds,
-    double *ta, double *tb)
+measure(void (*const *fn)(long), int n, long iters, int rounds,
+    double (*t)[BENCH_ROUNDS_MAX])
 {
-	double	t;
-	int	r;
+	double	t0;
+	int	i, r;
 
-	a(iters / 10 + 1);
-	b(iters / 10 + 1);
+	for (i = 0; i < n; i++)
+		fn[i](iters / 10 + 1);
 	for (r = 0; r < rounds; r++) {
-		t = bench_now();
-		a(iters);
-		ta[r] = (bench_now() - t) / (double)iters;
-		t = bench_now();
-		b(iters);
-		tb[r] = (bench_now() - t) / (double)iters;
+		for (i = 0; i < n; i++) {
+			t0 = bench_now();
+			fn[i](iters);
+			t[i][r] = (bench_now() - t0) / (double)iters;
+		}
 	}
 }
 
@@ -153,7 +181,9 @@ convert(double *v, int n, double scale, int rate)
 int
 main(void)
 {
-	double	ti[BENCH_ROUNDS_MAX], tm[BENCH_ROUNDS_MAX];
+	static void (*const small[])(long) = { iso_small, mp_small };
+	static void (*const large[])(long) = { iso_big, mp_big, iso_big_copy };
+	double	t[3][BENCH_ROUNDS_MAX];
 	int	quick = bench_quick(), rounds = quick ? 3 : 9;
 	double	mb = (double)big_len / 1e6;
 
@@ -162,17 +192,19 @@ main(void)
 		bench_fail("out of memory");
 	memset(big, 0x5a, big_len);
 
-	measure(iso_small, mp_small, quick ? 200000 : 2000000, rounds, ti, tm);
-	convert(ti, rounds, 1e9, 0);
-	convert(tm, rounds, 1e9, 0);
-	bench_emit("codec_small", "msgpack-c", "ns", "lower", tm, rounds);
-	bench_emit("codec_small", "isolate", "ns", "lower", ti, rounds);
+	measure(small, 2, quick ? 200000 : 2000000, rounds, t);
+	convert(t[0], rounds, 1e9, 0);
+	convert(t[1], rounds, 1e9, 0);
+	bench_emit("codec_small", "msgpack-c", "ns", "lower", t[1], rounds);
+	bench_emit("codec_small", "isolate", "ns", "lower", t[0], rounds);
 
-	measure(iso_big, mp_big, quick ? 100 : 1000, rounds, ti, tm);
-	convert(ti, rounds, mb, 1);
-	convert(tm, rounds, mb, 1);
-	bench_emit("codec_1mib", "msgpack-c", "MB/s", "higher", tm, rounds);
-	bench_emit("codec_1mib", "isolate", "MB/s", "higher", ti, rounds);
+	measure(large, 3, quick ? 100 : 1000, rounds, t);
+	convert(t[0], rounds, mb, 1);
+	convert(t[1], rounds, mb, 1);
+	convert(t[2], rounds, mb, 1);
+	bench_emit("codec_1mib", "msgpack-c", "MB/s", "higher", t[1], rounds);
+	bench_emit("codec_1mib", "isolate", "MB/s", "higher", t[0], rounds);
+	bench_emit("codec_1mib", "copy", "MB/s", "higher", t[2], rounds);
 	free(big);
 	return (0);
 }

@@ -2,10 +2,15 @@
  * cg_codec.c: the codec's hot paths at a fixed count, for instruction
  * counts under callgrind rather than time (repeatable on a busy machine).
  * Not one of the bench_* programs: it prints nothing but a checksum, and
- * make does not build it. One mode a run:
+ * make does not build it. One mode a run, its own count of iterations
+ * unless a second argument gives one (for timing it natively):
  *
  *   small    bench_msg's codec_small: {"msg": k} pack, encode, decode
- *   big      bench_msg's codec_1mib: 1 MiB bytes pack, encode, decode
+ *   mpsmall  the same with msgpack-c (bench_msg's baseline)
+ *   big      bench_msg's codec_1mib: 1 MiB bytes pack (Y#), encode,
+ *            decode (iso_msg_decode_borrow)
+ *   bigcopy  the same copying (y#, iso_msg_decode)
+ *   mpbig    the same with msgpack-c
  *   rt       one round trip's codec work, both sides: pack {"msg": n},
  *            encode, decode in place (wire_decode_in), unpack {s:i}
  *   nested   decode of a tree with every type and length form
@@ -14,7 +19,8 @@
  *   unpack   iso_msg_unpack of scalars, strings, lists, optional keys
  *
  *   cc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib bench/cg_codec.c \
- *       build/libisolate.a $(pkg-config --libs libevent msgpack jansson) \
+ *       build/libisolate.a \
+ *       $(pkg-config --libs libevent msgpack jansson libseccomp) \
  *       -o build/cg_codec
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
  *       build/cg_codec small 2>&1 | grep refs
@@ -23,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <msgpack.h>
 
 #include "isolate.h"
 #include "msg.h"
@@ -59,9 +67,37 @@ small(long iters)
 }
 
 static void
-big(long iters)
+mpsmall(long iters)
 {
-	static char	 data[1 << 20];
+	msgpack_sbuffer		sb;
+	msgpack_packer		pk;
+	msgpack_unpacked	up;
+	long			k;
+	size_t			off;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (k = 0; k < iters; k++) {
+		msgpack_sbuffer_clear(&sb);
+		msgpack_pack_map(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "msg", 3);
+		msgpack_pack_int(&pk, (int)k);
+		msgpack_unpacked_init(&up);
+		off = 0;
+		if (msgpack_unpack_next(&up, sb.data, sb.size, &off) !=
+		    MSGPACK_UNPACK_SUCCESS)
+			die("mpsmall");
+		sink += up.data.via.map.size;
+		msgpack_unpacked_destroy(&up);
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static char	data[1 << 20];
+
+static void
+big_as(long iters, int borrow)
+{
 	iso_msg		*m, *out;
 	void		*buf;
 	size_t		 len;
@@ -69,14 +105,52 @@ big(long iters)
 
 	memset(data, 0x5a, sizeof data);
 	for (k = 0; k < iters; k++) {
-		m = iso_msg_pack("y#", data, sizeof data);
+		m = iso_msg_pack(borrow ? "Y#" : "y#", data, sizeof data);
 		if (iso_msg_encode(m, &buf, &len) == -1 ||
-		    (out = iso_msg_decode(buf, len)) == NULL)
+		    (out = borrow ? iso_msg_decode_borrow(buf, len) :
+		    iso_msg_decode(buf, len)) == NULL)
 			die("big");
 		sink += ((const unsigned char *)iso_msg_bytes(out, NULL))[k];
 		iso_msg_free(out);
 		free(buf);
 		iso_msg_free(m);
+	}
+}
+
+static void
+big(long iters)
+{
+	big_as(iters, 1);
+}
+
+static void
+bigcopy(long iters)
+{
+	big_as(iters, 0);
+}
+
+static void
+mpbig(long iters)
+{
+	msgpack_sbuffer		sb;
+	msgpack_packer		pk;
+	msgpack_unpacked	up;
+	long			k;
+	size_t			off;
+
+	memset(data, 0x5a, sizeof data);
+	for (k = 0; k < iters; k++) {
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_bin_with_body(&pk, data, sizeof data);
+		msgpack_unpacked_init(&up);
+		off = 0;
+		if (msgpack_unpack_next(&up, sb.data, sb.size, &off) !=
+		    MSGPACK_UNPACK_SUCCESS)
+			die("mpbig");
+		sink += ((const unsigned char *)up.data.via.bin.ptr)[k];
+		msgpack_unpacked_destroy(&up);
+		msgpack_sbuffer_destroy(&sb);
 	}
 }
 
@@ -257,7 +331,10 @@ main(int argc, char **argv)
 		long		 iters;
 	} modes[] = {
 		{ "small", small, 200000 },
+		{ "mpsmall", mpsmall, 200000 },
 		{ "big", big, 20 },
+		{ "bigcopy", bigcopy, 20 },
+		{ "mpbig", mpbig, 20 },
 		{ "rt", rt, 100000 },
 		{ "nested", nested, 20000 },
 		{ "inplace", inplace, 200000 },
@@ -266,14 +343,15 @@ main(int argc, char **argv)
 	};
 	size_t	i;
 
-	for (i = 0; argc == 2 && i < sizeof modes / sizeof modes[0]; i++) {
+	for (i = 0; (argc == 2 || argc == 3) &&
+	    i < sizeof modes / sizeof modes[0]; i++) {
 		if (strcmp(argv[1], modes[i].name) == 0) {
-			modes[i].fn(modes[i].iters);
+			modes[i].fn(argc == 3 ? atol(argv[2]) : modes[i].iters);
 			printf("%llu\n", (unsigned long long)sink);
 			return (0);
 		}
 	}
-	fprintf(stderr, "usage: cg_codec small|big|rt|nested|inplace|pack|"
-	    "unpack\n");
+	fprintf(stderr, "usage: cg_codec small|mpsmall|big|bigcopy|mpbig|rt|"
+	    "nested|inplace|pack|unpack [iterations]\n");
 	return (2);
 }

@@ -1,7 +1,9 @@
 /*
  * oracle.h: msgpack-c as the test oracle of iso_msg_decode, for the fuzz
  * targets and check_wire. Whatever iso_msg_decode accepts, msgpack_unpack
- * must parse whole from the same bytes to the same tree. Only bytes that
+ * must parse whole from the same bytes to the same tree, and
+ * iso_msg_decode_borrow must decode to the same message (and refuse what
+ * it refuses). Only bytes that
  * iso_msg_decode accepted are given to msgpack-c: on hostile bytes it
  * allocates what a count claims before it looks for the items.
  */
@@ -116,6 +118,22 @@ oracle_same(const msgpack_object *o, const iso_msg *m)
  */
 #define ORACLE_FDS	8
 
+/* iso_msg_decode_borrow of buf must give what iso_msg_decode gave (m),
+   or refuse it with the same errno; errno is kept. */
+static void
+oracle_borrow_agrees(const void *buf, size_t len, const iso_msg *m)
+{
+	iso_msg	*b;
+	int	 saved = errno;
+
+	b = iso_msg_decode_borrow(buf, len);
+	if (m != NULL ? b == NULL || !iso_msg_equal(b, m) :
+	    b != NULL || errno != saved)
+		abort();
+	iso_msg_free(b);
+	errno = saved;
+}
+
 static iso_msg *
 oracle_decode_with(const void *buf, size_t len)
 {
@@ -129,8 +147,10 @@ oracle_decode_with(const void *buf, size_t len)
 	if ((m = iso_msg_decode(buf, len)) != NULL) {
 		if (msg_fds_list(m, NULL, 0) != 0)
 			abort();	/* accepted what it cannot satisfy */
+		oracle_borrow_agrees(buf, len, m);
 		return (m);
 	}
+	oracle_borrow_agrees(buf, len, NULL);
 	if (errno != EBADMSG)
 		return (NULL);
 	if (null == -1 && (null = open("/dev/null", O_RDONLY | O_CLOEXEC)) ==

@@ -120,6 +120,11 @@ typedef enum iso_type {
  *   n nil            b bool (int)       i int            I int64_t
  *   U uint64_t       f double           s string (NUL-terminated)
  *   s# string, size_t length            y# bytes, size_t length
+ *   Y# bytes, size_t length, borrowed: the message points at the
+ *     caller's bytes instead of copying them; they must stay valid and
+ *     unchanged while the message is in use (iso_msg_free never reads
+ *     or frees them). What is made from the message (iso_msg_copy, O, a
+ *     send, iso_msg_encode) copies them and borrows nothing.
  *   P iso_sendport   O const iso_msg * (deep-copied)
  *   h int, an open descriptor: the message holds its own duplicate
  *     (F_DUPFD_CLOEXEC); the caller keeps and closes theirs
@@ -253,6 +258,17 @@ int		 iso_msg_encode(const iso_msg *m, void **buf, size_t *len);
  * EMSGSIZE (beyond a limit) or ENOMEM; iso_error() says what and where.
  */
 iso_msg		*iso_msg_decode(const void *buf, size_t len);
+/*
+ * iso_msg_decode whose bytes values are not copied: iso_msg_bytes of each
+ * points into buf, as msgpack_unpack's objects point into their input.
+ * buf stays the caller's: it must stay valid and unchanged while the
+ * message is in use, and iso_msg_free never reads or frees it.
+ * Strings are copied (they are NUL-terminated in a message, not in the
+ * frame). iso_msg_copy, O, a send or iso_msg_encode of the message copy
+ * the bytes, so what they make does not borrow buf. Errors as
+ * iso_msg_decode.
+ */
+iso_msg		*iso_msg_decode_borrow(const void *buf, size_t len);
 
 /*
  * Frames on a blocking descriptor: a 4-byte big-endian payload length,

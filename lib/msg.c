@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,19 +41,33 @@
  * free) reuses blocks instead of a malloc and a free each. MSG_SPARES of
  * them, so that a message and its decoded copy, alive together, both
  * reuse one. Blocks up to MSG_SPARE_MAX usable bytes (malloc_usable_size
- * says how large). Atomic so that threads may share them. A spare is
+ * says how large, once, when the block becomes a spare). Per thread, so
+ * no atomic operation (a block freed in another thread becomes that
+ * thread's spare); a thread's spares are freed when it ends. A spare is
  * hidden from ASan and memcheck, so a use after iso_msg_free is still
  * reported.
  */
 #define MSG_SPARE_MAX	1024
 #define MSG_SPARES	4
 
-static void	*msg_spare[MSG_SPARES];
-static int	 msg_grind = -1;	/* under valgrind; -1: not known yet */
+struct msg_spares {
+	void	*v[MSG_SPARES];
+	size_t	 cap[MSG_SPARES];	/* their usable sizes */
+	int	 n;
+	int	 keyed;		/* msg_spares_key set for this thread */
+};
 
-/* Hide the spare p of n bytes, or show it again. */
+static __thread struct msg_spares	msg_spares
+				    __attribute__((tls_model("initial-exec")));
+static pthread_key_t			msg_spares_key;
+static int				msg_spares_keyed; /* the key made */
+static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
+static int				msg_grind = -1;	/* under valgrind;
+							   -1: not known */
+
+/* Hide the spare p of n bytes, or show it again (msg_spare_hide). */
 static void
-msg_spare_hide(void *p, size_t n, int hide)
+msg_spare_hide_now(void *p, size_t n, int hide)
 {
 	int	grind = __atomic_load_n(&msg_grind, __ATOMIC_RELAXED);
 
@@ -71,57 +86,97 @@ msg_spare_hide(void *p, size_t n, int hide)
 	}
 }
 
+/* The same, without a call when there is nothing to tell. */
+static inline void
+msg_spare_hide(void *p, size_t n, int hide)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+	if (__atomic_load_n(&msg_grind, __ATOMIC_RELAXED) == 0)
+		return;
+#endif
+	msg_spare_hide_now(p, n, hide);
+}
+
+/* A thread's end: its spares go back to malloc, and what it frees after
+   this (another key's destructor) is freed at once. */
+static void
+msg_spares_end(void *arg)
+{
+	struct msg_spares	*sp = arg;
+
+	sp->keyed = -1;
+	while (sp->n > 0) {
+		sp->n--;
+		msg_spare_hide(sp->v[sp->n], sp->cap[sp->n], 0);
+		free(sp->v[sp->n]);
+	}
+}
+
+static void
+msg_spares_init(void)
+{
+	msg_spares_keyed = pthread_key_create(&msg_spares_key,
+	    msg_spares_end) == 0;
+}
+
+/* A block of n bytes. */
 static void *
 msg_block_alloc(size_t n)
 {
-	void	*p;
-	size_t	 cap;
-	int	 i;
+	struct msg_spares	*sp = &msg_spares;
+	void			*p;
 
-	if (n > MSG_SPARE_MAX)
-		return (malloc(n));
-	for (i = 0; i < MSG_SPARES; i++) {
-		if (__atomic_load_n(&msg_spare[i], __ATOMIC_RELAXED) == NULL ||
-		    (p = __atomic_exchange_n(&msg_spare[i], NULL,
-		    __ATOMIC_ACQUIRE)) == NULL)
-			continue;
-		/* Its size from the allocator, not from the block: every
-		   byte of a spare stays hidden while it is one. */
-		cap = malloc_usable_size(p);
-		msg_spare_hide(p, cap, 0);
-		if (cap >= n)
+	if (n <= MSG_SPARE_MAX && sp->n > 0) {
+		sp->n--;
+		p = sp->v[sp->n];
+		msg_spare_hide(p, sp->cap[sp->n], 0);
+		if (sp->cap[sp->n] >= n)
 			return (p);
 		free(p);
-		break;
 	}
 	return (malloc(n));
 }
 
+/* free(p), errno as it was (iso_msg_free promises it). */
+static void
+msg_free_keep_errno(void *p)
+{
+	int	saved = errno;
+
+	free(p);
+	errno = saved;
+}
+
+/* Free block p, or keep it as a spare; errno is kept. */
 static void
 msg_block_free(void *p)
 {
-	void	*none;
-	size_t	 cap;
-	int	 i;
+	struct msg_spares	*sp = &msg_spares;
+	size_t			 cap;
 
 	if (p == NULL)
 		return;
-	cap = malloc_usable_size(p);
-	if (cap > MSG_SPARE_MAX) {
-		free(p);
+	/* Its size from the allocator: every byte of a spare stays hidden
+	   while it is one. */
+	if (sp->n == MSG_SPARES || (cap = malloc_usable_size(p)) >
+	    MSG_SPARE_MAX) {
+		msg_free_keep_errno(p);
 		return;
 	}
-	for (i = 0; i < MSG_SPARES; i++) {
-		if (__atomic_load_n(&msg_spare[i], __ATOMIC_RELAXED) != NULL)
-			continue;
-		msg_spare_hide(p, cap, 1);
-		none = NULL;
-		if (__atomic_compare_exchange_n(&msg_spare[i], &none, p, 0,
-		    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-			return;
-		msg_spare_hide(p, cap, 0);
+	if (!sp->keyed) {
+		sp->keyed = 1;
+		if (pthread_once(&msg_spares_once, msg_spares_init) != 0 ||
+		    !msg_spares_keyed ||
+		    pthread_setspecific(msg_spares_key, sp) != 0)
+			sp->keyed = -1;	/* not freed at its end: none kept */
 	}
-	free(p);
+	if (sp->keyed < 0) {
+		msg_free_keep_errno(p);
+		return;
+	}
+	msg_spare_hide(p, cap, 1);
+	sp->v[sp->n] = p;
+	sp->cap[sp->n++] = cap;
 }
 
 iso_msg *
@@ -147,19 +202,6 @@ msg_block_new(const struct msg_size *sz, struct msg_block *b)
 	b->node = root + 1;
 	b->data = (char *)root + nodes;
 	return (root);
-}
-
-const char *
-msg_block_data(struct msg_block *b, const void *p, size_t n, int str)
-{
-	char	*d = b->data;
-
-	if (n > 0)
-		memcpy(d, p, n);
-	if (str)
-		d[n++] = '\0';
-	b->data += n;
-	return (d);
 }
 
 static size_t
@@ -485,10 +527,15 @@ msg_release(iso_msg *n)
 void
 iso_msg_free(iso_msg *m)
 {
-	int	saved = errno;
+	int	saved;
 
 	if (m == NULL)
 		return;
+	if (!(m->flags & (MSG_HEAP | MSG_FDS | MSG_MFD)) && m->own == NULL) {
+		msg_block_free(m);	/* one block: the common case */
+		return;
+	}
+	saved = errno;
 	msg_release(m);
 	msg_block_free(m);
 	errno = saved;

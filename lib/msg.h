@@ -2,15 +2,16 @@
  * msg.h: the value tree's layout, shared by msg.c, wire.c and json.c.
  * Internal; nothing here is part of the public header.
  *
- * Every message made by pack, copy, decode or from_json is one block: the
- * nodes first (root at the start, each container's items contiguous), then
- * the string and bytes data. A large frame without strings may be decoded
- * in place (wire_decode_in): its nodes at the start of the block the frame
- * was read into, its bytes values pointing into the frame after them.
- * iso_msg_free of such a root is one free() (or keeps the block as the
- * spare for the next small message: msg.c). Only iso_msg_append and
- * iso_msg_put make a root grow; they move its items to a heap array
- * (MSG_HEAP) whose slots may own a block of their own (`own`).
+ * Every message made by pack, copy, decode or from_json is one block:
+ * the nodes (root first, each container's items contiguous), then the
+ * string and bytes data; bytes values packed with Y# or decoded by
+ * iso_msg_decode_borrow point outside it, at memory the caller keeps. A
+ * large frame without strings may be decoded in place (wire_decode_in):
+ * its nodes at the start of the block the frame was read into, its bytes
+ * values pointing into the frame after them; iso_msg_free of such a root
+ * is one free(). Only iso_msg_append and iso_msg_put make a root grow;
+ * they move its items to a heap array (MSG_HEAP) whose slots may own a
+ * block of their own (`own`).
  * Invariant: MSG_HEAP and `own` appear only on a root or in a heap array,
  * never inside a block, so freeing never walks a block.
  */
@@ -19,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "isolate.h"
 
@@ -88,9 +90,25 @@ msg_block_reserve(struct msg_block *b, size_t n)
 	return (r);
 }
 
-/* Copy n bytes into the block, NUL-terminated when str is set. */
-const char *msg_block_data(struct msg_block *b, const void *p, size_t n,
-	    int str);
+/* Copy n bytes into the block, NUL-terminated when str is set. A key or
+   short string is copied without a call. */
+static inline const char *
+msg_block_data(struct msg_block *b, const void *p, size_t n, int str)
+{
+	const char	*q = p;
+	char		*d = b->data, *e;
+	size_t		 i;
+
+	if (n <= 16)
+		for (e = d, i = 0; i < n; i++)
+			*e++ = *q++;
+	else
+		memcpy(d, p, n);
+	if (str)
+		d[n++] = '\0';
+	b->data += n;
+	return (d);
+}
 
 /* Add what m needs to sz. */
 void	 msg_measure(const iso_msg *m, struct msg_size *sz);

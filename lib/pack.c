@@ -28,8 +28,8 @@ struct fmt {
  * brackets are not kept), and fills the block from the array.
  */
 struct spec {
-	char			 c;	/* n b I U f s y P O h [ {, or ] } 0 */
-	size_t			 len;	/* s y: bytes; [ {: items (keys too) */
+	char			 c;	/* n b I U f s y Y P O h [ {, or ] } 0 */
+	size_t			 len;	/* s y Y: bytes; [ {: items (keys too) */
 	union {
 		int64_t		 i;
 		uint64_t	 u;
@@ -167,8 +167,10 @@ pack_next(struct fmt *f, struct spec *sp)
 		}
 		return (0);
 	case 'y':
+	case 'Y':
 		if (*f->p++ != '#')
-			return (fmt_bad(f, "pack: y without #"));
+			return (fmt_bad(f, sp->c == 'y' ? "pack: y without #" :
+			    "pack: Y without #"));
 		sp->v.s = va_arg(f->ap, const char *);
 		sp->len = va_arg(f->ap, size_t);
 		if (sp->v.s == NULL && sp->len > 0)
@@ -229,10 +231,12 @@ pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 				    "UTF-8"));
 			/* FALLTHROUGH */
 		case 'y':
+		case 'Y':
 			if (sp->len > UINT32_MAX)
 				return (msg_fail(EMSGSIZE, "pack: string too "
 				    "long"));
-			sz->bytes += sp->len + (c == 's');
+			if (c != 'Y')	/* borrowed: not in the block */
+				sz->bytes += sp->len + (c == 's');
 			break;
 		case 'h':
 			sz->fds++;
@@ -304,6 +308,11 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 		dst->len = (uint32_t)sp->len;
 		dst->v.s = msg_block_data(b, sp->v.s, sp->len, sp->c == 's');
 		break;
+	case 'Y':	/* the caller's, borrowed */
+		dst->type = ISO_BYTES;
+		dst->len = (uint32_t)sp->len;
+		dst->v.s = sp->v.s != NULL ? sp->v.s : "";
+		break;
 	case 'O':
 		msg_fill_copy(dst, sp->v.o, b);
 		break;
@@ -353,7 +362,8 @@ pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 #define FC_OPS		24
 
 struct fc_op {
-	char		c;	/* n b i I U f P [ {, O o(O?) s S(s#) z(s?) y */
+	char		c;	/* n b i I U f P [ {, O o(O?) s S(s#) z(s?) y
+				   Y */
 	uint8_t		level;	/* containers around it */
 	uint16_t	len;	/* [ {: items (keys too) */
 	uint8_t		node;	/* its node in the block, without O */
@@ -376,6 +386,16 @@ fc_slot(struct fc_entry *cache, const char *fmt)
 {
 	return (&cache[(size_t)(((uintptr_t)fmt * UINT64_C(0x9e3779b97f4a7c15))
 	    >> 60) % FC_SLOTS]);
+}
+
+/* strcmp(a, b) == 0, inline: formats are a few bytes long. */
+static inline int
+fc_same(const char *a, const char *b)
+{
+	for (; *a == *b; a++, b++)
+		if (*a == '\0')
+			return (1);
+	return (0);
 }
 
 static inline const char *
@@ -459,6 +479,7 @@ pack_compile(const char *fmt, struct fc_entry *e)
 			}
 			break;
 		case 'y':
+		case 'Y':
 			if (*p++ != '#')
 				return (-1);
 			break;
@@ -530,19 +551,33 @@ static inline int
 fc_fetch_str(const struct fc_op *op, struct spec *sp, va_list *ap,
     struct msg_size *sz)
 {
+	const char	*s;
+	size_t		 n;
+	unsigned char	 hi = 0;
+
 	sp->c = 's';
-	sp->v.s = va_arg(*ap, const char *);
+	sp->v.s = s = va_arg(*ap, const char *);
 	if (op->c == 'S')
 		sp->len = va_arg(*ap, size_t);
-	else
-		sp->len = sp->v.s != NULL ? strlen(sp->v.s) : 0;
-	if (sp->v.s == NULL) {
+	if (s == NULL) {
 		if (op->c != 'z')
 			return (-1);
 		sp->c = 'n';
 		return (0);
 	}
-	if (sp->len > UINT32_MAX || !pack_utf8(sp->v.s, sp->len))
+	if (op->c != 'S') {
+		/* Its length and whether it is ASCII, in one loop. */
+		for (n = 0; n < 32 && s[n] != '\0'; n++)
+			hi |= (unsigned char)s[n];
+		if (n == 32 || (hi & 0x80)) {
+			n += strlen(s + n);
+			hi = 0x80;
+		}
+		sp->len = n;
+	} else
+		hi = 0x80;
+	if (sp->len > UINT32_MAX || ((hi & 0x80) &&
+	    !pack_utf8(sp->v.s, sp->len)))
 		return (-1);
 	sz->bytes += sp->len + 1;
 	return (0);
@@ -588,11 +623,13 @@ fc_fetch(const struct fc_op *op, struct spec *sp, va_list *ap,
 	case 'z':
 		return (fc_fetch_str(op, sp, ap, sz));
 	case 'y':
+	case 'Y':
 		sp->v.s = va_arg(*ap, const char *);
 		sp->len = va_arg(*ap, size_t);
 		if ((sp->v.s == NULL && sp->len > 0) || sp->len > UINT32_MAX)
 			return (-1);
-		sz->bytes += sp->len;
+		if (op->c == 'y')
+			sz->bytes += sp->len;
 		break;
 	}
 	return (0);
@@ -664,16 +701,16 @@ iso_msg_vpack(const char *fmt, va_list ap)
 		msg_fail(EINVAL, "pack: NULL format");
 		return (NULL);
 	}
-	saved = errno;
 	e = fc_slot(pack_cache, fmt);
-	hit = e->key == fmt && strcmp(e->text, fmt) == 0;
+	hit = e->key == fmt && fc_same(e->text, fmt);
 	if (hit) {
+		saved = errno;
 		va_copy(f.ap, ap);
 		root = pack_cached(e, &f.ap);
 		va_end(f.ap);
-		errno = saved;
 		if (root != NULL)
 			return (root);
+		errno = saved;
 	}
 	f.start = f.p = fmt;
 	va_copy(f.ap, ap);

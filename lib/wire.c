@@ -23,6 +23,7 @@ struct wire_in {
 	const uint8_t	*end;
 	struct msg_size	 sz;
 	size_t		 strs;	/* strings among the values */
+	size_t		 bin;	/* bytes of bytes values, in sz.bytes */
 	size_t		 fds;	/* descriptor references */
 	size_t		 mfds;	/* of which shared bytes values */
 	uint32_t	 mlen[WIRE_FDS_MAX]; /* their lengths, by reference;
@@ -91,6 +92,8 @@ wire_check_data(struct wire_in *in, const uint8_t *at, uint64_t n, int str)
 	in->p += n;
 	in->sz.bytes += n + (str != 0);
 	in->strs += str != 0;
+	if (!str)
+		in->bin += n;
 	return (0);
 }
 
@@ -453,9 +456,11 @@ static inline void
 wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
     struct msg_block *b)
 {
-	iso_msg	*it;
-	size_t	 k;
-	uint8_t	 c;
+	iso_msg		*it;
+	uint64_t	 u;
+	size_t		 k;
+	char		*d;
+	uint8_t		 c;
 
 	for (it = items; it < items + n; it++) {
 		c = *q;
@@ -465,9 +470,14 @@ wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
 		} else if (c >= 0xa0 && c <= 0xbf) {
 			k = c & 0x1f;
 			wire_node(it, ISO_STR, (uint32_t)k);
-			it->v.s = msg_block_reserve(b, k + 1);
-			memcpy(b->data - k - 1, q + 1, k);
-			b->data[-1] = '\0';
+			it->v.s = d = msg_block_reserve(b, k + 1);
+			for (q++; k > 0; k--)	/* at most 31: no call */
+				*d++ = (char)*q++;
+			*d = '\0';
+		} else if (c >= 0xcc && c <= 0xcf) {
+			k = (size_t)1 << (c - 0xcc);
+			u = wire_be(q + 1, (int)k);
+			wire_fill_int(it, (int64_t)u, u > INT64_MAX);
 			q += 1 + k;
 		} else
 			q = wire_fill(it, q, b);
@@ -481,7 +491,7 @@ wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
  * or meets a limit: the general walk then decides and words the error.
  * Otherwise 1, with *out the message (NULL when out of memory).
  */
-static int
+static inline __attribute__((always_inline)) int
 wire_decode_flat(const uint8_t *p, size_t len, iso_msg **out)
 {
 	struct msg_size		 sz;
@@ -522,7 +532,7 @@ wire_check_all(struct wire_in *in, const void *buf, size_t len)
 	in->start = in->p = buf;
 	in->end = in->start + len;
 	in->sz.nodes = in->sz.bytes = in->sz.fds = 0;
-	in->strs = 0;
+	in->strs = in->bin = 0;
 	in->fds = in->mfds = 0;
 	if (wire_check(in, 0) == -1)
 		return (-1);
@@ -630,6 +640,28 @@ iso_msg *
 iso_msg_decode(const void *buf, size_t len)
 {
 	return (wire_decode_fds(buf, len, NULL));
+}
+
+iso_msg *
+iso_msg_decode_borrow(const void *buf, size_t len)
+{
+	struct wire_in		 in;
+	struct msg_block	 b;
+	iso_msg			*root;
+
+	if (buf != NULL && len > 0 && len <= msg_limit_frame &&
+	    wire_decode_flat(buf, len, &root))
+		return (root);		/* no bytes values in it */
+	if (wire_check_all(&in, buf, len) == -1 ||
+	    wire_check_fds(&in, NULL) == -1)
+		return (NULL);
+	in.sz.bytes -= in.bin;
+	if ((root = msg_block_new(&in.sz, &b)) == NULL)
+		return (NULL);
+	b.fd = NULL;
+	b.map = NULL;
+	wire_fill_at(root, buf, &b, 1);
+	return (root);
 }
 
 int

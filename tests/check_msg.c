@@ -3,6 +3,7 @@
  * copy, growing roots, limits.
  */
 #include <check.h>
+#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -11,6 +12,10 @@
 #include <string.h>
 
 #include "isolate.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 static iso_sendport
 port_of(uint64_t isolate, uint32_t pid, uint32_t port)
@@ -444,6 +449,39 @@ pack_case(int c, const char *fmt, const iso_msg *deep, int bad)
 	return (NULL);
 }
 
+/* Strings through the compiled format: short and long (past the inline
+   scan's 32 bytes), ASCII or not, valid or not, each as the slow path
+   packs it. */
+START_TEST(pack_cache_strings)
+{
+	static const char *ok[] = { "", "msg", "h\xc3\xa9llo",
+	    "0123456789012345678901234567890123456789",
+	    "01234567890123456789012345678901234567\xc3\xa9" };
+	static const char *bad[] = { "\xff", "ab\xc3",
+	    "0123456789012345678901234567890123456789\xff" };
+	const char	*got;
+	iso_msg		*m;
+	size_t		 i, len;
+	int		 round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+			m = iso_msg_pack("[s]", ok[i]);
+			ck_assert_msg(m != NULL, "%zu: %s", i, iso_error());
+			got = iso_msg_str(iso_msg_at(m, 0), &len);
+			ck_assert_uint_eq(len, strlen(ok[i]));
+			ck_assert_str_eq(got, ok[i]);
+			iso_msg_free(m);
+		}
+		for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			errno = 0;
+			ck_assert_ptr_null(iso_msg_pack("[s]", bad[i]));
+			ck_assert_int_eq(errno, EINVAL);
+		}
+	}
+}
+END_TEST
+
 START_TEST(pack_cache_errors)
 {
 	static const char *fmts[] = { "{s:s}", "[i s]", "[O]", "[y#]",
@@ -658,6 +696,150 @@ START_TEST(copy)
 }
 END_TEST
 
+/* Y# borrows the caller's bytes, through the slow path and the compiled
+   format alike; what is made from the message copies them. */
+START_TEST(pack_borrows_Y)
+{
+	enum { N = 1000 };
+	unsigned char	*buf = malloc(N), *keep;
+	iso_msg		*m, *c, *o, *out;
+	const void	*p;
+	void		*enc;
+	size_t		 len, k;
+	int		 round;
+
+	ck_assert_ptr_nonnull(buf);
+	for (k = 0; k < N; k++)
+		buf[k] = (unsigned char)(k * 7);
+	keep = malloc(N);
+	memcpy(keep, buf, N);
+	for (round = 0; round < 3; round++) {	/* slow, then cached */
+		m = iso_msg_pack("{s:Y# s:y#}", "b", buf, (size_t)N, "c", buf,
+		    (size_t)N);
+		ck_assert_msg(m != NULL, "pack: %s", iso_error());
+		p = iso_msg_bytes(iso_msg_get(m, "b"), &len);
+		ck_assert_ptr_eq(p, buf);
+		ck_assert_uint_eq(len, N);
+		ck_assert_ptr_ne(iso_msg_bytes(iso_msg_get(m, "c"), NULL), buf);
+		iso_msg_free(m);
+	}
+	m = iso_msg_pack("[Y#]", buf, (size_t)N);
+	ck_assert_ptr_eq(iso_msg_bytes(iso_msg_at(m, 0), NULL), buf);
+	c = iso_msg_copy(m);
+	o = iso_msg_pack("[O]", m);
+	ck_assert_int_eq(iso_msg_encode(m, &enc, &len), 0);
+	iso_msg_free(m);	/* must not touch buf */
+	memset(buf, 0, N);	/* nor may what was made from m see this */
+	free(buf);
+	ck_assert_int_eq(memcmp(iso_msg_bytes(iso_msg_at(c, 0), NULL), keep,
+	    N), 0);
+	ck_assert_int_eq(memcmp(iso_msg_bytes(iso_msg_at(iso_msg_at(o, 0), 0),
+	    NULL), keep, N), 0);
+	out = iso_msg_decode(enc, len);
+	ck_assert(iso_msg_equal(out, c));
+	free(enc);
+	iso_msg_free(out);
+	iso_msg_free(o);
+	iso_msg_free(c);
+	free(keep);
+
+	/* empty, and the errors y# has */
+	m = iso_msg_pack("Y#", NULL, (size_t)0);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(iso_msg_type(m), ISO_BYTES);
+	ck_assert_ptr_nonnull(iso_msg_bytes(m, &len));
+	ck_assert_uint_eq(len, 0);
+	iso_msg_free(m);
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("Y#", NULL, (size_t)1));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("[Y]", "x"));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(strstr(iso_error(), "Y without #"));
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_pack("Y#", "x", (size_t)UINT32_MAX + 1));
+	ck_assert_int_eq(errno, EMSGSIZE);
+}
+END_TEST
+
+static void *
+spares_thread(void *arg)
+{
+	iso_msg	*m[8];
+	int	 i;
+
+	(void)arg;
+	for (i = 0; i < 8; i++)
+		m[i] = iso_msg_pack("{s:i}", "msg", i);
+	for (i = 0; i < 8; i++)
+		iso_msg_free(m[i]);	/* some kept as the thread's spares */
+	return (NULL);
+}
+
+/* The blocks a thread keeps for its next messages are freed when it
+   ends: LeakSanitizer (make SAN=1) finds nothing left behind. */
+START_TEST(spares_freed_at_thread_end)
+{
+	pthread_t	t;
+	int		i;
+
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(pthread_create(&t, NULL, spares_thread, NULL),
+		    0);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	ck_assert_int_eq(__lsan_do_recoverable_leak_check(), 0);
+#endif
+}
+END_TEST
+
+static pthread_key_t	late_key;
+
+/* A destructor that runs after the library's: frees what it held. */
+static void
+late_free(void *arg)
+{
+	iso_msg	**m = arg;
+	int	  i;
+
+	for (i = 0; i < 6; i++)
+		iso_msg_free(m[i]);
+	free(m);
+}
+
+static void *
+late_thread(void *arg)
+{
+	iso_msg	**m = malloc(6 * sizeof *m);
+	int	  i;
+
+	(void)arg;
+	for (i = 0; i < 6; i++)
+		m[i] = iso_msg_pack("{s:i}", "late", i);
+	iso_msg_free(iso_msg_pack("i", 1));	/* the thread's spares begin */
+	pthread_setspecific(late_key, m);
+	return (NULL);
+}
+
+/* Messages freed by a thread-specific destructor that runs after the
+   library let go of the thread's spares are freed, not kept. */
+START_TEST(spares_after_thread_end)
+{
+	pthread_t	t;
+
+	iso_msg_free(iso_msg_pack("i", 1));	/* the library's key first */
+	ck_assert_int_eq(pthread_key_create(&late_key, late_free), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, late_thread, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(pthread_key_delete(late_key), 0);
+#if defined(__SANITIZE_ADDRESS__)
+	ck_assert_int_eq(__lsan_do_recoverable_leak_check(), 0);
+#endif
+}
+END_TEST
+
 START_TEST(grow_list)
 {
 	iso_msg	*list, *inner, *expect;
@@ -770,11 +952,15 @@ msg_suite(void)
 	tcase_add_test(tc, pack_cache_same_tree);
 	tcase_add_test(tc, pack_cache_stale);
 	tcase_add_test(tc, pack_cache_errors);
+	tcase_add_test(tc, pack_cache_strings);
 	tcase_add_test(tc, unpack_mismatch);
 	tcase_add_test(tc, unpack_all_types);
 	tcase_add_test(tc, accessors);
 	tcase_add_test(tc, equality);
 	tcase_add_test(tc, copy);
+	tcase_add_test(tc, pack_borrows_Y);
+	tcase_add_test(tc, spares_freed_at_thread_end);
+	tcase_add_test(tc, spares_after_thread_end);
 	tcase_add_test(tc, grow_list);
 	tcase_add_test(tc, grow_map);
 	tcase_add_test(tc, grow_depth);

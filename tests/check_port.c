@@ -51,6 +51,37 @@ take(iso_port *p, int ms)
 	return (m);
 }
 
+/* A message that borrows its bytes (Y#) is copied by the send: the
+   caller may free them as soon as iso_send returns. */
+START_TEST(a_send_copies_borrowed_bytes)
+{
+	enum { N = 100000 };
+	iso_port	*p = iso_port_new();
+	unsigned char	*buf = malloc(N);
+	iso_msg		*m, *out;
+	const unsigned char *got;
+	size_t		 len, k;
+	int		 fds;
+
+	ck_assert_ptr_nonnull(p);
+	fds = tu_fd_count();
+	for (k = 0; k < N; k++)
+		buf[k] = (unsigned char)(k % 251);
+	m = iso_msg_pack("[Y#]", buf, (size_t)N);
+	ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
+	iso_msg_free(m);
+	memset(buf, 0, N);
+	free(buf);
+	out = take(p, 5000);
+	got = iso_msg_bytes(iso_msg_at(out, 0), &len);
+	ck_assert_uint_eq(len, N);
+	for (k = 0; k < N; k++)
+		ck_assert_uint_eq(got[k], k % 251);
+	iso_msg_free(out);
+	ck_assert_int_eq(tu_fd_count(), fds);
+}
+END_TEST
+
 START_TEST(self_send_first)
 {
 	iso_port	*p = iso_port_new();
@@ -1586,6 +1617,7 @@ port_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, self_send_first);
+	tcase_add_test(tc, a_send_copies_borrowed_bytes);
 	tcase_add_test(tc, listen_in_order);
 	tcase_add_test(tc, waiting_before_listen);
 	tcase_add_test(tc, sendport_in_message);

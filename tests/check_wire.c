@@ -337,6 +337,70 @@ START_TEST(hostile_bytes)
 }
 END_TEST
 
+/* iso_msg_decode_borrow: bytes values point into the input, strings are
+   the message's own; what is made from the message borrows nothing; the
+   same values and the same errors as iso_msg_decode. */
+START_TEST(decode_borrows_bytes)
+{
+	enum { N = 300 };
+	static char	 blob[N];
+	const struct hostile *h;
+	unsigned char	*buf;
+	iso_msg		*m, *out, *c, *want;
+	const char	*b0, *s;
+	void		*enc, *re;
+	size_t		 len, relen, k;
+
+	memset(blob, 0x5a, sizeof blob);
+	want = iso_msg_pack("{s:[y# y# s] s:i s:y# s:P}", "l", blob, (size_t)N,
+	    "", (size_t)0, "text", "n", -7, "b", "\1\2", (size_t)2, "p",
+	    (iso_sendport){ 1, 2, 3 });
+	ck_assert_int_eq(iso_msg_encode(want, &enc, &len), 0);
+	buf = enc;
+	m = iso_msg_decode_borrow(buf, len);
+	ck_assert_msg(m != NULL, "decode: %s", iso_error());
+	ck_assert(iso_msg_equal(m, want));
+	b0 = iso_msg_bytes(iso_msg_at(iso_msg_get(m, "l"), 0), NULL);
+	ck_assert(b0 > (const char *)buf && b0 + N <= (const char *)buf + len);
+	ck_assert_int_eq(memcmp(b0, blob, N), 0);
+	s = iso_msg_str(iso_msg_at(iso_msg_get(m, "l"), 2), NULL);
+	ck_assert(s < (const char *)buf || s >= (const char *)buf + len);
+	ck_assert_str_eq(s, "text");
+	c = iso_msg_copy(m);
+	ck_assert_int_eq(iso_msg_encode(m, &re, &relen), 0);
+	ck_assert_uint_eq(relen, len);
+	iso_msg_free(m);	/* reads nothing of buf */
+	memset(buf, 0, len);
+	free(buf);		/* the copy and the encoding are their own */
+	ck_assert(iso_msg_equal(c, want));
+	out = iso_msg_decode(re, relen);
+	ck_assert(iso_msg_equal(out, want));
+	iso_msg_free(out);
+	free(re);
+	iso_msg_free(c);
+	iso_msg_free(want);
+
+	/* the flat shortcut: nothing to borrow, the same value */
+	m = iso_msg_decode_borrow("\x81\xa3msg\x05", 6);
+	want = iso_msg_pack("{s:i}", "msg", 5);
+	ck_assert(iso_msg_equal(m, want));
+	iso_msg_free(want);
+	iso_msg_free(m);
+
+	/* a frame that refers to descriptors: none came */
+	errno = 0;
+	ck_assert_ptr_null(iso_msg_decode_borrow("\xd4\x02\x00", 3));
+	ck_assert_int_eq(errno, EBADMSG);
+	for (k = 0; k < sizeof hostile / sizeof hostile[0]; k++) {
+		h = &hostile[k];
+		errno = 0;
+		ck_assert_msg(iso_msg_decode_borrow(h->bytes, h->len) == NULL,
+		    "%s: accepted", h->what);
+		ck_assert_msg(errno == h->err, "%s: errno %d", h->what, errno);
+	}
+}
+END_TEST
+
 START_TEST(every_truncation)
 {
 	iso_msg	*m, *out;
@@ -812,6 +876,7 @@ wire_suite(void)
 	tcase_add_loop_test(tc, hostile_bytes, 0,
 	    sizeof hostile / sizeof hostile[0]);
 	tcase_add_test(tc, every_truncation);
+	tcase_add_test(tc, decode_borrows_bytes);
 	tcase_add_test(tc, flat_values);
 	tcase_add_test(tc, random_mutations);
 	tcase_add_test(tc, random_trees_vs_msgpack_c);
