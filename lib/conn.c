@@ -1475,11 +1475,20 @@ conn_fds_waiting(const struct conn *c, const struct out_fds *f)
 	return (0);
 }
 
+static int	conn_queue_bound(iso_sendport, const iso_msg *, int);
+
 /* Queue m for port `to.port` of isolate `to.isolate` (0: a control
    frame, which the queue's bound does not stop) and write it when it is
    time. */
 static int
 conn_queue(iso_sendport to, const iso_msg *m)
+{
+	return (conn_queue_bound(to, m, 1));
+}
+
+/* conn_queue; bound_check 0: the caller looked at the queue's bound. */
+static int
+conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
 {
 	struct conn		*c;
 	struct out_fds		*f;
@@ -1494,7 +1503,8 @@ conn_queue(iso_sendport to, const iso_msg *m)
 	if (c == NULL || conn_outbuf(c) == -1)
 		return (-1);
 	queued = conn_queued(c);
-	if (to.port != 0 && queued > 0 && queued + bound > msg_limit_queue)
+	if (bound_check && to.port != 0 && queued > 0 &&
+	    queued + bound > msg_limit_queue)
 		return (msg_fail(ENOBUFS, "send: %zu bytes already wait for "
 		    "isolate %016llx", queued, (unsigned long long)to.isolate));
 	if ((f = conn_fds_of(m, &rc)) == NULL && rc == -1)
@@ -1570,7 +1580,7 @@ conn_send_via(iso_sendport to, uint64_t stream, uint64_t seq,
 	iso_msg_free(ctl);
 	if (rc == -1)
 		return (-1);
-	if ((rc = conn_queue(to, m)) == -1 &&
+	if ((rc = conn_queue_bound(to, m, 0)) == -1 &&
 	    table_get(&peers, to.isolate) != NULL &&
 	    (ctl = iso_msg_pack("[sUU]", "via", (uint64_t)0, (uint64_t)0)) !=
 	    NULL) {
