@@ -581,6 +581,7 @@ loop_child(uint64_t id, int eager)
 		kept = k;
 	}
 	loop_fd_close_all();
+	evmem_child();
 	loop_keep(base);
 	loop_keep(term_ev);
 	base = NULL;

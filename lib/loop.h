@@ -73,6 +73,12 @@ int		 loop_fd_own(int fd);
 void		 loop_fd_disown(int fd);
 void		 loop_fd_close(int fd);
 
+/* ---- evmem.c --------------------------------------------------------- */
+
+/* In a new isolate, before its base is made: libevent allocates from a
+   region of this isolate's own (event_set_mem_functions). */
+void		 evmem_child(void);
+
 /* In loop_child: keep p (a root of the spawner's state) reachable. */
 void		 loop_keep(void *p);
 /* Each module's part of loop_child: start empty. The spawner's objects

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "isolate.h"
 #include "testutil.h"
 
@@ -1223,6 +1225,146 @@ START_TEST(a_new_isolates_descriptors_are_low)
 }
 END_TEST
 
+/* ---- libevent's allocations in a new isolate ----------------------------- */
+
+static struct event	*spawners_ev;	/* made by the test, on the heap */
+static struct event	*parents_ev;	/* made by the first isolate */
+
+/* 1 if p is in this process's [heap] (the C library's brk heap). */
+static int
+in_heap(const void *p)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	FILE		*f;
+	int		 in = 0;
+
+	ck_assert_ptr_nonnull(f = fopen("/proc/self/maps", "re"));
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, "[heap]") != NULL &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    (unsigned long)p >= lo && (unsigned long)p < hi)
+			in = 1;
+	fclose(f);
+	return (in);
+}
+
+static void
+nop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+/* The second isolate: frees its spawner's event (a block of the first
+   isolate's region: left alone) and makes one of its own. */
+static void
+evmem_grandchild_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	struct event	*ev;
+	int		 fired = 0;
+
+	iso_msg_unpack(arg, "P", &to);
+	event_free(parents_ev);
+	ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	send_to(to, iso_msg_pack("{s:b}", "grand", ev != NULL &&
+	    !in_heap(ev)));
+	event_free(ev);
+}
+
+/* The first isolate: where its events are, one freed and made again, the
+   spawner's freed, a descriptor above 600 watched (libevent's table of
+   descriptors outgrows the region's blocks), then the second isolate. */
+static void
+evmem_child_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	struct event	*ev, *io;
+	struct timeval	 tv = { 5, 0 };
+	void		*was;
+	int		 heap, reused, fired = 0, fds[2], high;
+	iso_isolate	*iso;
+	iso_port	*q;
+	iso_msg		*m;
+
+	iso_msg_unpack(arg, "P", &to);
+	ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	heap = ev == NULL || in_heap(ev);
+	was = ev;
+	event_free(ev);
+	parents_ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	reused = (void *)parents_ev == was;
+	event_free(spawners_ev);	/* the C library's: freed there */
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+	ck_assert_int_ge(high = fcntl(fds[0], F_DUPFD_CLOEXEC, 600), 600);
+	io = event_new(iso_event_base(), high, EV_READ, nop_cb, &fired);
+	ck_assert_int_eq(event_add(io, &tv), 0);
+	ck_assert_int_eq(write(fds[1], "x", 1), 1);
+	while (!fired)
+		ck_assert_int_ge(event_base_loop(iso_event_base(),
+		    EVLOOP_ONCE), 0);
+	event_free(io);
+	close(high);
+	close(fds[0]);
+	close(fds[1]);
+	send_to(to, iso_msg_pack("{s:b s:b s:b}", "heap", heap, "reused",
+	    reused, "high", fired));
+	/* and the second, waited for: our end would take it with us */
+	ck_assert_ptr_nonnull(q = iso_port_new());
+	ck_assert_int_eq(iso_spawn(evmem_grandchild_entry, arg, &iso), 0);
+	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(q), NULL), 0);
+	ck_assert_int_eq(iso_port_first(q, &m, WAIT_MS), 0);
+	iso_msg_free(m);
+	iso_isolate_free(iso);
+}
+
+/*
+ * A new isolate's libevent allocations come from a region of its own,
+ * not from the heap it shares with its spawner (where each would copy a
+ * page); freed blocks are used again; its spawner's objects, the C
+ * library's or an ancestor isolate's region's, can be freed there.
+ */
+START_TEST(libevents_allocations_in_a_new_isolate_are_its_own)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_msg		*arg;
+	const iso_msg	*r;
+	int		 heap = 1, reused = 0, high = 0, grand = 0, fired;
+
+	begin();
+	coll_open(&c);
+	ck_assert_ptr_nonnull(spawners_ev = evtimer_new(iso_event_base(),
+	    nop_cb, &fired));
+	ck_assert(in_heap(spawners_ev));	/* the spawner's: malloc */
+	arg = iso_msg_pack("P", coll_port(&c));
+	ck_assert_int_eq(iso_spawn(evmem_child_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_on_error(iso, coll_port(&c)), 0);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "heap"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:b s:b s:b}", "heap", &heap,
+	    "reused", &reused, "high", &high), 0);
+	ck_assert_msg(!heap, "a new isolate's event is on the C library's "
+	    "heap");
+	ck_assert(reused);
+	ck_assert(high);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "grand"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:b}", "grand", &grand), 0);
+	ck_assert(grand);
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    arg = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(arg);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 0);	/* no error */
+	iso_isolate_free(iso);
+	event_free(spawners_ev);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* A SendPort that went to the spawner over the spawn socketpair, then on
    to a third isolate: the third sends to it directly. */
 static void
@@ -1867,6 +2009,7 @@ isolate_suite(void)
 	tcase_add_test(tc, pid_reuse_cannot_misroute);
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
+	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
 	tcase_add_test(tc, spawners_handles_are_not_ours);
 	tcase_add_test(tc, listeners_fire_once_each_after_free);
 	tcase_add_loop_test(tc, isolate_exit_hands_final_message, 0, 2);
