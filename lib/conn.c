@@ -213,14 +213,14 @@ conn_free(struct conn *c)
 		event_free(c->wev);
 	if (c->retry != NULL)
 		event_free(c->retry);
-	free(c->out);
+	evmem_free(c->out);
 	if (c->in != NULL)
 		free(c->in - IN_HEAD);
 	if (c->incoming)
 		acc_closed(listen_acc);
 	free(c->why);
 	loop_fd_close(c->fd);
-	free(c);
+	evmem_free(c);
 	conn_room_wake();	/* a send to that peer now fails at once */
 }
 
@@ -229,7 +229,7 @@ conn_new(int fd)
 {
 	struct conn	*c;
 
-	if ((c = calloc(1, sizeof *c)) == NULL)
+	if ((c = evmem_calloc(sizeof *c)) == NULL)
 		return (NULL);
 	c->fd = fd;
 	STAILQ_INIT(&c->ofds);
@@ -855,8 +855,8 @@ conn_reserve(struct conn *c, size_t n)
 			    NULL) {
 				if (q > 0)
 					memcpy(p, c->out, q);
-				free(c->out);
-			} else if ((p = realloc(c->out, cap)) == NULL)
+				evmem_free(c->out);
+			} else if ((p = evmem_realloc(c->out, cap)) == NULL)
 				return (NULL);
 			c->out = p;
 			c->out_cap = cap;

@@ -1,11 +1,11 @@
 /*
- * evmem.c: libevent's allocator in a spawned isolate.
+ * evmem.c: small blocks of a spawned isolate's own, for libevent and the
+ * library's objects made on every spawn.
  *
- * A new isolate's base, epoll state, events and table of watched
- * descriptors, taken from the C library's heap, land in chunks its
- * spawner freed, all over the pages the two processes share: nearly one
- * copied page each. From a region mapped fresh in each isolate they fill
- * a page or two, and the isolate's later libevent allocations stay there.
+ * A new isolate's base, epoll state, events, connection, port and tables,
+ * taken from the C library's heap, land in chunks its spawner freed, all
+ * over the pages the two processes share: nearly one copied page each.
+ * From a region mapped fresh in each isolate they fill a page or two.
  *
  * Blocks of up to EVMEM_MAX bytes come from the region (a 16-byte header
  * giving the block's size class, then a free list per class); larger ones
@@ -26,6 +26,17 @@
 #include <event2/event.h>
 
 #include "loop.h"
+
+/* AddressSanitizer sees a block of a region as it sees malloc's: free
+   blocks, and what is not yet cut, are poisoned. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define EVMEM_POISON(p, n)	ASAN_POISON_MEMORY_REGION(p, n)
+#define EVMEM_UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define EVMEM_POISON(p, n)	((void)(p), (void)(n))
+#define EVMEM_UNPOISON(p, n)	((void)(p), (void)(n))
+#endif
 
 #define EVMEM_HDR	16		/* the header: size class, alignment */
 #define EVMEM_STEP	16
@@ -92,6 +103,7 @@ evmem_cut(int c)
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)) ==
 		    MAP_FAILED)
 			return (NULL);
+		EVMEM_POISON(b, EVMEM_CHUNK);
 		ranges[nranges].lo = b;
 		ranges[nranges].hi = b + EVMEM_CHUNK;
 		ranges[nranges].gen = gen;
@@ -104,7 +116,7 @@ evmem_cut(int c)
 	return (b);
 }
 
-static void *
+void *
 evmem_malloc(size_t n)
 {
 	struct evmem_free	*f;
@@ -116,10 +128,11 @@ evmem_malloc(size_t n)
 	c = (int)((n + EVMEM_HDR + EVMEM_STEP - 1) / EVMEM_STEP) - 1;
 	evmem_lock();
 	if ((f = lists[c]) != NULL) {
-		lists[c] = f->next;
 		b = (char *)f - EVMEM_HDR;
-	} else
-		b = evmem_cut(c);
+		EVMEM_UNPOISON(b, (size_t)(c + 1) * EVMEM_STEP);
+		lists[c] = f->next;
+	} else if ((b = evmem_cut(c)) != NULL)
+		EVMEM_UNPOISON(b, (size_t)(c + 1) * EVMEM_STEP);
 	evmem_unlock();
 	if (b == NULL)
 		return (malloc(n));
@@ -135,7 +148,7 @@ evmem_cap(const void *p)
 	    1) * EVMEM_STEP - EVMEM_HDR);
 }
 
-static void
+void
 evmem_free(void *p)
 {
 	struct evmem_range	*r;
@@ -154,10 +167,11 @@ evmem_free(void *p)
 	evmem_lock();
 	f->next = lists[c];
 	lists[c] = f;
+	EVMEM_POISON((char *)p - EVMEM_HDR, (size_t)(c + 1) * EVMEM_STEP);
 	evmem_unlock();
 }
 
-static void *
+void *
 evmem_realloc(void *p, size_t n)
 {
 	size_t	 cap;
@@ -178,6 +192,16 @@ evmem_realloc(void *p, size_t n)
 	memcpy(q, p, cap);
 	evmem_free(p);
 	return (q);
+}
+
+void *
+evmem_calloc(size_t n)
+{
+	void	*p;
+
+	if ((p = evmem_malloc(n)) != NULL)
+		memset(p, 0, n);
+	return (p);
 }
 
 void

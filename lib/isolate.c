@@ -189,7 +189,7 @@ listeners_free(struct listeners *ls)
 	while ((l = STAILQ_FIRST(ls)) != NULL) {
 		STAILQ_REMOVE_HEAD(ls, link);
 		iso_msg_free(l->msg);
-		free(l);
+		evmem_free(l);
 	}
 }
 
@@ -231,7 +231,7 @@ isolate_free(iso_isolate *iso)
 	}
 	free(iso->name);
 	free(iso->note);
-	free(iso);
+	evmem_free(iso);
 }
 
 /* Free iso once nothing needs it: not held, and reaped. Our spawner's
@@ -328,7 +328,7 @@ isolate_fire(iso_isolate *iso)
 			iso_msg_free(m);
 		}
 		iso_msg_free(l->msg);
-		free(l);
+		evmem_free(l);
 	}
 }
 
@@ -675,11 +675,11 @@ listener_add(iso_isolate *iso, int error, iso_sendport to,
 {
 	struct listener	*l;
 
-	if ((l = calloc(1, sizeof *l)) == NULL)
+	if ((l = evmem_calloc(sizeof *l)) == NULL)
 		return (msg_fail(ENOMEM, "listener: out of memory"));
 	if (!error && (l->msg = response != NULL ? iso_msg_copy(response) :
 	    iso_msg_pack("n")) == NULL) {
-		free(l);
+		evmem_free(l);
 		return (msg_fail(ENOMEM, "listener: out of memory"));
 	}
 	l->error = error;
@@ -735,7 +735,7 @@ isolate_new(struct start *st)
 	iso_isolate	*iso;
 	int		 saved, sv[2];
 
-	if ((iso = calloc(1, sizeof *iso)) == NULL)
+	if ((iso = evmem_calloc(sizeof *iso)) == NULL)
 		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	STAILQ_INIT(&iso->listeners);
 	iso->pidfd = -1;

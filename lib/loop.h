@@ -75,8 +75,20 @@ void		 loop_fd_close(int fd);
 
 /* ---- evmem.c --------------------------------------------------------- */
 
-/* In a new isolate, before its base is made: libevent allocates from a
-   region of this isolate's own (event_set_mem_functions). */
+/*
+ * Small blocks from a region of this isolate's own, for what a new
+ * isolate allocates on every spawn (libevent's base and events, its
+ * connections, ports, tables): not in chunks of the heap it shares with
+ * its spawner. evmem_free and evmem_realloc take any block of evmem_*
+ * or of malloc (a large request is malloc's). The caller owns the block.
+ */
+void		*evmem_malloc(size_t n);
+void		*evmem_calloc(size_t n);	/* zeroed */
+void		*evmem_realloc(void *p, size_t n);
+void		 evmem_free(void *p);
+/* In a new isolate, before its base is made: its blocks start in a
+   region of its own (its spawner's are left alone), and libevent
+   allocates there (event_set_mem_functions). */
 void		 evmem_child(void);
 
 /* In loop_child: keep p (a root of the spawner's state) reachable. */
