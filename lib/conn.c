@@ -199,6 +199,8 @@ conn_in_fds_drop(struct conn *c, size_t n)
 static void
 conn_free(struct conn *c)
 {
+	if (c->pair)
+		isolate_pair_closing(c->from);
 	conn_out_drop(c);
 	conn_in_fds_drop(c, c->ifd_n);
 	free(c->ifd);
@@ -699,6 +701,18 @@ conn_spawner(int fd, uint64_t peer)
 	}
 	spawner_fd = fd;
 	spawner_id = peer;
+}
+
+void
+conn_forked(void)
+{
+	struct conn	*c;
+
+	if (spawner_fd != -1)
+		close(spawner_fd);
+	else if (spawner_id != 0 && (c = table_get(&peers, spawner_id)) !=
+	    NULL && c->pair)
+		close(c->fd);
 }
 
 /* The connection to our spawner on the pair, on first use. */

@@ -48,6 +48,7 @@ static size_t			 ids_left;
 static int			 atfork_done;
 static int			 forked;	/* 1 from loop_child until the
 						   base is made: one thread */
+static int			 spawning;	/* loop_spawning */
 static uint64_t			*fd_bits;	/* the library's descriptors */
 static size_t			 fd_words;
 static uint64_t			 fd_first[16];	/* fd_bits until it grows: a
@@ -305,13 +306,25 @@ iso_event_base(void)
 	return (loop_base());
 }
 
-/* In the child of any fork: what loop_pid and loop_new_id keep is the
-   parent's. */
+void
+loop_spawning(int on)
+{
+	spawning = on;
+}
+
+/*
+ * In the child of any fork: what loop_pid and loop_new_id keep is the
+ * parent's. The child of a plain fork() of an isolate does not keep the
+ * isolate's end of the pair to its spawner: its spawner watches the
+ * pair's hangup to learn that the isolate has ended.
+ */
 static void
 loop_forked(void)
 {
 	my_pid = 0;
 	ids_left = 0;
+	if (!spawning)
+		conn_forked();
 }
 
 static void
@@ -589,6 +602,7 @@ loop_child(uint64_t id, int eager)
 	term_ev = NULL;
 	holds = running = exiting = 0;
 	forked = 1;
+	spawning = 0;
 	self_id = id;
 	conn_forget();
 	port_forget();

@@ -33,6 +33,9 @@ uint64_t	 loop_self(void);
 uint64_t	 loop_new_id(void);
 /* getpid(), asked once a process (forgotten in the child of a fork). */
 pid_t	 loop_pid(void);
+/* 1 around isolate.c's fork of a new isolate, which sees to its own
+   descriptors; the child of any other fork() closes the library's. */
+void	 loop_spawning(int on);
 
 /* What keeps iso_run going: open ports and pending timers. */
 void		 loop_hold(void);
@@ -103,6 +106,10 @@ void		 isolate_forget(void);
 void		 sup_forget(void);
 /* At the end of an isolate: kill and reap the isolates it spawned. */
 void		 isolate_kill_all(void);
+/* conn.c: the pair to isolate id is being closed (before its
+   descriptor is): an isolate of ours watched by it is watched by its
+   pid from now on. */
+void		 isolate_pair_closing(uint64_t id);
 
 /* ---- conn.c ---------------------------------------------------------- */
 
@@ -124,6 +131,9 @@ void		 conn_unpair(uint64_t peer);
    left on it either way (the loop may never run to see its end). */
 void		 conn_pair_reaped(uint64_t peer);
 void		 conn_spawner(int fd, uint64_t peer);
+/* In the child of a plain fork() of an isolate: close the isolate's end
+   of its pair (only: the library is not used in such a child). */
+void		 conn_forked(void);
 /*
  * Call cb(ud) once, from the loop, when a frame of `need` bytes (0: any,
  * once the queue is down to half of ISO_LIMIT_QUEUE) would be queued for

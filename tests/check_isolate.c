@@ -10,6 +10,7 @@
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1225,6 +1226,161 @@ START_TEST(a_new_isolates_descriptors_are_low)
 }
 END_TEST
 
+/* ---- watching an isolate by its pair ------------------------------------ */
+
+/* An isolate spawned on a socketpair costs its spawner that descriptor
+   only: it is watched by the pair's hangup, not by a pidfd (every later
+   isolate inherits and closes what the spawner holds). */
+START_TEST(a_spawned_isolate_costs_its_spawner_one_descriptor)
+{
+	iso_isolate	*iso[20];
+	int		 i, before;
+
+	begin();
+	before = tu_fd_count();
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(iso_spawn(forever_entry, NULL, &iso[i]),
+		    0);
+	ck_assert_int_eq(tu_fd_count(), before + 20);
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(iso_kill(iso[i], ISO_IMMEDIATE), 0);
+		iso_isolate_free(iso[i]);
+	}
+	end();
+}
+END_TEST
+
+/* In the isolate: our end of the pair to our spawner (its peer is the
+   spawner, which made it), or -1. */
+static int
+spawner_pair_fd(void)
+{
+	struct ucred	cr;
+	socklen_t	len;
+	int		fd;
+
+	for (fd = 3; fd < 1024; fd++) {
+		len = sizeof cr;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+		    cr.pid == getppid())
+			return (fd);
+	}
+	return (-1);
+}
+
+/* Make the spawner drop the pair (0: a frame of 4 GiB; 1: our writing
+   side shut), wait until it has closed its end, then exit 7. */
+static void
+pair_gone_entry(const iso_msg *arg)
+{
+	static const unsigned char	 huge[] = { 0xff, 0xff, 0xff, 0xff, 0 };
+	struct pollfd			 pfd;
+	ssize_t				 n;
+	char				 b;
+	int				 how = -1, fd;
+
+	iso_msg_unpack(arg, "i", &how);
+	if ((fd = spawner_pair_fd()) == -1)
+		_exit(3);
+	if (how == 0 ? write(fd, huge, sizeof huge) != sizeof huge :
+	    shutdown(fd, SHUT_WR) == -1)
+		_exit(4);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, WAIT_MS) <= 0)
+			_exit(5);
+		if ((n = read(fd, &b, 1)) == 0)
+			break;
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			break;
+	}
+	_exit(7);
+}
+
+/* An isolate whose pair is gone while it runs (the spawner dropped it,
+   or the isolate shut its side) is still reaped when it ends, and its
+   end told. */
+START_TEST(an_isolate_whose_pair_is_gone_is_still_reaped)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_msg		*arg;
+	const char	*desc = NULL, *detail;
+	long		 end_ms = now_ms() + WAIT_MS;
+
+	begin();
+	coll_open(&c);
+	arg = iso_msg_pack("i", _i);
+	ck_assert_int_eq(iso_spawn(pair_gone_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_on_error(iso, coll_port(&c)), 0);
+	while (coll_count_type(&c, ISO_LIST) == 0 && now_ms() < end_ms)
+		run_for(10);
+	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 1);
+	ck_assert_int_eq(iso_msg_unpack(c.m[0], "[ss]", &desc, &detail), 0);
+	ck_assert_str_eq(desc, "exit 7");
+	ck_assert_int_eq(children_count(), 0);
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
+static int	helper_pipe[2];		/* the helper waits on [0] */
+
+/* Fork a plain helper that outlives us (until the test closes its pipe),
+   tell its pid, and end. */
+static void
+plain_helper_entry(const iso_msg *arg)
+{
+	iso_sendport	to;
+	pid_t		pid;
+	char		b;
+
+	iso_msg_unpack(arg, "P", &to);
+	close(helper_pipe[1]);
+	if ((pid = fork()) == 0) {
+		while (read(helper_pipe[0], &b, 1) == -1 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	send_to(to, iso_msg_pack("{s:i}", "helper", (int)pid));
+}
+
+/* An isolate's end is told while a process it forked plainly still
+   runs: that process does not keep the pair the spawner watches. */
+START_TEST(an_isolates_plain_fork_does_not_hide_its_end)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_msg		*arg;
+	const iso_msg	*r;
+	int		 helper = -1;
+
+	begin();
+	coll_open(&c);
+	ck_assert_int_eq(pipe2(helper_pipe, O_CLOEXEC), 0);
+	arg = iso_msg_pack("P", coll_port(&c));
+	ck_assert_int_eq(iso_spawn(plain_helper_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	close(helper_pipe[0]);
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    arg = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(arg);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "helper"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:i}", "helper", &helper), 0);
+	ck_assert_int_gt(helper, 0);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	ck_assert(tu_alive(helper));	/* told before the helper ended */
+	close(helper_pipe[1]);		/* the helper's end of file */
+	ck_assert(tu_gone_within(helper, WAIT_MS));
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* ---- libevent's allocations in a new isolate ----------------------------- */
 
 static struct event	*spawners_ev;	/* made by the test, on the heap */
@@ -2010,6 +2166,10 @@ isolate_suite(void)
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
 	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
+	tcase_add_test(tc, a_spawned_isolate_costs_its_spawner_one_descriptor);
+	tcase_add_loop_test(tc, an_isolate_whose_pair_is_gone_is_still_reaped, 0,
+	    2);
+	tcase_add_test(tc, an_isolates_plain_fork_does_not_hide_its_end);
 	tcase_add_test(tc, spawners_handles_are_not_ours);
 	tcase_add_test(tc, listeners_fire_once_each_after_free);
 	tcase_add_loop_test(tc, isolate_exit_hands_final_message, 0, 2);
