@@ -28,14 +28,18 @@
 #include "loop.h"
 
 /* AddressSanitizer sees a block of a region as it sees malloc's: free
-   blocks, and what is not yet cut, are poisoned. */
+   blocks, and what is not yet cut, are poisoned. Its leak checker scans
+   the regions for pointers to malloc's blocks. */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #define EVMEM_POISON(p, n)	ASAN_POISON_MEMORY_REGION(p, n)
 #define EVMEM_UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define EVMEM_ROOT(p, n)	__lsan_register_root_region(p, n)
 #else
 #define EVMEM_POISON(p, n)	((void)(p), (void)(n))
 #define EVMEM_UNPOISON(p, n)	((void)(p), (void)(n))
+#define EVMEM_ROOT(p, n)	((void)(p), (void)(n))
 #endif
 
 #define EVMEM_HDR	16		/* the header: size class, alignment */
@@ -104,6 +108,7 @@ evmem_cut(int c)
 		    MAP_FAILED)
 			return (NULL);
 		EVMEM_POISON(b, EVMEM_CHUNK);
+		EVMEM_ROOT(b, EVMEM_CHUNK);
 		ranges[nranges].lo = b;
 		ranges[nranges].hi = b + EVMEM_CHUNK;
 		ranges[nranges].gen = gen;

@@ -158,16 +158,26 @@ sys_pidfd_open(pid_t pid)
 	return ((int)syscall(SYS_pidfd_open, pid, 0));	/* O_CLOEXEC */
 }
 
-/* Signal our unreaped child: its pid cannot have been reused. */
+/* Signal our unreaped child: its pid cannot have been reused, unless
+   the program reaped it behind our back (waitpid(-1)): then it is no
+   longer our child, which waitid tells without reaping. */
 static int
 isolate_signal(const iso_isolate *iso, int sig)
 {
+	siginfo_t	si;
+
 	if (iso->ended || isolate_foreign(iso)) {
 		errno = ESRCH;
 		return (-1);
 	}
-	if (iso->pidfd == -1)
+	if (iso->pidfd == -1) {
+		if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == -1) {
+			errno = ESRCH;
+			return (-1);
+		}
 		return (kill(iso->pid, sig));
+	}
 	return ((int)syscall(SYS_pidfd_send_signal, iso->pidfd, sig, NULL,
 	    0));
 }
