@@ -209,6 +209,12 @@ evmem_calloc(size_t n)
 	return (p);
 }
 
+/* Called through a pointer bound when the program is loaded (volatile:
+   not folded into a call through the PLT, whose first call in each new
+   isolate would look the symbol up). */
+static void	(*volatile evmem_set)(void *(*)(size_t), void *(*)(void *,
+		    size_t), void (*)(void *)) = event_set_mem_functions;
+
 void
 evmem_child(void)
 {
@@ -218,5 +224,5 @@ evmem_child(void)
 	bump = bump_end = NULL;
 	gen++;
 	lock = 0;
-	event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
+	evmem_set(evmem_malloc, evmem_realloc, evmem_free);
 }

@@ -227,6 +227,7 @@ isolate_prebind(void)
 	sigemptyset(&set);
 	(void)sigaction(SIGTERM, NULL, &sa);	/* a query */
 	(void)fcntl(-1, F_GETFD);		/* EBADF */
+	(void)madvise(NULL, 0, MADV_NORMAL);	/* conn.c's scratch */
 	conn_prebind();
 }
 

@@ -420,6 +420,12 @@ loop_dispatching(void)
 	return (running);
 }
 
+/* event_base_loop, bound when the program is loaded: a spawner that has
+   not run its loop yet would leave its first call through the PLT, a
+   symbol lookup, to each new isolate (volatile: not folded back). */
+static int	(*volatile loop_event_loop)(struct event_base *, int) =
+		    event_base_loop;
+
 /* One turn: write what is queued, wait, run a batch of callbacks. */
 static int
 loop_turn(void)
@@ -428,7 +434,7 @@ loop_turn(void)
 
 	conn_flush();
 	running = 1;
-	rc = event_base_loop(base, EVLOOP_ONCE);
+	rc = loop_event_loop(base, EVLOOP_ONCE);
 	running = 0;
 	if (exiting)
 		loop_exit(0);
