@@ -12,10 +12,10 @@
  * library waits for no pid but its own isolates' and never touches
  * SIGCHLD, so a program's own children stay its own. A pidfd costs a
  * descriptor in the spawner, which every later isolate inherits and
- * closes: watching the pair it already has halves that. Where pidfd_open is missing
- * (Linux < 5.3, valgrind < 3.20) a timer polls each child's pid with
- * WNOHANG instead. A handle lives while the program holds it or its
- * child is unreaped, whichever is longer.
+ * closes: watching the pair it already has halves that. Where pidfd_open
+ * is missing (Linux < 5.3, valgrind < 3.20) a timer polls by pid, with
+ * WNOHANG, each child that has neither. A handle lives while the program
+ * holds it or its child is unreaped, whichever is longer.
  */
 #include <sys/epoll.h>
 #include <sys/mman.h>
