@@ -80,13 +80,14 @@ evmem_unlock(void)
 	__atomic_clear(&lock, __ATOMIC_RELEASE);
 }
 
-/* The range p is in, or NULL: the C library's. */
+/* The range p is in, or NULL: the C library's. Without the lock: a
+   range is complete before nranges counts it. */
 static struct evmem_range *
 evmem_find(const void *p)
 {
-	int	i;
+	int	i, n = __atomic_load_n(&nranges, __ATOMIC_ACQUIRE);
 
-	for (i = 0; i < nranges; i++)
+	for (i = 0; i < n; i++)
 		if ((const char *)p >= ranges[i].lo &&
 		    (const char *)p < ranges[i].hi)
 			return (&ranges[i]);
@@ -112,7 +113,7 @@ evmem_cut(int c)
 		ranges[nranges].lo = b;
 		ranges[nranges].hi = b + EVMEM_CHUNK;
 		ranges[nranges].gen = gen;
-		nranges++;
+		__atomic_store_n(&nranges, nranges + 1, __ATOMIC_RELEASE);
 		bump = b;
 		bump_end = b + EVMEM_CHUNK;
 	}
