@@ -201,7 +201,7 @@ acc_batch(struct acc *a)
 	struct ucred	 cred;
 	socklen_t	 clen;
 	char		 why[200];
-	long		 ceiling = acc_ceiling(a);
+	long		 ceiling = -1;	/* asked once a peer is there */
 	int		 fd, n;
 
 	for (n = 0; n < ACC_BATCH && !a->paused; n++) {
@@ -230,6 +230,8 @@ acc_batch(struct acc *a)
 			continue;
 		}
 		/* The lowest free descriptor came back: all below are used. */
+		if (ceiling == -1)
+			ceiling = acc_ceiling(a);
 		if (fd >= ceiling) {
 			snprintf(why, sizeof why, "%s is out of descriptors "
 			    "(%d open); try again later", a->name, fd);
@@ -272,7 +274,7 @@ acc_new(struct event_base *base, int lfd, enum acc_kind kind,
 {
 	struct acc	*a;
 
-	if ((a = calloc(1, sizeof *a)) == NULL)
+	if ((a = evmem_calloc(sizeof *a)) == NULL)
 		return (NULL);
 	a->lfd = lfd;
 	a->kind = kind;
@@ -300,7 +302,7 @@ acc_free(struct acc *a)
 		event_free(a->ev);
 	if (a->timer != NULL)
 		event_free(a->timer);
-	free(a);
+	evmem_free(a);
 }
 
 void

@@ -26,8 +26,23 @@
 
 static int		 known;		/* cg_usable has looked */
 static unsigned		 usable;
-static char		 base[PATH_MAX];	/* where we make cgroups */
-static char		 why_text[2 * PATH_MAX];
+/* Allocated when first needed: 12 KiB of .bss here would lie between
+   the variables of loop.c and conn.c, which every new isolate writes,
+   and put them on two pages instead of one. */
+static struct cg_text {
+	char		 base[PATH_MAX];	/* where we make cgroups */
+	char		 why[2 * PATH_MAX];
+}			*cgt;
+static const char	 cg_nomem[] = "out of memory";
+
+/* cgt, allocated. 0, or -1. */
+static int
+cg_text(void)
+{
+	if (cgt == NULL && (cgt = calloc(1, sizeof *cgt)) == NULL)
+		return (-1);
+	return (0);
+}
 
 /* src into dst, cut to len - 1 bytes. */
 static void
@@ -96,7 +111,7 @@ cg_self(char *dir, size_t len)
 		fclose(f);
 	}
 	if (!found) {
-		snprintf(why_text, sizeof why_text, "this process is in no "
+		snprintf(cgt->why, sizeof cgt->why, "this process is in no "
 		    "cgroup v2 hierarchy");
 		return (-1);
 	}
@@ -113,13 +128,13 @@ cg_self(char *dir, size_t len)
 		fclose(f);
 	}
 	if (mnt[0] == '\0') {
-		snprintf(why_text, sizeof why_text, "no cgroup v2 hierarchy is "
+		snprintf(cgt->why, sizeof cgt->why, "no cgroup v2 hierarchy is "
 		    "mounted");
 		return (-1);
 	}
 	if ((size_t)snprintf(dir, len, "%s%s", mnt, strcmp(rel, "/") == 0 ?
 	    "" : rel) >= len) {
-		snprintf(why_text, sizeof why_text, "the cgroup path is too "
+		snprintf(cgt->why, sizeof cgt->why, "the cgroup path is too "
 		    "long");
 		return (-1);
 	}
@@ -155,10 +170,10 @@ cg_look(void)
 
 	known = 1;
 	usable = 0;
-	if (cg_self(dir, sizeof dir) == -1)
+	if (cg_text() == -1 || cg_self(dir, sizeof dir) == -1)
 		return;
 	if (cg_given(dir) != 0 && access(dir, W_OK) == 0) {
-		cg_copy(base, dir, sizeof base);
+		cg_copy(cgt->base, dir, sizeof cgt->base);
 		usable = cg_given(dir);
 		return;
 	}
@@ -168,7 +183,7 @@ cg_look(void)
 	    strcmp(slash + 1, LEAF) == 0) {
 		*slash = '\0';
 		if (cg_given(path) != 0 && access(path, W_OK) == 0) {
-			cg_copy(base, path, sizeof base);
+			cg_copy(cgt->base, path, sizeof cgt->base);
 			usable = cg_given(path);
 			return;
 		}
@@ -176,14 +191,14 @@ cg_look(void)
 	snprintf(path, sizeof path, "%s/cgroup.controllers", dir);
 	if (cg_read(path, buf, sizeof buf) == -1 ||
 	    (strstr(buf, "memory") == NULL && strstr(buf, "pids") == NULL))
-		snprintf(why_text, sizeof why_text, "the cgroup v2 at %s has "
+		snprintf(cgt->why, sizeof cgt->why, "the cgroup v2 at %s has "
 		    "no memory or pids controller (controllers: %s)", dir,
 		    buf[0] != '\0' ? buf : "none");
 	else if (access(dir, W_OK) == -1)
-		snprintf(why_text, sizeof why_text, "the cgroup v2 at %s is "
+		snprintf(cgt->why, sizeof cgt->why, "the cgroup v2 at %s is "
 		    "not delegated to this user (not writable)", dir);
 	else
-		snprintf(why_text, sizeof why_text, "the cgroup v2 at %s does "
+		snprintf(cgt->why, sizeof cgt->why, "the cgroup v2 at %s does "
 		    "not give its controllers to its children "
 		    "(cgroup.subtree_control)", dir);
 }
@@ -194,7 +209,7 @@ cg_usable(const char **why)
 	if (!known)
 		cg_look();
 	if (why != NULL)
-		*why = usable != 0 ? NULL : why_text;
+		*why = usable != 0 ? NULL : cgt != NULL ? cgt->why : cg_nomem;
 	return (usable);
 }
 
@@ -223,6 +238,8 @@ cg_delegate(const char **why)
 
 	if (cg_usable(why) != 0)
 		return (0);
+	if (cgt == NULL)
+		return (-1);	/* cg_usable said why */
 	if (cg_self(dir, sizeof dir) == -1)
 		goto fail;
 	snprintf(ctl, sizeof ctl, "%s/cgroup.controllers", dir);
@@ -240,21 +257,21 @@ cg_delegate(const char **why)
 	snprintf(ctl, sizeof ctl, "%s/cgroup.procs", dir);
 	if (cg_read(ctl, buf, sizeof buf) == -1 ||
 	    strtol(buf, NULL, 10) != (long)getpid() || cg_others(ctl)) {
-		snprintf(why_text, sizeof why_text, "the cgroup v2 at %s holds "
+		snprintf(cgt->why, sizeof cgt->why, "the cgroup v2 at %s holds "
 		    "other processes: not moved", dir);
 		goto fail;
 	}
 	/* No process may stay in a cgroup that gives controllers away. */
 	snprintf(leaf, sizeof leaf, "%s/" LEAF, dir);
 	if ((mkdir(leaf, 0755) == -1 && errno != EEXIST)) {
-		snprintf(why_text, sizeof why_text, "cannot make %s: %s", leaf,
+		snprintf(cgt->why, sizeof cgt->why, "cannot make %s: %s", leaf,
 		    strerror(errno));
 		goto fail;
 	}
 	snprintf(leaf, sizeof leaf, "%s/" LEAF "/cgroup.procs", dir);
 	snprintf(ctl, sizeof ctl, "%s/cgroup.subtree_control", dir);
 	if (cg_write(leaf, "0") == -1 || cg_write(ctl, want) == -1) {
-		snprintf(why_text, sizeof why_text, "cannot give %s's "
+		snprintf(cgt->why, sizeof cgt->why, "cannot give %s's "
 		    "controllers to its children: %s", dir, strerror(errno));
 		goto fail;
 	}
@@ -263,7 +280,7 @@ cg_delegate(const char **why)
 		return (0);
 fail:
 	if (why != NULL)
-		*why = why_text;
+		*why = cgt->why;
 	return (-1);
 }
 
@@ -276,7 +293,7 @@ cg_path(uint64_t id, char *path, size_t len)
 		errno = ENOTSUP;
 		return (-1);
 	}
-	if ((size_t)snprintf(path, len, "%s/isolate-%016" PRIx64, base, id) >=
+	if ((size_t)snprintf(path, len, "%s/isolate-%016" PRIx64, cgt->base, id) >=
 	    len) {
 		errno = ENAMETOOLONG;
 		return (-1);

@@ -203,6 +203,8 @@ conn_in_fds_drop(struct conn *c, size_t n)
 static void
 conn_free(struct conn *c)
 {
+	if (c->pair)
+		isolate_pair_closing(c->from);
 	conn_out_drop(c);
 	conn_in_fds_drop(c, c->ifd_n);
 	free(c->ifd);
@@ -217,14 +219,14 @@ conn_free(struct conn *c)
 		event_free(c->wev);
 	if (c->retry != NULL)
 		event_free(c->retry);
-	free(c->out);
+	evmem_free(c->out);
 	if (c->in != NULL)
 		free(c->in - IN_HEAD);
 	if (c->incoming)
 		acc_closed(listen_acc);
 	free(c->why);
 	loop_fd_close(c->fd);
-	free(c);
+	evmem_free(c);
 	conn_room_wake();	/* a send to that peer now fails at once */
 }
 
@@ -233,7 +235,7 @@ conn_new(int fd)
 {
 	struct conn	*c;
 
-	if ((c = calloc(1, sizeof *c)) == NULL)
+	if ((c = evmem_calloc(sizeof *c)) == NULL)
 		return (NULL);
 	static uint64_t	 serials;
 
@@ -750,6 +752,18 @@ conn_spawner(int fd, uint64_t peer)
 	spawner_id = peer;
 }
 
+void
+conn_forked(void)
+{
+	struct conn	*c;
+
+	if (spawner_fd != -1)
+		close(spawner_fd);
+	else if (spawner_id != 0 && (c = table_get(&peers, spawner_id)) !=
+	    NULL && c->pair)
+		close(c->fd);
+}
+
 /* The connection to our spawner on the pair, on first use. */
 static struct conn *
 conn_spawner_open(void)
@@ -918,8 +932,8 @@ conn_reserve(struct conn *c, size_t n)
 			    NULL) {
 				if (q > 0)
 					memcpy(p, c->out, q);
-				free(c->out);
-			} else if ((p = realloc(c->out, cap)) == NULL)
+				evmem_free(c->out);
+			} else if ((p = evmem_realloc(c->out, cap)) == NULL)
 				return (NULL);
 			c->out = p;
 			c->out_cap = cap;

@@ -3,14 +3,19 @@
  * Isolate.kill, exit and error listeners, reaping, Isolate.exit, and a
  * spawner's end taking its isolates with it.
  *
- * Each child's pidfd is in one epoll instance of ours, watched by one
- * event of the loop (which does not keep iso_run going), and the child is
- * reaped with waitid(P_PIDFD): the library
- * waits for no pid but its own isolates' and never touches SIGCHLD, so a
- * program's own children stay its own. Where pidfd_open is missing
- * (Linux < 5.3, valgrind < 3.20) a timer polls each child's pid with
- * WNOHANG instead. A handle lives while the program holds it or its
- * child is unreaped, whichever is longer.
+ * Each child is watched in one epoll instance of ours, itself watched by
+ * one event of the loop (which does not keep iso_run going): an isolate
+ * spawned on a socketpair by the spawner's end of it (its hangup: the
+ * isolate's end closes when it exits), anything else, or an isolate whose
+ * pair closed while it runs, by a pidfd. The child is reaped with waitid
+ * by pidfd or by pid (ours, unreaped: its pid cannot be reused): the
+ * library waits for no pid but its own isolates' and never touches
+ * SIGCHLD, so a program's own children stay its own. A pidfd costs a
+ * descriptor in the spawner, which every later isolate inherits and
+ * closes: watching the pair it already has halves that. Where pidfd_open
+ * is missing (Linux < 5.3, valgrind < 3.20) a timer polls by pid, with
+ * WNOHANG, each child that has neither. A handle lives while the program
+ * holds it or its child is unreaped, whichever is longer.
  */
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -81,7 +86,10 @@ struct iso_isolate {
 	uint64_t		 owner;		/* the id of its spawner: in a
 						   new isolate, the spawner's
 						   handles are not its own */
-	int			 watched;	/* its pidfd is in reap_ep */
+	int			 watched;	/* in reap_ep: its pidfd, or ... */
+	int			 pairfd;	/* ... our end of its pair, not
+						   ours to close (conn.c's);
+						   -1: not watched so */
 	int			 held;		/* the program holds the handle */
 	int			 ended;		/* reaped: code and status set */
 	int			 code;		/* CLD_EXITED, CLD_KILLED,
@@ -102,6 +110,7 @@ struct start {
 	uint64_t	 id;
 	int		 flags;		/* ISOLATE_* */
 	int		 pairfd;	/* the child's end of the pair */
+	int		 ourfd;		/* ours (conn.c's), -1 */
 	uint64_t	 spawner;	/* our id, for the child */
 	sigset_t	 mask;		/* the caller's, restored in both */
 	iso_isolate	*iso;
@@ -149,16 +158,26 @@ sys_pidfd_open(pid_t pid)
 	return ((int)syscall(SYS_pidfd_open, pid, 0));	/* O_CLOEXEC */
 }
 
-/* Signal our unreaped child: its pid cannot have been reused. */
+/* Signal our unreaped child: its pid cannot have been reused, unless
+   the program reaped it behind our back (waitpid(-1)): then it is no
+   longer our child, which waitid tells without reaping. */
 static int
 isolate_signal(const iso_isolate *iso, int sig)
 {
+	siginfo_t	si;
+
 	if (iso->ended || isolate_foreign(iso)) {
 		errno = ESRCH;
 		return (-1);
 	}
-	if (iso->pidfd == -1)
+	if (iso->pidfd == -1) {
+		if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == -1) {
+			errno = ESRCH;
+			return (-1);
+		}
 		return (kill(iso->pid, sig));
+	}
 	return ((int)syscall(SYS_pidfd_send_signal, iso->pidfd, sig, NULL,
 	    0));
 }
@@ -189,7 +208,7 @@ listeners_free(struct listeners *ls)
 	while ((l = STAILQ_FIRST(ls)) != NULL) {
 		STAILQ_REMOVE_HEAD(ls, link);
 		iso_msg_free(l->msg);
-		free(l);
+		evmem_free(l);
 	}
 }
 
@@ -208,6 +227,7 @@ isolate_prebind(void)
 	sigemptyset(&set);
 	(void)sigaction(SIGTERM, NULL, &sa);	/* a query */
 	(void)fcntl(-1, F_GETFD);		/* EBADF */
+	(void)madvise(NULL, 0, MADV_NORMAL);	/* conn.c's scratch */
 	conn_prebind();
 }
 
@@ -216,8 +236,10 @@ static void
 isolate_unwatch(iso_isolate *iso)
 {
 	if (iso->watched)
-		(void)epoll_ctl(reap_ep, EPOLL_CTL_DEL, iso->pidfd, NULL);
+		(void)epoll_ctl(reap_ep, EPOLL_CTL_DEL, iso->pairfd != -1 ?
+		    iso->pairfd : iso->pidfd, NULL);
 	iso->watched = 0;
+	iso->pairfd = -1;
 	loop_fd_close(iso->pidfd);
 	iso->pidfd = -1;
 }
@@ -231,7 +253,7 @@ isolate_free(iso_isolate *iso)
 	}
 	free(iso->name);
 	free(iso->note);
-	free(iso);
+	evmem_free(iso);
 }
 
 /* Free iso once nothing needs it: not held, and reaped. Our spawner's
@@ -328,7 +350,7 @@ isolate_fire(iso_isolate *iso)
 			iso_msg_free(m);
 		}
 		iso_msg_free(l->msg);
-		free(l);
+		evmem_free(l);
 	}
 }
 
@@ -386,8 +408,8 @@ isolate_ended(iso_isolate *iso, int code, int status, int fire)
 	}
 	sup_note_exited(iso->id, code, status,
 	    iso->killed == KILLED_WITH_SPAWNER);
+	isolate_unwatch(iso);		/* before the pair may be closed */
 	conn_pair_reaped(iso->id);
-	isolate_unwatch(iso);
 	if (fire)
 		isolate_fire(iso);
 	else
@@ -426,11 +448,53 @@ isolate_reap(iso_isolate *iso, int block, int fire)
 	return (1);
 }
 
-/* Reap every child whose pidfd is readable, without waiting. */
+static int	isolate_watch(struct event_base *, iso_isolate *);
+
+/*
+ * iso's pair hung up, or is being closed, while iso may still run (it
+ * closed its end, or we drop the connection): watch it by a pidfd from
+ * now on, or by the polling timer where there is none.
+ */
+static void
+isolate_watch_pid(iso_isolate *iso)
+{
+	int	fd = -1;
+
+	(void)epoll_ctl(reap_ep, EPOLL_CTL_DEL, iso->pairfd, NULL);
+	iso->watched = 0;
+	iso->pairfd = -1;
+	if (!no_pidfd) {
+		if ((fd = sys_pidfd_open(iso->pid)) == -1 && errno == ENOSYS)
+			no_pidfd = 1;
+		else if (fd != -1 && loop_fd_own(fd) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	iso->pidfd = fd;
+	(void)isolate_watch(loop_base(), iso);
+}
+
+void
+isolate_pair_closing(uint64_t id)
+{
+	iso_isolate	*iso;
+
+	LIST_FOREACH(iso, &isolates, link)
+		if (iso->id == id) {
+			if (iso->pairfd != -1)
+				isolate_watch_pid(iso);
+			return;
+		}
+}
+
+/* Reap every child whose pidfd is readable or whose pair hung up,
+   without waiting. */
 static void
 isolate_reap_ready(void)
 {
 	struct epoll_event	ev[REAP_BATCH];
+	iso_isolate		*iso;
 	int			n, i;
 
 	do {
@@ -439,7 +503,9 @@ isolate_reap_ready(void)
 			;
 		/* reaping one frees no other, so ev[] stays good */
 		for (i = 0; i < n; i++)
-			isolate_reap(ev[i].data.ptr, 0, 1);
+			if (!isolate_reap(iso = ev[i].data.ptr, 0, 1) &&
+			    iso->pairfd != -1)
+				isolate_watch_pid(iso);
 	} while (n == REAP_BATCH);
 }
 
@@ -464,7 +530,7 @@ isolate_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
 		next = LIST_NEXT(iso, link);
-		if (!iso->ended && iso->pidfd == -1)
+		if (!iso->ended && iso->pidfd == -1 && iso->pairfd == -1)
 			left += !isolate_reap(iso, 0, 1);
 	}
 	if (left == 0 && poll_ev != NULL) {
@@ -473,15 +539,14 @@ isolate_poll_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Watch iso: its pidfd, or the polling timer. 0 or -1. */
+/* Watch iso: its pair or its pidfd, else the polling timer. 0 or -1. */
 static int
 isolate_watch(struct event_base *base, iso_isolate *iso)
 {
 	struct timeval		tv = { 0, POLL_MS * 1000 };
-
 	struct epoll_event	ev;
 
-	if (iso->pidfd != -1) {
+	if (iso->pidfd != -1 || iso->pairfd != -1) {
 		if (reap_ep == -1) {
 			if ((reap_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 				return (-1);
@@ -498,9 +563,12 @@ isolate_watch(struct event_base *base, iso_isolate *iso)
 			}
 		}
 		memset(&ev, 0, sizeof ev);
-		ev.events = EPOLLIN;
+		/* a pidfd is readable once its process has ended; a pair
+		   hangs up once the other end is closed (as it exits) */
+		ev.events = iso->pairfd != -1 ? EPOLLRDHUP : EPOLLIN;
 		ev.data.ptr = iso;
-		if (epoll_ctl(reap_ep, EPOLL_CTL_ADD, iso->pidfd, &ev) == -1)
+		if (epoll_ctl(reap_ep, EPOLL_CTL_ADD, iso->pairfd != -1 ?
+		    iso->pairfd : iso->pidfd, &ev) == -1)
 			return (-1);
 		iso->watched = 1;
 		return (0);
@@ -534,7 +602,7 @@ isolate_reap_some(void)
 		return;
 	for (iso = LIST_FIRST(&isolates); iso != NULL; iso = next) {
 		next = LIST_NEXT(iso, link);
-		if (!iso->ended && iso->pidfd == -1)
+		if (!iso->ended && iso->pidfd == -1 && iso->pairfd == -1)
 			isolate_reap(iso, 0, 1);
 	}
 }
@@ -675,11 +743,11 @@ listener_add(iso_isolate *iso, int error, iso_sendport to,
 {
 	struct listener	*l;
 
-	if ((l = calloc(1, sizeof *l)) == NULL)
+	if ((l = evmem_calloc(sizeof *l)) == NULL)
 		return (msg_fail(ENOMEM, "listener: out of memory"));
 	if (!error && (l->msg = response != NULL ? iso_msg_copy(response) :
 	    iso_msg_pack("n")) == NULL) {
-		free(l);
+		evmem_free(l);
 		return (msg_fail(ENOMEM, "listener: out of memory"));
 	}
 	l->error = error;
@@ -735,16 +803,18 @@ isolate_new(struct start *st)
 	iso_isolate	*iso;
 	int		 saved, sv[2];
 
-	if ((iso = calloc(1, sizeof *iso)) == NULL)
+	if ((iso = evmem_calloc(sizeof *iso)) == NULL)
 		return (msg_fail(ENOMEM, "spawn: out of memory"));
 	STAILQ_INIT(&iso->listeners);
 	iso->pidfd = -1;
+	iso->pairfd = -1;
 	iso->notefd = -1;
 	iso->id = st->id;
 	iso->owner = st->spawner = loop_self();
 	iso->held = 1;
 	st->iso = iso;
 	st->pairfd = -1;
+	st->ourfd = -1;
 	st->notefd = -1;
 	if (isolate_new_attr(st) == -1) {
 		saved = errno;
@@ -770,6 +840,7 @@ isolate_new(struct start *st)
 		goto fail;
 	}
 	st->pairfd = sv[1];
+	st->ourfd = sv[0];
 	return (0);
 fail:
 	if (st->notefd != -1)
@@ -796,6 +867,7 @@ isolate_fork_child(struct start *st, pid_t parent)
 	fflush(NULL);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &st->mask);
+	loop_spawning(1);
 	if ((pid = fork()) == 0) {
 		(void)syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
 		if (syscall(SYS_getppid) != parent)
@@ -804,6 +876,7 @@ isolate_fork_child(struct start *st, pid_t parent)
 		_exit(1);
 	}
 	saved = errno;
+	loop_spawning(0);
 	if (st->pairfd != -1)
 		close(st->pairfd);
 	if (st->notefd != -1)
@@ -857,7 +930,7 @@ isolate_start(struct start *st, iso_isolate **out)
 	struct event_base	*base;
 	iso_isolate		*iso;
 	pid_t			 parent, pid;
-	int			 pidfd = -1, saved, paired;
+	int			 pidfd = -1, saved, paired, bypair;
 
 	if ((base = loop_base()) == NULL || iso_runtime_dir() == NULL)
 		return (-1);
@@ -870,9 +943,11 @@ isolate_start(struct start *st, iso_isolate **out)
 		return (-1);
 	iso = st->iso;
 	paired = st->pairfd != -1;
+	/* watched by its pair: no pidfd unless the pair goes first */
+	bypair = paired && (st->flags & ISOLATE_WATCH);
 	parent = loop_pid();
 	if ((pid = isolate_fork_child(st, parent)) == -1 ||
-	    isolate_pidfd(pid, &pidfd) == -1) {
+	    (!bypair && isolate_pidfd(pid, &pidfd) == -1)) {
 		saved = errno;
 		pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
 		if (paired)
@@ -886,6 +961,8 @@ isolate_start(struct start *st, iso_isolate **out)
 
 	iso->pid = pid;
 	iso->pidfd = pidfd;
+	if (bypair)
+		iso->pairfd = st->ourfd;
 	owner = parent;
 	LIST_INSERT_HEAD(&isolates, iso, link);
 	if ((st->flags & ISOLATE_WATCH) && isolate_watch(base, iso) == -1) {

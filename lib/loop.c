@@ -48,6 +48,7 @@ static size_t			 ids_left;
 static int			 atfork_done;
 static int			 forked;	/* 1 from loop_child until the
 						   base is made: one thread */
+static int			 spawning;	/* loop_spawning */
 static uint64_t			*fd_bits;	/* the library's descriptors */
 static size_t			 fd_words;
 static uint64_t			 fd_first[16];	/* fd_bits until it grows: a
@@ -305,13 +306,25 @@ iso_event_base(void)
 	return (loop_base());
 }
 
-/* In the child of any fork: what loop_pid and loop_new_id keep is the
-   parent's. */
+void
+loop_spawning(int on)
+{
+	spawning = on;
+}
+
+/*
+ * In the child of any fork: what loop_pid and loop_new_id keep is the
+ * parent's. The child of a plain fork() of an isolate does not keep the
+ * isolate's end of the pair to its spawner: its spawner watches the
+ * pair's hangup to learn that the isolate has ended.
+ */
 static void
 loop_forked(void)
 {
 	my_pid = 0;
 	ids_left = 0;
+	if (!spawning)
+		conn_forked();
 }
 
 static void
@@ -407,6 +420,12 @@ loop_dispatching(void)
 	return (running);
 }
 
+/* event_base_loop, bound when the program is loaded: a spawner that has
+   not run its loop yet would leave its first call through the PLT, a
+   symbol lookup, to each new isolate (volatile: not folded back). */
+static int	(*volatile loop_event_loop)(struct event_base *, int) =
+		    event_base_loop;
+
 /* One turn: write what is queued, wait, run a batch of callbacks. */
 static int
 loop_turn(void)
@@ -415,7 +434,7 @@ loop_turn(void)
 
 	conn_flush();
 	running = 1;
-	rc = event_base_loop(base, EVLOOP_ONCE);
+	rc = loop_event_loop(base, EVLOOP_ONCE);
 	running = 0;
 	if (exiting)
 		loop_exit(0);
@@ -581,6 +600,7 @@ loop_child(uint64_t id, int eager)
 		kept = k;
 	}
 	loop_fd_close_all();
+	evmem_child();
 	loop_keep(base);
 	loop_keep(term_ev);
 	base = NULL;
@@ -588,6 +608,7 @@ loop_child(uint64_t id, int eager)
 	term_ev = NULL;
 	holds = running = exiting = 0;
 	forked = 1;
+	spawning = 0;
 	self_id = id;
 	conn_forget();
 	port_forget();

@@ -33,6 +33,9 @@ uint64_t	 loop_self(void);
 uint64_t	 loop_new_id(void);
 /* getpid(), asked once a process (forgotten in the child of a fork). */
 pid_t	 loop_pid(void);
+/* 1 around isolate.c's fork of a new isolate, which sees to its own
+   descriptors; the child of any other fork() closes the library's. */
+void	 loop_spawning(int on);
 
 /* What keeps iso_run going: open ports and pending timers. */
 void		 loop_hold(void);
@@ -73,6 +76,24 @@ int		 loop_fd_own(int fd);
 void		 loop_fd_disown(int fd);
 void		 loop_fd_close(int fd);
 
+/* ---- evmem.c --------------------------------------------------------- */
+
+/*
+ * Small blocks from a region of this isolate's own, for what a new
+ * isolate allocates on every spawn (libevent's base and events, its
+ * connections, ports, tables): not in chunks of the heap it shares with
+ * its spawner. evmem_free and evmem_realloc take any block of evmem_*
+ * or of malloc (a large request is malloc's). The caller owns the block.
+ */
+void		*evmem_malloc(size_t n);
+void		*evmem_calloc(size_t n);	/* zeroed */
+void		*evmem_realloc(void *p, size_t n);
+void		 evmem_free(void *p);
+/* In a new isolate, before its base is made: its blocks start in a
+   region of its own (its spawner's are left alone), and libevent
+   allocates there (event_set_mem_functions). */
+void		 evmem_child(void);
+
 /* In loop_child: keep p (a root of the spawner's state) reachable. */
 void		 loop_keep(void *p);
 /* Each module's part of loop_child: start empty. The spawner's objects
@@ -85,6 +106,10 @@ void		 isolate_forget(void);
 void		 sup_forget(void);
 /* At the end of an isolate: kill and reap the isolates it spawned. */
 void		 isolate_kill_all(void);
+/* conn.c: the pair to isolate id is being closed (before its
+   descriptor is): an isolate of ours watched by it is watched by its
+   pid from now on. */
+void		 isolate_pair_closing(uint64_t id);
 
 /* ---- conn.c ---------------------------------------------------------- */
 
@@ -106,6 +131,9 @@ void		 conn_unpair(uint64_t peer);
    left on it either way (the loop may never run to see its end). */
 void		 conn_pair_reaped(uint64_t peer);
 void		 conn_spawner(int fd, uint64_t peer);
+/* In the child of a plain fork() of an isolate: close the isolate's end
+   of its pair (only: the library is not used in such a child). */
+void		 conn_forked(void);
 /*
  * Call cb(ud) once, from the loop, when a frame of `need` bytes (0: any,
  * once the queue is down to half of ISO_LIMIT_QUEUE) would be queued for

@@ -78,7 +78,7 @@ port_free(iso_port *p)
 	if (p->drain != NULL)
 		event_free(p->drain);
 	iso_msg_free(p->first);
-	free(p);
+	evmem_free(p);
 }
 
 /* Give m to p's listener; p is open and has one. Takes m. -1 when the
@@ -163,7 +163,7 @@ iso_port_new(void)
 
 	if (conn_listen() == -1)
 		return (NULL);
-	if ((p = calloc(1, sizeof *p)) == NULL) {
+	if ((p = evmem_calloc(sizeof *p)) == NULL) {
 		msg_fail(ENOMEM, "port: out of memory");
 		return (NULL);
 	}
@@ -172,7 +172,7 @@ iso_port_new(void)
 	p->isolate = loop_self();
 	p->pid = (uint32_t)loop_pid();
 	if (table_put(&ports, p->num, p) == -1) {
-		free(p);
+		evmem_free(p);
 		msg_fail(ENOMEM, "port: out of memory");
 		return (NULL);
 	}

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "loop.h"
 #include "table.h"
 
 static size_t
@@ -51,7 +52,7 @@ table_put(struct table *t, uint64_t key, void *value)
 
 	if (table_get(t, key) == NULL && (t->count + 1) * 2 > t->size) {
 		size = t->size ? t->size * 2 : 16;
-		if ((slots = calloc(size, sizeof *slots)) == NULL) {
+		if ((slots = evmem_calloc(size * sizeof *slots)) == NULL) {
 			errno = ENOMEM;
 			return (-1);
 		}
@@ -59,7 +60,7 @@ table_put(struct table *t, uint64_t key, void *value)
 			if (t->slots[i].key != 0)
 				table_insert(slots, size, t->slots[i].key,
 				    t->slots[i].value);
-		free(t->slots);
+		evmem_free(t->slots);
 		t->slots = slots;
 		t->size = size;
 	}
@@ -96,7 +97,7 @@ table_del(struct table *t, uint64_t key)
 void
 table_clear(struct table *t)
 {
-	free(t->slots);
+	evmem_free(t->slots);
 	t->slots = NULL;
 	t->size = t->count = 0;
 }

@@ -10,6 +10,7 @@
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "isolate.h"
 #include "testutil.h"
@@ -1223,6 +1226,301 @@ START_TEST(a_new_isolates_descriptors_are_low)
 }
 END_TEST
 
+/* ---- watching an isolate by its pair ------------------------------------ */
+
+/* An isolate spawned on a socketpair costs its spawner that descriptor
+   only: it is watched by the pair's hangup, not by a pidfd (every later
+   isolate inherits and closes what the spawner holds). */
+START_TEST(a_spawned_isolate_costs_its_spawner_one_descriptor)
+{
+	iso_isolate	*iso[20];
+	int		 i, before;
+
+	begin();
+	before = tu_fd_count();
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(iso_spawn(forever_entry, NULL, &iso[i]),
+		    0);
+	ck_assert_int_eq(tu_fd_count(), before + 20);
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(iso_kill(iso[i], ISO_IMMEDIATE), 0);
+		iso_isolate_free(iso[i]);
+	}
+	end();
+}
+END_TEST
+
+/* In the isolate: our end of the pair to our spawner (its peer is the
+   spawner, which made it), or -1. */
+static int
+spawner_pair_fd(void)
+{
+	struct ucred	cr;
+	socklen_t	len;
+	int		fd;
+
+	for (fd = 3; fd < 1024; fd++) {
+		len = sizeof cr;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+		    cr.pid == getppid())
+			return (fd);
+	}
+	return (-1);
+}
+
+/* Make the spawner drop the pair (0: a frame of 4 GiB; 1: our writing
+   side shut), wait until it has closed its end, then exit 7. */
+static void
+pair_gone_entry(const iso_msg *arg)
+{
+	static const unsigned char	 huge[] = { 0xff, 0xff, 0xff, 0xff, 0 };
+	struct pollfd			 pfd;
+	ssize_t				 n;
+	char				 b;
+	int				 how = -1, fd;
+
+	iso_msg_unpack(arg, "i", &how);
+	if ((fd = spawner_pair_fd()) == -1)
+		_exit(3);
+	if (how == 0 ? write(fd, huge, sizeof huge) != sizeof huge :
+	    shutdown(fd, SHUT_WR) == -1)
+		_exit(4);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, WAIT_MS) <= 0)
+			_exit(5);
+		if ((n = read(fd, &b, 1)) == 0)
+			break;
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			break;
+	}
+	_exit(7);
+}
+
+/* An isolate whose pair is gone while it runs (the spawner dropped it,
+   or the isolate shut its side) is still reaped when it ends, and its
+   end told. */
+START_TEST(an_isolate_whose_pair_is_gone_is_still_reaped)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_msg		*arg;
+	const char	*desc = NULL, *detail;
+	long		 end_ms = now_ms() + WAIT_MS;
+
+	begin();
+	coll_open(&c);
+	arg = iso_msg_pack("i", _i);
+	ck_assert_int_eq(iso_spawn(pair_gone_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_on_error(iso, coll_port(&c)), 0);
+	while (coll_count_type(&c, ISO_LIST) == 0 && now_ms() < end_ms)
+		run_for(10);
+	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 1);
+	ck_assert_int_eq(iso_msg_unpack(c.m[0], "[ss]", &desc, &detail), 0);
+	ck_assert_str_eq(desc, "exit 7");
+	ck_assert_int_eq(children_count(), 0);
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
+static int	helper_pipe[2];		/* the helper waits on [0] */
+
+/* Fork a plain helper that outlives us (until the test closes its pipe),
+   tell its pid, and end. */
+static void
+plain_helper_entry(const iso_msg *arg)
+{
+	iso_sendport	to;
+	pid_t		pid;
+	char		b;
+
+	iso_msg_unpack(arg, "P", &to);
+	close(helper_pipe[1]);
+	if ((pid = fork()) == 0) {
+		while (read(helper_pipe[0], &b, 1) == -1 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	send_to(to, iso_msg_pack("{s:i}", "helper", (int)pid));
+}
+
+/* An isolate's end is told while a process it forked plainly still
+   runs: that process does not keep the pair the spawner watches. */
+START_TEST(an_isolates_plain_fork_does_not_hide_its_end)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_msg		*arg;
+	const iso_msg	*r;
+	int		 helper = -1;
+
+	begin();
+	coll_open(&c);
+	ck_assert_int_eq(pipe2(helper_pipe, O_CLOEXEC), 0);
+	arg = iso_msg_pack("P", coll_port(&c));
+	ck_assert_int_eq(iso_spawn(plain_helper_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	close(helper_pipe[0]);
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    arg = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(arg);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "helper"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:i}", "helper", &helper), 0);
+	ck_assert_int_gt(helper, 0);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	ck_assert(tu_alive(helper));	/* told before the helper ended */
+	close(helper_pipe[1]);		/* the helper's end of file */
+	ck_assert(tu_gone_within(helper, WAIT_MS));
+	iso_isolate_free(iso);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
+/* ---- libevent's allocations in a new isolate ----------------------------- */
+
+static struct event	*spawners_ev;	/* made by the test: malloc's */
+static struct event	*parents_ev;	/* made by the first isolate */
+
+/* 1 if p is in a mapping of process pid (our spawner's, for a block
+   that could be on a page we share with it). */
+static int
+in_maps_of(const void *p, pid_t pid)
+{
+	char		 path[64], line[512];
+	unsigned long	 lo, hi;
+	FILE		*f;
+	int		 in = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "re"));
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    (unsigned long)p >= lo && (unsigned long)p < hi)
+			in = 1;
+	fclose(f);
+	return (in);
+}
+
+static void
+nop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+/* The second isolate: frees its spawner's event (a block of the first
+   isolate's region: left alone) and makes one of its own. */
+static void
+evmem_grandchild_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	struct event	*ev;
+	int		 fired = 0;
+
+	iso_msg_unpack(arg, "P", &to);
+	event_free(parents_ev);
+	ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	send_to(to, iso_msg_pack("{s:b}", "grand", ev != NULL &&
+	    !in_maps_of(ev, getppid())));
+	event_free(ev);
+}
+
+/* The first isolate: where its events are, one freed and made again, the
+   spawner's freed, a descriptor above 600 watched (libevent's table of
+   descriptors outgrows the region's blocks), then the second isolate. */
+static void
+evmem_child_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	struct event	*ev, *io;
+	struct timeval	 tv = { 5, 0 };
+	void		*was;
+	int		 heap, reused, fired = 0, fds[2], high;
+	iso_isolate	*iso;
+	iso_port	*q;
+	iso_msg		*m;
+
+	iso_msg_unpack(arg, "P", &to);
+	ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	heap = ev == NULL || in_maps_of(ev, getppid());
+	was = ev;
+	event_free(ev);
+	parents_ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	reused = (void *)parents_ev == was;
+	event_free(spawners_ev);	/* the C library's: freed there */
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+	ck_assert_int_ge(high = fcntl(fds[0], F_DUPFD_CLOEXEC, 600), 600);
+	io = event_new(iso_event_base(), high, EV_READ, nop_cb, &fired);
+	ck_assert_int_eq(event_add(io, &tv), 0);
+	ck_assert_int_eq(write(fds[1], "x", 1), 1);
+	while (!fired)
+		ck_assert_int_ge(event_base_loop(iso_event_base(),
+		    EVLOOP_ONCE), 0);
+	event_free(io);
+	close(high);
+	close(fds[0]);
+	close(fds[1]);
+	send_to(to, iso_msg_pack("{s:b s:b s:b}", "heap", heap, "reused",
+	    reused, "high", fired));
+	/* and the second, waited for: our end would take it with us */
+	ck_assert_ptr_nonnull(q = iso_port_new());
+	ck_assert_int_eq(iso_spawn(evmem_grandchild_entry, arg, &iso), 0);
+	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(q), NULL), 0);
+	ck_assert_int_eq(iso_port_first(q, &m, WAIT_MS), 0);
+	iso_msg_free(m);
+	iso_isolate_free(iso);
+}
+
+/*
+ * A new isolate's libevent allocations come from a region of its own,
+ * not from the heap it shares with its spawner (where each would copy a
+ * page); freed blocks are used again; its spawner's objects, the C
+ * library's or an ancestor isolate's region's, can be freed there.
+ */
+START_TEST(libevents_allocations_in_a_new_isolate_are_its_own)
+{
+	struct coll	 c;
+	iso_isolate	*iso;
+	iso_msg		*arg;
+	const iso_msg	*r;
+	int		 heap = 1, reused = 0, high = 0, grand = 0, fired;
+
+	begin();
+	coll_open(&c);
+	ck_assert_ptr_nonnull(spawners_ev = evtimer_new(iso_event_base(),
+	    nop_cb, &fired));
+	arg = iso_msg_pack("P", coll_port(&c));
+	ck_assert_int_eq(iso_spawn(evmem_child_entry, arg, &iso), 0);
+	iso_msg_free(arg);
+	ck_assert_int_eq(iso_on_error(iso, coll_port(&c)), 0);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "heap"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:b s:b s:b}", "heap", &heap,
+	    "reused", &reused, "high", &high), 0);
+	ck_assert_msg(!heap, "a new isolate's event is in memory it shares "
+	    "with its spawner");
+	ck_assert(reused);
+	ck_assert(high);
+	ck_assert_ptr_nonnull(r = coll_wait_key(&c, "grand"));
+	ck_assert_int_eq(iso_msg_unpack(r, "{s:b}", "grand", &grand), 0);
+	ck_assert(grand);
+	ck_assert_int_eq(iso_on_exit(iso, coll_port(&c),
+	    arg = iso_msg_pack("s", "exit")), 0);
+	iso_msg_free(arg);
+	ck_assert(coll_wait_str(&c, "exit", 1));
+	ck_assert_int_eq(coll_count_type(&c, ISO_LIST), 0);	/* no error */
+	iso_isolate_free(iso);
+	event_free(spawners_ev);
+	coll_close(&c);
+	end();
+}
+END_TEST
+
 /* A SendPort that went to the spawner over the spawn socketpair, then on
    to a third isolate: the third sends to it directly. */
 static void
@@ -1867,6 +2165,11 @@ isolate_suite(void)
 	tcase_add_test(tc, pid_reuse_cannot_misroute);
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
+	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
+	tcase_add_test(tc, a_spawned_isolate_costs_its_spawner_one_descriptor);
+	tcase_add_loop_test(tc, an_isolate_whose_pair_is_gone_is_still_reaped, 0,
+	    2);
+	tcase_add_test(tc, an_isolates_plain_fork_does_not_hide_its_end);
 	tcase_add_test(tc, spawners_handles_are_not_ours);
 	tcase_add_test(tc, listeners_fire_once_each_after_free);
 	tcase_add_loop_test(tc, isolate_exit_hands_final_message, 0, 2);
