@@ -91,6 +91,25 @@ connected() {
 	die "node $1 is not connected to NATS"
 }
 
+# stream_counts LINE: lost, dup and reordered of cl_client's LINE.
+stream_counts() {
+	lost=$(echo "$1" | sed -n 's/.*lost=\([0-9]*\).*/\1/p')
+	dup=$(echo "$1" | sed -n 's/.*dup=\([0-9]*\).*/\1/p')
+	reordered=$(echo "$1" | sed -n 's/.*reordered=\([0-9]*\).*/\1/p')
+}
+
+# hold_start NODE NAME: cl_client's "hold" form in the background
+# ($holder), once its first echo came (its output in $work/hold).
+hold_start() {
+	"$P/cl_client" "$1" "$2" hold >"$work/hold" 2>&1 &
+	holder=$!
+	for _ in $(seq 100); do
+		grep -q ready "$work/hold" && break
+		sleep 0.1
+	done
+	grep -q ready "$work/hold" || die "hold: no echo: $(cat "$work/hold")"
+}
+
 # Whatever carries runtime directory $1 in its environment.
 carrying() {
 	local e pid

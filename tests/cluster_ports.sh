@@ -138,13 +138,7 @@ ok "an isolate gone: $out"
 
 # Its node is killed: the same, once the node is lost.
 echo_on b lasting
-"$P/cl_client" b lasting hold >"$work/hold" 2>&1 &
-holder=$!
-for _ in $(seq 100); do
-	grep -q ready "$work/hold" && break
-	sleep 0.1
-done
-grep -q ready "$work/hold" || die "hold: no echo: $(cat "$work/hold")"
+hold_start b lasting
 kill -9 "$(cat "${node_rt[b]}/supervisor.lock")"
 wait "$holder"
 rc=$?

@@ -66,9 +66,7 @@ done
 wait "$client"
 rc=$?
 line=$(cat "$work/client")
-lost=$(echo "$line" | sed -n 's/.*lost=\([0-9]*\).*/\1/p')
-dup=$(echo "$line" | sed -n 's/.*dup=\([0-9]*\).*/\1/p')
-reordered=$(echo "$line" | sed -n 's/.*reordered=\([0-9]*\).*/\1/p')
+stream_counts "$line"
 echo "chaos cluster: messages=$messages nats_restarts=$done_restarts" \
     "pauses=$done_pauses lost=${lost:-?} dup=${dup:-?}" \
     "reordered=${reordered:-?}"

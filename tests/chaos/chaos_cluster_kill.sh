@@ -116,9 +116,7 @@ kill -0 "$client" 2>/dev/null && stream_alive=1
 wait "$client"
 rc=$?
 line=$(cat "$work/client")
-lost=$(echo "$line" | sed -n 's/.*lost=\([0-9]*\).*/\1/p')
-dup=$(echo "$line" | sed -n 's/.*dup=\([0-9]*\).*/\1/p')
-reordered=$(echo "$line" | sed -n 's/.*reordered=\([0-9]*\).*/\1/p')
+stream_counts "$line"
 echo "chaos cluster kill: messages=$messages kills_a=$killed_a" \
     "kills_b=$killed_b lost=${lost:-?} dup=${dup:-?}" \
     "reordered=${reordered:-?}"
@@ -139,13 +137,7 @@ fi
 
 # b's supervisor killed for good, then a's: the supervisor a takes its
 # proxy of the echo back, never hears of b, and tells the sender.
-"$P/cl_client" b echo hold >"$work/hold" 2>&1 &
-holder=$!
-for _ in $(seq 100); do
-	grep -q ready "$work/hold" && break
-	sleep 0.1
-done
-grep -q ready "$work/hold" || die "hold: no echo: $(cat "$work/hold")"
+hold_start b echo
 kill -9 "$(cat "${node_rt[b]}/supervisor.lock")"
 kill_node a
 wait "$holder"
