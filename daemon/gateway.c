@@ -868,9 +868,8 @@ gw_key_add(struct proxy *px, uint32_t port, const char *key)
 	px->keys[px->nkeys].port = port;
 	snprintf(px->keys[px->nkeys].key, sizeof px->keys[0].key, "%s", key);
 	px->nkeys++;
-	if (px->log != NULL && (gwl_key(px->log, port, key) == -1 ||
-	    gwl_commit(px->log) == -1))
-		return (0);		/* said by gwl_commit */
+	if (px->log != NULL && gwl_key(px->log, port, key) == 0)
+		(void)gwl_commit(px->log);	/* a failure is said there */
 	return (0);
 }
 
