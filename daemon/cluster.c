@@ -63,8 +63,8 @@ static int		 cl_said_down;	/* "not there" logged this outage */
 static int		 cl_twin_warned;
 static int64_t		 cl_last_tick;	/* monotonic, of cl_tick's last run */
 
-void
-cl_fault(const char *point)
+int
+cl_fault_armed(const char *point)
 {
 	static const char	*at;
 	static int		 read;
@@ -73,7 +73,13 @@ cl_fault(const char *point)
 		at = getenv("ISO_FAULT_KILL");
 		read = 1;
 	}
-	if (at != NULL && strcmp(at, point) == 0)
+	return (at != NULL && strcmp(at, point) == 0);
+}
+
+void
+cl_fault(const char *point)
+{
+	if (cl_fault_armed(point))
 		raise(SIGKILL);
 }
 

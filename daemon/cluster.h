@@ -60,6 +60,7 @@ void	 cl_node_heard(const char *node);
 /* The tests' worst moments: $ISO_FAULT_KILL names one, where we die
    with SIGKILL the first time we get there. */
 void	 cl_fault(const char *point);
+int	 cl_fault_armed(const char *point);
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t	 cl_now_ms(void);
 /* A node's state: is it known and not lost? */
@@ -136,8 +137,9 @@ void	 fh_close(int end);
  * old is closed; on failure tmp is removed and old returned). gwl_close:
  * remove, or keep (what is queued written first). gwl_pending: bytes
  * queued. gwl_taking marks the bytes of sender conn of iso's proxy being
- * taken (took of them, peeked the socket's peek offset before, end the
- * log's size once their frames are in it) until gwl_taken;
+ * taken (took of them, peeked the socket's peek offset before, start and
+ * end the log's size before and once their frames are in it) until
+ * gwl_taken;
  * gwl_was_taking: the mark a killed supervisor left (1), cleared.
  */
 struct gwlog;
@@ -156,9 +158,12 @@ struct gwl_ops {
 int	 gwl_init(const char *sdir);
 void	 gwl_fini(void);
 /* Every log found: begin(iso) makes what ops fill (NULL: skip it), then
-   end(arg, l) with the log (NULL: nothing of use in it; removed). */
+   end(arg, l) with the log (NULL: nothing of use in it; removed); the
+   log of cut_iso is first cut to cut_at bytes if it is longer, but
+   shorter than cut_end (a write that did not finish). */
 int	 gwl_load_all(const struct gwl_ops *ops, void *(*begin)(uint64_t),
-	    void (*end)(void *, struct gwlog *));
+	    void (*end)(void *, struct gwlog *), uint64_t cut_iso,
+	    uint64_t cut_at, uint64_t cut_end);
 struct gwlog *gwl_create(uint64_t iso, uint32_t pid, const char *node,
 	    const char *stream, int tmp);
 int	 gwl_key(struct gwlog *l, uint32_t port, const char *key);
@@ -173,11 +178,11 @@ uint64_t gwl_size(const struct gwlog *l);
 struct gwlog *gwl_replace(struct gwlog *old, struct gwlog *tmp);
 void	 gwl_close(struct gwlog *l, int remove);
 uint64_t gwl_pending(const struct gwlog *l);
-void	 gwl_taking(uint64_t iso, uint64_t conn, uint64_t end,
-	    uint64_t peeked, uint64_t took);
+void	 gwl_taking(uint64_t iso, uint64_t conn, uint64_t start,
+	    uint64_t end, uint64_t peeked, uint64_t took);
 void	 gwl_taken(void);
-int	 gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *end,
-	    uint64_t *peeked, uint64_t *took);
+int	 gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *start,
+	    uint64_t *end, uint64_t *peeked, uint64_t *took);
 
 /*
  * ibpos.c: each inbound stream's position, saved. ibp_open calls fn(from,

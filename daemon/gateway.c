@@ -390,6 +390,7 @@ gw_commit(struct proxy *px, struct gw_conn *c, size_t off, int cut)
 	}
 	if (took > 0 && c->peek)
 		gwl_taking(px->iso, c->id, px->log != NULL ?
+		    gwl_size(px->log) : 0, px->log != NULL ?
 		    gwl_size(px->log) + gwl_pending(px->log) : 0,
 		    len - c->hold, took);
 	if (px->log != NULL)
@@ -1036,7 +1037,7 @@ gw_node_lost(const char *node)
 /* The bytes a killed supervisor was taking, if it was. */
 static struct {
 	int		 was;
-	uint64_t	 iso, conn, end, peeked, took;
+	uint64_t	 iso, conn, start, end, peeked, took;
 }			 gw_mark;
 
 struct gw_part {
@@ -1269,8 +1270,12 @@ gw_restore(void)
 	    gwr_ack, gwr_part };
 
 	gw_mark.was = gwl_was_taking(&gw_mark.iso, &gw_mark.conn,
-	    &gw_mark.end, &gw_mark.peeked, &gw_mark.took);
-	(void)gwl_load_all(&ops, gwr_begin, gwr_end);
+	    &gw_mark.start, &gw_mark.end, &gw_mark.peeked, &gw_mark.took);
+	/* A write of that log cut short loses its whole records too: their
+	   bytes are still in the socket, and would be read and numbered
+	   again. */
+	(void)gwl_load_all(&ops, gwr_begin, gwr_end, gw_mark.was ?
+	    gw_mark.iso : 0, gw_mark.start, gw_mark.end);
 	fh_untaken();
 }
 

@@ -77,6 +77,7 @@ struct gwlog {
 struct gwl_mark {
 	uint64_t	 iso;
 	uint64_t	 conn;
+	uint64_t	 start;
 	uint64_t	 end;
 	uint64_t	 peeked;
 	uint64_t	 took;
@@ -128,13 +129,14 @@ gwl_fini(void)
 }
 
 void
-gwl_taking(uint64_t iso, uint64_t conn, uint64_t end, uint64_t peeked,
-    uint64_t took)
+gwl_taking(uint64_t iso, uint64_t conn, uint64_t start, uint64_t end,
+    uint64_t peeked, uint64_t took)
 {
 	if (gwl_mark == NULL)
 		return;
 	gwl_mark->iso = iso;
 	gwl_mark->conn = conn;
+	gwl_mark->start = start;
 	gwl_mark->end = end;
 	gwl_mark->peeked = peeked;
 	gwl_mark->took = took;
@@ -149,13 +151,14 @@ gwl_taken(void)
 }
 
 int
-gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *end,
-    uint64_t *peeked, uint64_t *took)
+gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *start,
+    uint64_t *end, uint64_t *peeked, uint64_t *took)
 {
 	if (gwl_mark == NULL || !gwl_mark->busy)
 		return (0);
 	*iso = gwl_mark->iso;
 	*conn = gwl_mark->conn;
+	*start = gwl_mark->start;
 	*end = gwl_mark->end;
 	*peeked = gwl_mark->peeked;
 	*took = gwl_mark->took;
@@ -242,6 +245,10 @@ gwl_commit(struct gwlog *l)
 	}
 	l->nrec = 0;
 	msgpack_sbuffer_clear(&l->heads);
+	if (n > 2 && cl_fault_armed("gateway-half-logged")) {
+		(void)pwritev(l->fd, iov, 2, (off_t)at);
+		cl_fault("gateway-half-logged");
+	}
 	do
 		w = pwritev(l->fd, iov, (int)n, (off_t)at);
 	while (w == -1 && errno == EINTR);
@@ -482,8 +489,8 @@ gwl_record(const msgpack_object *h, const unsigned char *data, size_t len,
 /* Read one log, by name, through ops. The log, open to append; NULL if it
    held nothing of use (then it is removed). */
 static struct gwlog *
-gwl_load(const char *name, uint64_t iso, const struct gwl_ops *ops,
-    void *arg)
+gwl_load(const char *name, uint64_t iso, uint64_t cut, uint64_t cut_end,
+    const struct gwl_ops *ops, void *arg)
 {
 	struct gwlog		*l;
 	struct stat		 st;
@@ -495,6 +502,11 @@ gwl_load(const char *name, uint64_t iso, const struct gwl_ops *ops,
 	if ((fd = openat(gwl_dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) ==
 	    -1)
 		return (NULL);
+	/* The records of a write cut short go, whole ones too: the bytes
+	   they hold are still in their socket, read again. */
+	if (fstat(fd, &st) == 0 && cut < (uint64_t)st.st_size &&
+	    (uint64_t)st.st_size < cut_end && ftruncate(fd, (off_t)cut) == 0)
+		st.st_size = (off_t)cut;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    (st.st_size > 0 && (p = mmap(NULL, (size_t)st.st_size, PROT_READ,
 	    MAP_PRIVATE, fd, 0)) == MAP_FAILED)) {
@@ -539,7 +551,8 @@ gwl_load(const char *name, uint64_t iso, const struct gwl_ops *ops,
 
 int
 gwl_load_all(const struct gwl_ops *ops, void *(*begin)(uint64_t iso),
-    void (*end)(void *arg, struct gwlog *l))
+    void (*end)(void *arg, struct gwlog *l), uint64_t cut_iso,
+    uint64_t cut_at, uint64_t cut_end)
 {
 	DIR		*d;
 	struct dirent	*e;
@@ -566,7 +579,8 @@ gwl_load_all(const struct gwl_ops *ops, void *(*begin)(uint64_t iso),
 		iso = strtoull(e->d_name, &stop, 16);
 		if (*stop != '\0' || (arg = begin(iso)) == NULL)
 			continue;
-		end(arg, gwl_load(e->d_name, iso, ops, arg));
+		end(arg, gwl_load(e->d_name, iso, iso == cut_iso ? cut_at :
+		    UINT64_MAX, cut_end, ops, arg));
 	}
 	closedir(d);
 	return (0);

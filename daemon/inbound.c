@@ -28,17 +28,12 @@
  * proxy may outlive its supervisor), and forgotten once idle for
  * IB_IDLE_MS, when everything in them has long been acknowledged.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 

@@ -11,8 +11,10 @@
 # node's positions in the streams it receives are saved.
 #
 # First, the worst moments, each once: a's supervisor killed (by itself,
-# ISO_FAULT_KILL) right after it logged frames it read and before it took
-# their bytes out of the sender's socket; right after it took them and
+# ISO_FAULT_KILL) halfway through writing the frames of a read to its log
+# (a write cut short: whole records of it stay); right after it logged
+# frames it read and before it took their bytes out of the sender's
+# socket; right after it took them and
 # before it published them; and right after it wrote echoes to the
 # program and before it saved its place in their stream (the next
 # supervisor delivers them again; the program's library drops them).
@@ -92,6 +94,7 @@ at_point() {
 	esac
 	echo "ok: killed at $point: $line"
 }
+at_point gateway-half-logged
 at_point gateway-logged
 at_point gateway-taken
 at_point inbound-written
