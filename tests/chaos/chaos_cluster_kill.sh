@@ -33,7 +33,7 @@ P=$BUILD/tests/prog
 # shellcheck source=tests/cluster.bash
 . "$SRCDIR/tests/cluster.bash"
 
-messages=400000 kills=3
+messages=1000000 kills=3
 if [ "${CHAOS_LONG:-0}" = 1 ]; then
 	messages=3000000 kills=15
 fi
