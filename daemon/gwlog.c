@@ -28,9 +28,10 @@
  * own (supervisor/proxies/taking, mapped shared: a store is in the page
  * cache at once) says, from before the log is written until the bytes
  * are taken, which connection they come from, how many, how far it had
- * peeked before, and how long the log is once written: the log's length
- * says whether the frames are in it, the socket's peek offset whether
- * they were taken.
+ * peeked before, and how long the log is before and once written: the
+ * log's length says whether the frames are in it (a write cut short is
+ * cut back to where it began), the socket's peek offset whether they
+ * were taken.
  *
  * Once a log is above GWL_COMPACT, the gateway writes a new one from
  * what it holds (gwl_create with tmp, then gwl_replace).
