@@ -25,7 +25,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -37,6 +36,7 @@
 
 #include "cluster.h"
 #include "rtdir.h"
+#include "wire.h"
 
 #define FH_SOCKET	"fdhold.sock"
 #define FH_GRACE_MS	30000
@@ -56,15 +56,9 @@ static size_t		 fh_ngot;
 static int
 fh_send(int s, char op, const char *name, int fd)
 {
-	char		 buf[1 + FH_NAME];
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	}		 u;
-	struct iovec	 iov;
-	struct msghdr	 mh;
-	size_t		 n = strlen(name);
-	ssize_t		 rc;
+	char	buf[1 + FH_NAME];
+	size_t	n = strlen(name);
+	ssize_t	rc;
 
 	if (n > FH_NAME) {
 		errno = ENAMETOOLONG;
@@ -72,66 +66,32 @@ fh_send(int s, char op, const char *name, int fd)
 	}
 	buf[0] = op;
 	memcpy(buf + 1, name, n);
-	iov.iov_base = buf;
-	iov.iov_len = 1 + n;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd != -1) {
-		memset(&u, 0, sizeof u);
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof u.buf;
-		CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
-		CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
-		CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &fd, sizeof fd);
-	}
 	do
-		rc = sendmsg(s, &mh, MSG_NOSIGNAL);
+		rc = frame_sendmsg(s, buf, 1 + n, &fd, fd != -1, 0);
 	while (rc == -1 && errno == EINTR);
 	return (rc == -1 ? -1 : 0);
 }
 
 /* One message into op and name; *fd: its descriptor or -1. 1, 0 at the
-   end, -1 with errno. */
+   end, -1 with errno (EBADMSG: its descriptors were cut short). */
 static int
 fh_recv(int s, char *op, char name[FH_NAME + 1], int *fd)
 {
-	char		 buf[1 + FH_NAME];
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	}		 u;
-	struct cmsghdr	*cm;
-	struct iovec	 iov;
-	struct msghdr	 mh;
-	ssize_t		 n;
+	char	buf[1 + FH_NAME];
+	int	fds[WIRE_FDS_MAX];
+	size_t	k, i;
+	ssize_t	n;
 
-	*fd = -1;
-	iov.iov_base = buf;
-	iov.iov_len = sizeof buf;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof u.buf;
 	do
-		n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+		n = frame_recvmsg(s, buf, sizeof buf, fds, &k);
 	while (n == -1 && errno == EINTR);
+	if (n == -2)
+		errno = EBADMSG;
 	if (n <= 0)
-		return ((int)n);
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET &&
-		    cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(cm), sizeof *fd);
-	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-		if (*fd != -1)
-			close(*fd);
-		*fd = -1;
-		errno = EMSGSIZE;
-		return (-1);
-	}
+		return (n == 0 ? 0 : -1);
+	*fd = k > 0 ? fds[0] : -1;
+	for (i = 1; i < k; i++)
+		close(fds[i]);
 	*op = buf[0];
 	memcpy(name, buf + 1, (size_t)n - 1);
 	name[n - 1] = '\0';
@@ -249,7 +209,7 @@ keep_main(int lfd, int dfd)
 		if (s == -1 || n <= 0 || pfd[1].revents == 0)
 			continue;
 		if ((n = fh_recv(s, &op, name, &fd)) <= 0) {
-			if (n == -1 && errno == EMSGSIZE)
+			if (n == -1 && errno == EBADMSG)
 				continue;
 			close(s);
 			s = -1;

@@ -51,6 +51,7 @@ struct ib_pend {
 struct ib_stream {
 	char		 from[65];
 	char		 stream[17];
+	uint64_t	 id;		/* stream, as the number it is */
 	uint64_t	 iso;		/* its isolate: 0 until a frame came */
 	uint64_t	 expected;	/* the next seq to deliver */
 	uint64_t	 written;	/* delivered and out of our hands */
@@ -94,6 +95,7 @@ ib_find(const char *from, const char *stream, uint64_t base)
 		return (NULL);
 	snprintf(s->from, sizeof s->from, "%s", from);
 	snprintf(s->stream, sizeof s->stream, "%s", stream);
+	s->id = strtoull(stream, NULL, 16);
 	/* A stream new to us starts after what its sender knows was
 	   delivered (its record may be gone, or it was idle long). */
 	s->expected = base + 1;
@@ -270,8 +272,7 @@ ib_deliver(struct ib_stream *s, uint64_t iso, const char *keys,
 		    s->from, iso_error());
 		return (0);
 	}
-	if (conn_send_via(sp, strtoull(s->stream, NULL, 16), s->expected,
-	    m) == 0) {
+	if (conn_send_via(sp, s->id, s->expected, m) == 0) {
 		iso_msg_free(m);
 		s->unacked += len;
 		ib_delivered = 1;
@@ -492,6 +493,7 @@ ib_found(const char *from, const char *stream, uint64_t written, int slot,
 	}
 	snprintf(s->from, sizeof s->from, "%s", from);
 	snprintf(s->stream, sizeof s->stream, "%s", stream);
+	s->id = strtoull(stream, NULL, 16);
 	s->expected = written + 1;
 	s->written = s->saved = s->told = written;
 	s->slot = slot;
