@@ -55,7 +55,6 @@ struct ib_stream {
 	uint64_t	 iso;		/* its isolate: 0 until a frame came */
 	uint64_t	 expected;	/* the next seq to deliver */
 	uint64_t	 written;	/* delivered and out of our hands */
-	uint64_t	 saved;		/* written, as the file says */
 	int		 slot;		/* its place in the file, or -1 */
 	uint64_t	 told;		/* written, as the last ack said */
 	struct ib_pend	*pend;		/* pend[phead..npend) */
@@ -99,7 +98,7 @@ ib_find(const char *from, const char *stream, uint64_t base)
 	/* A stream new to us starts after what its sender knows was
 	   delivered (its record may be gone, or it was idle long). */
 	s->expected = base + 1;
-	s->written = s->saved = s->told = base;
+	s->written = s->told = base;
 	s->slot = ibp_take(from, stream, base);
 	s->last_ms = cl_now_ms();
 	s->next = streams;
@@ -427,10 +426,8 @@ ib_acks(int all)
 
 	for (s = streams; s != NULL; s = s->next) {
 		ib_progress(s);
-		if (s->written != s->saved && s->gone == NULL) {
-			ibp_set(s->slot, s->written);
-			s->saved = s->written;
-		}
+		if (s->gone == NULL)
+			ibp_set(s->slot, s->written);	/* a store */
 	}
 	for (s = streams; s != NULL; s = next) {
 		next = s->next;
@@ -495,7 +492,7 @@ ib_found(const char *from, const char *stream, uint64_t written, int slot,
 	snprintf(s->stream, sizeof s->stream, "%s", stream);
 	s->id = strtoull(stream, NULL, 16);
 	s->expected = written + 1;
-	s->written = s->saved = s->told = written;
+	s->written = s->told = written;
 	s->slot = slot;
 	s->last_ms = cl_now_ms();
 	s->next = streams;
