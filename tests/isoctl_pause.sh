@@ -40,9 +40,14 @@ pid_of() { "$ISOCTL" ps --json --name "$1" | grep -oE '"pid":[0-9]+' |
     head -n1 | cut -d: -f2; }
 row_of() { "$ISOCTL" ps --name "$1" | sed -n 2p; }
 
-# still PID: stopped and using no CPU over 0.3 s.
+# still PID: stopped (SIGSTOP takes effect when the process is next
+# scheduled: waited for, 5 s at most) and using no CPU over 0.3 s.
 still() {
 	local c0 c1
+	for _ in $(seq 100); do
+		[ "$(state_of "$1")" = T ] && break
+		sleep 0.05
+	done
 	[ "$(state_of "$1")" = T ] || die "pid $1 is not stopped: $(state_of "$1")"
 	c0=$(cpu_of "$1")
 	sleep 0.3
