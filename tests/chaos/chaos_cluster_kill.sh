@@ -101,6 +101,7 @@ at_point inbound-written
 
 "$P/cl_client" b echo "$messages" 100 >"$work/client" 2>"$work/client.err" &
 client=$!
+started=$SECONDS
 killed_a=0 killed_b=0
 while kill -0 "$client" 2>/dev/null &&
     [ $((killed_a + killed_b)) -lt $((2 * kills)) ]; do
@@ -124,12 +125,14 @@ echo "chaos cluster kill: messages=$messages kills_a=$killed_a" \
     "kills_b=$killed_b lost=${lost:-?} dup=${dup:-?}" \
     "reordered=${reordered:-?}"
 if [ "$rc" -ne 0 ]; then
-	echo "FAIL: $line"
-	sed 's/^/    client: /' "$work/client.err" | head -5
+	# The supervisors' last words first: the reason goes last, where a
+	# log cut to its tail still shows it.
 	for n in a b; do
 		grep -h "cluster:" "${node_rt[$n]}"/supervisor/*.log 2>/dev/null |
-		    tail -5 | sed "s/^/    $n: /"
+		    tail -8 | sed "s/^/    $n: /"
 	done
+	sed 's/^/    client: /' "$work/client.err" | tail -5
+	echo "FAIL: after $((SECONDS - started)) s: $line"
 	exit 1
 fi
 if [ "$stream_alive" -ne 1 ]; then

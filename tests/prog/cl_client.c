@@ -87,11 +87,26 @@ on_echo(iso_port *p, const iso_msg *m, void *arg)
 	}
 }
 
+/* Every second: gives up when no echo came for STALL_S seconds (a
+   stream that stalls has lost something; a slow one is not wrong). */
+#define STALL_S	30
 static void
-too_late(void *arg)
+too_late(iso_timer *t, void *arg)
 {
+	static int64_t	last = -1;
+	static int	idle;
+
 	(void)arg;
-	why = "timed out waiting for the echoes";
+	if (nrecv != last) {
+		last = nrecv;
+		idle = 0;
+		return;
+	}
+	if (++idle < STALL_S)
+		return;
+	why = "timed out: no echo came for 30 s";
+	iso_timer_cancel(t);
+	deadline = NULL;
 	iso_port_close(port);
 }
 
@@ -301,7 +316,7 @@ main(int argc, char **argv)
 	}
 	if ((port = iso_port_new()) == NULL ||
 	    iso_port_listen(port, on_echo, NULL) == -1 ||
-	    (deadline = iso_timer_after(60000, too_late, NULL)) == NULL)
+	    (deadline = iso_timer_every(1000, too_late, NULL)) == NULL)
 		return (2);
 	for (i = 1; i <= want; i++) {
 		m = shared ? shared_msg(i) : iso_msg_pack("{s:P s:I s:s}",
