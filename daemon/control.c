@@ -2,14 +2,18 @@
  * control.c: the requests pause, resume and ping about a running
  * supervised isolate (a command's process group, or an isolate a program
  * forked): SIGSTOP, SIGCONT, and whether it is there and not paused. A
- * ping of an isolate's own loop is the client's to make, on the isolate's
+ * pause is answered once the process has stopped (a SIGSTOP takes effect
+ * when the process next runs; SIGCONT at once). A ping of an isolate's own loop is the client's to make, on the isolate's
  * socket (lib/supctl.c): the reply says which it is.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "daemon.h"
 #include "records.h"
@@ -35,13 +39,85 @@ ctl_signal(struct sv_conn *c, struct proc *p, int sig, const char *what)
 	return (-1);
 }
 
+#define CTL_STOP_TICK_MS	2
+#define CTL_STOP_WAIT_MS	2000
+
+/* A pause whose answer waits for the process to stop. */
+struct ctl_wait {
+	struct sv_conn	*c;
+	uint64_t	 id;
+	struct event	*ev;
+	int		 left;		/* ticks */
+};
+
+static void
+ctl_wait_free(struct ctl_wait *w)
+{
+	event_free(w->ev);
+	free(w);
+}
+
+/* The client went away first. */
+static void
+ctl_wait_cancel(void *arg)
+{
+	ctl_wait_free(arg);
+}
+
+static void
+ctl_wait_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_wait	*w = arg;
+	struct proc	*p = rec_by_id(w->id);
+	char		 who[100];
+
+	(void)fd;
+	(void)what;
+	if (p != NULL && rec_paused(p)) {
+		log_info("paused %016" PRIx64, w->id);
+		sv_ok(w->c);
+	} else if (p == NULL || rec_state(p) != REC_RUNNING) {
+		sv_error(w->c, ESRCH, "pause: isolate %016" PRIx64 " ended "
+		    "before it stopped", w->id);
+	} else if (--w->left > 0) {
+		return;
+	} else {
+		rec_who(p, who, sizeof who);
+		sv_error(w->c, ETIMEDOUT, "pause: isolate %s was sent "
+		    "SIGSTOP but has not stopped after %d ms (waiting in the "
+		    "kernel?); it stops once it can: see isoctl ps", who,
+		    CTL_STOP_WAIT_MS);
+	}
+	ctl_wait_free(w);	/* answered: c forgot its cancel */
+}
+
 static void
 op_pause(struct sv_conn *c, const struct rq *r)
 {
-	if (ctl_signal(c, r->target.rec, SIGSTOP, "pause") == 0) {
-		log_info("paused %016" PRIx64, rec_id(r->target.rec));
+	const struct timeval	 tv = { 0, CTL_STOP_TICK_MS * 1000 };
+	struct proc		*p = r->target.rec;
+	struct ctl_wait		*w;
+
+	if (ctl_signal(c, p, SIGSTOP, "pause") == -1)
+		return;
+	if (rec_paused(p)) {
+		log_info("paused %016" PRIx64, rec_id(p));
 		sv_ok(c);
+		return;
 	}
+	if ((w = calloc(1, sizeof *w)) == NULL ||
+	    (w->ev = event_new(iso_event_base(), -1, EV_PERSIST,
+	    ctl_wait_tick, w)) == NULL || event_add(w->ev, &tv) == -1) {
+		if (w != NULL && w->ev != NULL)
+			event_free(w->ev);
+		free(w);
+		sv_error(c, ENOMEM, "pause: out of memory");
+		return;
+	}
+	w->c = c;
+	w->id = rec_id(p);
+	w->left = CTL_STOP_WAIT_MS / CTL_STOP_TICK_MS;
+	sv_defer(c, ctl_wait_cancel, w);
 }
 
 const struct rq_entry rq_pause = {

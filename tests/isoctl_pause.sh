@@ -40,14 +40,10 @@ pid_of() { "$ISOCTL" ps --json --name "$1" | grep -oE '"pid":[0-9]+' |
     head -n1 | cut -d: -f2; }
 row_of() { "$ISOCTL" ps --name "$1" | sed -n 2p; }
 
-# still PID: stopped (SIGSTOP takes effect when the process is next
-# scheduled: waited for, 5 s at most) and using no CPU over 0.3 s.
+# still PID: stopped (pause answers once it is) and using no CPU over
+# 0.3 s.
 still() {
 	local c0 c1
-	for _ in $(seq 100); do
-		[ "$(state_of "$1")" = T ] && break
-		sleep 0.05
-	done
 	[ "$(state_of "$1")" = T ] || die "pid $1 is not stopped: $(state_of "$1")"
 	c0=$(cpu_of "$1")
 	sleep 0.3
@@ -93,6 +89,25 @@ expect 0 pause spin
 expect 0 kill --graceful spin
 expect 143 wait spin
 ok "a graceful kill ends a paused command"
+
+# A process that cannot stop at once (waiting in the kernel for a vfork
+# child, 400 ms at a time): pause answers when it has stopped; one that
+# cannot stop within 2 s (5 s at a time) is said to be not stopped yet.
+expect 0 spawn --name held -- "$BUILD/tests/prog/vfork_hold" 400
+hpid=$(pid_of held)
+[ -n "$hpid" ] || die "held has no pid"
+expect 0 pause held
+[ "$(state_of "$hpid")" = T ] ||
+    die "pause answered before held stopped: $(state_of "$hpid")"
+expect 0 kill held
+expect 0 spawn --name slow -- "$BUILD/tests/prog/vfork_hold" 5000
+spid=$(pid_of slow)
+sleep 0.2
+expect 1 pause slow
+[[ $err == *"has not stopped after 2000 ms"* ]] ||
+    die "pause of a process that cannot stop: '$err'"
+expect 0 kill slow
+ok "pause answers once the process has stopped, or says it has not"
 
 expect 1 pause spin
 [[ $err == *"not running"* ]] || die "pause of an ended command: '$err'"
