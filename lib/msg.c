@@ -637,21 +637,33 @@ iso_msg_value_at(const iso_msg *m, size_t i)
 	return (msg_item(m, ISO_MAP, i, 1));
 }
 
+/* 1 if string k is key (no strlen and no memcmp call: keys are short,
+   and most differ in their first bytes). */
+static inline int
+msg_key_is(const iso_msg *k, const char *key)
+{
+	const char	*s = k->v.s;
+	uint32_t	 j;
+
+	for (j = 0; j < k->len; j++)
+		if (key[j] == '\0' || key[j] != s[j])
+			return (0);
+	return (key[j] == '\0');
+}
+
 const iso_msg *
 iso_msg_get(const iso_msg *m, const char *key)
 {
 	const iso_msg	*k;
-	size_t		 i, len;
+	size_t		 i;
 
 	if (m == NULL || m->type != ISO_MAP || key == NULL) {
 		errno = EINVAL;
 		return (NULL);
 	}
-	len = strlen(key);
 	for (i = 0; i < m->len; i++) {
 		k = &m->v.items[2 * i];
-		if (k->type == ISO_STR && k->len == len &&
-		    memcmp(k->v.s, key, len) == 0)
+		if (k->type == ISO_STR && msg_key_is(k, key))
 			return (k + 1);
 	}
 	errno = ENOENT;

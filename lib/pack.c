@@ -49,13 +49,20 @@ struct specs {
 	struct spec	 local[PACK_SPECS];
 };
 
+/* The characters a format skips between items. */
+static const unsigned char fmt_space[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, [':'] = 1, [','] = 1
+};
+
 static inline char
 fmt_peek(struct fmt *f)
 {
-	while (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' ||
-	    *f->p == ':' || *f->p == ',')
-		f->p++;
-	return (*f->p);
+	const char	*p = f->p;	/* a local: f->ap may alias f->p */
+
+	while (fmt_space[(unsigned char)*p])
+		p++;
+	f->p = p;
+	return (*p);
 }
 
 static int

@@ -614,6 +614,7 @@ START_TEST(accessors)
 {
 	iso_msg		*m, *k;
 	const iso_msg	*v;
+	int64_t		 n;
 
 	m = iso_msg_pack("{i:s s:b [i]:n}", 1, "one", "t", 1, 2);
 	ck_assert_uint_eq(iso_msg_len(m), 3);
@@ -638,6 +639,20 @@ START_TEST(accessors)
 	ck_assert_uint_eq(iso_msg_len(NULL), 0);
 	iso_msg_free(m);
 	iso_msg_free(NULL);
+
+	/* Keys that are prefixes of each other, or hold a NUL: only the
+	   whole key matches. */
+	m = iso_msg_pack("{s#:i s:i s:i s:i}", "a\0b", (size_t)3, 1, "ab", 2,
+	    "a", 3, "", 4);
+	ck_assert_int_eq(iso_msg_int(iso_msg_get(m, "a"), &n), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(iso_msg_int(iso_msg_get(m, "ab"), &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(iso_msg_int(iso_msg_get(m, ""), &n), 0);
+	ck_assert_int_eq(n, 4);
+	ck_assert_ptr_null(iso_msg_get(m, "abc"));
+	ck_assert_ptr_null(iso_msg_get(m, "b"));
+	iso_msg_free(m);
 }
 END_TEST
 
