@@ -16,7 +16,11 @@
  * goes again (the receiver drops what it has had). When the isolate is
  * gone, its node is lost, or a key is refused, each sender is told with a
  * refusal frame (what was lost, and why), the socket is closed, and
- * their next send says ECONNREFUSED.
+ * their next send says ECONNREFUSED. An isolate that ended while nothing
+ * was sent to it is found by a probe: a proxy idle for GW_PROBE_MS sends
+ * an empty batch, which the isolate's node answers with "gone" if
+ * nobody listens as that isolate any more; the proxy then ends (else
+ * the proxies of every short-lived isolate ever heard of would stay).
  *
  * A killed supervisor loses none of it: a sender's socket is only peeked
  * at (SO_PEEK_OFF), and the bytes of its whole frames are taken out of it
@@ -53,6 +57,7 @@
 #define GW_ASKED_MS	200	/* asked again sooner: once, then wait */
 #define GW_TICK_MS	250
 #define GW_UNHEARD_MS	5000	/* a taken-back proxy's node, connected */
+#define GW_PROBE_MS	30000	/* idle this long: is its isolate there? */
 #define GW_READ_MAX	(256 * 1024)	/* bytes read per turn per sender */
 #define GW_BATCH	(64 * 1024)	/* bytes of frames per NATS message */
 #define GW_BATCH_PORTS	8		/* ports (keys) per batch */
@@ -117,6 +122,7 @@ struct proxy {
 	size_t		 out;		/* bytes unacknowledged */
 	int64_t		 sent_ms;	/* last progress or resend */
 	int64_t		 resent_ms;	/* last resend */
+	int64_t		 probed_ms;	/* made, or last probed */
 	int		 held;		/* window full: senders not read */
 	int		 restored;	/* its node not yet heard of since */
 	struct proxy	*next;
@@ -816,6 +822,7 @@ gw_proxy_new(uint64_t iso, uint32_t pid, const char *node, const char *stream,
 	px->lfd = lfd;
 	px->next_seq = 1;
 	px->tail = &px->head;
+	px->probed_ms = cl_now_ms();
 	snprintf(px->node, sizeof px->node, "%s", node);
 	if (stream != NULL)
 		snprintf(px->stream, sizeof px->stream, "%s", stream);
@@ -981,6 +988,33 @@ gw_on_ack(natsMsg *msg, void *arg)
 	iso_msg_free(a);
 }
 
+/* Idle this long (ms; ISO_CLUSTER_PROBE_MS for the tests), a proxy asks
+   whether its isolate is still there. */
+static int64_t
+gw_probe_ms(void)
+{
+	static int64_t	 ms;
+	const char	*e;
+
+	if (ms == 0)
+		ms = (e = getenv("ISO_CLUSTER_PROBE_MS")) != NULL &&
+		    atoll(e) > 0 ? atoll(e) : GW_PROBE_MS;
+	return (ms);
+}
+
+/* An empty batch, numbered as the next would be: the isolate's node
+   says "gone" if nobody listens as it any more. */
+static void
+gw_probe(struct proxy *px)
+{
+	struct gw_batch	b;
+
+	memset(&b, 0, sizeof b);
+	b.seq = b.last = px->next_seq;
+	b.keys[0] = '-';
+	gw_publish(px, &b);
+}
+
 /* Send again what waits too long for its acknowledgement. */
 static void
 gw_tick(evutil_socket_t fd, short what, void *arg)
@@ -1011,6 +1045,12 @@ gw_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		if (px->head != NULL && now - px->sent_ms >= GW_RESEND_MS)
 			gw_resend(px);
+		else if (px->head == NULL && px->open == NULL &&
+		    !px->restored && now - px->sent_ms >= gw_probe_ms() &&
+		    now - px->probed_ms >= gw_probe_ms()) {
+			px->probed_ms = now;
+			gw_probe(px);
+		}
 	}
 }
 

@@ -28,17 +28,21 @@
  * proxy may outlive its supervisor), and forgotten once idle for
  * IB_IDLE_MS, when everything in them has long been acknowledged.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
 #include "cluster.h"
 #include "loop.h"
+#include "rtdir.h"
 #include "wire.h"
 
 /* A frame handed to our queue for an isolate, not yet known written. */
@@ -343,6 +347,27 @@ ib_batch(struct ib_stream *s, natsMsg *msg, uint64_t seq, const char *to,
 	}
 }
 
+/* A probe (an empty batch) of a proxy idle long: "gone" if nobody
+   listens as its isolate any more. */
+static void
+ib_probe(struct ib_stream *s, const char *to)
+{
+	int	fd, rc;
+
+	s->iso = strtoull(to, NULL, 16);
+	s->last_ms = cl_now_ms();
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return;
+	rc = rtdir_id_connect(fd, s->iso);
+	close(fd);
+	if (rc == -1 && errno == ECONNREFUSED) {
+		s->gone = "ECONNREFUSED";
+		snprintf(s->why, sizeof s->why, "is gone (it ended)");
+		s->due = 1;
+	}
+}
+
 static void
 ib_on_port(natsMsg *msg, void *arg)
 {
@@ -374,6 +399,11 @@ ib_on_port(natsMsg *msg, void *arg)
 		/* Garbled on the way: as lost, asked for again. */
 		if (seq >= s->expected)
 			ib_ask(s);
+	} else if (natsMsg_GetDataLength(msg) == 0) {
+		if (seq > s->expected)
+			ib_ask(s);
+		else
+			ib_probe(s, to);
 	} else
 		ib_batch(s, msg, seq, to, keys);
 	natsev_dispose(msg);

@@ -235,7 +235,8 @@ pk_sum(const char *stream, uint64_t seq, const char *to, const char *keys,
 	crc = crc32(crc, (const Bytef *)head, (uInt)n);
 	if (keys != NULL)
 		crc = crc32(crc, (const Bytef *)keys, (uInt)strlen(keys));
-	crc = crc32(crc, (const Bytef *)data, (uInt)len);
+	if (len > 0)	/* crc32 of a NULL buffer starts again at 0 */
+		crc = crc32(crc, (const Bytef *)data, (uInt)len);
 	snprintf(out, 9, "%08lx", (unsigned long)(crc & 0xffffffffUL));
 }
 

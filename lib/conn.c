@@ -1196,8 +1196,13 @@ conn_refusal(struct conn *c)
 		iso_msg_free(m);
 		return (0);
 	}
-	conn_log("isolate %016llx refused our connection, %zu queued bytes "
-	    "dropped: %s", (unsigned long long)c->peer, conn_queued(c), why);
+	/* Said now only if it cost queued bytes: the next send says it
+	   anyway (a proxy of an isolate that ended refuses its idle
+	   senders). */
+	if (conn_queued(c) > 0)
+		conn_log("isolate %016llx refused our connection, %zu queued "
+		    "bytes dropped: %s", (unsigned long long)c->peer,
+		    conn_queued(c), why);
 	c->refused = sup_errno_value(ename);
 	c->why = strdup(why);
 	iso_msg_free(m);

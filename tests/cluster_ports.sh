@@ -36,6 +36,9 @@ done
 # shellcheck source=tests/cluster.bash
 . "$SRCDIR/tests/cluster.bash"
 
+# An idle proxy asks whether its isolate is still there after 0.5 s
+# here (30 s by default).
+export ISO_CLUSTER_PROBE_MS=500
 "$ISOCTL" daemon start >/dev/null || die "node a did not start"
 node_start b
 nodes_up 2
@@ -135,6 +138,21 @@ echo_on b brief
 client b brief gone
 [ "$rc" -eq 0 ] || die "an isolate gone: $out"
 ok "an isolate gone: $out"
+
+# The clients above have ended, most while nothing was sent to them:
+# b's proxies of them end too (an idle proxy asks a whether its isolate
+# is still there), and a's proxy of the echo, which lives, stays.
+b_proxies() { find "${node_rt[b]}/supervisor/proxies" -type f ! -name taking; }
+for _ in $(seq 100); do
+	[ -z "$(b_proxies)" ] && break
+	sleep 0.1
+done
+[ -z "$(b_proxies)" ] || die "proxies of ended isolates stay: $(b_proxies)"
+client b echo 100
+[ "$rc" -eq 0 ] || die "the echo after the probes: $out"
+on b "$ISOCTL" logs echo 2>&1 | grep -i "dropped" &&
+    die "the echo complained of a probe"
+ok "proxies of ended isolates end; the echo's stays: $out"
 
 # Its node is killed: the same, once the node is lost.
 echo_on b lasting
