@@ -3,8 +3,9 @@
  * supervised isolate (a command's process group, or an isolate a program
  * forked): SIGSTOP, SIGCONT, and whether it is there and not paused. A
  * pause is answered once the process has stopped (a SIGSTOP takes effect
- * when the process next runs; SIGCONT at once). A ping of an isolate's own loop is the client's to make, on the isolate's
- * socket (lib/supctl.c): the reply says which it is.
+ * when the process next runs; SIGCONT at once). A ping of an isolate's
+ * own loop is the client's to make, on the isolate's socket
+ * (lib/supctl.c): the reply says which it is.
  */
 #include <errno.h>
 #include <inttypes.h>

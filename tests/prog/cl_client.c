@@ -87,9 +87,8 @@ on_echo(iso_port *p, const iso_msg *m, void *arg)
 	}
 }
 
-/* Every second: gives up when no echo came for STALL_S seconds (a
-   stream that stalls has lost something; a slow one is not wrong). */
-#define STALL_S	30
+/* Every second: gives up when no echo came for 30 s (a stream that
+   stalls has lost something; a slow one is not wrong). */
 static void
 too_late(iso_timer *t, void *arg)
 {
@@ -102,7 +101,7 @@ too_late(iso_timer *t, void *arg)
 		idle = 0;
 		return;
 	}
-	if (++idle < STALL_S)
+	if (++idle < 30)
 		return;
 	why = "timed out: no echo came for 30 s";
 	iso_timer_cancel(t);
