@@ -3,14 +3,17 @@
  * second from the first send to the last delivery.
  *
  *   isolate  a producer isolate sends {"msg": n} to a consumer isolate's
- *            listener, CHUNK sends a callback (written together when it
- *            returns), yielding to its loop between chunks; the consumer
- *            unpacks each. Timed by the main isolate from "go" to "done".
+ *            listener with iso_sendf, CHUNK sends a callback (written
+ *            together when it returns), yielding to its loop between
+ *            chunks; the consumer unpacks each. Timed by the main isolate
+ *            from "go" to "done".
+ *   pack_send  the same, each message made with iso_msg_pack, sent with
+ *            iso_send and freed.
  *   raw      the same 11-byte frames, prebuilt, written in 64 KiB batches
  *            by a forked child and read by the parent, which walks the
  *            length prefixes and counts frames.
  *
- * Rounds alternate between the two. QUICK=1: 3 short rounds.
+ * Rounds alternate between the three. QUICK=1: 3 short rounds.
  */
 #include <sys/socket.h>
 
@@ -135,6 +138,7 @@ consumer_entry(const iso_msg *arg)
 struct producer {
 	iso_sendport	 to;
 	long		 left;
+	int		 packed;	/* pack, send, free: not iso_sendf */
 	iso_timer	*timer;
 };
 
@@ -148,11 +152,16 @@ produce_cb(void *arg)
 
 	pr->timer = NULL;
 	for (k = 0; k < CHUNK && pr->left > 0; k++) {
-		if ((m = iso_msg_pack("{s:i}", "msg",
-		    (int)(pr->left & 0x7f))) == NULL)
-			bench_child_fail("producer send");
-		rc = iso_send(pr->to, m);
-		iso_msg_free(m);
+		if (!pr->packed)
+			rc = iso_sendf(pr->to, "{s:i}", "msg",
+			    (int)(pr->left & 0x7f));
+		else {
+			if ((m = iso_msg_pack("{s:i}", "msg",
+			    (int)(pr->left & 0x7f))) == NULL)
+				bench_child_fail("producer send");
+			rc = iso_send(pr->to, m);
+			iso_msg_free(m);
+		}
 		if (rc == -1 && errno != ENOBUFS)
 			bench_child_fail("producer send");
 		if (rc == -1)
@@ -181,7 +190,7 @@ producer_cb(iso_port *p, const iso_msg *m, void *arg)
 	produce_cb(pr);
 }
 
-/* [hello port]: say hello with our port. */
+/* [hello port, packed]: say hello with our port. */
 static void
 producer_entry(const iso_msg *arg)
 {
@@ -190,7 +199,7 @@ producer_entry(const iso_msg *arg)
 	iso_port		*p;
 	iso_msg			*m;
 
-	if (iso_msg_unpack(arg, "[P]", &hello) == -1 ||
+	if (iso_msg_unpack(arg, "[Pb]", &hello, &pr.packed) == -1 ||
 	    (p = iso_port_new()) == NULL ||
 	    iso_port_listen(p, producer_cb, &pr) == -1 ||
 	    (m = iso_msg_pack("P", iso_port_sendport(p))) == NULL ||
@@ -200,7 +209,7 @@ producer_entry(const iso_msg *arg)
 }
 
 static double
-iso_oneway(long want)
+iso_oneway(long want, int packed)
 {
 	iso_isolate	*ci, *pi;
 	iso_port	*ch, *ph, *done;
@@ -214,7 +223,8 @@ iso_oneway(long want)
 	    iso_spawn(consumer_entry, arg, &ci) == -1)
 		bench_fail("isolate: consumer: %s", iso_error());
 	iso_msg_free(arg);
-	if ((arg = iso_msg_pack("[P]", iso_port_sendport(ph))) == NULL ||
+	if ((arg = iso_msg_pack("[Pb]", iso_port_sendport(ph), packed)) ==
+	    NULL ||
 	    iso_spawn(producer_entry, arg, &pi) == -1)
 		bench_fail("isolate: producer: %s", iso_error());
 	iso_msg_free(arg);
@@ -226,18 +236,21 @@ int
 main(void)
 {
 	double	raw[BENCH_ROUNDS_MAX], iso[BENCH_ROUNDS_MAX];
+	double	packed[BENCH_ROUNDS_MAX];
 	int	quick = bench_quick(), r, rounds = quick ? 3 : 9;
 	long	nraw = quick ? 2000000 : 20000000;
 	long	niso = quick ? 200000 : 1000000;
 
 	bench_init("bench_oneway", 300);
 	raw_oneway(nraw / 10);		/* warm-up */
-	iso_oneway(niso / 10);
+	iso_oneway(niso / 10, 0);
 	for (r = 0; r < rounds; r++) {
 		raw[r] = raw_oneway(nraw);
-		iso[r] = iso_oneway(niso);
+		iso[r] = iso_oneway(niso, 0);
+		packed[r] = iso_oneway(niso, 1);
 	}
 	bench_emit("oneway", "raw", "msg/s", "higher", raw, rounds);
 	bench_emit("oneway", "isolate", "msg/s", "higher", iso, rounds);
+	bench_emit("oneway", "pack_send", "msg/s", "higher", packed, rounds);
 	return (0);
 }

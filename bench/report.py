@@ -21,7 +21,8 @@ BENCHES = [
     ("rt", 'round trip of {"msg": n}, listen callbacks on both sides'),
     ("fd_rt", 'round trip of {"msg": n, "fd": h}, a descriptor passed '
      "both ways (message: the plain round trip of this run)"),
-    ("oneway", "small messages one way"),
+    ("oneway", "small messages one way (isolate: iso_sendf; pack_send: "
+     "iso_msg_pack, iso_send, iso_msg_free)"),
     ("bw_1mib", "1 MiB bytes values one way"),
     ("bw_64mib", "64 MiB bytes values one way"),
     ("spawn", "spawn + first message back + reap"),
@@ -53,7 +54,7 @@ BENCHES = [
      "node (raw: nats.c publish/subscribe)"),
 ]
 IMPLS = ["raw", "msgpack-c", "depth_0", "worker_1", "message", "isolate", "fresh",
-         "packed", "zmq",
+         "packed", "pack_send", "zmq",
          "python", "node", "xargs", "depth_100k"]
 BASELINES = ["raw", "msgpack-c", "depth_0", "worker_1", "message"]
 KEYS = ["bench", "impl", "unit", "median", "min", "max", "rounds", "better"]

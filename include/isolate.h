@@ -331,6 +331,15 @@ void		 iso_port_close(iso_port *p);
  */
 int		 iso_send(iso_sendport to, const iso_msg *m);
 /*
+ * Pack a message from fmt and its arguments, as iso_msg_pack, and send it,
+ * as iso_send: one call, and no message is made. Once a format has been
+ * packed (by any call with that format string), the next sends with it
+ * encode the value straight into the queue to the peer. 0, or -1 with
+ * iso_msg_pack's or iso_send's errors (nothing was sent).
+ */
+int		 iso_sendf(iso_sendport to, const char *fmt, ...);
+int		 iso_vsendf(iso_sendport to, const char *fmt, va_list ap);
+/*
  * iso_send, waiting for room when ISO_LIMIT_QUEUE bytes already wait for
  * that peer: runs the loop (timers and listeners keep working) until m is
  * queued or timeout_ms passes (< 0: no limit). 0, or -1 with ETIMEDOUT

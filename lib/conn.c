@@ -1505,42 +1505,70 @@ conn_queue(iso_sendport to, const iso_msg *m)
 	return (conn_queue_bound(to, m, 1));
 }
 
-/* conn_queue; bound_check 0: the caller looked at the queue's bound. */
-static int
-conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
-{
-	struct conn		*c;
-	struct out_fds		*f;
-	unsigned char		*p;
-	size_t			 bound, queued, k, n;
-	int			 rc;
+/* A frame being put in a queue: conn_frame_room, then conn_frame_end. */
+struct conn_frame {
+	iso_sendport	 to;
+	int		 bound_check;
+	struct conn	*c;
+	unsigned char	*p;	/* its header */
+	size_t		 k;	/* the port's bytes, after the header */
+};
 
-	if (wire_bound_fds(m, &bound) == -1)
-		return (-1);
-	if ((c = conn_peer(to.isolate)) != NULL && c->state == CONN_REFUSED)
-		return (conn_refused_fail(c));
+/* Room at the end of fr->to's queue for a frame of up to bound bytes of
+   message: where the message goes, or NULL with errno (ENOBUFS past the
+   queue's bound, unless fr->bound_check is 0 or fr->to.port is). */
+static void *
+conn_frame_room(struct conn_frame *fr, size_t bound)
+{
+	struct conn	*c;
+	size_t		 queued;
+
+	if ((c = conn_peer(fr->to.isolate)) != NULL &&
+	    c->state == CONN_REFUSED) {
+		conn_refused_fail(c);
+		return (NULL);
+	}
 	if (c == NULL || conn_outbuf(c) == -1)
-		return (-1);
+		return (NULL);
 	queued = conn_queued(c);
-	if (bound_check && to.port != 0 && queued > 0 &&
-	    queued + bound > msg_limit_queue)
-		return (msg_fail(ENOBUFS, "send: %zu bytes already wait for "
-		    "isolate %016llx", queued, (unsigned long long)to.isolate));
-	if ((f = conn_fds_of(m, &rc)) == NULL && rc == -1)
-		return (-1);
-	if ((p = (unsigned char *)conn_reserve(c, WIRE_HDR + PORT_MAX_LEN +
-	    bound)) == NULL) {
-		rc = msg_fail(ENOMEM, "send: out of memory");
-		goto fail;
+	if (fr->bound_check && fr->to.port != 0 && queued > 0 &&
+	    queued + bound > msg_limit_queue) {
+		msg_fail(ENOBUFS, "send: %zu bytes already wait for isolate "
+		    "%016llx", queued, (unsigned long long)fr->to.isolate);
+		return (NULL);
 	}
-	k = conn_put_port(p + WIRE_HDR, to.port);
-	n = k + wire_encode_fds(m, p + WIRE_HDR + k);
+	if ((fr->p = (unsigned char *)conn_reserve(c, WIRE_HDR +
+	    PORT_MAX_LEN + bound)) == NULL) {
+		msg_fail(ENOMEM, "send: out of memory");
+		return (NULL);
+	}
+	fr->c = c;
+	fr->k = conn_put_port(fr->p + WIRE_HDR, fr->to.port);
+	return (fr->p + WIRE_HDR + fr->k);
+}
+
+/* conn_frame_room's trampoline for pack_encode_direct. */
+static void *
+conn_frame_reserve(void *fr, size_t bound)
+{
+	return (conn_frame_room(fr, bound));
+}
+
+/* The frame fr made room for, with len bytes of message and the
+   descriptors f (NULL: none; taken in every case), queued and written
+   when it is time. 0, or -1 with errno. */
+static int
+conn_frame_end(struct conn_frame *fr, size_t len, struct out_fds *f)
+{
+	struct conn	*c = fr->c;
+	size_t		 n = fr->k + len;
+
 	if (n > msg_limit_frame) {
-		rc = msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
-		    "frame limit of %zu", n, msg_limit_frame);
-		goto fail;
+		free(f);
+		return (msg_fail(EMSGSIZE, "send: %zu bytes, more than the "
+		    "frame limit of %zu", n, msg_limit_frame));
 	}
-	wire_frame_hdr(p, n);
+	wire_frame_hdr(fr->p, n);
 	if (f != NULL) {
 		f->at = c->sent + conn_queued(c);
 		STAILQ_INSERT_TAIL(&c->ofds, f, link);
@@ -1556,11 +1584,11 @@ conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
 		return (0);
 	}
 	if (conn_write(c) == -1) {
-		if ((c = table_get(&peers, to.isolate)) != NULL &&
+		if ((c = table_get(&peers, fr->to.isolate)) != NULL &&
 		    c->state == CONN_REFUSED)
 			return (conn_refused_fail(c));
 		return (msg_fail(ECONNREFUSED, "send: isolate %016llx is gone",
-		    (unsigned long long)to.isolate));
+		    (unsigned long long)fr->to.isolate));
 	}
 	if (f != NULL && conn_fds_waiting(c, f) && conn_fds_keep(f) == -1) {
 		/* the frame is the queue's last, untouched: take it back */
@@ -1570,9 +1598,35 @@ conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
 		return (-1);
 	}
 	return (0);
-fail:
-	free(f);
-	return (rc);
+}
+
+/* conn_queue; bound_check 0: the caller looked at the queue's bound. */
+static int
+conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
+{
+	struct conn_frame	 fr = { to, bound_check, NULL, NULL, 0 };
+	struct out_fds		*f;
+	unsigned char		*p;
+	size_t			 bound;
+	int			 rc;
+
+	if (wire_bound_fds(m, &bound) == -1 ||
+	    (p = conn_frame_room(&fr, bound)) == NULL)
+		return (-1);
+	if ((f = conn_fds_of(m, &rc)) == NULL && rc == -1)
+		return (-1);
+	return (conn_frame_end(&fr, wire_encode_fds(m, p), f));
+}
+
+int
+conn_send_direct(iso_sendport to, const char *fmt, va_list *ap)
+{
+	struct conn_frame	fr = { to, 1, NULL, NULL, 0 };
+	ssize_t			n;
+
+	if ((n = pack_encode_direct(fmt, ap, conn_frame_reserve, &fr)) <= 0)
+		return (n == 0 ? 1 : -1);
+	return (conn_frame_end(&fr, (size_t)n, NULL));
 }
 
 int

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,12 @@ void		 isolate_pair_closing(uint64_t id);
 
 /* Send m to a port of another isolate (see iso_send). */
 int		 conn_send(iso_sendport to, const iso_msg *m);
+/* iso_vsendf's way to another isolate: the value of fmt and *ap encoded
+   straight into the queue (pack_encode_direct). 0 or -1 with errno as
+   conn_send; 1 when that way does not apply (nothing queued, *ap partly
+   read). */
+int		 conn_send_direct(iso_sendport to, const char *fmt,
+		    va_list *ap);
 /* Make sure this isolate listens on its socket. 0 or -1 with errno. */
 int		 conn_listen(void);
 /*

@@ -18,6 +18,9 @@
 #ifndef ISO_LIB_MSG_H
 #define ISO_LIB_MSG_H
 
+#include <sys/types.h>
+
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -151,6 +154,23 @@ int	 msg_depth(const iso_msg *m);
 
 /* 1 if p[0..len) is valid UTF-8 (no surrogates, overlongs or > U+10FFFF). */
 int	 msg_utf8_valid(const char *p, size_t len);
+
+/* pack.c: iso_msg_pack from two va_starts of the same arguments (*fast
+   for the compiled format, *slow for the rest), which it reads. */
+iso_msg	*pack_ap(const char *fmt, va_list *fast, va_list *slow);
+
+/*
+ * pack.c, for iso_vsendf: fmt packed from *ap straight into its
+ * encoding, no message made. When fmt was compiled by an earlier pack
+ * (and holds no O), its arguments are fetched and checked as the cached
+ * pack does; then reserve(ctx, bound) gives room for bound bytes, and
+ * the value is encoded there as iso_msg_encode would encode the message.
+ * Returns the bytes written; 0 when this way does not apply (nothing was
+ * reserved, *ap partly read: the caller packs from a copy it kept); -1
+ * when reserve returned NULL (its errno).
+ */
+ssize_t	 pack_encode_direct(const char *fmt, va_list *ap,
+	    void *(*reserve)(void *ctx, size_t bound), void *ctx);
 
 /* Set the thread's iso_error() text (printf-style) and errno; returns -1. */
 int	 msg_fail(int errnum, const char *fmt, ...)

@@ -15,11 +15,12 @@
 #include <string.h>
 
 #include "msg.h"
+#include "wire.h"
 
 struct fmt {
 	const char	*start;
 	const char	*p;
-	va_list		 ap;
+	va_list		*ap;	/* the caller's: see pack_ap */
 };
 
 /*
@@ -117,26 +118,26 @@ pack_next(struct fmt *f, struct spec *sp)
 	case '}':
 		return (0);
 	case 'b':
-		sp->v.i = va_arg(f->ap, int) != 0;
+		sp->v.i = va_arg(*f->ap, int) != 0;
 		return (0);
 	case 'i':
 		sp->c = 'I';
-		sp->v.i = va_arg(f->ap, int);
+		sp->v.i = va_arg(*f->ap, int);
 		return (0);
 	case 'I':
-		sp->v.i = va_arg(f->ap, int64_t);
+		sp->v.i = va_arg(*f->ap, int64_t);
 		return (0);
 	case 'U':
-		sp->v.u = va_arg(f->ap, uint64_t);
+		sp->v.u = va_arg(*f->ap, uint64_t);
 		return (0);
 	case 'f':
-		sp->v.f = va_arg(f->ap, double);
+		sp->v.f = va_arg(*f->ap, double);
 		return (0);
 	case 'P':
-		sp->v.port = va_arg(f->ap, iso_sendport);
+		sp->v.port = va_arg(*f->ap, iso_sendport);
 		return (0);
 	case 'h':
-		sp->v.i = va_arg(f->ap, int);
+		sp->v.i = va_arg(*f->ap, int);
 		if (sp->v.i < 0) {
 			fmt_bad(f, "pack: h is not a descriptor");
 			errno = EBADF;
@@ -144,7 +145,7 @@ pack_next(struct fmt *f, struct spec *sp)
 		}
 		return (0);
 	case 'O':
-		sp->v.o = va_arg(f->ap, const iso_msg *);
+		sp->v.o = va_arg(*f->ap, const iso_msg *);
 		if (*f->p == '?') {
 			f->p++;
 			nullable = 1;
@@ -156,10 +157,10 @@ pack_next(struct fmt *f, struct spec *sp)
 		}
 		return (0);
 	case 's':
-		sp->v.s = va_arg(f->ap, const char *);
+		sp->v.s = va_arg(*f->ap, const char *);
 		if (*f->p == '#') {
 			f->p++;
-			sp->len = va_arg(f->ap, size_t);
+			sp->len = va_arg(*f->ap, size_t);
 		} else {
 			if (*f->p == '?') {
 				f->p++;
@@ -178,8 +179,8 @@ pack_next(struct fmt *f, struct spec *sp)
 		if (*f->p++ != '#')
 			return (fmt_bad(f, sp->c == 'y' ? "pack: y without #" :
 			    "pack: Y without #"));
-		sp->v.s = va_arg(f->ap, const char *);
-		sp->len = va_arg(f->ap, size_t);
+		sp->v.s = va_arg(*f->ap, const char *);
+		sp->len = va_arg(*f->ap, size_t);
 		if (sp->v.s == NULL && sp->len > 0)
 			return (fmt_bad(f, "pack: NULL bytes"));
 		return (0);
@@ -692,8 +693,94 @@ pack_cached(const struct fc_entry *e, va_list *ap)
 	return (root);
 }
 
+/* sp, which is not an O, as a node whose strings and bytes are the
+   caller's (not copied): what wire_put_node encodes. */
+static inline void
+direct_node(const struct spec *sp, iso_msg *n)
+{
+	n->flags = 0;
+	n->len = 0;
+	switch (sp->c) {
+	case '[':
+	case '{':
+		pack_container(sp, n, NULL);
+		break;
+	case 's':
+	case 'y':
+	case 'Y':
+		n->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
+		n->len = (uint32_t)sp->len;
+		n->v.s = sp->v.s != NULL ? sp->v.s : "";
+		break;
+	case 'n':
+		n->type = ISO_NIL;
+		break;
+	case 'b':
+		n->type = ISO_BOOL;
+		n->v.b = (int)sp->v.i;
+		break;
+	case 'U':
+		n->type = ISO_INT;
+		n->v.u = sp->v.u;
+		if (sp->v.u > INT64_MAX)
+			n->flags = MSG_BIG;
+		break;
+	case 'f':
+		n->type = ISO_FLOAT;
+		n->v.f = sp->v.f;
+		break;
+	case 'P':
+		n->type = ISO_PORT;
+		n->v.port = sp->v.port;
+		break;
+	default:	/* I */
+		n->type = ISO_INT;
+		n->v.i = sp->v.i;
+		break;
+	}
+}
+
+ssize_t
+pack_encode_direct(const char *fmt, va_list *ap,
+    void *(*reserve)(void *, size_t), void *ctx)
+{
+	struct spec		 v[FC_OPS];
+	struct msg_size		 sz = { 0, 0, 0, 0 };
+	const struct fc_entry	*e;
+	iso_msg			 node;
+	size_t			 k, bound = 0;
+	char			*dst, *p;
+
+	e = fc_slot(pack_cache, fmt);
+	if (e->key != fmt || !fc_same(e->text, fmt) || e->has_o ||
+	    e->depth > msg_limit_depth)
+		return (0);
+	for (k = 0; k < e->nops; k++) {
+		if (fc_fetch(&e->ops[k], &v[k], ap, &sz) == -1)
+			return (0);
+		bound += v[k].c == 's' || v[k].c == 'y' || v[k].c == 'Y' ?
+		    5 + v[k].len : WIRE_NODE_MAX;
+	}
+	if (sz.nodes > msg_limit_nodes)
+		return (0);
+	if ((dst = reserve(ctx, bound)) == NULL)
+		return (-1);
+	for (p = dst, k = 0; k < e->nops; k++) {
+		direct_node(&v[k], &node);
+		p += wire_put_node(&node, p);
+	}
+	return (p - dst);
+}
+
+/*
+ * Pack from two copies of the arguments: *fast for the compiled format,
+ * *slow for the slow path if that gives up. The variadic entry points
+ * va_start both: a va_copy of a va_list just made reads back, in one
+ * load, fields stored apart a moment before, which the processor cannot
+ * forward (a stall of some 15 cycles, a fifth of a small pack's time).
+ */
 iso_msg *
-iso_msg_vpack(const char *fmt, va_list ap)
+pack_ap(const char *fmt, va_list *fast, va_list *slow)
 {
 	struct fmt		 f;
 	struct specs		 a;
@@ -712,15 +799,12 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	hit = e->key == fmt && fc_same(e->text, fmt);
 	if (hit) {
 		saved = errno;
-		va_copy(f.ap, ap);
-		root = pack_cached(e, &f.ap);
-		va_end(f.ap);
-		if (root != NULL)
+		if ((root = pack_cached(e, fast)) != NULL)
 			return (root);
 		errno = saved;
 	}
 	f.start = f.p = fmt;
-	va_copy(f.ap, ap);
+	f.ap = slow;
 	a.v = a.local;
 	a.n = 0;
 	a.cap = PACK_SPECS;
@@ -750,23 +834,39 @@ iso_msg_vpack(const char *fmt, va_list ap)
 			*e = c;
 	}
 out:
-	saved = errno;
-	va_end(f.ap);
-	if (a.v != a.local)
+	if (a.v != a.local) {
+		saved = errno;
 		free(a.v);
-	errno = saved;
+		errno = saved;
+	}
 	return (root);
+}
+
+iso_msg *
+iso_msg_vpack(const char *fmt, va_list ap)
+{
+	va_list	 fast, slow;
+	iso_msg	*m;
+
+	va_copy(fast, ap);
+	va_copy(slow, ap);
+	m = pack_ap(fmt, &fast, &slow);
+	va_end(fast);
+	va_end(slow);
+	return (m);
 }
 
 iso_msg *
 iso_msg_pack(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list	 fast, slow;
 	iso_msg	*m;
 
-	va_start(ap, fmt);
-	m = iso_msg_vpack(fmt, ap);
-	va_end(ap);
+	va_start(fast, fmt);
+	va_start(slow, fmt);
+	m = pack_ap(fmt, &fast, &slow);
+	va_end(fast);
+	va_end(slow);
 	return (m);
 }
 
@@ -840,7 +940,7 @@ unpack_map(struct fmt *f, const iso_msg *m)
 		if (c != 's')
 			return (fmt_bad(f, "unpack: map key must be s"));
 		f->p++;
-		if ((key = va_arg(f->ap, const char *)) == NULL)
+		if ((key = va_arg(*f->ap, const char *)) == NULL)
 			return (fmt_bad(f, "unpack: NULL key"));
 		v = m != NULL ? iso_msg_get(m, key) : NULL;
 		if (*f->p == '?')
@@ -952,10 +1052,10 @@ unpack_data(struct fmt *f, char c, const iso_msg *m)
 	const char	**out;
 	size_t		 *lenp = NULL;
 
-	out = va_arg(f->ap, const char **);
+	out = va_arg(*f->ap, const char **);
 	if (*f->p == '#') {
 		f->p++;
-		if ((lenp = va_arg(f->ap, size_t *)) == NULL)
+		if ((lenp = va_arg(*f->ap, size_t *)) == NULL)
 			return (fmt_bad(f, "unpack: NULL output"));
 	} else if (c == 'y')
 		return (fmt_bad(f, "unpack: y without #"));
@@ -993,7 +1093,7 @@ unpack_value(struct fmt *f, const iso_msg *m)
 		return (unpack_data(f, c, m));
 	case 'b': case 'i': case 'I': case 'U': case 'f': case 'F':
 	case 'P': case 'O': case 'h':
-		if ((out = va_arg(f->ap, void *)) == NULL)
+		if ((out = va_arg(*f->ap, void *)) == NULL)
 			return (fmt_bad(f, "unpack: NULL output"));
 		return (m != NULL ? unpack_scalar(f, c, m, out) : 0);
 	case '\0':
@@ -1004,24 +1104,33 @@ unpack_value(struct fmt *f, const iso_msg *m)
 	return (fmt_bad(f, "unpack: unexpected character"));
 }
 
-int
-iso_msg_vunpack(const iso_msg *m, const char *fmt, va_list ap)
+/* Unpack from the caller's arguments (*ap: no copy, see pack_ap). */
+static int
+unpack_ap(const iso_msg *m, const char *fmt, va_list *ap)
 {
 	struct fmt	f;
-	int		rc = -1, saved;
 
 	if (m == NULL || fmt == NULL)
 		return (msg_fail(EINVAL, "unpack: NULL argument"));
 	f.start = f.p = fmt;
-	va_copy(f.ap, ap);
-	if (unpack_value(&f, m) == 0) {
-		if (fmt_peek(&f) != '\0')
-			fmt_bad(&f, "unpack: more than one value");
-		else
-			rc = 0;
-	}
+	f.ap = ap;
+	if (unpack_value(&f, m) == -1)
+		return (-1);
+	if (fmt_peek(&f) != '\0')
+		return (fmt_bad(&f, "unpack: more than one value"));
+	return (0);
+}
+
+int
+iso_msg_vunpack(const iso_msg *m, const char *fmt, va_list ap)
+{
+	va_list	aq;
+	int	rc, saved;
+
+	va_copy(aq, ap);
+	rc = unpack_ap(m, fmt, &aq);
 	saved = errno;
-	va_end(f.ap);
+	va_end(aq);
 	errno = saved;
 	return (rc);
 }
@@ -1033,7 +1142,7 @@ iso_msg_unpack(const iso_msg *m, const char *fmt, ...)
 	int	rc;
 
 	va_start(ap, fmt);
-	rc = iso_msg_vunpack(m, fmt, ap);
+	rc = unpack_ap(m, fmt, &ap);
 	va_end(ap);
 	return (rc);
 }

@@ -321,6 +321,61 @@ iso_send(iso_sendport to, const iso_msg *m)
 	return (conn_send(to, m));
 }
 
+/* iso_sendf from three va_starts of the arguments: *direct for the way
+   straight into the queue, *fast and *slow for pack_ap. */
+static int
+sendf_ap(iso_sendport to, const char *fmt, va_list *direct, va_list *fast,
+    va_list *slow)
+{
+	iso_msg	*m;
+	int	 rc, saved;
+
+	if (fmt == NULL || to.isolate == 0 || to.port == 0)
+		return (msg_fail(EINVAL, "sendf: no format or no port"));
+	if (to.isolate != loop_self() &&
+	    (rc = conn_send_direct(to, fmt, direct)) != 1)
+		return (rc);
+	if ((m = pack_ap(fmt, fast, slow)) == NULL)
+		return (-1);
+	rc = iso_send(to, m);
+	saved = errno;
+	iso_msg_free(m);
+	errno = saved;
+	return (rc);
+}
+
+int
+iso_vsendf(iso_sendport to, const char *fmt, va_list ap)
+{
+	va_list	direct, fast, slow;
+	int	rc;
+
+	va_copy(direct, ap);
+	va_copy(fast, ap);
+	va_copy(slow, ap);
+	rc = sendf_ap(to, fmt, &direct, &fast, &slow);
+	va_end(direct);
+	va_end(fast);
+	va_end(slow);
+	return (rc);
+}
+
+int
+iso_sendf(iso_sendport to, const char *fmt, ...)
+{
+	va_list	direct, fast, slow;
+	int	rc;
+
+	va_start(direct, fmt);
+	va_start(fast, fmt);
+	va_start(slow, fmt);
+	rc = sendf_ap(to, fmt, &direct, &fast, &slow);
+	va_end(direct);
+	va_end(fast);
+	va_end(slow);
+	return (rc);
+}
+
 int
 iso_on_writable(iso_sendport to, void (*cb)(void *ud), void *ud)
 {

@@ -843,11 +843,11 @@ wire_append(char **p, const void *buf, size_t len)
 	return (wire_append(user, buf, len))
 #include <msgpack/pack_template.h>
 
-static void
-wire_pack(char **pk, const iso_msg *m, int fds)
+/* m itself at *pk: a scalar whole, a list or map only its header. */
+static inline void
+wire_pack_node(char **pk, const iso_msg *m, int fds)
 {
 	uint8_t		port[2 + WIRE_PORT_LEN];
-	uint32_t	i;
 	int		k;
 
 	switch (m->type) {
@@ -887,13 +887,9 @@ wire_pack(char **pk, const iso_msg *m, int fds)
 		break;
 	case ISO_LIST:
 		wire_mp_array(pk, m->len);
-		for (i = 0; i < m->len; i++)
-			wire_pack(pk, &m->v.items[i], fds);
 		break;
 	case ISO_MAP:
 		wire_mp_map(pk, m->len);
-		for (i = 0; i < 2 * m->len; i++)
-			wire_pack(pk, &m->v.items[i], fds);
 		break;
 	case ISO_FD:
 		wire_mp_ext(pk, 1, WIRE_EXT_FD);
@@ -911,6 +907,28 @@ wire_pack(char **pk, const iso_msg *m, int fds)
 		wire_mp_ext_body(pk, port, WIRE_PORT_LEN);
 		break;
 	}
+}
+
+static void
+wire_pack(char **pk, const iso_msg *m, int fds)
+{
+	uint32_t	i, n;
+
+	wire_pack_node(pk, m, fds);
+	if (m->type != ISO_LIST && m->type != ISO_MAP)
+		return;
+	n = m->type == ISO_MAP ? 2 * m->len : m->len;
+	for (i = 0; i < n; i++)
+		wire_pack(pk, &m->v.items[i], fds);
+}
+
+size_t
+wire_put_node(const iso_msg *m, void *dst)
+{
+	char	*p = dst;
+
+	wire_pack_node(&p, m, 0);
+	return ((size_t)(p - (char *)dst));
 }
 
 size_t

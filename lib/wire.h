@@ -45,6 +45,13 @@ size_t	 wire_encode_to(const iso_msg *m, void *dst);
 int	 wire_bound_fds(const iso_msg *m, size_t *bound);
 size_t	 wire_encode_fds(const iso_msg *m, void *dst);
 
+/* Encode m itself at dst, with room for its bound (WIRE_NODE_MAX, or
+   5 + its length for a string or bytes): a scalar whole, a list or map
+   only its header (its items follow it, each put the same way, a map's
+   keys and values in turn). Bytes go plain. Returns the bytes written. */
+#define WIRE_NODE_MAX	(2 + 1 + WIRE_PORT_LEN)
+size_t	 wire_put_node(const iso_msg *m, void *dst);
+
 /* Encode m at dst (room for WIRE_SCALAR_MAX bytes) when it is one scalar
    (nil, bool, int, float): the bytes written; 0 for anything else. */
 #define WIRE_SCALAR_MAX	9
