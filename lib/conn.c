@@ -910,7 +910,7 @@ conn_progress(uint64_t peer, uint64_t *serial, uint64_t *queued,
 }
 
 /* Room for n more bytes at the end of c's queue, or NULL. */
-static char *
+static inline __attribute__((always_inline)) char *
 conn_reserve(struct conn *c, size_t n)
 {
 	size_t	 q = conn_queued(c), cap;
@@ -1327,7 +1327,7 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(c->retry, &tv);
 }
 
-static struct conn *
+static inline __attribute__((always_inline)) struct conn *
 conn_peer(uint64_t peer)
 {
 	struct event_base	*base;
@@ -1516,12 +1516,15 @@ struct conn_frame {
 
 /* Room at the end of fr->to's queue for a frame of up to bound bytes of
    message: where the message goes, or NULL with errno (ENOBUFS past the
-   queue's bound, unless fr->bound_check is 0 or fr->to.port is). */
-static void *
-conn_frame_room(struct conn_frame *fr, size_t bound)
+   queue's bound, unless fr->bound_check is 0 or fr->to.port is). fr is a
+   struct conn_frame. Inline, with what it calls once, in both callers: a
+   send's own path is as short as before it was shared. */
+static inline __attribute__((always_inline)) void *
+conn_frame_room(void *arg, size_t bound)
 {
-	struct conn	*c;
-	size_t		 queued;
+	struct conn_frame	*fr = arg;
+	struct conn		*c;
+	size_t			 queued;
 
 	if ((c = conn_peer(fr->to.isolate)) != NULL &&
 	    c->state == CONN_REFUSED) {
@@ -1547,17 +1550,10 @@ conn_frame_room(struct conn_frame *fr, size_t bound)
 	return (fr->p + WIRE_HDR + fr->k);
 }
 
-/* conn_frame_room's trampoline for pack_encode_direct. */
-static void *
-conn_frame_reserve(void *fr, size_t bound)
-{
-	return (conn_frame_room(fr, bound));
-}
-
 /* The frame fr made room for, with len bytes of message and the
    descriptors f (NULL: none; taken in every case), queued and written
    when it is time. 0, or -1 with errno. */
-static int
+static inline __attribute__((always_inline)) int
 conn_frame_end(struct conn_frame *fr, size_t len, struct out_fds *f)
 {
 	struct conn	*c = fr->c;
@@ -1616,6 +1612,13 @@ conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
 	if ((f = conn_fds_of(m, &rc)) == NULL && rc == -1)
 		return (-1);
 	return (conn_frame_end(&fr, wire_encode_fds(m, p), f));
+}
+
+/* conn_frame_room, called by pack_encode_direct. */
+static void *
+conn_frame_reserve(void *arg, size_t bound)
+{
+	return (conn_frame_room(arg, bound));
 }
 
 int

@@ -844,7 +844,7 @@ wire_append(char **p, const void *buf, size_t len)
 #include <msgpack/pack_template.h>
 
 /* m itself at *pk: a scalar whole, a list or map only its header. */
-static inline void
+static inline __attribute__((always_inline)) void
 wire_pack_node(char **pk, const iso_msg *m, int fds)
 {
 	uint8_t		port[2 + WIRE_PORT_LEN];
