@@ -92,16 +92,6 @@ fds_settle(int want)
 	return (tu_fd_count());
 }
 
-static iso_msg *
-take(iso_port *p, int ms)
-{
-	iso_msg	*m = NULL;
-
-	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
-	    iso_error());
-	return (m);
-}
-
 START_TEST(value_ownership)
 {
 	iso_msg	*m, *c;
@@ -354,7 +344,7 @@ spawn_echo(void (*entry)(const iso_msg *), iso_sendport *to,
 	*ex = iso_port_new();
 	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(*ex), NULL), 0);
 	iso_isolate_free(iso);
-	m = take(r, 10000);
+	m = tu_take(r, 10000);
 	if (iso_msg_sendport(m, to) == -1)
 		ck_assert_int_eq(iso_msg_unpack(m, "[P!]", to), 0);
 	iso_msg_free(m);
@@ -395,7 +385,7 @@ START_TEST(kinds_through_a_port)
 		    iso_msg_pack("h", pidfd)), 0);
 	ck_assert_int_eq(iso_send(to, m), 0);
 	close(tfd[1]);
-	r = take(back, 10000);
+	r = tu_take(back, 10000);
 	ck_assert_int_eq(iso_msg_unpack(r, "[s O!]", &seen, &echo), 0);
 	ck_assert_str_eq(seen, pidfd >= 0 ?
 	    "pipe sock file memfd event pidfd take " :
@@ -418,7 +408,7 @@ START_TEST(kinds_through_a_port)
 		    iso_msg_get(m, "pidfd")));
 	iso_msg_free(r);
 	iso_msg_free(m);
-	m = take(ex, 10000);
+	m = tu_take(ex, 10000);
 	iso_msg_free(m);
 	/* every copy of the take pipe's write end is closed, there too */
 	ck_assert(eof_within(tfd[0], 5000));
@@ -465,7 +455,7 @@ two_ports(void (*entry)(const iso_msg *), iso_sendport *a, iso_sendport *b,
 	arg = iso_msg_pack("{s:P}", "to", iso_port_sendport(r));
 	ck_assert_int_eq(iso_spawn(entry, arg, iso), 0);
 	iso_msg_free(arg);
-	m = take(r, 10000);
+	m = tu_take(r, 10000);
 	ck_assert_int_eq(iso_msg_unpack(m, "[P P!]", a, b), 0);
 	iso_msg_free(m);
 }
@@ -570,7 +560,7 @@ START_TEST(through_iso_exit)
 	arg = iso_msg_pack("{s:P}", "to", iso_port_sendport(r));
 	ck_assert_int_eq(iso_spawn(exit_entry, arg, NULL), 0);
 	iso_msg_free(arg);
-	m = take(r, 10000);
+	m = tu_take(r, 10000);
 	ck_assert_int_eq(iso_msg_unpack(m, "{s:h}", "memfd", &fd), 0);
 	ck_assert_int_eq(pread(fd, buf, sizeof buf, 0), 9);
 	ck_assert_str_eq(buf, "from exit");
@@ -685,7 +675,7 @@ START_TEST(many_in_one_message)
 		iso_msg_free(list);
 	}
 	for (k = 0; k < 3; k++) {
-		m = take(rp[k], 10000);
+		m = tu_take(rp[k], 10000);
 		ck_assert_int_eq(iso_msg_unpack(m, "i", &n), 0);
 		ck_assert_int_eq(n, k == 1 ? 1 : 253);
 		iso_msg_free(m);
@@ -693,7 +683,7 @@ START_TEST(many_in_one_message)
 	m = iso_msg_pack("[]");
 	ck_assert_int_eq(iso_send(to, m), 0);
 	iso_msg_free(m);
-	m = take(ex, 10000);
+	m = tu_take(ex, 10000);
 	iso_msg_free(m);
 	close(pfd[1]);
 	ck_assert(eof_within_loop(pfd[0], 5000));
@@ -1017,7 +1007,7 @@ warm_up(void)
 	ck_assert_int_eq(iso_spawn(nop_entry, NULL, &iso), 0);
 	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(ex), NULL), 0);
 	iso_isolate_free(iso);
-	m = take(ex, 10000);
+	m = tu_take(ex, 10000);
 	iso_msg_free(m);
 	iso_port_close(p);
 	ck_assert_int_eq(iso_run(), 0);

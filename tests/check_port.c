@@ -40,17 +40,6 @@ num_of(const iso_msg *m)
 	return (n);
 }
 
-/* Wait for one message on a fresh-port reply. */
-static iso_msg *
-take(iso_port *p, int ms)
-{
-	iso_msg	*m = NULL;
-
-	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
-	    iso_error());
-	return (m);
-}
-
 /* A message that borrows its bytes (Y#) is copied by the send: the
    caller may free them as soon as iso_send returns. */
 START_TEST(a_send_copies_borrowed_bytes)
@@ -72,7 +61,7 @@ START_TEST(a_send_copies_borrowed_bytes)
 	iso_msg_free(m);
 	memset(buf, 0, N);
 	free(buf);
-	out = take(p, 5000);
+	out = tu_take(p, 5000);
 	got = iso_msg_bytes(iso_msg_at(out, 0), &len);
 	ck_assert_uint_eq(len, N);
 	for (k = 0; k < N; k++)
@@ -95,7 +84,7 @@ START_TEST(self_send_first)
 	ck_assert_int_eq(errno, ETIMEDOUT);
 	m = num(7);
 	ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
-	out = take(p, 1000);		/* the port stayed open */
+	out = tu_take(p, 1000);		/* the port stayed open */
 	ck_assert_int_eq(num_of(out), 7);
 	iso_msg_free(out);
 	iso_msg_free(m);
@@ -408,7 +397,7 @@ START_TEST(dead_isolate_refuses)
 	arg = iso_msg_pack("P", iso_port_sendport(p));
 	ck_assert_int_eq(iso_spawn(hold_entry, arg, &iso), 0);
 	iso_msg_free(arg);
-	m = take(p, 5000);
+	m = tu_take(p, 5000);
 	iso_msg_unpack(m, "{s:P}", "port", &theirs);
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
@@ -723,7 +712,7 @@ START_TEST(sends_of_a_callback_are_one_write)
 	arg = iso_msg_pack("P", iso_port_sendport(p));
 	ck_assert_int_eq(iso_spawn(deaf_entry, arg, &iso), 0);
 	iso_msg_free(arg);
-	m = take(p, 5000);
+	m = tu_take(p, 5000);
 	iso_msg_unpack(m, "{s:P}", "port", &b.to);
 	iso_msg_free(m);
 	ck_assert_ptr_nonnull(iso_timer_after(0, burst_cb, &b));
@@ -756,7 +745,7 @@ START_TEST(full_queue)
 	arg = iso_msg_pack("P", iso_port_sendport(p));
 	ck_assert_int_eq(iso_spawn(deaf_entry, arg, &iso), 0);
 	iso_msg_free(arg);
-	m = take(p, 5000);
+	m = tu_take(p, 5000);
 	iso_msg_unpack(m, "{s:P}", "port", &theirs);
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 1u << 20), 0);
@@ -973,7 +962,7 @@ START_TEST(hostile_frames_on_socket)
 		ck_assert_int_eq(write(good, gf, sizeof gf), sizeof gf);
 		ck_assert_int_eq(write(fd, bad[k].bytes, bad[k].len),
 		    (ssize_t)bad[k].len);
-		out = take(p, 5000);
+		out = tu_take(p, 5000);
 		ck_assert_int_eq(iso_msg_type(out), ISO_BOOL);
 		iso_msg_free(out);
 		p = iso_port_new();
@@ -981,7 +970,7 @@ START_TEST(hostile_frames_on_socket)
 		m = num((int)k);
 		ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
 		iso_msg_free(m);
-		out = take(p, 5000);
+		out = tu_take(p, 5000);
 		ck_assert_int_eq(num_of(out), (int)k);
 		iso_msg_free(out);
 		/* an idle wait lets the loop read the bad frame */
@@ -1089,7 +1078,7 @@ START_TEST(half_sent_huge_frames_cost_what_came)
 		ck_assert_int_gt(w, 0);
 		idle(1);
 	}
-	out = take(p, 5000);
+	out = tu_take(p, 5000);
 	b = iso_msg_bytes(out, &n);
 	ck_assert_uint_eq(n, BIG);
 	ck_assert(memcmp(b, frame + 14, BIG) == 0);
@@ -1145,7 +1134,7 @@ START_TEST(connections_beyond_the_cap_are_told)
 	frame[7] = (unsigned char)(sp.port >> 8);
 	frame[8] = (unsigned char)sp.port;
 	ck_assert_int_eq(write(fd[1], frame, sizeof frame), sizeof frame);
-	m = take(p, 5000);
+	m = tu_take(p, 5000);
 	ck_assert_int_eq(iso_msg_type(m), ISO_BOOL);
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_CONNS, 4096), 0);
@@ -1369,7 +1358,7 @@ spawn_reader(int delay, iso_sendport *to)
 		ck_assert_int_eq(iso_spawn(slow_entry, arg, &iso), 0);
 	}
 	iso_msg_free(arg);
-	m = take(hello, 5000);
+	m = tu_take(hello, 5000);
 	ck_assert_int_eq(iso_msg_unpack(m, "{s:P}", "port", to), 0);
 	iso_msg_free(m);
 	return (iso);
@@ -1398,7 +1387,7 @@ reader_count(iso_sendport to)
 
 	ck_assert_int_eq(iso_send_wait(to, m, 10000), 0);
 	iso_msg_free(m);
-	m = take(p, 10000);
+	m = tu_take(p, 10000);
 	ck_assert_int_eq(iso_msg_unpack(m, "i", &n), 0);
 	iso_msg_free(m);
 	return (n);

@@ -161,16 +161,6 @@ END_TEST
 
 /* ---- sends --------------------------------------------------------------- */
 
-static iso_msg *
-take(iso_port *p, int ms)
-{
-	iso_msg	*m = NULL;
-
-	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
-	    iso_error());
-	return (m);
-}
-
 /* [to, n]: n sends, iso_sendf and pack + send in turn, then "end". */
 static void
 mixed_entry(const iso_msg *arg)
@@ -263,7 +253,7 @@ START_TEST(sendf_to_self_and_with_a_descriptor)
 	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
 	ck_assert_int_eq(iso_sendf(iso_port_sendport(p), "h", pfd[1]), 0);
 	close(pfd[1]);
-	m = take(p, 1000);
+	m = tu_take(p, 1000);
 	ck_assert_int_eq(iso_msg_unpack(m, "h", &fd), 0);
 	ck_assert_int_eq(write(fd, "z", 1), 1);
 	iso_msg_free(m);
@@ -329,7 +319,7 @@ START_TEST(sendf_errors)
 	m = iso_msg_pack("P", iso_port_sendport(p));
 	ck_assert_int_eq(iso_spawn(count_entry, m, &iso), 0);
 	iso_msg_free(m);
-	m = take(p, 10000);
+	m = tu_take(p, 10000);
 	ck_assert_int_eq(iso_msg_unpack(m, "P", &gone), 0);
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_kill(iso, ISO_IMMEDIATE), 0);
@@ -356,7 +346,7 @@ START_TEST(sendf_bounded_and_nothing_accepted_lost)
 	m = iso_msg_pack("P", iso_port_sendport(p));
 	ck_assert_int_eq(iso_spawn(count_entry, m, &iso), 0);
 	iso_msg_free(m);
-	m = take(p, 10000);
+	m = tu_take(p, 10000);
 	ck_assert_int_eq(iso_msg_unpack(m, "P", &to), 0);
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_pause(iso), 0);
@@ -373,7 +363,7 @@ START_TEST(sendf_bounded_and_nothing_accepted_lost)
 	ck_assert_int_eq(iso_send_wait(to, m, 30000), 0);
 	iso_msg_free(m);
 	ck_assert_int_eq(iso_limit_set(ISO_LIMIT_QUEUE, 16u << 20), 0);
-	m = take(back, 30000);
+	m = tu_take(back, 30000);
 	ck_assert_int_eq(iso_msg_unpack(m, "[i b]", &count, &ordered), 0);
 	ck_assert_int_eq(count, k);
 	ck_assert_int_eq(ordered, 1);

@@ -75,16 +75,6 @@ mfd_maps(void)
 	return (n);
 }
 
-static iso_msg *
-take(iso_port *p, int ms)
-{
-	iso_msg	*m = NULL;
-
-	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
-	    iso_error());
-	return (m);
-}
-
 /* The descriptors open now, once the loop has seen what it had to. */
 static int
 fds_settle(int want)
@@ -166,7 +156,7 @@ echo_start(void)
 	echo_ex = iso_port_new();
 	ck_assert_int_eq(iso_on_exit(echo_iso, iso_port_sendport(echo_ex),
 	    NULL), 0);
-	m = take(r, 10000);
+	m = tu_take(r, 10000);
 	ck_assert_int_eq(iso_msg_sendport(m, &echo_to), 0);
 	iso_msg_free(m);		/* r went with its first message */
 }
@@ -178,7 +168,7 @@ echo_stop(void)
 
 	iso_kill(echo_iso, ISO_IMMEDIATE);
 	iso_isolate_free(echo_iso);
-	m = take(echo_ex, 10000);
+	m = tu_take(echo_ex, 10000);
 	iso_msg_free(m);
 }
 
@@ -195,7 +185,7 @@ echo(const iso_msg *v, iso_port *unused)
 	ck_assert_ptr_nonnull(m);
 	ck_assert_msg(iso_send(echo_to, m) == 0, "%s", iso_error());
 	iso_msg_free(m);
-	return (take(back, 60000));
+	return (tu_take(back, 60000));
 }
 
 /* The bytes of v are in a shared value (a memfd mapping). */
@@ -555,7 +545,7 @@ START_TEST(spawn_argument_filled_in_place)
 	spawn_sum_to = iso_port_sendport(back);
 	ck_assert_msg(iso_spawn(spawn_sum_entry, v, NULL) == 0, "%s",
 	    iso_error());
-	r = take(back, 30000);
+	r = tu_take(back, 30000);
 	ck_assert_int_eq(iso_msg_uint(r, &s), 0);
 	ck_assert_uint_eq(s, sum(p, (size_t)1 << 20));
 	iso_msg_free(r);
@@ -683,7 +673,7 @@ START_TEST(hostile_senders)
 		m = iso_msg_pack("i", k);
 		ck_assert_int_eq(iso_send(iso_port_sendport(p), m), 0);
 		iso_msg_free(m);
-		m = take(p, 5000);
+		m = tu_take(p, 5000);
 		iso_msg_free(m);
 		p = iso_port_new();
 	}
@@ -789,7 +779,7 @@ warm_up(void)
 	ck_assert_int_eq(iso_spawn(nop_entry, NULL, &iso), 0);
 	ck_assert_int_eq(iso_on_exit(iso, iso_port_sendport(ex), NULL), 0);
 	iso_isolate_free(iso);
-	m = take(ex, 10000);
+	m = tu_take(ex, 10000);
 	iso_msg_free(m);
 }
 

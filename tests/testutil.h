@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "isolate.h"
+
 /* Make a fresh 0700 runtime directory and point ISO_RUNTIME_DIR at it;
    removed (with what is left in it) at exit. Returns its path. */
 const char	*tu_runtime_dir(void);
@@ -37,5 +39,8 @@ int		 tu_iso_bound(uint64_t id);
 int		 tu_children(void);
 /* Sleep ms milliseconds. */
 void		 tu_sleep_ms(int ms);
+/* The first message port p gets within ms (the caller frees it); the
+   test fails if none comes. */
+iso_msg		*tu_take(iso_port *p, int ms);
 
 #endif
