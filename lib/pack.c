@@ -273,9 +273,9 @@ pack_read(struct fmt *f, struct specs *a, struct msg_size *sz)
 	}
 }
 
-/* Fill dst from sp, which is not a container. */
+/* Fill dst from sp, a scalar (n b I U f P h). */
 static inline void
-pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
+pack_scalar(const struct spec *sp, iso_msg *dst)
 {
 	dst->flags = 0;
 	dst->len = 0;
@@ -287,10 +287,6 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 	case 'b':
 		dst->type = ISO_BOOL;
 		dst->v.b = (int)sp->v.i;
-		break;
-	case 'I':
-		dst->type = ISO_INT;
-		dst->v.i = sp->v.i;
 		break;
 	case 'U':
 		dst->type = ISO_INT;
@@ -310,19 +306,38 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 		dst->type = ISO_FD;
 		dst->v.fd = (int)sp->v.i;
 		break;
+	default:	/* I */
+		dst->type = ISO_INT;
+		dst->v.i = sp->v.i;
+		break;
+	}
+}
+
+/* Fill dst from sp, which is not a container. */
+static inline void
+pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
+{
+	switch (sp->c) {
 	case 's':
 	case 'y':
+		dst->flags = 0;
+		dst->own = NULL;
 		dst->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
 		dst->len = (uint32_t)sp->len;
 		dst->v.s = msg_block_data(b, sp->v.s, sp->len, sp->c == 's');
 		break;
 	case 'Y':	/* the caller's, borrowed */
+		dst->flags = 0;
+		dst->own = NULL;
 		dst->type = ISO_BYTES;
 		dst->len = (uint32_t)sp->len;
 		dst->v.s = sp->v.s != NULL ? sp->v.s : "";
 		break;
 	case 'O':
 		msg_fill_copy(dst, sp->v.o, b);
+		break;
+	default:
+		pack_scalar(sp, dst);
 		break;
 	}
 }
@@ -698,8 +713,6 @@ pack_cached(const struct fc_entry *e, va_list *ap)
 static inline void
 direct_node(const struct spec *sp, iso_msg *n)
 {
-	n->flags = 0;
-	n->len = 0;
 	switch (sp->c) {
 	case '[':
 	case '{':
@@ -708,34 +721,14 @@ direct_node(const struct spec *sp, iso_msg *n)
 	case 's':
 	case 'y':
 	case 'Y':
+		n->flags = 0;
+		n->own = NULL;
 		n->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
 		n->len = (uint32_t)sp->len;
 		n->v.s = sp->v.s != NULL ? sp->v.s : "";
 		break;
-	case 'n':
-		n->type = ISO_NIL;
-		break;
-	case 'b':
-		n->type = ISO_BOOL;
-		n->v.b = (int)sp->v.i;
-		break;
-	case 'U':
-		n->type = ISO_INT;
-		n->v.u = sp->v.u;
-		if (sp->v.u > INT64_MAX)
-			n->flags = MSG_BIG;
-		break;
-	case 'f':
-		n->type = ISO_FLOAT;
-		n->v.f = sp->v.f;
-		break;
-	case 'P':
-		n->type = ISO_PORT;
-		n->v.port = sp->v.port;
-		break;
-	default:	/* I */
-		n->type = ISO_INT;
-		n->v.i = sp->v.i;
+	default:
+		pack_scalar(sp, n);
 		break;
 	}
 }
