@@ -313,6 +313,17 @@ pack_scalar(const struct spec *sp, iso_msg *dst)
 	}
 }
 
+/* Fill dst from sp, a string or bytes, pointing at the caller's. */
+static inline void
+pack_borrow(const struct spec *sp, iso_msg *dst)
+{
+	dst->flags = 0;
+	dst->own = NULL;
+	dst->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
+	dst->len = (uint32_t)sp->len;
+	dst->v.s = sp->v.s != NULL ? sp->v.s : "";
+}
+
 /* Fill dst from sp, which is not a container. */
 static inline void
 pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
@@ -327,11 +338,7 @@ pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 		dst->v.s = msg_block_data(b, sp->v.s, sp->len, sp->c == 's');
 		break;
 	case 'Y':	/* the caller's, borrowed */
-		dst->flags = 0;
-		dst->own = NULL;
-		dst->type = ISO_BYTES;
-		dst->len = (uint32_t)sp->len;
-		dst->v.s = sp->v.s != NULL ? sp->v.s : "";
+		pack_borrow(sp, dst);
 		break;
 	case 'O':
 		msg_fill_copy(dst, sp->v.o, b);
@@ -721,11 +728,7 @@ direct_node(const struct spec *sp, iso_msg *n)
 	case 's':
 	case 'y':
 	case 'Y':
-		n->flags = 0;
-		n->own = NULL;
-		n->type = sp->c == 's' ? ISO_STR : ISO_BYTES;
-		n->len = (uint32_t)sp->len;
-		n->v.s = sp->v.s != NULL ? sp->v.s : "";
+		pack_borrow(sp, n);
 		break;
 	default:
 		pack_scalar(sp, n);
