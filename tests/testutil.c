@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <check.h>
-
 #include "rtdir.h"
 #include "isolate.h"
 #include "testutil.h"
@@ -203,14 +201,4 @@ tu_children(void)
 			n++;
 	fclose(f);
 	return (n);
-}
-
-iso_msg *
-tu_take(iso_port *p, int ms)
-{
-	iso_msg	*m = NULL;
-
-	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
-	    iso_error());
-	return (m);
 }

@@ -39,8 +39,20 @@ int		 tu_iso_bound(uint64_t id);
 int		 tu_children(void);
 /* Sleep ms milliseconds. */
 void		 tu_sleep_ms(int ms);
+
+#ifdef ck_assert_msg	/* a Check suite (check.h first): not the chaos
+			   programs, which link this file without Check */
 /* The first message port p gets within ms (the caller frees it); the
    test fails if none comes. */
-iso_msg		*tu_take(iso_port *p, int ms);
+static inline iso_msg *
+tu_take(iso_port *p, int ms)
+{
+	iso_msg	*m = NULL;
+
+	ck_assert_msg(iso_port_first(p, &m, ms) == 0, "first: %s",
+	    iso_error());
+	return (m);
+}
+#endif
 
 #endif
