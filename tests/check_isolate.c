@@ -772,7 +772,6 @@ struct spawner_ctx {
 	int		mode;
 };
 
-/* Spawn a grandchild that lives forever, tell its pid, then end `mode`. */
 /* An isolate that says it runs (so it is past its start, where a
    spawner already gone makes it end with status 1) and lives until
    killed. */
@@ -786,6 +785,8 @@ ready_entry(const iso_msg *arg)
 	(void)iso_port_new();
 }
 
+/* Spawn a grandchild that lives until killed, tell its pid, then end
+   `mode`. */
 static void
 spawner_entry(const iso_msg *arg)
 {
