@@ -253,20 +253,27 @@ conn_new(int fd)
  * stream and number (a ["via", STREAM, SEQ] control frame before it), so
  * that one delivered again by the next supervisor after a killed one is
  * dropped here: the last number seen of each stream, for the VIA_MAX
- * streams used last.
+ * streams used last. Allocated on the first such frame: 6 KiB that,
+ * among the library's variables, would spread the ones every spawn
+ * writes over two pages, each one more copied page per isolate.
  */
 #define VIA_MAX	256
 static struct via {
 	uint64_t	stream, seq, used;
-}		vias[VIA_MAX];
+}		*vias;
 static uint64_t	via_clock;
 
-/* 1 if frame seq of stream was delivered here already; else it is now. */
+/* 1 if frame seq of stream was delivered here already; else it is now
+   (also when no memory can be had for the record: rather twice than
+   never). */
 static int
 via_seen(uint64_t stream, uint64_t seq)
 {
-	struct via	*v, *old = &vias[0];
+	struct via	*v, *old;
 
+	if (vias == NULL && (vias = calloc(VIA_MAX, sizeof *vias)) == NULL)
+		return (0);
+	old = &vias[0];
 	for (v = vias; v < vias + VIA_MAX; v++) {
 		if (v->used != 0 && v->stream == stream)
 			break;

@@ -1,11 +1,15 @@
 /*
- * evmem.c: small blocks of a spawned isolate's own, for libevent and the
- * library's objects made on every spawn.
+ * evmem.c: small blocks of a process's own, for libevent, small messages
+ * and the library's objects made on every spawn.
  *
  * A new isolate's base, epoll state, events, connection, port and tables,
  * taken from the C library's heap, land in chunks its spawner freed, all
  * over the pages the two processes share: nearly one copied page each.
  * From a region mapped fresh in each isolate they fill a page or two.
+ * The spawner's own (its events, messages) come from its region too, so
+ * that what it does after each fork leaves the C library's allocator
+ * state and heap alone: a page of those it writes is a page copied in
+ * every isolate spawned since it last wrote there.
  *
  * Blocks of up to EVMEM_MAX bytes come from the region (a 16-byte header
  * giving the block's size class, then a free list per class); larger ones
@@ -18,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
+#include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -154,6 +159,14 @@ evmem_cap(const void *p)
 	    1) * EVMEM_STEP - EVMEM_HDR);
 }
 
+size_t
+evmem_usable(const void *p)
+{
+	if (evmem_find(p) == NULL)
+		return (malloc_usable_size((void *)p));
+	return (evmem_cap(p));
+}
+
 void
 evmem_free(void *p)
 {
@@ -210,11 +223,20 @@ evmem_calloc(size_t n)
 	return (p);
 }
 
-/* Called through a pointer bound when the program is loaded (volatile:
-   not folded into a call through the PLT, whose first call in each new
-   isolate would look the symbol up). */
-static void	(*volatile evmem_set)(void *(*)(size_t), void *(*)(void *,
-		    size_t), void (*)(void *)) = event_set_mem_functions;
+/* Once a process, before the library's first event base (a new isolate
+   inherits it): libevent's blocks too, so that neither a spawner's
+   events nor its isolates' write the C library's heap and allocator
+   state, which they share after each fork. */
+void
+evmem_libevent(void)
+{
+	static int	set;
+
+	if (set)
+		return;
+	set = 1;
+	event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
+}
 
 void
 evmem_child(void)
@@ -225,5 +247,5 @@ evmem_child(void)
 	bump = bump_end = NULL;
 	gen++;
 	lock = 0;
-	evmem_set(evmem_malloc, evmem_realloc, evmem_free);
+	evmem_libevent();	/* set by the spawner: a read */
 }

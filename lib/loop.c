@@ -269,6 +269,7 @@ loop_base(void)
 	if (base != NULL)
 		return (base);
 	loop_raise_nofile();
+	evmem_libevent();
 	/* One thread, and no EVENT_* variables to read: libevent otherwise
 	   checks each with four uid/gid calls, on every spawn. The config
 	   is kept for the bases of new isolates, which only read it. */
@@ -610,6 +611,7 @@ loop_child(uint64_t id, int eager)
 	forked = 1;
 	spawning = 0;
 	self_id = id;
+	msg_forget();
 	conn_forget();
 	port_forget();
 	timer_forget();

@@ -80,19 +80,23 @@ void		 loop_fd_close(int fd);
 /* ---- evmem.c --------------------------------------------------------- */
 
 /*
- * Small blocks from a region of this isolate's own, for what a new
- * isolate allocates on every spawn (libevent's base and events, its
- * connections, ports, tables): not in chunks of the heap it shares with
- * its spawner. evmem_free and evmem_realloc take any block of evmem_*
- * or of malloc (a large request is malloc's). The caller owns the block.
+ * Small blocks from a region of this process's own, for what is made on
+ * every spawn and message (libevent's base and events, connections,
+ * ports, tables, small messages): not in chunks of the heap an isolate
+ * shares with its spawner. evmem_free and evmem_realloc take any block of
+ * evmem_* or of malloc (a large request is malloc's). The caller owns
+ * the block.
  */
 void		*evmem_malloc(size_t n);
 void		*evmem_calloc(size_t n);	/* zeroed */
 void		*evmem_realloc(void *p, size_t n);
 void		 evmem_free(void *p);
+size_t		 evmem_usable(const void *p);	/* bytes p can hold */
+/* libevent allocates with evmem_* (event_set_mem_functions): once a
+   process, before the library makes its first event base. */
+void		 evmem_libevent(void);
 /* In a new isolate, before its base is made: its blocks start in a
-   region of its own (its spawner's are left alone), and libevent
-   allocates there (event_set_mem_functions). */
+   region of its own (its spawner's are left alone). */
 void		 evmem_child(void);
 
 /* In loop_child: keep p (a root of the spawner's state) reachable. */

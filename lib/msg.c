@@ -11,13 +11,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "memfd.h"
 #include "msg.h"
 
@@ -40,7 +40,7 @@
  * stream of messages of one size (pack, send, free; decode, deliver,
  * free) reuses blocks instead of a malloc and a free each. MSG_SPARES of
  * them, so that a message and its decoded copy, alive together, both
- * reuse one. Blocks up to MSG_SPARE_MAX usable bytes (malloc_usable_size
+ * reuse one. Blocks up to MSG_SPARE_MAX usable bytes (evmem_usable
  * says how large, once, when the block becomes a spare). Per thread, so
  * no atomic operation (a block freed in another thread becomes that
  * thread's spare); a thread's spares are freed when it ends. A spare is
@@ -65,9 +65,9 @@ static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
 static int				msg_grind = -1;	/* under valgrind;
 							   -1: not known */
 
-/* Hide the spare p of n bytes, or show it again (msg_spare_hide). */
-static void
-msg_spare_hide_now(void *p, size_t n, int hide)
+/* 1 under valgrind; asked once. */
+static int
+msg_under_grind(void)
 {
 	int	grind = __atomic_load_n(&msg_grind, __ATOMIC_RELAXED);
 
@@ -75,6 +75,15 @@ msg_spare_hide_now(void *p, size_t n, int hide)
 		grind = RUNNING_ON_VALGRIND ? 1 : 0;
 		__atomic_store_n(&msg_grind, grind, __ATOMIC_RELAXED);
 	}
+	return (grind);
+}
+
+/* Hide the spare p of n bytes, or show it again (msg_spare_hide). */
+static void
+msg_spare_hide_now(void *p, size_t n, int hide)
+{
+	int	grind = msg_under_grind();
+
 	if (hide) {
 		ASAN_POISON_MEMORY_REGION(p, n);
 		if (grind)
@@ -97,7 +106,7 @@ msg_spare_hide(void *p, size_t n, int hide)
 	msg_spare_hide_now(p, n, hide);
 }
 
-/* A thread's end: its spares go back to malloc, and what it frees after
+/* A thread's end: its spares are freed, and what it frees after
    this (another key's destructor) is freed at once. */
 static void
 msg_spares_end(void *arg)
@@ -108,7 +117,7 @@ msg_spares_end(void *arg)
 	while (sp->n > 0) {
 		sp->n--;
 		msg_spare_hide(sp->v[sp->n], sp->cap[sp->n], 0);
-		free(sp->v[sp->n]);
+		evmem_free(sp->v[sp->n]);
 	}
 }
 
@@ -117,6 +126,23 @@ msg_spares_init(void)
 {
 	msg_spares_keyed = pthread_key_create(&msg_spares_key,
 	    msg_spares_end) == 0;
+}
+
+/*
+ * A new block of n bytes: from evmem.c's region, where a message made by
+ * an isolate, or by its spawner after the fork, copies no page of the
+ * heap the two share; from malloc under AddressSanitizer or memcheck,
+ * whose leak reports then name a message never freed. Either is freed
+ * with evmem_free.
+ */
+static void *
+msg_block_malloc(size_t n)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return (malloc(n));
+#else
+	return (msg_under_grind() ? malloc(n) : evmem_malloc(n));
+#endif
 }
 
 /* A block of n bytes. */
@@ -132,18 +158,28 @@ msg_block_alloc(size_t n)
 		msg_spare_hide(p, sp->cap[sp->n], 0);
 		if (sp->cap[sp->n] >= n)
 			return (p);
-		free(p);
+		evmem_free(p);
 	}
-	return (malloc(n));
+	return (msg_block_malloc(n));
 }
 
-/* free(p), errno as it was (iso_msg_free promises it). */
+void
+msg_forget(void)
+{
+	struct msg_spares	*sp = &msg_spares;
+
+	/* each would copy the page it is on; kept for leak checkers */
+	while (sp->n > 0)
+		loop_keep(sp->v[--sp->n]);
+}
+
+/* evmem_free(p), errno as it was (iso_msg_free promises it). */
 static void
 msg_free_keep_errno(void *p)
 {
 	int	saved = errno;
 
-	free(p);
+	evmem_free(p);
 	errno = saved;
 }
 
@@ -158,7 +194,7 @@ msg_block_free(void *p)
 		return;
 	/* Its size from the allocator: every byte of a spare stays hidden
 	   while it is one. */
-	if (sp->n == MSG_SPARES || (cap = malloc_usable_size(p)) >
+	if (sp->n == MSG_SPARES || (cap = evmem_usable(p)) >
 	    MSG_SPARE_MAX) {
 		msg_free_keep_errno(p);
 		return;

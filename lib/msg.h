@@ -73,6 +73,9 @@ struct msg_block {
    then points past the root. NULL/ENOMEM, or EMSGSIZE when sz exceeds
    ISO_LIMIT_NODES or the address space. */
 iso_msg	*msg_block_new(const struct msg_size *sz, struct msg_block *b);
+/* In a new isolate (loop_child): the spawner's spare blocks are left
+   alone, not written again here. */
+void	 msg_forget(void);
 
 static inline iso_msg *
 msg_block_nodes(struct msg_block *b, size_t n)

@@ -35,6 +35,12 @@
 #include "isolate.h"
 #include "testutil.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND	0
+#endif
+
 #define WAIT_MS		10000	/* what a broken library gets before failing */
 #define MAX_FDS		256
 
@@ -1405,8 +1411,20 @@ END_TEST
 
 /* ---- libevent's allocations in a new isolate ----------------------------- */
 
-static struct event	*spawners_ev;	/* made by the test: malloc's */
+static struct event	*spawners_ev;	/* made by the test: its region's */
 static struct event	*parents_ev;	/* made by the first isolate */
+
+/* Messages' blocks come from malloc under ASan and memcheck (their leak
+   reports name a message never freed), else from the region. */
+static int
+msgs_from_malloc(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return (1);
+#else
+	return (RUNNING_ON_VALGRIND);
+#endif
+}
 
 /* 1 if p is in a mapping of process pid (our spawner's, for a block
    that could be on a page we share with it). */
@@ -1471,11 +1489,16 @@ evmem_child_entry(const iso_msg *arg)
 	iso_msg_unpack(arg, "P", &to);
 	ev = evtimer_new(iso_event_base(), nop_cb, &fired);
 	heap = ev == NULL || in_maps_of(ev, getppid());
+	/* a small message too (from malloc where a leak checker runs) */
+	m = iso_msg_pack("{s:i}", "msg", 1);
+	if (!msgs_from_malloc())
+		heap = heap || m == NULL || in_maps_of(m, getppid());
+	iso_msg_free(m);
 	was = ev;
 	event_free(ev);
 	parents_ev = evtimer_new(iso_event_base(), nop_cb, &fired);
 	reused = (void *)parents_ev == was;
-	event_free(spawners_ev);	/* the C library's: freed there */
+	event_free(spawners_ev);	/* the spawner's: left alone */
 	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
 	ck_assert_int_ge(high = fcntl(fds[0], F_DUPFD_CLOEXEC, 600), 600);
 	io = event_new(iso_event_base(), high, EV_READ, nop_cb, &fired);
@@ -1499,11 +1522,59 @@ evmem_child_entry(const iso_msg *arg)
 	iso_isolate_free(iso);
 }
 
+/* The start of our mapping that holds p. */
+static unsigned long
+mapping_of(const void *p)
+{
+	char		 line[512];
+	unsigned long	 lo, hi, at = 0;
+	FILE		*f;
+
+	ck_assert_ptr_nonnull(f = fopen("/proc/self/maps", "re"));
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    (unsigned long)p >= lo && (unsigned long)p < hi)
+			at = lo;
+	fclose(f);
+	ck_assert_msg(at != 0, "%p is in no mapping", p);
+	return (at);
+}
+
 /*
- * A new isolate's libevent allocations come from a region of its own,
- * not from the heap it shares with its spawner (where each would copy a
- * page); freed blocks are used again; its spawner's objects, the C
- * library's or an ancestor isolate's region's, can be freed there.
+ * A spawner's own events and small messages are not the C library's
+ * either: what it makes and frees after each fork would write the heap
+ * and the allocator's state it shares with the isolates spawned since.
+ */
+START_TEST(a_spawners_events_and_messages_leave_the_heap_alone)
+{
+	struct event	*ev;
+	iso_msg		*m;
+	void		*c;
+	int		 fired = 0;
+
+	begin();
+	ck_assert_ptr_nonnull(ev = evtimer_new(iso_event_base(), nop_cb,
+	    &fired));
+	m = iso_msg_pack("{s:i}", "msg", 1);
+	c = calloc(1, 64);
+	ck_assert(m != NULL && c != NULL);
+	ck_assert_msg(mapping_of(ev) != mapping_of(c),
+	    "libevent allocates in the C library's heap");
+	if (!msgs_from_malloc())
+		ck_assert_msg(mapping_of(m) != mapping_of(c),
+		    "a small message is in the C library's heap");
+	free(c);
+	iso_msg_free(m);
+	event_free(ev);
+	end();
+}
+END_TEST
+
+/*
+ * A new isolate's libevent allocations and small messages come from a
+ * region of its own, not from the heap it shares with its spawner (where
+ * each would copy a page); freed blocks are used again; its spawner's
+ * objects, of its region or an ancestor isolate's, can be freed there.
  */
 START_TEST(libevents_allocations_in_a_new_isolate_are_its_own)
 {
@@ -2188,6 +2259,7 @@ isolate_suite(void)
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
 	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
+	tcase_add_test(tc, a_spawners_events_and_messages_leave_the_heap_alone);
 	tcase_add_test(tc, a_spawned_isolate_costs_its_spawner_one_descriptor);
 	tcase_add_loop_test(tc, an_isolate_whose_pair_is_gone_is_still_reaped, 0,
 	    2);
