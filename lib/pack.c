@@ -8,12 +8,14 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -409,13 +411,64 @@ struct fc_entry {
 	char		 text[FC_TEXT];
 };
 
-static __thread struct fc_entry	pack_cache[FC_SLOTS];
+/*
+ * The entries are blocks of evmem.c's, a slot of pointers in TLS: a
+ * thread's 3 KiB of entries there put the C library's thread variables
+ * (errno) on a page below the thread's descriptor, and a new isolate
+ * that compiles a format would write an entry its spawner's copy shares.
+ * A new entry replaces the slot's, freed unless it is the spawner's (as
+ * evmem_free does); a thread's entries are freed when it ends.
+ */
+static __thread struct fc_entry	*pack_cache[FC_SLOTS];
+static __thread int		 pack_cache_keyed;	/* -1: no more */
+static pthread_key_t		 pack_cache_key;
+static int			 pack_cache_key_made;
+static pthread_once_t		 pack_cache_once = PTHREAD_ONCE_INIT;
 
-static inline struct fc_entry *
-fc_slot(struct fc_entry *cache, const char *fmt)
+static inline struct fc_entry **
+fc_slot(const char *fmt)
 {
-	return (&cache[(size_t)(((uintptr_t)fmt * UINT64_C(0x9e3779b97f4a7c15))
-	    >> 60) % FC_SLOTS]);
+	return (&pack_cache[(size_t)(((uintptr_t)fmt *
+	    UINT64_C(0x9e3779b97f4a7c15)) >> 60) % FC_SLOTS]);
+}
+
+static void
+pack_cache_end(void *arg)
+{
+	struct fc_entry	**cache = arg;
+	size_t		  i;
+
+	pack_cache_keyed = -1;	/* a later pack (a destructor's) compiles
+				   nothing */
+	for (i = 0; i < FC_SLOTS; i++) {
+		evmem_free(cache[i]);
+		cache[i] = NULL;
+	}
+}
+
+static void
+pack_cache_init(void)
+{
+	pack_cache_key_made = pthread_key_create(&pack_cache_key,
+	    pack_cache_end) == 0;
+}
+
+/* Keep c, fmt's compiled form, in this thread's cache. */
+static void
+pack_cache_put(const char *fmt, const struct fc_entry *c)
+{
+	struct fc_entry	**slot = fc_slot(fmt), *e;
+
+	if (pack_cache_keyed == 0)
+		pack_cache_keyed = pthread_once(&pack_cache_once,
+		    pack_cache_init) == 0 && pack_cache_key_made &&
+		    pthread_setspecific(pack_cache_key, pack_cache) == 0 ?
+		    1 : -1;
+	if (pack_cache_keyed < 0 || (e = evmem_malloc(sizeof *e)) == NULL)
+		return;
+	*e = *c;
+	evmem_free(*slot);
+	*slot = e;
 }
 
 /* strcmp(a, b) == 0, inline: formats are a few bytes long. */
@@ -747,9 +800,9 @@ pack_encode_direct(const char *fmt, va_list *ap,
 	size_t			 k, bound = 0;
 	char			*dst, *p;
 
-	e = fc_slot(pack_cache, fmt);
-	if (e->key != fmt || !fc_same(e->text, fmt) || e->has_o ||
-	    e->depth > msg_limit_depth)
+	e = *fc_slot(fmt);
+	if (e == NULL || e->key != fmt || !fc_same(e->text, fmt) ||
+	    e->has_o || e->depth > msg_limit_depth)
 		return (0);
 	for (k = 0; k < e->nops; k++) {
 		if (fc_fetch(&e->ops[k], &v[k], ap, &sz) == -1)
@@ -791,8 +844,8 @@ pack_ap(const char *fmt, va_list *fast, va_list *slow)
 		msg_fail(EINVAL, "pack: NULL format");
 		return (NULL);
 	}
-	e = fc_slot(pack_cache, fmt);
-	hit = e->key == fmt && fc_same(e->text, fmt);
+	e = *fc_slot(fmt);
+	hit = e != NULL && e->key == fmt && fc_same(e->text, fmt);
 	if (hit) {
 		saved = errno;
 		if ((root = pack_cached(e, fast)) != NULL)
@@ -827,7 +880,7 @@ pack_ap(const char *fmt, va_list *fast, va_list *slow)
 		struct fc_entry	c;
 
 		if (pack_compile(fmt, &c) == 0)
-			*e = c;
+			pack_cache_put(fmt, &c);
 	}
 out:
 	if (a.v != a.local) {

@@ -35,10 +35,11 @@
 #include "isolate.h"
 #include "testutil.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
 #else
-#define RUNNING_ON_VALGRIND	0
+#define RUNNING_ON_VALGRIND		0
+#define VALGRIND_GET_VBITS(p, v, n)	0
 #endif
 
 #define WAIT_MS		10000	/* what a broken library gets before failing */
@@ -1422,7 +1423,10 @@ msgs_from_malloc(void)
 #if defined(__SANITIZE_ADDRESS__)
 	return (1);
 #else
-	return (RUNNING_ON_VALGRIND);
+	uint32_t	probe = 0, vbits;
+
+	return (RUNNING_ON_VALGRIND && VALGRIND_GET_VBITS(&probe, &vbits,
+	    sizeof probe) == 1);
 #endif
 }
 

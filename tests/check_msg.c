@@ -811,17 +811,25 @@ START_TEST(spares_freed_at_thread_end)
 END_TEST
 
 static pthread_key_t	late_key;
+static int		late_packed;	/* what late_free packed read back */
 
-/* A destructor that runs after the library's: frees what it held. */
+/* A destructor that runs after the library's: frees what it held, and
+   packs a format the thread had not (its cache of formats let go). */
 static void
 late_free(void *arg)
 {
-	iso_msg	**m = arg;
-	int	  i;
+	iso_msg		**m = arg;
+	iso_msg		 *p;
+	const char	 *s = NULL;
+	int		  i, n = 0;
 
 	for (i = 0; i < 6; i++)
 		iso_msg_free(m[i]);
 	free(m);
+	p = iso_msg_pack("[s i]", "late", 7);
+	late_packed = p != NULL && iso_msg_unpack(p, "[s i]", &s, &n) == 0 &&
+	    strcmp(s, "late") == 0 && n == 7;
+	iso_msg_free(p);
 }
 
 static void *
@@ -839,7 +847,8 @@ late_thread(void *arg)
 }
 
 /* Messages freed by a thread-specific destructor that runs after the
-   library let go of the thread's spares are freed, not kept. */
+   library let go of the thread's spares are freed, not kept; a message
+   packed there is whole. */
 START_TEST(spares_after_thread_end)
 {
 	pthread_t	t;
@@ -848,6 +857,7 @@ START_TEST(spares_after_thread_end)
 	ck_assert_int_eq(pthread_key_create(&late_key, late_free), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, late_thread, NULL), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert(late_packed);
 	ck_assert_int_eq(pthread_key_delete(late_key), 0);
 #if defined(__SANITIZE_ADDRESS__)
 	ck_assert_int_eq(__lsan_do_recoverable_leak_check(), 0);
