@@ -281,7 +281,9 @@ acc_new(struct event_base *base, int lfd, enum acc_kind kind,
 	a->max = max;
 	a->ops = *ops;
 	a->arg = arg;
-	snprintf(a->name, sizeof a->name, "%s", name);
+	/* copied by hand (zeroed: NUL-terminated): snprintf's code is not
+	   mapped in a new isolate, which makes its listener here */
+	memcpy(a->name, name, strnlen(name, sizeof a->name - 1));
 	(void)acc_spare();	/* without it, EMFILE only pauses */
 	if ((a->ev = event_new(base, lfd, EV_READ | EV_PERSIST, acc_cb,
 	    a)) == NULL || (a->timer = evtimer_new(base, acc_timer_cb,

@@ -845,8 +845,9 @@ conn_listen(void)
 		errno = saved;
 		return (-1);	/* iso_error() says why */
 	}
-	snprintf(name, sizeof name, "isolate %016llx",
-	    (unsigned long long)loop_self());
+	memcpy(name, "isolate ", 8);	/* "isolate %016llx" */
+	loop_hex16(name + 8, loop_self());
+	name[24] = '\0';
 	if ((listen_acc = acc_new(base, fd, ACC_ISOLATE, &msg_limit_conns,
 	    name, &ops, NULL)) == NULL)
 		goto fail;

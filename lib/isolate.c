@@ -1026,7 +1026,11 @@ fork_child(struct start *st)
 	void	(*fn)(void *) = st->fn;
 	void	*ctx = st->ctx;
 
-	pthread_sigmask(SIG_SETMASK, &st->mask, NULL);
+	/* through syscall(), bound in the spawner, as the calls right
+	   after the fork: a first call of pthread_sigmask here would map
+	   a page of the C library's code again */
+	(void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &st->mask, NULL,
+	    (size_t)(_NSIG / 8));
 	loop_child(st->id, (st->flags & ISOLATE_WATCH) != 0);
 	if (st->pairfd != -1)
 		conn_spawner(isolate_lowfd(st->pairfd), st->spawner);

@@ -77,6 +77,18 @@ int		 loop_fd_own(int fd);
 void		 loop_fd_disown(int fd);
 void		 loop_fd_close(int fd);
 
+/* id as 16 lowercase hex digits at p, no NUL: for names a new isolate
+   makes, where snprintf's code would be mapped again. */
+static inline void
+loop_hex16(char *p, uint64_t id)
+{
+	static const char	hex[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 0; i < 16; i++)
+		p[i] = hex[(id >> (60 - 4 * i)) & 0xf];
+}
+
 /* ---- evmem.c --------------------------------------------------------- */
 
 /*

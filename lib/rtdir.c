@@ -298,16 +298,18 @@ rtdir_unlink(const char *name)
 int
 rtdir_id_addr(uint64_t id, struct sockaddr_un *sun, socklen_t *len)
 {
-	int	n;
+	size_t	n;
 
 	if (rtdir_fd() == -1)
 		return (-1);
 	memset(sun, 0, sizeof *sun);
 	sun->sun_family = AF_UNIX;
 	/* sun_path[0] stays 0: abstract; the name is not NUL-terminated. */
-	n = snprintf(sun->sun_path + 1, sizeof sun->sun_path - 1,
-	    "%s%016" PRIx64, paths->abs, id);
-	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	n = strlen(paths->abs);
+	memcpy(sun->sun_path + 1, paths->abs, n);
+	loop_hex16(sun->sun_path + 1 + n, id);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n +
+	    16);
 	return (0);
 }
 

@@ -1142,6 +1142,51 @@ fdcheck_entry(const iso_msg *arg)
 	iso_msg_free(leaked);
 }
 
+/* The isolate: which of SIGUSR1, SIGUSR2, SIGTERM it has blocked. */
+static void
+mask_entry(const iso_msg *arg)
+{
+	iso_sendport	to;
+	sigset_t	set;
+
+	iso_msg_unpack(arg, "P", &to);
+	pthread_sigmask(SIG_SETMASK, NULL, &set);
+	send_to(to, iso_msg_pack("[b b b]", sigismember(&set, SIGUSR1),
+	    sigismember(&set, SIGUSR2), sigismember(&set, SIGTERM)));
+}
+
+/* A new isolate has its spawner's signal mask (every signal is blocked
+   around the fork, the mask put back in both). */
+START_TEST(a_new_isolate_has_its_spawners_signal_mask)
+{
+	iso_port	*p;
+	iso_isolate	*iso;
+	iso_msg		*m;
+	sigset_t	 usr1, old;
+	int		 b1 = 0, b2 = 1, bt = 1;
+
+	begin();
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &usr1, &old), 0);
+	ck_assert_ptr_nonnull(p = iso_port_new());
+	m = iso_msg_pack("P", iso_port_sendport(p));
+	ck_assert_int_eq(iso_spawn(mask_entry, m, &iso), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_port_first(p, &m, WAIT_MS), 0);
+	ck_assert_int_eq(iso_msg_unpack(m, "[b b b]", &b1, &b2, &bt), 0);
+	iso_msg_free(m);
+	ck_assert_msg(b1 && !b2 && !bt, "the isolate's mask: SIGUSR1 %d, "
+	    "SIGUSR2 %d, SIGTERM %d blocked", b1, b2, bt);
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, NULL, &usr1), 0);
+	ck_assert(sigismember(&usr1, SIGUSR1) && !sigismember(&usr1, SIGUSR2));
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	iso_isolate_free(iso);
+	iso_port_close(p);
+	end();
+}
+END_TEST
+
 START_TEST(spawned_isolate_has_no_library_fd)
 {
 	struct coll	 c;
@@ -2261,6 +2306,7 @@ isolate_suite(void)
 	tcase_add_test(tc, own_children_are_the_programs);
 	tcase_add_test(tc, pid_reuse_cannot_misroute);
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
+	tcase_add_test(tc, a_new_isolate_has_its_spawners_signal_mask);
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
 	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
 	tcase_add_test(tc, a_spawners_events_and_messages_leave_the_heap_alone);
