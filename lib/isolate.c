@@ -225,6 +225,8 @@ isolate_prebind(void)
 	sigset_t		set;
 
 	sigemptyset(&set);
+	(void)syscall(SYS_getppid);		/* the calls right after the
+						   fork, all through it */
 	(void)sigaction(SIGTERM, NULL, &sa);	/* a query */
 	(void)fcntl(-1, F_GETFD);		/* EBADF */
 	(void)madvise(NULL, 0, MADV_NORMAL);	/* conn.c's scratch */
