@@ -2233,6 +2233,107 @@ START_TEST(thousands_of_isolates_under_a_soft_limit_of_1024)
 }
 END_TEST
 
+/* ---- symbols bound in a new isolate ------------------------------------ */
+
+static void
+bindings_entry(const iso_msg *arg)
+{
+	iso_sendport	to;
+
+	iso_msg_unpack(arg, "P", &to);
+	send_to(to, iso_msg_pack("{s:i}", "msg", 1));
+}
+
+/* This binary again, under LD_DEBUG=bindings: a second isolate spawned
+   (the first binds what the spawner calls the first time), each saying
+   hello and ending; the second's pid on stdout. */
+static int
+bindings_main(void)
+{
+	iso_isolate	*iso = NULL;
+	iso_port	*hello, *end;
+	iso_msg		*arg, *m;
+	int		 k;
+
+	for (k = 0; k < 2; k++) {
+		iso_isolate_free(iso);
+		if ((hello = iso_port_new()) == NULL ||
+		    (end = iso_port_new()) == NULL)
+			return (30);
+		arg = iso_msg_pack("P", iso_port_sendport(hello));
+		if (iso_spawn(bindings_entry, arg, &iso) == -1 ||
+		    iso_on_exit(iso, iso_port_sendport(end), NULL) == -1)
+			return (31);
+		iso_msg_free(arg);
+		if (iso_port_first(hello, &m, WAIT_MS) == -1)
+			return (32);
+		iso_msg_free(m);
+		if (iso_port_first(end, &m, WAIT_MS) == -1)
+			return (33);
+		iso_msg_free(m);
+	}
+	printf("%d\n", (int)iso_pid(iso));
+	iso_isolate_free(iso);
+	return (0);
+}
+
+/*
+ * A new isolate binds no symbol: what it calls after the fork its
+ * spawner has called before (through syscall(), or once on purpose), or
+ * each isolate would look symbols up in every library's tables and
+ * write the GOT its spawner shares, some fifteen page faults.
+ */
+START_TEST(a_new_isolate_binds_no_symbol)
+{
+	char		 dir[] = "/tmp/bindings.XXXXXX", path[PATH_MAX],
+			 line[1024], out[64];
+	char		*argv[] = { self_exe, (char *)"--bindings", NULL };
+	int		 fds[2], status, child, n, bound = 0, seen = 0;
+	ssize_t		 got;
+	pid_t		 pid;
+	FILE		*f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		snprintf(path, sizeof path, "%s/ld", dir);
+		dup2(fds[1], 1);
+		setenv("LD_DEBUG", "bindings", 1);
+		setenv("LD_DEBUG_OUTPUT", path, 1);
+		execv(self_exe, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	got = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status %#x", status);
+	ck_assert_int_gt(got, 0);
+	out[got] = '\0';
+	child = atoi(out);
+	ck_assert_int_gt(child, 0);
+	snprintf(path, sizeof path, "%s/ld.%d", dir, (int)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "re"));
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, " %d:", &n) != 1)
+			continue;
+		if (strstr(line, "binding") != NULL)
+			seen++;
+		if (n == child && strstr(line, "binding") != NULL) {
+			bound++;
+			fprintf(stderr, "a new isolate bound: %s", line);
+		}
+	}
+	fclose(f);
+	unlink(path);
+	rmdir(dir);
+	ck_assert_msg(seen > 0, "LD_DEBUG=bindings wrote nothing");
+	ck_assert_msg(bound == 0, "a new isolate bound %d symbols", bound);
+}
+END_TEST
+
 /* ---- the programs spawn_exec runs (this binary, again) -------------------- */
 
 static int
@@ -2307,6 +2408,7 @@ isolate_suite(void)
 	tcase_add_test(tc, pid_reuse_cannot_misroute);
 	tcase_add_test(tc, spawned_isolate_has_no_library_fd);
 	tcase_add_test(tc, a_new_isolate_has_its_spawners_signal_mask);
+	tcase_add_test(tc, a_new_isolate_binds_no_symbol);
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
 	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
 	tcase_add_test(tc, a_spawners_events_and_messages_leave_the_heap_alone);
@@ -2344,6 +2446,8 @@ main(int argc, char **argv)
 		return (exec_main(argv[1]));
 	if (argc == 2 && strcmp(argv[1], "--scale") == 0)
 		return (scale_main());
+	if (argc == 2 && strcmp(argv[1], "--bindings") == 0)
+		return (bindings_main());
 	/* crashes on purpose leave no core files */
 	setrlimit(RLIMIT_CORE, &nocore);
 	/* the real path: under valgrind /proc/self/exe is valgrind */
