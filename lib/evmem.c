@@ -51,9 +51,11 @@
 #define EVMEM_STEP	16
 #define EVMEM_CLASSES	64		/* blocks of 16 to 1,024 bytes */
 #define EVMEM_MAX	(EVMEM_CLASSES * EVMEM_STEP - EVMEM_HDR)
-#define EVMEM_CHUNK	(64 * 1024)	/* mapped at once; pages are
-					   touched as blocks are cut */
-#define EVMEM_RANGES	16		/* regions known, ancestors' too */
+#define EVMEM_CHUNK	(64 * 1024)	/* a process's first region; pages
+					   are touched as blocks are cut */
+#define EVMEM_GROW	9		/* each next one twice as large, up
+					   to 32 MiB (reserved, not used) */
+#define EVMEM_RANGES	64		/* regions known, ancestors' too */
 
 struct evmem_free {
 	struct evmem_free	*next;
@@ -70,6 +72,7 @@ static struct evmem_free	*lists[EVMEM_CLASSES];
 static char			*bump, *bump_end;
 static unsigned			 gen;		/* ours: one more than our
 						   spawner's */
+static int			 ours;		/* ranges of our own */
 static volatile char		 lock;
 
 static void
@@ -99,28 +102,37 @@ evmem_find(const void *p)
 	return (NULL);
 }
 
-/* A block of class c cut from the region; NULL when no chunk can be had. */
+/*
+ * A block of class c cut from the region; NULL when no chunk can be had.
+ * Chunks double in size: a spawner of thousands of isolates, whose
+ * events and messages are here, keeps to a few ranges, and the table of
+ * them, which its isolates inherit, keeps room for theirs (a full table
+ * sends every block of an isolate to malloc, into the heap it shares).
+ */
 static char *
 evmem_cut(int c)
 {
-	size_t	 len = (size_t)(c + 1) * EVMEM_STEP;
+	size_t	 len = (size_t)(c + 1) * EVMEM_STEP, chunk;
 	char	*b;
 
 	if (bump == NULL || (size_t)(bump_end - bump) < len) {
 		if (nranges == EVMEM_RANGES)
 			return (NULL);
-		if ((b = mmap(NULL, EVMEM_CHUNK, PROT_READ | PROT_WRITE,
+		chunk = (size_t)EVMEM_CHUNK << (ours < EVMEM_GROW ? ours :
+		    EVMEM_GROW);
+		if ((b = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)) ==
 		    MAP_FAILED)
 			return (NULL);
-		EVMEM_POISON(b, EVMEM_CHUNK);
-		EVMEM_ROOT(b, EVMEM_CHUNK);
+		EVMEM_POISON(b, chunk);
+		EVMEM_ROOT(b, chunk);
 		ranges[nranges].lo = b;
-		ranges[nranges].hi = b + EVMEM_CHUNK;
+		ranges[nranges].hi = b + chunk;
 		ranges[nranges].gen = gen;
 		__atomic_store_n(&nranges, nranges + 1, __ATOMIC_RELEASE);
+		ours++;
 		bump = b;
-		bump_end = b + EVMEM_CHUNK;
+		bump_end = b + chunk;
 	}
 	b = bump;
 	bump += len;
@@ -245,6 +257,7 @@ evmem_child(void)
 	   free); our blocks start in a region of our own. */
 	memset(lists, 0, sizeof lists);
 	bump = bump_end = NULL;
+	ours = 0;
 	gen++;
 	lock = 0;
 	evmem_libevent();	/* set by the spawner: a read */

@@ -1502,6 +1502,21 @@ nop_cb(evutil_socket_t fd, short what, void *arg)
 	*(int *)arg = 1;
 }
 
+/* The isolate: whether its new event lies in memory its spawner has. */
+static void
+region_entry(const iso_msg *arg)
+{
+	iso_sendport	 to;
+	struct event	*ev;
+	int		 fired = 0;
+
+	iso_msg_unpack(arg, "P", &to);
+	ev = evtimer_new(iso_event_base(), nop_cb, &fired);
+	send_to(to, iso_msg_pack("{s:b}", "shared", ev == NULL ||
+	    in_maps_of(ev, getppid())));
+	event_free(ev);
+}
+
 /* The second isolate: frees its spawner's event (a block of the first
    isolate's region: left alone) and makes one of its own. */
 static void
@@ -1614,6 +1629,41 @@ START_TEST(a_spawners_events_and_messages_leave_the_heap_alone)
 	free(c);
 	iso_msg_free(m);
 	event_free(ev);
+	end();
+}
+END_TEST
+
+/*
+ * A spawner with many events of its own (thousands of isolates') still
+ * leaves its isolates room for a region of their own: its regions grow
+ * in size, not in number, and the table of them is inherited.
+ */
+START_TEST(a_busy_spawners_isolates_still_have_a_region_of_their_own)
+{
+	struct event	**evs;
+	iso_isolate	 *iso;
+	iso_port	 *p;
+	iso_msg		 *m;
+	int		  i, n = 20000, fired = 0, shared = 1;
+
+	begin();
+	ck_assert_ptr_nonnull(evs = calloc((size_t)n, sizeof *evs));
+	for (i = 0; i < n; i++)
+		ck_assert_ptr_nonnull(evs[i] = evtimer_new(iso_event_base(),
+		    nop_cb, &fired));
+	ck_assert_ptr_nonnull(p = iso_port_new());
+	m = iso_msg_pack("P", iso_port_sendport(p));
+	ck_assert_int_eq(iso_spawn(region_entry, m, &iso), 0);
+	iso_msg_free(m);
+	ck_assert_int_eq(iso_port_first(p, &m, WAIT_MS), 0);
+	ck_assert_int_eq(iso_msg_unpack(m, "{s:b}", "shared", &shared), 0);
+	iso_msg_free(m);
+	ck_assert_msg(!shared, "the isolate's event is in memory its "
+	    "spawner has: no region of its own");
+	iso_isolate_free(iso);
+	for (i = 0; i < n; i++)
+		event_free(evs[i]);
+	free(evs);
 	end();
 }
 END_TEST
@@ -2414,6 +2464,8 @@ isolate_suite(void)
 	tcase_add_test(tc, a_new_isolates_descriptors_are_low);
 	tcase_add_test(tc, libevents_allocations_in_a_new_isolate_are_its_own);
 	tcase_add_test(tc, a_spawners_events_and_messages_leave_the_heap_alone);
+	tcase_add_test(tc,
+	    a_busy_spawners_isolates_still_have_a_region_of_their_own);
 	tcase_add_test(tc, a_spawned_isolate_costs_its_spawner_one_descriptor);
 	tcase_add_loop_test(tc, an_isolate_whose_pair_is_gone_is_still_reaped, 0,
 	    2);
