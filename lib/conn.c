@@ -46,12 +46,10 @@
 #define IN_HEAD		(8 * sizeof(iso_msg)) /* free room before c->in */
 #define IN_WHOLE	(4 * SCRATCH)	/* a partial frame up to this size
 					   gets its whole buffer at once */
-#define OUT_FIRST	512		/* a queue's first size: below
-					   malloc's large requests, which
-					   first consolidate its free chunks
-					   (a new isolate's first send would
-					   write pages all over the heap it
-					   shares with its spawner) */
+#define OUT_FIRST	256		/* a queue's first size: small, so
+					   that an idle isolate's blocks
+					   (its base, connection, port and
+					   this) fit one page of its region */
 #define OUT_KEEP	(4 * SCRATCH)	/* a larger queue goes when empty */
 #define RETRY_FIRST_MS	1
 #define RETRY_MAX_MS	100

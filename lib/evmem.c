@@ -11,10 +11,11 @@
  * state and heap alone: a page of those it writes is a page copied in
  * every isolate spawned since it last wrote there.
  *
- * Blocks of up to EVMEM_MAX bytes come from the region (a 16-byte header
- * giving the block's size class, then a free list per class); larger ones
- * and any that do not fit go to malloc. A block is told by its address:
- * inside a region of this isolate (freed to its list), inside one of an
+ * Blocks of up to EVMEM_MAX bytes come from the region, cut within pages
+ * (a 16-byte header giving the block's size class; a free list per page,
+ * whose header says which classes it has free); larger ones and any that
+ * do not fit go to malloc. A block is told by its address: inside a
+ * region of this isolate (freed to its page's list), inside one of an
  * ancestor's (never freed: it was the spawner's, in our copy of its
  * memory), else the C library's (freed with free). Thread-safe: a
  * program may use libevent from other threads.
@@ -47,31 +48,48 @@
 #define EVMEM_ROOT(p, n)	((void)(p), (void)(n))
 #endif
 
+#define EVMEM_PAGE	4096		/* a block never crosses one */
 #define EVMEM_HDR	16		/* the header: size class, alignment */
 #define EVMEM_STEP	16
 #define EVMEM_CLASSES	64		/* blocks of 16 to 1,024 bytes */
 #define EVMEM_MAX	(EVMEM_CLASSES * EVMEM_STEP - EVMEM_HDR)
 #define EVMEM_CHUNK	(64 * 1024)	/* a process's first region; pages
-					   are touched as blocks are cut */
+					   are touched as they are used */
 #define EVMEM_GROW	9		/* each next one twice as large, up
 					   to 32 MiB (reserved, not used) */
 #define EVMEM_RANGES	64		/* regions known, ancestors' too */
 
-struct evmem_free {
-	struct evmem_free	*next;
+/* A block's header; the caller's bytes follow it. */
+struct evmem_blk {
+	uint32_t	class;
+	uint16_t	next;		/* free: its page's next free block
+					   (an offset in the page), or 0 */
+	uint16_t	unused[5];
 };
 
+/* A page's first bytes. */
+struct evmem_page {
+	uint16_t	free;		/* its first free block, or 0 */
+	uint16_t	cut;		/* where its uncut rest begins */
+	uint32_t	unused;
+	uint64_t	mask;		/* the classes it has free blocks of */
+};
+
+/* Ranges before ranges[first] are an ancestor's. */
 struct evmem_range {
 	char	*lo, *hi;
-	unsigned gen;			/* whose: ours, or an ancestor's */
 };
 
 static struct evmem_range	 ranges[EVMEM_RANGES];
 static int			 nranges;
-static struct evmem_free	*lists[EVMEM_CLASSES];
-static char			*bump, *bump_end;
-static unsigned			 gen;		/* ours: one more than our
-						   spawner's */
+static int			 first;		/* our first range */
+static uint32_t			 nfree[EVMEM_CLASSES];
+static uint32_t			 seek[EVMEM_CLASSES]; /* where a free block
+						   of the class was last
+						   found: range + 1, page */
+static struct evmem_page	*hot;		/* the last block's page */
+static struct evmem_page	*tail;		/* the newest page */
+static char			*fresh, *fresh_end; /* pages not yet used */
 static int			 ours;		/* ranges of our own */
 static volatile char		 lock;
 
@@ -102,20 +120,106 @@ evmem_find(const void *p)
 	return (NULL);
 }
 
-/*
- * A block of class c cut from the region; NULL when no chunk can be had.
- * Chunks double in size: a spawner of thousands of isolates, whose
- * events and messages are here, keeps to a few ranges, and the table of
- * them, which its isolates inherit, keeps room for theirs (a full table
- * sends every block of an isolate to malloc, into the heap it shares).
- */
-static char *
-evmem_cut(int c)
+static struct evmem_blk *
+evmem_at(struct evmem_page *pg, uint16_t off)
 {
-	size_t	 len = (size_t)(c + 1) * EVMEM_STEP, chunk;
-	char	*b;
+	return ((struct evmem_blk *)(void *)((char *)pg + off));
+}
 
-	if (bump == NULL || (size_t)(bump_end - bump) < len) {
+/* A free block of class c taken from page pg, or NULL. */
+static struct evmem_blk *
+evmem_take(struct evmem_page *pg, uint32_t c)
+{
+	struct evmem_blk	*b = NULL, *prev = NULL;
+	uint16_t		 off;
+
+	if ((pg->mask & (UINT64_C(1) << c)) == 0)
+		return (NULL);
+	for (off = pg->free; off != 0; prev = b, off = b->next)
+		if ((b = evmem_at(pg, off))->class == c)
+			break;
+	if (off == 0) {
+		pg->mask &= ~(UINT64_C(1) << c);
+		return (NULL);
+	}
+	if (prev == NULL)
+		pg->free = b->next;
+	else
+		prev->next = b->next;
+	nfree[c]--;
+	for (off = b->next; off != 0; off = evmem_at(pg, off)->next)
+		if (evmem_at(pg, off)->class == c)
+			return (b);
+	pg->mask &= ~(UINT64_C(1) << c);
+	return (b);
+}
+
+/* A block of class c cut from what page pg has left, or NULL. */
+static struct evmem_blk *
+evmem_cut(struct evmem_page *pg, uint32_t c)
+{
+	struct evmem_blk	*b;
+	size_t			 len = (size_t)(c + 1) * EVMEM_STEP;
+
+	if ((size_t)(EVMEM_PAGE - pg->cut) < len)
+		return (NULL);
+	b = evmem_at(pg, pg->cut);
+	pg->cut = (uint16_t)(pg->cut + len);
+	return (b);
+}
+
+/*
+ * A free block of class c from any page of ours (nfree says there is
+ * one), looked for from the page where the last one was found: pages
+ * before it had none then, and blocks freed together lie together.
+ */
+static struct evmem_blk *
+evmem_seek(uint32_t c)
+{
+	struct evmem_blk	*b;
+	char			*p, *end;
+	int			 i, pass;
+
+	if (seek[c] != 0) {
+		i = (int)(seek[c] >> 16) - 1;
+		p = ranges[i].lo + (size_t)(seek[c] & 0xffff) * EVMEM_PAGE;
+	} else {
+		i = first;
+		p = ranges[i].lo;
+	}
+	for (pass = 0; pass <= nranges - first; pass++) {
+		end = i == nranges - 1 ? fresh : ranges[i].hi;
+		for (; p < end; p += EVMEM_PAGE)
+			if ((b = evmem_take((struct evmem_page *)(void *)p,
+			    c)) != NULL) {
+				hot = (struct evmem_page *)(void *)p;
+				seek[c] = (uint32_t)(i + 1) << 16 |
+				    (uint32_t)((p - ranges[i].lo) / EVMEM_PAGE);
+				return (b);
+			}
+		if (++i == nranges)
+			i = first;
+		p = ranges[i].lo;
+	}
+	return (NULL);
+}
+
+/*
+ * A page never used, from our newest range or a new one; NULL when none
+ * can be had. Ranges double in size: a spawner of thousands of isolates,
+ * whose events and messages are here, keeps to a few ranges, and the
+ * table of them, which its isolates inherit, keeps room for theirs (a
+ * full table sends every block of an isolate to malloc, into the heap it
+ * shares).
+ */
+static struct evmem_page *
+evmem_page_new(void)
+{
+	struct evmem_page	*pg;
+	size_t			 chunk;
+	char			*b;
+
+	if (fresh == fresh_end) {
 		if (nranges == EVMEM_RANGES)
 			return (NULL);
 		chunk = (size_t)EVMEM_CHUNK << (ours < EVMEM_GROW ? ours :
@@ -128,39 +232,58 @@ evmem_cut(int c)
 		EVMEM_ROOT(b, chunk);
 		ranges[nranges].lo = b;
 		ranges[nranges].hi = b + chunk;
-		ranges[nranges].gen = gen;
 		__atomic_store_n(&nranges, nranges + 1, __ATOMIC_RELEASE);
 		ours++;
-		bump = b;
-		bump_end = b + chunk;
+		fresh = b;
+		fresh_end = b + chunk;
 	}
-	b = bump;
-	bump += len;
-	return (b);
+	pg = (struct evmem_page *)(void *)fresh;
+	fresh += EVMEM_PAGE;
+	EVMEM_UNPOISON(pg, sizeof *pg);
+	pg->free = 0;
+	pg->cut = sizeof *pg;
+	pg->mask = 0;
+	return (pg);
 }
 
+/*
+ * Where a block goes: after a fork, each page the spawner writes is a
+ * page copied, so the blocks of one spawn, one message, should share
+ * one. A block is reused or cut in the page of the last one when it can
+ * be; else a free one of its size is looked for; else it is cut from the
+ * newest page. (A free list per size over the whole region, as this
+ * had, handed one spawn's blocks out of pages all over it.)
+ */
 void *
 evmem_malloc(size_t n)
 {
-	struct evmem_free	*f;
-	char			*b;
-	int			 c;
+	struct evmem_blk	*b = NULL;
+	struct evmem_page	*pg;
+	uint32_t		 c;
 
 	if (n > EVMEM_MAX)
 		return (malloc(n));
-	c = (int)((n + EVMEM_HDR + EVMEM_STEP - 1) / EVMEM_STEP) - 1;
+	c = (uint32_t)((n + EVMEM_HDR + EVMEM_STEP - 1) / EVMEM_STEP) - 1;
 	evmem_lock();
-	if ((f = lists[c]) != NULL) {
-		b = (char *)f - EVMEM_HDR;
+	if (hot != NULL && ((b = evmem_take(hot, c)) != NULL ||
+	    (b = evmem_cut(hot, c)) != NULL))
+		;
+	else if (nfree[c] > 0 && (b = evmem_seek(c)) != NULL)
+		;
+	else if (tail != NULL && (b = evmem_cut(tail, c)) != NULL)
+		hot = tail;
+	else if ((pg = evmem_page_new()) != NULL) {
+		hot = tail = pg;
+		b = evmem_cut(pg, c);
+	}
+	if (b != NULL) {
 		EVMEM_UNPOISON(b, (size_t)(c + 1) * EVMEM_STEP);
-		lists[c] = f->next;
-	} else if ((b = evmem_cut(c)) != NULL)
-		EVMEM_UNPOISON(b, (size_t)(c + 1) * EVMEM_STEP);
+		b->class = c;
+	}
 	evmem_unlock();
 	if (b == NULL)
 		return (malloc(n));
-	*(uint32_t *)b = (uint32_t)c;
-	return (b + EVMEM_HDR);
+	return ((char *)b + EVMEM_HDR);
 }
 
 /* The bytes a region block can hold. */
@@ -183,8 +306,8 @@ void
 evmem_free(void *p)
 {
 	struct evmem_range	*r;
-	struct evmem_free	*f = p;
-	uint32_t		 c;
+	struct evmem_blk	*b;
+	struct evmem_page	*pg;
 
 	if (p == NULL)
 		return;
@@ -192,13 +315,17 @@ evmem_free(void *p)
 		free(p);
 		return;
 	}
-	if (r->gen != gen)
+	if (r < &ranges[first])
 		return;		/* the spawner's, in our copy of its memory */
-	c = *(uint32_t *)((char *)p - EVMEM_HDR);
+	b = (struct evmem_blk *)(void *)((char *)p - EVMEM_HDR);
+	pg = (struct evmem_page *)(void *)((uintptr_t)b &
+	    ~(uintptr_t)(EVMEM_PAGE - 1));
 	evmem_lock();
-	f->next = lists[c];
-	lists[c] = f;
-	EVMEM_POISON((char *)p - EVMEM_HDR, (size_t)(c + 1) * EVMEM_STEP);
+	EVMEM_POISON(p, (size_t)(b->class + 1) * EVMEM_STEP - EVMEM_HDR);
+	b->next = pg->free;
+	pg->free = (uint16_t)((char *)b - (char *)pg);
+	pg->mask |= UINT64_C(1) << b->class;
+	nfree[b->class]++;
 	evmem_unlock();
 }
 
@@ -255,10 +382,12 @@ evmem_child(void)
 {
 	/* The spawner's regions stay known (their blocks are not ours to
 	   free); our blocks start in a region of our own. */
-	memset(lists, 0, sizeof lists);
-	bump = bump_end = NULL;
+	memset(nfree, 0, sizeof nfree);
+	memset(seek, 0, sizeof seek);
+	hot = tail = NULL;
+	fresh = fresh_end = NULL;
+	first = nranges;
 	ours = 0;
-	gen++;
 	lock = 0;
 	evmem_libevent();	/* set by the spawner: a read */
 }
