@@ -344,13 +344,17 @@ gw_take_bytes(struct gw_conn *c, size_t n)
 {
 	static char	 buf[64 * 1024];
 	int		 fdv[WIRE_FDS_MAX];
-	size_t		 k, i;
+	size_t		 k, i, want;
 	ssize_t		 r;
+	/* For tests: killed with half of them taken. */
+	int		 half = n > 1 && cl_fault_armed("gateway-half-taken");
 
 	while (n > 0) {
+		want = n < sizeof buf ? n : sizeof buf;
+		if (half && want > n / 2)
+			want = n / 2;
 		do
-			r = frame_recvmsg(c->fd, buf, n < sizeof buf ? n :
-			    sizeof buf, fdv, &k);
+			r = frame_recvmsg(c->fd, buf, want, fdv, &k);
 		while (r == -1 && errno == EINTR);
 		if (r <= 0)
 			return (-1);
@@ -358,6 +362,8 @@ gw_take_bytes(struct gw_conn *c, size_t n)
 		for (i = 0; i < k; i++)
 			close(fdv[i]);
 		n -= (size_t)r;
+		if (half)
+			cl_fault("gateway-half-taken");
 	}
 	return (0);
 }
@@ -1208,10 +1214,11 @@ gwr_part(void *arg, uint64_t conn, const void *data, size_t len)
 
 /*
  * Sender c comes back from the keeper: its socket is read again from the
- * first byte not taken. If the last supervisor was about to take bytes
- * from it when it was killed: were their frames in the log (as long as
- * the mark says it would be), and not yet taken (the socket's peek
- * offset still where the mark says it was before), they are taken now.
+ * first byte not taken. If the last supervisor was taking bytes from it
+ * when it was killed, and their frames are in the log (as long as the
+ * mark says it would be), what it had not taken yet is taken now: the
+ * socket's peek offset, where the mark says it was before, less what was
+ * taken (a take is several reads; it may have been killed between two).
  * 0, or -1 (c is bad).
  */
 static int
@@ -1219,6 +1226,7 @@ gw_conn_resume(struct gw_conn *c)
 {
 	int		off = 0;
 	socklen_t	len = sizeof off;
+	uint64_t	done;
 
 	if (!c->peek)
 		return (0);
@@ -1228,9 +1236,11 @@ gw_conn_resume(struct gw_conn *c)
 		if (getsockopt(c->fd, SOL_SOCKET, SO_PEEK_OFF, &off, &len) ==
 		    -1)
 			return (-1);
+		done = gw_mark.peeked - (uint64_t)off;
 		if (c->px->log != NULL && gwl_size(c->px->log) >=
-		    gw_mark.end && (uint64_t)off == gw_mark.peeked &&
-		    gw_take_bytes(c, gw_mark.took) == -1)
+		    gw_mark.end && off >= 0 && (uint64_t)off <=
+		    gw_mark.peeked && done < gw_mark.took &&
+		    gw_take_bytes(c, gw_mark.took - done) == -1)
 			return (-1);
 	}
 	off = 0;

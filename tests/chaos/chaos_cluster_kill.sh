@@ -14,7 +14,8 @@
 # ISO_FAULT_KILL) halfway through writing the frames of a read to its log
 # (a write cut short: whole records of it stay); right after it logged
 # frames it read and before it took their bytes out of the sender's
-# socket; right after it took them and
+# socket; halfway through taking them (one read of two: the next
+# supervisor takes the rest); right after it took them and
 # before it published them; and right after it wrote echoes to the
 # program and before it saved its place in their stream (the next
 # supervisor delivers them again; the program's library drops them).
@@ -96,6 +97,7 @@ at_point() {
 }
 at_point gateway-half-logged
 at_point gateway-logged
+at_point gateway-half-taken
 at_point gateway-taken
 at_point inbound-written
 
