@@ -140,7 +140,8 @@ void	 fh_close(int end);
  * taken (took of them, peeked the socket's peek offset before, start and
  * end the log's size before and once their frames are in it) until
  * gwl_taken;
- * gwl_was_taking: the mark a killed supervisor left (1), cleared.
+ * gwl_was_taking: the mark a killed supervisor left (1), kept until
+ * gwl_taken (a supervisor killed as it takes the rest leaves it).
  */
 struct gwlog;
 struct gwl_ops {

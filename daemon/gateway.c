@@ -1326,6 +1326,7 @@ gw_restore(void)
 	   again. */
 	(void)gwl_load_all(&ops, gwr_begin, gwr_end, gw_mark.was ?
 	    gw_mark.iso : 0, gw_mark.start, gw_mark.end);
+	gwl_taken();		/* the rest was taken, or is gone */
 	fh_untaken();
 }
 

@@ -163,7 +163,6 @@ gwl_was_taking(uint64_t *iso, uint64_t *conn, uint64_t *start,
 	*end = gwl_mark->end;
 	*peeked = gwl_mark->peeked;
 	*took = gwl_mark->took;
-	gwl_mark->busy = 0;
 	return (1);
 }
 

@@ -66,9 +66,11 @@ kill_node() {
 	fi
 }
 
-# A stream of n messages while a dies at point and is started again.
+# A stream of n messages while a dies at point and is started again;
+# with "twice", the next supervisor dies at point too (as it takes back
+# what the first left), and a third goes on.
 at_point() {
-	local point=$1 n=20000 pid line i
+	local point=$1 twice=${2:-} n=20000 pid line i
 	pid=$(cat "$rt/supervisor.lock")
 	"$ISOCTL" daemon stop >/dev/null 2>&1
 	for i in $(seq 200); do
@@ -86,6 +88,15 @@ at_point() {
 		sleep 0.01
 	done
 	kill -0 "$pid" 2>/dev/null && die "$point: a never got there"
+	if [ -n "$twice" ]; then
+		ISO_FAULT_KILL=$point "$ISOCTL" daemon start >/dev/null 2>&1
+		for i in $(seq 500); do
+			pid=$(cat "$rt/supervisor.lock" 2>/dev/null)
+			[ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && break
+			sleep 0.01
+		done
+		kill -0 "$pid" 2>/dev/null && die "$point: a did not die again"
+	fi
 	"$ISOCTL" daemon start >/dev/null || die "$point: a did not start again"
 	wait "$cl"
 	line=$(cat "$work/point")
@@ -93,11 +104,12 @@ at_point() {
 	*"lost=0 dup=0 reordered=0"*) ;;
 	*) die "killed at $point: $line $(head -3 "$work/point.err")" ;;
 	esac
-	echo "ok: killed at $point: $line"
+	echo "ok: killed at $point${twice:+ twice}: $line"
 }
 at_point gateway-half-logged
 at_point gateway-logged
 at_point gateway-half-taken
+at_point gateway-half-taken twice
 at_point gateway-taken
 at_point inbound-written
 
