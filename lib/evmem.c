@@ -88,9 +88,9 @@ static uint32_t			 seek[EVMEM_CLASSES]; /* where a free block
 						   of the class was last
 						   found: range + 1, page */
 static struct evmem_page	*hot;		/* the last block's page */
-static struct evmem_page	*tail;		/* the newest page */
-static char			*fresh, *fresh_end; /* pages not yet used */
-static int			 ours;		/* ranges of our own */
+static char			*fresh, *fresh_end; /* pages not yet used; the
+						   one before fresh is the
+						   newest */
 static volatile char		 lock;
 
 static void
@@ -218,10 +218,12 @@ evmem_page_new(void)
 	struct evmem_page	*pg;
 	size_t			 chunk;
 	char			*b;
+	int			 ours;		/* ranges of our own */
 
 	if (fresh == fresh_end) {
 		if (nranges == EVMEM_RANGES)
 			return (NULL);
+		ours = nranges - first;
 		chunk = (size_t)EVMEM_CHUNK << (ours < EVMEM_GROW ? ours :
 		    EVMEM_GROW);
 		if ((b = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
@@ -233,7 +235,6 @@ evmem_page_new(void)
 		ranges[nranges].lo = b;
 		ranges[nranges].hi = b + chunk;
 		__atomic_store_n(&nranges, nranges + 1, __ATOMIC_RELEASE);
-		ours++;
 		fresh = b;
 		fresh_end = b + chunk;
 	}
@@ -244,6 +245,14 @@ evmem_page_new(void)
 	pg->cut = sizeof *pg;
 	pg->mask = 0;
 	return (pg);
+}
+
+/* The page last taken never used, or NULL. */
+static struct evmem_page *
+evmem_newest(void)
+{
+	return (fresh != NULL ? (struct evmem_page *)(void *)(fresh -
+	    EVMEM_PAGE) : NULL);
 }
 
 /*
@@ -270,10 +279,11 @@ evmem_malloc(size_t n)
 		;
 	else if (nfree[c] > 0 && (b = evmem_seek(c)) != NULL)
 		;
-	else if (tail != NULL && (b = evmem_cut(tail, c)) != NULL)
-		hot = tail;
+	else if ((pg = evmem_newest()) != NULL && (b = evmem_cut(pg, c)) !=
+	    NULL)
+		hot = pg;
 	else if ((pg = evmem_page_new()) != NULL) {
-		hot = tail = pg;
+		hot = pg;
 		b = evmem_cut(pg, c);
 	}
 	if (b != NULL) {
@@ -384,10 +394,9 @@ evmem_child(void)
 	   free); our blocks start in a region of our own. */
 	memset(nfree, 0, sizeof nfree);
 	memset(seek, 0, sizeof seek);
-	hot = tail = NULL;
+	hot = NULL;
 	fresh = fresh_end = NULL;
 	first = nranges;
-	ours = 0;
 	lock = 0;
 	evmem_libevent();	/* set by the spawner: a read */
 }

@@ -55,14 +55,18 @@ struct msg_spares {
 	void	*v[MSG_SPARES];
 	size_t	 cap[MSG_SPARES];	/* their usable sizes */
 	int	 n;
-	int	 keyed;		/* msg_spares_key set for this thread */
 };
 
 static __thread struct msg_spares	msg_spares
 				    __attribute__((tls_model("initial-exec")));
-static pthread_key_t			msg_spares_key;
-static int				msg_spares_keyed; /* the key made */
-static pthread_once_t			msg_spares_once = PTHREAD_ONCE_INIT;
+/* 0 until this thread first keeps something for later (spare blocks,
+   pack.c's compiled formats); then 1 while that is freed at its end, -1
+   once it has been (or when it cannot be). */
+static __thread int			msg_thread
+				    __attribute__((tls_model("initial-exec")));
+static pthread_key_t			msg_thread_key;
+static int				msg_thread_key_made;
+static pthread_once_t			msg_thread_once = PTHREAD_ONCE_INIT;
 static int				msg_grind = -1;	/* under memcheck;
 							   -1: not known */
 
@@ -111,26 +115,40 @@ msg_spare_hide(void *p, size_t n, int hide)
 	msg_spare_hide_now(p, n, hide);
 }
 
-/* A thread's end: its spares are freed, and what it frees after
-   this (another key's destructor) is freed at once. */
+/* A thread's end: its spares and compiled formats are freed, and
+   what it frees after this (another key's destructor) is freed at once,
+   what it packs not kept. */
 static void
-msg_spares_end(void *arg)
+msg_thread_end(void *arg)
 {
-	struct msg_spares	*sp = arg;
+	struct msg_spares	*sp = &msg_spares;
 
-	sp->keyed = -1;
+	(void)arg;
+	msg_thread = -1;
 	while (sp->n > 0) {
 		sp->n--;
 		msg_spare_hide(sp->v[sp->n], sp->cap[sp->n], 0);
 		evmem_free(sp->v[sp->n]);
 	}
+	pack_cache_end();
 }
 
 static void
-msg_spares_init(void)
+msg_thread_init(void)
 {
-	msg_spares_keyed = pthread_key_create(&msg_spares_key,
-	    msg_spares_end) == 0;
+	msg_thread_key_made = pthread_key_create(&msg_thread_key,
+	    msg_thread_end) == 0;
+}
+
+int
+msg_thread_keep(void)
+{
+	if (msg_thread == 0)
+		msg_thread = pthread_once(&msg_thread_once,
+		    msg_thread_init) == 0 && msg_thread_key_made &&
+		    pthread_setspecific(msg_thread_key, &msg_thread) == 0 ?
+		    1 : -1;
+	return (msg_thread);
 }
 
 /*
@@ -204,14 +222,7 @@ msg_block_free(void *p)
 		msg_free_keep_errno(p);
 		return;
 	}
-	if (!sp->keyed) {
-		sp->keyed = 1;
-		if (pthread_once(&msg_spares_once, msg_spares_init) != 0 ||
-		    !msg_spares_keyed ||
-		    pthread_setspecific(msg_spares_key, sp) != 0)
-			sp->keyed = -1;	/* not freed at its end: none kept */
-	}
-	if (sp->keyed < 0) {
+	if (msg_thread_keep() < 0) {	/* not freed at its end: none kept */
 		msg_free_keep_errno(p);
 		return;
 	}

@@ -158,6 +158,15 @@ int	 msg_depth(const iso_msg *m);
 /* 1 if p[0..len) is valid UTF-8 (no surrogates, overlongs or > U+10FFFF). */
 int	 msg_utf8_valid(const char *p, size_t len);
 
+/*
+ * What a thread keeps for later (msg.c's spare blocks, pack.c's compiled
+ * formats) is freed at its end, through one key: msg_thread_keep is 1
+ * once that is arranged, -1 when it cannot be or has run (keep nothing
+ * then). pack_cache_end, pack.c's part, runs then.
+ */
+int	 msg_thread_keep(void);
+void	 pack_cache_end(void);
+
 /* pack.c: iso_msg_pack from two va_starts of the same arguments (*fast
    for the compiled format, *slow for the rest), which it reads. */
 iso_msg	*pack_ap(const char *fmt, va_list *fast, va_list *slow);

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -420,10 +419,6 @@ struct fc_entry {
  * evmem_free does); a thread's entries are freed when it ends.
  */
 static __thread struct fc_entry	*pack_cache[FC_SLOTS];
-static __thread int		 pack_cache_keyed;	/* -1: no more */
-static pthread_key_t		 pack_cache_key;
-static int			 pack_cache_key_made;
-static pthread_once_t		 pack_cache_once = PTHREAD_ONCE_INIT;
 
 static inline struct fc_entry **
 fc_slot(const char *fmt)
@@ -432,25 +427,15 @@ fc_slot(const char *fmt)
 	    UINT64_C(0x9e3779b97f4a7c15)) >> 60) % FC_SLOTS]);
 }
 
-static void
-pack_cache_end(void *arg)
+void
+pack_cache_end(void)
 {
-	struct fc_entry	**cache = arg;
-	size_t		  i;
+	size_t	i;
 
-	pack_cache_keyed = -1;	/* a later pack (a destructor's) compiles
-				   nothing */
 	for (i = 0; i < FC_SLOTS; i++) {
-		evmem_free(cache[i]);
-		cache[i] = NULL;
+		evmem_free(pack_cache[i]);
+		pack_cache[i] = NULL;
 	}
-}
-
-static void
-pack_cache_init(void)
-{
-	pack_cache_key_made = pthread_key_create(&pack_cache_key,
-	    pack_cache_end) == 0;
 }
 
 /* Keep c, fmt's compiled form, in this thread's cache. */
@@ -459,12 +444,7 @@ pack_cache_put(const char *fmt, const struct fc_entry *c)
 {
 	struct fc_entry	**slot = fc_slot(fmt), *e;
 
-	if (pack_cache_keyed == 0)
-		pack_cache_keyed = pthread_once(&pack_cache_once,
-		    pack_cache_init) == 0 && pack_cache_key_made &&
-		    pthread_setspecific(pack_cache_key, pack_cache) == 0 ?
-		    1 : -1;
-	if (pack_cache_keyed < 0 || (e = evmem_malloc(sizeof *e)) == NULL)
+	if (msg_thread_keep() < 0 || (e = evmem_malloc(sizeof *e)) == NULL)
 		return;
 	*e = *c;
 	evmem_free(*slot);
