@@ -91,6 +91,7 @@ static struct evmem_page	*hot;		/* the last block's page */
 static char			*fresh, *fresh_end; /* pages not yet used; the
 						   one before fresh is the
 						   newest */
+static size_t			 live;		/* our blocks not freed */
 static volatile char		 lock;
 
 static void
@@ -289,6 +290,7 @@ evmem_malloc(size_t n)
 	if (b != NULL) {
 		EVMEM_UNPOISON(b, (size_t)(c + 1) * EVMEM_STEP);
 		b->class = c;
+		live++;
 	}
 	evmem_unlock();
 	if (b == NULL)
@@ -336,6 +338,7 @@ evmem_free(void *p)
 	pg->free = (uint16_t)((char *)b - (char *)pg);
 	pg->mask |= UINT64_C(1) << b->class;
 	nfree[b->class]++;
+	live--;
 	evmem_unlock();
 }
 
@@ -387,6 +390,17 @@ evmem_libevent(void)
 	event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
 }
 
+size_t
+evmem_live(void)
+{
+	size_t	n;
+
+	evmem_lock();
+	n = live;
+	evmem_unlock();
+	return (n);
+}
+
 void
 evmem_child(void)
 {
@@ -396,6 +410,7 @@ evmem_child(void)
 	memset(seek, 0, sizeof seek);
 	hot = NULL;
 	fresh = fresh_end = NULL;
+	live = 0;
 	first = nranges;
 	lock = 0;
 	evmem_libevent();	/* set by the spawner: a read */

@@ -104,6 +104,9 @@ void		*evmem_calloc(size_t n);	/* zeroed */
 void		*evmem_realloc(void *p, size_t n);
 void		 evmem_free(void *p);
 size_t		 evmem_usable(const void *p);	/* bytes p can hold */
+/* Blocks of this process's region not yet freed: what neither memcheck
+   nor LeakSanitizer counts (for tests). */
+size_t		 evmem_live(void);
 /* libevent allocates with evmem_* (event_set_mem_functions): once a
    process, before the library makes its first event base. */
 void		 evmem_libevent(void);
