@@ -53,54 +53,6 @@ group_pages(void *const *blk, int n)
  * the groups freed as their isolates end, out of order: the next groups
  * still find their blocks on one page or two.
  */
-/* Packs with FORMATS formats (of integers, of strings, of maps from a
-   key to an integer), each compiled and kept in the thread's cache:
-   blocks of the region, which no leak checker sees. */
-static void *
-formats_thread(void *arg)
-{
-	static const char *const ints[] = {
-		"i", "[i]", "[ii]", "[iii]", "[[i]]", "[i[i]]", "[[ii]]",
-		"[iiii]"
-	}, *const strs[] = {
-		"s", "[s]", "[ss]", "[sss]", "[[s]]", "[s[s]]", "[[ss]]",
-		"[ssss]"
-	}, *const maps[] = {
-		"{s:i}", "{s:[i]}", "{s:i s:i}", "[{s:i}]", "[{s:i} {s:i}]",
-		"[{s:i s:i}]", "{s:[[i]]}", "[[{s:i}]]"
-	};
-	iso_msg	*m[3];
-	size_t	 i, j;
-	int	*made = arg;
-
-	for (i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-		m[0] = iso_msg_pack(ints[i], 1, 2, 3, 4);
-		m[1] = iso_msg_pack(strs[i], "a", "b", "c", "d");
-		m[2] = iso_msg_pack(maps[i], "k", 1, "l", 2);
-		for (j = 0; j < 3; j++) {
-			if (m[j] != NULL)
-				(*made)++;
-			iso_msg_free(m[j]);
-		}
-	}
-	return (NULL);
-}
-
-START_TEST(a_threads_kept_blocks_are_freed_at_its_end)
-{
-	pthread_t	t;
-	size_t		before;
-	int		made = 0;
-
-	iso_msg_free(iso_msg_pack("i", 1));	/* the library's key made */
-	before = evmem_live();
-	ck_assert_int_eq(pthread_create(&t, NULL, formats_thread, &made), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_int_eq(made, FORMATS);
-	ck_assert_uint_eq(evmem_live(), before);
-}
-END_TEST
-
 START_TEST(blocks_made_together_are_used_again_together)
 {
 	static void	*blk[GROUPS][PARTS], *msg[GROUPS][2];
@@ -271,6 +223,54 @@ START_TEST(two_threads_churn_together)
 	    (void *)(uintptr_t)777), 0);
 	churn(999, 100000);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
+/* Packs with FORMATS formats (of integers, of strings, of maps from a
+   key to an integer), each compiled and kept in the thread's cache:
+   blocks of the region, which no leak checker sees. */
+static void *
+formats_thread(void *arg)
+{
+	static const char *const ints[] = {
+		"i", "[i]", "[ii]", "[iii]", "[[i]]", "[i[i]]", "[[ii]]",
+		"[iiii]"
+	}, *const strs[] = {
+		"s", "[s]", "[ss]", "[sss]", "[[s]]", "[s[s]]", "[[ss]]",
+		"[ssss]"
+	}, *const maps[] = {
+		"{s:i}", "{s:[i]}", "{s:i s:i}", "[{s:i}]", "[{s:i} {s:i}]",
+		"[{s:i s:i}]", "{s:[[i]]}", "[[{s:i}]]"
+	};
+	iso_msg	*m[3];
+	size_t	 i, j;
+	int	*made = arg;
+
+	for (i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+		m[0] = iso_msg_pack(ints[i], 1, 2, 3, 4);
+		m[1] = iso_msg_pack(strs[i], "a", "b", "c", "d");
+		m[2] = iso_msg_pack(maps[i], "k", 1, "l", 2);
+		for (j = 0; j < 3; j++) {
+			if (m[j] != NULL)
+				(*made)++;
+			iso_msg_free(m[j]);
+		}
+	}
+	return (NULL);
+}
+
+START_TEST(a_threads_kept_blocks_are_freed_at_its_end)
+{
+	pthread_t	t;
+	size_t		before;
+	int		made = 0;
+
+	iso_msg_free(iso_msg_pack("i", 1));	/* the library's key made */
+	before = evmem_live();
+	ck_assert_int_eq(pthread_create(&t, NULL, formats_thread, &made), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(made, FORMATS);
+	ck_assert_uint_eq(evmem_live(), before);
 }
 END_TEST
 
