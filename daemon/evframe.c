@@ -4,6 +4,8 @@
  * replies (server.c), a mailbox's senders (mailbox.c), a --lines
  * shepherd (link.c).
  */
+#include <sys/ioctl.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #include "daemon.h"
 #include "msg.h"
 #include "wire.h"
+
+#define EVF_READ_MIN	512	/* room asked for when FIONREAD says 0 */
 
 int
 evf_read(struct evbuffer *in, int fd, size_t max, int *fds)
@@ -70,10 +74,15 @@ evf_recv_fds(struct evbuffer *in, int fd, size_t max, int flags,
     struct evf_fds *q, int *fds)
 {
 	struct evbuffer_iovec	 v;
-	int			 fdv[WIRE_FDS_MAX];
+	int			 fdv[WIRE_FDS_MAX], avail;
 	size_t			 i, k = 0;
 	ssize_t			 n;
 
+	/* Room for what the socket holds, not for max: a chain stays the
+	   size it was made, so a peer that sent the start of a frame and
+	   stopped would keep max bytes of ours. */
+	if (ioctl(fd, FIONREAD, &avail) == 0 && (size_t)avail < max)
+		max = avail > EVF_READ_MIN ? (size_t)avail : EVF_READ_MIN;
 	if (evbuffer_reserve_space(in, (ev_ssize_t)max, &v, 1) < 1) {
 		errno = ENOMEM;
 		return (-1);
