@@ -81,8 +81,10 @@ evf_recv_fds(struct evbuffer *in, int fd, size_t max, int flags,
 	/* Room for what the socket holds, not for max: a chain stays the
 	   size it was made, so a peer that sent the start of a frame and
 	   stopped would keep max bytes of ours. */
-	if (ioctl(fd, FIONREAD, &avail) == 0 && (size_t)avail < max)
-		max = avail > EVF_READ_MIN ? (size_t)avail : EVF_READ_MIN;
+	if (ioctl(fd, FIONREAD, &avail) == 0 && avail >= 0 &&
+	    (size_t)avail < max)
+		max = (size_t)avail > EVF_READ_MIN ? (size_t)avail :
+		    EVF_READ_MIN < max ? EVF_READ_MIN : max;
 	if (evbuffer_reserve_space(in, (ev_ssize_t)max, &v, 1) < 1) {
 		errno = ENOMEM;
 		return (-1);
