@@ -1,8 +1,8 @@
 /*
  * evframe.c: frames (a 4-byte big-endian length, then the payload) in and
  * out of libevent buffers, for the daemon's connections: requests and
- * replies (server.c), a mailbox's senders (mailbox.c), a --lines
- * shepherd (link.c).
+ * replies (server.c), a mailbox's senders (mailbox.c), the gateway's
+ * senders (gateway.c), a --lines shepherd (link.c).
  */
 #include <sys/ioctl.h>
 
@@ -17,7 +17,7 @@
 #include "msg.h"
 #include "wire.h"
 
-#define EVF_READ_MIN	512	/* room asked for when FIONREAD says 0 */
+#define EVF_READ_MIN	512	/* the least room asked for */
 
 int
 evf_read(struct evbuffer *in, int fd, size_t max, int *fds)
@@ -81,10 +81,12 @@ evf_recv_fds(struct evbuffer *in, int fd, size_t max, int flags,
 	/* Room for what the socket holds, not for max: a chain stays the
 	   size it was made, so a peer that sent the start of a frame and
 	   stopped would keep max bytes of ours. */
-	if (ioctl(fd, FIONREAD, &avail) == 0 && avail >= 0 &&
-	    (size_t)avail < max)
-		max = (size_t)avail > EVF_READ_MIN ? (size_t)avail :
-		    EVF_READ_MIN < max ? EVF_READ_MIN : max;
+	if (ioctl(fd, FIONREAD, &avail) == 0 && avail >= 0) {
+		if (avail < EVF_READ_MIN)
+			avail = EVF_READ_MIN;	/* EOF, or nothing yet */
+		if ((size_t)avail < max)
+			max = (size_t)avail;
+	}
 	if (evbuffer_reserve_space(in, (ev_ssize_t)max, &v, 1) < 1) {
 		errno = ENOMEM;
 		return (-1);
