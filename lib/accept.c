@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "accept.h"
+#include "hot.h"
 #include "loop.h"
 #include "supproto.h"
 #include "wire.h"
@@ -71,7 +72,7 @@ acc_log(struct acc *a, const char *fmt, ...)
 }
 
 /* Keep the spare descriptor open: 0, or -1 when it cannot be. */
-static int
+static ISO_HOT int
 acc_spare(void)
 {
 	if (spare != -1)
@@ -268,7 +269,7 @@ acc_now(struct acc *a)
 		;
 }
 
-struct acc *
+ISO_HOT struct acc *
 acc_new(struct event_base *base, int lfd, enum acc_kind kind,
     const size_t *max, const char *name, const struct acc_ops *ops, void *arg)
 {
@@ -341,7 +342,7 @@ acc_resume(struct acc *a)
 	acc_update(a);
 }
 
-void
+ISO_HOT void
 acc_forget(void)
 {
 	spare = -1;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "hot.h"
 #include "msg.h"
 #include "rlimit.h"
 #include "sandbox.h"
@@ -193,7 +194,7 @@ attr_note_pipe(int fds[2])
 	return (0);
 }
 
-int
+ISO_HOT int
 attr_note_child(int fd, int at)
 {
 	/* A note inherited from our spawner's spawn is not ours to write. */
@@ -326,7 +327,7 @@ attr_limits(const iso_spawn_attr *a, int exec)
 	return (rlimit_apply(a->limits, a->limit));
 }
 
-int
+ISO_HOT int
 attr_child(const iso_spawn_attr *a, int exec)
 {
 	int	failed;

@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "spawn.h"
@@ -41,7 +42,7 @@ static int	result_fd = -1;		/* in the computing isolate */
 
 static iso_pool	*shared;		/* iso_compute_set_pool's */
 
-void
+ISO_HOT void
 compute_forget(void)
 {
 	wait_fd = result_fd = -1;	/* closed with the library's others */

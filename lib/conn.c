@@ -35,6 +35,7 @@
 #include <event2/event.h>
 
 #include "accept.h"
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "supproto.h"
@@ -228,7 +229,7 @@ conn_free(struct conn *c)
 	conn_room_wake();	/* a send to that peer now fails at once */
 }
 
-static struct conn *
+static ISO_HOT struct conn *
 conn_new(int fd)
 {
 	struct conn	*c;
@@ -544,7 +545,7 @@ conn_keep(struct conn *c, const char *buf, size_t len, size_t need)
  * the end of c's FIFO: read's result, or -2 after a hostile peer (more
  * than fit, or cut short), said on stderr.
  */
-static ssize_t
+static ISO_HOT ssize_t
 conn_recv(struct conn *c, char *buf, size_t room)
 {
 	int	fds[WIRE_FDS_MAX], *p;
@@ -585,7 +586,7 @@ bad:
  * (conn_settle): only the outermost read uses the shared scratch buffer.
  * 0, or -1 when c was freed (its peer closed, or sent a bad frame).
  */
-static int
+static ISO_HOT int
 conn_read(struct conn *c)
 {
 	static int	 depth;
@@ -660,7 +661,7 @@ out:
 	return (rc);
 }
 
-static void
+static ISO_HOT void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -677,7 +678,7 @@ static int	conn_refusal(struct conn *);
  * (unlike a connection we made, where only EOF comes back). NULL with
  * errno; fd is closed then.
  */
-static struct conn *
+static ISO_HOT struct conn *
 conn_pair_new(int fd, uint64_t peer)
 {
 	struct event_base	*base;
@@ -746,7 +747,7 @@ conn_pair_reaped(uint64_t peer)
 		conn_free(c);
 }
 
-void
+ISO_HOT void
 conn_spawner(int fd, uint64_t peer)
 {
 	if (loop_fd_own(fd) == -1) {
@@ -813,7 +814,7 @@ conn_take(int fd, pid_t pid, void *arg)
 	c->pid = pid;
 }
 
-int
+ISO_HOT int
 conn_listen(void)
 {
 	struct event_base	*base;
@@ -1012,7 +1013,7 @@ conn_refs_wait(struct conn *c)
 /* Write c's queue: 0, or -1 when the peer is gone: what waited for it is
    dropped, as Dart drops it, and c freed (a pair: no longer a peer, and
    freed once what the peer sent before it went is read). */
-static int
+static ISO_HOT int
 conn_write(struct conn *c)
 {
 	ssize_t	r;
@@ -1262,7 +1263,7 @@ conn_eof_cb(evutil_socket_t fd, short what, void *arg)
 
 
 /* Give c what sending needs, on first use for a pair: 0 or -1. */
-static int
+static ISO_HOT int
 conn_outbuf(struct conn *c)
 {
 	if (c->wev == NULL && (c->wev = event_new(loop_base(), c->fd,
@@ -1429,7 +1430,7 @@ conn_put_port(unsigned char *p, uint32_t port)
  * them, borrowed from m; NULL when it has none (*rc 0) or cannot carry
  * them (*rc -1, errno).
  */
-static struct out_fds *
+static ISO_HOT struct out_fds *
 conn_fds_of(const iso_msg *m, int *rc)
 {
 	struct out_fds	*f;
@@ -1603,7 +1604,7 @@ conn_frame_end(struct conn_frame *fr, size_t len, struct out_fds *f)
 }
 
 /* conn_queue; bound_check 0: the caller looked at the queue's bound. */
-static int
+static ISO_HOT int
 conn_queue_bound(iso_sendport to, const iso_msg *m, int bound_check)
 {
 	struct conn_frame	 fr = { to, bound_check, NULL, NULL, 0 };
@@ -1638,7 +1639,7 @@ conn_send_direct(iso_sendport to, const char *fmt, va_list *ap)
 	return (conn_frame_end(&fr, (size_t)n, NULL));
 }
 
-int
+ISO_HOT int
 conn_send(iso_sendport to, const iso_msg *m)
 {
 	return (conn_queue(to, m));
@@ -1696,7 +1697,7 @@ conn_defer_writes(int on)
 	defer_writes = on;
 }
 
-void
+ISO_HOT void
 conn_flush(void)
 {
 	struct conn	*c;
@@ -1723,7 +1724,7 @@ conn_now_ms(void)
  * it (said on stderr), the others are still written. Our socket's name
  * goes with the process: it is abstract.
  */
-void
+ISO_HOT void
 conn_drain(void)
 {
 	struct pollfd	 pfd[64];
@@ -1792,7 +1793,7 @@ conn_drain(void)
 	}
 }
 
-void
+ISO_HOT void
 conn_forget(void)
 {
 	loop_keep(LIST_FIRST(&conns));

@@ -31,6 +31,7 @@
 
 #include <event2/event.h>
 
+#include "hot.h"
 #include "loop.h"
 
 /* AddressSanitizer sees a block of a region as it sees malloc's: free
@@ -128,7 +129,7 @@ evmem_at(struct evmem_page *pg, uint16_t off)
 }
 
 /* A free block of class c taken from page pg, or NULL. */
-static struct evmem_blk *
+static ISO_HOT struct evmem_blk *
 evmem_take(struct evmem_page *pg, uint32_t c)
 {
 	struct evmem_blk	*b = NULL, *prev = NULL;
@@ -264,7 +265,7 @@ evmem_newest(void)
  * newest page. (A free list per size over the whole region, as this
  * had, handed one spawn's blocks out of pages all over it.)
  */
-void *
+ISO_HOT void *
 evmem_malloc(size_t n)
 {
 	struct evmem_blk	*b = NULL;
@@ -306,7 +307,7 @@ evmem_cap(const void *p)
 	    1) * EVMEM_STEP - EVMEM_HDR);
 }
 
-size_t
+ISO_HOT size_t
 evmem_usable(const void *p)
 {
 	if (evmem_find(p) == NULL)
@@ -314,7 +315,7 @@ evmem_usable(const void *p)
 	return (evmem_cap(p));
 }
 
-void
+ISO_HOT void
 evmem_free(void *p)
 {
 	struct evmem_range	*r;
@@ -342,7 +343,7 @@ evmem_free(void *p)
 	evmem_unlock();
 }
 
-void *
+ISO_HOT void *
 evmem_realloc(void *p, size_t n)
 {
 	size_t	 cap;
@@ -365,7 +366,7 @@ evmem_realloc(void *p, size_t n)
 	return (q);
 }
 
-void *
+ISO_HOT void *
 evmem_calloc(size_t n)
 {
 	void	*p;
@@ -379,7 +380,7 @@ evmem_calloc(size_t n)
    inherits it): libevent's blocks too, so that neither a spawner's
    events nor its isolates' write the C library's heap and allocator
    state, which they share after each fork. */
-void
+ISO_HOT void
 evmem_libevent(void)
 {
 	static int	set;
@@ -401,7 +402,7 @@ evmem_live(void)
 	return (n);
 }
 
-void
+ISO_HOT void
 evmem_child(void)
 {
 	/* The spawner's regions stay known (their blocks are not ours to

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hot.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -72,13 +73,13 @@ frame_sendmsg(int fd, const void *p, size_t n, const int *fds, size_t nfds,
 	return (sendmsg(fd, &mh, MSG_NOSIGNAL | flags));
 }
 
-ssize_t
+ISO_HOT ssize_t
 frame_recvmsg(int fd, void *buf, size_t n, int *fds, size_t *nfds)
 {
 	return (frame_recvmsg_flags(fd, buf, n, 0, fds, nfds));
 }
 
-ssize_t
+ISO_HOT ssize_t
 frame_recvmsg_flags(int fd, void *buf, size_t n, int flags, int *fds,
     size_t *nfds)
 {

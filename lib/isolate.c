@@ -40,6 +40,7 @@
 
 #include "attr.h"
 #include "cgroup.h"
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "rlimit.h"
@@ -609,7 +610,7 @@ isolate_reap_some(void)
 	}
 }
 
-void
+ISO_HOT void
 isolate_kill_all(void)
 {
 	iso_isolate	*iso, *next;
@@ -627,7 +628,7 @@ isolate_kill_all(void)
 	}
 }
 
-void
+ISO_HOT void
 isolate_forget(void)
 {
 	/* Our spawner's isolates are our siblings: let them be. */
@@ -857,9 +858,10 @@ fail:
  * Fork st's child with every signal blocked (the old mask in st->mask,
  * for the caller to restore once the child is watched); the child runs
  * st->child and never returns. In the parent the child's end of the pair
- * is closed. The pid, or -1 with fork's errno.
+ * is closed. The pid, or -1 with fork's errno. Not inlined: the child
+ * returns from fork here, which must be with the rest of its path.
  */
-static pid_t
+static ISO_HOT __attribute__((noinline)) pid_t
 isolate_fork_child(struct start *st, pid_t parent)
 {
 	sigset_t	all;
@@ -1022,7 +1024,7 @@ isolate_child_failed(void)
  * In the child of isolate_fork: become an isolate, run fn. The spawner's
  * handle on us (st->iso) is left alone, as is all its state.
  */
-static void
+static ISO_HOT void
 fork_child(struct start *st)
 {
 	void	(*fn)(void *) = st->fn;
@@ -1063,7 +1065,7 @@ isolate_fork(void (*fn)(void *), void *ctx, int flags,
 	return (isolate_start(&st, out));
 }
 
-static void
+static ISO_HOT void
 spawn_entry(void *arg)
 {
 	struct spawn_ctx	*c = arg;

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "attr.h"
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 
@@ -78,7 +79,7 @@ static void	loop_atexit(void);
 
 /* ---- descriptors the library owns ----------------------------------------- */
 
-int
+ISO_HOT int
 loop_fd_own(int fd)
 {
 	uint64_t	*bits;
@@ -169,7 +170,7 @@ loop_fd_close_all(void)
  * Which of the 128 descriptors from `from` up are open: bit i of open[i /
  * 64] for from + i, in one poll (POLLNVAL: not open).
  */
-static int
+static ISO_HOT int
 loop_fd_probe(int from, uint64_t open[2])
 {
 	struct pollfd	pfd[128];
@@ -261,7 +262,7 @@ loop_threaded(void)
 	threaded = 1;
 }
 
-struct event_base *
+ISO_HOT struct event_base *
 loop_base(void)
 {
 	int	flags;
@@ -319,7 +320,7 @@ loop_spawning(int on)
  * isolate's end of the pair to its spawner: its spawner watches the
  * pair's hangup to learn that the isolate has ended.
  */
-static void
+static ISO_HOT void
 loop_forked(void)
 {
 	my_pid = 0;
@@ -337,7 +338,7 @@ loop_atfork(void)
 	}
 }
 
-pid_t
+ISO_HOT pid_t
 loop_pid(void)
 {
 	if (my_pid == 0) {
@@ -372,7 +373,7 @@ loop_new_id(void)
 	return (id);
 }
 
-uint64_t
+ISO_HOT uint64_t
 loop_self(void)
 {
 	const char	*env;
@@ -402,20 +403,20 @@ loop_self(void)
 	return (self_id);
 }
 
-void
+ISO_HOT void
 loop_hold(void)
 {
 	holds++;
 }
 
-void
+ISO_HOT void
 loop_unhold(void)
 {
 	if (holds > 0)
 		holds--;
 }
 
-int
+ISO_HOT int
 loop_dispatching(void)
 {
 	return (running);
@@ -442,7 +443,7 @@ loop_turn(void)
 	return (rc);
 }
 
-int
+ISO_HOT int
 iso_run(void)
 {
 	int	rc;
@@ -533,7 +534,7 @@ loop_term_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
-int
+ISO_HOT int
 loop_stopping(void)
 {
 	return (exiting);
@@ -544,7 +545,7 @@ loop_stopping(void)
  * forked child deletes a base's signal event from the epoll instance it
  * still shares with its parent, which would break the parent's.
  */
-void
+ISO_HOT void
 loop_graceful(void)
 {
 	struct sigaction	sa;
@@ -583,14 +584,14 @@ loop_graceful(void)
  * starts empty, keeping its old roots only so that they stay reachable.
  * O(1) in the spawner's isolates and connections, but for the close.
  */
-void
+ISO_HOT void
 loop_keep(void *p)
 {
 	if (kept != NULL && kept->n < KEEP_MAX)
 		kept->p[kept->n++] = p;
 }
 
-void
+ISO_HOT void
 loop_child(uint64_t id, int eager)
 {
 	struct keep	*k;
@@ -624,7 +625,7 @@ loop_child(uint64_t id, int eager)
 		loop_graceful();
 }
 
-void
+ISO_HOT void
 loop_exit(int status)
 {
 	conn_drain();

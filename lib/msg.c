@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "memfd.h"
 #include "msg.h"
@@ -73,7 +74,7 @@ static int				msg_grind = -1;	/* under memcheck;
 /* 1 under memcheck, asked once: its requests answer (GET_VBITS 1 for
    a defined word), other tools' do not, and under callgrind the blocks
    are the ones a program has natively. */
-static int
+static ISO_HOT int
 msg_under_grind(void)
 {
 	int		grind = __atomic_load_n(&msg_grind, __ATOMIC_RELAXED);
@@ -140,7 +141,7 @@ msg_thread_init(void)
 	    msg_thread_end) == 0;
 }
 
-int
+ISO_HOT int
 msg_thread_keep(void)
 {
 	if (msg_thread == 0)
@@ -186,7 +187,7 @@ msg_block_alloc(size_t n)
 	return (msg_block_malloc(n));
 }
 
-void
+ISO_HOT void
 msg_forget(void)
 {
 	struct msg_spares	*sp = &msg_spares;
@@ -207,7 +208,7 @@ msg_free_keep_errno(void *p)
 }
 
 /* Free block p, or keep it as a spare; errno is kept. */
-static void
+static ISO_HOT void
 msg_block_free(void *p)
 {
 	struct msg_spares	*sp = &msg_spares;
@@ -231,7 +232,7 @@ msg_block_free(void *p)
 	sp->cap[sp->n++] = cap;
 }
 
-iso_msg *
+ISO_HOT iso_msg *
 msg_block_new(const struct msg_size *sz, struct msg_block *b)
 {
 	iso_msg	*root;
@@ -576,7 +577,7 @@ msg_release(iso_msg *n)
 		msg_block_free(n->own);
 }
 
-void
+ISO_HOT void
 iso_msg_free(iso_msg *m)
 {
 	int	saved;
@@ -703,7 +704,7 @@ msg_key_is(const iso_msg *k, const char *key)
 	return (key[j] == '\0');
 }
 
-const iso_msg *
+ISO_HOT const iso_msg *
 iso_msg_get(const iso_msg *m, const char *key)
 {
 	const iso_msg	*k;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "wire.h"
@@ -102,7 +103,7 @@ specs_push(struct specs *a)
 	return (&a->v[a->n++]);
 }
 
-static inline int
+static ISO_HOT inline int
 pack_next(struct fmt *f, struct spec *sp)
 {
 	int	nullable = 0;
@@ -326,7 +327,7 @@ pack_borrow(const struct spec *sp, iso_msg *dst)
 }
 
 /* Fill dst from sp, which is not a container. */
-static inline void
+static ISO_HOT inline void
 pack_node(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 {
 	switch (sp->c) {
@@ -362,7 +363,7 @@ pack_container(const struct spec *sp, iso_msg *dst, iso_msg *items)
 }
 
 /* Fill dst from sp and the items after it; returns the spec after them. */
-static const struct spec *
+static ISO_HOT const struct spec *
 pack_fill(const struct spec *sp, iso_msg *dst, struct msg_block *b)
 {
 	iso_msg	*items;
@@ -472,7 +473,7 @@ fc_skip(const char *p)
 
 /* Place op k and the items after it in the block as pack_fill would:
    node is its node; *next the next free one. Returns the op after them. */
-static size_t
+static ISO_HOT size_t
 fc_place(struct fc_op *ops, size_t k, size_t node, size_t *next)
 {
 	size_t	i, n, first;
@@ -808,7 +809,7 @@ pack_encode_direct(const char *fmt, va_list *ap,
  * load, fields stored apart a moment before, which the processor cannot
  * forward (a stall of some 15 cycles, a fifth of a small pack's time).
  */
-iso_msg *
+ISO_HOT iso_msg *
 pack_ap(const char *fmt, va_list *fast, va_list *slow)
 {
 	struct fmt		 f;
@@ -885,7 +886,7 @@ iso_msg_vpack(const char *fmt, va_list ap)
 	return (m);
 }
 
-iso_msg *
+ISO_HOT iso_msg *
 iso_msg_pack(const char *fmt, ...)
 {
 	va_list	 fast, slow;
@@ -904,7 +905,7 @@ static const char *const type_names[] = {
 	"SendPort", "descriptor"
 };
 
-static int
+static ISO_HOT int
 unpack_want(struct fmt *f, const iso_msg *m, iso_type type)
 {
 	char	buf[64];
@@ -1101,7 +1102,7 @@ unpack_data(struct fmt *f, char c, const iso_msg *m)
 }
 
 /* Read one value; m == NULL skips it (an absent optional key). */
-static int
+static ISO_HOT int
 unpack_value(struct fmt *f, const iso_msg *m)
 {
 	void	*out;
@@ -1134,7 +1135,7 @@ unpack_value(struct fmt *f, const iso_msg *m)
 }
 
 /* Unpack from the caller's arguments (*ap: no copy, see pack_ap). */
-static int
+static ISO_HOT int
 unpack_ap(const iso_msg *m, const char *fmt, va_list *ap)
 {
 	struct fmt	f;
@@ -1164,7 +1165,7 @@ iso_msg_vunpack(const iso_msg *m, const char *fmt, va_list ap)
 	return (rc);
 }
 
-int
+ISO_HOT int
 iso_msg_unpack(const iso_msg *m, const char *fmt, ...)
 {
 	va_list	ap;

@@ -53,6 +53,7 @@
 #include <event2/event.h>
 
 #include "attr.h"
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "spawn.h"
@@ -222,7 +223,7 @@ static void	pool_lost(iso_pool *, struct pool_worker *, int,
 static void	pool_map_left(struct pool_map *, size_t);
 static void	pool_settle(iso_pool *);
 
-void
+ISO_HOT void
 pool_forget(void)
 {
 	/* Our spawner's pools are its own: their descriptors are closed,

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "table.h"
@@ -71,7 +72,7 @@ pmsgq_free(struct pmsgq *q)
 	}
 }
 
-static void
+static ISO_HOT void
 port_free(iso_port *p)
 {
 	pmsgq_free(&p->queue);
@@ -135,7 +136,7 @@ port_enqueue(struct pmsgq *q, uint32_t port, iso_msg *m, uint64_t ended,
 	return (0);
 }
 
-void
+ISO_HOT void
 port_deliver(uint32_t num, iso_msg *m)
 {
 	iso_port	*p;
@@ -156,7 +157,7 @@ port_deliver(uint32_t num, iso_msg *m)
 	(void)port_call(p, m);
 }
 
-iso_port *
+ISO_HOT iso_port *
 iso_port_new(void)
 {
 	iso_port	*p;
@@ -180,7 +181,7 @@ iso_port_new(void)
 	return (p);
 }
 
-iso_sendport
+ISO_HOT iso_sendport
 iso_port_sendport(const iso_port *p)
 {
 	iso_sendport	sp = { 0, 0, 0 };
@@ -199,7 +200,7 @@ iso_sendport_equal(iso_sendport a, iso_sendport b)
 	return (a.isolate == b.isolate && a.port == b.port);
 }
 
-int
+ISO_HOT int
 iso_port_listen(iso_port *p, void (*fn)(iso_port *, const iso_msg *, void *),
     void *arg)
 {
@@ -222,7 +223,7 @@ iso_port_listen(iso_port *p, void (*fn)(iso_port *, const iso_msg *, void *),
 	return (0);
 }
 
-void
+ISO_HOT void
 iso_port_close(iso_port *p)
 {
 	if (p == NULL || p->closed || port_foreign(p))
@@ -311,7 +312,7 @@ port_send_local(uint32_t num, const iso_msg *m, uint64_t ended, pid_t pid)
 	return (0);
 }
 
-int
+ISO_HOT int
 iso_send(iso_sendport to, const iso_msg *m)
 {
 	if (m == NULL || to.isolate == 0 || to.port == 0)
@@ -441,7 +442,7 @@ port_send_ended(iso_sendport to, uint64_t id, pid_t pid,
 	return (conn_send_ended(to, id, pid, notice));
 }
 
-void
+ISO_HOT void
 port_forget(void)
 {
 	loop_keep(ports.slots);

@@ -23,6 +23,7 @@
 
 #include "attr.h"
 #include "cgroup.h"
+#include "hot.h"
 #include "loop.h"
 #include "rlimit.h"
 
@@ -299,7 +300,7 @@ rlimit_drop(const void *iso)
 		rlimit_free(k);
 }
 
-void
+ISO_HOT void
 rlimit_forget(void)
 {
 	/* Still reachable from our copy of the spawner's memory; its

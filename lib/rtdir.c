@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "rtdir.h"
@@ -101,7 +102,7 @@ rtdir_open(const char *path)
 	return (fd);
 }
 
-int
+ISO_HOT int
 rtdir_fd(void)
 {
 	struct stat	 st;
@@ -295,7 +296,7 @@ rtdir_unlink(const char *name)
 	return (unlinkat(dfd, name, 0));
 }
 
-int
+ISO_HOT int
 rtdir_id_addr(uint64_t id, struct sockaddr_un *sun, socklen_t *len)
 {
 	size_t	n;
@@ -313,7 +314,7 @@ rtdir_id_addr(uint64_t id, struct sockaddr_un *sun, socklen_t *len)
 	return (0);
 }
 
-int
+ISO_HOT int
 rtdir_id_listen(int fd, uint64_t id, int backlog)
 {
 	struct sockaddr_un	sun;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "isolate.h"
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 #include "wire.h"
@@ -1460,7 +1461,7 @@ static struct {
 #define note_retry	(note.retry)
 #define note_spawned	(note.spawned)
 
-void
+ISO_HOT void
 sup_forget(void)
 {
 	/* The spawner's connection was closed with its other descriptors. */

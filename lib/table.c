@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "table.h"
 
@@ -17,7 +18,7 @@ table_hash(uint64_t key, size_t size)
 	return ((size_t)key & (size - 1));
 }
 
-void *
+ISO_HOT void *
 table_get(const struct table *t, uint64_t key)
 {
 	size_t	i;
@@ -44,7 +45,7 @@ table_insert(struct table_slot *slots, size_t size, uint64_t key,
 	slots[i].value = value;
 }
 
-int
+ISO_HOT int
 table_put(struct table *t, uint64_t key, void *value)
 {
 	struct table_slot	*slots;
@@ -70,7 +71,7 @@ table_put(struct table *t, uint64_t key, void *value)
 	return (0);
 }
 
-void
+ISO_HOT void
 table_del(struct table *t, uint64_t key)
 {
 	size_t	i, j, home, mask = t->size - 1;

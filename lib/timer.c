@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "hot.h"
 #include "loop.h"
 #include "msg.h"
 
@@ -110,7 +111,7 @@ iso_timer_cancel(iso_timer *t)
 	timer_free(t);
 }
 
-void
+ISO_HOT void
 timer_forget(void)
 {
 	loop_keep(LIST_FIRST(&timers));

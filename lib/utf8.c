@@ -2,9 +2,10 @@
  * utf8.c: strict UTF-8 validation (RFC 3629): no overlong forms, no
  * surrogates, nothing above U+10FFFF.
  */
+#include "hot.h"
 #include "msg.h"
 
-int
+ISO_HOT int
 msg_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char	*p = (const unsigned char *)s;

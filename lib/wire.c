@@ -13,6 +13,7 @@
 
 #include <msgpack.h>
 
+#include "hot.h"
 #include "memfd.h"
 #include "msg.h"
 #include "wire.h"
@@ -452,7 +453,7 @@ wire_flat_measure(const uint8_t *q, const uint8_t *end, size_t n,
 
 /* The flat case's fill: items[0..n) from the measured items at q, fixints
    and fixstrs inline, the rest through wire_fill. */
-static inline void
+static ISO_HOT inline void
 wire_flat_fill(iso_msg *items, size_t n, const uint8_t *q,
     struct msg_block *b)
 {
@@ -597,7 +598,7 @@ wire_took_fds(iso_msg *root, const struct wire_in *in,
 				mfd_abandon(map[i]);
 }
 
-iso_msg *
+ISO_HOT iso_msg *
 wire_decode_fds(const void *buf, size_t len, struct wire_fds *fds)
 {
 	struct wire_in		 in;
@@ -732,7 +733,7 @@ wire_decode_in(void *block, size_t head, const void *buf, size_t len,
 
 /* An upper bound of container m's encoding; -1 if a peer would refuse
    it. Scalar items are summed in the loop, containers recurse. */
-static int
+static ISO_HOT int
 wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
     size_t *nodes, int fds)
 {
@@ -776,7 +777,7 @@ wire_bound_walk(const iso_msg *m, size_t depth, size_t *bound,
 	return (0);
 }
 
-static int
+static ISO_HOT int
 wire_bound_as(const iso_msg *m, size_t *bound, int fds)
 {
 	size_t	nodes = 1;
@@ -813,7 +814,7 @@ wire_bound(const iso_msg *m, size_t *bound)
 	return (wire_bound_as(m, bound, 0));
 }
 
-int
+ISO_HOT int
 wire_bound_fds(const iso_msg *m, size_t *bound)
 {
 	return (wire_bound_as(m, bound, 1));
@@ -909,7 +910,7 @@ wire_pack_node(char **pk, const iso_msg *m, int fds)
 	}
 }
 
-static void
+static ISO_HOT void
 wire_pack(char **pk, const iso_msg *m, int fds)
 {
 	uint32_t	i, n;
@@ -963,7 +964,7 @@ wire_encode_to(const iso_msg *m, void *dst)
 	return ((size_t)(p - (char *)dst));
 }
 
-size_t
+ISO_HOT size_t
 wire_encode_fds(const iso_msg *m, void *dst)
 {
 	char	*p = dst;
@@ -972,7 +973,7 @@ wire_encode_fds(const iso_msg *m, void *dst)
 	return ((size_t)(p - (char *)dst));
 }
 
-int
+ISO_HOT int
 wire_frame_len(const void *hdr, size_t *len)
 {
 	*len = (size_t)wire_be(hdr, WIRE_HDR);
@@ -984,7 +985,7 @@ wire_frame_len(const void *hdr, size_t *len)
 	return (0);
 }
 
-void
+ISO_HOT void
 wire_frame_hdr(void *hdr, size_t len)
 {
 	uint8_t	*h = hdr;
