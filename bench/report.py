@@ -219,29 +219,54 @@ def print_tables(results):
     print("a throughput ratio where higher is better.")
 
 
-def check_targets(results):
-    """Print the targets; return the rows for the JSON."""
+def target_rows(results):
+    """(text, shown, ok) a target; ok is None where a figure is missing."""
     b = by_bench(results)
-    print()
-    print("targets:")
+    rows = []
     for bench, impl, ref, op, bound, text in TARGETS:
         r = b.get(bench, {}).get(impl)
         rr = b.get(bench, {}).get(ref) if ref else None
         if r is None or (ref is not None and rr is None):
             missing = "%s/%s" % (bench, impl if r is None else ref)
-            print("  %-36s %-22s n/a (no figure for %s)" % (text, "", missing))
+            rows.append((text, "no figure for %s" % missing, None))
             continue
         if ref is None:
             value = r["median"]
             shown = "%s %s" % (fmt(value), r["unit"])
         elif impl in ("python", "node"):
             value = r["median"] / rr["median"]      # times faster
-            shown = "%.1fx faster" % value
+            shown = "%sx faster" % fmt_ratio(value)
         else:
             value = r["median"] / rr["median"]
-            shown = "%.2fx %s" % (value, ref)
+            shown = "%sx %s" % (fmt_ratio(value), ref)
         ok = value <= bound if op == "<=" else value >= bound
-        print("  %-36s %-22s %s" % (text, shown, "PASS" if ok else "MISS"))
+        rows.append((text, shown, ok))
+    return rows
+
+
+def check_targets(results):
+    print()
+    print("targets:")
+    for text, shown, ok in target_rows(results):
+        if ok is None:
+            print("  %-36s %-22s n/a (%s)" % (text, "", shown))
+        else:
+            print("  %-36s %-22s %s" % (text, shown,
+                                        "PASS" if ok else "MISS"))
+
+
+def print_markdown(path):
+    """The targets of a results file (latest.json) as a Markdown table."""
+    with open(path) as f:
+        d = json.load(f)
+    print("Targets, full run of %s (%d CPUs):" % (d["date"], d["cpus"]))
+    print()
+    print("| target | this run | |")
+    print("|---|---|---|")
+    for text, shown, ok in target_rows(d["results"]):
+        verdict = "n/a" if ok is None else ("met" if ok else "**missed**")
+        print("| %s | %s | %s |" % (text.replace("|", "\\|"), shown,
+                                    verdict))
 
 
 def write_json(path, meta, results, failed):
@@ -360,7 +385,12 @@ def fmt_ratio(v):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    if len(sys.argv) == 3 and sys.argv[1] == "--markdown":
+        print_markdown(sys.argv[2])
+        return 0
+    ap = argparse.ArgumentParser(
+        epilog="or: report.py --markdown RESULTS.json (the targets as a "
+        "Markdown table, for README.md)")
     ap.add_argument("--dir", required=True)
     ap.add_argument("--quick", type=int, default=0)
     ap.add_argument("--date", required=True)
