@@ -7,6 +7,13 @@
  * functions marked hot in one part of the text section, so a new isolate
  * maps its path through the library in one or two such faults rather
  * than one for every module it passes through.
+ *
+ * Which functions: the fork's return in the child (isolate_fork_child,
+ * loop_forked) and those callgrind shows a new isolate running from
+ * fork_child on (--dump-before=fork_child), for an isolate that makes a
+ * port, is sent a message and answers it. The
+ * mark goes on the line of the return type. tests/hot_path.sh checks
+ * that the marked functions lie together within one 64 KiB window.
  */
 #ifndef ISO_LIB_HOT_H
 #define ISO_LIB_HOT_H
