@@ -217,7 +217,8 @@ main(void)
 	uint64_t	 id;
 	pid_t		 sup, ipid;
 	size_t		 sup0, iso0, g, sup_max = 0, iso_max = 0, bound;
-	size_t		 sup_bound;
+	size_t		 sup_bound, r, sup_rss0, iso_rss0;
+	size_t		 sup_rss = 0, iso_rss = 0;	/* resident, grown */
 	double		 announced = 0, sent = 0;
 	long		 served = 0, lost = 0, dup = 0, reordered = 0;
 	struct answers	 ans;
@@ -261,8 +262,8 @@ main(void)
 	addr_path(&to[0], supsock);
 	addr_id(&to[1], box.isolate);
 	addr_id(&to[2], echo.isolate);
-	sup0 = chaos_vm(sup);
-	iso0 = chaos_vm(ipid);
+	sup0 = chaos_vm(sup, &sup_rss0);
+	iso0 = chaos_vm(ipid, &iso_rss0);
 
 	for (round = 0; round < rounds; round++) {
 		nfd = 0;
@@ -325,12 +326,16 @@ main(void)
 		dup += ans.dup;
 		reordered += ans.reordered;
 		close(good);
-		g = chaos_vm(sup) - sup0;
+		g = chaos_vm(sup, &r) - sup0;
 		if (g > sup_max)
 			sup_max = g;
-		g = chaos_vm(ipid) - iso0;
+		if (r > sup_rss0 && r - sup_rss0 > sup_rss)
+			sup_rss = r - sup_rss0;
+		g = chaos_vm(ipid, &r) - iso0;
 		if (g > iso_max)
 			iso_max = g;
+		if (r > iso_rss0 && r - iso_rss0 > iso_rss)
+			iso_rss = r - iso_rss0;
 		for (k = 0; k < nfd; k++)
 			close(fds[k]);
 	}
@@ -343,11 +348,13 @@ main(void)
 	bound = (size_t)peers * (512u << 10) + (64u << 20);
 	sup_bound = (size_t)peers * 2 * (16u << 10) + (32u << 20);
 	printf("chaos half_frames: peers=%d rounds=%d announced_gib=%.0f "
-	    "sent_mib=%.1f sup_grown_mib=%.1f sup_bound_mib=%.0f "
-	    "iso_grown_mib=%.1f bound_mib=%.0f served=%ld lost=%ld dup=%ld "
-	    "reordered=%ld\n", 3 * peers, rounds, announced / MIB / 1024,
-	    sent / MIB, (double)sup_max / MIB, (double)sup_bound / MIB,
-	    (double)iso_max / MIB, (double)bound / MIB, served, lost, dup,
+	    "sent_mib=%.1f sup_grown_mib=%.1f (resident %.1f) "
+	    "sup_bound_mib=%.0f iso_grown_mib=%.1f (resident %.1f) "
+	    "bound_mib=%.0f served=%ld lost=%ld dup=%ld reordered=%ld\n",
+	    3 * peers, rounds, announced / MIB / 1024, sent / MIB,
+	    (double)sup_max / MIB, (double)sup_rss / MIB,
+	    (double)sup_bound / MIB, (double)iso_max / MIB,
+	    (double)iso_rss / MIB, (double)bound / MIB, served, lost, dup,
 	    reordered);
 	if (sup_max > sup_bound || iso_max > bound)
 		failed++;

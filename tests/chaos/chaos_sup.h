@@ -152,20 +152,23 @@ chaos_fds(pid_t pid)
 	return (n);
 }
 
-/* Address space of pid, in bytes. */
+/* Address space of pid, in bytes; *resident (if not NULL) what of it
+   is in memory. */
 static __attribute__((unused)) size_t
-chaos_vm(pid_t pid)
+chaos_vm(pid_t pid, size_t *resident)
 {
 	char		 path[64];
-	unsigned long	 pages = 0;
+	unsigned long	 pages = 0, rss = 0;
 	FILE		*f;
 
 	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	if (fscanf(f, "%lu", &pages) != 1)
-		pages = 0;
-	fclose(f);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
+			pages = rss = 0;
+		fclose(f);
+	}
+	if (resident != NULL)
+		*resident = (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
 	return ((size_t)pages * (size_t)sysconf(_SC_PAGESIZE));
 }
 
