@@ -38,10 +38,15 @@ fi
 # build compiles out, or inlines everywhere, has no symbol to check).
 while read -r obj fn; do
 	o=$BUILD/obj/lib/$obj.o
+	if [ ! -f "$o" ]; then
+		echo "FAIL: no $o to look for $fn in"
+		bad=1
+		continue
+	fi
 	if ! objdump -t "$o" | awk -v fn="$fn" '
 	    $NF ~ /\.cold/ { next }	# cold parts go to .text.unlikely
-	    $NF == fn || index($NF, fn ".") == 1 { found = 1
-		if ($(NF - 2) !~ /^\.text\.hot/) bad = 1 }
+	    ($NF == fn || index($NF, fn ".") == 1) &&
+		$(NF - 2) !~ /^\.text\.hot/ { bad = 1 }
 	    END { exit bad }'; then
 		echo "FAIL: $fn ($obj.c) is marked ISO_HOT but not in .text.hot:"
 		objdump -t "$o" | awk -v fn="$fn" '$NF == fn || index($NF, fn ".") == 1'
