@@ -199,6 +199,32 @@ whole_frame(int fd, uint32_t port, const iso_msg *m)
 	return (r);
 }
 
+/* A process's memory: its address space and resident part at the
+   start, and the most each has grown by since. */
+struct growth {
+	pid_t	 pid;
+	size_t	 vm0, rss0, vm, rss;
+};
+
+static void
+growth_start(struct growth *g, pid_t pid)
+{
+	memset(g, 0, sizeof *g);
+	g->pid = pid;
+	g->vm0 = chaos_vm(pid, &g->rss0);
+}
+
+static void
+growth_take(struct growth *g)
+{
+	size_t	rss, vm = chaos_vm(g->pid, &rss);
+
+	if (vm > g->vm0 && vm - g->vm0 > g->vm)
+		g->vm = vm - g->vm0;
+	if (rss > g->rss0 && rss - g->rss0 > g->rss)
+		g->rss = rss - g->rss0;
+}
+
 int
 main(void)
 {
@@ -216,9 +242,8 @@ main(void)
 	iso_msg		*m, *l, *info;
 	uint64_t	 id;
 	pid_t		 sup, ipid;
-	size_t		 sup0, iso0, g, sup_max = 0, iso_max = 0, bound;
-	size_t		 sup_bound, r, sup_rss0, iso_rss0;
-	size_t		 sup_rss = 0, iso_rss = 0;	/* resident, grown */
+	struct growth	 sg, ig;	/* the supervisor's, the isolate's */
+	size_t		 bound, sup_bound;
 	double		 announced = 0, sent = 0;
 	long		 served = 0, lost = 0, dup = 0, reordered = 0;
 	struct answers	 ans;
@@ -262,8 +287,8 @@ main(void)
 	addr_path(&to[0], supsock);
 	addr_id(&to[1], box.isolate);
 	addr_id(&to[2], echo.isolate);
-	sup0 = chaos_vm(sup, &sup_rss0);
-	iso0 = chaos_vm(ipid, &iso_rss0);
+	growth_start(&sg, sup);
+	growth_start(&ig, ipid);
 
 	for (round = 0; round < rounds; round++) {
 		nfd = 0;
@@ -326,16 +351,8 @@ main(void)
 		dup += ans.dup;
 		reordered += ans.reordered;
 		close(good);
-		g = chaos_vm(sup, &r) - sup0;
-		if (g > sup_max)
-			sup_max = g;
-		if (r > sup_rss0 && r - sup_rss0 > sup_rss)
-			sup_rss = r - sup_rss0;
-		g = chaos_vm(ipid, &r) - iso0;
-		if (g > iso_max)
-			iso_max = g;
-		if (r > iso_rss0 && r - iso_rss0 > iso_rss)
-			iso_rss = r - iso_rss0;
+		growth_take(&sg);
+		growth_take(&ig);
 		for (k = 0; k < nfd; k++)
 			close(fds[k]);
 	}
@@ -352,11 +369,11 @@ main(void)
 	    "sup_bound_mib=%.0f iso_grown_mib=%.1f (resident %.1f) "
 	    "bound_mib=%.0f served=%ld lost=%ld dup=%ld reordered=%ld\n",
 	    3 * peers, rounds, announced / MIB / 1024, sent / MIB,
-	    (double)sup_max / MIB, (double)sup_rss / MIB,
-	    (double)sup_bound / MIB, (double)iso_max / MIB,
-	    (double)iso_rss / MIB, (double)bound / MIB, served, lost, dup,
+	    (double)sg.vm / MIB, (double)sg.rss / MIB,
+	    (double)sup_bound / MIB, (double)ig.vm / MIB,
+	    (double)ig.rss / MIB, (double)bound / MIB, served, lost, dup,
 	    reordered);
-	if (sup_max > sup_bound || iso_max > bound)
+	if (sg.vm > sup_bound || ig.vm > bound)
 		failed++;
 	(void)iso_kill(iso, ISO_IMMEDIATE);
 	iso_isolate_free(iso);

@@ -152,8 +152,7 @@ chaos_fds(pid_t pid)
 	return (n);
 }
 
-/* Address space of pid, in bytes; *resident (if not NULL) what of it
-   is in memory. */
+/* Address space of pid, in bytes; *resident, what of it is in memory. */
 static __attribute__((unused)) size_t
 chaos_vm(pid_t pid, size_t *resident)
 {
@@ -167,8 +166,7 @@ chaos_vm(pid_t pid, size_t *resident)
 			pages = rss = 0;
 		fclose(f);
 	}
-	if (resident != NULL)
-		*resident = (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+	*resident = (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
 	return ((size_t)pages * (size_t)sysconf(_SC_PAGESIZE));
 }
 
